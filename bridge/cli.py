@@ -1,0 +1,123 @@
+"""The only place that parses argv, prints top-level errors and exits.
+
+Each command lives in ``bridge.commands.<name>`` as ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+DEFAULT_CONFIG = "config/bridge.yaml"
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"path to bridge.yaml (default: {DEFAULT_CONFIG})",
+    )
+
+
+def _add_rules(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rules",
+        default=None,
+        help="rules directory (default: the `rules:` entry of the config, else ./rules)",
+    )
+
+
+def _add_now(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--now",
+        default=None,
+        help="evaluate as if it were this moment (ISO 8601, e.g. 2026-11-30T16:00+10:00)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jsm-bridge",
+        description="Support-SLA enforcement for Jira Service Management.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("check", help="validate config and rules; print a summary of the policy")
+    _add_config(p)
+    _add_rules(p)
+
+    p = sub.add_parser("plan", help="print the changes a cycle would make; writes nothing")
+    _add_config(p)
+    _add_rules(p)
+    _add_now(p)
+    p.add_argument("--issue", default=None, metavar="KEY", help="only this issue")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("run", help="poll, evaluate and apply (daemon loop, or --once for cron)")
+    _add_config(p)
+    _add_rules(p)
+    _add_now(p)
+    p.add_argument("--once", action="store_true", help="run one cycle and exit")
+    p.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+
+    p = sub.add_parser("explain", help="the full reasoning for one issue")
+    _add_config(p)
+    _add_rules(p)
+    _add_now(p)
+    p.add_argument("key", metavar="KEY")
+
+    p = sub.add_parser("report", help="per-customer SLA compliance and quota usage for a month")
+    _add_config(p)
+    _add_rules(p)
+    _add_now(p)
+    p.add_argument("--month", required=True, metavar="YYYY-MM")
+    p.add_argument("--out", default=None, help="directory for the CSV and HTML files")
+
+    p = sub.add_parser("due", help="when a case raised at T is due, on a customer's calendar")
+    _add_config(p)
+    _add_rules(p)
+    p.add_argument(
+        "--created", required=True, metavar="T", help="ISO 8601 time the case was raised"
+    )
+    p.add_argument("--priority", required=True, metavar="P", help="P1..P4")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--customer", default=None, metavar="ORG")
+    group.add_argument("--calendar", default=None, metavar="NAME")
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the rule files")
+    p.add_argument("--file", default=None, choices=["tiers", "customers", "priorities", "sla"])
+
+    p = sub.add_parser("sandbox", help="start the embedded Jira Service Management sandbox")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8089)
+    p.add_argument("--seed", default="demo", help="demo | empty | FILE")
+    p.add_argument("--flavour", default="cloud", choices=["cloud", "datacenter"])
+    p.add_argument("--faults", default=None, metavar="SPEC", help="fault injection spec")
+    p.add_argument("--state", default=None, metavar="FILE", help="persist the sandbox here")
+    p.add_argument("--now", default=None, help="the sandbox clock's start (ISO 8601)")
+    p.add_argument("--cases", type=int, default=None, help="generate N extra cases")
+
+    p = sub.add_parser("demo", help="sandbox + one cycle + the resulting table")
+    _add_config(p)
+    _add_rules(p)
+    p.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"bridge.commands.{args.command}")
+    try:
+        code: int = module.run(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

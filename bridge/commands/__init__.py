@@ -1,0 +1,1 @@
+"""One module per CLI command; `bridge.cli` parses argv and dispatches here."""

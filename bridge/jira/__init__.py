@@ -1,0 +1,1 @@
+"""All HTTP to Jira: a narrow port and one adapter. Knows nothing of rules."""

@@ -1,0 +1,94 @@
+"""The narrow interface between jsm-bridge and Jira.
+
+Everything above this line speaks in these calls; exactly one adapter
+(`bridge.jira.client.JiraClient`) implements them over HTTP.  Payloads are the
+JSON dicts Jira returns (see `reference/` in the shared specs); this layer
+knows nothing of rules, tiers or SLAs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+Json = dict[str, Any]
+
+
+class JiraError(Exception):
+    """A Jira call failed for good (after retries where retrying is safe).
+
+    ``status`` is the HTTP status (None for connection failures); ``messages``
+    are Jira's ``errorMessages`` plus ``errors`` rendered as ``field: text``.
+    The text never contains credentials.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        messages: Sequence[str] = (),
+        ambiguous: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.messages = tuple(messages)
+        #: True when a write may or may not have landed (connection dropped after sending)
+        self.ambiguous = ambiguous
+
+
+class JiraPort(Protocol):
+    # -- site facts -------------------------------------------------------------------------
+    def server_info(self) -> Json: ...
+    def myself(self) -> Json: ...
+    def fields(self) -> list[Json]: ...
+    def priorities(self) -> list[Json]: ...
+    def statuses(self) -> list[Json]: ...
+    def find_users(self, query: str) -> list[Json]: ...
+
+    # -- reading issues -------------------------------------------------------------------
+    def search(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        *,
+        properties: Sequence[str] = (),
+        expand: Sequence[str] = (),
+    ) -> Iterator[Json]:
+        """Every issue matching ``jql``, page after page of the largest allowed size."""
+        ...
+
+    def get_issue(
+        self,
+        key: str,
+        fields: Sequence[str] | None = None,
+        *,
+        properties: Sequence[str] = (),
+        expand: Sequence[str] = (),
+    ) -> Json: ...
+    def changelog(self, key: str) -> Iterator[Json]: ...
+    def comments(self, key: str) -> list[Json]: ...
+    def transitions(self, key: str) -> list[Json]: ...
+    def get_property(self, key: str, prop: str) -> Any | None: ...
+
+    # -- writing ----------------------------------------------------------------------------
+    def edit_issue(
+        self,
+        key: str,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        update: Mapping[str, Any] | None = None,
+        notify: bool = False,
+    ) -> None:
+        """One PUT /issue/{key}: every field change plus label add/remove verbs."""
+        ...
+
+    def add_comment(
+        self, key: str, body: str, *, internal: bool, properties: Mapping[str, Any] | None = None
+    ) -> Json: ...
+    def do_transition(self, key: str, transition_id: str) -> None: ...
+    def set_property(self, key: str, prop: str, value: Any) -> None: ...
+
+    # -- Service Management -------------------------------------------------------------------
+    def organizations(self) -> Iterator[Json]: ...
+    def organization_users(self, organization_id: str) -> Iterator[Json]: ...

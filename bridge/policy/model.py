@@ -1,0 +1,363 @@
+"""The policy core's vocabulary: frozen, I/O-free data shared by every layer.
+
+Three families live here:
+
+* the **rule set** (what `rules/*.yaml` say, validated and typed),
+* the **snapshot** of one case as read from Jira (plain values, no JSON),
+* the **desired** state the policy computes for that case.
+
+Nothing here reads a clock, a file or the network.  ``now`` is always passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # pragma: no cover - import only for type checkers
+    from bridge.policy.clock import BusinessCalendar
+
+Visibility = Literal["public", "internal"]
+#: Logical priority levels, highest first.  Jira names come from `priorities.yaml`.
+PriorityLevel = str  # "P1" .. "P4"
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class CommentTemplate:
+    visibility: Visibility
+    text: str  # uses {placeholders}; always contains {key}
+
+
+@dataclass(frozen=True)
+class FlagPolicy:
+    """What to do when a condition holds: a label the bridge owns, a comment, maybe a transition."""
+
+    label: str | None = None
+    comment: CommentTemplate | None = None
+    transition: str | None = None
+
+
+@dataclass(frozen=True)
+class Tier:
+    key: str  # "standard"
+    name: str  # "Standard" (display; matched case-insensitively to the Support tier field)
+    contacts: int
+    cases_per_month: int
+    entitlements: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Customer:
+    organization: str  # the JSM organisation name, as in Jira
+    tier: str  # key into RuleSet.tiers
+    calendar: str  # key into RuleSet.calendars
+    contacts: tuple[str, ...]  # lower-cased e-mail addresses
+    contacts_allowed: int | None = None  # overrides the tier's number (enterprise)
+    named_engineer: str | None = None  # e-mail or account id of the engineer
+
+
+@dataclass(frozen=True)
+class QuotaPolicy:
+    not_counted_resolutions: frozenset[str]
+    over_quota: FlagPolicy
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A rule's `when:` block.  Every present key must hold (logical AND)."""
+
+    field: str | None = None  # logical field name from config `fields:` (e.g. "environment")
+    in_: tuple[str, ...] | None = None
+    not_in: tuple[str, ...] | None = None  # an empty field matches not_in
+    equals: str | None = None
+    missing: bool | None = None
+    request_type: tuple[str, ...] | None = None
+    labels_any: tuple[str, ...] | None = None
+    components_any: tuple[str, ...] | None = None
+    priority: tuple[PriorityLevel, ...] | None = None  # priority left by the rules before
+    summary_matches: str | None = None  # regex, searched case-insensitively
+
+
+@dataclass(frozen=True)
+class PriorityRule:
+    name: str
+    when: Condition
+    set: PriorityLevel | None = None
+    cap: PriorityLevel | None = None  # lower to at most this level
+    comment: CommentTemplate | None = None
+
+
+@dataclass(frozen=True)
+class PriorityPolicy:
+    levels: tuple[PriorityLevel, ...]  # highest first: ("P1", "P2", "P3", "P4")
+    jira_names: Mapping[PriorityLevel, str]  # "P1" -> "Blocker"
+    respect_engineer_changes: bool
+    rules: tuple[PriorityRule, ...]
+
+    def level_of(self, jira_name: str | None) -> PriorityLevel | None:
+        """The logical level of a Jira priority name (case-insensitive), or None."""
+        if jira_name is None:
+            return None
+        wanted = jira_name.casefold()
+        for level, name in self.jira_names.items():
+            if name.casefold() == wanted:
+                return level
+        return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A response target: a fixed business duration, or the next business day's close."""
+
+    kind: Literal["duration", "next_business_day"]
+    duration: timedelta | None = None  # only for kind == "duration"
+
+
+@dataclass(frozen=True)
+class ResponsePolicy:
+    targets: Mapping[PriorityLevel, Target]
+    responded_statuses: frozenset[str]
+    pause_statuses: frozenset[str]
+    at_risk_at: float  # share of the target, 0.75 for "75%"
+
+
+EscalationKind = Literal["comment", "label", "assign", "transition"]
+
+
+@dataclass(frozen=True)
+class EscalationAction:
+    kind: EscalationKind
+    label: str | None = None  # kind == "label"
+    assign: str | None = None  # kind == "assign": "named_engineer" or an e-mail/account id
+    transition: str | None = None  # kind == "transition": the transition's name
+    comment: CommentTemplate | None = None  # kind == "comment"
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    index: int  # position in the ladder (0-based), part of action ids
+    at: float  # share of the target, 0.5 for "50%"
+    priorities: frozenset[PriorityLevel] | None  # None = every priority
+    actions: tuple[EscalationAction, ...]
+
+
+@dataclass(frozen=True)
+class RequiredInformation:
+    fields: tuple[str, ...]  # logical field names
+    label: str | None
+    comment: CommentTemplate | None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    tiers: Mapping[str, Tier]
+    entitlement_request_types: Mapping[str, tuple[str, ...]]  # entitlement -> request types
+    not_entitled: FlagPolicy
+    quota: QuotaPolicy
+    customers: Mapping[str, Customer]  # keyed by organisation name
+    unauthorised_contact: FlagPolicy
+    unknown_customer: FlagPolicy
+    priorities: PriorityPolicy
+    calendars: Mapping[str, BusinessCalendar]
+    default_calendar: str
+    response: ResponsePolicy
+    escalation: tuple[EscalationStep, ...]
+    required_information: RequiredInformation
+
+    def customer(self, organization: str | None) -> Customer | None:
+        """The customer entry for an organisation name (exact, then case-insensitive)."""
+        if organization is None:
+            return None
+        found = self.customers.get(organization)
+        if found is not None:
+            return found
+        folded = organization.casefold()
+        for name, customer in self.customers.items():
+            if name.casefold() == folded:
+                return customer
+        return None
+
+
+# ------------------------------------------------------------------------ snapshot
+
+
+class Actor(StrEnum):
+    """Who made a change, as far as the policy cares."""
+
+    CUSTOMER = "customer"  # a JSM portal customer (accountType "customer")
+    ENGINEER = "engineer"  # an agent who is not the bridge
+    BRIDGE = "bridge"  # the bridge's own account
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Person:
+    account_id: str
+    display_name: str
+    email: str | None
+    actor: Actor  # CUSTOMER for portal customers, ENGINEER for agents, BRIDGE for us
+
+
+@dataclass(frozen=True)
+class CaseComment:
+    id: str
+    author: Person
+    created: datetime
+    public: bool  # False for JSM internal comments
+    action_id: str | None = None  # the bridge's stable action id (comment property), if any
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime
+    from_status: str | None
+    to_status: str
+    to_category: str  # Jira status category key: "new" | "indeterminate" | "done"
+
+
+@dataclass(frozen=True)
+class PriorityChange:
+    at: datetime
+    from_name: str | None  # Jira priority names
+    to_name: str
+    by: Actor
+
+
+@dataclass(frozen=True)
+class IssueSnapshot:
+    """One case as read from Jira, reduced to what the policy needs.
+
+    ``fields`` holds the logical custom fields of config `fields:` (environment,
+    staff_available, product, product_version, impact, contact_phone, ...) as
+    display text, or None when empty.  Multi-value fields are joined with ", ".
+    """
+
+    key: str
+    created: datetime
+    updated: datetime
+    summary: str
+    status: str
+    status_category: str  # "new" | "indeterminate" | "done"
+    reporter: Person | None
+    organization: str | None
+    priority: str | None  # current Jira priority name
+    request_type: str | None
+    labels: frozenset[str] = frozenset()
+    components: frozenset[str] = frozenset()
+    fields: Mapping[str, str | None] = field(default_factory=dict)
+    comments: tuple[CaseComment, ...] = ()
+    status_history: tuple[StatusChange, ...] = ()  # oldest first
+    priority_history: tuple[PriorityChange, ...] = ()  # oldest first
+    #: The priority the case was created with (Jira name), and who created it.
+    initial_priority: str | None = None
+    resolution: str | None = None
+    resolved: datetime | None = None
+    assignee: str | None = None  # e-mail, or account id when e-mail is hidden
+
+    @property
+    def priority_set_by(self) -> Actor:
+        """Who last set the priority: the last changelog entry, else the reporter."""
+        if self.priority_history:
+            return self.priority_history[-1].by
+        return self.reporter.actor if self.reporter is not None else Actor.UNKNOWN
+
+    @property
+    def key_number(self) -> int:
+        tail = self.key.rsplit("-", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class MonthCase:
+    """A case of an organisation, for quota ranking (any month; the policy filters)."""
+
+    key: str
+    created: datetime
+    resolution: str | None = None
+
+    @property
+    def key_number(self) -> int:
+        tail = self.key.rsplit("-", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """What evaluation needs beyond the case itself."""
+
+    #: organisation name -> its cases around the case's month (the case itself included)
+    org_cases: Mapping[str, tuple[MonthCase, ...]] = field(default_factory=dict)
+    #: the bridge's own account (e-mail or account id) so its comments are not responses
+    bridge_account: str | None = None
+
+
+# ------------------------------------------------------------------------- desired
+
+
+SlaState = Literal["running", "at_risk", "breached", "met", "missed", "paused", "none"]
+
+
+@dataclass(frozen=True)
+class DesiredComment:
+    action_id: str  # stable: issue, rule/step, due time; recorded in the ledger
+    public: bool
+    body: str  # rendered text; always names the case key
+
+
+@dataclass(frozen=True)
+class DesiredTransition:
+    action_id: str
+    name: str  # the transition's name in the workflow (e.g. "Escalate")
+
+
+@dataclass(frozen=True)
+class QuotaPosition:
+    used: int  # the case's rank in its organisation's month (1-based)
+    limit: int
+    over: bool
+    month: str  # "2026-11", in the customer's calendar zone
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One line of reasoning for `explain`."""
+
+    topic: str  # "tier", "contact", "quota", "entitlement", "priority", "clock", "sla", "escalation", ...
+    text: str
+
+
+@dataclass(frozen=True)
+class Desired:
+    key: str
+    known_customer: bool
+    tier: str | None  # display name ("Premium"), None for unknown customers
+    calendar: str | None
+    #: target priority as a level, the Jira name to write, or None to leave it alone
+    priority: PriorityLevel | None
+    priority_jira: str | None
+    priority_reason: str
+    quota: QuotaPosition | None
+    authorised_contact: bool | None
+    entitlement_problems: tuple[str, ...]
+    missing_information: tuple[str, ...]  # logical field names
+    response_due: datetime | None  # None clears the field
+    target: timedelta | None  # business duration of the target
+    business_used: timedelta | None  # business time used so far (for explain, escalation)
+    first_response: datetime | None
+    sla_state: SlaState
+    escalation_steps: tuple[int, ...]  # indexes of ladder steps reached (clock running only)
+    labels_present: frozenset[str]  # labels that must be on the issue
+    labels_absent: frozenset[str]  # bridge-owned labels that must not be on the issue
+    comments: tuple[DesiredComment, ...]
+    assignee: str | None  # set only when the case is unassigned and someone must own it
+    transitions: tuple[DesiredTransition, ...]
+    explanation: tuple[Explanation, ...]
+    #: the next moment something time-driven changes (next ladder step, at-risk, due);
+    #: the sync layer re-reads the case then even if Jira says nothing changed
+    next_wakeup: datetime | None = None

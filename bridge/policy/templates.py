@@ -1,0 +1,86 @@
+"""Safe comment templates: ``{name}`` placeholders only, no attribute access, no code.
+
+``str.format`` would allow ``{x.__class__}`` and ``{x[0]}``; this renderer only
+substitutes plain names from a fixed vocabulary.  ``{{`` and ``}}`` are literal braces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+#: Every placeholder a template may use (SPEC §3).
+PLACEHOLDERS: frozenset[str] = frozenset(
+    {
+        "key",
+        "priority",
+        "priority_name",
+        "due",
+        "tier",
+        "organization",
+        "reporter",
+        "request_type",
+        "quota_used",
+        "quota_limit",
+        "missing",
+    }
+)
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+class TemplateError(ValueError):
+    """A template is malformed or names an unknown placeholder."""
+
+
+def placeholders_in(text: str) -> list[str]:
+    """The placeholder names used by ``text``, in order; raises on malformed braces."""
+    names: list[str] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        name = match.group(1)
+        if name is None:
+            raise TemplateError(
+                f"unbalanced brace at position {match.start()} (use {{{{ or }}}} for a literal brace)"
+            )
+        if not re.fullmatch(r"[a-z_]+", name):
+            raise TemplateError(
+                f"{{{name}}} is not a placeholder: use a plain name such as {{key}}"
+            )
+        names.append(name)
+    return names
+
+
+def check_template(text: str) -> list[str]:
+    """Problems with a template (empty when it is fine)."""
+    try:
+        names = placeholders_in(text)
+    except TemplateError as exc:
+        return [str(exc)]
+    problems = []
+    for name in names:
+        if name not in PLACEHOLDERS:
+            known = ", ".join(sorted("{" + p + "}" for p in PLACEHOLDERS))
+            problems.append(f"unknown placeholder {{{name}}} (known: {known})")
+    if "key" not in names:
+        problems.append("comment text must contain {key} so every comment names its case")
+    return problems
+
+
+def render(text: str, values: Mapping[str, str]) -> str:
+    """Fill ``text``; a placeholder without a value renders as an empty string."""
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        name = match.group(1)
+        if name is None:
+            return token
+        return values.get(name, "")
+
+    return _TOKEN.sub(substitute, text)

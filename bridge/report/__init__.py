@@ -1,0 +1,1 @@
+"""Monthly per-customer SLA compliance and quota report."""

@@ -1,0 +1,1 @@
+"""An embedded, stateful Jira Service Management sandbox for the demo and the tests."""

@@ -1,0 +1,1 @@
+"""poll -> evaluate -> plan -> apply, with local state and the daemon loop."""
