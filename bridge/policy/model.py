@@ -295,6 +295,9 @@ class EvalContext:
     org_cases: Mapping[str, tuple[MonthCase, ...]] = field(default_factory=dict)
     #: the bridge's own account (e-mail or account id) so its comments are not responses
     bridge_account: str | None = None
+    #: logical field name -> the field's name on the Jira site (config `fields:`), so
+    #: `{missing}` names what the customer sees; a logical name without an entry is used as is
+    field_names: Mapping[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------- desired
@@ -361,3 +364,8 @@ class Desired:
     #: the next moment something time-driven changes (next ladder step, at-risk, due);
     #: the sync layer re-reads the case then even if Jira says nothing changed
     next_wakeup: datetime | None = None
+    #: the level whose response target the SLA uses (set even when `priority` is None,
+    #: e.g. for a resolved case whose priority is left alone); None when no target applies
+    sla_priority: PriorityLevel | None = None
+    #: business time the response clock spent paused (completed pauses before the response)
+    paused_business: timedelta | None = None
