@@ -1,0 +1,438 @@
+"""Local state in SQLite: what the bridge must remember between cycles.
+
+* the **watermark** of the last successful poll (later cycles read only what changed since);
+* per issue the **next time-driven moment** (a ladder step, at-risk, due), because Jira
+  cannot be searched for it: issues whose moment has passed are re-read even if unchanged;
+* the **action journal**: a comment or transition is recorded as an *intent* before it is
+  sent and marked *done* once the issue's ledger records it, so a crash in between is
+  noticed on the next run and the write is checked on the issue instead of repeated;
+* **run history** (start, end, counts, errors) for operators;
+* a small **issue cache** (what the bridge last saw: updated, SLA state, due) for
+  ``explain`` and ``report``.
+
+Every time is stored as a UTC ISO-8601 string of fixed shape, so text order is time order.
+The schema is versioned in ``meta.schema_version`` and migrated forward one step at a time
+when the file is opened.  The policy layer never imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class StateError(Exception):
+    """The state file cannot be used (newer schema, corrupt file, bad path)."""
+
+
+def to_iso(dt: datetime) -> str:
+    """A timezone-aware datetime as a fixed-shape UTC string (sorts like time)."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt.isoformat()} has no time zone; pass an aware one")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------ migrations
+#
+# Each entry moves the schema from version N-1 to N.  Never edit a released step:
+# append a new one.  Version 0 is an empty file.
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    # executescript() would COMMIT the migration's transaction first; run each statement.
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE wakeups (key TEXT PRIMARY KEY, at TEXT NOT NULL);
+        CREATE INDEX wakeups_at ON wakeups (at);
+        """,
+    )
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE journal (
+            key TEXT NOT NULL,
+            action_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT,
+            intent_at TEXT NOT NULL,
+            done_at TEXT,
+            PRIMARY KEY (key, action_id)
+        );
+        CREATE INDEX journal_pending ON journal (done_at);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started TEXT NOT NULL,
+            finished TEXT,
+            counts TEXT NOT NULL DEFAULT '{}',
+            errors INTEGER NOT NULL DEFAULT 0,
+            ok INTEGER
+        );
+        """,
+    )
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE issues (
+            key TEXT PRIMARY KEY,
+            updated TEXT,
+            sla_state TEXT,
+            due TEXT,
+            seen_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _schema_version(db: sqlite3.Connection) -> int:
+    has_meta = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if not has_meta:
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring ``db`` forward to ``target``, one step per transaction; returns the version."""
+    current = _schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise StateError(
+            f"the state file has schema version {current}, newer than this jsm-bridge "
+            f"understands ({SCHEMA_VERSION}); upgrade jsm-bridge or point state.path elsewhere"
+        )
+    while current < target:
+        step = MIGRATIONS[current]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            current += 1
+            db.execute(
+                "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (str(current),),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return current
+
+
+# ---------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Intent:
+    key: str
+    action_id: str
+    kind: str  # "comment" | "transition"
+    detail: str | None  # e.g. the transition's target status, to check whether it landed
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    started: datetime
+    finished: datetime | None
+    counts: Mapping[str, int]
+    errors: int
+    ok: bool | None  # None while running (or when the process died mid-cycle)
+
+
+@dataclass(frozen=True)
+class CachedIssue:
+    key: str
+    updated: datetime | None
+    sla_state: str | None
+    due: datetime | None
+    seen_at: datetime
+
+
+# ------------------------------------------------------------------------------------ state
+
+
+class State:
+    """The bridge's local memory.  Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> State:
+        """Open (creating if needed) and migrate the state file at ``path``.
+
+        ``":memory:"`` gives a private in-memory state (tests, dry runs).
+        """
+        text = str(path)
+        if text != ":memory:":
+            parent = Path(text).parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot create the directory {parent} for the state file "
+                    f"(state.path in config/bridge.yaml): {exc.strerror}"
+                ) from exc
+        try:
+            db = sqlite3.connect(text, isolation_level=None, timeout=30.0)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"cannot use the state file {text} (state.path in config/bridge.yaml): {exc}"
+            ) from exc
+        return cls(db, text)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return _schema_version(self._db)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._db.in_transaction:  # nested inside batch(): the outer one commits
+            yield self._db
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- watermark ----------------------------------------------------------------------
+
+    def get_watermark(self) -> datetime | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'watermark'").fetchone()
+        return from_iso(row[0]) if row else None
+
+    def set_watermark(self, at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('watermark', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (to_iso(at),),
+        )
+
+    # -- wakeups ------------------------------------------------------------------------
+
+    def set_wakeup(self, key: str, at: datetime | None) -> None:
+        """Remember when ``key`` next needs a look without a Jira change (None forgets it)."""
+        if at is None:
+            self._db.execute("DELETE FROM wakeups WHERE key = ?", (key,))
+        else:
+            self._db.execute(
+                "INSERT INTO wakeups (key, at) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET at = excluded.at",
+                (key, to_iso(at)),
+            )
+
+    def set_wakeups(self, wakeups: Mapping[str, datetime | None]) -> None:
+        """Many :meth:`set_wakeup` in one transaction (a cycle's worth)."""
+        with self._tx():
+            for key, at in wakeups.items():
+                self.set_wakeup(key, at)
+
+    def get_wakeup(self, key: str) -> datetime | None:
+        row = self._db.execute("SELECT at FROM wakeups WHERE key = ?", (key,)).fetchone()
+        return from_iso(row[0]) if row else None
+
+    def due_wakeups(self, now: datetime) -> list[str]:
+        """Keys whose moment is at or before ``now``, soonest first."""
+        rows = self._db.execute(
+            "SELECT key FROM wakeups WHERE at <= ? ORDER BY at, key", (to_iso(now),)
+        )
+        return [r[0] for r in rows]
+
+    # -- action journal -----------------------------------------------------------------
+
+    def journal_intent(
+        self,
+        key: str,
+        action_id: str,
+        kind: str,
+        detail: str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Record that a write is about to be sent (before sending it)."""
+        self._db.execute(
+            "INSERT INTO journal (key, action_id, kind, detail, intent_at, done_at) "
+            "VALUES (?, ?, ?, ?, ?, NULL) "
+            "ON CONFLICT (key, action_id) DO UPDATE SET kind = excluded.kind, "
+            "detail = COALESCE(excluded.detail, journal.detail), done_at = NULL",
+            (key, action_id, kind, detail, to_iso(at or _utcnow())),
+        )
+
+    def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None:
+        """Record that the write landed and the issue's ledger says so."""
+        self._db.execute(
+            "UPDATE journal SET done_at = ? WHERE key = ? AND action_id = ?",
+            (to_iso(at or _utcnow()), key, action_id),
+        )
+
+    def journal_forget(self, key: str, action_id: str) -> None:
+        """Drop an intent that certainly did not land (the write was refused)."""
+        self._db.execute(
+            "DELETE FROM journal WHERE key = ? AND action_id = ? AND done_at IS NULL",
+            (key, action_id),
+        )
+
+    def pending_intents(self, key: str | None = None) -> list[Intent]:
+        """Intents without done: writes that may or may not have landed (a crash)."""
+        sql = "SELECT key, action_id, kind, detail, intent_at FROM journal WHERE done_at IS NULL"
+        args: tuple[Any, ...] = ()
+        if key is not None:
+            sql += " AND key = ?"
+            args = (key,)
+        rows = self._db.execute(sql + " ORDER BY intent_at, key, action_id", args)
+        return [Intent(r[0], r[1], r[2], r[3], from_iso(r[4])) for r in rows]
+
+    def prune_journal(self, before: datetime) -> int:
+        """Forget done entries older than ``before``; returns how many."""
+        cur = self._db.execute(
+            "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (to_iso(before),)
+        )
+        return cur.rowcount
+
+    # -- run history --------------------------------------------------------------------
+
+    def start_run(self, now: datetime) -> int:
+        cur = self._db.execute("INSERT INTO runs (started) VALUES (?)", (to_iso(now),))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish_run(
+        self,
+        run_id: int,
+        counts: Mapping[str, int],
+        errors: int,
+        ok: bool,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        self._db.execute(
+            "UPDATE runs SET finished = ?, counts = ?, errors = ?, ok = ? WHERE id = ?",
+            (
+                to_iso(at or _utcnow()),
+                json.dumps(dict(counts), sort_keys=True),
+                errors,
+                int(ok),
+                run_id,
+            ),
+        )
+
+    def last_runs(self, n: int = 10) -> list[Run]:
+        """The ``n`` most recent runs, newest first."""
+        rows = self._db.execute(
+            "SELECT id, started, finished, counts, errors, ok FROM runs ORDER BY id DESC LIMIT ?",
+            (n,),
+        )
+        return [
+            Run(
+                id=r[0],
+                started=from_iso(r[1]),
+                finished=from_iso(r[2]) if r[2] else None,
+                counts=json.loads(r[3]),
+                errors=r[4],
+                ok=None if r[5] is None else bool(r[5]),
+            )
+            for r in rows
+        ]
+
+    # -- issue cache --------------------------------------------------------------------
+
+    def remember_issue(
+        self,
+        key: str,
+        *,
+        updated: datetime | None,
+        sla_state: str | None,
+        due: datetime | None,
+        seen_at: datetime,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO issues (key, updated, sla_state, due, seen_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET updated = excluded.updated, "
+            "sla_state = excluded.sla_state, due = excluded.due, seen_at = excluded.seen_at",
+            (
+                key,
+                to_iso(updated) if updated else None,
+                sla_state,
+                to_iso(due) if due else None,
+                to_iso(seen_at),
+            ),
+        )
+
+    def cached_issue(self, key: str) -> CachedIssue | None:
+        row = self._db.execute(
+            "SELECT key, updated, sla_state, due, seen_at FROM issues WHERE key = ?", (key,)
+        ).fetchone()
+        return _cached(row) if row else None
+
+    def cached_issues(self) -> list[CachedIssue]:
+        rows = self._db.execute(
+            "SELECT key, updated, sla_state, due, seen_at FROM issues ORDER BY key"
+        )
+        return [_cached(r) for r in rows]
+
+    @contextmanager
+    def batch(self) -> Iterator[State]:
+        """Group many writes in one transaction (much faster for a 10,000-issue cycle)."""
+        with self._tx():
+            yield self
+
+
+def _cached(row: tuple[Any, ...]) -> CachedIssue:
+    return CachedIssue(
+        key=row[0],
+        updated=from_iso(row[1]) if row[1] else None,
+        sla_state=row[2],
+        due=from_iso(row[3]) if row[3] else None,
+        seen_at=from_iso(row[4]),
+    )

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bridge.sync import state as state_mod
+from bridge.sync.state import SCHEMA_VERSION, State, StateError, migrate
+
+BNE = timezone(timedelta(hours=10))
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=BNE)
+
+
+@pytest.fixture
+def st(tmp_path: Path) -> State:
+    s = State.open(tmp_path / "var" / "state.sqlite")
+    yield s
+    s.close()
+
+
+def test_new_file_is_created_at_latest_schema_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "s.sqlite"
+    with State.open(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migrates_an_older_schema_forward_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, target=1) == 1
+    db.execute("INSERT INTO wakeups (key, at) VALUES ('SUP-1', '2026-11-26T22:00:00.000000+00:00')")
+    db.execute(
+        "INSERT INTO meta (name, value) VALUES ('watermark', '2026-11-26T00:00:00.000000+00:00')"
+    )
+    db.close()
+
+    with State.open(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.due_wakeups(T0) == ["SUP-1"]
+        assert s.get_watermark() == datetime(2026, 11, 26, tzinfo=UTC)
+        # tables of later versions exist and work
+        s.journal_intent("SUP-1", "a1", "comment", at=T0)
+        assert [i.action_id for i in s.pending_intents()] == ["a1"]
+        s.remember_issue("SUP-1", updated=T0, sla_state="running", due=T0, seen_at=T0)
+        assert s.cached_issue("SUP-1") is not None
+
+
+def test_refuses_a_state_file_from_a_newer_version(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    with State.open(path):
+        pass
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(
+        "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+    )
+    db.close()
+    with pytest.raises(StateError, match="newer"):
+        State.open(path)
+
+
+def test_failed_migration_step_leaves_the_previous_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, target=1)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(state_mod, "MIGRATIONS", (state_mod.MIGRATIONS[0], broken))
+    with pytest.raises(RuntimeError):
+        migrate(db, target=2)
+    assert state_mod._schema_version(db) == 1
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchone()
+
+
+def test_watermark_round_trips_in_utc(st: State) -> None:
+    assert st.get_watermark() is None
+    st.set_watermark(T0)
+    assert st.get_watermark() == T0
+    assert st.get_watermark().tzinfo == UTC  # type: ignore[union-attr]
+    st.set_watermark(T0 + timedelta(minutes=5))
+    assert st.get_watermark() == T0 + timedelta(minutes=5)
+
+
+def test_naive_times_are_refused(st: State) -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        st.set_watermark(datetime(2026, 1, 1))
+
+
+def test_due_wakeups_compare_instants_not_local_text(st: State) -> None:
+    # 09:00 in Brisbane is 23:00 UTC the day before; New York 08:00 is 13:00 UTC.
+    ny = timezone(timedelta(hours=-5))
+    st.set_wakeup("SUP-1", datetime(2026, 11, 27, 9, 0, tzinfo=BNE))
+    st.set_wakeup("SUP-2", datetime(2026, 11, 27, 8, 0, tzinfo=ny))
+    st.set_wakeup("SUP-3", datetime(2026, 11, 28, 0, 0, tzinfo=UTC))
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert st.due_wakeups(now) == ["SUP-1"]
+    assert st.due_wakeups(datetime(2026, 11, 27, 13, 0, tzinfo=UTC)) == ["SUP-1", "SUP-2"]
+    st.set_wakeup("SUP-1", None)
+    st.set_wakeups({"SUP-3": datetime(2026, 11, 26, tzinfo=UTC), "SUP-2": None})
+    assert st.due_wakeups(now) == ["SUP-3"]
+    assert st.get_wakeup("SUP-2") is None
+
+
+def test_journal_intent_then_done(st: State) -> None:
+    st.journal_intent("SUP-1", "c1", "comment", at=T0)
+    st.journal_intent("SUP-1", "t1", "transition", "Escalated", at=T0)
+    st.journal_intent("SUP-2", "c2", "comment", at=T0)
+    st.journal_done("SUP-1", "c1", at=T0)
+    pending = st.pending_intents()
+    assert [(i.key, i.action_id, i.kind, i.detail) for i in pending] == [
+        ("SUP-1", "t1", "transition", "Escalated"),
+        ("SUP-2", "c2", "comment", None),
+    ]
+    assert [i.action_id for i in st.pending_intents("SUP-2")] == ["c2"]
+    st.journal_forget("SUP-2", "c2")
+    assert [i.action_id for i in st.pending_intents()] == ["t1"]
+    # a done entry is not forgotten by journal_forget, only by pruning
+    st.journal_forget("SUP-1", "c1")
+    assert st.prune_journal(T0 + timedelta(days=1)) == 1
+
+
+def test_journal_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with State.open(path) as s:
+        s.journal_intent("SUP-9", "c9", "comment", at=T0)
+    with State.open(path) as s:
+        assert [i.action_id for i in s.pending_intents()] == ["c9"]
+
+
+def test_run_history_newest_first(st: State) -> None:
+    r1 = st.start_run(T0)
+    st.finish_run(r1, {"comments": 2, "edits": 5}, errors=0, ok=True, at=T0 + timedelta(seconds=3))
+    r2 = st.start_run(T0 + timedelta(minutes=5))
+    st.finish_run(r2, {}, errors=1, ok=False, at=T0 + timedelta(minutes=6))
+    r3 = st.start_run(T0 + timedelta(minutes=10))
+    runs = st.last_runs(5)
+    assert [r.id for r in runs] == [r3, r2, r1]
+    assert runs[0].ok is None and runs[0].finished is None
+    assert runs[1].ok is False and runs[1].errors == 1
+    assert runs[2].counts == {"comments": 2, "edits": 5}
+    assert runs[2].finished == T0 + timedelta(seconds=3)
+    assert [r.id for r in st.last_runs(1)] == [r3]
+
+
+def test_issue_cache_and_batch(st: State) -> None:
+    with st.batch():
+        st.remember_issue("SUP-2", updated=T0, sla_state="running", due=None, seen_at=T0)
+        st.remember_issue("SUP-1", updated=None, sla_state=None, due=T0, seen_at=T0)
+        st.set_wakeups({"SUP-1": T0})
+    st.remember_issue("SUP-2", updated=T0, sla_state="at_risk", due=T0, seen_at=T0)
+    assert [c.key for c in st.cached_issues()] == ["SUP-1", "SUP-2"]
+    two = st.cached_issue("SUP-2")
+    assert two is not None and two.sla_state == "at_risk" and two.due == T0
+    assert st.cached_issue("SUP-404") is None
+
+
+def test_batch_rolls_back_on_error(st: State) -> None:
+    with pytest.raises(RuntimeError), st.batch():
+        st.set_wakeup("SUP-1", T0)
+        raise RuntimeError("stop")
+    assert st.get_wakeup("SUP-1") is None
+
+
+def test_unusable_path_says_what_to_fix(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StateError, match=r"state\.path"):
+        State.open(blocker / "sub" / "s.sqlite")
