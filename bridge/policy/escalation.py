@@ -1,0 +1,169 @@
+"""The escalation ladder: steps at shares of the response target, while the clock runs.
+
+A step is reached when the business time used is at least its share of the
+target (and it applies to the case's priority).  Every reached step is returned,
+in order, even when several were reached at once: the sync layer's ledger makes
+each action happen once.  Action ids carry the due time, so a recomputed due
+time (new priority, ended pause) is a new escalation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bridge.policy.model import (
+    CommentTemplate,
+    Customer,
+    DesiredComment,
+    DesiredTransition,
+    EscalationStep,
+    Explanation,
+    IssueSnapshot,
+    PriorityLevel,
+)
+from bridge.policy.sla import ResponseClock
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.policy.clock import BusinessCalendar
+
+Render = Callable[[CommentTemplate], str]
+
+
+@dataclass(frozen=True)
+class LadderOutcome:
+    reached: tuple[int, ...]  # step indexes
+    labels: frozenset[str]
+    comments: tuple[DesiredComment, ...]
+    transitions: tuple[DesiredTransition, ...]
+    assignee: str | None
+    next_step_at: datetime | None  # when the next unreached step is due
+    explanation: tuple[Explanation, ...]
+
+
+def applies(step: EscalationStep, level: PriorityLevel) -> bool:
+    return step.priorities is None or level in step.priorities
+
+
+def action_id(key: str, step: EscalationStep, action_index: int, due: datetime) -> str:
+    stamp = due.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+    return f"{key}/esc/{step.index}.{action_index}/{stamp}"
+
+
+def run_ladder(
+    *,
+    snapshot: IssueSnapshot,
+    steps: tuple[EscalationStep, ...],
+    level: PriorityLevel,
+    clock: ResponseClock,
+    calendar: BusinessCalendar,
+    customer: Customer,
+    assignee: str | None,
+    render: Render,
+    now: datetime,
+) -> LadderOutcome:
+    """The ladder's actions for a case whose clock is running.
+
+    ``assignee`` is who owns the case after earlier decisions (the named
+    engineer rule); a ladder ``assign`` only applies to a case still unowned.
+    """
+    notes: list[Explanation] = []
+    reached: list[int] = []
+    labels: set[str] = set()
+    comments: list[DesiredComment] = []
+    transitions: list[DesiredTransition] = []
+    new_assignee: str | None = None
+    owner = assignee
+    next_at: datetime | None = None
+    next_step: EscalationStep | None = None
+    share = (
+        clock.business_used / clock.target_business
+        if clock.target_business.total_seconds() > 0
+        else 1.0
+    )
+    for step in sorted(steps, key=lambda s: (s.at, s.index)):
+        if not applies(step, level):
+            continue
+        threshold = clock.target_business * step.at
+        if clock.business_used < threshold:
+            if next_step is None:
+                next_step = step
+                next_at = clock.moment(calendar, snapshot.created, step.at)
+            continue
+        reached.append(step.index)
+        done: list[str] = []
+        for i, action in enumerate(step.actions):
+            if action.kind == "comment" and action.comment is not None:
+                comments.append(
+                    DesiredComment(
+                        action_id(snapshot.key, step, i, clock.due),
+                        action.comment.visibility == "public",
+                        render(action.comment),
+                    )
+                )
+                done.append(f"{action.comment.visibility} comment")
+            elif action.kind == "label" and action.label:
+                labels.add(action.label)
+                done.append(f"label {action.label}")
+            elif action.kind == "transition" and action.transition:
+                transitions.append(
+                    DesiredTransition(
+                        action_id(snapshot.key, step, i, clock.due), action.transition
+                    )
+                )
+                done.append(f"transition {action.transition}")
+            elif action.kind == "assign" and action.assign:
+                target = action.assign
+                if target == "named_engineer":
+                    if customer.named_engineer is None:
+                        done.append(
+                            f"assign skipped: {customer.organization} has no named engineer"
+                        )
+                        continue
+                    target = customer.named_engineer
+                if owner is not None:
+                    done.append(f"assign skipped: already assigned to {owner}")
+                    continue
+                owner = new_assignee = target
+                done.append(f"assign to {target}")
+        notes.append(
+            Explanation(
+                "escalation",
+                f"step {step.index} at {step.at:.0%} reached ({share:.0%} of the target used): "
+                + (", ".join(done) or "no actions"),
+            )
+        )
+    if next_step is not None and next_at is not None:
+        notes.append(
+            Explanation(
+                "escalation",
+                f"next step {next_step.index} at {next_step.at:.0%}: {calendar.format(next_at)}",
+            )
+        )
+    elif not reached:
+        notes.append(Explanation("escalation", f"no ladder step applies to {level}"))
+    else:
+        notes.append(Explanation("escalation", "every ladder step has been reached"))
+    if not steps:
+        notes = [Explanation("escalation", "no escalation ladder configured")]
+    return LadderOutcome(
+        reached=tuple(reached),
+        labels=frozenset(labels),
+        comments=tuple(comments),
+        transitions=tuple(transitions),
+        assignee=new_assignee,
+        next_step_at=next_at,
+        explanation=tuple(notes),
+    )
+
+
+def not_running_reason(clock: ResponseClock) -> str:
+    if clock.done:
+        return "the case is resolved: no ladder"
+    if clock.first_response is not None:
+        return f"responded ({clock.first_response.how}): the ladder no longer applies"
+    if clock.paused_since is not None:
+        return "the clock is paused: no ladder steps while paused"
+    return "the clock is not running"

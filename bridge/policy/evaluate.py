@@ -1,0 +1,572 @@
+"""evaluate(): everything the support terms decide about one case, computed purely.
+
+The result (:class:`~bridge.policy.model.Desired`) is what the case should look
+like; the sync layer compares it with Jira and its ledger to decide what to
+write.  Comment and transition action ids are stable: they depend on the case,
+the rule or ladder step, and (for the ladder) the due time, never on ``now``.
+
+Decisions where SPEC §2–§3 are silent:
+
+* An unknown organisation gets only the ``unknown_customer`` label and comment.
+  Other bridge labels are left alone (nothing about the case is known).
+* An agent raising a case on a customer's behalf is an authorised contact.
+* A case whose own resolution is not counted has no quota position.
+* The over-quota transition is requested only while the case is unanswered:
+  a case an engineer already took up is not bounced to approval.
+* A priority rule's comment is written only when the rule changed the level
+  (a rule that fires without changing anything has nothing to tell).
+* An unknown or absent requested priority is treated as the lowest level.
+* A resolved case gets its fields (tier, quota, SLA state, due) and nothing
+  else: no labels added or removed, no comments, transitions, assignment or
+  priority change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bridge.policy.escalation import LadderOutcome, not_running_reason, run_ladder
+from bridge.policy.model import (
+    CommentTemplate,
+    Customer,
+    Desired,
+    DesiredComment,
+    DesiredTransition,
+    EvalContext,
+    Explanation,
+    IssueSnapshot,
+    PriorityLevel,
+    QuotaPosition,
+    RuleSet,
+    Tier,
+)
+from bridge.policy.priority import PriorityOutcome, decide_priority, slug
+from bridge.policy.sla import (
+    ResponseClock,
+    format_duration,
+    response_clock,
+    shifted_due,
+    target_business,
+)
+from bridge.policy.templates import render
+from bridge.policy.tiers import (
+    check_contact,
+    entitlement_problems,
+    needed_entitlements,
+    org_cases,
+    rank_quota,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.policy.clock import BusinessCalendar
+
+__all__ = ["evaluate", "reporter_text", "template_values"]
+
+
+def reporter_text(snapshot: IssueSnapshot) -> str:
+    reporter = snapshot.reporter
+    if reporter is None:
+        return "(no reporter)"
+    if reporter.email:
+        return f"{reporter.display_name} <{reporter.email}>"
+    return reporter.display_name
+
+
+def template_values(
+    snapshot: IssueSnapshot,
+    *,
+    ruleset: RuleSet,
+    level: PriorityLevel | None,
+    due: datetime | None,
+    calendar: BusinessCalendar | None,
+    tier: Tier | None,
+    quota: QuotaPosition | None,
+    missing: str = "",
+) -> dict[str, str]:
+    """The placeholder values of SPEC §3 for this case."""
+    jira_name = ruleset.priorities.jira_names.get(level, "") if level else ""
+    return {
+        "key": snapshot.key,
+        "priority": level or "",
+        "priority_name": jira_name or (snapshot.priority or ""),
+        "due": calendar.format(due) if (calendar is not None and due is not None) else "",
+        "tier": tier.name if tier is not None else "",
+        "organization": snapshot.organization or "",
+        "reporter": reporter_text(snapshot),
+        "request_type": snapshot.request_type or "",
+        "quota_used": str(quota.used) if quota is not None else "",
+        "quota_limit": str(quota.limit) if quota is not None else "",
+        "missing": missing,
+    }
+
+
+@dataclass
+class _Out:
+    """What evaluation collects on the way."""
+
+    labels_present: set[str]
+    labels_absent: set[str]
+    comments: list[DesiredComment]
+    transitions: list[DesiredTransition]
+    notes: list[Explanation]
+
+    def note(self, topic: str, text: str) -> None:
+        self.notes.append(Explanation(topic, text))
+
+    def comment(self, action_id: str, template: CommentTemplate, values: dict[str, str]) -> None:
+        self.comments.append(
+            DesiredComment(
+                action_id, template.visibility == "public", render(template.text, values)
+            )
+        )
+
+
+def evaluate(
+    snapshot: IssueSnapshot, ruleset: RuleSet, context: EvalContext, now: datetime
+) -> Desired:
+    """What the support terms want this case to look like at ``now``."""
+    customer = ruleset.customer(snapshot.organization)
+    if customer is None:
+        return _unknown_customer(snapshot, ruleset)
+    return _known_customer(snapshot, ruleset, context, now, customer)
+
+
+# ------------------------------------------------------------------- unknown customer
+
+
+def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet) -> Desired:
+    out = _Out(set(), set(), [], [], [])
+    done = snapshot.status_category == "done"
+    org = snapshot.organization
+    out.note(
+        "customer",
+        f"{org} has no entry in customers.yaml: unknown customer"
+        if org
+        else "the case names no organisation: unknown customer",
+    )
+    out.note("sla", "no response target applies to an unknown customer: SLA state none")
+    policy = ruleset.unknown_customer
+    if done:
+        out.note("case", "the case is resolved: fields only, no labels or comments")
+    else:
+        if policy.label:
+            out.labels_present.add(policy.label)
+            out.note("customer", f"label {policy.label}")
+        if policy.comment is not None:
+            values = template_values(
+                snapshot,
+                ruleset=ruleset,
+                level=ruleset.priorities.level_of(snapshot.priority),
+                due=None,
+                calendar=None,
+                tier=None,
+                quota=None,
+            )
+            out.comment(f"{snapshot.key}/unknown-customer", policy.comment, values)
+    return Desired(
+        key=snapshot.key,
+        known_customer=False,
+        tier=None,
+        calendar=None,
+        priority=None,
+        priority_jira=None,
+        priority_reason="unknown customer: priority rules do not apply",
+        quota=None,
+        authorised_contact=None,
+        entitlement_problems=(),
+        missing_information=(),
+        response_due=None,
+        target=None,
+        business_used=None,
+        first_response=None,
+        sla_state="none",
+        escalation_steps=(),
+        labels_present=frozenset(out.labels_present),
+        labels_absent=frozenset(),
+        comments=tuple(out.comments),
+        assignee=None,
+        transitions=(),
+        explanation=tuple(out.notes),
+        next_wakeup=None,
+        sla_priority=None,
+        paused_business=None,
+    )
+
+
+# --------------------------------------------------------------------- known customer
+
+
+def _calendar_for(customer: Customer, ruleset: RuleSet) -> tuple[str, BusinessCalendar]:
+    name = customer.calendar if customer.calendar in ruleset.calendars else ruleset.default_calendar
+    try:
+        return name, ruleset.calendars[name]
+    except KeyError:
+        raise ValueError(
+            f"customer {customer.organization!r}: calendar {customer.calendar!r} and the "
+            f"default calendar {ruleset.default_calendar!r} are not in sla.yaml calendars "
+            f"(have: {', '.join(sorted(ruleset.calendars)) or 'none'})"
+        ) from None
+
+
+def _known_customer(
+    snapshot: IssueSnapshot,
+    ruleset: RuleSet,
+    context: EvalContext,
+    now: datetime,
+    customer: Customer,
+) -> Desired:
+    key = snapshot.key
+    out = _Out(set(), set(), [], [], [])
+    open_case = snapshot.status_category != "done"
+    try:
+        tier = ruleset.tiers[customer.tier]
+    except KeyError:
+        raise ValueError(
+            f"customer {customer.organization!r} names tier {customer.tier!r}, which is not in "
+            f"tiers.yaml (have: {', '.join(sorted(ruleset.tiers))})"
+        ) from None
+    calendar_name, calendar = _calendar_for(customer, ruleset)
+    out.note("tier", f"{customer.organization} is a {tier.name} customer")
+    if ruleset.unknown_customer.label:
+        out.labels_absent.add(ruleset.unknown_customer.label)
+
+    # -- authorised contact
+    contact = check_contact(snapshot, customer)
+    out.note("contact", contact.why)
+
+    # -- quota
+    ranking = rank_quota(
+        snapshot,
+        org_cases(snapshot, context.org_cases, customer),
+        tier,
+        ruleset.quota.not_counted_resolutions,
+        calendar.tz,
+    )
+    quota = ranking.position
+    out.note("quota", ranking.why)
+
+    # -- entitlements
+    problems = entitlement_problems(snapshot.request_type, tier, ruleset)
+    needed = needed_entitlements(snapshot.request_type, ruleset)
+    if problems:
+        out.note(
+            "entitlement",
+            f"{snapshot.request_type} needs {', '.join(problems)}, not included in {tier.name}",
+        )
+    elif needed:
+        out.note("entitlement", f"{snapshot.request_type} needs {', '.join(needed)}: included")
+    else:
+        out.note(
+            "entitlement", f"{snapshot.request_type or 'no request type'}: no entitlement needed"
+        )
+
+    # -- priority
+    decided = decide_priority(snapshot, ruleset.priorities)
+    level = decided.level
+    _explain_priority(out, decided)
+
+    # -- required information
+    missing = tuple(
+        name
+        for name in ruleset.required_information.fields
+        if not (snapshot.fields.get(name) or "").strip()
+    )
+    missing_names = ", ".join(context.field_names.get(name, name) for name in missing)
+    if missing:
+        out.note("information", f"missing: {missing_names}")
+    elif ruleset.required_information.fields:
+        out.note("information", "every required item is supplied")
+
+    # -- named engineer
+    assignee: str | None = None
+    if "named_engineer" in tier.entitlements and customer.named_engineer:
+        if snapshot.assignee is None:
+            assignee = customer.named_engineer
+            out.note("assignment", f"unassigned: assign to the named engineer {assignee}")
+        else:
+            out.note("assignment", f"already assigned to {snapshot.assignee}: left alone")
+
+    # -- response clock
+    out.note("calendar", f"calendar {calendar_name} ({calendar.tz})")
+    target = ruleset.response.targets.get(level)
+    clock: ResponseClock | None = None
+    if target is None:
+        out.note("sla", f"no response target for {level}: SLA state none")
+    else:
+        clock = response_clock(
+            snapshot, target, ruleset.response, calendar, context.bridge_account, now
+        )
+        _explain_clock(out, snapshot, ruleset, clock, calendar, level)
+
+    due = clock.due if clock is not None else None
+    values = template_values(
+        snapshot,
+        ruleset=ruleset,
+        level=level,
+        due=due,
+        calendar=calendar,
+        tier=tier,
+        quota=quota,
+        missing=missing_names,
+    )
+
+    # -- escalation ladder
+    ladder: LadderOutcome | None = None
+    if clock is not None and clock.running:
+        ladder = run_ladder(
+            snapshot=snapshot,
+            steps=ruleset.escalation,
+            level=level,
+            clock=clock,
+            calendar=calendar,
+            customer=customer,
+            assignee=snapshot.assignee or assignee,
+            render=lambda t: render(t.text, values),
+            now=now,
+        )
+        out.notes.extend(ladder.explanation)
+        if ladder.assignee is not None:
+            assignee = ladder.assignee
+    elif clock is not None:
+        out.note("escalation", not_running_reason(clock))
+
+    next_wakeup: datetime | None = None
+    if clock is not None and clock.running:
+        moments = [
+            clock.due,
+            clock.moment(calendar, snapshot.created, ruleset.response.at_risk_at),
+        ]
+        if ladder is not None and ladder.next_step_at is not None:
+            moments.append(ladder.next_step_at)
+        future = [m for m in moments if m > now]
+        next_wakeup = min(future) if future else None
+
+    if not open_case:
+        out.note("case", "the case is resolved: fields only (no labels, comments, assignment)")
+        return _desired(
+            snapshot,
+            ruleset.priorities.jira_names,
+            tier,
+            calendar_name,
+            decided,
+            quota,
+            contact.authorised,
+            problems,
+            missing,
+            clock,
+            None,
+            out,
+            write=False,
+            assignee=None,
+            next_wakeup=None,
+        )
+
+    # -- condition flags (labels the bridge owns, comments once)
+    unauthorised = ruleset.unauthorised_contact
+    if not contact.authorised:
+        if unauthorised.label:
+            out.labels_present.add(unauthorised.label)
+        if unauthorised.comment is not None:
+            out.comment(f"{key}/unauthorised-contact", unauthorised.comment, values)
+    elif unauthorised.label:
+        out.labels_absent.add(unauthorised.label)
+
+    over = ruleset.quota.over_quota
+    if quota is not None and quota.over:
+        if over.label:
+            out.labels_present.add(over.label)
+        if over.comment is not None:
+            out.comment(f"{key}/over-quota", over.comment, values)
+        if over.transition:
+            if clock is None or clock.first_response is None:
+                out.transitions.append(
+                    DesiredTransition(f"{key}/over-quota-transition", over.transition)
+                )
+                out.note("quota", f"over quota: transition {over.transition}")
+            else:
+                out.note("quota", "over quota but already answered: no transition")
+    elif over.label:
+        out.labels_absent.add(over.label)
+
+    entitled = ruleset.not_entitled
+    if problems:
+        if entitled.label:
+            out.labels_present.add(entitled.label)
+        if entitled.comment is not None:
+            out.comment(f"{key}/not-entitled", entitled.comment, values)
+    elif entitled.label:
+        out.labels_absent.add(entitled.label)
+
+    for fired in decided.fired:
+        if fired.changed and fired.rule.comment is not None:
+            out.comment(f"{key}/priority/{slug(fired.rule.name)}", fired.rule.comment, values)
+
+    info = ruleset.required_information
+    if missing:
+        if info.label:
+            out.labels_present.add(info.label)
+        if info.comment is not None:
+            out.comment(f"{key}/needs-info", info.comment, values)
+    elif info.label:
+        out.labels_absent.add(info.label)
+
+    if ladder is not None:
+        out.labels_present |= ladder.labels
+        out.comments.extend(ladder.comments)
+        out.transitions.extend(ladder.transitions)
+
+    return _desired(
+        snapshot,
+        ruleset.priorities.jira_names,
+        tier,
+        calendar_name,
+        decided,
+        quota,
+        contact.authorised,
+        problems,
+        missing,
+        clock,
+        ladder,
+        out,
+        write=True,
+        assignee=assignee,
+        next_wakeup=next_wakeup,
+    )
+
+
+def _desired(
+    snapshot: IssueSnapshot,
+    jira_names: Mapping[PriorityLevel, str],
+    tier: Tier,
+    calendar_name: str,
+    decided: PriorityOutcome,
+    quota: QuotaPosition | None,
+    authorised: bool,
+    problems: tuple[str, ...],
+    missing: tuple[str, ...],
+    clock: ResponseClock | None,
+    ladder: LadderOutcome | None,
+    out: _Out,
+    *,
+    write: bool,
+    assignee: str | None,
+    next_wakeup: datetime | None,
+) -> Desired:
+    priority: PriorityLevel | None = None
+    jira: str | None = None
+    reason = decided.reason
+    if not write:
+        reason += " (resolved case: priority left alone)"
+    elif decided.requested.mapped or not decided.engineer_override:
+        priority = decided.level
+        jira = jira_names.get(priority)
+    labels_present = frozenset(out.labels_present) if write else frozenset()
+    labels_absent = frozenset(out.labels_absent - out.labels_present) if write else frozenset()
+    return Desired(
+        key=snapshot.key,
+        known_customer=True,
+        tier=tier.name,
+        calendar=calendar_name,
+        priority=priority,
+        priority_jira=jira,
+        priority_reason=reason,
+        quota=quota,
+        authorised_contact=authorised,
+        entitlement_problems=problems,
+        missing_information=missing,
+        response_due=clock.due if clock is not None else None,
+        target=clock.target_business if clock is not None else None,
+        business_used=clock.business_used if clock is not None else None,
+        first_response=clock.first_response.at
+        if clock is not None and clock.first_response is not None
+        else None,
+        sla_state=clock.state if clock is not None else "none",
+        escalation_steps=ladder.reached if ladder is not None else (),
+        labels_present=labels_present,
+        labels_absent=labels_absent,
+        comments=tuple(out.comments) if write else (),
+        assignee=assignee if write else None,
+        transitions=tuple(out.transitions) if write else (),
+        explanation=tuple(out.notes),
+        next_wakeup=next_wakeup,
+        sla_priority=decided.level if clock is not None else None,
+        paused_business=clock.paused_business if clock is not None else None,
+    )
+
+
+# ------------------------------------------------------------------------- explain
+
+
+def _explain_priority(out: _Out, decided: PriorityOutcome) -> None:
+    out.note("priority", f"requested {decided.requested.level}: {decided.requested.source}")
+    if decided.engineer_override:
+        out.note("priority", f"engineer's choice respected: {decided.reason}")
+        return
+    for fired in decided.fired:
+        effect = f"{fired.before} -> {fired.after}" if fired.changed else f"stays {fired.after}"
+        out.note("priority", f"rule {fired.rule.name!r} fired ({fired.why}): {effect}")
+    out.note("priority", f"priority {decided.level}")
+
+
+def _explain_clock(
+    out: _Out,
+    snapshot: IssueSnapshot,
+    ruleset: RuleSet,
+    clock: ResponseClock,
+    calendar: BusinessCalendar,
+    level: PriorityLevel,
+) -> None:
+    target = clock.target
+    shown = "next business day" if target.kind == "next_business_day" else "business"
+    out.note(
+        "clock",
+        f"{level} target {format_duration(clock.target_business)} ({shown}); created "
+        f"{calendar.format(snapshot.created)} -> due {calendar.format(clock.due)}; "
+        f"{format_duration(clock.business_used)} business time used",
+    )
+    if clock.paused_business > timedelta(0) or clock.pauses:
+        out.note(
+            "clock",
+            f"paused {len(clock.pauses)} time(s); completed pauses moved the due time "
+            f"{format_duration(clock.paused_business)} later",
+        )
+    if clock.first_response is not None:
+        out.note(
+            "clock",
+            f"first response {calendar.format(clock.first_response.at)}: {clock.first_response.how}",
+        )
+    # a priority change recomputes the due time from creation with the new target
+    previous = _previous_level(snapshot, ruleset, level)
+    if previous is not None:
+        old_target = ruleset.response.targets.get(previous)
+        if old_target is not None:
+            old_due = shifted_due(
+                calendar,
+                snapshot.created,
+                target_business(calendar, snapshot.created, old_target),
+                clock.completed_pauses,
+            )
+            out.note(
+                "clock",
+                f"reprioritised {previous} -> {level}: due recomputed from creation, "
+                f"was {calendar.format(old_due)}, now {calendar.format(clock.due)}",
+            )
+    out.note("sla", f"SLA state {clock.state}")
+
+
+def _previous_level(
+    snapshot: IssueSnapshot, ruleset: RuleSet, level: PriorityLevel
+) -> PriorityLevel | None:
+    """The level the case had before its latest priority change (or before ours)."""
+    policy = ruleset.priorities
+    current = policy.level_of(snapshot.priority)
+    if current is not None and current != level:
+        return current
+    if snapshot.priority_history:
+        before = policy.level_of(snapshot.priority_history[-1].from_name)
+        if before is not None and before != level:
+            return before
+    return None

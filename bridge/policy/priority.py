@@ -1,0 +1,241 @@
+"""Priority: the priority the case asked for, engineer overrides, and the rule pipeline.
+
+The *requested* priority is the last priority set by someone other than the
+bridge (the bridge's own changes are its output, never its input): the last
+non-bridge changelog entry, else the priority the case was created with.  When
+that last change was made by an engineer (and the rules say to respect them),
+the engineer's choice stands and no rule runs.  Otherwise the rules run in
+order, each seeing the level the rules before it left.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bridge.policy.model import (
+    Actor,
+    Condition,
+    IssueSnapshot,
+    PriorityLevel,
+    PriorityPolicy,
+    PriorityRule,
+)
+
+
+@dataclass(frozen=True)
+class Requested:
+    """The priority the case asks for, and where that came from."""
+
+    level: PriorityLevel  # mapped level (the lowest level when the name is unknown/absent)
+    jira_name: str | None  # the Jira name as found (None when the case has none)
+    by: Actor | None  # who set it: the last non-bridge changer, or None for "as created"
+    mapped: bool  # False when jira_name is not one of the policy's levels
+    source: str  # human text for explain
+
+
+@dataclass(frozen=True)
+class FiredRule:
+    rule: PriorityRule
+    before: PriorityLevel
+    after: PriorityLevel
+    why: str  # the conditions that held, as text
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class PriorityOutcome:
+    requested: Requested
+    level: PriorityLevel  # the final level
+    engineer_override: bool  # True when an engineer's choice stood and no rules ran
+    fired: tuple[FiredRule, ...]
+    reason: str  # one line for Desired.priority_reason
+
+
+def lowest(policy: PriorityPolicy) -> PriorityLevel:
+    return policy.levels[-1]
+
+
+def rank(policy: PriorityPolicy, level: PriorityLevel) -> int:
+    """0 for the highest level; unknown levels rank as the lowest."""
+    try:
+        return policy.levels.index(level)
+    except ValueError:
+        return len(policy.levels) - 1
+
+
+def requested_priority(snapshot: IssueSnapshot, policy: PriorityPolicy) -> Requested:
+    """The priority the case asks for, ignoring every change the bridge made."""
+    name: str | None = None
+    by: Actor | None = None
+    source = ""
+    for change in reversed(snapshot.priority_history):
+        if change.by is Actor.BRIDGE:
+            continue
+        name, by = change.to_name, change.by
+        source = f"set to {change.to_name} by {_actor_text(change.by)} at {change.at.isoformat()}"
+        break
+    if by is None:
+        if snapshot.initial_priority is not None:
+            name, source = snapshot.initial_priority, f"{snapshot.initial_priority} as created"
+        elif snapshot.priority_history and snapshot.priority_history[0].from_name is not None:
+            # only the bridge ever changed it: what it was before the bridge's first change
+            first = snapshot.priority_history[0].from_name
+            name, source = first, f"{first} as created (before the bridge's changes)"
+        elif snapshot.priority is not None:
+            name, source = snapshot.priority, f"{snapshot.priority} (current)"
+        else:
+            source = "no priority on the case"
+    level = policy.level_of(name)
+    if level is None:
+        fallback = lowest(policy)
+        if name is not None:
+            source += f"; {name} is not one of the policy's priorities, treated as {fallback}"
+        else:
+            source += f"; treated as {fallback}"
+        return Requested(fallback, name, by, False, source)
+    return Requested(level, name, by, True, source)
+
+
+def _actor_text(actor: Actor) -> str:
+    return {
+        Actor.CUSTOMER: "the customer",
+        Actor.ENGINEER: "an engineer",
+        Actor.BRIDGE: "the bridge",
+        Actor.UNKNOWN: "an unknown account",
+    }[actor]
+
+
+# ------------------------------------------------------------------ conditions
+
+
+def _parts(value: str) -> list[str]:
+    """A field's values, case-folded: a multi-value field is joined with ", "."""
+    whole = value.strip().casefold()
+    parts = [p.strip().casefold() for p in value.split(",") if p.strip()]
+    return [whole, *parts] if len(parts) > 1 else [whole]
+
+
+def _folded(items: tuple[str, ...]) -> set[str]:
+    return {i.strip().casefold() for i in items}
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error:
+        return None
+
+
+def condition_holds(
+    when: Condition, snapshot: IssueSnapshot, level: PriorityLevel
+) -> tuple[bool, str]:
+    """Whether every key of ``when`` holds, and the reasons (the checked facts) as text."""
+    reasons: list[str] = []
+    if when.field is not None:
+        raw = snapshot.fields.get(when.field)
+        text = raw.strip() if raw is not None else ""
+        shown = repr(text) if text else "empty"
+        values = set(_parts(text)) if text else set()
+        checked = False
+        if when.missing is not None:
+            checked = True
+            if (not text) != when.missing:
+                return False, ""
+            reasons.append(f"{when.field} is {'empty' if when.missing else 'filled in'}")
+        if when.equals is not None:
+            checked = True
+            if text.casefold() != when.equals.strip().casefold():
+                return False, ""
+            reasons.append(f"{when.field} is {when.equals!r}")
+        if when.in_ is not None:
+            checked = True
+            if not values & _folded(when.in_):
+                return False, ""
+            reasons.append(f"{when.field} is {shown} (one of {', '.join(when.in_)})")
+        if when.not_in is not None:
+            checked = True
+            if values & _folded(when.not_in):
+                return False, ""
+            reasons.append(f"{when.field} is {shown} (not {', '.join(when.not_in)})")
+        if not checked:  # a bare `field:` asks for a value
+            if not text:
+                return False, ""
+            reasons.append(f"{when.field} is {shown}")
+    if when.request_type is not None:
+        rt = snapshot.request_type
+        if rt is None or rt.strip().casefold() not in _folded(when.request_type):
+            return False, ""
+        reasons.append(f"request type is {rt}")
+    if when.labels_any is not None:
+        have = {label.casefold() for label in snapshot.labels}
+        hit = sorted(have & _folded(when.labels_any))
+        if not hit:
+            return False, ""
+        reasons.append(f"labelled {', '.join(hit)}")
+    if when.components_any is not None:
+        have = {c.casefold() for c in snapshot.components}
+        hit = sorted(have & _folded(when.components_any))
+        if not hit:
+            return False, ""
+        reasons.append(f"component {', '.join(hit)}")
+    if when.priority is not None:
+        if level not in when.priority:
+            return False, ""
+        reasons.append(f"priority is {level}")
+    if when.summary_matches is not None:
+        regex = _regex(when.summary_matches)
+        if regex is None or regex.search(snapshot.summary) is None:
+            return False, ""
+        reasons.append(f"summary matches /{when.summary_matches}/")
+    return True, "; ".join(reasons) if reasons else "always"
+
+
+def apply_rule(policy: PriorityPolicy, rule: PriorityRule, level: PriorityLevel) -> PriorityLevel:
+    if rule.set is not None:
+        level = rule.set
+    if rule.cap is not None and rank(policy, level) < rank(policy, rule.cap):
+        level = rule.cap
+    return level
+
+
+def decide_priority(snapshot: IssueSnapshot, policy: PriorityPolicy) -> PriorityOutcome:
+    """The level the case should have, with every rule that fired."""
+    requested = requested_priority(snapshot, policy)
+    if requested.by is Actor.ENGINEER and policy.respect_engineer_changes:
+        if requested.mapped:
+            reason = (
+                f"{requested.level}: an engineer chose it ({requested.source}); rules not applied"
+            )
+        else:
+            reason = (
+                f"an engineer chose {requested.jira_name}, which is not one of the policy's "
+                f"priorities; left alone (the response target uses {requested.level})"
+            )
+        return PriorityOutcome(requested, requested.level, True, (), reason)
+    level = requested.level
+    fired: list[FiredRule] = []
+    for rule in policy.rules:
+        holds, why = condition_holds(rule.when, snapshot, level)
+        if not holds:
+            continue
+        after = apply_rule(policy, rule, level)
+        fired.append(FiredRule(rule, level, after, why))
+        level = after
+    changing = [f for f in fired if f.changed]
+    if changing:
+        steps = "; ".join(f"{f.rule.name}: {f.before} -> {f.after}" for f in changing)
+        reason = f"{level}: requested {requested.level}, then {steps}"
+    else:
+        reason = f"{level}: as requested ({requested.source})"
+    return PriorityOutcome(requested, level, False, tuple(fired), reason)
+
+
+def slug(text: str) -> str:
+    """A rule name as an id segment: lower-case letters/digits joined by '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "rule"

@@ -1,0 +1,231 @@
+"""The response clock: target, first response, pauses, due time and SLA state.
+
+All business time is measured on the customer's calendar.  A target is a
+business duration (``4h``; or for ``next_business_day`` the business time from
+creation to the close of the next business day).  Paused business time before
+the due moment moves the due time later by the same amount; a pause that starts
+after the due moment does not undo a breach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bridge.policy.model import (
+    Actor,
+    CaseComment,
+    IssueSnapshot,
+    ResponsePolicy,
+    SlaState,
+    Target,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.policy.clock import BusinessCalendar
+
+Interval = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class StatusSpan:
+    status: str
+    category: str | None  # None when unknown (the status a case was created in)
+    start: datetime
+    end: datetime | None  # None: the case is still in it
+
+
+@dataclass(frozen=True)
+class FirstResponse:
+    at: datetime
+    how: str
+
+
+@dataclass(frozen=True)
+class ResponseClock:
+    target: Target
+    target_business: timedelta  # the target as a business duration
+    first_response: FirstResponse | None
+    pauses: tuple[Interval, ...]  # paused spans up to the response (or now), clipped
+    completed_pauses: tuple[Interval, ...]  # the pauses that have ended (used for the due)
+    paused_since: datetime | None  # set while the case sits in a pause status unanswered
+    #: (a pause that began after the due moment leaves the state `breached`)
+    paused_business: timedelta  # business time of the completed pauses before the due moment
+    due: datetime
+    business_used: timedelta
+    state: SlaState
+    done: bool  # the case is in a Done-category status now
+
+    @property
+    def running(self) -> bool:
+        """The clock still runs: no response, not paused, not done (breached still runs)."""
+        return self.first_response is None and self.paused_since is None and not self.done
+
+    def moment(self, calendar: BusinessCalendar, created: datetime, share: float) -> datetime:
+        """When ``share`` of the target is used up (with the completed pauses)."""
+        return shifted_due(calendar, created, self.target_business * share, self.completed_pauses)
+
+
+def _fold(names: frozenset[str]) -> set[str]:
+    return {n.strip().casefold() for n in names}
+
+
+def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
+    """The statuses the case has been in, from creation, oldest first."""
+    history = sorted(snapshot.status_history, key=lambda c: c.at)
+    if not history:
+        return [StatusSpan(snapshot.status, snapshot.status_category, snapshot.created, None)]
+    spans: list[StatusSpan] = []
+    first_status = history[0].from_status or snapshot.status
+    start, status, category = snapshot.created, first_status, None
+    for change in history:
+        at = max(change.at, snapshot.created)
+        spans.append(StatusSpan(status, category, start, at))
+        start, status, category = at, change.to_status, change.to_category
+    spans.append(StatusSpan(status, category, start, None))
+    return spans
+
+
+def is_bridge(person_email: str | None, account_id: str, bridge_account: str | None) -> bool:
+    if not bridge_account:
+        return False
+    wanted = bridge_account.strip().casefold()
+    return wanted in {x.casefold() for x in (person_email, account_id) if x}
+
+
+def counts_as_response(comment: CaseComment, bridge_account: str | None) -> bool:
+    """A public comment by an agent who is not the bridge.
+
+    Only authors known to be agents count: a comment whose author cannot be
+    classified (Actor.UNKNOWN) does not stop the clock, so a misread author
+    can never hide a breach.  Comments carrying the bridge's action id are the
+    bridge's own.
+    """
+    return (
+        comment.public
+        and comment.author.actor is Actor.ENGINEER
+        and comment.action_id is None
+        and not is_bridge(comment.author.email, comment.author.account_id, bridge_account)
+    )
+
+
+def first_response(
+    snapshot: IssueSnapshot,
+    policy: ResponsePolicy,
+    spans: Sequence[StatusSpan],
+    bridge_account: str | None,
+) -> FirstResponse | None:
+    """The earliest response: an agent's public comment, a responded status, or Done."""
+    found: list[FirstResponse] = []
+    for comment in snapshot.comments:
+        if counts_as_response(comment, bridge_account):
+            who = comment.author.display_name
+            found.append(
+                FirstResponse(max(comment.created, snapshot.created), f"public comment by {who}")
+            )
+    responded = _fold(policy.responded_statuses)
+    for span in spans:
+        if span.status.strip().casefold() in responded:
+            found.append(FirstResponse(span.start, f"entered responded status {span.status}"))
+            break
+        if span.category == "done":
+            found.append(FirstResponse(span.start, f"entered Done status {span.status}"))
+            break
+    if not found and snapshot.status_category == "done":
+        at = snapshot.resolved or snapshot.updated
+        found.append(FirstResponse(max(at, snapshot.created), f"resolved ({snapshot.status})"))
+    if not found:
+        return None
+    return min(found, key=lambda r: r.at)
+
+
+def shifted_due(
+    calendar: BusinessCalendar,
+    created: datetime,
+    business: timedelta,
+    pauses: Sequence[Interval],
+) -> datetime:
+    """``business`` time after ``created``, moved later by each pause that starts before it."""
+    due = calendar.add(created, business)
+    for start, end in sorted(pauses):
+        if start < due:
+            due = calendar.add(due, calendar.elapsed(start, end))
+    return due
+
+
+def target_business(calendar: BusinessCalendar, created: datetime, target: Target) -> timedelta:
+    if target.kind == "next_business_day":
+        return calendar.elapsed(created, calendar.next_business_day_close(created))
+    if target.duration is None:
+        raise ValueError("a duration target needs a duration")
+    return target.duration
+
+
+def response_clock(
+    snapshot: IssueSnapshot,
+    target: Target,
+    policy: ResponsePolicy,
+    calendar: BusinessCalendar,
+    bridge_account: str | None,
+    now: datetime,
+) -> ResponseClock:
+    created = snapshot.created
+    spans = status_spans(snapshot)
+    response = first_response(snapshot, policy, spans, bridge_account)
+    cutoff = max(created, min(now, response.at) if response is not None else now)
+    paused_names = _fold(policy.pause_statuses)
+    pauses: list[Interval] = []
+    completed: list[Interval] = []
+    paused_since: datetime | None = None
+    for span in spans:
+        if span.status.strip().casefold() not in paused_names or span.start >= cutoff:
+            continue
+        end = cutoff if span.end is None else min(span.end, cutoff)
+        if end <= span.start:
+            continue
+        pauses.append((span.start, end))
+        if span.end is not None or response is not None:
+            completed.append((span.start, end))
+        else:
+            paused_since = span.start
+    business = target_business(calendar, created, target)
+    due = shifted_due(calendar, created, business, completed)
+    plain_due = calendar.add(created, business)
+    paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
+    used = calendar.elapsed(created, cutoff, pauses)
+    done = snapshot.status_category == "done"
+    state: SlaState
+    if response is not None:
+        state = "met" if response.at <= due else "missed"
+    elif paused_since is not None and paused_since < due:
+        state = "paused"
+    elif now > due:
+        state = "breached"
+    elif business > timedelta(0) and used / business >= policy.at_risk_at:
+        state = "at_risk"
+    else:
+        state = "running"
+    return ResponseClock(
+        target=target,
+        target_business=business,
+        first_response=response,
+        pauses=tuple(pauses),
+        completed_pauses=tuple(completed),
+        paused_since=paused_since,
+        paused_business=paused_business,
+        due=due,
+        business_used=used,
+        state=state,
+        done=done,
+    )
+
+
+def format_duration(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return f"{sign}{hours}h{minutes:02d}m"
