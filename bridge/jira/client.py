@@ -1,0 +1,574 @@
+"""`JiraClient`: the one adapter implementing `JiraPort` over HTTP.
+
+Built on atlassian-python-api for its session set-up (basic auth for Cloud,
+bearer token for Data Center, one keep-alive ``requests`` session), but every
+call goes through the library's raw ``request`` so that:
+
+* its own retrying stays off (``backoff_and_retry`` retries POSTs, and
+  ``retry_with_header`` sleeps on 429 behind our back) — retries live in
+  `bridge.jira.retry`;
+* ``notifyUsers`` travels as a query parameter (``Jira.issue_update`` puts it
+  in the body, where Jira ignores it);
+* comments can carry ``properties`` (``issue_add_comment`` cannot).
+
+Issue, comment, transition, property, field, priority, status and user calls
+use ``/rest/api/2`` (plain-text bodies on both flavours).  Search is
+``POST /rest/api/3/search/jql`` with ``nextPageToken`` on Cloud and
+``POST /rest/api/2/search`` with ``startAt``/``total`` on Data Center.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+import requests
+import structlog
+from atlassian import Jira
+
+from bridge.jira.port import JiraError, Json
+from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient
+
+log = structlog.get_logger("bridge.jira.client")
+
+FLAVOURS = ("cloud", "datacenter")
+
+#: Largest page each search endpoint accepts.  Cloud's ``search/jql`` documents
+#: "max 5000 issues" (reached when only ids/keys are asked for; with more fields
+#: Jira may return fewer, which the paging loop copes with).  Data Center caps at
+#: ``jira.search.views.default.max`` (1000 unless an admin changed it).
+MAX_PAGE = {"cloud": 5000, "datacenter": 1000}
+#: Pages for the auxiliary listings (changelog, comments, organisations).
+AUX_PAGE = 100
+#: Cloud's ``search/jql`` takes at most this many issue property keys.
+MAX_SEARCH_PROPERTIES = 5
+
+#: JSM's internal-comment flag (a comment property).
+INTERNAL_COMMENT_PROPERTY = "sd.public.comment"
+
+
+class _JiraSettings(Protocol):  # the shape of `settings.jira` (bridge/settings.py)
+    url: str
+    flavour: str
+    email: str | None
+    page_size: int
+    verify_tls: bool
+    timeout: float
+
+    @property
+    def token(self) -> Any: ...
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _quote_path(part: str) -> str:
+    return quote(part, safe="")
+
+
+class JiraClient:
+    """`JiraPort` over Jira's REST API (Cloud or Data Center)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        flavour: str,
+        email: str | None,
+        token: str,
+        verify_tls: bool = True,
+        timeout: float = 30.0,
+        page_size: int = 100,
+        retry: RetryPolicy | None = None,
+        on_request: Callable[[str, str, int], None] | None = None,
+    ) -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(f"jira.flavour must be one of {', '.join(FLAVOURS)}, not {flavour!r}")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"jira.url must be an http(s) URL such as https://acme.atlassian.net, not {url!r}"
+            )
+        if parts.username or parts.password:
+            raise ValueError(
+                "jira.url must not contain credentials; use jira.email and the token setting"
+            )
+        if parts.scheme != "https" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                f"jira.url {url!r} is not HTTPS: HTTPS is required for every host except loopback"
+            )
+        if not token:
+            raise ValueError(
+                "the Jira API token is empty: set the token environment variable or file"
+            )
+        if flavour == "cloud" and not email:
+            raise ValueError("jira.email is required for Jira Cloud (basic auth with an API token)")
+        if page_size < 1:
+            raise ValueError("jira.page_size must be at least 1")
+
+        self.url = url.rstrip("/")
+        self.flavour = flavour
+        self.page_size = min(page_size, MAX_PAGE[flavour])
+        self._token = token
+        self._on_request = on_request
+        self.stats: dict[str, int] = {
+            "reads": 0,
+            "writes": 0,
+            "retries": 0,
+            "retries_429": 0,
+            "retries_5xx": 0,
+            "retries_timeout": 0,
+            "retries_connection": 0,
+        }
+        self._retrier = Retrier(retry, on_retry=self._count_retry)
+        if not verify_tls:
+            log.warning("jira.tls_verification_off", url=self.url)
+        common: dict[str, Any] = {
+            "timeout": timeout,
+            "verify_ssl": verify_tls,
+            "backoff_and_retry": False,
+            "retry_with_header": False,
+            "advanced_mode": True,
+        }
+        if flavour == "cloud":
+            self._jira = Jira(self.url, username=email, password=token, cloud=True, **common)
+        else:
+            self._jira = Jira(self.url, token=token, cloud=False, **common)
+        self._timeout = float(timeout)  # the library truncates its own copy to int
+        self._verify = verify_tls
+        self._session: requests.Session = self._jira.session
+        self._session.headers.update({"Accept": "application/json"})
+
+    @classmethod
+    def from_settings(cls, jira: _JiraSettings, **overrides: Any) -> JiraClient:
+        """Build from `settings.jira` (token from its secret wrapper's ``reveal()``)."""
+        token = jira.token.reveal() if hasattr(jira.token, "reveal") else str(jira.token)
+        kwargs: dict[str, Any] = {
+            "flavour": jira.flavour,
+            "email": jira.email,
+            "token": token,
+            "verify_tls": getattr(jira, "verify_tls", True),
+            "timeout": getattr(jira, "timeout", 30.0),
+            "page_size": getattr(jira, "page_size", 100),
+        }
+        kwargs.update(overrides)
+        return cls(jira.url, **kwargs)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"JiraClient({self.url!r}, flavour={self.flavour!r})"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _count_retry(self, kind: str) -> None:
+        self.stats["retries"] += 1
+        key = f"retries_{kind}"
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+    def _scrub(self, text: str) -> str:
+        if self._token and self._token in text:
+            text = text.replace(self._token, "***")
+        return text
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        write: bool = False,
+        idempotent: bool = True,
+        ok_404: bool = False,
+    ) -> requests.Response | None:
+        """One logical call (with retries).  Returns the response, or None for an allowed 404."""
+        url = f"{self.url}/{path.lstrip('/')}"
+        what = f"{method} /{path.lstrip('/')}"
+        kind = "writes" if write else "reads"
+
+        def send() -> requests.Response:
+            self.stats[kind] += 1
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=dict(params) if params else None,
+                    json=body,
+                    timeout=self._timeout,
+                    verify=self._verify,
+                )
+            except requests.RequestException:
+                if self._on_request is not None:
+                    self._on_request(method, path, 0)
+                raise
+            if self._on_request is not None:
+                self._on_request(method, path, response.status_code)
+            return response
+
+        try:
+            response = self._retrier.run(send, idempotent=idempotent, what=what)
+        except AmbiguousWrite as exc:
+            raise JiraError(
+                f"{what}: {exc}; the change may or may not have been made — re-read the issue before retrying",
+                ambiguous=True,
+            ) from None
+        except Transient as exc:
+            messages = _jira_messages(exc.response) if exc.response is not None else []
+            raise JiraError(
+                self._scrub(
+                    f"{what} failed after {self._retrier.policy.max_attempts} attempts ({exc.detail}): "
+                    f"Jira at {self.url} is unavailable or rate-limiting; the next cycle will try again"
+                    + (f" — {'; '.join(messages)}" if messages else "")
+                ),
+                status=exc.status,
+                messages=[self._scrub(m) for m in messages],
+            ) from None
+        status = response.status_code
+        if status < 400:
+            return response
+        if status == 404 and ok_404:
+            return None
+        raise self._error(what, response, ambiguous=not idempotent and status >= 500)
+
+    def _error(self, what: str, response: requests.Response, *, ambiguous: bool) -> JiraError:
+        status = response.status_code
+        messages = [self._scrub(m) for m in _jira_messages(response)]
+        detail = "; ".join(messages)
+        if status == 401:
+            hint = (
+                "Jira rejected the credentials: check jira.email and the API token "
+                "(Cloud: an API token for that e-mail; Data Center: a personal access token)"
+            )
+        elif status == 403:
+            hint = "the bridge's Jira account lacks permission for this (browse/edit/comment/transition in the project)"
+        elif status == 404:
+            hint = "not found: the issue (or property) does not exist, was moved, or the bridge's account cannot see it"
+        elif status == 400:
+            hint = "Jira rejected the request" + (
+                "; check these fields on the site (field configuration, screens, allowed values)"
+                if detail
+                else ""
+            )
+        elif status == 409:
+            hint = (
+                "conflicting update (someone else edited the issue); the next cycle will re-read it"
+            )
+        elif status >= 500:
+            hint = "Jira failed to process the request" + (
+                "; the change may or may not have been made — re-read the issue"
+                if ambiguous
+                else ""
+            )
+        else:
+            hint = "unexpected answer from Jira"
+        message = f"{what} -> HTTP {status}: {hint}" + (f" — {detail}" if detail else "")
+        return JiraError(
+            self._scrub(message), status=status, messages=messages, ambiguous=ambiguous
+        )
+
+    def _json(self, response: requests.Response | None, what: str) -> Any:
+        if response is None:
+            return None
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise JiraError(
+                f"{what}: Jira answered HTTP {response.status_code} with a body that is not JSON "
+                f"(is jira.url pointing at Jira's base URL?)",
+                status=response.status_code,
+            ) from None
+
+    def _get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, ok_404: bool = False
+    ) -> Any:
+        return self._json(self._call("GET", path, params=params, ok_404=ok_404), f"GET /{path}")
+
+    # ------------------------------------------------------------------ site facts
+
+    def server_info(self) -> Json:
+        return dict(self._get("rest/api/2/serverInfo"))
+
+    def myself(self) -> Json:
+        return dict(self._get("rest/api/2/myself"))
+
+    def fields(self) -> list[Json]:
+        return list(self._get("rest/api/2/field"))
+
+    def priorities(self) -> list[Json]:
+        return list(self._get("rest/api/2/priority"))
+
+    def statuses(self) -> list[Json]:
+        return list(self._get("rest/api/2/status"))
+
+    def status_categories(self) -> dict[str, str]:
+        """Status name -> status category key ("new" | "indeterminate" | "done")."""
+        out: dict[str, str] = {}
+        for status in self.statuses():
+            name = status.get("name")
+            category = (status.get("statusCategory") or {}).get("key")
+            if isinstance(name, str) and isinstance(category, str):
+                out[name] = category
+        return out
+
+    def find_users(self, query: str) -> list[Json]:
+        # Cloud matches `query` against display names and e-mail addresses; Data Center's
+        # `username` parameter matches user name, display name and e-mail.
+        key = "query" if self.flavour == "cloud" else "username"
+        return list(self._get("rest/api/2/user/search", {key: query, "maxResults": 50}))
+
+    # ------------------------------------------------------------------ reading issues
+
+    def search(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        *,
+        properties: Sequence[str] = (),
+        expand: Sequence[str] = (),
+    ) -> Iterator[Json]:
+        if len(properties) > MAX_SEARCH_PROPERTIES:
+            raise ValueError(f"Jira search takes at most {MAX_SEARCH_PROPERTIES} issue properties")
+        if self.flavour == "cloud":
+            return self._search_cloud(jql, fields, properties, expand)
+        return self._search_dc(jql, fields, properties, expand)
+
+    def _search_cloud(
+        self, jql: str, fields: Sequence[str], properties: Sequence[str], expand: Sequence[str]
+    ) -> Iterator[Json]:
+        token: str | None = None
+        while True:
+            body: dict[str, Any] = {
+                "jql": jql,
+                "fields": list(fields),
+                "maxResults": self.page_size,
+            }
+            if properties:
+                body["properties"] = list(properties)
+            if expand:
+                body["expand"] = ",".join(expand)  # search/jql takes a comma-separated string
+            if token:
+                body["nextPageToken"] = token
+            page = self._json(
+                self._call("POST", "rest/api/3/search/jql", body=body),
+                "POST /rest/api/3/search/jql",
+            )
+            issues = page.get("issues") or []
+            yield from issues
+            token = page.get("nextPageToken")
+            if not token or page.get("isLast") is True:
+                return
+
+    def _search_dc(
+        self, jql: str, fields: Sequence[str], properties: Sequence[str], expand: Sequence[str]
+    ) -> Iterator[Json]:
+        start = 0
+        while True:
+            body: dict[str, Any] = {
+                "jql": jql,
+                "fields": list(fields),
+                "startAt": start,
+                "maxResults": self.page_size,
+            }
+            if properties:
+                body["properties"] = list(properties)
+            if expand:
+                body["expand"] = list(expand)
+            page = self._json(
+                self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
+            )
+            issues = page.get("issues") or []
+            yield from issues
+            start += len(issues)  # Jira may return fewer than asked: advance by what came
+            total = page.get("total")
+            if not issues or (isinstance(total, int) and start >= total):
+                return
+
+    def get_issue(
+        self,
+        key: str,
+        fields: Sequence[str] | None = None,
+        *,
+        properties: Sequence[str] = (),
+        expand: Sequence[str] = (),
+    ) -> Json:
+        params: dict[str, Any] = {}
+        if fields is not None:
+            params["fields"] = ",".join(fields)
+        if properties:
+            params["properties"] = ",".join(properties)
+        if expand:
+            params["expand"] = ",".join(expand)
+        return dict(self._get(f"rest/api/2/issue/{_quote_path(key)}", params))
+
+    def changelog(self, key: str) -> Iterator[Json]:
+        """Every changelog entry of an issue, oldest first as Jira returns them."""
+        if self.flavour == "datacenter":
+            # Data Center has no paged changelog resource; the expansion carries all of it.
+            issue = self.get_issue(key, ["created"], expand=["changelog"])
+            yield from (issue.get("changelog") or {}).get("histories") or []
+            return
+        start = 0
+        path = f"rest/api/2/issue/{_quote_path(key)}/changelog"
+        while True:
+            page = self._get(path, {"startAt": start, "maxResults": AUX_PAGE})
+            values = page.get("values") or []
+            yield from values
+            start += len(values)
+            total = page.get("total")
+            if (
+                not values
+                or page.get("isLast") is True
+                or (isinstance(total, int) and start >= total)
+            ):
+                return
+
+    def comments(self, key: str) -> list[Json]:
+        """Every comment of an issue, with comment properties expanded where Jira supports it."""
+        out: list[Json] = []
+        start = 0
+        path = f"rest/api/2/issue/{_quote_path(key)}/comment"
+        while True:
+            page = self._get(
+                path, {"startAt": start, "maxResults": AUX_PAGE, "expand": "properties"}
+            )
+            values = page.get("comments") or []
+            out.extend(values)
+            start += len(values)
+            total = page.get("total")
+            if not values or (isinstance(total, int) and start >= total):
+                return out
+
+    def comment_property(self, comment_id: str, prop: str) -> Any | None:
+        """A comment property's value, or None when it is not set."""
+        path = f"rest/api/2/comment/{_quote_path(comment_id)}/properties/{_quote_path(prop)}"
+        found = self._get(path, ok_404=True)
+        return None if found is None else found.get("value")
+
+    def transitions(self, key: str) -> list[Json]:
+        found = self._get(f"rest/api/2/issue/{_quote_path(key)}/transitions")
+        return list(found.get("transitions") or [])
+
+    def get_property(self, key: str, prop: str) -> Any | None:
+        """The issue property's value, or None when it is not set (HTTP 404)."""
+        path = f"rest/api/2/issue/{_quote_path(key)}/properties/{_quote_path(prop)}"
+        found = self._get(path, ok_404=True)
+        return None if found is None else found.get("value")
+
+    # ------------------------------------------------------------------ writing
+
+    def edit_issue(
+        self,
+        key: str,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        update: Mapping[str, Any] | None = None,
+        notify: bool = False,
+    ) -> None:
+        body: dict[str, Any] = {}
+        if fields:
+            body["fields"] = dict(fields)
+        if update:
+            body["update"] = dict(update)
+        if not body:
+            return  # nothing to change: no request at all
+        # notifyUsers is a query parameter; Jira ignores it (without error) when the
+        # account may not suppress notifications.
+        params = None if notify else {"notifyUsers": "false"}
+        self._call(
+            "PUT", f"rest/api/2/issue/{_quote_path(key)}", params=params, body=body, write=True
+        )
+
+    def add_comment(
+        self, key: str, body: str, *, internal: bool, properties: Mapping[str, Any] | None = None
+    ) -> Json:
+        props = [{"key": k, "value": v} for k, v in (properties or {}).items()]
+        if internal:
+            props = [p for p in props if p["key"] != INTERNAL_COMMENT_PROPERTY]
+            props.append({"key": INTERNAL_COMMENT_PROPERTY, "value": {"internal": True}})
+        payload: dict[str, Any] = {"body": body}
+        if props:
+            payload["properties"] = props
+        response = self._call(
+            "POST",
+            f"rest/api/2/issue/{_quote_path(key)}/comment",
+            body=payload,
+            write=True,
+            idempotent=False,
+        )
+        return dict(self._json(response, f"POST comment on {key}") or {})
+
+    def do_transition(self, key: str, transition_id: str) -> None:
+        self._call(
+            "POST",
+            f"rest/api/2/issue/{_quote_path(key)}/transitions",
+            body={"transition": {"id": str(transition_id)}},
+            write=True,
+            idempotent=False,
+        )
+
+    def set_property(self, key: str, prop: str, value: Any) -> None:
+        self._call(
+            "PUT",
+            f"rest/api/2/issue/{_quote_path(key)}/properties/{_quote_path(prop)}",
+            body=value,
+            write=True,
+        )
+
+    # ------------------------------------------------------------------ Service Management
+
+    def organizations(self) -> Iterator[Json]:
+        yield from self._jsm_pages("rest/servicedeskapi/organization")
+
+    def organization_users(self, organization_id: str) -> Iterator[Json]:
+        yield from self._jsm_pages(
+            f"rest/servicedeskapi/organization/{_quote_path(str(organization_id))}/user"
+        )
+
+    def _jsm_pages(self, path: str) -> Iterator[Json]:
+        start = 0
+        while True:
+            page = self._get(path, {"start": start, "limit": AUX_PAGE})
+            values = page.get("values") or []
+            yield from values
+            start += len(values)
+            if not values or page.get("isLastPage", True):
+                return
+
+
+def _jira_messages(response: requests.Response) -> list[str]:
+    """Jira's ``errorMessages`` plus ``errors`` as ``field: text`` (best effort)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return []
+    if not isinstance(payload, dict):
+        return []
+    out: list[str] = []
+    for message in payload.get("errorMessages") or []:
+        if isinstance(message, str) and message:
+            out.append(message)
+    errors = payload.get("errors")
+    if isinstance(errors, dict):
+        for field, text in errors.items():
+            out.append(f"{field}: {text}")
+    elif isinstance(errors, list):  # JSM style: [{"message": ...}]
+        for item in errors:
+            if isinstance(item, dict) and item.get("message"):
+                out.append(str(item["message"]))
+    if not out and isinstance(payload.get("errorMessage"), str):  # JSM servicedeskapi
+        out.append(payload["errorMessage"])
+    return out

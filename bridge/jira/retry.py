@@ -1,0 +1,216 @@
+"""Every retry jsm-bridge makes against Jira happens here, and only here.
+
+The rules (Atlassian's rate-limiting guidance, SPEC §7):
+
+* **429**, and a 5xx that carries ``Retry-After``: wait what the server asks
+  (seconds or an HTTP date), capped, and log the wait.
+* **5xx, timeouts, dropped connections**: exponential backoff with jitter,
+  a bounded number of attempts.
+* **Permanent errors** (400, 401, 403, 404, 409, 422, ...): never retried.
+* **Non-idempotent calls** (POST comment, POST transition) are only retried
+  when the request cannot have landed: 429, a 503 with ``Retry-After`` (the
+  server refused it), or a connection that was never established.  A timeout
+  or dropped connection *after* sending raises ``JiraError(ambiguous=True)`` so
+  the caller re-reads the issue and decides; a 5xx without ``Retry-After`` is
+  ambiguous too (a proxy may answer 502/504 after Jira did the work).
+
+The sleep function is injectable so tests assert the waits without sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import requests
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+log = structlog.get_logger("bridge.jira.retry")
+
+#: HTTP statuses worth another try (a transient server-side condition).
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try.  Defaults follow Atlassian's guidance: few retries, bounded waits."""
+
+    max_attempts: int = 5  # total tries, the first included
+    initial_wait: float = 1.0  # seconds; doubles each retry
+    max_wait: float = 30.0  # cap for one exponential wait
+    jitter: float = 1.0  # up to this many random seconds added to each exponential wait
+    retry_after_cap: float = 60.0  # cap for a server-requested wait (Retry-After)
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    #: the random source for jitter (``random.uniform``-like); injectable for tests
+    uniform: Callable[[float, float], float] = field(default=random.uniform, compare=False)
+    #: the wall clock used to turn an HTTP-date Retry-After into seconds
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+
+
+class Transient(Exception):
+    """An attempt failed in a way another attempt may fix (internal to the retry loop)."""
+
+    def __init__(
+        self,
+        kind: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        response: requests.Response | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind  # "429" | "5xx" | "timeout" | "connection"
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        self.response = response
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def classify_response(
+    response: requests.Response, *, idempotent: bool, now: datetime | None = None
+) -> Transient | None:
+    """A `Transient` when this response should be retried, else None (success or permanent)."""
+    status = response.status_code
+    if status not in TRANSIENT_STATUSES:
+        return None
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
+    kind = "429" if status == 429 else "5xx"
+    if not idempotent and status != 429 and retry_after is None:
+        # The server may have done the work before failing: not ours to repeat.
+        return None
+    return Transient(
+        kind, f"HTTP {status}", status=status, retry_after=retry_after, response=response
+    )
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """True when the request provably never reached the server (connect refused or timed out)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        # requests wraps urllib3's MaxRetryError(reason=NewConnectionError) for refused connects.
+        from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+        inner = exc.args[0] if exc.args else None
+        if isinstance(inner, MaxRetryError):
+            inner = inner.reason
+        return isinstance(inner, NewConnectionError)
+    return False
+
+
+class Retrier:
+    """Runs one HTTP exchange under a `RetryPolicy`, counting retries by kind."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self._on_retry = on_retry
+
+    def _wait(self, state: RetryCallState) -> float:
+        policy = self.policy
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, Transient) and exc.retry_after is not None:
+            return min(exc.retry_after, policy.retry_after_cap)
+        exponent = max(0, state.attempt_number - 1)
+        base = min(policy.max_wait, policy.initial_wait * (2.0**exponent))
+        jitter = policy.uniform(0.0, policy.jitter) if policy.jitter > 0 else 0.0
+        return min(policy.max_wait, base + jitter)
+
+    def _before_sleep(self, what: str) -> Callable[[RetryCallState], None]:
+        def hook(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            kind = exc.kind if isinstance(exc, Transient) else "error"
+            if self._on_retry is not None:
+                self._on_retry(kind)
+            log.warning(
+                "jira.retry",
+                call=what,
+                reason=exc.detail if isinstance(exc, Transient) else type(exc).__name__,
+                kind=kind,
+                attempt=state.attempt_number,
+                of=self.policy.max_attempts,
+                wait_s=round(wait, 3),
+                retry_after=exc.retry_after if isinstance(exc, Transient) else None,
+            )
+
+        return hook
+
+    def run(
+        self,
+        send: Callable[[], requests.Response],
+        *,
+        idempotent: bool,
+        what: str,
+    ) -> requests.Response:
+        """Call ``send`` until it yields a final response.
+
+        Returns the final response (success *or* permanent failure: the caller
+        turns statuses into errors).  Raises `Transient` when the attempts run
+        out, and `AmbiguousWrite` when a non-idempotent request may have landed.
+        """
+
+        def attempt() -> requests.Response:
+            try:
+                response = send()
+            except requests.exceptions.Timeout as exc:
+                if idempotent or never_sent(exc):
+                    raise Transient("timeout", f"timed out ({type(exc).__name__})") from None
+                raise AmbiguousWrite(f"timed out after sending ({type(exc).__name__})") from None
+            except requests.exceptions.ConnectionError as exc:
+                if idempotent or never_sent(exc):
+                    raise Transient("connection", "connection failed") from None
+                raise AmbiguousWrite("the connection dropped after sending") from None
+            transient = classify_response(response, idempotent=idempotent, now=self.policy.now())
+            if transient is not None:
+                raise transient
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(Transient),
+            sleep=self.policy.sleep,
+            before_sleep=self._before_sleep(what),
+            reraise=True,
+        )
+        return retrying(attempt)
+
+
+class AmbiguousWrite(Exception):
+    """A non-idempotent request was (perhaps) sent and no answer came back."""

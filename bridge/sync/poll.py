@@ -1,0 +1,263 @@
+"""The reading side of a cycle: JQL for the cases in scope, and snapshots from it.
+
+JQL is built from quoted, escaped literals only (`jql_string`), never by pasting
+a name into a query.  Reads ask for the fields the policy needs, the bridge's
+``jsm-bridge`` issue property and the changelog, in one search; only an issue
+whose embedded changelog or comments were cut short costs an extra request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
+from bridge.jira.port import JiraPort
+from bridge.policy.model import IssueSnapshot, MonthCase
+from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, to_snapshot
+
+#: System fields every snapshot needs (custom fields come from the FieldMap).
+SYSTEM_FIELDS = (
+    "summary",
+    "status",
+    "created",
+    "updated",
+    "reporter",
+    "assignee",
+    "priority",
+    "labels",
+    "components",
+    "resolution",
+    "resolutiondate",
+    "comment",
+)
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def jql_string(value: str) -> str:
+    """A JQL string literal: double-quoted, with backslash, quote and controls escaped."""
+    out = []
+    for ch in str(value):
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def jql_datetime(moment: datetime, tz: tzinfo | None = None) -> str:
+    """``"yyyy-MM-dd HH:mm"`` in ``tz`` (the searching user's zone), rounded down to the minute."""
+    if moment.tzinfo is None:
+        raise ValueError("JQL times need an aware datetime (whose zone is known)")
+    local = moment.astimezone(tz) if tz is not None else moment
+    return jql_string(local.strftime("%Y-%m-%d %H:%M"))
+
+
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-[0-9]+$")
+
+
+def _strip_order_by(jql: str) -> str:
+    """The query without a trailing ORDER BY clause (outside quotes)."""
+    in_quote: str | None = None
+    escaped = False
+    last = -1
+    lowered = jql.lower()
+    for i, ch in enumerate(jql):
+        if escaped:
+            escaped = False
+            continue
+        if ch == "\\":
+            escaped = True
+            continue
+        if in_quote:
+            if ch == in_quote:
+                in_quote = None
+            continue
+        if ch in "\"'":
+            in_quote = ch
+            continue
+        if lowered.startswith("order", i) and (i == 0 or not lowered[i - 1].isalnum()):
+            rest = lowered[i + 5 :]
+            if re.match(r"\s+by\b", rest):
+                last = i
+    return (jql[:last] if last >= 0 else jql).strip()
+
+
+def _scope(base_jql: str) -> str:
+    base = _strip_order_by(base_jql)
+    if not base:
+        raise ValueError("jira.jql is empty: give the bridge a scope such as 'project = SUP'")
+    return f"({base})"
+
+
+def scope_jql(
+    base_jql: str,
+    *,
+    updated_since: datetime | None,
+    keys: Sequence[str] = (),
+    tz: tzinfo | None = None,
+) -> str:
+    """The cases to read this cycle: all in scope, or those updated since the watermark
+    plus ``keys`` (issues whose next time-driven moment has passed)."""
+    scope = _scope(base_jql)
+    if updated_since is None:
+        return f"{scope} ORDER BY key ASC"
+    for k in keys:
+        if not _KEY.match(k):
+            raise ValueError(f"not an issue key: {k!r}")
+    clause = f"updated >= {jql_datetime(updated_since, tz)}"
+    if keys:
+        listed = ", ".join(jql_string(k.upper()) for k in sorted(set(keys)))
+        clause = f"{clause} OR key in ({listed})"
+    return f"{scope} AND ({clause}) ORDER BY key ASC"
+
+
+def field_clause(fieldmap: FieldMap | None, logical: str, default_name: str) -> str:
+    """How JQL names a configured field: its quoted site name (``"Organizations"``)."""
+    if fieldmap is not None and logical in fieldmap:
+        return fieldmap.jql_name(logical)
+    return jql_string(default_name)
+
+
+def month_cases_jql(
+    base_jql: str,
+    organization: str,
+    month_start: datetime,
+    *,
+    org_field: str = '"Organizations"',
+    tz: tzinfo | None = None,
+) -> str:
+    """One organisation's cases created since ``month_start`` (``org_field`` from `field_clause`)."""
+    return (
+        f"{_scope(base_jql)} AND {org_field} = {jql_string(organization)}"
+        f" AND created >= {jql_datetime(month_start, tz)} ORDER BY key ASC"
+    )
+
+
+def needed_fields(fieldmap: FieldMap, extra: Iterable[str] = ()) -> list[str]:
+    """System fields plus the configured custom fields, without duplicates, in order."""
+    out: list[str] = []
+    for f in (*SYSTEM_FIELDS, *fieldmap.ids(), *extra):
+        if f not in out:
+            out.append(f)
+    return out
+
+
+def _truncated(block: Any, items_key: str) -> bool:
+    if not isinstance(block, Mapping):
+        return False
+    items = block.get(items_key)
+    total = block.get("total")
+    return isinstance(items, list) and isinstance(total, int) and len(items) < total
+
+
+def complete_issue(port: JiraPort, issue: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the changelog and comments when the search cut them short (one issue only)."""
+    key = str(issue.get("key"))
+    changelog = issue.get("changelog")
+    if _truncated(changelog, "histories"):
+        histories = list(port.changelog(key))
+        issue["changelog"] = {
+            "startAt": 0,
+            "maxResults": len(histories),
+            "total": len(histories),
+            "histories": histories,
+        }
+    fields = issue.get("fields")
+    if isinstance(fields, dict) and _truncated(fields.get("comment"), "comments"):
+        comments = port.comments(key)
+        fields["comment"] = {
+            "startAt": 0,
+            "maxResults": len(comments),
+            "total": len(comments),
+            "comments": comments,
+        }
+    return issue
+
+
+def read_issues(
+    port: JiraPort,
+    jql: str,
+    fieldmap: FieldMap,
+    *,
+    bridge_account_id: str,
+    status_categories: Mapping[str, str],
+    customers: Collection[str] = (),
+    extra_fields: Iterable[str] = (),
+) -> Iterator[tuple[dict[str, Any], IssueSnapshot | SnapshotError]]:
+    """Every issue matching ``jql`` with its snapshot (or the reason it has none).
+
+    The raw issue carries the ledger in ``issue["properties"]["jsm-bridge"]``
+    (see `bridge.sync.snapshot.ledger_of`).
+    """
+    for issue in port.search(
+        jql,
+        needed_fields(fieldmap, extra_fields),
+        properties=[LEDGER_PROPERTY],
+        expand=["changelog"],
+    ):
+        issue = dict(issue)
+        try:
+            complete_issue(port, issue)
+            snapshot: IssueSnapshot | SnapshotError = to_snapshot(
+                issue,
+                fieldmap,
+                bridge_account_id=bridge_account_id,
+                status_categories=status_categories,
+                customers=customers,
+            )
+        except SnapshotError as exc:
+            snapshot = exc
+        yield issue, snapshot
+
+
+def org_month_cases(
+    port: JiraPort,
+    base_jql: str,
+    fieldmap: FieldMap,
+    organizations: Iterable[str],
+    since: datetime,
+    *,
+    tz: tzinfo | None = None,
+) -> dict[str, tuple[MonthCase, ...]]:
+    """Cases created since ``since`` for each organisation, from ONE search.
+
+    An issue counts for its first organisation (the one its snapshot names).
+    Organisation names are matched case-insensitively and returned as given.
+    """
+    wanted = {name.casefold(): name for name in organizations}
+    out: dict[str, list[MonthCase]] = {name: [] for name in wanted.values()}
+    if not wanted:
+        return {}
+    org_id = fieldmap.id("organization")
+    clause = field_clause(fieldmap, "organization", "Organizations")
+    listed = ", ".join(jql_string(n) for n in sorted(wanted.values()))
+    jql = (
+        f"{_scope(base_jql)} AND {clause} in ({listed})"
+        f" AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
+    )
+    for issue in port.search(jql, ["created", "resolution", org_id]):
+        fields = issue.get("fields") or {}
+        org = fieldmap.decode("organization", fields.get(org_id))
+        if org is None or org.casefold() not in wanted:
+            continue
+        try:
+            created = parse_jira_datetime(str(fields.get("created") or ""))
+        except (TypeError, ValueError):
+            continue  # a malformed issue is reported by the main read, not here
+        out[wanted[org.casefold()]].append(
+            MonthCase(
+                key=str(issue.get("key")),
+                created=created,
+                resolution=decode_value(fields.get("resolution")),
+            )
+        )
+    return {
+        name: tuple(sorted(cases, key=lambda c: (c.created, c.key_number)))
+        for name, cases in out.items()
+    }
