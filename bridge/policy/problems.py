@@ -1,0 +1,213 @@
+"""Problems found in a YAML file, each pinned to ``file:line``, and the located tree they point at.
+
+The loaders (rule files, ``config/bridge.yaml``) turn YAML into a small tree of
+:class:`Node` objects that remember the line of every key and value, then walk
+it with a :class:`Checker` that *collects* problems instead of stopping at the
+first one.  Nothing here reads a file: the reading lives in the loaders.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+NodeKind = Literal["scalar", "map", "seq"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file: where, what, and what to do about it."""
+
+    file: str
+    line: int | None  # 1-based; None when the problem is the file itself (e.g. missing)
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        text = f"{where}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+@dataclass(frozen=True)
+class Node:
+    """A YAML value with the line it starts on.
+
+    Scalars keep both the constructed value (``value``: str, int, bool, date,
+    None, ...) and their source text (``text``), so ``Yes`` or ``17:00`` can be
+    read back exactly as the author typed them.  Mappings keep their entries
+    in file order as ``(key node, value node)`` pairs.
+    """
+
+    kind: NodeKind
+    line: int
+    value: object = None
+    text: str = ""
+    entries: tuple[tuple[Node, Node], ...] = ()
+    items: tuple[Node, ...] = ()
+
+    @property
+    def is_null(self) -> bool:
+        return self.kind == "scalar" and self.value is None
+
+    def describe(self) -> str:
+        """What kind of value this is, for 'expected X, got Y' messages."""
+        if self.kind == "map":
+            return "a mapping"
+        if self.kind == "seq":
+            return "a list"
+        value = self.value
+        if value is None:
+            return "nothing (null)"
+        if isinstance(value, bool):
+            return f"the boolean {self.text}"
+        if isinstance(value, int | float):
+            return f"the number {self.text}"
+        return f"{self.text!r}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``"did you mean 'x'?"`` for the closest choice, or None."""
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        folded = {c.casefold(): c for c in options}
+        if word.casefold() in folded:
+            close = [folded[word.casefold()]]
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def known_list(choices: Iterable[str]) -> str:
+    return ", ".join(sorted(choices))
+
+
+@dataclass
+class Checker:
+    """Collects problems for one file while its tree is being read."""
+
+    file: str
+    problems: list[Problem] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ reporting
+
+    def add(self, where: Node | int | None, message: str, hint: str | None = None) -> None:
+        line = where.line if isinstance(where, Node) else where
+        self.problems.append(Problem(self.file, line, message, hint))
+
+    def unknown(
+        self, where: Node, what: str, name: str, choices: Collection[str], extra: str = ""
+    ) -> None:
+        hint = did_you_mean(name, choices)
+        listing = f"known: {known_list(choices)}" if choices else "none are defined"
+        self.add(where, f"unknown {what} {name!r}{extra}", f"{hint} {listing}" if hint else listing)
+
+    # ------------------------------------------------------------------ shapes
+
+    def mapping(
+        self,
+        node: Node | None,
+        where: str,
+        *,
+        required: Collection[str] = (),
+        optional: Collection[str] = (),
+        open_keys: bool = False,
+        elsewhere: Mapping[str, str] | None = None,
+    ) -> dict[str, Node] | None:
+        """The entries of a mapping, keyed by the key's text.
+
+        Unknown keys (unless ``open_keys``), duplicate keys and missing required
+        keys are reported.  ``elsewhere`` maps keys that belong in another file
+        to that file's name, for a better hint.  Returns None when the node is
+        not a mapping at all.
+        """
+        if node is None:
+            return None
+        if node.kind != "map":
+            self.add(node, f"{where} must be a mapping (key: value), not {node.describe()}")
+            return None
+        known = [*required, *optional]
+        out: dict[str, Node] = {}
+        for key_node, value_node in node.entries:
+            if key_node.kind != "scalar" or key_node.is_null:
+                self.add(key_node, f"{where}: keys must be plain names, not {key_node.describe()}")
+                continue
+            key = key_node.text
+            if key in out:
+                self.add(key_node, f"{where}: {key!r} is given twice", "the later one would win")
+                continue
+            if not open_keys and key not in known:
+                if elsewhere and key in elsewhere:
+                    self.add(
+                        key_node,
+                        f"{where}: {key!r} does not belong here",
+                        f"it belongs in {elsewhere[key]}",
+                    )
+                else:
+                    self.unknown(key_node, "key", key, known, extra=f" in {where}")
+                continue
+            out[key] = value_node
+        for key in required:
+            if key not in out and not any(k.text == key for k, _ in node.entries):
+                self.add(node, f"{where}: {key!r} is missing")
+        return out
+
+    def sequence(self, node: Node, what: str, *, allow_single: bool = False) -> list[Node] | None:
+        """The items of a list; with ``allow_single`` a lone scalar counts as a one-item list."""
+        if node.kind == "seq":
+            return list(node.items)
+        if allow_single and node.kind == "scalar" and not node.is_null:
+            return [node]
+        self.add(node, f"{what} must be a list, not {node.describe()}", "e.g. [a, b]")
+        return None
+
+    def string(self, node: Node, what: str, *, allow_empty: bool = False) -> str | None:
+        """A scalar as text, exactly as typed (``Yes`` stays ``"Yes"``)."""
+        if node.kind != "scalar" or node.is_null:
+            self.add(node, f"{what} must be text, not {node.describe()}")
+            return None
+        text = node.value if isinstance(node.value, str) else node.text
+        if not allow_empty and not text.strip():
+            self.add(node, f"{what} must not be empty")
+            return None
+        return text
+
+    def optional_string(self, node: Node | None, what: str) -> str | None:
+        if node is None or node.is_null:
+            return None
+        return self.string(node, what)
+
+    def strings(
+        self, node: Node, what: str, *, allow_single: bool = False
+    ) -> tuple[str, ...] | None:
+        items = self.sequence(node, what, allow_single=allow_single)
+        if items is None:
+            return None
+        out: list[str] = []
+        ok = True
+        for item in items:
+            text = self.string(item, f"each entry of {what}")
+            if text is None:
+                ok = False
+            else:
+                out.append(text)
+        return tuple(out) if ok else None
+
+    def integer(self, node: Node, what: str, *, minimum: int | None = None) -> int | None:
+        value = node.value
+        if node.kind != "scalar" or isinstance(value, bool) or not isinstance(value, int):
+            self.add(node, f"{what} must be a whole number, not {node.describe()}")
+            return None
+        if minimum is not None and value < minimum:
+            self.add(node, f"{what} must be at least {minimum}, not {value}")
+            return None
+        return value
+
+    def boolean(self, node: Node, what: str) -> bool | None:
+        if node.kind != "scalar" or not isinstance(node.value, bool):
+            self.add(node, f"{what} must be true or false, not {node.describe()}")
+            return None
+        return node.value

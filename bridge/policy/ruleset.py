@@ -1,0 +1,1503 @@
+"""``rules/*.yaml`` → a validated, immutable :class:`RuleSet`; every problem with ``file:line``.
+
+Support leads edit four files (SPEC §3).  Validation never stops at the first
+mistake: every problem across all four files is collected and raised together
+in :class:`RulesInvalid`, each as ``file:line: message (hint)``.
+
+Only :func:`load_ruleset` and :func:`read_yaml` touch the file system (and
+import ``pathlib``/``yaml`` locally to do so); everything else is pure and
+works on the located :class:`~bridge.policy.problems.Node` tree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
+from bridge.policy.model import (
+    CommentTemplate,
+    Condition,
+    Customer,
+    EscalationAction,
+    EscalationStep,
+    FlagPolicy,
+    PriorityPolicy,
+    PriorityRule,
+    QuotaPolicy,
+    RequiredInformation,
+    ResponsePolicy,
+    RuleSet,
+    Target,
+    Tier,
+)
+from bridge.policy.problems import Checker, Node, Problem, did_you_mean
+from bridge.policy.templates import check_template
+
+if TYPE_CHECKING:  # pragma: no cover
+    from os import PathLike
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "RULE_FILES",
+    "RulesInvalid",
+    "build_ruleset",
+    "load_ruleset",
+    "parse_duration",
+    "parse_percentage",
+    "parse_yaml",
+    "read_yaml",
+]
+
+#: The four rule files, in the order they are read.
+RULE_FILES: tuple[str, ...] = ("tiers.yaml", "customers.yaml", "priorities.yaml", "sla.yaml")
+
+#: Logical field names of the canonical config (SPEC §3 `fields:`), used when no config is given.
+DEFAULT_FIELDS: frozenset[str] = frozenset(
+    {
+        "response_due",
+        "sla_state",
+        "support_tier",
+        "quota_usage",
+        "environment",
+        "staff_available",
+        "product",
+        "product_version",
+        "impact",
+        "contact_phone",
+        "organization",
+        "request_type",
+    }
+)
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_TOP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # file: (required keys, optional keys)
+    "tiers.yaml": (("tiers",), ("entitlement_request_types", "not_entitled", "quota")),
+    "customers.yaml": (("customers",), ("unauthorised_contact", "unknown_customer")),
+    "priorities.yaml": (("priorities",), ("respect_engineer_changes", "rules")),
+    "sla.yaml": (
+        ("calendars", "response"),
+        ("default_calendar", "escalation", "required_information"),
+    ),
+}
+_HOME = {key: name for name, (req, opt) in _TOP_KEYS.items() for key in (*req, *opt)}
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_EMAILISH = re.compile(r"[^@\s]+@[^@\s]+")
+NEXT_BUSINESS_DAY = "next_business_day"
+
+
+class RulesInvalid(Exception):
+    """The rule files have problems; ``.problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: list[Problem] = list(problems)
+        count = len(self.problems)
+        lines = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the rules:\n{lines}")
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``"4h"``, ``"90m"``, ``"1h30m"``, ``"30s"`` → a positive timedelta, else None."""
+    cleaned = text.strip().replace(" ", "")
+    match = _DURATION.fullmatch(cleaned)
+    if not cleaned or match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    value = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    return value if value > timedelta(0) else None
+
+
+def parse_percentage(text: str) -> float | None:
+    """``"75%"`` → 0.75, else None."""
+    match = _PERCENT.fullmatch(text.strip())
+    return float(match.group(1)) / 100 if match else None
+
+
+def valid_label(text: str) -> str | None:
+    """Why ``text`` cannot be a Jira label, or None when it can."""
+    if any(ch.isspace() for ch in text):
+        return "Jira labels cannot contain spaces (use - or _ instead)"
+    if len(text) > 255:
+        return "Jira labels are at most 255 characters"
+    return None
+
+
+# ------------------------------------------------------------------------- YAML I/O
+
+
+def parse_yaml(text: str, file: str) -> tuple[Node | None, list[Problem]]:
+    """Safely parse YAML into a located tree; syntax errors become problems."""
+    import yaml  # local: this module stays importable without touching I/O libraries
+
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, []
+        return _convert(loader, root, set()), []
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = exc.problem or exc.context or "cannot be read"
+        return None, [
+            Problem(file, line, f"not valid YAML: {what}", "check indentation, quotes and colons")
+        ]
+    except yaml.YAMLError as exc:
+        return None, [Problem(file, None, f"not valid YAML: {exc}")]
+    except RecursionError:
+        return None, [Problem(file, None, "not valid YAML: nested too deeply")]
+    finally:
+        loader.dispose()
+
+
+def _convert(loader: Any, node: Any, path: set[int]) -> Node:
+    line = node.start_mark.line + 1
+    if id(node) in path:
+        raise _yaml_error("a YAML alias refers to itself", node)
+    if node.id == "scalar":
+        try:
+            value = loader.construct_object(node, deep=True)
+        except ValueError:  # e.g. 2026-13-45 looks like a date but is not one
+            value = node.value
+        return Node("scalar", line, value=value, text=str(node.value))
+    path = path | {id(node)}
+    if node.id == "sequence":
+        return Node("seq", line, items=tuple(_convert(loader, n, path) for n in node.value))
+    entries: list[tuple[Node, Node]] = []
+    merged: list[tuple[Node, Node]] = []
+    for key, value in node.value:
+        if key.tag == "tag:yaml.org,2002:merge":
+            sources = value.value if value.id == "sequence" else [value]
+            for source in sources:
+                converted = _convert(loader, source, path)
+                merged.extend(converted.entries)
+            continue
+        entries.append((_convert(loader, key, path), _convert(loader, value, path)))
+    explicit = {k.text for k, _ in entries}
+    inherited = [(k, v) for k, v in merged if k.text not in explicit]
+    return Node("map", line, entries=tuple(inherited + entries))
+
+
+def _yaml_error(message: str, node: Any) -> Exception:
+    import yaml
+
+    return yaml.MarkedYAMLError(problem=message, problem_mark=node.start_mark)
+
+
+def read_yaml(
+    path: str | PathLike[str], label: str | None = None
+) -> tuple[Node | None, list[Problem]]:
+    """Read and parse one YAML file; a missing or unreadable file is a problem."""
+    from pathlib import Path
+
+    file = Path(path)
+    name = label if label is not None else str(file)
+    if not file.exists():
+        return None, [
+            Problem(
+                name,
+                None,
+                "file not found",
+                f"create {file.name} or point --rules at the right directory",
+            )
+        ]
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(name, None, f"cannot read the file: {exc}")]
+    return parse_yaml(text, name)
+
+
+def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None = None) -> RuleSet:
+    """Load and validate ``tiers.yaml``, ``customers.yaml``, ``priorities.yaml``, ``sla.yaml``.
+
+    ``known_fields`` are the logical field names of config ``fields:``; rule
+    conditions and ``required_information`` may only use those.  Raises
+    :class:`RulesInvalid` with every problem found.
+    """
+    from pathlib import Path
+
+    directory = Path(path)
+    if not directory.is_dir():
+        raise RulesInvalid(
+            [
+                Problem(
+                    str(directory),
+                    None,
+                    "rules directory not found",
+                    "pass --rules DIR or set `rules:` in config/bridge.yaml",
+                )
+            ]
+        )
+    documents: dict[str, tuple[str, Node | None]] = {}
+    problems: list[Problem] = []
+    for name in RULE_FILES:
+        label = str(directory / name)
+        tree, found = read_yaml(directory / name, label)
+        problems.extend(found)
+        documents[name] = (label, tree if not found else None)
+    return build_ruleset(documents, known_fields, problems)
+
+
+# ------------------------------------------------------------------------ building
+
+
+@dataclass
+class _Build:
+    """Everything read so far; a value is None when its part could not be read."""
+
+    known_fields: frozenset[str]
+    problems: list[Problem] = field(default_factory=list)
+    tiers: dict[str, Tier] | None = None
+    negotiable: set[str] = field(default_factory=set)
+    entitlement_request_types: dict[str, tuple[str, ...]] | None = None
+    not_entitled: FlagPolicy | None = None
+    quota: QuotaPolicy | None = None
+    customers: dict[str, Customer] | None = None
+    unauthorised_contact: FlagPolicy | None = None
+    unknown_customer: FlagPolicy | None = None
+    priorities: PriorityPolicy | None = None
+    levels: tuple[str, ...] | None = None
+    calendars: dict[str, BusinessCalendar] | None = None
+    calendar_names: set[str] | None = None
+    default_calendar: str | None = None
+    response: ResponsePolicy | None = None
+    escalation: tuple[EscalationStep, ...] | None = None
+    required_information: RequiredInformation | None = None
+
+
+def build_ruleset(
+    documents: Mapping[str, tuple[str, Node | None]],
+    known_fields: Collection[str] | None = None,
+    problems: Sequence[Problem] = (),
+) -> RuleSet:
+    """Validate parsed rule files into a RuleSet (pure).
+
+    ``documents`` maps each of :data:`RULE_FILES` to ``(display name, tree)``;
+    a None tree (missing or unparseable file, already reported in
+    ``problems``) is skipped without cascading errors.
+    """
+    build = _Build(frozenset(known_fields) if known_fields is not None else DEFAULT_FIELDS)
+    build.problems.extend(problems)
+    loaded = {name: documents.get(name, (name, None)) for name in RULE_FILES}
+
+    def top(name: str) -> tuple[Checker, dict[str, Node]] | None:
+        label, tree = loaded[name]
+        check = Checker(label)
+        if tree is None:
+            if not any(p.file == label for p in build.problems):
+                build.problems.append(Problem(label, None, "the file is empty"))
+            return None
+        required, optional = _TOP_KEYS[name]
+        elsewhere = {k: f"{v}" for k, v in _HOME.items() if v != name}
+        entries = check.mapping(
+            tree, name, required=required, optional=optional, elsewhere=elsewhere
+        )
+        build.problems.extend(check.problems)
+        check.problems.clear()
+        if entries is None:
+            return None
+        return check, entries
+
+    tiers = top("tiers.yaml")
+    priorities = top("priorities.yaml")
+    sla = top("sla.yaml")
+    customers = top("customers.yaml")
+
+    if tiers is not None:
+        _read_tiers(build, *tiers)
+    if priorities is not None:
+        _read_priorities(build, *priorities)
+    if sla is not None:
+        _read_sla(build, *sla)
+    if customers is not None:
+        _read_customers(build, *customers)
+
+    if build.problems:
+        raise RulesInvalid(build.problems)
+    assert build.tiers is not None and build.entitlement_request_types is not None
+    assert build.not_entitled is not None and build.quota is not None
+    assert build.customers is not None and build.unauthorised_contact is not None
+    assert build.unknown_customer is not None and build.priorities is not None
+    assert build.calendars is not None and build.default_calendar is not None
+    assert build.response is not None and build.escalation is not None
+    assert build.required_information is not None
+    return RuleSet(
+        tiers=build.tiers,
+        entitlement_request_types=build.entitlement_request_types,
+        not_entitled=build.not_entitled,
+        quota=build.quota,
+        customers=build.customers,
+        unauthorised_contact=build.unauthorised_contact,
+        unknown_customer=build.unknown_customer,
+        priorities=build.priorities,
+        calendars=build.calendars,
+        default_calendar=build.default_calendar,
+        response=build.response,
+        escalation=build.escalation,
+        required_information=build.required_information,
+    )
+
+
+def _flush(build: _Build, check: Checker) -> None:
+    build.problems.extend(check.problems)
+    check.problems.clear()
+
+
+# --------------------------------------------------------------------- shared parts
+
+
+def _comment(check: Checker, node: Node, where: str) -> CommentTemplate | None:
+    entries = check.mapping(node, where, required=("visibility", "text"))
+    if entries is None or "visibility" not in entries or "text" not in entries:
+        return None
+    visibility = check.string(entries["visibility"], f"{where}: visibility")
+    if visibility is not None and visibility not in ("public", "internal"):
+        check.add(
+            entries["visibility"],
+            f"{where}: visibility must be public or internal, not {visibility!r}",
+            "public comments reach the customer; internal ones only engineers",
+        )
+        visibility = None
+    text = check.string(entries["text"], f"{where}: text")
+    if text is not None:
+        for message in check_template(text):
+            check.add(entries["text"], f"{where}: {message}")
+            text = None
+    if visibility is None or text is None:
+        return None
+    return CommentTemplate("public" if visibility == "public" else "internal", text)
+
+
+def _label(check: Checker, node: Node, where: str) -> str | None:
+    text = check.string(node, where)
+    if text is None:
+        return None
+    reason = valid_label(text)
+    if reason is not None:
+        check.add(node, f"{where}: {text!r} is not a valid label", reason)
+        return None
+    return text
+
+
+def _flag_policy(
+    check: Checker, node: Node | None, where: str, *, default_label: str
+) -> FlagPolicy | None:
+    if node is None:
+        return FlagPolicy(label=default_label)
+    if node.is_null:
+        return FlagPolicy()
+    entries = check.mapping(node, where, optional=("label", "comment", "transition"))
+    if entries is None:
+        return None
+    ok = True
+    label: str | None = None
+    comment: CommentTemplate | None = None
+    transition: str | None = None
+    if "label" in entries and not entries["label"].is_null:
+        label = _label(check, entries["label"], f"{where}: label")
+        ok = ok and label is not None
+    if "comment" in entries and not entries["comment"].is_null:
+        comment = _comment(check, entries["comment"], f"{where}: comment")
+        ok = ok and comment is not None
+    if "transition" in entries and not entries["transition"].is_null:
+        transition = check.string(entries["transition"], f"{where}: transition")
+        ok = ok and transition is not None
+    return FlagPolicy(label, comment, transition) if ok else None
+
+
+def _level(check: Checker, build: _Build, node: Node, where: str) -> str | None:
+    text = check.string(node, where)
+    if text is None or build.levels is None:
+        return text
+    if text not in build.levels:
+        check.unknown(node, "priority", text, build.levels, extra=f" in {where}")
+        return None
+    return text
+
+
+def _levels(check: Checker, build: _Build, node: Node, where: str) -> tuple[str, ...] | None:
+    items = check.sequence(node, where, allow_single=True)
+    if items is None:
+        return None
+    out = [_level(check, build, item, where) for item in items]
+    if any(level is None for level in out):
+        return None
+    return tuple(level for level in out if level is not None)
+
+
+def _field_name(check: Checker, build: _Build, node: Node, where: str) -> str | None:
+    text = check.string(node, where)
+    if text is None:
+        return None
+    if text not in build.known_fields:
+        check.unknown(
+            node,
+            "field",
+            text,
+            build.known_fields,
+            extra=f" in {where} (logical names come from `fields:` in config/bridge.yaml)",
+        )
+        return None
+    return text
+
+
+# ---------------------------------------------------------------------------- tiers
+
+
+def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
+    tiers: dict[str, Tier] = {}
+    ok = True
+    tier_map = (
+        check.mapping(entries["tiers"], "tiers", open_keys=True) if "tiers" in entries else None
+    )
+    if tier_map is None:
+        ok = False
+    else:
+        if not tier_map:
+            check.add(entries["tiers"], "tiers: at least one tier is needed")
+            ok = False
+        for key, tier_node in tier_map.items():
+            tier = _read_tier(build, check, key, tier_node)
+            if tier is None:
+                ok = False
+            else:
+                tiers[key] = tier
+    all_entitlements = {e for t in tiers.values() for e in t.entitlements}
+
+    ert: dict[str, tuple[str, ...]] = {}
+    seen_types: dict[str, str] = {}
+    node = entries.get("entitlement_request_types")
+    if node is not None and not node.is_null:
+        ert_map = check.mapping(node, "entitlement_request_types", open_keys=True)
+        if ert_map is None:
+            ok = False
+        else:
+            for entitlement, value in ert_map.items():
+                key_line = _key_node(node, entitlement)
+                if ok and tier_map is not None and entitlement not in all_entitlements:
+                    check.unknown(
+                        key_line,
+                        "entitlement",
+                        entitlement,
+                        all_entitlements,
+                        extra=" in entitlement_request_types: no tier includes it",
+                    )
+                    ok = False
+                names = check.strings(
+                    value, f"entitlement_request_types: {entitlement}", allow_single=True
+                )
+                if names is None:
+                    ok = False
+                    continue
+                for name, item in zip(names, _items(value), strict=False):
+                    if name.casefold() in seen_types:
+                        check.add(
+                            item,
+                            f"request type {name!r} is listed under both "
+                            f"{seen_types[name.casefold()]} and {entitlement}",
+                            "a request type needs one entitlement",
+                        )
+                        ok = False
+                    seen_types[name.casefold()] = entitlement
+                ert[entitlement] = names
+
+    not_entitled = _flag_policy(
+        check, entries.get("not_entitled"), "not_entitled", default_label="not-entitled"
+    )
+
+    quota: QuotaPolicy | None = None
+    node = entries.get("quota")
+    if node is None or node.is_null:
+        quota = QuotaPolicy(frozenset(), FlagPolicy(label="over-quota"))
+    else:
+        quota_map = check.mapping(node, "quota", optional=("not_counted_resolutions", "over_quota"))
+        if quota_map is not None:
+            resolutions: tuple[str, ...] | None = ()
+            if (
+                "not_counted_resolutions" in quota_map
+                and not quota_map["not_counted_resolutions"].is_null
+            ):
+                resolutions = check.strings(
+                    quota_map["not_counted_resolutions"],
+                    "quota: not_counted_resolutions",
+                    allow_single=True,
+                )
+            over = _flag_policy(
+                check, quota_map.get("over_quota"), "quota: over_quota", default_label="over-quota"
+            )
+            if resolutions is not None and over is not None:
+                quota = QuotaPolicy(frozenset(resolutions), over)
+
+    _flush(build, check)
+    if ok:
+        build.tiers = tiers
+        build.entitlement_request_types = ert
+    build.not_entitled = not_entitled
+    build.quota = quota
+
+
+def _read_tier(build: _Build, check: Checker, key: str, node: Node) -> Tier | None:
+    where = f"tier {key}"
+    entries = check.mapping(
+        node,
+        where,
+        required=("contacts", "cases_per_month"),
+        optional=("name", "entitlements", "contacts_negotiable"),
+    )
+    if entries is None:
+        return None
+    name = key.replace("_", " ").title()
+    if "name" in entries:
+        name = check.string(entries["name"], f"{where}: name") or name
+    contacts = (
+        check.integer(entries["contacts"], f"{where}: contacts", minimum=1)
+        if "contacts" in entries
+        else None
+    )
+    cases = (
+        check.integer(entries["cases_per_month"], f"{where}: cases_per_month", minimum=0)
+        if "cases_per_month" in entries
+        else None
+    )
+    entitlements: tuple[str, ...] | None = ()
+    if "entitlements" in entries and not entries["entitlements"].is_null:
+        entitlements = check.strings(entries["entitlements"], f"{where}: entitlements")
+    negotiable: bool | None = key == "enterprise"
+    if "contacts_negotiable" in entries:
+        negotiable = check.boolean(entries["contacts_negotiable"], f"{where}: contacts_negotiable")
+    if contacts is None or cases is None or entitlements is None or negotiable is None:
+        return None
+    if negotiable:
+        build.negotiable.add(key)
+    return Tier(key, name, contacts, cases, frozenset(entitlements))
+
+
+def _key_node(mapping: Node, key: str) -> Node:
+    for k, _ in mapping.entries:
+        if k.text == key:
+            return k
+    return mapping
+
+
+def _items(node: Node) -> tuple[Node, ...]:
+    return node.items if node.kind == "seq" else (node,)
+
+
+# ----------------------------------------------------------------------- priorities
+
+
+_CONDITION_KEYS = (
+    "field",
+    "in",
+    "not_in",
+    "equals",
+    "missing",
+    "request_type",
+    "labels_any",
+    "components_any",
+    "priority",
+    "summary_matches",
+)
+
+
+def _read_priorities(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
+    levels: list[str] = []
+    jira_names: dict[str, str] = {}
+    ok = True
+    level_map = (
+        check.mapping(entries["priorities"], "priorities", open_keys=True)
+        if "priorities" in entries
+        else None
+    )
+    if level_map is None:
+        ok = False
+    else:
+        if not level_map:
+            check.add(entries["priorities"], "priorities: at least one priority is needed")
+            ok = False
+        seen: dict[str, str] = {}
+        for level, level_node in level_map.items():
+            where = f"priority {level}"
+            levels.append(level)
+            spec = check.mapping(level_node, where, required=("jira",))
+            if spec is None or "jira" not in spec:
+                ok = False
+                continue
+            jira = check.string(spec["jira"], f"{where}: jira")
+            if jira is None:
+                ok = False
+                continue
+            if jira.casefold() in seen:
+                check.add(
+                    spec["jira"],
+                    f"{where}: Jira priority {jira!r} is already used by {seen[jira.casefold()]}",
+                    "each level needs its own Jira priority",
+                )
+                ok = False
+            seen[jira.casefold()] = level
+            jira_names[level] = jira
+    build.levels = tuple(levels) if level_map is not None else None
+
+    respect: bool | None = True
+    if "respect_engineer_changes" in entries:
+        respect = check.boolean(entries["respect_engineer_changes"], "respect_engineer_changes")
+
+    rules: list[PriorityRule] = []
+    node = entries.get("rules")
+    if node is not None and not node.is_null:
+        items = check.sequence(node, "rules")
+        if items is None:
+            ok = False
+        else:
+            names: set[str] = set()
+            for index, item in enumerate(items, start=1):
+                rule = _read_rule(build, check, item, index)
+                if rule is None:
+                    ok = False
+                    continue
+                if rule.name.casefold() in names:
+                    check.add(
+                        item,
+                        f"rule {index}: the name {rule.name!r} is already used",
+                        "rule names appear in `explain` and must be unique",
+                    )
+                    ok = False
+                names.add(rule.name.casefold())
+                rules.append(rule)
+    _flush(build, check)
+    if ok and respect is not None:
+        build.priorities = PriorityPolicy(tuple(levels), jira_names, respect, tuple(rules))
+
+
+def _read_rule(build: _Build, check: Checker, node: Node, index: int) -> PriorityRule | None:
+    entries = check.mapping(
+        node, f"rule {index}", required=("name", "when"), optional=("set", "cap", "comment")
+    )
+    if entries is None:
+        return None
+    name = check.string(entries["name"], f"rule {index}: name") if "name" in entries else None
+    where = f"rule {name!r}" if name else f"rule {index}"
+    condition = _read_condition(build, check, entries["when"], where) if "when" in entries else None
+    set_level = cap = None
+    ok = True
+    if "set" in entries:
+        set_level = _level(check, build, entries["set"], f"{where}: set")
+        ok = ok and set_level is not None
+    if "cap" in entries:
+        cap = _level(check, build, entries["cap"], f"{where}: cap")
+        ok = ok and cap is not None
+    if "set" in entries and "cap" in entries:
+        check.add(node, f"{where}: use either set or cap, not both")
+        ok = False
+    if "set" not in entries and "cap" not in entries and "comment" not in entries:
+        check.add(
+            node,
+            f"{where}: the rule does nothing",
+            "give it `set: P4`, `cap: P3` or a comment",
+        )
+        ok = False
+    comment = None
+    if "comment" in entries:
+        comment = _comment(check, entries["comment"], f"{where}: comment")
+        ok = ok and comment is not None
+    if not ok or name is None or condition is None:
+        return None
+    return PriorityRule(name=name, when=condition, set=set_level, cap=cap, comment=comment)
+
+
+def _read_condition(build: _Build, check: Checker, node: Node, where: str) -> Condition | None:
+    where = f"{where}: when"
+    entries = check.mapping(node, where, optional=_CONDITION_KEYS)
+    if entries is None:
+        return None
+    ok = True
+    values: dict[str, Any] = {}
+    if "field" in entries:
+        values["field"] = _field_name(check, build, entries["field"], f"{where}: field")
+        ok = ok and values["field"] is not None
+        tests = [k for k in ("in", "not_in", "equals", "missing") if k in entries]
+        if not tests:
+            check.add(
+                entries["field"],
+                f"{where}: field needs a test",
+                "add one of in: [...], not_in: [...], equals: X, missing: true",
+            )
+            ok = False
+        elif len(tests) > 1:
+            check.add(
+                entries[tests[1]],
+                f"{where}: use one test per field, not {' and '.join(tests)}",
+                "split the rule in two if you need both",
+            )
+            ok = False
+    else:
+        for test in ("in", "not_in", "equals", "missing"):
+            if test in entries:
+                check.add(
+                    entries[test],
+                    f"{where}: {test} needs a field",
+                    "add `field: <logical name>` (e.g. field: environment)",
+                )
+                ok = False
+    for key, attr in (
+        ("in", "in_"),
+        ("not_in", "not_in"),
+        ("request_type", "request_type"),
+        ("labels_any", "labels_any"),
+        ("components_any", "components_any"),
+    ):
+        if key in entries:
+            values[attr] = check.strings(entries[key], f"{where}: {key}", allow_single=True)
+            ok = ok and values[attr] is not None
+    if "equals" in entries:
+        values["equals"] = check.string(entries["equals"], f"{where}: equals", allow_empty=True)
+        ok = ok and values["equals"] is not None
+    if "missing" in entries:
+        values["missing"] = check.boolean(entries["missing"], f"{where}: missing")
+        ok = ok and values["missing"] is not None
+    if "priority" in entries:
+        values["priority"] = _levels(check, build, entries["priority"], f"{where}: priority")
+        ok = ok and values["priority"] is not None
+    if "summary_matches" in entries:
+        pattern = check.string(entries["summary_matches"], f"{where}: summary_matches")
+        if pattern is not None:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                check.add(
+                    entries["summary_matches"],
+                    f"{where}: summary_matches is not a valid regular expression: {exc.msg}"
+                    + (f" at position {exc.pos}" if exc.pos is not None else ""),
+                    "escape special characters such as ( [ + * with a backslash",
+                )
+                pattern = None
+        values["summary_matches"] = pattern
+        ok = ok and pattern is not None
+    if not ok:
+        return None
+    return Condition(**values)
+
+
+# ------------------------------------------------------------------------------ SLA
+
+
+def _read_sla(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
+    calendars: dict[str, BusinessCalendar] = {}
+    names: set[str] = set()
+    ok = True
+    node = entries.get("calendars")
+    cal_map = check.mapping(node, "calendars", open_keys=True) if node is not None else None
+    if cal_map is None:
+        ok = False
+    else:
+        if not cal_map:
+            check.add(node, "calendars: at least one calendar is needed")
+            ok = False
+        names = set(cal_map)
+        for name, cal_node in cal_map.items():
+            calendar = _read_calendar(check, name, cal_node)
+            if calendar is None:
+                ok = False
+            else:
+                calendars[name] = calendar
+    build.calendar_names = names if cal_map is not None else None
+
+    default: str | None = None
+    if "default_calendar" in entries:
+        default = check.string(entries["default_calendar"], "default_calendar")
+        if default is not None and cal_map is not None and default not in names:
+            check.unknown(
+                entries["default_calendar"],
+                "calendar",
+                default,
+                names,
+                extra=" in default_calendar",
+            )
+            default = None
+    elif cal_map is not None and len(cal_map) == 1:
+        default = next(iter(cal_map))
+    elif cal_map is not None and cal_map:
+        check.add(
+            node,
+            "default_calendar is missing",
+            f"name the calendar for customers without one, e.g. default_calendar: {next(iter(cal_map))}",
+        )
+    build.default_calendar = default
+
+    response = _read_response(build, check, entries["response"]) if "response" in entries else None
+    escalation: tuple[EscalationStep, ...] | None = ()
+    if "escalation" in entries and not entries["escalation"].is_null:
+        escalation = _read_escalation(build, check, entries["escalation"])
+    required = RequiredInformation((), None, None)
+    if "required_information" in entries and not entries["required_information"].is_null:
+        required = _read_required(build, check, entries["required_information"])  # type: ignore[assignment]
+    _flush(build, check)
+    if ok:
+        build.calendars = calendars
+    build.response = response
+    build.escalation = escalation
+    build.required_information = required
+
+
+def _read_calendar(check: Checker, name: str, node: Node) -> BusinessCalendar | None:
+    where = f"calendar {name}"
+    entries = check.mapping(node, where, required=("timezone", "hours"), optional=("holidays",))
+    if entries is None:
+        return None
+    tz = check.string(entries["timezone"], f"{where}: timezone") if "timezone" in entries else None
+    hours = _read_hours(check, entries["hours"], where) if "hours" in entries else None
+    holidays: HolidaySpec | None = HolidaySpec()
+    lines: dict[str, Node] = {"timezone": entries.get("timezone", node)}
+    if "holidays" in entries and not entries["holidays"].is_null:
+        holidays, hol_lines = _read_holidays(check, entries["holidays"], where)
+        lines.update(hol_lines)
+    if tz is None or hours is None or holidays is None:
+        return None
+    try:
+        return BusinessCalendar(name, tz, hours, holidays)
+    except CalendarError as exc:
+        message = str(exc)
+        lowered = message.casefold()
+        if "subdivision" in lowered:
+            at = lines.get("subdivision", node)
+        elif "country" in lowered:
+            at = lines.get("country", node)
+        elif "zone" in lowered:
+            at = lines["timezone"]
+        else:
+            at = node
+        hint = _timezone_hint(tz) if at is lines["timezone"] else None
+        check.add(at, message, hint)
+        return None
+
+
+def _timezone_hint(name: str) -> str | None:
+    from zoneinfo import available_timezones  # only on the error path
+
+    return did_you_mean(name, available_timezones())
+
+
+def _day_spec(check: Checker, key_node: Node, where: str) -> list[int] | None:
+    text = key_node.text.strip().casefold()
+    days: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            first, _, last = part.partition("-")
+            first, last = first.strip(), last.strip()
+            if first not in WEEKDAYS or last not in WEEKDAYS:
+                bad = first if first not in WEEKDAYS else last
+                check.add(
+                    key_node,
+                    f"{where}: {bad!r} is not a day",
+                    (did_you_mean(bad[:3], WEEKDAYS) or "")
+                    + " days are mon tue wed thu fri sat sun; ranges like mon-fri",
+                )
+                return None
+            a, b = WEEKDAYS.index(first), WEEKDAYS.index(last)
+            if a > b:
+                check.add(
+                    key_node,
+                    f"{where}: the day range {part!r} runs backwards",
+                    "write ranges from Monday towards Sunday, e.g. sat-sun",
+                )
+                return None
+            days.extend(range(a, b + 1))
+        elif part in WEEKDAYS:
+            days.append(WEEKDAYS.index(part))
+        else:
+            suggestion = did_you_mean(part[:3], WEEKDAYS) if part else None
+            check.add(
+                key_node,
+                f"{where}: {part!r} is not a day",
+                ((suggestion + " ") if suggestion else "")
+                + "days are mon tue wed thu fri sat sun; ranges like mon-fri",
+            )
+            return None
+    return days
+
+
+def _read_hours(
+    check: Checker, node: Node, where: str
+) -> dict[int, tuple[tuple[time, time], ...]] | None:
+    where = f"{where}: hours"
+    if node.kind != "map":
+        check.add(
+            node,
+            f"{where} must map days to opening times, not {node.describe()}",
+            'e.g. {mon-fri: "09:00-17:00"}',
+        )
+        return None
+    week: dict[int, tuple[tuple[time, time], ...]] = {}
+    ok = True
+    for key_node, value in node.entries:
+        days = _day_spec(check, key_node, where)
+        intervals = _read_intervals(check, value, f"{where}: {key_node.text}")
+        if days is None or intervals is None:
+            ok = False
+            continue
+        for day in days:
+            week[day] = intervals  # a later entry overrides an earlier one for the same day
+    if ok and not any(week.values()):
+        check.add(node, f"{where}: no business hours at all", "the response clock could never run")
+        ok = False
+    return {d: week.get(d, ()) for d in range(7)} if ok else None
+
+
+def _read_intervals(check: Checker, node: Node, where: str) -> tuple[tuple[time, time], ...] | None:
+    if node.is_null or (node.kind == "scalar" and node.text.strip().casefold() == "closed"):
+        return ()
+    items = check.sequence(node, where, allow_single=True)
+    if items is None:
+        return None
+    spans: list[tuple[int, int]] = []  # minutes since midnight; an end of 24:00 is 1440
+    for item in items:
+        text = item.text if item.kind == "scalar" else ""
+        start_text, sep, end_text = text.partition("-")
+        start = _minutes(start_text) if sep else None
+        end = _minutes(end_text, end=True) if sep else None
+        if item.kind != "scalar" or start is None or end is None:
+            check.add(
+                item,
+                f"{where}: {item.describe()} is not an opening time",
+                'write "HH:MM-HH:MM" in quotes, e.g. "09:00-17:00"',
+            )
+            return None
+        if end <= start:
+            check.add(
+                item,
+                f"{where}: {text.strip()!r} closes before it opens",
+                'e.g. "09:00-17:00"; "22:00-24:00" runs to midnight',
+            )
+            return None
+        spans.append((start, end))
+    spans.sort()
+    for (s1, e1), (s2, e2) in itertools.pairwise(spans):
+        if s2 < e1:
+            check.add(
+                node,
+                f"{where}: opening times {_hhmm(s1)}-{_hhmm(e1)} and {_hhmm(s2)}-{_hhmm(e2)} overlap",
+            )
+            return None
+    return tuple((_time(s), _time(e)) for s, e in spans)
+
+
+def _minutes(text: str, *, end: bool = False) -> int | None:
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None:
+        return None
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if minute > 59 or hour > 24 or (hour == 24 and (minute or not end)):
+        return None
+    value = hour * 60 + minute
+    return 1440 if end and value == 0 else value
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _time(minutes: int) -> time:
+    return time(0) if minutes == 1440 else time(minutes // 60, minutes % 60)
+
+
+def _read_holidays(
+    check: Checker, node: Node, where: str
+) -> tuple[HolidaySpec | None, dict[str, Node]]:
+    where = f"{where}: holidays"
+    entries = check.mapping(node, where, optional=("country", "subdivision", "extra", "remove"))
+    if entries is None:
+        return None, {}
+    ok = True
+    country = subdivision = None
+    if "country" in entries and not entries["country"].is_null:
+        country = check.string(entries["country"], f"{where}: country")
+        ok = ok and country is not None
+    if "subdivision" in entries and not entries["subdivision"].is_null:
+        subdivision = check.string(entries["subdivision"], f"{where}: subdivision")
+        ok = ok and subdivision is not None
+        if country is None and "country" not in entries:
+            check.add(
+                entries["subdivision"],
+                f"{where}: a subdivision needs a country",
+                "e.g. country: AU",
+            )
+            ok = False
+    dates: dict[str, frozenset[date]] = {}
+    for key in ("extra", "remove"):
+        found: set[date] = set()
+        if key in entries and not entries[key].is_null:
+            items = check.sequence(entries[key], f"{where}: {key}", allow_single=True)
+            if items is None:
+                ok = False
+                continue
+            for item in items:
+                value = _date(item)
+                if value is None:
+                    check.add(
+                        item,
+                        f"{where}: {key}: {item.describe()} is not a date",
+                        "write dates as YYYY-MM-DD",
+                    )
+                    ok = False
+                else:
+                    found.add(value)
+        dates[key] = frozenset(found)
+    if not ok:
+        return None, dict(entries)
+    spec = HolidaySpec(
+        country=country.upper() if country else None,
+        subdivision=subdivision,
+        extra=dates.get("extra", frozenset()),
+        remove=dates.get("remove", frozenset()),
+    )
+    return spec, dict(entries)
+
+
+def _date(node: Node) -> date | None:
+    if node.kind != "scalar":
+        return None
+    value = node.value
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _percent(check: Checker, node: Node, where: str, *, maximum: float) -> float | None:
+    text = node.text if node.kind == "scalar" else ""
+    share = (
+        parse_percentage(text) if node.kind == "scalar" and isinstance(node.value, str) else None
+    )
+    if share is None:
+        hint = 'write a percentage such as "75%"'
+        if (
+            node.kind == "scalar"
+            and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)
+        ):
+            hint = f"write {text}% with a percent sign"
+        check.add(node, f"{where} must be a percentage, not {node.describe()}", hint)
+        return None
+    if share <= 0 or share > maximum:
+        check.add(node, f"{where} must be above 0% and at most {maximum * 100:g}%, not {text}")
+        return None
+    return share
+
+
+def _read_response(build: _Build, check: Checker, node: Node) -> ResponsePolicy | None:
+    entries = check.mapping(
+        node,
+        "response",
+        required=("targets",),
+        optional=("responded_statuses", "pause_statuses", "at_risk_at"),
+    )
+    if entries is None:
+        return None
+    ok = True
+    targets: dict[str, Target] = {}
+    if "targets" in entries:
+        tmap = check.mapping(entries["targets"], "response: targets", open_keys=True)
+        if tmap is None:
+            ok = False
+        else:
+            for level, value in tmap.items():
+                if build.levels is not None and level not in build.levels:
+                    check.unknown(
+                        _key_node(entries["targets"], level),
+                        "priority",
+                        level,
+                        build.levels,
+                        extra=" in response: targets",
+                    )
+                    ok = False
+                    continue
+                target = _target(check, value, f"response: targets: {level}")
+                if target is None:
+                    ok = False
+                else:
+                    targets[level] = target
+            if build.levels is not None:
+                missing = [lv for lv in build.levels if lv not in tmap]
+                if missing:
+                    check.add(
+                        entries["targets"],
+                        f"response: targets: no target for {', '.join(missing)}",
+                        "every priority in priorities.yaml needs a target, e.g. P4: next_business_day",
+                    )
+                    ok = False
+    statuses: dict[str, frozenset[str]] = {}
+    for key in ("responded_statuses", "pause_statuses"):
+        found = entries.get(key)
+        names: tuple[str, ...] | None = ()
+        if found is not None and not found.is_null:
+            names = check.strings(found, f"response: {key}", allow_single=True)
+        if names is None:
+            ok = False
+            names = ()
+        statuses[key] = frozenset(names)
+    both = statuses["responded_statuses"] & statuses["pause_statuses"]
+    if both:
+        check.add(
+            entries["pause_statuses"],
+            f"response: {', '.join(sorted(both))} is both a responded and a pause status",
+            "a status either answers the case or pauses its clock",
+        )
+        ok = False
+    at_risk: float | None = 0.75
+    if "at_risk_at" in entries:
+        at_risk = _percent(check, entries["at_risk_at"], "response: at_risk_at", maximum=1.0)
+    if not ok or at_risk is None:
+        return None
+    return ResponsePolicy(
+        targets, statuses["responded_statuses"], statuses["pause_statuses"], at_risk
+    )
+
+
+def _target(check: Checker, node: Node, where: str) -> Target | None:
+    if node.kind == "scalar" and isinstance(node.value, str):
+        text = node.value.strip()
+        if text == NEXT_BUSINESS_DAY:
+            return Target("next_business_day")
+        duration = parse_duration(text)
+        if duration is not None:
+            return Target("duration", duration)
+    hint = 'write a business duration such as "4h", "90m", "1h30m", or next_business_day'
+    if node.kind == "scalar" and node.text.strip().endswith("d"):
+        hint = "days are ambiguous in business time: use next_business_day or hours, e.g. 16h"
+    check.add(node, f"{where}: {node.describe()} is not a response target", hint)
+    return None
+
+
+_ACTIONS = ("comment", "label", "assign", "transition")
+
+
+def _read_escalation(
+    build: _Build, check: Checker, node: Node
+) -> tuple[EscalationStep, ...] | None:
+    items = check.sequence(node, "escalation")
+    if items is None:
+        return None
+    steps: list[EscalationStep] = []
+    at_nodes: list[Node] = []
+    ok = True
+    for index, item in enumerate(items):
+        where = f"escalation step {index + 1}"
+        entries = check.mapping(item, where, required=("at", "actions"), optional=("priorities",))
+        if entries is None:
+            ok = False
+            continue
+        at = (
+            _percent(check, entries["at"], f"{where}: at", maximum=10.0)
+            if "at" in entries
+            else None
+        )
+        priorities: frozenset[str] | None = None
+        if "priorities" in entries and not entries["priorities"].is_null:
+            levels = _levels(check, build, entries["priorities"], f"{where}: priorities")
+            if levels is None:
+                ok = False
+            else:
+                priorities = frozenset(levels)
+        actions = _read_actions(check, entries["actions"], where) if "actions" in entries else None
+        if at is None or actions is None:
+            ok = False
+            continue
+        steps.append(EscalationStep(index, at, priorities, actions))
+        at_nodes.append(entries["at"])
+    for j, later in enumerate(steps):
+        for earlier in steps[:j]:
+            overlap = (
+                earlier.priorities is None
+                or later.priorities is None
+                or bool(earlier.priorities & later.priorities)
+            )
+            if overlap and later.at <= earlier.at:
+                check.add(
+                    at_nodes[j],
+                    f"escalation step {later.index + 1} at {later.at * 100:g}% does not come after "
+                    f"step {earlier.index + 1} at {earlier.at * 100:g}%",
+                    "list the steps in ascending order of the share of the target",
+                )
+                ok = False
+                break
+    return tuple(steps) if ok else None
+
+
+def _read_actions(check: Checker, node: Node, where: str) -> tuple[EscalationAction, ...] | None:
+    items = check.sequence(node, f"{where}: actions")
+    if items is None:
+        return None
+    if not items:
+        check.add(node, f"{where}: actions is empty", "add at least one action")
+        return None
+    actions: list[EscalationAction] = []
+    ok = True
+    for item in items:
+        entries = check.mapping(item, f"{where}: action", optional=_ACTIONS)
+        if entries is None:
+            ok = False
+            continue
+        if len(item.entries) != 1:
+            check.add(
+                item,
+                f"{where}: each action is one of {', '.join(_ACTIONS)}",
+                "start a new list item (- ) for each action",
+            )
+            ok = False
+            continue
+        if not entries:
+            ok = False
+            continue
+        kind, value = next(iter(entries.items()))
+        action: EscalationAction | None = None
+        if kind == "comment":
+            comment = _comment(check, value, f"{where}: comment")
+            action = EscalationAction("comment", comment=comment) if comment else None
+        elif kind == "label":
+            label = _label(check, value, f"{where}: label")
+            action = EscalationAction("label", label=label) if label else None
+        elif kind == "assign":
+            who = check.string(value, f"{where}: assign")
+            if who is not None and any(ch.isspace() for ch in who):
+                check.add(
+                    value,
+                    f"{where}: assign {who!r} is neither named_engineer nor an e-mail/account id",
+                )
+                who = None
+            action = EscalationAction("assign", assign=who) if who else None
+        else:
+            name = check.string(value, f"{where}: transition")
+            action = EscalationAction("transition", transition=name) if name else None
+        if action is None:
+            ok = False
+        else:
+            actions.append(action)
+    return tuple(actions) if ok else None
+
+
+def _read_required(build: _Build, check: Checker, node: Node) -> RequiredInformation | None:
+    entries = check.mapping(node, "required_information", optional=("fields", "label", "comment"))
+    if entries is None:
+        return None
+    ok = True
+    names: list[str] = []
+    if "fields" in entries and not entries["fields"].is_null:
+        items = check.sequence(entries["fields"], "required_information: fields", allow_single=True)
+        if items is None:
+            ok = False
+        else:
+            for item in items:
+                name = _field_name(check, build, item, "required_information: fields")
+                if name is None:
+                    ok = False
+                else:
+                    names.append(name)
+    label = comment = None
+    if "label" in entries and not entries["label"].is_null:
+        label = _label(check, entries["label"], "required_information: label")
+        ok = ok and label is not None
+    if "comment" in entries and not entries["comment"].is_null:
+        comment = _comment(check, entries["comment"], "required_information: comment")
+        ok = ok and comment is not None
+    return RequiredInformation(tuple(names), label, comment) if ok else None
+
+
+# ------------------------------------------------------------------------ customers
+
+
+def _read_customers(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
+    customers: dict[str, Customer] = {}
+    ok = True
+    node = entries.get("customers")
+    cmap = check.mapping(node, "customers", open_keys=True) if node is not None else None
+    if cmap is None:
+        ok = False
+    else:
+        folded: dict[str, str] = {}
+        for org, value in cmap.items():
+            if org.casefold() in folded:
+                check.add(
+                    _key_node(node, org),  # type: ignore[arg-type]
+                    f"customer {org!r} is already listed as {folded[org.casefold()]!r}",
+                    "organisation names are matched case-insensitively",
+                )
+                ok = False
+                continue
+            folded[org.casefold()] = org
+            customer = _read_customer(build, check, org, value)
+            if customer is None:
+                ok = False
+            else:
+                customers[org] = customer
+    unauthorised = _flag_policy(
+        check,
+        entries.get("unauthorised_contact"),
+        "unauthorised_contact",
+        default_label="unauthorised-contact",
+    )
+    unknown = _flag_policy(
+        check, entries.get("unknown_customer"), "unknown_customer", default_label="unknown-customer"
+    )
+    _flush(build, check)
+    if ok:
+        build.customers = customers
+    build.unauthorised_contact = unauthorised
+    build.unknown_customer = unknown
+
+
+def _read_customer(build: _Build, check: Checker, org: str, node: Node) -> Customer | None:
+    where = f"customer {org}"
+    entries = check.mapping(
+        node,
+        where,
+        required=("tier", "contacts"),
+        optional=("calendar", "contacts_allowed", "named_engineer"),
+    )
+    if entries is None:
+        return None
+    ok = True
+    tier: Tier | None = None
+    tier_key = check.string(entries["tier"], f"{where}: tier") if "tier" in entries else None
+    if tier_key is not None and build.tiers is not None:
+        tier = build.tiers.get(tier_key)
+        if tier is None:
+            check.unknown(entries["tier"], "tier", tier_key, build.tiers, extra=f" for {org}")
+            ok = False
+    ok = ok and tier_key is not None
+
+    calendar: str | None = build.default_calendar
+    if "calendar" in entries:
+        calendar = check.string(entries["calendar"], f"{where}: calendar")
+        if (
+            calendar is not None
+            and build.calendar_names is not None
+            and calendar not in build.calendar_names
+        ):
+            check.unknown(
+                entries["calendar"], "calendar", calendar, build.calendar_names, extra=f" for {org}"
+            )
+            calendar = None
+    ok = ok and calendar is not None
+
+    contacts: list[str] = []
+    contact_items: list[Node] = []
+    if "contacts" in entries:
+        items = check.sequence(entries["contacts"], f"{where}: contacts", allow_single=True)
+        if items is None:
+            ok = False
+        else:
+            seen: set[str] = set()
+            for item in items:
+                text = check.string(item, f"{where}: contact")
+                if text is None:
+                    ok = False
+                    continue
+                address = text.strip().lower()
+                if not _EMAILISH.fullmatch(address):
+                    check.add(
+                        item,
+                        f"{where}: {text!r} is not an e-mail address",
+                        "contacts are the reporters' e-mail addresses",
+                    )
+                    ok = False
+                    continue
+                if address in seen:
+                    check.add(item, f"{where}: {address} is listed twice")
+                    ok = False
+                    continue
+                seen.add(address)
+                contacts.append(address)
+                contact_items.append(item)
+            if not items:
+                check.add(
+                    entries["contacts"],
+                    f"{where}: no authorised contacts",
+                    "list at least one e-mail address",
+                )
+                ok = False
+
+    allowed: int | None = None
+    if "contacts_allowed" in entries and not entries["contacts_allowed"].is_null:
+        allowed = check.integer(
+            entries["contacts_allowed"], f"{where}: contacts_allowed", minimum=1
+        )
+        if allowed is None:
+            ok = False
+        elif tier is not None and tier_key is not None:
+            if tier_key not in build.negotiable:
+                check.add(
+                    entries["contacts_allowed"],
+                    f"{where}: contacts_allowed is only for tiers whose contracts set their own number of contacts; "
+                    f"the {tier.name} tier allows {tier.contacts}",
+                    "move the customer to the enterprise tier, or remove contacts_allowed",
+                )
+                ok = False
+            elif allowed < tier.contacts:
+                check.add(
+                    entries["contacts_allowed"],
+                    f"{where}: contacts_allowed {allowed} is below the {tier.name} tier's {tier.contacts}",
+                    "contacts_allowed may only raise the tier's number",
+                )
+                ok = False
+
+    if tier is not None and ok:
+        limit = allowed if allowed is not None else tier.contacts
+        if len(contacts) > limit:
+            source = "contacts_allowed" if allowed is not None else f"the {tier.name} tier"
+            check.add(
+                contact_items[limit] if len(contact_items) > limit else entries["contacts"],
+                f"{where}: {len(contacts)} contacts, but {source} allows {limit}",
+                "remove a contact"
+                + (
+                    ", or raise contacts_allowed"
+                    if tier_key in build.negotiable
+                    else ", or move the customer to a tier with more contacts"
+                ),
+            )
+            ok = False
+
+    engineer: str | None = None
+    if "named_engineer" in entries and not entries["named_engineer"].is_null:
+        engineer = check.string(entries["named_engineer"], f"{where}: named_engineer")
+        if engineer is None:
+            ok = False
+        elif tier is not None and "named_engineer" not in tier.entitlements:
+            check.add(
+                entries["named_engineer"],
+                f"{where}: the {tier.name} tier does not include a named engineer",
+                "add named_engineer to the tier's entitlements, or remove it from the customer",
+            )
+            ok = False
+        else:
+            engineer = engineer.strip()
+            if "@" in engineer:
+                engineer = engineer.lower()
+
+    if not ok or tier_key is None or calendar is None:
+        return None
+    return Customer(
+        organization=org,
+        tier=tier_key,
+        calendar=calendar,
+        contacts=tuple(contacts),
+        contacts_allowed=allowed,
+        named_engineer=engineer,
+    )
