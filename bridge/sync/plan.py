@@ -1,0 +1,323 @@
+"""Plan: desired state vs the issue as read vs its ledger → a few small actions.
+
+Pure: no I/O, no clock.  :func:`plan_issue` is what ``jsm-bridge plan`` prints and what
+``run`` hands to :mod:`bridge.sync.apply`, so a dry run is free and shows exactly what a
+cycle would do.
+
+Rules (SPEC §5):
+
+* one :class:`EditIssue` per issue carries every field change — response due, SLA state,
+  support tier, quota position, priority, assignee — and the labels, through the
+  ``add``/``remove`` verbs only (never ``set``): engineers' own labels are never touched;
+* a value is written only when it differs from what the issue holds (``FieldMap.same``),
+  and only values that change at discrete events are written, never a countdown;
+* a comment or transition is planned once: not when its action id is in the ledger, nor
+  when a comment on the issue already carries it (a crash after writing, before the
+  bookkeeping);
+* a cycle in which nothing changed plans **zero** actions; :class:`SetLedger` appears only
+  to repair the ledger (a damaged value, or comments found on the issue that it lacks).
+  Recording comments and transitions as they are done is :mod:`apply`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bridge.jira.fields import FieldMap
+from bridge.policy.model import Desired, IssueSnapshot, QuotaPosition
+from bridge.sync.ledger import Ledger
+
+#: Logical field names the bridge writes, in the order they are shown.
+WRITTEN_FIELDS = ("response_due", "sla_state", "support_tier", "quota_usage")
+
+_LABELS = {
+    "response_due": "response due",
+    "sla_state": "SLA state",
+    "support_tier": "support tier",
+    "quota_usage": "cases this month",
+}
+
+
+# ----------------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class EditIssue:
+    """One ``PUT /issue/{key}``: ``fields`` by field id (Jira shapes), ``update`` label verbs."""
+
+    key: str
+    fields: Mapping[str, Any]
+    update: Mapping[str, Any]
+    summary: tuple[str, ...]  # one human line per change ("SLA state running → at_risk")
+    kind: str = field(default="edit", init=False)
+
+
+@dataclass(frozen=True)
+class AddComment:
+    key: str
+    action_id: str
+    body: str
+    internal: bool
+    kind: str = field(default="comment", init=False)
+
+
+@dataclass(frozen=True)
+class Transition:
+    key: str
+    action_id: str
+    name: str  # the transition's name in the workflow; its id is looked up when applied
+    kind: str = field(default="transition", init=False)
+
+
+@dataclass(frozen=True)
+class SetLedger:
+    key: str
+    ledger: Ledger
+    reason: str
+    kind: str = field(default="ledger", init=False)
+
+
+Action = EditIssue | AddComment | Transition | SetLedger
+
+
+@dataclass(frozen=True)
+class IssuePlan:
+    key: str
+    actions: tuple[Action, ...]
+    #: the ledger apply starts from (as read, plus any repair this plan makes)
+    ledger: Ledger
+    #: things deliberately not done, for the log and `plan` output
+    notes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.actions)
+
+    @property
+    def writes(self) -> int:
+        """Write requests this plan makes at least (apply adds a ledger write per comment)."""
+        return len(self.actions)
+
+
+# ---------------------------------------------------------------------------------- planning
+
+
+def plan_issue(
+    desired: Desired,
+    actual: IssueSnapshot,
+    raw_fields: Mapping[str, Any],
+    ledger: Ledger,
+    fieldmap: FieldMap,
+    *,
+    resolve_priority: Callable[[str], str],
+    resolve_user: Callable[[str], str | None],
+    quota_as_number: bool | None = None,
+    user_ref_key: str = "accountId",
+) -> IssuePlan:
+    """The actions that bring ``actual`` to ``desired``; empty when they already agree.
+
+    ``raw_fields`` is the issue's ``fields`` JSON as read (keyed by field id; a logical
+    name is accepted too).  ``resolve_priority`` maps a Jira priority name to its id;
+    ``resolve_user`` maps an e-mail to an account id (None when there is no such user).
+    ``quota_as_number`` says whether the quota field is a number field (gets ``5``) or
+    text/select (gets ``"5 of 4"``); by default it is read from the field map.
+    ``user_ref_key`` is how the assignee is named when written: ``accountId`` on Cloud,
+    ``name`` on Data Center (where ``resolve_user`` returns the user name).
+    """
+    key = actual.key
+    notes: list[str] = []
+    fields: dict[str, Any] = {}
+    summary: list[str] = []
+
+    wanted = _wanted_values(desired, fieldmap, quota_as_number)
+    for logical in WRITTEN_FIELDS:
+        if logical not in wanted:
+            continue
+        if logical not in fieldmap:
+            continue  # not configured for this site: nothing to write
+        fid = fieldmap.id(logical)
+        value = wanted[logical]
+        current = raw_fields[fid] if fid in raw_fields else raw_fields.get(logical)
+        if fieldmap.same(logical, current, value):
+            continue
+        fields[fid] = fieldmap.encode(logical, value)
+        before = _shown(fieldmap.decode(logical, current))
+        summary.append(f"{_LABELS[logical]} {before} → {_shown(_display(value))}")
+
+    # priority: by id; None means "leave it alone" (an engineer's choice, or no rule)
+    if desired.priority_jira is not None and not _same_name(desired.priority_jira, actual.priority):
+        fields["priority"] = {"id": resolve_priority(desired.priority_jira)}
+        line = f"priority {_shown(actual.priority)} → {desired.priority_jira}"
+        if desired.priority_reason:
+            line += f" ({desired.priority_reason})"
+        summary.append(line)
+
+    # assignee: only when evaluation asks (an unassigned case someone must own)
+    if desired.assignee is not None and not _same_name(desired.assignee, actual.assignee):
+        account = resolve_user(desired.assignee)
+        if account is None:
+            notes.append(f"{key}: cannot assign {desired.assignee}: no such user in Jira")
+        elif not _same_name(account, actual.assignee):
+            fields["assignee"] = {user_ref_key: account}
+            summary.append(f"assignee {_shown(actual.assignee)} → {desired.assignee}")
+
+    # labels: add/remove verbs; present wins over absent should rules ever name both
+    add = sorted(desired.labels_present - actual.labels)
+    remove = sorted((desired.labels_absent & actual.labels) - desired.labels_present)
+    update: dict[str, Any] = {}
+    if add or remove:
+        update["labels"] = [{"add": x} for x in add] + [{"remove": x} for x in remove]
+        summary.append("labels " + " ".join([f"+{x}" for x in add] + [f"-{x}" for x in remove]))
+
+    actions: list[Action] = []
+    if fields or update:
+        actions.append(EditIssue(key, fields, update, tuple(summary)))
+
+    # comments and transitions, once each
+    on_issue = {c.action_id: c for c in actual.comments if c.action_id}
+    repair_reasons: list[str] = []
+    if ledger.needs_repair:
+        repair_reasons.append("the stored ledger was unreadable or of an older shape")
+    seen: set[str] = set()
+    for comment in desired.comments:
+        if comment.action_id in seen:
+            continue
+        seen.add(comment.action_id)
+        if ledger.handled(comment.action_id):
+            continue
+        found = on_issue.get(comment.action_id)
+        if found is not None:
+            # written before, bookkeeping lost (crash): record it, do not write it again
+            ledger = ledger.with_done(comment.action_id, found.created)
+            repair_reasons.append(f"comment {comment.action_id} is on the issue")
+            continue
+        actions.append(AddComment(key, comment.action_id, comment.body, not comment.public))
+    for transition in desired.transitions:
+        if transition.action_id in seen:
+            continue
+        seen.add(transition.action_id)
+        if ledger.handled(transition.action_id):
+            continue
+        actions.append(Transition(key, transition.action_id, transition.name))
+
+    if repair_reasons:
+        ledger = ledger.repaired()
+        actions.append(SetLedger(key, ledger, "; ".join(repair_reasons)))
+    return IssuePlan(key, tuple(actions), ledger, tuple(notes))
+
+
+def _wanted_values(
+    desired: Desired, fieldmap: FieldMap, quota_as_number: bool | None
+) -> dict[str, Any]:
+    """Logical field -> wanted logical value (None clears the field)."""
+    if not desired.known_customer:
+        # unknown organisation: SLA fields, tier and quota position do not apply
+        return dict.fromkeys(WRITTEN_FIELDS)
+    quota: Any = None
+    if desired.quota is not None:
+        number = quota_as_number if quota_as_number is not None else _is_number(fieldmap)
+        quota = _quota_value(desired.quota, number)
+    return {
+        "response_due": desired.response_due,
+        # `none` means no target applies: the field is cleared (SPEC §3)
+        "sla_state": None if desired.sla_state == "none" else desired.sla_state,
+        "support_tier": desired.tier,
+        "quota_usage": quota,
+    }
+
+
+def _quota_value(quota: QuotaPosition, as_number: bool) -> int | str:
+    return quota.used if as_number else f"{quota.used} of {quota.limit}"
+
+
+def _is_number(fieldmap: FieldMap) -> bool:
+    """Whether the quota field is a number field (from the site's field list)."""
+    site_field = fieldmap.get("quota_usage")
+    return site_field is not None and site_field.kind == "number"
+
+
+def _same_name(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.casefold() == b.casefold()
+
+
+def _display(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="minutes")
+    return str(value)
+
+
+def _shown(text: str | None) -> str:
+    return "(empty)" if text is None or text == "" else text
+
+
+# ---------------------------------------------------------------------------------- showing
+
+
+def _plans(plan: IssuePlan | Iterable[IssuePlan]) -> list[IssuePlan]:
+    return [plan] if isinstance(plan, IssuePlan) else list(plan)
+
+
+def _quote(text: str, limit: int = 72) -> str:
+    flat = " ".join(text.split())
+    return "'" + (flat if len(flat) <= limit else flat[: limit - 1] + "…") + "'"
+
+
+def describe_action(action: Action) -> list[str]:
+    k = action.key
+    if isinstance(action, EditIssue):
+        return [f"{k}: {line}" for line in action.summary]
+    if isinstance(action, AddComment):
+        visibility = "internal" if action.internal else "public"
+        return [f"{k}: comment ({visibility}) {_quote(action.body)}"]
+    if isinstance(action, Transition):
+        return [f"{k}: transition '{action.name}'"]
+    return [f"{k}: rewrite the jsm-bridge ledger ({action.reason})"]
+
+
+def describe(plan: IssuePlan | Iterable[IssuePlan]) -> list[str]:
+    """Human lines for ``jsm-bridge plan``, grouped by issue; notes after the actions."""
+    lines: list[str] = []
+    for p in _plans(plan):
+        for action in p.actions:
+            lines.extend(describe_action(action))
+        lines.extend(f"{note} (skipped)" for note in p.notes)
+    return lines
+
+
+def action_to_json(action: Action) -> dict[str, Any]:
+    if isinstance(action, EditIssue):
+        return {
+            "kind": action.kind,
+            "fields": dict(action.fields),
+            "update": dict(action.update),
+            "summary": list(action.summary),
+        }
+    if isinstance(action, AddComment):
+        return {
+            "kind": action.kind,
+            "action_id": action.action_id,
+            "internal": action.internal,
+            "body": action.body,
+        }
+    if isinstance(action, Transition):
+        return {"kind": action.kind, "action_id": action.action_id, "name": action.name}
+    return {"kind": action.kind, "reason": action.reason, "ledger": action.ledger.to_dict()}
+
+
+def to_json(plan: IssuePlan | Iterable[IssuePlan]) -> list[dict[str, Any]]:
+    """JSON-ready list for ``jsm-bridge plan --json``: one entry per issue with actions."""
+    return [
+        {
+            "key": p.key,
+            "actions": [action_to_json(a) for a in p.actions],
+            "notes": list(p.notes),
+        }
+        for p in _plans(plan)
+        if p.actions or p.notes
+    ]
