@@ -1,0 +1,420 @@
+"""SPEC §2 clauses about the customer: tiers, contacts, quota, entitlements,
+named engineer, required information, unknown organisations, resolved cases."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from policy_factories import (
+    GLOBEX,
+    INTERN,
+    OPS,
+    SAM,
+    at,
+    comment,
+    context,
+    customer_user,
+    default_ruleset,
+    month_case,
+    snapshot,
+)
+
+from bridge.policy.evaluate import evaluate
+from bridge.policy.model import Desired, EvalContext, FlagPolicy, IssueSnapshot, RuleSet
+
+NOW = at("2026-11-30T10:00:00+10:00")  # Mon 10:00 Brisbane
+RULES = default_ruleset()
+CONDITION_LABELS = {"over-quota", "unauthorised-contact", "not-entitled", "needs-info"}
+
+
+def run(
+    case: IssueSnapshot, ctx: EvalContext | None = None, rules: RuleSet = RULES, now=NOW
+) -> Desired:
+    return evaluate(case, rules, ctx or context(), now)
+
+
+def ids(desired: Desired) -> list[str]:
+    return [c.action_id for c in desired.comments]
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+@pytest.mark.parametrize(
+    ("organization", "created", "tier", "calendar"),
+    [
+        ("Acme Networks", "2026-11-30T09:00:00+10:00", "Standard", "brisbane"),
+        ("Initech Systems", "2026-11-30T09:00:00+00:00", "Premium", "london"),
+        ("Globex Telecom", "2026-11-30T09:00:00-05:00", "Enterprise", "new-york"),
+        ("globex telecom", "2026-11-30T09:00:00-05:00", "Enterprise", "new-york"),
+    ],
+)
+def test_each_organisation_maps_to_its_tier_and_calendar(organization, created, tier, calendar):
+    reporter = {"Acme Networks": OPS}.get(organization)
+    case = snapshot(created=created, organization=organization, reporter=reporter or "default")
+    desired = run(case, now=at(created))
+    assert desired.known_customer
+    assert desired.tier == tier
+    assert desired.calendar == calendar
+    assert desired.explanation[0].topic == "tier"
+    assert tier in desired.explanation[0].text
+
+
+def test_customer_without_a_known_calendar_uses_the_default_calendar():
+    odd = dataclasses.replace(GLOBEX, organization="Odd Co", calendar="mars")
+    rules = default_ruleset(customers={**RULES.customers, "Odd Co": odd})
+    case = snapshot(organization="Odd Co", reporter=customer_user("noc@globex.example"))
+    assert run(case, rules=rules).calendar == "brisbane"
+
+
+# ------------------------------------------------------------------------ contacts
+
+
+@pytest.mark.parametrize(
+    ("organization", "reporter", "authorised"),
+    [
+        ("Acme Networks", OPS, True),
+        ("Acme Networks", customer_user("OPS@Acme.Example"), True),  # case-insensitive
+        ("Acme Networks", INTERN, False),  # a user of the org, but not a contact
+        ("Acme Networks", customer_user("noc@globex.example"), False),  # another org's contact
+        ("Globex Telecom", customer_user("cto@globex.example"), True),  # third enterprise contact
+        ("Initech Systems", customer_user("bob@initech.example"), False),
+        ("Acme Networks", SAM, True),  # an agent raising it on the customer's behalf
+        ("Acme Networks", None, False),  # no reporter at all
+    ],
+)
+def test_reporter_must_be_an_authorised_contact(organization, reporter, authorised):
+    desired = run(snapshot(organization=organization, reporter=reporter))
+    assert desired.authorised_contact is authorised
+    if authorised:
+        assert "unauthorised-contact" in desired.labels_absent
+        assert "unauthorised-contact" not in desired.labels_present
+        assert f"{desired.key}/unauthorised-contact" not in ids(desired)
+    else:
+        assert "unauthorised-contact" in desired.labels_present
+        assert "unauthorised-contact" not in desired.labels_absent
+        assert ids(desired).count("SUP-1/unauthorised-contact") == 1
+
+
+def test_unauthorised_contact_comment_names_reporter_and_is_internal():
+    desired = run(snapshot(reporter=INTERN))
+    (flag,) = [c for c in desired.comments if c.action_id == "SUP-1/unauthorised-contact"]
+    assert not flag.public
+    assert flag.body == (
+        "SUP-1: Acme Intern <intern@acme.example> is not an authorised contact of Acme Networks."
+    )
+
+
+def test_agent_raising_on_behalf_is_explained():
+    desired = run(snapshot(reporter=SAM))
+    contact = [e.text for e in desired.explanation if e.topic == "contact"]
+    assert contact and "on the customer's behalf" in contact[0]
+
+
+# --------------------------------------------------------------------------- quota
+
+
+def acme_month(*extra, key_prefix="SUP-"):
+    """Four earlier Acme cases in November 2026 (Brisbane), SUP-2..SUP-5."""
+    cases = [month_case(f"{key_prefix}{n}", f"2026-11-0{n}T10:00:00+10:00") for n in (2, 3, 4, 5)]
+    return {"Acme Networks": [*cases, *extra]}
+
+
+def test_fifth_case_of_a_standard_month_is_over_quota():
+    case = snapshot("SUP-9", created="2026-11-30T09:00:00+10:00")
+    desired = run(case, context(acme_month()))
+    assert desired.quota is not None
+    assert (desired.quota.used, desired.quota.limit, desired.quota.over) == (5, 4, True)
+    assert desired.quota.month == "2026-11"
+    assert "over-quota" in desired.labels_present
+    (flag,) = [c for c in desired.comments if c.action_id == "SUP-9/over-quota"]
+    assert flag.public
+    assert flag.body == "Case SUP-9 is case 5 of 4 included this month for Acme Networks."
+    quota_notes = [e.text for e in desired.explanation if e.topic == "quota"]
+    assert "SUP-2, SUP-3, SUP-4, SUP-5, SUP-9" in quota_notes[0]
+
+
+def test_fourth_case_is_within_quota_and_the_label_is_absent():
+    ctx = acme_month()
+    ctx["Acme Networks"] = ctx["Acme Networks"][:3]
+    desired = run(snapshot("SUP-9"), context(ctx))
+    assert desired.quota is not None
+    assert (desired.quota.used, desired.quota.over) == (4, False)
+    assert "over-quota" in desired.labels_absent
+    assert "SUP-9/over-quota" not in ids(desired)
+
+
+def test_quota_is_ranked_oldest_first_not_by_key():
+    # SUP-9 was created before SUP-2..5 (imported late, say): it is first
+    case = snapshot("SUP-9", created="2026-11-01T08:00:00+10:00")
+    desired = run(case, context(acme_month()), now=at("2026-11-02T09:00:00+10:00"))
+    assert desired.quota is not None and desired.quota.used == 1
+
+
+def test_quota_ties_are_broken_by_key_number_not_text():
+    same = "2026-11-30T09:00:00+10:00"
+    ctx = {
+        "Acme Networks": [
+            month_case("SUP-10", same),
+            month_case("SUP-9", same),
+            month_case("SUP-100", same),
+        ]
+    }
+    ranks = {
+        key: run(snapshot(key, created=same), context(ctx)).quota.used  # type: ignore[union-attr]
+        for key in ("SUP-9", "SUP-10", "SUP-100")
+    }
+    assert ranks == {"SUP-9": 1, "SUP-10": 2, "SUP-100": 3}
+
+
+@pytest.mark.parametrize("resolution", ["Duplicate", "raised in error", "DUPLICATE"])
+def test_cases_with_excluded_resolutions_do_not_count(resolution):
+    month = acme_month()
+    month["Acme Networks"][0] = month_case("SUP-2", "2026-11-02T10:00:00+10:00", resolution)
+    desired = run(snapshot("SUP-9"), context(month))
+    assert desired.quota is not None
+    assert (desired.quota.used, desired.quota.over) == (4, False)
+
+
+def test_cases_with_other_resolutions_still_count():
+    month = acme_month()
+    month["Acme Networks"][0] = month_case("SUP-2", "2026-11-02T10:00:00+10:00", "Won't do")
+    desired = run(snapshot("SUP-9"), context(month))
+    assert desired.quota is not None and desired.quota.over
+
+
+def test_a_case_itself_excluded_by_resolution_has_no_quota_position():
+    case = snapshot(
+        "SUP-9",
+        status_history=[("2026-11-30T09:30:00+10:00", "Resolved")],
+        resolution="Duplicate",
+    )
+    desired = run(case, context(acme_month()))
+    assert desired.quota is None
+
+
+def test_month_boundary_is_the_customer_calendar_zone():
+    # 2026-11-30T15:00Z is Tue 1 Dec 01:00 in Brisbane: a new month, first case of December
+    case = snapshot("SUP-9", created="2026-11-30T15:00:00Z")
+    desired = run(case, context(acme_month()), now=at("2026-12-01T10:00:00+10:00"))
+    assert desired.quota is not None
+    assert (desired.quota.used, desired.quota.month, desired.quota.over) == (1, "2026-12", False)
+
+
+def test_case_created_late_october_utc_counts_in_november_brisbane():
+    # 2026-10-31T14:30Z is 1 Nov 00:30 in Brisbane: it counts in November
+    early = month_case("SUP-1", "2026-10-31T14:30:00Z")
+    month = acme_month(early)
+    desired = run(snapshot("SUP-9"), context(month))
+    assert desired.quota is not None and desired.quota.used == 6
+
+
+def test_case_missing_from_the_context_is_added():
+    desired = run(snapshot("SUP-9"), EvalContext())
+    assert desired.quota is not None
+    assert (desired.quota.used, desired.quota.limit) == (1, 4)
+
+
+def test_over_quota_transition_when_configured():
+    over = dataclasses.replace(RULES.quota.over_quota, transition="Needs approval")
+    rules = default_ruleset(quota=dataclasses.replace(RULES.quota, over_quota=over))
+    desired = run(snapshot("SUP-9"), context(acme_month()), rules=rules)
+    assert [(t.action_id, t.name) for t in desired.transitions] == [
+        ("SUP-9/over-quota-transition", "Needs approval")
+    ]
+    # not when the case was already taken up by an engineer
+    answered = snapshot("SUP-9", comments=[comment(SAM, "2026-11-30T09:30:00+10:00")])
+    assert run(answered, context(acme_month()), rules=rules).transitions == ()
+
+
+def test_other_organisations_cases_do_not_count():
+    ctx = {"Initech Systems": acme_month()["Acme Networks"]}
+    desired = run(snapshot("SUP-9"), context(ctx))
+    assert desired.quota is not None and desired.quota.used == 1
+
+
+# --------------------------------------------------------------------- entitlements
+
+
+@pytest.mark.parametrize(
+    ("organization", "request_type", "problems"),
+    [
+        ("Acme Networks", "Screen share session", ("screen_share",)),
+        ("Acme Networks", "Architecture workshop", ("architecture_workshop",)),
+        ("Acme Networks", "Technical support", ()),
+        ("Initech Systems", "Screen share session", ()),
+        ("Initech Systems", "product webinar", ("product_webinar",)),
+        ("Globex Telecom", "Product webinar", ()),
+        ("Acme Networks", None, ()),
+    ],
+)
+def test_request_type_needs_an_entitlement_of_the_tier(organization, request_type, problems):
+    desired = run(snapshot(organization=organization, request_type=request_type))
+    assert desired.entitlement_problems == problems
+    if problems:
+        assert "not-entitled" in desired.labels_present
+        assert "SUP-1/not-entitled" in ids(desired)
+    else:
+        assert "not-entitled" in desired.labels_absent
+        assert "SUP-1/not-entitled" not in ids(desired)
+
+
+def test_not_entitled_comment_text():
+    desired = run(snapshot(request_type="Screen share session"))
+    (flag,) = [c for c in desired.comments if c.action_id == "SUP-1/not-entitled"]
+    assert flag.public
+    assert flag.body == "SUP-1: Screen share session is not included in the Standard tier."
+
+
+# ------------------------------------------------------------------ named engineer
+
+
+@pytest.mark.parametrize(
+    ("organization", "assignee", "expected"),
+    [
+        ("Globex Telecom", None, "jane.engineer@vendor.example"),
+        ("Globex Telecom", "sam.agent@vendor.example", None),  # never reassign
+        ("Initech Systems", None, None),  # premium: no named engineer
+        ("Acme Networks", None, None),
+    ],
+)
+def test_enterprise_cases_go_to_the_named_engineer(organization, assignee, expected):
+    case = snapshot(
+        organization=organization, created="2026-11-30T09:00:00-05:00", assignee=assignee
+    )
+    desired = run(case, now=at("2026-11-30T09:30:00-05:00"))
+    assert desired.assignee == expected
+
+
+def test_named_engineer_needs_the_entitlement_of_the_tier():
+    # a premium customer with a named engineer on file does not get one
+    initech = dataclasses.replace(
+        RULES.customers["Initech Systems"], named_engineer="priya.lead@vendor.example"
+    )
+    rules = default_ruleset(customers={**RULES.customers, "Initech Systems": initech})
+    case = snapshot(organization="Initech Systems", created="2026-11-30T09:00:00Z")
+    assert run(case, rules=rules, now=at("2026-11-30T09:30:00Z")).assignee is None
+
+
+# -------------------------------------------------------------- required information
+
+
+def test_missing_information_is_asked_for_by_field_name():
+    case = snapshot(extra_fields={"product_version": None, "impact": "  "})
+    desired = run(case)
+    assert desired.missing_information == ("product_version", "impact")
+    assert "needs-info" in desired.labels_present
+    (ask,) = [c for c in desired.comments if c.action_id == "SUP-1/needs-info"]
+    assert ask.public
+    assert ask.body == "To work on SUP-1 we still need: Product version, Impact."
+
+
+def test_missing_information_falls_back_to_logical_names():
+    case = snapshot(extra_fields={"contact_phone": None})
+    desired = run(case, context(field_names={}))
+    (ask,) = [c for c in desired.comments if c.action_id == "SUP-1/needs-info"]
+    assert ask.body == "To work on SUP-1 we still need: contact_phone."
+
+
+def test_needs_info_label_is_absent_once_supplied():
+    desired = run(snapshot())
+    assert desired.missing_information == ()
+    assert "needs-info" in desired.labels_absent
+    assert "SUP-1/needs-info" not in ids(desired)
+
+
+def test_condition_labels_are_absent_when_every_condition_is_fixed():
+    desired = run(snapshot())
+    assert desired.labels_present == frozenset()
+    assert CONDITION_LABELS | {"unknown-customer"} <= desired.labels_absent
+
+
+def test_labels_present_never_listed_absent_even_when_policies_share_a_label():
+    shared = FlagPolicy(label="attention", comment=None)
+    rules = default_ruleset(unauthorised_contact=shared, not_entitled=shared)
+    desired = run(snapshot(reporter=INTERN), rules=rules)  # unauthorised, but entitled
+    assert "attention" in desired.labels_present
+    assert "attention" not in desired.labels_absent
+
+
+# ------------------------------------------------------------------ unknown customer
+
+
+@pytest.mark.parametrize("organization", ["Umbrella Labs", None])
+def test_unknown_organisation_gets_only_the_unknown_customer_treatment(organization):
+    case = snapshot(
+        organization=organization,
+        reporter=customer_user("help@umbrella.example"),
+        request_type="Screen share session",
+        fields={},
+        priority="Blocker",
+    )
+    desired = run(case, context({"Umbrella Labs": acme_month()["Acme Networks"]}))
+    assert not desired.known_customer
+    assert desired.tier is None
+    assert desired.labels_present == {"unknown-customer"}
+    assert desired.labels_absent == frozenset()
+    assert ids(desired) == ["SUP-1/unknown-customer"]
+    assert not desired.comments[0].public
+    assert desired.quota is None
+    assert desired.authorised_contact is None
+    assert desired.entitlement_problems == ()
+    assert desired.missing_information == ()
+    assert desired.priority is None and desired.priority_jira is None
+    assert desired.sla_state == "none"
+    assert desired.response_due is None
+    assert desired.escalation_steps == ()
+    assert desired.assignee is None
+    assert desired.transitions == ()
+    assert desired.next_wakeup is None
+
+
+def test_unknown_customer_comment_names_the_organisation():
+    case = snapshot(organization="Umbrella Labs", reporter=customer_user("help@umbrella.example"))
+    assert run(case).comments[0].body == "SUP-1: Umbrella Labs has no support agreement on file."
+
+
+def test_known_customer_has_unknown_customer_label_absent():
+    assert "unknown-customer" in run(snapshot()).labels_absent
+
+
+# ------------------------------------------------------------------- resolved cases
+
+
+def test_resolved_case_gets_fields_and_nothing_else():
+    case = snapshot(
+        "SUP-9",
+        reporter=INTERN,  # unauthorised
+        request_type="Screen share session",  # not entitled
+        extra_fields={"impact": None, "environment": "Staging"},  # missing info, P4 rule
+        priority="Blocker",
+        organization="Acme Networks",
+        status_history=[("2026-11-30T09:30:00+10:00", "Resolved")],
+        resolution="Done",
+    )
+    desired = run(case, context(acme_month()), now=at("2026-12-02T10:00:00+10:00"))
+    # fields: tier, quota, SLA state and due
+    assert desired.tier == "Standard"
+    assert desired.quota is not None and desired.quota.over
+    assert desired.sla_state == "met"
+    assert desired.response_due is not None
+    assert desired.first_response == at("2026-11-30T09:30:00+10:00")
+    # nothing else
+    assert desired.comments == ()
+    assert desired.labels_present == frozenset()
+    assert desired.labels_absent == frozenset()
+    assert desired.transitions == ()
+    assert desired.assignee is None
+    assert desired.priority is None and desired.priority_jira is None
+    assert desired.escalation_steps == ()
+    assert desired.next_wakeup is None
+
+
+def test_resolved_enterprise_case_is_not_assigned():
+    case = snapshot(
+        organization="Globex Telecom",
+        created="2026-11-30T09:00:00-05:00",
+        status_history=[("2026-11-30T10:00:00-05:00", "Resolved")],
+    )
+    assert run(case, now=at("2026-12-01T10:00:00-05:00")).assignee is None
