@@ -76,7 +76,7 @@ class FieldResolutionError(Exception):
 def _did_you_mean(name: str, candidates: Iterable[str], *, n: int = 3) -> str:
     pool = sorted({c for c in candidates if c})
     folded = {c.casefold(): c for c in pool}
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=n, cutoff=0.5)
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=n, cutoff=0.6)
     if not close:
         return ""
     return " (did you mean " + ", ".join(repr(folded[c]) for c in close) + "?)"
