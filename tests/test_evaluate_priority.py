@@ -1,0 +1,275 @@
+"""SPEC §2 priority clauses: production-only P1–P3, installation/information P4,
+feature requests capped at P3, P1 needs staff, engineer reprioritisation respected."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from policy_factories import (
+    COMPLETE_FIELDS,
+    at,
+    context,
+    default_ruleset,
+    priorities,
+    snapshot,
+)
+
+from bridge.policy.evaluate import evaluate
+from bridge.policy.model import Actor, Condition, Desired, IssueSnapshot, PriorityRule, RuleSet
+
+NOW = at("2026-11-30T09:30:00+10:00")  # Mon 09:30 Brisbane; Acme cases are created Mon 09:00
+RULES = default_ruleset()
+STAFF_RULE_ID = "SUP-1/priority/p1-needs-customer-staff-available"
+JIRA = {"P1": "Blocker", "P2": "Critical", "P3": "Major", "P4": "Minor"}
+
+
+def run(case: IssueSnapshot, rules: RuleSet = RULES, now=NOW) -> Desired:
+    return evaluate(case, rules, context(), now)
+
+
+def fired(desired: Desired) -> list[str]:
+    return [e.text for e in desired.explanation if e.topic == "priority" and "fired" in e.text]
+
+
+@pytest.mark.parametrize(
+    ("requested", "request_type", "fields", "expected", "rules_fired"),
+    [
+        # P1–P3 only for production systems
+        ("Blocker", "Technical support", {"environment": "Staging"}, "P4", ["Non-production"]),
+        ("Critical", "Technical support", {"environment": "Development"}, "P4", ["Non-production"]),
+        ("Major", "Technical support", {"environment": None}, "P4", ["Non-production"]),
+        ("Major", "Technical support", {"environment": "  "}, "P4", ["Non-production"]),
+        ("Major", "Technical support", {"environment": "production"}, "P3", []),
+        # installation issues and requests for information are P4
+        ("Blocker", "Installation", {}, "P4", ["Installation"]),
+        ("Critical", "Request for information", {}, "P4", ["Requests for information"]),
+        ("Major", "request for information", {}, "P4", ["Requests for information"]),
+        # feature requests and cosmetic defects are at most P3
+        ("Critical", "Feature request", {}, "P3", ["Feature requests"]),
+        ("Blocker", "Cosmetic defect", {}, "P3", ["Feature requests"]),
+        ("Major", "Feature request", {}, "P3", ["Feature requests"]),
+        ("Minor", "Feature request", {}, "P4", ["Feature requests"]),  # a cap never raises
+        # P1 needs staff available; the pipeline: a capped P1 is no longer P1
+        ("Blocker", "Technical support", {"staff_available": "No"}, "P2", ["P1 needs"]),
+        ("Blocker", "Technical support", {"staff_available": None}, "P2", ["P1 needs"]),
+        ("Blocker", "Technical support", {"staff_available": "yes"}, "P1", []),
+        ("Critical", "Technical support", {"staff_available": "No"}, "P2", []),
+        ("Blocker", "Feature request", {"staff_available": "No"}, "P3", ["Feature requests"]),
+        # staging P1 without staff: P4 first, so the P1 rule does not fire
+        ("Blocker", "Technical support", {"environment": "Test", "staff_available": "No"}, "P4",
+         ["Non-production"]),
+    ],
+)  # fmt: skip
+def test_priority_rules(requested, request_type, fields, expected, rules_fired):
+    case = snapshot(priority=requested, request_type=request_type, extra_fields=fields)
+    desired = run(case)
+    assert desired.priority == expected
+    assert desired.priority_jira == JIRA[expected]
+    notes = fired(desired)
+    assert len(notes) == len(rules_fired)
+    for note, name in zip(notes, rules_fired, strict=True):
+        assert name in note
+
+
+def test_p1_without_staff_is_lowered_with_a_public_comment_naming_the_case():
+    case = snapshot(priority="Blocker", extra_fields={"staff_available": "No"})
+    desired = run(case)
+    (c,) = [c for c in desired.comments if c.action_id == STAFF_RULE_ID]
+    assert c.public
+    assert c.body == "SUP-1 was lowered to P2: P1 needs your staff available throughout."
+    assert "P1 -> P2" in desired.priority_reason
+
+
+def test_a_rule_that_changes_nothing_writes_no_comment():
+    quiet = PriorityRule(
+        "Already low",
+        Condition(priority=("P4",)),
+        set="P4",
+        comment=RULES.priorities.rules[-1].comment,
+    )
+    rules = default_ruleset(priorities=priorities(rules=(quiet,)))
+    desired = run(snapshot(priority="Minor"), rules=rules)
+    assert desired.priority == "P4"
+    assert desired.comments == ()
+    assert "stays P4" in fired(desired)[0]
+
+
+# ------------------------------------------------------------- who set the priority
+
+
+def test_engineer_change_is_respected_and_due_uses_it():
+    # the customer asked for Blocker on staging; an engineer made it Critical
+    case = snapshot(
+        priority="Critical",
+        extra_fields={"environment": "Staging"},
+        priority_history=[("2026-11-30T09:10:00+10:00", "Blocker", "Critical", Actor.ENGINEER)],
+    )
+    desired = run(case)
+    assert desired.priority == "P2"
+    assert desired.priority_jira == "Critical"
+    assert fired(desired) == []
+    assert "engineer" in desired.priority_reason
+    assert desired.response_due == at("2026-11-30T15:00:00+10:00")  # 6 business hours
+    assert any("engineer's choice respected" in e.text for e in desired.explanation)
+
+
+def test_engineer_raising_to_p1_recomputes_the_due_time_from_creation():
+    case = snapshot(
+        priority="Blocker",
+        priority_history=[("2026-11-30T11:00:00+10:00", "Major", "Blocker", Actor.ENGINEER)],
+    )
+    desired = run(case, now=at("2026-11-30T11:30:00+10:00"))
+    assert desired.priority == "P1"
+    assert desired.response_due == at("2026-11-30T13:00:00+10:00")  # created 09:00 + 4h
+    clock = [e.text for e in desired.explanation if "reprioritised" in e.text]
+    assert clock == [
+        "reprioritised P3 -> P1: due recomputed from creation, "
+        "was Tue 1 Dec 2026 17:00 AEST, now Mon 30 Nov 2026 13:00 AEST"
+    ]
+
+
+def test_customer_change_is_not_respected():
+    # an engineer set Critical, then the customer raised it to Blocker on staging
+    case = snapshot(
+        priority="Blocker",
+        extra_fields={"environment": "Staging"},
+        priority_history=[
+            ("2026-11-30T09:05:00+10:00", "Major", "Critical", Actor.ENGINEER),
+            ("2026-11-30T09:10:00+10:00", "Critical", "Blocker", Actor.CUSTOMER),
+        ],
+    )
+    desired = run(case)
+    assert desired.priority == "P4"
+    assert fired(desired)
+
+
+def test_bridge_changes_are_ignored_when_finding_the_requested_priority():
+    # created Blocker without staff; the bridge lowered it to Critical last cycle
+    case = snapshot(
+        priority="Critical",
+        extra_fields={"staff_available": "No"},
+        priority_history=[("2026-11-30T09:01:00+10:00", "Blocker", "Critical", Actor.BRIDGE)],
+    )
+    desired = run(case)
+    assert desired.priority == "P2"
+    assert any("requested P1" in e.text for e in desired.explanation)
+    # the same comment id as when it was first lowered: the ledger writes it once
+    assert STAFF_RULE_ID in [c.action_id for c in desired.comments]
+
+
+def test_bridge_change_after_engineer_change_does_not_hide_the_engineer():
+    case = snapshot(
+        priority="Critical",
+        extra_fields={"staff_available": "No"},
+        priority_history=[
+            ("2026-11-30T09:05:00+10:00", "Major", "Blocker", Actor.ENGINEER),
+            ("2026-11-30T09:06:00+10:00", "Blocker", "Critical", Actor.BRIDGE),
+        ],
+    )
+    desired = run(case)
+    assert desired.priority == "P1"  # the engineer's Blocker is restored, rules not applied
+    assert desired.comments == ()
+
+
+def test_only_bridge_changes_and_no_initial_priority_uses_the_first_from_name():
+    case = snapshot(
+        priority="Minor",
+        extra_fields={"environment": "Staging"},
+        priority_history=[("2026-11-30T09:01:00+10:00", "Blocker", "Minor", Actor.BRIDGE)],
+        initial_priority=False,
+    )
+    desired = run(case)
+    assert desired.priority == "P4"
+    assert any("requested P1" in e.text for e in desired.explanation)
+
+
+def test_engineer_changes_not_respected_when_the_rules_say_so():
+    rules = default_ruleset(priorities=priorities(respect_engineer_changes=False))
+    case = snapshot(
+        priority="Critical",
+        extra_fields={"environment": "Staging"},
+        priority_history=[("2026-11-30T09:10:00+10:00", "Major", "Critical", Actor.ENGINEER)],
+    )
+    assert run(case, rules=rules).priority == "P4"
+
+
+@pytest.mark.parametrize("name", ["Trivial", None])
+def test_unknown_or_absent_priority_is_treated_as_the_lowest_level(name):
+    desired = run(snapshot(priority=name))
+    assert desired.priority == "P4"
+    assert desired.priority_jira == "Minor"
+    assert any("treated as P4" in e.text for e in desired.explanation)
+
+
+def test_engineer_choosing_an_unmapped_priority_is_left_alone():
+    case = snapshot(
+        priority="Trivial",
+        priority_history=[("2026-11-30T09:10:00+10:00", "Major", "Trivial", Actor.ENGINEER)],
+    )
+    desired = run(case)
+    assert desired.priority is None and desired.priority_jira is None
+    assert desired.sla_priority == "P4"
+
+
+# -------------------------------------------------------------- condition vocabulary
+
+
+def with_rule(when: Condition) -> RuleSet:
+    return default_ruleset(priorities=priorities(rules=(PriorityRule("Lift", when, set="P1"),)))
+
+
+@pytest.mark.parametrize(
+    ("when", "case_kwargs", "holds"),
+    [
+        (Condition(field="product", in_=("NMIS", "opEvents")), {}, True),
+        (Condition(field="product", in_=("opEvents",)), {}, False),
+        (Condition(field="product", in_=("nmis",)), {}, True),
+        (Condition(field="product", in_=("NMIS",)), {"extra_fields": {"product": None}}, False),
+        (Condition(field="product", not_in=("opEvents",)), {}, True),
+        (Condition(field="product", equals="nmis"), {}, True),
+        (Condition(field="product", equals="NMIS 9"), {}, False),
+        (Condition(field="impact", missing=True), {"extra_fields": {"impact": ""}}, True),
+        (Condition(field="impact", missing=True), {}, False),
+        (Condition(field="impact", missing=False), {}, True),
+        (Condition(field="product", in_=("Open-AudIT",)),
+         {"extra_fields": {"product": "NMIS, Open-AudIT"}}, True),
+        (Condition(request_type=("technical SUPPORT",)), {}, True),
+        (Condition(request_type=("Installation",)), {"request_type": None}, False),
+        (Condition(labels_any=("vip", "urgent")), {"labels": ["urgent"]}, True),
+        (Condition(labels_any=("vip",)), {"labels": ["other"]}, False),
+        (Condition(components_any=("Poller",)), {"components": ["poller"]}, True),
+        (Condition(components_any=("Poller",)), {}, False),
+        (Condition(summary_matches=r"outage|down"), {"summary": "Site DOWN since 3am"}, True),
+        (Condition(summary_matches=r"^outage"), {"summary": "no outage"}, False),
+        (Condition(priority=("P3",)), {}, True),
+        (Condition(priority=("P1", "P2")), {}, False),
+        (Condition(priority=("P3",), labels_any=("vip",)), {"labels": ["vip"]}, True),
+        (Condition(priority=("P3",), labels_any=("vip",)), {}, False),  # all must hold
+    ],
+)  # fmt: skip
+def test_condition_vocabulary(when, case_kwargs, holds):
+    desired = run(snapshot(priority="Major", **case_kwargs), rules=with_rule(when))
+    assert desired.priority == ("P1" if holds else "P3")
+
+
+def test_each_rule_sees_the_level_left_by_the_rules_before():
+    rules = default_ruleset(
+        priorities=priorities(
+            rules=(
+                PriorityRule("VIP is P1", Condition(labels_any=("vip",)), set="P1"),
+                PriorityRule("P1 is checked", Condition(priority=("P1",)), cap="P2"),
+            )
+        )
+    )
+    assert run(snapshot(priority="Minor", labels=["vip"]), rules=rules).priority == "P2"
+    assert run(snapshot(priority="Minor"), rules=rules).priority == "P4"
+
+
+def test_priority_rule_comment_ids_are_slugs_of_the_rule_name():
+    rule = dataclasses.replace(RULES.priorities.rules[-1], name="P1 needs staff (24/7)!")
+    rules = default_ruleset(priorities=priorities(rules=(rule,)))
+    case = snapshot(priority="Blocker", fields={**COMPLETE_FIELDS, "staff_available": "No"})
+    assert [c.action_id for c in run(case, rules=rules).comments] == [
+        "SUP-1/priority/p1-needs-staff-24-7"
+    ]
