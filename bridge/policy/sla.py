@@ -131,7 +131,11 @@ def first_response(
             found.append(FirstResponse(span.start, f"entered responded status {span.status}"))
             break
         if span.category == "done":
-            found.append(FirstResponse(span.start, f"entered Done status {span.status}"))
+            entered = span.start
+            if not snapshot.status_history and snapshot.resolved is not None:
+                # no changelog: the resolution date is when it entered Done
+                entered = max(snapshot.resolved, snapshot.created)
+            found.append(FirstResponse(entered, f"entered Done status {span.status}"))
             break
     if not found and snapshot.status_category == "done":
         at = snapshot.resolved or snapshot.updated
