@@ -107,6 +107,8 @@ class FakeJira:
         self.issues: dict[str, FakeIssue] = {}
         self.now = now or datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
         self.writes = 0
+        #: successful write requests by method name ("add_comment", "do_transition", ...)
+        self.write_counts: dict[str, int] = {}
         self._ids = itertools.count(10001)
         self._faults: list[_Fault] = []
 
@@ -168,6 +170,7 @@ class FakeJira:
             raise fault.error
         result = do()
         self.writes += 1
+        self.write_counts[method] = self.write_counts.get(method, 0) + 1
         if fault is not None:
             raise fault.error
         return result

@@ -1,0 +1,326 @@
+"""apply_plan against the stateful FakeJira: assertions are on the fake's end state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fakes import USERS, FakeJira, fid, make_fieldmap
+from test_plan import MATCHING, desired, resolve_priority, resolve_user, snapshot
+
+from bridge.policy.model import (
+    Actor,
+    CaseComment,
+    Desired,
+    DesiredComment,
+    DesiredTransition,
+    Person,
+)
+from bridge.sync.apply import ApplyResult, apply_plan
+from bridge.sync.ledger import PROPERTY, Ledger, comment_action_id
+from bridge.sync.plan import AddComment, IssuePlan, SetLedger, Transition, plan_issue
+from bridge.sync.state import State
+
+NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+KEY = "SUP-12"
+PUBLIC = DesiredComment(f"{KEY}:needs-info", True, f"To work on {KEY} we still need: Impact.")
+INTERNAL = DesiredComment(f"{KEY}:ladder-0:due", False, f"{KEY} (P2) has used half its time")
+ESCALATE = DesiredTransition(f"{KEY}:ladder-2:transition:due", "Escalate")
+
+
+@pytest.fixture
+def jira() -> FakeJira:
+    fake = FakeJira(now=NOW)
+    fake.add_issue(KEY, labels=["customer-vip"], priority="Blocker", **MATCHING)
+    return fake
+
+
+@pytest.fixture
+def state() -> Iterator[State]:
+    s = State.open(":memory:")
+    yield s
+    s.close()
+
+
+def read(jira: FakeJira, key: str = KEY) -> tuple[Any, dict[str, Any], Ledger]:
+    """What a poll would give: a snapshot, the raw fields and the ledger."""
+    issue = jira.issues[key]
+    f = issue.fields
+    comments = tuple(
+        CaseComment(
+            c["id"],
+            Person("acc-bridge", "jsm-bridge", None, Actor.BRIDGE),
+            datetime.fromisoformat(c["created"]),
+            c["jsdPublic"],
+            action_id=comment_action_id(c),
+        )
+        for c in issue.comments
+    )
+    email = {u["accountId"]: u["emailAddress"] for u in USERS}
+    snap = snapshot(
+        key=key,
+        status=f["status"]["name"],
+        status_category=f["status"]["statusCategory"]["key"],
+        labels=frozenset(f.get("labels") or []),
+        priority=(f.get("priority") or {}).get("name"),
+        assignee=email.get((f.get("assignee") or {}).get("accountId", "")),
+        comments=comments,
+    )
+    return snap, f, Ledger.from_json(issue.properties.get(PROPERTY))
+
+
+def plan_for(jira: FakeJira, want: Desired, key: str = KEY) -> IssuePlan:
+    snap, raw, ledger = read(jira, key)
+    return plan_issue(
+        want,
+        snap,
+        raw,
+        ledger,
+        make_fieldmap(),
+        resolve_priority=resolve_priority,
+        resolve_user=resolve_user,
+    )
+
+
+def cycle(jira: FakeJira, want: Desired, state: State) -> ApplyResult:
+    return apply_plan(jira, plan_for(jira, want), journal=state, now=NOW)
+
+
+def busy() -> Desired:
+    return desired(
+        priority="P2",
+        priority_jira="Critical",
+        sla_state="breached",
+        assignee="jane.engineer@vendor.example",
+        labels_present=frozenset({"sla-breached", "needs-info"}),
+        comments=(PUBLIC, INTERNAL),
+        transitions=(ESCALATE,),
+    )
+
+
+# ------------------------------------------------------------------------------ end state
+
+
+def test_a_cycle_reaches_the_desired_end_state(jira: FakeJira, state: State) -> None:
+    result = cycle(jira, busy(), state)
+    assert result.ok, result.failed
+    issue = jira.issues[KEY]
+    assert issue.fields["priority"]["name"] == "Critical"
+    assert issue.fields["assignee"]["accountId"] == "acc-jane"
+    assert issue.fields[fid("sla_state")] == {"value": "breached"}
+    assert issue.labels == {"customer-vip", "sla-breached", "needs-info"}
+    assert issue.status == "Escalated"
+    # comments: body, visibility (JSM's internal flag), and the action id as a property
+    assert jira.comment_bodies(KEY) == [PUBLIC.body, INTERNAL.body]
+    assert [c["jsdPublic"] for c in issue.comments] == [True, False]
+    internal_props = {p["key"]: p["value"] for p in issue.comments[1]["properties"]}
+    assert internal_props["sd.public.comment"] == {"internal": True}
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id]
+    # the ledger on the issue records every comment and the transition
+    ledger = Ledger.from_json(issue.properties[PROPERTY])
+    assert {PUBLIC.action_id, INTERNAL.action_id, ESCALATE.action_id} <= set(ledger.done)
+    assert state.pending_intents() == []
+
+
+def test_second_cycle_with_nothing_changed_writes_nothing(jira: FakeJira, state: State) -> None:
+    cycle(jira, busy(), state)
+    writes = jira.writes
+    again = plan_for(jira, busy())
+    assert again.actions == ()
+    result = apply_plan(jira, again, journal=state, now=NOW)
+    assert result.ok and jira.writes == writes
+
+
+def test_edit_only_plan_is_one_write(jira: FakeJira, state: State) -> None:
+    result = cycle(jira, desired(sla_state="at_risk", priority_jira="Blocker"), state)
+    assert result.ok and jira.write_counts == {"edit_issue": 1}
+    assert PROPERTY not in jira.issues[KEY].properties
+
+
+def test_transition_not_available_is_skipped_and_not_retried(jira: FakeJira, state: State) -> None:
+    jira.issues[KEY].fields["status"] = {
+        "name": "Pending approval",
+        "statusCategory": {"key": "new"},
+    }
+    want = desired(priority_jira="Blocker", transitions=(ESCALATE,))
+    result = cycle(jira, want, state)
+    assert result.ok and [a for a, _ in result.skipped] == [
+        Transition(KEY, ESCALATE.action_id, "Escalate")
+    ]
+    assert jira.issues[KEY].status == "Pending approval"
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(ESCALATE.action_id)
+    assert plan_for(jira, want).actions == ()
+
+
+def test_transition_name_is_looked_up_from_the_current_status(jira: FakeJira, state: State) -> None:
+    jira.issues[KEY].fields["status"] = {
+        "name": "Work in progress",
+        "statusCategory": {"key": "indeterminate"},
+    }
+    start = DesiredTransition(f"{KEY}:wait", "wait for customer")  # case-insensitive name
+    result = cycle(jira, desired(priority_jira="Blocker", transitions=(start,)), state)
+    assert result.ok and jira.issues[KEY].status == "Waiting for customer"
+
+
+# ------------------------------------------------------------------------- crash safety
+
+
+def test_comment_that_landed_despite_an_error_is_not_repeated(jira: FakeJira, state: State) -> None:
+    jira.fail("add_comment", land=True)  # written, then the connection dropped
+    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
+    assert result.ok
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert [a.kind for a in result.recovered] == ["comment"]
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(PUBLIC.action_id)
+    assert state.pending_intents() == []
+
+
+def test_comment_that_did_not_land_is_sent_once_more(jira: FakeJira, state: State) -> None:
+    jira.fail("add_comment", land=False, ambiguous=True)
+    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
+    assert result.ok and jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+
+
+def test_comment_twice_ambiguous_fails_and_leaves_the_intent_open(
+    jira: FakeJira, state: State
+) -> None:
+    jira.fail("add_comment", ambiguous=True)
+    jira.fail("add_comment", ambiguous=True)
+    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
+    assert not result.ok and jira.comment_bodies(KEY) == []
+    assert [i.action_id for i in state.pending_intents(KEY)] == [PUBLIC.action_id]
+    # the next cycle re-reads, finds nothing, and writes it once
+    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
+    assert result.ok and jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert state.pending_intents() == []
+
+
+def test_refused_comment_is_not_left_pending(jira: FakeJira, state: State) -> None:
+    jira.fail("add_comment", status=400)
+    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
+    assert not result.ok and state.pending_intents() == []
+
+
+def test_crash_between_comment_and_ledger_recovers_without_duplicate(
+    jira: FakeJira, state: State
+) -> None:
+    want = desired(priority_jira="Blocker", comments=(PUBLIC,))
+    jira.fail("set_property", status=500)
+    first = cycle(jira, want, state)
+    assert [a.kind for a, _ in first.failed] == ["comment"]  # its bookkeeping failed
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert PROPERTY not in jira.issues[KEY].properties
+    assert [i.action_id for i in state.pending_intents()] == [PUBLIC.action_id]
+
+    second_plan = plan_for(jira, want)
+    assert [a.kind for a in second_plan.actions] == ["ledger"]  # repair, no comment
+    result = apply_plan(jira, second_plan, journal=state, now=NOW)
+    assert result.ok
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(PUBLIC.action_id)
+    assert state.pending_intents() == []
+    assert plan_for(jira, want).actions == ()
+
+
+def test_pending_intent_rechecks_the_issue_even_when_the_snapshot_missed_the_comment(
+    jira: FakeJira, state: State
+) -> None:
+    # the process died right after POSTing; the next poll's snapshot lacked comments
+    jira.add_comment(
+        KEY, PUBLIC.body, internal=False, properties={PROPERTY: {"action_id": PUBLIC.action_id}}
+    )
+    state.journal_intent(KEY, PUBLIC.action_id, "comment", at=NOW)
+    snap, raw, ledger = read(jira)
+    stale = replace(snap, comments=())
+    p = plan_issue(
+        desired(priority_jira="Blocker", comments=(PUBLIC,)),
+        stale,
+        raw,
+        ledger,
+        make_fieldmap(),
+        resolve_priority=resolve_priority,
+        resolve_user=resolve_user,
+    )
+    assert isinstance(p.actions[0], AddComment)
+    result = apply_plan(jira, p, journal=state, now=NOW)
+    assert result.ok and [a.kind for a in result.recovered] == ["comment"]
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert state.pending_intents() == []
+
+
+def test_transition_that_landed_despite_an_error_is_not_repeated(
+    jira: FakeJira, state: State
+) -> None:
+    jira.fail("do_transition", land=True)
+    result = cycle(jira, desired(priority_jira="Blocker", transitions=(ESCALATE,)), state)
+    assert result.ok, result.failed
+    assert jira.issues[KEY].status == "Escalated"
+    assert jira.write_counts["do_transition"] == 1
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(ESCALATE.action_id)
+
+
+def test_transition_intent_from_a_crashed_run_is_checked_against_the_status(
+    jira: FakeJira, state: State
+) -> None:
+    jira.do_transition(KEY, "31")  # Escalate landed; the process died before the ledger
+    state.journal_intent(KEY, ESCALATE.action_id, "transition", "Escalated", at=NOW)
+    want = desired(priority_jira="Blocker", transitions=(ESCALATE,))
+    p = plan_for(jira, want)
+    assert [a.kind for a in p.actions] == ["transition"]
+    result = apply_plan(jira, p, journal=state, now=NOW)
+    assert result.ok and [a.kind for a in result.recovered] == ["transition"]
+    assert jira.write_counts["do_transition"] == 1
+    assert state.pending_intents() == []
+    assert plan_for(jira, want).actions == ()
+
+
+def test_journal_settles_intent_when_only_the_done_mark_was_lost(
+    jira: FakeJira, state: State
+) -> None:
+    want = desired(priority_jira="Blocker", comments=(PUBLIC,))
+    cycle(jira, want, state)
+    state.journal_intent(KEY, PUBLIC.action_id, "comment", at=NOW)  # as if done was lost
+    p = plan_for(jira, want)
+    assert p.actions == ()
+    result = apply_plan(jira, p, journal=state, now=NOW)
+    assert result.ok and state.pending_intents() == []
+
+
+# ---------------------------------------------------------------------------- isolation
+
+
+def test_one_failed_action_does_not_stop_the_others(jira: FakeJira, state: State) -> None:
+    jira.fail("edit_issue", status=400)
+    result = cycle(jira, busy(), state)
+    assert [a.kind for a, _ in result.failed] == ["edit"]
+    assert jira.issues[KEY].fields["priority"]["name"] == "Blocker"  # the edit did not happen
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id]
+    assert jira.issues[KEY].status == "Escalated"
+    # next cycle: only the edit is left to do
+    assert [a.kind for a in plan_for(jira, busy()).actions] == ["edit"]
+
+
+def test_failed_comment_is_not_recorded_but_the_next_one_is(jira: FakeJira, state: State) -> None:
+    jira.fail("add_comment", status=403)
+    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC, INTERNAL)), state)
+    assert [a.kind for a, _ in result.failed] == ["comment"]
+    assert jira.comment_action_ids(KEY) == [INTERNAL.action_id]
+    ledger = Ledger.from_json(jira.issues[KEY].properties[PROPERTY])
+    assert ledger.handled(INTERNAL.action_id) and not ledger.handled(PUBLIC.action_id)
+    again = plan_for(jira, desired(priority_jira="Blocker", comments=(PUBLIC, INTERNAL)))
+    assert again.actions == (AddComment(KEY, PUBLIC.action_id, PUBLIC.body, internal=False),)
+
+
+def test_repair_with_comments_writes_the_ledger_once(jira: FakeJira, state: State) -> None:
+    # a damaged ledger plus a new comment: the comment's bookkeeping stores the repair too
+    jira.issues[KEY].properties[PROPERTY] = {"done": "garbage"}
+    p = plan_for(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)))
+    assert isinstance(p.actions[-1], SetLedger)
+    result = apply_plan(jira, p, journal=state, now=NOW)
+    assert result.ok and jira.write_counts == {"add_comment": 1, "set_property": 1}
+    stored = jira.issues[KEY].properties[PROPERTY]
+    assert stored["version"] == 1 and PUBLIC.action_id in stored["done"]
+    assert NOW - timedelta(seconds=1) <= datetime.fromisoformat(stored["done"][PUBLIC.action_id])
