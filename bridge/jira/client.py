@@ -30,6 +30,7 @@ from atlassian import Jira
 
 from bridge.jira.port import JiraError, Json
 from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient
+from bridge.logs import register_basic_auth, register_secret
 
 log = structlog.get_logger("bridge.jira.client")
 
@@ -120,6 +121,11 @@ class JiraClient:
         self.flavour = flavour
         self.page_size = min(page_size, MAX_PAGE[flavour])
         self._token = token
+        # whoever built this client, the token (and the Basic header made from it)
+        # must never reach a log line
+        register_secret(token)
+        if email:
+            register_basic_auth(email, token)
         self._on_request = on_request
         self.stats: dict[str, int] = {
             "reads": 0,
