@@ -270,3 +270,25 @@ def test_org_month_cases_in_one_search_grouped_by_first_organisation() -> None:
     assert [c.key for c in got['O\'Brien "Data" Ltd']] == ["SUP-2"]
     assert got["Initech Systems"] == ()
     assert set(got) == {"Acme Networks", 'O\'Brien "Data" Ltd', "Initech Systems"}
+
+
+def test_issue_deleted_before_its_follow_up_read_is_skipped_but_outages_stop_the_read() -> None:
+    from bridge.jira.port import JiraError
+
+    cut = raw_issue(2)
+    cut["changelog"] = {"startAt": 0, "maxResults": 0, "total": 5, "histories": []}
+
+    class Gone(Port):
+        def __init__(self, status: int) -> None:
+            super().__init__([cut, raw_issue(3)])
+            self.status = status
+
+        def changelog(self, key: str) -> Iterator[dict[str, Any]]:
+            raise JiraError("nope", status=self.status)
+            yield {}
+
+    got = read(Gone(404))
+    assert [type(s).__name__ for _, s in got] == ["SnapshotError", "IssueSnapshot"]
+    assert "vanished" in str(got[0][1])
+    with pytest.raises(JiraError):
+        read(Gone(503))

@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
-from bridge.jira.port import JiraPort
+from bridge.jira.port import JiraError, JiraPort
 from bridge.policy.model import IssueSnapshot, MonthCase
 from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, to_snapshot
 
@@ -213,6 +213,11 @@ def read_issues(
             )
         except SnapshotError as exc:
             snapshot = exc
+        except JiraError as exc:
+            if exc.status != 404:
+                raise  # Jira itself is failing: the cycle stops and the next one resumes
+            # deleted or moved between the search and the follow-up read: skip it
+            snapshot = SnapshotError(str(issue.get("key")), f"vanished while being read: {exc}")
         yield issue, snapshot
 
 
