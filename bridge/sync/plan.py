@@ -95,11 +95,6 @@ class IssuePlan:
     def __bool__(self) -> bool:
         return bool(self.actions)
 
-    @property
-    def writes(self) -> int:
-        """Write requests this plan makes at least (apply adds a ledger write per comment)."""
-        return len(self.actions)
-
 
 # ---------------------------------------------------------------------------------- planning
 
