@@ -1,0 +1,293 @@
+"""SPEC §2 automated escalation: the ladder, stable action ids, templates, wake-ups."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from policy_factories import (
+    INTERN,
+    SAM,
+    at,
+    comment,
+    comment_template,
+    context,
+    default_ruleset,
+    month_case,
+    snapshot,
+)
+
+from bridge.policy.evaluate import evaluate
+from bridge.policy.model import (
+    Desired,
+    EscalationAction,
+    EscalationStep,
+    FlagPolicy,
+    IssueSnapshot,
+    RuleSet,
+)
+
+RULES = default_ruleset()
+# an Acme P1 created Mon 30 Nov 09:00 Brisbane: 50 % 11:00, 75 % 12:00, due 13:00 (03:00Z)
+DUE_STAMP = "20261130T0300Z"
+
+
+def run(case: IssueSnapshot, now: str, rules: RuleSet = RULES) -> Desired:
+    return evaluate(case, rules, context(), at(now))
+
+
+def p1(**kwargs) -> IssueSnapshot:
+    return snapshot(priority="Blocker", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("now", "steps"),
+    [
+        ("2026-11-30T10:59:00+10:00", ()),
+        ("2026-11-30T11:00:00+10:00", (0,)),
+        ("2026-11-30T11:59:00+10:00", (0,)),
+        ("2026-11-30T12:00:00+10:00", (0, 1)),
+        ("2026-11-30T13:00:00+10:00", (0, 1, 2)),
+        ("2026-12-03T09:00:00+10:00", (0, 1, 2)),
+    ],
+)
+def test_steps_reached_by_share_of_the_target(now, steps):
+    assert run(p1(), now).escalation_steps == steps
+
+
+def test_half_way_step_is_only_for_p1_and_p2():
+    # P3 created Mon 09:00: due Tue 17:00 (16h); half-way is Tue 09:00
+    desired = run(snapshot(priority="Major"), "2026-12-01T09:00:00+10:00")
+    assert desired.escalation_steps == ()
+    assert desired.comments == ()
+    desired = run(snapshot(priority="Major"), "2026-12-01T13:00:00+10:00")  # 75 %
+    assert desired.escalation_steps == (1,)
+    p2 = run(snapshot(priority="Critical"), "2026-11-30T12:00:00+10:00")  # 3h of 6h
+    assert p2.escalation_steps == (0,)
+
+
+def test_half_way_comment_is_internal_with_a_stable_id_and_names_the_case():
+    desired = run(p1(), "2026-11-30T11:00:00+10:00")
+    assert [(c.action_id, c.public, c.body) for c in desired.comments] == [
+        (
+            f"SUP-1/esc/0.0/{DUE_STAMP}",
+            False,
+            "SUP-1 (P1, Acme Networks) has used half its response time; "
+            "due Mon 30 Nov 2026 13:00 AEST.",
+        )
+    ]
+
+
+def test_several_steps_reached_at_once_all_apply_in_order():
+    # the bridge was down all day: every step applies on the next cycle
+    desired = run(p1(), "2026-11-30T16:00:00+10:00")
+    assert desired.escalation_steps == (0, 1, 2)
+    assert [c.action_id for c in desired.comments] == [
+        f"SUP-1/esc/0.0/{DUE_STAMP}",
+        f"SUP-1/esc/2.2/{DUE_STAMP}",
+    ]
+    assert desired.comments[1].body == (
+        "SUP-1 breached its P1 response target (Mon 30 Nov 2026 13:00 AEST)."
+    )
+    assert {"sla-at-risk", "sla-breached"} <= desired.labels_present
+    assert [(t.action_id, t.name) for t in desired.transitions] == [
+        (f"SUP-1/esc/2.1/{DUE_STAMP}", "Escalate")
+    ]
+    # Acme has no named engineer: the assign action is skipped, and explain says so
+    assert desired.assignee is None
+    assert any(
+        "assign skipped: Acme Networks has no named engineer" in e.text
+        for e in desired.explanation
+        if e.topic == "escalation"
+    )
+
+
+def test_ladder_labels_are_a_record_never_removed():
+    desired = run(p1(), "2026-11-30T10:00:00+10:00")
+    assert not {"sla-at-risk", "sla-breached"} & desired.labels_absent
+    answered = run(
+        p1(comments=[comment(SAM, "2026-11-30T14:00:00+10:00")]), "2026-11-30T16:00:00+10:00"
+    )
+    assert not {"sla-at-risk", "sla-breached"} & answered.labels_absent
+
+
+def test_ladder_assigns_the_named_engineer_when_the_case_is_unassigned():
+    rules = default_ruleset(
+        customers={
+            **RULES.customers,
+            # a standard customer that has an engineer on file (not entitled to the rule)
+            "Acme Networks": dataclasses.replace(
+                RULES.customers["Acme Networks"], named_engineer="priya.lead@vendor.example"
+            ),
+        }
+    )
+    desired = run(p1(), "2026-11-30T12:00:00+10:00", rules=rules)
+    assert desired.assignee == "priya.lead@vendor.example"
+    assigned = run(p1(assignee="sam.agent@vendor.example"), "2026-11-30T12:00:00+10:00", rules)
+    assert assigned.assignee is None
+
+
+def test_ladder_assigns_a_literal_account():
+    step = EscalationStep(
+        0, 0.5, None, (EscalationAction("assign", assign="priya.lead@vendor.example"),)
+    )
+    rules = default_ruleset(escalation=(step,))
+    assert run(p1(), "2026-11-30T11:00:00+10:00", rules).assignee == "priya.lead@vendor.example"
+    assert run(p1(), "2026-11-30T10:00:00+10:00", rules).assignee is None
+
+
+def test_enterprise_named_engineer_comes_before_the_ladder():
+    case = p1(organization="Globex Telecom", created="2026-11-30T09:00:00-05:00")
+    desired = run(case, "2026-11-30T16:00:00-05:00")
+    assert desired.assignee == "jane.engineer@vendor.example"
+    assert desired.escalation_steps == (0, 1, 2)
+    # New York ladder ids carry the due time in UTC: 13:00 EST = 18:00Z
+    assert desired.comments[0].action_id == "SUP-1/esc/0.0/20261130T1800Z"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        p1(comments=[comment(SAM, "2026-11-30T10:00:00+10:00")]),  # answered in time
+        p1(comments=[comment(SAM, "2026-11-30T14:00:00+10:00")]),  # answered late
+        p1(status_history=[("2026-11-30T11:30:00+10:00", "Work in progress")]),
+        p1(status_history=[("2026-11-30T10:00:00+10:00", "Waiting for customer")]),  # paused
+        p1(status_history=[("2026-11-30T10:00:00+10:00", "Resolved")]),
+    ],
+)
+def test_no_ladder_once_answered_paused_or_resolved(case):
+    # first seen well after the answer: no steps at all, even those "missed" while running
+    desired = run(case, "2026-11-30T16:00:00+10:00")
+    assert desired.escalation_steps == ()
+    assert not any("/esc/" in c.action_id for c in desired.comments)
+    assert not any("/esc/" in t.action_id for t in desired.transitions)
+    assert not {"sla-at-risk", "sla-breached"} & desired.labels_present
+    assert desired.next_wakeup is None
+
+
+def test_ladder_ids_change_when_the_due_time_is_recomputed():
+    before = run(p1(), "2026-11-30T11:00:00+10:00")
+    paused = p1(
+        status_history=[
+            ("2026-11-30T11:10:00+10:00", "Waiting for customer"),
+            ("2026-11-30T11:40:00+10:00", "Open"),
+        ]
+    )
+    after = run(paused, "2026-11-30T12:00:00+10:00")  # due now 13:30 = 03:30Z
+    assert before.comments[0].action_id == f"SUP-1/esc/0.0/{DUE_STAMP}"
+    assert after.comments[0].action_id == "SUP-1/esc/0.0/20261130T0330Z"
+
+
+# ------------------------------------------------------------------- stable ids
+
+
+def awkward_case() -> IssueSnapshot:
+    """Unauthorised, not entitled, over quota, missing info, P1 without staff."""
+    return snapshot(
+        "SUP-9",
+        reporter=INTERN,
+        priority="Blocker",
+        request_type="Screen share session",
+        extra_fields={"staff_available": "No", "impact": None},
+    )
+
+
+def awkward_context():
+    month = [month_case(f"SUP-{n}", f"2026-11-0{n}T10:00:00+10:00") for n in (2, 3, 4, 5)]
+    return context({"Acme Networks": month})
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("2026-11-30T09:05:00+10:00", "2026-11-30T09:55:00+10:00"),
+        ("2026-11-30T12:00:00+10:00", "2026-11-30T16:00:00+10:00"),
+        ("2026-11-30T16:00:00+10:00", "2026-12-04T09:00:00+10:00"),
+    ],
+)
+def test_action_ids_are_identical_across_evaluations_at_different_times(first, second):
+    a = evaluate(awkward_case(), RULES, awkward_context(), at(first))
+    b = evaluate(awkward_case(), RULES, awkward_context(), at(second))
+    ids_a = {c.action_id: c.body for c in a.comments}
+    ids_b = {c.action_id: c.body for c in b.comments}
+    shared = ids_a.keys() & ids_b.keys()
+    assert {
+        "SUP-9/unauthorised-contact",
+        "SUP-9/over-quota",
+        "SUP-9/not-entitled",
+        "SUP-9/priority/p1-needs-customer-staff-available",
+        "SUP-9/needs-info",
+    } <= shared
+    # the same id always carries the same text
+    assert all(ids_a[i] == ids_b[i] for i in shared)
+    # every id present earlier is present later (steps fire once; later cycles repeat them)
+    assert ids_a.keys() <= ids_b.keys()
+    assert {t.action_id for t in a.transitions} <= {t.action_id for t in b.transitions}
+
+
+def test_every_comment_names_the_case_key():
+    desired = evaluate(awkward_case(), RULES, awkward_context(), at("2026-11-30T17:00:00+10:00"))
+    assert len(desired.comments) == 7  # five conditions + two ladder comments
+    for c in desired.comments:
+        assert "SUP-9" in c.body
+        assert "{" not in c.body and "}" not in c.body
+
+
+def test_templates_fill_every_placeholder():
+    text = (
+        "{key}|{priority}|{priority_name}|{due}|{tier}|{organization}|{reporter}|"
+        "{request_type}|{quota_used}|{quota_limit}|{missing}"
+    )
+    rules = default_ruleset(unauthorised_contact=FlagPolicy("x", comment_template(text)))
+    case = snapshot(
+        "SUP-9",
+        reporter=INTERN,
+        priority="Critical",
+        extra_fields={"impact": None, "contact_phone": ""},
+    )
+    desired = evaluate(case, rules, awkward_context(), at("2026-11-30T09:30:00+10:00"))
+    (c,) = [c for c in desired.comments if c.action_id == "SUP-9/unauthorised-contact"]
+    assert c.body.split("|") == [
+        "SUP-9",
+        "P2",
+        "Critical",
+        "Mon 30 Nov 2026 15:00 AEST",
+        "Standard",
+        "Acme Networks",
+        "Acme Intern <intern@acme.example>",
+        "Technical support",
+        "5",
+        "4",
+        "Contact phone, Impact",
+    ]
+
+
+# ------------------------------------------------------------------------ wake-ups
+
+
+@pytest.mark.parametrize(
+    ("now", "wakeup"),
+    [
+        ("2026-11-30T09:30:00+10:00", "2026-11-30T11:00:00+10:00"),  # the 50 % step
+        ("2026-11-30T11:00:00+10:00", "2026-11-30T12:00:00+10:00"),  # 75 %: at risk + step
+        ("2026-11-30T12:30:00+10:00", "2026-11-30T13:00:00+10:00"),  # due
+        ("2026-11-30T13:30:00+10:00", None),  # everything reached
+        ("2026-11-27T12:00:00+10:00", "2026-11-30T11:00:00+10:00"),  # before creation
+    ],
+)
+def test_next_wakeup_is_the_next_time_driven_change(now, wakeup):
+    desired = run(p1(), now)
+    assert desired.next_wakeup == (at(wakeup) if wakeup else None)
+
+
+def test_next_wakeup_for_p3_skips_steps_that_do_not_apply():
+    # P3 due Tue 17:00 (16h): 50 % step is P1/P2 only, so next is 75 % = Tue 13:00
+    desired = run(snapshot(priority="Major"), "2026-11-30T10:00:00+10:00")
+    assert desired.next_wakeup == at("2026-12-01T13:00:00+10:00")
+
+
+def test_explain_names_the_steps_reached_and_the_next_one():
+    desired = run(p1(), "2026-11-30T11:30:00+10:00")
+    notes = [e.text for e in desired.explanation if e.topic == "escalation"]
+    assert notes[0].startswith("step 0 at 50% reached")
+    assert notes[-1] == "next step 1 at 75%: Mon 30 Nov 2026 12:00 AEST"
