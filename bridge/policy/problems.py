@@ -99,11 +99,18 @@ class Checker:
         self.problems.append(Problem(self.file, line, message, hint))
 
     def unknown(
-        self, where: Node, what: str, name: str, choices: Collection[str], extra: str = ""
+        self,
+        where_node: Node,
+        where: str,
+        what: str,
+        name: str,
+        choices: Collection[str],
+        note: str | None = None,
     ) -> None:
-        hint = did_you_mean(name, choices)
-        listing = f"known: {known_list(choices)}" if choices else "none are defined"
-        self.add(where, f"unknown {what} {name!r}{extra}", f"{hint} {listing}" if hint else listing)
+        """``where: unknown <what> 'name' (did you mean ...? <note>; known: ...)``."""
+        parts = [p for p in (did_you_mean(name, choices), note) if p]
+        parts.append(f"known: {known_list(choices)}" if choices else "none are defined")
+        self.add(where_node, f"{where}: unknown {what} {name!r}", " ".join(parts))
 
     # ------------------------------------------------------------------ shapes
 
@@ -131,13 +138,14 @@ class Checker:
             return None
         known = [*required, *optional]
         out: dict[str, Node] = {}
+        suggested: set[str] = set()  # a misspelt key is not reported as missing as well
         for key_node, value_node in node.entries:
             if key_node.kind != "scalar" or key_node.is_null:
                 self.add(key_node, f"{where}: keys must be plain names, not {key_node.describe()}")
                 continue
             key = key_node.text
             if key in out:
-                self.add(key_node, f"{where}: {key!r} is given twice", "the later one would win")
+                self.add(key_node, f"{where}: {key!r} is given twice", "keep only one of them")
                 continue
             if not open_keys and key not in known:
                 if elsewhere and key in elsewhere:
@@ -147,11 +155,14 @@ class Checker:
                         f"it belongs in {elsewhere[key]}",
                     )
                 else:
-                    self.unknown(key_node, "key", key, known, extra=f" in {where}")
+                    self.unknown(key_node, where, "key", key, known)
+                    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                    if close:
+                        suggested.add(close[0])
                 continue
             out[key] = value_node
         for key in required:
-            if key not in out and not any(k.text == key for k, _ in node.entries):
+            if key not in out and key not in suggested:
                 self.add(node, f"{where}: {key!r} is missing")
         return out
 

@@ -128,7 +128,7 @@ def parse_percentage(text: str) -> float | None:
 def valid_label(text: str) -> str | None:
     """Why ``text`` cannot be a Jira label, or None when it can."""
     if any(ch.isspace() for ch in text):
-        return "Jira labels cannot contain spaces (use - or _ instead)"
+        return "Jira labels cannot contain spaces; use - or _ instead"
     if len(text) > 255:
         return "Jira labels are at most 255 characters"
     return None
@@ -423,7 +423,7 @@ def _level(check: Checker, build: _Build, node: Node, where: str) -> str | None:
     if text is None or build.levels is None:
         return text
     if text not in build.levels:
-        check.unknown(node, "priority", text, build.levels, extra=f" in {where}")
+        check.unknown(node, where, "priority", text, build.levels)
         return None
     return text
 
@@ -445,10 +445,11 @@ def _field_name(check: Checker, build: _Build, node: Node, where: str) -> str | 
     if text not in build.known_fields:
         check.unknown(
             node,
+            where,
             "field",
             text,
             build.known_fields,
-            extra=f" in {where} (logical names come from `fields:` in config/bridge.yaml)",
+            note="logical names are the keys of `fields:` in config/bridge.yaml;",
         )
         return None
     return text
@@ -490,10 +491,11 @@ def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None
                 if ok and tier_map is not None and entitlement not in all_entitlements:
                     check.unknown(
                         key_line,
+                        "entitlement_request_types",
                         "entitlement",
                         entitlement,
                         all_entitlements,
-                        extra=" in entitlement_request_types: no tier includes it",
+                        note="no tier includes it;",
                     )
                     ok = False
                 names = check.strings(
@@ -820,11 +822,7 @@ def _read_sla(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
         default = check.string(entries["default_calendar"], "default_calendar")
         if default is not None and cal_map is not None and default not in names:
             check.unknown(
-                entries["default_calendar"],
-                "calendar",
-                default,
-                names,
-                extra=" in default_calendar",
+                entries["default_calendar"], "default_calendar", "calendar", default, names
             )
             default = None
     elif cal_map is not None and len(cal_map) == 1:
@@ -841,9 +839,9 @@ def _read_sla(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
     escalation: tuple[EscalationStep, ...] | None = ()
     if "escalation" in entries and not entries["escalation"].is_null:
         escalation = _read_escalation(build, check, entries["escalation"])
-    required = RequiredInformation((), None, None)
+    required: RequiredInformation | None = RequiredInformation((), None, None)
     if "required_information" in entries and not entries["required_information"].is_null:
-        required = _read_required(build, check, entries["required_information"])  # type: ignore[assignment]
+        required = _read_required(build, check, entries["required_information"])
     _flush(build, check)
     if ok:
         build.calendars = calendars
@@ -1122,10 +1120,10 @@ def _read_response(build: _Build, check: Checker, node: Node) -> ResponsePolicy 
                 if build.levels is not None and level not in build.levels:
                     check.unknown(
                         _key_node(entries["targets"], level),
+                        "response: targets",
                         "priority",
                         level,
                         build.levels,
-                        extra=" in response: targets",
                     )
                     ok = False
                     continue
@@ -1379,7 +1377,7 @@ def _read_customer(build: _Build, check: Checker, org: str, node: Node) -> Custo
     if tier_key is not None and build.tiers is not None:
         tier = build.tiers.get(tier_key)
         if tier is None:
-            check.unknown(entries["tier"], "tier", tier_key, build.tiers, extra=f" for {org}")
+            check.unknown(entries["tier"], where, "tier", tier_key, build.tiers)
             ok = False
     ok = ok and tier_key is not None
 
@@ -1391,9 +1389,7 @@ def _read_customer(build: _Build, check: Checker, org: str, node: Node) -> Custo
             and build.calendar_names is not None
             and calendar not in build.calendar_names
         ):
-            check.unknown(
-                entries["calendar"], "calendar", calendar, build.calendar_names, extra=f" for {org}"
-            )
+            check.unknown(entries["calendar"], where, "calendar", calendar, build.calendar_names)
             calendar = None
     ok = ok and calendar is not None
 

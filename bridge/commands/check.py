@@ -1,0 +1,364 @@
+"""``jsm-bridge check``: validate the config and the rules; print a summary of the policy.
+
+Every problem in ``config/bridge.yaml`` and ``rules/*.yaml`` is printed as
+``file:line: message (hint)`` and the exit status is 1.  When everything is
+valid, a readable summary of the policy follows (tiers, customers, priorities
+and rules, targets, calendars with their next holidays, the escalation ladder)
+and the exit status is 0.
+
+:func:`load_policy` is the shared way for commands to find and load the
+settings and the rule set from ``--config``/``--rules``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from bridge.cli import DEFAULT_CONFIG
+from bridge.policy.clock import BusinessCalendar
+from bridge.policy.model import Condition, EscalationAction, FlagPolicy, RuleSet, Target
+from bridge.policy.problems import Problem
+from bridge.policy.ruleset import RulesInvalid, load_ruleset
+from bridge.settings import ConfigInvalid, Settings, load_settings
+
+__all__ = [
+    "Policy",
+    "describe_condition",
+    "format_business_duration",
+    "load_policy",
+    "print_summary",
+    "run",
+]
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass
+class Policy:
+    """What :func:`load_policy` found: settings (if any), the rule set (if valid), and problems."""
+
+    settings: Settings | None
+    ruleset: RuleSet | None
+    rules_path: Path
+    config_path: Path
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_policy(args: argparse.Namespace, *, need_config: bool = False) -> Policy:
+    """Load ``--config`` (when it exists) and the rules from ``--rules`` or the config's ``rules:``.
+
+    A missing config at the default path is only a note (unless ``need_config``);
+    a missing config named explicitly is a problem.  Config problems do not stop
+    the rules from being checked too.
+    """
+    config_arg = getattr(args, "config", None) or DEFAULT_CONFIG
+    config_path = Path(config_arg)
+    rules_arg = getattr(args, "rules", None)
+    settings: Settings | None = None
+    problems: list[Problem] = []
+    notes: list[str] = []
+    if config_path.exists():
+        try:
+            settings = load_settings(config_path)
+        except ConfigInvalid as exc:
+            problems.extend(exc.problems)
+        else:
+            notes.extend(settings.notes)
+    elif need_config or config_arg != DEFAULT_CONFIG:
+        problems.append(
+            Problem(
+                str(config_path),
+                None,
+                "config file not found",
+                "copy config/bridge.example.yaml, or pass --config PATH",
+            )
+        )
+    else:
+        notes.append(f"{config_path} not found: checking the rules only")
+
+    if rules_arg:
+        rules_path = Path(rules_arg)
+    elif settings is not None:
+        rules_path = settings.rules_path
+    else:
+        rules_path = Path("rules")
+    known_fields = tuple(settings.fields) if settings is not None else None
+    ruleset: RuleSet | None = None
+    try:
+        ruleset = load_ruleset(rules_path, known_fields)
+    except RulesInvalid as exc:
+        problems.extend(exc.problems)
+    return Policy(settings, ruleset, rules_path, config_path, problems, notes)
+
+
+def print_problems(problems: Sequence[Problem], out: TextIO) -> None:
+    for problem in problems:
+        print(problem, file=out)
+    count = len(problems)
+    print(
+        f"{count} problem{'s' if count != 1 else ''} found; nothing was changed in Jira.", file=out
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    policy = load_policy(args)
+    for note in policy.notes:
+        print(f"note: {note}", file=out)
+    if policy.problems:
+        print_problems(policy.problems, out)
+        return 1
+    assert policy.ruleset is not None
+    today = getattr(args, "today", None) or date.today()  # the command layer may read the date
+    if policy.settings is not None:
+        _print_settings(policy.settings, out)
+    print_summary(policy.ruleset, today, out, rules_path=policy.rules_path)
+    checked = "config and rules are" if policy.settings is not None else "rules are"
+    print(f"\nOK: {checked} valid.", file=out)
+    return 0
+
+
+# ------------------------------------------------------------------------ summary
+
+
+def format_business_duration(value: timedelta) -> str:
+    """``4h``, ``1h30m``, ``45m``, ``2h0m5s`` (business time is shown in hours, not days)."""
+    total = int(value.total_seconds())
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{hours}h" if hours else ""
+    if minutes or seconds:
+        text += f"{minutes}m"
+    if seconds:
+        text += f"{seconds}s"
+    return text or "0m"
+
+
+def describe_target(target: Target) -> str:
+    if target.kind == "next_business_day" or target.duration is None:
+        return "close of the next business day"
+    return f"{format_business_duration(target.duration)} of business time"
+
+
+def describe_condition(condition: Condition) -> str:
+    """A rule's ``when:`` in words, e.g. ``environment not in [Production] and priority P1``."""
+    parts: list[str] = []
+
+    def listing(values: Sequence[str]) -> str:
+        return "[" + ", ".join(values) + "]"
+
+    if condition.priority is not None:
+        parts.append("priority " + " or ".join(condition.priority))
+    if condition.field is not None:
+        if condition.in_ is not None:
+            parts.append(f"{condition.field} in {listing(condition.in_)}")
+        if condition.not_in is not None:
+            parts.append(f"{condition.field} not in {listing(condition.not_in)} (or empty)")
+        if condition.equals is not None:
+            parts.append(f"{condition.field} = {condition.equals!r}")
+        if condition.missing is not None:
+            parts.append(f"{condition.field} {'is empty' if condition.missing else 'is filled'}")
+    if condition.request_type is not None:
+        parts.append(f"request type in {listing(condition.request_type)}")
+    if condition.labels_any is not None:
+        parts.append(f"any label of {listing(condition.labels_any)}")
+    if condition.components_any is not None:
+        parts.append(f"any component of {listing(condition.components_any)}")
+    if condition.summary_matches is not None:
+        parts.append(f"summary matches /{condition.summary_matches}/")
+    return " and ".join(parts) if parts else "always"
+
+
+def _describe_flag(flag: FlagPolicy) -> str:
+    parts = []
+    if flag.label:
+        parts.append(f"label {flag.label}")
+    if flag.comment:
+        parts.append(f"{flag.comment.visibility} comment")
+    if flag.transition:
+        parts.append(f"transition {flag.transition!r}")
+    return ", ".join(parts) if parts else "nothing"
+
+
+def _describe_action(action: EscalationAction) -> str:
+    if action.kind == "comment" and action.comment is not None:
+        return f'{action.comment.visibility} comment "{action.comment.text}"'
+    if action.kind == "label":
+        return f"label {action.label}"
+    if action.kind == "assign":
+        return f"assign to {action.assign}"
+    return f"transition {action.transition!r}"
+
+
+def _hhmm(t: time) -> str:
+    return "24:00" if t == time(0) else f"{t:%H:%M}"
+
+
+def describe_hours(weekly: dict[int, tuple[tuple[time, time], ...]]) -> str:
+    """``Mon-Fri 09:00-17:00`` (consecutive days with the same hours are grouped)."""
+    groups: list[str] = []
+    days = [(d, tuple(weekly.get(d, ()))) for d in range(7)]
+    for hours, run in itertools.groupby(days, key=lambda item: item[1]):
+        members = [d for d, _ in run]
+        if not hours:
+            continue
+        span = (
+            _DAY_NAMES[members[0]]
+            if len(members) == 1
+            else f"{_DAY_NAMES[members[0]]}-{_DAY_NAMES[members[-1]]}"
+        )
+        groups.append(span + " " + ", ".join(f"{_hhmm(a)}-{_hhmm(b)}" for a, b in hours))
+    return "; ".join(groups)
+
+
+def _table(rows: list[list[str]], out: TextIO, indent: str = "  ") -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print(indent + "  ".join(cells).rstrip(), file=out)
+
+
+def _print_settings(settings: Settings, out: TextIO) -> None:
+    jira = settings.jira
+    print(f"Config {settings.path}", file=out)
+    print(f"  Jira {jira.url} ({jira.flavour}), scope: {jira.jql}", file=out)
+    print(f"  token: {jira.token_source}", file=out)
+    print(
+        f"  polling every {format_business_duration(settings.polling_interval)} "
+        f"(overlap {format_business_duration(settings.polling_overlap)}); state {settings.state_path}",
+        file=out,
+    )
+    print(f"  {len(settings.fields)} fields mapped", file=out)
+    print(file=out)
+
+
+def print_summary(
+    ruleset: RuleSet, today: date, out: TextIO, *, rules_path: Path | None = None
+) -> None:
+    """The readable summary of a valid rule set that ``check`` prints."""
+    title = f"Rules in {rules_path}" if rules_path is not None else "Rules"
+    print(title, file=out)
+
+    print("\nTiers", file=out)
+    rows = [["tier", "contacts", "cases/month", "entitlements"]]
+    for tier in ruleset.tiers.values():
+        rows.append(
+            [
+                tier.name,
+                str(tier.contacts),
+                str(tier.cases_per_month),
+                ", ".join(sorted(tier.entitlements)) or "-",
+            ]
+        )
+    _table(rows, out)
+    for entitlement, types in ruleset.entitlement_request_types.items():
+        print(f"  {', '.join(types)} needs {entitlement}", file=out)
+    print(f"  not entitled: {_describe_flag(ruleset.not_entitled)}", file=out)
+    quota = ruleset.quota
+    print(f"  over quota: {_describe_flag(quota.over_quota)}", file=out)
+    if quota.not_counted_resolutions:
+        print(
+            f"  not counted: cases resolved as {', '.join(sorted(quota.not_counted_resolutions))}",
+            file=out,
+        )
+
+    print("\nCustomers", file=out)
+    rows = [["organisation", "tier", "calendar", "contacts", "named engineer"]]
+    for customer in ruleset.customers.values():
+        tier = ruleset.tiers[customer.tier]
+        allowed = customer.contacts_allowed or tier.contacts
+        rows.append(
+            [
+                customer.organization,
+                tier.name,
+                customer.calendar,
+                f"{len(customer.contacts)}/{allowed}",
+                customer.named_engineer or "-",
+            ]
+        )
+    _table(rows, out)
+    print(f"  unauthorised contact: {_describe_flag(ruleset.unauthorised_contact)}", file=out)
+    print(f"  unknown organisation: {_describe_flag(ruleset.unknown_customer)}", file=out)
+
+    policy = ruleset.priorities
+    print("\nPriorities (highest first)", file=out)
+    print(
+        "  " + ", ".join(f"{level} = {policy.jira_names[level]}" for level in policy.levels),
+        file=out,
+    )
+    print(
+        "  priorities set by an engineer are "
+        + ("respected" if policy.respect_engineer_changes else "overridden by the rules"),
+        file=out,
+    )
+    if policy.rules:
+        print("  rules, in order:", file=out)
+    for number, rule in enumerate(policy.rules, start=1):
+        actions = []
+        if rule.set:
+            actions.append(f"set {rule.set}")
+        if rule.cap:
+            actions.append(f"cap at {rule.cap}")
+        if rule.comment:
+            actions.append(f"{rule.comment.visibility} comment")
+        print(f"  {number}. {rule.name}", file=out)
+        print(f"     when {describe_condition(rule.when)} -> {', '.join(actions)}", file=out)
+
+    response = ruleset.response
+    print("\nResponse targets", file=out)
+    for level in policy.levels:
+        print(f"  {level}  {describe_target(response.targets[level])}", file=out)
+    print(f"  at risk from {response.at_risk_at * 100:g}% of the target", file=out)
+    if response.responded_statuses:
+        print(f"  responded statuses: {', '.join(sorted(response.responded_statuses))}", file=out)
+    if response.pause_statuses:
+        print(f"  pause statuses: {', '.join(sorted(response.pause_statuses))}", file=out)
+
+    print("\nCalendars", file=out)
+    for name, calendar in ruleset.calendars.items():
+        marker = " (default)" if name == ruleset.default_calendar else ""
+        spec = calendar.holiday_spec
+        source = "no public holidays"
+        if spec.country:
+            source = f"{spec.country}{'/' + spec.subdivision if spec.subdivision else ''} holidays"
+        if spec.extra:
+            source += f" + {len(spec.extra)} extra"
+        if spec.remove:
+            source += f" - {len(spec.remove)} removed"
+        hours = describe_hours(dict(calendar.weekly_hours))
+        print(f"  {name}{marker}: {calendar.timezone}, {hours}, {source}", file=out)
+        upcoming = _next_holidays(calendar, today, 3)
+        if upcoming:
+            listed = "; ".join(f"{_DAY_NAMES[d.weekday()]} {d:%d %b %Y} {n}" for d, n in upcoming)
+            print(f"    next holidays: {listed}", file=out)
+        else:
+            print("    next holidays: none within a year", file=out)
+
+    print("\nEscalation ladder", file=out)
+    if not ruleset.escalation:
+        print("  (none)", file=out)
+    for step in ruleset.escalation:
+        scope = f" ({', '.join(sorted(step.priorities))} only)" if step.priorities else ""
+        print(f"  {step.index + 1}. at {step.at * 100:g}% of the target{scope}:", file=out)
+        for action in step.actions:
+            print(f"     - {_describe_action(action)}", file=out)
+
+    info = ruleset.required_information
+    if info.fields:
+        flag = _describe_flag(FlagPolicy(info.label, info.comment))
+        print(f"\nRequired information: {', '.join(info.fields)} -> {flag}", file=out)
+
+
+def _next_holidays(calendar: BusinessCalendar, today: date, count: int) -> list[tuple[date, str]]:
+    """The next closed dates from ``today`` that fall on a day with business hours."""
+    weekly = calendar.weekly_hours
+    found = calendar.holidays_between(today, today + timedelta(days=366))
+    return [(d, n) for d, n in found if weekly.get(d.weekday())][:count]
