@@ -6,7 +6,8 @@ verbs, transitions only from their source statuses, the 32 KB property limit, in
 comments as the ``sd.public.comment`` property) and can be told to fail a chosen call —
 before or after the write lands — to exercise crash safety.  Tests assert its end state.
 
-``make_fieldmap`` builds the real ``FieldMap`` over the demo site's field list.
+``make_fieldmap`` builds the real ``FieldMap`` over the demo site's field list; ``desired()``
+and ``snapshot()`` build policy-side values for planning tests (keyword overrides).
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ import copy
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from bridge.jira.fields import FieldMap
 from bridge.jira.port import JiraError, Json
+from bridge.policy.model import (
+    Actor,
+    Desired,
+    IssueSnapshot,
+    Person,
+    QuotaPosition,
+)
 
 BRIDGE = {"accountId": "acc-bridge", "displayName": "jsm-bridge", "accountType": "atlassian"}
 INTERNAL = "sd.public.comment"
@@ -413,3 +421,74 @@ def make_fieldmap(*, quota_type: str = "string", omit: Sequence[str] = ()) -> Fi
 
 def fid(logical: str) -> str:
     return SITE_FIELDS[logical][0]
+
+
+# -------------------------------------------------------------------- policy-side builders
+
+BNE = timezone(timedelta(hours=10))
+CREATED = datetime(2026, 11, 27, 8, 0, tzinfo=BNE)
+DUE = datetime(2026, 11, 30, 17, 0, tzinfo=BNE)
+REPORTER = Person("acc-ops", "Ops", "ops@acme.example", Actor.CUSTOMER)
+BRIDGE_PERSON = Person("acc-bridge", "jsm-bridge", "bridge@vendor.example", Actor.BRIDGE)
+
+
+def desired(**changes: Any) -> Desired:
+    base = Desired(
+        key="SUP-12",
+        known_customer=True,
+        tier="Premium",
+        calendar="brisbane",
+        priority="P3",
+        priority_jira="Major",
+        priority_reason="as raised",
+        quota=QuotaPosition(used=5, limit=4, over=True, month="2026-11"),
+        authorised_contact=True,
+        entitlement_problems=(),
+        missing_information=(),
+        response_due=DUE,
+        target=timedelta(hours=8),
+        business_used=timedelta(hours=1),
+        first_response=None,
+        sla_state="running",
+        escalation_steps=(),
+        labels_present=frozenset(),
+        labels_absent=frozenset({"over-quota", "needs-info", "unknown-customer"}),
+        comments=(),
+        assignee=None,
+        transitions=(),
+        explanation=(),
+    )
+    return replace(base, **changes)
+
+
+def snapshot(**changes: Any) -> IssueSnapshot:
+    base = IssueSnapshot(
+        key="SUP-12",
+        created=CREATED,
+        updated=CREATED,
+        summary="Router down",
+        status="Open",
+        status_category="new",
+        reporter=REPORTER,
+        organization="Initech Systems",
+        priority="Major",
+        request_type="Technical support",
+    )
+    return replace(base, **changes)
+
+
+#: raw Jira fields that already match `desired()` exactly
+MATCHING: dict[str, Any] = {
+    fid("response_due"): "2026-11-30T17:00:00.000+1000",
+    fid("sla_state"): {"value": "running", "id": "100"},
+    fid("support_tier"): {"value": "Premium", "id": "201"},
+    fid("quota_usage"): "5 of 4",
+}
+
+
+def resolve_priority(name: str) -> str:
+    return next(p["id"] for p in PRIORITIES if p["name"] == name)
+
+
+def resolve_user(email: str) -> str | None:
+    return next((u["accountId"] for u in USERS if u["emailAddress"] == email), None)

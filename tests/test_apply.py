@@ -8,8 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes import USERS, FakeJira, fid, make_fieldmap
-from test_plan import MATCHING, desired, resolve_priority, resolve_user, snapshot
+from fakes import (
+    MATCHING,
+    USERS,
+    FakeJira,
+    desired,
+    fid,
+    make_fieldmap,
+    resolve_priority,
+    resolve_user,
+    snapshot,
+)
 
 from bridge.policy.model import (
     Actor,

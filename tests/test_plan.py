@@ -1,22 +1,29 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from fakes import PRIORITIES, USERS, fid, make_fieldmap
+from fakes import (
+    BRIDGE_PERSON,
+    CREATED,
+    DUE,
+    MATCHING,
+    desired,
+    fid,
+    make_fieldmap,
+    resolve_priority,
+    resolve_user,
+    snapshot,
+)
 
 from bridge.policy.model import (
-    Actor,
     CaseComment,
     Desired,
     DesiredComment,
     DesiredTransition,
     IssueSnapshot,
-    Person,
-    QuotaPosition,
 )
 from bridge.sync.ledger import Ledger
 from bridge.sync.plan import (
@@ -29,74 +36,6 @@ from bridge.sync.plan import (
     plan_issue,
     to_json,
 )
-
-BNE = timezone(timedelta(hours=10))
-CREATED = datetime(2026, 11, 27, 8, 0, tzinfo=BNE)
-DUE = datetime(2026, 11, 30, 17, 0, tzinfo=BNE)
-REPORTER = Person("acc-ops", "Ops", "ops@acme.example", Actor.CUSTOMER)
-BRIDGE = Person("acc-bridge", "jsm-bridge", "bridge@vendor.example", Actor.BRIDGE)
-
-
-def desired(**changes: Any) -> Desired:
-    base = Desired(
-        key="SUP-12",
-        known_customer=True,
-        tier="Premium",
-        calendar="brisbane",
-        priority="P3",
-        priority_jira="Major",
-        priority_reason="as raised",
-        quota=QuotaPosition(used=5, limit=4, over=True, month="2026-11"),
-        authorised_contact=True,
-        entitlement_problems=(),
-        missing_information=(),
-        response_due=DUE,
-        target=timedelta(hours=8),
-        business_used=timedelta(hours=1),
-        first_response=None,
-        sla_state="running",
-        escalation_steps=(),
-        labels_present=frozenset(),
-        labels_absent=frozenset({"over-quota", "needs-info", "unknown-customer"}),
-        comments=(),
-        assignee=None,
-        transitions=(),
-        explanation=(),
-    )
-    return replace(base, **changes)
-
-
-def snapshot(**changes: Any) -> IssueSnapshot:
-    base = IssueSnapshot(
-        key="SUP-12",
-        created=CREATED,
-        updated=CREATED,
-        summary="Router down",
-        status="Open",
-        status_category="new",
-        reporter=REPORTER,
-        organization="Initech Systems",
-        priority="Major",
-        request_type="Technical support",
-    )
-    return replace(base, **changes)
-
-
-#: raw Jira fields that already match `desired()` exactly
-MATCHING: dict[str, Any] = {
-    fid("response_due"): "2026-11-30T17:00:00.000+1000",
-    fid("sla_state"): {"value": "running", "id": "100"},
-    fid("support_tier"): {"value": "Premium", "id": "201"},
-    fid("quota_usage"): "5 of 4",
-}
-
-
-def resolve_priority(name: str) -> str:
-    return next(p["id"] for p in PRIORITIES if p["name"] == name)
-
-
-def resolve_user(email: str) -> str | None:
-    return next((u["accountId"] for u in USERS if u["emailAddress"] == email), None)
 
 
 def plan(
@@ -345,7 +284,7 @@ def test_skipped_transition_is_not_planned_again() -> None:
 
 def test_comment_already_on_the_issue_repairs_the_ledger_instead_of_repeating() -> None:
     written = CaseComment(
-        "c1", BRIDGE, CREATED + timedelta(minutes=5), True, action_id=NEEDS_INFO.action_id
+        "c1", BRIDGE_PERSON, CREATED + timedelta(minutes=5), True, action_id=NEEDS_INFO.action_id
     )
     p = plan(desired(comments=(NEEDS_INFO,)), snapshot(comments=(written,)))
     assert not any(isinstance(a, AddComment) for a in p.actions)
