@@ -88,7 +88,7 @@ def calendars() -> dict[str, BusinessCalendar]:
                 "london",
                 "Europe/London",
                 NINE_TO_FIVE,
-                HolidaySpec(country="GB", subdivision="ENG"),
+                HolidaySpec(country="GB"),
             ),
             "new-york": BusinessCalendar(
                 "new-york",
