@@ -51,12 +51,18 @@ INTERNAL_COMMENT_PROPERTY = "sd.public.comment"
 
 
 class _JiraSettings(Protocol):  # the shape of `settings.jira` (bridge/settings.py)
-    url: str
-    flavour: str
-    email: str | None
-    page_size: int
-    verify_tls: bool
-    timeout: float
+    @property
+    def url(self) -> str: ...
+    @property
+    def flavour(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def page_size(self) -> int: ...
+    @property
+    def verify_tls(self) -> bool: ...
+    @property
+    def timeout(self) -> float: ...
 
     @property
     def token(self) -> Any: ...
