@@ -1,0 +1,930 @@
+"""Seeds: the demo world (see the project's demo-world notes), an empty site, and a generator.
+
+* :func:`site` — metadata only: users, fields, priorities, workflow, request types,
+  organisations.  This is the ``empty`` seed.
+* :func:`demo` — the site plus about forty cases across the sandbox clock's current
+  month (and a few from last month) that exercise every clause of the support
+  policy.  Deterministic for a given ``now``.
+* :func:`generate` — N more cases, fast (10,000 in well under two seconds), for benchmarks.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.sandbox.store import (
+    Comment,
+    Issue,
+    Priority,
+    RequestType,
+    Resolution,
+    Status,
+    Store,
+    Transition,
+    User,
+)
+
+BRIDGE_EMAIL = "bridge@vendor.example"
+BRIDGE_TOKEN = "sandbox-token"
+AGENT_TOKEN = "agent-token"
+CUSTOMER_TOKEN = "customer-token"
+_NS = uuid.UUID("6f1c7a52-4b0e-4f4e-9d1e-2a3b4c5d6e7f")
+
+AGENTS = [
+    ("jane.engineer@vendor.example", "Jane Engineer"),
+    ("sam.agent@vendor.example", "Sam Agent"),
+    ("priya.lead@vendor.example", "Priya Lead"),
+]
+ORGANIZATIONS: dict[str, list[tuple[str, str]]] = {
+    "Acme Networks": [
+        ("ops@acme.example", "Acme Operations"),
+        ("intern@acme.example", "Alex Intern"),
+    ],
+    "Initech Systems": [
+        ("it@initech.example", "Initech IT"),
+        ("support@initech.example", "Initech Support Desk"),
+        ("bob@initech.example", "Bob Slydell"),
+    ],
+    "Globex Telecom": [
+        ("noc@globex.example", "Globex NOC"),
+        ("lead@globex.example", "Hank Scorpio"),
+        ("cto@globex.example", "Globex CTO"),
+    ],
+    "Umbrella Labs": [("help@umbrella.example", "Umbrella Helpdesk")],
+}
+REQUEST_TYPES = [
+    "Technical support",
+    "Installation",
+    "Request for information",
+    "Feature request",
+    "Cosmetic defect",
+    "Screen share session",
+    "Architecture workshop",
+    "Product webinar",
+    "Development plan input",
+]
+# status name -> (id, category)
+STATUSES = {
+    "Open": ("1", "new"),
+    "Work in progress": ("3", "indeterminate"),
+    "Waiting for customer": ("10001", "indeterminate"),
+    "Escalated": ("10002", "indeterminate"),
+    "Pending approval": ("10003", "new"),
+    "Resolved": ("5", "done"),
+    "Closed": ("6", "done"),
+}
+
+
+def account_id(email: str, customer: bool = False) -> str:
+    u = uuid.uuid5(_NS, email.lower())
+    if customer:
+        return f"qm:{u}:{uuid.uuid5(_NS, 'portal:' + email.lower())}"
+    return f"712020:{u}"
+
+
+def site(store: Store) -> Store:
+    """Site metadata (the ``empty`` seed)."""
+    s = store
+    s.add_user(
+        User(
+            account_id(BRIDGE_EMAIL),
+            BRIDGE_EMAIL,
+            "jsm-bridge",
+            token=BRIDGE_TOKEN,
+            pat=BRIDGE_TOKEN,
+            admin=True,
+        )
+    )
+    for email, name in AGENTS:
+        s.add_user(
+            User(
+                account_id(email), email, name, token=AGENT_TOKEN, pat=f"pat-{email.split('@')[0]}"
+            )
+        )
+    for members in ORGANIZATIONS.values():
+        for email, name in members:
+            s.add_user(
+                User(
+                    account_id(email, customer=True),
+                    email,
+                    name,
+                    account_type="customer",
+                    token=CUSTOMER_TOKEN,
+                    pat=f"pat-{email.split('@')[0]}-{email.split('@')[1].split('.')[0]}",
+                )
+            )
+    # system fields (ids as on every Jira site)
+    for fid, name, kind in [
+        ("summary", "Summary", "summary"),
+        ("description", "Description", "description"),
+        ("issuetype", "Issue Type", "issuetype"),
+        ("project", "Project", "project"),
+        ("status", "Status", "status"),
+        ("priority", "Priority", "priority"),
+        ("resolution", "Resolution", "resolution"),
+        ("resolutiondate", "Resolved", "datetime"),
+        ("reporter", "Reporter", "user"),
+        ("assignee", "Assignee", "user"),
+        ("creator", "Creator", "user"),
+        ("labels", "Labels", "labels"),
+        ("created", "Created", "datetime"),
+        ("updated", "Updated", "datetime"),
+        ("statuscategorychangedate", "Status Category Changed", "statuscategorychangedate"),
+        ("comment", "Comment", "comment"),
+        ("issuekey", "Key", "issuekey"),
+    ]:
+        f = s.add_field(name, kind, field_id=fid)
+        if fid == "comment":
+            f.navigable = False
+        if fid in ("comment", "description", "labels"):
+            f.orderable = fid != "comment"
+    s.add_field("Request Type", "requesttype", field_id="customfield_10010")
+    s.add_field("Organizations", "organizations", field_id="customfield_10002")
+    s.next_custom_id = 10040
+    s.add_field("Response due", "datetime")
+    s.add_field(
+        "SLA state", "select", ["running", "at_risk", "breached", "met", "missed", "paused", "none"]
+    )
+    s.add_field("Support tier", "select", ["Standard", "Premium", "Enterprise"])
+    s.add_field("Cases this month", "text")
+    s.add_field("Environment type", "select", ["Production", "Staging", "Development", "Test"])
+    s.add_field("Staff available", "select", ["Yes", "No"])
+    s.add_field("Product", "select", ["NMIS", "Open-AudIT", "opCharts", "opEvents"])
+    s.add_field("Product version", "text")
+    s.add_field("Impact", "textarea")
+    s.add_field("Contact phone", "text")
+
+    s.priorities = [
+        Priority("1", "Blocker", "#d04437", "Blocks development and/or testing work."),
+        Priority("2", "Critical", "#f15c75", "Crashes, loss of data, severe memory leak."),
+        Priority("3", "Major", "#f79232", "Major loss of function.", is_default=True),
+        Priority("4", "Minor", "#707070", "Minor loss of function, or easily worked around."),
+        Priority("5", "Trivial", "#cccccc", "Cosmetic problem."),
+    ]
+    s.statuses = {sid: Status(sid, name, cat) for name, (sid, cat) in STATUSES.items()}
+    s.initial_status = "1"
+    st = {name: sid for name, (sid, _) in STATUSES.items()}
+    s.resolutions = [
+        Resolution("10000", "Done", "Work has been completed on this issue."),
+        Resolution("10001", "Duplicate", "The problem is a duplicate of an existing issue."),
+        Resolution("10002", "Raised in error", "The case should not have been raised."),
+        Resolution("10003", "Won't do", "This issue won't be actioned."),
+    ]
+    s.transitions = [
+        Transition(
+            "11",
+            "Start work",
+            st["Work in progress"],
+            [st["Open"], st["Escalated"], st["Pending approval"]],
+        ),
+        Transition(
+            "21",
+            "Wait for customer",
+            st["Waiting for customer"],
+            [st["Open"], st["Work in progress"], st["Escalated"]],
+        ),
+        Transition(
+            "31", "Customer responded", st["Work in progress"], [st["Waiting for customer"]]
+        ),
+        Transition(
+            "41",
+            "Escalate",
+            st["Escalated"],
+            [st["Open"], st["Work in progress"], st["Waiting for customer"]],
+        ),
+        Transition("51", "Needs approval", st["Pending approval"], [st["Open"]]),
+        Transition("61", "Approve", st["Open"], [st["Pending approval"]]),
+        Transition(
+            "71", "Resolve", st["Resolved"], [], resolution_field=True, default_resolution="10000"
+        ),
+        Transition("81", "Close", st["Closed"], [st["Resolved"]]),
+        Transition(
+            "91", "Reopen", st["Open"], [st["Resolved"], st["Closed"]], clears_resolution=True
+        ),
+    ]
+    for i, name in enumerate(REQUEST_TYPES):
+        rid = str(i + 1)
+        key = name.lower().replace(" ", "-")
+        s.request_types[rid] = RequestType(rid, name, f"{name} for our products.", key)
+    for org_name, members in ORGANIZATIONS.items():
+        s.add_organization(org_name, [account_id(e, customer=True) for e, _ in members])
+    return s
+
+
+# --------------------------------------------------------------------------- demo cases
+
+
+@dataclass
+class Case:
+    """One demo case: who raised what, and what happened to it since."""
+
+    org: str
+    reporter: str
+    summary: str
+    request_type: str
+    priority: str
+    env: str | None = "Production"
+    staff: str | None = "Yes"
+    product: str | None = "NMIS"
+    version: str | None = "9.5.1"
+    impact: str | None = "Polling gaps on the core network; operators are blind to outages."
+    phone: str | None = "+61 7 3000 0000"
+    day: float = 1.0  # days after the start of the month (negative: last month)
+    events: tuple[tuple[Any, ...], ...] = ()  # (hours after creation, verb, who, arg)
+
+
+def _cases() -> list[Case]:
+    j, sam, priya = AGENTS[0][0], AGENTS[1][0], AGENTS[2][0]
+    acme, ini, glx, umb = "Acme Networks", "Initech Systems", "Globex Telecom", "Umbrella Labs"
+    return [
+        # -- last month (not counted in this month's quota)
+        Case(
+            acme,
+            "ops@acme.example",
+            "NMIS backup job fails with disk full",
+            "Technical support",
+            "Major",
+            day=-12,
+            events=(
+                (2, "comment", j, "Clearing old RRD archives fixed it; resolving."),
+                (3, "resolve", j, "Done"),
+            ),
+        ),
+        Case(
+            acme,
+            "ops@acme.example",
+            "License key for the DR server",
+            "Request for information",
+            "Minor",
+            day=-5,
+            product="NMIS",
+            events=((5, "comment", sam, "Key sent by e-mail."), (6, "resolve", sam, "Done")),
+        ),
+        Case(
+            glx,
+            "noc@globex.example",
+            "opEvents escalation e-mails delayed",
+            "Technical support",
+            "Critical",
+            day=-8,
+            product="opEvents",
+            version="4.2.0",
+            events=(
+                (1, "comment", j, "Mail relay was throttling us; fixed."),
+                (2, "resolve", j, "Done"),
+                (30, "close", j, None),
+            ),
+        ),
+        Case(
+            ini,
+            "it@initech.example",
+            "Upgrade path from opCharts 4 to 5",
+            "Request for information",
+            "Minor",
+            day=-3,
+            product="opCharts",
+            version="4.7.2",
+        ),
+        # -- Acme (standard: 1 contact, 4 cases a month): six cases this month → over quota
+        Case(
+            acme,
+            "ops@acme.example",
+            "NMIS poller stops collecting after upgrade to 9.5",
+            "Technical support",
+            "Major",
+            day=0.4,
+            events=(
+                (1, "comment", j, "Looking at the poller logs now; can you attach nmis.log?"),
+                (1.5, "transition", j, "Start work"),
+            ),
+        ),
+        Case(
+            acme,
+            "ops@acme.example",
+            "Open-AudIT discovery misses Cisco switches",
+            "Technical support",
+            "Critical",
+            day=1.2,
+            product="Open-AudIT",
+            version="5.3.0",
+            events=(
+                (
+                    50,
+                    "comment",
+                    sam,
+                    "Sorry for the delay: the SNMP community on the switches is read-only v1.",
+                ),
+            ),
+        ),
+        Case(
+            acme,
+            "intern@acme.example",
+            "Cannot log in to the opCharts dashboard",
+            "Technical support",
+            "Major",
+            day=2.3,
+            product="opCharts",
+            version="5.1.0",
+        ),
+        Case(
+            acme,
+            "ops@acme.example",
+            "Screen share to walk through opEvents rules",
+            "Screen share session",
+            "Minor",
+            day=3.1,
+            product="opEvents",
+            version="4.2.0",
+        ),
+        Case(
+            acme,
+            "ops@acme.example",
+            "Install NMIS 9 on Red Hat Enterprise Linux 9",
+            "Installation",
+            "Critical",
+            day=4.0,
+            version="9.5.1",
+        ),
+        Case(
+            acme,
+            "ops@acme.example",
+            "opEvents raises duplicate alerts for one outage",
+            "Technical support",
+            "Major",
+            day=5.2,
+            product="opEvents",
+            version="4.2.0",
+            events=(
+                (2, "transition", j, "Start work"),
+                (3, "comment", j, "Can you send the event log for 10:00-11:00?"),
+                (3.1, "transition", j, "Wait for customer"),
+            ),
+        ),
+        Case(
+            acme,
+            "ops@acme.example",
+            "Staging poller is down",
+            "Technical support",
+            "Blocker",
+            env="Staging",
+            day=6.0,
+        ),
+        # -- Initech (premium: 2 contacts, 12 cases)
+        Case(
+            ini,
+            "it@initech.example",
+            "Core network outage: every node down in NMIS",
+            "Technical support",
+            "Blocker",
+            staff="No",
+            day=0.8,
+        ),
+        Case(
+            ini,
+            "support@initech.example",
+            "Export opCharts dashboards to PDF",
+            "Feature request",
+            "Blocker",
+            product="opCharts",
+            version="5.1.0",
+            day=1.6,
+        ),
+        Case(
+            ini,
+            "it@initech.example",
+            "Polling stopped after the weekend",
+            "Technical support",
+            "Major",
+            product=None,
+            version=None,
+            impact=None,
+            phone=None,
+            day=2.1,
+        ),
+        Case(
+            ini,
+            "it@initech.example",
+            "Event correlation misfires on link flaps",
+            "Technical support",
+            "Major",
+            product="opEvents",
+            version="4.1.3",
+            day=2.6,
+            events=(
+                (0.5, "priority", j, "Critical"),
+                (0.6, "comment", j, "Raising this: it hides real outages."),
+            ),
+        ),
+        Case(
+            ini,
+            "bob@initech.example",
+            "Please add me to the support portal",
+            "Request for information",
+            "Minor",
+            day=3.4,
+        ),
+        Case(
+            ini,
+            "support@initech.example",
+            "Screen share to design the NOC dashboard",
+            "Screen share session",
+            "Minor",
+            product="opCharts",
+            version="5.1.0",
+            day=3.9,
+        ),
+        Case(
+            ini,
+            "it@initech.example",
+            "NMIS poller stops collecting (again)",
+            "Technical support",
+            "Major",
+            day=4.4,
+            events=(
+                (
+                    1,
+                    "comment",
+                    sam,
+                    "This is the same fault as the earlier case; closing as duplicate.",
+                ),
+                (1.2, "resolve", sam, "Duplicate"),
+            ),
+        ),
+        Case(
+            ini,
+            "support@initech.example",
+            "Which ports does opCharts need open?",
+            "Request for information",
+            "Major",
+            product="opCharts",
+            version="5.1.0",
+            day=4.9,
+        ),
+        Case(
+            ini,
+            "it@initech.example",
+            "Graph legend overlaps the axis labels",
+            "Cosmetic defect",
+            "Critical",
+            product="opCharts",
+            version="5.1.0",
+            day=5.5,
+        ),
+        Case(
+            ini,
+            "support@initech.example",
+            "Thresholds ignored for interface utilisation",
+            "Technical support",
+            "Critical",
+            day=6.3,
+            version="Version",
+            product="NMIS",
+            events=(
+                (
+                    0.25,
+                    "comment",
+                    priya,
+                    "Threshold cache was stale; restarted nmisd and confirmed alerts fire.",
+                ),
+                (1, "transition", priya, "Start work"),
+            ),
+        ),
+        Case(
+            ini,
+            "it@initech.example",
+            "Raise to P1 please: billing NOC view empty",
+            "Technical support",
+            "Critical",
+            day=6.8,
+            events=(
+                (0.2, "comment_internal", sam, "Checked the NOC view: the data source is fine."),
+            ),
+        ),
+        # -- Globex (enterprise: 3 contacts, 20 cases, named engineer Jane)
+        Case(
+            glx,
+            "noc@globex.example",
+            "BGP peers flapping: opEvents floods the console",
+            "Technical support",
+            "Blocker",
+            product="opEvents",
+            version="4.2.0",
+            day=0.6,
+            phone="+1 212 555 0100",
+        ),
+        Case(
+            glx,
+            "lead@globex.example",
+            "Architecture workshop for multi-site polling",
+            "Architecture workshop",
+            "Minor",
+            day=1.4,
+            phone="+1 212 555 0101",
+        ),
+        Case(
+            glx,
+            "cto@globex.example",
+            "Product webinar on opCharts 5 for the NOC team",
+            "Product webinar",
+            "Minor",
+            product="opCharts",
+            version="5.1.0",
+            day=2.2,
+            phone="+1 212 555 0102",
+        ),
+        Case(
+            glx,
+            "noc@globex.example",
+            "SNMP traps not reaching opEvents",
+            "Technical support",
+            "Critical",
+            product="opEvents",
+            version="4.2.0",
+            day=2.9,
+            phone="+1 212 555 0100",
+            events=(
+                (0, "assign", sam, None),
+                (0.5, "comment", sam, "Trap receiver was bound to IPv6 only; fixed."),
+                (0.6, "transition", sam, "Start work"),
+            ),
+        ),
+        Case(
+            glx,
+            "noc@globex.example",
+            "Development plan input: REST API pagination",
+            "Development plan input",
+            "Minor",
+            day=3.7,
+            phone="+1 212 555 0100",
+        ),
+        Case(
+            glx,
+            "lead@globex.example",
+            "Dashboard widgets take 30 seconds to load",
+            "Technical support",
+            "Major",
+            product="opCharts",
+            version="5.1.0",
+            day=4.6,
+            phone="+1 212 555 0101",
+            events=((1, "transition", j, "Escalate"),),
+        ),
+        Case(
+            glx,
+            "noc@globex.example",
+            "Node import from CSV rejects IPv6 addresses",
+            "Technical support",
+            "Major",
+            day=5.7,
+            phone="+1 212 555 0100",
+            events=((26, "comment_customer", "noc@globex.example", "Any update on this?"),),
+        ),
+        Case(
+            glx,
+            "cto@globex.example",
+            "Renewal: confirm our enterprise entitlements",
+            "Request for information",
+            "Minor",
+            day=6.6,
+            phone="+1 212 555 0102",
+            events=((0.5, "transition", priya, "Needs approval"),),
+        ),
+        # -- Umbrella Labs (no agreement on file)
+        Case(
+            umb,
+            "help@umbrella.example",
+            "Trial licence will not activate",
+            "Technical support",
+            "Major",
+            day=1.9,
+            product="Open-AudIT",
+            version="5.3.0",
+        ),
+        Case(
+            umb,
+            "help@umbrella.example",
+            "Pricing for 500 nodes",
+            "Request for information",
+            "Minor",
+            day=5.0,
+            product=None,
+            version=None,
+        ),
+        # -- more everyday traffic
+        Case(
+            ini,
+            "it@initech.example",
+            "Interface descriptions not updating",
+            "Technical support",
+            "Minor",
+            day=7.2,
+            events=(
+                (3, "comment", j, "Fixed by enabling the ifAlias collection."),
+                (4, "resolve", j, "Done"),
+            ),
+        ),
+        Case(
+            glx,
+            "noc@globex.example",
+            "opCharts map shows stale link colours",
+            "Cosmetic defect",
+            "Minor",
+            product="opCharts",
+            version="5.1.0",
+            day=7.9,
+            phone="+1 212 555 0100",
+        ),
+        Case(
+            ini,
+            "support@initech.example",
+            "Mail notifications go to spam",
+            "Technical support",
+            "Minor",
+            day=8.5,
+        ),
+        Case(
+            glx,
+            "lead@globex.example",
+            "Raised in error: wrong vendor",
+            "Technical support",
+            "Minor",
+            day=9.1,
+            phone="+1 212 555 0101",
+            events=((0.3, "resolve", priya, "Raised in error"),),
+        ),
+        Case(
+            acme,
+            "ops@acme.example",
+            "Test lab collector keeps restarting",
+            "Technical support",
+            "Critical",
+            env="Test",
+            day=9.8,
+        ),
+        Case(
+            glx,
+            "noc@globex.example",
+            "Development environment: poller memory leak",
+            "Technical support",
+            "Major",
+            env="Development",
+            day=10.4,
+            phone="+1 212 555 0100",
+        ),
+        Case(
+            ini,
+            "it@initech.example",
+            "Environment not stated: discovery slow",
+            "Technical support",
+            "Major",
+            env=None,
+            day=11.0,
+        ),
+        Case(
+            glx,
+            "cto@globex.example",
+            "Quarterly service review agenda",
+            "Request for information",
+            "Minor",
+            day=11.6,
+            phone="+1 212 555 0102",
+        ),
+    ]
+
+
+def demo(store: Store, now: datetime | None = None) -> Store:
+    """The demo world: site metadata plus ~40 cases relative to the clock's ``now``."""
+    site(store)
+    now = now or store.now()
+    tz = store.site_tz
+    local = now.astimezone(tz)
+    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    span = max((local - month_start).total_seconds(), 3600.0)
+    cases = _cases()
+    this_month = [c for c in cases if c.day >= 0]
+    last_day = max(c.day for c in this_month) + 1
+    bridge = store.user_by_email(BRIDGE_EMAIL)
+    assert bridge is not None
+    for c in sorted(cases, key=lambda c: c.day):
+        if c.day < 0:
+            created = month_start + timedelta(days=c.day, hours=10)
+        else:
+            # spread this month's cases over the part of the month that has passed,
+            # keeping their order and starting on business-hour-ish times
+            created = month_start + timedelta(seconds=span * (c.day + 0.05) / last_day)
+        created = created.replace(microsecond=0)
+        _create(store, c, created, now, bridge)
+    return store
+
+
+def _create(store: Store, c: Case, created: datetime, now: datetime, bridge: User) -> Issue:
+    reporter = store.user_by_email(c.reporter)
+    assert reporter is not None
+    f = store.field_by_name
+    values: dict[str, Any] = {
+        "summary": c.summary,
+        "description": f"{c.summary}.\n\nReported through the customer portal by {reporter.display_name}.",
+        "priority": _pid(store, c.priority),
+        "reporter": reporter.account_id,
+    }
+    org = store.organization_by_name(c.org)
+    assert org is not None
+    values[_fid(f("Organizations"))] = [org.id]
+    rt = store.request_type_by_name(c.request_type)
+    assert rt is not None
+    values[_fid(f("Request Type"))] = rt.id
+    for name, val in (
+        ("Environment type", c.env),
+        ("Staff available", c.staff),
+        ("Product", c.product),
+    ):
+        fld = f(name)
+        assert fld is not None
+        opt = fld.option_by_value(val) if val else None
+        values[fld.id] = opt.id if opt else None
+    values[_fid(f("Product version"))] = c.version
+    values[_fid(f("Impact"))] = c.impact
+    values[_fid(f("Contact phone"))] = c.phone
+    issue = store.create_issue(reporter, values, at=created)
+    for hours, verb, who, arg in c.events:
+        at = created + timedelta(hours=hours)
+        if at > now:
+            continue
+        actor = store.user_by_email(who)
+        assert actor is not None
+        if verb == "comment" or verb == "comment_customer":
+            store.add_comment(issue, actor, arg, at=at)
+        elif verb == "comment_internal":
+            store.add_comment(
+                issue, actor, arg, properties={"sd.public.comment": {"internal": True}}, at=at
+            )
+        elif verb == "priority":
+            store.apply_changes(issue, actor, {"priority": _pid(store, arg)}, at=at)
+        elif verb == "assign":
+            store.apply_changes(issue, actor, {"assignee": actor.account_id}, at=at)
+        elif verb in ("transition", "resolve", "close"):
+            name = {"resolve": "Resolve", "close": "Close"}.get(verb, arg)
+            t = next(t for t in store.transitions_for(issue) if t.name == name)
+            res = store.resolution_by_name(arg).id if verb == "resolve" and arg else None  # type: ignore[union-attr]
+            if issue.values.get("assignee") is None and not actor.is_customer:
+                store.apply_changes(issue, actor, {"assignee": actor.account_id}, at=at)
+            store.transition(issue, actor, t, resolution=res, at=at)
+    return issue
+
+
+def _pid(store: Store, name: str) -> str:
+    p = store.priority_by_name(name)
+    assert p is not None
+    return p.id
+
+
+def _fid(field: Any) -> str:
+    assert field is not None
+    return str(field.id)
+
+
+# --------------------------------------------------------------------------- generator
+
+_SUBJECTS = [
+    "poller stops collecting",
+    "discovery misses devices",
+    "dashboard loads slowly",
+    "alerts not sent",
+    "graphs show gaps",
+    "licence will not activate",
+    "upgrade fails halfway",
+    "traps not received",
+    "report export is empty",
+    "login loops back to the portal",
+]
+
+
+def generate(store: Store, n: int, *, seed: int = 0, now: datetime | None = None) -> list[Issue]:
+    """N extra cases spread over the 30 days before ``now`` (fast: direct inserts).
+
+    A tenth are resolved, a fifth have one public agent comment; every case has
+    an organisation, a request type, and the policy's custom fields filled in
+    plausibly.  Deterministic for a given ``seed`` and ``now``.
+    """
+    rng = random.Random(seed)
+    now = now or store.now()
+    f = store.field_by_name
+    fields = {
+        name: f(name)
+        for name in (
+            "Organizations",
+            "Request Type",
+            "Environment type",
+            "Staff available",
+            "Product",
+            "Product version",
+            "Impact",
+            "Contact phone",
+        )
+    }
+    orgs = list(store.organizations.values())
+    members = {o.id: [store.users[a] for a in o.members if a in store.users] for o in orgs}
+    agents = [u for u in store.users.values() if u.account_type == "atlassian" and not u.admin]
+    prios = [p.id for p in store.priorities[:4]]
+    rts = list(store.request_types)
+    resolved = store.status_by_name("Resolved")
+    open_status = store.initial_status
+    done_res = store.resolutions[0].id if store.resolutions else None
+    env, staff, product = fields["Environment type"], fields["Staff available"], fields["Product"]
+    out: list[Issue] = []
+    for _ in range(n):
+        org = orgs[rng.randrange(len(orgs))] if orgs else None
+        people = members.get(org.id, []) if org else []
+        reporter = (
+            people[rng.randrange(len(people))] if people else next(iter(store.users.values()))
+        )
+        created = (now - timedelta(seconds=rng.randrange(1, 30 * 86400))).replace(microsecond=0)
+        prod = (
+            product.options[rng.randrange(len(product.options))]
+            if product and product.options
+            else None
+        )
+        values: dict[str, Any] = {
+            "summary": f"{prod.value if prod else 'Product'} {rng.choice(_SUBJECTS)}",
+            "description": "Generated case for benchmarks.",
+            "issuetype": store.issue_types[0].id,
+            "priority": prios[rng.randrange(len(prios))],
+            "status": open_status,
+            "resolution": None,
+            "resolutiondate": None,
+            "reporter": reporter.account_id,
+            "assignee": None,
+            "creator": reporter.account_id,
+            "labels": [],
+            "created": created,
+            "updated": created,
+            "statuscategorychangedate": created,
+        }
+        if fields["Organizations"] is not None:
+            values[fields["Organizations"].id] = [org.id] if org else []
+        if fields["Request Type"] is not None and rts:
+            values[fields["Request Type"].id] = rts[min(int(rng.expovariate(0.7)), len(rts) - 1)]
+        if env is not None:
+            values[env.id] = env.options[0].id if rng.random() < 0.85 else env.options[1].id
+        if staff is not None:
+            values[staff.id] = staff.options[0].id
+        if prod is not None and product is not None:
+            values[product.id] = prod.id
+        if fields["Product version"] is not None:
+            values[fields["Product version"].id] = (
+                f"{rng.randint(4, 9)}.{rng.randint(0, 5)}.{rng.randint(0, 9)}"
+            )
+        if fields["Impact"] is not None:
+            values[fields["Impact"].id] = "Operators lose visibility of part of the network."
+        if fields["Contact phone"] is not None:
+            values[fields["Contact phone"].id] = (
+                f"+61 7 3{rng.randint(100, 999)} {rng.randint(1000, 9999)}"
+            )
+        issue = Issue(store.next_issue_id, f"{store.project.key}-{store.next_issue_number}", values)
+        if agents and rng.random() < 0.2:
+            agent = agents[rng.randrange(len(agents))]
+            at = created + timedelta(minutes=rng.randrange(10, 600))
+            if at < now:
+                cid = str(store.next_comment_id)
+                store.next_comment_id += 1
+                issue.comments.append(
+                    Comment(
+                        cid, agent.account_id, "We are looking into it.", at, at, agent.account_id
+                    )
+                )
+                values["updated"] = at
+        if resolved is not None and rng.random() < 0.1:
+            values["status"] = resolved.id
+            values["resolution"] = done_res
+            values["resolutiondate"] = values["updated"]
+            values["statuscategorychangedate"] = values["updated"]
+        store.insert_issue(issue)
+        out.append(issue)
+    return out
+
+
+def build(
+    seed_name: str = "demo",
+    *,
+    now: datetime | None = None,
+    frozen: bool = False,
+    site_tz: str | None = None,
+    cases: int = 0,
+) -> Store:
+    """A ready store for ``--seed demo|empty|FILE`` (plus ``cases`` generated ones)."""
+    from bridge.sandbox.store import DEFAULT_SITE_TZ, Clock
+
+    clock = Clock(now, frozen=frozen)
+    if seed_name == "demo":
+        store = demo(Store(clock, site_tz or DEFAULT_SITE_TZ))
+    elif seed_name == "empty":
+        store = site(Store(clock, site_tz or DEFAULT_SITE_TZ))
+    else:
+        store = Store.load(seed_name, clock if now is not None else None)
+    if cases:
+        generate(store, cases, now=store.now())
+    return store
