@@ -1,0 +1,110 @@
+"""Shared start-up for the commands that talk to Jira (plan, run, explain, demo, report).
+
+Loads the config and the rules (every problem at once), sets up logging with the
+token registered for redaction, builds the Jira client, resolves the site's
+names (`Site.connect`) and opens the local state.  Failures become a
+`CommandError` whose message says what to fix and whose code is the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import TextIO
+
+from bridge.commands.check import load_policy, print_problems
+from bridge.jira.client import JiraClient
+from bridge.jira.port import JiraError
+from bridge.logs import configure_logging, register_secret
+from bridge.policy.model import RuleSet
+from bridge.settings import Settings
+from bridge.sync.cycle import Engine, Site, SiteError
+from bridge.sync.state import State
+
+#: Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_CONFIG = 1  # config, rules or site names wrong: fix the files
+EXIT_USAGE = 2  # bad command-line arguments
+EXIT_JIRA = 3  # Jira unreachable or failing: the cycle did not finish
+EXIT_PARTIAL = 4  # the cycle finished but some issues or actions failed
+EXIT_LOCKED = 75  # another instance holds the lock (EX_TEMPFAIL)
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_now(text: str | None, default_tz: tzinfo = UTC) -> datetime:
+    """``--now``: ISO 8601; a time without an offset is read in ``default_tz``."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(
+            f"--now {text!r} is not an ISO 8601 time; try e.g. 2026-11-30T16:00+10:00",
+            EXIT_USAGE,
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=default_tz)
+    return value
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    configure_logging(
+        verbosity=getattr(args, "verbose", 0) or 0, quiet=bool(getattr(args, "quiet", False))
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    ruleset: RuleSet
+    client: JiraClient
+    state: State
+    site: Site
+    engine: Engine
+
+    def close(self) -> None:
+        self.state.close()
+        self.client.close()
+
+
+def load_config(args: argparse.Namespace, out: TextIO = sys.stderr) -> tuple[Settings, RuleSet]:
+    policy = load_policy(args, need_config=True)
+    if policy.problems:
+        print_problems(policy.problems, out)
+        raise CommandError("the config or the rules have problems (listed above)", EXIT_CONFIG)
+    assert policy.settings is not None and policy.ruleset is not None
+    register_secret(policy.settings.jira.token.reveal())
+    return policy.settings, policy.ruleset
+
+
+def connect(
+    settings: Settings, ruleset: RuleSet, *, state_path: str | Path | None = None
+) -> Runtime:
+    """Client, site facts, state and engine; raises `CommandError` with what to fix."""
+    client = JiraClient.from_settings(settings.jira)
+    try:
+        site = Site.connect(client, settings, ruleset)
+    except SiteError as exc:
+        client.close()
+        raise CommandError(str(exc), EXIT_CONFIG) from None
+    except JiraError as exc:
+        client.close()
+        raise CommandError(f"cannot use Jira at {settings.jira.url}: {exc}", EXIT_JIRA) from None
+    path = Path(state_path) if state_path is not None else settings.state_path
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    state = State.open(path)
+    engine = Engine(client, settings, ruleset, state, site)
+    return Runtime(settings, ruleset, client, state, site, engine)
+
+
+def default_tz(ruleset: RuleSet) -> tzinfo:
+    return ruleset.calendars[ruleset.default_calendar].tz

@@ -1,0 +1,172 @@
+"""``jsm-bridge run``: one cycle for cron (``--once``) or the daemon loop.
+
+Exit codes (``--once``): 0 the cycle finished and every action landed; 1 config,
+rules or site names are wrong; 2 bad arguments; 3 Jira was unreachable or failing
+and the cycle stopped (state is consistent, the next run resumes); 4 the cycle
+finished but some issues were skipped or some actions failed (they are retried);
+75 another instance is running a cycle.
+
+The daemon runs a cycle every ``polling.interval``, holds the lock only while a
+cycle runs, reloads the rules on SIGHUP or when their files change (bad new rules
+are logged and the last good ones stay in force), backs off after failed cycles,
+and on SIGTERM/SIGINT finishes the current issue, records its state and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+import structlog
+
+from bridge.commands._runtime import (
+    EXIT_CONFIG,
+    EXIT_JIRA,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    CommandError,
+    Runtime,
+    connect,
+    default_tz,
+    load_config,
+    parse_now,
+    setup_logging,
+)
+from bridge.policy.model import RuleSet
+from bridge.policy.ruleset import load_ruleset
+from bridge.sync.cycle import CycleReport, Site, SiteError
+from bridge.sync.lock import CycleLock, LockBusy
+from bridge.sync.signals import RulesWatcher, Shutdown, install_handlers
+
+log = structlog.get_logger("jsm_bridge.run")
+
+#: After a failed cycle the daemon retries in 30 s, then 60 s, 120 s ... up to this.
+MAX_BACKOFF = 15 * 60.0
+
+
+def summary_line(report: CycleReport) -> str:
+    writes = ", ".join(f"{k} {v}" for k, v in sorted(report.writes.items())) or "none"
+    text = (
+        f"cycle {'(dry run) ' if report.dry_run else ''}{'full' if report.full else 'incremental'}: "
+        f"{report.read} read, {report.changed} changed, writes: {writes}, "
+        f"{len(report.skipped)} skipped, {report.seconds:.2f}s"
+    )
+    if report.aborted:
+        text += f" — stopped: {report.aborted}"
+    elif not report.complete:
+        text += " — stopped early on request"
+    return text
+
+
+def exit_code(report: CycleReport) -> int:
+    if report.aborted:
+        return EXIT_JIRA
+    if report.failed_actions or report.skipped:
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args)
+    if args.now and not args.once:
+        print(
+            "error: --now only makes sense with --once (the daemon runs in real time)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        settings, ruleset = load_config(args)
+        now = parse_now(args.now, default_tz(ruleset)) if args.once else None
+        runtime = connect(settings, ruleset)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    try:
+        if args.once:
+            assert now is not None
+            return _once(runtime, now, dry_run=args.dry_run, quiet=args.quiet)
+        return _daemon(runtime, args)
+    finally:
+        runtime.close()
+
+
+def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool) -> int:
+    lock = CycleLock(runtime.settings.lock_path)
+    try:
+        lock.acquire(wait=10.0)
+    except LockBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    shutdown = install_handlers()
+    runtime.engine.should_stop = lambda: shutdown.stopping
+    try:
+        report = runtime.engine.cycle(now, dry_run=dry_run)
+    finally:
+        shutdown.restore()
+        lock.release()
+    if not quiet:
+        print(summary_line(report))
+    return exit_code(report)
+
+
+def _daemon(runtime: Runtime, args: argparse.Namespace) -> int:
+    settings = runtime.settings
+    known_fields = tuple(settings.fields)
+
+    def loader() -> RuleSet:
+        return load_ruleset(settings.rules_path, known_fields)
+
+    watcher: RulesWatcher[RuleSet] = RulesWatcher([settings.rules_path], loader)
+    watcher.load()
+    shutdown: Shutdown = install_handlers(on_reload=watcher.request_reload)
+    runtime.engine.should_stop = lambda: shutdown.stopping
+    lock = CycleLock(settings.lock_path)
+    interval = settings.polling_interval.total_seconds()
+    failures = 0
+    log.info("daemon started", interval_s=interval, jql=settings.jira.jql)
+    try:
+        while not shutdown.stopping:
+            if watcher.poll():
+                _adopt_rules(runtime, watcher.current)
+            pause = interval
+            try:
+                lock.acquire(wait=min(30.0, interval))
+            except LockBusy as exc:
+                log.warning("cycle skipped: lock busy", reason=str(exc))
+            else:
+                try:
+                    report = runtime.engine.cycle(datetime.now(UTC))
+                finally:
+                    lock.release()
+                if report.aborted:
+                    failures += 1
+                    pause = min(MAX_BACKOFF, 30.0 * 2 ** min(failures - 1, 10))
+                    log.warning("cycle failed; backing off", failures=failures, next_in_s=pause)
+                else:
+                    failures = 0
+            shutdown.wait(pause)
+    finally:
+        shutdown.restore()
+    log.info("daemon stopped", reason=shutdown.stop.reason or "stop requested")
+    return EXIT_OK
+
+
+def _adopt_rules(runtime: Runtime, ruleset: RuleSet) -> None:
+    """New rules took over: re-check the site names they use before using them."""
+    try:
+        site = Site.connect(runtime.client, runtime.settings, ruleset)
+    except SiteError as exc:
+        log.error(
+            "new rules name things the Jira site lacks; keeping the old ones", problems=exc.problems
+        )
+        return
+    runtime.ruleset = ruleset
+    runtime.site = site
+    runtime.engine.ruleset = ruleset
+    runtime.engine.site = site
+
+
+__all__ = ["EXIT_CONFIG", "run", "summary_line"]

@@ -1,0 +1,481 @@
+"""One sync cycle: poll → evaluate → plan → apply, with the bookkeeping around it.
+
+`Site` holds what the bridge learns about a Jira site at start-up (field ids,
+priority ids, status categories, its own account, the named engineers' accounts);
+a wrong name in the config or the rules stops start-up with every problem listed.
+
+`Engine.cycle` reads the cases in scope (all of them the first time, afterwards
+only those updated since the watermark minus the overlap, plus those whose next
+time-driven moment has passed), evaluates each with the pure policy, plans the
+difference and applies it.  A case that cannot be read or evaluated is logged and
+skipped; Jira failing outright stops the cycle without moving the watermark, so
+the next cycle resumes where this one stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from bridge.jira.fields import (
+    FieldMap,
+    FieldResolutionError,
+    resolve_priorities,
+    resolve_user,
+)
+from bridge.jira.port import JiraError, JiraPort
+from bridge.policy.evaluate import evaluate
+from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
+from bridge.settings import Settings
+from bridge.sync.apply import ApplyResult, apply_plan
+from bridge.sync.ledger import Ledger
+from bridge.sync.plan import IssuePlan, plan_issue
+from bridge.sync.poll import org_month_cases, read_issues, scope_jql
+from bridge.sync.snapshot import SnapshotError, ledger_of
+from bridge.sync.state import State
+
+log = structlog.get_logger("jsm_bridge.cycle")
+
+
+class SiteError(Exception):
+    """The config or rules name things the Jira site does not have; every problem listed."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "the Jira site does not match the config/rules:\n"
+            + "\n".join(f"  - {p}" for p in self.problems)
+        )
+
+
+class CycleAborted(Exception):
+    """Jira failed in a way that stops the whole cycle (down, auth lost); state is consistent."""
+
+
+# ------------------------------------------------------------------------------ site facts
+
+
+@dataclass
+class Site:
+    fieldmap: FieldMap
+    priority_ids: Mapping[str, str]  # Jira priority name -> id
+    status_categories: Mapping[str, str]  # status name -> category key
+    bridge_account_id: str
+    user_tz: tzinfo  # the bridge user's zone: JQL dates are read in it
+    flavour: str
+    customer_ids: frozenset[str]  # contact e-mails (Data Center users carry no accountType)
+    field_names: Mapping[str, str]
+    users: dict[str, str | None] = field(default_factory=dict)  # e-mail -> account ref
+
+    @classmethod
+    def connect(cls, port: JiraPort, settings: Settings, ruleset: RuleSet) -> Site:
+        """Resolve every name the config and rules use; raise `SiteError` listing all misses."""
+        problems: list[str] = []
+        me = port.myself()
+        account = str(me.get("accountId") or me.get("name") or me.get("key") or "")
+        try:
+            user_tz: tzinfo = ZoneInfo(str(me.get("timeZone") or "UTC"))
+        except (ValueError, KeyError):
+            user_tz = ZoneInfo("UTC")
+
+        fieldmap: FieldMap | None = None
+        try:
+            fieldmap = FieldMap.resolve(settings.fields, port.fields())
+        except FieldResolutionError as exc:
+            problems.extend(f"config {settings.path}: {p}" for p in exc.problems)
+
+        priority_ids: dict[str, str] = {}
+        try:
+            priority_ids = resolve_priorities(
+                ruleset.priorities.jira_names.values(), port.priorities()
+            )
+        except FieldResolutionError as exc:
+            problems.extend(f"rules priorities.yaml: {p}" for p in exc.problems)
+
+        categories: dict[str, str] = {}
+        for status in port.statuses():
+            name = str(status.get("name") or "")
+            cat = status.get("statusCategory") or {}
+            if name:
+                categories[name] = str(cat.get("key") or "indeterminate")
+        folded = {n.casefold() for n in categories}
+        for kind, names in (
+            ("responded_statuses", ruleset.response.responded_statuses),
+            ("pause_statuses", ruleset.response.pause_statuses),
+        ):
+            for name in sorted(names):
+                if name.casefold() not in folded:
+                    problems.append(
+                        f"rules sla.yaml: response.{kind} names {name!r}, which is not a status"
+                        f" on this site (statuses: {', '.join(sorted(categories))})"
+                    )
+
+        site = cls(
+            fieldmap=fieldmap if fieldmap is not None else FieldMap({}),
+            priority_ids=priority_ids,
+            status_categories=categories,
+            bridge_account_id=account,
+            user_tz=user_tz,
+            flavour=settings.jira.flavour,
+            customer_ids=frozenset(c for cust in ruleset.customers.values() for c in cust.contacts),
+            field_names=dict(settings.fields),
+        )
+        for email in sorted(_people_to_assign(ruleset)):
+            try:
+                site.users[email.casefold()] = resolve_user(port, email)
+            except FieldResolutionError as exc:
+                problems.extend(f"rules: {p}" for p in exc.problems)
+        if problems:
+            raise SiteError(problems)
+        return site
+
+    def user_ref(self, port: JiraPort, email: str) -> str | None:
+        """Account id (Cloud) or user name (Data Center) for an e-mail, cached."""
+        folded = email.casefold()
+        if folded not in self.users:
+            try:
+                self.users[folded] = resolve_user(port, email)
+            except FieldResolutionError:
+                self.users[folded] = None
+        return self.users[folded]
+
+
+def _people_to_assign(ruleset: RuleSet) -> set[str]:
+    people = {c.named_engineer for c in ruleset.customers.values() if c.named_engineer}
+    for step in ruleset.escalation:
+        for action in step.actions:
+            if action.kind == "assign" and action.assign and action.assign != "named_engineer":
+                people.add(action.assign)
+    return {p for p in people if "@" in p}
+
+
+# ---------------------------------------------------------------------------------- results
+
+
+@dataclass
+class IssueOutcome:
+    """What a cycle did with one case (a row of the demo table, a line of the log)."""
+
+    key: str
+    organization: str | None
+    tier: str | None
+    priority_before: str | None
+    priority_after: str | None
+    response_due: datetime | None
+    sla_state: str
+    actions: list[str]
+    plan: IssuePlan | None = None
+    desired: Desired | None = None
+    error: str | None = None
+    writes: dict[str, int] = field(default_factory=dict)  # successful writes by kind
+    failed: int = 0  # actions that failed (retried next cycle)
+
+
+@dataclass
+class CycleReport:
+    started: datetime
+    full: bool
+    dry_run: bool
+    outcomes: list[IssueOutcome] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
+    writes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    failed_actions: int = 0
+    seconds: float = 0.0
+    complete: bool = True  # False when stopped by a signal or aborted
+    aborted: str | None = None
+
+    @property
+    def read(self) -> int:
+        return len(self.outcomes) + len(self.skipped)
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for o in self.outcomes if o.actions)
+
+    @property
+    def total_writes(self) -> int:
+        return sum(self.writes.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.aborted is None and self.failed_actions == 0
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "changed": self.changed,
+            "skipped": len(self.skipped),
+            "writes": dict(self.writes),
+            "failed_actions": self.failed_actions,
+        }
+
+
+# ----------------------------------------------------------------------------------- engine
+
+
+def month_start(moment: datetime, tz: tzinfo) -> datetime:
+    local = moment.astimezone(tz)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class Engine:
+    """Runs cycles against one Jira site with one rule set and one state database."""
+
+    def __init__(
+        self,
+        port: JiraPort,
+        settings: Settings,
+        ruleset: RuleSet,
+        state: State,
+        site: Site,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.port = port
+        self.settings = settings
+        self.ruleset = ruleset
+        self.state = state
+        self.site = site
+        self.should_stop = should_stop
+        self.progress = progress
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read(
+        self, jql: str
+    ) -> tuple[list[tuple[dict[str, Any], IssueSnapshot]], list[tuple[str, str]]]:
+        good: list[tuple[dict[str, Any], IssueSnapshot]] = []
+        bad: list[tuple[str, str]] = []
+        for raw, snap in read_issues(
+            self.port,
+            jql,
+            self.site.fieldmap,
+            bridge_account_id=self.site.bridge_account_id,
+            status_categories=self.site.status_categories,
+            customers=self.site.customer_ids,
+        ):
+            if isinstance(snap, SnapshotError):
+                log.warning("issue skipped", key=snap.key, problem=snap.problem)
+                bad.append((snap.key, snap.problem))
+            else:
+                good.append((raw, snap))
+        return good, bad
+
+    def _calendar_tz(self, organization: str | None) -> tzinfo:
+        customer = self.ruleset.customer(organization)
+        name = customer.calendar if customer else self.ruleset.default_calendar
+        return self.ruleset.calendars[name].tz
+
+    def _org_cases(
+        self, snapshots: list[IssueSnapshot], *, complete: bool
+    ) -> dict[str, tuple[MonthCase, ...]]:
+        """The organisations' cases for quota ranking.
+
+        When ``snapshots`` is the whole scope (a full read) they already are every
+        case; otherwise one search fetches the months the read cases fall in.
+        """
+        known = [s for s in snapshots if self.ruleset.customer(s.organization) is not None]
+        if not known:
+            return {}
+        if complete:
+            grouped: dict[str, list[MonthCase]] = defaultdict(list)
+            for s in snapshots:
+                if s.organization:
+                    grouped[s.organization].append(MonthCase(s.key, s.created, s.resolution))
+            return {org: tuple(cases) for org, cases in grouped.items()}
+        orgs = {s.organization for s in known if s.organization}
+        since = min(
+            month_start(s.created, self._calendar_tz(s.organization)) for s in known
+        ) - timedelta(days=1)  # a day's margin for zones east or west of the search's
+        return org_month_cases(
+            self.port,
+            self.settings.jira.jql,
+            self.site.fieldmap,
+            orgs,
+            since,
+            tz=self.site.user_tz,
+        )
+
+    # -- one issue ---------------------------------------------------------------------------
+    def evaluate(
+        self,
+        snapshot: IssueSnapshot,
+        org_cases: Mapping[str, tuple[MonthCase, ...]],
+        now: datetime,
+    ) -> Desired:
+        context = EvalContext(
+            org_cases=org_cases,
+            bridge_account=self.site.bridge_account_id,
+            field_names=self.site.field_names,
+        )
+        return evaluate(snapshot, self.ruleset, context, now)
+
+    def plan(self, raw: Mapping[str, Any], snapshot: IssueSnapshot, desired: Desired) -> IssuePlan:
+        return plan_issue(
+            desired,
+            snapshot,
+            raw.get("fields") or {},
+            Ledger.from_json(ledger_of(raw)),
+            self.site.fieldmap,
+            resolve_priority=self._priority_id,
+            resolve_user=lambda email: self.site.user_ref(self.port, email),
+            user_ref_key="accountId" if self.site.flavour == "cloud" else "name",
+        )
+
+    def _priority_id(self, name: str) -> str:
+        for known, pid in self.site.priority_ids.items():
+            if known.casefold() == name.casefold():
+                return pid
+        raise KeyError(f"priority {name!r} is not on this Jira site")
+
+    # -- the cycle -----------------------------------------------------------------------------
+    def cycle(
+        self,
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        only_key: str | None = None,
+        full: bool = False,
+    ) -> CycleReport:
+        """One pass over the cases in scope.  ``dry_run`` plans without writing anything
+        (and leaves the local state alone); ``only_key`` limits it to one case."""
+        began = time.perf_counter()
+        watermark = None if (full or only_key or dry_run) else self.state.get_watermark()
+        is_full = watermark is None and only_key is None
+        report = CycleReport(started=now, full=is_full, dry_run=dry_run)
+        run_id = None if dry_run else self.state.start_run(now)
+        try:
+            if only_key is not None:
+                jql = scope_jql(self.settings.jira.jql, updated_since=None).replace(
+                    " ORDER BY key ASC", f" AND key = {only_key.upper()} ORDER BY key ASC"
+                )
+            elif watermark is None:
+                jql = scope_jql(self.settings.jira.jql, updated_since=None)
+            else:
+                wake = self.state.due_wakeups(now)
+                jql = scope_jql(
+                    self.settings.jira.jql,
+                    updated_since=watermark - self.settings.polling_overlap,
+                    keys=wake,
+                    tz=self.site.user_tz,
+                )
+            issues, bad = self._read(jql)
+            report.skipped.extend(bad)
+            org_cases = self._org_cases([s for _, s in issues], complete=is_full)
+            total = len(issues)
+            for index, (raw, snapshot) in enumerate(issues, 1):
+                if self.should_stop():
+                    report.complete = False
+                    log.info("stop requested: finishing after the current issue", done=index - 1)
+                    break
+                outcome = self._one(raw, snapshot, org_cases, now, dry_run=dry_run)
+                report.outcomes.append(outcome)
+                if outcome.error:
+                    report.skipped.append((outcome.key, outcome.error))
+                if self.progress is not None:
+                    self.progress(index, total)
+                for kind, n in outcome.writes.items():
+                    report.writes[kind] += n
+                report.failed_actions += outcome.failed
+        except JiraError as exc:
+            report.aborted = str(exc)
+            report.complete = False
+            log.error("cycle stopped: Jira failed", error=str(exc), status=exc.status)
+        report.seconds = time.perf_counter() - began
+        if not dry_run and run_id is not None:
+            if report.complete and only_key is None:
+                self.state.set_watermark(now)
+            self.state.finish_run(run_id, report.counts(), len(report.skipped), report.ok, at=now)
+        log.info(
+            "cycle",
+            full=report.full,
+            dry_run=dry_run,
+            read=report.read,
+            changed=report.changed,
+            skipped=len(report.skipped),
+            writes=dict(report.writes),
+            failed_actions=report.failed_actions,
+            seconds=round(report.seconds, 3),
+            complete=report.complete,
+        )
+        return report
+
+    def _one(
+        self,
+        raw: Mapping[str, Any],
+        snapshot: IssueSnapshot,
+        org_cases: Mapping[str, tuple[MonthCase, ...]],
+        now: datetime,
+        *,
+        dry_run: bool,
+    ) -> IssueOutcome:
+        began = time.perf_counter()
+        outcome = IssueOutcome(
+            key=snapshot.key,
+            organization=snapshot.organization,
+            tier=None,
+            priority_before=snapshot.priority,
+            priority_after=snapshot.priority,
+            response_due=None,
+            sla_state="none",
+            actions=[],
+        )
+        try:
+            desired = self.evaluate(snapshot, org_cases, now)
+            plan = self.plan(raw, snapshot, desired)
+        except Exception as exc:  # one bad issue never stops the cycle
+            outcome.error = f"{type(exc).__name__}: {exc}"
+            log.warning("issue skipped", key=snapshot.key, problem=outcome.error)
+            return outcome
+        outcome.desired = desired
+        outcome.plan = plan
+        outcome.tier = desired.tier
+        outcome.response_due = desired.response_due
+        outcome.sla_state = desired.sla_state
+        if desired.priority_jira:
+            outcome.priority_after = desired.priority_jira
+        outcome.actions = [_action_line(a) for a in plan.actions]
+        if not dry_run:
+            if plan.actions or self.state.pending_intents(snapshot.key):
+                result: ApplyResult = apply_plan(self.port, plan, journal=self.state, now=now)
+                outcome.writes = dict(result.writes)
+                outcome.failed = len(result.failed)
+            self.state.set_wakeup(snapshot.key, desired.next_wakeup)
+            self.state.remember_issue(
+                snapshot.key,
+                updated=snapshot.updated,
+                sla_state=desired.sla_state,
+                due=desired.response_due,
+                seen_at=now,
+            )
+        log.info(
+            "issue",
+            key=snapshot.key,
+            organization=snapshot.organization,
+            sla_state=desired.sla_state,
+            priority=desired.priority,
+            due=desired.response_due.isoformat() if desired.response_due else None,
+            actions=len(plan.actions),
+            writes=sum(outcome.writes.values()),
+            failed=outcome.failed,
+            ms=round((time.perf_counter() - began) * 1000, 2),
+        )
+        return outcome
+
+
+def _action_line(action: Any) -> str:
+    kind = getattr(action, "kind", type(action).__name__)
+    if kind == "edit":
+        return "edit: " + "; ".join(getattr(action, "summary", ()) or ("fields",))
+    if kind == "comment":
+        return "comment (internal)" if getattr(action, "internal", False) else "comment (public)"
+    if kind == "transition":
+        return f"transition: {getattr(action, 'name', '?')}"
+    return str(kind)
