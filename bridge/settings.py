@@ -153,7 +153,9 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
     """Read and validate ``config/bridge.yaml``; raises :class:`ConfigInvalid` with every problem."""
     environ: Mapping[str, str] = os.environ if env is None else env
     file = Path(path)
-    tree, problems = read_yaml(file)
+    tree, problems = read_yaml(
+        file, missing_hint="copy config/bridge.example.yaml there, or pass --config PATH"
+    )
     if problems:
         raise ConfigInvalid(problems)
     check = Checker(str(file))

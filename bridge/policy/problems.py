@@ -49,6 +49,15 @@ class Node:
     text: str = ""
     entries: tuple[tuple[Node, Node], ...] = ()
     items: tuple[Node, ...] = ()
+    #: for a value inside a mapping: the line of its key (a block mapping or list
+    #: starts on the line after its key; problems with the whole block point at the key)
+    key_line: int | None = None
+
+    @property
+    def report_line(self) -> int:
+        if self.kind != "scalar" and self.key_line is not None:
+            return self.key_line
+        return self.line
 
     @property
     def is_null(self) -> bool:
@@ -95,7 +104,7 @@ class Checker:
     # ------------------------------------------------------------------ reporting
 
     def add(self, where: Node | int | None, message: str, hint: str | None = None) -> None:
-        line = where.line if isinstance(where, Node) else where
+        line = where.report_line if isinstance(where, Node) else where
         self.problems.append(Problem(self.file, line, message, hint))
 
     def unknown(

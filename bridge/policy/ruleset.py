@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -151,9 +151,10 @@ def parse_yaml(text: str, file: str) -> tuple[Node | None, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         what = exc.problem or exc.context or "cannot be read"
-        return None, [
-            Problem(file, line, f"not valid YAML: {what}", "check indentation, quotes and colons")
-        ]
+        hint = "check indentation, quotes and colons"
+        if "tag" in what:
+            hint = "YAML tags (!!python/..., !foo) are not allowed; write plain values"
+        return None, [Problem(file, line, f"not valid YAML: {what}", hint)]
     except yaml.YAMLError as exc:
         return None, [Problem(file, None, f"not valid YAML: {exc}")]
     except RecursionError:
@@ -172,6 +173,8 @@ def _convert(loader: Any, node: Any, path: set[int]) -> Node:
         except ValueError:  # e.g. 2026-13-45 looks like a date but is not one
             value = node.value
         return Node("scalar", line, value=value, text=str(node.value))
+    if node.tag not in ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"):
+        raise _yaml_error(f"could not determine a constructor for the tag {node.tag!r}", node)
     path = path | {id(node)}
     if node.id == "sequence":
         return Node("seq", line, items=tuple(_convert(loader, n, path) for n in node.value))
@@ -184,7 +187,9 @@ def _convert(loader: Any, node: Any, path: set[int]) -> Node:
                 converted = _convert(loader, source, path)
                 merged.extend(converted.entries)
             continue
-        entries.append((_convert(loader, key, path), _convert(loader, value, path)))
+        key_node = _convert(loader, key, path)
+        value_node = replace(_convert(loader, value, path), key_line=key_node.line)
+        entries.append((key_node, value_node))
     explicit = {k.text for k, _ in entries}
     inherited = [(k, v) for k, v in merged if k.text not in explicit]
     return Node("map", line, entries=tuple(inherited + entries))
@@ -197,7 +202,7 @@ def _yaml_error(message: str, node: Any) -> Exception:
 
 
 def read_yaml(
-    path: str | PathLike[str], label: str | None = None
+    path: str | PathLike[str], label: str | None = None, missing_hint: str | None = None
 ) -> tuple[Node | None, list[Problem]]:
     """Read and parse one YAML file; a missing or unreadable file is a problem."""
     from pathlib import Path
@@ -210,13 +215,13 @@ def read_yaml(
                 name,
                 None,
                 "file not found",
-                f"create {file.name} or point --rules at the right directory",
+                missing_hint or f"create {file.name} or point --rules at the right directory",
             )
         ]
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(name, None, f"cannot read the file: {exc}")]
+        return None, [Problem(name, None, f"cannot read the file: {exc.__class__.__name__}")]
     return parse_yaml(text, name)
 
 
@@ -702,7 +707,7 @@ def _read_rule(build: _Build, check: Checker, node: Node, index: int) -> Priorit
         cap = _level(check, build, entries["cap"], f"{where}: cap")
         ok = ok and cap is not None
     if "set" in entries and "cap" in entries:
-        check.add(node, f"{where}: use either set or cap, not both")
+        check.add(entries["cap"], f"{where}: use either set or cap, not both")
         ok = False
     if "set" not in entries and "cap" not in entries and "comment" not in entries:
         check.add(

@@ -1,0 +1,296 @@
+"""`jsm-bridge check`, `due` and `schema` through the CLI entry point (in-process, fast)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from bridge.cli import main
+from bridge.commands import check
+from bridge.policy.schema import FILES, RULES_SCHEMA, schema_for
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+CONFIG = ROOT / "config" / "bridge.yaml"
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JIRA_API_TOKEN", raising=False)
+
+
+def rules_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    return target
+
+
+def patch(rules: Path, file: str, old: str, new: str) -> None:
+    path = rules / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+# ------------------------------------------------------------------------ check
+
+
+def test_check_on_the_shipped_config_and_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(config=str(CONFIG), rules=None, today=dt.date(2026, 11, 27))
+    assert check.run(args) == 0
+    out = capsys.readouterr().out
+    assert "Jira http://127.0.0.1:8089 (cloud), scope: project = SUP" in out
+    # tiers table
+    assert [
+        line.split()[:3] for line in out.splitlines() if line.strip().startswith("Premium ")
+    ] == [["Premium", "2", "12"]]
+    # customers: tier, calendar, contacts n/allowed, named engineer
+    assert "Globex Telecom   Enterprise  new-york  3/3       jane.engineer@vendor.example" in out
+    assert "Acme Networks    Standard    brisbane  1/1" in out
+    assert "P1 = Blocker, P2 = Critical, P3 = Major, P4 = Minor" in out
+    assert "5. P1 needs customer staff available" in out
+    assert "when priority P1 and staff_available not in [Yes] (or empty) -> set P2" in out
+    assert "P1  4h of business time" in out
+    assert "P3  close of the next business day" in out
+    assert (
+        "brisbane (default): Australia/Brisbane, Mon-Fri 09:00-17:00, AU/QLD holidays + 1 extra"
+        in out
+    )
+    # the next three holidays from 27 Nov 2026 on a business weekday
+    assert (
+        "next holidays: Thu 24 Dec 2026 Closed (extra date); Fri 25 Dec 2026 Christmas Day; "
+        "Mon 28 Dec 2026 Boxing Day (observed)"
+    ) in out
+    assert "3. at 100% of the target:" in out
+    assert "transition 'Escalate'" in out
+    assert out.rstrip().endswith("OK: config and rules are valid.")
+
+
+def test_check_through_main_with_rules_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config/bridge.yaml here: only the rules are checked
+    assert main(["check", "--rules", str(RULES)]) == 0
+    out = capsys.readouterr().out
+    assert "config/bridge.yaml not found: checking the rules only" in out
+    assert "OK: rules are valid." in out
+
+
+def test_check_prints_every_problem_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = rules_copy(tmp_path)
+    patch(rules, "tiers.yaml", "contacts: 1,", "contacts: one,")
+    patch(rules, "customers.yaml", "calendar: london", "calendar: paris")
+    patch(rules, "sla.yaml", "P2: 6h", "P2: 6 hours")
+    code = main(["check", "--config", str(CONFIG), "--rules", str(rules)])
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = out.splitlines()
+    assert any(
+        line.startswith(f"{rules / 'tiers.yaml'}:14: tier standard: contacts") for line in lines
+    )
+    assert any(
+        line.startswith(f"{rules / 'customers.yaml'}:19: customer Initech Systems")
+        for line in lines
+    )
+    assert any(line.startswith(f"{rules / 'sla.yaml'}:") and "'6 hours'" in line for line in lines)
+    assert lines[-1] == "3 problems found; nothing was changed in Jira."
+    assert "Tiers" not in out  # no summary for broken rules
+
+
+def test_check_reports_config_and_rules_problems_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(CONFIG.read_text().replace("page_size: 100", "page_sise: 100"))
+    rules = rules_copy(tmp_path)
+    patch(rules, "sla.yaml", "label: sla-at-risk", "label: sla at risk")
+    assert main(["check", "--config", str(config), "--rules", str(rules)]) == 1
+    out = capsys.readouterr().out
+    assert f"{config}:10: jira: unknown key 'page_sise'" in out
+    assert "'sla at risk' is not a valid label" in out
+
+
+def test_check_with_an_explicit_missing_config_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--config", str(tmp_path / "none.yaml"), "--rules", str(RULES)]) == 1
+    assert "none.yaml: config file not found" in capsys.readouterr().out
+
+
+# -------------------------------------------------------------------------- due
+
+
+def due(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["due", "--config", str(CONFIG), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_due_spec_example_friday_afternoon_p1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = due(
+        capsys,
+        "--created",
+        "2026-11-27T15:00+10:00",
+        "--priority",
+        "P1",
+        "--customer",
+        "Acme Networks",
+    )
+    assert code == 0
+    assert "Acme Networks: Standard tier, calendar brisbane (Australia/Brisbane)" in out
+    assert "due      Mon 30 Nov 2026 11:00 AEST  (2026-11-30 01:00 UTC)" in out
+    assert "business time to respond: 4h" in out
+
+
+def test_due_spec_example_saturday_p1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = due(capsys, "--created", "2026-11-28T10:00+10:00", "--priority", "P1")
+    assert code == 0
+    assert "calendar brisbane (the default calendar)" in out
+    assert "due      Mon 30 Nov 2026 13:00 AEST" in out
+
+
+def test_due_next_business_day_from_monday_morning(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = due(
+        capsys, "--created", "2026-11-30T08:00+10:00", "--priority", "P3", "--calendar", "brisbane"
+    )
+    assert code == 0
+    assert "due      Tue 1 Dec 2026 17:00 AEST" in out
+    assert "business time to respond: 16h" in out  # all of Monday and Tuesday
+
+
+def test_due_skips_holidays_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = due(
+        capsys,
+        "--created",
+        "2026-12-23T15:00+10:00",
+        "--priority",
+        "P4",
+        "--customer",
+        "acme networks",
+    )
+    assert code == 0
+    assert "due      Tue 29 Dec 2026 17:00 AEST" in out
+    assert "holidays skipped:" in out and "Christmas Day" in out
+
+
+def test_due_on_a_dst_calendar_with_a_jira_priority_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Globex (new-york): created Fri 6 Mar 2026 15:00 EST; DST starts Sun 8 Mar.
+    code, out, _ = due(
+        capsys,
+        "--created",
+        "2026-03-06T15:00-05:00",
+        "--priority",
+        "Critical",
+        "--customer",
+        "Globex Telecom",
+    )
+    assert code == 0
+    assert "P2 (Critical) target: 6h of business time" in out
+    assert "due      Mon 9 Mar 2026 13:00 EDT  (2026-03-09 17:00 UTC)" in out
+
+
+def test_due_naive_time_is_read_in_the_calendar_zone(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = due(
+        capsys, "--created", "2026-11-27T15:00", "--priority", "P1", "--customer", "Initech Systems"
+    )
+    assert code == 0
+    assert "read as Europe/London time" in out
+    assert "created  Fri 27 Nov 2026 15:00 GMT" in out
+    assert "due      Mon 30 Nov 2026 11:00 GMT" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--priority", "P9"], "unknown priority 'P9'; use one of P1 (Blocker), P2 (Critical)"),
+        (
+            ["--priority", "P1", "--customer", "Umbrella Labs"],
+            "unknown customer 'Umbrella Labs'; customers in the rules: Acme Networks, Globex Telecom, Initech Systems",
+        ),
+        (
+            ["--priority", "P1", "--calendar", "paris"],
+            "unknown calendar 'paris'; calendars in sla.yaml: brisbane, london, new-york",
+        ),
+    ],
+)
+def test_due_unknown_names_list_the_valid_ones(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = due(capsys, "--created", "2026-11-27T15:00+10:00", *argv)
+    assert code == 2
+    assert message in err
+    assert out == ""
+
+
+def test_due_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = due(capsys, "--created", "next friday", "--priority", "P1")
+    assert code == 2
+    assert "is not an ISO 8601 time" in err
+
+
+# ----------------------------------------------------------------------- schema
+
+
+def _as_json_types(value: Any) -> Any:
+    """YAML dates -> strings, as an editor's YAML language server sees them."""
+    if isinstance(value, dict):
+        return {str(k): _as_json_types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json_types(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _load(path: Path) -> Any:
+    return _as_json_types(yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_schema_command_prints_valid_json_that_accepts_the_shipped_rules(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    assert main(["schema", "--file", name]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(_load(RULES / f"{name}.yaml"), schema)
+
+
+def test_whole_schema_accepts_all_four_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema == json.loads(json.dumps(RULES_SCHEMA))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    document = {name: _load(RULES / f"{name}.yaml") for name in FILES}
+    jsonschema.validate(document, schema)
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        ("tiers.yaml", "contacts: 1,", "contacts: one,"),
+        ("sla.yaml", "P2: 6h", "P2: 6 hours"),
+        ("sla.yaml", "at_risk_at: 75%", "at_risk_at: 75"),
+        ("customers.yaml", "tier: standard", "tier: standard\n    teir: premium"),
+        ("priorities.yaml", "set: P4", "sett: P4"),
+        ("sla.yaml", "label: sla-at-risk", "label: sla at risk"),
+    ],
+)
+def test_schema_rejects_broken_files(tmp_path: Path, file: str, old: str, new: str) -> None:
+    rules = rules_copy(tmp_path)
+    patch(rules, file, old, new)
+    schema = schema_for(file.removesuffix(".yaml"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(_load(rules / file), schema)
