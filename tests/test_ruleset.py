@@ -476,6 +476,14 @@ MALFORMED = [
         id="set-and-cap",
     ),
     pytest.param(
+        "priorities.yaml",
+        "    cap: P3\n",
+        "",
+        "- name: Feature requests",
+        "rule 'Feature requests and cosmetic defects are at most P3': the rule does nothing",
+        id="rule-without-set-or-cap",
+    ),
+    pytest.param(
         "sla.yaml",
         "default_calendar: brisbane",
         "default_calendar: sydney",

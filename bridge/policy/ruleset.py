@@ -709,11 +709,11 @@ def _read_rule(build: _Build, check: Checker, node: Node, index: int) -> Priorit
     if "set" in entries and "cap" in entries:
         check.add(entries["cap"], f"{where}: use either set or cap, not both")
         ok = False
-    if "set" not in entries and "cap" not in entries and "comment" not in entries:
+    if "set" not in entries and "cap" not in entries:
         check.add(
             node,
             f"{where}: the rule does nothing",
-            "give it `set: P4`, `cap: P3` or a comment",
+            "give it `set: P4` or `cap: P3` (its comment is posted when it changes the priority)",
         )
         ok = False
     comment = None

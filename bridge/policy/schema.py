@@ -145,6 +145,7 @@ _DEFS: dict[str, Any] = {
             "comment": {"$ref": "#/$defs/comment"},
         },
         "required": ["name", "when"],
+        "oneOf": [{"required": ["set"]}, {"required": ["cap"]}],
         "additionalProperties": False,
     },
     "calendar": {
