@@ -231,6 +231,9 @@ SELECTIONS: list[tuple[str, set[str]]] = [
         'reporter in ("ops@acme.example", "it@initech.example")',
         {"SUP-1", "SUP-2", "SUP-9", "SUP-10", "OPS-3"},
     ),
+    # Jira's escape for a reserved character in an unquoted word
+    ("reporter = ops\\u0040acme.example", {"SUP-1", "SUP-9", "OPS-3"}),
+    ("'reporter' = 'ops@acme.example'", {"SUP-1", "SUP-9", "OPS-3"}),
     # resolution: Unresolved is EMPTY; escapes inside quotes
     ("resolution = Unresolved", UNRESOLVED),
     ("resolution is EMPTY", UNRESOLVED),
@@ -595,6 +598,11 @@ SYNTAX_ERRORS: list[tuple[str, str]] = [
     (
         "status in (Open Closed)",
         "Expecting either ',' or ')' but got 'Closed'. (line 1, character 17)",
+    ),
+    (
+        "status in ()",
+        "Expecting either a value, list or function but got ')'. You must surround ')' in "
+        "quotation marks to use it as a value. (line 1, character 12)",
     ),
     ("status not Open", "Expecting 'IN' but got 'Open'. (line 1, character 12)"),
     ('status = "a\\qb"', "The escape sequence '\\q' is invalid. (line 1, character 12)"),

@@ -1275,10 +1275,12 @@ def parse(
     """Parse and compile ``jql``; raise :class:`JqlError` with Jira's messages if it is bad.
 
     ``now`` (aware) is the sandbox clock; ``tz`` the searching user's zone for date-only values
-    and ``startOf*``/``endOf*``. ``known_fields(name)`` and ``known_value(field, value)`` (both
-    given lower-cased field names) reject unknown fields and values as Jira does ("Field 'x'
-    does not exist ...", "The value 'x' does not exist for the field 'status'.", "An issue with
-    key 'SUP-999' does not exist for field 'key'."). ``date_fields(name)`` marks custom date
+    and ``startOf*``/``endOf*``. ``known_fields(name)`` is asked about every field of the query,
+    system fields included, and ``known_value(field, value)`` about every literal compared with
+    ``= != IN NOT IN < >`` (answer True for fields you do not check); both get lower-cased field
+    names, and a False is Jira's error ("Field 'x' does not exist or you do not have permission
+    to view it.", "The value 'x' does not exist for the field 'status'.", "An issue with key
+    'SUP-999' does not exist for field 'key'."). ``date_fields(name)`` marks custom date
     fields so bad date values are refused (other custom fields compare dates when the issue's
     value is a datetime). ``rank(field, value)`` orders priority/resolution values (larger =
     higher, ``priority > Major`` means more urgent than Major); without it ``priority > x`` is
