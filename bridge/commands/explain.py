@@ -16,6 +16,7 @@ from datetime import timedelta
 from bridge.commands._runtime import (
     EXIT_JIRA,
     EXIT_OK,
+    EXIT_USAGE,
     CommandError,
     connect,
     default_tz,
@@ -59,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
         return exc.code
     key = args.key.upper()
     try:
-        report = runtime.engine.cycle(now, dry_run=True, only_key=key)
+        try:
+            report = runtime.engine.cycle(now, dry_run=True, only_key=key)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     finally:
         runtime.close()
     if report.aborted:

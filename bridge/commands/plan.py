@@ -9,6 +9,7 @@ import sys
 from bridge.commands._runtime import (
     EXIT_JIRA,
     EXIT_OK,
+    EXIT_USAGE,
     CommandError,
     connect,
     default_tz,
@@ -29,7 +30,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     try:
-        report = runtime.engine.cycle(now, dry_run=True, only_key=args.issue)
+        try:
+            report = runtime.engine.cycle(now, dry_run=True, only_key=args.issue)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     finally:
         runtime.close()
     if report.aborted:

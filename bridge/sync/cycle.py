@@ -14,6 +14,7 @@ the next cycle resumes where this one stopped.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -37,7 +38,7 @@ from bridge.settings import Settings
 from bridge.sync.apply import ApplyResult, apply_plan
 from bridge.sync.ledger import Ledger
 from bridge.sync.plan import IssuePlan, plan_issue
-from bridge.sync.poll import org_month_cases, read_issues, scope_jql
+from bridge.sync.poll import jql_string, org_month_cases, read_issues, scope_jql
 from bridge.sync.snapshot import SnapshotError, ledger_of
 from bridge.sync.state import State
 
@@ -353,8 +354,11 @@ class Engine:
         run_id = None if dry_run else self.state.start_run(now)
         try:
             if only_key is not None:
+                if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*-\d+", only_key):
+                    raise ValueError(f"{only_key!r} is not an issue key (e.g. SUP-12)")
                 jql = scope_jql(self.settings.jira.jql, updated_since=None).replace(
-                    " ORDER BY key ASC", f" AND key = {only_key.upper()} ORDER BY key ASC"
+                    " ORDER BY key ASC",
+                    f" AND key = {jql_string(only_key.upper())} ORDER BY key ASC",
                 )
             elif watermark is None:
                 jql = scope_jql(self.settings.jira.jql, updated_since=None)
