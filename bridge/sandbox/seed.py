@@ -709,14 +709,21 @@ def demo(store: Store, now: datetime | None = None) -> Store:
     last_day = max(c.day for c in this_month) + 1
     bridge = store.user_by_email(BRIDGE_EMAIL)
     assert bridge is not None
-    for c in sorted(cases, key=lambda c: c.day):
+    planned: list[tuple[datetime, Case]] = []
+    for c in cases:
         if c.day < 0:
             created = month_start + timedelta(days=c.day, hours=10)
         else:
-            # spread this month's cases over the part of the month that has passed,
-            # keeping their order and starting on business-hour-ish times
+            # spread this month's cases over the part of the month that has passed, in
+            # order, at office-hour-ish times (08:00-17:00 local) that are not in the future
             created = month_start + timedelta(seconds=span * (c.day + 0.05) / last_day)
-        created = created.replace(microsecond=0)
+            minutes = 8 * 60 + int(c.day * 977) % (9 * 60)
+            created = created.replace(hour=minutes // 60, minute=minutes % 60, second=0)
+            if created > local:
+                created = max(month_start, local - timedelta(minutes=30 + int(c.day * 7) % 60))
+        planned.append((created.replace(microsecond=0), c))
+    # keys follow creation order, as on a real site
+    for created, c in sorted(planned, key=lambda p: (p[0], p[1].day)):
         _create(store, c, created, now, bridge)
     return store
 

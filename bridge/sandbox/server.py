@@ -278,25 +278,21 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command
         route, params, other = routes.match(method, path, sandbox.flavour)
         kind = route.kind if route else ("read" if method == "GET" else "write")
-        if route is not None and route.template.endswith(("/search/jql", "/search")):
-            kind = "read"
-        status, fault, who = 0, "", ""
-        try:
-            if route is None:
-                status = 405 if other else 404
-                msg = "Method Not Allowed" if other else f"No Jira resource at {method} {path}"
-                self._send(status, {"errorMessages": [msg], "errors": {}})
-                return
+        fault, who = "", ""
+        resp: Response | None = None  # None: drop the connection
+        if route is None:
+            msg = "Method Not Allowed" if other else f"No Jira resource at {method} {path}"
+            resp = Response(405 if other else 404, {"errorMessages": [msg], "errors": {}})
+        else:
             decision = sandbox.faults.decide(f"{method} {route.template}", kind)
             fault = decision.label
             if decision.delay:
                 time.sleep(decision.delay)
             if decision.status is not None:
-                status = decision.status
                 headers = {}
                 if decision.retry_after is not None:
                     headers["Retry-After"] = str(int(decision.retry_after))
-                if status == 429:
+                if decision.status == 429:
                     headers["X-RateLimit-Reason"] = "jira-burst-based"
                     body = {"errorMessages": ["Rate limit exceeded."], "errors": {}}
                 else:
@@ -304,32 +300,30 @@ class _Handler(BaseHTTPRequestHandler):
                         "errorMessages": ["Internal server error (injected fault)."],
                         "errors": {},
                     }
-                self._send(status, body, headers)
-                return
-            if decision.drop_before:
-                self._drop()
-                return
-            user = sandbox.authenticate(self.headers.get("Authorization"))
-            who = user.email if user else ""
-            resp = self._serve(sandbox, route, params, parts.query, raw, user)
-            if decision.drop_after:
-                self._drop()
-                return
-            status = resp.status
-            self._send(resp.status, resp.body, resp.headers)
-        finally:
-            sandbox.requests.add(
-                LoggedRequest(
-                    method,
-                    path,
-                    parts.query,
-                    status,
-                    kind,
-                    route.template if route else "",
-                    fault,
-                    who,
-                )
+                resp = Response(decision.status, body, headers)
+            elif not decision.drop_before:
+                user = sandbox.authenticate(self.headers.get("Authorization"))
+                who = user.email if user else ""
+                resp = self._serve(sandbox, route, params, parts.query, raw, user)
+                if decision.drop_after:
+                    resp = None
+        # log before answering, so a client that got its answer sees its request logged
+        sandbox.requests.add(
+            LoggedRequest(
+                method,
+                path,
+                parts.query,
+                0 if resp is None else resp.status,
+                kind,
+                route.template if route else "",
+                fault,
+                who,
             )
+        )
+        if resp is None:
+            self._drop()
+        else:
+            self._send(resp.status, resp.body, resp.headers)
 
     def _serve(
         self,

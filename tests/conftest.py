@@ -1,0 +1,142 @@
+"""Shared fixtures: an in-process Jira Service Management sandbox on loopback.
+
+    def test_something(sandbox):                    # demo seed, Cloud, frozen clock
+        r = sandbox.session().get(sandbox.url + "/rest/api/3/myself")
+        assert sandbox.store.issue("SUP-1").values["summary"]
+        assert sandbox.requests.count(kind="write") == 0
+
+    def test_other(sandbox_factory):
+        sb = sandbox_factory(seed="empty", flavour="datacenter", cases=500, faults="503:0.1")
+
+Every sandbox listens on 127.0.0.1 on a free port and is stopped after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from bridge.sandbox import seed as seeds
+from bridge.sandbox.server import RequestLog, SandboxServer
+from bridge.sandbox.store import Store, parse_duration
+
+#: The tests' fixed "now": Tuesday 24 Nov 2026, 10:00 in Brisbane (the site's zone).
+SANDBOX_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Australia/Brisbane"))
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox plus conveniences for tests."""
+
+    server: SandboxServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def store(self) -> Store:
+        return self.server.store
+
+    @property
+    def admin(self) -> Store:
+        """Direct access to the site's state (alias of ``store``)."""
+        return self.server.store
+
+    @property
+    def requests(self) -> RequestLog:
+        return self.server.requests
+
+    @property
+    def flavour(self) -> str:
+        return self.server.flavour
+
+    @property
+    def now(self) -> datetime:
+        return self.store.now()
+
+    @property
+    def email(self) -> str:
+        return seeds.BRIDGE_EMAIL
+
+    @property
+    def token(self) -> str:
+        return seeds.BRIDGE_TOKEN
+
+    def session(
+        self, email: str = seeds.BRIDGE_EMAIL, token: str | None = None
+    ) -> requests.Session:
+        """An authenticated ``requests`` session as ``email`` (the bridge by default).
+
+        Cloud: basic auth with the user's API token; Data Center: the user's bearer token.
+        """
+        s = requests.Session()
+        user = self.store.user_by_email(email)
+        if user is None:
+            raise KeyError(f"no sandbox user {email}")
+        if self.flavour == "cloud":
+            s.auth = (email, token or user.token or "")
+        else:
+            s.headers["Authorization"] = f"Bearer {token or user.pat}"
+        s.headers["Accept"] = "application/json"
+        return s
+
+    def set_faults(self, spec: str | None) -> None:
+        self.server.faults.set(spec)
+
+    def advance(self, delta: str | timedelta) -> datetime:
+        self.store.clock.advance(parse_duration(delta) if isinstance(delta, str) else delta)
+        return self.now
+
+    def set_now(self, when: datetime) -> None:
+        self.store.clock.set(when)
+
+    def reset_requests(self) -> None:
+        self.server.requests.clear()
+
+    def issue(self, key: str) -> Any:
+        return self.store.issue(key)
+
+
+SandboxFactory = Callable[..., Sandbox]
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
+    """``sandbox_factory(seed="demo"|"empty"|FILE, flavour="cloud"|"datacenter", now=...,
+    faults=None, cases=0, frozen=True, state=None)`` → a started :class:`Sandbox`."""
+    started: list[SandboxServer] = []
+
+    def make(
+        seed: str = "demo",
+        flavour: str = "cloud",
+        now: datetime = SANDBOX_NOW,
+        faults: str | None = None,
+        cases: int = 0,
+        frozen: bool = True,
+        state: str | Path | None = None,
+    ) -> Sandbox:
+        store = seeds.build(seed, now=now, frozen=frozen, cases=cases)
+        server = SandboxServer(
+            store, "127.0.0.1", 0, flavour=flavour, faults=faults, state_path=state
+        )
+        server.start()
+        started.append(server)
+        return Sandbox(server)
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: SandboxFactory) -> Sandbox:
+    """A fresh Cloud sandbox with the demo seed and a frozen clock at :data:`SANDBOX_NOW`."""
+    return sandbox_factory()
