@@ -234,6 +234,28 @@ def test_due_unknown_names_list_the_valid_ones(
     assert out == ""
 
 
+def test_due_with_rules_given_tolerates_a_config_without_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(CONFIG.read_text().replace("http://127.0.0.1:8089", "https://x.example"))
+    argv = [
+        "due",
+        "--config",
+        str(config),
+        "--created",
+        "2026-11-27T15:00+10:00",
+        "--priority",
+        "P1",
+    ]
+    assert main(argv) == 1  # without --rules the config decides where the rules are
+    assert "JIRA_API_TOKEN is not set" in capsys.readouterr().err
+    assert main([*argv, "--rules", str(RULES)]) == 0
+    captured = capsys.readouterr()
+    assert "note: " in captured.err and "JIRA_API_TOKEN" in captured.err
+    assert "due      Mon 30 Nov 2026 11:00 AEST" in captured.out
+
+
 def test_due_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = due(capsys, "--created", "next friday", "--priority", "P1")
     assert code == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bridge.commands.check import (
     describe_target,
@@ -40,9 +41,12 @@ def _level(ruleset: RuleSet, given: str) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     policy = load_policy(args)
-    if policy.problems:
+    rules_problems = [p for p in policy.problems if Path(p.file) != policy.config_path]
+    if rules_problems or policy.ruleset is None or (policy.problems and not args.rules):
         print_problems(policy.problems, sys.stderr)
         return 1
+    for problem in policy.problems:  # the config does not matter with --rules: say, go on
+        print(f"note: {problem}", file=sys.stderr)
     ruleset = policy.ruleset
     assert ruleset is not None
     out = sys.stdout
