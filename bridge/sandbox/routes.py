@@ -729,8 +729,6 @@ def search_gone(req: Request) -> Response:
 
 def search_dc(req: Request) -> Response:
     """Data Center's ``/rest/api/2/search``: ``startAt``/``maxResults``/``total``."""
-    if req.server.flavour == "cloud":
-        raise StoreError(410, [GONE])
     args = _search_args(req)
     jql = str(args["jql"]).strip()
     ids = run_jql(req, jql) if jql else [i.id for i in req.store.iter_issues()]
@@ -896,6 +894,7 @@ def _both(method: str, path: str, handler: Handler, **kw: Any) -> list[Route]:
 
 _ISSUE_BODY = ("platform", "IssueUpdateDetails")
 _CLOUD = frozenset({"cloud"})
+_DC = frozenset({"datacenter"})
 
 ROUTES: list[Route] = [
     *_both("GET", "/serverInfo", server_info, anonymous=True, customers=True),
@@ -955,11 +954,18 @@ ROUTES: list[Route] = [
         flavours=_CLOUD,
         request_schema=("platform", "SearchAndReconcileRequestBean"),
     ),
+    # the retired search: 410 on Cloud (v2 and v3), still served by Data Center (v2)
     Route("GET", "/rest/api/3/search", search_gone, flavours=_CLOUD),
     Route("POST", "/rest/api/3/search", search_gone, flavours=_CLOUD),
-    Route("GET", "/rest/api/2/search", search_dc),
+    Route("GET", "/rest/api/2/search", search_gone, flavours=_CLOUD),
+    Route("POST", "/rest/api/2/search", search_gone, flavours=_CLOUD),
+    Route("GET", "/rest/api/2/search", search_dc, flavours=_DC),
     Route(
-        "POST", "/rest/api/2/search", search_dc, request_schema=("platform", "SearchRequestBean")
+        "POST",
+        "/rest/api/2/search",
+        search_dc,
+        flavours=_DC,
+        request_schema=("platform", "SearchRequestBean"),
     ),
     Route("GET", "/rest/servicedeskapi/organization", organizations),
     Route("GET", "/rest/servicedeskapi/organization/{organizationId}", organization),
