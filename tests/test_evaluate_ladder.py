@@ -291,3 +291,20 @@ def test_explain_names_the_steps_reached_and_the_next_one():
     notes = [e.text for e in desired.explanation if e.topic == "escalation"]
     assert notes[0].startswith("step 0 at 50% reached")
     assert notes[-1] == "next step 1 at 75%: Mon 30 Nov 2026 12:00 AEST"
+
+
+# ------------------------------------------------------------------ explain off
+
+
+@pytest.mark.parametrize(
+    "now", ["2026-11-30T09:30:00+10:00", "2026-11-30T12:00:00+10:00", "2026-11-30T17:00:00+10:00"]
+)
+def test_without_explanation_the_decisions_are_the_same(now):
+    ctx = awkward_context()
+    quiet = dataclasses.replace(ctx, explain=False)
+    for case in (awkward_case(), p1(), snapshot(organization="Umbrella Labs")):
+        loud = evaluate(case, RULES, ctx, at(now))
+        silent = evaluate(case, RULES, quiet, at(now))
+        assert loud.explanation
+        assert silent.explanation == ()
+        assert dataclasses.replace(loud, explanation=()) == silent

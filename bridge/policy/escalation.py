@@ -47,8 +47,12 @@ def applies(step: EscalationStep, level: PriorityLevel) -> bool:
     return step.priorities is None or level in step.priorities
 
 
-def action_id(key: str, step: EscalationStep, action_index: int, due: datetime) -> str:
-    stamp = due.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+def due_stamp(due: datetime) -> str:
+    return due.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+
+
+def action_id(key: str, step: EscalationStep, action_index: int, due: datetime | str) -> str:
+    stamp = due if isinstance(due, str) else due_stamp(due)
     return f"{key}/esc/{step.index}.{action_index}/{stamp}"
 
 
@@ -62,7 +66,7 @@ def run_ladder(
     customer: Customer,
     assignee: str | None,
     render: Render,
-    now: datetime,
+    explain: bool = True,
 ) -> LadderOutcome:
     """The ladder's actions for a case whose clock is running.
 
@@ -83,6 +87,7 @@ def run_ladder(
         if clock.target_business.total_seconds() > 0
         else 1.0
     )
+    stamp = due_stamp(clock.due)
     for step in sorted(steps, key=lambda s: (s.at, s.index)):
         if not applies(step, level):
             continue
@@ -98,7 +103,7 @@ def run_ladder(
             if action.kind == "comment" and action.comment is not None:
                 comments.append(
                     DesiredComment(
-                        action_id(snapshot.key, step, i, clock.due),
+                        action_id(snapshot.key, step, i, stamp),
                         action.comment.visibility == "public",
                         render(action.comment),
                     )
@@ -109,9 +114,7 @@ def run_ladder(
                 done.append(f"label {action.label}")
             elif action.kind == "transition" and action.transition:
                 transitions.append(
-                    DesiredTransition(
-                        action_id(snapshot.key, step, i, clock.due), action.transition
-                    )
+                    DesiredTransition(action_id(snapshot.key, step, i, stamp), action.transition)
                 )
                 done.append(f"transition {action.transition}")
             elif action.kind == "assign" and action.assign:
@@ -128,14 +131,17 @@ def run_ladder(
                     continue
                 owner = new_assignee = target
                 done.append(f"assign to {target}")
-        notes.append(
-            Explanation(
-                "escalation",
-                f"step {step.index} at {step.at:.0%} reached ({share:.0%} of the target used): "
-                + (", ".join(done) or "no actions"),
+        if explain:
+            notes.append(
+                Explanation(
+                    "escalation",
+                    f"step {step.index} at {step.at:.0%} reached ({share:.0%} of the target "
+                    f"used): " + (", ".join(done) or "no actions"),
+                )
             )
-        )
-    if next_step is not None and next_at is not None:
+    if not explain:
+        notes = []
+    elif next_step is not None and next_at is not None:
         notes.append(
             Explanation(
                 "escalation",
@@ -146,7 +152,7 @@ def run_ladder(
         notes.append(Explanation("escalation", f"no ladder step applies to {level}"))
     else:
         notes.append(Explanation("escalation", "every ladder step has been reached"))
-    if not steps:
+    if explain and not steps:
         notes = [Explanation("escalation", "no escalation ladder configured")]
     return LadderOutcome(
         reached=tuple(reached),

@@ -23,7 +23,7 @@ Decisions where SPEC §2–§3 are silent:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -55,8 +55,8 @@ from bridge.policy.templates import render
 from bridge.policy.tiers import (
     check_contact,
     entitlement_problems,
+    find_org_cases,
     needed_entitlements,
-    org_cases,
     rank_quota,
 )
 
@@ -75,6 +75,28 @@ def reporter_text(snapshot: IssueSnapshot) -> str:
     return reporter.display_name
 
 
+class TemplateValues(Mapping[str, str]):
+    """The placeholder values of SPEC §3, each computed only when a template uses it."""
+
+    __slots__ = ("_cache", "_make")
+
+    def __init__(self, make: Mapping[str, Callable[[], str]]) -> None:
+        self._make = make
+        self._cache: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        found = self._cache.get(name)
+        if found is None:
+            found = self._cache[name] = self._make[name]()
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._make)
+
+    def __len__(self) -> int:
+        return len(self._make)
+
+
 def template_values(
     snapshot: IssueSnapshot,
     *,
@@ -85,22 +107,31 @@ def template_values(
     tier: Tier | None,
     quota: QuotaPosition | None,
     missing: str = "",
-) -> dict[str, str]:
+) -> TemplateValues:
     """The placeholder values of SPEC §3 for this case."""
-    jira_name = ruleset.priorities.jira_names.get(level, "") if level else ""
-    return {
-        "key": snapshot.key,
-        "priority": level or "",
-        "priority_name": jira_name or (snapshot.priority or ""),
-        "due": calendar.format(due) if (calendar is not None and due is not None) else "",
-        "tier": tier.name if tier is not None else "",
-        "organization": snapshot.organization or "",
-        "reporter": reporter_text(snapshot),
-        "request_type": snapshot.request_type or "",
-        "quota_used": str(quota.used) if quota is not None else "",
-        "quota_limit": str(quota.limit) if quota is not None else "",
-        "missing": missing,
-    }
+
+    def priority_name() -> str:
+        jira_name = ruleset.priorities.jira_names.get(level, "") if level else ""
+        return jira_name or (snapshot.priority or "")
+
+    def due_text() -> str:
+        return calendar.format(due) if (calendar is not None and due is not None) else ""
+
+    return TemplateValues(
+        {
+            "key": lambda: snapshot.key,
+            "priority": lambda: level or "",
+            "priority_name": priority_name,
+            "due": due_text,
+            "tier": lambda: tier.name if tier is not None else "",
+            "organization": lambda: snapshot.organization or "",
+            "reporter": lambda: reporter_text(snapshot),
+            "request_type": lambda: snapshot.request_type or "",
+            "quota_used": lambda: str(quota.used) if quota is not None else "",
+            "quota_limit": lambda: str(quota.limit) if quota is not None else "",
+            "missing": lambda: missing,
+        }
+    )
 
 
 @dataclass
@@ -112,11 +143,13 @@ class _Out:
     comments: list[DesiredComment]
     transitions: list[DesiredTransition]
     notes: list[Explanation]
+    explain: bool = True
 
     def note(self, topic: str, text: str) -> None:
-        self.notes.append(Explanation(topic, text))
+        if self.explain:
+            self.notes.append(Explanation(topic, text))
 
-    def comment(self, action_id: str, template: CommentTemplate, values: dict[str, str]) -> None:
+    def comment(self, action_id: str, template: CommentTemplate, values: Mapping[str, str]) -> None:
         self.comments.append(
             DesiredComment(
                 action_id, template.visibility == "public", render(template.text, values)
@@ -130,15 +163,15 @@ def evaluate(
     """What the support terms want this case to look like at ``now``."""
     customer = ruleset.customer(snapshot.organization)
     if customer is None:
-        return _unknown_customer(snapshot, ruleset)
+        return _unknown_customer(snapshot, ruleset, context.explain)
     return _known_customer(snapshot, ruleset, context, now, customer)
 
 
 # ------------------------------------------------------------------- unknown customer
 
 
-def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet) -> Desired:
-    out = _Out(set(), set(), [], [], [])
+def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet, explain: bool) -> Desired:
+    out = _Out(set(), set(), [], [], [], explain)
     done = snapshot.status_category == "done"
     org = snapshot.organization
     out.note(
@@ -219,7 +252,7 @@ def _known_customer(
     customer: Customer,
 ) -> Desired:
     key = snapshot.key
-    out = _Out(set(), set(), [], [], [])
+    out = _Out(set(), set(), [], [], [], context.explain)
     open_case = snapshot.status_category != "done"
     try:
         tier = ruleset.tiers[customer.tier]
@@ -240,10 +273,11 @@ def _known_customer(
     # -- quota
     ranking = rank_quota(
         snapshot,
-        org_cases(snapshot, context.org_cases, customer),
+        find_org_cases(snapshot, context.org_cases, customer),
         tier,
         ruleset.quota.not_counted_resolutions,
         calendar.tz,
+        out.explain,
     )
     quota = ranking.position
     out.note("quota", ranking.why)
@@ -266,7 +300,8 @@ def _known_customer(
     # -- priority
     decided = decide_priority(snapshot, ruleset.priorities)
     level = decided.level
-    _explain_priority(out, decided)
+    if out.explain:
+        _explain_priority(out, decided)
 
     # -- required information
     missing = tuple(
@@ -290,7 +325,8 @@ def _known_customer(
             out.note("assignment", f"already assigned to {snapshot.assignee}: left alone")
 
     # -- response clock
-    out.note("calendar", f"calendar {calendar_name} ({calendar.tz})")
+    if out.explain:
+        out.note("calendar", f"calendar {calendar_name} ({calendar.tz})")
     target = ruleset.response.targets.get(level)
     clock: ResponseClock | None = None
     if target is None:
@@ -299,7 +335,8 @@ def _known_customer(
         clock = response_clock(
             snapshot, target, ruleset.response, calendar, context.bridge_account, now
         )
-        _explain_clock(out, snapshot, ruleset, clock, calendar, level)
+        if out.explain:
+            _explain_clock(out, snapshot, ruleset, clock, calendar, level)
 
     due = clock.due if clock is not None else None
     values = template_values(
@@ -325,7 +362,7 @@ def _known_customer(
             customer=customer,
             assignee=snapshot.assignee or assignee,
             render=lambda t: render(t.text, values),
-            now=now,
+            explain=out.explain,
         )
         out.notes.extend(ladder.explanation)
         if ladder.assignee is not None:

@@ -298,6 +298,9 @@ class EvalContext:
     #: logical field name -> the field's name on the Jira site (config `fields:`), so
     #: `{missing}` names what the customer sees; a logical name without an entry is used as is
     field_names: Mapping[str, str] = field(default_factory=dict)
+    #: False skips building the explanation trail (Desired.explanation is then empty):
+    #: the same decisions, cheaper, for a sync cycle that does not show them
+    explain: bool = True
 
 
 # ------------------------------------------------------------------------- desired

@@ -120,8 +120,10 @@ def _parts(value: str) -> list[str]:
     return [whole, *parts] if len(parts) > 1 else [whole]
 
 
-def _folded(items: tuple[str, ...]) -> set[str]:
-    return {i.strip().casefold() for i in items}
+@lru_cache(maxsize=1024)
+def folded(items: tuple[str, ...]) -> frozenset[str]:
+    """Names stripped and case-folded, for case-insensitive membership (cached)."""
+    return frozenset(i.strip().casefold() for i in items)
 
 
 @lru_cache(maxsize=256)
@@ -155,12 +157,12 @@ def condition_holds(
             reasons.append(f"{when.field} is {when.equals!r}")
         if when.in_ is not None:
             checked = True
-            if not values & _folded(when.in_):
+            if not values & folded(when.in_):
                 return False, ""
             reasons.append(f"{when.field} is {shown} (one of {', '.join(when.in_)})")
         if when.not_in is not None:
             checked = True
-            if values & _folded(when.not_in):
+            if values & folded(when.not_in):
                 return False, ""
             reasons.append(f"{when.field} is {shown} (not {', '.join(when.not_in)})")
         if not checked:  # a bare `field:` asks for a value
@@ -169,18 +171,18 @@ def condition_holds(
             reasons.append(f"{when.field} is {shown}")
     if when.request_type is not None:
         rt = snapshot.request_type
-        if rt is None or rt.strip().casefold() not in _folded(when.request_type):
+        if rt is None or rt.strip().casefold() not in folded(when.request_type):
             return False, ""
         reasons.append(f"request type is {rt}")
     if when.labels_any is not None:
         have = {label.casefold() for label in snapshot.labels}
-        hit = sorted(have & _folded(when.labels_any))
+        hit = sorted(have & folded(when.labels_any))
         if not hit:
             return False, ""
         reasons.append(f"labelled {', '.join(hit)}")
     if when.components_any is not None:
         have = {c.casefold() for c in snapshot.components}
-        hit = sorted(have & _folded(when.components_any))
+        hit = sorted(have & folded(when.components_any))
         if not hit:
             return False, ""
         reasons.append(f"component {', '.join(hit)}")

@@ -195,9 +195,12 @@ def response_clock(
         else:
             paused_since = span.start
     business = target_business(calendar, created, target)
-    due = shifted_due(calendar, created, business, completed)
-    plain_due = calendar.add(created, business)
-    paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
+    if completed:
+        due = shifted_due(calendar, created, business, completed)
+        plain_due = calendar.add(created, business)
+        paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
+    else:
+        due, paused_business = calendar.add(created, business), timedelta(0)
     used = calendar.elapsed(created, cutoff, pauses)
     done = snapshot.status_category == "done"
     state: SlaState

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -15,6 +16,7 @@ from bridge.policy.model import (
     RuleSet,
     Tier,
 )
+from bridge.policy.priority import folded as _folded
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def check_contact(snapshot: IssueSnapshot, customer: Customer) -> ContactCheck:
             True,
             f"{reporter.display_name} is an agent raising the case on the customer's behalf",
         )
-    allowed = {c.strip().casefold() for c in customer.contacts}
+    allowed = _folded(customer.contacts)
     ids = {x.strip().casefold() for x in (reporter.email, reporter.account_id) if x}
     shown = reporter.email or reporter.account_id
     if ids & allowed:
@@ -51,16 +53,9 @@ def check_contact(snapshot: IssueSnapshot, customer: Customer) -> ContactCheck:
 
 def entitlement_problems(request_type: str | None, tier: Tier, ruleset: RuleSet) -> tuple[str, ...]:
     """The entitlements the request type needs that the tier does not include."""
-    if request_type is None:
-        return ()
-    wanted = request_type.strip().casefold()
-    missing = []
-    for entitlement, types in ruleset.entitlement_request_types.items():
-        if wanted in {t.strip().casefold() for t in types} and (
-            entitlement not in tier.entitlements
-        ):
-            missing.append(entitlement)
-    return tuple(missing)
+    return tuple(
+        e for e in needed_entitlements(request_type, ruleset) if e not in tier.entitlements
+    )
 
 
 def needed_entitlements(request_type: str | None, ruleset: RuleSet) -> tuple[str, ...]:
@@ -68,9 +63,7 @@ def needed_entitlements(request_type: str | None, ruleset: RuleSet) -> tuple[str
         return ()
     wanted = request_type.strip().casefold()
     return tuple(
-        e
-        for e, types in ruleset.entitlement_request_types.items()
-        if wanted in {t.strip().casefold() for t in types}
+        e for e, types in ruleset.entitlement_request_types.items() if wanted in _folded(types)
     )
 
 
@@ -81,8 +74,6 @@ def needed_entitlements(request_type: str | None, ruleset: RuleSet) -> tuple[str
 class QuotaRanking:
     position: QuotaPosition | None  # None when the case itself does not count
     month: str
-    ranking: tuple[str, ...]  # the month's counted keys, oldest first
-    excluded: tuple[str, ...]  # the month's keys not counted (their resolution)
     why: str
 
 
@@ -91,54 +82,133 @@ def month_of(at: datetime, zone: tzinfo) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def org_cases(
+def find_org_cases(
     snapshot: IssueSnapshot, org_cases: Mapping[str, tuple[MonthCase, ...]], customer: Customer
-) -> list[MonthCase]:
-    """The organisation's cases, with this case in them as the snapshot describes it."""
-    found: tuple[MonthCase, ...] | None = None
+) -> tuple[MonthCase, ...]:
+    """The organisation's cases from the context (exact name, then case-insensitive)."""
     for name in (snapshot.organization, customer.organization):
         if name is not None and name in org_cases:
-            found = org_cases[name]
-            break
-    if found is None:
-        folded = {n.casefold() for n in (snapshot.organization, customer.organization) if n}
-        for name, listed in org_cases.items():
-            if name.casefold() in folded:
-                found = listed
-                break
-    result = [c for c in (found or ()) if c.key != snapshot.key]
-    result.append(MonthCase(snapshot.key, snapshot.created, snapshot.resolution))
-    return result
+            return org_cases[name]
+    folded = {n.casefold() for n in (snapshot.organization, customer.organization) if n}
+    for name, listed in org_cases.items():
+        if name.casefold() in folded:
+            return listed
+    return ()
+
+
+SortKey = tuple[float, int, str]
+
+
+def _sort_key(case: MonthCase) -> SortKey:
+    # epoch seconds compare much faster than aware datetimes; microseconds are exact in a float
+    return (case.created.timestamp(), case.key_number, case.key)
+
+
+@dataclass(frozen=True)
+class _Month:
+    """One month of an organisation's cases, ranked."""
+
+    counted: tuple[SortKey, ...]  # oldest first, ties by key number
+    excluded: tuple[str, ...]  # keys whose resolution is not counted
+
+
+@dataclass(frozen=True)
+class _OrgIndex:
+    cases: tuple[MonthCase, ...]  # the indexed tuple itself (kept alive: ids stay unique)
+    by_key: Mapping[str, MonthCase]
+    months: Mapping[str, _Month]
+
+
+#: Ranking an organisation's month once per cycle instead of once per case: the sync
+#: layer hands every case of an organisation the same tuple.  Keyed by the tuple's
+#: identity (and the zone and the not-counted resolutions); small and bounded.
+_INDEX: dict[tuple[int, str, frozenset[str]], _OrgIndex] = {}
+_INDEX_SIZE = 64
+
+
+def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str]) -> _OrgIndex:
+    cache_key = (id(cases), str(zone), skip)
+    found = _INDEX.get(cache_key)
+    if found is not None and found.cases is cases:
+        return found
+    grouped: dict[str, list[MonthCase]] = {}
+    for case in cases:
+        grouped.setdefault(month_of(case.created, zone), []).append(case)
+    months: dict[str, _Month] = {}
+    for month, listed in grouped.items():
+        listed.sort(key=_sort_key)
+        months[month] = _Month(
+            tuple(_sort_key(c) for c in listed if not _excluded(c.resolution, skip)),
+            tuple(c.key for c in listed if _excluded(c.resolution, skip)),
+        )
+    index = _OrgIndex(cases, {c.key: c for c in cases}, months)
+    if len(_INDEX) >= _INDEX_SIZE:
+        _INDEX.pop(next(iter(_INDEX)))
+    _INDEX[cache_key] = index
+    return index
+
+
+def _excluded(resolution: str | None, skip: frozenset[str]) -> bool:
+    return resolution is not None and resolution.strip().casefold() in skip
+
+
+def _listing(keys: Sequence[str], total: int, limit: int) -> str:
+    """The month's keys for explain, bounded: all of a small month, else the first ``limit``."""
+    if total <= max(limit, 12):
+        return ", ".join(keys)
+    return ", ".join(keys[:limit]) + f", ... ({total - limit} more)"
 
 
 def rank_quota(
     snapshot: IssueSnapshot,
-    cases: list[MonthCase],
+    cases: tuple[MonthCase, ...],
     tier: Tier,
     not_counted: frozenset[str],
     zone: tzinfo,
+    explain: bool = True,
 ) -> QuotaRanking:
-    """The case's rank among its organisation's cases of its month (customer's zone)."""
+    """The case's rank among its organisation's cases of its month (customer's zone).
+
+    ``cases`` are the organisation's cases from the context; the case itself is
+    taken as the snapshot describes it (added when the context lacks it).
+    Costs O(log n) per case once the organisation's month is indexed.
+    """
+    skip = frozenset(r.strip().casefold() for r in not_counted)
+    index = _org_index(cases, zone, skip)
     month = month_of(snapshot.created, zone)
-    skip = {r.strip().casefold() for r in not_counted}
-    same_month = sorted(
-        (c for c in cases if month_of(c.created, zone) == month),
-        key=lambda c: (c.created, c.key_number, c.key),
-    )
-    counted = [c for c in same_month if (c.resolution or "").strip().casefold() not in skip]
-    excluded = tuple(c.key for c in same_month if c not in counted)
-    ranking = tuple(c.key for c in counted)
     limit = tier.cases_per_month
-    if snapshot.key not in ranking:
+    me = MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
+    current = index.months.get(month, _Month((), ()))
+    counted: Sequence[SortKey] = current.counted
+    excluded: Sequence[str] = current.excluded
+    listed = index.by_key.get(snapshot.key)
+    present = listed == me  # the context has this case exactly as the snapshot says
+    if listed is not None and not present:
+        # the context knows an older version of this case: rank it without that entry
+        counted = [k for k in counted if k[2] != snapshot.key]
+        excluded = [k for k in excluded if k != snapshot.key]
+    if _excluded(me.resolution, skip):
         why = (
-            f"{snapshot.key} is not counted in {month}: its resolution "
-            f"{snapshot.resolution!r} is not counted; {len(ranking)} of {limit} used"
+            f"{snapshot.key} is not counted in {month}: resolution {snapshot.resolution!r}; "
+            f"{len(counted)} of {limit} used"
         )
-        return QuotaRanking(None, month, ranking, excluded, why)
-    used = ranking.index(snapshot.key) + 1
+        return QuotaRanking(None, month, why)
+    own = _sort_key(me)
+    used = bisect_left(counted, own) + 1
     over = used > limit
-    listed = ", ".join(ranking)
-    why = f"case {used} of {limit} in {month} ({'over quota' if over else 'within quota'}); oldest first: {listed}"
+    position = QuotaPosition(used, limit, over, month)
+    if not explain:
+        return QuotaRanking(position, month, "")
+    total = len(counted) + (0 if present else 1)
+    shown = total if total <= max(limit, 12) else limit
+    keys = [k[2] for k in counted[:shown]]
+    if not present and used <= shown:
+        keys.insert(used - 1, me.key)
+    keys = keys[:shown]
+    state = "over quota" if over else "within quota"
+    why = (
+        f"case {used} of {limit} in {month} ({state}); oldest first: {_listing(keys, total, limit)}"
+    )
     if excluded:
-        why += f"; not counted: {', '.join(excluded)}"
-    return QuotaRanking(QuotaPosition(used, limit, over, month), month, ranking, excluded, why)
+        why += f"; not counted: {_listing(excluded[:12], len(excluded), limit)}"
+    return QuotaRanking(position, month, why)
