@@ -229,6 +229,23 @@ MALFORMED = [
     ),
     pytest.param(
         "sla.yaml",
+        "- at: 50%",
+        "- at: 0.5",
+        "at: 0.5",
+        "escalation step 1: at must be a percentage, not the number 0.5",
+        id="percentage-as-fraction",
+    ),
+    pytest.param(
+        "priorities.yaml",
+        "priorities:\n  P1: {jira: Blocker}\n  P2: {jira: Critical}\n  P3: {jira: Major}\n"
+        "  P4: {jira: Minor}\n",
+        "priorities: [P1, P2, P3, P4]\n",
+        "priorities: [P1",
+        "priorities must be a mapping (key: value), not a list",
+        id="list-instead-of-mapping",
+    ),
+    pytest.param(
+        "sla.yaml",
         "at_risk_at: 75%",
         "at_risk_at: 175%",
         "at_risk_at:",

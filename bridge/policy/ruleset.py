@@ -1096,7 +1096,9 @@ def _percent(check: Checker, node: Node, where: str, *, maximum: float) -> float
             and isinstance(node.value, int | float)
             and not isinstance(node.value, bool)
         ):
-            hint = f"write {text}% with a percent sign"
+            number = float(node.value)
+            shown = number * 100 if 0 < number <= 1.5 and isinstance(node.value, float) else number
+            hint = f"write {shown:g}% with a percent sign"
         check.add(node, f"{where} must be a percentage, not {node.describe()}", hint)
         return None
     if share <= 0 or share > maximum:
