@@ -245,6 +245,28 @@ REQUEST_TYPE = {
             },
             "All sites down",
         ),
+        (
+            "impact",
+            {
+                "type": "doc",
+                "version": 1,
+                "content": [
+                    {
+                        "type": "paragraph",
+                        "content": [
+                            {"type": "text", "text": "Line one"},
+                            {"type": "hardBreak"},
+                            {"type": "text", "text": "line two"},
+                        ],
+                    },
+                    {
+                        "type": "paragraph",
+                        "content": [{"type": "text", "text": "Second paragraph"}],
+                    },
+                ],
+            },
+            "Line one\nline two\n\nSecond paragraph",
+        ),
     ],
 )
 def test_decode(fm: FieldMap, logical: str, raw: Any, text: str | None) -> None:

@@ -294,20 +294,29 @@ def _text(value: str | int | float | datetime) -> str:
     return str(value)
 
 
+_ADF_BLOCK_JOIN = {"doc": "\n\n", "blockquote": "\n\n", "bulletList": "\n", "orderedList": "\n"}
+
+
 def _adf_text(node: Any) -> str:
-    """Plain text of an Atlassian Document Format node (v3 rich-text fields)."""
-    if isinstance(node, dict):
-        if node.get("type") == "text":
-            return str(node.get("text") or "")
-        if node.get("type") == "hardBreak":
-            return "\n"
-        inner = "".join(_adf_text(c) for c in node.get("content") or [])
-        if node.get("type") in ("paragraph", "heading", "listItem", "codeBlock", "blockquote"):
-            return inner + "\n"
-        return inner
+    """Plain text of an Atlassian Document Format node (v3 rich-text fields).
+
+    Paragraphs are separated by a blank line and hard breaks become newlines,
+    so a v3 value reads the same as the plain string v2 returns.
+    """
     if isinstance(node, list):
         return "".join(_adf_text(c) for c in node)
-    return ""
+    if not isinstance(node, dict):
+        return ""
+    kind = node.get("type")
+    if kind == "text":
+        return str(node.get("text") or "")
+    if kind == "hardBreak":
+        return "\n"
+    children = [_adf_text(c) for c in node.get("content") or []]
+    joiner = _ADF_BLOCK_JOIN.get(str(kind))
+    if joiner is not None:
+        return joiner.join(c for c in children if c)
+    return "".join(children)
 
 
 def decode_value(raw: Any) -> str | None:
