@@ -140,21 +140,20 @@ HOLDER_SCRIPT = textwrap.dedent(
 
 @pytest.fixture
 def holder_process(lock_file: Path) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", HOLDER_SCRIPT, str(lock_file)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
-    )
-    assert proc.stdout is not None
-    try:
-        assert proc.stdout.readline().strip() == "locked"
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            assert proc.stdout.readline().strip() == "locked"
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_a_second_process_gets_lock_busy_naming_the_holder_pid(
