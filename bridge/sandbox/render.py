@@ -9,7 +9,7 @@ v2 is a plain string; Data Center users carry ``name``/``key``; timestamps are
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +37,8 @@ class Ctx:
     base: str  # http://127.0.0.1:8089
     version: str = "3"  # REST API version: "2" | "3"
     flavour: str = "cloud"  # cloud | datacenter
+    #: rendered users, organisations, request types... reused within one response
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def api(self) -> str:
@@ -108,6 +110,14 @@ def avatar_urls(seed: str) -> dict[str, str]:
 def user(ctx: Ctx, u: User | None) -> dict[str, Any] | None:
     if u is None:
         return None
+    key = ("user", u.account_id)
+    if key not in ctx.memo:
+        ctx.memo[key] = _user(ctx, u)
+    found: dict[str, Any] = ctx.memo[key]
+    return found
+
+
+def _user(ctx: Ctx, u: User) -> dict[str, Any]:
     out: dict[str, Any] = {
         "self": f"{ctx.api}/user?accountId={quote(u.account_id)}",
         "accountId": u.account_id,
@@ -126,8 +136,7 @@ def user(ctx: Ctx, u: User | None) -> dict[str, Any] | None:
 
 
 def myself(ctx: Ctx, u: User) -> dict[str, Any]:
-    out = user(ctx, u)
-    assert out is not None
+    out = _user(ctx, u)
     out["locale"] = "en_AU"
     out["groups"] = {"size": 1, "items": []}
     out["applicationRoles"] = {"size": 1, "items": []}
@@ -309,6 +318,14 @@ def option(ctx: Ctx, f: Field, oid: str | None) -> dict[str, Any] | None:
 
 
 def date_dto(ctx: Ctx, dt: Any) -> dict[str, Any]:
+    key = ("date", dt)
+    if key not in ctx.memo:
+        ctx.memo[key] = _date_dto(ctx, dt)
+    found: dict[str, Any] = ctx.memo[key]
+    return found
+
+
+def _date_dto(ctx: Ctx, dt: Any) -> dict[str, Any]:
     local = dt.astimezone(ctx.store.site_tz)
     return {
         "iso8601": local.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -319,6 +336,14 @@ def date_dto(ctx: Ctx, dt: Any) -> dict[str, Any]:
 
 
 def organization(ctx: Ctx, org: Organization) -> dict[str, Any]:
+    key = ("org", org.id)
+    if key not in ctx.memo:
+        ctx.memo[key] = _organization(ctx, org)
+    found: dict[str, Any] = ctx.memo[key]
+    return found
+
+
+def _organization(ctx: Ctx, org: Organization) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": org.id,
         "name": org.name,
@@ -331,6 +356,14 @@ def organization(ctx: Ctx, org: Organization) -> dict[str, Any]:
 
 
 def request_type(ctx: Ctx, rt: RequestType) -> dict[str, Any]:
+    key = ("rt", rt.id)
+    if key not in ctx.memo:
+        ctx.memo[key] = _request_type(ctx, rt)
+    found: dict[str, Any] = ctx.memo[key]
+    return found
+
+
+def _request_type(ctx: Ctx, rt: RequestType) -> dict[str, Any]:
     p = ctx.store.project
     return {
         "_links": {
@@ -489,10 +522,16 @@ def field_value(ctx: Ctx, issue: Issue, f: Field) -> Any:
     if kind in ("description", "textarea"):
         return ctx.rich(raw)
     if kind == "priority":
-        p = store.priority(raw)
-        return _priority_ref(ctx, p) if p else None
+        key = ("prio", raw)
+        if key not in ctx.memo:
+            p = store.priority(raw)
+            ctx.memo[key] = _priority_ref(ctx, p) if p else None
+        return ctx.memo[key]
     if kind == "status":
-        return _status_ref(ctx, store.statuses[str(raw)])
+        key = ("status", raw)
+        if key not in ctx.memo:
+            ctx.memo[key] = _status_ref(ctx, store.statuses[str(raw)])
+        return ctx.memo[key]
     if kind == "resolution":
         return resolution(ctx, raw)
     if kind == "user":

@@ -226,6 +226,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "jsm-bridge-sandbox"
     sys_version = ""
 
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
@@ -258,9 +263,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
+        # headers and body in one write: separate small writes meet Nagle's algorithm and the
+        # client's delayed ACK, a 40 ms stall per request on loopback
+        buffer: list[bytes] = self._headers_buffer  # type: ignore[attr-defined]
+        buffer.append(b"\r\n")
+        buffer.append(data)
+        self.flush_headers()
 
     def _drop(self) -> None:
         self.close_connection = True

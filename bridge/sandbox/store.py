@@ -12,6 +12,7 @@ on a real site.  Callers hold ``store.lock`` around read-modify-write sequences.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -986,6 +987,7 @@ class JqlIssue:
         return vals[0] if vals else None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def format_jira(dt: datetime, tz: ZoneInfo) -> str:
     """Jira's timestamp format: ``2026-11-27T09:00:00.000+1000`` in the site's zone."""
     local = dt.astimezone(tz)
