@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from bridge.policy.escalation import LadderOutcome, not_running_reason, run_ladder
@@ -51,7 +52,8 @@ from bridge.policy.sla import (
     shifted_due,
     target_business,
 )
-from bridge.policy.templates import render
+from bridge.policy.templates import PLACEHOLDERS
+from bridge.policy.templates import render as render_template
 from bridge.policy.tiers import (
     check_contact,
     entitlement_problems,
@@ -64,6 +66,33 @@ if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
 
 __all__ = ["evaluate", "reporter_text", "template_values"]
+
+
+_MARK = "\x00"
+
+
+@lru_cache(maxsize=512)
+def _segments(text: str) -> tuple[str, ...] | None:
+    """A template split into literal, name, literal, name, ..., literal (None: render slowly).
+
+    Rendered once with markers by the safe renderer itself, so the grammar (and
+    its ``{{``/``}}`` escapes) lives in one place.
+    """
+    if _MARK in text:
+        return None
+    marked = render_template(text, {name: f"{_MARK}{name}{_MARK}" for name in PLACEHOLDERS})
+    return tuple(marked.split(_MARK))
+
+
+def render(text: str, values: Mapping[str, str]) -> str:
+    """``templates.render``, with each template's parse kept between cases."""
+    parts = _segments(text)
+    if parts is None:
+        return render_template(text, values)
+    out = list(parts)
+    for i in range(1, len(out), 2):
+        out[i] = values.get(out[i], "")
+    return "".join(out)
 
 
 def reporter_text(snapshot: IssueSnapshot) -> str:
