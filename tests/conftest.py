@@ -111,7 +111,7 @@ SandboxFactory = Callable[..., Sandbox]
 @pytest.fixture
 def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
     """``sandbox_factory(seed="demo"|"empty"|FILE, flavour="cloud"|"datacenter", now=...,
-    faults=None, cases=0, frozen=True, state=None)`` → a started :class:`Sandbox`."""
+    faults=None, cases=0, frozen=True, state=None, site_tz=None)`` → a started :class:`Sandbox`."""
     started: list[SandboxServer] = []
 
     def make(
@@ -122,8 +122,9 @@ def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
         cases: int = 0,
         frozen: bool = True,
         state: str | Path | None = None,
+        site_tz: str | None = None,
     ) -> Sandbox:
-        store = seeds.build(seed, now=now, frozen=frozen, cases=cases)
+        store = seeds.build(seed, now=now, frozen=frozen, cases=cases, site_tz=site_tz)
         server = SandboxServer(
             store, "127.0.0.1", 0, flavour=flavour, faults=faults, state_path=state
         )

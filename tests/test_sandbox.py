@@ -785,6 +785,19 @@ def test_fail_the_nth_write_landed_or_lost(sandbox: Sandbox) -> None:
     ]
 
 
+def test_slow_responses_are_marked_and_still_answered(sandbox: Sandbox) -> None:
+    sandbox.set_faults("slow:1@0.01s")
+    assert sandbox.session().get(sandbox.url + API3 + "/myself").status_code == 200
+    assert sandbox.requests.entries()[-1].fault == "slow"
+
+
+def test_site_time_zone_is_configurable(sandbox_factory: SandboxFactory) -> None:
+    sb = sandbox_factory(site_tz="Europe/London")
+    info = sb.session().get(sb.url + API3 + "/serverInfo").json()
+    assert info["serverTimeZone"] == "Europe/London"
+    assert info["serverTime"] == "2026-11-24T00:00:00.000+0000"
+
+
 def test_dropped_connection_applies_nothing(sandbox: Sandbox) -> None:
     s = sandbox.session()
     sandbox.set_faults("drop:1")

@@ -618,14 +618,16 @@ def run_jql(req: Request, jql: str) -> list[int]:
 
     store = req.store
     actor = req.actor
-    cache_key = (jql, store.version, actor.account_id)
+    now = store.now()
+    # keyed on the clock too: relative dates ("updated >= -5m") move with a running clock
+    cache_key = (jql, store.version, actor.account_id, now)
     cached = req.server.jql_cache.get(cache_key)
     if cached is not None:
         return cached
     try:
         query = jqlmod.parse(
             jql,
-            now=store.now(),
+            now=now,
             known_fields=store.jql_knows,
             known_value=store.jql_value_known,
             date_fields=store.jql_date_field,

@@ -135,7 +135,7 @@ class SandboxServer:
         self.state_path = Path(state_path) if state_path else None
         self.requests = RequestLog()
         self.snapshots: OrderedDict[str, list[int]] = OrderedDict()
-        self.jql_cache: dict[tuple[str, int, str], list[int]] = {}
+        self.jql_cache: dict[tuple[str, int, str, datetime], list[int]] = {}
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.sandbox = self
         self._thread: threading.Thread | None = None
