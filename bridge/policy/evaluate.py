@@ -346,7 +346,7 @@ def _known_customer(
 
     # -- named engineer
     assignee: str | None = None
-    if "named_engineer" in tier.entitlements and customer.named_engineer:
+    if open_case and "named_engineer" in tier.entitlements and customer.named_engineer:
         if snapshot.assignee is None:
             assignee = customer.named_engineer
             out.note("assignment", f"unassigned: assign to the named engineer {assignee}")
@@ -414,17 +414,17 @@ def _known_customer(
         out.note("case", "the case is resolved: fields only (no labels, comments, assignment)")
         return _desired(
             snapshot,
-            ruleset.priorities.jira_names,
-            tier,
-            calendar_name,
-            decided,
-            quota,
-            contact.authorised,
-            problems,
-            missing,
-            clock,
-            None,
+            ruleset,
             out,
+            tier=tier,
+            calendar_name=calendar_name,
+            decided=decided,
+            quota=quota,
+            authorised=contact.authorised,
+            problems=problems,
+            missing=missing,
+            clock=clock,
+            ladder=None,
             write=False,
             assignee=None,
             next_wakeup=None,
@@ -486,17 +486,17 @@ def _known_customer(
 
     return _desired(
         snapshot,
-        ruleset.priorities.jira_names,
-        tier,
-        calendar_name,
-        decided,
-        quota,
-        contact.authorised,
-        problems,
-        missing,
-        clock,
-        ladder,
+        ruleset,
         out,
+        tier=tier,
+        calendar_name=calendar_name,
+        decided=decided,
+        quota=quota,
+        authorised=contact.authorised,
+        problems=problems,
+        missing=missing,
+        clock=clock,
+        ladder=ladder,
         write=True,
         assignee=assignee,
         next_wakeup=next_wakeup,
@@ -505,7 +505,9 @@ def _known_customer(
 
 def _desired(
     snapshot: IssueSnapshot,
-    jira_names: Mapping[PriorityLevel, str],
+    ruleset: RuleSet,
+    out: _Out,
+    *,
     tier: Tier,
     calendar_name: str,
     decided: PriorityOutcome,
@@ -515,8 +517,6 @@ def _desired(
     missing: tuple[str, ...],
     clock: ResponseClock | None,
     ladder: LadderOutcome | None,
-    out: _Out,
-    *,
     write: bool,
     assignee: str | None,
     next_wakeup: datetime | None,
@@ -528,7 +528,7 @@ def _desired(
         reason += " (resolved case: priority left alone)"
     elif decided.requested.mapped or not decided.engineer_override:
         priority = decided.level
-        jira = jira_names.get(priority)
+        jira = ruleset.priorities.jira_names.get(priority)
     labels_present = frozenset(out.labels_present) if write else frozenset()
     labels_absent = frozenset(out.labels_absent - out.labels_present) if write else frozenset()
     return Desired(
