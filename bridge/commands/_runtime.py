@@ -55,10 +55,12 @@ def parse_now(text: str | None, default_tz: tzinfo = UTC) -> datetime:
     return value
 
 
-def setup_logging(args: argparse.Namespace) -> None:
-    configure_logging(
-        verbosity=getattr(args, "verbose", 0) or 0, quiet=bool(getattr(args, "quiet", False))
-    )
+def setup_logging(args: argparse.Namespace, *, quiet_by_default: bool = False) -> None:
+    """Logs go to stderr.  Commands whose output is the point (plan, explain, demo) log
+    only warnings unless ``-v`` is given; ``run`` logs a line per issue and per cycle."""
+    verbosity = getattr(args, "verbose", 0) or 0
+    quiet = bool(getattr(args, "quiet", False)) or (quiet_by_default and verbosity == 0)
+    configure_logging(verbosity=verbosity, quiet=quiet)
 
 
 @dataclass

@@ -50,7 +50,7 @@ def _hours(value: timedelta | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args)
+    setup_logging(args, quiet_by_default=True)
     try:
         settings, ruleset = load_config(args)
         now = parse_now(args.now, default_tz(ruleset))

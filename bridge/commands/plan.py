@@ -21,7 +21,7 @@ from bridge.sync.plan import describe, to_json
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging(args)
+    setup_logging(args, quiet_by_default=True)
     try:
         settings, ruleset = load_config(args)
         now = parse_now(args.now, default_tz(ruleset))

@@ -1,0 +1,171 @@
+"""``jsm-bridge demo``: what a newcomer runs first.
+
+Starts the embedded Jira Service Management sandbox with the demo cases, shows
+what a cycle would change (``plan``), runs a real cycle against it over HTTP,
+prints the resulting table, then runs a second cycle to show that nothing is
+written twice.  State goes to a fresh temporary file, so the demo is the same
+every time; ``--keep`` leaves the sandbox running for ``plan``/``explain``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import socket
+import sys
+import tempfile
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from bridge.commands._runtime import (
+    EXIT_OK,
+    CommandError,
+    connect,
+    load_config,
+    setup_logging,
+)
+from bridge.commands.run import exit_code, summary_line
+from bridge.sandbox import seed as seeds
+from bridge.sandbox.server import SandboxServer
+from bridge.sync.cycle import CycleReport, IssueOutcome
+from bridge.sync.plan import AddComment, EditIssue, Transition
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _actions(outcome: IssueOutcome) -> str:
+    if outcome.plan is None:
+        return outcome.error or "-"
+    comments: Counter[str] = Counter()
+    bits: list[str] = []
+    for action in outcome.plan.actions:
+        if isinstance(action, EditIssue):
+            n = len(action.fields)
+            if n:
+                bits.append(f"{n} field{'s' if n != 1 else ''}")
+            bits.extend(
+                ("+" if verb == "add" else "-") + str(value)
+                for op in action.update.get("labels", [])
+                for verb, value in op.items()
+            )
+        elif isinstance(action, Transition):
+            bits.append(f"→{action.name}")
+        elif isinstance(action, AddComment):
+            comments["internal" if action.internal else "public"] += 1
+    for visibility in ("public", "internal"):
+        if comments[visibility]:
+            n = comments[visibility]
+            bits.append(f"{n} {visibility} comment{'s' if n > 1 else ''}")
+    return ", ".join(bits) or "nothing"
+
+
+def _due(outcome: IssueOutcome) -> str:
+    if outcome.response_due is None:
+        return "-"
+    return outcome.response_due.strftime("%a %d %b %H:%M %Z")
+
+
+def print_table(report: CycleReport, out: TextIO) -> None:
+    rows = [
+        (
+            o.key,
+            o.organization or "-",
+            o.tier or "-",
+            f"{o.priority_before or '-'} → {o.priority_after or '-'}"
+            if o.priority_before != o.priority_after
+            else (o.priority_before or "-"),
+            _due(o),
+            o.sla_state,
+            _actions(o),
+        )
+        for o in report.outcomes
+    ]
+    header = ("KEY", "ORGANISATION", "TIER", "PRIORITY", "RESPONSE DUE", "SLA", "ACTIONS TAKEN")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        print("  ".join([*cells, str(row[-1])]).rstrip(), file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args, quiet_by_default=True)
+    out = sys.stdout
+    try:
+        settings, ruleset = load_config(args)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    url = urlsplit(settings.jira.url)
+    host = url.hostname or "127.0.0.1"
+    port = url.port or 8089
+    if not _port_free(host, port):
+        print(f"note: port {port} is busy; the demo sandbox uses a free port instead", file=out)
+        port = 0
+    store = seeds.build("demo")
+    server = SandboxServer(store, host, port, flavour=settings.jira.flavour).start()
+    print(
+        f"Sandbox: Jira Service Management at {server.url} "
+        f"({len(store.issues)} demo cases, login {seeds.BRIDGE_EMAIL} / {seeds.BRIDGE_TOKEN})",
+        file=out,
+    )
+    settings = dataclasses.replace(
+        settings, jira=dataclasses.replace(settings.jira, url=server.url)
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="jsm-bridge-demo-"))
+    try:
+        runtime = connect(settings, ruleset, state_path=workdir / "state.sqlite")
+    except CommandError as exc:
+        server.stop()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    code = EXIT_OK
+    try:
+        now: datetime = store.now()
+        preview = runtime.engine.cycle(now, dry_run=True)
+        planned = sum(len(o.plan.actions) for o in preview.outcomes if o.plan is not None)
+        print(
+            f"\n1) plan: {planned} action(s) on {preview.changed} of {preview.read} cases "
+            f"(writes nothing — `jsm-bridge plan` shows each one)",
+            file=out,
+        )
+
+        server.requests.clear()
+        first = runtime.engine.cycle(now)
+        reads1, writes1 = server.requests.count(kind="read"), server.requests.count(kind="write")
+        print(f"\n2) run --once at {now.isoformat(timespec='minutes')}:\n", file=out)
+        print_table(first, out)
+        print(f"\n   {summary_line(first)}", file=out)
+        print(f"   requests: {reads1} reads, {writes1} writes", file=out)
+
+        server.requests.clear()
+        second = runtime.engine.cycle(store.now())
+        reads2, writes2 = server.requests.count(kind="read"), server.requests.count(kind="write")
+        print(
+            f"\n3) second cycle: {second.read} cases re-read, {reads2} read requests, "
+            f"{writes2} writes — nothing is written twice.",
+            file=out,
+        )
+        code = max(exit_code(first), exit_code(second))
+        if args.keep:
+            print(
+                f"\nThe sandbox keeps running at {server.url}. Try:\n"
+                f"  jsm-bridge explain SUP-7\n  jsm-bridge plan --issue SUP-30\n"
+                "Ctrl-C stops it.",
+                file=out,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+    finally:
+        runtime.close()
+        server.stop()
+    return code
