@@ -10,10 +10,12 @@ every time; ``--keep`` leaves the sandbox running for ``plan``/``explain``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import socket
 import sys
 import tempfile
+import threading
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
