@@ -1,1 +1,26 @@
-"""An embedded, stateful Jira Service Management sandbox for the demo and the tests."""
+"""An embedded, stateful Jira Service Management sandbox for the demo and the tests.
+
+Start it with ``jsm-bridge sandbox`` or in-process::
+
+    from bridge.sandbox.seed import build
+    from bridge.sandbox.server import SandboxServer
+
+    server = SandboxServer(build("demo", now=..., frozen=True), port=0, flavour="cloud").start()
+    ...  # HTTP against server.url; server.store is the site, server.requests the request log
+    server.stop()
+
+Modules: ``store`` (the site's state, clock, persistence), ``render`` (Jira's JSON for
+v2/v3, Cloud/Data Center), ``edits`` (write payloads → values, Jira's errors), ``routes``
+(the route table, checked against Atlassian's specs), ``server`` (HTTP, auth, admin routes
+under ``/_sandbox/``), ``faults`` (the fault spec), ``seed`` (demo world, empty site,
+generator), ``specdata`` (the bundled spec schemas), ``jql`` (the query language).
+
+Credentials: Cloud basic auth ``bridge@vendor.example:sandbox-token`` (agents
+``agent-token``, portal customers ``customer-token``); Data Center bearer ``sandbox-token``
+(agents ``pat-<name>``).
+
+Deliberate differences from Jira, kept small: one project (SUP) and one issue type;
+comments and property writes do not appear in the changelog (as in Jira) but comments bump
+``updated``; ``expand=changelog`` returns up to the last 100 histories, oldest first;
+Data Center users carry ``accountId`` as well as ``name``/``key``.
+"""
