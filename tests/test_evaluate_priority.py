@@ -273,3 +273,14 @@ def test_priority_rule_comment_ids_are_slugs_of_the_rule_name():
     assert [c.action_id for c in run(case, rules=rules).comments] == [
         "SUP-1/priority/p1-needs-staff-24-7"
     ]
+
+
+def test_change_by_an_unclassified_account_is_not_an_engineer_choice():
+    case = snapshot(
+        priority="Blocker",
+        extra_fields={"environment": "Staging"},
+        priority_history=[("2026-11-30T09:10:00+10:00", "Major", "Blocker", Actor.UNKNOWN)],
+    )
+    desired = run(case)
+    assert desired.priority == "P4"  # the rules run on it
+    assert any("requested P1" in e.text for e in desired.explanation)
