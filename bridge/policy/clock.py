@@ -252,6 +252,7 @@ class _Table(NamedTuple):
     end_year: int
 
 
+_Hot = tuple[list[float], list[int], list[int], list[int], float, float]
 _SENTINEL = 10**30
 _EMPTY = _Table([], [], [], [], [], math.inf, -math.inf, 1, 0, 0, 0)
 _fromtimestamp = datetime.fromtimestamp
@@ -288,6 +289,7 @@ class BusinessCalendar:
         self._holiday_years: dict[int, dict[date, str]] = {}
         self._year_intervals: dict[int, list[tuple[int, int]]] = {}
         self._table = _EMPTY
+        self._hot: _Hot = ([], [], [], [], math.inf, -math.inf)
 
     # ------------------------------------------------------------------ description
 
@@ -443,6 +445,8 @@ class BusinessCalendar:
             end,
         )
         self._table = table
+        # One plain tuple for the hot paths: a single attribute read, unpacked locally.
+        self._hot = (table.bounds, table.base, table.cum_end, table.shift, fast_lo, fast_hi)
         return table
 
     def _local_year(self, us: int) -> int:
@@ -531,10 +535,8 @@ class BusinessCalendar:
             raise _naive_error("elapsed(end)", end)
         fs = start.timestamp()
         fe = end.timestamp()
-        table = self._table
-        if table.fast_lo <= fs < fe <= table.fast_hi and not pauses:
-            bounds = table.bounds
-            base = table.base
+        bounds, base, _, _, lo, hi = self._hot
+        if lo <= fs < fe <= hi and not pauses:
             ks = bisect_right(bounds, fs)
             ke = bisect_right(bounds, fe, ks)
             total = base[ke] - base[ks]
@@ -586,13 +588,13 @@ class BusinessCalendar:
             raise _naive_error("add(start)", start)
         fs = start.timestamp()
         d = duration // _ONE_US
-        table = self._table
-        if d > 0 and table.fast_lo <= fs < table.fast_hi:
-            k = bisect_right(table.bounds, fs)
-            target = table.base[k] + d
+        bounds, base, cum_end, shift, lo, hi = self._hot
+        if d > 0 and lo <= fs < hi:
+            k = bisect_right(bounds, fs)
+            target = base[k] + d
             if k & 1:
                 target += (fs * 1e6).__round__()
-            x = target - table.shift[bisect_left(table.cum_end, target)]
+            x = target - shift[bisect_left(cum_end, target)]
             if x < _FAST_LIMIT_US:  # false for the sentinel: target lies in later years
                 return _fromtimestamp(x / 1e6, self._tz)
         return self._add_exact(start, d)
