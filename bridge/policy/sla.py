@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from bridge.policy.model import (
@@ -68,8 +69,9 @@ class ResponseClock:
         return shifted_due(calendar, created, self.target_business * share, self.completed_pauses)
 
 
-def _fold(names: frozenset[str]) -> set[str]:
-    return {n.strip().casefold() for n in names}
+@lru_cache(maxsize=64)
+def _fold(names: frozenset[str]) -> frozenset[str]:
+    return frozenset(n.strip().casefold() for n in names)
 
 
 def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:

@@ -6,6 +6,7 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import lru_cache
 
 from bridge.policy.model import (
     Actor,
@@ -148,6 +149,11 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     return index
 
 
+@lru_cache(maxsize=64)
+def _skipped(not_counted: frozenset[str]) -> frozenset[str]:
+    return frozenset(r.strip().casefold() for r in not_counted)
+
+
 def _excluded(resolution: str | None, skip: frozenset[str]) -> bool:
     return resolution is not None and resolution.strip().casefold() in skip
 
@@ -173,7 +179,7 @@ def rank_quota(
     taken as the snapshot describes it (added when the context lacks it).
     Costs O(log n) per case once the organisation's month is indexed.
     """
-    skip = frozenset(r.strip().casefold() for r in not_counted)
+    skip = _skipped(not_counted)
     index = _org_index(cases, zone, skip)
     month = month_of(snapshot.created, zone)
     limit = tier.cases_per_month
