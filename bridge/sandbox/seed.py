@@ -359,9 +359,14 @@ def _cases() -> list[Case]:
             product="opEvents",
             version="4.2.0",
             events=(
-                (2, "transition", j, "Start work"),
-                (3, "comment", j, "Can you send the event log for 10:00-11:00?"),
-                (3.1, "transition", j, "Wait for customer"),
+                # asked for logs by phone (internal note), then waiting: the clock pauses
+                (
+                    1,
+                    "comment_internal",
+                    j,
+                    "Called Acme: they will send the 10:00-11:00 event log.",
+                ),
+                (1.1, "transition", j, "Wait for customer"),
             ),
         ),
         Case(
@@ -706,6 +711,13 @@ def demo(store: Store, now: datetime | None = None) -> Store:
     span = max((local - month_start).total_seconds(), 3600.0)
     cases = _cases()
     this_month = [c for c in cases if c.day >= 0]
+    # Most older cases have had a first reply (a real desk answers most cases); every
+    # third one with no history of its own stays unanswered and shows the escalation.
+    quiet = [c for c in this_month if not c.events and c.day < 0.6 * max(x.day for x in this_month)]
+    for n, c in enumerate(quiet):
+        if n % 3:
+            agent = AGENTS[n % len(AGENTS)][0]
+            c.events = ((1.5, "comment", agent, "Thanks, we are looking into this now."),)
     last_day = max(c.day for c in this_month) + 1
     bridge = store.user_by_email(BRIDGE_EMAIL)
     assert bridge is not None
@@ -715,15 +727,29 @@ def demo(store: Store, now: datetime | None = None) -> Store:
             created = month_start + timedelta(days=c.day, hours=10)
         else:
             # spread this month's cases over the part of the month that has passed, in
-            # order, at office-hour-ish times (08:00-17:00 local) that are not in the future
-            created = month_start + timedelta(seconds=span * (c.day + 0.05) / last_day)
+            # order, denser towards now (the newest cases still have their clocks running),
+            # at office-hour-ish times (08:00-17:00 local) that are not in the future
+            age = (1.0 - (c.day + 0.05) / last_day) ** 1.6
+            created = local - timedelta(seconds=span * age)
             minutes = 8 * 60 + int(c.day * 977) % (9 * 60)
             created = created.replace(hour=minutes // 60, minute=minutes % 60, second=0)
             if created > local:
                 created = max(month_start, local - timedelta(minutes=30 + int(c.day * 7) % 60))
         planned.append((created.replace(microsecond=0), c))
-    # keys follow creation order, as on a real site
-    for created, c in sorted(planned, key=lambda p: (p[0], p[1].day)):
+    # keys follow creation order, as on a real site; this month's cases keep their
+    # listed order (office-hour rounding must not swap two cases of the same day)
+    ordered = sorted(
+        planned, key=lambda p: (p[1].day >= 0, p[1].day if p[1].day >= 0 else p[0].timestamp())
+    )
+    for i in range(1, len(ordered)):
+        if ordered[i][1].day >= 0 and ordered[i][0] <= ordered[i - 1][0]:
+            ordered[i] = (ordered[i - 1][0] + timedelta(minutes=7), ordered[i][1])
+    latest = local - timedelta(minutes=1)  # and none in the future (early on the 1st)
+    for i in range(len(ordered) - 1, -1, -1):
+        if ordered[i][0] > latest:
+            ordered[i] = (latest, ordered[i][1])
+        latest = ordered[i][0] - timedelta(minutes=1)
+    for created, c in ordered:
         _create(store, c, created, now, bridge)
     return store
 
