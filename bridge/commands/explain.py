@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     key = args.key.upper()
+    runtime.engine.explain = True
     try:
         try:
             report = runtime.engine.cycle(now, dry_run=True, only_key=key)

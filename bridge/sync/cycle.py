@@ -239,6 +239,7 @@ class Engine:
         *,
         should_stop: Callable[[], bool] = lambda: False,
         progress: Callable[[int, int], None] | None = None,
+        explain: bool = False,
     ) -> None:
         self.port = port
         self.settings = settings
@@ -247,6 +248,8 @@ class Engine:
         self.site = site
         self.should_stop = should_stop
         self.progress = progress
+        #: build the explanation trail (for `explain`); cycles skip it: same decisions, less CPU
+        self.explain = explain
 
     # -- reading ---------------------------------------------------------------------------
     def _read(
@@ -315,6 +318,7 @@ class Engine:
             org_cases=org_cases,
             bridge_account=self.site.bridge_account_id,
             field_names=self.site.field_names,
+            explain=self.explain,
         )
         return evaluate(snapshot, self.ruleset, context, now)
 
