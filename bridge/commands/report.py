@@ -1,0 +1,169 @@
+"""``jsm-bridge report --month YYYY-MM``: per-customer SLA compliance and quota usage.
+
+Reads the month's cases in ONE search (the scope, created from a day before the
+month to a day after it, so every customer's calendar zone is covered), builds
+the organisations' cases for quota ranking from that same read, evaluates each
+case of the month with the cycle's own `Engine.evaluate` at ``--now``, and
+aggregates (`bridge.report.compute`).  Read-only: nothing is written to Jira,
+and the bridge's state database is not opened (an in-memory one stands in).
+
+Prints the table; writes ``report.csv`` and ``report.html`` to ``--out``
+(default ``report-YYYY-MM/``) and prints their paths.  Exit 0; 2 for a bad
+``--month``/``--now``/``--out``; 1 for config or rules problems; 3 when Jira
+fails; 4 when the report is complete but some cases could not be read or
+evaluated (they are listed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bridge.commands._runtime import (
+    EXIT_JIRA,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    CommandError,
+    Runtime,
+    connect,
+    default_tz,
+    load_config,
+    parse_now,
+    setup_logging,
+)
+from bridge.jira.fields import parse_jira_datetime
+from bridge.jira.port import JiraError
+from bridge.policy.model import Desired, IssueSnapshot, RuleSet
+from bridge.report.compute import (
+    MonthError,
+    compute,
+    in_month,
+    month_bounds,
+    month_of,
+    org_cases,
+    parse_month,
+)
+from bridge.report.render import terminal, to_csv, to_html
+from bridge.sync.poll import jql_datetime, read_issues, scope_jql
+from bridge.sync.snapshot import SnapshotError
+
+#: Zones run from UTC-12 to UTC+14: a day either side of the month in UTC covers them all.
+MARGIN = timedelta(days=1)
+
+
+def month_jql(base_jql: str, month: str, tz: Any = None) -> str:
+    """The scope's cases created from a day before ``month`` (UTC) to a day after it."""
+    start, end = month_bounds(month)
+    since = start.replace(tzinfo=UTC) - MARGIN
+    until = end.replace(tzinfo=UTC) + MARGIN
+    scope = scope_jql(base_jql, updated_since=None)
+    order = " ORDER BY key ASC"
+    assert scope.endswith(order)
+    return (
+        f"{scope.removesuffix(order)} AND created >= {jql_datetime(since, tz)}"
+        f" AND created < {jql_datetime(until, tz)}{order}"
+    )
+
+
+def _skipped_in_month(raw: Mapping[str, Any], month: str, ruleset: RuleSet) -> bool:
+    """Whether an unreadable case may belong to the month (in any calendar's zone)."""
+    try:
+        created = parse_jira_datetime(str((raw.get("fields") or {}).get("created") or ""))
+    except (TypeError, ValueError):
+        return True
+    return any(month_of(created, cal.tz) == month for cal in ruleset.calendars.values())
+
+
+def evaluate_month(
+    runtime: Runtime, month: str, now: datetime
+) -> tuple[list[tuple[IssueSnapshot, Desired]], list[tuple[str, str]]]:
+    """The month's cases evaluated at ``now``, and the ones skipped (key, why).
+
+    Raises `JiraError` when Jira fails outright.
+    """
+    site, ruleset = runtime.site, runtime.ruleset
+    jql = month_jql(runtime.settings.jira.jql, month, site.user_tz)
+    snapshots: list[IssueSnapshot] = []
+    skipped: list[tuple[str, str]] = []
+    for raw, snap in read_issues(
+        runtime.client,
+        jql,
+        site.fieldmap,
+        bridge_account_id=site.bridge_account_id,
+        status_categories=site.status_categories,
+        customers=site.customer_ids,
+    ):
+        if isinstance(snap, SnapshotError):
+            if _skipped_in_month(raw, month, ruleset):
+                skipped.append((snap.key, snap.problem))
+        else:
+            snapshots.append(snap)
+    cases = org_cases(snapshots)
+    evaluated: list[tuple[IssueSnapshot, Desired]] = []
+    for snap in snapshots:
+        if not in_month(snap, month, ruleset):
+            continue
+        try:
+            desired = runtime.engine.evaluate(snap, cases, now)
+        except Exception as exc:  # one bad case never stops the report
+            skipped.append((snap.key, f"{type(exc).__name__}: {exc}"))
+            continue
+        evaluated.append((snap, desired))
+    return evaluated, skipped
+
+
+def write_files(out_dir: Path, csv_text: str, html_text: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / "report.csv"
+    html_path = out_dir / "report.html"
+    csv_path.write_text(csv_text, encoding="utf-8", newline="")
+    html_path.write_text(html_text, encoding="utf-8")
+    return csv_path, html_path
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args, quiet_by_default=True)
+    try:
+        month = parse_month(args.month)
+    except MonthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings, ruleset = load_config(args)
+        zone = default_tz(ruleset)
+        now = parse_now(args.now, zone).astimezone(zone)
+        runtime = connect(settings, ruleset, state_path=":memory:")
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    try:
+        evaluated, skipped = evaluate_month(runtime, month, now)
+    except JiraError as exc:
+        print(
+            f"error: Jira at {settings.jira.url} failed while reading {month}'s cases: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_JIRA
+    finally:
+        runtime.close()
+
+    report = compute(evaluated, ruleset, month, now, skipped=skipped)
+    sys.stdout.write(terminal(report))
+    out_dir = Path(args.out) if args.out else Path(f"report-{month}")
+    try:
+        csv_path, html_path = write_files(out_dir, to_csv(report), to_html(report))
+    except OSError as exc:
+        print(
+            f"error: cannot write the report to {out_dir}: {exc.strerror or exc}; "
+            "pick a writable directory with --out DIR",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(f"\nWrote {csv_path}")
+    print(f"Wrote {html_path}")
+    return EXIT_PARTIAL if skipped else EXIT_OK

@@ -1,0 +1,300 @@
+"""The month's numbers, aggregated from evaluated cases.  Pure: no I/O, no clock.
+
+Input is what a cycle computes for each case (its snapshot and the policy's
+`Desired` at ``now``); output is a `MonthReport` the renderers turn into a
+table, CSV and HTML.
+
+Decisions where the SPEC is silent:
+
+* A case belongs to the month by its creation time in its customer's calendar
+  zone (the zone the quota uses); an unknown organisation's case by the default
+  calendar's zone.
+* Cases resolved as not counted (e.g. Duplicate) are left out of the quota only;
+  their response still counts for compliance, as the bridge wrote their SLA state.
+* ``running`` includes ``at_risk``; ``breached`` is a case still unanswered past
+  its due time (final once the case is answered: it becomes ``missed``).
+* Compliance = met / (met + missed + breached); no decided case → None ("n/a").
+* Time to first response is the business time from creation to the first
+  response with paused time left out (the clock's own measure).  The median is
+  the middle value (the mean of the two middle ones for an even count); p90 is
+  the nearest-rank 90th percentile (the smallest value at or above 90 % of them).
+* A case's priority is the level whose response target applies; without a
+  target, the level the rules left (or its Jira priority's level), else "-".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+
+from bridge.policy.model import Desired, IssueSnapshot, MonthCase, RuleSet
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+NO_PRIORITY = "-"
+
+
+class MonthError(ValueError):
+    """A month that is not ``YYYY-MM``."""
+
+
+def parse_month(text: str) -> str:
+    """``"2026-11"`` → ``"2026-11"``; anything else raises `MonthError` saying what to write."""
+    value = (text or "").strip()
+    m = _MONTH.match(value)
+    if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:
+        raise MonthError(f"--month {text!r} is not a calendar month; write YYYY-MM, e.g. 2026-11")
+    return value
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The month's first instant and the next month's first instant, as naive local times."""
+    year, mon = (int(x) for x in parse_month(month).split("-"))
+    start = datetime(year, mon, 1)
+    end = datetime(year + 1, 1, 1) if mon == 12 else datetime(year, mon + 1, 1)
+    return start, end
+
+
+def month_of(at: datetime, zone: tzinfo) -> str:
+    local = at.astimezone(zone)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+# ------------------------------------------------------------------------------ numbers
+
+
+def median(values: Sequence[timedelta]) -> timedelta | None:
+    """The middle of sorted ``values`` (mean of the two middle ones), None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def percentile(values: Sequence[timedelta], share: float) -> timedelta | None:
+    """Nearest rank: the smallest value with at least ``share`` of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass
+class Stats:
+    """Counts for a set of cases (a customer, or a customer's priority)."""
+
+    cases: int = 0  # created in the month
+    counted: int = 0  # counted for the quota
+    excluded: int = 0  # resolution not counted
+    over_quota: int = 0
+    met: int = 0
+    missed: int = 0
+    breached: int = 0
+    running: int = 0  # includes at_risk
+    at_risk: int = 0
+    paused: int = 0
+    no_target: int = 0  # SLA state none
+    first_responses: list[timedelta] = field(default_factory=list)  # business time
+
+    def add(self, desired: Desired) -> None:
+        self.cases += 1
+        if desired.known_customer:
+            if desired.quota is None:
+                self.excluded += 1
+            else:
+                self.counted += 1
+                self.over_quota += int(desired.quota.over)
+        state = desired.sla_state
+        if state == "met":
+            self.met += 1
+        elif state == "missed":
+            self.missed += 1
+        elif state == "breached":
+            self.breached += 1
+        elif state in ("running", "at_risk"):
+            self.running += 1
+            self.at_risk += int(state == "at_risk")
+        elif state == "paused":
+            self.paused += 1
+        else:
+            self.no_target += 1
+        if (
+            desired.first_response is not None
+            and desired.business_used is not None
+            and state in ("met", "missed")
+        ):
+            self.first_responses.append(desired.business_used)
+
+    @property
+    def decided(self) -> int:
+        return self.met + self.missed + self.breached
+
+    @property
+    def open(self) -> int:
+        return self.running + self.paused
+
+    @property
+    def compliance(self) -> float | None:
+        """Share of decided cases answered in time (0..1), None when none is decided."""
+        return self.met / self.decided if self.decided else None
+
+    @property
+    def median_response(self) -> timedelta | None:
+        return median(self.first_responses)
+
+    @property
+    def p90_response(self) -> timedelta | None:
+        return percentile(self.first_responses, 0.9)
+
+
+@dataclass
+class CustomerReport:
+    organization: str
+    tier: str  # display name
+    calendar: str
+    quota: int  # cases per month
+    total: Stats = field(default_factory=Stats)
+    by_priority: dict[str, Stats] = field(default_factory=dict)  # level -> stats
+    keys: list[str] = field(default_factory=list)  # the month's cases, oldest first
+    over_quota_keys: list[str] = field(default_factory=list)
+    excluded_keys: list[str] = field(default_factory=list)
+
+    @property
+    def over_by(self) -> int:
+        return max(0, self.total.counted - self.quota)
+
+
+@dataclass
+class UnknownOrganization:
+    organization: str | None  # None: the cases name no organisation
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.organization or "(no organisation)"
+
+
+@dataclass
+class MonthReport:
+    month: str
+    now: datetime
+    customers: list[CustomerReport]
+    unknown: list[UnknownOrganization]
+    total: Stats  # every known customer's cases
+    by_priority: dict[str, Stats]  # every known customer's cases, per level
+    priorities: tuple[str, ...]  # levels in order (highest first), then "-" if used
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
+
+    @property
+    def final(self) -> bool:
+        """No case of the month is still running or paused: the numbers will not change."""
+        return self.total.open == 0
+
+
+# ------------------------------------------------------------------------------ compute
+
+
+def _level(snapshot: IssueSnapshot, desired: Desired, ruleset: RuleSet) -> str:
+    return (
+        desired.sla_priority
+        or desired.priority
+        or ruleset.priorities.level_of(snapshot.priority)
+        or NO_PRIORITY
+    )
+
+
+def _zone(organization: str | None, ruleset: RuleSet) -> tzinfo:
+    customer = ruleset.customer(organization)
+    name = ruleset.default_calendar
+    if customer is not None and customer.calendar in ruleset.calendars:
+        name = customer.calendar
+    return ruleset.calendars[name].tz
+
+
+def in_month(snapshot: IssueSnapshot, month: str, ruleset: RuleSet) -> bool:
+    """Whether the case was created in ``month`` in its customer's calendar zone."""
+    return month_of(snapshot.created, _zone(snapshot.organization, ruleset)) == month
+
+
+def compute(
+    cases: Iterable[tuple[IssueSnapshot, Desired]],
+    ruleset: RuleSet,
+    month: str,
+    now: datetime,
+    *,
+    skipped: Sequence[tuple[str, str]] = (),
+) -> MonthReport:
+    """The month's report from evaluated cases (any superset of the month: filtered here)."""
+    month = parse_month(month)
+    customers: dict[str, CustomerReport] = {}
+    for entry in sorted(ruleset.customers.values(), key=lambda c: c.organization.casefold()):
+        tier = ruleset.tiers.get(entry.tier)
+        customers[entry.organization] = CustomerReport(
+            organization=entry.organization,
+            tier=tier.name if tier is not None else entry.tier,
+            calendar=entry.calendar,
+            quota=tier.cases_per_month if tier is not None else 0,
+        )
+    unknown: dict[str | None, UnknownOrganization] = {}
+    total = Stats()
+    by_priority: dict[str, Stats] = defaultdict(Stats)
+
+    ordered = sorted(cases, key=lambda c: (c[0].created, c[0].key_number, c[0].key))
+    for snapshot, desired in ordered:
+        if not in_month(snapshot, month, ruleset):
+            continue
+        customer = ruleset.customer(snapshot.organization)
+        if customer is None or not desired.known_customer:
+            org = snapshot.organization
+            folded = org.casefold() if org else None
+            unknown.setdefault(folded, UnknownOrganization(org)).keys.append(snapshot.key)
+            continue
+        report = customers[customer.organization]
+        level = _level(snapshot, desired, ruleset)
+        report.total.add(desired)
+        report.by_priority.setdefault(level, Stats()).add(desired)
+        total.add(desired)
+        by_priority[level].add(desired)
+        report.keys.append(snapshot.key)
+        if desired.quota is None:
+            report.excluded_keys.append(snapshot.key)
+        elif desired.quota.over:
+            report.over_quota_keys.append(snapshot.key)
+
+    levels = tuple(ruleset.priorities.levels)
+    used = set(by_priority)
+    order = tuple(lv for lv in levels if lv in used) + tuple(
+        sorted(lv for lv in used if lv not in levels)
+    )
+    for report in customers.values():
+        report.by_priority = {
+            lv: report.by_priority[lv] for lv in order if lv in report.by_priority
+        }
+    return MonthReport(
+        month=month,
+        now=now,
+        customers=list(customers.values()),
+        unknown=sorted(unknown.values(), key=lambda u: (u.organization is None, u.name.casefold())),
+        total=total,
+        by_priority={lv: by_priority[lv] for lv in order},
+        priorities=order,
+        skipped=list(skipped),
+    )
+
+
+def org_cases(snapshots: Iterable[IssueSnapshot]) -> dict[str, tuple[MonthCase, ...]]:
+    """The organisations' cases for quota ranking, from the report's own read (as a full
+    cycle builds them): the read covers the whole month in every zone, so each case's
+    rank is the one the bridge writes."""
+    grouped: dict[str, list[MonthCase]] = defaultdict(list)
+    for s in snapshots:
+        if s.organization:
+            grouped[s.organization].append(MonthCase(s.key, s.created, s.resolution))
+    return {org: tuple(cases) for org, cases in grouped.items()}

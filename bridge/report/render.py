@@ -1,0 +1,413 @@
+"""The month's report as a terminal table, CSV, and a self-contained HTML page.
+
+Everything here returns text; the command writes it.  The HTML page has no
+scripts and loads nothing: styles are inline and the charts are inline SVG, so
+it can be mailed or archived as one file.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Sequence
+from datetime import timedelta
+
+from bridge.policy.sla import format_duration
+from bridge.report.compute import CustomerReport, MonthReport, Stats
+
+NA = "n/a"
+
+#: SLA outcome segments in chart order: (attribute, label, colour)
+SEGMENTS: tuple[tuple[str, str, str], ...] = (
+    ("met", "met", "#2e7d32"),
+    ("missed", "missed", "#ef6c00"),
+    ("breached", "breached", "#c62828"),
+    ("running", "running", "#1565c0"),
+    ("paused", "paused", "#9e9e9e"),
+)
+
+
+def pct(value: float | None) -> str:
+    return NA if value is None else f"{value * 100:.1f}%"
+
+
+def dur(value: timedelta | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def hours(value: timedelta | None) -> str:
+    return "" if value is None else f"{value.total_seconds() / 3600:.2f}"
+
+
+def _when(report: MonthReport) -> str:
+    return report.now.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def status_line(report: MonthReport) -> str:
+    if report.final:
+        return f"states at {_when(report)}: final (no case of the month is still open)"
+    n = report.total.open
+    return (
+        f"states at {_when(report)}: {n} case{'s' if n != 1 else ''} still running or paused, "
+        "so the numbers may still change"
+    )
+
+
+# ------------------------------------------------------------------------------ terminal
+
+_HEADER = (
+    "CUSTOMER",
+    "TIER",
+    "CASES",
+    "QUOTA",
+    "OVER",
+    "EXCL",
+    "MET",
+    "MISSED",
+    "BREACHED",
+    "RUNNING",
+    "PAUSED",
+    "COMPLIANCE",
+    "MEDIAN 1ST",
+    "P90 1ST",
+)
+_LEFT = 2  # the first columns are text (left-aligned); the rest are numbers
+
+
+def _row(name: str, tier: str, quota: str, s: Stats) -> tuple[str, ...]:
+    return (
+        name,
+        tier,
+        str(s.cases),
+        quota,
+        str(s.over_quota),
+        str(s.excluded),
+        str(s.met),
+        str(s.missed),
+        str(s.breached),
+        str(s.running),
+        str(s.paused),
+        pct(s.compliance),
+        dur(s.median_response),
+        dur(s.p90_response),
+    )
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            c.ljust(w) if i < _LEFT else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def terminal(report: MonthReport) -> str:
+    """The report as a plain-text table (customers, their priorities, totals, unknowns)."""
+    out = [f"SLA compliance and quota for {report.month} — {status_line(report)}", ""]
+    rows: list[tuple[str, ...]] = [_HEADER]
+    for c in report.customers:
+        rows.append(_row(c.organization, c.tier, str(c.quota), c.total))
+        for level, s in c.by_priority.items():
+            rows.append(_row(f"  {level}", "", "", s))
+    rows.append(_row("All customers", "", "", report.total))
+    for level, s in report.by_priority.items():
+        rows.append(_row(f"  {level}", "", "", s))
+    out.extend(_table(rows))
+    out.append("")
+    out.append(
+        "COMPLIANCE = met / (met + missed + breached); MEDIAN/P90 1ST = business time to the "
+        "first response (paused time left out); EXCL = resolutions not counted for the quota."
+    )
+    for c in report.customers:
+        if c.over_quota_keys:
+            out.append(
+                f"{c.organization}: {len(c.over_quota_keys)} case(s) over the quota of "
+                f"{c.quota}: {', '.join(c.over_quota_keys)}"
+            )
+    if report.unknown:
+        out.append("")
+        out.append("Unknown organisations (no agreement in customers.yaml; not in the numbers):")
+        for u in report.unknown:
+            out.append(f"  {u.name}: {len(u.keys)} case(s): {', '.join(u.keys)}")
+    if report.skipped:
+        out.append("")
+        out.append(f"Skipped {len(report.skipped)} case(s) that could not be read or evaluated:")
+        for key, why in report.skipped:
+            out.append(f"  {key}: {why}")
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------------- CSV
+
+CSV_COLUMNS = (
+    "month",
+    "organization",
+    "tier",
+    "priority",
+    "cases",
+    "quota",
+    "counted",
+    "over_quota",
+    "excluded",
+    "met",
+    "missed",
+    "breached",
+    "running",
+    "at_risk",
+    "paused",
+    "no_target",
+    "compliance_pct",
+    "median_first_response_hours",
+    "p90_first_response_hours",
+)
+
+
+def _csv_row(month: str, c: CustomerReport, priority: str, s: Stats) -> list[str]:
+    compliance = s.compliance
+    return [
+        month,
+        c.organization,
+        c.tier,
+        priority,
+        str(s.cases),
+        str(c.quota),
+        str(s.counted),
+        str(s.over_quota),
+        str(s.excluded),
+        str(s.met),
+        str(s.missed),
+        str(s.breached),
+        str(s.running),
+        str(s.at_risk),
+        str(s.paused),
+        str(s.no_target),
+        "" if compliance is None else f"{compliance * 100:.1f}",
+        hours(s.median_response),
+        hours(s.p90_response),
+    ]
+
+
+def to_csv(report: MonthReport) -> str:
+    """One row per customer and priority, after a row ``priority=all`` with the customer's
+    totals; unknown organisations last (tier ``unknown``, only their case count).
+    Compliance is a percentage, empty when no case is decided; times are business hours."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in report.customers:
+        writer.writerow(_csv_row(report.month, c, "all", c.total))
+        for level, s in c.by_priority.items():
+            writer.writerow(_csv_row(report.month, c, level, s))
+    for u in report.unknown:
+        row = [report.month, u.name, "unknown", "all", str(len(u.keys))]
+        writer.writerow(row + [""] * (len(CSV_COLUMNS) - len(row)))
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------- HTML
+
+_LABEL_W = 190
+_BAR_W = 460
+_ROW_H = 26
+_PAD = 10
+_MARKER = "marker"  # a legend entry drawn as the quota's dashed line
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _svg(title: str, height: int, body: list[str]) -> str:
+    width = _LABEL_W + _BAR_W + 90
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(title)}" '
+        'font-family="sans-serif" font-size="12">'
+        f"<title>{_esc(title)}</title>" + "".join(body) + "</svg>"
+    )
+
+
+def _legend(items: Sequence[tuple[str, str]], y: int) -> list[str]:
+    out, x = [], _LABEL_W
+    for label, colour in items:
+        if colour == _MARKER:
+            out.append(
+                f'<line x1="{x + 6}" y1="{y - 1}" x2="{x + 6}" y2="{y + 13}" stroke="#212121" '
+                'stroke-width="2" stroke-dasharray="3,2"/>'
+            )
+        else:
+            out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{colour}"/>')
+        out.append(f'<text x="{x + 16}" y="{y + 10}">{_esc(label)}</text>')
+        x += 24 + 7 * len(label) + 10
+    return out
+
+
+def quota_chart(report: MonthReport) -> str:
+    """Cases per customer against the quota: within quota, over quota, not counted; a
+    marker at the quota."""
+    customers = report.customers
+    scale_max = max([1] + [max(c.quota, c.total.cases) for c in customers])
+    unit = _BAR_W / scale_max
+    body: list[str] = []
+    y = _PAD
+    for c in customers:
+        within = min(c.total.counted, c.quota)
+        over = c.total.counted - within
+        parts = ((within, "#1565c0"), (over, "#c62828"), (c.total.excluded, "#bdbdbd"))
+        body.append(
+            f'<text x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_esc(c.organization)}</text>'
+        )
+        x = float(_LABEL_W)
+        for n, colour in parts:
+            if n:
+                body.append(
+                    f'<rect x="{x:.1f}" y="{y + 4}" width="{n * unit:.1f}" height="{_ROW_H - 8}" '
+                    f'fill="{colour}"><title>{n}</title></rect>'
+                )
+                x += n * unit
+        qx = _LABEL_W + c.quota * unit
+        body.append(
+            f'<line x1="{qx:.1f}" y1="{y}" x2="{qx:.1f}" y2="{y + _ROW_H}" stroke="#212121" '
+            'stroke-width="2" stroke-dasharray="3,2"/>'
+        )
+        label = f"{c.total.counted} / {c.quota}"
+        end = max(x, qx) + 6
+        body.append(f'<text x="{end:.1f}" y="{y + 17}">{_esc(label)}</text>')
+        y += _ROW_H
+    if not customers:
+        body.append(f'<text x="{_LABEL_W}" y="{y + 17}">no customers in customers.yaml</text>')
+        y += _ROW_H
+    body.extend(
+        _legend(
+            [
+                ("within quota", "#1565c0"),
+                ("over quota", "#c62828"),
+                ("not counted", "#bdbdbd"),
+                ("quota", _MARKER),
+            ],
+            y + 8,
+        )
+    )
+    return _svg(f"Cases vs quota per customer, {report.month}", y + 8 + 12 + _PAD, body)
+
+
+def outcome_chart(title: str, rows: Sequence[tuple[str, Stats]]) -> str:
+    """Stacked bars of met / missed / breached / running / paused, one bar per row."""
+    scale_max = max([1] + [sum(getattr(s, a) for a, _, _ in SEGMENTS) for _, s in rows])
+    unit = _BAR_W / scale_max
+    body: list[str] = []
+    y = _PAD
+    for name, s in rows:
+        body.append(f'<text x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_esc(name)}</text>')
+        x = float(_LABEL_W)
+        for attr, label, colour in SEGMENTS:
+            n = int(getattr(s, attr))
+            if n:
+                body.append(
+                    f'<rect x="{x:.1f}" y="{y + 4}" width="{n * unit:.1f}" height="{_ROW_H - 8}" '
+                    f'fill="{colour}"><title>{n} {label}</title></rect>'
+                )
+                x += n * unit
+        body.append(f'<text x="{x + 6:.1f}" y="{y + 17}">{_esc(pct(s.compliance))}</text>')
+        y += _ROW_H
+    if not rows:
+        body.append(f'<text x="{_LABEL_W}" y="{y + 17}">no cases this month</text>')
+        y += _ROW_H
+    body.extend(_legend([(label, colour) for _, label, colour in SEGMENTS], y + 8))
+    return _svg(title, y + 8 + 12 + _PAD, body)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #212121; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border-bottom: 1px solid #e0e0e0; padding: 4px 10px; text-align: right; }
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+tr.priority td:first-child { padding-left: 2em; color: #616161; }
+tr.total td { font-weight: bold; border-top: 2px solid #9e9e9e; }
+.note { color: #616161; font-size: 0.9em; }
+"""
+
+
+def _html_row(cells: Sequence[str], cls: str = "") -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<tr{attr}>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>"
+
+
+def to_html(report: MonthReport) -> str:
+    """One self-contained page: the summary table and three charts (inline SVG)."""
+    rows: list[str] = []
+    for c in report.customers:
+        rows.append(_html_row(_row(c.organization, c.tier, str(c.quota), c.total)))
+        for level, s in c.by_priority.items():
+            rows.append(_html_row(_row(level, "", "", s), "priority"))
+    rows.append(_html_row(_row("All customers", "", "", report.total), "total"))
+    for level, s in report.by_priority.items():
+        rows.append(_html_row(_row(level, "", "", s), "priority"))
+    header = "".join(f"<th>{_esc(h)}</th>" for h in _HEADER)
+
+    extra: list[str] = []
+    over = [c for c in report.customers if c.over_quota_keys]
+    if over:
+        extra.append("<h2>Over quota</h2><ul>")
+        for c in over:
+            extra.append(
+                f"<li>{_esc(c.organization)}: {len(c.over_quota_keys)} case(s) over the quota of "
+                f"{c.quota}: {_esc(', '.join(c.over_quota_keys))}</li>"
+            )
+        extra.append("</ul>")
+    if report.unknown:
+        extra.append("<h2>Unknown organisations</h2>")
+        extra.append(
+            '<p class="note">No agreement in customers.yaml: not in the numbers above.</p><ul>'
+        )
+        for u in report.unknown:
+            extra.append(
+                f"<li>{_esc(u.name)}: {len(u.keys)} case(s): {_esc(', '.join(u.keys))}</li>"
+            )
+        extra.append("</ul>")
+    if report.skipped:
+        extra.append("<h2>Skipped cases</h2><ul>")
+        for key, why in report.skipped:
+            extra.append(f"<li>{_esc(key)}: {_esc(why)}</li>")
+        extra.append("</ul>")
+
+    charts = [
+        "<h2>Cases vs quota</h2>",
+        quota_chart(report),
+        "<h2>Response outcomes per customer</h2>",
+        outcome_chart(
+            f"Response outcomes per customer, {report.month}",
+            [(c.organization, c.total) for c in report.customers],
+        ),
+        "<h2>Response outcomes per priority</h2>",
+        outcome_chart(
+            f"Response outcomes per priority, {report.month}",
+            list(report.by_priority.items()),
+        ),
+    ]
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>SLA compliance and quota, {_esc(report.month)}</title>",
+            f"<style>{_STYLE}</style></head><body>",
+            f"<h1>SLA compliance and quota, {_esc(report.month)}</h1>",
+            f'<p class="note">{_esc(status_line(report))}</p>',
+            f"<table><thead><tr>{header}</tr></thead><tbody>",
+            *rows,
+            "</tbody></table>",
+            '<p class="note">Compliance = met / (met + missed + breached). Median and p90 are '
+            "business time to the first response, paused time left out. EXCL: resolutions not "
+            "counted for the quota.</p>",
+            *charts,
+            *extra,
+            "</body></html>",
+            "",
+        ]
+    )
