@@ -141,3 +141,14 @@ def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
 def sandbox(sandbox_factory: SandboxFactory) -> Sandbox:
     """A fresh Cloud sandbox with the demo seed and a frozen clock at :data:`SANDBOX_NOW`."""
     return sandbox_factory()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secret_registry() -> Iterator[None]:
+    """Each test starts with no registered secrets: a tiny token registered by one test
+    (e.g. ``"t"``) would otherwise mask every ``t`` in another test's log lines."""
+    from bridge import logs
+
+    logs._forget_secrets_for_tests()
+    yield
+    logs._forget_secrets_for_tests()
