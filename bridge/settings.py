@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ _JIRA_KEYS = (
 )
 #: Keys that would put a secret into the config file: refused with a clear message.
 _SECRET_KEYS = ("token", "password", "api_token")
+
+
+#: ``${NAME}`` or ``$NAME`` inside ``token_file``.
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class Secret:
@@ -416,6 +421,17 @@ def _read_token(
         text = check.string(entries["token_file"], "jira: token_file")
         if text is None:
             return None
+        # ${VAR} / $VAR from the environment, e.g. systemd's ${CREDENTIALS_DIRECTORY}
+        unset = [m.group(1) or m.group(2) for m in _ENV_REF.finditer(text)]
+        unset = [v for v in unset if v not in env]
+        if unset:
+            check.add(
+                entries["token_file"],
+                f"jira: token_file uses ${{{unset[0]}}}, which is not set in the environment",
+                "under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY",
+            )
+            return None
+        text = _ENV_REF.sub(lambda m: env[m.group(1) or m.group(2)], text)
         path = _resolve(base, text)
         try:
             info = path.stat()

@@ -92,6 +92,22 @@ def test_token_from_a_private_file(tmp_path: Path) -> None:
     assert load_settings(path, env={}).jira.token.reveal() == "file-token"
 
 
+def test_token_file_expands_systemd_credentials_directory(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "jira-token").write_text("credential-token\n")
+    os.chmod(creds / "jira-token", 0o400)
+    path = config_copy(
+        tmp_path,
+        {"token_env: JIRA_API_TOKEN": "token_file: ${CREDENTIALS_DIRECTORY}/jira-token"},
+    )
+    env = {"CREDENTIALS_DIRECTORY": str(creds)}
+    assert load_settings(path, env=env).jira.token.reveal() == "credential-token"
+    with pytest.raises(ConfigInvalid) as err:
+        load_settings(path, env={})
+    assert "CREDENTIALS_DIRECTORY" in str(err.value) and "not set" in str(err.value)
+
+
 def test_token_file_relative_to_config(tmp_path: Path) -> None:
     path = config_copy(tmp_path, {"token_env: JIRA_API_TOKEN": "token_file: secret/token"})
     (path.parent / "secret").mkdir()
