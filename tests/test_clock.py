@@ -3,6 +3,7 @@ slow day-walking reference implementation."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -572,3 +573,43 @@ def _shared_ny() -> BusinessCalendar:
             BusinessCalendar("ny", "America/New_York", NINE_TO_FIVE, HolidaySpec("US"))
         )
     return _NY_CACHE[0]
+
+
+def test_every_input_zone_and_code_path_gives_the_same_answer() -> None:
+    """UTC inputs, other aware inputs and the exact integer path must agree exactly."""
+    cal = BusinessCalendar("lon", "Europe/London", NINE_TO_FIVE, HolidaySpec("GB", "ENG"))
+    ref = ReferenceClock("Europe/London", NINE_TO_FIVE, "GB", "ENG")
+    rnd = random.Random(7)
+    tokyo, plus_eleven = ZoneInfo("Asia/Tokyo"), timezone(timedelta(hours=11))
+    for year in (2026, 2150):  # 2150 is past the float fast path: exact integers only
+        first = datetime(year, 1, 1, tzinfo=UTC)
+        for _ in range(300):
+            s = first + timedelta(
+                seconds=rnd.randrange(366 * 86400), microseconds=rnd.randrange(10**6)
+            )
+            e = s + timedelta(seconds=rnd.randrange(20 * 86400), microseconds=rnd.randrange(10**6))
+            d = timedelta(seconds=rnd.randrange(1, 100 * 3600), microseconds=rnd.randrange(10**6))
+            due = cal.add(s, d)
+            assert same(due, ref.add(s, d)), (s, d)
+            assert all(same(cal.add(s.astimezone(z), d), due) for z in (tokyo, plus_eleven, LON))
+            spent = cal.elapsed(s, e)
+            assert spent == ref.elapsed(s, e), (s, e)
+            assert all(
+                cal.elapsed(s.astimezone(z), e.astimezone(z)) == spent for z in (tokyo, plus_eleven)
+            )
+            assert cal.elapsed(s, e, [(e, e)]) == spent  # pauses take the exact path
+            assert cal.is_open(s) == cal.is_open(s.astimezone(tokyo)) == ref.is_open(s)
+
+
+def test_hours_with_seconds_and_microseconds_stay_exact() -> None:
+    hours = {day: [(time(9, 0, 30), time(16, 59, 59, 500000))] for day in range(5)}
+    cal = BusinessCalendar("odd", "America/New_York", hours)
+    ref = ReferenceClock("America/New_York", hours)
+    for s in (
+        at(NY, 2026, 11, 27, 16),
+        datetime(2026, 11, 28, 3, tzinfo=UTC),
+        at(NY, 2026, 3, 6, 12),
+    ):
+        for d in (H, 9 * H, timedelta(hours=7, minutes=59, seconds=29, microseconds=500000)):
+            assert same(cal.add(s, d), ref.add(s, d))
+            assert cal.elapsed(s, cal.add(s, d)) == d

@@ -36,8 +36,13 @@ as integer UTC epoch microseconds plus the cumulative business time before each
 interval.  ``B(t)`` (business time since the table origin) is one bisection;
 ``elapsed = B(end) - B(start)`` and ``add`` is a bisection on the cumulative array.
 The table is built lazily for the years actually used and extended on demand, for any
-year that :mod:`datetime` can represent.  Holidays come from the ``holidays`` package
-(pure computation) one year at a time.
+year from 2 to 9998.  Holidays come from the ``holidays`` package (pure computation)
+one year at a time.
+
+Inputs whose ``tzinfo`` is :data:`datetime.UTC` (how the bridge should keep Jira times)
+take the fastest path: the table is mirrored as UTC datetimes and timedeltas, so the
+inputs need no conversion and every step is exact.  Other aware inputs are converted
+once with ``timestamp()``.
 
 Inputs are aware datetimes in any zone; a naive datetime is a :class:`ValueError`.
 Results are aware datetimes in the calendar's zone.
@@ -254,6 +259,11 @@ class _Table(NamedTuple):
 
 _Hot = tuple[list[float], list[int], list[int], list[int], float, float]
 _SENTINEL = 10**30
+_UTC_MAX = datetime.max.replace(tzinfo=UTC)
+_UTC_MIN = datetime.min.replace(tzinfo=UTC)
+_HotUTC = tuple[
+    list[datetime], list[timedelta], datetime, datetime, list[timedelta], list[datetime], int
+]
 _EMPTY = _Table([], [], [], [], [], math.inf, -math.inf, 1, 0, 0, 0)
 _fromtimestamp = datetime.fromtimestamp
 
@@ -290,6 +300,7 @@ class BusinessCalendar:
         self._year_intervals: dict[int, list[tuple[int, int]]] = {}
         self._table = _EMPTY
         self._hot: _Hot = ([], [], [], [], math.inf, -math.inf)
+        self._hot_utc: _HotUTC = ([], [], _UTC_MAX, _UTC_MIN, [], [], 0)
 
     # ------------------------------------------------------------------ description
 
@@ -447,7 +458,33 @@ class BusinessCalendar:
         self._table = table
         # One plain tuple for the hot paths: a single attribute read, unpacked locally.
         self._hot = (table.bounds, table.base, table.cum_end, table.shift, fast_lo, fast_hi)
+        self._hot_utc = self._utc_view(table)
         return table
+
+    @staticmethod
+    def _utc_view(table: _Table) -> _HotUTC:
+        """The same B(x) over UTC datetimes and timedeltas, for inputs already in UTC.
+
+        ``B(x) = base[k] + (x - bounds[k - 1])`` for odd ``k``, ``base[k]`` for even ``k``:
+        comparisons of same-zone datetimes and timedelta sums are exact and need no
+        conversion of the input at all.
+        """
+        real = len(table.bounds_us) - 2  # without the sentinel
+        bounds = [_EPOCH + x * _ONE_US for x in table.bounds_us[:real]]
+        base: list[timedelta] = []
+        for k, value in enumerate(table.base[: real + 1]):
+            base.append(_ONE_US * (value + table.bounds_us[k - 1] if k & 1 else value))
+        bounds.append(_UTC_MAX)  # sentinel
+        lo = _EPOCH + table.lo_us * _ONE_US
+        hi = _EPOCH + table.hi_us * _ONE_US
+        # add(): the interval m where B reaches the target, and the UTC instant
+        # ``shifted[m] + target`` there (its opening minus B at the opening; never before
+        # the table origin, because business time never outruns real time).
+        intervals = len(table.cum_end) - 1
+        cum_end = [_ONE_US * x for x in table.cum_end[:intervals]]
+        cum_end.append(timedelta.max)  # sentinel
+        shifted = [_EPOCH - _ONE_US * table.shift[m] for m in range(intervals)]
+        return bounds, base, lo, hi, cum_end, shifted, intervals
 
     def _local_year(self, us: int) -> int:
         try:
@@ -501,11 +538,12 @@ class BusinessCalendar:
 
     # ------------------------------------------------------------------ the clock
     #
-    # The public methods first try a fast path on float timestamps: inside the years
+    # The public methods try, in order: the UTC path (inputs already in UTC: datetime
+    # and timedelta arithmetic, exact); the float path (other zones: inside the years
     # 1834-2106 a float timestamp is within 0.49 µs of the exact instant, interval
     # boundaries are whole seconds, so comparisons against them are exact and
-    # ``(f * 1e6).__round__()`` recovers the exact microsecond.  Everything else
-    # (first use of a year, far dates, e <= s, pauses) goes through exact integers.
+    # ``(f * 1e6).__round__()`` recovers the exact microsecond); and exact integers
+    # for everything else (first use of a year, far dates, e <= s, pauses).
 
     def is_open(self, t: datetime) -> bool:
         """True when ``t`` lies inside business hours (closed at the closing instant)."""
@@ -529,6 +567,18 @@ class BusinessCalendar:
         Zero when ``end <= start``.  Pauses are clipped to ``[start, end]`` and may
         overlap each other; overlapping business time is subtracted once.
         """
+        if start.tzinfo is UTC and end.tzinfo is UTC and not pauses:
+            # Inputs in UTC (how the bridge keeps Jira times): no conversion at all.
+            bounds_utc, base_utc, lo_utc, hi_utc, _, _, _ = self._hot_utc
+            if lo_utc <= start < end <= hi_utc:
+                ks = bisect_right(bounds_utc, start)
+                ke = bisect_right(bounds_utc, end, ks)
+                span = base_utc[ke] - base_utc[ks]
+                if ke & 1:
+                    span += end - bounds_utc[ke - 1]
+                if ks & 1:
+                    span -= start - bounds_utc[ks - 1]
+                return span
         if start.tzinfo is None:
             raise _naive_error("elapsed(start)", start)
         if end.tzinfo is None:
@@ -584,6 +634,17 @@ class BusinessCalendar:
         Due exactly at closing when the time runs out at closing; ``add(start, 0)`` is
         ``start`` (in the calendar's zone) even outside business hours.
         """
+        if start.tzinfo is UTC and duration > _ZERO:
+            # Inputs in UTC: exact datetime/timedelta arithmetic, no conversion in.
+            bounds_utc, base_utc, lo_utc, hi_utc, cum_end_utc, shifted, intervals = self._hot_utc
+            if lo_utc <= start < hi_utc:
+                k = bisect_right(bounds_utc, start)
+                reached = base_utc[k] + duration
+                if k & 1:
+                    reached += start - bounds_utc[k - 1]
+                m = bisect_left(cum_end_utc, reached)
+                if m < intervals:
+                    return (shifted[m] + reached).astimezone(self._tz)
         if start.tzinfo is None:
             raise _naive_error("add(start)", start)
         fs = start.timestamp()
