@@ -1,0 +1,467 @@
+"""SPEC §2 end to end: every policy clause, read back from the sandbox after a real cycle.
+
+The bridge runs against the sandbox over HTTP on loopback (both flavours); each test
+checks the END STATE of the site — fields, labels, priority, assignee, comments and
+their visibility, status — for cases built to exercise one clause each.
+
+Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane, which is Tue
+00:00 in London and Mon 23 Nov 19:00 in New York (after hours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Sandbox, SandboxFactory
+from e2e_helpers import (
+    BRIDGE,
+    JANE,
+    SAM,
+    SLA_FIELDS,
+    Bridge,
+    BridgeFactory,
+    CycleRun,
+    api_issue,
+    assign,
+    clock_at,
+    comment,
+    end_state,
+    new_case,
+    set_fields_as,
+    start_sandbox,
+    transition,
+)
+
+BNE = ZoneInfo("Australia/Brisbane")
+LON = ZoneInfo("Europe/London")
+NYC = ZoneInfo("America/New_York")
+
+
+def t(day: int, hour: int, minute: int = 0, tz: ZoneInfo = BNE, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=tz)
+
+
+@pytest.fixture
+def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
+    with BridgeFactory(tmp_path) as factory:
+        yield factory
+
+
+# ------------------------------------------------------------------------ the clause world
+
+
+@dataclass
+class World:
+    sb: Sandbox
+    bridge: Bridge
+    keys: dict[str, str]
+    first: CycleRun
+
+    def __getitem__(self, name: str) -> str:
+        return self.keys[name]
+
+
+def _build_world(sb: Sandbox) -> dict[str, str]:
+    k: dict[str, str] = {}
+    # Acme Networks (Standard, Brisbane): four cases this month, so none is over quota
+    k["acme_screen"] = new_case(
+        sb, summary="Screen share please", request_type="Screen share session",
+        priority="Minor", created=t(24, 9, 0),
+    )  # fmt: skip
+    k["acme_running"] = new_case(sb, priority="Critical", created=t(24, 9, 0))
+    k["acme_intern"] = new_case(sb, reporter="intern@acme.example", created=t(24, 9, 5))
+    k["acme_install"] = new_case(
+        sb, request_type="Installation", priority="Critical", created=t(23, 10)
+    )
+    # Initech Systems (Premium, London): ten cases, created Mon 23 Nov 14:00 London
+    mon = t(23, 14, tz=LON)
+    ini = "Initech Systems"
+    k["staging"] = new_case(sb, org=ini, env="Staging", priority="Blocker", created=mon)
+    k["testenv"] = new_case(sb, org=ini, env="Test", priority="Critical", created=mon)
+    k["noenv"] = new_case(sb, org=ini, env=None, priority="Major", created=mon)
+    k["rfi"] = new_case(
+        sb, org=ini, request_type="Request for information", priority="Major", created=mon
+    )
+    k["feature"] = new_case(
+        sb, org=ini, request_type="Feature request", priority="Blocker", created=mon
+    )
+    k["cosmetic"] = new_case(
+        sb, org=ini, request_type="Cosmetic defect", priority="Critical", created=mon
+    )
+    k["cosmetic_minor"] = new_case(
+        sb, org=ini, request_type="Cosmetic defect", priority="Minor", created=mon
+    )
+    k["webinar_premium"] = new_case(
+        sb, org=ini, request_type="Product webinar", priority="Minor", created=mon
+    )
+    k["screen_premium"] = new_case(
+        sb, org=ini, request_type="Screen share session", priority="Minor", created=mon
+    )
+    k["needs_info"] = new_case(
+        sb, org=ini, product=None, version=None, impact=None, phone=None, created=mon
+    )
+    # Globex Telecom (Enterprise, New York, named engineer Jane)
+    glx = "Globex Telecom"
+    late = t(23, 16, tz=NYC)  # one business hour before close
+    k["nostaff"] = new_case(sb, org=glx, priority="Blocker", staff="No", created=late)
+    k["staff_missing"] = new_case(sb, org=glx, priority="Blocker", staff=None, created=late)
+    k["p1ok"] = new_case(sb, org=glx, priority="Blocker", created=late)
+    k["internal_only"] = new_case(sb, org=glx, priority="Critical", created=late)
+    k["customer_only"] = new_case(sb, org=glx, priority="Critical", created=late)
+    k["friday"] = new_case(sb, org=glx, priority="Blocker", created=t(20, 15, tz=NYC))
+    k["saturday"] = new_case(sb, org=glx, priority="Blocker", created=t(21, 10, tz=NYC))
+    k["missed"] = new_case(sb, org=glx, priority="Critical", created=t(23, 9, tz=NYC))
+    k["started"] = new_case(sb, org=glx, priority="Major", created=t(23, 10, tz=NYC))
+    k["glx_unassigned"] = new_case(sb, org=glx, created=t(23, 10, tz=NYC))
+    k["glx_sam"] = new_case(sb, org=glx, created=t(23, 10, tz=NYC))
+    k["webinar_enterprise"] = new_case(
+        sb, org=glx, request_type="Product webinar", priority="Minor", created=t(23, 10, tz=NYC)
+    )
+    # Umbrella Labs: no agreement on file; a staging P1 with nothing filled in, whose SLA
+    # fields hold values from earlier (as if its organisation had been dropped from the rules)
+    k["unknown"] = new_case(
+        sb, org="Umbrella Labs", env="Staging", priority="Blocker",
+        product=None, version=None, impact=None, phone=None, created=t(24, 8),
+    )  # fmt: skip
+    set_fields_as(
+        sb,
+        k["unknown"],
+        BRIDGE,
+        {
+            "Response due": t(25, 17),
+            "SLA state": "running",
+            "Support tier": "Standard",
+            "Cases this month": "2 of 4",
+        },
+    )
+
+    # what people did before the bridge first looks (over HTTP, at the time they did it)
+    with clock_at(sb, t(23, 10, 30, tz=NYC)):
+        comment(sb, k["friday"], "Looking at it now.", by=SAM)
+    with clock_at(sb, t(23, 12, tz=NYC)):
+        comment(sb, k["saturday"], "On it.", by=SAM)
+    with clock_at(sb, t(23, 16, tz=NYC)):
+        comment(sb, k["missed"], "Sorry for the wait: looking now.", by=SAM)
+    with clock_at(sb, t(23, 11, tz=NYC)):
+        transition(sb, k["started"], "Start work", by=SAM)
+    with clock_at(sb, t(23, 16, 30, tz=NYC)):
+        comment(sb, k["internal_only"], "Probably the trap receiver.", by=SAM, internal=True)
+        comment(sb, k["customer_only"], "Any news?", by="noc@globex.example")
+        assign(sb, k["glx_sam"], SAM, by=SAM)
+    return k
+
+
+@pytest.fixture(scope="module", params=["cloud", "datacenter"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    sb = start_sandbox("empty", flavour=request.param)
+    try:
+        keys = _build_world(sb)
+        with BridgeFactory(tmp_path_factory.mktemp("world")) as factory:
+            bridge = factory(sb)
+            first = bridge.cycle()
+            yield World(sb, bridge, keys, first)
+    finally:
+        sb.server.stop()
+
+
+def view(world: World, name: str):  # type: ignore[no-untyped-def]
+    return end_state(world.sb, world[name])
+
+
+# ------------------------------------------------------------------------- §2, clause by clause
+
+
+def test_the_first_cycle_reads_every_case_and_skips_none(world: World) -> None:
+    assert world.first.keys_read == set(world.keys.values())
+    assert world.first.report.skipped == []
+    assert world.first.report.failed_actions == 0
+
+
+def test_unauthorised_contact_is_labelled_with_an_internal_note(world: World) -> None:
+    flagged = view(world, "acme_intern")
+    assert "unauthorised-contact" in flagged.labels
+    [note] = flagged.bridge_comments
+    assert not note.public
+    assert note.body == (
+        f"{flagged.key}: Alex Intern <intern@acme.example> is not an authorised contact"
+        " of Acme Networks."
+    )
+    for name in ("acme_running", "staging", "nostaff"):  # authorised contacts
+        assert "unauthorised-contact" not in view(world, name).labels
+
+
+def test_a_request_the_tier_does_not_include_is_flagged_publicly(world: World) -> None:
+    standard = view(world, "acme_screen")
+    assert "not-entitled" in standard.labels
+    [note] = standard.bridge_comments
+    assert note.public
+    assert (
+        note.body == f"{standard.key}: Screen share session is not included in the Standard tier."
+    )
+    premium_webinar = view(world, "webinar_premium")
+    assert "not-entitled" in premium_webinar.labels
+    assert [c.body for c in premium_webinar.bridge_comments] == [
+        f"{premium_webinar.key}: Product webinar is not included in the Premium tier."
+    ]
+    # included in the tier: nothing said
+    for name in ("screen_premium", "webinar_enterprise"):
+        included = view(world, name)
+        assert "not-entitled" not in included.labels
+        assert included.bridge_comments == []
+
+
+def test_named_engineer_gets_the_enterprise_customers_unassigned_cases(world: World) -> None:
+    assert view(world, "glx_unassigned").assignee == JANE
+    assert view(world, "glx_sam").assignee == SAM  # someone owns it: left alone
+    # no named engineer for Acme and Initech: their cases stay unassigned
+    for name in ("acme_running", "acme_screen", "staging", "needs_info"):
+        assert view(world, name).assignee is None
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "after"),
+    [
+        ("staging", "Blocker", "Minor"),  # non-production → P4
+        ("testenv", "Critical", "Minor"),
+        ("noenv", "Major", "Minor"),  # an undeclared environment is not Production
+        ("acme_install", "Critical", "Minor"),  # installation → P4
+        ("rfi", "Major", "Minor"),  # request for information → P4
+        ("feature", "Blocker", "Major"),  # feature request capped at P3
+        ("cosmetic", "Critical", "Major"),  # cosmetic defect capped at P3
+        ("cosmetic_minor", "Minor", "Minor"),  # a cap never raises
+        ("p1ok", "Blocker", "Blocker"),  # P1 with staff available stays P1
+        ("acme_running", "Critical", "Critical"),  # production support: as raised
+    ],
+)
+def test_priority_rules(world: World, name: str, before: str, after: str) -> None:
+    issue = view(world, name)
+    assert issue.priority == after
+    if before == after:
+        assert not any("lowered" in c.body for c in issue.bridge_comments)
+
+
+def test_p1_without_staff_available_becomes_p2_with_a_public_comment(world: World) -> None:
+    for name in ("nostaff", "staff_missing"):  # "No", and not answered at all
+        issue = view(world, name)
+        assert issue.priority == "Critical"
+        lowered = issue.bridge_comments_containing("lowered to P2")
+        assert [(c.public, c.body) for c in lowered] == [
+            (True, f"{issue.key} was lowered to P2: P1 needs your staff available throughout.")
+        ]
+        # the P2 target applies: Mon 16:00 New York + 6h of business time → Tue 14:00
+        assert issue.field("Response due") == t(24, 14, tz=NYC)
+
+
+def test_unknown_organisation_gets_only_the_unknown_customer_treatment(world: World) -> None:
+    issue = view(world, "unknown")
+    assert issue.labels == {"unknown-customer"}  # no needs-info, although nothing is filled in
+    [note] = issue.bridge_comments
+    assert not note.public
+    assert note.body == f"{issue.key}: Umbrella Labs has no support agreement on file."
+    for name in SLA_FIELDS:  # SLA state `none` clears the SLA fields
+        assert issue.field(name) is None, name
+    assert issue.priority == "Blocker"  # priority rules do not apply
+    assert issue.status == "Open"
+
+
+def test_missing_information_asks_once_by_field_name(world: World) -> None:
+    issue = view(world, "needs_info")
+    assert "needs-info" in issue.labels
+    [ask] = issue.bridge_comments
+    assert ask.public
+    assert ask.body == (
+        f"To work on {issue.key} we still need: Contact phone, Product, Product version, Impact."
+    )
+    for name in ("staging", "acme_running", "nostaff"):
+        assert "needs-info" not in view(world, name).labels
+
+
+def test_response_due_sla_state_tier_and_quota_are_written_as_the_fields_ask(
+    world: World,
+) -> None:
+    sb = world.sb
+    issue = view(world, "acme_running")  # P2, created Tue 09:00 Brisbane: due 15:00
+    assert issue.field("Response due") == t(24, 15)
+    assert issue.field("SLA state") == "running"
+    assert issue.field("Support tier") == "Standard"
+    # Acme's cases this month, oldest first: install (Mon), screen & running (Tue 09:00,
+    # ties by key number), intern (09:05)
+    assert view(world, "acme_install").field("Cases this month") == "1 of 4"
+    assert view(world, "acme_screen").field("Cases this month") == "2 of 4"
+    assert issue.field("Cases this month") == "3 of 4"
+    assert view(world, "acme_intern").field("Cases this month") == "4 of 4"
+    # as Jira's API shows them: select options (not free text), a datetime, a text field
+    raw = api_issue(sb, issue.key)["fields"]
+    fid = {n: sb.store.field_by_name(n).id for n in SLA_FIELDS}  # type: ignore[union-attr]
+    state_field = sb.store.field_by_name("SLA state")
+    assert state_field is not None
+    assert raw[fid["SLA state"]]["value"] == "running"
+    assert raw[fid["SLA state"]]["id"] == state_field.option_by_value("running").id  # type: ignore[union-attr]
+    assert raw[fid["Support tier"]]["value"] == "Standard"
+    assert raw[fid["Response due"]] == "2026-11-24T15:00:00.000+1000"  # the site's zone
+    assert raw[fid["Cases this month"]] == "3 of 4"
+    # other tiers and calendars
+    assert view(world, "staging").field("Support tier") == "Premium"
+    assert view(world, "staging").field("Response due") == t(24, 17, tz=LON)  # next business day
+    assert view(world, "p1ok").field("Support tier") == "Enterprise"
+    assert view(world, "p1ok").field("Response due") == t(24, 12, tz=NYC)  # Mon 16:00 + 4h
+
+
+def test_sla_states_met_missed_running_and_what_counts_as_a_response(world: World) -> None:
+    friday = view(world, "friday")  # P1 raised Fri 15:00 → due Mon 11:00, answered 10:30
+    assert (friday.field("Response due"), friday.field("SLA state")) == (t(23, 11, tz=NYC), "met")
+    saturday = view(world, "saturday")  # P1 raised Sat 10:00 → due Mon 13:00, answered 12:00
+    assert (saturday.field("Response due"), saturday.field("SLA state")) == (
+        t(23, 13, tz=NYC),
+        "met",
+    )
+    missed = view(world, "missed")  # P2 raised Mon 09:00 → due 15:00, answered 16:00
+    assert (missed.field("Response due"), missed.field("SLA state")) == (
+        t(23, 15, tz=NYC),
+        "missed",
+    )
+    # entering a "responded" status (Work in progress) is a response
+    assert view(world, "started").field("SLA state") == "met"
+    # an internal note and the customer's own comment are not responses
+    assert view(world, "internal_only").field("SLA state") == "running"
+    assert view(world, "customer_only").field("SLA state") == "running"
+    # nothing the bridge itself wrote counts either
+    assert view(world, "acme_screen").field("SLA state") == "running"
+    # answered or not yet due: no escalation anywhere in this world
+    for name in world.keys:
+        issue = view(world, name)
+        assert not issue.labels & {"sla-at-risk", "sla-breached"}, name
+        assert issue.status in {"Open", "Work in progress"}, name
+
+
+def test_a_second_cycle_with_nothing_changed_writes_nothing(world: World) -> None:
+    before = {name: view(world, name) for name in world.keys}
+    again = world.bridge.cycle()
+    assert again.writes == 0, again.write_routes
+    assert {name: view(world, name) for name in world.keys} == before
+
+
+# --------------------------------------------------------------------------------- quota
+
+
+def test_quota_ranks_the_organisations_month_oldest_first(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    sb = sandbox_factory(seed="empty")
+    acme: dict[str, str] = {}
+    acme["last_month"] = new_case(sb, created=t(30, 10, month=10))  # SUP-1
+    for _ in range(7):  # SUP-2..8: so that Acme's tie below is SUP-9 against SUP-10
+        new_case(sb, org="Initech Systems", created=t(2, 10))
+    # keys in creation order, created times out of key order
+    acme["nov6_a"] = new_case(sb, created=t(6, 10))  # SUP-9
+    acme["nov6_b"] = new_case(sb, created=t(6, 10))  # SUP-10: same instant, ranks after
+    acme["nov5"] = new_case(sb, created=t(5, 10))
+    acme["nov2"] = new_case(sb, created=t(2, 10))
+    acme["duplicate"] = new_case(sb, created=t(1, 9))  # resolved as Duplicate: not counted
+    acme["nov3"] = new_case(sb, created=t(3, 10))
+    acme["nov1_early"] = new_case(sb, created=t(1, 0, 30))  # 1 Nov in Brisbane (31 Oct UTC)
+    assert (acme["nov6_a"], acme["nov6_b"]) == ("SUP-9", "SUP-10")
+    with clock_at(sb, t(1, 12)):
+        transition(sb, acme["duplicate"], "Resolve", by=SAM, resolution="Duplicate")
+    # Globex counts in New York: 31 Oct 20:00 there is already 1 Nov in Brisbane and UTC
+    glx_oct = new_case(sb, org="Globex Telecom", created=t(31, 20, tz=NYC, month=10))
+    glx_nov = new_case(sb, org="Globex Telecom", created=t(2, 10, tz=NYC))
+
+    bridges(sb).cycle()
+
+    rank = {name: end_state(sb, key).field("Cases this month") for name, key in acme.items()}
+    assert rank == {
+        "last_month": "1 of 4",  # October's only case
+        "nov1_early": "1 of 4",
+        "nov2": "2 of 4",
+        "nov3": "3 of 4",
+        "nov5": "4 of 4",
+        "nov6_a": "5 of 4",
+        "nov6_b": "6 of 4",
+        "duplicate": None,  # a resolution that does not count: no position
+    }
+    for name, key in acme.items():
+        issue = end_state(sb, key)
+        over = name in ("nov6_a", "nov6_b")
+        assert ("over-quota" in issue.labels) is over, name
+        quota_notes = issue.bridge_comments_containing("included this month")
+        if over:
+            n = rank[name].split()[0]  # type: ignore[union-attr]
+            assert [(c.public, c.body) for c in quota_notes] == [
+                (True, f"Case {key} is case {n} of 4 included this month for Acme Networks.")
+            ]
+        else:
+            assert quota_notes == []
+    assert end_state(sb, glx_oct).field("Cases this month") == "1 of 20"
+    assert end_state(sb, glx_nov).field("Cases this month") == "1 of 20"
+
+
+# ---------------------------------------------------------------------- conditions that end
+
+
+def test_needs_info_label_goes_once_the_customer_supplies_the_fields(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    sb = sandbox_factory(seed="empty")
+    key = new_case(
+        sb, org="Initech Systems", product=None, version=None, impact=None, phone=None,
+        created=t(23, 14, tz=LON),
+    )  # fmt: skip
+    bridge = bridges(sb)
+    bridge.cycle()
+    assert "needs-info" in end_state(sb, key).labels
+
+    # the customer supplies part of it: still needed, and not asked again
+    sb.advance("10m")
+    set_fields_as(sb, key, "it@initech.example", {"Product": "NMIS", "Contact phone": "+44 20 1"})
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert "needs-info" in issue.labels
+    assert len(issue.bridge_comments_containing("we still need")) == 1
+
+    # the rest: the label goes on the next cycle; an engineer's own label stays
+    sb.advance("10m")
+    set_fields_as(sb, key, "it@initech.example", {"Product version": "9.5.1", "Impact": "All"})
+    sb.store.issue(key).values["labels"] = [*sb.store.issue(key).values["labels"], "vip"]
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert "needs-info" not in issue.labels
+    assert "vip" in issue.labels
+    assert len(issue.bridge_comments_containing("we still need")) == 1
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+
+
+def test_pause_keeps_the_due_time_and_resuming_moves_it_by_the_paused_business_time(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    sb = sandbox_factory(seed="empty", now=t(24, 9, 15))
+    key = new_case(sb, priority="Critical", created=t(24, 9))  # P2: due 15:00
+    bridge = bridges(sb)
+    bridge.cycle()
+    assert (end_state(sb, key).field("SLA state"), end_state(sb, key).field("Response due")) == (
+        "running",
+        t(24, 15),
+    )
+
+    sb.set_now(t(24, 9, 30))
+    transition(sb, key, "Wait for customer", by=SAM)  # no public reply: a pause, not a response
+    sb.set_now(t(24, 10, 0))
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert (issue.field("SLA state"), issue.field("Response due")) == ("paused", t(24, 15))
+
+    sb.set_now(t(24, 11, 0))
+    transition(sb, key, "Escalate", by=SAM)  # out of the pause status, still unanswered
+    bridge.cycle()
+    issue = end_state(sb, key)
+    # 1h30 paused inside business hours: due 15:00 → 16:30
+    assert (issue.field("SLA state"), issue.field("Response due")) == ("running", t(24, 16, 30))
+    assert bridge.cycle().writes == 0
