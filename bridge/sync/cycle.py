@@ -455,7 +455,10 @@ class Engine:
                 result: ApplyResult = apply_plan(self.port, plan, journal=self.state, now=now)
                 outcome.writes = dict(result.writes)
                 outcome.failed = len(result.failed)
-            self.state.set_wakeup(snapshot.key, desired.next_wakeup)
+            # A failed write may have left the issue untouched (its `updated` did not move),
+            # so the incremental query would never bring it back: wake it next cycle.
+            wake = now if outcome.failed else desired.next_wakeup
+            self.state.set_wakeup(snapshot.key, wake)
             self.state.remember_issue(
                 snapshot.key,
                 updated=snapshot.updated,
