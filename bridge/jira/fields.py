@@ -412,13 +412,19 @@ def check_transitions(wanted: Iterable[str], workflow_names: Iterable[str]) -> l
     ]
 
 
-def user_ref(user: Mapping[str, Any]) -> str | None:
-    """How to refer to a user when writing (Cloud accountId; Data Center user name)."""
-    ref = user.get("accountId") or user.get("name") or user.get("key")
+def user_ref(user: Mapping[str, Any], flavour: str | None = None) -> str | None:
+    """How to refer to a user when writing (Cloud accountId; Data Center user name).
+
+    Data Center writes name users (``{"name": ...}``), so there the name wins even when
+    the user object also carries an ``accountId`` (as some proxies and plugins add)."""
+    if flavour == "datacenter":
+        ref = user.get("name") or user.get("key") or user.get("accountId")
+    else:
+        ref = user.get("accountId") or user.get("name") or user.get("key")
     return str(ref) if ref else None
 
 
-def resolve_user(port: JiraPort, email: str) -> str:
+def resolve_user(port: JiraPort, email: str, *, flavour: str | None = None) -> str:
     """The account id (Data Center: user name) for an e-mail address.
 
     Raises `FieldResolutionError` if no user or several users match.
@@ -430,7 +436,7 @@ def resolve_user(port: JiraPort, email: str) -> str:
         # e-mail hidden by privacy settings: accept a single unambiguous hit
         hidden = [u for u in found if not u.get("emailAddress")]
         exact = hidden if len(hidden) == 1 and len(found) == 1 else []
-    refs = sorted({r for r in (user_ref(u) for u in exact) if r})
+    refs = sorted({r for r in (user_ref(u, flavour) for u in exact) if r})
     if len(refs) == 1:
         return refs[0]
     if not refs:

@@ -130,7 +130,7 @@ class Site:
         )
         for email in sorted(_people_to_assign(ruleset)):
             try:
-                site.users[email.casefold()] = resolve_user(port, email)
+                site.users[email.casefold()] = resolve_user(port, email, flavour=site.flavour)
             except FieldResolutionError as exc:
                 problems.extend(f"rules: {p}" for p in exc.problems)
         if problems:
@@ -142,7 +142,7 @@ class Site:
         folded = email.casefold()
         if folded not in self.users:
             try:
-                self.users[folded] = resolve_user(port, email)
+                self.users[folded] = resolve_user(port, email, flavour=self.flavour)
             except FieldResolutionError:
                 self.users[folded] = None
         return self.users[folded]
