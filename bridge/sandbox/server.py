@@ -139,6 +139,9 @@ class SandboxServer:
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.sandbox = self
         self._thread: threading.Thread | None = None
+        #: open client connections, closed by `stop` (a stopped Jira answers nobody)
+        self.connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
     @property
     def host(self) -> str:
@@ -166,6 +169,13 @@ class SandboxServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+        # Keep-alive connections outlive the listening socket; left open, a client would go
+        # on talking to the stopped sandbox.  Close them, as a process exit would.
+        with self._connections_lock:
+            open_now = list(self.connections)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.save()
@@ -230,6 +240,16 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sandbox = self.server.sandbox
+        with sandbox._connections_lock:
+            sandbox.connections.add(self.connection)
+
+    def finish(self) -> None:
+        sandbox = self.server.sandbox
+        with sandbox._connections_lock:
+            sandbox.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
