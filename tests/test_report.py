@@ -1,0 +1,519 @@
+"""`jsm-bridge report`: the pure aggregation, its renderings, and the command end-to-end."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from conftest import SANDBOX_NOW, Sandbox
+from policy_factories import (
+    JANE,
+    at,
+    comment,
+    context,
+    default_ruleset,
+    snapshot,
+)
+
+from bridge.cli import main
+from bridge.commands._runtime import connect, load_config
+from bridge.commands.report import evaluate_month
+from bridge.policy.evaluate import evaluate
+from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition
+from bridge.report.compute import (
+    MonthError,
+    MonthReport,
+    compute,
+    median,
+    org_cases,
+    parse_month,
+    percentile,
+)
+from bridge.report.render import CSV_COLUMNS, terminal, to_csv, to_html
+
+ROOT = Path(__file__).resolve().parent.parent
+H = timedelta(hours=1)
+NOW = at("2026-12-15T12:00:00+10:00")
+
+
+def desired(
+    snap: IssueSnapshot,
+    state: str,
+    *,
+    known: bool = True,
+    level: str | None = "P3",
+    used: timedelta | None = None,
+    rank: int | None = 1,
+    limit: int = 4,
+) -> Desired:
+    """A Desired as evaluation would give it, reduced to what the report reads."""
+    answered = state in ("met", "missed")
+    return Desired(
+        key=snap.key,
+        known_customer=known,
+        tier="Standard" if known else None,
+        calendar="brisbane" if known else None,
+        priority=level if known else None,
+        priority_jira=None,
+        priority_reason="",
+        quota=QuotaPosition(rank, limit, rank > limit, "2026-11")
+        if known and rank is not None
+        else None,
+        authorised_contact=True if known else None,
+        entitlement_problems=(),
+        missing_information=(),
+        response_due=snap.created + 8 * H if known else None,
+        target=8 * H if known else None,
+        business_used=used if known else None,
+        first_response=snap.created + (used or H) if answered else None,
+        sla_state=state,  # type: ignore[arg-type]
+        escalation_steps=(),
+        labels_present=frozenset(),
+        labels_absent=frozenset(),
+        comments=(),
+        assignee=None,
+        transitions=(),
+        explanation=(),
+        sla_priority=level if known else None,
+    )
+
+
+def acme(n: int, day: int = 2, hour: int = 10, **kw: Any) -> IssueSnapshot:
+    return snapshot(f"SUP-{n}", f"2026-11-{day:02d}T{hour:02d}:00:00+10:00", **kw)
+
+
+# ------------------------------------------------------------------------------ month
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "", "nov"])
+def test_a_month_that_is_not_yyyy_mm_is_refused_with_the_shape_to_write(text: str) -> None:
+    with pytest.raises(MonthError, match=r"write YYYY-MM, e\.g\. 2026-11"):
+        parse_month(text)
+
+
+def test_a_month_is_returned_as_given() -> None:
+    assert parse_month(" 2026-02 ") == "2026-02"
+
+
+# ---------------------------------------------------------------------------- numbers
+
+
+def test_median_is_the_middle_value_or_the_mean_of_the_two_middle_ones() -> None:
+    assert median([3 * H, H, 2 * H]) == 2 * H
+    assert median([4 * H, H, 2 * H, 3 * H]) == 2.5 * H
+    assert median([]) is None
+
+
+def test_p90_is_the_nearest_rank() -> None:
+    ten = [i * H for i in range(10, 0, -1)]
+    assert percentile(ten, 0.9) == 9 * H
+    assert percentile([*ten, 11 * H], 0.9) == 10 * H  # ceil(9.9) = 10th of 11
+    assert percentile([5 * H], 0.9) == 5 * H
+    assert percentile([], 0.9) is None
+
+
+# ---------------------------------------------------------------------------- compute
+
+
+def acme_month() -> list[tuple[IssueSnapshot, Desired]]:
+    cases = [
+        (acme(1, 2), "met", 1 * H, 1),
+        (acme(2, 3), "met", 3 * H, 2),
+        (acme(3, 4), "missed", 10 * H, 3),
+        (acme(4, 5), "breached", 12 * H, 4),
+        (acme(5, 6), "running", 2 * H, 5),  # over quota
+        (acme(6, 9), "at_risk", 7 * H, 6),  # over quota
+        (acme(7, 10), "paused", 1 * H, None),  # excluded from the quota
+    ]
+    return [(s, desired(s, state, used=used, rank=rank)) for s, state, used, rank in cases]
+
+
+def test_a_customer_month_counts_quota_outcomes_and_response_times() -> None:
+    report = compute(acme_month(), default_ruleset(), "2026-11", NOW)
+    row = next(c for c in report.customers if c.organization == "Acme Networks")
+    s = row.total
+    assert (row.tier, row.quota) == ("Standard", 4)
+    assert (s.cases, s.counted, s.excluded, s.over_quota) == (7, 6, 1, 2)
+    assert row.over_quota_keys == ["SUP-5", "SUP-6"]
+    assert row.excluded_keys == ["SUP-7"]
+    assert (s.met, s.missed, s.breached, s.running, s.at_risk, s.paused) == (2, 1, 1, 2, 1, 1)
+    assert s.compliance == pytest.approx(2 / 4)
+    # only answered cases have a time to first response: 1h, 3h, 10h
+    assert s.median_response == 3 * H
+    assert s.p90_response == 10 * H
+    assert not report.final
+
+
+def test_no_decided_case_gives_no_compliance_and_an_empty_customer_is_still_listed() -> None:
+    s1 = acme(1)
+    report = compute([(s1, desired(s1, "running"))], default_ruleset(), "2026-11", NOW)
+    by_name = {c.organization: c for c in report.customers}
+    assert set(by_name) == {"Acme Networks", "Globex Telecom", "Initech Systems"}
+    assert by_name["Acme Networks"].total.compliance is None
+    assert by_name["Globex Telecom"].total.cases == 0
+    text = terminal(report)
+    acme_line = next(line for line in text.splitlines() if line.startswith("Acme Networks"))
+    assert "n/a" in acme_line.split()
+    csv_rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    acme_all = next(r for r in csv_rows if r["organization"] == "Acme Networks")
+    assert acme_all["compliance_pct"] == ""
+
+
+def test_cases_belong_to_the_month_of_their_customers_calendar_zone() -> None:
+    cases = [
+        # Acme (Brisbane, UTC+10): 31 Oct 15:00 UTC is 1 Nov 01:00 in Brisbane -> November
+        snapshot("SUP-1", "2026-10-31T15:00:00+00:00"),
+        # ... and 30 Nov 15:00 UTC is 1 Dec 01:00 in Brisbane -> December
+        snapshot("SUP-2", "2026-11-30T15:00:00+00:00"),
+        # Globex (New York, UTC-5): 1 Dec 03:00 UTC is 30 Nov 22:00 -> November
+        snapshot("SUP-3", "2026-12-01T03:00:00+00:00", organization="Globex Telecom"),
+        # Initech (London, UTC+0): 31 Oct 23:30 UTC is 31 Oct -> October
+        snapshot("SUP-4", "2026-10-31T23:30:00+00:00", organization="Initech Systems"),
+        # an unknown organisation: the default calendar's zone (Brisbane)
+        snapshot("SUP-5", "2026-10-31T15:00:00+00:00", organization="Umbrella Labs"),
+    ]
+    pairs = [(s, desired(s, "met", known=s.organization != "Umbrella Labs")) for s in cases]
+    report = compute(pairs, default_ruleset(), "2026-11", NOW)
+    keys = {c.organization: c.keys for c in report.customers}
+    assert keys == {
+        "Acme Networks": ["SUP-1"],
+        "Globex Telecom": ["SUP-3"],
+        "Initech Systems": [],
+    }
+    assert [(u.name, u.keys) for u in report.unknown] == [("Umbrella Labs", ["SUP-5"])]
+
+
+def test_unknown_organisations_are_listed_apart_and_left_out_of_the_numbers() -> None:
+    known = acme(1)
+    odd = [
+        acme(2, organization="Umbrella Labs"),
+        acme(3, organization="umbrella labs"),  # the same organisation, other case
+        acme(4, organization=None),
+    ]
+    pairs = [(known, desired(known, "met", used=H))]
+    pairs += [(s, desired(s, "none", known=False)) for s in odd]
+    report = compute(pairs, default_ruleset(), "2026-11", NOW)
+    assert report.total.cases == 1
+    assert [(u.name, u.keys) for u in report.unknown] == [
+        ("Umbrella Labs", ["SUP-2", "SUP-3"]),
+        ("(no organisation)", ["SUP-4"]),
+    ]
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    unknown_rows = [r for r in rows if r["tier"] == "unknown"]
+    assert [(r["organization"], r["cases"]) for r in unknown_rows] == [
+        ("Umbrella Labs", "2"),
+        ("(no organisation)", "1"),
+    ]
+    assert "Umbrella Labs: 2 case(s): SUP-2, SUP-3" in terminal(report)
+
+
+def test_priorities_are_grouped_highest_first_per_customer_and_overall() -> None:
+    cases = [
+        (acme(1), "met", "P4"),
+        (acme(2), "missed", "P1"),
+        (acme(3, organization="Globex Telecom"), "met", "P2"),
+        (acme(4), "met", "P4"),
+    ]
+    pairs = [(s, desired(s, st, level=lv, used=H)) for s, st, lv in cases]
+    report = compute(pairs, default_ruleset(), "2026-11", NOW)
+    assert report.priorities == ("P1", "P2", "P4")
+    row = next(c for c in report.customers if c.organization == "Acme Networks")
+    assert list(row.by_priority) == ["P1", "P4"]
+    assert row.by_priority["P4"].met == 2
+    assert row.by_priority["P1"].compliance == 0.0
+    assert report.by_priority["P2"].cases == 1
+
+
+def test_quota_from_the_reports_own_read_matches_evaluation_of_the_month() -> None:
+    """Built with the real evaluation: six Acme cases, one resolved as a duplicate."""
+    ruleset = default_ruleset()
+    snaps = [acme(n, day=n + 1) for n in range(1, 6)]
+    snaps.insert(
+        2,
+        acme(
+            10,
+            day=3,
+            hour=11,
+            status="Resolved",
+            resolution="Duplicate",
+            resolved="2026-11-03T12:00:00+10:00",
+        ),
+    )
+    snaps.append(acme(11, day=20, comments=[comment(JANE, "2026-11-20T11:30:00+10:00")]))
+    snaps.append(snapshot("SUP-12", "2026-10-30T10:00:00+10:00"))  # October: not in the month
+    ctx = context(org_cases(snaps))
+    pairs = [(s, evaluate(s, ruleset, ctx, NOW)) for s in snaps]
+    report = compute(pairs, ruleset, "2026-11", NOW)
+    row = next(c for c in report.customers if c.organization == "Acme Networks")
+    assert (row.total.cases, row.total.counted, row.total.excluded) == (7, 6, 1)
+    assert row.over_quota_keys == ["SUP-5", "SUP-11"]  # ranks 5 and 6; the duplicate not counted
+    assert row.excluded_keys == ["SUP-10"]
+    # SUP-11 answered after 1h30m of business time; the others breached long ago
+    assert row.total.met == 2  # SUP-11, and the duplicate resolved within the hour
+    assert row.total.breached == 5
+    assert sorted(row.total.first_responses) == [H, 1.5 * H]
+    assert report.final
+
+
+# -------------------------------------------------------------------------- rendering
+
+
+def odd_named_report() -> MonthReport:
+    rd = Customer('R&D <Labs> "x"', "premium", "london", ("a@rd.example",))
+    ruleset = default_ruleset(
+        customers={**default_ruleset().customers, rd.organization: rd},
+    )
+    s = acme(1, organization=rd.organization)
+    return compute([(s, desired(s, "met", used=H)), *acme_month()], ruleset, "2026-11", NOW)
+
+
+def test_csv_has_a_row_per_customer_and_priority_and_parses() -> None:
+    report = odd_named_report()
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    acme_rows = {r["priority"]: r for r in rows if r["organization"] == "Acme Networks"}
+    assert set(acme_rows) == {"all", "P3"}
+    assert acme_rows["all"]["cases"] == "7"
+    assert acme_rows["all"]["over_quota"] == "2"
+    assert acme_rows["all"]["compliance_pct"] == "50.0"
+    assert acme_rows["all"]["median_first_response_hours"] == "3.00"
+    assert any(r["organization"] == 'R&D <Labs> "x"' for r in rows)
+    assert {r["month"] for r in rows} == {"2026-11"}
+
+
+def test_html_is_self_contained_with_one_wellformed_svg_per_chart() -> None:
+    page = to_html(odd_named_report())
+    svgs = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)
+    assert len(svgs) == 3
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed: names are escaped
+    assert "R&amp;D &lt;Labs&gt; &quot;x&quot;" in page
+    assert "<Labs>" not in page
+    for name in ("Acme Networks", "Globex Telecom", "Initech Systems"):
+        assert name in page
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
+
+
+def test_charts_scale_to_the_largest_bar_and_mark_the_quota() -> None:
+    page = to_html(odd_named_report())
+    quota_svg = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)[0]
+    # Acme: 4 within quota, 2 over (red), 1 not counted; its bar reads "6 / 4"
+    assert ">6 / 4<" in quota_svg
+    assert "<title>2</title></rect>" in quota_svg
+    assert quota_svg.count('stroke-dasharray="3,2"') >= len(odd_named_report().customers)
+
+
+# ------------------------------------------------------------------------ end to end
+
+
+#: each demo organisation's calendar zone (rules/customers.yaml, sla.yaml)
+ZONES = {
+    "Acme Networks": "Australia/Brisbane",
+    "Initech Systems": "Europe/London",
+    "Globex Telecom": "America/New_York",
+    "Umbrella Labs": "Australia/Brisbane",  # unknown: the default calendar
+}
+
+
+def sandbox_config(tmp_path: Path, sandbox: Sandbox) -> Path:
+    config: dict[str, Any] = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
+    config["jira"]["url"] = sandbox.url
+    config["rules"] = str(ROOT / "rules")
+    config["state"] = {"path": str(tmp_path / "var" / "state.sqlite")}
+    path = tmp_path / "bridge.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def store_cases(sandbox: Sandbox) -> Iterable[tuple[str, str, datetime, str | None]]:
+    """(key, organisation, created, resolution) straight from the sandbox's store."""
+    store = sandbox.store
+    org_field = store.field_by_name("Organizations")
+    assert org_field is not None
+    orgs = {o.id: o.name for o in store.organizations.values()}
+    resolutions = {r.id: r.name for r in store.resolutions}
+    for issue in store.issues.values():
+        ids = issue.values.get(org_field.id) or []
+        res = issue.values.get("resolution")
+        yield issue.key, orgs[ids[0]], issue.values["created"], resolutions.get(res)
+
+
+@pytest.fixture
+def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JIRA_API_TOKEN", raising=False)  # loopback: the sandbox's token
+
+
+def run_report(
+    tmp_path: Path, sandbox: Sandbox, month: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str, Path]:
+    out = tmp_path / "out"
+    code = main(
+        [
+            "report",
+            "--config",
+            str(sandbox_config(tmp_path, sandbox)),
+            "--month",
+            month,
+            "--out",
+            str(out),
+            "--now",
+            SANDBOX_NOW.isoformat(),
+        ]
+    )
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err, out
+
+
+@pytest.mark.usefixtures("no_token")
+def test_report_against_the_sandbox_counts_what_the_store_holds(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, stdout, _, out = run_report(tmp_path, sandbox, "2026-11", capsys)
+    assert code == 0, stdout
+    assert sandbox.requests.count(kind="write") == 0
+    assert not (tmp_path / "var").exists()  # the bridge's state is not touched
+
+    expected: dict[str, list[tuple[str, str | None]]] = {org: [] for org in ZONES}
+    for key, org, created, resolution in store_cases(sandbox):
+        local = created.astimezone(ZoneInfo(ZONES[org]))
+        if (local.year, local.month) == (2026, 11):
+            expected[org].append((key, resolution))
+    assert len(expected["Acme Networks"]) >= 5  # the demo world puts Acme over its quota
+
+    rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    totals = {r["organization"]: r for r in rows if r["priority"] == "all"}
+    not_counted = {"Duplicate", "Raised in error"}
+    for org in ("Acme Networks", "Initech Systems", "Globex Telecom"):
+        row = totals[org]
+        cases = expected[org]
+        excluded = sum(1 for _, res in cases if res in not_counted)
+        assert int(row["cases"]) == len(cases), org
+        assert int(row["excluded"]) == excluded, org
+        assert int(row["counted"]) == len(cases) - excluded, org
+        assert int(row["over_quota"]) == max(0, len(cases) - excluded - int(row["quota"])), org
+        parts = ("met", "missed", "breached", "running", "paused", "no_target")
+        assert sum(int(row[p]) for p in parts) == len(cases), org
+        per_priority = [r for r in rows if r["organization"] == org and r["priority"] != "all"]
+        assert sum(int(r["cases"]) for r in per_priority) == len(cases), org
+    assert totals["Acme Networks"]["quota"] == "4"
+    assert totals["Umbrella Labs"]["tier"] == "unknown"
+    assert int(totals["Umbrella Labs"]["cases"]) == len(expected["Umbrella Labs"])
+
+    page = (out / "report.html").read_text()
+    assert len(re.findall(r"<svg\b", page)) == 3
+    for org in ZONES:
+        assert org in page
+    assert f"Wrote {out / 'report.csv'}" in stdout
+    assert f"Wrote {out / 'report.html'}" in stdout
+    assert "Acme Networks" in stdout and "Unknown organisations" in stdout
+    assert "still running or paused" in stdout  # 24 Nov: the month is not over
+
+
+@pytest.mark.usefixtures("no_token")
+def test_report_states_are_the_ones_a_cycle_computes(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(config=str(sandbox_config(tmp_path, sandbox)), rules=None)
+    settings, ruleset = load_config(args)
+    runtime = connect(settings, ruleset, state_path=":memory:")
+    try:
+        evaluated, skipped = evaluate_month(runtime, "2026-11", SANDBOX_NOW)
+        cycle = runtime.engine.cycle(SANDBOX_NOW, dry_run=True)
+    finally:
+        runtime.close()
+    assert skipped == []
+    by_key = {o.key: o.desired for o in cycle.outcomes}
+    assert evaluated
+    for snap, want in evaluated:
+        got = by_key[snap.key]
+        assert got is not None
+        assert (want.sla_state, want.quota, want.first_response) == (
+            got.sla_state,
+            got.quota,
+            got.first_response,
+        ), snap.key
+    assert sandbox.requests.count(kind="write") == 0
+
+
+@pytest.mark.usefixtures("no_token")
+def test_a_past_month_is_final(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, stdout, _, out = run_report(tmp_path, sandbox, "2026-10", capsys)
+    assert code == 0
+    assert "final (no case of the month is still open)" in stdout
+    rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    running = sum(int(r["running"]) + int(r["paused"]) for r in rows if r["tier"] != "unknown")
+    assert running == 0
+
+
+@pytest.mark.usefixtures("no_token")
+def test_a_bad_month_exits_2_before_touching_jira(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err, out = run_report(tmp_path, sandbox, "2026-13", capsys)
+    assert code == 2
+    assert "--month '2026-13' is not a calendar month; write YYYY-MM" in err
+    assert not out.exists()
+    assert sandbox.requests.count() == 0
+
+
+def add_case_like(sandbox: Sandbox, organization: str, created: datetime) -> str:
+    """A new open case of ``organization`` (fields copied from one of its cases) at ``created``."""
+    store = sandbox.store
+    key = next(k for k, org, _, _ in store_cases(sandbox) if org == organization)
+    source = store.issue(key)
+    values = {
+        k: v
+        for k, v in source.values.items()
+        if k.startswith("customfield_") or k in ("summary", "priority", "reporter")
+    }
+    reporter = store.user(source.values["reporter"])
+    assert reporter is not None
+    return str(store.create_issue(reporter, values, at=created).key)
+
+
+@pytest.mark.usefixtures("no_token")
+def test_cases_at_the_months_edges_in_far_zones_are_read(tmp_path: Path, sandbox: Sandbox) -> None:
+    # 1 Oct 05:00 in Brisbane is still 30 Sep in UTC; 31 Oct 21:00 in New York is 1 Nov in UTC
+    early = add_case_like(
+        sandbox, "Acme Networks", datetime(2026, 10, 1, 5, tzinfo=ZoneInfo("Australia/Brisbane"))
+    )
+    late = add_case_like(
+        sandbox, "Globex Telecom", datetime(2026, 10, 31, 21, tzinfo=ZoneInfo("America/New_York"))
+    )
+    # ... and their mirror images belong to the neighbouring months
+    add_case_like(
+        sandbox, "Acme Networks", datetime(2026, 11, 1, 5, tzinfo=ZoneInfo("Australia/Brisbane"))
+    )
+    add_case_like(
+        sandbox, "Globex Telecom", datetime(2026, 9, 30, 21, tzinfo=ZoneInfo("America/New_York"))
+    )
+    args = argparse.Namespace(config=str(sandbox_config(tmp_path, sandbox)), rules=None)
+    settings, ruleset = load_config(args)
+    runtime = connect(settings, ruleset, state_path=":memory:")
+    try:
+        evaluated, _ = evaluate_month(runtime, "2026-10", SANDBOX_NOW)
+    finally:
+        runtime.close()
+    keys = {s.key: s.organization for s, _ in evaluated}
+    assert keys[early] == "Acme Networks"
+    assert keys[late] == "Globex Telecom"
+    # the mirror cases are not in October: only the seed's October cases and these two
+    october = [
+        k
+        for k, org, created, _ in store_cases(sandbox)
+        if created.astimezone(ZoneInfo(ZONES[org])).month == 10
+    ]
+    assert sorted(keys) == sorted(october)
