@@ -193,6 +193,14 @@ def test_cases_belong_to_the_month_of_their_customers_calendar_zone() -> None:
     assert [(u.name, u.keys) for u in report.unknown] == [("Umbrella Labs", ["SUP-5"])]
 
 
+def test_a_case_created_after_now_did_not_exist_yet() -> None:
+    before, after = acme(1, day=9), acme(2, day=11)
+    pairs = [(s, desired(s, "running")) for s in (before, after)]
+    report = compute(pairs, default_ruleset(), "2026-11", at("2026-11-10T12:00:00+10:00"))
+    row = next(c for c in report.customers if c.organization == "Acme Networks")
+    assert row.keys == ["SUP-1"]
+
+
 def test_unknown_organisations_are_listed_apart_and_left_out_of_the_numbers() -> None:
     known = acme(1)
     odd = [
@@ -303,6 +311,15 @@ def test_html_is_self_contained_with_one_wellformed_svg_per_chart() -> None:
         assert name in page
     assert "<script" not in page.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
+
+
+def test_a_long_name_is_shortened_in_the_charts_and_given_in_full_on_hover() -> None:
+    long = Customer("Very Long Organisation Name Holdings Pty Ltd", "premium", "london", ())
+    ruleset = default_ruleset(customers={long.organization: long})
+    page = to_html(compute([], ruleset, "2026-11", NOW))
+    svg = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)[0]
+    assert "<title>Very Long Organisation Name Holdings Pty Ltd</title>" in svg
+    assert ">Very Long Organisation Name…<" in svg
 
 
 def test_charts_scale_to_the_largest_bar_and_mark_the_quota() -> None:

@@ -8,7 +8,7 @@ Decisions where the SPEC is silent:
 
 * A case belongs to the month by its creation time in its customer's calendar
   zone (the zone the quota uses); an unknown organisation's case by the default
-  calendar's zone.
+  calendar's zone.  A case created after ``now`` did not exist yet: left out.
 * Cases resolved as not counted (e.g. Duplicate) are left out of the quota only;
   their response still counts for compliance, as the bridge wrote their SLA state.
 * ``running`` includes ``at_risk``; ``breached`` is a case still unanswered past
@@ -248,7 +248,7 @@ def compute(
 
     ordered = sorted(cases, key=lambda c: (c[0].created, c[0].key_number, c[0].key))
     for snapshot, desired in ordered:
-        if not in_month(snapshot, month, ruleset):
+        if snapshot.created > now or not in_month(snapshot, month, ruleset):
             continue
         customer = ruleset.customer(snapshot.organization)
         if customer is None or not desired.known_customer:

@@ -215,6 +215,7 @@ _LABEL_W = 190
 _BAR_W = 460
 _ROW_H = 26
 _PAD = 10
+_NAME_MAX = 28  # characters of a name that fit before the bars
 _MARKER = "marker"  # a legend entry drawn as the quota's dashed line
 
 
@@ -229,6 +230,15 @@ def _svg(title: str, height: int, body: list[str]) -> str:
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(title)}" '
         'font-family="sans-serif" font-size="12">'
         f"<title>{_esc(title)}</title>" + "".join(body) + "</svg>"
+    )
+
+
+def _label(name: str, y: int) -> str:
+    """A bar's name, right-aligned before the bar; long names shortened (in full on hover)."""
+    shown = name if len(name) <= _NAME_MAX else name[: _NAME_MAX - 1] + "…"
+    return (
+        f'<text x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">'
+        f"<title>{_esc(name)}</title>{_esc(shown)}</text>"
     )
 
 
@@ -259,9 +269,7 @@ def quota_chart(report: MonthReport) -> str:
         within = min(c.total.counted, c.quota)
         over = c.total.counted - within
         parts = ((within, "#1565c0"), (over, "#c62828"), (c.total.excluded, "#bdbdbd"))
-        body.append(
-            f'<text x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_esc(c.organization)}</text>'
-        )
+        body.append(_label(c.organization, y))
         x = float(_LABEL_W)
         for n, colour in parts:
             if n:
@@ -303,7 +311,7 @@ def outcome_chart(title: str, rows: Sequence[tuple[str, Stats]]) -> str:
     body: list[str] = []
     y = _PAD
     for name, s in rows:
-        body.append(f'<text x="{_LABEL_W - 8}" y="{y + 17}" text-anchor="end">{_esc(name)}</text>')
+        body.append(_label(name, y))
         x = float(_LABEL_W)
         for attr, label, colour in SEGMENTS:
             n = int(getattr(s, attr))
