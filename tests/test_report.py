@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import SANDBOX_NOW, Sandbox
+from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
 from policy_factories import (
     JANE,
     at,
@@ -346,6 +346,7 @@ ZONES = {
 def sandbox_config(tmp_path: Path, sandbox: Sandbox) -> Path:
     config: dict[str, Any] = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text())
     config["jira"]["url"] = sandbox.url
+    config["jira"]["flavour"] = sandbox.flavour
     config["rules"] = str(ROOT / "rules")
     config["state"] = {"path": str(tmp_path / "var" / "state.sqlite")}
     path = tmp_path / "bridge.yaml"
@@ -393,9 +394,14 @@ def run_report(
 
 
 @pytest.mark.usefixtures("no_token")
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_report_against_the_sandbox_counts_what_the_store_holds(
-    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    sandbox_factory: SandboxFactory,
+    flavour: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    sandbox = sandbox_factory(flavour=flavour)
     code, stdout, _, out = run_report(tmp_path, sandbox, "2026-11", capsys)
     assert code == 0, stdout
     assert sandbox.requests.count(kind="write") == 0
