@@ -77,10 +77,11 @@ class Runtime:
         self.client.close()
 
 
-def load_config(args: argparse.Namespace, out: TextIO = sys.stderr) -> tuple[Settings, RuleSet]:
+def load_config(args: argparse.Namespace, out: TextIO | None = None) -> tuple[Settings, RuleSet]:
     policy = load_policy(args, need_config=True)
     if policy.problems:
-        print_problems(policy.problems, out)
+        # sys.stderr looked up now, not at import: it may have been redirected since
+        print_problems(policy.problems, out if out is not None else sys.stderr)
         raise CommandError("the config or the rules have problems (listed above)", EXIT_CONFIG)
     assert policy.settings is not None and policy.ruleset is not None
     register_secret(policy.settings.jira.token.reveal())
