@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from policy_factories import (
 )
 
 from bridge.cli import main
+from bridge.commands import report as report_command
 from bridge.commands._runtime import connect, load_config
 from bridge.commands.report import evaluate_month
 from bridge.policy.evaluate import evaluate
@@ -40,6 +41,7 @@ from bridge.report.compute import (
     percentile,
 )
 from bridge.report.render import CSV_COLUMNS, terminal, to_csv, to_html
+from bridge.sync.snapshot import SnapshotError
 
 ROOT = Path(__file__).resolve().parent.parent
 H = timedelta(hours=1)
@@ -540,3 +542,37 @@ def test_cases_at_the_months_edges_in_far_zones_are_read(tmp_path: Path, sandbox
         if created.astimezone(ZoneInfo(ZONES[org])).month == 10
     ]
     assert sorted(keys) == sorted(october)
+
+
+@pytest.mark.usefixtures("no_token")
+def test_a_case_that_cannot_be_read_is_listed_and_the_exit_status_says_so(
+    tmp_path: Path,
+    sandbox: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    november = next(
+        k
+        for k, org, created, _ in store_cases(sandbox)
+        if created.astimezone(ZoneInfo(ZONES[org])).month == 11
+    )
+    # 31 Oct 20:00 in Brisbane (10:00 UTC): inside the read's margin, October in every zone
+    brisbane = ZoneInfo("Australia/Brisbane")
+    october = add_case_like(sandbox, "Acme Networks", datetime(2026, 10, 31, 20, tzinfo=brisbane))
+    real = report_command.read_issues
+
+    def damaging(*args: Any, **kwargs: Any) -> Iterator[tuple[dict[str, Any], Any]]:
+        for raw, snap in real(*args, **kwargs):
+            key = str(raw.get("key"))
+            if key in (november, october):
+                yield raw, SnapshotError(key, "status 'Limbo' has no known status category")
+            else:
+                yield raw, snap
+
+    monkeypatch.setattr(report_command, "read_issues", damaging)
+    code, stdout, _, out = run_report(tmp_path, sandbox, "2026-11", capsys)
+    assert code == 4
+    assert f"{november}: status 'Limbo' has no known status category" in stdout
+    assert f"{october}:" not in stdout  # read for the margin, but not a case of November
+    assert (out / "report.csv").exists()
+    assert november in (out / "report.html").read_text()
