@@ -272,6 +272,24 @@ class Engine:
                 good.append((raw, snap))
         return good, bad
 
+    def _read_one(
+        self, key: str, jql: str
+    ) -> tuple[list[tuple[dict[str, Any], IssueSnapshot]], list[tuple[str, str]]]:
+        """`_read` for one key.  Jira answers ``key = "SUP-999"`` for a key that does not
+        exist with HTTP 400, not an empty result: when the issue itself is not found (404)
+        that is "no such case", not Jira failing."""
+        try:
+            return self._read(jql)
+        except JiraError as exc:
+            if exc.status != 400:
+                raise
+            try:
+                self.port.get_issue(key.upper(), ["summary"])
+            except JiraError as probe:
+                if probe.status == 404:
+                    return [], []
+            raise
+
     def _calendar_tz(self, organization: str | None) -> tzinfo:
         customer = self.ruleset.customer(organization)
         name = customer.calendar if customer else self.ruleset.default_calendar
@@ -374,7 +392,7 @@ class Engine:
                     keys=wake,
                     tz=self.site.user_tz,
                 )
-            issues, bad = self._read(jql)
+            issues, bad = self._read(jql) if only_key is None else self._read_one(only_key, jql)
             report.skipped.extend(bad)
             org_cases = self._org_cases([s for _, s in issues], complete=is_full)
             total = len(issues)
