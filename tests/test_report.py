@@ -329,7 +329,9 @@ def test_charts_scale_to_the_largest_bar_and_mark_the_quota() -> None:
     quota_svg = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)[0]
     # Acme: 4 within quota, 2 over (red), 1 not counted; its bar reads "6 / 4"
     assert ">6 / 4<" in quota_svg
-    assert "<title>2</title></rect>" in quota_svg
+    assert "<title>4 within quota</title></rect>" in quota_svg
+    assert "<title>2 over quota</title></rect>" in quota_svg
+    assert "<title>1 not counted</title></rect>" in quota_svg
     assert quota_svg.count('stroke-dasharray="3,2"') >= len(odd_named_report().customers)
 
 

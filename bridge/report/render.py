@@ -268,14 +268,18 @@ def quota_chart(report: MonthReport) -> str:
     for c in customers:
         within = min(c.total.counted, c.quota)
         over = c.total.counted - within
-        parts = ((within, "#1565c0"), (over, "#c62828"), (c.total.excluded, "#bdbdbd"))
+        parts = (
+            (within, "within quota", "#1565c0"),
+            (over, "over quota", "#c62828"),
+            (c.total.excluded, "not counted", "#bdbdbd"),
+        )
         body.append(_label(c.organization, y))
         x = float(_LABEL_W)
-        for n, colour in parts:
+        for n, what, colour in parts:
             if n:
                 body.append(
                     f'<rect x="{x:.1f}" y="{y + 4}" width="{n * unit:.1f}" height="{_ROW_H - 8}" '
-                    f'fill="{colour}"><title>{n}</title></rect>'
+                    f'fill="{colour}"><title>{n} {what}</title></rect>'
                 )
                 x += n * unit
         qx = _LABEL_W + c.quota * unit
