@@ -478,3 +478,12 @@ def start_sandbox(
 
     store = seeds.build(seed, now=now or SANDBOX_NOW, frozen=True, cases=cases)
     return Sandbox(SandboxServer(store, "127.0.0.1", 0, flavour=flavour).start())
+
+
+def add_label(sb: Sandbox, key: str, label: str, *, by: str = JANE) -> None:
+    """An agent adds a label of their own (a change the policy does not care about)."""
+    _ok(
+        agent(sb, by).put(
+            f"{sb.url}/rest/api/2/issue/{key}", json={"update": {"labels": [{"add": label}]}}
+        )
+    )
