@@ -478,3 +478,75 @@ def test_pause_keeps_the_due_time_and_resuming_moves_it_by_the_paused_business_t
     # 1h30 paused inside business hours: due 15:00 → 16:30
     assert (issue.field("SLA state"), issue.field("Response due")) == ("running", t(24, 16, 30))
     assert bridge.cycle().writes == 0
+
+
+def test_condition_labels_go_when_the_condition_ends_and_engineers_labels_stay(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    sb = sandbox_factory(seed="empty")
+    wrong_person = new_case(sb, reporter="intern@acme.example", created=t(24, 9))
+    screen = new_case(
+        sb, request_type="Screen share session", priority="Minor", created=t(24, 9, 5)
+    )
+    bridge = bridges(sb)
+    bridge.cycle()
+    assert "unauthorised-contact" in end_state(sb, wrong_person).labels
+    assert "not-entitled" in end_state(sb, screen).labels
+
+    sb.advance("5m")
+    for key in (wrong_person, screen):
+        add_label(sb, key, "customer-called", by=SAM)
+    # the agent fixes the reporter, and turns the screen share into ordinary support
+    ops = sb.store.user_by_email("ops@acme.example")
+    assert ops is not None
+    session = sb.session(SAM)
+    rt_field = sb.store.field_by_name("Request Type")
+    assert rt_field is not None
+    for key, fields in (
+        (wrong_person, {"reporter": {"accountId": ops.account_id}}),
+        (screen, {rt_field.id: "Technical support"}),
+    ):
+        r = session.put(f"{sb.url}/rest/api/2/issue/{key}", json={"fields": fields})
+        assert r.status_code == 204, r.text
+    sb.advance("5m")
+    bridge.cycle()
+    assert end_state(sb, wrong_person).labels == {"customer-called"}
+    assert end_state(sb, screen).labels == {"customer-called"}
+    # what was said stays said, once
+    assert len(end_state(sb, wrong_person).bridge_comments) == 1
+    assert len(end_state(sb, screen).bridge_comments) == 1
+    sb.advance("5m")
+    assert bridge.cycle().writes == 0
+
+
+def test_a_resolved_case_gets_its_final_sla_fields_and_nothing_else(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    sb = sandbox_factory(seed="empty")
+    for day in (2, 3, 4, 5):
+        new_case(sb, created=t(day, 10))
+    # Acme's fifth case this month: over quota, missing information, raised as P1 on
+    # staging, never answered and resolved after its due time (Mon 23 17:00)
+    late = new_case(
+        sb, env="Staging", priority="Blocker", product=None, phone=None, created=t(20, 10)
+    )
+    with clock_at(sb, t(23, 16)):
+        early = new_case(sb, org="Initech Systems", created=t(23, 9, tz=LON))
+    with clock_at(sb, t(24, 9)):
+        transition(sb, late, "Resolve", by=SAM)
+        transition(sb, early, "Resolve", by=SAM)  # resolved before its due time
+    bridges(sb).cycle()
+    issue = end_state(sb, late)
+    assert issue.field("Cases this month") == "5 of 4"  # still counted for quota
+    assert issue.field("Support tier") == "Standard"
+    # nothing but its SLA fields change: the priority stays as it was left; the target is
+    # the rules' reading of the case (staging: P4, due the next business day's close)
+    assert issue.priority == "Blocker"
+    assert issue.field("Response due") == t(23, 17)
+    assert issue.status == "Resolved"
+    assert issue.labels == frozenset()
+    assert issue.bridge_comments == []
+    assert issue.field("SLA state") == "missed"
+    assert end_state(sb, early).field("SLA state") == "met"
+    assert end_state(sb, early).status == "Resolved"
+    assert end_state(sb, early).bridge_comments == []
