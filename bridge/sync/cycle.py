@@ -37,7 +37,7 @@ from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, 
 from bridge.settings import Settings
 from bridge.sync.apply import ApplyResult, apply_plan
 from bridge.sync.ledger import Ledger
-from bridge.sync.plan import IssuePlan, plan_issue
+from bridge.sync.plan import EditIssue, IssuePlan, plan_issue
 from bridge.sync.poll import jql_string, org_month_cases, read_issues, scope_jql
 from bridge.sync.snapshot import SnapshotError, ledger_of
 from bridge.sync.state import State
@@ -395,21 +395,16 @@ class Engine:
             issues, bad = self._read(jql) if only_key is None else self._read_one(only_key, jql)
             report.skipped.extend(bad)
             org_cases = self._org_cases([s for _, s in issues], complete=is_full)
-            total = len(issues)
-            for index, (raw, snapshot) in enumerate(issues, 1):
-                if self.should_stop():
-                    report.complete = False
-                    log.info("stop requested: finishing after the current issue", done=index - 1)
-                    break
-                outcome = self._one(raw, snapshot, org_cases, now, dry_run=dry_run)
-                report.outcomes.append(outcome)
-                if outcome.error:
-                    report.skipped.append((outcome.key, outcome.error))
-                if self.progress is not None:
-                    self.progress(index, total)
-                for kind, n in outcome.writes.items():
-                    report.writes[kind] += n
-                report.failed_actions += outcome.failed
+            self._process(issues, org_cases, now, report, dry_run=dry_run)
+            if not is_full and only_key is None and report.complete:
+                # a case whose quota position moved (resolved as a duplicate, moved to
+                # another organisation) moves the later cases of its month too, though
+                # Jira does not list them as updated: re-read those once, now
+                followers = self._quota_followers(issues, report.outcomes, org_cases)
+                if followers:
+                    more, bad = self._read(self._keys_jql(followers))
+                    report.skipped.extend(bad)
+                    self._process(more, org_cases, now, report, dry_run=dry_run)
         except JiraError as exc:
             report.aborted = str(exc)
             report.complete = False
@@ -432,6 +427,73 @@ class Engine:
             complete=report.complete,
         )
         return report
+
+    def _process(
+        self,
+        issues: list[tuple[dict[str, Any], IssueSnapshot]],
+        org_cases: Mapping[str, tuple[MonthCase, ...]],
+        now: datetime,
+        report: CycleReport,
+        *,
+        dry_run: bool,
+    ) -> None:
+        total = len(issues)
+        for index, (raw, snapshot) in enumerate(issues, 1):
+            if self.should_stop():
+                report.complete = False
+                log.info("stop requested: finishing after the current issue", done=index - 1)
+                break
+            outcome = self._one(raw, snapshot, org_cases, now, dry_run=dry_run)
+            report.outcomes.append(outcome)
+            if outcome.error:
+                report.skipped.append((outcome.key, outcome.error))
+            if self.progress is not None:
+                self.progress(index, total)
+            for kind, n in outcome.writes.items():
+                report.writes[kind] += n
+            report.failed_actions += outcome.failed
+
+    def _quota_followers(
+        self,
+        issues: list[tuple[dict[str, Any], IssueSnapshot]],
+        outcomes: list[IssueOutcome],
+        org_cases: Mapping[str, tuple[MonthCase, ...]],
+    ) -> list[str]:
+        """Keys ranked after a re-read case whose quota position changed, in its month.
+
+        The quota field on the issue is the memory: a plan that rewrites it means the
+        case's rank changed, and with it possibly the rank of every later case."""
+        if "quota_usage" not in self.site.fieldmap:
+            return []
+        quota_id = self.site.fieldmap.id("quota_usage")
+        moved = {
+            o.key
+            for o in outcomes
+            if o.plan is not None
+            and any(isinstance(a, EditIssue) and quota_id in a.fields for a in o.plan.actions)
+        }
+        read = {s.key for _, s in issues}
+        followers: set[str] = set()
+        for _, snapshot in issues:
+            if snapshot.key not in moved or not snapshot.organization:
+                continue
+            tz = self._calendar_tz(snapshot.organization)
+            month = month_start(snapshot.created, tz)
+            own = MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
+            for case in org_cases.get(snapshot.organization, ()):
+                if (
+                    case.key not in read
+                    and month_start(case.created, tz) == month
+                    and (case.created, case.key_number) > (own.created, own.key_number)
+                ):
+                    followers.add(case.key)
+        return sorted(followers, key=lambda k: (len(k), k))
+
+    def _keys_jql(self, keys: list[str]) -> str:
+        listed = ", ".join(jql_string(k) for k in keys)
+        return scope_jql(self.settings.jira.jql, updated_since=None).replace(
+            " ORDER BY key ASC", f" AND key in ({listed}) ORDER BY key ASC"
+        )
 
     def _one(
         self,
