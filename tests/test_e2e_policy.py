@@ -416,6 +416,47 @@ def test_quota_ranks_the_organisations_month_oldest_first(
     assert again.writes == 0, again.write_routes
 
 
+def test_a_duplicate_frees_a_place_for_the_later_cases_of_its_month(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    sb = sandbox_factory(seed="empty")
+    keys = [new_case(sb, created=t(day, 10)) for day in (2, 3, 4, 5, 6)]  # Acme: 5 of 4
+    other = new_case(sb, org="Initech Systems", created=t(2, 10))
+    bridge = bridges(sb)
+    bridge.cycle()
+    sb.advance("10m")
+    bridge.cycle()  # the bridge's own edits, read back once
+    sb.advance("10m")
+    assert bridge.cycle().keys_read == set()  # quiet: incremental cycles read nothing
+
+    def ranks() -> list[str | None]:
+        return [end_state(sb, k).field("Cases this month") for k in keys]
+
+    assert ranks() == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
+    assert "over-quota" in end_state(sb, keys[4]).labels
+
+    sb.advance("10m")  # the second case turns out to be a duplicate
+    transition(sb, keys[1], "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    run = bridge.cycle()
+    assert other not in run.keys_read  # another organisation's cases are not disturbed
+    assert ranks() == ["1 of 4", None, "2 of 4", "3 of 4", "4 of 4"]
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+
+    sb.advance("10m")  # reopened after all: it counts again, and the fifth is over again
+    transition(sb, keys[1], "Reopen", by=SAM)
+    sb.advance("10m")
+    bridge.cycle()
+    assert ranks() == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
+    last = end_state(sb, keys[4])
+    assert "over-quota" in last.labels
+    assert len(last.bridge_comments_containing("included this month")) == 1  # said once
+    sb.advance("10m")
+    bridge.cycle()
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+
+
 # ---------------------------------------------------------------------- conditions that end
 
 
