@@ -591,3 +591,47 @@ def test_a_resolved_case_gets_its_final_sla_fields_and_nothing_else(
     assert end_state(sb, early).field("SLA state") == "met"
     assert end_state(sb, early).status == "Resolved"
     assert end_state(sb, early).bridge_comments == []
+
+
+@pytest.mark.parametrize(
+    ("org", "created", "priority", "now", "due"),
+    [
+        # New York springs forward on Sun 8 Mar 2026: Fri 15:00 EST + 4h → Mon 11:00 EDT
+        (
+            "Globex Telecom",
+            datetime(2026, 3, 6, 15, 0, tzinfo=NYC),
+            "Blocker",
+            datetime(2026, 3, 9, 9, 30, tzinfo=NYC),
+            datetime(2026, 3, 9, 11, 0, tzinfo=NYC),
+        ),
+        # Brisbane at Christmas: 24 Dec (extra date), 25, 26-27 (weekend), 28 (Boxing Day
+        # observed) are closed: next business day after Wed 23 Dec is Tue 29 Dec
+        (
+            "Acme Networks",
+            datetime(2026, 12, 23, 10, 0, tzinfo=BNE),
+            "Minor",
+            datetime(2026, 12, 23, 11, 0, tzinfo=BNE),
+            datetime(2026, 12, 29, 17, 0, tzinfo=BNE),
+        ),
+    ],
+)
+def test_due_times_cross_dst_and_holidays_on_the_customers_calendar(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    org: str,
+    created: datetime,
+    priority: str,
+    now: datetime,
+    due: datetime,
+) -> None:
+    sb = sandbox_factory(seed="empty", now=now)
+    key = new_case(sb, org=org, priority=priority, created=created)
+    bridges(sb).cycle()
+    issue = end_state(sb, key)
+    assert issue.field("Response due") == due
+    assert issue.field("SLA state") == "running"
+    raw = api_issue(sb, key)["fields"]
+    due_field = sb.store.field_by_name("Response due")
+    assert due_field is not None
+    # Jira shows it in the site's zone (Brisbane): the same instant
+    assert raw[due_field.id] == due.astimezone(BNE).strftime("%Y-%m-%dT%H:%M:00.000+1000")
