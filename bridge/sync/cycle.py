@@ -296,12 +296,14 @@ class Engine:
         return self.ruleset.calendars[name].tz
 
     def _org_cases(
-        self, snapshots: list[IssueSnapshot], *, complete: bool
+        self, snapshots: list[IssueSnapshot], *, complete: bool, cached: bool = False
     ) -> dict[str, tuple[MonthCase, ...]]:
         """The organisations' cases for quota ranking.
 
         When ``snapshots`` is the whole scope (a full read) they already are every
-        case; otherwise one search fetches the months the read cases fall in.
+        case; when the local state has recorded every case (``cached``: a full read
+        finished before, and each read since updated it) they come from there;
+        otherwise one search fetches the months the read cases fall in.
         """
         known = [s for s in snapshots if self.ruleset.customer(s.organization) is not None]
         if not known:
@@ -316,6 +318,8 @@ class Engine:
         since = min(
             month_start(s.created, self._calendar_tz(s.organization)) for s in known
         ) - timedelta(days=1)  # a day's margin for zones east or west of the search's
+        if cached:
+            return self.state.org_cases(orgs, since)
         return org_month_cases(
             self.port,
             self.settings.jira.jql,
@@ -394,7 +398,17 @@ class Engine:
                 )
             issues, bad = self._read(jql) if only_key is None else self._read_one(only_key, jql)
             report.skipped.extend(bad)
-            org_cases = self._org_cases([s for _, s in issues], complete=is_full)
+            cached = False
+            if not dry_run and only_key is None:
+                # every case read is recorded for quota ranking; once a full read has
+                # finished the record is complete and later cycles rank from it
+                self.state.remember_cases(
+                    (s.organization, MonthCase(s.key, s.created, s.resolution)) for _, s in issues
+                )
+                if is_full:
+                    self.state.set_cases_complete()
+                cached = self.state.cases_complete()
+            org_cases = self._org_cases([s for _, s in issues], complete=is_full, cached=cached)
             self._process(issues, org_cases, now, report, dry_run=dry_run)
             if not is_full and only_key is None and report.complete:
                 # a case whose quota position moved (resolved as a duplicate, moved to

@@ -8,7 +8,9 @@
   noticed on the next run and the write is checked on the issue instead of repeated;
 * **run history** (start, end, counts, errors) for operators;
 * a small **issue cache** (what the bridge last saw: updated, SLA state, due) for
-  ``explain`` and ``report``.
+  ``explain`` and ``report``;
+* every **case's organisation, creation and resolution**, so an incremental cycle ranks
+  a case in its organisation's month without searching the whole month again.
 
 Every time is stored as a UTC ISO-8601 string of fixed shape, so text order is time order.
 The schema is versioned in ``meta.schema_version`` and migrated forward one step at a time
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bridge.policy.model import MonthCase
 
 
 class StateError(Exception):
@@ -111,7 +115,23 @@ def _v3(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite3.Connection) -> None:
+    # every case's organisation, creation and resolution, for quota ranking without a search
+    _script(
+        db,
+        """
+        CREATE TABLE cases (
+            key TEXT PRIMARY KEY,
+            organization TEXT,
+            created TEXT NOT NULL,
+            resolution TEXT
+        );
+        CREATE INDEX cases_org_created ON cases (organization, created);
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -420,6 +440,49 @@ class State:
             "SELECT key, updated, sla_state, due, seen_at FROM issues ORDER BY key"
         )
         return [_cached(r) for r in rows]
+
+    # -- cases (quota ranking) ------------------------------------------------------------
+
+    def remember_cases(self, cases: Iterable[tuple[str | None, MonthCase]]) -> None:
+        """Record (organisation, case) pairs as read from Jira, replacing what was known."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO cases (key, organization, created, resolution) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET organization = excluded.organization, "
+                "created = excluded.created, resolution = excluded.resolution",
+                [
+                    (c.key, org.casefold() if org else None, to_iso(c.created), c.resolution)
+                    for org, c in cases
+                ],
+            )
+
+    def set_cases_complete(self) -> None:
+        """Every case in scope has been recorded (a full read finished)."""
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('cases_complete', '1') "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        )
+
+    def cases_complete(self) -> bool:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'cases_complete'").fetchone()
+        return bool(row and row[0] == "1")
+
+    def org_cases(
+        self, organizations: Iterable[str], since: datetime
+    ) -> dict[str, tuple[MonthCase, ...]]:
+        """The recorded cases of each organisation created at or after ``since``,
+        oldest first (names matched case-insensitively, returned as given)."""
+        out: dict[str, tuple[MonthCase, ...]] = {}
+        bound = to_iso(since)
+        for name in organizations:
+            rows = self._db.execute(
+                "SELECT key, created, resolution FROM cases "
+                "WHERE organization = ? AND created >= ?",
+                (name.casefold(), bound),
+            ).fetchall()
+            cases = [MonthCase(r[0], from_iso(r[1]), r[2]) for r in rows]
+            out[name] = tuple(sorted(cases, key=lambda c: (c.created, c.key_number)))
+        return out
 
     @contextmanager
     def batch(self) -> Iterator[State]:
