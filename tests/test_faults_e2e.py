@@ -475,3 +475,50 @@ def test_jira_down_mid_run_stops_the_cycle_keeps_the_watermark_and_the_next_resu
         assert engine.cycle(SANDBOX_NOW).total_writes == 0
     finally:
         again.stop()
+
+
+# ------------------------------------------------------------------------------ quota from state
+
+
+def test_incremental_cycles_rank_quota_from_local_state_and_agree_with_a_full_read() -> None:
+    """After a full cycle the state knows every case; an incremental cycle after an early
+    case is resolved as raised in error ranks from it (no search over the whole month) and
+    leaves the site exactly as a fresh full evaluation wants it."""
+    server = demo_server()
+    try:
+        engine = make_engine(server.url)
+        assert engine.cycle(SANDBOX_NOW).ok
+        later = SANDBOX_NOW + timedelta(minutes=10)
+        server.store.clock.set(later)
+        store = server.store
+        agent = store.user_by_email("sam.agent@vendor.example")
+        error = store.resolution_by_name("Raised in error")
+        assert agent is not None and error is not None
+        org_field = store.field_by_name("Organizations")
+        assert org_field is not None
+        acme = store.organization_by_name("Acme Networks")
+        assert acme is not None
+        early = next(
+            i
+            for i in sorted(store.iter_issues(), key=lambda i: i.values["created"])
+            if acme.id in (i.values.get(org_field.id) or [])
+            and store.statuses[i.values["status"]].category != "done"
+            and i.values["created"].month == SANDBOX_NOW.month
+        )
+        resolve = next(t for t in store.transitions_for(early) if t.name == "Resolve")
+        with store.lock:
+            store.transition(early, agent, resolve, resolution=error.id, at=later)
+        server.requests.clear()
+        incremental = engine.cycle(later)
+        assert incremental.ok and not incremental.full
+        searches = server.requests.count(route="/search")
+        # one search for the changed case; the month's cases come from the local state
+        # (a search over the whole month would make it two)
+        assert searches == 1, searches
+        # a fresh bridge (no state) reading everything wants nothing more
+        fresh = make_engine(server.url)
+        plan = fresh.cycle(later, dry_run=True)
+        changes = {o.key: o.actions for o in plan.outcomes if o.actions}
+        assert not changes, changes
+    finally:
+        server.stop()
