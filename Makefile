@@ -39,6 +39,7 @@ sandbox: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/clock.py
+	$(BIN)/python bench/cycle.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,291 @@
+"""Cycle benchmark: API economy, wall time, evaluation CPU and memory at 10,000 open cases.
+
+    .venv/bin/python bench/cycle.py [--cases 10000] [--changed 100] [--flavour cloud]
+
+Against the in-process sandbox (loopback HTTP, frozen clock; the sandbox's request
+log counts the reads and writes), with the shipped config and rules:
+
+1. first cycle: every case read and brought in line (reads, writes, wall time);
+2. the next cycle, 5 minutes later: it re-reads the cases the first cycle wrote to
+   (its own writes moved their ``updated`` into the overlap window) and writes nothing;
+3. a quiet cycle, 5 more minutes later: nothing changed since the last one
+   (bar: 0 writes, and reads only the pages of what the incremental query returns);
+4. 100 cases edited by an agent (priority changed), then a cycle (bar: reads about
+   one page, writes only for those cases);
+5. evaluation alone: ``evaluate()`` over the 10,000 pre-built snapshots, CPU time
+   (bar: < 0.5 s);
+6. peak memory of this process (the sandbox and its 10,000 cases included).
+
+The sandbox shares this process, so wall times include serving the requests.  Prints
+one table with each bar and PASS/MISS; exit status 1 when a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bridge.jira.client import JiraClient  # noqa: E402
+from bridge.logs import configure_logging  # noqa: E402
+from bridge.policy.evaluate import evaluate  # noqa: E402
+from bridge.policy.model import EvalContext, IssueSnapshot  # noqa: E402
+from bridge.policy.ruleset import load_ruleset  # noqa: E402
+from bridge.sandbox import seed as seeds  # noqa: E402
+from bridge.sandbox.server import RequestLog, SandboxServer  # noqa: E402
+from bridge.sandbox.store import Store  # noqa: E402
+from bridge.settings import load_settings  # noqa: E402
+from bridge.sync.cycle import CycleReport, Engine, Site  # noqa: E402
+from bridge.sync.poll import read_issues, scope_jql  # noqa: E402
+from bridge.sync.snapshot import SnapshotError  # noqa: E402
+from bridge.sync.state import State  # noqa: E402
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Australia/Brisbane"))
+SEARCH_ROUTES = ("/search",)
+
+
+@dataclasses.dataclass
+class Figures:
+    name: str
+    report: CycleReport
+    reads: int
+    writes: int
+    search_pages: int
+    other_reads: Counter[str]
+    wall: float
+    written_keys: set[str]
+
+
+def build_store(cases: int) -> tuple[Store, int]:
+    """The demo site plus ``cases`` generated cases, all of the generated ones open."""
+    store = seeds.build("demo", now=NOW, frozen=True)
+    generated = seeds.generate(store, cases, now=NOW)
+    open_status = store.initial_status
+    for issue in generated:
+        if issue.values["status"] != open_status:
+            issue.values.update(status=open_status, resolution=None, resolutiondate=None)
+    done = {s.id for s in store.statuses.values() if s.category == "done"}
+    open_count = sum(1 for i in store.iter_issues() if i.values["status"] not in done)
+    return store, open_count
+
+
+def measure(name: str, engine: Engine, log: RequestLog, now: datetime) -> Figures:
+    log.clear()
+    began = time.perf_counter()
+    report = engine.cycle(now)
+    wall = time.perf_counter() - began
+    reads = log.reads
+    writes = log.writes
+    search = [r for r in reads if any(s in r.route for s in SEARCH_ROUTES)]
+    other = Counter(f"{r.method} {r.route}" for r in reads if r not in search)
+    keys = {w.path.split("/issue/")[1].split("/")[0] for w in writes if "/issue/" in w.path}
+    return Figures(name, report, len(reads), len(writes), len(search), other, wall, keys)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--changed", type=int, default=100)
+    parser.add_argument("--flavour", default="cloud", choices=["cloud", "datacenter"])
+    args = parser.parse_args(argv)
+    configure_logging(quiet=True)
+
+    t0 = time.perf_counter()
+    store, open_count = build_store(args.cases)
+    build_s = time.perf_counter() - t0
+    server = SandboxServer(store, "127.0.0.1", 0, flavour=args.flavour).start()
+    tmp = tempfile.TemporaryDirectory(prefix="jsm-bridge-bench-")
+    try:
+        base = load_settings(
+            ROOT / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": seeds.BRIDGE_TOKEN}
+        )
+        settings = dataclasses.replace(
+            base, jira=dataclasses.replace(base.jira, url=server.url, flavour=args.flavour)
+        )
+        ruleset = load_ruleset(settings.rules_path, tuple(settings.fields))
+        client = JiraClient.from_settings(settings.jira)
+        site = Site.connect(client, settings, ruleset)
+        state = State.open(Path(tmp.name) / "state.sqlite")
+        engine = Engine(client, settings, ruleset, state, site)
+        total = len(store.issues)
+        print(
+            f"sandbox: {total} cases ({open_count} open), built in {build_s:.1f}s; "
+            f"{args.flavour}, search page size asked {client.page_size}",
+            flush=True,
+        )
+
+        runs: list[Figures] = []
+        step = timedelta(minutes=5)
+        at = NOW
+        runs.append(measure("1 first (full)", engine, server.requests, at))
+        print(f"  {runs[-1].name}: {runs[-1].wall:.1f}s", flush=True)
+        at += step
+        store.clock.set(at)
+        runs.append(measure("2 next (own writes)", engine, server.requests, at))
+        print(f"  {runs[-1].name}: {runs[-1].wall:.1f}s", flush=True)
+        at += step
+        store.clock.set(at)
+        quiet = measure("3 quiet (no change)", engine, server.requests, at)
+        runs.append(quiet)
+        print(f"  {runs[-1].name}: {runs[-1].wall:.1f}s", flush=True)
+
+        # an agent edits N open cases: priority one step down (Major <-> Minor etc.)
+        at += timedelta(minutes=2)
+        store.clock.set(at)
+        agent = store.user_by_email("sam.agent@vendor.example")
+        assert agent is not None
+        prios = [p.id for p in store.priorities[:4]]
+        done = {s.id for s in store.statuses.values() if s.category == "done"}
+        candidates = [
+            i for i in store.iter_issues() if i.values["status"] not in done and i.number > 40
+        ]
+        stride = max(1, len(candidates) // max(1, args.changed))
+        changed = candidates[::stride][: args.changed]
+        with store.lock:
+            for issue in changed:
+                now_p = issue.values["priority"]
+                new_p = prios[(prios.index(now_p) + 1) % len(prios)] if now_p in prios else prios[0]
+                store.apply_changes(issue, agent, {"priority": new_p}, at=at)
+        changed_keys = {i.key for i in changed}
+        at += timedelta(minutes=3)
+        store.clock.set(at)
+        after = measure(f"4 after {len(changed)} changed", engine, server.requests, at)
+        runs.append(after)
+        print(f"  {runs[-1].name}: {runs[-1].wall:.1f}s", flush=True)
+
+        # evaluation alone over pre-built snapshots
+        snaps: list[IssueSnapshot] = []
+        for _raw, snap in read_issues(
+            client,
+            scope_jql(settings.jira.jql, updated_since=None),
+            site.fieldmap,
+            bridge_account_id=site.bridge_account_id,
+            status_categories=site.status_categories,
+            customers=site.customer_ids,
+        ):
+            if not isinstance(snap, SnapshotError):
+                snaps.append(snap)
+        org_cases = engine._org_cases(snaps, complete=True)
+        context = EvalContext(
+            org_cases=org_cases,
+            bridge_account=site.bridge_account_id,
+            field_names=site.field_names,
+            explain=False,  # as in a sync cycle (explain/plan build the trail)
+        )
+        best_cpu = math.inf
+        for _ in range(3):
+            c0 = time.process_time()
+            for snap in snaps:
+                evaluate(snap, ruleset, context, at)
+            best_cpu = min(best_cpu, time.process_time() - c0)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    finally:
+        server.stop()
+        tmp.cleanup()
+
+    # ------------------------------------------------------------------ the table
+    print()
+    head = f"{'cycle':<24}{'read':>7}{'changed':>9}{'reads':>7}{'search pages':>14}"
+    head += f"{'other reads':>13}{'writes':>8}{'wall s':>8}"
+    print(head)
+    print("-" * len(head))
+    for f in runs:
+        print(
+            f"{f.name:<24}{f.report.read:>7}{f.report.changed:>9}{f.reads:>7}{f.search_pages:>14}"
+            f"{sum(f.other_reads.values()):>13}{f.writes:>8}{f.wall:>8.1f}"
+        )
+    first = runs[0]
+    w = first.report.writes
+    print(
+        f"\nfirst cycle writes by kind: {dict(sorted(w.items()))}; "
+        f"{first.wall / max(1, first.report.read) * 1000:.1f} ms per case"
+    )
+    for f in runs:
+        if f.other_reads:
+            print(f"{f.name}: reads besides search pages: {dict(f.other_reads.most_common(5))}")
+
+    page = 100 if args.flavour == "cloud" else 1000  # the API's cap with fields asked
+    bars: list[tuple[str, str, bool]] = []
+    bars.append(
+        (
+            "first cycle reads in the largest pages",
+            f"{first.report.read} cases in {first.search_pages} search pages "
+            f"(≥ {math.ceil(first.report.read / page)} needed at {page}/page)",
+            first.search_pages <= math.ceil(first.report.read / page) + 1,
+        )
+    )
+    quiet_pages = math.ceil(quiet.report.read / page) if quiet.report.read else 1
+    bars.append(
+        (
+            "no-change cycle: 0 writes",
+            f"{quiet.writes} writes",
+            quiet.writes == 0,
+        )
+    )
+    bars.append(
+        (
+            "no-change cycle: reads only the incremental result",
+            f"{quiet.reads} reads for {quiet.report.read} cases returned "
+            f"({quiet_pages} page(s) needed)",
+            quiet.reads <= quiet_pages + 1 and not quiet.other_reads,
+        )
+    )
+    stray = after.written_keys - changed_keys
+    bars.append(
+        (
+            f"after {len(changed)} changes: reads ≈ one page",
+            f"{after.search_pages} search pages for {after.report.read} cases "
+            f"(+{sum(after.other_reads.values())} transition look-ups for "
+            f"{after.report.writes.get('transition', 0)} transitions)",
+            after.search_pages <= math.ceil(len(changed) / page) + 1
+            and sum(after.other_reads.values()) <= after.report.writes.get("transition", 0),
+        )
+    )
+    bars.append(
+        (
+            f"after {len(changed)} changes: writes only for them",
+            f"{after.writes} writes on {len(after.written_keys)} cases, {len(stray)} others",
+            not stray and after.writes > 0,
+        )
+    )
+    bars.append(
+        (
+            f"evaluation CPU, {len(snaps)} snapshots",
+            f"{best_cpu:.3f} s ({best_cpu / max(1, len(snaps)) * 1e6:.0f} µs each)",
+            best_cpu < 0.5,
+        )
+    )
+    bars.append(
+        (
+            "peak memory (ru_maxrss, sandbox included)",
+            f"{peak_kib / 1024:.0f} MiB",
+            True,
+        )
+    )
+    print()
+    width = max(len(b[0]) for b in bars) + 2
+    for name, figure, ok in bars:
+        print(f"{name:<{width}}{figure:<70}{verdict(ok)}")
+    load = os.getloadavg()
+    print(f"\n(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; peak memory has no bar)")
+    return 0 if all(ok for _, _, ok in bars) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
