@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     width = max(len(b[0]) for b in bars) + 2
     for name, figure, ok in bars:
-        print(f"{name:<{width}}{figure:<70}{verdict(ok)}")
+        print(f"{name:<{width}}{figure:<80} {verdict(ok)}")
     load = os.getloadavg()
     print(f"\n(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; peak memory has no bar)")
     return 0 if all(ok for _, _, ok in bars) else 1
