@@ -43,6 +43,11 @@ STATUSES = {
     "Resolved": "done",
 }
 
+#: status name -> id (as Jira gives them with each status)
+STATUS_IDS = {name: str(n) for n, name in enumerate(STATUSES, 1)}
+#: every fake issue is a support case of this type
+ISSUE_TYPE = {"id": "10100", "name": "Support"}
+
 #: (id, name, from statuses (empty = any non-done), to status)
 WORKFLOW: tuple[tuple[str, str, frozenset[str], str], ...] = (
     ("11", "Start work", frozenset({"Open", "Escalated", "Pending approval"}), "Work in progress"),
@@ -84,6 +89,10 @@ USERS = [
 ]
 
 
+def _status(name: str) -> Json:
+    return {"id": STATUS_IDS[name], "name": name, "statusCategory": {"key": STATUSES[name]}}
+
+
 @dataclass
 class FakeIssue:
     key: str
@@ -117,6 +126,8 @@ class FakeJira:
         self.writes = 0
         #: successful write requests by method name ("add_comment", "do_transition", ...)
         self.write_counts: dict[str, int] = {}
+        #: the issue of each ``transitions()`` call (a read the bridge should economise on)
+        self.transition_lookups: list[str] = []
         self._ids = itertools.count(10001)
         self._faults: list[_Fault] = []
 
@@ -133,7 +144,8 @@ class FakeJira:
         **fields: Any,
     ) -> FakeIssue:
         raw: dict[str, Any] = {
-            "status": {"name": status, "statusCategory": {"key": STATUSES[status]}},
+            "status": _status(status),
+            "issuetype": dict(ISSUE_TYPE),
             "labels": list(labels),
             "priority": self._priority(name=priority) if priority else None,
             "assignee": self._user(assignee) if assignee else None,
@@ -283,12 +295,16 @@ class FakeJira:
         fault = self._fault("transitions", key)
         if fault is not None:
             raise fault.error
+        self.transition_lookups.append(key)
+        return self._offered(key)
+
+    def _offered(self, key: str) -> list[Json]:
         status = self._issue(key).status
         return [
             {
                 "id": tid,
                 "name": name,
-                "to": {"name": to, "statusCategory": {"key": STATUSES[to]}},
+                "to": _status(to),
             }
             for tid, name, sources, to in WORKFLOW
             if (status in sources) or (not sources and STATUSES[status] != "done")
@@ -361,7 +377,7 @@ class FakeJira:
 
     def do_transition(self, key: str, transition_id: str) -> None:
         issue = self._issue(key)
-        found = [t for t in self.transitions(key) if t["id"] == transition_id]
+        found = [t for t in self._offered(key) if t["id"] == transition_id]
         if not found:
             raise JiraError(
                 f"transition {transition_id} is not available from {issue.status}", status=400
@@ -369,7 +385,7 @@ class FakeJira:
         to = found[0]["to"]
 
         def do() -> None:
-            issue.fields["status"] = {"name": to["name"], "statusCategory": to["statusCategory"]}
+            issue.fields["status"] = _status(to["name"])
 
         self._write("do_transition", key, do)
 

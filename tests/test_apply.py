@@ -28,7 +28,7 @@ from bridge.policy.model import (
     DesiredTransition,
     Person,
 )
-from bridge.sync.apply import ApplyResult, apply_plan
+from bridge.sync.apply import ApplyResult, Transitions, apply_plan
 from bridge.sync.ledger import PROPERTY, Ledger, comment_action_id
 from bridge.sync.plan import AddComment, IssuePlan, SetLedger, Transition, plan_issue
 from bridge.sync.state import State
@@ -172,6 +172,118 @@ def test_transition_name_is_looked_up_from_the_current_status(jira: FakeJira, st
     start = DesiredTransition(f"{KEY}:wait", "wait for customer")  # case-insensitive name
     result = cycle(jira, desired(priority_jira="Blocker", transitions=(start,)), state)
     assert result.ok and jira.issues[KEY].status == "Waiting for customer"
+
+
+# ------------------------------------------------------------------ transition look-ups
+
+
+def escalate(key: str) -> Desired:
+    return desired(
+        priority_jira="Blocker",
+        transitions=(DesiredTransition(f"{key}:ladder-2:transition:due", "Escalate"),),
+    )
+
+
+def add_cases(jira: FakeJira, statuses: dict[str, str]) -> None:
+    for key, status in statuses.items():
+        jira.add_issue(key, status=status, priority="Blocker", **MATCHING)
+
+
+def test_issues_in_the_same_status_share_one_transition_lookup(
+    jira: FakeJira, state: State
+) -> None:
+    add_cases(jira, {"SUP-20": "Open", "SUP-21": "Open", "SUP-22": "Work in progress"})
+    cache = Transitions()
+    for key in (KEY, "SUP-20", "SUP-21", "SUP-22"):
+        p = plan_for(jira, escalate(key), key)
+        assert apply_plan(jira, p, journal=state, now=NOW, transitions=cache).ok
+        assert jira.issues[key].status == "Escalated"
+    # one look-up from Open (SUP-12, SUP-20, SUP-21 share it), one from Work in progress
+    assert jira.transition_lookups == [KEY, "SUP-22"]
+    assert cache.lookups == 2 and jira.write_counts["do_transition"] == 4
+
+
+def test_a_cached_transition_refused_for_one_issue_is_looked_up_afresh(
+    jira: FakeJira, state: State
+) -> None:
+    add_cases(jira, {"SUP-20": "Open"})
+    cache = Transitions()
+    assert apply_plan(
+        jira, plan_for(jira, escalate(KEY)), journal=state, now=NOW, transitions=cache
+    ).ok
+    jira.fail("do_transition", key="SUP-20", status=400)  # e.g. a condition this issue fails
+    result = apply_plan(
+        jira,
+        plan_for(jira, escalate("SUP-20"), "SUP-20"),
+        journal=state,
+        now=NOW,
+        transitions=cache,
+    )
+    assert result.ok, result.failed
+    assert jira.issues["SUP-20"].status == "Escalated"
+    assert jira.transition_lookups == [KEY, "SUP-20"]  # the refusal cost one fresh look-up
+    assert state.pending_intents() == []
+
+
+def test_an_issue_moved_since_it_was_read_is_not_transitioned_from_the_cached_list(
+    jira: FakeJira, state: State
+) -> None:
+    add_cases(jira, {"SUP-20": "Open"})
+    cache = Transitions()
+    p = plan_for(jira, escalate("SUP-20"), "SUP-20")  # read while Open
+    assert apply_plan(
+        jira, plan_for(jira, escalate(KEY)), journal=state, now=NOW, transitions=cache
+    ).ok
+    jira.do_transition("SUP-20", "41")  # an agent: Needs approval (Escalate not offered there)
+    result = apply_plan(jira, p, journal=state, now=NOW, transitions=cache)
+    assert result.ok and [a.kind for a, _ in result.skipped] == ["transition"]
+    assert jira.issues["SUP-20"].status == "Pending approval"
+    assert jira.write_counts["do_transition"] == 2  # SUP-12's and the agent's
+    assert state.pending_intents() == []
+    assert plan_for(jira, escalate("SUP-20"), "SUP-20").actions == ()  # recorded as skipped
+
+
+def test_a_transition_missing_from_the_cached_list_is_checked_on_the_issue_itself(
+    jira: FakeJira, state: State
+) -> None:
+    add_cases(jira, {"SUP-20": "Pending approval", "SUP-21": "Pending approval"})
+    cache = Transitions()
+    first = apply_plan(
+        jira,
+        plan_for(jira, escalate("SUP-20"), "SUP-20"),
+        journal=state,
+        now=NOW,
+        transitions=cache,
+    )
+    assert [a.kind for a, _ in first.skipped] == ["transition"]  # not offered from there
+    p = plan_for(jira, escalate("SUP-21"), "SUP-21")  # read while Pending approval
+    jira.do_transition("SUP-21", "11")  # then moved on: Work in progress
+    result = apply_plan(jira, p, journal=state, now=NOW, transitions=cache)
+    assert result.ok and result.skipped == []
+    assert jira.issues["SUP-21"].status == "Escalated"
+    assert jira.transition_lookups == ["SUP-20", "SUP-21"]
+
+
+def test_a_transition_to_the_status_the_issue_is_in_is_skipped_without_a_write(
+    jira: FakeJira, state: State
+) -> None:
+    add_cases(jira, {"SUP-20": "Escalated"})
+    cache = Transitions()
+    assert apply_plan(
+        jira, plan_for(jira, escalate(KEY)), journal=state, now=NOW, transitions=cache
+    ).ok
+    want = escalate("SUP-20")
+    result = apply_plan(
+        jira, plan_for(jira, want, "SUP-20"), journal=state, now=NOW, transitions=cache
+    )
+    assert result.ok and [why for _, why in result.skipped] == [
+        "transition 'Escalate' skipped: the issue is already in 'Escalated'"
+    ]
+    assert jira.transition_lookups == [KEY]  # known from SUP-12's look-up: no read either
+    assert jira.write_counts["do_transition"] == 1
+    ledger = Ledger.from_json(jira.issues["SUP-20"].properties[PROPERTY])
+    assert want.transitions[0].action_id in ledger.skipped
+    assert plan_for(jira, want, "SUP-20").actions == ()
 
 
 # ------------------------------------------------------------------------- crash safety

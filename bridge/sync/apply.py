@@ -5,8 +5,12 @@
 * :class:`~bridge.sync.plan.AddComment` → the comment carries the comment property
   ``jsm-bridge = {"action_id": ...}``; internal ones use JSM's internal flag.
 * :class:`~bridge.sync.plan.Transition` → the transition's id is looked up by name among
-  those available from the current status; when it is not available the step is skipped
-  (a note, not an error) and recorded so it is not tried every cycle.
+  those available from the current status; when it is not available, or the issue is
+  already in the status it leads to, the step is skipped (a note, not an error, and no
+  write) and recorded so it is not tried every cycle.  Which transitions an issue has
+  depends on its workflow (project, issue type) and status, so a :class:`Transitions`
+  cache shared by a cycle looks them up once per workflow and status, not once per issue;
+  when a cached transition is then refused (400), the issue's own list is read afresh.
 * after each comment or transition the issue's ``jsm-bridge`` ledger is rewritten.
 
 Crash safety.  Before a comment or transition is sent, its intent goes into the local
@@ -22,7 +26,7 @@ Each action stands alone: a failure is reported for that action and the rest go 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,7 +35,15 @@ import structlog
 from bridge.jira.fields import find_transition
 from bridge.jira.port import JiraError, JiraPort
 from bridge.sync.ledger import PROPERTY, Ledger, comment_action_id, comment_marker
-from bridge.sync.plan import Action, AddComment, EditIssue, IssuePlan, SetLedger, Transition
+from bridge.sync.plan import (
+    Action,
+    AddComment,
+    EditIssue,
+    IssuePlan,
+    Place,
+    SetLedger,
+    Transition,
+)
 from bridge.sync.state import Intent
 
 log = structlog.get_logger("bridge.sync.apply")
@@ -54,6 +66,47 @@ class Journal(Protocol):
     def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None: ...
     def journal_forget(self, key: str, action_id: str) -> None: ...
     def pending_intents(self, key: str | None = None) -> list[Intent]: ...
+
+
+class Transitions:
+    """The transitions Jira offers, per workflow and status, for one cycle.
+
+    Keyed by :attr:`Place.workflow_key` (project, issue type, status): issues in the same
+    place are offered the same transitions, so one ``GET /transitions`` serves them all.
+    Also learns, per workflow, which status each transition leads to, so a step whose
+    target the issue is already in is skipped without a look-up.
+    """
+
+    def __init__(self) -> None:
+        self._lists: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+        self._targets: dict[tuple[str, str], dict[str, str]] = {}
+        #: ``GET /transitions`` requests made through this cache
+        self.lookups = 0
+
+    def available(
+        self, port: JiraPort, key: str, place: Place | None, *, fresh: bool = False
+    ) -> tuple[list[Mapping[str, Any]], bool]:
+        """The transitions available to issue ``key``, and whether they were read just now."""
+        wk = place.workflow_key if place is not None else None
+        if not fresh and wk is not None and wk in self._lists:
+            return self._lists[wk], False
+        listing: list[Mapping[str, Any]] = list(port.transitions(key))
+        self.lookups += 1
+        if wk is not None:
+            self._lists[wk] = listing
+        if place is not None and place.issue_type is not None:
+            known = self._targets.setdefault((place.project, place.issue_type), {})
+            for t in listing:
+                to = _target_status(t)
+                if to is not None and t.get("name"):
+                    known[str(t["name"]).strip().casefold()] = to
+        return listing, True
+
+    def target(self, place: Place | None, name: str) -> str | None:
+        """The status the transition ``name`` leads to in ``place``'s workflow, if seen."""
+        if place is None or place.issue_type is None:
+            return None
+        return self._targets.get((place.project, place.issue_type), {}).get(name.strip().casefold())
 
 
 @dataclass
@@ -87,12 +140,16 @@ class _Issue:
         journal: Journal,
         now: datetime,
         lookup: TransitionLookup,
+        transitions: Transitions,
     ) -> None:
         self.port = port
         self.key = plan.key
         self.journal = journal
         self.now = now
         self.lookup = lookup
+        self.transitions = transitions
+        #: the issue's workflow place; moves with each transition made
+        self.place = plan.place
         self.result = ApplyResult(plan.key, ledger=plan.ledger)
         self.pending = {i.action_id: i for i in journal.pending_intents(plan.key)}
         #: what the ledger property holds, as far as this run knows (None: not known).  The
@@ -197,38 +254,96 @@ class _Issue:
                 self.result.recovered.append(action)
                 self._record(action)
                 return
-            found = self.lookup(self.port.transitions(self.key), action.name)
-            if found is None:
-                note = f"transition '{action.name}' is not available from the issue's status"
-                log.info("transition skipped", key=self.key, action_id=aid, reason=note)
-                if intent is not None:
-                    self.journal.journal_forget(self.key, aid)
-                self.result.skipped.append((action, note))
-                self._record(action, skipped=note)
+            if self._already_in(self.transitions.target(self.place, action.name)):
+                self._skip_transition(action, intent, self._in_status_note(action))
                 return
-            target = _target_status(found)
-            self.journal.journal_intent(self.key, aid, "transition", target, at=self.now)
+            listing, fresh = self.transitions.available(self.port, self.key, self.place)
+            found = self.lookup(listing, action.name)
+            if found is None and not fresh:
+                # not offered from the cached list: make sure for this issue before skipping
+                listing, fresh = self.transitions.available(
+                    self.port, self.key, self.place, fresh=True
+                )
+                found = self.lookup(listing, action.name)
             for attempt in (1, 2):
+                if found is None:
+                    note = f"transition '{action.name}' is not available from the issue's status"
+                    self._skip_transition(action, intent, note)
+                    return
+                target = _target_status(found)
+                if self._already_in(target):
+                    self._skip_transition(action, intent, self._in_status_note(action))
+                    return
                 try:
-                    self.port.do_transition(self.key, str(found.get("id")))
+                    landed = self._send(action, found, target)
                     break
                 except JiraError as exc:
-                    if not exc.ambiguous:
-                        self.journal.journal_forget(self.key, aid)
+                    if attempt == 2 or fresh or exc.ambiguous or exc.status != 400:
                         raise
-                    if target is not None and self._status() == target:
-                        self.result.recovered.append(action)
-                        self._record(action)
-                        return
-                    if attempt == 2:
-                        raise
-                    log.info("transition did not land; trying again", key=self.key, action_id=aid)
+                    # the cached transition is not valid for this issue: ask for its own list
+                    log.info("cached transition refused; looking again", key=self.key)
+                    listing, fresh = self.transitions.available(
+                        self.port, self.key, self.place, fresh=True
+                    )
+                    found = self.lookup(listing, action.name)
         except JiraError as exc:
             self.result.failed.append((action, str(exc)))
             return
-        self.result._count("transition")
-        self.result.done.append(action)
+        if found is not None:
+            self._moved_to(found)
+        if landed:
+            self.result.recovered.append(action)
+        else:
+            self.result._count("transition")
+            self.result.done.append(action)
         self._record(action)
+
+    def _send(self, action: Transition, found: Mapping[str, Any], target: str | None) -> bool:
+        """Make the transition; True when an ambiguous failure turned out to have landed.
+        Raises :class:`JiraError` when it did not happen."""
+        aid = action.action_id
+        self.journal.journal_intent(self.key, aid, "transition", target, at=self.now)
+        for attempt in (1, 2):
+            try:
+                self.port.do_transition(self.key, str(found.get("id")))
+                return False
+            except JiraError as exc:
+                if not exc.ambiguous:
+                    self.journal.journal_forget(self.key, aid)
+                    raise
+                if target is not None and self._status() == target:
+                    return True
+                if attempt == 2:
+                    raise
+                log.info("transition did not land; trying again", key=self.key, action_id=aid)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _already_in(self, target: str | None) -> bool:
+        status = self.place.status if self.place is not None else None
+        return target is not None and status is not None and target.casefold() == status.casefold()
+
+    def _in_status_note(self, action: Transition) -> str:
+        status = self.place.status if self.place is not None else None
+        return f"transition '{action.name}' skipped: the issue is already in '{status}'"
+
+    def _skip_transition(self, action: Transition, intent: Intent | None, note: str) -> None:
+        log.info("transition skipped", key=self.key, action_id=action.action_id, reason=note)
+        if intent is not None:
+            self.journal.journal_forget(self.key, action.action_id)
+        self.result.skipped.append((action, note))
+        self._record(action, skipped=note)
+
+    def _moved_to(self, found: Mapping[str, Any]) -> None:
+        """The issue is now in the transition's target status (its later look-ups)."""
+        if self.place is None:
+            return
+        to = found.get("to")
+        to = to if isinstance(to, Mapping) else {}
+        self.place = replace(
+            self.place,
+            status_id=str(to["id"]) if to.get("id") not in (None, "") else None,
+            status=_target_status(found),
+        )
 
     def set_ledger(self, action: SetLedger) -> None:
         # The working ledger started from the plan's (repaired) one and has every record
@@ -269,14 +384,17 @@ def apply_plan(
     journal: Journal,
     now: datetime,
     transition_lookup: TransitionLookup = find_transition,
+    transitions: Transitions | None = None,
 ) -> ApplyResult:
     """Run ``plan``'s actions in order; returns what was done, recovered, skipped, failed.
 
     Never raises :class:`JiraError`: each failure is reported on its own action.
     ``now`` stamps the ledger and journal entries.  Call it for empty plans too when the
     journal has intents for the issue: it then only settles them locally (no Jira call).
+    ``transitions`` is the cycle's look-up cache (share one across a cycle's issues; by
+    default each call has its own).
     """
-    run = _Issue(port, plan, journal, now, transition_lookup)
+    run = _Issue(port, plan, journal, now, transition_lookup, transitions or Transitions())
     for action in plan.actions:
         if isinstance(action, EditIssue):
             run.edit(action)

@@ -35,7 +35,7 @@ from bridge.jira.port import JiraError, JiraPort
 from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
 from bridge.settings import Settings
-from bridge.sync.apply import ApplyResult, apply_plan
+from bridge.sync.apply import ApplyResult, Transitions, apply_plan
 from bridge.sync.ledger import Ledger
 from bridge.sync.plan import EditIssue, IssuePlan, plan_issue
 from bridge.sync.poll import jql_string, org_month_cases, read_issues, scope_jql
@@ -250,6 +250,8 @@ class Engine:
         self.progress = progress
         #: build the explanation trail (for `explain`); cycles skip it: same decisions, less CPU
         self.explain = explain
+        #: transitions offered per workflow and status, looked up once per cycle
+        self.transitions = Transitions()
 
     # -- reading ---------------------------------------------------------------------------
     def _read(
@@ -377,6 +379,8 @@ class Engine:
         watermark = None if (full or only_key or dry_run) else self.state.get_watermark()
         is_full = watermark is None and only_key is None
         report = CycleReport(started=now, full=is_full, dry_run=dry_run)
+        # a workflow may change between cycles: what it offers is learned afresh each time
+        self.transitions = Transitions()
         run_id = None if dry_run else self.state.start_run(now)
         try:
             if only_key is not None:
@@ -437,6 +441,7 @@ class Engine:
             skipped=len(report.skipped),
             writes=dict(report.writes),
             failed_actions=report.failed_actions,
+            transition_lookups=self.transitions.lookups,
             seconds=round(report.seconds, 3),
             complete=report.complete,
         )
@@ -546,7 +551,9 @@ class Engine:
         outcome.actions = [_action_line(a) for a in plan.actions]
         if not dry_run:
             if plan.actions or self.state.pending_intents(snapshot.key):
-                result: ApplyResult = apply_plan(self.port, plan, journal=self.state, now=now)
+                result: ApplyResult = apply_plan(
+                    self.port, plan, journal=self.state, now=now, transitions=self.transitions
+                )
                 outcome.writes = dict(result.writes)
                 outcome.failed = len(result.failed)
             # A failed write may have left the issue untouched (its `updated` did not move),

@@ -84,6 +84,29 @@ Action = EditIssue | AddComment | Transition | SetLedger
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where an issue stands in its workflow, as read: what decides its transitions.
+
+    Jira offers the transitions of the issue's workflow (per project and issue type)
+    from its current status, so issues with the same :attr:`workflow_key` are offered
+    the same ones, and apply looks them up once per cycle rather than once per issue.
+    """
+
+    project: str
+    issue_type: str | None  # issue type id (its name when Jira gives no id)
+    status_id: str | None
+    status: str | None  # the status's name
+
+    @property
+    def workflow_key(self) -> tuple[str, str, str] | None:
+        """``(project, issue type, status)``; None when the read did not say (then each
+        issue's transitions are looked up on their own)."""
+        if self.issue_type is None or self.status_id is None:
+            return None
+        return (self.project, self.issue_type, self.status_id)
+
+
+@dataclass(frozen=True)
 class IssuePlan:
     key: str
     actions: tuple[Action, ...]
@@ -91,6 +114,8 @@ class IssuePlan:
     ledger: Ledger
     #: things deliberately not done, for the log and `plan` output
     notes: tuple[str, ...] = ()
+    #: the issue's project, type and status as read (for transition look-ups)
+    place: Place | None = None
 
     def __bool__(self) -> bool:
         return bool(self.actions)
@@ -200,7 +225,28 @@ def plan_issue(
     if repair_reasons:
         ledger = ledger.repaired()
         actions.append(SetLedger(key, ledger, "; ".join(repair_reasons)))
-    return IssuePlan(key, tuple(actions), ledger, tuple(notes))
+    return IssuePlan(key, tuple(actions), ledger, tuple(notes), place_of(key, raw_fields))
+
+
+def place_of(key: str, raw_fields: Mapping[str, Any]) -> Place:
+    """The issue's :class:`Place` from its raw ``fields`` (``status``, ``issuetype``,
+    ``project``); the project falls back to the key's prefix."""
+    project = raw_fields.get("project")
+    project_key = project.get("key") if isinstance(project, Mapping) else None
+    status = raw_fields.get("status")
+    issue_type = raw_fields.get("issuetype")
+    return Place(
+        project=str(project_key or key.rsplit("-", 1)[0]),
+        issue_type=_ref(issue_type, "id") or _ref(issue_type, "name"),
+        status_id=_ref(status, "id"),
+        status=_ref(status, "name"),
+    )
+
+
+def _ref(value: Any, attr: str) -> str | None:
+    if isinstance(value, Mapping) and value.get(attr) not in (None, ""):
+        return str(value[attr])
+    return None
 
 
 def _wanted_values(

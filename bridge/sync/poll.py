@@ -22,6 +22,7 @@ from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, to_snapshot
 SYSTEM_FIELDS = (
     "summary",
     "status",
+    "issuetype",  # with the project (the key's prefix) and status: which transitions it has
     "created",
     "updated",
     "reporter",
