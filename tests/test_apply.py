@@ -128,7 +128,8 @@ def test_a_cycle_reaches_the_desired_end_state(jira: FakeJira, state: State) -> 
     internal_props = {p["key"]: p["value"] for p in issue.comments[1]["properties"]}
     assert internal_props["sd.public.comment"] == {"internal": True}
     assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id]
-    # the ledger on the issue records every comment and the transition
+    # the ledger on the issue records every comment and the transition, in ONE write
+    assert jira.write_counts["set_property"] == 1 and result.writes["ledger"] == 1
     ledger = Ledger.from_json(issue.properties[PROPERTY])
     assert {PUBLIC.action_id, INTERNAL.action_id, ESCALATE.action_id} <= set(ledger.done)
     assert state.pending_intents() == []
@@ -325,13 +326,14 @@ def test_refused_comment_is_not_left_pending(jira: FakeJira, state: State) -> No
     assert not result.ok and state.pending_intents() == []
 
 
-def test_crash_between_comment_and_ledger_recovers_without_duplicate(
+def test_failed_ledger_write_after_a_comment_recovers_without_duplicate(
     jira: FakeJira, state: State
 ) -> None:
     want = desired(priority_jira="Blocker", comments=(PUBLIC,))
     jira.fail("set_property", status=500)
     first = cycle(jira, want, state)
-    assert [a.kind for a, _ in first.failed] == ["comment"]  # its bookkeeping failed
+    assert [a.kind for a in first.done] == ["comment"]
+    assert [a.kind for a, _ in first.failed] == ["ledger"]  # its bookkeeping failed
     assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
     assert PROPERTY not in jira.issues[KEY].properties
     assert [i.action_id for i in state.pending_intents()] == [PUBLIC.action_id]
@@ -344,6 +346,70 @@ def test_crash_between_comment_and_ledger_recovers_without_duplicate(
     assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(PUBLIC.action_id)
     assert state.pending_intents() == []
     assert plan_for(jira, want).actions == ()
+
+
+class Crash(BaseException):
+    """The process dying mid-apply: nothing apply catches (KeyboardInterrupt-like)."""
+
+
+def die_at_next_ledger_write(jira: FakeJira) -> None:
+    real = jira.set_property
+
+    def dying(key: str, prop: str, value: Any) -> None:
+        jira.set_property = real  # type: ignore[method-assign]
+        raise Crash
+
+    jira.set_property = dying  # type: ignore[method-assign]
+
+
+def test_process_dying_between_the_writes_and_the_ledger_write_recovers_on_restart(
+    jira: FakeJira, state: State
+) -> None:
+    """A comment and a transition landed; the process died before the issue's one ledger
+    write.  The restarted run finds the comment by its property and the transition by the
+    status (the journal holds both intents): it records them, writes neither again."""
+    want = desired(priority_jira="Blocker", comments=(PUBLIC,), transitions=(ESCALATE,))
+    die_at_next_ledger_write(jira)
+    with pytest.raises(Crash):
+        cycle(jira, want, state)
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert jira.issues[KEY].status == "Escalated"
+    assert PROPERTY not in jira.issues[KEY].properties
+    assert {i.action_id for i in state.pending_intents()} == {
+        PUBLIC.action_id,
+        ESCALATE.action_id,
+    }
+
+    restart = plan_for(jira, want)
+    # the comment is known from the issue (a repair); the transition is re-checked
+    assert [a.kind for a in restart.actions] == ["transition", "ledger"]
+    result = apply_plan(jira, restart, journal=state, now=NOW)
+    assert result.ok and [a.kind for a in result.recovered] == ["transition"]
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert jira.write_counts == {"add_comment": 1, "do_transition": 1, "set_property": 1}
+    ledger = Ledger.from_json(jira.issues[KEY].properties[PROPERTY])
+    assert {PUBLIC.action_id, ESCALATE.action_id} <= set(ledger.done)
+    assert state.pending_intents() == []
+    assert plan_for(jira, want).actions == ()
+
+
+def test_process_dying_before_the_ledger_write_with_the_journal_lost_writes_nothing_twice(
+    jira: FakeJira, state: State
+) -> None:
+    """As above, but the local state went with the process: the issue alone tells."""
+    want = desired(priority_jira="Blocker", comments=(PUBLIC,), transitions=(ESCALATE,))
+    die_at_next_ledger_write(jira)
+    with pytest.raises(Crash):
+        cycle(jira, want, state)
+    fresh = State.open(":memory:")
+    try:
+        result = cycle(jira, want, fresh)
+        assert result.ok, result.failed
+        assert jira.write_counts == {"add_comment": 1, "do_transition": 1, "set_property": 1}
+        assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(ESCALATE.action_id)
+        assert plan_for(jira, want).actions == ()
+    finally:
+        fresh.close()
 
 
 def test_pending_intent_rechecks_the_issue_even_when_the_snapshot_missed_the_comment(

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,72 @@ def test_failing_the_nth_write_then_rerunning_never_duplicates_or_misses(mode: s
             server.stop()
     assert not failures, "\n".join(failures)
     assert kinds_covered == {"edit", "comment", "transition", "ledger"}
+
+
+# ------------------------------------------------------------------------------ the bridge dies
+
+
+class BridgeDied(BaseException):
+    """The bridge process dying (kill -9): nothing in the bridge catches it."""
+
+
+def deaths() -> list[int]:
+    """Writes of the clean cycle after which the bridge dies before the issue's one
+    ledger write: the first comment, the first transition, and a comment with a
+    transition still to come on the same issue."""
+    writes = clean().writes
+    chosen: list[int] = []
+    for kind in ("comment", "transition"):
+        chosen.append(next(n for n, (k, _) in enumerate(writes, 1) if k == kind))
+    for n, ((kind, key), (after, after_key)) in enumerate(pairwise(writes), 1):
+        if kind == "comment" and after == "transition" and after_key == key:
+            chosen.append(n)
+            break
+    return sorted(set(chosen))
+
+
+def test_the_bridge_dying_between_a_write_and_the_ledger_write_recovers_on_restart(
+    tmp_path: Path,
+) -> None:
+    """The bridge is killed right after a comment or transition landed, before the issue's
+    ledger records it; a new process on the same state file finishes the cycle: no
+    duplicate, nothing missed, the ledger exactly as after a clean run."""
+    ref = clean()
+    for n in deaths():
+        assert ref.writes[n - 1][0] in ("comment", "transition"), ref.writes[n - 1]
+        server = demo_server()
+        path = tmp_path / f"state-{n}.sqlite"
+        writes = 0
+
+        def die_after_nth_write(method: str, path_: str, status: int, n: int = n) -> None:
+            nonlocal writes
+            if method in ("PUT", "POST") and "/search" not in path_ and 200 <= status < 300:
+                writes += 1
+                if writes == n:
+                    raise BridgeDied
+
+        try:
+            state = State.open(path)
+            engine = make_engine(server.url, state=state, on_request=die_after_nth_write)
+            with pytest.raises(BridgeDied):
+                engine.cycle(SANDBOX_NOW)
+            state.close()
+            key = ref.writes[n - 1][1]
+            restarted = State.open(path)
+            pending = {i.action_id for i in restarted.pending_intents(key)}
+            assert pending, f"write {n}: no intent left in the journal"
+            stored = server.store.issue(key).properties.get("jsm-bridge") or {}
+            assert not pending & set(stored.get("done") or {}), "the ledger already had it"
+            again = make_engine(server.url, state=restarted)
+            report = again.cycle(SANDBOX_NOW)
+            assert report.ok and report.complete, (n, report.counts())
+            assert_same_end_state(end_state(server.store), ref.state)
+            assert restarted.pending_intents() == []
+            server.requests.clear()
+            assert again.cycle(SANDBOX_NOW).total_writes == 0, n
+            restarted.close()
+        finally:
+            server.stop()
 
 
 # ------------------------------------------------------------------------------ restart mid-cycle

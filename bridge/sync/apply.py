@@ -11,14 +11,19 @@
   depends on its workflow (project, issue type) and status, so a :class:`Transitions`
   cache shared by a cycle looks them up once per workflow and status, not once per issue;
   when a cached transition is then refused (400), the issue's own list is read afresh.
-* after each comment or transition the issue's ``jsm-bridge`` ledger is rewritten.
+* once the issue's actions are through, its ``jsm-bridge`` ledger is written ONCE with
+  every comment and transition done, recovered or skipped (and a repair the plan asks
+  for); an issue where nothing was recorded gets no ledger write.
 
 Crash safety.  Before a comment or transition is sent, its intent goes into the local
-journal; it is marked done only once the ledger on the issue records it.  When a write
-fails ambiguously (the request may have landed: connection dropped after sending), or the
-journal holds an intent without done (the process died mid-write), the issue is re-read —
-its comments' properties, or its status against the transition's target — and the write
-is retried only if it did not land.
+journal; it is marked done only once the ledger on the issue records it, after the
+issue's single ledger write.  When a write fails ambiguously (the request may have
+landed: connection dropped after sending), or the journal holds an intent without done
+(the process died between a write and the ledger write), the issue is re-read — its
+comments' properties, or its status against the transition's target — and the write is
+retried only if it did not land.  A comment that landed is also recognised by the planner
+from its comment property (a ``SetLedger`` repair instead of a second comment), and a
+transition whose target status the issue is already in is never made again.
 
 Each action stands alone: a failure is reported for that action and the rest go on.
 """
@@ -156,6 +161,10 @@ class _Issue:
         #: plan's ledger is the one read from the issue unless the plan repairs it.
         repairs = any(isinstance(a, SetLedger) for a in plan.actions)
         self.stored: dict[str, Any] | None = None if repairs else plan.ledger.to_dict()
+        #: comments and transitions noted in the working ledger, not yet stored
+        self.recorded: list[AddComment | Transition] = []
+        #: the plan's ledger repair, stored with the records
+        self.repair: SetLedger | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -163,27 +172,41 @@ class _Issue:
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
-    def _write_ledger(self, action: Action) -> bool:
-        value = self.ledger.to_dict()
-        try:
-            self.port.set_property(self.key, PROPERTY, value)
-        except JiraError as exc:
-            # The write itself stands; the journal keeps the intent open, so the next run
-            # re-checks the issue instead of repeating the write.
-            self.result.failed.append((action, f"recording it in the ledger failed: {exc}"))
-            log.warning("ledger write failed", key=self.key, error=str(exc))
-            return False
-        self.stored = value
-        self.result._count("ledger")
-        return True
-
     def _record(self, action: AddComment | Transition, *, skipped: str | None = None) -> None:
+        """Note ``action`` in the working ledger; :meth:`finish` stores it with the rest."""
         if skipped is None:
             self.result.ledger = self.ledger.with_done(action.action_id, self.now)
         else:
             self.result.ledger = self.ledger.with_skipped(action.action_id, self.now)
-        if self._write_ledger(action):
-            self.journal.journal_done(self.key, action.action_id, at=self.now)
+        self.recorded.append(action)
+
+    def finish(self) -> None:
+        """The issue's one ledger write: everything recorded this run, plus any repair.
+
+        Journal intents are marked done only after it landed; when it fails they stay
+        open, so the next run re-checks the issue instead of writing anything again."""
+        if not self.recorded and self.repair is None:
+            return
+        value = self.ledger.to_dict()
+        if self.stored is None or self.stored != value:
+            try:
+                self.port.set_property(self.key, PROPERTY, value)
+            except JiraError as exc:
+                action = self.repair or SetLedger(
+                    self.key, self.ledger, "record this run's comments and transitions"
+                )
+                what = ", ".join(f"{a.kind} {a.action_id}" for a in self.recorded) or "a repair"
+                self.result.failed.append(
+                    (action, f"recording {what} in the jsm-bridge ledger failed: {exc}")
+                )
+                log.warning("ledger write failed", key=self.key, error=str(exc))
+                return
+            self.stored = value
+            self.result._count("ledger")
+        if self.repair is not None:
+            self.result.done.append(self.repair)
+        for recorded in self.recorded:
+            self.journal.journal_done(self.key, recorded.action_id, at=self.now)
 
     # -- re-reading after a crash or an ambiguous failure ---------------------------------------
 
@@ -346,14 +369,10 @@ class _Issue:
         )
 
     def set_ledger(self, action: SetLedger) -> None:
-        # The working ledger started from the plan's (repaired) one and has every record
-        # this run made since; it is only written if no bookkeeping write stored it already.
+        # The working ledger started from the plan's (repaired) one; :meth:`finish` stores
+        # it together with every record this run makes.
         self.result.ledger = self.ledger.repaired()
-        if self.stored is not None and self.stored == self.ledger.to_dict():
-            self.result.done.append(action)
-            return
-        if self._write_ledger(action):
-            self.result.done.append(action)
+        self.repair = action
 
     def settle(self) -> None:
         """Close journal intents the stored ledger already records (crash after the ledger
@@ -404,6 +423,7 @@ def apply_plan(
             run.transition(action)
         else:
             run.set_ledger(action)
+    run.finish()
     run.settle()
     result = run.result
     if result.failed:
