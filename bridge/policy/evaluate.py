@@ -44,7 +44,7 @@ from bridge.policy.model import (
     RuleSet,
     Tier,
 )
-from bridge.policy.priority import PriorityOutcome, decide_priority, slug
+from bridge.policy.priority import PriorityOutcome, decide_priority, folded, slug
 from bridge.policy.sla import (
     ResponseClock,
     format_duration,
@@ -56,7 +56,7 @@ from bridge.policy.templates import PLACEHOLDERS
 from bridge.policy.templates import render as render_template
 from bridge.policy.tiers import (
     check_contact,
-    entitlement_problems,
+    contact_authorised,
     find_org_cases,
     needed_entitlements,
     rank_quota,
@@ -186,6 +186,73 @@ class _Out:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _CustomerFacts:
+    """What a customer's entry means, looked up once per rule set."""
+
+    tier: Tier
+    calendar_name: str
+    calendar: BusinessCalendar
+    contacts: frozenset[str]  # stripped and case-folded
+    assigns_named_engineer: bool  # the tier includes it and the customer names one
+
+
+class _Prepared:
+    """Per rule set: the lookups every case repeats, done once (the rule set is immutable)."""
+
+    __slots__ = ("customers", "needed", "ruleset")
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset  # kept alive so its id() stays unique while cached
+        self.customers: dict[int, _CustomerFacts] = {}
+        self.needed: dict[str | None, tuple[str, ...]] = {}
+
+    def facts(self, customer: Customer) -> _CustomerFacts:
+        found = self.customers.get(id(customer))
+        if found is None:
+            ruleset = self.ruleset
+            try:
+                tier = ruleset.tiers[customer.tier]
+            except KeyError:
+                raise ValueError(
+                    f"customer {customer.organization!r} names tier {customer.tier!r}, which is "
+                    f"not in tiers.yaml (have: {', '.join(sorted(ruleset.tiers))})"
+                ) from None
+            calendar_name, calendar = _calendar_for(customer, ruleset)
+            found = _CustomerFacts(
+                tier,
+                calendar_name,
+                calendar,
+                folded(customer.contacts),
+                "named_engineer" in tier.entitlements and bool(customer.named_engineer),
+            )
+            # customers come from ruleset.customer(): entries the rule set keeps alive
+            self.customers[id(customer)] = found
+        return found
+
+    def needed_for(self, request_type: str | None) -> tuple[str, ...]:
+        found = self.needed.get(request_type)
+        if found is None:
+            found = self.needed[request_type] = needed_entitlements(request_type, self.ruleset)
+        return found
+
+
+#: Keyed by the rule set's identity (a RuleSet holds dicts, so it is not hashable);
+#: each entry keeps its rule set alive, so an id is never reused while cached.
+_PREPARED: dict[int, _Prepared] = {}
+_PREPARED_SIZE = 16
+
+
+def _prepared(ruleset: RuleSet) -> _Prepared:
+    found = _PREPARED.get(id(ruleset))
+    if found is not None and found.ruleset is ruleset:
+        return found
+    if len(_PREPARED) >= _PREPARED_SIZE:
+        _PREPARED.pop(next(iter(_PREPARED)))
+    found = _PREPARED[id(ruleset)] = _Prepared(ruleset)
+    return found
+
+
 def evaluate(
     snapshot: IssueSnapshot, ruleset: RuleSet, context: EvalContext, now: datetime
 ) -> Desired:
@@ -281,23 +348,25 @@ def _known_customer(
     customer: Customer,
 ) -> Desired:
     key = snapshot.key
-    out = _Out(set(), set(), [], [], [], context.explain)
+    explain = context.explain
+    out = _Out(set(), set(), [], [], [], explain)
     open_case = snapshot.status_category != "done"
-    try:
-        tier = ruleset.tiers[customer.tier]
-    except KeyError:
-        raise ValueError(
-            f"customer {customer.organization!r} names tier {customer.tier!r}, which is not in "
-            f"tiers.yaml (have: {', '.join(sorted(ruleset.tiers))})"
-        ) from None
-    calendar_name, calendar = _calendar_for(customer, ruleset)
-    out.note("tier", f"{customer.organization} is a {tier.name} customer")
+    prepared = _prepared(ruleset)
+    facts = prepared.facts(customer)
+    tier = facts.tier
+    calendar_name, calendar = facts.calendar_name, facts.calendar
+    if explain:
+        out.note("tier", f"{customer.organization} is a {tier.name} customer")
     if ruleset.unknown_customer.label:
         out.labels_absent.add(ruleset.unknown_customer.label)
 
     # -- authorised contact
-    contact = check_contact(snapshot, customer)
-    out.note("contact", contact.why)
+    if explain:
+        contact = check_contact(snapshot, customer)
+        authorised = contact.authorised
+        out.note("contact", contact.why)
+    else:
+        authorised = contact_authorised(snapshot, facts.contacts)
 
     # -- quota
     ranking = rank_quota(
@@ -306,15 +375,19 @@ def _known_customer(
         tier,
         ruleset.quota.not_counted_resolutions,
         calendar.tz,
-        out.explain,
+        explain,
     )
     quota = ranking.position
-    out.note("quota", ranking.why)
+    if explain:
+        out.note("quota", ranking.why)
 
     # -- entitlements
-    problems = entitlement_problems(snapshot.request_type, tier, ruleset)
-    needed = needed_entitlements(snapshot.request_type, ruleset)
-    if problems:
+    needed = prepared.needed_for(snapshot.request_type)
+    entitlements = tier.entitlements
+    problems = tuple(e for e in needed if e not in entitlements) if needed else ()
+    if not explain:
+        pass
+    elif problems:
         out.note(
             "entitlement",
             f"{snapshot.request_type} needs {', '.join(problems)}, not included in {tier.name}",
@@ -329,42 +402,50 @@ def _known_customer(
     # -- priority
     decided = decide_priority(snapshot, ruleset.priorities)
     level = decided.level
-    if out.explain:
+    if explain:
         _explain_priority(out, decided)
 
     # -- required information
-    missing = tuple(
-        name
-        for name in ruleset.required_information.fields
-        if not (snapshot.fields.get(name) or "").strip()
-    )
-    missing_names = ", ".join(context.field_names.get(name, name) for name in missing)
-    if missing:
+    required = ruleset.required_information.fields
+    missing_names = ""
+    if required:
+        fields = snapshot.fields
+        missing = tuple(name for name in required if not (fields.get(name) or "").strip())
+        if missing:
+            names = context.field_names
+            missing_names = ", ".join(names.get(name, name) for name in missing)
+    else:
+        missing = ()
+    if not explain:
+        pass
+    elif missing:
         out.note("information", f"missing: {missing_names}")
-    elif ruleset.required_information.fields:
+    elif required:
         out.note("information", "every required item is supplied")
 
     # -- named engineer
     assignee: str | None = None
-    if open_case and "named_engineer" in tier.entitlements and customer.named_engineer:
+    if open_case and facts.assigns_named_engineer:
         if snapshot.assignee is None:
             assignee = customer.named_engineer
-            out.note("assignment", f"unassigned: assign to the named engineer {assignee}")
-        else:
+            if explain:
+                out.note("assignment", f"unassigned: assign to the named engineer {assignee}")
+        elif explain:
             out.note("assignment", f"already assigned to {snapshot.assignee}: left alone")
 
     # -- response clock
-    if out.explain:
+    if explain:
         out.note("calendar", f"calendar {calendar_name} ({calendar.tz})")
     target = ruleset.response.targets.get(level)
     clock: ResponseClock | None = None
     if target is None:
-        out.note("sla", f"no response target for {level}: SLA state none")
+        if explain:
+            out.note("sla", f"no response target for {level}: SLA state none")
     else:
         clock = response_clock(
             snapshot, target, ruleset.response, calendar, context.bridge_account, now
         )
-        if out.explain:
+        if explain:
             _explain_clock(out, snapshot, ruleset, clock, calendar, level)
 
     due = clock.due if clock is not None else None
@@ -396,7 +477,7 @@ def _known_customer(
         out.notes.extend(ladder.explanation)
         if ladder.assignee is not None:
             assignee = ladder.assignee
-    elif clock is not None:
+    elif clock is not None and explain:
         out.note("escalation", not_running_reason(clock))
 
     next_wakeup: datetime | None = None
@@ -411,7 +492,8 @@ def _known_customer(
         next_wakeup = min(future) if future else None
 
     if not open_case:
-        out.note("case", "the case is resolved: fields only (no labels, comments, assignment)")
+        if explain:
+            out.note("case", "the case is resolved: fields only (no labels, comments, assignment)")
         return _desired(
             snapshot,
             ruleset,
@@ -420,7 +502,7 @@ def _known_customer(
             calendar_name=calendar_name,
             decided=decided,
             quota=quota,
-            authorised=contact.authorised,
+            authorised=authorised,
             problems=problems,
             missing=missing,
             clock=clock,
@@ -432,7 +514,7 @@ def _known_customer(
 
     # -- condition flags (labels the bridge owns, comments once)
     unauthorised = ruleset.unauthorised_contact
-    if not contact.authorised:
+    if not authorised:
         if unauthorised.label:
             out.labels_present.add(unauthorised.label)
         if unauthorised.comment is not None:
@@ -451,8 +533,9 @@ def _known_customer(
                 out.transitions.append(
                     DesiredTransition(f"{key}/over-quota-transition", over.transition)
                 )
-                out.note("quota", f"over quota: transition {over.transition}")
-            else:
+                if explain:
+                    out.note("quota", f"over quota: transition {over.transition}")
+            elif explain:
                 out.note("quota", "over quota but already answered: no transition")
     elif over.label:
         out.labels_absent.add(over.label)
@@ -492,7 +575,7 @@ def _known_customer(
         calendar_name=calendar_name,
         decided=decided,
         quota=quota,
-        authorised=contact.authorised,
+        authorised=authorised,
         problems=problems,
         missing=missing,
         clock=clock,
