@@ -265,6 +265,21 @@ def test_a_transition_missing_from_the_cached_list_is_checked_on_the_issue_itsel
     assert jira.transition_lookups == ["SUP-20", "SUP-21"]
 
 
+def test_a_transition_two_issues_in_a_status_lack_is_not_looked_up_for_a_third(
+    jira: FakeJira, state: State
+) -> None:
+    keys = ["SUP-20", "SUP-21", "SUP-22"]
+    add_cases(jira, dict.fromkeys(keys, "Pending approval"))
+    cache = Transitions()
+    for key in keys:
+        result = apply_plan(
+            jira, plan_for(jira, escalate(key), key), journal=state, now=NOW, transitions=cache
+        )
+        assert result.ok and [a.kind for a, _ in result.skipped] == ["transition"]
+    assert jira.transition_lookups == ["SUP-20", "SUP-21"]
+    assert jira.write_counts == {"set_property": 3}  # each skip recorded, nothing else
+
+
 def test_a_transition_to_the_status_the_issue_is_in_is_skipped_without_a_write(
     jira: FakeJira, state: State
 ) -> None:
@@ -285,6 +300,12 @@ def test_a_transition_to_the_status_the_issue_is_in_is_skipped_without_a_write(
     ledger = Ledger.from_json(jira.issues["SUP-20"].properties[PROPERTY])
     assert want.transitions[0].action_id in ledger.skipped
     assert plan_for(jira, want, "SUP-20").actions == ()
+    # the next cycle reads the lists afresh but still knows where Escalate leads
+    add_cases(jira, {"SUP-21": "Escalated"})
+    later = cache.next_cycle()
+    p = plan_for(jira, escalate("SUP-21"), "SUP-21")
+    result = apply_plan(jira, p, journal=state, now=NOW, transitions=later)
+    assert result.ok and len(result.skipped) == 1 and later.lookups == 0
 
 
 # ------------------------------------------------------------------------- crash safety

@@ -78,15 +78,36 @@ class Transitions:
 
     Keyed by :attr:`Place.workflow_key` (project, issue type, status): issues in the same
     place are offered the same transitions, so one ``GET /transitions`` serves them all.
+    A transition missing from a cached list is looked for on the issue itself (a workflow
+    condition may offer it to one issue and not another) until a second issue in that
+    place confirms it is not offered there.
+
     Also learns, per workflow, which status each transition leads to, so a step whose
-    target the issue is already in is skipped without a look-up.
+    target the issue is already in is skipped without a look-up; that knowledge carries
+    over to the next cycle's cache (:meth:`next_cycle`), the lists do not.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, targets: dict[tuple[str, str], dict[str, str]] | None = None) -> None:
         self._lists: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
-        self._targets: dict[tuple[str, str], dict[str, str]] = {}
+        self._targets = targets if targets is not None else {}
+        self._absent: set[tuple[tuple[str, str, str], str]] = set()
         #: ``GET /transitions`` requests made through this cache
         self.lookups = 0
+
+    def next_cycle(self) -> Transitions:
+        """A cache for the next cycle: lists are read afresh, learned targets are kept."""
+        return Transitions(self._targets)
+
+    def absent(self, place: Place | None, name: str) -> bool:
+        """Whether two look-ups in ``place`` both lacked ``name`` (see :meth:`not_offered`)."""
+        wk = place.workflow_key if place is not None else None
+        return wk is not None and (wk, name.strip().casefold()) in self._absent
+
+    def not_offered(self, place: Place | None, name: str) -> None:
+        """A fresh look-up confirmed the cached list: ``name`` is not offered in ``place``."""
+        wk = place.workflow_key if place is not None else None
+        if wk is not None:
+            self._absent.add((wk, name.strip().casefold()))
 
     def available(
         self, port: JiraPort, key: str, place: Place | None, *, fresh: bool = False
@@ -282,12 +303,14 @@ class _Issue:
                 return
             listing, fresh = self.transitions.available(self.port, self.key, self.place)
             found = self.lookup(listing, action.name)
-            if found is None and not fresh:
-                # not offered from the cached list: make sure for this issue before skipping
+            if found is None and not fresh and not self.transitions.absent(self.place, action.name):
+                # not offered in the cached list: make sure for this issue before skipping
                 listing, fresh = self.transitions.available(
                     self.port, self.key, self.place, fresh=True
                 )
                 found = self.lookup(listing, action.name)
+                if found is None:
+                    self.transitions.not_offered(self.place, action.name)
             for attempt in (1, 2):
                 if found is None:
                     note = f"transition '{action.name}' is not available from the issue's status"

@@ -379,8 +379,8 @@ class Engine:
         watermark = None if (full or only_key or dry_run) else self.state.get_watermark()
         is_full = watermark is None and only_key is None
         report = CycleReport(started=now, full=is_full, dry_run=dry_run)
-        # a workflow may change between cycles: what it offers is learned afresh each time
-        self.transitions = Transitions()
+        # a workflow may change between cycles: what it offers is read afresh each time
+        self.transitions = self.transitions.next_cycle()
         run_id = None if dry_run else self.state.start_run(now)
         try:
             if only_key is not None:
