@@ -30,9 +30,11 @@ from bridge.sync.plan import (
     AddComment,
     EditIssue,
     IssuePlan,
+    Place,
     SetLedger,
     Transition,
     describe,
+    place_of,
     plan_issue,
     to_json,
 )
@@ -337,3 +339,24 @@ def test_long_comment_is_shortened_in_the_description() -> None:
     body = "SUP-12 " + "x" * 200
     [line] = describe(plan(desired(comments=(DesiredComment("id", True, body),)), snapshot()))
     assert line.endswith("…'") and len(line) < 120
+
+
+# ------------------------------------------------------------------------- workflow place
+
+
+def test_the_plan_carries_where_the_issue_stands_in_its_workflow() -> None:
+    raw = {
+        "status": {"id": "4", "name": "Escalated"},
+        "issuetype": {"id": "10100", "name": "Support"},
+        "project": {"key": "HELP"},
+    }
+    place = place_of("SUP-12", raw)
+    assert place == Place("HELP", "10100", "4", "Escalated")
+    assert place.workflow_key == ("HELP", "10100", "4")
+
+
+def test_a_place_without_issue_type_or_status_id_is_not_shared_with_other_issues() -> None:
+    # the project falls back to the key's prefix; without a type the workflow is unknown
+    place = place_of("SUP-12", {"status": {"id": "4", "name": "Escalated"}})
+    assert place.project == "SUP" and place.workflow_key is None
+    assert place_of("SUP-12", {"issuetype": {"id": "1"}}).workflow_key is None
