@@ -96,6 +96,11 @@ def test_run_once_exits_0_with_a_summary_line_then_an_incremental_run_writes_not
     out = capsys.readouterr().out
     assert re.search(r"cycle full: 40 read, \d+ changed, writes: .*edit \d+", out), out
     assert sandbox.requests.count(kind="write") > 0
+    # the summary counts the requests the cycle made, as the sandbox saw them
+    made = re.search(r"requests: (\d+) reads, (\d+) writes, (\d+) retries", out)
+    assert made, out
+    assert int(made.group(2)) == sandbox.requests.count(kind="write")
+    assert int(made.group(3)) == 0
     with state_of(tmp_path) as state:
         assert state.get_watermark() == SANDBOX_NOW
 
@@ -177,6 +182,7 @@ def test_missing_config_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
     [
         (["run", "--once", "--now", "next tuesday"], "ISO 8601"),
         (["run", "--now", NOW], "--once"),
+        (["run", "--dry-run"], "--once"),  # a dry-run daemon must not write: refused
     ],
 )
 def test_bad_now_exits_2(
@@ -425,3 +431,25 @@ def test_bad_rules_dropped_in_while_the_daemon_runs_are_logged_and_the_old_ones_
     assert all(not c.get("writes") and not c.get("skipped") for c in cycles[1:]), cycles
     assert server.requests.count(kind="write") == writes
     assert not duplicate_comments(server.store)
+
+
+def test_progress_redraws_one_line_and_clears_it() -> None:
+    import io
+
+    from bridge.commands.run import Progress
+
+    ticks = iter([0.0, 0.05, 0.3, 0.31])
+    stream = io.StringIO()
+    progress = Progress(stream, clock=lambda: next(ticks))
+    progress(1, 3)  # drawn
+    progress(2, 3)  # too soon after the last redraw: skipped
+    progress(2, 3)  # drawn
+    progress(3, 3)  # the last one is always drawn
+    progress.close()
+    frames = stream.getvalue().split("\r")
+    assert [f for f in frames if f.startswith("  cases")] == [
+        "  cases 1/3 (33%)",
+        "  cases 2/3 (66%)",
+        "  cases 3/3 (100%)",
+    ]
+    assert stream.getvalue().endswith("\r\x1b[K")

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import TextIO
 
 import structlog
 
@@ -47,13 +50,24 @@ log = structlog.get_logger("jsm_bridge.run")
 MAX_BACKOFF = 15 * 60.0
 
 
-def summary_line(report: CycleReport) -> str:
+def request_delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """Requests made between two snapshots of `JiraClient.stats` (non-zero entries only)."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return {k: v for k, v in delta.items() if v}
+
+
+def summary_line(report: CycleReport, requests: Mapping[str, int] | None = None) -> str:
     writes = ", ".join(f"{k} {v}" for k, v in sorted(report.writes.items())) or "none"
     text = (
         f"cycle {'(dry run) ' if report.dry_run else ''}{'full' if report.full else 'incremental'}: "
         f"{report.read} read, {report.changed} changed, writes: {writes}, "
         f"{len(report.skipped)} skipped, {report.seconds:.2f}s"
     )
+    if requests is not None:
+        text += (
+            f"; requests: {requests.get('reads', 0)} reads, {requests.get('writes', 0)} writes,"
+            f" {requests.get('retries', 0)} retries"
+        )
     if report.aborted:
         text += f" — stopped: {report.aborted}"
     elif not report.complete:
@@ -74,6 +88,13 @@ def run(args: argparse.Namespace) -> int:
     if args.now and not args.once:
         print(
             "error: --now only makes sense with --once (the daemon runs in real time)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.dry_run and not args.once:
+        print(
+            "error: --dry-run needs --once (a dry-run daemon would change nothing, forever);"
+            " or use `jsm-bridge plan`",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -102,14 +123,45 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool) -> int
         return EXIT_LOCKED
     shutdown = install_handlers()
     runtime.engine.should_stop = lambda: shutdown.stopping
+    progress = Progress(sys.stderr) if not quiet and sys.stderr.isatty() else None
+    runtime.engine.progress = progress
+    before = dict(runtime.client.stats)
     try:
         report = runtime.engine.cycle(now, dry_run=dry_run)
     finally:
         shutdown.restore()
         lock.release()
+        if progress is not None:
+            progress.close()
+    requests = request_delta(before, runtime.client.stats)
+    log.info("cycle requests", **requests)
     if not quiet:
-        print(summary_line(report))
+        print(summary_line(report, requests))
     return exit_code(report)
+
+
+class Progress:
+    """``cases 1234/10040`` on one terminal line, redrawn at most every 0.2 s."""
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.clock = clock
+        self._last = float("-inf")  # the first call always draws
+        self._shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if done < total and now - self._last < 0.2:
+            return
+        self._last = now
+        self.stream.write(f"\r  cases {done}/{total} ({100 * done // max(total, 1)}%)")
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 def _daemon(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -137,10 +189,12 @@ def _daemon(runtime: Runtime, args: argparse.Namespace) -> int:
             except LockBusy as exc:
                 log.warning("cycle skipped: lock busy", reason=str(exc))
             else:
+                before = dict(runtime.client.stats)
                 try:
                     report = runtime.engine.cycle(datetime.now(UTC))
                 finally:
                     lock.release()
+                log.info("cycle requests", **request_delta(before, runtime.client.stats))
                 if report.aborted:
                     failures += 1
                     pause = min(MAX_BACKOFF, 30.0 * 2 ** min(failures - 1, 10))
