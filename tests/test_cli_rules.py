@@ -120,6 +120,26 @@ def test_check_reports_config_and_rules_problems_together(
     assert "'sla at risk' is not a valid label" in out
 
 
+def test_check_checks_the_rules_a_broken_config_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the config fails (unknown key) and names its own rules directory: those rules,
+    # not ./rules, are the ones checked and reported
+    site = tmp_path / "site"
+    (site / "conf").mkdir(parents=True)
+    rules = shutil.copytree(RULES, site / "policy")
+    patch(rules, "sla.yaml", "label: sla-at-risk", "label: sla at risk")
+    config = site / "conf" / "bridge.yaml"
+    text = CONFIG.read_text().replace("page_size: 100", "page_sise: 100")
+    config.write_text(text.replace("rules: ../rules", "rules: ../policy"))
+    assert "rules: ../policy" in config.read_text()
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "unknown key 'page_sise'" in out
+    assert "'sla at risk' is not a valid label" in out
+    assert str(rules / "sla.yaml") in out or "policy/sla.yaml" in out
+
+
 def test_check_with_an_explicit_missing_config_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import TextIO
+
+import yaml
 
 from bridge.cli import DEFAULT_CONFIG
 from bridge.policy.clock import BusinessCalendar
@@ -88,6 +91,9 @@ def load_policy(args: argparse.Namespace, *, need_config: bool = False) -> Polic
         rules_path = Path(rules_arg)
     elif settings is not None:
         rules_path = settings.rules_path
+    elif config_path.exists():
+        # the config has problems, but its rules are still the ones to check
+        rules_path = _rules_named_by(config_path)
     else:
         rules_path = Path("rules")
     known_fields = tuple(settings.fields) if settings is not None else None
@@ -97,6 +103,18 @@ def load_policy(args: argparse.Namespace, *, need_config: bool = False) -> Polic
     except RulesInvalid as exc:
         problems.extend(exc.problems)
     return Policy(settings, ruleset, rules_path, config_path, problems, notes)
+
+
+def _rules_named_by(config_path: Path) -> Path:
+    """The `rules:` entry of a config that did not load (default ``../rules`` beside it)."""
+    base = config_path.parent
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raw = None
+    entry = raw.get("rules") if isinstance(raw, dict) else None
+    path = Path(entry) if isinstance(entry, str) and entry.strip() else Path("../rules")
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
 
 
 def print_problems(problems: Sequence[Problem], out: TextIO) -> None:
