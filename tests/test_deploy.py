@@ -113,7 +113,7 @@ HARDENING = {
     "NoNewPrivileges": "yes",
     "CapabilityBoundingSet": "",  # empty: no capabilities at all
     "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
-    "LoadCredential": "jira-token:/etc/jsm-bridge/token",
+    "LoadCredential": "jira-token:/etc/jsm-bridge/jira-token",
 }
 
 
