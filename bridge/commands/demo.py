@@ -159,9 +159,15 @@ def run(args: argparse.Namespace) -> int:
         )
         code = max(exit_code(first), exit_code(second))
         if args.keep:
+            hint = ""
+            if server.port != (url.port or 8089):
+                hint = (
+                    f"  (these use {args.config}, which points at port {url.port}: the sandbox"
+                    f" is on port {server.port} this time, so copy the config and change jira.url)\n"
+                )
             print(
-                f"\nThe sandbox keeps running at {server.url}. Try:\n"
-                f"  jsm-bridge explain SUP-7\n  jsm-bridge plan --issue SUP-30\n"
+                f"\nThe sandbox keeps running at {server.url} with this cycle's results. Try:\n"
+                f"  jsm-bridge explain SUP-7\n  jsm-bridge plan --issue SUP-30\n{hint}"
                 "Ctrl-C stops it.",
                 file=out,
             )
