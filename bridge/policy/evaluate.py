@@ -44,7 +44,7 @@ from bridge.policy.model import (
     RuleSet,
     Tier,
 )
-from bridge.policy.priority import PriorityOutcome, decide_priority, folded, slug
+from bridge.policy.priority import PriorityOutcome, decide_priority, folded, level_of, slug
 from bridge.policy.sla import (
     ResponseClock,
     format_duration,
@@ -288,7 +288,7 @@ def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet, explain: bool) 
             values = template_values(
                 snapshot,
                 ruleset=ruleset,
-                level=ruleset.priorities.level_of(snapshot.priority),
+                level=level_of(ruleset.priorities, snapshot.priority),
                 due=None,
                 calendar=None,
                 tier=None,
@@ -400,7 +400,7 @@ def _known_customer(
         )
 
     # -- priority
-    decided = decide_priority(snapshot, ruleset.priorities)
+    decided = decide_priority(snapshot, ruleset.priorities, explain)
     level = decided.level
     if explain:
         _explain_priority(out, decided)

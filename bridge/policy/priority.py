@@ -56,6 +56,86 @@ class PriorityOutcome:
     reason: str  # one line for Desired.priority_reason
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """A rule's condition with its names folded and its regex compiled, for the quiet path."""
+
+    field: str | None
+    missing: bool | None
+    equals: str | None  # stripped and folded
+    in_: frozenset[str] | None
+    not_in: frozenset[str] | None
+    bare: bool  # `field:` alone: asks for a value
+    request_type: frozenset[str] | None
+    labels_any: frozenset[str] | None
+    components_any: frozenset[str] | None
+    priority: tuple[PriorityLevel, ...] | None
+    summary: re.Pattern[str] | None
+    summary_given: bool  # summary_matches was set (a bad pattern never matches)
+
+
+class _Compiled:
+    """Per policy: Jira names by folded name, and each rule's condition ready to test."""
+
+    __slots__ = ("checks", "levels", "policy")
+
+    def __init__(self, policy: PriorityPolicy) -> None:
+        self.policy = policy  # kept alive so its id() stays unique while cached
+        levels: dict[str, PriorityLevel] = {}
+        for level, name in policy.jira_names.items():
+            levels.setdefault(name.casefold(), level)  # the first level with the name wins
+        self.levels = levels
+        self.checks = tuple((rule, _check(rule.when)) for rule in policy.rules)
+
+    def level_of(self, jira_name: str | None) -> PriorityLevel | None:
+        """``PriorityPolicy.level_of``, one dict look-up."""
+        if jira_name is None:
+            return None
+        return self.levels.get(jira_name.casefold())
+
+
+def _check(when: Condition) -> _Check:
+    def fold(items: tuple[str, ...] | None) -> frozenset[str] | None:
+        return None if items is None else folded(items)
+
+    return _Check(
+        field=when.field,
+        missing=when.missing,
+        equals=None if when.equals is None else when.equals.strip().casefold(),
+        in_=fold(when.in_),
+        not_in=fold(when.not_in),
+        bare=when.missing is None
+        and when.equals is None
+        and when.in_ is None
+        and when.not_in is None,
+        request_type=fold(when.request_type),
+        labels_any=fold(when.labels_any),
+        components_any=fold(when.components_any),
+        priority=when.priority,
+        summary=None if when.summary_matches is None else _regex(when.summary_matches),
+        summary_given=when.summary_matches is not None,
+    )
+
+
+_COMPILED: dict[int, _Compiled] = {}
+_COMPILED_SIZE = 16
+
+
+def _compiled(policy: PriorityPolicy) -> _Compiled:
+    found = _COMPILED.get(id(policy))
+    if found is not None and found.policy is policy:
+        return found
+    if len(_COMPILED) >= _COMPILED_SIZE:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    found = _COMPILED[id(policy)] = _Compiled(policy)
+    return found
+
+
+def level_of(policy: PriorityPolicy, jira_name: str | None) -> PriorityLevel | None:
+    """``policy.level_of(jira_name)``, with the policy's names indexed once."""
+    return _compiled(policy).level_of(jira_name)
+
+
 def lowest(policy: PriorityPolicy) -> PriorityLevel:
     return policy.levels[-1]
 
@@ -68,7 +148,9 @@ def rank(policy: PriorityPolicy, level: PriorityLevel) -> int:
         return len(policy.levels) - 1
 
 
-def requested_priority(snapshot: IssueSnapshot, policy: PriorityPolicy) -> Requested:
+def requested_priority(
+    snapshot: IssueSnapshot, policy: PriorityPolicy, compiled: _Compiled | None = None
+) -> Requested:
     """The priority the case asks for, ignoring every change the bridge made."""
     name: str | None = None
     by: Actor | None = None
@@ -90,7 +172,7 @@ def requested_priority(snapshot: IssueSnapshot, policy: PriorityPolicy) -> Reque
             name, source = snapshot.priority, f"{snapshot.priority} (current)"
         else:
             source = "no priority on the case"
-    level = policy.level_of(name)
+    level = policy.level_of(name) if compiled is None else compiled.level_of(name)
     if level is None:
         fallback = lowest(policy)
         if name is not None:
@@ -101,13 +183,16 @@ def requested_priority(snapshot: IssueSnapshot, policy: PriorityPolicy) -> Reque
     return Requested(level, name, by, True, source)
 
 
+_ACTOR_TEXT = {
+    Actor.CUSTOMER: "the customer",
+    Actor.ENGINEER: "an engineer",
+    Actor.BRIDGE: "the bridge",
+    Actor.UNKNOWN: "an unknown account",
+}
+
+
 def _actor_text(actor: Actor) -> str:
-    return {
-        Actor.CUSTOMER: "the customer",
-        Actor.ENGINEER: "an engineer",
-        Actor.BRIDGE: "the bridge",
-        Actor.UNKNOWN: "an unknown account",
-    }[actor]
+    return _ACTOR_TEXT[actor]
 
 
 # ------------------------------------------------------------------ conditions
@@ -198,6 +283,42 @@ def condition_holds(
     return True, "; ".join(reasons) if reasons else "always"
 
 
+def _holds(check: _Check, snapshot: IssueSnapshot, level: PriorityLevel) -> bool:
+    """``condition_holds(...)[0]`` without the reasons."""
+    if check.field is not None:
+        raw = snapshot.fields.get(check.field)
+        text = raw.strip() if raw is not None else ""
+        if check.missing is not None and (not text) != check.missing:
+            return False
+        if check.equals is not None and text.casefold() != check.equals:
+            return False
+        if check.in_ is not None or check.not_in is not None:
+            values = set(_parts(text)) if text else set()
+            if check.in_ is not None and not values & check.in_:
+                return False
+            if check.not_in is not None and values & check.not_in:
+                return False
+        if check.bare and not text:
+            return False
+    if check.request_type is not None:
+        rt = snapshot.request_type
+        if rt is None or rt.strip().casefold() not in check.request_type:
+            return False
+    labels_any, components_any = check.labels_any, check.components_any
+    if labels_any is not None and not any(x.casefold() in labels_any for x in snapshot.labels):
+        return False
+    if components_any is not None and not any(
+        x.casefold() in components_any for x in snapshot.components
+    ):
+        return False
+    if check.priority is not None and level not in check.priority:
+        return False
+    summary = check.summary
+    return not check.summary_given or (
+        summary is not None and summary.search(snapshot.summary) is not None
+    )
+
+
 def apply_rule(policy: PriorityPolicy, rule: PriorityRule, level: PriorityLevel) -> PriorityLevel:
     if rule.set is not None:
         level = rule.set
@@ -206,9 +327,15 @@ def apply_rule(policy: PriorityPolicy, rule: PriorityRule, level: PriorityLevel)
     return level
 
 
-def decide_priority(snapshot: IssueSnapshot, policy: PriorityPolicy) -> PriorityOutcome:
-    """The level the case should have, with every rule that fired."""
-    requested = requested_priority(snapshot, policy)
+def decide_priority(
+    snapshot: IssueSnapshot, policy: PriorityPolicy, explain: bool = True
+) -> PriorityOutcome:
+    """The level the case should have, with every rule that fired.
+
+    Without ``explain`` the fired rules carry no ``why`` (the same decisions, cheaper).
+    """
+    compiled = _compiled(policy)
+    requested = requested_priority(snapshot, policy, compiled)
     if requested.by is Actor.ENGINEER and policy.respect_engineer_changes:
         if requested.mapped:
             reason = (
@@ -222,8 +349,11 @@ def decide_priority(snapshot: IssueSnapshot, policy: PriorityPolicy) -> Priority
         return PriorityOutcome(requested, requested.level, True, (), reason)
     level = requested.level
     fired: list[FiredRule] = []
-    for rule in policy.rules:
-        holds, why = condition_holds(rule.when, snapshot, level)
+    for rule, check in compiled.checks:
+        if explain:
+            holds, why = condition_holds(rule.when, snapshot, level)
+        else:
+            holds, why = _holds(check, snapshot, level), ""
         if not holds:
             continue
         after = apply_rule(policy, rule, level)
