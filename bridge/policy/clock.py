@@ -301,6 +301,8 @@ class BusinessCalendar:
         self._table = _EMPTY
         self._hot: _Hot = ([], [], [], [], math.inf, -math.inf)
         self._hot_utc: _HotUTC = ([], [], _UTC_MAX, _UTC_MIN, [], [], 0)
+        # next_business_day_close() by local date: every case created that day asks the same
+        self._next_close: dict[date, datetime] = {}
 
     # ------------------------------------------------------------------ description
 
@@ -683,13 +685,20 @@ class BusinessCalendar:
         if local is None:
             raise _naive_error("next_business_day_close(start)", start)
         d = local.date()
+        found = self._next_close.get(d)
+        if found is not None:
+            return found
+        day = d
         for _ in range(3660):  # ten years without a business day is a broken calendar
             if d.year >= _END_YEAR:
                 break
             d += _DAY
             intervals = self._day_intervals(d)
             if intervals:
-                return self._from_us(intervals[-1][1])
+                if len(self._next_close) >= 4096:  # bounded: a year of dates, many times over
+                    self._next_close.clear()
+                found = self._next_close[day] = self._from_us(intervals[-1][1])
+                return found
         raise CalendarError(
             f"calendar {self._name!r}: no business day within ten years after {local.date()}"
         )

@@ -127,28 +127,34 @@ class _Month:
     excluded: tuple[str, ...]  # keys whose resolution is not counted
 
 
+_EMPTY_MONTH = _Month((), ())
+
+
 @dataclass(frozen=True)
 class _OrgIndex:
     cases: tuple[MonthCase, ...]  # the indexed tuple itself (kept alive: ids stay unique)
-    by_key: Mapping[str, MonthCase]
+    by_key: Mapping[str, tuple[MonthCase, str, SortKey]]  # with its month and sort key
     months: Mapping[str, _Month]
 
 
 #: Ranking an organisation's month once per cycle instead of once per case: the sync
 #: layer hands every case of an organisation the same tuple.  Keyed by the tuple's
 #: identity (and the zone and the not-counted resolutions); small and bounded.
-_INDEX: dict[tuple[int, str, frozenset[str]], _OrgIndex] = {}
+_INDEX: dict[tuple[int, tzinfo, frozenset[str]], _OrgIndex] = {}
 _INDEX_SIZE = 64
 
 
 def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str]) -> _OrgIndex:
-    cache_key = (id(cases), str(zone), skip)
+    cache_key = (id(cases), zone, skip)
     found = _INDEX.get(cache_key)
     if found is not None and found.cases is cases:
         return found
     grouped: dict[str, list[MonthCase]] = {}
+    by_key: dict[str, tuple[MonthCase, str, SortKey]] = {}
     for case in cases:
-        grouped.setdefault(month_of(case.created, zone), []).append(case)
+        month = month_of(case.created, zone)
+        grouped.setdefault(month, []).append(case)
+        by_key[case.key] = (case, month, _sort_key(case))
     months: dict[str, _Month] = {}
     for month, listed in grouped.items():
         listed.sort(key=_sort_key)
@@ -156,7 +162,7 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
             tuple(_sort_key(c) for c in listed if not _excluded(c.resolution, skip)),
             tuple(c.key for c in listed if _excluded(c.resolution, skip)),
         )
-    index = _OrgIndex(cases, {c.key: c for c in cases}, months)
+    index = _OrgIndex(cases, by_key, months)
     if len(_INDEX) >= _INDEX_SIZE:
         _INDEX.pop(next(iter(_INDEX)))
     _INDEX[cache_key] = index
@@ -195,14 +201,18 @@ def rank_quota(
     """
     skip = _skipped(not_counted)
     index = _org_index(cases, zone, skip)
-    month = month_of(snapshot.created, zone)
     limit = tier.cases_per_month
     me = MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
-    current = index.months.get(month, _Month((), ()))
+    entry = index.by_key.get(snapshot.key)
+    listed = entry[0] if entry is not None else None
+    present = listed == me  # the context has this case exactly as the snapshot says
+    if entry is not None and present:  # same instant: the same month and sort key
+        month, own = entry[1], entry[2]
+    else:
+        month, own = month_of(snapshot.created, zone), _sort_key(me)
+    current = index.months.get(month, _EMPTY_MONTH)
     counted: Sequence[SortKey] = current.counted
     excluded: Sequence[str] = current.excluded
-    listed = index.by_key.get(snapshot.key)
-    present = listed == me  # the context has this case exactly as the snapshot says
     if listed is not None and not present:
         # the context knows an older version of this case: rank it without that entry
         counted = [k for k in counted if k[2] != snapshot.key]
@@ -213,7 +223,6 @@ def rank_quota(
             f"{len(counted)} of {limit} used"
         )
         return QuotaRanking(None, month, why)
-    own = _sort_key(me)
     used = bisect_left(counted, own) + 1
     over = used > limit
     position = QuotaPosition(used, limit, over, month)
