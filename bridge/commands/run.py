@@ -40,7 +40,7 @@ from bridge.commands._runtime import (
 )
 from bridge.policy.model import RuleSet
 from bridge.policy.ruleset import load_ruleset
-from bridge.sync.cycle import CycleReport, Site, SiteError
+from bridge.sync.cycle import CycleReport, Site, SiteError, policy_fingerprint
 from bridge.sync.lock import CycleLock, LockBusy
 from bridge.sync.signals import RulesWatcher, Shutdown, install_handlers
 
@@ -221,6 +221,8 @@ def _adopt_rules(runtime: Runtime, ruleset: RuleSet) -> None:
     runtime.site = site
     runtime.engine.ruleset = ruleset
     runtime.engine.site = site
+    # every case is evaluated again under the new rules on the next cycle
+    runtime.engine.policy = policy_fingerprint(runtime.settings)
 
 
 __all__ = ["EXIT_CONFIG", "run", "summary_line"]

@@ -14,12 +14,15 @@ the next cycle resumes where this one stopped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -157,6 +160,20 @@ def _people_to_assign(ruleset: RuleSet) -> set[str]:
     return {p for p in people if "@" in p}
 
 
+def policy_fingerprint(settings: Settings) -> str:
+    """A digest of what decides every case: the rule files, the field mapping and the scope.
+
+    When it changes (a lead edited the rules), every case must be evaluated again, not
+    just those Jira lists as updated: the next cycle is a full one."""
+    digest = hashlib.sha256()
+    rules = Path(settings.rules_path)
+    files = sorted(p for p in rules.glob("*.y*ml") if p.is_file()) if rules.is_dir() else []
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(json.dumps([sorted(settings.fields.items()), settings.jira.jql]).encode())
+    return digest.hexdigest()[:16]
+
+
 # ---------------------------------------------------------------------------------- results
 
 
@@ -250,6 +267,9 @@ class Engine:
         self.progress = progress
         #: build the explanation trail (for `explain`); cycles skip it: same decisions, less CPU
         self.explain = explain
+        #: the rules and field mapping in force (see `policy_fingerprint`); set again when
+        #: the daemon adopts new rules
+        self.policy = policy_fingerprint(settings)
         #: transitions offered per workflow and status, looked up once per cycle
         self.transitions = Transitions()
 
@@ -273,6 +293,14 @@ class Engine:
             else:
                 good.append((raw, snap))
         return good, bad
+
+    def _retry_later(self, bad: list[tuple[str, str]], now: datetime, *, dry_run: bool) -> None:
+        """Cases that could not be read are read again next cycle, changed in Jira or not."""
+        if dry_run:
+            return
+        for key, _ in bad:
+            if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*-\d+", key):
+                self.state.set_wakeup(key, now)
 
     def _read_one(
         self, key: str, jql: str
@@ -377,6 +405,9 @@ class Engine:
         (and leaves the local state alone); ``only_key`` limits it to one case."""
         began = time.perf_counter()
         watermark = None if (full or only_key or dry_run) else self.state.get_watermark()
+        if watermark is not None and self.state.get_policy() != self.policy:
+            log.info("rules or field mapping changed since the last full cycle: reading every case")
+            watermark = None
         is_full = watermark is None and only_key is None
         report = CycleReport(started=now, full=is_full, dry_run=dry_run)
         # a workflow may change between cycles: what it offers is read afresh each time
@@ -402,6 +433,7 @@ class Engine:
                 )
             issues, bad = self._read(jql) if only_key is None else self._read_one(only_key, jql)
             report.skipped.extend(bad)
+            self._retry_later(bad, now, dry_run=dry_run)
             cached = False
             if not dry_run and only_key is None:
                 # every case read is recorded for quota ranking; once a full read has
@@ -422,6 +454,7 @@ class Engine:
                 if followers:
                     more, bad = self._read(self._keys_jql(followers))
                     report.skipped.extend(bad)
+                    self._retry_later(bad, now, dry_run=dry_run)
                     self._process(more, org_cases, now, report, dry_run=dry_run)
         except JiraError as exc:
             report.aborted = str(exc)
@@ -431,6 +464,8 @@ class Engine:
         if not dry_run and run_id is not None:
             if report.complete and only_key is None:
                 self.state.set_watermark(now)
+                if is_full:
+                    self.state.set_policy(self.policy)
             self.state.finish_run(run_id, report.counts(), len(report.skipped), report.ok, at=now)
         log.info(
             "cycle",
@@ -540,6 +575,8 @@ class Engine:
         except Exception as exc:  # one bad issue never stops the cycle
             outcome.error = f"{type(exc).__name__}: {exc}"
             log.warning("issue skipped", key=snapshot.key, problem=outcome.error)
+            if not dry_run:
+                self.state.set_wakeup(snapshot.key, now)  # tried again next cycle
             return outcome
         outcome.desired = desired
         outcome.plan = plan

@@ -456,6 +456,18 @@ class State:
                 ],
             )
 
+    def get_policy(self) -> str | None:
+        """The fingerprint of the rules and field mapping the last full evaluation used."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'policy'").fetchone()
+        return str(row[0]) if row else None
+
+    def set_policy(self, fingerprint: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('policy', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (fingerprint,),
+        )
+
     def set_cases_complete(self) -> None:
         """Every case in scope has been recorded (a full read finished)."""
         self._db.execute(
