@@ -23,7 +23,7 @@ Decisions where SPEC §2–§3 are silent:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -84,6 +84,23 @@ def _segments(text: str) -> tuple[str, ...] | None:
     return tuple(marked.split(_MARK))
 
 
+@lru_cache(maxsize=512)
+def _compiled(text: str) -> str | None:
+    """A template as a ``str.format_map`` pattern of our own making.
+
+    Built from :func:`_segments`: literals have their braces doubled and every name
+    is a known placeholder, so ``format_map`` over a dict holding those names gives
+    exactly what ``templates.render`` gives.  None: render slowly.
+    """
+    parts = _segments(text)
+    if parts is None:
+        return None
+    return "".join(
+        "{" + part + "}" if i % 2 else part.replace("{", "{{").replace("}", "}}")
+        for i, part in enumerate(parts)
+    )
+
+
 def render(text: str, values: Mapping[str, str]) -> str:
     """``templates.render``, with each template's parse kept between cases."""
     parts = _segments(text)
@@ -107,23 +124,125 @@ def reporter_text(snapshot: IssueSnapshot) -> str:
 class TemplateValues(Mapping[str, str]):
     """The placeholder values of SPEC §3, each computed only when a template uses it."""
 
-    __slots__ = ("_cache", "_make")
+    __slots__ = (
+        "_cache",
+        "_calendar",
+        "_due",
+        "_every",
+        "_level",
+        "_missing",
+        "_quota",
+        "_ruleset",
+        "_snapshot",
+        "_tier",
+    )
 
-    def __init__(self, make: Mapping[str, Callable[[], str]]) -> None:
-        self._make = make
+    def __init__(
+        self,
+        snapshot: IssueSnapshot,
+        ruleset: RuleSet,
+        level: PriorityLevel | None,
+        due: datetime | None,
+        calendar: BusinessCalendar | None,
+        tier: Tier | None,
+        quota: QuotaPosition | None,
+        missing: str,
+    ) -> None:
+        self._snapshot = snapshot
+        self._ruleset = ruleset
+        self._level = level
+        self._due = due
+        self._calendar = calendar
+        self._tier = tier
+        self._quota = quota
+        self._missing = missing
         self._cache: dict[str, str] = {}
+        self._every: dict[str, str] | None = None
+
+    def _make(self, name: str) -> str:
+        snapshot = self._snapshot
+        if name == "key":
+            return snapshot.key
+        if name == "priority":
+            return self._level or ""
+        if name == "priority_name":
+            level = self._level
+            jira_name = self._ruleset.priorities.jira_names.get(level, "") if level else ""
+            return jira_name or (snapshot.priority or "")
+        if name == "due":
+            calendar, due = self._calendar, self._due
+            return calendar.format(due) if (calendar is not None and due is not None) else ""
+        if name == "tier":
+            return self._tier.name if self._tier is not None else ""
+        if name == "organization":
+            return snapshot.organization or ""
+        if name == "reporter":
+            return reporter_text(snapshot)
+        if name == "request_type":
+            return snapshot.request_type or ""
+        if name == "quota_used":
+            return str(self._quota.used) if self._quota is not None else ""
+        if name == "quota_limit":
+            return str(self._quota.limit) if self._quota is not None else ""
+        if name == "missing":
+            return self._missing
+        raise KeyError(name)
 
     def __getitem__(self, name: str) -> str:
         found = self._cache.get(name)
         if found is None:
-            found = self._cache[name] = self._make[name]()
+            found = self._cache[name] = self._make(name)
         return found
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._make)
+        return iter(_NAMES)
 
     def __len__(self) -> int:
-        return len(self._make)
+        return len(_NAMES)
+
+    def render(self, text: str) -> str:
+        """``render(text, self)``: the template's parse cached, the values computed once."""
+        pattern = _compiled(text)
+        if pattern is None:
+            return render(text, self)
+        every = self._every
+        if every is None:
+            every = self._every = self._all()
+        return pattern.format_map(every)
+
+    def _all(self) -> dict[str, str]:
+        """Every value at once (what ``_make`` gives name by name)."""
+        snapshot, level, calendar, due = self._snapshot, self._level, self._calendar, self._due
+        tier, quota = self._tier, self._quota
+        jira_name = self._ruleset.priorities.jira_names.get(level, "") if level else ""
+        return {
+            "key": snapshot.key,
+            "priority": level or "",
+            "priority_name": jira_name or (snapshot.priority or ""),
+            "due": calendar.format(due) if (calendar is not None and due is not None) else "",
+            "tier": tier.name if tier is not None else "",
+            "organization": snapshot.organization or "",
+            "reporter": reporter_text(snapshot),
+            "request_type": snapshot.request_type or "",
+            "quota_used": str(quota.used) if quota is not None else "",
+            "quota_limit": str(quota.limit) if quota is not None else "",
+            "missing": self._missing,
+        }
+
+
+_NAMES = (
+    "key",
+    "priority",
+    "priority_name",
+    "due",
+    "tier",
+    "organization",
+    "reporter",
+    "request_type",
+    "quota_used",
+    "quota_limit",
+    "missing",
+)
 
 
 def template_values(
@@ -138,29 +257,7 @@ def template_values(
     missing: str = "",
 ) -> TemplateValues:
     """The placeholder values of SPEC §3 for this case."""
-
-    def priority_name() -> str:
-        jira_name = ruleset.priorities.jira_names.get(level, "") if level else ""
-        return jira_name or (snapshot.priority or "")
-
-    def due_text() -> str:
-        return calendar.format(due) if (calendar is not None and due is not None) else ""
-
-    return TemplateValues(
-        {
-            "key": lambda: snapshot.key,
-            "priority": lambda: level or "",
-            "priority_name": priority_name,
-            "due": due_text,
-            "tier": lambda: tier.name if tier is not None else "",
-            "organization": lambda: snapshot.organization or "",
-            "reporter": lambda: reporter_text(snapshot),
-            "request_type": lambda: snapshot.request_type or "",
-            "quota_used": lambda: str(quota.used) if quota is not None else "",
-            "quota_limit": lambda: str(quota.limit) if quota is not None else "",
-            "missing": lambda: missing,
-        }
-    )
+    return TemplateValues(snapshot, ruleset, level, due, calendar, tier, quota, missing)
 
 
 @dataclass
@@ -178,11 +275,9 @@ class _Out:
         if self.explain:
             self.notes.append(Explanation(topic, text))
 
-    def comment(self, action_id: str, template: CommentTemplate, values: Mapping[str, str]) -> None:
+    def comment(self, action_id: str, template: CommentTemplate, values: TemplateValues) -> None:
         self.comments.append(
-            DesiredComment(
-                action_id, template.visibility == "public", render(template.text, values)
-            )
+            DesiredComment(action_id, template.visibility == "public", values.render(template.text))
         )
 
 
@@ -471,7 +566,7 @@ def _known_customer(
             calendar=calendar,
             customer=customer,
             assignee=snapshot.assignee or assignee,
-            render=lambda t: render(t.text, values),
+            render=lambda t: values.render(t.text),
             explain=out.explain,
         )
         out.notes.extend(ladder.explanation)
