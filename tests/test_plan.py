@@ -335,10 +335,13 @@ def test_state_change_is_a_single_field_write(state: str) -> None:
     assert edit.update == {}
 
 
-def test_long_comment_is_shortened_in_the_description() -> None:
-    body = "SUP-12 " + "x" * 200
+def test_a_comment_is_described_whole_on_one_line() -> None:
+    body = "SUP-12: we still need\n  the product version " + "x" * 200
     [line] = describe(plan(desired(comments=(DesiredComment("id", True, body),)), snapshot()))
-    assert line.endswith("…'") and len(line) < 120
+    assert (
+        line
+        == "SUP-12: comment (public) 'SUP-12: we still need the product version " + "x" * 200 + "'"
+    )
 
 
 # ------------------------------------------------------------------------- workflow place

@@ -304,9 +304,9 @@ def _plans(plan: IssuePlan | Iterable[IssuePlan]) -> list[IssuePlan]:
     return [plan] if isinstance(plan, IssuePlan) else list(plan)
 
 
-def _quote(text: str, limit: int = 72) -> str:
-    flat = " ".join(text.split())
-    return "'" + (flat if len(flat) <= limit else flat[: limit - 1] + "…") + "'"
+def _quote(text: str) -> str:
+    """The whole comment on one line: a lead previews exactly what the customer will read."""
+    return "'" + " ".join(text.split()) + "'"
 
 
 def describe_action(action: Action) -> list[str]:
