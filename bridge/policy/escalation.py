@@ -10,9 +10,8 @@ time (new priority, ended pause) is a new escalation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bridge.policy.model import (
     CommentTemplate,
@@ -32,8 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Render = Callable[[CommentTemplate], str]
 
 
-@dataclass(frozen=True)
-class LadderOutcome:
+class LadderOutcome(NamedTuple):
     reached: tuple[int, ...]  # step indexes
     labels: frozenset[str]
     comments: tuple[DesiredComment, ...]

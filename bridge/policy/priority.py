@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from bridge.policy.model import (
     Actor,
@@ -24,8 +25,7 @@ from bridge.policy.model import (
 )
 
 
-@dataclass(frozen=True)
-class Requested:
+class Requested(NamedTuple):
     """The priority the case asks for, and where that came from."""
 
     level: PriorityLevel  # mapped level (the lowest level when the name is unknown/absent)
@@ -35,8 +35,7 @@ class Requested:
     source: str  # human text for explain
 
 
-@dataclass(frozen=True)
-class FiredRule:
+class FiredRule(NamedTuple):
     rule: PriorityRule
     before: PriorityLevel
     after: PriorityLevel
@@ -47,8 +46,7 @@ class FiredRule:
         return self.before != self.after
 
 
-@dataclass(frozen=True)
-class PriorityOutcome:
+class PriorityOutcome(NamedTuple):
     requested: Requested
     level: PriorityLevel  # the final level
     engineer_override: bool  # True when an engineer's choice stood and no rules ran

@@ -10,10 +10,9 @@ after the due moment does not undo a breach.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bridge.policy.model import (
     Actor,
@@ -30,22 +29,19 @@ if TYPE_CHECKING:  # pragma: no cover
 Interval = tuple[datetime, datetime]
 
 
-@dataclass(frozen=True)
-class StatusSpan:
+class StatusSpan(NamedTuple):
     status: str
     category: str | None  # None when unknown (the status a case was created in)
     start: datetime
     end: datetime | None  # None: the case is still in it
 
 
-@dataclass(frozen=True)
-class FirstResponse:
+class FirstResponse(NamedTuple):
     at: datetime
     how: str
 
 
-@dataclass(frozen=True)
-class ResponseClock:
+class ResponseClock(NamedTuple):
     target: Target
     target_business: timedelta  # the target as a business duration
     first_response: FirstResponse | None

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
+from typing import NamedTuple
 
 from bridge.policy.model import (
     Actor,
@@ -20,8 +21,7 @@ from bridge.policy.model import (
 from bridge.policy.priority import folded as _folded
 
 
-@dataclass(frozen=True)
-class ContactCheck:
+class ContactCheck(NamedTuple):
     authorised: bool
     why: str
 
@@ -85,8 +85,7 @@ def needed_entitlements(request_type: str | None, ruleset: RuleSet) -> tuple[str
 # ------------------------------------------------------------------------- quota
 
 
-@dataclass(frozen=True)
-class QuotaRanking:
+class QuotaRanking(NamedTuple):
     position: QuotaPosition | None  # None when the case itself does not count
     month: str
     why: str
