@@ -93,7 +93,7 @@ def run_ladder(
         if clock.business_used < threshold:
             if next_step is None:
                 next_step = step
-                next_at = clock.moment(calendar, snapshot.created, step.at)
+                next_at = clock.moment(calendar, clock.created_utc, step.at)
             continue
         reached.append(step.index)
         done: list[str] = []

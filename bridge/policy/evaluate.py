@@ -579,7 +579,7 @@ def _known_customer(
     if clock is not None and clock.running:
         moments = [
             clock.due,
-            clock.moment(calendar, snapshot.created, ruleset.response.at_risk_at),
+            clock.moment(calendar, clock.created_utc, ruleset.response.at_risk_at),
         ]
         if ladder is not None and ladder.next_step_at is not None:
             moments.append(ladder.next_step_at)

@@ -10,7 +10,7 @@ after the due moment does not undo a breach.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -54,6 +54,8 @@ class ResponseClock(NamedTuple):
     business_used: timedelta
     state: SlaState
     done: bool  # the case is in a Done-category status now
+    #: the case's creation in UTC: the calendar's fastest input (pass it to ``moment``)
+    created_utc: datetime
 
     @property
     def running(self) -> bool:
@@ -165,6 +167,25 @@ def target_business(calendar: BusinessCalendar, created: datetime, target: Targe
     return target.duration
 
 
+def utc(t: datetime) -> datetime:
+    """``t`` in UTC (the calendar answers UTC inputs without converting them)."""
+    return t if t.tzinfo is UTC else t.astimezone(UTC)
+
+
+_last_now: tuple[datetime | None, datetime | None] = (None, None)  # ``now`` and its UTC form
+
+
+def _utc_now(now: datetime) -> datetime:
+    """``utc(now)``, remembered: every case of a cycle is evaluated at the same ``now``."""
+    global _last_now
+    last, found = _last_now  # one tuple: read whole even with threads
+    if last is now and found is not None:
+        return found
+    found = utc(now)
+    _last_now = (now, found)
+    return found
+
+
 def response_clock(
     snapshot: IssueSnapshot,
     target: Target,
@@ -177,6 +198,9 @@ def response_clock(
     spans = status_spans(snapshot)
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
+    # the same instants in UTC for the calendar (its answers do not depend on the zone)
+    created_u = utc(created)
+    cutoff_u = created_u if cutoff is created else _utc_now(now) if cutoff is now else utc(cutoff)
     paused_names = _fold(policy.pause_statuses)
     pauses: list[Interval] = []
     completed: list[Interval] = []
@@ -192,14 +216,14 @@ def response_clock(
             completed.append((span.start, end))
         else:
             paused_since = span.start
-    business = target_business(calendar, created, target)
+    business = target_business(calendar, created_u, target)
     if completed:
-        due = shifted_due(calendar, created, business, completed)
-        plain_due = calendar.add(created, business)
-        paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
+        due = shifted_due(calendar, created_u, business, completed)
+        plain_due = calendar.add(created_u, business)
+        paused_business = calendar.elapsed(created_u, due) - calendar.elapsed(created_u, plain_due)
     else:
-        due, paused_business = calendar.add(created, business), timedelta(0)
-    used = calendar.elapsed(created, cutoff, pauses)
+        due, paused_business = calendar.add(created_u, business), timedelta(0)
+    used = calendar.elapsed(created_u, cutoff_u, pauses)
     done = snapshot.status_category == "done"
     state: SlaState
     if response is not None:
@@ -224,6 +248,7 @@ def response_clock(
         business_used=used,
         state=state,
         done=done,
+        created_utc=created_u,
     )
 
 
