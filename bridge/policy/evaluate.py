@@ -24,7 +24,7 @@ Decisions where SPEC §2–§3 are silent:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -260,6 +260,31 @@ def template_values(
     return TemplateValues(snapshot, ruleset, level, due, calendar, tier, quota, missing)
 
 
+def _new_desired(**values: object) -> Desired:
+    """``Desired(**values)`` for the full set of fields, without the frozen ``__init__``.
+
+    A frozen dataclass sets each of its 25 fields through ``object.__setattr__``:
+    the largest single cost of an evaluation.  Filling the instance dict gives the
+    same object (same fields, equality, hash and repr).  Used only while Desired is
+    a plain frozen dataclass without ``__post_init__`` or slots, and every field is
+    given; otherwise the constructor runs.
+    """
+    if _FAST_DESIRED and values.keys() == _DESIRED_FIELDS:
+        desired: Desired = _object_new(Desired)
+        desired.__dict__.update(values)
+        return desired
+    return Desired(**values)  # type: ignore[arg-type]
+
+
+_object_new = object.__new__
+_DESIRED_FIELDS = frozenset(f.name for f in fields(Desired))
+_FAST_DESIRED = (
+    not hasattr(Desired, "__post_init__")
+    and not hasattr(Desired, "__slots__")
+    and all(f.init for f in fields(Desired))
+)
+
+
 @dataclass
 class _Out:
     """What evaluation collects on the way."""
@@ -390,7 +415,7 @@ def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet, explain: bool) 
                 quota=None,
             )
             out.comment(f"{snapshot.key}/unknown-customer", policy.comment, values)
-    return Desired(
+    return _new_desired(
         key=snapshot.key,
         known_customer=False,
         tier=None,
@@ -709,7 +734,7 @@ def _desired(
         jira = ruleset.priorities.jira_names.get(priority)
     labels_present = frozenset(out.labels_present) if write else frozenset()
     labels_absent = frozenset(out.labels_absent - out.labels_present) if write else frozenset()
-    return Desired(
+    return _new_desired(
         key=snapshot.key,
         known_customer=True,
         tier=tier.name,
