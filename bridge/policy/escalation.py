@@ -54,6 +54,19 @@ def action_id(key: str, step: EscalationStep, action_index: int, due: datetime |
     return f"{key}/esc/{step.index}.{action_index}/{stamp}"
 
 
+_ORDER: tuple[tuple[EscalationStep, ...] | None, tuple[EscalationStep, ...]] = (None, ())
+
+
+def _in_order(steps: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
+    """The steps by share, then index (remembered for the rule set's ladder)."""
+    global _ORDER
+    last, ordered = _ORDER  # one tuple: read whole even with threads
+    if last is not steps:
+        ordered = tuple(sorted(steps, key=lambda s: (s.at, s.index)))
+        _ORDER = (steps, ordered)
+    return ordered
+
+
 def run_ladder(
     *,
     snapshot: IssueSnapshot,
@@ -82,20 +95,24 @@ def run_ladder(
     next_step: EscalationStep | None = None
     share = (
         clock.business_used / clock.target_business
-        if clock.target_business.total_seconds() > 0
+        if explain and clock.target_business.total_seconds() > 0
         else 1.0
     )
-    stamp = due_stamp(clock.due)
-    for step in sorted(steps, key=lambda s: (s.at, s.index)):
-        if not applies(step, level):
+    stamp = ""  # the due stamp of the action ids, made when a reached step needs it
+    full, used = clock.target_business, clock.business_used
+    for step in _in_order(steps):
+        if step.priorities is not None and level not in step.priorities:
             continue
-        threshold = clock.target_business * step.at
-        if clock.business_used < threshold:
+        if used < full * step.at:
             if next_step is None:
                 next_step = step
                 next_at = clock.moment(calendar, clock.created_utc, step.at)
+                if not explain:
+                    break  # steps are in order of their share: the rest are not reached either
             continue
         reached.append(step.index)
+        if not stamp:
+            stamp = due_stamp(clock.due)
         done: list[str] = []
         for i, action in enumerate(step.actions):
             if action.kind == "comment" and action.comment is not None:
