@@ -281,6 +281,12 @@ def condition_holds(
     return True, "; ".join(reasons) if reasons else "always"
 
 
+@lru_cache(maxsize=1024)
+def _values(text: str) -> frozenset[str]:
+    """``set(_parts(text))``, remembered: a field's few values recur across cases."""
+    return frozenset(_parts(text))
+
+
 def _holds(check: _Check, snapshot: IssueSnapshot, level: PriorityLevel) -> bool:
     """``condition_holds(...)[0]`` without the reasons."""
     if check.field is not None:
@@ -291,7 +297,7 @@ def _holds(check: _Check, snapshot: IssueSnapshot, level: PriorityLevel) -> bool
         if check.equals is not None and text.casefold() != check.equals:
             return False
         if check.in_ is not None or check.not_in is not None:
-            values = set(_parts(text)) if text else set()
+            values = _values(text) if text else frozenset()
             if check.in_ is not None and not values & check.in_:
                 return False
             if check.not_in is not None and values & check.not_in:
