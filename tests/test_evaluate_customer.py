@@ -221,7 +221,7 @@ def test_over_quota_transition_when_configured():
     rules = default_ruleset(quota=dataclasses.replace(RULES.quota, over_quota=over))
     desired = run(snapshot("SUP-9"), context(acme_month()), rules=rules)
     assert [(t.action_id, t.name) for t in desired.transitions] == [
-        ("SUP-9/over-quota-transition", "Needs approval")
+        ("SUP-9/over-quota-transition/needs-approval", "Needs approval")
     ]
     # not when the case was already taken up by an engineer
     answered = snapshot("SUP-9", comments=[comment(SAM, "2026-11-30T09:30:00+10:00")])

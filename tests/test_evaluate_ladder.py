@@ -91,7 +91,7 @@ def test_several_steps_reached_at_once_all_apply_in_order():
     )
     assert {"sla-at-risk", "sla-breached"} <= desired.labels_present
     assert [(t.action_id, t.name) for t in desired.transitions] == [
-        (f"SUP-1/esc/2.1/{DUE_STAMP}", "Escalate")
+        (f"SUP-1/esc/2.1/{DUE_STAMP}/escalate", "Escalate")
     ]
     # Acme has no named engineer: the assign action is skipped, and explain says so
     assert desired.assignee is None
@@ -289,8 +289,8 @@ def test_next_wakeup_for_p3_skips_steps_that_do_not_apply():
 def test_explain_names_the_steps_reached_and_the_next_one():
     desired = run(p1(), "2026-11-30T11:30:00+10:00")
     notes = [e.text for e in desired.explanation if e.topic == "escalation"]
-    assert notes[0].startswith("step 0 at 50% reached")
-    assert notes[-1] == "next step 1 at 75%: Mon 30 Nov 2026 12:00 AEST"
+    assert notes[0].startswith("step 1 at 50% reached")
+    assert notes[-1] == "next step 2 at 75%: Mon 30 Nov 2026 12:00 AEST"
 
 
 # ------------------------------------------------------------------ explain off

@@ -23,6 +23,7 @@ from bridge.policy.model import (
     IssueSnapshot,
     PriorityLevel,
 )
+from bridge.policy.priority import slug
 from bridge.policy.sla import ResponseClock
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,8 +129,13 @@ def run_ladder(
                 labels.add(action.label)
                 done.append(f"label {action.label}")
             elif action.kind == "transition" and action.transition:
+                # the transition's name is part of its id: a rule file whose name had a
+                # typo (skipped: "not available") fires once the name is corrected
                 transitions.append(
-                    DesiredTransition(action_id(snapshot.key, step, i, stamp), action.transition)
+                    DesiredTransition(
+                        f"{action_id(snapshot.key, step, i, stamp)}/{slug(action.transition)}",
+                        action.transition,
+                    )
                 )
                 done.append(f"transition {action.transition}")
             elif action.kind == "assign" and action.assign:
@@ -150,7 +156,7 @@ def run_ladder(
             notes.append(
                 Explanation(
                     "escalation",
-                    f"step {step.index} at {step.at:.0%} reached ({share:.0%} of the target "
+                    f"step {step.index + 1} at {step.at:.0%} reached ({share:.0%} of the target "
                     f"used): " + (", ".join(done) or "no actions"),
                 )
             )
@@ -160,7 +166,7 @@ def run_ladder(
         notes.append(
             Explanation(
                 "escalation",
-                f"next step {next_step.index} at {next_step.at:.0%}: {calendar.format(next_at)}",
+                f"next step {next_step.index + 1} at {next_step.at:.0%}: {calendar.format(next_at)}",
             )
         )
     elif not reached:

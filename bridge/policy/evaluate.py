@@ -476,7 +476,7 @@ def _known_customer(
     tier = facts.tier
     calendar_name, calendar = facts.calendar_name, facts.calendar
     if explain:
-        out.note("tier", f"{customer.organization} is a {tier.name} customer")
+        out.note("tier", f"{customer.organization}: {tier.name} tier")
     if ruleset.unknown_customer.label:
         out.labels_absent.add(ruleset.unknown_customer.label)
 
@@ -651,7 +651,9 @@ def _known_customer(
         if over.transition:
             if clock is None or clock.first_response is None:
                 out.transitions.append(
-                    DesiredTransition(f"{key}/over-quota-transition", over.transition)
+                    DesiredTransition(
+                        f"{key}/over-quota-transition/{slug(over.transition)}", over.transition
+                    )
                 )
                 if explain:
                     out.note("quota", f"over quota: transition {over.transition}")
