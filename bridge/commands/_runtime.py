@@ -21,7 +21,7 @@ from bridge.jira.port import JiraError
 from bridge.logs import configure_logging, register_secret
 from bridge.policy.model import RuleSet
 from bridge.settings import Settings
-from bridge.sync.cycle import Engine, Site, SiteError
+from bridge.sync.cycle import CycleReport, Engine, Site, SiteError
 from bridge.sync.state import State
 
 #: Exit codes (documented in the README).
@@ -111,3 +111,31 @@ def connect(
 
 def default_tz(ruleset: RuleSet) -> tzinfo:
     return ruleset.calendars[ruleset.default_calendar].tz
+
+
+@dataclass
+class Preview:
+    """A read-only cycle's result, for the commands that only show (plan, explain)."""
+
+    settings: Settings
+    now: datetime
+    report: CycleReport
+
+
+def preview(
+    args: argparse.Namespace, *, only_key: str | None = None, explain: bool = False
+) -> Preview:
+    """Load, connect and run a dry cycle with no local state; raises `CommandError`."""
+    settings, ruleset = load_config(args)
+    now = parse_now(args.now, default_tz(ruleset))
+    runtime = connect(settings, ruleset, state_path=":memory:")
+    runtime.engine.explain = explain
+    try:
+        report = runtime.engine.cycle(now, dry_run=True, only_key=only_key)
+    except ValueError as exc:  # not an issue key
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    finally:
+        runtime.close()
+    if report.aborted:
+        raise CommandError(f"Jira failed while reading: {report.aborted}", EXIT_JIRA)
+    return Preview(settings, now, report)

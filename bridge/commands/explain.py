@@ -14,14 +14,9 @@ import sys
 from datetime import timedelta
 
 from bridge.commands._runtime import (
-    EXIT_JIRA,
     EXIT_OK,
-    EXIT_USAGE,
     CommandError,
-    connect,
-    default_tz,
-    load_config,
-    parse_now,
+    preview,
     setup_logging,
 )
 from bridge.sync.plan import describe
@@ -51,26 +46,13 @@ def _hours(value: timedelta | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args, quiet_by_default=True)
+    key = args.key.upper()
     try:
-        settings, ruleset = load_config(args)
-        now = parse_now(args.now, default_tz(ruleset))
-        runtime = connect(settings, ruleset, state_path=":memory:")
+        result = preview(args, only_key=key, explain=True)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
-    key = args.key.upper()
-    runtime.engine.explain = True
-    try:
-        try:
-            report = runtime.engine.cycle(now, dry_run=True, only_key=key)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    finally:
-        runtime.close()
-    if report.aborted:
-        print(f"error: Jira failed while reading {key}: {report.aborted}", file=sys.stderr)
-        return EXIT_JIRA
+    settings, now, report = result.settings, result.now, result.report
     for skipped_key, why in report.skipped:
         print(f"{skipped_key}: cannot be evaluated — {why}")
     if not report.outcomes:

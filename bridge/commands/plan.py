@@ -7,14 +7,9 @@ import json
 import sys
 
 from bridge.commands._runtime import (
-    EXIT_JIRA,
     EXIT_OK,
-    EXIT_USAGE,
     CommandError,
-    connect,
-    default_tz,
-    load_config,
-    parse_now,
+    preview,
     setup_logging,
 )
 from bridge.sync.plan import describe, to_json
@@ -23,23 +18,11 @@ from bridge.sync.plan import describe, to_json
 def run(args: argparse.Namespace) -> int:
     setup_logging(args, quiet_by_default=True)
     try:
-        settings, ruleset = load_config(args)
-        now = parse_now(args.now, default_tz(ruleset))
-        runtime = connect(settings, ruleset, state_path=":memory:")
+        result = preview(args, only_key=args.issue)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
-    try:
-        try:
-            report = runtime.engine.cycle(now, dry_run=True, only_key=args.issue)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    finally:
-        runtime.close()
-    if report.aborted:
-        print(f"error: Jira failed while reading: {report.aborted}", file=sys.stderr)
-        return EXIT_JIRA
+    settings, now, report = result.settings, result.now, result.report
     plans = [o.plan for o in report.outcomes if o.plan is not None and o.plan.actions]
     if args.json:
         print(
