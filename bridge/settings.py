@@ -27,7 +27,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from bridge.policy.problems import Checker, Node, Problem
-from bridge.policy.ruleset import parse_duration, read_yaml
+from bridge.policy.ruleset import FIELD_NAMES, parse_duration, read_yaml
 
 __all__ = [
     "REQUIRED_FIELDS",
@@ -44,20 +44,7 @@ __all__ = [
 SANDBOX_TOKEN = "sandbox-token"
 
 #: Logical field names the default rules and the sync layer rely on.
-REQUIRED_FIELDS: tuple[str, ...] = (
-    "response_due",
-    "sla_state",
-    "support_tier",
-    "quota_usage",
-    "environment",
-    "staff_available",
-    "product",
-    "product_version",
-    "impact",
-    "contact_phone",
-    "organization",
-    "request_type",
-)
+REQUIRED_FIELDS: tuple[str, ...] = FIELD_NAMES
 
 _JIRA_KEYS = (
     "url",
@@ -143,7 +130,11 @@ class ConfigInvalid(Exception):
 
 def is_loopback_url(url: str) -> bool:
     """True for http(s) URLs whose host is 127.0.0.0/8, ::1 or localhost."""
-    host = urlsplit(url).hostname
+    return is_loopback_host(urlsplit(url).hostname)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1, localhost (and *.localhost): where plain http is allowed."""
     if not host:
         return False
     if host == "localhost" or host.endswith(".localhost"):

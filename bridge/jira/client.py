@@ -19,7 +19,6 @@ use ``/rest/api/2`` (plain-text bodies on both flavours).  Search is
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -31,6 +30,7 @@ from atlassian import Jira
 from bridge.jira.port import JiraError, Json
 from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient
 from bridge.logs import register_basic_auth, register_secret
+from bridge.settings import is_loopback_host
 
 log = structlog.get_logger("bridge.jira.client")
 
@@ -68,17 +68,6 @@ class _JiraSettings(Protocol):  # the shape of `settings.jira` (bridge/settings.
     def token(self) -> Any: ...
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _quote_path(part: str) -> str:
     return quote(part, safe="")
 
@@ -110,7 +99,7 @@ class JiraClient:
             raise ValueError(
                 "jira.url must not contain credentials; use jira.email and the token setting"
             )
-        if parts.scheme != "https" and not _is_loopback(parts.hostname):
+        if parts.scheme != "https" and not is_loopback_host(parts.hostname):
             raise ValueError(
                 f"jira.url {url!r} is not HTTPS: HTTPS is required for every host except loopback"
             )

@@ -57,22 +57,22 @@ __all__ = [
 RULE_FILES: tuple[str, ...] = ("tiers.yaml", "customers.yaml", "priorities.yaml", "sla.yaml")
 
 #: Logical field names of the canonical config (SPEC §3 `fields:`), used when no config is given.
-DEFAULT_FIELDS: frozenset[str] = frozenset(
-    {
-        "response_due",
-        "sla_state",
-        "support_tier",
-        "quota_usage",
-        "environment",
-        "staff_available",
-        "product",
-        "product_version",
-        "impact",
-        "contact_phone",
-        "organization",
-        "request_type",
-    }
+#: The logical field names of config `fields:` that rules may name, in the SPEC's order.
+FIELD_NAMES: tuple[str, ...] = (
+    "response_due",
+    "sla_state",
+    "support_tier",
+    "quota_usage",
+    "environment",
+    "staff_available",
+    "product",
+    "product_version",
+    "impact",
+    "contact_phone",
+    "organization",
+    "request_type",
 )
+DEFAULT_FIELDS: frozenset[str] = frozenset(FIELD_NAMES)
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
