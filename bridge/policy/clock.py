@@ -710,5 +710,5 @@ class BusinessCalendar:
         local = t.astimezone(self._tz)
         return (
             f"{_DAY_NAMES[local.weekday()]} {local.day} {_MONTH_NAMES[local.month - 1]} "
-            f"{local.year} {local:%H:%M} {local.tzname()}"
+            f"{local.year} {local.hour:02d}:{local.minute:02d} {local.tzname()}"
         )

@@ -47,7 +47,12 @@ def applies(step: EscalationStep, level: PriorityLevel) -> bool:
 
 
 def due_stamp(due: datetime) -> str:
-    return due.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+    """``20261130T0700Z``: the due time in UTC, to the minute."""
+    u = due.astimezone(UTC)
+    if u.year < 1000:  # strftime's %Y does not pad years below 1000 on every platform
+        return u.strftime("%Y%m%dT%H%MZ")
+    # the same text as strftime, without its per-call format parsing (one per reached case)
+    return f"{u.year}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}Z"
 
 
 def action_id(key: str, step: EscalationStep, action_index: int, due: datetime | str) -> str:

@@ -85,8 +85,8 @@ def _segments(text: str) -> tuple[str, ...] | None:
 
 
 @lru_cache(maxsize=512)
-def _compiled(text: str) -> str | None:
-    """A template as a ``str.format_map`` pattern of our own making.
+def _compiled(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """A template as a ``str.format_map`` pattern of our own making, and the names it uses.
 
     Built from :func:`_segments`: literals have their braces doubled and every name
     is a known placeholder, so ``format_map`` over a dict holding those names gives
@@ -95,10 +95,11 @@ def _compiled(text: str) -> str | None:
     parts = _segments(text)
     if parts is None:
         return None
-    return "".join(
+    pattern = "".join(
         "{" + part + "}" if i % 2 else part.replace("{", "{{").replace("}", "}}")
         for i, part in enumerate(parts)
     )
+    return pattern, tuple(dict.fromkeys(parts[1::2]))
 
 
 def render(text: str, values: Mapping[str, str]) -> str:
@@ -128,7 +129,6 @@ class TemplateValues(Mapping[str, str]):
         "_cache",
         "_calendar",
         "_due",
-        "_every",
         "_level",
         "_missing",
         "_quota",
@@ -157,7 +157,6 @@ class TemplateValues(Mapping[str, str]):
         self._quota = quota
         self._missing = missing
         self._cache: dict[str, str] = {}
-        self._every: dict[str, str] | None = None
 
     def _make(self, name: str) -> str:
         snapshot = self._snapshot
@@ -201,33 +200,20 @@ class TemplateValues(Mapping[str, str]):
         return len(_NAMES)
 
     def render(self, text: str) -> str:
-        """``render(text, self)``: the template's parse cached, the values computed once."""
-        pattern = _compiled(text)
-        if pattern is None:
-            return render(text, self)
-        every = self._every
-        if every is None:
-            every = self._every = self._all()
-        return pattern.format_map(every)
+        """``render(text, self)``: the template's parse cached, each value computed once.
 
-    def _all(self) -> dict[str, str]:
-        """Every value at once (what ``_make`` gives name by name)."""
-        snapshot, level, calendar, due = self._snapshot, self._level, self._calendar, self._due
-        tier, quota = self._tier, self._quota
-        jira_name = self._ruleset.priorities.jira_names.get(level, "") if level else ""
-        return {
-            "key": snapshot.key,
-            "priority": level or "",
-            "priority_name": jira_name or (snapshot.priority or ""),
-            "due": calendar.format(due) if (calendar is not None and due is not None) else "",
-            "tier": tier.name if tier is not None else "",
-            "organization": snapshot.organization or "",
-            "reporter": reporter_text(snapshot),
-            "request_type": snapshot.request_type or "",
-            "quota_used": str(quota.used) if quota is not None else "",
-            "quota_limit": str(quota.limit) if quota is not None else "",
-            "missing": self._missing,
-        }
+        Only the names the template uses are computed: ``{due}`` (a zone conversion
+        and formatting) is the costly one and most templates do not use it.
+        """
+        compiled = _compiled(text)
+        if compiled is None:
+            return render(text, self)
+        pattern, names = compiled
+        cache = self._cache
+        for name in names:
+            if name not in cache:
+                cache[name] = self._make(name)
+        return pattern.format_map(cache)
 
 
 _NAMES = (

@@ -372,6 +372,10 @@ def decide_priority(
     return PriorityOutcome(requested, level, False, tuple(fired), reason)
 
 
+@lru_cache(maxsize=1024)
 def slug(text: str) -> str:
-    """A rule name as an id segment: lower-case letters/digits joined by '-'."""
+    """A rule name as an id segment: lower-case letters/digits joined by '-'.
+
+    Remembered: the names come from the rule set, and every case repeats them.
+    """
     return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "rule"
