@@ -43,6 +43,8 @@ FLAVOURS = ("cloud", "datacenter")
 MAX_PAGE = {"cloud": 5000, "datacenter": 1000}
 #: Pages for the auxiliary listings (changelog, comments, organisations).
 AUX_PAGE = 100
+#: Page size for the workflow listing (Jira's default and documented page).
+WORKFLOW_PAGE = 50
 #: Cloud's ``search/jql`` takes at most this many issue property keys.
 MAX_SEARCH_PROPERTIES = 5
 
@@ -330,6 +332,56 @@ class JiraClient:
         # `username` parameter matches user name, display name and e-mail.
         key = "query" if self.flavour == "cloud" else "username"
         return list(self._get("rest/api/2/user/search", {key: query, "maxResults": 50}))
+
+    def workflow_transition_names(self) -> set[str] | None:
+        """Every transition name in the workflows the bridge's account may read.
+
+        Cloud: ``GET /rest/api/3/workflows/search?expand=values.transitions``, paged by
+        ``startAt``/``maxResults`` until ``isLast``.  (The older ``/rest/api/3/workflow/search``
+        is deprecated and announced as removed on 1 June 2026.)  Reading every workflow
+        needs the *Administer Jira* global permission; without it Jira answers 401/403, or
+        lists no workflow (nor transition) at all: all give None (the names cannot be checked, not an
+        error).  ``INITIAL`` transitions ("Create") are left out: no rule can take them.
+
+        Data Center: None.  Its REST API has no listing of a workflow's transitions
+        (``GET /rest/api/2/workflow`` returns names and step counts only), so transition
+        names are checked per issue when they are applied.
+        """
+        if self.flavour != "cloud":
+            return None
+        names: set[str] = set()
+        start = 0
+        while True:
+            try:
+                page = self._get(
+                    "rest/api/3/workflows/search",
+                    {"startAt": start, "maxResults": WORKFLOW_PAGE, "expand": "values.transitions"},
+                )
+            except JiraError as exc:
+                if exc.status in (401, 403, 404):
+                    log.info("jira.workflows_unreadable", status=exc.status)
+                    return None
+                raise
+            if not isinstance(page, dict):
+                return None
+            values = [w for w in page.get("values") or [] if isinstance(w, dict)]
+            for workflow in values:
+                for transition in workflow.get("transitions") or []:
+                    if not isinstance(transition, dict) or transition.get("type") == "INITIAL":
+                        continue
+                    name = transition.get("name")
+                    if isinstance(name, str) and name.strip():
+                        names.add(name.strip())
+            start += len(values)
+            total = page.get("total")
+            if (
+                not values
+                or page.get("isLast") is True
+                or (isinstance(total, int) and start >= total)
+            ):
+                break
+        # no workflow (or none with transitions) readable: nothing to check against
+        return names or None
 
     # ------------------------------------------------------------------ reading issues
 

@@ -499,6 +499,79 @@ def transition(ctx: Ctx, t: Transition, *, with_fields: bool = False) -> dict[st
     return out
 
 
+#: the new workflow API's status categories
+_WORKFLOW_CATEGORIES = {"new": "TODO", "indeterminate": "IN_PROGRESS", "done": "DONE"}
+
+
+def workflow_status(ctx: Ctx, s: Status) -> dict[str, Any]:
+    """A status as ``GET /rest/api/3/workflows/search`` lists it (``JiraWorkflowStatus``)."""
+    return {
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "statusCategory": _WORKFLOW_CATEGORIES.get(s.category, "TODO"),
+        "statusReference": s.id,
+        "scope": {"type": "PROJECT", "project": {"id": ctx.store.project.id}},
+    }
+
+
+def workflow(ctx: Ctx, *, with_transitions: bool) -> dict[str, Any]:
+    """The sandbox's one workflow (``JiraWorkflow``), its transitions when expanded.
+
+    Like Jira it starts with the ``INITIAL`` "Create" transition; a transition without
+    source statuses is ``GLOBAL`` (offered from every status but done ones here)."""
+    store = ctx.store
+    out: dict[str, Any] = {
+        "id": "5e3b1a0c-0000-4000-8000-000000010000",
+        "name": f"{store.project.name} workflow",
+        "description": f"The {store.project.key} support workflow.",
+        "isEditable": True,
+        "scope": {"type": "PROJECT", "project": {"id": store.project.id}},
+        "startPointLayout": {"x": 0.0, "y": 0.0},
+        "statuses": [
+            {
+                "statusReference": sid,
+                "deprecated": False,
+                "layout": {"x": 150.0 * n, "y": 0.0},
+                "properties": {},
+            }
+            for n, sid in enumerate(store.statuses)
+        ],
+        "version": {"id": "5e3b1a0c-0000-4000-8000-000000000001", "versionNumber": 1},
+    }
+    if with_transitions:
+        create = {
+            "id": "1",
+            "name": "Create",
+            "description": "",
+            "type": "INITIAL",
+            "toStatusReference": store.initial_status,
+            "links": [],
+            "actions": [],
+            "validators": [],
+            "triggers": [],
+            "properties": {},
+        }
+        out["transitions"] = [create] + [
+            {
+                "id": t.id,
+                "name": t.name,
+                "description": "",
+                "type": "DIRECTED" if t.sources else "GLOBAL",
+                "toStatusReference": t.to,
+                "links": [
+                    {"fromStatusReference": src, "fromPort": 0, "toPort": 1} for src in t.sources
+                ],
+                "actions": [],
+                "validators": [],
+                "triggers": [],
+                "properties": {},
+            }
+            for t in store.transitions
+        ]
+    return out
+
+
 # --------------------------------------------------------------------------- issues
 
 

@@ -548,6 +548,41 @@ def do_transition(req: Request) -> Response:
     return Response(204)
 
 
+def search_workflows(req: Request) -> Response:
+    """``GET /rest/api/3/workflows/search``: the site's workflows, paged.
+
+    Every workflow needs *Administer Jira*: the bridge's account (an admin in the
+    sandbox) sees the workflow; other agents see none (an empty page, as Jira gives
+    to an account without a project permission on project-scoped workflows); portal
+    customers are refused (403) before this runs.  A real site may refuse the bridge
+    too: it then warns at start-up and checks transition names per issue."""
+    ctx = req.ctx
+    start = max(0, req.qint("startAt", 0))
+    limit = min(max(1, req.qint("maxResults", 50)), 50)
+    name_part = (req.q("queryString") or "").casefold()
+    expand = req.qlist("expand")
+    with_transitions = "values.transitions" in expand or "transitions" in expand
+    found = [render.workflow(ctx, with_transitions=with_transitions)] if req.actor.admin else []
+    found = [w for w in found if name_part in str(w["name"]).casefold()]
+    page = found[start : start + limit]
+    is_last = start + len(page) >= len(found)
+    base = f"{ctx.api}/workflows/search"
+    out: dict[str, Any] = {
+        "self": f"{base}?maxResults={limit}&startAt={start}",
+        "maxResults": limit,
+        "startAt": start,
+        "total": len(found),
+        "isLast": is_last,
+        "statuses": [render.workflow_status(ctx, st) for st in req.store.statuses.values()]
+        if page
+        else [],
+        "values": page,
+    }
+    if not is_last:
+        out["nextPage"] = f"{base}?maxResults={limit}&startAt={start + limit}"
+    return Response(200, out)
+
+
 def get_changelog(req: Request) -> Response:
     iss = _issue(req)
     start = max(0, req.qint("startAt", 0))
@@ -946,6 +981,8 @@ ROUTES: list[Route] = [
         kind="write",
         request_schema=_ISSUE_BODY,
     ),
+    # the workflow listing with transitions: Cloud only (Data Center's has no transitions)
+    Route("GET", "/rest/api/3/workflows/search", search_workflows, flavours=_CLOUD),
     # Data Center has no paged changelog resource (only expand=changelog)
     *_both("GET", "/issue/{issueIdOrKey}/changelog", get_changelog, flavours=_CLOUD),
     *_both("GET", "/search/jql", search_jql, flavours=_CLOUD),

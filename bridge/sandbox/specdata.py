@@ -49,6 +49,7 @@ ROOTS = {
         "PropertyKeys",
         "EntityProperty",
         "ErrorCollection",
+        "WorkflowSearchResponse",
     ],
     "jsm": [
         "PagedDTOOrganizationDTO",

@@ -31,6 +31,7 @@ import structlog
 from bridge.jira.fields import (
     FieldMap,
     FieldResolutionError,
+    check_transitions,
     resolve_priorities,
     resolve_user,
 )
@@ -121,6 +122,8 @@ class Site:
                         f" on this site (statuses: {', '.join(sorted(categories))})"
                     )
 
+        problems.extend(_check_transition_names(port, ruleset))
+
         site = cls(
             fieldmap=fieldmap if fieldmap is not None else FieldMap({}),
             priority_ids=priority_ids,
@@ -149,6 +152,45 @@ class Site:
             except FieldResolutionError:
                 self.users[folded] = None
         return self.users[folded]
+
+
+def _transitions_used(ruleset: RuleSet) -> dict[str, list[str]]:
+    """Transition name -> where the rules use it (file and key), in rule order."""
+    used: dict[str, list[str]] = {}
+    over = ruleset.quota.over_quota.transition
+    if over:
+        used.setdefault(over, []).append("tiers.yaml quota.over_quota.transition")
+    for step in ruleset.escalation:
+        for n, action in enumerate(step.actions, 1):
+            if action.kind == "transition" and action.transition:
+                used.setdefault(action.transition, []).append(
+                    f"sla.yaml escalation step {step.index + 1} ({step.at:.0%}) action {n}"
+                )
+    return used
+
+
+def _check_transition_names(port: JiraPort, ruleset: RuleSet) -> list[str]:
+    """Problems for transition names the rules use that no workflow on the site has.
+
+    When the bridge's account may not read workflows (or on Data Center, which lists
+    no transitions), one warning says the names will be checked per issue instead."""
+    used = _transitions_used(ruleset)
+    if not used:
+        return []
+    names = port.workflow_transition_names()
+    if names is None:
+        log.warning(
+            "transition names not checked at start-up: the bridge's Jira account may not read "
+            "workflows (Administer Jira) or the site does not list them; each is checked when "
+            "an issue needs it (a wrong name is logged as 'transition skipped')",
+            transitions=sorted(used),
+        )
+        return []
+    return [
+        f"rules {' and '.join(where)}: {problem}"
+        for name, where in used.items()
+        for problem in check_transitions([name], names)
+    ]
 
 
 def _people_to_assign(ruleset: RuleSet) -> set[str]:
