@@ -693,6 +693,9 @@ def test_clock_and_request_log_admin_routes(sandbox: Sandbox) -> None:
     )
     moved = requests.post(sandbox.url + "/_sandbox/clock", json={"advance": "90m"}).json()
     assert moved["now"].startswith("2026-11-24T11:30")
+    typo = requests.post(sandbox.url + "/_sandbox/clock", json={"set": "2026-12-01T09:00"})
+    assert typo.status_code == 400 and "set" in typo.json()["error"]
+    assert sandbox.now.isoformat().startswith("2026-11-24T11:30")  # not moved by the typo
     assert (
         s.get(sandbox.url + API3 + "/serverInfo").json()["serverTime"]
         == "2026-11-24T11:30:00.000+1000"

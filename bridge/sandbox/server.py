@@ -430,6 +430,18 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path == "/_sandbox/clock":
                 if method == "POST":
+                    unknown = (
+                        sorted(set(body) - {"now", "advance"}) if isinstance(body, dict) else []
+                    )
+                    if unknown or not isinstance(body, dict) or not body:
+                        self._send(
+                            400,
+                            {
+                                "error": f'give {{"now": ISO time}} or {{"advance": "2h"}}'
+                                f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}"
+                            },
+                        )
+                        return
                     if "now" in body:
                         store.clock.set(parse_instant(str(body["now"]), store.site_tz))
                     if "advance" in body:
