@@ -26,6 +26,7 @@ from bridge.commands._runtime import (
     EXIT_OK,
     CommandError,
     connect,
+    default_tz,
     load_config,
     setup_logging,
 )
@@ -144,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         server.requests.clear()
         first = runtime.engine.cycle(now)
         reads1, writes1 = server.requests.count(kind="read"), server.requests.count(kind="write")
-        print(f"\n2) run --once at {now.isoformat(timespec='minutes')}:\n", file=out)
+        local = now.astimezone(default_tz(ruleset))
+        print(f"\n2) run --once at {local.strftime('%a %d %b %Y %H:%M %Z')}:\n", file=out)
         print_table(first, out)
         print(f"\n   {summary_line(first)}", file=out)
         print(f"   requests: {reads1} reads, {writes1} writes", file=out)
