@@ -54,6 +54,14 @@ class PriorityOutcome(NamedTuple):
     reason: str  # one line for Desired.priority_reason
 
 
+class _RuleRun(NamedTuple):
+    """The rules run quietly from one level: the final level and the rules that fired."""
+
+    level: PriorityLevel
+    fired: tuple[FiredRule, ...]
+    steps: str  # the changing rules for the reason ("" when none changed the level)
+
+
 @dataclass(frozen=True, slots=True)
 class _Check:
     """A rule's condition with its names folded and its regex compiled, for the quiet path."""
@@ -75,7 +83,7 @@ class _Check:
 class _Compiled:
     """Per policy: Jira names by folded name, and each rule's condition ready to test."""
 
-    __slots__ = ("checks", "levels", "policy")
+    __slots__ = ("checks", "levels", "memo", "memo_fields", "policy")
 
     def __init__(self, policy: PriorityPolicy) -> None:
         self.policy = policy  # kept alive so its id() stays unique while cached
@@ -84,6 +92,18 @@ class _Compiled:
             levels.setdefault(name.casefold(), level)  # the first level with the name wins
         self.levels = levels
         self.checks = tuple((rule, _check(rule.when)) for rule in policy.rules)
+        #: The quiet rule run depends only on the starting level, the request type and
+        #: these fields when no rule looks at labels, components or the summary: its
+        #: result is then remembered by exactly those values (few combinations recur).
+        #: None: some rule reads more of the case, every case runs the rules.
+        self.memo_fields: tuple[str, ...] | None = None
+        self.memo: dict[tuple[str | None, ...], _RuleRun] = {}
+        checks = [check for _, check in self.checks]
+        if all(
+            c.labels_any is None and c.components_any is None and not c.summary_given
+            for c in checks
+        ):
+            self.memo_fields = tuple(dict.fromkeys(c.field for c in checks if c.field is not None))
 
     def level_of(self, jira_name: str | None) -> PriorityLevel | None:
         """``PriorityPolicy.level_of``, one dict look-up."""
@@ -351,7 +371,39 @@ def decide_priority(
                 f"priorities; left alone (the response target uses {requested.level})"
             )
         return PriorityOutcome(requested, requested.level, True, (), reason)
-    level = requested.level
+    if explain:
+        run = _run_rules(snapshot, policy, compiled, requested.level, True)
+    else:
+        memo_fields = compiled.memo_fields
+        if memo_fields is None:
+            run = _run_rules(snapshot, policy, compiled, requested.level, False)
+        else:
+            fields = snapshot.fields
+            memo_key = (requested.level, snapshot.request_type, *map(fields.get, memo_fields))
+            memo = compiled.memo
+            found = memo.get(memo_key)
+            if found is None:
+                if len(memo) >= 4096:  # bounded: free-text fields could vary without end
+                    memo.clear()
+                found = memo[memo_key] = _run_rules(
+                    snapshot, policy, compiled, requested.level, False
+                )
+            run = found
+    level = run.level
+    if run.steps:
+        reason = f"{level}: requested {requested.level}, then {run.steps}"
+    else:
+        reason = f"{level}: as requested ({requested.source})"
+    return PriorityOutcome(requested, level, False, run.fired, reason)
+
+
+def _run_rules(
+    snapshot: IssueSnapshot,
+    policy: PriorityPolicy,
+    compiled: _Compiled,
+    level: PriorityLevel,
+    explain: bool,
+) -> _RuleRun:
     fired: list[FiredRule] = []
     for rule, check in compiled.checks:
         if explain:
@@ -363,16 +415,10 @@ def decide_priority(
         after = apply_rule(policy, rule, level)
         fired.append(FiredRule(rule, level, after, why))
         level = after
-    changing = [f for f in fired if f.changed]
-    if changing:
-        steps = "; ".join(f"{f.rule.name}: {f.before} -> {f.after}" for f in changing)
-        reason = f"{level}: requested {requested.level}, then {steps}"
-    else:
-        reason = f"{level}: as requested ({requested.source})"
-    return PriorityOutcome(requested, level, False, tuple(fired), reason)
+    steps = "; ".join(f"{f.rule.name}: {f.before} -> {f.after}" for f in fired if f.changed)
+    return _RuleRun(level, tuple(fired), steps)
 
 
-@lru_cache(maxsize=1024)
 def slug(text: str) -> str:
     """A rule name as an id segment: lower-case letters/digits joined by '-'.
 
