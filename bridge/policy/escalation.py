@@ -18,6 +18,7 @@ from bridge.policy.model import (
     Customer,
     DesiredComment,
     DesiredTransition,
+    EscalationAction,
     EscalationStep,
     Explanation,
     IssueSnapshot,
@@ -60,17 +61,54 @@ def action_id(key: str, step: EscalationStep, action_index: int, due: datetime |
     return f"{key}/esc/{step.index}.{action_index}/{stamp}"
 
 
-_ORDER: tuple[tuple[EscalationStep, ...] | None, tuple[EscalationStep, ...]] = (None, ())
+class _Action(NamedTuple):
+    """A step's action with what every case repeats worked out once."""
+
+    position: int  # in the step's actions (part of its action id)
+    kind: str
+    action: EscalationAction
+    public: bool  # a comment's visibility
+    slug: str  # a transition's name as an id segment
 
 
-def _in_order(steps: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
-    """The steps by share, then index (remembered for the rule set's ladder)."""
+class _Step(NamedTuple):
+    step: EscalationStep
+    actions: tuple[_Action, ...]  # only the actions that do something
+
+
+def _prepare(step: EscalationStep) -> _Step:
+    actions: list[_Action] = []
+    for i, action in enumerate(step.actions):
+        if action.kind == "comment" and action.comment is not None:
+            actions.append(_Action(i, "comment", action, action.comment.visibility == "public", ""))
+        elif action.kind == "label" and action.label:
+            actions.append(_Action(i, "label", action, False, ""))
+        elif action.kind == "transition" and action.transition:
+            actions.append(_Action(i, "transition", action, False, slug(action.transition)))
+        elif action.kind == "assign" and action.assign:
+            actions.append(_Action(i, "assign", action, False, ""))
+    return _Step(step, tuple(actions))
+
+
+#: The ladder last asked for, and per level its applicable steps by share, then index.
+_ORDER: tuple[tuple[EscalationStep, ...] | None, dict[PriorityLevel, tuple[_Step, ...]]] = (
+    None,
+    {},
+)
+
+
+def _in_order(steps: tuple[EscalationStep, ...], level: PriorityLevel) -> tuple[_Step, ...]:
+    """The steps that apply to ``level``, by share, then index (remembered per ladder)."""
     global _ORDER
-    last, ordered = _ORDER  # one tuple: read whole even with threads
+    last, by_level = _ORDER  # one tuple: read whole even with threads
     if last is not steps:
-        ordered = tuple(sorted(steps, key=lambda s: (s.at, s.index)))
-        _ORDER = (steps, ordered)
-    return ordered
+        by_level = {}
+        _ORDER = (steps, by_level)
+    found = by_level.get(level)
+    if found is None:
+        ordered = sorted(steps, key=lambda s: (s.at, s.index))
+        found = by_level[level] = tuple(_prepare(s) for s in ordered if applies(s, level))
+    return found
 
 
 def run_ladder(
@@ -106,9 +144,8 @@ def run_ladder(
     )
     stamp = ""  # the due stamp of the action ids, made when a reached step needs it
     full, used = clock.target_business, clock.business_used
-    for step in _in_order(steps):
-        if step.priorities is not None and level not in step.priorities:
-            continue
+    key = snapshot.key
+    for step, actions in _in_order(steps, level):
         if used < full * step.at:
             if next_step is None:
                 next_step = step
@@ -119,32 +156,39 @@ def run_ladder(
         reached.append(step.index)
         if not stamp:
             stamp = due_stamp(clock.due)
-        done: list[str] = []
-        for i, action in enumerate(step.actions):
-            if action.kind == "comment" and action.comment is not None:
+        done: list[str] = []  # what the step did, for explain
+        for i, kind, action, public, transition_slug in actions:
+            if kind == "comment":
+                assert action.comment is not None  # checked by _prepare
                 comments.append(
                     DesiredComment(
-                        action_id(snapshot.key, step, i, stamp),
-                        action.comment.visibility == "public",
+                        f"{key}/esc/{step.index}.{i}/{stamp}",  # action_id(), inlined
+                        public,
                         render(action.comment),
                     )
                 )
-                done.append(f"{action.comment.visibility} comment")
-            elif action.kind == "label" and action.label:
+                if explain:
+                    done.append(f"{action.comment.visibility} comment")
+            elif kind == "label":
+                assert action.label is not None
                 labels.add(action.label)
-                done.append(f"label {action.label}")
-            elif action.kind == "transition" and action.transition:
+                if explain:
+                    done.append(f"label {action.label}")
+            elif kind == "transition":
                 # the transition's name is part of its id: a rule file whose name had a
                 # typo (skipped: "not available") fires once the name is corrected
+                assert action.transition is not None
                 transitions.append(
                     DesiredTransition(
-                        f"{action_id(snapshot.key, step, i, stamp)}/{slug(action.transition)}",
+                        f"{key}/esc/{step.index}.{i}/{stamp}/{transition_slug}",
                         action.transition,
                     )
                 )
-                done.append(f"transition {action.transition}")
-            elif action.kind == "assign" and action.assign:
+                if explain:
+                    done.append(f"transition {action.transition}")
+            else:  # assign
                 target = action.assign
+                assert target is not None
                 if target == "named_engineer":
                     if customer.named_engineer is None:
                         done.append(
