@@ -555,16 +555,7 @@ def _known_customer(
             _explain_clock(out, snapshot, ruleset, clock, calendar, level)
 
     due = clock.due if clock is not None else None
-    values = template_values(
-        snapshot,
-        ruleset=ruleset,
-        level=level,
-        due=due,
-        calendar=calendar,
-        tier=tier,
-        quota=quota,
-        missing=missing_names,
-    )
+    values = TemplateValues(snapshot, ruleset, level, due, calendar, tier, quota, missing_names)
 
     # -- escalation ladder
     ladder: LadderOutcome | None = None
@@ -588,10 +579,13 @@ def _known_customer(
 
     next_wakeup: datetime | None = None
     if clock is not None and clock.running:
-        moments = [
-            clock.due,
-            clock.moment(calendar, clock.created_utc, ruleset.response.at_risk_at),
-        ]
+        # the earliest of the due time, the at-risk moment and the next ladder step
+        # that is still ahead; the at-risk moment (a share <= 1 of the target) is never
+        # later than the due time, so once the due time has passed it is not needed
+        at_risk_at = ruleset.response.at_risk_at
+        moments = [clock.due]
+        if at_risk_at > 1 or clock.due > now:
+            moments.append(clock.moment(calendar, clock.created_utc, at_risk_at))
         if ladder is not None and ladder.next_step_at is not None:
             moments.append(ladder.next_step_at)
         future = [m for m in moments if m > now]

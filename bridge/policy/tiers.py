@@ -184,6 +184,16 @@ def _listing(keys: Sequence[str], total: int, limit: int) -> str:
     return ", ".join(keys[:limit]) + f", ... ({total - limit} more)"
 
 
+def _month_case(snapshot: IssueSnapshot) -> MonthCase:
+    return MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
+
+
+@lru_cache(maxsize=4096)
+def _position(used: int, limit: int, month: str) -> QuotaPosition:
+    """A quota position, shared between cases (it is frozen): few distinct ones recur."""
+    return QuotaPosition(used, limit, used > limit, month)
+
+
 def rank_quota(
     snapshot: IssueSnapshot,
     cases: tuple[MonthCase, ...],
@@ -201,14 +211,20 @@ def rank_quota(
     skip = _skipped(not_counted)
     index = _org_index(cases, zone, skip)
     limit = tier.cases_per_month
-    me = MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
     entry = index.by_key.get(snapshot.key)
     listed = entry[0] if entry is not None else None
-    present = listed == me  # the context has this case exactly as the snapshot says
+    # the context has this case exactly as the snapshot says (MonthCase equality,
+    # without building a MonthCase for the case: the usual answer is yes)
+    present = (
+        listed is not None
+        and type(listed) is MonthCase
+        and listed.created == snapshot.created
+        and listed.resolution == snapshot.resolution
+    )
     if entry is not None and present:  # same instant: the same month and sort key
         month, own = entry[1], entry[2]
     else:
-        month, own = month_of(snapshot.created, zone), _sort_key(me)
+        month, own = month_of(snapshot.created, zone), _sort_key(_month_case(snapshot))
     current = index.months.get(month, _EMPTY_MONTH)
     counted: Sequence[SortKey] = current.counted
     excluded: Sequence[str] = current.excluded
@@ -216,24 +232,23 @@ def rank_quota(
         # the context knows an older version of this case: rank it without that entry
         counted = [k for k in counted if k[2] != snapshot.key]
         excluded = [k for k in excluded if k != snapshot.key]
-    if _excluded(me.resolution, skip):
+    if _excluded(snapshot.resolution, skip):
         why = (
             f"{snapshot.key} is not counted in {month}: resolution {snapshot.resolution!r}; "
             f"{len(counted)} of {limit} used"
         )
         return QuotaRanking(None, month, why)
     used = bisect_left(counted, own) + 1
-    over = used > limit
-    position = QuotaPosition(used, limit, over, month)
+    position = _position(used, limit, month)
     if not explain:
         return QuotaRanking(position, month, "")
     total = len(counted) + (0 if present else 1)
     shown = total if total <= max(limit, 12) else limit
     keys = [k[2] for k in counted[:shown]]
     if not present and used <= shown:
-        keys.insert(used - 1, me.key)
+        keys.insert(used - 1, snapshot.key)
     keys = keys[:shown]
-    state = "over quota" if over else "within quota"
+    state = "over quota" if position.over else "within quota"
     why = (
         f"case {used} of {limit} in {month} ({state}); oldest first: {_listing(keys, total, limit)}"
     )
