@@ -303,6 +303,9 @@ class BusinessCalendar:
         self._hot_utc: _HotUTC = ([], [], _UTC_MAX, _UTC_MIN, [], [], 0)
         # next_business_day_close() by local date: every case created that day asks the same
         self._next_close: dict[date, datetime] = {}
+        self._next_close_utc: dict[date, datetime] = {}  # the same instants in UTC
+        # format() by instant: cases due at the same close of business share the text
+        self._formatted: dict[datetime, str] = {}
 
     # ------------------------------------------------------------------ description
 
@@ -703,12 +706,39 @@ class BusinessCalendar:
             f"calendar {self._name!r}: no business day within ten years after {local.date()}"
         )
 
+    def next_business_day_close_utc(self, start: datetime) -> datetime:
+        """``next_business_day_close(start)`` in UTC: the input ``elapsed()`` answers fastest."""
+        local = start.astimezone(self._tz) if start.tzinfo is not None else None
+        if local is not None:
+            found = self._next_close_utc.get(local.date())
+            if found is not None:
+                return found
+        close = self.next_business_day_close(start)  # raises for a naive ``start``
+        assert local is not None
+        if len(self._next_close_utc) >= 4096:  # bounded like _next_close
+            self._next_close_utc.clear()
+        found = self._next_close_utc[local.date()] = close.astimezone(UTC)
+        return found
+
     def format(self, t: datetime) -> str:
         """``Mon 30 Nov 2026 17:00 AEST`` in the calendar's zone (locale-independent)."""
         if t.tzinfo is None:
             raise _naive_error("format(t)", t)
+        # The text depends only on the instant.  Only fold=0 times are remembered: two
+        # times of one zone compare by their wall clock alone, so the two instants of a
+        # repeated hour would share an entry.
+        remember = t.fold == 0
+        if remember:
+            found = self._formatted.get(t)
+            if found is not None:
+                return found
         local = t.astimezone(self._tz)
-        return (
+        found = (
             f"{_DAY_NAMES[local.weekday()]} {local.day} {_MONTH_NAMES[local.month - 1]} "
             f"{local.year} {local.hour:02d}:{local.minute:02d} {local.tzname()}"
         )
+        if remember:
+            if len(self._formatted) >= 4096:  # bounded: dues cluster on business-day closes
+                self._formatted.clear()
+            self._formatted[t] = found
+        return found

@@ -47,13 +47,29 @@ def applies(step: EscalationStep, level: PriorityLevel) -> bool:
     return step.priorities is None or level in step.priorities
 
 
+#: due_stamp() by instant: dues cluster on closes of business, shared by many cases
+_STAMPS: dict[datetime, str] = {}
+
+
 def due_stamp(due: datetime) -> str:
     """``20261130T0700Z``: the due time in UTC, to the minute."""
+    # Only fold=0 times are remembered: two times of one zone compare by their wall
+    # clock alone, so the two instants of a repeated hour would share an entry.
+    if due.fold == 0:
+        found = _STAMPS.get(due)
+        if found is not None:
+            return found
     u = due.astimezone(UTC)
     if u.year < 1000:  # strftime's %Y does not pad years below 1000 on every platform
-        return u.strftime("%Y%m%dT%H%MZ")
-    # the same text as strftime, without its per-call format parsing (one per reached case)
-    return f"{u.year}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}Z"
+        stamp = u.strftime("%Y%m%dT%H%MZ")
+    else:
+        # the same text as strftime, without its per-call format parsing
+        stamp = f"{u.year}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}Z"
+    if due.fold == 0:
+        if len(_STAMPS) >= 4096:  # bounded
+            _STAMPS.clear()
+        _STAMPS[due] = stamp
+    return stamp
 
 
 def action_id(key: str, step: EscalationStep, action_index: int, due: datetime | str) -> str:

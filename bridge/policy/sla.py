@@ -161,6 +161,8 @@ def shifted_due(
 
 def target_business(calendar: BusinessCalendar, created: datetime, target: Target) -> timedelta:
     if target.kind == "next_business_day":
+        if created.tzinfo is UTC:  # both ends in UTC: elapsed()'s conversion-free path
+            return calendar.elapsed(created, calendar.next_business_day_close_utc(created))
         return calendar.elapsed(created, calendar.next_business_day_close(created))
     if target.duration is None:
         raise ValueError("a duration target needs a duration")
