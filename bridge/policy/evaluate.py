@@ -23,7 +23,7 @@ Decisions where SPEC §2–§3 are silent:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -159,33 +159,20 @@ class TemplateValues(Mapping[str, str]):
         self._cache: dict[str, str] = {}
 
     def _make(self, name: str) -> str:
-        snapshot = self._snapshot
-        if name == "key":
-            return snapshot.key
-        if name == "priority":
-            return self._level or ""
-        if name == "priority_name":
-            level = self._level
-            jira_name = self._ruleset.priorities.jira_names.get(level, "") if level else ""
-            return jira_name or (snapshot.priority or "")
-        if name == "due":
-            calendar, due = self._calendar, self._due
-            return calendar.format(due) if (calendar is not None and due is not None) else ""
-        if name == "tier":
-            return self._tier.name if self._tier is not None else ""
-        if name == "organization":
-            return snapshot.organization or ""
-        if name == "reporter":
-            return reporter_text(snapshot)
-        if name == "request_type":
-            return snapshot.request_type or ""
-        if name == "quota_used":
-            return str(self._quota.used) if self._quota is not None else ""
-        if name == "quota_limit":
-            return str(self._quota.limit) if self._quota is not None else ""
-        if name == "missing":
-            return self._missing
-        raise KeyError(name)
+        try:
+            make = _MAKERS[name]
+        except KeyError:
+            raise KeyError(name) from None
+        return make(self)
+
+    def _priority_name(self) -> str:
+        level = self._level
+        jira_name = self._ruleset.priorities.jira_names.get(level, "") if level else ""
+        return jira_name or (self._snapshot.priority or "")
+
+    def _due_text(self) -> str:
+        calendar, due = self._calendar, self._due
+        return calendar.format(due) if (calendar is not None and due is not None) else ""
 
     def __getitem__(self, name: str) -> str:
         found = self._cache.get(name)
@@ -215,6 +202,21 @@ class TemplateValues(Mapping[str, str]):
                 cache[name] = self._make(name)
         return pattern.format_map(cache)
 
+
+#: How each placeholder's value is made (one look-up per name instead of a chain of ifs).
+_MAKERS: dict[str, Callable[[TemplateValues], str]] = {
+    "key": lambda v: v._snapshot.key,
+    "priority": lambda v: v._level or "",
+    "priority_name": TemplateValues._priority_name,
+    "due": TemplateValues._due_text,
+    "tier": lambda v: v._tier.name if v._tier is not None else "",
+    "organization": lambda v: v._snapshot.organization or "",
+    "reporter": lambda v: reporter_text(v._snapshot),
+    "request_type": lambda v: v._snapshot.request_type or "",
+    "quota_used": lambda v: str(v._quota.used) if v._quota is not None else "",
+    "quota_limit": lambda v: str(v._quota.limit) if v._quota is not None else "",
+    "missing": lambda v: v._missing,
+}
 
 _NAMES = (
     "key",
@@ -558,8 +560,9 @@ def _known_customer(
     values = TemplateValues(snapshot, ruleset, level, due, calendar, tier, quota, missing_names)
 
     # -- escalation ladder
+    running = clock is not None and clock.running
     ladder: LadderOutcome | None = None
-    if clock is not None and clock.running:
+    if clock is not None and running:
         ladder = run_ladder(
             snapshot=snapshot,
             steps=ruleset.escalation,
@@ -578,7 +581,7 @@ def _known_customer(
         out.note("escalation", not_running_reason(clock))
 
     next_wakeup: datetime | None = None
-    if clock is not None and clock.running:
+    if clock is not None and running:
         # the earliest of the due time, the at-risk moment and the next ladder step
         # that is still ahead; the at-risk moment (a share <= 1 of the target) is never
         # later than the due time, so once the due time has passed it is not needed

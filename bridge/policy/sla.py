@@ -74,9 +74,9 @@ def _fold(names: frozenset[str]) -> frozenset[str]:
 
 def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
     """The statuses the case has been in, from creation, oldest first."""
-    history = sorted(snapshot.status_history, key=lambda c: c.at)
-    if not history:
+    if not snapshot.status_history:  # the usual case: no sort needed
         return [StatusSpan(snapshot.status, snapshot.status_category, snapshot.created, None)]
+    history = sorted(snapshot.status_history, key=lambda c: c.at)
     spans: list[StatusSpan] = []
     first_status = history[0].from_status or snapshot.status
     start, status, category = snapshot.created, first_status, None
