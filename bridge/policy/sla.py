@@ -197,6 +197,12 @@ def response_clock(
     now: datetime,
 ) -> ResponseClock:
     created = snapshot.created
+    if not snapshot.status_history and not snapshot.comments and snapshot.status_category != "done":
+        folded = snapshot.status.strip().casefold()
+        if folded not in _fold(policy.pause_statuses) and folded not in _fold(
+            policy.responded_statuses
+        ):
+            return _untouched_clock(snapshot, target, policy, calendar, now)
     spans = status_spans(snapshot)
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
@@ -250,6 +256,59 @@ def response_clock(
         business_used=used,
         state=state,
         done=done,
+        created_utc=created_u,
+    )
+
+
+def _untouched_clock(
+    snapshot: IssueSnapshot,
+    target: Target,
+    policy: ResponsePolicy,
+    calendar: BusinessCalendar,
+    now: datetime,
+) -> ResponseClock:
+    """``response_clock`` for the usual case: never changed status, no comments, open.
+
+    Exact: with no history the only span is the current status since creation, and
+    it is neither a pause nor a responded status and not Done; with no comments
+    there is no first response.  So there are no pauses, the clock runs to ``now``
+    and the due time is ``add(created, target)``.  For ``next_business_day`` that is
+    the next close itself (business time reaches the target exactly at that close,
+    the end of a business interval), so no ``add()`` is needed.  Comparisons are
+    made on UTC datetimes, which compare without converting zones.
+    """
+    created_u = utc(snapshot.created)
+    now_u = _utc_now(now)
+    if target.kind == "next_business_day":
+        close_u = calendar.next_business_day_close_utc(created_u)
+        business = calendar.elapsed(created_u, close_u)
+        due = close_u.astimezone(calendar.tz)  # how add() answers: in the calendar's zone
+        past_due = now_u > close_u
+    else:
+        business = target_business(calendar, created_u, target)
+        due = calendar.add(created_u, business)
+        past_due = now > due
+    # the clock runs from creation to now (a ``now`` before creation uses nothing)
+    used = calendar.elapsed(created_u, now_u) if now_u > created_u else timedelta(0)
+    state: SlaState
+    if past_due:
+        state = "breached"
+    elif business > timedelta(0) and used / business >= policy.at_risk_at:
+        state = "at_risk"
+    else:
+        state = "running"
+    return ResponseClock(
+        target=target,
+        target_business=business,
+        first_response=None,
+        pauses=(),
+        completed_pauses=(),
+        paused_since=None,
+        paused_business=timedelta(0),
+        due=due,
+        business_used=used,
+        state=state,
+        done=False,
         created_utc=created_u,
     )
 
