@@ -132,7 +132,8 @@ _EMPTY_MONTH = _Month((), ())
 @dataclass(frozen=True)
 class _OrgIndex:
     cases: tuple[MonthCase, ...]  # the indexed tuple itself (kept alive: ids stay unique)
-    by_key: Mapping[str, tuple[MonthCase, str, SortKey]]  # with its month and sort key
+    #: each case with its month, its sort key and its rank in that month's counted cases
+    by_key: Mapping[str, tuple[MonthCase, str, SortKey, int]]
     months: Mapping[str, _Month]
 
 
@@ -149,11 +150,11 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     if found is not None and found.cases is cases:
         return found
     grouped: dict[str, list[MonthCase]] = {}
-    by_key: dict[str, tuple[MonthCase, str, SortKey]] = {}
+    keyed: dict[str, tuple[MonthCase, str, SortKey]] = {}
     for case in cases:
         month = month_of(case.created, zone)
         grouped.setdefault(month, []).append(case)
-        by_key[case.key] = (case, month, _sort_key(case))
+        keyed[case.key] = (case, month, _sort_key(case))
     months: dict[str, _Month] = {}
     for month, listed in grouped.items():
         listed.sort(key=_sort_key)
@@ -161,6 +162,12 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
             tuple(_sort_key(c) for c in listed if not _excluded(c.resolution, skip)),
             tuple(c.key for c in listed if _excluded(c.resolution, skip)),
         )
+    # each case's rank, found once here instead of once per evaluation (the same
+    # bisect rank_quota would do: the first counted key not older than the case's)
+    by_key = {
+        key: (case, month, own, bisect_left(months[month].counted, own) + 1)
+        for key, (case, month, own) in keyed.items()
+    }
     index = _OrgIndex(cases, by_key, months)
     if len(_INDEX) >= _INDEX_SIZE:
         _INDEX.pop(next(iter(_INDEX)))
@@ -221,10 +228,11 @@ def rank_quota(
         and listed.created == snapshot.created
         and listed.resolution == snapshot.resolution
     )
-    if entry is not None and present:  # same instant: the same month and sort key
-        month, own = entry[1], entry[2]
+    if entry is not None and present:  # same instant: the same month, sort key and rank
+        month, own, rank = entry[1], entry[2], entry[3]
     else:
         month, own = month_of(snapshot.created, zone), _sort_key(_month_case(snapshot))
+        rank = 0  # not indexed: found below
     current = index.months.get(month, _EMPTY_MONTH)
     counted: Sequence[SortKey] = current.counted
     excluded: Sequence[str] = current.excluded
@@ -238,7 +246,7 @@ def rank_quota(
             f"{len(counted)} of {limit} used"
         )
         return QuotaRanking(None, month, why)
-    used = bisect_left(counted, own) + 1
+    used = rank or bisect_left(counted, own) + 1
     position = _position(used, limit, month)
     if not explain:
         return QuotaRanking(position, month, "")
