@@ -64,6 +64,8 @@ class ResponseClock(NamedTuple):
 
     def moment(self, calendar: BusinessCalendar, created: datetime, share: float) -> datetime:
         """When ``share`` of the target is used up (with the completed pauses)."""
+        if not self.completed_pauses:  # the usual case: nothing to shift by
+            return calendar.add(created, self.target_business * share)
         return shifted_due(calendar, created, self.target_business * share, self.completed_pauses)
 
 
