@@ -175,6 +175,19 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     return index
 
 
+#: The last organisation ranked: (cases, zone, not_counted, skipped, index), one tuple
+#: so that it is read whole even with threads.
+_LastIndex = tuple[
+    tuple[MonthCase, ...] | None, tzinfo | None, frozenset[str] | None, frozenset[str], _OrgIndex
+]
+_LAST: _LastIndex = (None, None, None, frozenset(), _OrgIndex((), {}, {}))
+
+
+def _set_last(last: _LastIndex) -> None:
+    global _LAST
+    _LAST = last
+
+
 @lru_cache(maxsize=64)
 def _skipped(not_counted: frozenset[str]) -> frozenset[str]:
     return frozenset(r.strip().casefold() for r in not_counted)
@@ -215,8 +228,15 @@ def rank_quota(
     taken as the snapshot describes it (added when the context lacks it).
     Costs O(log n) per case once the organisation's month is indexed.
     """
-    skip = _skipped(not_counted)
-    index = _org_index(cases, zone, skip)
+    # the previous case's organisation again (the sync layer evaluates an organisation's
+    # cases together): the same tuple, zone and resolutions give the same index
+    last = _LAST
+    if last[0] is cases and last[1] is zone and last[2] is not_counted:
+        skip, index = last[3], last[4]
+    else:
+        skip = _skipped(not_counted)
+        index = _org_index(cases, zone, skip)
+        _set_last((cases, zone, not_counted, skip, index))
     limit = tier.cases_per_month
     entry = index.by_key.get(snapshot.key)
     listed = entry[0] if entry is not None else None
