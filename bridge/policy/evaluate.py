@@ -378,20 +378,22 @@ def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet, explain: bool) 
     out = _Out(set(), set(), [], [], [], explain)
     done = snapshot.status_category == "done"
     org = snapshot.organization
-    out.note(
-        "customer",
-        f"{org} has no entry in customers.yaml: unknown customer"
-        if org
-        else "the case names no organisation: unknown customer",
-    )
-    out.note("sla", "no response target applies to an unknown customer: SLA state none")
+    if explain:  # the notes' texts are only built when they are kept
+        out.note(
+            "customer",
+            f"{org} has no entry in customers.yaml: unknown customer"
+            if org
+            else "the case names no organisation: unknown customer",
+        )
+        out.note("sla", "no response target applies to an unknown customer: SLA state none")
     policy = ruleset.unknown_customer
     if done:
         out.note("case", "the case is resolved: fields only, no labels or comments")
     else:
         if policy.label:
             out.labels_present.add(policy.label)
-            out.note("customer", f"label {policy.label}")
+            if explain:
+                out.note("customer", f"label {policy.label}")
         if policy.comment is not None:
             values = template_values(
                 snapshot,
