@@ -308,12 +308,13 @@ class _CustomerFacts:
 class _Prepared:
     """Per rule set: the lookups every case repeats, done once (the rule set is immutable)."""
 
-    __slots__ = ("customers", "needed", "ruleset")
+    __slots__ = ("customers", "needed", "problems", "ruleset")
 
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset  # kept alive so its id() stays unique while cached
         self.customers: dict[int, _CustomerFacts] = {}
         self.needed: dict[str | None, tuple[str, ...]] = {}
+        self.problems: dict[tuple[str | None, int], tuple[str, ...]] = {}
 
     def facts(self, customer: Customer) -> _CustomerFacts:
         found = self.customers.get(id(customer))
@@ -342,6 +343,16 @@ class _Prepared:
         found = self.needed.get(request_type)
         if found is None:
             found = self.needed[request_type] = needed_entitlements(request_type, self.ruleset)
+        return found
+
+    def problems_for(self, request_type: str | None, tier: Tier) -> tuple[str, ...]:
+        """The entitlements ``request_type`` needs that ``tier`` lacks (tiers: the rule set's)."""
+        found = self.problems.get((request_type, id(tier)))
+        if found is None:
+            needed = self.needed_for(request_type)
+            entitlements = tier.entitlements
+            found = tuple(e for e in needed if e not in entitlements)
+            self.problems[(request_type, id(tier))] = found
         return found
 
 
@@ -493,8 +504,8 @@ def _known_customer(
 
     # -- entitlements
     needed = prepared.needed_for(snapshot.request_type)
-    entitlements = tier.entitlements
-    problems = tuple(e for e in needed if e not in entitlements) if needed else ()
+    # remembered per request type and tier: both come from the immutable rule set
+    problems = prepared.problems_for(snapshot.request_type, tier) if needed else ()
     if not explain:
         pass
     elif problems:
