@@ -199,7 +199,8 @@ class TemplateValues(Mapping[str, str]):
         cache = self._cache
         for name in names:
             if name not in cache:
-                cache[name] = self._make(name)
+                # every name of a compiled template is a known placeholder: no KeyError
+                cache[name] = _MAKERS[name](self)
         return pattern.format_map(cache)
 
 
