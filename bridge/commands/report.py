@@ -49,7 +49,7 @@ from bridge.report.compute import (
     parse_month,
 )
 from bridge.report.render import terminal, to_csv, to_html
-from bridge.sync.poll import jql_datetime, read_issues, scope_jql
+from bridge.sync.poll import jql_datetime, read_issues, scope_and
 from bridge.sync.snapshot import SnapshotError
 
 #: Zones run from UTC-12 to UTC+14: a day either side of the month in UTC covers them all.
@@ -61,12 +61,9 @@ def month_jql(base_jql: str, month: str, tz: Any = None) -> str:
     start, end = month_bounds(month)
     since = start.replace(tzinfo=UTC) - MARGIN
     until = end.replace(tzinfo=UTC) + MARGIN
-    scope = scope_jql(base_jql, updated_since=None)
-    order = " ORDER BY key ASC"
-    assert scope.endswith(order)
-    return (
-        f"{scope.removesuffix(order)} AND created >= {jql_datetime(since, tz)}"
-        f" AND created < {jql_datetime(until, tz)}{order}"
+    return scope_and(
+        base_jql,
+        f"created >= {jql_datetime(since, tz)} AND created < {jql_datetime(until, tz)}",
     )
 
 

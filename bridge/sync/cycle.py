@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +41,13 @@ from bridge.settings import Settings
 from bridge.sync.apply import ApplyResult, Transitions, apply_plan
 from bridge.sync.ledger import Ledger
 from bridge.sync.plan import EditIssue, IssuePlan, plan_issue
-from bridge.sync.poll import jql_string, org_month_cases, read_issues, scope_jql
+from bridge.sync.poll import (
+    is_issue_key,
+    keys_jql,
+    org_month_cases,
+    read_issues,
+    scope_jql,
+)
 from bridge.sync.snapshot import SnapshotError, ledger_of
 from bridge.sync.state import State
 
@@ -341,7 +346,7 @@ class Engine:
         if dry_run:
             return
         for key, _ in bad:
-            if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*-\d+", key):
+            if is_issue_key(key):
                 self.state.set_wakeup(key, now)
 
     def _read_one(
@@ -457,12 +462,7 @@ class Engine:
         run_id = None if dry_run else self.state.start_run(now)
         try:
             if only_key is not None:
-                if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*-\d+", only_key):
-                    raise ValueError(f"{only_key!r} is not an issue key (e.g. SUP-12)")
-                jql = scope_jql(self.settings.jira.jql, updated_since=None).replace(
-                    " ORDER BY key ASC",
-                    f" AND key = {jql_string(only_key.upper())} ORDER BY key ASC",
-                )
+                jql = keys_jql(self.settings.jira.jql, [only_key])
             elif watermark is None:
                 jql = scope_jql(self.settings.jira.jql, updated_since=None)
             else:
@@ -494,7 +494,7 @@ class Engine:
                 # Jira does not list them as updated: re-read those once, now
                 followers = self._quota_followers(issues, report.outcomes, org_cases)
                 if followers:
-                    more, bad = self._read(self._keys_jql(followers))
+                    more, bad = self._read(keys_jql(self.settings.jira.jql, followers))
                     report.skipped.extend(bad)
                     self._retry_later(bad, now, dry_run=dry_run)
                     self._process(more, org_cases, now, report, dry_run=dry_run)
@@ -584,12 +584,6 @@ class Engine:
                 ):
                     followers.add(case.key)
         return sorted(followers, key=lambda k: (len(k), k))
-
-    def _keys_jql(self, keys: list[str]) -> str:
-        listed = ", ".join(jql_string(k) for k in keys)
-        return scope_jql(self.settings.jira.jql, updated_since=None).replace(
-            " ORDER BY key ASC", f" AND key in ({listed}) ORDER BY key ASC"
-        )
 
     def _one(
         self,

@@ -118,6 +118,24 @@ def scope_jql(
     return f"{scope} AND ({clause}) ORDER BY key ASC"
 
 
+def is_issue_key(text: str) -> bool:
+    return bool(_KEY.match(text))
+
+
+def scope_and(base_jql: str, clause: str) -> str:
+    """The scope narrowed by ``clause`` (built from quoted literals), ordered by key."""
+    return f"{_scope(base_jql)} AND ({clause}) ORDER BY key ASC"
+
+
+def keys_jql(base_jql: str, keys: Sequence[str]) -> str:
+    """The cases ``keys`` (quoted), as long as they are in the scope."""
+    for k in keys:
+        if not is_issue_key(k):
+            raise ValueError(f"{k!r} is not an issue key (e.g. SUP-12)")
+    listed = ", ".join(jql_string(k.upper()) for k in keys)
+    return scope_and(base_jql, f"key in ({listed})")
+
+
 def field_clause(fieldmap: FieldMap | None, logical: str, default_name: str) -> str:
     """How JQL names a configured field: its quoted site name (``"Organizations"``)."""
     if fieldmap is not None and logical in fieldmap:
