@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bridge.policy.evaluate import evaluate  # noqa: E402
-from bridge.policy.model import EvalContext, IssueSnapshot, MonthCase, RuleSet  # noqa: E402
+from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet  # noqa: E402
 from bridge.policy.ruleset import load_ruleset  # noqa: E402
 from bridge.settings import load_settings  # noqa: E402
 
@@ -92,6 +92,17 @@ def load(cases: int, cycled: bool, fresh: bool) -> Built:
     return built
 
 
+def _plain(desired: Desired) -> dict[str, object]:
+    """A Desired as plain values (comments as tuples): records outlive class layouts."""
+    out: dict[str, object] = {}
+    for f in dataclasses.fields(desired):
+        value = getattr(desired, f.name)
+        if f.name == "comments":
+            value = tuple((c.action_id, c.public, c.body) for c in value)
+        out[f.name] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
@@ -121,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                     field_names=field_names,
                     explain=explain,
                 )
-                outcomes.append([evaluate(s, ruleset, context, moment) for s in snaps])
+                outcomes.append([_plain(evaluate(s, ruleset, context, moment)) for s in snaps])
         if args.record:
             with args.record.open("wb") as fh:
                 pickle.dump(outcomes, fh)
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 if a != b
             ]
             for a, b in differ[:3]:
-                print(f"DIFFERS {a.key}:\n  now {a}\n  was {b}")
+                print(f"DIFFERS {a['key']}:\n  now {a}\n  was {b}")
             print(f"{len(differ)} of {sum(map(len, outcomes))} outcomes differ")
             if differ:
                 return 1

@@ -177,10 +177,11 @@ def run_ladder(
             if kind == "comment":
                 assert action.comment is not None  # checked by _prepare
                 comments.append(
-                    DesiredComment(
+                    DesiredComment.deferred(  # rendered only if the planner posts it
                         f"{key}/esc/{step.index}.{i}/{stamp}",  # action_id(), inlined
                         public,
-                        render(action.comment),
+                        render,
+                        action.comment,
                     )
                 )
                 if explain:

@@ -290,8 +290,11 @@ class _Out:
             self.notes.append(Explanation(topic, text))
 
     def comment(self, action_id: str, template: CommentTemplate, values: TemplateValues) -> None:
+        # rendered when the planner needs the text: only for a comment not yet posted
         self.comments.append(
-            DesiredComment(action_id, template.visibility == "public", values.render(template.text))
+            DesiredComment.deferred(
+                action_id, template.visibility == "public", values.render, template.text
+            )
         )
 
 

@@ -11,11 +11,11 @@ Nothing here reads a clock, a file or the network.  ``now`` is always passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type checkers
     from bridge.policy.clock import BusinessCalendar
@@ -309,11 +309,93 @@ class EvalContext:
 SlaState = Literal["running", "at_risk", "breached", "met", "missed", "paused", "none"]
 
 
-@dataclass(frozen=True)
+_T = TypeVar("_T")
+_new_object = object.__new__
+
+
 class DesiredComment:
+    """A comment the case must carry once: its stable action id, visibility and text.
+
+    ``DesiredComment(action_id, public, body)`` holds the text;
+    ``DesiredComment.deferred(action_id, public, make, arg)`` renders it as
+    ``make(arg)`` the first time ``body`` is read.  A sync cycle reads the body only
+    of the comments it is about to post: the comments of the ladder steps a case
+    reached cycles ago are in the ledger and are never rendered again.  Rendering
+    is pure (the template and the case's values), so when it happens does not
+    change what it gives.  Equality, hashing, ``repr`` and pickling see the body,
+    like the frozen dataclass this replaces; attributes cannot be reassigned.
+    """
+
+    __slots__ = ("_arg", "_body", "_make", "action_id", "public")
+
     action_id: str  # stable: issue, rule/step, due time; recorded in the ledger
     public: bool
-    body: str  # rendered text; always names the case key
+    _body: str | None
+    _make: Callable[[Any], str] | None
+    _arg: object
+
+    def __init__(self, action_id: str, public: bool, body: str) -> None:
+        _set = object.__setattr__
+        _set(self, "action_id", action_id)
+        _set(self, "public", public)
+        _set(self, "_body", body)
+        _set(self, "_make", None)
+        _set(self, "_arg", None)
+
+    @classmethod
+    def deferred(
+        cls, action_id: str, public: bool, make: Callable[[_T], str], arg: _T
+    ) -> DesiredComment:
+        comment = _new_object(cls)
+        _set = object.__setattr__
+        _set(comment, "action_id", action_id)
+        _set(comment, "public", public)
+        _set(comment, "_body", None)
+        _set(comment, "_make", make)
+        _set(comment, "_arg", arg)
+        return comment
+
+    @property
+    def body(self) -> str:
+        """The rendered text; always names the case key."""
+        body = self._body
+        if body is None:
+            make = self._make
+            assert make is not None  # set whenever the body is not
+            body = make(self._arg)
+            _set = object.__setattr__
+            _set(self, "_body", body)
+            _set(self, "_make", None)  # the values it rendered from are not kept alive
+            _set(self, "_arg", None)
+        return body
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"DesiredComment is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"DesiredComment is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not DesiredComment:
+            return NotImplemented
+        assert isinstance(other, DesiredComment)
+        return (
+            self.action_id == other.action_id
+            and self.public == other.public
+            and self.body == other.body
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.action_id, self.public, self.body))
+
+    def __repr__(self) -> str:
+        return (
+            f"DesiredComment(action_id={self.action_id!r}, public={self.public!r}, "
+            f"body={self.body!r})"
+        )
+
+    def __reduce__(self) -> tuple[type[DesiredComment], tuple[str, bool, str]]:
+        return (DesiredComment, (self.action_id, self.public, self.body))
 
 
 @dataclass(frozen=True)
