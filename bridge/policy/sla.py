@@ -74,6 +74,15 @@ def _fold(names: frozenset[str]) -> frozenset[str]:
     return frozenset(n.strip().casefold() for n in names)
 
 
+@lru_cache(maxsize=1024)
+def _neutral(status: str | None, paused: frozenset[str], responded: frozenset[str]) -> bool:
+    """The status neither pauses the clock nor counts as a response (None: no status)."""
+    if status is None:
+        return True
+    folded = status.strip().casefold()
+    return folded not in _fold(paused) and folded not in _fold(responded)
+
+
 def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
     """The statuses the case has been in, from creation, oldest first."""
     if not snapshot.status_history:  # the usual case: no sort needed
@@ -198,13 +207,35 @@ def response_clock(
     bridge_account: str | None,
     now: datetime,
 ) -> ResponseClock:
-    created = snapshot.created
-    if not snapshot.status_history and not snapshot.comments and snapshot.status_category != "done":
-        folded = snapshot.status.strip().casefold()
-        if folded not in _fold(policy.pause_statuses) and folded not in _fold(
-            policy.responded_statuses
+    if snapshot.status_category != "done":
+        paused, responded = policy.pause_statuses, policy.responded_statuses
+        if (
+            _neutral(snapshot.status, paused, responded)
+            and all(
+                change.to_category != "done"
+                and _neutral(change.to_status, paused, responded)
+                and _neutral(change.from_status, paused, responded)
+                for change in snapshot.status_history
+            )
+            and not any(counts_as_response(c, bridge_account) for c in snapshot.comments)
         ):
+            # statuses that neither pause nor answer (an escalation status, say) and
+            # comments that are not responses (the customer's, internal notes, the
+            # bridge's own) leave the clock running from creation
             return _untouched_clock(snapshot, target, policy, calendar, now)
+    return _general_clock(snapshot, target, policy, calendar, bridge_account, now)
+
+
+def _general_clock(
+    snapshot: IssueSnapshot,
+    target: Target,
+    policy: ResponsePolicy,
+    calendar: BusinessCalendar,
+    bridge_account: str | None,
+    now: datetime,
+) -> ResponseClock:
+    """``response_clock`` by walking the case's status spans and comments."""
+    created = snapshot.created
     spans = status_spans(snapshot)
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
@@ -269,12 +300,11 @@ def _untouched_clock(
     calendar: BusinessCalendar,
     now: datetime,
 ) -> ResponseClock:
-    """``response_clock`` for the usual case: never changed status, no comments, open.
+    """``response_clock`` for the usual case: open, never paused, never answered.
 
-    Exact: with no history the only span is the current status since creation, and
-    it is neither a pause nor a responded status and not Done; with no comments
-    there is no first response.  So there are no pauses, the clock runs to ``now``
-    and the due time is ``add(created, target)``.  For ``next_business_day`` that is
+    Exact: no status the case has been in is a pause, a responded or a Done status,
+    and no comment counts as a response, so there is no first response and no
+    pause: the clock runs from creation to ``now`` and the due time is ``add(created, target)``.  For ``next_business_day`` that is
     the next close itself (business time reaches the target exactly at that close,
     the end of a business interval), so no ``add()`` is needed.  Comparisons are
     made on UTC datetimes, which compare without converting zones.
