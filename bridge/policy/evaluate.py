@@ -42,6 +42,7 @@ from bridge.policy.model import (
     PriorityLevel,
     QuotaPosition,
     RuleSet,
+    SlaState,
     Tier,
 )
 from bridge.policy.priority import PriorityOutcome, decide_priority, folded, level_of, slug
@@ -258,14 +259,20 @@ def _new_desired(**values: object) -> Desired:
     a plain frozen dataclass without ``__post_init__`` or slots, and every field is
     given; otherwise the constructor runs.
     """
+    return _desired_from(values)
+
+
+def _desired_from(values: dict[str, object]) -> Desired:
+    """``_new_desired(**values)`` for a dict made for it (it becomes the instance dict)."""
     if _FAST_DESIRED and values.keys() == _DESIRED_FIELDS:
         desired: Desired = _object_new(Desired)
-        desired.__dict__.update(values)
+        _object_setattr(desired, "__dict__", values)
         return desired
     return Desired(**values)  # type: ignore[arg-type]
 
 
 _object_new = object.__new__
+_object_setattr = object.__setattr__
 _DESIRED_FIELDS = frozenset(f.name for f in fields(Desired))
 _FAST_DESIRED = (
     not hasattr(Desired, "__post_init__")
@@ -734,38 +741,56 @@ def _desired(
     elif decided.requested.mapped or not decided.engineer_override:
         priority = decided.level
         jira = ruleset.priorities.jira_names.get(priority)
-    labels_present = frozenset(out.labels_present) if write else frozenset()
-    labels_absent = frozenset(out.labels_absent - out.labels_present) if write else frozenset()
-    return _new_desired(
-        key=snapshot.key,
-        known_customer=True,
-        tier=tier.name,
-        calendar=calendar_name,
-        priority=priority,
-        priority_jira=jira,
-        priority_reason=reason,
-        quota=quota,
-        authorised_contact=authorised,
-        entitlement_problems=problems,
-        missing_information=missing,
-        response_due=clock.due if clock is not None else None,
-        target=clock.target_business if clock is not None else None,
-        business_used=clock.business_used if clock is not None else None,
-        first_response=clock.first_response.at
-        if clock is not None and clock.first_response is not None
-        else None,
-        sla_state=clock.state if clock is not None else "none",
-        escalation_steps=ladder.reached if ladder is not None else (),
-        labels_present=labels_present,
-        labels_absent=labels_absent,
-        comments=tuple(out.comments) if write else (),
-        assignee=assignee if write else None,
-        transitions=tuple(out.transitions) if write else (),
-        explanation=tuple(out.notes),
-        next_wakeup=next_wakeup,
-        sla_priority=decided.level if clock is not None else None,
-        paused_business=clock.paused_business if clock is not None else None,
+    if write:
+        present = out.labels_present
+        labels_present = frozenset(present)
+        labels_absent = frozenset(out.labels_absent - present)
+        comments: tuple[DesiredComment, ...] = tuple(out.comments)
+        transitions: tuple[DesiredTransition, ...] = tuple(out.transitions)
+    else:
+        labels_present = labels_absent = _NO_LABELS
+        comments, transitions, assignee = (), (), None
+    if clock is None:
+        due = target = used = first = paused = sla_priority = None
+        state: SlaState = "none"
+    else:
+        due, target, used = clock.due, clock.target_business, clock.business_used
+        first = clock.first_response.at if clock.first_response is not None else None
+        paused, state, sla_priority = clock.paused_business, clock.state, decided.level
+    # one dict literal (every field named, checked by _new_desired): this runs per case
+    return _desired_from(
+        {
+            "key": snapshot.key,
+            "known_customer": True,
+            "tier": tier.name,
+            "calendar": calendar_name,
+            "priority": priority,
+            "priority_jira": jira,
+            "priority_reason": reason,
+            "quota": quota,
+            "authorised_contact": authorised,
+            "entitlement_problems": problems,
+            "missing_information": missing,
+            "response_due": due,
+            "target": target,
+            "business_used": used,
+            "first_response": first,
+            "sla_state": state,
+            "escalation_steps": ladder.reached if ladder is not None else (),
+            "labels_present": labels_present,
+            "labels_absent": labels_absent,
+            "comments": comments,
+            "assignee": assignee,
+            "transitions": transitions,
+            "explanation": tuple(out.notes),
+            "next_wakeup": next_wakeup,
+            "sla_priority": sla_priority,
+            "paused_business": paused,
+        }
     )
+
+
+_NO_LABELS: frozenset[str] = frozenset()
 
 
 # ------------------------------------------------------------------------- explain

@@ -207,23 +207,59 @@ def response_clock(
     bridge_account: str | None,
     now: datetime,
 ) -> ResponseClock:
-    if snapshot.status_category != "done":
-        paused, responded = policy.pause_statuses, policy.responded_statuses
-        if (
-            _neutral(snapshot.status, paused, responded)
-            and all(
-                change.to_category != "done"
-                and _neutral(change.to_status, paused, responded)
-                and _neutral(change.from_status, paused, responded)
-                for change in snapshot.status_history
-            )
-            and not any(counts_as_response(c, bridge_account) for c in snapshot.comments)
-        ):
-            # statuses that neither pause nor answer (an escalation status, say) and
-            # comments that are not responses (the customer's, internal notes, the
-            # bridge's own) leave the clock running from creation
-            return _untouched_clock(snapshot, target, policy, calendar, now)
+    if snapshot.status_category != "done" and _runs_from_creation(snapshot, policy, bridge_account):
+        return _untouched_clock(snapshot, target, policy, calendar, now)
     return _general_clock(snapshot, target, policy, calendar, bridge_account, now)
+
+
+def _runs_from_creation(
+    snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: str | None
+) -> bool:
+    """No status the case has been in pauses, answers or closes, and no comment is a
+    response: statuses that do neither (an escalation status, say) and comments that
+    are not responses (the customer's, internal notes, the bridge's own) leave the
+    clock running from creation.  (Loops rather than calls: most cases ask this.)"""
+    neutral = _neutral_table(policy.pause_statuses, policy.responded_statuses)
+    found = neutral.get(snapshot.status)
+    if found is None:
+        found = _learn_neutral(neutral, snapshot.status, policy)
+    if not found:
+        return False
+    for change in snapshot.status_history:
+        if change.to_category == "done":
+            return False
+        for status in (change.to_status, change.from_status):
+            found = neutral.get(status)
+            if found is None:
+                found = _learn_neutral(neutral, status, policy)
+            if not found:
+                return False
+    engineer = Actor.ENGINEER
+    for comment in snapshot.comments:
+        # counts_as_response(), its cheap tests first
+        if (
+            comment.public
+            and comment.action_id is None
+            and comment.author.actor is engineer
+            and counts_as_response(comment, bridge_account)
+        ):
+            return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def _neutral_table(paused: frozenset[str], responded: frozenset[str]) -> dict[str | None, bool]:
+    """Per response policy: status name -> it neither pauses nor answers (filled as met)."""
+    return {None: True}
+
+
+def _learn_neutral(
+    table: dict[str | None, bool], status: str | None, policy: ResponsePolicy
+) -> bool:
+    found = _neutral(status, policy.pause_statuses, policy.responded_statuses)
+    if len(table) < 4096:  # bounded: status names come from one Jira site
+        table[status] = found
+    return found
 
 
 def _general_clock(
