@@ -39,10 +39,10 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.evaluate import least_cpu  # noqa: E402
 from bridge.jira.client import JiraClient  # noqa: E402
 from bridge.logs import configure_logging  # noqa: E402
-from bridge.policy.evaluate import evaluate  # noqa: E402
-from bridge.policy.model import EvalContext, IssueSnapshot  # noqa: E402
+from bridge.policy.model import IssueSnapshot  # noqa: E402
 from bridge.policy.ruleset import load_ruleset  # noqa: E402
 from bridge.sandbox import seed as seeds  # noqa: E402
 from bridge.sandbox.server import RequestLog, SandboxServer  # noqa: E402
@@ -183,20 +183,16 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(snap, SnapshotError):
                 snaps.append(snap)
         org_cases = engine._org_cases(snaps, complete=True)
-        context = EvalContext(
-            org_cases=org_cases,
+        # explain off, as in a sync cycle (explain and plan build the trail); the least
+        # CPU of 7 passes: single passes swing by a third on a shared 2-core machine
+        best_cpu = least_cpu(
+            snaps,
+            dict(org_cases),
+            ruleset,
+            at,
             bridge_account=site.bridge_account_id,
-            field_names=site.field_names,
-            explain=False,  # as in a sync cycle (explain/plan build the trail)
+            field_names=dict(site.field_names),
         )
-        best_cpu = math.inf
-        # the least CPU of several passes: this figure swings by a third between
-        # passes on a shared machine, and the least is the one least disturbed
-        for _ in range(7):
-            c0 = time.process_time()
-            for snap in snaps:
-                evaluate(snap, ruleset, context, at)
-            best_cpu = min(best_cpu, time.process_time() - c0)
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     finally:
         server.stop()

@@ -21,7 +21,7 @@ import pstats
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +92,38 @@ def load(cases: int, cycled: bool, fresh: bool) -> Built:
     return built
 
 
+def least_cpu(
+    snaps: list[IssueSnapshot],
+    org_cases: dict[str, tuple[MonthCase, ...]],
+    ruleset: RuleSet,
+    at: datetime,
+    *,
+    bridge_account: str | None,
+    field_names: dict[str, str],
+    explain: bool = False,
+    passes: int = 7,
+) -> float:
+    """The least CPU seconds of ``passes`` evaluations of every snapshot, as a cycle runs.
+
+    Each pass gets fresh copies of the organisations' case tuples, so the quota index a
+    cycle builds once (keyed by the tuples' identity) is built inside every timed pass
+    rather than only in the first.  The least pass is the one the machine disturbed least.
+    """
+    best = math.inf
+    for _ in range(passes):
+        context = EvalContext(
+            org_cases={org: tuple(list(cases)) for org, cases in org_cases.items()},
+            bridge_account=bridge_account,
+            field_names=field_names,
+            explain=explain,
+        )
+        c0 = time.process_time()
+        for snap in snaps:
+            evaluate(snap, ruleset, context, at)
+        best = min(best, time.process_time() - c0)
+    return best
+
+
 def _plain(desired: Desired) -> dict[str, object]:
     """A Desired as plain values (comments as tuples): records outlive class layouts."""
     out: dict[str, object] = {}
@@ -152,18 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             if differ:
                 return 1
     for explain in (False,) if args.quiet_only else (False, True):
-        context = EvalContext(
-            org_cases=org_cases,
+        best = least_cpu(
+            snaps,
+            org_cases,
+            ruleset,
+            at,
             bridge_account=bridge_account,
             field_names=field_names,
             explain=explain,
+            passes=args.repeat,
         )
-        best = math.inf
-        for _ in range(args.repeat):
-            c0 = time.process_time()
-            for snap in snaps:
-                evaluate(snap, ruleset, context, at)
-            best = min(best, time.process_time() - c0)
         print(
             f"explain={explain!s:<5} {len(snaps)} snapshots: {best:.3f} s CPU "
             f"({best / max(1, len(snaps)) * 1e6:.1f} µs each)"

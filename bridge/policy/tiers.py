@@ -149,18 +149,26 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     found = _INDEX.get(cache_key)
     if found is not None and found.cases is cases:
         return found
-    grouped: dict[str, list[MonthCase]] = {}
+    # each case's sort key and month made once (this runs for every case of a cycle)
+    grouped: dict[str, list[tuple[SortKey, bool]]] = {}
     keyed: dict[str, tuple[MonthCase, str, SortKey]] = {}
+    not_counted: dict[str | None, bool] = {None: False}
     for case in cases:
-        month = month_of(case.created, zone)
-        grouped.setdefault(month, []).append(case)
-        keyed[case.key] = (case, month, _sort_key(case))
+        local = case.created.astimezone(zone)
+        month = f"{local.year:04d}-{local.month:02d}"  # month_of(), inlined
+        key = case.key
+        own = (case.created.timestamp(), case.key_number, key)  # _sort_key(), inlined
+        excluded = not_counted.get(case.resolution)
+        if excluded is None:
+            excluded = not_counted[case.resolution] = _excluded(case.resolution, skip)
+        grouped.setdefault(month, []).append((own, excluded))
+        keyed[key] = (case, month, own)
     months: dict[str, _Month] = {}
     for month, listed in grouped.items():
-        listed.sort(key=_sort_key)
+        listed.sort()  # by sort key: unique (it ends with the case key)
         months[month] = _Month(
-            tuple(_sort_key(c) for c in listed if not _excluded(c.resolution, skip)),
-            tuple(c.key for c in listed if _excluded(c.resolution, skip)),
+            tuple(own for own, excluded in listed if not excluded),
+            tuple(own[2] for own, excluded in listed if excluded),
         )
     # each case's rank, found once here instead of once per evaluation (the same
     # bisect rank_quota would do: the first counted key not older than the case's)
