@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -96,6 +96,28 @@ def month_of(at: datetime, zone: tzinfo) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
+def _day_month(day: int, zone: tzinfo) -> str | None:
+    """The zone's month throughout UTC day ``day`` (days since 1970), or None when the
+    day holds a change of month or of UTC offset (its cases are then placed one by one).
+
+    With one offset all day the zone's clock runs forward with UTC, so a month that is
+    the same at the day's first and last microsecond is the same throughout."""
+    first = datetime.fromtimestamp(day * 86400, UTC).astimezone(zone)
+    last = (datetime.fromtimestamp((day + 1) * 86400, UTC) - _MICROSECOND).astimezone(zone)
+    if first.utcoffset() != last.utcoffset():
+        return None
+    if (first.year, first.month) != (last.year, last.month):
+        return None
+    return f"{first.year:04d}-{first.month:02d}"
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _first(row: tuple[SortKey, bool, MonthCase]) -> SortKey:
+    return row[0]
+
+
 def find_org_cases(
     snapshot: IssueSnapshot, org_cases: Mapping[str, tuple[MonthCase, ...]], customer: Customer
 ) -> tuple[MonthCase, ...]:
@@ -150,32 +172,39 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     if found is not None and found.cases is cases:
         return found
     # each case's sort key and month made once (this runs for every case of a cycle)
-    grouped: dict[str, list[tuple[SortKey, bool]]] = {}
-    keyed: dict[str, tuple[MonthCase, str, SortKey]] = {}
+    grouped: dict[str, list[tuple[SortKey, bool, MonthCase]]] = {}
     not_counted: dict[str | None, bool] = {None: False}
+    days: dict[int, str | None] = {}  # UTC day -> the zone's month all that day (None: two)
     for case in cases:
-        local = case.created.astimezone(zone)
-        month = f"{local.year:04d}-{local.month:02d}"  # month_of(), inlined
+        created = case.created
+        stamp = created.timestamp()
+        day = int(stamp // 86400)
+        month = days.get(day, "")
+        if month == "":
+            month = days[day] = _day_month(day, zone)
+        if month is None:  # a month begins in the zone during this UTC day
+            month = month_of(created, zone)
         key = case.key
-        own = (case.created.timestamp(), case.key_number, key)  # _sort_key(), inlined
         excluded = not_counted.get(case.resolution)
         if excluded is None:
             excluded = not_counted[case.resolution] = _excluded(case.resolution, skip)
-        grouped.setdefault(month, []).append((own, excluded))
-        keyed[key] = (case, month, own)
+        # the sort key of _sort_key()
+        grouped.setdefault(month, []).append(((stamp, case.key_number, key), excluded, case))
     months: dict[str, _Month] = {}
+    # each case's rank, found once here instead of once per evaluation: what the bisect
+    # in rank_quota gives, the number of counted cases sorted before it, plus one
+    by_key: dict[str, tuple[MonthCase, str, SortKey, int]] = {}
     for month, listed in grouped.items():
-        listed.sort()  # by sort key: unique (it ends with the case key)
-        months[month] = _Month(
-            tuple(own for own, excluded in listed if not excluded),
-            tuple(own[2] for own, excluded in listed if excluded),
-        )
-    # each case's rank, found once here instead of once per evaluation (the same
-    # bisect rank_quota would do: the first counted key not older than the case's)
-    by_key = {
-        key: (case, month, own, bisect_left(months[month].counted, own) + 1)
-        for key, (case, month, own) in keyed.items()
-    }
+        listed.sort(key=_first)  # by sort key: unique (it ends with the case key)
+        counted: list[SortKey] = []
+        excluded_keys: list[str] = []
+        for own, excluded, case in listed:
+            by_key[own[2]] = (case, month, own, len(counted) + 1)
+            if excluded:
+                excluded_keys.append(own[2])
+            else:
+                counted.append(own)
+        months[month] = _Month(tuple(counted), tuple(excluded_keys))
     index = _OrgIndex(cases, by_key, months)
     if len(_INDEX) >= _INDEX_SIZE:
         _INDEX.pop(next(iter(_INDEX)))
