@@ -141,19 +141,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycled", action="store_true")
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--quiet-only", action="store_true", help="time explain=False only")
     parser.add_argument(
         "--record", type=Path, help="pickle every Desired (several moments, explain on and off)"
     )
     parser.add_argument("--check", type=Path, help="compare every Desired with a --record file")
+    parser.add_argument(
+        "--snapshots",
+        type=Path,
+        help="time the snapshots pickled in this file (bench/cycle.py hands over its own)",
+    )
+    parser.add_argument(
+        "--at",
+        type=datetime.fromisoformat,
+        help="evaluate at this moment (ISO 8601 with offset; default: bench/cycle.py's NOW)",
+    )
+    parser.add_argument(
+        "--seconds", action="store_true", help="print only the least CPU seconds (explain off)"
+    )
     args = parser.parse_args(argv)
     from bench.cycle import NOW
 
-    snaps, org_cases, bridge_account, field_names = load(args.cases, args.cycled, args.fresh)
+    if args.snapshots is not None:
+        with args.snapshots.open("rb") as fh:
+            built: Built = pickle.load(fh)
+        snaps, org_cases, bridge_account, field_names = built
+    else:
+        snaps, org_cases, bridge_account, field_names = load(args.cases, args.cycled, args.fresh)
     settings = load_settings(ROOT / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": "x"})
     ruleset: RuleSet = load_ruleset(settings.rules_path, tuple(settings.fields))
-    at = NOW
+    at = args.at or NOW
     if args.record or args.check:
         outcomes = []
         for moment in (NOW, NOW + timedelta(hours=3), NOW + timedelta(days=4)):
@@ -183,6 +201,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(differ)} of {sum(map(len, outcomes))} outcomes differ")
             if differ:
                 return 1
+    if args.seconds:
+        print(
+            least_cpu(
+                snaps,
+                org_cases,
+                ruleset,
+                at,
+                bridge_account=bridge_account,
+                field_names=field_names,
+                passes=args.repeat,
+            )
+        )
+        return 0
     for explain in (False,) if args.quiet_only else (False, True):
         best = least_cpu(
             snaps,
