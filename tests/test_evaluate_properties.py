@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -71,3 +72,6 @@ def test_evaluation_invariants(drawn, offset, later):
         assert ids_a <= ids_b
     # stable: the same inputs give the same answer
     assert run(case, now) == a
+    # a sync cycle's evaluation (no explanation) takes the same decisions
+    quiet = dataclasses.replace(context(), explain=False)
+    assert evaluate(case, RULES, quiet, now) == dataclasses.replace(a, explanation=())
