@@ -36,6 +36,7 @@ def cases(draw):
         priority=draw(st.sampled_from(PRIORITIES)),
         status_history=history,
         comments=comments,
+        assignee=draw(st.sampled_from([None, "jane.engineer@vendor.example"])),
     )
     last_event = max([created, *(h[0] for h in history), *(c.created for c in comments)])
     return case, last_event
