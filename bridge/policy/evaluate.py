@@ -542,7 +542,11 @@ def _known_customer(
     missing_names = ""
     if required:
         fields = snapshot.fields
-        missing = tuple(name for name in required if not (fields.get(name) or "").strip())
+        missing: tuple[str, ...] = ()
+        for name in required:  # a loop, not a generator: every case asks
+            value = fields.get(name)
+            if not value or not value.strip():
+                missing += (name,)
         if missing:
             names = context.field_names
             missing_names = ", ".join(names.get(name, name) for name in missing)
@@ -610,13 +614,17 @@ def _known_customer(
         # that is still ahead; the at-risk moment (a share <= 1 of the target) is never
         # later than the due time, so once the due time has passed it is not needed
         at_risk_at = ruleset.response.at_risk_at
-        moments = [clock.due]
-        if at_risk_at > 1 or clock.due > now:
-            moments.append(clock.moment(calendar, clock.created_utc, at_risk_at))
-        if ladder is not None and ladder.next_step_at is not None:
-            moments.append(ladder.next_step_at)
-        future = [m for m in moments if m > now]
-        next_wakeup = min(future) if future else None
+        due_ahead = clock.due > now
+        next_step_at = ladder.next_step_at if ladder is not None else None
+        if due_ahead or at_risk_at > 1 or next_step_at is not None:
+            moments = [clock.due] if due_ahead else []
+            if at_risk_at > 1 or due_ahead:
+                moments.append(clock.moment(calendar, clock.created_utc, at_risk_at))
+            if next_step_at is not None:
+                moments.append(next_step_at)
+            future = [m for m in moments if m > now]
+            next_wakeup = min(future) if future else None
+        # else: past due, nothing left on the ladder: no time-driven moment remains
 
     if not open_case:
         if explain:

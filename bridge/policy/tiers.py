@@ -220,6 +220,10 @@ _LastIndex = tuple[
 _LAST: _LastIndex = (None, None, None, frozenset(), _OrgIndex((), {}, {}))
 
 
+#: The same for each index in use: (ids) -> what _LAST holds (which keeps the ids unique)
+_RECENT: dict[tuple[int, int, int], _LastIndex] = {}
+
+
 def _set_last(last: _LastIndex) -> None:
     global _LAST
     _LAST = last
@@ -271,8 +275,22 @@ def rank_quota(
     if last[0] is cases and last[1] is zone and last[2] is not_counted:
         skip, index = last[3], last[4]
     else:
-        skip = _skipped(not_counted)
-        index = _org_index(cases, zone, skip)
+        # organisations' cases interleave: the few indexes in use, by identity
+        ids = (id(cases), id(zone), id(not_counted))
+        recent = _RECENT.get(ids)
+        if (
+            recent is not None
+            and recent[0] is cases
+            and recent[1] is zone
+            and recent[2] is not_counted
+        ):
+            skip, index = recent[3], recent[4]
+        else:
+            skip = _skipped(not_counted)
+            index = _org_index(cases, zone, skip)
+            if len(_RECENT) >= _INDEX_SIZE:
+                _RECENT.pop(next(iter(_RECENT)))
+            _RECENT[ids] = (cases, zone, not_counted, skip, index)
         _set_last((cases, zone, not_counted, skip, index))
     limit = tier.cases_per_month
     entry = index.by_key.get(snapshot.key)
