@@ -99,6 +99,21 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def reference_loop() -> float:
+    """Least CPU seconds of 5 runs of a fixed loop: how fast this machine is just now.
+
+    Shared machines change speed from minute to minute; printed beside the CPU
+    figures so that two runs of the benchmark can be compared."""
+    best = math.inf
+    for _ in range(5):
+        c0 = time.process_time()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.process_time() - c0)
+    return best
+
+
 def evaluate_alone(built: tuple[object, ...], path: Path, at: datetime) -> float:
     """``bench/evaluate.py --seconds`` on these snapshots at ``at``, in a fresh interpreter."""
     import pickle
@@ -307,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}}{figure:<80} {verdict(ok)}")
     load = os.getloadavg()
     print(f"\n(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; peak memory has no bar)")
+    print(
+        f"(machine speed now: a fixed pure-Python loop takes {reference_loop():.3f} s CPU; "
+        "CPU figures scale with it)"
+    )
     return 0 if all(ok for _, _, ok in bars) else 1
 
 
