@@ -144,10 +144,6 @@ def run_ladder(
     ``assignee`` is who owns the case after earlier decisions (the named
     engineer rule); a ladder ``assign`` only applies to a case still unowned.
     """
-    if not explain:
-        return _quiet_ladder(
-            snapshot.key, _in_order(steps, level), clock, calendar, customer, assignee, render
-        )
     notes: list[Explanation] = []
     reached: list[int] = []
     labels: set[str] = set()
@@ -200,7 +196,7 @@ def run_ladder(
                 # typo (skipped: "not available") fires once the name is corrected
                 assert action.transition is not None
                 transitions.append(
-                    DesiredTransition(
+                    _transition(
                         f"{key}/esc/{step.index}.{i}/{stamp}/{transition_slug}",
                         action.transition,
                     )
@@ -253,67 +249,6 @@ def run_ladder(
         assignee=new_assignee,
         next_step_at=next_at,
         explanation=tuple(notes),
-    )
-
-
-def _quiet_ladder(
-    key: str,
-    ordered: tuple[_Step, ...],
-    clock: ResponseClock,
-    calendar: BusinessCalendar,
-    customer: Customer,
-    assignee: str | None,
-    render: Render,
-) -> LadderOutcome:
-    """``run_ladder`` without the explanation: the same actions, for a sync cycle."""
-    reached: list[int] = []
-    labels: set[str] = set()
-    comments: list[DesiredComment] = []
-    transitions: list[DesiredTransition] = []
-    new_assignee: str | None = None
-    owner = assignee
-    next_at: datetime | None = None
-    full, used = clock.target_business, clock.business_used
-    stamp = ""
-    for step, actions in ordered:
-        if used < full * step.at:
-            # steps are in order of their share: the rest are not reached either
-            next_at = clock.moment(calendar, clock.created_utc, step.at)
-            break
-        reached.append(step.index)
-        if not stamp:
-            stamp = due_stamp(clock.due)
-        for i, kind, action, public, transition_slug in actions:
-            if kind == "comment":
-                template: CommentTemplate = action.comment  # type: ignore[assignment]  # set: see _prepare
-                comments.append(
-                    DesiredComment.deferred(
-                        f"{key}/esc/{step.index}.{i}/{stamp}", public, render, template
-                    )
-                )
-            elif kind == "label":
-                labels.add(action.label)  # type: ignore[arg-type]  # set: see _prepare
-            elif kind == "transition":
-                transitions.append(
-                    _transition(
-                        f"{key}/esc/{step.index}.{i}/{stamp}/{transition_slug}",
-                        action.transition,  # type: ignore[arg-type]  # set: see _prepare
-                    )
-                )
-            else:  # assign: only a case still unowned, and only to someone known
-                target = action.assign
-                if target == "named_engineer":
-                    target = customer.named_engineer
-                if target is not None and owner is None:
-                    owner = new_assignee = target
-    return LadderOutcome(
-        tuple(reached),
-        frozenset(labels),
-        tuple(comments),
-        tuple(transitions),
-        new_assignee,
-        next_at,
-        (),
     )
 
 
