@@ -74,15 +74,6 @@ def _fold(names: frozenset[str]) -> frozenset[str]:
     return frozenset(n.strip().casefold() for n in names)
 
 
-@lru_cache(maxsize=1024)
-def _neutral(status: str | None, paused: frozenset[str], responded: frozenset[str]) -> bool:
-    """The status neither pauses the clock nor counts as a response (None: no status)."""
-    if status is None:
-        return True
-    folded = status.strip().casefold()
-    return folded not in _fold(paused) and folded not in _fold(responded)
-
-
 def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
     """The statuses the case has been in, from creation, oldest first."""
     if not snapshot.status_history:  # the usual case: no sort needed
@@ -256,7 +247,12 @@ def _neutral_table(paused: frozenset[str], responded: frozenset[str]) -> dict[st
 def _learn_neutral(
     table: dict[str | None, bool], status: str | None, policy: ResponsePolicy
 ) -> bool:
-    found = _neutral(status, policy.pause_statuses, policy.responded_statuses)
+    """Whether ``status`` neither pauses the clock nor counts as a response, remembered
+    in the policy's table (None, no status, is in every table)."""
+    folded = (status or "").strip().casefold()
+    found = folded not in _fold(policy.pause_statuses) and folded not in _fold(
+        policy.responded_statuses
+    )
     if len(table) < 4096:  # bounded: status names come from one Jira site
         table[status] = found
     return found
