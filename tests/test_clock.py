@@ -523,6 +523,23 @@ def test_agrees_with_the_day_walking_reference(
 
 @PROPS
 @given(data=st.data(), setup=calendars())
+def test_next_close_span_answers_the_four_questions_at_once(
+    data: st.DataObject, setup: tuple[BusinessCalendar, ReferenceClock, timedelta]
+) -> None:
+    cal, _, _ = setup
+    s = data.draw(instants())
+    now = s + data.draw(st.timedeltas(timedelta(days=-3), timedelta(days=20)))
+    close = cal.next_business_day_close(s)
+    business = cal.elapsed(s, close)  # these three also build the tables the span reads
+    used = cal.elapsed(s, now)
+    span = cal.next_close_span(s, now)
+    assert span is not None  # inside the tables' years: the one-question path answers
+    assert same(span[0], close)
+    assert span[1:] == (business, used, now > close)
+
+
+@PROPS
+@given(data=st.data(), setup=calendars())
 def test_add_and_elapsed_are_inverse_and_monotonic(
     data: st.DataObject, setup: tuple[BusinessCalendar, ReferenceClock, timedelta]
 ) -> None:

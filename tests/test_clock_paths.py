@@ -9,7 +9,8 @@ is always the full walk's.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from bridge.policy.model import Target
 from bridge.policy.sla import _general_clock, response_clock
 
 POLICY = response()
+CREATED_ZONES = [UTC, timezone(timedelta(hours=10)), ZoneInfo("America/New_York")]
 START = datetime(2026, 11, 1, tzinfo=UTC)
 STATUSES = ["Open", "Escalated", "Pending approval", "Waiting for customer", "Work in progress"]
 TARGETS = [
@@ -31,6 +33,8 @@ TARGETS = [
 @st.composite
 def clock_cases(draw):
     created = START + timedelta(minutes=draw(st.integers(0, 60 * 24 * 30)))
+    # Jira gives times in the site's zone; the calendar answers UTC inputs another way
+    created = created.astimezone(draw(st.sampled_from(CREATED_ZONES)))
     steps = draw(st.lists(st.integers(1, 60 * 24 * 3), max_size=4))
     when, history = created, []
     for minutes in steps:

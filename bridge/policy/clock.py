@@ -265,6 +265,23 @@ _HotUTC = tuple[
     list[datetime], list[timedelta], datetime, datetime, list[timedelta], list[datetime], int
 ]
 _EMPTY = _Table([], [], [], [], [], math.inf, -math.inf, 1, 0, 0, 0)
+
+
+class _Closes(NamedTuple):
+    """Per business day of a table's years: where the day begins and its close of business.
+
+    ``next_close_span`` bisects ``starts`` (the local midnights, epoch seconds) to find the
+    first business day after a local date without converting the instant to the zone.
+    """
+
+    table: _Table  # the table the B values belong to
+    starts: list[float]  # the business days' local midnights (whole epoch seconds)
+    closes: list[datetime]  # each day's close of business, in the calendar's zone
+    close_us: list[int]  # the same instants in epoch microseconds
+    b_close: list[int]  # B at each close (µs from the table's origin)
+
+
+_NO_CLOSES = _Closes(_EMPTY, [], [], [], [])
 _fromtimestamp = datetime.fromtimestamp
 
 
@@ -306,6 +323,9 @@ class BusinessCalendar:
         self._next_close_utc: dict[date, datetime] = {}  # the same instants in UTC
         # format() by instant: cases due at the same close of business share the text
         self._formatted: dict[datetime, str] = {}
+        self._closes = _NO_CLOSES  # next_close_span()'s day list, for the current table
+        # the last ``now`` asked and its B value in that table
+        self._now_b: tuple[_Table, float, int] = (_EMPTY, math.nan, 0)
 
     # ------------------------------------------------------------------ description
 
@@ -719,6 +739,68 @@ class BusinessCalendar:
             self._next_close_utc.clear()
         found = self._next_close_utc[local.date()] = close.astimezone(UTC)
         return found
+
+    def _closes_of(self, table: _Table) -> _Closes:
+        """The business days of ``table``'s years, each with its close (built once per table)."""
+        found = self._closes
+        if found.table is table:
+            return found
+        starts: list[float] = []
+        closes: list[datetime] = []
+        close_us: list[int] = []
+        b_close: list[int] = []
+        tz = self._tz
+        d, end = date(table.first_year, 1, 1), date(table.end_year, 1, 1)
+        while d < end:
+            intervals = self._day_intervals(d)
+            if intervals:
+                close = intervals[-1][1]
+                starts.append(_wall_to_us(d, _MIDNIGHT, tz) / 1e6)
+                closes.append(self._from_us(close))
+                close_us.append(close)
+                b_close.append(self._b(table, close))
+            d += _DAY
+        found = self._closes = _Closes(table, starts, closes, close_us, b_close)
+        return found
+
+    def next_close_span(
+        self, start: datetime, now: datetime
+    ) -> tuple[datetime, timedelta, timedelta, bool] | None:
+        """The next-business-day target of a case created at ``start``, seen at ``now``.
+
+        ``(close, business, used, past)``: ``next_business_day_close(start)`` (in the
+        calendar's zone), ``elapsed(start, close)``, ``elapsed(start, now)`` and whether
+        ``now`` is after the close.  One call instead of four, without converting
+        ``start`` to any zone: the first business day after ``start``'s local date is the
+        first whose local midnight is after ``start``.  None when either instant lies
+        outside the tables' fast range (ask the four questions one by one then).
+        """
+        table = self._table
+        fs = start.timestamp()
+        fn = now.timestamp()
+        lo, hi = table.fast_lo, table.fast_hi
+        if not (lo <= fs < hi and lo <= fn < hi):
+            return None
+        closes = self._closes if self._closes.table is table else self._closes_of(table)
+        i = bisect_right(closes.starts, fs)  # midnights are whole seconds: exact, see above
+        if i >= len(closes.starts):
+            return None
+        bounds, base = table.bounds, table.base
+        s = (fs * 1e6).__round__()
+        k = bisect_right(bounds, fs)
+        b_start = base[k] + s if k & 1 else base[k]
+        n = (fn * 1e6).__round__()
+        last_table, last_fn, b_now = self._now_b
+        if last_fn != fn or last_table is not table:  # a cycle sees every case at one ``now``
+            k = bisect_right(bounds, fn)
+            b_now = base[k] + n if k & 1 else base[k]
+            self._now_b = (table, fn, b_now)
+        return (
+            closes.closes[i],
+            _ONE_US * (closes.b_close[i] - b_start),
+            _ONE_US * (b_now - b_start) if n > s else _ZERO,
+            n > closes.close_us[i],
+        )
 
     def format(self, t: datetime) -> str:
         """``Mon 30 Nov 2026 17:00 AEST`` in the calendar's zone (locale-independent)."""

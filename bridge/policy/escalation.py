@@ -90,6 +90,7 @@ class _Action(NamedTuple):
 class _Step(NamedTuple):
     step: EscalationStep
     actions: tuple[_Action, ...]  # only the actions that do something
+    within: bool  # at or below 100 %: reached by every case past its due time
 
 
 def _prepare(step: EscalationStep) -> _Step:
@@ -103,7 +104,7 @@ def _prepare(step: EscalationStep) -> _Step:
             actions.append(_Action(i, "transition", action, False, slug(action.transition)))
         elif action.kind == "assign" and action.assign:
             actions.append(_Action(i, "assign", action, False, ""))
-    return _Step(step, tuple(actions))
+    return _Step(step, tuple(actions), step.at <= 1)
 
 
 #: The ladder last asked for, and per level its applicable steps by share, then index.
@@ -161,11 +162,12 @@ def run_ladder(
     stamp = ""  # the due stamp of the action ids, made when a reached step needs it
     full, used = clock.target_business, clock.business_used
     key = snapshot.key
-    for step, actions in _in_order(steps, level):
-        if used < full * step.at:
+    past = used >= full  # the usual case: every step up to 100 % is reached
+    for step, actions, within in _in_order(steps, level):
+        if not (past and within) and used < full * step.at:
             if next_step is None:
                 next_step = step
-                next_at = clock.moment(calendar, clock.created_utc, step.at)
+                next_at = clock.moment(calendar, step.at)
                 if not explain:
                     break  # steps are in order of their share: the rest are not reached either
             continue

@@ -619,7 +619,7 @@ def _known_customer(
         if due_ahead or at_risk_at > 1 or next_step_at is not None:
             moments = [clock.due] if due_ahead else []
             if at_risk_at > 1 or due_ahead:
-                moments.append(clock.moment(calendar, clock.created_utc, at_risk_at))
+                moments.append(clock.moment(calendar, at_risk_at))
             if next_step_at is not None:
                 moments.append(next_step_at)
             future = [m for m in moments if m > now]

@@ -83,7 +83,7 @@ class _Check:
 class _Compiled:
     """Per policy: Jira names by folded name, and each rule's condition ready to test."""
 
-    __slots__ = ("checks", "levels", "memo", "memo_fields", "policy")
+    __slots__ = ("checks", "levels", "memo", "memo_fields", "outcomes", "policy")
 
     def __init__(self, policy: PriorityPolicy) -> None:
         self.policy = policy  # kept alive so its id() stays unique while cached
@@ -98,6 +98,9 @@ class _Compiled:
         #: None: some rule reads more of the case, every case runs the rules.
         self.memo_fields: tuple[str, ...] | None = None
         self.memo: dict[tuple[str | None, ...], _RuleRun] = {}
+        #: The quiet outcome of a case without priority history: it depends on the
+        #: priority it was created with (or has), then on what ``memo`` is keyed by.
+        self.outcomes: dict[tuple[str | None, ...], PriorityOutcome] = {}
         checks = [check for _, check in self.checks]
         if all(
             c.labels_any is None and c.components_any is None and not c.summary_given
@@ -359,6 +362,30 @@ def decide_priority(
     Without ``explain`` the fired rules carry no ``why`` (the same decisions, cheaper).
     """
     compiled = _compiled(policy)
+    memo_fields = compiled.memo_fields
+    if explain or memo_fields is None or snapshot.priority_history:
+        return _decide(snapshot, policy, compiled, explain)
+    # no priority history: nobody changed the priority, so the outcome is the same for
+    # every case created with it and asking the same of the rules (few combinations)
+    fields = snapshot.fields
+    key = (
+        snapshot.initial_priority,
+        snapshot.priority,
+        snapshot.request_type,
+        *map(fields.get, memo_fields),
+    )
+    outcomes = compiled.outcomes
+    found = outcomes.get(key)
+    if found is None:
+        if len(outcomes) >= 4096:  # bounded: free-text fields could vary without end
+            outcomes.clear()
+        found = outcomes[key] = _decide(snapshot, policy, compiled, explain)
+    return found
+
+
+def _decide(
+    snapshot: IssueSnapshot, policy: PriorityPolicy, compiled: _Compiled, explain: bool
+) -> PriorityOutcome:
     requested = requested_priority(snapshot, policy, compiled)
     if requested.by is Actor.ENGINEER and policy.respect_engineer_changes:
         if requested.mapped:

@@ -54,16 +54,17 @@ class ResponseClock(NamedTuple):
     business_used: timedelta
     state: SlaState
     done: bool  # the case is in a Done-category status now
-    #: the case's creation in UTC: the calendar's fastest input (pass it to ``moment``)
-    created_utc: datetime
+    #: the case's creation (in UTC when the clock had it at hand: the calendar's fastest input)
+    created: datetime
 
     @property
     def running(self) -> bool:
         """The clock still runs: no response, not paused, not done (breached still runs)."""
         return self.first_response is None and self.paused_since is None and not self.done
 
-    def moment(self, calendar: BusinessCalendar, created: datetime, share: float) -> datetime:
+    def moment(self, calendar: BusinessCalendar, share: float) -> datetime:
         """When ``share`` of the target is used up (with the completed pauses)."""
+        created = self.created
         if not self.completed_pauses:  # the usual case: nothing to shift by
             return calendar.add(created, self.target_business * share)
         return shifted_due(calendar, created, self.target_business * share, self.completed_pauses)
@@ -321,7 +322,7 @@ def _general_clock(
         business_used=used,
         state=state,
         done=done,
-        created_utc=created_u,
+        created=created_u,
     )
 
 
@@ -341,19 +342,24 @@ def _untouched_clock(
     the end of a business interval), so no ``add()`` is needed.  Comparisons are
     made on UTC datetimes, which compare without converting zones.
     """
-    created_u = utc(snapshot.created)
-    now_u = _utc_now(now)
-    if target.kind == "next_business_day":
-        close_u = calendar.next_business_day_close_utc(created_u)
-        business = calendar.elapsed(created_u, close_u)
-        due = close_u.astimezone(calendar.tz)  # how add() answers: in the calendar's zone
-        past_due = now_u > close_u
+    created = snapshot.created
+    span = calendar.next_close_span(created, now) if target.kind == "next_business_day" else None
+    if span is not None:  # the usual target, in one question to the calendar
+        due, business, used, past_due = span
     else:
-        business = target_business(calendar, created_u, target)
-        due = calendar.add(created_u, business)
-        past_due = now > due
-    # the clock runs from creation to now (a ``now`` before creation uses nothing)
-    used = calendar.elapsed(created_u, now_u) if now_u > created_u else timedelta(0)
+        created = utc(created)
+        now_u = _utc_now(now)
+        if target.kind == "next_business_day":
+            close_u = calendar.next_business_day_close_utc(created)
+            business = calendar.elapsed(created, close_u)
+            due = close_u.astimezone(calendar.tz)  # how add() answers: in the calendar's zone
+            past_due = now_u > close_u
+        else:
+            business = target_business(calendar, created, target)
+            due = calendar.add(created, business)
+            past_due = now > due
+        # the clock runs from creation to now (a ``now`` before creation uses nothing)
+        used = calendar.elapsed(created, now_u) if now_u > created else timedelta(0)
     state: SlaState
     if past_due:
         state = "breached"
@@ -373,7 +379,7 @@ def _untouched_clock(
         business_used=used,
         state=state,
         done=False,
-        created_utc=created_u,
+        created=created,
     )
 
 

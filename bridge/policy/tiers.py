@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
@@ -157,6 +157,9 @@ class _OrgIndex:
     #: each case with its month, its sort key and its rank in that month's counted cases
     by_key: Mapping[str, tuple[MonthCase, str, SortKey, int]]
     months: Mapping[str, _Month]
+    #: per monthly limit: each indexed case's ranking without explanation (made once per
+    #: index and limit, in one loop, instead of case by case)
+    quiet: dict[int, dict[str, QuotaRanking]] = field(default_factory=dict)
 
 
 #: Ranking an organisation's month once per cycle instead of once per case: the sync
@@ -210,6 +213,29 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
         _INDEX.pop(next(iter(_INDEX)))
     _INDEX[cache_key] = index
     return index
+
+
+def _quiet_rankings(index: _OrgIndex, limit: int, skip: frozenset[str]) -> dict[str, QuotaRanking]:
+    """What ``rank_quota(..., explain=False)`` answers for each case of the index, as the
+    context lists it: its rank among its month's counted cases, or not counted."""
+    out: dict[str, QuotaRanking] = {}
+    shared: dict[tuple[int, str], QuotaRanking] = {}  # rankings are frozen: equal ones shared
+    months = index.months
+    for key, (case, month, _own, rank) in index.by_key.items():
+        if _excluded(case.resolution, skip):
+            counted = len(months[month].counted)
+            out[key] = QuotaRanking(
+                None,
+                month,
+                f"{key} is not counted in {month}: resolution {case.resolution!r}; "
+                f"{counted} of {limit} used",
+            )
+            continue
+        found = shared.get((rank, month))
+        if found is None:
+            found = shared[(rank, month)] = QuotaRanking(_position(rank, limit, month), month, "")
+        out[key] = found
+    return out
 
 
 #: The last organisation ranked: (cases, zone, not_counted, skipped, index), one tuple
@@ -303,6 +329,11 @@ def rank_quota(
         and listed.created == snapshot.created
         and listed.resolution == snapshot.resolution
     )
+    if present and not explain:
+        quiet = index.quiet.get(limit)
+        if quiet is None:
+            quiet = index.quiet[limit] = _quiet_rankings(index, limit, skip)
+        return quiet[snapshot.key]
     if entry is not None and present:  # same instant: the same month, sort key and rank
         month, own, rank = entry[1], entry[2], entry[3]
     else:
