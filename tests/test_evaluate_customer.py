@@ -418,3 +418,21 @@ def test_resolved_enterprise_case_is_not_assigned():
         status_history=[("2026-11-30T10:00:00-05:00", "Resolved")],
     )
     assert run(case, now=at("2026-12-01T10:00:00-05:00")).assignee is None
+
+
+@pytest.mark.parametrize("explain", [False, True])
+@pytest.mark.parametrize(
+    "case",
+    [
+        snapshot(),  # known, open
+        snapshot(status_history=[("2026-11-30T09:30:00+10:00", "Resolved")], resolution="Done"),
+        snapshot(organization="Initech"),  # unknown customer
+        snapshot(organization=None),
+    ],
+    ids=["open", "resolved", "unknown", "no-organisation"],
+)
+def test_every_path_builds_a_complete_desired(case: IssueSnapshot, explain: bool) -> None:
+    """Evaluation fills Desired without its constructor: each path must name every field."""
+    desired = evaluate(case, RULES, dataclasses.replace(context(), explain=explain), NOW)
+    assert set(vars(desired)) == {f.name for f in dataclasses.fields(Desired)}
+    assert desired == Desired(**vars(desired))

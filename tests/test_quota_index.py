@@ -57,7 +57,7 @@ def test_index_months_and_ranks_match_case_by_case(cases, zone_name):
     zone = ZoneInfo(zone_name)
     index = _org_index(cases, zone, SKIP)
     for case in cases:
-        _, month, own, rank = index.by_key[case.key]
+        _, month, own, rank, _ = index.by_key[case.key]
         assert month == month_of(case.created, zone), case
         counted = sorted(
             _sort_key(c)

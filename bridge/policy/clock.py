@@ -324,8 +324,8 @@ class BusinessCalendar:
         # format() by instant: cases due at the same close of business share the text
         self._formatted: dict[datetime, str] = {}
         self._closes = _NO_CLOSES  # next_close_span()'s day list, for the current table
-        # the last ``now`` asked and its B value in that table
-        self._now_b: tuple[_Table, float, int] = (_EMPTY, math.nan, 0)
+        # next_close_span(): the last ``now`` asked, its timestamp and its B value in a table
+        self._now_b: tuple[_Table, datetime | None, float, int | None] = (_EMPTY, None, 0.0, None)
 
     # ------------------------------------------------------------------ description
 
@@ -777,7 +777,9 @@ class BusinessCalendar:
         """
         table = self._table
         fs = start.timestamp()
-        fn = now.timestamp()
+        last_table, last_now, fn, b_now = self._now_b
+        if last_now is not now or last_table is not table:  # a cycle sees all at one ``now``
+            fn, b_now = now.timestamp(), None
         lo, hi = table.fast_lo, table.fast_hi
         if not (lo <= fs < hi and lo <= fn < hi):
             return None
@@ -790,11 +792,10 @@ class BusinessCalendar:
         k = bisect_right(bounds, fs)
         b_start = base[k] + s if k & 1 else base[k]
         n = (fn * 1e6).__round__()
-        last_table, last_fn, b_now = self._now_b
-        if last_fn != fn or last_table is not table:  # a cycle sees every case at one ``now``
+        if b_now is None:
             k = bisect_right(bounds, fn)
             b_now = base[k] + n if k & 1 else base[k]
-            self._now_b = (table, fn, b_now)
+            self._now_b = (table, now, fn, b_now)
         return (
             closes.closes[i],
             _ONE_US * (closes.b_close[i] - b_start),

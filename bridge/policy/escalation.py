@@ -91,9 +91,13 @@ class _Step(NamedTuple):
     step: EscalationStep
     actions: tuple[_Action, ...]  # only the actions that do something
     within: bool  # at or below 100 %: reached by every case past its due time
+    #: steps are reached in order: the labels and step indexes of this step and every
+    #: step before it (what a case that reached this far carries)
+    labels: frozenset[str]
+    reached: tuple[int, ...]
 
 
-def _prepare(step: EscalationStep) -> _Step:
+def _prepare(step: EscalationStep, before: _Step | None) -> _Step:
     actions: list[_Action] = []
     for i, action in enumerate(step.actions):
         if action.kind == "comment" and action.comment is not None:
@@ -104,7 +108,11 @@ def _prepare(step: EscalationStep) -> _Step:
             actions.append(_Action(i, "transition", action, False, slug(action.transition)))
         elif action.kind == "assign" and action.assign:
             actions.append(_Action(i, "assign", action, False, ""))
-    return _Step(step, tuple(actions), step.at <= 1)
+    labels = frozenset(a.action.label for a in actions if a.kind == "label" and a.action.label)
+    if before is not None:
+        labels |= before.labels
+    reached = (*before.reached, step.index) if before is not None else (step.index,)
+    return _Step(step, tuple(actions), step.at <= 1, labels, reached)
 
 
 #: The ladder last asked for, and per level its applicable steps by share, then index.
@@ -123,8 +131,11 @@ def _in_order(steps: tuple[EscalationStep, ...], level: PriorityLevel) -> tuple[
         _ORDER = (steps, by_level)
     found = by_level.get(level)
     if found is None:
-        ordered = sorted(steps, key=lambda s: (s.at, s.index))
-        found = by_level[level] = tuple(_prepare(s) for s in ordered if applies(s, level))
+        prepared: list[_Step] = []
+        for step in sorted(steps, key=lambda s: (s.at, s.index)):
+            if applies(step, level):
+                prepared.append(_prepare(step, prepared[-1] if prepared else None))
+        found = by_level[level] = tuple(prepared)
     return found
 
 
@@ -146,8 +157,7 @@ def run_ladder(
     engineer rule); a ladder ``assign`` only applies to a case still unowned.
     """
     notes: list[Explanation] = []
-    reached: list[int] = []
-    labels: set[str] = set()
+    last: _Step | None = None  # the last step reached (steps are reached in order)
     comments: list[DesiredComment] = []
     transitions: list[DesiredTransition] = []
     new_assignee: str | None = None
@@ -163,23 +173,24 @@ def run_ladder(
     full, used = clock.target_business, clock.business_used
     key = snapshot.key
     past = used >= full  # the usual case: every step up to 100 % is reached
-    for step, actions, within in _in_order(steps, level):
-        if not (past and within) and used < full * step.at:
+    for prepared in _in_order(steps, level):
+        step = prepared.step
+        if not (past and prepared.within) and used < full * step.at:
             if next_step is None:
                 next_step = step
                 next_at = clock.moment(calendar, step.at)
                 if not explain:
                     break  # steps are in order of their share: the rest are not reached either
             continue
-        reached.append(step.index)
+        last = prepared
         if not stamp:
             stamp = due_stamp(clock.due)
         done: list[str] = []  # what the step did, for explain
-        for i, kind, action, public, transition_slug in actions:
+        for i, kind, action, public, transition_slug in prepared.actions:
             if kind == "comment":
                 assert action.comment is not None  # checked by _prepare
                 comments.append(
-                    DesiredComment.deferred(  # rendered only if the planner posts it
+                    _deferred(  # rendered only if the planner posts it
                         f"{key}/esc/{step.index}.{i}/{stamp}",  # action_id(), inlined
                         public,
                         render,
@@ -188,9 +199,7 @@ def run_ladder(
                 )
                 if explain:
                     done.append(f"{action.comment.visibility} comment")
-            elif kind == "label":
-                assert action.label is not None
-                labels.add(action.label)
+            elif kind == "label":  # the step's labels: in prepared.labels
                 if explain:
                     done.append(f"label {action.label}")
             elif kind == "transition":
@@ -237,20 +246,20 @@ def run_ladder(
                 f"next step {next_step.index + 1} at {next_step.at:.0%}: {calendar.format(next_at)}",
             )
         )
-    elif not reached:
+    elif last is None:
         notes.append(Explanation("escalation", f"no ladder step applies to {level}"))
     else:
         notes.append(Explanation("escalation", "every ladder step has been reached"))
     if explain and not steps:
         notes = [Explanation("escalation", "no escalation ladder configured")]
-    return LadderOutcome(
-        reached=tuple(reached),
-        labels=frozenset(labels),
-        comments=tuple(comments),
-        transitions=tuple(transitions),
-        assignee=new_assignee,
-        next_step_at=next_at,
-        explanation=tuple(notes),
+    return LadderOutcome(  # positional: in the order of the fields (reached, labels, ...)
+        last.reached if last is not None else (),
+        last.labels if last is not None else _NO_LABELS,
+        tuple(comments),
+        tuple(transitions),
+        new_assignee,
+        next_at,
+        tuple(notes),
     )
 
 
@@ -263,6 +272,8 @@ def _transition(action_id: str, name: str) -> DesiredTransition:
 
 _object_new = object.__new__
 _object_setattr = object.__setattr__
+_deferred = DesiredComment.deferred
+_NO_LABELS: frozenset[str] = frozenset()
 
 
 def not_running_reason(clock: ResponseClock) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
+from operator import itemgetter
 from typing import NamedTuple
 
 from bridge.policy.model import (
@@ -114,8 +116,8 @@ def _day_month(day: int, zone: tzinfo) -> str | None:
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _first(row: tuple[SortKey, bool, MonthCase]) -> SortKey:
-    return row[0]
+#: a grouped row's sort key (C-level, for sorting the month's rows)
+_first: Callable[[tuple[SortKey, bool, MonthCase]], SortKey] = itemgetter(0)
 
 
 def find_org_cases(
@@ -154,8 +156,9 @@ _EMPTY_MONTH = _Month((), ())
 @dataclass(frozen=True)
 class _OrgIndex:
     cases: tuple[MonthCase, ...]  # the indexed tuple itself (kept alive: ids stay unique)
-    #: each case with its month, its sort key and its rank in that month's counted cases
-    by_key: Mapping[str, tuple[MonthCase, str, SortKey, int]]
+    #: each case with its month, its sort key, its rank in that month's counted cases
+    #: and whether its resolution keeps it out of the count
+    by_key: Mapping[str, tuple[MonthCase, str, SortKey, int, bool]]
     months: Mapping[str, _Month]
     #: per monthly limit: each indexed case's ranking without explanation (made once per
     #: index and limit, in one loop, instead of case by case)
@@ -175,7 +178,7 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     if found is not None and found.cases is cases:
         return found
     # each case's sort key and month made once (this runs for every case of a cycle)
-    grouped: dict[str, list[tuple[SortKey, bool, MonthCase]]] = {}
+    grouped: defaultdict[str, list[tuple[SortKey, bool, MonthCase]]] = defaultdict(list)
     not_counted: dict[str | None, bool] = {None: False}
     days: dict[int, str | None] = {}  # UTC day -> the zone's month all that day (None: two)
     for case in cases:
@@ -191,18 +194,19 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
         excluded = not_counted.get(case.resolution)
         if excluded is None:
             excluded = not_counted[case.resolution] = _excluded(case.resolution, skip)
-        # the sort key of _sort_key()
-        grouped.setdefault(month, []).append(((stamp, case.key_number, key), excluded, case))
+        # the sort key of _sort_key(), with MonthCase.key_number inlined
+        tail = key[key.rfind("-") + 1 :]
+        grouped[month].append(((stamp, int(tail) if tail.isdigit() else 0, key), excluded, case))
     months: dict[str, _Month] = {}
     # each case's rank, found once here instead of once per evaluation: what the bisect
     # in rank_quota gives, the number of counted cases sorted before it, plus one
-    by_key: dict[str, tuple[MonthCase, str, SortKey, int]] = {}
+    by_key: dict[str, tuple[MonthCase, str, SortKey, int, bool]] = {}
     for month, listed in grouped.items():
         listed.sort(key=_first)  # by sort key: unique (it ends with the case key)
         counted: list[SortKey] = []
         excluded_keys: list[str] = []
         for own, excluded, case in listed:
-            by_key[own[2]] = (case, month, own, len(counted) + 1)
+            by_key[own[2]] = (case, month, own, len(counted) + 1, excluded)
             if excluded:
                 excluded_keys.append(own[2])
             else:
@@ -215,14 +219,13 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     return index
 
 
-def _quiet_rankings(index: _OrgIndex, limit: int, skip: frozenset[str]) -> dict[str, QuotaRanking]:
+def _quiet_rankings(index: _OrgIndex, limit: int) -> dict[str, QuotaRanking]:
     """What ``rank_quota(..., explain=False)`` answers for each case of the index, as the
     context lists it: its rank among its month's counted cases, or not counted."""
     out: dict[str, QuotaRanking] = {}
-    shared: dict[tuple[int, str], QuotaRanking] = {}  # rankings are frozen: equal ones shared
     months = index.months
-    for key, (case, month, _own, rank) in index.by_key.items():
-        if _excluded(case.resolution, skip):
+    for key, (case, month, _own, rank, excluded) in index.by_key.items():
+        if excluded:
             counted = len(months[month].counted)
             out[key] = QuotaRanking(
                 None,
@@ -230,12 +233,15 @@ def _quiet_rankings(index: _OrgIndex, limit: int, skip: frozenset[str]) -> dict[
                 f"{key} is not counted in {month}: resolution {case.resolution!r}; "
                 f"{counted} of {limit} used",
             )
-            continue
-        found = shared.get((rank, month))
-        if found is None:
-            found = shared[(rank, month)] = QuotaRanking(_position(rank, limit, month), month, "")
-        out[key] = found
+        else:
+            out[key] = _quiet_ranking(rank, limit, month)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _quiet_ranking(used: int, limit: int, month: str) -> QuotaRanking:
+    """A counted case's ranking without explanation, shared like its position."""
+    return QuotaRanking(_position(used, limit, month), month, "")
 
 
 #: The last organisation ranked: (cases, zone, not_counted, skipped, index), one tuple
@@ -332,7 +338,7 @@ def rank_quota(
     if present and not explain:
         quiet = index.quiet.get(limit)
         if quiet is None:
-            quiet = index.quiet[limit] = _quiet_rankings(index, limit, skip)
+            quiet = index.quiet[limit] = _quiet_rankings(index, limit)
         return quiet[snapshot.key]
     if entry is not None and present:  # same instant: the same month, sort key and rank
         month, own, rank = entry[1], entry[2], entry[3]
