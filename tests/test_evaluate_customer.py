@@ -436,3 +436,18 @@ def test_every_path_builds_a_complete_desired(case: IssueSnapshot, explain: bool
     desired = evaluate(case, RULES, dataclasses.replace(context(), explain=explain), NOW)
     assert set(vars(desired)) == {f.name for f in dataclasses.fields(Desired)}
     assert desired == Desired(**vars(desired))
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_quota_positions_and_transitions_are_complete(explain: bool) -> None:
+    """Made without their constructors too: an over-quota case past its due time."""
+    case = snapshot("SUP-9", created="2026-11-23T09:00:00+10:00")
+    ctx = dataclasses.replace(
+        context(acme_month(month_case("SUP-9", case.created))), explain=explain
+    )
+    desired = evaluate(case, RULES, ctx, NOW)
+    assert desired.quota is not None and desired.quota.over
+    assert desired.transitions  # the over-quota transition and the ladder's
+    for made in (desired.quota, *desired.transitions):
+        assert set(vars(made)) == {f.name for f in dataclasses.fields(made)}
+        assert made == type(made)(**vars(made))

@@ -23,6 +23,7 @@ from bridge.policy.model import (
     Explanation,
     IssueSnapshot,
     PriorityLevel,
+    filled,
 )
 from bridge.policy.priority import slug
 from bridge.policy.sla import ResponseClock
@@ -265,13 +266,9 @@ def run_ladder(
 
 def _transition(action_id: str, name: str) -> DesiredTransition:
     """``DesiredTransition(action_id, name)`` without the frozen ``__init__`` (per case)."""
-    made: DesiredTransition = _object_new(DesiredTransition)
-    _object_setattr(made, "__dict__", {"action_id": action_id, "name": name})
-    return made
+    return filled(DesiredTransition, {"action_id": action_id, "name": name})
 
 
-_object_new = object.__new__
-_object_setattr = object.__setattr__
 _deferred = DesiredComment.deferred
 _NO_LABELS: frozenset[str] = frozenset()
 

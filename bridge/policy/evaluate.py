@@ -44,6 +44,7 @@ from bridge.policy.model import (
     RuleSet,
     SlaState,
     Tier,
+    filled,
 )
 from bridge.policy.priority import PriorityOutcome, decide_priority, folded, level_of, slug
 from bridge.policy.sla import (
@@ -251,45 +252,15 @@ def template_values(
 
 
 def _new_desired(**values: object) -> Desired:
-    """``Desired(**values)`` for the full set of fields, without the frozen ``__init__``.
-
-    A frozen dataclass sets each of its 25 fields through ``object.__setattr__``:
-    the largest single cost of an evaluation.  Filling the instance dict gives the
-    same object (same fields, equality, hash and repr).  Used only while Desired is
-    a plain frozen dataclass without ``__post_init__`` or slots, and every field is
-    given; otherwise the constructor runs.
-    """
-    return _desired_from(values)
-
-
-def _desired_exact(values: dict[str, object]) -> Desired:
-    """``_desired_from(values)`` for a dict literal that names every field of Desired (the
-    per-case path: checking its keys would cost more than filling it)."""
-    if _FAST_DESIRED:
-        desired: Desired = _object_new(Desired)
-        _object_setattr(desired, "__dict__", values)
-        return desired
+    """``Desired(**values)`` for the full set of fields, without the frozen ``__init__``
+    (see ``model.filled``); any other set of names goes through the constructor."""
+    if values.keys() == _DESIRED_FIELDS:
+        return filled(Desired, values)
     return Desired(**values)  # type: ignore[arg-type]
 
 
-def _desired_from(values: dict[str, object]) -> Desired:
-    """``_new_desired(**values)`` for a dict made for it (it becomes the instance dict)."""
-    if _FAST_DESIRED and values.keys() == _DESIRED_FIELDS:
-        desired: Desired = _object_new(Desired)
-        _object_setattr(desired, "__dict__", values)
-        return desired
-    return Desired(**values)  # type: ignore[arg-type]
-
-
-_object_new = object.__new__
-_object_setattr = object.__setattr__
-_deferred = DesiredComment.deferred
 _DESIRED_FIELDS = frozenset(f.name for f in fields(Desired))
-_FAST_DESIRED = (
-    not hasattr(Desired, "__post_init__")
-    and not hasattr(Desired, "__slots__")
-    and all(f.init for f in fields(Desired))
-)
+_deferred = DesiredComment.deferred
 
 
 @dataclass
@@ -775,7 +746,8 @@ def _desired(
         first = clock.first_response.at if clock.first_response is not None else None
         paused, state, sla_priority = clock.paused_business, clock.state, decided.level
     # one dict literal naming every field (tests compare it with Desired's fields)
-    return _desired_exact(
+    return filled(
+        Desired,
         {
             "key": snapshot.key,
             "known_customer": True,
@@ -803,7 +775,7 @@ def _desired(
             "next_wakeup": next_wakeup,
             "sla_priority": sla_priority,
             "paused_business": paused,
-        }
+        },
     )
 
 

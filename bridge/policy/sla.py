@@ -367,20 +367,17 @@ def _untouched_clock(
         state = "at_risk"
     else:
         state = "running"
-    return ResponseClock(
-        target=target,
-        target_business=business,
-        first_response=None,
-        pauses=(),
-        completed_pauses=(),
-        paused_since=None,
-        paused_business=timedelta(0),
-        due=due,
-        business_used=used,
-        state=state,
-        done=False,
-        created=created,
+    # ResponseClock(target, target_business, first_response, pauses, completed_pauses,
+    # paused_since, paused_business, due, business_used, state, done, created) made
+    # directly: this runs for most cases (test_clock_paths compares it with the full walk)
+    return _new_tuple(
+        ResponseClock,
+        (target, business, None, (), (), None, _ZERO, due, used, state, False, created),
     )
+
+
+_new_tuple = tuple.__new__
+_ZERO = timedelta(0)
 
 
 def format_duration(d: timedelta) -> str:

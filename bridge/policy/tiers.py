@@ -19,6 +19,7 @@ from bridge.policy.model import (
     QuotaPosition,
     RuleSet,
     Tier,
+    filled,
 )
 from bridge.policy.priority import folded as _folded
 
@@ -233,15 +234,15 @@ def _quiet_rankings(index: _OrgIndex, limit: int) -> dict[str, QuotaRanking]:
                 f"{key} is not counted in {month}: resolution {case.resolution!r}; "
                 f"{counted} of {limit} used",
             )
-        else:
-            out[key] = _quiet_ranking(rank, limit, month)
+        else:  # QuotaRanking(_position(rank, limit, month), month, ""), made directly
+            position = filled(
+                QuotaPosition, {"used": rank, "limit": limit, "over": rank > limit, "month": month}
+            )
+            out[key] = _new_tuple(QuotaRanking, (position, month, ""))
     return out
 
 
-@lru_cache(maxsize=4096)
-def _quiet_ranking(used: int, limit: int, month: str) -> QuotaRanking:
-    """A counted case's ranking without explanation, shared like its position."""
-    return QuotaRanking(_position(used, limit, month), month, "")
+_new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__
 
 
 #: The last organisation ranked: (cases, zone, not_counted, skipped, index), one tuple
@@ -281,10 +282,11 @@ def _month_case(snapshot: IssueSnapshot) -> MonthCase:
     return MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
 
 
-@lru_cache(maxsize=4096)
 def _position(used: int, limit: int, month: str) -> QuotaPosition:
-    """A quota position, shared between cases (it is frozen): few distinct ones recur."""
-    return QuotaPosition(used, limit, used > limit, month)
+    """``QuotaPosition(used, limit, used > limit, month)``, made once per case and cycle."""
+    return filled(
+        QuotaPosition, {"used": used, "limit": limit, "over": used > limit, "month": month}
+    )
 
 
 def rank_quota(
