@@ -24,7 +24,7 @@ Decisions where SPEC §2–§3 are silent:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -251,15 +251,6 @@ def template_values(
     return TemplateValues(snapshot, ruleset, level, due, calendar, tier, quota, missing)
 
 
-def _new_desired(**values: object) -> Desired:
-    """``Desired(**values)`` for the full set of fields, without the frozen ``__init__``
-    (see ``model.filled``); any other set of names goes through the constructor."""
-    if values.keys() == _DESIRED_FIELDS:
-        return filled(Desired, values)
-    return Desired(**values)  # type: ignore[arg-type]
-
-
-_DESIRED_FIELDS = frozenset(f.name for f in fields(Desired))
 _deferred = DesiredComment.deferred
 
 
@@ -407,33 +398,36 @@ def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet, explain: bool) 
                 quota=None,
             )
             out.comment(f"{snapshot.key}/unknown-customer", policy.comment, values)
-    return _new_desired(
-        key=snapshot.key,
-        known_customer=False,
-        tier=None,
-        calendar=None,
-        priority=None,
-        priority_jira=None,
-        priority_reason="unknown customer: priority rules do not apply",
-        quota=None,
-        authorised_contact=None,
-        entitlement_problems=(),
-        missing_information=(),
-        response_due=None,
-        target=None,
-        business_used=None,
-        first_response=None,
-        sla_state="none",
-        escalation_steps=(),
-        labels_present=frozenset(out.labels_present),
-        labels_absent=frozenset(),
-        comments=tuple(out.comments),
-        assignee=None,
-        transitions=(),
-        explanation=tuple(out.notes),
-        next_wakeup=None,
-        sla_priority=None,
-        paused_business=None,
+    return filled(  # a dict literal naming every field (see model.filled)
+        Desired,
+        {
+            "key": snapshot.key,
+            "known_customer": False,
+            "tier": None,
+            "calendar": None,
+            "priority": None,
+            "priority_jira": None,
+            "priority_reason": "unknown customer: priority rules do not apply",
+            "quota": None,
+            "authorised_contact": None,
+            "entitlement_problems": (),
+            "missing_information": (),
+            "response_due": None,
+            "target": None,
+            "business_used": None,
+            "first_response": None,
+            "sla_state": "none",
+            "escalation_steps": (),
+            "labels_present": frozenset(out.labels_present),
+            "labels_absent": frozenset(),
+            "comments": tuple(out.comments),
+            "assignee": None,
+            "transitions": (),
+            "explanation": tuple(out.notes),
+            "next_wakeup": None,
+            "sla_priority": None,
+            "paused_business": None,
+        },
     )
 
 
