@@ -9,7 +9,7 @@ cycle logs it with its key and goes on with the others.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.jira.fields import FieldMap, parse_jira_datetime
@@ -83,12 +83,21 @@ def to_person(
 
 
 def _time(key: str, value: Any, what: str) -> datetime:
+    """A Jira time as an instant in UTC.
+
+    Jira writes times in the site's zone, and every parsed time gets a zone object of
+    its own; comparing, subtracting or taking ``timestamp()`` of two such times asks
+    both zones for their offsets, about a microsecond each time.  In UTC they share one
+    zone object, so all of that is plain arithmetic, and the business calendar takes
+    its exact UTC path.  Times are shown in the customer's zone wherever they are shown.
+    """
     if value is None or value == "":
         raise SnapshotError(key, f"{what} is missing")
     try:
-        return parse_jira_datetime(value)
+        parsed = parse_jira_datetime(value)
     except (TypeError, ValueError):
         raise SnapshotError(key, f"{what} is not a Jira datetime: {value!r}") from None
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _name(value: Any) -> str | None:
