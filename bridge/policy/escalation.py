@@ -186,7 +186,7 @@ def run_ladder(
         last = prepared
         if not stamp:
             stamp = due_stamp(clock.due)
-        done: list[str] = []  # what the step did, for explain
+        done: list[str] = _NOTHING_DONE if not explain else []  # what the step did, for explain
         for i, kind, action, public, transition_slug in prepared.actions:
             if kind == "comment":
                 assert action.comment is not None  # checked by _prepare
@@ -220,16 +220,19 @@ def run_ladder(
                 assert target is not None
                 if target == "named_engineer":
                     if customer.named_engineer is None:
-                        done.append(
-                            f"assign skipped: {customer.organization} has no named engineer"
-                        )
+                        if explain:
+                            done.append(
+                                f"assign skipped: {customer.organization} has no named engineer"
+                            )
                         continue
                     target = customer.named_engineer
                 if owner is not None:
-                    done.append(f"assign skipped: already assigned to {owner}")
+                    if explain:
+                        done.append(f"assign skipped: already assigned to {owner}")
                     continue
                 owner = new_assignee = target
-                done.append(f"assign to {target}")
+                if explain:
+                    done.append(f"assign to {target}")
         if explain:
             notes.append(
                 Explanation(
@@ -271,6 +274,7 @@ def _transition(action_id: str, name: str) -> DesiredTransition:
 
 _deferred = DesiredComment.deferred
 _NO_LABELS: frozenset[str] = frozenset()
+_NOTHING_DONE: list[str] = []  # never appended to: only explain records what a step did
 
 
 def not_running_reason(clock: ResponseClock) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
-from operator import itemgetter
 from typing import NamedTuple
 
 from bridge.policy.model import (
@@ -117,10 +116,6 @@ def _day_month(day: int, zone: tzinfo) -> str | None:
 _MICROSECOND = timedelta(microseconds=1)
 
 
-#: a grouped row's sort key (C-level, for sorting the month's rows)
-_first: Callable[[tuple[SortKey, bool, MonthCase]], SortKey] = itemgetter(0)
-
-
 def find_org_cases(
     snapshot: IssueSnapshot, org_cases: Mapping[str, tuple[MonthCase, ...]], customer: Customer
 ) -> tuple[MonthCase, ...]:
@@ -179,7 +174,9 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     if found is not None and found.cases is cases:
         return found
     # each case's sort key and month made once (this runs for every case of a cycle)
-    grouped: defaultdict[str, list[tuple[SortKey, bool, MonthCase]]] = defaultdict(list)
+    grouped: defaultdict[str, list[SortKey]] = defaultdict(list)
+    listed: dict[str, MonthCase] = {}  # (keys are unique: one Jira issue each)
+    excluded_keys: set[str] = set()
     not_counted: dict[str | None, bool] = {None: False}
     days: dict[int, str | None] = {}  # UTC day -> the zone's month all that day (None: two)
     for case in cases:
@@ -195,24 +192,29 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
         excluded = not_counted.get(case.resolution)
         if excluded is None:
             excluded = not_counted[case.resolution] = _excluded(case.resolution, skip)
+        if excluded:
+            excluded_keys.add(key)
+        listed[key] = case
         # the sort key of _sort_key(), with MonthCase.key_number inlined
         tail = key[key.rfind("-") + 1 :]
-        grouped[month].append(((stamp, int(tail) if tail.isdigit() else 0, key), excluded, case))
+        grouped[month].append((stamp, int(tail) if tail.isdigit() else 0, key))
     months: dict[str, _Month] = {}
     # each case's rank, found once here instead of once per evaluation: what the bisect
     # in rank_quota gives, the number of counted cases sorted before it, plus one
     by_key: dict[str, tuple[MonthCase, str, SortKey, int, bool]] = {}
-    for month, listed in grouped.items():
-        listed.sort(key=_first)  # by sort key: unique (it ends with the case key)
+    for month, owns in grouped.items():
+        owns.sort()  # sort keys are unique: they end with the case key
         counted: list[SortKey] = []
-        excluded_keys: list[str] = []
-        for own, excluded, case in listed:
-            by_key[own[2]] = (case, month, own, len(counted) + 1, excluded)
-            if excluded:
-                excluded_keys.append(own[2])
+        month_excluded: list[str] = []
+        for own in owns:
+            key = own[2]
+            if key in excluded_keys:
+                by_key[key] = (listed[key], month, own, len(counted) + 1, True)
+                month_excluded.append(key)
             else:
+                by_key[key] = (listed[key], month, own, len(counted) + 1, False)
                 counted.append(own)
-        months[month] = _Month(tuple(counted), tuple(excluded_keys))
+        months[month] = _Month(tuple(counted), tuple(month_excluded))
     index = _OrgIndex(cases, by_key, months)
     if len(_INDEX) >= _INDEX_SIZE:
         _INDEX.pop(next(iter(_INDEX)))
