@@ -21,6 +21,7 @@ from policy_factories import (
 
 from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor, Desired, IssueSnapshot, Person, RuleSet, Target
+from bridge.policy.sla import is_bridge
 
 RULES = default_ruleset()
 MON_0900 = "2026-11-30T09:00:00+10:00"  # Acme (Brisbane, UTC+10, no DST)
@@ -289,3 +290,18 @@ def test_explanation_names_calendar_due_and_business_time_used():
     assert "Mon 30 Nov 2026 09:00 AEST -> due Mon 30 Nov 2026 13:00 AEST" in text
     assert "2h00m business time used" in text
     assert "sla: SLA state running" in text
+
+
+@pytest.mark.parametrize(
+    ("email", "account_id", "bridge", "expected"),
+    [
+        ("Bridge@Vendor.example", "acc-1", " bridge@vendor.example ", True),  # email, any case
+        (None, "ACC-BRIDGE", "acc-bridge", True),  # account id
+        ("jane@vendor.example", "acc-1", "bridge@vendor.example", False),
+        (None, "", "bridge@vendor.example", False),
+        ("bridge@vendor.example", "acc-1", None, False),  # no bridge account configured
+        ("bridge@vendor.example", "acc-1", "", False),
+    ],
+)
+def test_is_bridge_matches_email_or_account_id(email, account_id, bridge, expected) -> None:
+    assert is_bridge(email, account_id, bridge) is expected

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from bridge.policy.model import (
-    CommentTemplate,
     Customer,
     DesiredComment,
     DesiredTransition,
@@ -31,7 +30,7 @@ from bridge.policy.sla import ResponseClock
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
 
-Render = Callable[[CommentTemplate], str]
+Render = Callable[[str], str]  # a comment template's text -> the comment's text
 
 
 class LadderOutcome(NamedTuple):
@@ -195,7 +194,7 @@ def run_ladder(
                         f"{key}/esc/{step.index}.{i}/{stamp}",  # action_id(), inlined
                         public,
                         render,
-                        action.comment,
+                        action.comment.text,
                     )
                 )
                 if explain:

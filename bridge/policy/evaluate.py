@@ -254,16 +254,18 @@ def template_values(
 _deferred = DesiredComment.deferred
 
 
-@dataclass
 class _Out:
-    """What evaluation collects on the way."""
+    """What evaluation collects on the way (one per case: slots, made in one call)."""
 
-    labels_present: set[str]
-    labels_absent: set[str]
-    comments: list[DesiredComment]
-    transitions: list[DesiredTransition]
-    notes: list[Explanation]
-    explain: bool = True
+    __slots__ = ("comments", "explain", "labels_absent", "labels_present", "notes", "transitions")
+
+    def __init__(self, explain: bool) -> None:
+        self.labels_present: set[str] = set()
+        self.labels_absent: set[str] = set()
+        self.comments: list[DesiredComment] = []
+        self.transitions: list[DesiredTransition] = []
+        self.notes: list[Explanation] = []
+        self.explain = explain
 
     def note(self, topic: str, text: str) -> None:
         if self.explain:
@@ -368,7 +370,7 @@ def evaluate(
 
 
 def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet, explain: bool) -> Desired:
-    out = _Out(set(), set(), [], [], [], explain)
+    out = _Out(explain)
     done = snapshot.status_category == "done"
     org = snapshot.organization
     if explain:  # the notes' texts are only built when they are kept
@@ -455,7 +457,7 @@ def _known_customer(
 ) -> Desired:
     key = snapshot.key
     explain = context.explain
-    out = _Out(set(), set(), [], [], [], explain)
+    out = _Out(explain)
     open_case = snapshot.status_category != "done"
     prepared = _prepared(ruleset)
     facts = prepared.facts(customer)
@@ -573,7 +575,7 @@ def _known_customer(
             calendar=calendar,
             customer=customer,
             assignee=snapshot.assignee or assignee,
-            render=lambda t: values.render(t.text),
+            render=values.render,
             explain=out.explain,
         )
         out.notes.extend(ladder.explanation)

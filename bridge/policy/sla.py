@@ -95,7 +95,9 @@ def is_bridge(person_email: str | None, account_id: str, bridge_account: str | N
     if not bridge_account:
         return False
     wanted = bridge_account.strip().casefold()
-    return wanted in {x.casefold() for x in (person_email, account_id) if x}
+    return bool(person_email and person_email.casefold() == wanted) or bool(
+        account_id and account_id.casefold() == wanted
+    )
 
 
 def counts_as_response(comment: CaseComment, bridge_account: str | None) -> bool:
