@@ -590,7 +590,9 @@ def _known_customer(
         # that is still ahead; the at-risk moment (a share <= 1 of the target) is never
         # later than the due time, so once the due time has passed it is not needed
         at_risk_at = ruleset.response.at_risk_at
-        due_ahead = clock.due > now
+        # a breached clock's due time has passed (and comparing the due time, in the
+        # calendar's zone, with now costs two zone look-ups): most cases ask
+        due_ahead = clock.state != "breached" and clock.due > now
         next_step_at = ladder.next_step_at if ladder is not None else None
         if due_ahead or at_risk_at > 1 or next_step_at is not None:
             moments = [clock.due] if due_ahead else []
@@ -663,7 +665,7 @@ def _known_customer(
         out.labels_absent.add(entitled.label)
 
     for fired in decided.fired:
-        if fired.changed and fired.rule.comment is not None:
+        if fired.rule.comment is not None and fired.changed:
             out.comment(f"{key}/priority/{slug(fired.rule.name)}", fired.rule.comment, values)
 
     info = ruleset.required_information

@@ -292,7 +292,8 @@ def _general_clock(
             completed.append((span.start, end))
         else:
             paused_since = span.start
-    business = target_business(calendar, created_u, target)
+    close = calendar.next_close_span(created_u, now) if target.kind == "next_business_day" else None
+    business = close[1] if close is not None else target_business(calendar, created_u, target)
     if completed:
         due = shifted_due(calendar, created_u, business, completed)
         plain_due = calendar.add(created_u, business)
