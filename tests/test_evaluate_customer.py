@@ -451,3 +451,19 @@ def test_quota_positions_and_transitions_are_complete(explain: bool) -> None:
     for made in (desired.quota, *desired.transitions):
         assert set(vars(made)) == {f.name for f in dataclasses.fields(made)}
         assert made == type(made)(**vars(made))
+
+
+def test_organisation_names_match_customers_exactly_then_case_insensitively() -> None:
+    rules = RULES
+    assert rules.customer("Acme Networks") is rules.customers["Acme Networks"]
+    assert rules.customer("ACME networks") is rules.customers["Acme Networks"]
+    assert rules.customer("Acme") is None
+    assert rules.customer(None) is None
+    # two entries whose names fold alike: the exact name first, else the first listed
+    first, second = (
+        dataclasses.replace(rules.customers["Acme Networks"], organization=name)
+        for name in ("ACME Networks", "acme networks")
+    )
+    twins = dataclasses.replace(rules, customers={"ACME Networks": first, "acme networks": second})
+    assert twins.customer("acme networks") is second
+    assert twins.customer("Acme Networks") is first

@@ -57,7 +57,9 @@ def test_index_months_and_ranks_match_case_by_case(cases, zone_name):
     zone = ZoneInfo(zone_name)
     index = _org_index(cases, zone, SKIP)
     for case in cases:
-        _, month, own, rank, _ = index.by_key[case.key]
+        month, own, rank = index.month[case.key], _sort_key(case), index.rank[case.key]
+        assert index.listed[case.key] is case
+        assert (case.key in index.excluded) == ((case.resolution or "").casefold() in SKIP)
         assert month == month_of(case.created, zone), case
         counted = sorted(
             _sort_key(c)
@@ -74,6 +76,6 @@ def test_a_day_holding_a_month_end_splits_it_by_the_zones_midnight():
     before = MonthCase("SUP-1", datetime(2026, 11, 30, 13, 59, tzinfo=UTC))
     after = MonthCase("SUP-2", datetime(2026, 11, 30, 14, 0, tzinfo=UTC))
     index = _org_index((before, after), zone, SKIP)
-    assert index.by_key["SUP-1"][1] == "2026-11"
-    assert index.by_key["SUP-2"][1] == "2026-12"
-    assert index.by_key["SUP-2"][3] == 1  # first case of December
+    assert index.month["SUP-1"] == "2026-11"
+    assert index.month["SUP-2"] == "2026-12"
+    assert index.rank["SUP-2"] == 1  # first case of December

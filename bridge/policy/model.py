@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type checkers
@@ -177,11 +178,16 @@ class RuleSet:
         found = self.customers.get(organization)
         if found is not None:
             return found
-        folded = organization.casefold()
+        return self._folded_customers.get(organization.casefold())
+
+    @cached_property
+    def _folded_customers(self) -> dict[str, Customer]:
+        """Customers by case-folded name (the first entry of a folded name wins), built
+        once: every case of an organisation without an entry asks."""
+        folded: dict[str, Customer] = {}
         for name, customer in self.customers.items():
-            if name.casefold() == folded:
-                return customer
-        return None
+            folded.setdefault(name.casefold(), customer)
+        return folded
 
 
 # ------------------------------------------------------------------------ snapshot

@@ -5,7 +5,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
@@ -152,13 +153,12 @@ _EMPTY_MONTH = _Month((), ())
 @dataclass(frozen=True)
 class _OrgIndex:
     cases: tuple[MonthCase, ...]  # the indexed tuple itself (kept alive: ids stay unique)
-    #: each case with its month, its sort key, its rank in that month's counted cases
-    #: and whether its resolution keeps it out of the count
-    by_key: Mapping[str, tuple[MonthCase, str, SortKey, int, bool]]
+    #: by case key (plain dicts of shared values: no object per case to build or collect)
+    listed: Mapping[str, MonthCase]  # the case as the context lists it
+    month: Mapping[str, str]  # its month in the zone
+    rank: Mapping[str, int]  # counted cases of its month sorted before it, plus one
+    excluded: AbstractSet[str]  # cases their resolution keeps out of the count
     months: Mapping[str, _Month]
-    #: per monthly limit: each indexed case's ranking without explanation (made once per
-    #: index and limit, in one loop, instead of case by case)
-    quiet: dict[int, dict[str, QuotaRanking]] = field(default_factory=dict)
 
 
 #: Ranking an organisation's month once per cycle instead of once per case: the sync
@@ -176,6 +176,7 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     # each case's sort key and month made once (this runs for every case of a cycle)
     grouped: defaultdict[str, list[SortKey]] = defaultdict(list)
     listed: dict[str, MonthCase] = {}  # (keys are unique: one Jira issue each)
+    month_of_key: dict[str, str] = {}
     excluded_keys: set[str] = set()
     not_counted: dict[str | None, bool] = {None: False}
     days: dict[int, str | None] = {}  # UTC day -> the zone's month all that day (None: two)
@@ -195,53 +196,31 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
         if excluded:
             excluded_keys.add(key)
         listed[key] = case
+        month_of_key[key] = month
         # the sort key of _sort_key(), with MonthCase.key_number inlined
         tail = key[key.rfind("-") + 1 :]
         grouped[month].append((stamp, int(tail) if tail.isdigit() else 0, key))
     months: dict[str, _Month] = {}
     # each case's rank, found once here instead of once per evaluation: what the bisect
     # in rank_quota gives, the number of counted cases sorted before it, plus one
-    by_key: dict[str, tuple[MonthCase, str, SortKey, int, bool]] = {}
+    rank: dict[str, int] = {}
     for month, owns in grouped.items():
         owns.sort()  # sort keys are unique: they end with the case key
         counted: list[SortKey] = []
         month_excluded: list[str] = []
         for own in owns:
             key = own[2]
+            rank[key] = len(counted) + 1
             if key in excluded_keys:
-                by_key[key] = (listed[key], month, own, len(counted) + 1, True)
                 month_excluded.append(key)
             else:
-                by_key[key] = (listed[key], month, own, len(counted) + 1, False)
                 counted.append(own)
         months[month] = _Month(tuple(counted), tuple(month_excluded))
-    index = _OrgIndex(cases, by_key, months)
+    index = _OrgIndex(cases, listed, month_of_key, rank, excluded_keys, months)
     if len(_INDEX) >= _INDEX_SIZE:
         _INDEX.pop(next(iter(_INDEX)))
     _INDEX[cache_key] = index
     return index
-
-
-def _quiet_rankings(index: _OrgIndex, limit: int) -> dict[str, QuotaRanking]:
-    """What ``rank_quota(..., explain=False)`` answers for each case of the index, as the
-    context lists it: its rank among its month's counted cases, or not counted."""
-    out: dict[str, QuotaRanking] = {}
-    months = index.months
-    for key, (case, month, _own, rank, excluded) in index.by_key.items():
-        if excluded:
-            counted = len(months[month].counted)
-            out[key] = QuotaRanking(
-                None,
-                month,
-                f"{key} is not counted in {month}: resolution {case.resolution!r}; "
-                f"{counted} of {limit} used",
-            )
-        else:  # QuotaRanking(_position(rank, limit, month), month, ""), made directly
-            position = filled(
-                QuotaPosition, {"used": rank, "limit": limit, "over": rank > limit, "month": month}
-            )
-            out[key] = _new_tuple(QuotaRanking, (position, month, ""))
-    return out
 
 
 _new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__
@@ -252,7 +231,7 @@ _new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__
 _LastIndex = tuple[
     tuple[MonthCase, ...] | None, tzinfo | None, frozenset[str] | None, frozenset[str], _OrgIndex
 ]
-_LAST: _LastIndex = (None, None, None, frozenset(), _OrgIndex((), {}, {}))
+_LAST: _LastIndex = (None, None, None, frozenset(), _OrgIndex((), {}, {}, {}, frozenset(), {}))
 
 
 #: The same for each index in use: (ids) -> what _LAST holds (which keeps the ids unique)
@@ -329,8 +308,8 @@ def rank_quota(
             _RECENT[ids] = (cases, zone, not_counted, skip, index)
         _set_last((cases, zone, not_counted, skip, index))
     limit = tier.cases_per_month
-    entry = index.by_key.get(snapshot.key)
-    listed = entry[0] if entry is not None else None
+    key = snapshot.key
+    listed = index.listed.get(key)
     # the context has this case exactly as the snapshot says (MonthCase equality,
     # without building a MonthCase for the case: the usual answer is yes)
     present = (
@@ -339,13 +318,16 @@ def rank_quota(
         and listed.created == snapshot.created
         and listed.resolution == snapshot.resolution
     )
-    if present and not explain:
-        quiet = index.quiet.get(limit)
-        if quiet is None:
-            quiet = index.quiet[limit] = _quiet_rankings(index, limit)
-        return quiet[snapshot.key]
-    if entry is not None and present:  # same instant: the same month, sort key and rank
-        month, own, rank = entry[1], entry[2], entry[3]
+    if present and not explain and key not in index.excluded:
+        # the usual case: QuotaRanking(_position(rank, limit, month), month, "")
+        rank, month = index.rank[key], index.month[key]
+        position = filled(
+            QuotaPosition, {"used": rank, "limit": limit, "over": rank > limit, "month": month}
+        )
+        return _new_tuple(QuotaRanking, (position, month, ""))
+    if present:  # same instant: the same month, sort key and rank
+        assert listed is not None
+        month, own, rank = index.month[key], _sort_key(listed), index.rank[key]
     else:
         month, own = month_of(snapshot.created, zone), _sort_key(_month_case(snapshot))
         rank = 0  # not indexed: found below
