@@ -51,8 +51,24 @@ def applies(step: EscalationStep, level: PriorityLevel) -> bool:
 _STAMPS: dict[datetime, str] = {}
 
 
+#: due_stamp() by the due time's identity: many cases share one due object (a business
+#: day's close from the calendar), and hashing a zoned time asks its zone for the offset
+_STAMPS_BY_ID: dict[int, tuple[datetime, str]] = {}
+
+
 def due_stamp(due: datetime) -> str:
     """``20261130T0700Z``: the due time in UTC, to the minute."""
+    same = _STAMPS_BY_ID.get(id(due))
+    if same is not None and same[0] is due:  # the entry keeps ``due`` alive: ids stay unique
+        return same[1]
+    stamp = _due_stamp(due)
+    if len(_STAMPS_BY_ID) >= 4096:  # bounded
+        _STAMPS_BY_ID.clear()
+    _STAMPS_BY_ID[id(due)] = (due, stamp)
+    return stamp
+
+
+def _due_stamp(due: datetime) -> str:
     # Only fold=0 times are remembered: two times of one zone compare by their wall
     # clock alone, so the two instants of a repeated hour would share an entry.
     if due.fold == 0:
