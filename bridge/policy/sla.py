@@ -110,7 +110,7 @@ def counts_as_response(comment: CaseComment, bridge_account: str | None) -> bool
     """
     return (
         comment.public
-        and comment.author.actor is Actor.ENGINEER
+        and comment.author.actor is _ENGINEER
         and comment.action_id is None
         and not is_bridge(comment.author.email, comment.author.account_id, bridge_account)
     )
@@ -228,7 +228,7 @@ def _runs_from_creation(
                 found = _learn_neutral(neutral, status, policy)
             if not found:
                 return False
-    engineer = Actor.ENGINEER
+    engineer = _ENGINEER
     for comment in snapshot.comments:
         # counts_as_response(), its cheap tests first
         if (
@@ -390,3 +390,8 @@ def format_duration(d: timedelta) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes = rest // 60
     return f"{sign}{hours}h{minutes:02d}m"
+
+
+# Enum members read through their class cost a class-attribute look-up each (about
+# 0.1 µs in CPython 3.11); the hot paths compare with these module constants instead.
+_ENGINEER = Actor.ENGINEER

@@ -60,7 +60,8 @@ def contact_authorised(snapshot: IssueSnapshot, contacts: frozenset[str]) -> boo
     reporter = snapshot.reporter
     if reporter is None:
         return False
-    if reporter.actor is Actor.ENGINEER or reporter.actor is Actor.BRIDGE:
+    actor = reporter.actor
+    if actor is _ENGINEER or actor is _BRIDGE:
         return True
     email = reporter.email
     if email and email.strip().casefold() in contacts:
@@ -361,3 +362,9 @@ def rank_quota(
     if excluded:
         why += f"; not counted: {_listing(excluded[:12], len(excluded), limit)}"
     return QuotaRanking(position, month, why)
+
+
+# Enum members read through their class cost a class-attribute look-up each (about
+# 0.1 µs in CPython 3.11); the hot paths compare with these module constants instead.
+_ENGINEER = Actor.ENGINEER
+_BRIDGE = Actor.BRIDGE
