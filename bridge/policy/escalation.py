@@ -101,11 +101,13 @@ class _Action(NamedTuple):
     action: EscalationAction
     public: bool  # a comment's visibility
     slug: str  # a transition's name as an id segment
+    id_part: str  # "/esc/{step}.{position}/": the action id is key + id_part + due stamp
 
 
 class _Step(NamedTuple):
     step: EscalationStep
     actions: tuple[_Action, ...]  # only the actions that do something
+    quiet: tuple[_Action, ...]  # the same without labels (in ``labels``): what a cycle runs
     within: bool  # at or below 100 %: reached by every case past its due time
     #: steps are reached in order: the labels and step indexes of this step and every
     #: step before it (what a case that reached this far carries)
@@ -116,19 +118,22 @@ class _Step(NamedTuple):
 def _prepare(step: EscalationStep, before: _Step | None) -> _Step:
     actions: list[_Action] = []
     for i, action in enumerate(step.actions):
+        part = f"/esc/{step.index}.{i}/"  # action_id()'s middle
         if action.kind == "comment" and action.comment is not None:
-            actions.append(_Action(i, "comment", action, action.comment.visibility == "public", ""))
+            public = action.comment.visibility == "public"
+            actions.append(_Action(i, "comment", action, public, "", part))
         elif action.kind == "label" and action.label:
-            actions.append(_Action(i, "label", action, False, ""))
+            actions.append(_Action(i, "label", action, False, "", part))
         elif action.kind == "transition" and action.transition:
-            actions.append(_Action(i, "transition", action, False, slug(action.transition)))
+            actions.append(_Action(i, "transition", action, False, slug(action.transition), part))
         elif action.kind == "assign" and action.assign:
-            actions.append(_Action(i, "assign", action, False, ""))
+            actions.append(_Action(i, "assign", action, False, "", part))
     labels = frozenset(a.action.label for a in actions if a.kind == "label" and a.action.label)
     if before is not None:
         labels |= before.labels
     reached = (*before.reached, step.index) if before is not None else (step.index,)
-    return _Step(step, tuple(actions), step.at <= 1, labels, reached)
+    quiet = tuple(a for a in actions if a.kind != "label")
+    return _Step(step, tuple(actions), quiet, step.at <= 1, labels, reached)
 
 
 #: The ladder last asked for, and per level its applicable steps by share, then index.
@@ -202,12 +207,14 @@ def run_ladder(
         if not stamp:
             stamp = due_stamp(clock.due)
         done: list[str] = _NOTHING_DONE if not explain else []  # what the step did, for explain
-        for i, kind, action, public, transition_slug in prepared.actions:
+        for _, kind, action, public, transition_slug, id_part in (
+            prepared.actions if explain else prepared.quiet
+        ):
             if kind == "comment":
                 assert action.comment is not None  # checked by _prepare
                 comments.append(
                     _deferred(  # rendered only if the planner posts it
-                        f"{key}/esc/{step.index}.{i}/{stamp}",  # action_id(), inlined
+                        key + id_part + stamp,  # action_id(), inlined
                         public,
                         render,
                         action.comment.text,
@@ -224,7 +231,7 @@ def run_ladder(
                 assert action.transition is not None
                 transitions.append(
                     _transition(
-                        f"{key}/esc/{step.index}.{i}/{stamp}/{transition_slug}",
+                        f"{key}{id_part}{stamp}/{transition_slug}",
                         action.transition,
                     )
                 )
