@@ -390,15 +390,8 @@ def _unknown_customer(snapshot: IssueSnapshot, ruleset: RuleSet, explain: bool) 
             if explain:
                 out.note("customer", f"label {policy.label}")
         if policy.comment is not None:
-            values = template_values(
-                snapshot,
-                ruleset=ruleset,
-                level=level_of(ruleset.priorities, snapshot.priority),
-                due=None,
-                calendar=None,
-                tier=None,
-                quota=None,
-            )
+            level = level_of(ruleset.priorities, snapshot.priority)
+            values = TemplateValues(snapshot, ruleset, level, None, None, None, None, "")
             out.comment(f"{snapshot.key}/unknown-customer", policy.comment, values)
     return filled(  # a dict literal naming every field (see model.filled)
         Desired,
