@@ -14,8 +14,18 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from policy_factories import BRIDGE, OPS, SAM, calendars, comment, response, snapshot
+from policy_factories import (
+    BRIDGE,
+    NINE_TO_FIVE,
+    OPS,
+    SAM,
+    calendars,
+    comment,
+    response,
+    snapshot,
+)
 
+from bridge.policy.clock import BusinessCalendar
 from bridge.policy.model import Target
 from bridge.policy.sla import _general_clock, response_clock
 
@@ -103,3 +113,21 @@ def test_an_escalated_case_with_the_bridges_comments_still_runs() -> None:
     assert clock.first_response is None and clock.pauses == ()
     assert clock.state == "breached"
     assert clock.business_used == timedelta(hours=6)
+
+
+def test_a_fresh_calendar_answers_before_and_after_its_tables_exist() -> None:
+    """next_close_span answers only from built tables; before that the clock asks the
+    calendar question by question, and both give the same clock."""
+    case = snapshot("SUP-8", created="2026-11-27T16:00:00+10:00")  # Fri 16:00 Brisbane
+    now = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # Mon 11:00 Brisbane
+    target = Target("next_business_day")
+    calendar = BusinessCalendar("fresh", "Australia/Brisbane", NINE_TO_FIVE)
+    assert calendar.next_close_span(case.created, now) is None  # no table yet
+    first = response_clock(case, target, POLICY, calendar, None, now)
+    assert calendar.next_close_span(case.created, now) is not None  # built by that answer
+    again = response_clock(case, target, POLICY, calendar, None, now)
+    assert first == again
+    assert first.due == datetime(2026, 11, 30, 17, 0, tzinfo=ZoneInfo("Australia/Brisbane"))
+    assert first.target_business == timedelta(hours=9)  # Fri 16-17, Mon 9-17
+    assert first.business_used == timedelta(hours=3)  # Fri 16-17, Mon 9-11
+    assert first.state == "running"  # a third of the target used

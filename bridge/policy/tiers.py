@@ -320,12 +320,9 @@ def rank_quota(
         and listed.resolution == snapshot.resolution
     )
     if present and not explain and key not in index.excluded:
-        # the usual case: QuotaRanking(_position(rank, limit, month), month, "")
-        rank, month = index.rank[key], index.month[key]
-        position = filled(
-            QuotaPosition, {"used": rank, "limit": limit, "over": rank > limit, "month": month}
-        )
-        return _new_tuple(QuotaRanking, (position, month, ""))
+        # the usual case, without NamedTuple's Python-level __new__
+        month = index.month[key]
+        return _new_tuple(QuotaRanking, (_position(index.rank[key], limit, month), month, ""))
     if present:  # same instant: the same month, sort key and rank
         assert listed is not None
         month, own, rank = index.month[key], _sort_key(listed), index.rank[key]
