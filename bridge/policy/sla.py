@@ -54,7 +54,8 @@ class ResponseClock(NamedTuple):
     business_used: timedelta
     state: SlaState
     done: bool  # the case is in a Done-category status now
-    #: the case's creation (in UTC when the clock had it at hand: the calendar's fastest input)
+    #: the case's creation as the snapshot gives it (snapshots keep UTC: the calendar's
+    #: fastest input); ``moment`` counts from it
     created: datetime
 
     @property
@@ -325,7 +326,7 @@ def _general_clock(
         business_used=used,
         state=state,
         done=done,
-        created=created_u,
+        created=created,
     )
 
 
@@ -340,29 +341,30 @@ def _untouched_clock(
 
     Exact: no status the case has been in is a pause, a responded or a Done status,
     and no comment counts as a response, so there is no first response and no
-    pause: the clock runs from creation to ``now`` and the due time is ``add(created, target)``.  For ``next_business_day`` that is
-    the next close itself (business time reaches the target exactly at that close,
-    the end of a business interval), so no ``add()`` is needed.  Comparisons are
-    made on UTC datetimes, which compare without converting zones.
+    pause: the clock runs from creation to ``now`` and the due time is
+    ``add(created, target)``.  For ``next_business_day`` that is the next close itself
+    (business time reaches the target exactly at that close, the end of a business
+    interval), so no ``add()`` is needed; ``next_close_span`` answers it with the
+    business time to the close and the time used, in one question.
     """
     created = snapshot.created
     span = calendar.next_close_span(created, now) if target.kind == "next_business_day" else None
     if span is not None:  # the usual target, in one question to the calendar
         due, business, used, past_due = span
     else:
-        created = utc(created)
+        created_u = utc(created)
         now_u = _utc_now(now)
         if target.kind == "next_business_day":
-            close_u = calendar.next_business_day_close_utc(created)
-            business = calendar.elapsed(created, close_u)
+            close_u = calendar.next_business_day_close_utc(created_u)
+            business = calendar.elapsed(created_u, close_u)
             due = close_u.astimezone(calendar.tz)  # how add() answers: in the calendar's zone
             past_due = now_u > close_u
         else:
-            business = target_business(calendar, created, target)
-            due = calendar.add(created, business)
+            business = target_business(calendar, created_u, target)
+            due = calendar.add(created_u, business)
             past_due = now > due
         # the clock runs from creation to now (a ``now`` before creation uses nothing)
-        used = calendar.elapsed(created, now_u) if now_u > created else timedelta(0)
+        used = calendar.elapsed(created_u, now_u) if now_u > created_u else timedelta(0)
     state: SlaState
     if past_due:
         state = "breached"
