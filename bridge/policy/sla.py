@@ -308,12 +308,8 @@ def _general_clock(
         state = "met" if response.at <= due else "missed"
     elif paused_since is not None and paused_since < due:
         state = "paused"
-    elif now > due:
-        state = "breached"
-    elif business > timedelta(0) and used / business >= policy.at_risk_at:
-        state = "at_risk"
     else:
-        state = "running"
+        state = _running_state(now > due, used, business, policy)
     return ResponseClock(
         target=target,
         target_business=business,
@@ -365,13 +361,7 @@ def _untouched_clock(
             past_due = now > due
         # the clock runs from creation to now (a ``now`` before creation uses nothing)
         used = calendar.elapsed(created_u, now_u) if now_u > created_u else timedelta(0)
-    state: SlaState
-    if past_due:
-        state = "breached"
-    elif business > timedelta(0) and used / business >= policy.at_risk_at:
-        state = "at_risk"
-    else:
-        state = "running"
+    state = _running_state(past_due, used, business, policy)
     # ResponseClock(target, target_business, first_response, pauses, completed_pauses,
     # paused_since, paused_business, due, business_used, state, done, created) made
     # directly: this runs for most cases (test_clock_paths compares it with the full walk)
@@ -383,6 +373,17 @@ def _untouched_clock(
 
 _new_tuple = tuple.__new__
 _ZERO = timedelta(0)
+
+
+def _running_state(
+    past_due: bool, used: timedelta, business: timedelta, policy: ResponsePolicy
+) -> SlaState:
+    """The state of a clock still running: breached, at risk or running."""
+    if past_due:
+        return "breached"
+    if business > _ZERO and used / business >= policy.at_risk_at:
+        return "at_risk"
+    return "running"
 
 
 def format_duration(d: timedelta) -> str:
