@@ -539,6 +539,40 @@ def test_next_close_span_answers_the_four_questions_at_once(
     assert span[1:] == (business, used, now > close)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    starts=st.lists(
+        st.datetimes(
+            min_value=datetime(2024, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+        ),
+        min_size=2,
+        max_size=12,
+    ),
+    now=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+    ),
+)
+def test_next_close_span_stays_right_as_one_calendar_grows(
+    starts: list[datetime], now: datetime
+) -> None:
+    """One calendar, one ``now`` object (a cycle), creations across five years: the
+    remembered ``now`` and day list must follow each growth of the tables."""
+    cal = BusinessCalendar("grows", "America/New_York", NINE_TO_FIVE, HolidaySpec("US", "NY"))
+    for s in starts:
+        span = cal.next_close_span(s, now)
+        close = cal.next_business_day_close(s)
+        expected = (cal.elapsed(s, close), cal.elapsed(s, now), now > close)
+        cal.elapsed(now, s)
+        if span is not None:  # None until the tables cover both instants and the close
+            assert same(span[0], close)
+            assert span[1:] == expected
+    # the tables now cover every instant asked: the one-question path answers them all
+    for s in starts:
+        span = cal.next_close_span(s, now)
+        assert span is not None
+        assert span[1:] == (cal.elapsed(s, span[0]), cal.elapsed(s, now), now > span[0])
+
+
 @PROPS
 @given(data=st.data(), setup=calendars())
 def test_add_and_elapsed_are_inverse_and_monotonic(

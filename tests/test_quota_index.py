@@ -79,3 +79,15 @@ def test_a_day_holding_a_month_end_splits_it_by_the_zones_midnight():
     assert index.month["SUP-1"] == "2026-11"
     assert index.month["SUP-2"] == "2026-12"
     assert index.rank["SUP-2"] == 1  # first case of December
+
+
+def test_an_issue_listed_twice_is_one_case() -> None:
+    """Overlapping search pages can list an issue twice: it is counted once (first listing)."""
+    zone = ZoneInfo("Australia/Brisbane")
+    first = MonthCase("SUP-1", datetime(2026, 11, 2, tzinfo=UTC))
+    again = MonthCase("SUP-1", datetime(2026, 11, 2, tzinfo=UTC), "Duplicate")
+    later = MonthCase("SUP-2", datetime(2026, 11, 3, tzinfo=UTC))
+    index = _org_index((first, later, again), zone, SKIP)
+    assert index.listed["SUP-1"] is first and "SUP-1" not in index.excluded
+    assert (index.rank["SUP-1"], index.rank["SUP-2"]) == (1, 2)
+    assert len(index.months["2026-11"].counted) == 2

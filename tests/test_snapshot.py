@@ -252,6 +252,15 @@ def test_maps_a_realistic_issue() -> None:
     }
 
 
+def test_every_time_is_kept_in_utc() -> None:
+    """Jira writes the site's offset (+1000 here); snapshots hold the instants in UTC."""
+    s = snap(sample())
+    times = [s.created, s.updated, *(c.created for c in s.comments)]
+    times += [h.at for h in (*s.status_history, *s.priority_history)]
+    assert len(times) > 2
+    assert all(t.tzinfo is UTC for t in times)
+
+
 def test_comments_in_order_with_visibility_authors_and_action_ids() -> None:
     comments = snap(sample()).comments
     assert [c.id for c in comments] == ["300", "301", "302"]

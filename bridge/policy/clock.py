@@ -282,6 +282,8 @@ class _Closes(NamedTuple):
 
 
 _NO_CLOSES = _Closes(_EMPTY, [], [], [], [])
+#: next_close_span() builds its day list for tables of at most this many years
+_CLOSES_YEARS = 12
 _fromtimestamp = datetime.fromtimestamp
 
 
@@ -773,9 +775,18 @@ class BusinessCalendar:
         ``now`` is after the close.  One call instead of four, without converting
         ``start`` to any zone: the first business day after ``start``'s local date is the
         first whose local midnight is after ``start``.  None when either instant lies
-        outside the tables' fast range (ask the four questions one by one then).
+        outside the tables' fast range, when the next business day lies beyond the
+        tables' years, or when the tables span more than ``_CLOSES_YEARS`` years (cases
+        decades apart: the day list is not worth building); ask the four questions one
+        by one then.
         """
+        if start.tzinfo is None:
+            raise _naive_error("next_close_span(start)", start)
+        if now.tzinfo is None:
+            raise _naive_error("next_close_span(now)", now)
         table = self._table
+        if table.end_year - table.first_year > _CLOSES_YEARS:
+            return None
         fs = start.timestamp()
         last_table, last_now, fn, b_now = self._now_b
         if last_now is not now or last_table is not table:  # a cycle sees all at one ``now``
@@ -783,7 +794,9 @@ class BusinessCalendar:
         lo, hi = table.fast_lo, table.fast_hi
         if not (lo <= fs < hi and lo <= fn < hi):
             return None
-        closes = self._closes if self._closes.table is table else self._closes_of(table)
+        closes = self._closes  # read once: another thread may swap in another table's list
+        if closes.table is not table:
+            closes = self._closes_of(table)
         i = bisect_right(closes.starts, fs)  # midnights are whole seconds: exact, see above
         if i >= len(closes.starts):
             return None

@@ -206,7 +206,7 @@ def run_ladder(
         last = prepared
         if not stamp:
             stamp = due_stamp(clock.due)
-        done: list[str] = _NOTHING_DONE if not explain else []  # what the step did, for explain
+        done: list[str] = []  # what the step did, for explain
         for _, kind, action, public, transition_slug, id_part in (
             prepared.actions if explain else prepared.quiet
         ):
@@ -296,7 +296,6 @@ def _transition(action_id: str, name: str) -> DesiredTransition:
 
 _deferred = DesiredComment.deferred
 _NO_LABELS: frozenset[str] = frozenset()
-_NOTHING_DONE: list[str] = []  # never appended to: only explain records what a step did
 
 
 def not_running_reason(clock: ResponseClock) -> str:

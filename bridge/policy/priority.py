@@ -446,6 +446,7 @@ def _run_rules(
     return _RuleRun(level, tuple(fired), steps)
 
 
+@lru_cache(maxsize=256)
 def slug(text: str) -> str:
     """A rule name as an id segment: lower-case letters/digits joined by '-'.
 

@@ -176,12 +176,15 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
         return found
     # each case's sort key and month made once (this runs for every case of a cycle)
     grouped: defaultdict[str, list[SortKey]] = defaultdict(list)
-    listed: dict[str, MonthCase] = {}  # (keys are unique: one Jira issue each)
+    listed: dict[str, MonthCase] = {}  # each issue once: the first listing of a key
     month_of_key: dict[str, str] = {}
     excluded_keys: set[str] = set()
     not_counted: dict[str | None, bool] = {None: False}
     days: dict[int, str | None] = {}  # UTC day -> the zone's month all that day (None: two)
     for case in cases:
+        key = case.key
+        if key in listed:  # the same issue twice (a search's pages overlapping): once
+            continue
         created = case.created
         stamp = created.timestamp()
         day = int(stamp // 86400)
@@ -190,7 +193,6 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
             month = days[day] = _day_month(day, zone)
         if month is None:  # a month begins in the zone during this UTC day
             month = month_of(created, zone)
-        key = case.key
         excluded = not_counted.get(case.resolution)
         if excluded is None:
             excluded = not_counted[case.resolution] = _excluded(case.resolution, skip)
@@ -206,7 +208,7 @@ def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str])
     # in rank_quota gives, the number of counted cases sorted before it, plus one
     rank: dict[str, int] = {}
     for month, owns in grouped.items():
-        owns.sort()  # sort keys are unique: they end with the case key
+        owns.sort()  # sort keys are unique: they end with the case key, listed once
         counted: list[SortKey] = []
         month_excluded: list[str] = []
         for own in owns:

@@ -89,7 +89,9 @@ def _time(key: str, value: Any, what: str) -> datetime:
     its own; comparing, subtracting or taking ``timestamp()`` of two such times asks
     both zones for their offsets, about a microsecond each time.  In UTC they share one
     zone object, so all of that is plain arithmetic, and the business calendar takes
-    its exact UTC path.  Times are shown in the customer's zone wherever they are shown.
+    its exact UTC path.  Due times and the other times evaluation shows are in the
+    customer's calendar zone; a priority change's time in the priority reason is
+    shown as ISO 8601 in UTC.
     """
     if value is None or value == "":
         raise SnapshotError(key, f"{what} is missing")
