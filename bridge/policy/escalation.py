@@ -118,7 +118,7 @@ class _Step(NamedTuple):
 def _prepare(step: EscalationStep, before: _Step | None) -> _Step:
     actions: list[_Action] = []
     for i, action in enumerate(step.actions):
-        part = f"/esc/{step.index}.{i}/"  # action_id()'s middle
+        part = action_id("", step, i, "")  # the id's middle: key + part + due stamp
         if action.kind == "comment" and action.comment is not None:
             public = action.comment.visibility == "public"
             actions.append(_Action(i, "comment", action, public, "", part))

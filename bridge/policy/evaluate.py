@@ -67,7 +67,7 @@ from bridge.policy.tiers import (
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
 
-__all__ = ["evaluate", "reporter_text", "template_values"]
+__all__ = ["evaluate", "reporter_text"]
 
 
 _MARK = "\x00"
@@ -234,21 +234,6 @@ _NAMES = (
     "quota_limit",
     "missing",
 )
-
-
-def template_values(
-    snapshot: IssueSnapshot,
-    *,
-    ruleset: RuleSet,
-    level: PriorityLevel | None,
-    due: datetime | None,
-    calendar: BusinessCalendar | None,
-    tier: Tier | None,
-    quota: QuotaPosition | None,
-    missing: str = "",
-) -> TemplateValues:
-    """The placeholder values of SPEC §3 for this case."""
-    return TemplateValues(snapshot, ruleset, level, due, calendar, tier, quota, missing)
 
 
 _deferred = DesiredComment.deferred
