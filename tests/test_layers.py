@@ -58,7 +58,8 @@ ALLOWED = frozenset(
 )
 #: The rule-file loader reads files, and only that.
 LOADER_MODULES = frozenset({"ruleset.py", "loader.py"})
-LOADER_EXTRA = frozenset({"yaml", "pathlib"})
+#: ``bridge.yamlsafe`` is the one bounded YAML loader (alias bombs, control characters).
+LOADER_EXTRA = frozenset({"yaml", "pathlib", "bridge.yamlsafe"})
 #: Named explicitly so the message says why (everything else off the allow-list fails too).
 FORBIDDEN = {
     "bridge.jira": "the Jira client is I/O; the policy sees IssueSnapshot values",

@@ -22,14 +22,13 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import TextIO
 
-import yaml
-
 from bridge.cli import DEFAULT_CONFIG
 from bridge.policy.clock import BusinessCalendar
 from bridge.policy.model import Condition, EscalationAction, FlagPolicy, RuleSet, Target
 from bridge.policy.problems import Problem
 from bridge.policy.ruleset import RulesInvalid, load_ruleset
 from bridge.settings import ConfigInvalid, Settings, load_settings
+from bridge.yamlsafe import read_yaml
 
 __all__ = [
     "Policy",
@@ -108,11 +107,10 @@ def load_policy(args: argparse.Namespace, *, need_config: bool = False) -> Polic
 def _rules_named_by(config_path: Path) -> Path:
     """The `rules:` entry of a config that did not load (default ``../rules`` beside it)."""
     base = config_path.parent
-    try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        raw = None
-    entry = raw.get("rules") if isinstance(raw, dict) else None
+    tree, _ = read_yaml(config_path)  # the bounded loader: a bad config cannot hang `check`
+    entry = None
+    if tree is not None and tree.kind == "map":
+        entry = next((v.value for k, v in tree.entries if k.text == "rules"), None)
     path = Path(entry) if isinstance(entry, str) and entry.strip() else Path("../rules")
     return Path(os.path.normpath(path if path.is_absolute() else base / path))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +88,8 @@ _TOP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 _HOME = {key: name for name, (req, opt) in _TOP_KEYS.items() for key in (*req, *opt)}
 
+#: The longest duration :func:`parse_duration` accepts (366 days); longer ones are refused.
+MAX_DURATION_SECONDS = 366 * 24 * 3600
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
@@ -115,6 +117,8 @@ def parse_duration(text: str) -> timedelta | None:
     if not cleaned or match is None or not any(match.groups()):
         return None
     hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    if hours * 3600 + minutes * 60 + seconds > MAX_DURATION_SECONDS:
+        return None  # no business target or interval is longer than a year
     value = timedelta(hours=hours, minutes=minutes, seconds=seconds)
     return value if value > timedelta(0) else None
 
@@ -138,91 +142,19 @@ def valid_label(text: str) -> str | None:
 
 
 def parse_yaml(text: str, file: str) -> tuple[Node | None, list[Problem]]:
-    """Safely parse YAML into a located tree; syntax errors become problems."""
-    import yaml  # local: this module stays importable without touching I/O libraries
+    """Parse YAML into a located tree with the bridge's one safe, bounded loader."""
+    from bridge.yamlsafe import parse_yaml as safe_parse
 
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return None, []
-        return _convert(loader, root, set()), []
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = exc.problem or exc.context or "cannot be read"
-        hint = "check indentation, quotes and colons"
-        if "tag" in what:
-            hint = "YAML tags (!!python/..., !foo) are not allowed; write plain values"
-        return None, [Problem(file, line, f"not valid YAML: {what}", hint)]
-    except yaml.YAMLError as exc:
-        return None, [Problem(file, None, f"not valid YAML: {exc}")]
-    except RecursionError:
-        return None, [Problem(file, None, "not valid YAML: nested too deeply")]
-    finally:
-        loader.dispose()
-
-
-def _convert(loader: Any, node: Any, path: set[int]) -> Node:
-    line = node.start_mark.line + 1
-    if id(node) in path:
-        raise _yaml_error("a YAML alias refers to itself", node)
-    if node.id == "scalar":
-        try:
-            value = loader.construct_object(node, deep=True)
-        except ValueError:  # e.g. 2026-13-45 looks like a date but is not one
-            value = node.value
-        return Node("scalar", line, value=value, text=str(node.value))
-    if node.tag not in ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"):
-        raise _yaml_error(f"could not determine a constructor for the tag {node.tag!r}", node)
-    path = path | {id(node)}
-    if node.id == "sequence":
-        return Node("seq", line, items=tuple(_convert(loader, n, path) for n in node.value))
-    entries: list[tuple[Node, Node]] = []
-    merged: list[tuple[Node, Node]] = []
-    for key, value in node.value:
-        if key.tag == "tag:yaml.org,2002:merge":
-            sources = value.value if value.id == "sequence" else [value]
-            for source in sources:
-                converted = _convert(loader, source, path)
-                merged.extend(converted.entries)
-            continue
-        key_node = _convert(loader, key, path)
-        value_node = replace(_convert(loader, value, path), key_line=key_node.line)
-        entries.append((key_node, value_node))
-    explicit = {k.text for k, _ in entries}
-    inherited = [(k, v) for k, v in merged if k.text not in explicit]
-    return Node("map", line, entries=tuple(inherited + entries))
-
-
-def _yaml_error(message: str, node: Any) -> Exception:
-    import yaml
-
-    return yaml.MarkedYAMLError(problem=message, problem_mark=node.start_mark)
+    return safe_parse(text, file)
 
 
 def read_yaml(
     path: str | PathLike[str], label: str | None = None, missing_hint: str | None = None
 ) -> tuple[Node | None, list[Problem]]:
     """Read and parse one YAML file; a missing or unreadable file is a problem."""
-    from pathlib import Path
+    from bridge.yamlsafe import read_yaml as safe_read
 
-    file = Path(path)
-    name = label if label is not None else str(file)
-    if not file.exists():
-        return None, [
-            Problem(
-                name,
-                None,
-                "file not found",
-                missing_hint or f"create {file.name} or point --rules at the right directory",
-            )
-        ]
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(name, None, f"cannot read the file: {exc.__class__.__name__}")]
-    return parse_yaml(text, name)
+    return safe_read(path, label, missing_hint)
 
 
 def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None = None) -> RuleSet:
