@@ -6,6 +6,7 @@ Each command lives in ``bridge.commands.<name>`` as ``run(args) -> int``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -108,15 +109,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status for a fault in the bridge itself (sysexits.h EX_SOFTWARE).
+EXIT_INTERNAL = 70
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    module = importlib.import_module(f"bridge.commands.{args.command}")
+    """Run one command.  Everything it writes to stdout and stderr (tables, summaries,
+    error messages, log lines) passes through the one redaction in `bridge.logs`."""
+    from bridge.logs import RedactingStream, redact_text
+
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(stdout), RedactingStream(stderr)
     try:
-        code: int = module.run(args)
-    except KeyboardInterrupt:
-        return 130
-    return code
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        module = importlib.import_module(f"bridge.commands.{args.command}")
+        try:
+            code: int = module.run(args)
+        except KeyboardInterrupt:
+            return 130
+        except Exception as exc:  # a fault in the bridge: one clear line, no traceback
+            import traceback
+
+            if getattr(args, "verbose", 0):
+                traceback.print_exc(file=sys.stderr)
+            print(
+                f"error: internal error ({type(exc).__name__}: {redact_text(str(exc))[:500]});"
+                " please report it with the output of -v",
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL
+        return code
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 if __name__ == "__main__":  # pragma: no cover

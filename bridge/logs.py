@@ -27,6 +27,7 @@ and sometimes request bodies at DEBUG.
 
 from __future__ import annotations
 
+import io
 import json as _json
 import logging
 import os
@@ -42,6 +43,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 __all__ = [
     "MASK",
     "SENSITIVE_KEYS",
+    "RedactingStream",
     "configure_logging",
     "get_logger",
     "redact_text",
@@ -118,16 +120,93 @@ def _forget_secrets_for_tests() -> None:
         _pattern = None
 
 
+#: An ``Authorization``/``Proxy-Authorization`` header echoed back (by Jira, a proxy, a
+#: gateway's error page) in any of the usual spellings: ``Authorization: Basic x``,
+#: ``"authorization": "Bearer x"``, ``authorization=x``.  The value is masked whatever it is.
+_HEADER_ECHO = re.compile(
+    r"(?i)(\b(?:proxy[-_])?authorization\b[\"']?\s*[:=]\s*[\"']?)"
+    r"((?:basic|bearer|token|digest)\s+)?([^\s\"',;&<>]+)"
+)
+#: ``Bearer <credential>`` anywhere (a personal access token, an OAuth token).
+_BEARER = re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/-]{12,}=*)")
+#: ``Basic <base64>`` anywhere; masked only when it decodes to ``user:secret``, so
+#: ordinary text ("Basic tier", "Basic support") is left alone.
+_BASIC = re.compile(r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{8,}={0,2})")
+
+
+def _basic_credentials(match: re.Match[str]) -> str:
+    import base64
+    import binascii
+
+    value = match.group(2)
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    return match.group(1) + MASK if b":" in decoded else match.group(0)
+
+
 def redact_text(text: str) -> str:
     """``text`` with every registered secret replaced by ``***``.
 
-    Use it for anything that leaves the process without going through a
-    logger, e.g. an error message printed by the CLI.
+    Also masks credentials that were never registered but are recognisable: an
+    echoed ``Authorization`` header's value, a ``Bearer`` token, a ``Basic``
+    value that decodes to ``user:password``.  :class:`RedactingStream` applies
+    this to everything the CLI writes to stdout and stderr.
     """
-    pattern = _pattern
-    if pattern is None or not text:
+    if not text:
         return text
-    return pattern.sub(MASK, text)
+    pattern = _pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    if "uthoriz" in text or "UTHORIZ" in text:
+        text = _HEADER_ECHO.sub(lambda m: m.group(1) + (m.group(2) or "") + MASK, text)
+    if "earer" in text or "EARER" in text:
+        text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
+    if "asic" in text or "ASIC" in text:
+        text = _BASIC.sub(_basic_credentials, text)
+    return text
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that passes everything through :func:`redact_text` on its way out.
+
+    The CLI wraps ``sys.stdout`` and ``sys.stderr`` in it for the length of a
+    command, so every byte printed -- tables, summaries, error messages, log
+    lines, a traceback -- is redacted in one place.  Each ``write`` is redacted
+    whole (``print`` writes its text in one call).
+    """
+
+    def __init__(self, inner: IO[str]) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(redact_text(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:  # type: ignore[override]
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return _is_tty(self.inner)
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.inner, "encoding", None) or "utf-8"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _is_sensitive_key(key: object) -> bool:

@@ -16,6 +16,7 @@ when neither is set.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import stat
@@ -27,7 +28,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from bridge.policy.problems import Checker, Node, Problem
-from bridge.policy.ruleset import FIELD_NAMES, parse_duration, read_yaml
+from bridge.policy.ruleset import FIELD_NAMES, parse_duration
+from bridge.yamlsafe import read_yaml
 
 __all__ = [
     "REQUIRED_FIELDS",
@@ -58,6 +60,9 @@ _JIRA_KEYS = (
     "verify_tls",
     "timeout",
 )
+#: The longest `jira.timeout` accepted, in seconds (a request waiting longer is hung).
+MAX_TIMEOUT = 600.0
+
 #: Keys that would put a secret into the config file: refused with a clear message.
 _SECRET_KEYS = ("token", "password", "api_token")
 
@@ -130,14 +135,22 @@ class ConfigInvalid(Exception):
 
 def is_loopback_url(url: str) -> bool:
     """True for http(s) URLs whose host is 127.0.0.0/8, ::1 or localhost."""
-    return is_loopback_host(urlsplit(url).hostname)
+    try:
+        return is_loopback_host(urlsplit(url).hostname)
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        return False
 
 
 def is_loopback_host(host: str | None) -> bool:
-    """127.0.0.0/8, ::1, localhost (and *.localhost): where plain http is allowed."""
+    """127.0.0.0/8, ::1 and ``localhost``: where plain http is allowed.
+
+    ``*.localhost`` names are *not* loopback here: RFC 6761 only asks resolvers to
+    send them to loopback, and a resolver or ``/etc/hosts`` entry that does not
+    would carry the token in clear text to another machine.
+    """
     if not host:
         return False
-    if host == "localhost" or host.endswith(".localhost"):
+    if host.lower().rstrip(".") == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -162,9 +175,12 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
     if check.problems or settings is None:
         raise ConfigInvalid(check.problems)
     try:  # keep the token out of every log line from now on
-        from bridge.logs import register_secret
+        from bridge.logs import register_basic_auth, register_secret
 
         register_secret(settings.jira.token.reveal())
+        for user in {settings.jira.email, settings.bridge_account} - {None}:
+            assert user is not None
+            register_basic_auth(user, settings.jira.token.reveal())
     except ImportError:  # pragma: no cover - logging module absent in a trimmed install
         pass
     return settings
@@ -202,10 +218,12 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
                 text = check.string(state["path"], "state: path")
                 if text is not None:
                     state_path = _resolve(base, text)
+                    _check_file_path(check, state["path"], state_path, "state: path")
             if "lock" in state:
                 text = check.string(state["lock"], "state: lock")
                 if text is not None:
                     lock_path = _resolve(base, text)
+                    _check_file_path(check, state["lock"], lock_path, "state: lock")
     rules_path = base / "../rules"
     if "rules" in top:
         text = check.string(top["rules"], "rules")
@@ -230,6 +248,28 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
         else state_path.with_name(state_path.name + ".lock"),
         notes=tuple(notes),
     )
+
+
+def _check_file_path(check: Checker, node: Node, path: Path, where: str) -> None:
+    """A problem when ``path`` can never be a file: it is a directory, or a parent is a file."""
+    if "\0" in str(path):
+        check.add(node, f"{where}: the path contains a NUL character")
+        return
+    try:
+        if path.is_dir():
+            check.add(node, f"{where}: {path} is a directory", "name a file inside it")
+            return
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    check.add(
+                        node,
+                        f"{where}: {parent} is not a directory, so {path} cannot be created",
+                        "point it at a file in a directory this user may write to",
+                    )
+                return
+    except OSError as exc:
+        check.add(node, f"{where}: cannot use {path}: {exc.strerror}")
 
 
 def _resolve(base: Path, text: str) -> Path:
@@ -292,9 +332,20 @@ def _read_jira(
     loopback = False
     if url is not None:
         url = url.strip().rstrip("/")
-        parts = urlsplit(url)
-        loopback = is_loopback_url(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            parts = urlsplit("")
+        loopback = is_loopback_url(url) if parts.hostname else False
+        if parts.username is not None or parts.password is not None:
+            check.add(
+                entries["url"],
+                "jira: url must not contain a user name or password (user:secret@host)",
+                "write only https://host; the token comes from token_env or token_file",
+            )
+            url = None
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
             check.add(
                 entries["url"],
                 f"jira: url {url!r} is not an http(s) URL",
@@ -368,9 +419,12 @@ def _read_jira(
             timeout = parse_duration(tnode.value).total_seconds()  # type: ignore[union-attr]
         else:
             timeout = None
-        if timeout is None or timeout <= 0:
+        if timeout is None or not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
             check.add(
-                tnode, f"jira: timeout must be a positive number of seconds, not {tnode.describe()}"
+                tnode,
+                f"jira: timeout must be a number of seconds between 0 and {MAX_TIMEOUT:g},"
+                f" not {tnode.describe()}",
+                "e.g. timeout: 30",
             )
             timeout = None
         ok = ok and timeout is not None

@@ -22,7 +22,7 @@ from bridge.logs import configure_logging, register_secret
 from bridge.policy.model import RuleSet
 from bridge.settings import Settings
 from bridge.sync.cycle import CycleReport, Engine, Site, SiteError
-from bridge.sync.state import State
+from bridge.sync.state import State, StateError
 
 #: Exit codes (documented in the README).
 EXIT_OK = 0
@@ -92,19 +92,22 @@ def connect(
     settings: Settings, ruleset: RuleSet, *, state_path: str | Path | None = None
 ) -> Runtime:
     """Client, site facts, state and engine; raises `CommandError` with what to fix."""
+    path = Path(state_path) if state_path is not None else settings.state_path
+    try:  # local first: a state file that cannot be used is a config error, found offline
+        state = State.open(path)
+    except StateError as exc:
+        raise CommandError(str(exc), EXIT_CONFIG) from None
     client = JiraClient.from_settings(settings.jira)
     try:
         site = Site.connect(client, settings, ruleset)
     except SiteError as exc:
         client.close()
+        state.close()
         raise CommandError(str(exc), EXIT_CONFIG) from None
     except JiraError as exc:
         client.close()
+        state.close()
         raise CommandError(f"cannot use Jira at {settings.jira.url}: {exc}", EXIT_JIRA) from None
-    path = Path(state_path) if state_path is not None else settings.state_path
-    if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
-    state = State.open(path)
     engine = Engine(client, settings, ruleset, state, site)
     return Runtime(settings, ruleset, client, state, site, engine)
 

@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 import structlog
@@ -83,6 +83,21 @@ def exit_code(report: CycleReport) -> int:
     return EXIT_OK
 
 
+#: How far ahead of this host's clock a `run --now` may be (clock skew), without --dry-run.
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+
+def refuse_future(now: datetime, real_now: datetime) -> None:
+    """A real cycle at a future moment would write escalations and due states early."""
+    if now > real_now + FUTURE_TOLERANCE:
+        raise CommandError(
+            f"--now {now.isoformat(timespec='minutes')} is in the future: a cycle then would "
+            "write escalations before they are due; add --dry-run to see what it would do "
+            "(or use `jsm-bridge plan --now ...`)",
+            EXIT_USAGE,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
     if args.now and not args.once:
@@ -101,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings, ruleset = load_config(args)
         now = parse_now(args.now, default_tz(ruleset)) if args.once else None
+        if now is not None and not args.dry_run:
+            refuse_future(now, datetime.now(UTC))
         runtime = connect(settings, ruleset)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -121,6 +138,9 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool) -> int
     except LockBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except OSError as exc:  # the lock file cannot be created: a config problem
+        print(f"error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
     shutdown = install_handlers()
     runtime.engine.should_stop = lambda: shutdown.stopping
     progress = Progress(sys.stderr) if not quiet and sys.stderr.isatty() else None

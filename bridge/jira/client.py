@@ -181,9 +181,11 @@ class JiraClient:
         self.stats[key] = self.stats.get(key, 0) + 1
 
     def _scrub(self, text: str) -> str:
+        from bridge.logs import redact_text  # also an echoed Authorization header's value
+
         if self._token and self._token in text:
             text = text.replace(self._token, "***")
-        return text
+        return redact_text(text)
 
     def _call(
         self,

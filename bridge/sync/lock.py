@@ -196,7 +196,7 @@ class CycleLock:
     def _open(self) -> int:
         try:
             # O_CLOEXEC is Python's default: child processes never inherit the lock.
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise OSError(
                 exc.errno,

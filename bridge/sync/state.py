@@ -20,6 +20,7 @@ when the file is opened.  The policy layer never imports this module.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -223,9 +224,12 @@ class State:
             parent = Path(text).parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
+                # created owner-only (cases, accounts, the journal); SQLite gives its -wal
+                # and -shm files the database file's permissions
+                os.close(os.open(text, os.O_RDWR | os.O_CREAT, 0o600))
             except OSError as exc:
                 raise StateError(
-                    f"cannot create the directory {parent} for the state file "
+                    f"cannot create the state file {text} "
                     f"(state.path in config/bridge.yaml): {exc.strerror}"
                 ) from exc
         try:
