@@ -159,3 +159,18 @@ def test_the_redacting_stream_masks_what_is_printed(capsys: pytest.CaptureFixtur
     stream.flush()
     out = capsys.readouterr().out
     assert basic not in out and "HTTP 401" in out
+
+
+def test_report_files_go_through_the_redaction(tmp_path: Path) -> None:
+    """A case's text (a summary someone pasted a curl line into) reaches the report files."""
+    from bridge.commands.report import write_files
+    from bridge.logs import register_secret
+
+    register_secret(TOKEN)
+    basic = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+    csv_path, html_path = write_files(
+        tmp_path, f"customer,note\nAcme,{TOKEN}\n", f"<p>Authorization: Basic {basic}</p>"
+    )
+    for path in (csv_path, html_path):
+        text = path.read_text(encoding="utf-8")
+        assert TOKEN not in text and basic not in text and "***" in text

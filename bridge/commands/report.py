@@ -38,6 +38,7 @@ from bridge.commands._runtime import (
 )
 from bridge.jira.fields import parse_jira_datetime
 from bridge.jira.port import JiraError
+from bridge.logs import redact_text
 from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 from bridge.report.compute import (
     MonthError,
@@ -118,8 +119,9 @@ def write_files(out_dir: Path, csv_text: str, html_text: str) -> tuple[Path, Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / "report.csv"
     html_path = out_dir / "report.html"
-    csv_path.write_text(csv_text, encoding="utf-8", newline="")
-    html_path.write_text(html_text, encoding="utf-8")
+    # the files leave the process like stdout does: through the one redaction
+    csv_path.write_text(redact_text(csv_text), encoding="utf-8", newline="")
+    html_path.write_text(redact_text(html_text), encoding="utf-8")
     return csv_path, html_path
 
 
