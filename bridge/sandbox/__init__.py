@@ -21,6 +21,13 @@ Credentials: Cloud basic auth ``bridge@vendor.example:sandbox-token`` (agents
 
 Deliberate differences from Jira, kept small: one project (SUP) and one issue type;
 comments and property writes do not appear in the changelog (as in Jira) but comments bump
-``updated``; ``expand=changelog`` returns up to the last 100 histories, oldest first;
-Data Center users carry ``accountId`` as well as ``name``/``key``.
+``updated``; ``expand=changelog`` returns up to the last 100 histories, oldest first.
+
+``--flavour datacenter`` answers as Jira Data Center 9.x with JSM Data Center is documented
+to: REST v2 only (no ``/rest/api/3``, no ``search/jql``, no workflow search: 404);
+``/rest/api/2/search`` paged by ``startAt``/``total`` (at most 1,000 a page) with no issue
+properties; users by ``name``/``key`` with ``emailAddress`` and no ``accountId`` or
+``accountType``; comments without ``jsdPublic`` (internal ones carry the
+``sd.public.comment`` property); bearer personal access tokens; ``deploymentType: "Server"``.
+Each route and renderer cites the Atlassian page it follows.
 """

@@ -173,21 +173,24 @@ def _parse_user(store: Store, f: Field, raw: Any, flavour: str) -> str | None:
         if f.id == "reporter":
             raise _Bad("Reporter is required.")
         return None
-    if not isinstance(raw, dict):
-        raise _Bad(f"Could not find valid 'accountId' in {f.id} object.")
     u: User | None
-    if "accountId" in raw:
+    if flavour == "datacenter":
+        # Data Center names a user by ``name`` (or ``key``): ``{"assignee": {"name": "harry"}}``
+        # ("JIRA REST API Example - Edit issues", developer.atlassian.com/server/jira/platform);
+        # it knows no accountId.
+        if not isinstance(raw, dict) or not ({"name", "key"} & set(raw)):
+            raise _Bad("expected Object containing a 'name' property")
+        ref = raw.get("name") if "name" in raw else raw.get("key")
+        if ref is None or ref == "-1":
+            return None
+        u = store.user_by_name(str(ref))
+    else:
+        if not isinstance(raw, dict) or "accountId" not in raw:
+            raise _Bad(f"Could not find valid 'accountId' in {f.id} object.")
         if raw["accountId"] in (None, "-1"):
             return None
         u = store.user(str(raw["accountId"]))
         ref = raw["accountId"]
-    elif flavour == "datacenter" and ("name" in raw or "emailAddress" in raw):
-        ref = raw.get("name") or raw.get("emailAddress")
-        if ref is None:
-            return None
-        u = store.user_by_name(str(ref)) or store.user_by_email(str(ref))
-    else:
-        raise _Bad(f"Could not find valid 'accountId' in {f.id} object.")
     if u is None or not u.active:
         raise _Bad(f"User '{ref}' does not exist.")
     if f.id == "assignee" and u.is_customer:

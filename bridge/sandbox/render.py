@@ -118,7 +118,23 @@ def user(ctx: Ctx, u: User | None) -> dict[str, Any] | None:
 
 
 def _user(ctx: Ctx, u: User) -> dict[str, Any]:
-    out: dict[str, Any] = {
+    if ctx.flavour == "datacenter":
+        # Data Center's UserBean: ``name`` and ``key`` identify a user; there is no
+        # ``accountId`` and no ``accountType`` (those are Cloud's, since the GDPR
+        # changes).  Jira Server platform REST API reference, "api/2/user" and
+        # "api/2/myself" (docs.atlassian.com/software/jira/docs/api/REST/9.12.0).
+        # JSM customers are ordinary users on Data Center: nothing in the user says so.
+        return {
+            "self": f"{ctx.api}/user?username={quote(u.name)}",
+            "key": u.name,
+            "name": u.name,
+            "emailAddress": u.email,
+            "avatarUrls": avatar_urls(u.name),
+            "displayName": u.display_name,
+            "active": u.active,
+            "timeZone": u.time_zone,
+        }
+    return {
         "self": f"{ctx.api}/user?accountId={quote(u.account_id)}",
         "accountId": u.account_id,
         "emailAddress": u.email,
@@ -128,11 +144,6 @@ def _user(ctx: Ctx, u: User) -> dict[str, Any]:
         "timeZone": u.time_zone,
         "accountType": u.account_type,
     }
-    if ctx.flavour == "datacenter":
-        out["self"] = f"{ctx.api}/user?username={quote(u.name)}"
-        out["name"] = u.name
-        out["key"] = u.name
-    return out
 
 
 def myself(ctx: Ctx, u: User) -> dict[str, Any]:
@@ -422,8 +433,15 @@ def comment(ctx: Ctx, issue: Issue, c: Comment, *, with_properties: bool = False
         "updateAuthor": user(ctx, store.user(c.update_author)),
         "created": ctx.ts(c.created),
         "updated": ctx.ts(c.updated),
-        "jsdPublic": c.public,
     }
+    if ctx.flavour == "cloud":
+        # Cloud's comment carries JSM's ``jsdPublic``.  Data Center's CommentJsonBean has
+        # no such field: an internal JSM comment is one whose ``sd.public.comment``
+        # property is ``{"internal": true}``, seen through ``expand=properties``
+        # (Jira Service Management Data Center docs, "Adding internal comments through
+        # the REST API": confluence.atlassian.com/servicemanagementserver, and
+        # JSDSERVER-4335).
+        out["jsdPublic"] = c.public
     if c.visibility:
         out["visibility"] = c.visibility
     if with_properties:
@@ -764,6 +782,19 @@ def customer_request(ctx: Ctx, iss: Issue, expand: Iterable[str] = ()) -> dict[s
 
 
 def user_dto(ctx: Ctx, u: User) -> dict[str, Any]:
+    if ctx.flavour == "datacenter":
+        # JSM Data Center's UserDTO: name/key/emailAddress, no accountId
+        # (docs.atlassian.com/jira-servicedesk/REST/server, "UserDTO").
+        link = f"{ctx.base}/rest/api/2/user?username={quote(u.name)}"
+        return {
+            "key": u.name,
+            "name": u.name,
+            "emailAddress": u.email,
+            "displayName": u.display_name,
+            "active": u.active,
+            "timeZone": u.time_zone,
+            "_links": {"jiraRest": link, "avatarUrls": avatar_urls(u.name), "self": link},
+        }
     return {
         "accountId": u.account_id,
         "emailAddress": u.email,

@@ -181,6 +181,9 @@ def _can_see(store: Store, u: User, issue: Issue) -> bool:
 
 
 def server_info(req: Request) -> Response:
+    """``GET /serverInfo``.  Cloud says ``deploymentType: "Cloud"``; Data Center (and
+    Server) say ``"Server"`` with a 9.x version (Jira Server platform REST API reference,
+    "api/2/serverInfo", ServerInfoBean)."""
     store = req.store
     cloud = req.server.flavour == "cloud"
     body = {
@@ -233,11 +236,22 @@ def issue_types(req: Request) -> Response:
 
 
 def user_search(req: Request) -> Response:
+    """``GET /user/search``.  Cloud matches ``query`` (or one ``accountId``); its old
+    ``username`` parameter was removed with the GDPR changes (developer.atlassian.com,
+    "Deprecation notice - user privacy API migration").  Data Center matches
+    ``username`` against user name, display name and e-mail and knows no ``query``
+    (Jira Server platform REST API reference, "api/2/user/search")."""
     store = req.store
-    query = (req.q("query") or req.q("username") or "").strip().lower()
-    account = req.q("accountId")
-    if not query and not account:
-        raise StoreError(400, ["The query parameter 'query' is required."])
+    if req.server.flavour == "datacenter":
+        query = (req.q("username") or "").strip().lower()
+        account = None
+        if not query:
+            raise StoreError(400, ["The username query parameter was not provided"])
+    else:
+        query = (req.q("query") or "").strip().lower()
+        account = req.q("accountId")
+        if not query and not account:
+            raise StoreError(400, ["The query parameter 'query' is required."])
     start = max(0, req.qint("startAt", 0))
     limit = min(max(0, req.qint("maxResults", 50)), 1000)
     found = [
@@ -260,8 +274,13 @@ def user_search(req: Request) -> Response:
 
 def get_user(req: Request) -> Response:
     store = req.store
-    ref = req.q("accountId") or req.q("username") or req.q("key")
-    u = store.find_user(ref) if ref else None
+    # Cloud names a user by accountId; Data Center by username or key
+    if req.server.flavour == "datacenter":
+        ref = req.q("username") or req.q("key")
+        u = store.user_by_name(ref) if ref else None
+    else:
+        ref = req.q("accountId")
+        u = store.users.get(ref) if ref else None
     if u is None:
         raise StoreError(
             404, ["Specified user does not exist or you do not have required permissions"]
@@ -765,8 +784,16 @@ def search_gone(req: Request) -> Response:
 
 
 def search_dc(req: Request) -> Response:
-    """Data Center's ``/rest/api/2/search``: ``startAt``/``maxResults``/``total``."""
-    args = _search_args(req)
+    """Data Center's ``/rest/api/2/search`` (GET and POST): ``startAt``/``maxResults``/``total``.
+
+    At most ``jira.search.views.default.max`` (1,000) issues a page.  Its request takes
+    ``jql``, ``startAt``, ``maxResults``, ``validateQuery``, ``fields`` and ``expand``: there
+    is no ``properties`` parameter, so no issue property comes back with the issues
+    (Jira Server platform REST API reference, "api/2/search"; JRASERVER-62898, "Allow
+    retrieving issue properties in search REST API", unresolved).  An unknown
+    ``properties`` is ignored, as Jira ignores unknown query parameters and body members.
+    """
+    args = {**_search_args(req), "properties": []}
     jql = str(args["jql"]).strip()
     ids = run_jql(req, jql) if jql else [i.id for i in req.store.iter_issues()]
     start = max(0, _int(args["startAt"], "startAt", 0))
@@ -864,6 +891,50 @@ def delete_organization_property(req: Request) -> Response:
         )
     req.store.delete_property(org.properties, key)
     return Response(204)
+
+
+def service_desks(req: Request) -> Response:
+    """``GET /rest/servicedeskapi/servicedesk``: the service desks (here: the one project)."""
+    p = req.store.project
+    start, limit = _page_args(req)
+    desks = [
+        {
+            "id": p.service_desk_id,
+            "projectId": p.id,
+            "projectName": p.name,
+            "projectKey": p.key,
+            "_links": {
+                "self": f"{req.server.url}/rest/servicedeskapi/servicedesk/{p.service_desk_id}"
+            },
+        }
+    ]
+    page = desks[start : start + limit]
+    return Response(
+        200, render.paged(req.ctx, "/rest/servicedeskapi/servicedesk", page, start, limit, 1)
+    )
+
+
+def service_desk_customers(req: Request) -> Response:
+    """``GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/customer``: the service desk's
+    customers, paged by ``start``/``limit`` (experimental on Cloud and Data Center; both
+    document it: developer.atlassian.com/cloud/jira/service-desk/rest, "Servicedesk - Get
+    customers", and docs.atlassian.com/jira-servicedesk/REST/server,
+    "servicedeskapi/servicedesk/{serviceDeskId}/customer").  Agents need the *Service Desk
+    Team* role to list them.  ``query`` narrows by name or e-mail."""
+    store = req.store
+    if req.path_params["serviceDeskId"] != store.project.service_desk_id:
+        raise JsmError(404, "The service desk does not exist.", "sd.servicedesk.error.not.found")
+    start, limit = _page_args(req)
+    query = (req.q("query") or "").strip().lower()
+    found = [
+        u
+        for u in store.users.values()
+        if u.is_customer
+        and (not query or query in u.email.lower() or query in u.display_name.lower())
+    ]
+    page = [render.user_dto(req.ctx, u) for u in found[start : start + limit]]
+    path = f"/rest/servicedeskapi/servicedesk/{store.project.service_desk_id}/customer"
+    return Response(200, render.paged(req.ctx, path, page, start, limit, len(found)))
 
 
 def _request_issue(req: Request) -> Issue:
@@ -1030,6 +1101,10 @@ ROUTES: list[Route] = [
         "/rest/servicedeskapi/organization/{organizationId}/property/{propertyKey}",
         delete_organization_property,
         kind="write",
+    ),
+    Route("GET", "/rest/servicedeskapi/servicedesk", service_desks),
+    Route(
+        "GET", "/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer", service_desk_customers
     ),
     Route("GET", "/rest/servicedeskapi/request/{issueIdOrKey}", customer_request, customers=True),
     Route(
