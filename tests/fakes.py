@@ -408,6 +408,12 @@ class FakeJira:
     def organization_users(self, organization_id: str) -> Iterator[Json]:
         return iter(())
 
+    def service_desks(self) -> Iterator[Json]:
+        return iter(())
+
+    def service_desk_customers(self, service_desk_id: str) -> Iterator[Json]:
+        return iter(())
+
 
 # ------------------------------------------------------------------------------- field map
 

@@ -142,6 +142,10 @@ def _build_world(sb: Sandbox) -> dict[str, str]:
     )
 
     # what people did before the bridge first looks (over HTTP, at the time they did it)
+    with clock_at(sb, t(24, 9, 10)):
+        # a colleague who is not an authorised contact asks: a customer all the same (on
+        # Data Center only JSM's customer lists say so), so not a response
+        comment(sb, k["acme_running"], "Any update?", by="intern@acme.example")
     with clock_at(sb, t(23, 10, 30, tz=NYC)):
         comment(sb, k["friday"], "Looking at it now.", by=SAM)
     with clock_at(sb, t(23, 12, tz=NYC)):
@@ -330,7 +334,8 @@ def test_sla_states_met_missed_running_and_what_counts_as_a_response(world: Worl
     )
     # entering a "responded" status (Work in progress) is a response
     assert view(world, "started").field("SLA state") == "met"
-    # an internal note and the customer's own comment are not responses
+    # an internal note, the customer's own comment and a colleague's are not responses
+    assert view(world, "acme_running").field("SLA state") == "running"
     assert view(world, "internal_only").field("SLA state") == "running"
     assert view(world, "customer_only").field("SLA state") == "running"
     # nothing the bridge itself wrote counts either

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from bridge.commands._runtime import (
-    EXIT_JIRA,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
@@ -32,6 +31,7 @@ from bridge.commands._runtime import (
     Runtime,
     connect,
     default_tz,
+    jira_exit,
     load_config,
     parse_now,
     setup_logging,
@@ -95,6 +95,7 @@ def evaluate_month(
         bridge_account_id=site.bridge_account_id,
         status_categories=site.status_categories,
         customers=site.customer_ids,
+        datacenter=site.flavour == "datacenter",
     ):
         if isinstance(snap, SnapshotError):
             if _skipped_in_month(raw, month, ruleset):
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             f"error: Jira at {settings.jira.url} failed while reading {month}'s cases: {exc}",
             file=sys.stderr,
         )
-        return EXIT_JIRA
+        return jira_exit(exc)
     finally:
         runtime.close()
 

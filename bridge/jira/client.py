@@ -15,10 +15,15 @@ Issue, comment, transition, property, field, priority, status and user calls
 use ``/rest/api/2`` (plain-text bodies on both flavours).  Search is
 ``POST /rest/api/3/search/jql`` with ``nextPageToken`` on Cloud and
 ``POST /rest/api/2/search`` with ``startAt``/``total`` on Data Center.
+
+Data Center's search has no ``properties`` (Jira Server platform REST API reference,
+"api/2/search"; JRASERVER-62898): there the bridge reads its ledger per issue instead
+(`bridge.sync.cycle`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -47,6 +52,9 @@ AUX_PAGE = 100
 WORKFLOW_PAGE = 50
 #: Cloud's ``search/jql`` takes at most this many issue property keys.
 MAX_SEARCH_PROPERTIES = 5
+
+#: the issue searches (Cloud's and Data Center's), as `_call` names a request
+_SEARCH = re.compile(r"/rest/api/\d/search(/jql)?$")
 
 #: JSM's internal-comment flag (a comment property).
 INTERNAL_COMMENT_PROPERTY = "sd.public.comment"
@@ -197,6 +205,7 @@ class JiraClient:
         write: bool = False,
         idempotent: bool = True,
         ok_404: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response | None:
         """One logical call (with retries).  Returns the response, or None for an allowed 404."""
         url = f"{self.url}/{path.lstrip('/')}"
@@ -211,6 +220,7 @@ class JiraClient:
                     url,
                     params=dict(params) if params else None,
                     json=body,
+                    headers=dict(headers) if headers else None,
                     timeout=self._timeout,
                     verify=self._verify,
                 )
@@ -258,8 +268,22 @@ class JiraClient:
             )
         elif status == 403:
             hint = "the bridge's Jira account lacks permission for this (browse/edit/comment/transition in the project)"
+        elif status in (404, 405, 410) and "/issue/" not in what:
+            hint = (
+                "Jira has no such resource: check that jira.url is Jira's base URL and that "
+                f"jira.flavour ({self.flavour}) is right for this site (cloud or datacenter)"
+            )
         elif status == 404:
             hint = "not found: the issue (or property) does not exist, was moved, or the bridge's account cannot see it"
+        elif status == 405:
+            hint = "Jira does not allow this method here: check jira.flavour and the Jira version"
+        elif status == 400 and _SEARCH.search(what):
+            hint = "Jira rejected the JQL query: check jira.jql in the config (Jira says where)"
+        elif status == 400 and what.endswith("/user/search"):
+            hint = (
+                f"Jira rejected the user search: check that jira.flavour ({self.flavour}) is "
+                "right for this site (Cloud searches users by `query`, Data Center by `username`)"
+            )
         elif status == 400:
             hint = "Jira rejected the request" + (
                 "; check these fields on the site (field configuration, screens, allowed values)"
@@ -298,9 +322,17 @@ class JiraClient:
             ) from None
 
     def _get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, ok_404: bool = False
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        ok_404: bool = False,
+        experimental: bool = False,
     ) -> Any:
-        return self._json(self._call("GET", path, params=params, ok_404=ok_404), f"GET /{path}")
+        headers = {"X-ExperimentalApi": "opt-in"} if experimental else None
+        return self._json(
+            self._call("GET", path, params=params, ok_404=ok_404, headers=headers), f"GET /{path}"
+        )
 
     # ------------------------------------------------------------------ site facts
 
@@ -438,8 +470,7 @@ class JiraClient:
                 "startAt": start,
                 "maxResults": self.page_size,
             }
-            if properties:
-                body["properties"] = list(properties)
+            # no `properties`: Data Center's search has none (JRASERVER-62898)
             if expand:
                 body["expand"] = list(expand)
             page = self._json(
@@ -593,10 +624,23 @@ class JiraClient:
             f"rest/servicedeskapi/organization/{_quote_path(str(organization_id))}/user"
         )
 
-    def _jsm_pages(self, path: str) -> Iterator[Json]:
+    def service_desks(self) -> Iterator[Json]:
+        """Every service desk (``id``, ``projectKey``) the bridge's account can see."""
+        yield from self._jsm_pages("rest/servicedeskapi/servicedesk")
+
+    def service_desk_customers(self, service_desk_id: str) -> Iterator[Json]:
+        """A service desk's customers (experimental on Cloud and Data Center: the
+        ``X-ExperimentalApi: opt-in`` header says the bridge accepts that)."""
+        yield from self._jsm_pages(
+            f"rest/servicedeskapi/servicedesk/{_quote_path(str(service_desk_id))}/customer",
+            experimental=True,
+        )
+
+    def _jsm_pages(self, path: str, *, experimental: bool = False) -> Iterator[Json]:
         start = 0
         while True:
-            page = self._get(path, {"start": start, "limit": AUX_PAGE})
+            params: dict[str, Any] = {"start": start, "limit": AUX_PAGE}
+            page = self._get(path, params, experimental=experimental)
             values = page.get("values") or []
             yield from values
             start += len(values)

@@ -36,6 +36,23 @@ class JiraError(Exception):
         #: True when a write may or may not have landed (connection dropped after sending)
         self.ambiguous = ambiguous
 
+    @property
+    def permanent(self) -> bool:
+        """Retrying will not help: a rejected token (401), a forbidden call (403), a
+        rejected request such as a bad JQL query (400), a missing resource or method
+        (404/405) — someone must fix the config, the account or the site.  Only timeouts,
+        dropped connections (no status), 409, 429 and 5xx are passing trouble."""
+        return (
+            self.status is not None
+            and 400 <= self.status < 500
+            and self.status
+            not in (
+                408,
+                409,
+                429,
+            )
+        )
+
 
 class JiraPort(Protocol):
     # -- site facts -------------------------------------------------------------------------
@@ -96,3 +113,5 @@ class JiraPort(Protocol):
     # -- Service Management -------------------------------------------------------------------
     def organizations(self) -> Iterator[Json]: ...
     def organization_users(self, organization_id: str) -> Iterator[Json]: ...
+    def service_desks(self) -> Iterator[Json]: ...
+    def service_desk_customers(self, service_desk_id: str) -> Iterator[Json]: ...

@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -39,8 +39,9 @@ from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
 from bridge.settings import Settings
 from bridge.sync.apply import ApplyResult, Transitions, apply_plan
+from bridge.sync.customers import CustomerDirectory
 from bridge.sync.ledger import Ledger
-from bridge.sync.plan import EditIssue, IssuePlan, plan_issue
+from bridge.sync.plan import EditIssue, IssuePlan, Transition, plan_issue
 from bridge.sync.poll import (
     is_issue_key,
     keys_jql,
@@ -48,7 +49,7 @@ from bridge.sync.poll import (
     read_issues,
     scope_jql,
 )
-from bridge.sync.snapshot import SnapshotError, ledger_of
+from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, ledger_of
 from bridge.sync.state import State
 
 log = structlog.get_logger("jsm_bridge.cycle")
@@ -63,6 +64,14 @@ class SiteError(Exception):
             "the Jira site does not match the config/rules:\n"
             + "\n".join(f"  - {p}" for p in self.problems)
         )
+
+
+class _JiraFailed(Exception):
+    """Carries a `JiraError` past the per-issue catch-all (the cycle must stop)."""
+
+    def __init__(self, error: JiraError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class CycleAborted(Exception):
@@ -80,9 +89,14 @@ class Site:
     bridge_account_id: str
     user_tz: tzinfo  # the bridge user's zone: JQL dates are read in it
     flavour: str
-    customer_ids: frozenset[str]  # contact e-mails (Data Center users carry no accountType)
+    #: who is a customer beyond ``accountType`` (case-folded identities): the rules'
+    #: contacts; on Data Center, where users carry no accountType, also everyone JSM lists
+    #: as a customer (`CustomerDirectory`, read once per cycle when first needed)
+    customer_ids: Collection[str]
     field_names: Mapping[str, str]
     users: dict[str, str | None] = field(default_factory=dict)  # e-mail -> account ref
+    #: every transition name the site's workflows have (None: the site does not say)
+    transition_names: frozenset[str] | None = None
 
     @classmethod
     def connect(cls, port: JiraPort, settings: Settings, ruleset: RuleSet) -> Site:
@@ -127,7 +141,8 @@ class Site:
                         f" on this site (statuses: {', '.join(sorted(categories))})"
                     )
 
-        problems.extend(_check_transition_names(port, ruleset))
+        transition_names = port.workflow_transition_names() if _transitions_used(ruleset) else None
+        problems.extend(_check_transition_names(transition_names, ruleset))
 
         site = cls(
             fieldmap=fieldmap if fieldmap is not None else FieldMap({}),
@@ -136,8 +151,11 @@ class Site:
             bridge_account_id=account,
             user_tz=user_tz,
             flavour=settings.jira.flavour,
-            customer_ids=frozenset(c for cust in ruleset.customers.values() for c in cust.contacts),
+            customer_ids=_customers(port, settings.jira.flavour, ruleset),
             field_names=dict(settings.fields),
+            transition_names=(
+                frozenset(transition_names) if transition_names is not None else None
+            ),
         )
         for email in sorted(_people_to_assign(ruleset)):
             try:
@@ -159,6 +177,13 @@ class Site:
         return self.users[folded]
 
 
+def _customers(port: JiraPort, flavour: str, ruleset: RuleSet) -> Collection[str]:
+    contacts = [c for cust in ruleset.customers.values() for c in cust.contacts]
+    if flavour == "cloud":
+        return frozenset(c.casefold() for c in contacts)
+    return CustomerDirectory(port, contacts)
+
+
 def _transitions_used(ruleset: RuleSet) -> dict[str, list[str]]:
     """Transition name -> where the rules use it (file and key), in rule order."""
     used: dict[str, list[str]] = {}
@@ -174,7 +199,7 @@ def _transitions_used(ruleset: RuleSet) -> dict[str, list[str]]:
     return used
 
 
-def _check_transition_names(port: JiraPort, ruleset: RuleSet) -> list[str]:
+def _check_transition_names(names: set[str] | None, ruleset: RuleSet) -> list[str]:
     """Problems for transition names the rules use that no workflow on the site has.
 
     When the bridge's account may not read workflows (or on Data Center, which lists
@@ -182,7 +207,6 @@ def _check_transition_names(port: JiraPort, ruleset: RuleSet) -> list[str]:
     used = _transitions_used(ruleset)
     if not used:
         return []
-    names = port.workflow_transition_names()
     if names is None:
         log.warning(
             "transition names not checked at start-up: the bridge's Jira account may not read "
@@ -241,6 +265,8 @@ class IssueOutcome:
     error: str | None = None
     writes: dict[str, int] = field(default_factory=dict)  # successful writes by kind
     failed: int = 0  # actions that failed (retried next cycle)
+    #: transitions not made, as (name, why): not offered from the issue's status
+    skipped_transitions: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -255,6 +281,11 @@ class CycleReport:
     seconds: float = 0.0
     complete: bool = True  # False when stopped by a signal or aborted
     aborted: str | None = None
+    #: the abort needs a person (bad token, permission, JQL, URL): retrying will not help
+    aborted_permanent: bool = False
+    #: (key, why) of transitions not made whose name no workflow on the site is known to
+    #: have (a wrong name in the rules): a person must look
+    skipped_actions: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -272,11 +303,16 @@ class CycleReport:
     def ok(self) -> bool:
         return self.aborted is None and self.failed_actions == 0
 
+    @property
+    def skipped_count(self) -> int:
+        """Cases that could not be evaluated plus transitions that could not be made."""
+        return len(self.skipped) + len(self.skipped_actions)
+
     def counts(self) -> dict[str, Any]:
         return {
             "read": self.read,
             "changed": self.changed,
-            "skipped": len(self.skipped),
+            "skipped": self.skipped_count,
             "writes": dict(self.writes),
             "failed_actions": self.failed_actions,
         }
@@ -319,6 +355,8 @@ class Engine:
         self.policy = policy_fingerprint(settings)
         #: transitions offered per workflow and status, looked up once per cycle
         self.transitions = Transitions()
+        #: Data Center: what each comment's properties say (internal, action id), by id
+        self.comment_facts: dict[str, dict[str, Any]] = {}
 
     # -- reading ---------------------------------------------------------------------------
     def _read(
@@ -333,6 +371,8 @@ class Engine:
             bridge_account_id=self.site.bridge_account_id,
             status_categories=self.site.status_categories,
             customers=self.site.customer_ids,
+            datacenter=self.site.flavour == "datacenter",
+            comment_facts=self.comment_facts,
         ):
             if isinstance(snap, SnapshotError):
                 log.warning("issue skipped", key=snap.key, problem=snap.problem)
@@ -433,6 +473,10 @@ class Engine:
             user_ref_key="accountId" if self.site.flavour == "cloud" else "name",
         )
 
+    def _ledger(self, key: str) -> Any:
+        """The issue's ``jsm-bridge`` property as stored (None when it has none)."""
+        return self.port.get_property(key, LEDGER_PROPERTY)
+
     def _priority_id(self, name: str) -> str:
         for known, pid in self.site.priority_ids.items():
             if known.casefold() == name.casefold():
@@ -459,6 +503,8 @@ class Engine:
         report = CycleReport(started=now, full=is_full, dry_run=dry_run)
         # a workflow may change between cycles: what it offers is read afresh each time
         self.transitions = self.transitions.next_cycle()
+        if isinstance(self.site.customer_ids, CustomerDirectory):
+            self.site.customer_ids.next_cycle()  # customers come and go: read afresh
         run_id = None if dry_run else self.state.start_run(now)
         try:
             if only_key is not None:
@@ -500,22 +546,24 @@ class Engine:
                     self._process(more, org_cases, now, report, dry_run=dry_run)
         except JiraError as exc:
             report.aborted = str(exc)
+            report.aborted_permanent = exc.permanent
             report.complete = False
             log.error("cycle stopped: Jira failed", error=str(exc), status=exc.status)
+        report.skipped_actions = self._unknown_transitions(report.outcomes)
         report.seconds = time.perf_counter() - began
         if not dry_run and run_id is not None:
             if report.complete and only_key is None:
                 self.state.set_watermark(now)
                 if is_full:
                     self.state.set_policy(self.policy)
-            self.state.finish_run(run_id, report.counts(), len(report.skipped), report.ok, at=now)
+            self.state.finish_run(run_id, report.counts(), report.skipped_count, report.ok, at=now)
         log.info(
             "cycle",
             full=report.full,
             dry_run=dry_run,
             read=report.read,
             changed=report.changed,
-            skipped=len(report.skipped),
+            skipped=report.skipped_count,
             writes=dict(report.writes),
             failed_actions=report.failed_actions,
             transition_lookups=self.transitions.lookups,
@@ -548,6 +596,31 @@ class Engine:
             for kind, n in outcome.writes.items():
                 report.writes[kind] += n
             report.failed_actions += outcome.failed
+
+    def _unknown_transitions(self, outcomes: list[IssueOutcome]) -> list[tuple[str, str]]:
+        """Skipped transitions whose name no workflow is known to have: checked at
+        start-up (Cloud, when the account may read workflows) or seen offered to some
+        issue of the same project and type (Data Center lists no workflow transitions).
+        A transition merely not offered from an issue's current status is the workflow
+        at work, logged, not counted; one skipped because the issue already is where it
+        leads is the wanted end."""
+        known = {n.casefold() for n in self.site.transition_names or ()}
+        out: list[tuple[str, str]] = []
+        for outcome in outcomes:
+            place = outcome.plan.place if outcome.plan is not None else None
+            for name, why in outcome.skipped_transitions:
+                if name.casefold() in known or self.transitions.target(place, name):
+                    continue
+                log.warning(
+                    "transition skipped: no workflow offers it", key=outcome.key, transition=name
+                )
+                out.append(
+                    (
+                        outcome.key,
+                        f"{why}, nor from any status seen: check the transition name in the rules",
+                    )
+                )
+        return out
 
     def _quota_followers(
         self,
@@ -608,6 +681,22 @@ class Engine:
         try:
             desired = self.evaluate(snapshot, org_cases, now)
             plan = self.plan(raw, snapshot, desired)
+            if self.site.flavour != "cloud" and (
+                plan.actions
+                or self.explain  # `explain` shows what the ledger holds
+                or (not dry_run and self.state.pending_intents(snapshot.key))
+            ):
+                # Data Center's search returned no ledger: read it for this issue only,
+                # now that there is something to do, and plan again from it.  Jira
+                # failing on that read stops the cycle like any other read.
+                try:
+                    ledger = self._ledger(snapshot.key)
+                except JiraError as exc:
+                    raise _JiraFailed(exc) from exc
+                raw = {**raw, "properties": {LEDGER_PROPERTY: ledger}}
+                plan = self.plan(raw, snapshot, desired)
+        except _JiraFailed as failed:
+            raise failed.error from None
         except Exception as exc:  # one bad issue never stops the cycle
             outcome.error = f"{type(exc).__name__}: {exc}"
             log.warning("issue skipped", key=snapshot.key, problem=outcome.error)
@@ -629,6 +718,11 @@ class Engine:
                 )
                 outcome.writes = dict(result.writes)
                 outcome.failed = len(result.failed)
+                outcome.skipped_transitions = [
+                    (action.name, why)
+                    for action, why in result.skipped
+                    if isinstance(action, Transition) and "already in" not in why
+                ]
             # A failed write may have left the issue untouched (its `updated` did not move),
             # so the incremental query would never bring it back: wake it next cycle.
             wake = now if outcome.failed else desired.next_wakeup

@@ -4,6 +4,17 @@ JQL is built from quoted, escaped literals only (`jql_string`), never by pasting
 a name into a query.  Reads ask for the fields the policy needs, the bridge's
 ``jsm-bridge`` issue property and the changelog, in one search; only an issue
 whose embedded changelog or comments were cut short costs an extra request.
+
+Data Center differs in two ways (`read_issues` with ``datacenter=True``):
+
+* its search returns no issue properties (JRASERVER-62898), so the ledger is not asked
+  for here: the cycle reads it per issue that has something to do;
+* its comments carry no ``jsdPublic``: whether one is internal is its
+  ``sd.public.comment`` property, which only ``GET /issue/{key}/comment?expand=properties``
+  shows (JSM Data Center, "Adding internal comments through the REST API").  Those are
+  read only for an issue holding a comment by someone other than a customer that this
+  process has not seen before (customers cannot write internal comments); what was learnt
+  is kept in ``comment_facts`` (comment id → its properties) for later cycles.
 """
 
 from __future__ import annotations
@@ -15,8 +26,14 @@ from typing import Any
 
 from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
 from bridge.jira.port import JiraError, JiraPort
-from bridge.policy.model import IssueSnapshot, MonthCase
-from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, to_snapshot
+from bridge.policy.model import Actor, IssueSnapshot, MonthCase
+from bridge.sync.snapshot import (
+    INTERNAL_COMMENT_PROPERTY,
+    LEDGER_PROPERTY,
+    SnapshotError,
+    to_person,
+    to_snapshot,
+)
 
 #: System fields every snapshot needs (custom fields come from the FieldMap).
 SYSTEM_FIELDS = (
@@ -199,6 +216,65 @@ def complete_issue(port: JiraPort, issue: dict[str, Any]) -> dict[str, Any]:
     return issue
 
 
+#: the comment properties that matter to the bridge (internal flag, its own action id)
+_COMMENT_PROPERTIES = (INTERNAL_COMMENT_PROPERTY, LEDGER_PROPERTY)
+
+
+def _kept_properties(comment: Mapping[str, Any]) -> dict[str, Any]:
+    raw = comment.get("properties")
+    items = raw.items() if isinstance(raw, Mapping) else []
+    if isinstance(raw, list):
+        items = [
+            (p.get("key"), p.get("value"))
+            for p in raw
+            if isinstance(p, Mapping) and isinstance(p.get("key"), str)
+        ]
+    return {k: v for k, v in items if k in _COMMENT_PROPERTIES}
+
+
+def mark_comments(
+    port: JiraPort,
+    issue: dict[str, Any],
+    facts: dict[str, dict[str, Any]],
+    *,
+    bridge_account_id: str,
+    customers: Collection[str],
+) -> None:
+    """Data Center: give each comment of ``issue`` the properties that say whether it is
+    internal and which bridge action wrote it, reading them only when ``facts`` lacks a
+    comment whose author is not a customer."""
+    fields = issue.get("fields")
+    block = fields.get("comment") if isinstance(fields, dict) else None
+    if not isinstance(block, dict):
+        return
+    comments = block.get("comments")
+    if not isinstance(comments, list) or not comments:
+        return
+
+    def needs_read(c: Any) -> bool:
+        if not isinstance(c, Mapping) or str(c.get("id")) in facts:
+            return False
+        if "properties" in c:  # already expanded (a cut-short page read in full)
+            facts[str(c.get("id"))] = _kept_properties(c)
+            return False
+        author = to_person(
+            c.get("author"), bridge_account_id=bridge_account_id, customers=customers
+        )
+        return author is None or author.actor is not Actor.CUSTOMER
+
+    if any([needs_read(c) for c in comments]):
+        full = port.comments(str(issue.get("key")))
+        for c in full:
+            facts[str(c.get("id"))] = _kept_properties(c)
+        block["comments"] = full
+        block["total"] = block["maxResults"] = len(full)
+        return
+    for c in comments:
+        if isinstance(c, dict):
+            known = facts.get(str(c.get("id"))) or {}
+            c["properties"] = [{"key": k, "value": v} for k, v in known.items()]
+
+
 def read_issues(
     port: JiraPort,
     jql: str,
@@ -208,21 +284,33 @@ def read_issues(
     status_categories: Mapping[str, str],
     customers: Collection[str] = (),
     extra_fields: Iterable[str] = (),
+    datacenter: bool = False,
+    comment_facts: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[tuple[dict[str, Any], IssueSnapshot | SnapshotError]]:
     """Every issue matching ``jql`` with its snapshot (or the reason it has none).
 
-    The raw issue carries the ledger in ``issue["properties"]["jsm-bridge"]``
-    (see `bridge.sync.snapshot.ledger_of`).
+    On Cloud the raw issue carries the ledger in ``issue["properties"]["jsm-bridge"]``
+    (see `bridge.sync.snapshot.ledger_of`).  On Data Center (``datacenter``) it does not,
+    and comments are marked by `mark_comments`, remembering in ``comment_facts``.
     """
+    facts = comment_facts if comment_facts is not None else {}
     for issue in port.search(
         jql,
         needed_fields(fieldmap, extra_fields),
-        properties=[LEDGER_PROPERTY],
+        properties=[] if datacenter else [LEDGER_PROPERTY],
         expand=["changelog"],
     ):
         issue = dict(issue)
         try:
             complete_issue(port, issue)
+            if datacenter:
+                mark_comments(
+                    port,
+                    issue,
+                    facts,
+                    bridge_account_id=bridge_account_id,
+                    customers=customers,
+                )
             snapshot: IssueSnapshot | SnapshotError = to_snapshot(
                 issue,
                 fieldmap,

@@ -21,6 +21,7 @@ from bridge.policy.model import (
     PriorityChange,
     StatusChange,
 )
+from bridge.sync.customers import identities
 
 #: The bridge's issue entity property, and the comment property carrying an action id.
 LEDGER_PROPERTY = "jsm-bridge"
@@ -36,38 +37,23 @@ class SnapshotError(Exception):
         self.problem = problem
 
 
-def _identities(user: Mapping[str, Any]) -> set[str]:
-    return {
-        str(v).casefold()
-        for v in (
-            user.get("accountId"),
-            user.get("name"),
-            user.get("key"),
-            user.get("emailAddress"),
-        )
-        if v
-    }
-
-
 def to_person(
     user: Any, *, bridge_account_id: str, customers: Collection[str] = ()
 ) -> Person | None:
     """A Jira user object as a `Person` (None when there is no user).
 
     The actor: the bridge's own account → BRIDGE; ``accountType: "customer"`` →
-    CUSTOMER; a user listed in ``customers`` (lower-cased e-mails or ids, for
-    Data Center where users carry no ``accountType``) → CUSTOMER; anyone else →
-    ENGINEER.
+    CUSTOMER; a user one of whose case-folded identities (e-mail, name, key, id) is in
+    ``customers`` (for Data Center, where users carry no ``accountType``: see
+    `bridge.sync.customers`) → CUSTOMER; anyone else → ENGINEER.
     """
     if not isinstance(user, Mapping):
         return None
-    ids = _identities(user)
+    ids = identities(user)
     account_type = user.get("accountType")
     if bridge_account_id and bridge_account_id.casefold() in ids:
         actor = Actor.BRIDGE
-    elif account_type == "customer" or (
-        account_type is None and ids & {c.casefold() for c in customers}
-    ):
+    elif account_type == "customer" or (account_type is None and any(i in customers for i in ids)):
         actor = Actor.CUSTOMER
     elif ids:
         actor = Actor.ENGINEER
