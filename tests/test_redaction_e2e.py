@@ -139,7 +139,7 @@ def test_a_wrong_token_fails_with_a_message_that_does_not_contain_it(
         text=True,
         timeout=120,
     )
-    assert done.returncode == 3, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]
     assert "401" in done.stderr and "credentials" in done.stderr, done.stderr[-3000:]
     assert site.requests.count(kind="write") == 0
     assert_clean(done.stderr, WRONG)

@@ -26,9 +26,9 @@ from bridge.sync.state import State, StateError
 
 #: Exit codes (documented in the README).
 EXIT_OK = 0
-EXIT_CONFIG = 1  # config, rules or site names wrong: fix the files
+EXIT_CONFIG = 1  # config, rules, site names, token or permissions wrong: fix them
 EXIT_USAGE = 2  # bad command-line arguments
-EXIT_JIRA = 3  # Jira unreachable or failing: the cycle did not finish
+EXIT_JIRA = 3  # Jira unreachable, timing out, 429 or 5xx: the cycle did not finish
 EXIT_PARTIAL = 4  # the cycle finished but some issues or actions failed
 EXIT_LOCKED = 75  # another instance holds the lock (EX_TEMPFAIL)
 
@@ -107,9 +107,16 @@ def connect(
     except JiraError as exc:
         client.close()
         state.close()
-        raise CommandError(f"cannot use Jira at {settings.jira.url}: {exc}", EXIT_JIRA) from None
+        raise CommandError(
+            f"cannot use Jira at {settings.jira.url}: {exc}", jira_exit(exc)
+        ) from None
     engine = Engine(client, settings, ruleset, state, site)
     return Runtime(settings, ruleset, client, state, site, engine)
+
+
+def jira_exit(exc: JiraError) -> int:
+    """1 when a person must fix something (token, permission, JQL, URL), else 3."""
+    return EXIT_CONFIG if exc.permanent else EXIT_JIRA
 
 
 def default_tz(ruleset: RuleSet) -> tzinfo:
@@ -140,5 +147,6 @@ def preview(
     finally:
         runtime.close()
     if report.aborted:
-        raise CommandError(f"Jira failed while reading: {report.aborted}", EXIT_JIRA)
+        code = EXIT_CONFIG if report.aborted_permanent else EXIT_JIRA
+        raise CommandError(f"Jira failed while reading: {report.aborted}", code)
     return Preview(settings, now, report)

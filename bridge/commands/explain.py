@@ -99,4 +99,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {at}  {action_id}")
     if not done:
         print("  nothing yet")
+    skipped = sorted(plan.ledger.skipped.items(), key=lambda kv: kv[1])
+    if skipped:
+        print("\nSkipped by the bridge (the transition was not made when its moment came):")
+        for action_id, at in skipped:
+            print(f"  {at}  {action_id}")
     return EXIT_OK

@@ -1,10 +1,13 @@
 """``jsm-bridge run``: one cycle for cron (``--once``) or the daemon loop.
 
 Exit codes (``--once``): 0 the cycle finished and every action landed; 1 config,
-rules or site names are wrong; 2 bad arguments; 3 Jira was unreachable or failing
-and the cycle stopped (state is consistent, the next run resumes); 4 the cycle
-finished but some issues were skipped or some actions failed (they are retried);
-75 another instance is running a cycle.
+rules or site names are wrong, or Jira refused the bridge for good (a rejected token,
+a missing permission, a bad JQL query, no such resource: the message says what to
+fix); 2 bad arguments; 3 Jira was unreachable, timing out, rate-limiting (429) or
+failing (5xx) and the cycle stopped (state is consistent, the next run resumes); 4 the
+cycle finished but some issues were skipped, some transitions were not offered by the
+workflow, or some actions failed (they are retried); 75 another instance is running a
+cycle.
 
 The daemon runs a cycle every ``polling.interval``, holds the lock only while a
 cycle runs, reloads the rules on SIGHUP or when their files change (bad new rules
@@ -61,7 +64,7 @@ def summary_line(report: CycleReport, requests: Mapping[str, int] | None = None)
     text = (
         f"cycle {'(dry run) ' if report.dry_run else ''}{'full' if report.full else 'incremental'}: "
         f"{report.read} read, {report.changed} changed, writes: {writes}, "
-        f"{len(report.skipped)} skipped, {report.seconds:.2f}s"
+        f"{report.skipped_count} skipped, {report.seconds:.2f}s"
     )
     if requests is not None:
         text += (
@@ -77,8 +80,8 @@ def summary_line(report: CycleReport, requests: Mapping[str, int] | None = None)
 
 def exit_code(report: CycleReport) -> int:
     if report.aborted:
-        return EXIT_JIRA
-    if report.failed_actions or report.skipped:
+        return EXIT_CONFIG if report.aborted_permanent else EXIT_JIRA
+    if report.failed_actions or report.skipped_count:
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -157,6 +160,11 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool) -> int
     log.info("cycle requests", **requests)
     if not quiet:
         print(summary_line(report, requests))
+    for key, why in report.skipped_actions:
+        print(f"warning: {key}: {why}", file=sys.stderr)
+    if report.aborted and report.aborted_permanent:
+        # retrying cannot help: say what is wrong and what to fix, even with --quiet
+        print(f"error: {report.aborted}", file=sys.stderr)
     return exit_code(report)
 
 
