@@ -32,9 +32,10 @@ from bridge.policy.model import RuleSet
 from bridge.policy.ruleset import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.store import Store
+from bridge.sandbox.store import Store, StoreSnapshot
 from bridge.settings import Settings, load_settings
 from bridge.sync.cycle import CycleReport, Engine, Site
+from bridge.sync.poll import jql_string
 from bridge.sync.state import State
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,9 +63,10 @@ def ruleset() -> RuleSet:
     return load_ruleset(s.rules_path, tuple(s.fields))
 
 
-def settings_for(url: str, flavour: str = "cloud") -> Settings:
+def settings_for(url: str, flavour: str = "cloud", jql: str | None = None) -> Settings:
     s = base_settings()
-    return dataclasses.replace(s, jira=dataclasses.replace(s.jira, url=url, flavour=flavour))
+    jira = dataclasses.replace(s.jira, url=url, flavour=flavour, jql=jql or s.jira.jql)
+    return dataclasses.replace(s, jira=jira)
 
 
 def make_engine(
@@ -73,10 +75,14 @@ def make_engine(
     state: State | None = None,
     flavour: str = "cloud",
     on_request: Callable[[str, str, int], None] | None = None,
+    site: Site | None = None,
+    jql: str | None = None,
 ) -> Engine:
-    settings = settings_for(url, flavour)
+    """An engine on the sandbox at ``url``; ``site`` reuses what an earlier start-up read,
+    ``jql`` narrows the scope."""
+    settings = settings_for(url, flavour, jql)
     client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY, on_request=on_request)
-    site = Site.connect(client, settings, ruleset())
+    site = site or Site.connect(client, settings, ruleset())
     return Engine(client, settings, ruleset(), state or State.open(":memory:"), site)
 
 
@@ -169,8 +175,12 @@ def write_kind(method: str, route: str) -> str:
 
 
 def issue_of(path: str) -> str:
+    """The issue key or id in a write's path (Jira's issue resource or JSM's request)."""
     parts = path.split("/")
-    return parts[parts.index("issue") + 1] if "issue" in parts else ""
+    for resource in ("issue", "request"):
+        if resource in parts and parts.index(resource) + 1 < len(parts):
+            return parts[parts.index(resource) + 1]
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +189,9 @@ class Clean:
     #: the clean cycle's writes in order: (kind, issue key)
     writes: tuple[tuple[str, str], ...]
     report: CycleReport
+    #: the site before and after the clean cycle
+    before: StoreSnapshot
+    after: StoreSnapshot
 
 
 @cache
@@ -187,6 +200,7 @@ def clean(flavour: str = "cloud") -> Clean:
     server = demo_server(flavour=flavour)
     try:
         engine = make_engine(server.url, flavour=flavour)
+        before = server.store.snapshot()
         server.requests.clear()
         report = engine.cycle(SANDBOX_NOW)
         assert report.ok and report.complete, report.counts()
@@ -196,7 +210,7 @@ def clean(flavour: str = "cloud") -> Clean:
         server.requests.clear()
         again = engine.cycle(SANDBOX_NOW)
         assert again.total_writes == 0 and server.requests.count(kind="write") == 0
-        return Clean(end_state(server.store), writes, report)
+        return Clean(end_state(server.store), writes, report, before, server.store.snapshot())
     finally:
         server.stop()
 
@@ -275,41 +289,182 @@ def test_a_cycle_whose_writes_all_fail_is_redone_by_the_next_one() -> None:
 
 
 # ------------------------------------------------------------------------------ fail the Nth write
+#
+# Every write of the clean demo cycle is failed once per fault kind, then a rerun must leave
+# the site exactly as the clean run did.  Replaying the cycle from the start for each write
+# would repeat the same hundred writes a hundred times.  Instead each case starts from a
+# restore point: the site as the clean run left it, except the issue whose write fails,
+# which is as the seed made it; and the bridge's scope is that issue's organisation (the
+# bridge decides a case from its own fields and its organisation's cases of the month —
+# `test_each_organisation_alone_reaches_the_clean_end_state` keeps that premise honest).
+# The faulted cycle then makes exactly that issue's writes, in order, with the pool of
+# workers on or off, so "fail the nth write" is the issue's own nth write.
 
 
-def sweep() -> list[int]:
-    """Every write of the clean demo cycle, each failed in its own fresh sandbox (about
-    100 cycles per variant; the two variants run in parallel under xdist)."""
-    return list(range(1, len(clean().writes) + 1))
+@dataclasses.dataclass(frozen=True)
+class WriteFault:
+    """One way a write can go wrong, injected by the sandbox."""
+
+    name: str
+    #: the sandbox fault spec that fails the nth write from now on
+    spec: Callable[[int], str]
+    #: the label the sandbox's request log gives the write it failed
+    label: str
 
 
-@pytest.mark.parametrize("mode", ["landed", "lost"])
-def test_failing_the_nth_write_then_rerunning_never_duplicates_or_misses(mode: str) -> None:
-    ref = clean()
-    kinds_covered: set[str] = set()
+#: fault kinds of the sweep; a new kind is one more entry
+WRITE_FAULTS = {
+    f.name: f
+    for f in (
+        WriteFault("landed", lambda n: f"fail-write:{n}:landed", "fail-write:landed"),
+        WriteFault("lost", lambda n: f"fail-write:{n}:lost", "fail-write:lost"),
+    )
+}
+
+#: flavours the sweep runs on
+SWEEP_FLAVOURS = ("cloud", "datacenter")
+
+#: each (flavour, fault) sweep is split into this many tests, so both xdist workers share it
+SWEEP_SHARDS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Position:
+    """The nth write (1-based) of one issue in the clean cycle."""
+
+    key: str
+    n: int
+    kind: str
+
+
+def positions(ref: Clean) -> list[Position]:
+    seen: Counter[str] = Counter()
+    out: list[Position] = []
+    for kind, key in ref.writes:
+        seen[key] += 1
+        out.append(Position(key, seen[key], kind))
+    return out
+
+
+def shard(ref: Clean, index: int) -> list[Position]:
+    """The positions of every SWEEP_SHARDS-th issue the clean cycle writes to."""
+    keys = sorted({p.key for p in positions(ref)}, key=lambda k: (len(k), k))
+    mine = set(keys[index::SWEEP_SHARDS])
+    return [p for p in positions(ref) if p.key in mine]
+
+
+def organisation_scope(store: Store, key: str) -> str:
+    """The bridge's scope narrowed to the organisation of ``key`` (or to no organisation)."""
+    field = store.field_by_name("Organizations")
+    assert field is not None
+    orgs = sorted(store.organizations[o].name for o in store.issue(key).get(field.id) or [])
+    clause = " OR ".join(f"Organizations = {jql_string(o)}" for o in orgs)
+    return f"({base_settings().jira.jql}) AND ({clause or 'Organizations is EMPTY'})"
+
+
+@dataclasses.dataclass
+class SweepSite:
+    """A demo sandbox for many sweep cases, and the bridge's start-up knowledge of it (read
+    once: the site's metadata does not change)."""
+
+    server: SandboxServer
+    site: Site
+    ref: Clean
+
+    def engine(self, key: str) -> Engine:
+        """A fresh bridge (empty state) whose scope is the organisation of ``key``."""
+        scope = organisation_scope(self.server.store, key)
+        return make_engine(self.server.url, flavour=self.server.flavour, site=self.site, jql=scope)
+
+
+@pytest.fixture(scope="module")
+def sweep_sites() -> Iterator[Callable[[str], SweepSite]]:
+    """One sandbox per flavour, as the clean run left it, for the module's sweep cases."""
+    sites: dict[str, SweepSite] = {}
+
+    def site(flavour: str) -> SweepSite:
+        if flavour not in sites:
+            server = demo_server(flavour=flavour)
+            ref = clean(flavour)
+            server.store.restore(ref.after)
+            sites[flavour] = SweepSite(server, make_engine(server.url, flavour=flavour).site, ref)
+        return sites[flavour]
+
+    yield site
+    for s in sites.values():
+        s.server.stop()
+
+
+def fail_one_write(sweep: SweepSite, at: Position, fault: WriteFault) -> list[str]:
+    """Fail write ``at`` with ``fault``, rerun, and say how the end state differs from the
+    clean run's (empty: identical).  Leaves the site as the clean run left it."""
+    server, store, ref = sweep.server, sweep.server.store, sweep.ref
+    store.restore(ref.before, keys=[at.key])
+    engine = sweep.engine(at.key)
+    server.requests.clear()
+    server.faults.set(fault.spec(at.n))
+    first = engine.cycle(SANDBOX_NOW)
+    server.faults.set(None)
+    writes = server.requests.writes
+    hit = [w for w in writes if w.fault]
+    assert [w.fault for w in hit] == [fault.label], f"{at}: {[w.fault for w in hit]}"
+    assert issue_of(hit[0].path) == at.key and write_kind(hit[0].method, hit[0].route) == at.kind
+    assert {issue_of(w.path) for w in writes} == {at.key}, f"{at}: other issues written"
+    rerun = engine.cycle(SANDBOX_NOW)
+    assert first.complete and rerun.ok, (at, first.counts(), rerun.counts())
+    problems = diff(end_state(store), ref.state)
+    # the rerun only finished what the failure left: a third cycle writes nothing
+    server.requests.clear()
+    assert engine.cycle(SANDBOX_NOW).total_writes == 0, at
+    assert server.requests.count(kind="write") == 0, at
+    store.restore(ref.after, keys=[at.key])  # only this issue was written to
+    return problems
+
+
+@pytest.mark.parametrize("flavour", SWEEP_FLAVOURS)
+def test_the_sweep_covers_every_write_of_the_clean_cycle(flavour: str) -> None:
+    ref = clean(flavour)
+    swept = [p for i in range(SWEEP_SHARDS) for p in shard(ref, i)]
+    assert sorted(swept, key=positions(ref).index) == positions(ref)
+    assert len(swept) == len(ref.writes) == len(set(swept))
+    assert {p.kind for p in swept} == {"edit", "comment", "transition", "ledger"}
+
+
+@pytest.mark.parametrize("flavour", SWEEP_FLAVOURS)
+def test_each_organisation_alone_reaches_the_clean_end_state(
+    sweep_sites: Callable[[str], SweepSite], flavour: str
+) -> None:
+    """The sweep's premise: a cycle over one organisation's cases (the rest of the site
+    already as the clean run left it) writes just those cases, as the whole cycle did."""
+    sweep = sweep_sites(flavour)
+    store, ref = sweep.server.store, sweep.ref
+    by_scope: dict[str, list[str]] = {}
+    for issue in store.iter_issues():
+        by_scope.setdefault(organisation_scope(store, issue.key), []).append(issue.key)
+    assert len(by_scope) > 1
+    for keys in by_scope.values():
+        store.restore(ref.before, keys=keys)
+        sweep.server.requests.clear()
+        report = sweep.engine(keys[0]).cycle(SANDBOX_NOW)
+        assert report.ok and {o.key for o in report.outcomes} == set(keys)
+        written = {issue_of(w.path) for w in sweep.server.requests.writes}
+        assert written == {key for _, key in ref.writes} & set(keys)
+        assert_same_end_state(end_state(store), ref.state)
+
+
+@pytest.mark.parametrize("part", range(SWEEP_SHARDS))
+@pytest.mark.parametrize("fault", list(WRITE_FAULTS))
+@pytest.mark.parametrize("flavour", SWEEP_FLAVOURS)
+def test_failing_the_nth_write_then_rerunning_never_duplicates_or_misses(
+    sweep_sites: Callable[[str], SweepSite], flavour: str, fault: str, part: int
+) -> None:
+    sweep = sweep_sites(flavour)
     failures: list[str] = []
-    for n in sweep():
-        server = demo_server()
-        try:
-            engine = make_engine(server.url)
-            server.faults.set(f"fail-write:{n}:{mode}")
-            first = engine.cycle(SANDBOX_NOW)
-            hit = [r for r in server.requests.entries("write") if r.fault.startswith("fail-write")]
-            assert len(hit) == 1, f"write {n} was not failed"
-            kinds_covered.add(write_kind(hit[0].method, hit[0].route))
-            server.faults.set(None)
-            rerun = engine.cycle(SANDBOX_NOW)
-            assert first.complete and rerun.ok, (n, first.counts(), rerun.counts())
-            problems = diff(end_state(server.store), ref.state)
-            if problems:
-                failures.append(f"write {n} ({ref.writes[n - 1]}) {mode}: " + "; ".join(problems))
-            # the rerun only finishes what the failure left; a third cycle writes nothing
-            server.requests.clear()
-            assert engine.cycle(SANDBOX_NOW).total_writes == 0, n
-        finally:
-            server.stop()
+    for at in shard(sweep.ref, part):
+        problems = fail_one_write(sweep, at, WRITE_FAULTS[fault])
+        if problems:
+            failures.append(f"{at.key} write {at.n} ({at.kind}) {fault}: " + "; ".join(problems))
     assert not failures, "\n".join(failures)
-    assert kinds_covered == {"edit", "comment", "transition", "ledger"}
 
 
 # ------------------------------------------------------------------------------ the bridge dies

@@ -12,6 +12,7 @@ on a real site.  Callers hold ``store.lock`` around read-modify-write sequences.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -335,6 +336,15 @@ class StoreError(Exception):
         super().__init__(
             "; ".join([*self.messages, *(f"{k}: {v}" for k, v in self.errors.items())])
         )
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """The issues of a site and its id counters at one moment (:meth:`Store.snapshot`)."""
+
+    issues: tuple[Issue, ...]
+    #: next issue id, issue number, comment id, history id
+    counters: tuple[int, int, int, int]
 
 
 # --------------------------------------------------------------------------- store
@@ -748,6 +758,58 @@ class Store:
     def delete_property(self, props: dict[str, Any], key: str) -> None:
         del props[key]
         self._touch()
+
+    # ----------------------------------------------------------------- restore points
+
+    def snapshot(self) -> StoreSnapshot:
+        """A copy of every issue (fields, comments, properties, changelog) and the id
+        counters, to :meth:`restore` later.  Site metadata (users, fields, workflow,
+        organisations) is not part of it: it stays as it is."""
+        with self.lock:
+            return StoreSnapshot(
+                copy.deepcopy(tuple(self.iter_issues())),
+                (
+                    self.next_issue_id,
+                    self.next_issue_number,
+                    self.next_comment_id,
+                    self.next_history_id,
+                ),
+            )
+
+    def restore(self, snap: StoreSnapshot, keys: Iterable[str] | None = None) -> None:
+        """Put issues back as they were at ``snap``.
+
+        Without ``keys``, the whole site: issues created since are gone and the id
+        counters are as they were.  With ``keys``, only those issues (one missing from
+        ``snap`` is removed); the rest and the counters stay, so new ids stay unique.
+        The store's version moves on either way: caches keyed on it never serve the
+        state from before."""
+        with self.lock:
+            wanted = None if keys is None else set(keys)
+            if wanted is None:
+                self.issues.clear()
+                self._by_id.clear()
+                self._comments.clear()
+                (
+                    self.next_issue_id,
+                    self.next_issue_number,
+                    self.next_comment_id,
+                    self.next_history_id,
+                ) = snap.counters
+            else:
+                for key in wanted & set(self.issues):
+                    gone = self.issues.pop(key)
+                    del self._by_id[gone.id]
+                    for c in gone.comments:
+                        self._comments.pop(c.id, None)
+            for saved in snap.issues:
+                if wanted is None or saved.key in wanted:
+                    issue = copy.deepcopy(saved)
+                    self.issues[issue.key] = issue
+                    self._by_id[issue.id] = issue
+                    for c in issue.comments:
+                        self._comments[c.id] = issue.id
+            self._touch()
 
     # ----------------------------------------------------------------- persistence
 
