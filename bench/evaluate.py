@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bridge.policy.compiled import Policy  # noqa: E402
+from bridge.policy.cycle import Cycle  # noqa: E402
 from bridge.policy.evaluate import evaluate  # noqa: E402
 from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet  # noqa: E402
 from bridge.policy.ruleset import load_ruleset  # noqa: E402
@@ -105,21 +107,24 @@ def least_cpu(
 ) -> float:
     """The least CPU seconds of ``passes`` evaluations of every snapshot, as a cycle runs.
 
-    Each pass gets fresh copies of the organisations' case tuples, so the quota index a
-    cycle builds once (keyed by the tuples' identity) is built inside every timed pass
-    rather than only in the first.  The least pass is the one the machine disturbed least.
+    The rules are compiled once (as the daemon does at start); each pass starts a new
+    :class:`Cycle`, so what a cycle works out once (the quota index, the priority
+    memo) is worked out inside every timed pass.  The least pass is the one the
+    machine disturbed least.
     """
+    policy = Policy.compile(ruleset)
+    context = EvalContext(
+        org_cases=org_cases,
+        bridge_account=bridge_account,
+        field_names=field_names,
+        explain=explain,
+    )
     best = math.inf
     for _ in range(passes):
-        context = EvalContext(
-            org_cases={org: tuple(list(cases)) for org, cases in org_cases.items()},
-            bridge_account=bridge_account,
-            field_names=field_names,
-            explain=explain,
-        )
         c0 = time.process_time()
+        cycle = Cycle.start(at, context)
         for snap in snaps:
-            evaluate(snap, ruleset, context, at)
+            evaluate(snap, policy, cycle)
         best = min(best, time.process_time() - c0)
     return best
 
@@ -172,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(ROOT / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": "x"})
     ruleset: RuleSet = load_ruleset(settings.rules_path, tuple(settings.fields))
     at = args.at or NOW
+    policy = Policy.compile(ruleset)
     if args.record or args.check:
         outcomes = []
         for moment in (NOW, NOW + timedelta(hours=3), NOW + timedelta(days=4)):
@@ -182,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                     field_names=field_names,
                     explain=explain,
                 )
-                outcomes.append([_plain(evaluate(s, ruleset, context, moment)) for s in snaps])
+                cycle = Cycle.start(moment, context)
+                outcomes.append([_plain(evaluate(s, policy, cycle)) for s in snaps])
         if args.record:
             with args.record.open("wb") as fh:
                 pickle.dump(outcomes, fh)
@@ -238,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         profiler = cProfile.Profile()
         profiler.enable()
+        cycle = Cycle.start(at, context)
         for snap in snaps:
-            evaluate(snap, ruleset, context, at)
+            evaluate(snap, policy, cycle)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return 0

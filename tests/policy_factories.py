@@ -13,12 +13,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bridge.policy.clock import BusinessCalendar, HolidaySpec
+from bridge.policy.compiled import Policy
+from bridge.policy.cycle import Cycle
+from bridge.policy.evaluate import evaluate as evaluate_in_cycle
 from bridge.policy.model import (
     Actor,
     CaseComment,
     CommentTemplate,
     Condition,
     Customer,
+    Desired,
     EscalationAction,
     EscalationStep,
     EvalContext,
@@ -430,3 +434,8 @@ def context(
 
 def month_case(key: str, created: datetime | str, resolution: str | None = None) -> MonthCase:
     return MonthCase(key, at(created) if isinstance(created, str) else created, resolution)
+
+
+def evaluate(case: IssueSnapshot, rules: RuleSet, ctx: EvalContext, now: datetime) -> Desired:
+    """One case evaluated on its own: the rules compiled and a cycle started at ``now``."""
+    return evaluate_in_cycle(case, Policy.compile(rules), Cycle.start(now, ctx))

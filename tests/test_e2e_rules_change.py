@@ -61,10 +61,10 @@ def test_a_case_that_failed_evaluation_is_retried_next_cycle(
         real = Engine.evaluate
         victim = "SUP-21"
 
-        def flaky(self: Engine, snapshot, org_cases, now):  # type: ignore[no-untyped-def]
+        def flaky(self: Engine, snapshot, cycle):  # type: ignore[no-untyped-def]
             if snapshot.key == victim:
                 raise ValueError("odd value")
-            return real(self, snapshot, org_cases, now)
+            return real(self, snapshot, cycle)
 
         monkeypatch.setattr(Engine, "evaluate", flaky)
         first = bridge.cycle()

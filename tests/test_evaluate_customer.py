@@ -16,11 +16,11 @@ from policy_factories import (
     context,
     customer_user,
     default_ruleset,
+    evaluate,
     month_case,
     snapshot,
 )
 
-from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Desired, EvalContext, FlagPolicy, IssueSnapshot, RuleSet
 
 NOW = at("2026-11-30T10:00:00+10:00")  # Mon 10:00 Brisbane

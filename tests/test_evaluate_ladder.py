@@ -13,11 +13,11 @@ from policy_factories import (
     comment_template,
     context,
     default_ruleset,
+    evaluate,
     month_case,
     snapshot,
 )
 
-from bridge.policy.evaluate import evaluate
 from bridge.policy.model import (
     Desired,
     EscalationAction,

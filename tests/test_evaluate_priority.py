@@ -11,11 +11,11 @@ from policy_factories import (
     at,
     context,
     default_ruleset,
+    evaluate,
     priorities,
     snapshot,
 )
 
-from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor, Condition, Desired, IssueSnapshot, PriorityRule, RuleSet
 
 NOW = at("2026-11-30T09:30:00+10:00")  # Mon 09:30 Brisbane; Acme cases are created Mon 09:00

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from policy_factories import SAM, comment, context, default_ruleset, snapshot
+from policy_factories import SAM, comment, context, default_ruleset, evaluate, snapshot
 
-from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Desired
 
 RULES = default_ruleset()

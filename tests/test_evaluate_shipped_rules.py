@@ -12,11 +12,11 @@ from policy_factories import (
     comment,
     context,
     default_ruleset,
+    evaluate,
     month_case,
     snapshot,
 )
 
-from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor
 from bridge.policy.ruleset import load_ruleset
 

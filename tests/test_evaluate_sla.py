@@ -15,11 +15,11 @@ from policy_factories import (
     comment,
     context,
     default_ruleset,
+    evaluate,
     response,
     snapshot,
 )
 
-from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor, Desired, IssueSnapshot, Person, RuleSet, Target
 from bridge.policy.sla import is_bridge
 

@@ -22,6 +22,7 @@ from policy_factories import (
     comment,
     context,
     default_ruleset,
+    evaluate,
     snapshot,
 )
 
@@ -29,7 +30,6 @@ from bridge.cli import main
 from bridge.commands import report as report_command
 from bridge.commands._runtime import connect, load_config
 from bridge.commands.report import evaluate_month
-from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition
 from bridge.report.compute import (
     MonthError,

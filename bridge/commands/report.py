@@ -102,13 +102,13 @@ def evaluate_month(
                 skipped.append((snap.key, snap.problem))
         else:
             snapshots.append(snap)
-    cases = org_cases(snapshots)
+    cycle = runtime.engine.start_cycle(org_cases(snapshots), now)
     evaluated: list[tuple[IssueSnapshot, Desired]] = []
     for snap in snapshots:
         if not in_month(snap, month, ruleset):
             continue
         try:
-            desired = runtime.engine.evaluate(snap, cases, now)
+            desired = runtime.engine.evaluate(snap, cycle)
         except Exception as exc:  # one bad case never stops the report
             skipped.append((snap.key, f"{type(exc).__name__}: {exc}"))
             continue

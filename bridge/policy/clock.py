@@ -61,7 +61,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_pkg
 
-__all__ = ["BusinessCalendar", "CalendarError", "HolidaySpec"]
+__all__ = ("BusinessCalendar", "CalendarError", "HolidaySpec")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -281,7 +281,6 @@ class _Closes(NamedTuple):
     b_close: list[int]  # B at each close (µs from the table's origin)
 
 
-_NO_CLOSES = _Closes(_EMPTY, [], [], [], [])
 #: next_close_span() builds its day list for tables of at most this many years
 _CLOSES_YEARS = 12
 _fromtimestamp = datetime.fromtimestamp
@@ -325,9 +324,8 @@ class BusinessCalendar:
         self._next_close_utc: dict[date, datetime] = {}  # the same instants in UTC
         # format() by instant: cases due at the same close of business share the text
         self._formatted: dict[datetime, str] = {}
-        self._closes = _NO_CLOSES  # next_close_span()'s day list, for the current table
-        # next_close_span(): the last ``now`` asked, its timestamp and its B value in a table
-        self._now_b: tuple[_Table, datetime | None, float, int | None] = (_EMPTY, None, 0.0, None)
+        #: next_close_span()'s day list for the current table (made when first asked)
+        self._closes: _Closes | None = None
 
     # ------------------------------------------------------------------ description
 
@@ -483,6 +481,7 @@ class BusinessCalendar:
             end,
         )
         self._table = table
+        self._closes = None  # the day list belongs to the table it was made from
         # One plain tuple for the hot paths: a single attribute read, unpacked locally.
         self._hot = (table.bounds, table.base, table.cum_end, table.shift, fast_lo, fast_hi)
         self._hot_utc = self._utc_view(table)
@@ -743,10 +742,7 @@ class BusinessCalendar:
         return found
 
     def _closes_of(self, table: _Table) -> _Closes:
-        """The business days of ``table``'s years, each with its close (built once per table)."""
-        found = self._closes
-        if found.table is table:
-            return found
+        """The business days of ``table``'s years, each with its close."""
         starts: list[float] = []
         closes: list[datetime] = []
         close_us: list[int] = []
@@ -762,8 +758,7 @@ class BusinessCalendar:
                 close_us.append(close)
                 b_close.append(self._b(table, close))
             d += _DAY
-        found = self._closes = _Closes(table, starts, closes, close_us, b_close)
-        return found
+        return _Closes(table, starts, closes, close_us, b_close)
 
     def next_close_span(
         self, start: datetime, now: datetime
@@ -787,16 +782,13 @@ class BusinessCalendar:
         table = self._table
         if table.end_year - table.first_year > _CLOSES_YEARS:
             return None
-        fs = start.timestamp()
-        last_table, last_now, fn, b_now = self._now_b
-        if last_now is not now or last_table is not table:  # a cycle sees all at one ``now``
-            fn, b_now = now.timestamp(), None
+        fs, fn = start.timestamp(), now.timestamp()
         lo, hi = table.fast_lo, table.fast_hi
         if not (lo <= fs < hi and lo <= fn < hi):
             return None
-        closes = self._closes  # read once: another thread may swap in another table's list
-        if closes.table is not table:
-            closes = self._closes_of(table)
+        closes = self._closes
+        if closes is None:
+            closes = self._closes = self._closes_of(table)
         i = bisect_right(closes.starts, fs)  # midnights are whole seconds: exact, see above
         if i >= len(closes.starts):
             return None
@@ -805,10 +797,8 @@ class BusinessCalendar:
         k = bisect_right(bounds, fs)
         b_start = base[k] + s if k & 1 else base[k]
         n = (fn * 1e6).__round__()
-        if b_now is None:
-            k = bisect_right(bounds, fn)
-            b_now = base[k] + n if k & 1 else base[k]
-            self._now_b = (table, now, fn, b_now)
+        k = bisect_right(bounds, fn)
+        b_now = base[k] + n if k & 1 else base[k]
         return (
             closes.closes[i],
             _ONE_US * (closes.b_close[i] - b_start),

@@ -9,9 +9,9 @@ time (new priority, ended pause) is a new escalation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.model import (
     Customer,
@@ -19,10 +19,7 @@ from bridge.policy.model import (
     DesiredTransition,
     EscalationAction,
     EscalationStep,
-    Explanation,
-    IssueSnapshot,
     PriorityLevel,
-    filled,
 )
 from bridge.policy.priority import slug
 from bridge.policy.sla import ResponseClock
@@ -33,59 +30,16 @@ if TYPE_CHECKING:  # pragma: no cover
 Render = Callable[[str], str]  # a comment template's text -> the comment's text
 
 
-class LadderOutcome(NamedTuple):
-    reached: tuple[int, ...]  # step indexes
-    labels: frozenset[str]
-    comments: tuple[DesiredComment, ...]
-    transitions: tuple[DesiredTransition, ...]
-    assignee: str | None
-    next_step_at: datetime | None  # when the next unreached step is due
-    explanation: tuple[Explanation, ...]
-
-
 def applies(step: EscalationStep, level: PriorityLevel) -> bool:
     return step.priorities is None or level in step.priorities
 
 
-#: due_stamp() by instant: dues cluster on closes of business, shared by many cases
-_STAMPS: dict[datetime, str] = {}
-
-
-#: due_stamp() by the due time's identity: many cases share one due object (a business
-#: day's close from the calendar), and hashing a zoned time asks its zone for the offset
-_STAMPS_BY_ID: dict[int, tuple[datetime, str]] = {}
-
-
 def due_stamp(due: datetime) -> str:
     """``20261130T0700Z``: the due time in UTC, to the minute."""
-    same = _STAMPS_BY_ID.get(id(due))
-    if same is not None and same[0] is due:  # the entry keeps ``due`` alive: ids stay unique
-        return same[1]
-    stamp = _due_stamp(due)
-    if len(_STAMPS_BY_ID) >= 4096:  # bounded
-        _STAMPS_BY_ID.clear()
-    _STAMPS_BY_ID[id(due)] = (due, stamp)
-    return stamp
-
-
-def _due_stamp(due: datetime) -> str:
-    # Only fold=0 times are remembered: two times of one zone compare by their wall
-    # clock alone, so the two instants of a repeated hour would share an entry.
-    if due.fold == 0:
-        found = _STAMPS.get(due)
-        if found is not None:
-            return found
     u = due.astimezone(UTC)
     if u.year < 1000:  # strftime's %Y does not pad years below 1000 on every platform
-        stamp = u.strftime("%Y%m%dT%H%MZ")
-    else:
-        # the same text as strftime, without its per-call format parsing
-        stamp = f"{u.year}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}Z"
-    if due.fold == 0:
-        if len(_STAMPS) >= 4096:  # bounded
-            _STAMPS.clear()
-        _STAMPS[due] = stamp
-    return stamp
+        return u.strftime("%Y%m%dT%H%MZ")
+    return f"{u.year}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}Z"
 
 
 def action_id(key: str, step: EscalationStep, action_index: int, due: datetime | str) -> str:
@@ -93,209 +47,170 @@ def action_id(key: str, step: EscalationStep, action_index: int, due: datetime |
     return f"{key}/esc/{step.index}.{action_index}/{stamp}"
 
 
-class _Action(NamedTuple):
-    """A step's action with what every case repeats worked out once."""
+class RungAction(NamedTuple):
+    """A step's action that does something, with what every case repeats made once."""
 
-    position: int  # in the step's actions (part of its action id)
-    kind: str
+    position: int  # in the step's actions
     action: EscalationAction
-    public: bool  # a comment's visibility
-    slug: str  # a transition's name as an id segment
     id_part: str  # "/esc/{step}.{position}/": the action id is key + id_part + due stamp
+    slug: str  # a transition's name as an id segment ("" for other kinds)
 
 
-class _Step(NamedTuple):
+class Rung(NamedTuple):
+    """A ladder step compiled once: its actions that do something, and what a case
+    that reached it carries (steps are reached in order)."""
+
     step: EscalationStep
-    actions: tuple[_Action, ...]  # only the actions that do something
-    quiet: tuple[_Action, ...]  # the same without labels (in ``labels``): what a cycle runs
+    actions: tuple[RungAction, ...]
     within: bool  # at or below 100 %: reached by every case past its due time
-    #: steps are reached in order: the labels and step indexes of this step and every
-    #: step before it (what a case that reached this far carries)
-    labels: frozenset[str]
-    reached: tuple[int, ...]
+    labels: frozenset[str]  # the labels of this step and every step before it
+    reached: tuple[int, ...]  # the indexes of this step and every step before it
 
 
-def _prepare(step: EscalationStep, before: _Step | None) -> _Step:
-    actions: list[_Action] = []
-    for i, action in enumerate(step.actions):
-        part = action_id("", step, i, "")  # the id's middle: key + part + due stamp
-        if action.kind == "comment" and action.comment is not None:
-            public = action.comment.visibility == "public"
-            actions.append(_Action(i, "comment", action, public, "", part))
-        elif action.kind == "label" and action.label:
-            actions.append(_Action(i, "label", action, False, "", part))
-        elif action.kind == "transition" and action.transition:
-            actions.append(_Action(i, "transition", action, False, slug(action.transition), part))
-        elif action.kind == "assign" and action.assign:
-            actions.append(_Action(i, "assign", action, False, "", part))
-    labels = frozenset(a.action.label for a in actions if a.kind == "label" and a.action.label)
-    if before is not None:
-        labels |= before.labels
-    reached = (*before.reached, step.index) if before is not None else (step.index,)
-    quiet = tuple(a for a in actions if a.kind != "label")
-    return _Step(step, tuple(actions), quiet, step.at <= 1, labels, reached)
+def _does_something(action: EscalationAction) -> bool:
+    return bool(
+        (action.kind == "comment" and action.comment is not None)
+        or (action.kind == "label" and action.label)
+        or (action.kind == "transition" and action.transition)
+        or (action.kind == "assign" and action.assign)
+    )
 
 
-#: The ladder last asked for, and per level its applicable steps by share, then index.
-_ORDER: tuple[tuple[EscalationStep, ...] | None, dict[PriorityLevel, tuple[_Step, ...]]] = (
-    None,
-    {},
-)
+def ladder_for(steps: tuple[EscalationStep, ...], level: PriorityLevel) -> tuple[Rung, ...]:
+    """The steps that apply to ``level``, by share, then index, compiled."""
+    rungs: list[Rung] = []
+    for step in sorted(steps, key=lambda s: (s.at, s.index)):
+        if not applies(step, level):
+            continue
+        actions = tuple(
+            RungAction(i, a, action_id("", step, i, ""), slug(a.transition) if a.transition else "")
+            for i, a in enumerate(step.actions)
+            if _does_something(a)
+        )
+        labels = frozenset(a.label for _, a, _, _ in actions if a.kind == "label" and a.label)
+        before = rungs[-1] if rungs else None
+        if before is not None:
+            labels |= before.labels
+        reached = (*before.reached, step.index) if before is not None else (step.index,)
+        rungs.append(Rung(step, actions, step.at <= 1, labels, reached))
+    return tuple(rungs)
 
 
-def _in_order(steps: tuple[EscalationStep, ...], level: PriorityLevel) -> tuple[_Step, ...]:
-    """The steps that apply to ``level``, by share, then index (remembered per ladder)."""
-    global _ORDER
-    last, by_level = _ORDER  # one tuple: read whole even with threads
-    if last is not steps:
-        by_level = {}
-        _ORDER = (steps, by_level)
-    found = by_level.get(level)
-    if found is None:
-        prepared: list[_Step] = []
-        for step in sorted(steps, key=lambda s: (s.at, s.index)):
-            if applies(step, level):
-                prepared.append(_prepare(step, prepared[-1] if prepared else None))
-        found = by_level[level] = tuple(prepared)
-    return found
+AssignHow = Literal["assigned", "no_engineer", "owned"]
+
+
+class Assignment(NamedTuple):
+    """What a reached step's ``assign`` action did."""
+
+    step: int  # the step's index
+    position: int  # the action's position in the step
+    how: AssignHow
+    who: str | None  # the new assignee, or the current owner when "owned"
+
+
+class LadderOutcome(NamedTuple):
+    """The ladder decision: the steps reached, what they ask for, and the next step."""
+
+    rungs: tuple[Rung, ...]  # the steps reached, in order
+    comments: tuple[DesiredComment, ...]
+    transitions: tuple[DesiredTransition, ...]
+    assignments: tuple[Assignment, ...]
+    assignee: str | None  # set when a step assigns the case
+    next_step: EscalationStep | None  # the first step not reached yet
+    next_step_at: datetime | None  # when it is due
+
+    @property
+    def reached(self) -> tuple[int, ...]:
+        return self.rungs[-1].reached if self.rungs else ()
+
+    @property
+    def labels(self) -> frozenset[str]:
+        return self.rungs[-1].labels if self.rungs else frozenset()
 
 
 def run_ladder(
     *,
-    snapshot: IssueSnapshot,
-    steps: tuple[EscalationStep, ...],
-    level: PriorityLevel,
+    key: str,
+    rungs: tuple[Rung, ...],
     clock: ResponseClock,
     calendar: BusinessCalendar,
     customer: Customer,
     assignee: str | None,
     render: Render,
-    explain: bool = True,
 ) -> LadderOutcome:
     """The ladder's actions for a case whose clock is running.
 
     ``assignee`` is who owns the case after earlier decisions (the named
     engineer rule); a ladder ``assign`` only applies to a case still unowned.
     """
-    notes: list[Explanation] = []
-    last: _Step | None = None  # the last step reached (steps are reached in order)
-    comments: list[DesiredComment] = []
-    transitions: list[DesiredTransition] = []
-    new_assignee: str | None = None
-    owner = assignee
-    next_at: datetime | None = None
-    next_step: EscalationStep | None = None
-    share = (
-        clock.business_used / clock.target_business
-        if explain and clock.target_business.total_seconds() > 0
-        else 1.0
-    )
-    stamp = ""  # the due stamp of the action ids, made when a reached step needs it
     full, used = clock.target_business, clock.business_used
-    key = snapshot.key
     past = used >= full  # the usual case: every step up to 100 % is reached
-    for prepared in _in_order(steps, level):
-        step = prepared.step
-        if not (past and prepared.within) and used < full * step.at:
-            if next_step is None:
-                next_step = step
-                next_at = clock.moment(calendar, step.at)
-                if not explain:
-                    break  # steps are in order of their share: the rest are not reached either
-            continue
-        last = prepared
-        if not stamp:
-            stamp = due_stamp(clock.due)
-        done: list[str] = []  # what the step did, for explain
-        for _, kind, action, public, transition_slug, id_part in (
-            prepared.actions if explain else prepared.quiet
-        ):
-            if kind == "comment":
-                assert action.comment is not None  # checked by _prepare
-                comments.append(
-                    _deferred(  # rendered only if the planner posts it
-                        key + id_part + stamp,  # action_id(), inlined
-                        public,
-                        render,
-                        action.comment.text,
-                    )
+    reached: list[Rung] = []
+    next_step: EscalationStep | None = None
+    for rung in rungs:
+        if not (past and rung.within) and used < full * rung.step.at:
+            next_step = rung.step  # steps are in order of their share: the rest wait too
+            break
+        reached.append(rung)
+    next_at = clock.moment(calendar, next_step.at) if next_step is not None else None
+    acts = _Acts(key, due_stamp(clock.due) if reached else "", customer, assignee, render)
+    for rung in reached:
+        acts.step(rung)
+    return LadderOutcome(
+        tuple(reached),
+        tuple(acts.comments),
+        tuple(acts.transitions),
+        tuple(acts.assignments),
+        acts.new_assignee,
+        next_step,
+        next_at,
+    )
+
+
+class _Acts:
+    """The actions of the reached steps, collected in order."""
+
+    def __init__(
+        self, key: str, stamp: str, customer: Customer, owner: str | None, render: Render
+    ) -> None:
+        self.key, self.stamp, self.customer, self.owner, self.render = (
+            key,
+            stamp,
+            customer,
+            owner,
+            render,
+        )
+        self.comments: list[DesiredComment] = []
+        self.transitions: list[DesiredTransition] = []
+        self.assignments: list[Assignment] = []
+        self.new_assignee: str | None = None
+
+    def step(self, rung: Rung) -> None:
+        for position, action, id_part, transition_slug in rung.actions:
+            made = self.key + id_part + self.stamp  # action_id(), its middle made once
+            if action.kind == "comment" and action.comment is not None:
+                public = action.comment.visibility == "public"
+                # rendered only if the planner posts it
+                self.comments.append(
+                    DesiredComment.deferred(made, public, self.render, action.comment.text)
                 )
-                if explain:
-                    done.append(f"{action.comment.visibility} comment")
-            elif kind == "label":  # the step's labels: in prepared.labels
-                if explain:
-                    done.append(f"label {action.label}")
-            elif kind == "transition":
+            elif action.kind == "transition" and action.transition:
                 # the transition's name is part of its id: a rule file whose name had a
                 # typo (skipped: "not available") fires once the name is corrected
-                assert action.transition is not None
-                transitions.append(
-                    _transition(
-                        f"{key}{id_part}{stamp}/{transition_slug}",
-                        action.transition,
-                    )
-                )
-                if explain:
-                    done.append(f"transition {action.transition}")
-            else:  # assign
-                target = action.assign
-                assert target is not None
-                if target == "named_engineer":
-                    if customer.named_engineer is None:
-                        if explain:
-                            done.append(
-                                f"assign skipped: {customer.organization} has no named engineer"
-                            )
-                        continue
-                    target = customer.named_engineer
-                if owner is not None:
-                    if explain:
-                        done.append(f"assign skipped: already assigned to {owner}")
-                    continue
-                owner = new_assignee = target
-                if explain:
-                    done.append(f"assign to {target}")
-        if explain:
-            notes.append(
-                Explanation(
-                    "escalation",
-                    f"step {step.index + 1} at {step.at:.0%} reached ({share:.0%} of the target "
-                    f"used): " + (", ".join(done) or "no actions"),
-                )
-            )
-    if not explain:
-        notes = []
-    elif next_step is not None and next_at is not None:
-        notes.append(
-            Explanation(
-                "escalation",
-                f"next step {next_step.index + 1} at {next_step.at:.0%}: {calendar.format(next_at)}",
-            )
-        )
-    elif last is None:
-        notes.append(Explanation("escalation", f"no ladder step applies to {level}"))
-    else:
-        notes.append(Explanation("escalation", "every ladder step has been reached"))
-    if explain and not steps:
-        notes = [Explanation("escalation", "no escalation ladder configured")]
-    return LadderOutcome(  # positional: in the order of the fields (reached, labels, ...)
-        last.reached if last is not None else (),
-        last.labels if last is not None else _NO_LABELS,
-        tuple(comments),
-        tuple(transitions),
-        new_assignee,
-        next_at,
-        tuple(notes),
-    )
+                name = action.transition
+                self.transitions.append(DesiredTransition(f"{made}/{transition_slug}", name))
+            elif action.kind == "assign" and action.assign:
+                self.assignments.append(self._assign(rung.step.index, position, action.assign))
 
-
-def _transition(action_id: str, name: str) -> DesiredTransition:
-    """``DesiredTransition(action_id, name)`` without the frozen ``__init__`` (per case)."""
-    return filled(DesiredTransition, {"action_id": action_id, "name": name})
-
-
-_deferred = DesiredComment.deferred
-_NO_LABELS: frozenset[str] = frozenset()
+    def _assign(self, step: int, position: int, target: str) -> Assignment:
+        if target == "named_engineer":
+            if self.customer.named_engineer is None:
+                return Assignment(step, position, "no_engineer", None)
+            target = self.customer.named_engineer
+        if self.owner is not None:
+            return Assignment(step, position, "owned", self.owner)
+        self.owner = self.new_assignee = target
+        return Assignment(step, position, "assigned", target)
 
 
 def not_running_reason(clock: ResponseClock) -> str:
@@ -306,3 +221,10 @@ def not_running_reason(clock: ResponseClock) -> str:
     if clock.paused_since is not None:
         return "the clock is paused: no ladder steps while paused"
     return "the clock is not running"
+
+
+def ladder_table(
+    steps: tuple[EscalationStep, ...], levels: tuple[PriorityLevel, ...]
+) -> Mapping[PriorityLevel, tuple[Rung, ...]]:
+    """Every level's compiled ladder (built once, with the policy)."""
+    return {level: ladder_for(steps, level) for level in levels}

@@ -12,7 +12,7 @@ Nothing here reads a clock, a file or the network.  ``now`` is always passed in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -126,6 +126,16 @@ class ResponsePolicy:
     responded_statuses: frozenset[str]
     pause_statuses: frozenset[str]
     at_risk_at: float  # share of the target, 0.75 for "75%"
+
+    @cached_property
+    def paused_names(self) -> frozenset[str]:
+        """The pause statuses stripped and case-folded (worked out once)."""
+        return frozenset(n.strip().casefold() for n in self.pause_statuses)
+
+    @cached_property
+    def responded_names(self) -> frozenset[str]:
+        """The responded statuses stripped and case-folded (worked out once)."""
+        return frozenset(n.strip().casefold() for n in self.responded_statuses)
 
 
 EscalationKind = Literal["comment", "label", "assign", "transition"]
@@ -316,7 +326,6 @@ SlaState = Literal["running", "at_risk", "breached", "met", "missed", "paused", 
 
 
 _T = TypeVar("_T")
-_new_object = object.__new__
 
 
 class DesiredComment:
@@ -328,60 +337,53 @@ class DesiredComment:
     of the comments it is about to post: the comments of the ladder steps a case
     reached cycles ago are in the ledger and are never rendered again.  Rendering
     is pure (the template and the case's values), so when it happens does not
-    change what it gives.  Equality, hashing, ``repr`` and pickling see the body,
-    like the frozen dataclass this replaces; attributes cannot be reassigned.
+    change what it gives.  Equality, hashing, ``repr`` and pickling see the body;
+    the attributes are read-only.
     """
 
-    __slots__ = ("_arg", "_body", "_make", "action_id", "public")
+    __slots__ = ("_action_id", "_arg", "_body", "_make", "_public")
 
-    action_id: str  # stable: issue, rule/step, due time; recorded in the ledger
-    public: bool
-    _body: str | None
-    _make: Callable[[Any], str] | None
-    _arg: object
-
-    def __init__(self, action_id: str, public: bool, body: str) -> None:
-        _set_action_id(self, action_id)
-        _set_public(self, public)
-        _set_body(self, body)
-        _set_make(self, None)
-        _set_arg(self, None)
+    def __init__(
+        self,
+        action_id: str,
+        public: bool,
+        body: str | None,
+        make: Callable[[Any], str] | None = None,
+        arg: object = None,
+    ) -> None:
+        self._action_id = action_id
+        self._public = public
+        self._body = body
+        self._make = make
+        self._arg = arg
 
     @classmethod
     def deferred(
         cls, action_id: str, public: bool, make: Callable[[_T], str], arg: _T
     ) -> DesiredComment:
-        comment = _new_object(cls)
-        _set_action_id(comment, action_id)
-        _set_public(comment, public)
-        _set_body(comment, None)
-        _set_make(comment, make)
-        _set_arg(comment, arg)
-        return comment
+        return cls(action_id, public, None, make, arg)
+
+    @property
+    def action_id(self) -> str:
+        """Stable: issue, rule/step, due time; recorded in the ledger."""
+        return self._action_id
+
+    @property
+    def public(self) -> bool:
+        return self._public
 
     @property
     def body(self) -> str:
         """The rendered text; always names the case key."""
-        body = self._body
-        if body is None:
-            make = self._make
-            assert make is not None  # set whenever the body is not
-            body = make(self._arg)
-            _set_body(self, body)
-            _set_make(self, None)  # the values it rendered from are not kept alive
-            _set_arg(self, None)
-        return body
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"DesiredComment is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"DesiredComment is immutable: cannot delete {name!r}")
+        if self._body is None:
+            assert self._make is not None  # set whenever the body is not
+            self._body = self._make(self._arg)
+            self._make = self._arg = None  # the values it rendered from are not kept alive
+        return self._body
 
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not DesiredComment:
+        if not isinstance(other, DesiredComment):
             return NotImplemented
-        assert isinstance(other, DesiredComment)
         return (
             self.action_id == other.action_id
             and self.public == other.public
@@ -399,17 +401,6 @@ class DesiredComment:
 
     def __reduce__(self) -> tuple[type[DesiredComment], tuple[str, bool, str]]:
         return (DesiredComment, (self.action_id, self.public, self.body))
-
-
-# The slots' own setters: __setattr__ refuses assignment, and calling a slot's
-# descriptor directly costs about two thirds of object.__setattr__ (one per comment
-# field, for every comment of every case).
-_slots: Mapping[str, Any] = vars(DesiredComment)
-_set_action_id = _slots["action_id"].__set__
-_set_public = _slots["public"].__set__
-_set_body = _slots["_body"].__set__
-_set_make = _slots["_make"].__set__
-_set_arg = _slots["_arg"].__set__
 
 
 @dataclass(frozen=True)
@@ -468,37 +459,3 @@ class Desired:
     sla_priority: PriorityLevel | None = None
     #: business time the response clock spent paused (completed pauses before the response)
     paused_business: timedelta | None = None
-
-
-# ------------------------------------------------------------------- per-case building
-
-_set_attribute = object.__setattr__
-
-
-def filled(cls: type[_T], values: dict[str, Any]) -> _T:
-    """``cls(**values)`` for a plain frozen dataclass, without its frozen ``__init__``.
-
-    A frozen dataclass sets each field through ``object.__setattr__``: for the objects
-    evaluation makes once per case (Desired, DesiredTransition, QuotaPosition) that is
-    a large share of the work.  Filling the instance dict gives the same object (same
-    fields, equality, hash and repr).  ``values`` must name every field and becomes
-    the instance dict: the callers pass dict literals, and tests compare them with the
-    classes' fields.
-    """
-    made: _T = _new_object(cls)
-    _set_attribute(made, "__dict__", values)
-    return made
-
-
-def _plain(cls: type) -> bool:
-    """No ``__post_init__``, no slots, every field set by ``__init__``: ``filled`` is exact."""
-    return (
-        not hasattr(cls, "__post_init__")
-        and not hasattr(cls, "__slots__")
-        and all(f.init for f in fields(cls))
-    )
-
-
-for _cls in (Desired, DesiredTransition, QuotaPosition):
-    if not _plain(_cls):  # pragma: no cover - a guard for whoever changes these classes
-        raise TypeError(f"{_cls.__name__} must stay a plain frozen dataclass: filled() builds it")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 from bridge.policy.model import (
@@ -71,11 +70,6 @@ class ResponseClock(NamedTuple):
         return shifted_due(calendar, created, self.target_business * share, self.completed_pauses)
 
 
-@lru_cache(maxsize=64)
-def _fold(names: frozenset[str]) -> frozenset[str]:
-    return frozenset(n.strip().casefold() for n in names)
-
-
 def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
     """The statuses the case has been in, from creation, oldest first."""
     if not snapshot.status_history:  # the usual case: no sort needed
@@ -111,7 +105,7 @@ def counts_as_response(comment: CaseComment, bridge_account: str | None) -> bool
     """
     return (
         comment.public
-        and comment.author.actor is _ENGINEER
+        and comment.author.actor is Actor.ENGINEER
         and comment.action_id is None
         and not is_bridge(comment.author.email, comment.author.account_id, bridge_account)
     )
@@ -131,7 +125,7 @@ def first_response(
             found.append(
                 FirstResponse(max(comment.created, snapshot.created), f"public comment by {who}")
             )
-    responded = _fold(policy.responded_statuses)
+    responded = policy.responded_names
     for span in spans:
         if span.status.strip().casefold() in responded:
             found.append(FirstResponse(span.start, f"entered responded status {span.status}"))
@@ -180,20 +174,6 @@ def utc(t: datetime) -> datetime:
     return t if t.tzinfo is UTC else t.astimezone(UTC)
 
 
-_last_now: tuple[datetime | None, datetime | None] = (None, None)  # ``now`` and its UTC form
-
-
-def _utc_now(now: datetime) -> datetime:
-    """``utc(now)``, remembered: every case of a cycle is evaluated at the same ``now``."""
-    global _last_now
-    last, found = _last_now  # one tuple: read whole even with threads
-    if last is now and found is not None:
-        return found
-    found = utc(now)
-    _last_now = (now, found)
-    return found
-
-
 def response_clock(
     snapshot: IssueSnapshot,
     target: Target,
@@ -202,64 +182,53 @@ def response_clock(
     bridge_account: str | None,
     now: datetime,
 ) -> ResponseClock:
-    if snapshot.status_category != "done" and _runs_from_creation(snapshot, policy, bridge_account):
+    """The response clock of a case at ``now``: the record the SLA decisions read."""
+    if snapshot.status_category != "done" and untouched(snapshot, policy, bridge_account):
         return _untouched_clock(snapshot, target, policy, calendar, now)
     return _general_clock(snapshot, target, policy, calendar, bridge_account, now)
 
 
-def _runs_from_creation(
-    snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: str | None
-) -> bool:
-    """No status the case has been in pauses, answers or closes, and no comment is a
-    response: statuses that do neither (an escalation status, say) and comments that
-    are not responses (the customer's, internal notes, the bridge's own) leave the
-    clock running from creation.  (Loops rather than calls: most cases ask this.)"""
-    neutral = _neutral_table(policy.pause_statuses, policy.responded_statuses)
-    found = neutral.get(snapshot.status)
-    if found is None:
-        found = _learn_neutral(neutral, snapshot.status, policy)
-    if not found:
+def _neutral(status: str | None, policy: ResponsePolicy) -> bool:
+    """The status neither pauses the clock nor counts as a response."""
+    folded = (status or "").strip().casefold()
+    return folded not in policy.paused_names and folded not in policy.responded_names
+
+
+def untouched(snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: str | None) -> bool:
+    """The clock runs from creation untouched: no status the case has been in pauses,
+    answers or closes, and no comment is a response.  Statuses that do neither (an
+    escalation status, say) and comments that are not responses (the customer's,
+    internal notes, the bridge's own) leave the clock running from creation."""
+    if not _neutral(snapshot.status, policy):
         return False
     for change in snapshot.status_history:
         if change.to_category == "done":
             return False
-        for status in (change.to_status, change.from_status):
-            found = neutral.get(status)
-            if found is None:
-                found = _learn_neutral(neutral, status, policy)
-            if not found:
-                return False
-    engineer = _ENGINEER
-    for comment in snapshot.comments:
-        # counts_as_response(), its cheap tests first
-        if (
-            comment.public
-            and comment.action_id is None
-            and comment.author.actor is engineer
-            and counts_as_response(comment, bridge_account)
-        ):
+        if not (_neutral(change.to_status, policy) and _neutral(change.from_status, policy)):
             return False
-    return True
+    return not any(counts_as_response(c, bridge_account) for c in snapshot.comments)
 
 
-@lru_cache(maxsize=64)
-def _neutral_table(paused: frozenset[str], responded: frozenset[str]) -> dict[str | None, bool]:
-    """Per response policy: status name -> it neither pauses nor answers (filled as met)."""
-    return {None: True}
-
-
-def _learn_neutral(
-    table: dict[str | None, bool], status: str | None, policy: ResponsePolicy
-) -> bool:
-    """Whether ``status`` neither pauses the clock nor counts as a response, remembered
-    in the policy's table (None, no status, is in every table)."""
-    folded = (status or "").strip().casefold()
-    found = folded not in _fold(policy.pause_statuses) and folded not in _fold(
-        policy.responded_statuses
-    )
-    if len(table) < 4096:  # bounded: status names come from one Jira site
-        table[status] = found
-    return found
+def _pauses(
+    spans: Sequence[StatusSpan], policy: ResponsePolicy, cutoff: datetime, answered: bool
+) -> tuple[list[Interval], list[Interval], datetime | None]:
+    """The paused spans up to ``cutoff``, those of them that ended, and the start of a
+    pause still going on (None when there is none)."""
+    pauses: list[Interval] = []
+    completed: list[Interval] = []
+    paused_since: datetime | None = None
+    for span in spans:
+        if span.status.strip().casefold() not in policy.paused_names or span.start >= cutoff:
+            continue
+        end = cutoff if span.end is None else min(span.end, cutoff)
+        if end <= span.start:
+            continue
+        pauses.append((span.start, end))
+        if span.end is not None or answered:
+            completed.append((span.start, end))
+        else:
+            paused_since = span.start
+    return pauses, completed, paused_since
 
 
 def _general_clock(
@@ -275,34 +244,17 @@ def _general_clock(
     spans = status_spans(snapshot)
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
+    pauses, completed, paused_since = _pauses(spans, policy, cutoff, response is not None)
     # the same instants in UTC for the calendar (its answers do not depend on the zone)
     created_u = utc(created)
-    cutoff_u = created_u if cutoff is created else _utc_now(now) if cutoff is now else utc(cutoff)
-    paused_names = _fold(policy.pause_statuses)
-    pauses: list[Interval] = []
-    completed: list[Interval] = []
-    paused_since: datetime | None = None
-    for span in spans:
-        if span.status.strip().casefold() not in paused_names or span.start >= cutoff:
-            continue
-        end = cutoff if span.end is None else min(span.end, cutoff)
-        if end <= span.start:
-            continue
-        pauses.append((span.start, end))
-        if span.end is not None or response is not None:
-            completed.append((span.start, end))
-        else:
-            paused_since = span.start
     close = calendar.next_close_span(created_u, now) if target.kind == "next_business_day" else None
     business = close[1] if close is not None else target_business(calendar, created_u, target)
+    due = shifted_due(calendar, created_u, business, completed)
+    paused_business = _ZERO
     if completed:
-        due = shifted_due(calendar, created_u, business, completed)
         plain_due = calendar.add(created_u, business)
         paused_business = calendar.elapsed(created_u, due) - calendar.elapsed(created_u, plain_due)
-    else:
-        due, paused_business = calendar.add(created_u, business), timedelta(0)
-    used = calendar.elapsed(created_u, cutoff_u, pauses)
-    done = snapshot.status_category == "done"
+    used = calendar.elapsed(created_u, utc(cutoff), pauses)
     state: SlaState
     if response is not None:
         state = "met" if response.at <= due else "missed"
@@ -321,7 +273,7 @@ def _general_clock(
         due=due,
         business_used=used,
         state=state,
-        done=done,
+        done=snapshot.status_category == "done",
         created=created,
     )
 
@@ -335,43 +287,39 @@ def _untouched_clock(
 ) -> ResponseClock:
     """``response_clock`` for the usual case: open, never paused, never answered.
 
-    Exact: no status the case has been in is a pause, a responded or a Done status,
-    and no comment counts as a response, so there is no first response and no
-    pause: the clock runs from creation to ``now`` and the due time is
-    ``add(created, target)``.  For ``next_business_day`` that is the next close itself
-    (business time reaches the target exactly at that close, the end of a business
-    interval), so no ``add()`` is needed; ``next_close_span`` answers it with the
-    business time to the close and the time used, in one question.
+    There is no first response and no pause: the clock runs from creation to
+    ``now`` and the due time is ``add(created, target)``.  For ``next_business_day``
+    that is the next close itself (business time reaches the target exactly at that
+    close), which ``next_close_span`` answers with the business time to it and the
+    time used, in one question.
     """
     created = snapshot.created
     span = calendar.next_close_span(created, now) if target.kind == "next_business_day" else None
-    if span is not None:  # the usual target, in one question to the calendar
+    if span is not None:
         due, business, used, past_due = span
     else:
         created_u = utc(created)
-        now_u = _utc_now(now)
-        if target.kind == "next_business_day":
-            close_u = calendar.next_business_day_close_utc(created_u)
-            business = calendar.elapsed(created_u, close_u)
-            due = close_u.astimezone(calendar.tz)  # how add() answers: in the calendar's zone
-            past_due = now_u > close_u
-        else:
-            business = target_business(calendar, created_u, target)
-            due = calendar.add(created_u, business)
-            past_due = now > due
+        business = target_business(calendar, created_u, target)
+        due = calendar.add(created_u, business)
+        past_due = now > due
         # the clock runs from creation to now (a ``now`` before creation uses nothing)
-        used = calendar.elapsed(created_u, now_u) if now_u > created_u else timedelta(0)
-    state = _running_state(past_due, used, business, policy)
-    # ResponseClock(target, target_business, first_response, pauses, completed_pauses,
-    # paused_since, paused_business, due, business_used, state, done, created) made
-    # directly: this runs for most cases (test_clock_paths compares it with the full walk)
-    return _new_tuple(
-        ResponseClock,
-        (target, business, None, (), (), None, _ZERO, due, used, state, False, created),
+        used = calendar.elapsed(created_u, utc(now)) if now > created else _ZERO
+    return ResponseClock(
+        target=target,
+        target_business=business,
+        first_response=None,
+        pauses=(),
+        completed_pauses=(),
+        paused_since=None,
+        paused_business=_ZERO,
+        due=due,
+        business_used=used,
+        state=_running_state(past_due, used, business, policy),
+        done=False,
+        created=created,
     )
 
 
-_new_tuple = tuple.__new__
 _ZERO = timedelta(0)
 
 
@@ -393,8 +341,3 @@ def format_duration(d: timedelta) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes = rest // 60
     return f"{sign}{hours}h{minutes:02d}m"
-
-
-# Enum members read through their class cost a class-attribute look-up each (about
-# 0.1 µs in CPython 3.11); the hot paths compare with these module constants instead.
-_ENGINEER = Actor.ENGINEER

@@ -1,4 +1,8 @@
-"""Tiers: authorised contacts, entitlements and the monthly case quota."""
+"""Tiers: authorised contacts, entitlements and the monthly case quota.
+
+Each decision is a small function returning a record of what it decided and
+the facts it decided on; ``bridge.policy.explain`` renders the records.
+"""
 
 from __future__ import annotations
 
@@ -6,98 +10,129 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import lru_cache
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from bridge.policy.model import (
     Actor,
-    Customer,
     IssueSnapshot,
     MonthCase,
     QuotaPosition,
-    RuleSet,
     Tier,
-    filled,
 )
-from bridge.policy.priority import folded as _folded
+
+# --------------------------------------------------------------------------- contact
+
+ContactBasis = Literal["no_reporter", "agent", "listed", "not_listed"]
 
 
-class ContactCheck(NamedTuple):
+class ContactDecision(NamedTuple):
+    """Whether the reporter may raise cases for the customer, and on what basis."""
+
     authorised: bool
-    why: str
+    basis: ContactBasis
 
 
-def check_contact(snapshot: IssueSnapshot, customer: Customer) -> ContactCheck:
-    """Whether the reporter may raise cases for the customer.
+def decide_contact(snapshot: IssueSnapshot, contacts: frozenset[str]) -> ContactDecision:
+    """``contacts`` stripped and case-folded.
 
     An agent (or the bridge) raising a case on a customer's behalf is authorised:
     the contact list restricts who at the customer may open cases, not engineers.
     """
     reporter = snapshot.reporter
     if reporter is None:
-        return ContactCheck(False, "the case has no reporter, so no authorised contact raised it")
-    if reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
-        return ContactCheck(
-            True,
-            f"{reporter.display_name} is an agent raising the case on the customer's behalf",
+        return NO_REPORTER
+    if reporter.actor is Actor.ENGINEER or reporter.actor is Actor.BRIDGE:
+        return AGENT
+    for given in (reporter.email, reporter.account_id):
+        if given and given.strip().casefold() in contacts:
+            return LISTED
+    return NOT_LISTED
+
+
+NO_REPORTER = ContactDecision(False, "no_reporter")
+AGENT = ContactDecision(True, "agent")
+LISTED = ContactDecision(True, "listed")
+NOT_LISTED = ContactDecision(False, "not_listed")
+
+
+# ----------------------------------------------------------------------- entitlement
+
+
+class EntitlementDecision(NamedTuple):
+    """The entitlements the request type needs, and those the tier lacks."""
+
+    needed: tuple[str, ...]
+    lacking: tuple[str, ...]
+
+
+def entitlement_table(
+    needs: Mapping[str, tuple[str, ...]], tiers: Mapping[str, Tier]
+) -> Mapping[tuple[str, str], EntitlementDecision]:
+    """(folded request type, tier key) -> the decision, for every request type that needs
+    something (``needs``: folded request type -> its entitlements, in the rules' order)."""
+    return {
+        (request_type, key): EntitlementDecision(
+            needed, tuple(e for e in needed if e not in tier.entitlements)
         )
-    allowed = _folded(customer.contacts)
-    ids = {x.strip().casefold() for x in (reporter.email, reporter.account_id) if x}
-    shown = reporter.email or reporter.account_id
-    if ids & allowed:
-        return ContactCheck(True, f"{shown} is an authorised contact of {customer.organization}")
-    listed = ", ".join(customer.contacts) or "nobody"
-    return ContactCheck(
-        False,
-        f"{shown} is not an authorised contact of {customer.organization} (contacts: {listed})",
-    )
+        for request_type, needed in needs.items()
+        for key, tier in tiers.items()
+    }
 
 
-def contact_authorised(snapshot: IssueSnapshot, contacts: frozenset[str]) -> bool:
-    """``check_contact(...).authorised`` without its explanation; ``contacts`` as `folded`."""
-    reporter = snapshot.reporter
-    if reporter is None:
-        return False
-    actor = reporter.actor
-    if actor is _ENGINEER or actor is _BRIDGE:
-        return True
-    email = reporter.email
-    if email and email.strip().casefold() in contacts:
-        return True
-    account_id = reporter.account_id
-    return bool(account_id) and account_id.strip().casefold() in contacts
+NOTHING_NEEDED = EntitlementDecision((), ())
 
 
-def entitlement_problems(request_type: str | None, tier: Tier, ruleset: RuleSet) -> tuple[str, ...]:
-    """The entitlements the request type needs that the tier does not include."""
-    return tuple(
-        e for e in needed_entitlements(request_type, ruleset) if e not in tier.entitlements
-    )
-
-
-def needed_entitlements(request_type: str | None, ruleset: RuleSet) -> tuple[str, ...]:
+def decide_entitlement(
+    request_type: str | None,
+    table: Mapping[tuple[str, str], EntitlementDecision],
+    tier_key: str,
+) -> EntitlementDecision:
+    """What the request type needs and the tier lacks (``table``: ``entitlement_table``)."""
     if request_type is None:
-        return ()
-    wanted = request_type.strip().casefold()
-    return tuple(
-        e for e, types in ruleset.entitlement_request_types.items() if wanted in _folded(types)
-    )
+        return NOTHING_NEEDED
+    return table.get((request_type.strip().casefold(), tier_key), NOTHING_NEEDED)
 
 
 # ------------------------------------------------------------------------- quota
 
 
-class QuotaRanking(NamedTuple):
-    position: QuotaPosition | None  # None when the case itself does not count
-    month: str
-    why: str
-
-
 def month_of(at: datetime, zone: tzinfo) -> str:
     local = at.astimezone(zone)
     return f"{local.year:04d}-{local.month:02d}"
+
+
+SortKey = tuple[float, int, str]
+
+
+def _key_number(key: str) -> int:
+    tail = key[key.rfind("-") + 1 :]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _sort_key(case: MonthCase) -> SortKey:
+    # epoch seconds compare much faster than aware datetimes; microseconds are exact in a float
+    return (case.created.timestamp(), _key_number(case.key), case.key)
+
+
+class Month(NamedTuple):
+    """One month of an organisation's cases, ranked."""
+
+    counted: tuple[SortKey, ...]  # oldest first, ties by key number
+    excluded: tuple[str, ...]  # keys whose resolution is not counted
+
+
+_EMPTY_MONTH = Month((), ())
+
+
+class OrgIndex(NamedTuple):
+    """An organisation's cases ranked once per cycle, by case key."""
+
+    listed: Mapping[str, MonthCase]  # the case as the context lists it
+    month: Mapping[str, str]  # its month in the zone
+    rank: Mapping[str, int]  # counted cases of its month sorted before it, plus one
+    excluded: AbstractSet[str]  # cases their resolution keeps out of the count
+    months: Mapping[str, Month]
 
 
 def _day_month(day: int, zone: tzinfo) -> str | None:
@@ -118,252 +153,82 @@ def _day_month(day: int, zone: tzinfo) -> str | None:
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def find_org_cases(
-    snapshot: IssueSnapshot, org_cases: Mapping[str, tuple[MonthCase, ...]], customer: Customer
-) -> tuple[MonthCase, ...]:
-    """The organisation's cases from the context (exact name, then case-insensitive)."""
-    for name in (snapshot.organization, customer.organization):
-        if name is not None and name in org_cases:
-            return org_cases[name]
-    folded = {n.casefold() for n in (snapshot.organization, customer.organization) if n}
-    for name, listed in org_cases.items():
-        if name.casefold() in folded:
-            return listed
-    return ()
+def not_counted(resolution: str | None, skip: AbstractSet[str]) -> bool:
+    """``skip``: the not-counted resolutions, stripped and case-folded."""
+    return resolution is not None and resolution.strip().casefold() in skip
 
 
-SortKey = tuple[float, int, str]
-
-
-def _sort_key(case: MonthCase) -> SortKey:
-    # epoch seconds compare much faster than aware datetimes; microseconds are exact in a float
-    return (case.created.timestamp(), case.key_number, case.key)
-
-
-@dataclass(frozen=True)
-class _Month:
-    """One month of an organisation's cases, ranked."""
-
-    counted: tuple[SortKey, ...]  # oldest first, ties by key number
-    excluded: tuple[str, ...]  # keys whose resolution is not counted
-
-
-_EMPTY_MONTH = _Month((), ())
-
-
-@dataclass(frozen=True)
-class _OrgIndex:
-    cases: tuple[MonthCase, ...]  # the indexed tuple itself (kept alive: ids stay unique)
-    #: by case key (plain dicts of shared values: no object per case to build or collect)
-    listed: Mapping[str, MonthCase]  # the case as the context lists it
-    month: Mapping[str, str]  # its month in the zone
-    rank: Mapping[str, int]  # counted cases of its month sorted before it, plus one
-    excluded: AbstractSet[str]  # cases their resolution keeps out of the count
-    months: Mapping[str, _Month]
-
-
-#: Ranking an organisation's month once per cycle instead of once per case: the sync
-#: layer hands every case of an organisation the same tuple.  Keyed by the tuple's
-#: identity (and the zone and the not-counted resolutions); small and bounded.
-_INDEX: dict[tuple[int, tzinfo, frozenset[str]], _OrgIndex] = {}
-_INDEX_SIZE = 64
-
-
-def _org_index(cases: tuple[MonthCase, ...], zone: tzinfo, skip: frozenset[str]) -> _OrgIndex:
-    cache_key = (id(cases), zone, skip)
-    found = _INDEX.get(cache_key)
-    if found is not None and found.cases is cases:
-        return found
-    # each case's sort key and month made once (this runs for every case of a cycle)
-    grouped: defaultdict[str, list[SortKey]] = defaultdict(list)
+def _org_index(cases: Sequence[MonthCase], zone: tzinfo, skip: AbstractSet[str]) -> OrgIndex:
+    """Every case of an organisation placed in its month (in ``zone``) and ranked."""
     listed: dict[str, MonthCase] = {}  # each issue once: the first listing of a key
     month_of_key: dict[str, str] = {}
-    excluded_keys: set[str] = set()
-    not_counted: dict[str | None, bool] = {None: False}
+    grouped: defaultdict[str, list[SortKey]] = defaultdict(list)
     days: dict[int, str | None] = {}  # UTC day -> the zone's month all that day (None: two)
     for case in cases:
-        key = case.key
-        if key in listed:  # the same issue twice (a search's pages overlapping): once
+        if case.key in listed:  # the same issue twice (a search's pages overlapping): once
             continue
-        created = case.created
-        stamp = created.timestamp()
-        day = int(stamp // 86400)
-        month = days.get(day, "")
-        if month == "":
-            month = days[day] = _day_month(day, zone)
-        if month is None:  # a month begins in the zone during this UTC day
-            month = month_of(created, zone)
-        excluded = not_counted.get(case.resolution)
-        if excluded is None:
-            excluded = not_counted[case.resolution] = _excluded(case.resolution, skip)
-        if excluded:
-            excluded_keys.add(key)
-        listed[key] = case
-        month_of_key[key] = month
-        # the sort key of _sort_key(), with MonthCase.key_number inlined
-        tail = key[key.rfind("-") + 1 :]
-        grouped[month].append((stamp, int(tail) if tail.isdigit() else 0, key))
-    months: dict[str, _Month] = {}
-    # each case's rank, found once here instead of once per evaluation: what the bisect
-    # in rank_quota gives, the number of counted cases sorted before it, plus one
+        listed[case.key] = case
+        own = _sort_key(case)
+        day = int(own[0] // 86400)
+        if day not in days:  # one zone question per UTC day, not per case
+            days[day] = _day_month(day, zone)
+        month = days[day] or month_of(case.created, zone)
+        month_of_key[case.key] = month
+        grouped[month].append(own)
+    excluded = frozenset(k for k, case in listed.items() if not_counted(case.resolution, skip))
+    months: dict[str, Month] = {}
     rank: dict[str, int] = {}
     for month, owns in grouped.items():
         owns.sort()  # sort keys are unique: they end with the case key, listed once
         counted: list[SortKey] = []
-        month_excluded: list[str] = []
         for own in owns:
-            key = own[2]
-            rank[key] = len(counted) + 1
-            if key in excluded_keys:
-                month_excluded.append(key)
-            else:
+            rank[own[2]] = len(counted) + 1
+            if own[2] not in excluded:
                 counted.append(own)
-        months[month] = _Month(tuple(counted), tuple(month_excluded))
-    index = _OrgIndex(cases, listed, month_of_key, rank, excluded_keys, months)
-    if len(_INDEX) >= _INDEX_SIZE:
-        _INDEX.pop(next(iter(_INDEX)))
-    _INDEX[cache_key] = index
-    return index
+        months[month] = Month(tuple(counted), tuple(k[2] for k in owns if k[2] in excluded))
+    return OrgIndex(listed, month_of_key, rank, excluded, months)
 
 
-_new_tuple = tuple.__new__  # a NamedTuple without its Python-level __new__
+class QuotaDecision(NamedTuple):
+    """The case's place in its organisation's month, and the month it was ranked in."""
+
+    position: QuotaPosition | None  # None when the case itself does not count
+    month: str
+    limit: int
+    counted: Sequence[SortKey]  # the month's counted cases (without an outdated listing)
+    excluded: Sequence[str]  # the month's cases not counted (their resolution)
+    listed: bool  # the context lists the case as the snapshot describes it
 
 
-#: The last organisation ranked: (cases, zone, not_counted, skipped, index), one tuple
-#: so that it is read whole even with threads.
-_LastIndex = tuple[
-    tuple[MonthCase, ...] | None, tzinfo | None, frozenset[str] | None, frozenset[str], _OrgIndex
-]
-_LAST: _LastIndex = (None, None, None, frozenset(), _OrgIndex((), {}, {}, {}, frozenset(), {}))
-
-
-#: The same for each index in use: (ids) -> what _LAST holds (which keeps the ids unique)
-_RECENT: dict[tuple[int, int, int], _LastIndex] = {}
-
-
-def _set_last(last: _LastIndex) -> None:
-    global _LAST
-    _LAST = last
-
-
-@lru_cache(maxsize=64)
-def _skipped(not_counted: frozenset[str]) -> frozenset[str]:
-    return frozenset(r.strip().casefold() for r in not_counted)
-
-
-def _excluded(resolution: str | None, skip: frozenset[str]) -> bool:
-    return resolution is not None and resolution.strip().casefold() in skip
-
-
-def _listing(keys: Sequence[str], total: int, limit: int) -> str:
-    """The month's keys for explain, bounded: all of a small month, else the first ``limit``."""
-    if total <= max(limit, 12):
-        return ", ".join(keys)
-    return ", ".join(keys[:limit]) + f", ... ({total - limit} more)"
-
-
-def _month_case(snapshot: IssueSnapshot) -> MonthCase:
-    return MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
-
-
-def _position(used: int, limit: int, month: str) -> QuotaPosition:
-    """``QuotaPosition(used, limit, used > limit, month)``, made once per case and cycle."""
-    return filled(
-        QuotaPosition, {"used": used, "limit": limit, "over": used > limit, "month": month}
-    )
-
-
-def rank_quota(
-    snapshot: IssueSnapshot,
-    cases: tuple[MonthCase, ...],
-    tier: Tier,
-    not_counted: frozenset[str],
-    zone: tzinfo,
-    explain: bool = True,
-) -> QuotaRanking:
+def decide_quota(
+    snapshot: IssueSnapshot, index: OrgIndex, tier: Tier, skip: AbstractSet[str], zone: tzinfo
+) -> QuotaDecision:
     """The case's rank among its organisation's cases of its month (customer's zone).
 
-    ``cases`` are the organisation's cases from the context; the case itself is
-    taken as the snapshot describes it (added when the context lacks it).
-    Costs O(log n) per case once the organisation's month is indexed.
+    The case itself is taken as the snapshot describes it (added when the context
+    lacks it, re-ranked when the context knows an older version of it).
     """
-    # the previous case's organisation again (the sync layer evaluates an organisation's
-    # cases together): the same tuple, zone and resolutions give the same index
-    last = _LAST
-    if last[0] is cases and last[1] is zone and last[2] is not_counted:
-        skip, index = last[3], last[4]
-    else:
-        # organisations' cases interleave: the few indexes in use, by identity
-        ids = (id(cases), id(zone), id(not_counted))
-        recent = _RECENT.get(ids)
-        if (
-            recent is not None
-            and recent[0] is cases
-            and recent[1] is zone
-            and recent[2] is not_counted
-        ):
-            skip, index = recent[3], recent[4]
-        else:
-            skip = _skipped(not_counted)
-            index = _org_index(cases, zone, skip)
-            if len(_RECENT) >= _INDEX_SIZE:
-                _RECENT.pop(next(iter(_RECENT)))
-            _RECENT[ids] = (cases, zone, not_counted, skip, index)
-        _set_last((cases, zone, not_counted, skip, index))
-    limit = tier.cases_per_month
-    key = snapshot.key
+    key, limit = snapshot.key, tier.cases_per_month
     listed = index.listed.get(key)
-    # the context has this case exactly as the snapshot says (MonthCase equality,
-    # without building a MonthCase for the case: the usual answer is yes)
     present = (
         listed is not None
-        and type(listed) is MonthCase
         and listed.created == snapshot.created
         and listed.resolution == snapshot.resolution
     )
-    if present and not explain and key not in index.excluded:
-        # the usual case, without NamedTuple's Python-level __new__
-        month = index.month[key]
-        return _new_tuple(QuotaRanking, (_position(index.rank[key], limit, month), month, ""))
-    if present:  # same instant: the same month, sort key and rank
-        assert listed is not None
-        month, own, rank = index.month[key], _sort_key(listed), index.rank[key]
-    else:
-        month, own = month_of(snapshot.created, zone), _sort_key(_month_case(snapshot))
-        rank = 0  # not indexed: found below
+    month = index.month[key] if present else month_of(snapshot.created, zone)
     current = index.months.get(month, _EMPTY_MONTH)
     counted: Sequence[SortKey] = current.counted
     excluded: Sequence[str] = current.excluded
     if listed is not None and not present:
         # the context knows an older version of this case: rank it without that entry
-        counted = [k for k in counted if k[2] != snapshot.key]
-        excluded = [k for k in excluded if k != snapshot.key]
-    if _excluded(snapshot.resolution, skip):
-        why = (
-            f"{snapshot.key} is not counted in {month}: resolution {snapshot.resolution!r}; "
-            f"{len(counted)} of {limit} used"
-        )
-        return QuotaRanking(None, month, why)
-    used = rank or bisect_left(counted, own) + 1
-    position = _position(used, limit, month)
-    if not explain:
-        return QuotaRanking(position, month, "")
-    total = len(counted) + (0 if present else 1)
-    shown = total if total <= max(limit, 12) else limit
-    keys = [k[2] for k in counted[:shown]]
-    if not present and used <= shown:
-        keys.insert(used - 1, snapshot.key)
-    keys = keys[:shown]
-    state = "over quota" if position.over else "within quota"
-    why = (
-        f"case {used} of {limit} in {month} ({state}); oldest first: {_listing(keys, total, limit)}"
-    )
-    if excluded:
-        why += f"; not counted: {_listing(excluded[:12], len(excluded), limit)}"
-    return QuotaRanking(position, month, why)
-
-
-# Enum members read through their class cost a class-attribute look-up each (about
-# 0.1 µs in CPython 3.11); the hot paths compare with these module constants instead.
-_ENGINEER = Actor.ENGINEER
-_BRIDGE = Actor.BRIDGE
+        counted = [k for k in counted if k[2] != key]
+        excluded = [k for k in excluded if k != key]
+    if not_counted(snapshot.resolution, skip):
+        return QuotaDecision(None, month, limit, counted, excluded, present)
+    if present:
+        used = index.rank[key]
+    else:
+        own = _sort_key(MonthCase(key, snapshot.created, snapshot.resolution))
+        used = bisect_left(counted, own) + 1
+    position = QuotaPosition(used, limit, used > limit, month)
+    return QuotaDecision(position, month, limit, counted, excluded, present)

@@ -35,6 +35,8 @@ from bridge.jira.fields import (
     resolve_user,
 )
 from bridge.jira.port import JiraError, JiraPort
+from bridge.policy.compiled import Policy
+from bridge.policy.cycle import Cycle
 from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
 from bridge.settings import Settings
@@ -447,19 +449,27 @@ class Engine:
         )
 
     # -- one issue ---------------------------------------------------------------------------
-    def evaluate(
-        self,
-        snapshot: IssueSnapshot,
-        org_cases: Mapping[str, tuple[MonthCase, ...]],
-        now: datetime,
-    ) -> Desired:
+    @property
+    def ruleset(self) -> RuleSet:
+        return self.compiled.rules
+
+    @ruleset.setter
+    def ruleset(self, ruleset: RuleSet) -> None:
+        """New rules are compiled once, when they are adopted."""
+        self.compiled = Policy.compile(ruleset)
+
+    def start_cycle(self, org_cases: Mapping[str, tuple[MonthCase, ...]], now: datetime) -> Cycle:
+        """What the cases evaluated at ``now`` with these organisations' cases share."""
         context = EvalContext(
             org_cases=org_cases,
             bridge_account=self.site.bridge_account_id,
             field_names=self.site.field_names,
             explain=self.explain,
         )
-        return evaluate(snapshot, self.ruleset, context, now)
+        return Cycle.start(now, context)
+
+    def evaluate(self, snapshot: IssueSnapshot, cycle: Cycle) -> Desired:
+        return evaluate(snapshot, self.compiled, cycle)
 
     def plan(self, raw: Mapping[str, Any], snapshot: IssueSnapshot, desired: Desired) -> IssuePlan:
         return plan_issue(
@@ -582,12 +592,13 @@ class Engine:
         dry_run: bool,
     ) -> None:
         total = len(issues)
+        cycle = self.start_cycle(org_cases, now)
         for index, (raw, snapshot) in enumerate(issues, 1):
             if self.should_stop():
                 report.complete = False
                 log.info("stop requested: finishing after the current issue", done=index - 1)
                 break
-            outcome = self._one(raw, snapshot, org_cases, now, dry_run=dry_run)
+            outcome = self._one(raw, snapshot, cycle, now, dry_run=dry_run)
             report.outcomes.append(outcome)
             if outcome.error:
                 report.skipped.append((outcome.key, outcome.error))
@@ -662,7 +673,7 @@ class Engine:
         self,
         raw: Mapping[str, Any],
         snapshot: IssueSnapshot,
-        org_cases: Mapping[str, tuple[MonthCase, ...]],
+        cycle: Cycle,
         now: datetime,
         *,
         dry_run: bool,
@@ -679,7 +690,7 @@ class Engine:
             actions=[],
         )
         try:
-            desired = self.evaluate(snapshot, org_cases, now)
+            desired = self.evaluate(snapshot, cycle)
             plan = self.plan(raw, snapshot, desired)
             if self.site.flavour != "cloud" and (
                 plan.actions

@@ -1,0 +1,221 @@
+"""The rule set compiled once into a :class:`Policy`: what every case would otherwise repeat.
+
+A :class:`~bridge.policy.model.RuleSet` says what the rule files say; a ``Policy``
+holds the same rules ready to apply: customers by name and by folded name with
+their tier, calendar and folded contacts, the entitlements each request type
+needs, the priority pipeline with its conditions compiled, each level's
+escalation ladder, and every comment template parsed.  It is built once per rule
+set and never changes; everything per cycle lives in
+:class:`~bridge.policy.cycle.Cycle`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+from bridge.policy.escalation import Rung, ladder_for, ladder_table
+from bridge.policy.model import (
+    CommentTemplate,
+    Customer,
+    FlagPolicy,
+    PriorityLevel,
+    RuleSet,
+    Tier,
+)
+from bridge.policy.priority import Pipeline, folded, slug
+from bridge.policy.templates import PLACEHOLDERS
+from bridge.policy.templates import render as render_template
+from bridge.policy.tiers import EntitlementDecision, entitlement_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.policy.clock import BusinessCalendar
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What a customer's entry means, looked up once."""
+
+    customer: Customer
+    tier: Tier
+    calendar_name: str
+    calendar: BusinessCalendar
+    contacts: frozenset[str]  # stripped and case-folded
+    assigns_named_engineer: bool  # the tier includes it and the customer names one
+
+
+def _customer_facts(customer: Customer, rules: RuleSet) -> CustomerFacts | str:
+    """The customer's facts, or why its entry cannot be used (raised when a case asks)."""
+    tier = rules.tiers.get(customer.tier)
+    if tier is None:
+        return (
+            f"customer {customer.organization!r} names tier {customer.tier!r}, which is "
+            f"not in tiers.yaml (have: {', '.join(sorted(rules.tiers))})"
+        )
+    name = customer.calendar if customer.calendar in rules.calendars else rules.default_calendar
+    calendar = rules.calendars.get(name)
+    if calendar is None:
+        return (
+            f"customer {customer.organization!r}: calendar {customer.calendar!r} and the "
+            f"default calendar {rules.default_calendar!r} are not in sla.yaml calendars "
+            f"(have: {', '.join(sorted(rules.calendars)) or 'none'})"
+        )
+    named = "named_engineer" in tier.entitlements and bool(customer.named_engineer)
+    return CustomerFacts(customer, tier, name, calendar, folded(customer.contacts), named)
+
+
+_MARK = "\x00"
+
+
+class Template(NamedTuple):
+    """A comment template parsed once: a ``str.format_map`` pattern and the names it uses.
+
+    Made by the safe renderer itself (rendering markers), so the grammar and its
+    ``{{``/``}}`` escapes live in one place; literals have their braces doubled and
+    every name is a known placeholder.
+    """
+
+    pattern: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Template | None:
+        """None when the text cannot be parsed this way (it is then rendered directly)."""
+        if _MARK in text:
+            return None
+        marked = render_template(text, {name: f"{_MARK}{name}{_MARK}" for name in PLACEHOLDERS})
+        parts = marked.split(_MARK)
+        pattern = "".join(
+            "{" + part + "}" if i % 2 else part.replace("{", "{{").replace("}", "}}")
+            for i, part in enumerate(parts)
+        )
+        return cls(pattern, tuple(dict.fromkeys(parts[1::2])))
+
+
+def _templates(rules: RuleSet) -> Iterator[CommentTemplate]:
+    for flag in (rules.unknown_customer, rules.unauthorised_contact, rules.not_entitled):
+        yield from (flag.comment,) if flag.comment is not None else ()
+    for template in (rules.quota.over_quota.comment, rules.required_information.comment):
+        yield from (template,) if template is not None else ()
+    yield from (rule.comment for rule in rules.priorities.rules if rule.comment is not None)
+    for step in rules.escalation:
+        yield from (a.comment for a in step.actions if a.comment is not None)
+
+
+def _needs(rules: RuleSet) -> Mapping[str, tuple[str, ...]]:
+    """Folded request type -> the entitlements it needs, in the rules' order."""
+    needs: dict[str, tuple[str, ...]] = {}
+    for entitlement, types in rules.entitlement_request_types.items():
+        for request_type in folded(types):
+            if entitlement not in needs.get(request_type, ()):
+                needs[request_type] = (*needs.get(request_type, ()), entitlement)
+    return needs
+
+
+class Conditions(NamedTuple):
+    """Which of the conditions the bridge flags with a label (and a comment) hold."""
+
+    unauthorised: bool
+    over_quota: bool
+    not_entitled: bool
+    needs_info: bool
+
+
+class Flag(NamedTuple):
+    policy: FlagPolicy
+    id_part: str  # the comment's action id is "{key}/{id_part}"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The flagged conditions compiled once: each one's label and comment, the labels
+    every combination of them puts on (and takes off) a case, and the id segments."""
+
+    in_order: tuple[Flag, Flag, Flag, Flag]  # in the order of Conditions' fields
+    labels: Mapping[Conditions, tuple[frozenset[str], frozenset[str]]]  # present, absent
+    over_quota_transition: tuple[str, str] | None  # the transition's name and its slug
+    rule_slugs: Mapping[str, str]  # priority rule name -> its id segment
+
+    @classmethod
+    def of(cls, rules: RuleSet) -> Flags:
+        info = rules.required_information
+        in_order = (
+            Flag(rules.unauthorised_contact, "unauthorised-contact"),
+            Flag(rules.quota.over_quota, "over-quota"),
+            Flag(rules.not_entitled, "not-entitled"),
+            Flag(FlagPolicy(info.label, info.comment), "needs-info"),
+        )
+        labels = {}
+        for holds in itertools.product((False, True), repeat=len(in_order)):
+            present = {
+                f.policy.label for f, h in zip(in_order, holds, strict=True) if h and f.policy.label
+            }
+            absent = {
+                f.policy.label
+                for f, h in zip(in_order, holds, strict=True)
+                if not h and f.policy.label
+            }
+            if rules.unknown_customer.label:
+                absent.add(rules.unknown_customer.label)
+            labels[Conditions(*holds)] = (frozenset(present), frozenset(absent - present))
+        over = rules.quota.over_quota.transition
+        return cls(
+            in_order,
+            labels,
+            (over, slug(over)) if over else None,
+            {rule.name: slug(rule.name) for rule in rules.priorities.rules},
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A rule set compiled for evaluation (immutable, shared by every cycle)."""
+
+    rules: RuleSet
+    customers: Mapping[str, CustomerFacts | str]  # by organisation name (str: unusable)
+    folded_customers: Mapping[str, CustomerFacts | str]  # by folded name, first entry wins
+    #: (folded request type, tier key) -> what it needs and the tier lacks
+    entitlements: Mapping[tuple[str, str], EntitlementDecision]
+    not_counted: frozenset[str]  # resolutions kept out of the quota, folded
+    priority: Pipeline
+    ladders: Mapping[PriorityLevel, tuple[Rung, ...]]
+    templates: Mapping[str, Template | None]  # by template text
+    flags: Flags
+
+    @classmethod
+    def compile(cls, rules: RuleSet) -> Policy:
+        customers = {name: _customer_facts(c, rules) for name, c in rules.customers.items()}
+        by_folded: dict[str, CustomerFacts | str] = {}
+        for name, entry in customers.items():
+            by_folded.setdefault(name.casefold(), entry)
+        return cls(
+            rules=rules,
+            customers=customers,
+            folded_customers=by_folded,
+            entitlements=entitlement_table(_needs(rules), rules.tiers),
+            not_counted=folded(tuple(rules.quota.not_counted_resolutions)),
+            priority=Pipeline.of(rules.priorities),
+            ladders=ladder_table(rules.escalation, rules.priorities.levels),
+            templates={t.text: Template.parse(t.text) for t in _templates(rules)},
+            flags=Flags.of(rules),
+        )
+
+    def customer(self, organization: str | None) -> CustomerFacts | None:
+        """The customer entry for an organisation name (exact, then case-insensitive)."""
+        if organization is None:
+            return None
+        entry = self.customers.get(organization)
+        if entry is None:
+            entry = self.folded_customers.get(organization.casefold())
+        if isinstance(entry, str):
+            raise ValueError(entry)
+        return entry
+
+    def ladder(self, level: PriorityLevel) -> tuple[Rung, ...]:
+        found = self.ladders.get(level)
+        return found if found is not None else ladder_for(self.rules.escalation, level)
+
+    def template(self, text: str) -> Template | None:
+        return self.templates[text] if text in self.templates else Template.parse(text)

@@ -1,0 +1,71 @@
+"""One evaluation cycle as a value: ``now`` in UTC, the month's quota index, the memos.
+
+A sync cycle (or a report, or ``explain``) evaluates many cases at one moment
+with one view of the organisations' cases.  What those cases share is worked out
+once per cycle and kept here, keyed by values: each organisation's cases ranked
+once (by organisation name and calendar), and the priority rules' outcomes by
+what the rules read.  A new cycle starts empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bridge.policy.compiled import CustomerFacts, Policy
+from bridge.policy.model import EvalContext, MonthCase
+from bridge.policy.priority import PriorityOutcome
+from bridge.policy.tiers import OrgIndex, _org_index
+
+
+@dataclass
+class Cycle:
+    """What a cycle's cases share (``now`` in UTC; the context as the caller gave it)."""
+
+    now: datetime
+    context: EvalContext = field(default_factory=EvalContext)
+    #: (organisation as the case names it, the customer's organisation, calendar name)
+    #: -> the organisation's cases ranked; the case's name may differ from the context's
+    #: in case, so the index is also kept under (the context's name twice, calendar name)
+    quota_index: dict[tuple[str | None, str, str], OrgIndex] = field(default_factory=dict)
+    #: the priority decisions, by what they read (``Pipeline.decision_reads``)
+    priority_outcomes: dict[tuple[object, ...], PriorityOutcome] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, now: datetime, context: EvalContext | None = None) -> Cycle:
+        if now.tzinfo is None:
+            raise ValueError(f"a cycle's now must be timezone-aware, got {now.isoformat()}")
+        return cls(now.astimezone(UTC), context if context is not None else EvalContext())
+
+    @property
+    def explain(self) -> bool:
+        return self.context.explain
+
+    def org_index(self, organization: str | None, facts: CustomerFacts, policy: Policy) -> OrgIndex:
+        """The organisation's cases of the context, ranked in its calendar (once per cycle)."""
+        key = (organization, facts.customer.organization, facts.calendar_name)
+        found = self.quota_index.get(key)
+        if found is None:
+            name, cases = _find_org_cases(self.context.org_cases, organization, facts)
+            shared = self.quota_index.get((name, name, facts.calendar_name))
+            found = shared or _org_index(cases, facts.calendar.tz, policy.not_counted)
+            self.quota_index[key] = self.quota_index[(name, name, facts.calendar_name)] = found
+        return found
+
+
+def _find_org_cases(
+    org_cases: Mapping[str, tuple[MonthCase, ...]],
+    organization: str | None,
+    facts: CustomerFacts,
+) -> tuple[str, tuple[MonthCase, ...]]:
+    """The organisation's name in the context and its cases (exact, then case-insensitive)."""
+    names = (organization, facts.customer.organization)
+    for name in names:
+        if name is not None and name in org_cases:
+            return name, org_cases[name]
+    wanted = {n.casefold() for n in names if n}
+    for name, listed in org_cases.items():
+        if name.casefold() in wanted:
+            return name, listed
+    return "", ()

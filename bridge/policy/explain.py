@@ -1,0 +1,256 @@
+"""The explanation of a case, rendered from the decision records.
+
+Nothing here decides: every line reads a record that ``evaluate`` made (and the
+case and rules it was made from).  A sync cycle that does not show explanations
+never calls this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bridge.policy.compiled import Policy
+from bridge.policy.escalation import LadderOutcome, Rung, not_running_reason
+from bridge.policy.model import Customer, Explanation, IssueSnapshot, PriorityLevel
+from bridge.policy.priority import PriorityOutcome, condition_reasons
+from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_business
+from bridge.policy.tiers import ContactDecision, QuotaDecision
+from bridge.policy.writes import answered
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.policy.clock import BusinessCalendar
+    from bridge.policy.evaluate import Decisions
+
+Notes = Iterator[tuple[str, str]]
+
+
+def explain_unknown(snapshot: IssueSnapshot, policy: Policy) -> tuple[Explanation, ...]:
+    return tuple(Explanation(topic, text) for topic, text in _unknown(snapshot, policy))
+
+
+def _unknown(snapshot: IssueSnapshot, policy: Policy) -> Notes:
+    org = snapshot.organization
+    yield (
+        "customer",
+        f"{org} has no entry in customers.yaml: unknown customer"
+        if org
+        else "the case names no organisation: unknown customer",
+    )
+    yield "sla", "no response target applies to an unknown customer: SLA state none"
+    label = policy.rules.unknown_customer.label
+    if snapshot.status_category == "done":
+        yield "case", "the case is resolved: fields only, no labels or comments"
+    elif label:
+        yield "customer", f"label {label}"
+
+
+def explain_known(
+    snapshot: IssueSnapshot, policy: Policy, decisions: Decisions
+) -> tuple[Explanation, ...]:
+    return tuple(Explanation(topic, text) for topic, text in _known(snapshot, policy, decisions))
+
+
+def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
+    facts = d.facts
+    yield "tier", f"{facts.customer.organization}: {facts.tier.name} tier"
+    yield "contact", contact_text(snapshot, d.contact, facts.customer)
+    yield "quota", quota_text(snapshot, d.quota)
+    yield "entitlement", _entitlement_text(snapshot, d)
+    yield from _priority(snapshot, d.priority)
+    if d.information.missing:
+        yield "information", f"missing: {d.information.missing_names}"
+    elif d.information.required:
+        yield "information", "every required item is supplied"
+    if d.assignment.applies:
+        if snapshot.assignee is None:
+            engineer = d.assignment.assignee
+            yield "assignment", f"unassigned: assign to the named engineer {engineer}"
+        else:
+            yield "assignment", f"already assigned to {snapshot.assignee}: left alone"
+    yield "calendar", f"calendar {facts.calendar_name} ({facts.calendar.tz})"
+    if d.clock is None:
+        yield "sla", f"no response target for {d.priority.level}: SLA state none"
+    else:
+        yield from _clock(snapshot, policy, d.clock, facts.calendar, d.priority.level)
+    if d.ladder is not None:
+        yield from _ladder(policy, d, d.ladder)
+    elif d.clock is not None:
+        yield "escalation", not_running_reason(d.clock)
+    if not d.open:
+        yield "case", "the case is resolved: fields only (no labels, comments, assignment)"
+        return
+    over = policy.rules.quota.over_quota
+    position = d.quota.position
+    if position is not None and position.over and over.transition:
+        if answered(d):
+            yield "quota", "over quota but already answered: no transition"
+        else:
+            yield "quota", f"over quota: transition {over.transition}"
+
+
+def contact_text(snapshot: IssueSnapshot, contact: ContactDecision, customer: Customer) -> str:
+    organization = customer.organization
+    reporter = snapshot.reporter
+    if reporter is None:
+        return "the case has no reporter, so no authorised contact raised it"
+    if contact.basis == "agent":
+        return f"{reporter.display_name} is an agent raising the case on the customer's behalf"
+    shown = reporter.email or reporter.account_id
+    if contact.basis == "listed":
+        return f"{shown} is an authorised contact of {organization}"
+    listed = ", ".join(customer.contacts) or "nobody"
+    return f"{shown} is not an authorised contact of {organization} (contacts: {listed})"
+
+
+def _listing(keys: Sequence[str], total: int, limit: int) -> str:
+    """The month's keys, bounded: all of a small month, else the first ``limit``."""
+    if total <= max(limit, 12):
+        return ", ".join(keys)
+    return ", ".join(keys[:limit]) + f", ... ({total - limit} more)"
+
+
+def quota_text(snapshot: IssueSnapshot, quota: QuotaDecision) -> str:
+    counted, limit, month = quota.counted, quota.limit, quota.month
+    position = quota.position
+    if position is None:
+        return (
+            f"{snapshot.key} is not counted in {month}: resolution {snapshot.resolution!r}; "
+            f"{len(counted)} of {limit} used"
+        )
+    used = position.used
+    total = len(counted) + (0 if quota.listed else 1)
+    shown = total if total <= max(limit, 12) else limit
+    keys = [k[2] for k in counted[:shown]]
+    if not quota.listed and used <= shown:
+        keys.insert(used - 1, snapshot.key)
+    keys = keys[:shown]
+    state = "over quota" if position.over else "within quota"
+    why = (
+        f"case {used} of {limit} in {month} ({state}); oldest first: {_listing(keys, total, limit)}"
+    )
+    if quota.excluded:
+        excluded = quota.excluded
+        why += f"; not counted: {_listing(excluded[:12], len(excluded), limit)}"
+    return why
+
+
+def _entitlement_text(snapshot: IssueSnapshot, d: Decisions) -> str:
+    request_type = snapshot.request_type
+    needed, lacking = d.entitlement.needed, d.entitlement.lacking
+    if lacking:
+        return f"{request_type} needs {', '.join(lacking)}, not included in {d.facts.tier.name}"
+    if needed:
+        return f"{request_type} needs {', '.join(needed)}: included"
+    return f"{request_type or 'no request type'}: no entitlement needed"
+
+
+def _priority(snapshot: IssueSnapshot, decided: PriorityOutcome) -> Notes:
+    yield "priority", f"requested {decided.requested.level}: {decided.requested.source}"
+    if decided.engineer_override:
+        yield "priority", f"engineer's choice respected: {decided.reason}"
+        return
+    for fired in decided.fired:
+        effect = f"{fired.before} -> {fired.after}" if fired.changed else f"stays {fired.after}"
+        why = condition_reasons(fired.rule.when, snapshot, fired.before)
+        yield "priority", f"rule {fired.rule.name!r} fired ({why}): {effect}"
+    yield "priority", f"priority {decided.level}"
+
+
+def _clock(
+    snapshot: IssueSnapshot,
+    policy: Policy,
+    clock: ResponseClock,
+    calendar: BusinessCalendar,
+    level: PriorityLevel,
+) -> Notes:
+    shown = "next business day" if clock.target.kind == "next_business_day" else "business"
+    yield (
+        "clock",
+        f"{level} target {format_duration(clock.target_business)} ({shown}); created "
+        f"{calendar.format(snapshot.created)} -> due {calendar.format(clock.due)}; "
+        f"{format_duration(clock.business_used)} business time used",
+    )
+    if clock.paused_business > timedelta(0) or clock.pauses:
+        yield (
+            "clock",
+            f"paused {len(clock.pauses)} time(s); completed pauses moved the due time "
+            f"{format_duration(clock.paused_business)} later",
+        )
+    if clock.first_response is not None:
+        response = clock.first_response
+        yield "clock", f"first response {calendar.format(response.at)}: {response.how}"
+    # a priority change recomputes the due time from creation with the new target
+    previous = _previous_level(snapshot, policy, level)
+    old_target = policy.rules.response.targets.get(previous) if previous is not None else None
+    if old_target is not None:
+        old_business = target_business(calendar, snapshot.created, old_target)
+        old_due = shifted_due(calendar, snapshot.created, old_business, clock.completed_pauses)
+        yield (
+            "clock",
+            f"reprioritised {previous} -> {level}: due recomputed from creation, "
+            f"was {calendar.format(old_due)}, now {calendar.format(clock.due)}",
+        )
+    yield "sla", f"SLA state {clock.state}"
+
+
+def _previous_level(
+    snapshot: IssueSnapshot, policy: Policy, level: PriorityLevel
+) -> PriorityLevel | None:
+    """The level the case had before its latest priority change (or before ours)."""
+    current = policy.priority.level_of(snapshot.priority)
+    if current is not None and current != level:
+        return current
+    if snapshot.priority_history:
+        before = policy.priority.level_of(snapshot.priority_history[-1].from_name)
+        if before is not None and before != level:
+            return before
+    return None
+
+
+def _ladder(policy: Policy, d: Decisions, ladder: LadderOutcome) -> Notes:
+    if not policy.rules.escalation:
+        yield "escalation", "no escalation ladder configured"
+        return
+    clock = d.clock
+    assert clock is not None  # the ladder runs only while the clock runs
+    full = clock.target_business
+    share = clock.business_used / full if full.total_seconds() > 0 else 1.0
+    for rung in ladder.rungs:
+        done = ", ".join(_step_actions(rung, ladder, d.facts.customer.organization))
+        step = rung.step
+        yield (
+            "escalation",
+            f"step {step.index + 1} at {step.at:.0%} reached ({share:.0%} of the target "
+            f"used): " + (done or "no actions"),
+        )
+    if ladder.next_step is not None and ladder.next_step_at is not None:
+        at = d.facts.calendar.format(ladder.next_step_at)
+        yield (
+            "escalation",
+            f"next step {ladder.next_step.index + 1} at {ladder.next_step.at:.0%}: {at}",
+        )
+    elif not ladder.rungs:
+        yield "escalation", f"no ladder step applies to {d.priority.level}"
+    else:
+        yield "escalation", "every ladder step has been reached"
+
+
+def _step_actions(rung: Rung, ladder: LadderOutcome, organization: str) -> Iterator[str]:
+    assigned = {(a.step, a.position): a for a in ladder.assignments}
+    for position, action, _, _ in rung.actions:
+        if action.kind == "comment" and action.comment is not None:
+            yield f"{action.comment.visibility} comment"
+        elif action.kind == "label":
+            yield f"label {action.label}"
+        elif action.kind == "transition":
+            yield f"transition {action.transition}"
+        else:
+            made = assigned[(rung.step.index, position)]
+            if made.how == "no_engineer":
+                yield f"assign skipped: {organization} has no named engineer"
+            elif made.how == "owned":
+                yield f"assign skipped: already assigned to {made.who}"
+            else:
+                yield f"assign to {made.who}"

@@ -1,0 +1,174 @@
+"""What the decisions ask to write on a case: labels, comments, transitions, assignee.
+
+Read off the decision records (``bridge.policy.evaluate.Decisions``); comments
+carry their template and the case's values and are rendered only when their
+text is read (the planner reads the text of comments it is about to post).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+from bridge.policy.compiled import Conditions, CustomerFacts, Policy
+from bridge.policy.model import (
+    CommentTemplate,
+    DesiredComment,
+    DesiredTransition,
+    IssueSnapshot,
+    PriorityLevel,
+    QuotaPosition,
+)
+from bridge.policy.templates import PLACEHOLDERS
+from bridge.policy.templates import render as render_template
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.policy.evaluate import Decisions
+
+
+def reporter_text(snapshot: IssueSnapshot) -> str:
+    reporter = snapshot.reporter
+    if reporter is None:
+        return "(no reporter)"
+    if reporter.email:
+        return f"{reporter.display_name} <{reporter.email}>"
+    return reporter.display_name
+
+
+class TemplateValues:
+    """The placeholder values of SPEC §3 for one case, each made only when a template
+    uses it (``{due}``, a zone conversion and formatting, is the costly one)."""
+
+    def __init__(
+        self,
+        snapshot: IssueSnapshot,
+        policy: Policy,
+        level: PriorityLevel | None,
+        due: datetime | None,
+        facts: CustomerFacts | None,
+        quota: QuotaPosition | None,
+        missing: str,
+    ) -> None:
+        self.snapshot, self.policy, self.level, self.due = snapshot, policy, level, due
+        self.facts, self.quota, self.missing = facts, quota, missing
+
+    def value(self, name: str) -> str:
+        """One placeholder's value ("" when the case has none)."""
+        snapshot, facts, quota = self.snapshot, self.facts, self.quota
+        if name == "key":
+            return snapshot.key
+        if name == "priority":
+            return self.level or ""
+        if name == "priority_name":
+            names = self.policy.rules.priorities.jira_names
+            return (names.get(self.level, "") if self.level else "") or (snapshot.priority or "")
+        if name == "due":
+            due = self.due
+            return facts.calendar.format(due) if facts is not None and due is not None else ""
+        if name == "tier":
+            return facts.tier.name if facts is not None else ""
+        if name == "quota_used" or name == "quota_limit":
+            return "" if quota is None else str(quota.used if name == "quota_used" else quota.limit)
+        if name == "reporter":
+            return reporter_text(snapshot)
+        if name == "missing":
+            return self.missing
+        if name in ("organization", "request_type"):
+            return getattr(snapshot, name) or ""
+        return ""
+
+    def render(self, text: str) -> str:
+        """The template filled with this case's values."""
+        template = self.policy.template(text)
+        if template is None:
+            return render_template(text, {name: self.value(name) for name in PLACEHOLDERS})
+        return template.pattern.format_map({name: self.value(name) for name in template.names})
+
+    def comment(self, action_id: str, template: CommentTemplate) -> DesiredComment:
+        """The comment, rendered when its text is first read."""
+        public = template.visibility == "public"
+        return DesiredComment.deferred(action_id, public, self.render, template.text)
+
+
+class Writes(NamedTuple):
+    labels_present: frozenset[str]
+    labels_absent: frozenset[str]
+    comments: tuple[DesiredComment, ...]
+    transitions: tuple[DesiredTransition, ...]
+    assignee: str | None
+
+
+NOTHING = Writes(frozenset(), frozenset(), (), (), None)
+
+
+def unknown_customer_writes(snapshot: IssueSnapshot, policy: Policy) -> Writes:
+    """An unknown customer's open case gets the ``unknown_customer`` label and comment."""
+    flag = policy.rules.unknown_customer
+    if snapshot.status_category == "done":
+        return NOTHING
+    comments: tuple[DesiredComment, ...] = ()
+    if flag.comment is not None:
+        level = policy.priority.level_of(snapshot.priority)
+        values = TemplateValues(snapshot, policy, level, None, None, None, "")
+        comments = (values.comment(f"{snapshot.key}/unknown-customer", flag.comment),)
+    labels = frozenset((flag.label,)) if flag.label else frozenset()
+    return Writes(labels, frozenset(), comments, (), None)
+
+
+def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> Writes:
+    """A known customer's writes; a resolved case gets none (its fields only)."""
+    if not decisions.open:
+        return NOTHING
+    position = decisions.quota.position
+    over = position is not None and position.over
+    holds = Conditions(
+        unauthorised=not decisions.contact.authorised,
+        over_quota=over,
+        not_entitled=bool(decisions.entitlement.lacking),
+        needs_info=bool(decisions.information.missing),
+    )
+    present, absent = policy.flags.labels[holds]
+    comments = _comments(snapshot.key, policy, decisions, holds)
+    transitions: list[DesiredTransition] = []
+    over_quota = policy.flags.over_quota_transition
+    if over and over_quota is not None and not answered(decisions):
+        name, name_slug = over_quota
+        transitions.append(
+            DesiredTransition(f"{snapshot.key}/over-quota-transition/{name_slug}", name)
+        )
+    assignee = decisions.assignment.assignee
+    ladder = decisions.ladder
+    if ladder is not None:
+        if ladder.labels:
+            present = present | ladder.labels
+            absent = absent - present
+        comments.extend(ladder.comments)
+        transitions.extend(ladder.transitions)
+        assignee = ladder.assignee if ladder.assignee is not None else assignee
+    return Writes(present, absent, tuple(comments), tuple(transitions), assignee)
+
+
+def _comments(
+    key: str, policy: Policy, decisions: Decisions, holds: Conditions
+) -> list[DesiredComment]:
+    """The conditions' comments, then the changing priority rules', then needs-info's."""
+    values, flags = decisions.values, policy.flags
+    comments = [
+        values.comment(f"{key}/{flag.id_part}", flag.policy.comment)
+        for flag, held in zip(flags.in_order[:3], holds[:3], strict=True)
+        if held and flag.policy.comment is not None
+    ]
+    for fired in decisions.priority.fired:
+        if fired.rule.comment is not None and fired.changed:
+            rule_slug = flags.rule_slugs[fired.rule.name]
+            comments.append(values.comment(f"{key}/priority/{rule_slug}", fired.rule.comment))
+    needs_info = flags.in_order[3]
+    if holds.needs_info and needs_info.policy.comment is not None:
+        comments.append(values.comment(f"{key}/{needs_info.id_part}", needs_info.policy.comment))
+    return comments
+
+
+def answered(decisions: Decisions) -> bool:
+    """The case has a first response (a case an engineer took up is not bounced)."""
+    clock = decisions.clock
+    return clock is not None and clock.first_response is not None
