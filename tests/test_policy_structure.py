@@ -56,9 +56,8 @@ def problems_in(source: str, file: str) -> list[str]:
             )
         elif isinstance(node, ast.Global):
             found.append(f"{file}:{node.lineno}: global {', '.join(node.names)}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id == "id":
-                found.append(f"{file}:{node.lineno}: id() (an identity-keyed cache?)")
+        elif isinstance(node, ast.Call) and _name(node) == "id" and isinstance(node.func, ast.Name):
+            found.append(f"{file}:{node.lineno}: id() (an identity-keyed cache?)")
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT and "thread" in token.string.lower():
             found.append(f"{file}:{token.start[0]}: a comment about threads")
