@@ -43,15 +43,17 @@ from bridge.settings import Settings
 from bridge.sync.apply import ApplyResult, Transitions, apply_plan
 from bridge.sync.customers import CustomerDirectory
 from bridge.sync.ledger import Ledger
-from bridge.sync.plan import EditIssue, IssuePlan, Transition, plan_issue
+from bridge.sync.plan import AddComment, EditIssue, IssuePlan, Transition, plan_issue
 from bridge.sync.poll import (
     is_issue_key,
     keys_jql,
     org_month_cases,
+    read_comments,
     read_issues,
     scope_jql,
+    unmarked_bridge_comments,
 )
-from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, ledger_of
+from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, ledger_of, to_snapshot
 from bridge.sync.state import State
 
 log = structlog.get_logger("jsm_bridge.cycle")
@@ -359,6 +361,9 @@ class Engine:
         self.transitions = Transitions()
         #: Data Center: what each comment's properties say (internal, action id), by id
         self.comment_facts: dict[str, dict[str, Any]] = {}
+        #: Data Center: each issue's ledger as this process last read it or saw it stored
+        #: (only the bridge writes it, one instance at a time under the site lock)
+        self.ledgers: dict[str, Any] = {}
 
     # -- reading ---------------------------------------------------------------------------
     def _read(
@@ -482,6 +487,55 @@ class Engine:
             resolve_user=lambda email: self.site.user_ref(self.port, email),
             user_ref_key="accountId" if self.site.flavour == "cloud" else "name",
         )
+
+    def _datacenter_plan(
+        self,
+        raw: Mapping[str, Any],
+        snapshot: IssueSnapshot,
+        desired: Desired,
+        plan: IssuePlan,
+        cycle: Cycle,
+        *,
+        dry_run: bool,
+    ) -> tuple[IssueSnapshot, Desired, IssuePlan, bool]:
+        """Data Center: what the search could not say, read for this issue only when the
+        plan needs it (Jira failing on those reads stops the cycle, `_JiraFailed`).  The
+        last item says whether the plan's ledger is the issue's (read or known).
+
+        * The ledger (no issue properties in DC's search, JRASERVER-62898): read when the
+          plan made without it has a comment, transition or repair (a field edit needs no
+          ledger and records none), for `explain`, or to settle an interrupted write; once
+          per issue in the process's life (`ledgers`) while its writes all land.
+        * The bridge's own earlier comments, with their action ids: read when a comment
+          is still to be posted and the issue holds bridge comments not seen with their
+          properties (a comment posted just before a crash, its ledger entry lost)."""
+        if not (
+            any(not isinstance(a, EditIssue) for a in plan.actions)
+            or self.explain  # `explain` shows what the ledger holds
+            or (not dry_run and self.state.pending_intents(snapshot.key))
+        ):
+            return snapshot, desired, plan, False
+        try:
+            if snapshot.key not in self.ledgers:
+                self.ledgers[snapshot.key] = self._ledger(snapshot.key)
+            issue = {**raw, "properties": {LEDGER_PROPERTY: self.ledgers[snapshot.key]}}
+            plan = self.plan(issue, snapshot, desired)
+            if any(isinstance(a, AddComment) for a in plan.actions) and unmarked_bridge_comments(
+                issue, self.comment_facts, bridge_account_id=self.site.bridge_account_id
+            ):
+                issue = read_comments(self.port, issue, self.comment_facts)
+                snapshot = to_snapshot(
+                    issue,
+                    self.site.fieldmap,
+                    bridge_account_id=self.site.bridge_account_id,
+                    status_categories=self.site.status_categories,
+                    customers=self.site.customer_ids,
+                )
+                desired = self.evaluate(snapshot, cycle)
+                plan = self.plan(issue, snapshot, desired)
+        except JiraError as exc:
+            raise _JiraFailed(exc) from exc
+        return snapshot, desired, plan, True
 
     def _ledger(self, key: str) -> Any:
         """The issue's ``jsm-bridge`` property as stored (None when it has none)."""
@@ -692,20 +746,11 @@ class Engine:
         try:
             desired = self.evaluate(snapshot, cycle)
             plan = self.plan(raw, snapshot, desired)
-            if self.site.flavour != "cloud" and (
-                plan.actions
-                or self.explain  # `explain` shows what the ledger holds
-                or (not dry_run and self.state.pending_intents(snapshot.key))
-            ):
-                # Data Center's search returned no ledger: read it for this issue only,
-                # now that there is something to do, and plan again from it.  Jira
-                # failing on that read stops the cycle like any other read.
-                try:
-                    ledger = self._ledger(snapshot.key)
-                except JiraError as exc:
-                    raise _JiraFailed(exc) from exc
-                raw = {**raw, "properties": {LEDGER_PROPERTY: ledger}}
-                plan = self.plan(raw, snapshot, desired)
+            ledger_known = self.site.flavour == "cloud"  # it came with the search
+            if not ledger_known:
+                snapshot, desired, plan, ledger_known = self._datacenter_plan(
+                    raw, snapshot, desired, plan, cycle, dry_run=dry_run
+                )
         except _JiraFailed as failed:
             raise failed.error from None
         except Exception as exc:  # one bad issue never stops the cycle
@@ -734,6 +779,11 @@ class Engine:
                     for action, why in result.skipped
                     if isinstance(action, Transition) and "already in" not in why
                 ]
+                if self.site.flavour != "cloud" and ledger_known:
+                    if result.failed:  # what is stored is not sure: read it next time
+                        self.ledgers.pop(snapshot.key, None)
+                    else:
+                        self.ledgers[snapshot.key] = result.ledger.to_dict()
             # A failed write may have left the issue untouched (its `updated` did not move),
             # so the incremental query would never bring it back: wake it next cycle.
             wake = now if outcome.failed else desired.next_wakeup

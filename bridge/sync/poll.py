@@ -12,9 +12,11 @@ Data Center differs in two ways (`read_issues` with ``datacenter=True``):
 * its comments carry no ``jsdPublic``: whether one is internal is its
   ``sd.public.comment`` property, which only ``GET /issue/{key}/comment?expand=properties``
   shows (JSM Data Center, "Adding internal comments through the REST API").  Those are
-  read only for an issue holding a comment by someone other than a customer that this
-  process has not seen before (customers cannot write internal comments); what was learnt
-  is kept in ``comment_facts`` (comment id → its properties) for later cycles.
+  read only for an issue holding an engineer's comment that this process has not seen
+  before (customers cannot write internal comments, and the bridge's own comments do not
+  count as responses); what was learnt is kept in ``comment_facts`` (comment id → its
+  properties) for later cycles.  The bridge's own comments are read only when it is about
+  to post another on that issue (`unmarked_bridge_comments`, see `bridge.sync.cycle`).
 """
 
 from __future__ import annotations
@@ -232,6 +234,43 @@ def _kept_properties(comment: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in items if k in _COMMENT_PROPERTIES}
 
 
+def _comment_list(issue: Mapping[str, Any]) -> list[Any]:
+    fields = issue.get("fields")
+    block = fields.get("comment") if isinstance(fields, Mapping) else None
+    comments = block.get("comments") if isinstance(block, Mapping) else None
+    return comments if isinstance(comments, list) else []
+
+
+def read_comments(
+    port: JiraPort, issue: dict[str, Any], facts: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """``issue`` with every comment as ``GET …/comment?expand=properties`` gives it (one
+    read), what each says remembered in ``facts``."""
+    full = port.comments(str(issue.get("key")))
+    for c in full:
+        facts[str(c.get("id"))] = _kept_properties(c)
+    fields = dict(issue.get("fields") or {})
+    fields["comment"] = {
+        "startAt": 0,
+        "maxResults": len(full),
+        "total": len(full),
+        "comments": full,
+    }
+    return {**issue, "fields": fields}
+
+
+def unmarked_bridge_comments(
+    issue: Mapping[str, Any], facts: Mapping[str, Any], *, bridge_account_id: str
+) -> bool:
+    """Whether ``issue`` holds a comment by the bridge whose properties are not known."""
+    for c in _comment_list(issue):
+        if isinstance(c, Mapping) and "properties" not in c and str(c.get("id")) not in facts:
+            author = to_person(c.get("author"), bridge_account_id=bridge_account_id)
+            if author is not None and author.actor is Actor.BRIDGE:
+                return True
+    return False
+
+
 def mark_comments(
     port: JiraPort,
     issue: dict[str, Any],
@@ -239,17 +278,11 @@ def mark_comments(
     *,
     bridge_account_id: str,
     customers: Collection[str],
-) -> None:
-    """Data Center: give each comment of ``issue`` the properties that say whether it is
-    internal and which bridge action wrote it, reading them only when ``facts`` lacks a
-    comment whose author is not a customer."""
-    fields = issue.get("fields")
-    block = fields.get("comment") if isinstance(fields, dict) else None
-    if not isinstance(block, dict):
-        return
-    comments = block.get("comments")
-    if not isinstance(comments, list) or not comments:
-        return
+) -> dict[str, Any]:
+    """Data Center: ``issue`` with each comment carrying the properties that say whether it
+    is internal and which bridge action wrote it, as far as known; its comments are read
+    (one request) only when ``facts`` lacks an engineer's comment."""
+    comments = _comment_list(issue)
 
     def needs_read(c: Any) -> bool:
         if not isinstance(c, Mapping) or str(c.get("id")) in facts:
@@ -260,19 +293,14 @@ def mark_comments(
         author = to_person(
             c.get("author"), bridge_account_id=bridge_account_id, customers=customers
         )
-        return author is None or author.actor is not Actor.CUSTOMER
+        return author is None or author.actor is Actor.ENGINEER
 
     if any([needs_read(c) for c in comments]):
-        full = port.comments(str(issue.get("key")))
-        for c in full:
-            facts[str(c.get("id"))] = _kept_properties(c)
-        block["comments"] = full
-        block["total"] = block["maxResults"] = len(full)
-        return
+        return read_comments(port, issue, facts)
     for c in comments:
-        if isinstance(c, dict):
-            known = facts.get(str(c.get("id"))) or {}
-            c["properties"] = [{"key": k, "value": v} for k, v in known.items()]
+        if isinstance(c, dict) and "properties" not in c and str(c.get("id")) in facts:
+            c["properties"] = [{"key": k, "value": v} for k, v in facts[str(c["id"])].items()]
+    return issue
 
 
 def read_issues(
@@ -304,7 +332,7 @@ def read_issues(
         try:
             complete_issue(port, issue)
             if datacenter:
-                mark_comments(
+                issue = mark_comments(
                     port,
                     issue,
                     facts,
