@@ -1,0 +1,330 @@
+"""Convergence over simulated days: whatever people do and however cycles die, the bridge
+leaves the site as a fresh bridge would want it.
+
+A Hypothesis state machine drives a sandbox (over loopback HTTP, as Jira) and one
+long-running bridge with its own state file.  Each step is something that happens on a
+support desk — time passing (minutes, a night, a weekend, the month's end), an agent
+replying publicly or internally, a customer commenting, a case waiting for the customer
+and coming back, resolved and reopened, reprioritised, a new case — followed by the
+bridge's cycle at that moment.  Some cycles are killed part-way: a write whose answer is
+lost (landed or not), or the bridge process dying after its nth write and restarting on
+the same state file.
+
+After every step:
+
+* a fresh bridge with an EMPTY state file, planning at the same moment, finds nothing to
+  do (everything the long-running bridge knows is on the site, nothing more, nothing less);
+* no issue holds the same bridge comment (action id) twice.
+
+Bounded for CI: few examples, few steps, derandomized, no example database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections import Counter
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from conftest import Sandbox
+from e2e_helpers import JANE, SAM, comment, new_case, set_fields_as, set_priority
+from e2e_helpers import transition as move
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+
+from bridge.jira.client import JiraClient
+from bridge.jira.retry import RetryPolicy
+from bridge.policy.model import RuleSet
+from bridge.policy.ruleset import load_ruleset
+from bridge.sandbox import seed as seeds
+from bridge.sandbox.server import SandboxServer
+from bridge.settings import Settings, load_settings
+from bridge.sync.cycle import CycleReport, Engine, Site
+from bridge.sync.state import State
+
+REPO = Path(__file__).resolve().parents[1]
+BRISBANE = ZoneInfo("Australia/Brisbane")
+
+#: Monday 23 Nov 2026, 08:30 in Brisbane: the week before a month's end
+START = datetime(2026, 11, 23, 8, 30, tzinfo=BRISBANE)
+
+#: Retries as in production, minus the waiting.
+FAST_RETRY = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)
+
+#: every member of each organisation: contacts and people who are not
+MEMBERS = {org: [email for email, _ in people] for org, people in seeds.ORGANIZATIONS.items()}
+
+CONTACT_PHONE = "+61 7 3000 0000"
+
+PRIORITIES = ["Blocker", "Critical", "Major", "Minor", "Trivial"]
+
+#: how far time moves in one step: minutes, hours, a night, a weekend
+STEPS = [
+    timedelta(minutes=5),
+    timedelta(minutes=40),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=15),
+    timedelta(days=1),
+    timedelta(days=3),
+]
+
+
+@cache
+def base_settings() -> Settings:
+    return load_settings(
+        REPO / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": seeds.BRIDGE_TOKEN}
+    )
+
+
+@cache
+def ruleset() -> RuleSet:
+    s = base_settings()
+    return load_ruleset(s.rules_path, tuple(s.fields))
+
+
+class BridgeDied(BaseException):
+    """The bridge process dying (kill -9): nothing in the bridge catches it."""
+
+
+class Desk(RuleBasedStateMachine):
+    """A support desk on one dialect, its people, its clock and one bridge."""
+
+    flavour = "cloud"
+    cases = Bundle("cases")
+
+    def __init__(self) -> None:
+        super().__init__()
+        store = seeds.build("empty", now=START, frozen=True)
+        self.server = SandboxServer(store, "127.0.0.1", 0, flavour=self.flavour).start()
+        self.sb = Sandbox(self.server)
+        self.tmp = tempfile.TemporaryDirectory(prefix="convergence-")
+        self.state_path = Path(self.tmp.name) / "state.sqlite"
+        self.state = State.open(self.state_path)
+        #: the running bridge dies after this many more writes (None: it does not)
+        self.die_after: int | None = None
+        self.engine = self.bridge(self.state, on_request=self._count_write)
+        self.last: CycleReport | None = None
+        #: the next cycle is killed part-way: how, after which write
+        self.kill: tuple[str, int] | None = None
+
+    # -- the bridge -------------------------------------------------------------------------
+
+    def bridge(self, state: State, on_request: Any = None) -> Engine:
+        s = base_settings()
+        settings = dataclasses.replace(
+            s, jira=dataclasses.replace(s.jira, url=self.sb.url, flavour=self.flavour)
+        )
+        client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY, on_request=on_request)
+        site = Site.connect(client, settings, ruleset())
+        return Engine(client, settings, ruleset(), state, site)
+
+    def _count_write(self, method: str, path: str, status: int) -> None:
+        if self.die_after is None or method not in ("PUT", "POST") or "/search" in path:
+            return
+        if 200 <= status < 300:
+            self.die_after -= 1
+            if self.die_after == 0:
+                self.die_after = None
+                raise BridgeDied
+
+    def cycle(self) -> CycleReport:
+        """The daemon's cycle at the site's now (killed part-way first, when one is due);
+        it must finish with everything done."""
+        if self.kill is not None:
+            how, n = self.kill
+            planned = self.engine.cycle(self.sb.now, dry_run=True)
+            actions = sum(len(o.actions) for o in planned.outcomes)
+            if actions:  # else the kill waits for a cycle with work to do
+                self.killed_cycle(how, (n - 1) % actions + 1)
+                self.kill = None
+        report = self.engine.cycle(self.sb.now)
+        assert report.ok and report.complete, report.counts()
+        self.last = report
+        return report
+
+    def killed_cycle(self, how: str, n: int) -> None:
+        """A cycle whose nth write fails (its answer lost; the write landed or not), or
+        after whose nth write the bridge dies and restarts on the same state file."""
+        before = len(self.server.requests.writes)
+        if how == "died":
+            self.die_after = n
+            try:
+                self.engine.cycle(self.sb.now)
+            except BridgeDied:
+                self.state.close()
+                self.state = State.open(self.state_path)
+                self.engine = self.bridge(self.state, on_request=self._count_write)
+            self.die_after = None
+        else:
+            self.server.faults.set(f"fail-write:{n}:{how}")
+            self.engine.cycle(self.sb.now)
+            self.server.faults.set(None)
+        hit = len(self.server.requests.writes) - before >= n
+        event(f"killed cycle: {how}, {'part-way' if hit else 'after its last write'}")
+
+    # -- people -----------------------------------------------------------------------------
+
+    def available(self, key: str, name: str) -> bool:
+        store = self.sb.store
+        return any(t.name == name for t in store.transitions_for(store.issue(key)))
+
+    def move_if_offered(self, key: str, name: str, **kwargs: Any) -> None:
+        if self.available(key, name):
+            move(self.sb, key, name, **kwargs)
+
+    @initialize(target=cases)
+    def first_case(self) -> str:
+        key = new_case(self.sb, created=self.sb.now, org="Initech Systems", priority="Critical")
+        self.cycle()
+        return key
+
+    @rule(target=cases, org=st.sampled_from(sorted(MEMBERS)), data=st.data())
+    def a_new_case_arrives(self, org: str, data: st.DataObject) -> str:
+        reporter = data.draw(st.sampled_from(MEMBERS[org]), label="reporter")
+        priority = data.draw(st.sampled_from(PRIORITIES), label="priority")
+        phone = data.draw(st.sampled_from([CONTACT_PHONE, None]), label="phone")
+        key = new_case(
+            self.sb,
+            created=self.sb.now,
+            org=org,
+            reporter=reporter,
+            priority=priority,
+            phone=phone,
+        )
+        self.cycle()
+        return key
+
+    @rule(step=st.sampled_from(STEPS))
+    def time_passes(self, step: timedelta) -> None:
+        self.sb.set_now(self.sb.now + step)
+        self.cycle()
+
+    @rule()
+    def the_month_ends(self) -> None:
+        """To 17:00 on the month's last day, or into the next month's first morning."""
+        local = self.sb.now.astimezone(BRISBANE)
+        first_next = (local.replace(day=28) + timedelta(days=4)).replace(day=1)
+        last_day = (first_next - timedelta(days=1)).replace(hour=17, minute=0)
+        when = last_day if local < last_day else first_next.replace(hour=9, minute=5)
+        self.sb.set_now(when)
+        self.cycle()
+
+    @rule(key=cases, public=st.booleans(), by=st.sampled_from([JANE, SAM]))
+    def an_agent_replies(self, key: str, public: bool, by: str) -> None:
+        comment(self.sb, key, "Looking into it.", by=by, internal=not public)
+        self.cycle()
+
+    @rule(key=cases)
+    def the_customer_comments(self, key: str) -> None:
+        reporter = self.sb.store.user(self.sb.store.issue(key).values["reporter"])
+        assert reporter is not None
+        comment(self.sb, key, "Any update?", by=reporter.email)
+        self.cycle()
+
+    @rule(key=cases)
+    def the_customer_supplies_the_missing_details(self, key: str) -> None:
+        reporter = self.sb.store.user(self.sb.store.issue(key).values["reporter"])
+        assert reporter is not None
+        set_fields_as(self.sb, key, reporter.email, {"Contact phone": CONTACT_PHONE})
+        self.cycle()
+
+    @rule(key=cases)
+    def work_starts(self, key: str) -> None:
+        self.move_if_offered(key, "Start work")
+        self.cycle()
+
+    @rule(key=cases)
+    def waiting_for_the_customer(self, key: str) -> None:
+        self.move_if_offered(key, "Wait for customer")
+        self.cycle()
+
+    @rule(key=cases)
+    def the_customer_responds(self, key: str) -> None:
+        if self.available(key, "Customer responded"):
+            reporter = self.sb.store.user(self.sb.store.issue(key).values["reporter"])
+            assert reporter is not None
+            comment(self.sb, key, "Here is the log you asked for.", by=reporter.email)
+            move(self.sb, key, "Customer responded")
+        self.cycle()
+
+    @rule(key=cases, error=st.booleans())
+    def resolved(self, key: str, error: bool) -> None:
+        self.move_if_offered(key, "Resolve", resolution="Raised in error" if error else None)
+        self.cycle()
+
+    @rule(key=cases)
+    def reopened(self, key: str) -> None:
+        self.move_if_offered(key, "Reopen")
+        self.cycle()
+
+    @rule(key=cases, priority=st.sampled_from(PRIORITIES))
+    def an_engineer_reprioritises(self, key: str, priority: str) -> None:
+        set_priority(self.sb, key, priority)
+        self.cycle()
+
+    # -- cycles killed part-way -------------------------------------------------------------
+
+    @rule(how=st.sampled_from(["landed", "lost", "died"]), n=st.integers(1, 4))
+    def the_next_cycle_is_killed_part_way(self, how: str, n: int) -> None:
+        """The bridge's next cycle with work to do is killed part-way (see
+        `killed_cycle`); the cycle after it finishes the work."""
+        self.kill = (how, n)
+
+    # -- what must always hold --------------------------------------------------------------
+
+    @invariant()
+    def a_fresh_bridge_finds_nothing_to_do(self) -> None:
+        if self.last is None:
+            return
+        fresh = self.state_path.with_name("fresh.sqlite")
+        state = State.open(fresh)  # a new, empty state file
+        try:
+            report = self.bridge(state).cycle(self.last.started, dry_run=True)
+        finally:
+            state.close()
+            fresh.unlink()
+        assert not report.skipped, report.skipped
+        wanted = {o.key: o.actions for o in report.outcomes if o.actions}
+        assert not wanted, f"a fresh bridge at {self.last.started} would still: {wanted}"
+
+    @invariant()
+    def no_issue_holds_a_bridge_comment_twice(self) -> None:
+        for issue in self.sb.store.iter_issues():
+            ids = Counter(
+                (c.properties.get("jsm-bridge") or {}).get("action_id")
+                for c in issue.comments
+                if "jsm-bridge" in c.properties
+            )
+            twice = [a for a, n in ids.items() if n > 1]
+            assert not twice, f"{issue.key} holds bridge comments twice: {twice}"
+
+    def teardown(self) -> None:
+        self.server.stop()
+        self.state.close()
+        self.tmp.cleanup()
+
+
+BOUNDED = settings(
+    max_examples=15,
+    stateful_step_count=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+class DataCenterDesk(Desk):
+    flavour = "datacenter"
+
+
+TestConvergenceCloud = Desk.TestCase
+TestConvergenceCloud.settings = BOUNDED
+TestConvergenceDataCenter = DataCenterDesk.TestCase
+TestConvergenceDataCenter.settings = BOUNDED
