@@ -121,6 +121,10 @@ class Settings:
     lock_path: Path
     #: things worth saying that are not errors (e.g. TLS verification off)
     notes: tuple[str, ...] = ()
+    #: `metrics.listen`: where the daemon serves /metrics and /healthz (None: off)
+    metrics_listen: tuple[str, int] | None = None
+    #: `metrics.textfile`: where `run --once` writes its metrics for node-exporter
+    metrics_textfile: Path | None = None
 
 
 class ConfigInvalid(Exception):
@@ -191,7 +195,7 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
         tree,
         "bridge.yaml",
         required=("jira", "fields"),
-        optional=("polling", "state", "rules"),
+        optional=("polling", "state", "rules", "metrics"),
     )
     if top is None:
         return None
@@ -230,6 +234,18 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
         if text is not None:
             rules_path = _resolve(base, text)
 
+    listen: tuple[str, int] | None = None
+    textfile: Path | None = None
+    if "metrics" in top and not top["metrics"].is_null:
+        metrics = check.mapping(top["metrics"], "metrics", optional=("listen", "textfile"))
+        if metrics is not None:
+            if "listen" in metrics and not metrics["listen"].is_null:
+                listen = _listen(check, metrics["listen"], notes)
+            if "textfile" in metrics and not metrics["textfile"].is_null:
+                text = check.string(metrics["textfile"], "metrics: textfile")
+                if text is not None:
+                    textfile = _normalise(_resolve(base, text))
+
     if jira is None or fields is None:
         return None
     jira_settings, account = jira
@@ -247,6 +263,8 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
         if lock_path
         else state_path.with_name(state_path.name + ".lock"),
         notes=tuple(notes),
+        metrics_listen=listen,
+        metrics_textfile=textfile,
     )
 
 
@@ -270,6 +288,24 @@ def _check_file_path(check: Checker, node: Node, path: Path, where: str) -> None
                 return
     except OSError as exc:
         check.add(node, f"{where}: cannot use {path}: {exc.strerror}")
+
+
+def _listen(check: Checker, node: Node, notes: list[str]) -> tuple[str, int] | None:
+    """``metrics.listen``: ``9464`` (loopback), ``127.0.0.1:9464``, ``[::1]:9464``, ``0.0.0.0:9464``."""
+    value = node.value if node.kind == "scalar" else None
+    text = str(value).strip() if isinstance(value, int | str) and value is not True else ""
+    host, _, port_text = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:  # 0: any free port
+        check.add(
+            node,
+            f"metrics: listen {node.describe()} is not a port or host:port",
+            'write e.g. 9464 (loopback only) or "0.0.0.0:9464" (every interface)',
+        )
+        return None
+    if not is_loopback_host(host):
+        notes.append(f"metrics.listen {host}:{port_text} is reachable from other hosts")
+    return host, int(port_text)
 
 
 def _resolve(base: Path, text: str) -> Path:

@@ -8,6 +8,7 @@ exists -- ``systemd-analyze verify`` checks them the way systemd will.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import stat
@@ -93,6 +94,14 @@ def test_daemon_runs_the_console_script_in_loop_mode() -> None:
     assert parsed.config == CONFIG
 
 
+def test_daemon_tells_systemd_it_is_alive_and_the_watchdog_outlasts_three_intervals() -> None:
+    service = parse_unit(DAEMON)["Service"]
+    assert service["Type"] == ["notify"]  # READY=1 after the first successful cycle
+    assert service["NotifyAccess"] == ["main"]
+    watchdog = service["WatchdogSec"][0]
+    assert watchdog.endswith("min") and int(watchdog[:-3]) >= 3 * 5  # polling.interval 5m
+
+
 def test_daemon_lifecycle_matches_the_bridge_signals() -> None:
     service = parse_unit(DAEMON)["Service"]
     assert service["Restart"] == ["on-failure"]
@@ -132,7 +141,7 @@ def test_services_are_hardened_and_get_the_token_as_a_credential(path: Path) -> 
 def test_both_services_share_the_same_sandbox() -> None:
     """The once-service must not drift from the daemon's hardening."""
     skip = {"ExecStart", "ExecReload", "Type", "Restart", "RestartSec", "KillMode"}
-    skip |= {"SuccessExitStatus", "TimeoutStartSec"}
+    skip |= {"SuccessExitStatus", "TimeoutStartSec", "NotifyAccess", "WatchdogSec"}
     daemon = {k: v for k, v in parse_unit(DAEMON)["Service"].items() if k not in skip}
     once = {k: v for k, v in parse_unit(ONCE)["Service"].items() if k not in skip}
     assert daemon == once
@@ -159,7 +168,7 @@ def test_timer_starts_the_once_service_every_five_minutes() -> None:
     assert one(unit, "Install", "WantedBy") == "timers.target"
 
 
-def test_cron_line_runs_one_cycle_as_its_own_user_into_syslog() -> None:
+def cron_job() -> tuple[str, str]:
     jobs = [
         line
         for line in CRON.read_text().splitlines()
@@ -167,20 +176,46 @@ def test_cron_line_runs_one_cycle_as_its_own_user_into_syslog() -> None:
     ]
     assert len(jobs) == 1, jobs
     fields = jobs[0].split(None, 6)
-    schedule, user, command = fields[:5], fields[5], fields[6]
-    assert schedule == ["*/5", "*", "*", "*", "*"]
+    assert fields[:5] == ["*/5", "*", "*", "*", "*"]
+    return fields[5], fields[6]
+
+
+def test_cron_line_runs_one_cycle_as_its_own_user_into_syslog() -> None:
+    user, command = cron_job()
     assert user == "jsm-bridge"
-    run, _, sink = command.partition("|")
     assert "flock" not in command  # the bridge locks itself
-    argv = shlex.split(run)
-    assert argv[-1] == "2>&1"  # errors reach syslog too
-    binary, args = argv[0], argv[1:-1]
+    run, _, sink = command.partition("|")
+    argv = shlex.split(run)[1:]  # after the opening brace
+    binary, args = argv[0], [a for a in argv[1:] if not re.match(r"^\d?>&", a)]
     assert Path(binary).name == console_script()
     parsed = build_parser().parse_args(args)
     assert parsed.command == "run" and parsed.once is True and parsed.config == CONFIG
-    logger = shlex.split(sink)
-    assert Path(logger[0]).name == "logger" and "-t" in logger
+    assert parsed.quiet is True  # nothing printed on success: no mail every 5 minutes
+    logger = shlex.split(sink.split(";")[0])
+    assert Path(logger[0]).name == "logger" and "-t" in logger and "--prio-prefix" in logger
     assert logger[logger.index("-t") + 1] == "jsm-bridge"
+    assert "JSM_BRIDGE_LOG_PRIORITY_PREFIX=1" in CRON.read_text().splitlines()
+
+
+def test_cron_line_sends_the_logs_to_logger_and_only_stdout_to_cron_mail(tmp_path: Path) -> None:
+    """Run the job's shell line for real, with stand-ins for the bridge and logger."""
+    _, command = cron_job()
+    bridge = tmp_path / "jsm-bridge"
+    bridge.write_text(
+        '#!/bin/sh\necho \'<3>{"event": "cycle stopped"}\' >&2\n'
+        "echo 'jsm-bridge run --once failed with exit status 3'\nexit 3\n"
+    )
+    logger = tmp_path / "logger"
+    logger.write_text(f"#!/bin/sh\ncat > {tmp_path / 'syslog'}\n")
+    for f in (bridge, logger):
+        f.chmod(0o755)
+    line = command.replace("/opt/jsm-bridge/bin/jsm-bridge", str(bridge)).replace(
+        "/usr/bin/logger", str(logger)
+    )
+    result = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=30)
+    assert result.stdout == "jsm-bridge run --once failed with exit status 3\n"  # mailed
+    assert result.stderr == ""
+    assert (tmp_path / "syslog").read_text() == '<3>{"event": "cycle stopped"}\n'
 
 
 # --------------------------------------------------------------------------- systemd itself

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -89,15 +90,22 @@ def load_config(args: argparse.Namespace, out: TextIO | None = None) -> tuple[Se
 
 
 def connect(
-    settings: Settings, ruleset: RuleSet, *, state_path: str | Path | None = None
+    settings: Settings,
+    ruleset: RuleSet,
+    *,
+    state_path: str | Path | None = None,
+    on_request: Callable[[str, str, int], None] | None = None,
 ) -> Runtime:
-    """Client, site facts, state and engine; raises `CommandError` with what to fix."""
+    """Client, site facts, state and engine; raises `CommandError` with what to fix.
+
+    ``on_request(method, path, status)`` hears every HTTP attempt (the metrics count them)."""
     path = Path(state_path) if state_path is not None else settings.state_path
     try:  # local first: a state file that cannot be used is a config error, found offline
         state = State.open(path)
     except StateError as exc:
         raise CommandError(str(exc), EXIT_CONFIG) from None
-    client = JiraClient.from_settings(settings.jira)
+    extra = {"on_request": on_request} if on_request is not None else {}
+    client = JiraClient.from_settings(settings.jira, **extra)
     try:
         site = Site.connect(client, settings, ruleset)
     except SiteError as exc:

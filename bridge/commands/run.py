@@ -26,6 +26,7 @@ from typing import TextIO
 
 import structlog
 
+from bridge import sdnotify
 from bridge.commands._runtime import (
     EXIT_CONFIG,
     EXIT_JIRA,
@@ -41,11 +42,13 @@ from bridge.commands._runtime import (
     parse_now,
     setup_logging,
 )
+from bridge.metrics import Metrics, MetricsServer
 from bridge.policy.model import RuleSet
 from bridge.policy.ruleset import load_ruleset
 from bridge.sync.cycle import CycleReport, Site, SiteError, policy_fingerprint
 from bridge.sync.lock import CycleLock, LockBusy
 from bridge.sync.signals import RulesWatcher, Shutdown, install_handlers
+from bridge.sync.state import State
 
 log = structlog.get_logger("jsm_bridge.run")
 
@@ -116,25 +119,46 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    code = _run(args)
+    if args.once and args.quiet and code not in (EXIT_OK, EXIT_LOCKED):
+        # cron mails what a job prints: with -q that is this one line, and only on failure
+        print(f"jsm-bridge run --once failed with exit status {code}: {_MEANING.get(code, '')}")
+    return code
+
+
+#: One line per exit status, for the failure line cron mails.
+_MEANING = {
+    EXIT_CONFIG: "the config, the rules or the Jira site's names are wrong (see the log)",
+    EXIT_USAGE: "bad arguments",
+    EXIT_JIRA: "Jira was unreachable or failing; the next run resumes (see the log)",
+    EXIT_PARTIAL: "some cases were skipped or some writes failed; retried next run (see the log)",
+}
+
+
+def _run(args: argparse.Namespace) -> int:
+    metrics = Metrics()
     try:
         settings, ruleset = load_config(args)
         now = parse_now(args.now, default_tz(ruleset)) if args.once else None
         if now is not None and not args.dry_run:
             refuse_future(now, datetime.now(UTC))
-        runtime = connect(settings, ruleset)
+        runtime = connect(settings, ruleset, on_request=metrics.on_request)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     try:
         if args.once:
             assert now is not None
-            return _once(runtime, now, dry_run=args.dry_run, quiet=args.quiet)
-        return _daemon(runtime, args)
+            return _once(runtime, now, dry_run=args.dry_run, quiet=args.quiet, metrics=metrics)
+        return _daemon(runtime, args, metrics)
     finally:
         runtime.close()
 
 
-def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool) -> int:
+def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metrics: Metrics) -> int:
+    textfile = runtime.settings.metrics_textfile
+    if textfile is not None:
+        metrics.carry_over(textfile)
     lock = CycleLock(runtime.settings.lock_path)
     try:
         lock.acquire(wait=10.0)
@@ -149,6 +173,7 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool) -> int
     progress = Progress(sys.stderr) if not quiet and sys.stderr.isatty() else None
     runtime.engine.progress = progress
     before = dict(runtime.client.stats)
+    states = Metrics.states_before(runtime.state) if textfile is not None else None
     try:
         report = runtime.engine.cycle(now, dry_run=dry_run)
     finally:
@@ -158,6 +183,12 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool) -> int
             progress.close()
     requests = request_delta(before, runtime.client.stats)
     log.info("cycle requests", **requests)
+    if textfile is not None:
+        _observe(metrics, runtime, report, before, states)
+        try:
+            metrics.write_textfile(textfile)
+        except OSError as exc:
+            log.error("metrics textfile not written", path=str(textfile), problem=str(exc))
     if not quiet:
         print(summary_line(report, requests))
     for key, why in report.skipped_actions:
@@ -192,25 +223,47 @@ class Progress:
             self.stream.flush()
 
 
-def _daemon(runtime: Runtime, args: argparse.Namespace) -> int:
+def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int:
     settings = runtime.settings
     known_fields = tuple(settings.fields)
 
     def loader() -> RuleSet:
-        return load_ruleset(settings.rules_path, known_fields)
+        try:
+            return load_ruleset(settings.rules_path, known_fields)
+        except Exception:
+            metrics.rules_reload_failed()
+            raise
 
     watcher: RulesWatcher[RuleSet] = RulesWatcher([settings.rules_path], loader)
     watcher.load()
+    server: MetricsServer | None = None
+    if settings.metrics_listen is not None:
+        host, port = settings.metrics_listen
+        try:
+            server = MetricsServer(metrics, host, port).start()
+        except OSError as exc:
+            print(f"error: metrics.listen {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        log.info("metrics served", url=f"http://{_hostport(*server.address)}/metrics")
     shutdown: Shutdown = install_handlers(on_reload=watcher.request_reload)
     runtime.engine.should_stop = lambda: shutdown.stopping
     lock = CycleLock(settings.lock_path)
     interval = settings.polling_interval.total_seconds()
+    watchdog = sdnotify.watchdog_seconds()
+    if watchdog is not None and watchdog < interval:
+        log.warning(
+            "WatchdogSec= is shorter than polling.interval: systemd will restart the bridge"
+            " between cycles; make it at least 3 intervals",
+            watchdog_s=watchdog,
+            interval_s=interval,
+        )
     failures = 0
+    ready = False
     log.info("daemon started", interval_s=interval, jql=settings.jira.jql)
     try:
         while not shutdown.stopping:
             if watcher.poll():
-                _adopt_rules(runtime, watcher.current)
+                _adopt_rules(runtime, watcher.current, metrics)
             pause = interval
             try:
                 lock.acquire(wait=min(30.0, interval))
@@ -218,29 +271,79 @@ def _daemon(runtime: Runtime, args: argparse.Namespace) -> int:
                 log.warning("cycle skipped: lock busy", reason=str(exc))
             else:
                 before = dict(runtime.client.stats)
+                states = Metrics.states_before(runtime.state)
                 try:
                     report = runtime.engine.cycle(datetime.now(UTC))
                 finally:
                     lock.release()
                 log.info("cycle requests", **request_delta(before, runtime.client.stats))
+                _observe(metrics, runtime, report, before, states)
                 if report.aborted:
                     failures += 1
                     pause = min(MAX_BACKOFF, 30.0 * 2 ** min(failures - 1, 10))
                     log.warning("cycle failed; backing off", failures=failures, next_in_s=pause)
+                    sdnotify.notify(f"STATUS=cycle failed ({failures} in a row): {report.aborted}")
                 else:
                     failures = 0
+                    pause = next_pause(runtime.state, datetime.now(UTC), interval)
+                    # systemd hears that the bridge is alive only from a cycle that worked
+                    status = f"STATUS=last cycle ok: {summary_line(report)}"
+                    sdnotify.notify(*(("READY=1",) if not ready else ()), "WATCHDOG=1", status)
+                    ready = True
             shutdown.wait(pause)
     finally:
         shutdown.restore()
+        sdnotify.notify("STOPPING=1")
+        if server is not None:
+            server.stop()
     log.info("daemon stopped", reason=shutdown.stop.reason or "stop requested")
     return EXIT_OK
 
 
-def _adopt_rules(runtime: Runtime, ruleset: RuleSet) -> None:
+#: The daemon never sleeps less than this between cycles, however close the next moment.
+MIN_PAUSE = 5.0
+
+
+def next_pause(state: State, now: datetime, interval: float) -> float:
+    """Seconds until the next cycle: the polling interval, or sooner when a case's next
+    time-driven moment (a ladder step, the at-risk share, the due time) comes first."""
+    wake = state.next_wakeup(now)
+    if wake is None:
+        return interval
+    until = (wake - now).total_seconds() + 1.0  # just past the moment, so the case is due
+    if until < interval:
+        log.debug("sleeping to the next deadline", at=wake.isoformat(), seconds=round(until, 1))
+    return max(MIN_PAUSE, min(interval, until))
+
+
+def _observe(
+    metrics: Metrics,
+    runtime: Runtime,
+    report: CycleReport,
+    stats_before: Mapping[str, int],
+    states: Mapping[str, str | None] | None,
+) -> None:
+    metrics.count_retries(stats_before, runtime.client.stats)
+    metrics.observe_cycle(
+        report,
+        state=runtime.state,
+        ruleset=runtime.ruleset,
+        before=states,
+        state_path=runtime.settings.state_path,
+    )
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _adopt_rules(runtime: Runtime, ruleset: RuleSet, metrics: Metrics | None = None) -> None:
     """New rules took over: re-check the site names they use before using them."""
     try:
         site = Site.connect(runtime.client, runtime.settings, ruleset)
     except SiteError as exc:
+        if metrics is not None:
+            metrics.rules_reload_failed()
         log.error(
             "new rules name things the Jira site lacks; keeping the old ones", problems=exc.problems
         )

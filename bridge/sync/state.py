@@ -313,6 +313,13 @@ class State:
         )
         return [r[0] for r in rows]
 
+    def next_wakeup(self, after: datetime) -> datetime | None:
+        """The soonest remembered moment strictly after ``after`` (the daemon sleeps to it)."""
+        row = self._db.execute(
+            "SELECT MIN(at) FROM wakeups WHERE at > ?", (to_iso(after),)
+        ).fetchone()
+        return from_iso(row[0]) if row and row[0] else None
+
     # -- action journal -----------------------------------------------------------------
 
     def journal_intent(
@@ -444,6 +451,18 @@ class State:
             "SELECT key, updated, sla_state, due, seen_at FROM issues ORDER BY key"
         )
         return [_cached(r) for r in rows]
+
+    def sla_states(self) -> dict[str, str | None]:
+        """Each case's SLA state at its last evaluation (for metrics: what changed in a cycle)."""
+        return dict(self._db.execute("SELECT key, sla_state FROM issues").fetchall())
+
+    def sla_state_counts(self) -> list[tuple[str | None, str | None, int]]:
+        """(organisation as recorded, SLA state, number of cases) over every known case."""
+        rows = self._db.execute(
+            "SELECT c.organization, i.sla_state, COUNT(*) FROM issues i "
+            "LEFT JOIN cases c ON c.key = i.key GROUP BY c.organization, i.sla_state"
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
 
     # -- cases (quota ranking) ------------------------------------------------------------
 

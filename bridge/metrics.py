@@ -1,0 +1,398 @@
+"""Prometheus metrics and the health answer, for the daemon and for ``run --once``.
+
+One :class:`Metrics` object per process holds its own registry (prometheus-client;
+nothing is hand-formatted).  The daemon serves it on ``metrics.listen`` with
+:class:`MetricsServer` (``/metrics`` and ``/healthz``); ``run --once`` writes it
+to ``metrics.textfile`` for node-exporter's textfile collector, carrying the
+counters of the previous run's file forward so they keep counting across runs.
+
+Figures after each cycle (:meth:`Metrics.observe_cycle`):
+
+* ``jsm_bridge_last_cycle_timestamp_seconds``, ``jsm_bridge_last_cycle_success``,
+  ``jsm_bridge_last_success_timestamp_seconds``, ``jsm_bridge_cycle_duration_seconds``
+  and ``jsm_bridge_cycles_total{result}``;
+* ``jsm_bridge_cases{customer,tier,sla_state}``: every case the local state knows,
+  by its SLA state at its last evaluation (unknown organisations are counted under
+  ``customer="(no agreement)"``);
+* ``jsm_bridge_breaches_total{customer,tier}``: cases that went from not breached to
+  ``breached`` (or straight to ``missed``); ``jsm_bridge_escalations_total`` counts
+  the escalation-ladder steps whose comments or transitions a cycle made;
+* ``jsm_bridge_writes_total{kind}``, ``jsm_bridge_failed_actions_total``,
+  ``jsm_bridge_requests_total{method,status}`` (``status="error"`` when no answer
+  came), ``jsm_bridge_retries_total{reason}``;
+* ``jsm_bridge_last_cycle_skipped_cases`` and ``jsm_bridge_skipped_cases_total``;
+* ``jsm_bridge_rules_reload_failures_total`` and ``jsm_bridge_state_file_bytes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+    write_to_textfile,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from bridge.policy.model import RuleSet
+from bridge.sync.cycle import CycleReport
+from bridge.sync.plan import AddComment, Transition
+from bridge.sync.state import State
+
+log = structlog.get_logger("jsm_bridge.metrics")
+
+__all__ = ["NO_AGREEMENT", "Health", "Metrics", "MetricsServer"]
+
+#: The ``customer`` label of cases whose organisation has no agreement on file.
+NO_AGREEMENT = "(no agreement)"
+_BREACHED = frozenset({"breached", "missed"})
+
+
+@dataclass(frozen=True)
+class Health:
+    """What ``/healthz`` answers: did the last cycle succeed, and when."""
+
+    ok: bool
+    last_cycle_at: float | None  # Unix time
+    last_success_at: float | None
+    detail: str
+
+    def as_json(self, now: float) -> dict[str, Any]:
+        def at(value: float | None) -> str | None:
+            if value is None:
+                return None
+            return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+
+        return {
+            "status": "ok" if self.ok else "failing",
+            "last_cycle_succeeded": self.ok,
+            "last_cycle_at": at(self.last_cycle_at),
+            "last_success_at": at(self.last_success_at),
+            "seconds_since_success": (
+                round(now - self.last_success_at, 1) if self.last_success_at is not None else None
+            ),
+            "detail": self.detail,
+        }
+
+
+class Metrics:
+    """The bridge's metrics in a registry of their own (one per process, or per test)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.last_cycle = Gauge(
+            "jsm_bridge_last_cycle_timestamp_seconds",
+            "When the last cycle finished (Unix time)",
+            registry=r,
+        )
+        self.last_cycle_ok = Gauge(
+            "jsm_bridge_last_cycle_success",
+            "1 when the last cycle finished without Jira failing, else 0",
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "jsm_bridge_last_success_timestamp_seconds",
+            "When a cycle last finished without Jira failing (Unix time)",
+            registry=r,
+        )
+        self.duration = Gauge(
+            "jsm_bridge_cycle_duration_seconds", "Wall time of the last cycle", registry=r
+        )
+        self.cycles = Counter(
+            "jsm_bridge_cycles", "Cycles run, by result (ok, failed)", ["result"], registry=r
+        )
+        self.cases = Gauge(
+            "jsm_bridge_cases",
+            "Cases the bridge knows, by customer, tier and SLA state at their last evaluation",
+            ["customer", "tier", "sla_state"],
+            registry=r,
+        )
+        self.breaches = Counter(
+            "jsm_bridge_breaches",
+            "Cases whose response deadline passed (became breached, or missed)",
+            ["customer", "tier"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "jsm_bridge_escalations",
+            "Escalation-ladder steps acted on (their comments or transitions made)",
+            ["customer", "tier"],
+            registry=r,
+        )
+        self.writes = Counter(
+            "jsm_bridge_writes", "Writes to Jira that landed, by kind", ["kind"], registry=r
+        )
+        self.failed_actions = Counter(
+            "jsm_bridge_failed_actions", "Actions that failed (retried next cycle)", registry=r
+        )
+        self.requests = Counter(
+            "jsm_bridge_requests",
+            "HTTP requests to Jira, by method and status (error: no answer)",
+            ["method", "status"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "jsm_bridge_retries",
+            "Requests retried, by reason (429, 5xx, timeout, connection)",
+            ["reason"],
+            registry=r,
+        )
+        self.skipped_last = Gauge(
+            "jsm_bridge_last_cycle_skipped_cases",
+            "Cases the last cycle could not read or evaluate",
+            registry=r,
+        )
+        self.skipped = Counter(
+            "jsm_bridge_skipped_cases", "Cases skipped by a cycle (summed)", registry=r
+        )
+        self.reload_failures = Counter(
+            "jsm_bridge_rules_reload_failures",
+            "Rule reloads refused (bad files, or names the site lacks)",
+            registry=r,
+        )
+        self.state_bytes = Gauge(
+            "jsm_bridge_state_file_bytes",
+            "Size of the local state database (with its write-ahead log)",
+            registry=r,
+        )
+        self._counters: dict[str, Counter] = {
+            c._name: c  # prometheus-client keeps the family name without "_total"
+            for c in (
+                self.cycles,
+                self.breaches,
+                self.escalations,
+                self.writes,
+                self.failed_actions,
+                self.requests,
+                self.retries,
+                self.skipped,
+                self.reload_failures,
+            )
+        }
+        self._lock = threading.Lock()
+        self._health = Health(False, None, None, "no cycle has finished yet")
+
+    # ------------------------------------------------------------------ feeding
+
+    def on_request(self, method: str, _path: str, status: int) -> None:
+        """`JiraClient`'s ``on_request`` hook: one call per HTTP attempt."""
+        self.requests.labels(method.upper(), str(status) if status else "error").inc()
+
+    def count_retries(self, before: Mapping[str, int], after: Mapping[str, int]) -> None:
+        """Retries between two snapshots of `JiraClient.stats` (``retries_<reason>`` keys)."""
+        for key, value in after.items():
+            if key.startswith("retries_"):
+                delta = value - before.get(key, 0)
+                if delta > 0:
+                    self.retries.labels(key.removeprefix("retries_")).inc(delta)
+
+    def rules_reload_failed(self) -> None:
+        self.reload_failures.inc()
+
+    @staticmethod
+    def states_before(state: State) -> dict[str, str | None]:
+        """Each case's SLA state as the local state last recorded it (call before a cycle)."""
+        return state.sla_states()
+
+    def observe_cycle(
+        self,
+        report: CycleReport,
+        *,
+        state: State | None,
+        ruleset: RuleSet,
+        before: Mapping[str, str | None] | None = None,
+        state_path: Path | None = None,
+    ) -> None:
+        """Record a finished cycle; ``before`` is :meth:`states_before` from just before it."""
+        finished = self.clock()
+        ok = report.aborted is None
+        self.last_cycle.set(finished)
+        self.last_cycle_ok.set(1 if ok else 0)
+        self.duration.set(report.seconds)
+        self.cycles.labels("ok" if ok else "failed").inc()
+        if ok:
+            self.last_success.set(finished)
+        self.skipped_last.set(len(report.skipped))
+        self.skipped.inc(len(report.skipped))
+        if not report.dry_run:
+            for kind, n in report.writes.items():
+                self.writes.labels(kind).inc(n)
+            self.failed_actions.inc(report.failed_actions)
+            previous = before or {}
+            for outcome in report.outcomes:
+                if outcome.error or outcome.plan is None:
+                    continue
+                customer, tier = _who(ruleset, outcome.organization)
+                if outcome.sla_state in _BREACHED and previous.get(outcome.key) not in _BREACHED:
+                    self.breaches.labels(customer, tier).inc()
+                steps = {
+                    action.action_id.split("/esc/", 1)[1].split(".", 1)[0]
+                    for action in outcome.plan.actions
+                    if isinstance(action, AddComment | Transition) and "/esc/" in action.action_id
+                }
+                if steps and outcome.failed == 0:
+                    self.escalations.labels(customer, tier).inc(len(steps))
+        if state is not None:
+            self._count_cases(state, ruleset)
+        if state_path is not None:
+            self.state_bytes.set(_file_bytes(state_path))
+        with self._lock:
+            last_success = finished if ok else self._health.last_success_at
+            if ok:
+                detail = f"{report.read} cases read, {report.total_writes} writes"
+                if report.skipped:
+                    detail += f", {len(report.skipped)} skipped"
+            else:
+                detail = f"Jira failed: {report.aborted}"
+            self._health = Health(ok, finished, last_success, detail)
+
+    def _count_cases(self, state: State, ruleset: RuleSet) -> None:
+        tally: Tally[tuple[str, str, str]] = Tally()
+        for organization, sla_state, count in state.sla_state_counts():
+            customer, tier = _who(ruleset, organization)
+            tally[(customer, tier, sla_state or "none")] += count
+        self.cases.clear()
+        for (customer, tier, sla_state), count in tally.items():
+            self.cases.labels(customer, tier, sla_state).set(count)
+
+    # ------------------------------------------------------------------ reading
+
+    def health(self) -> Health:
+        with self._lock:
+            return self._health
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def write_textfile(self, path: Path) -> None:
+        """Write the registry for node-exporter (atomically: a temporary file, then rename)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_to_textfile(str(path), self.registry)
+
+    def carry_over(self, path: Path) -> None:
+        """Start from the counters (and the last success time) of a previous run's textfile,
+        so they keep counting across ``run --once`` runs; an unreadable file is ignored."""
+        try:
+            text = path.read_text(encoding="utf-8")
+            families = list(text_string_to_metric_families(text))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            if path.exists():
+                log.warning(
+                    "metrics textfile not read; counters start again",
+                    path=str(path),
+                    problem=f"{type(exc).__name__}: {exc}",
+                )
+            return
+        for family in families:
+            if family.name == "jsm_bridge_last_success_timestamp_seconds":
+                for sample in family.samples:
+                    self.last_success.set(sample.value)
+                    with self._lock:
+                        self._health = Health(False, None, sample.value, "carried over")
+                continue
+            counter = self._counters.get(family.name)
+            if counter is None or family.type != "counter":
+                continue
+            for sample in family.samples:
+                if not sample.name.endswith("_total") or sample.value <= 0:
+                    continue
+                target = counter.labels(**sample.labels) if sample.labels else counter
+                target.inc(sample.value)
+
+
+def _who(ruleset: RuleSet, organization: str | None) -> tuple[str, str]:
+    customer = ruleset.customer(organization) if organization else None
+    if customer is None:
+        return NO_AGREEMENT, "none"
+    tier = ruleset.tiers.get(customer.tier)
+    return customer.organization, tier.name if tier is not None else customer.tier
+
+
+def _file_bytes(path: Path) -> int:
+    total = 0
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(candidate)
+    return total
+
+
+# ------------------------------------------------------------------------------ the server
+
+
+class _HTTPServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class MetricsServer:
+    """``/metrics`` (Prometheus text format) and ``/healthz`` (JSON; 200 when the last cycle
+    succeeded, 503 otherwise) on a background thread."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+        self.metrics = metrics
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "jsm-bridge"
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, owner.metrics.exposition())
+                elif path in ("/healthz", "/health"):
+                    health = owner.metrics.health()
+                    body = json.dumps(health.as_json(owner.metrics.clock()), indent=1)
+                    self._send(200 if health.ok else 503, "application/json", body.encode())
+                else:
+                    self._send(404, "text/plain; charset=utf-8", b"try /metrics or /healthz\n")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # scrapes are not news
+                pass
+
+        server_class = _HTTPServer6 if ":" in host else ThreadingHTTPServer
+        self._httpd = server_class((host, port), Handler)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> MetricsServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="jsm-bridge-metrics", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,357 @@
+"""Metrics and health: `/metrics` and `/healthz` from a running daemon, the textfile of
+`run --once`, systemd notifications, journald priorities and sleeping to the next deadline.
+
+The daemon runs as a real process against a sandbox on loopback (real clock); its
+metrics port is 0 (any free port), read back from its log line.  Figures are checked
+against what the sandbox saw and what the state database holds, not against constants.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from conftest import SANDBOX_NOW, Sandbox
+from prometheus_client.parser import text_string_to_metric_families
+
+from bridge import sdnotify
+from bridge.cli import main
+from bridge.commands.run import MIN_PAUSE, next_pause
+from bridge.logs import configure_logging
+from bridge.metrics import Metrics
+from bridge.sandbox import seed as seeds
+from bridge.sandbox.server import SandboxServer
+from bridge.settings import ConfigInvalid, load_settings
+from bridge.sync.state import State
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = SANDBOX_NOW.isoformat()
+DEADLINE = 60.0
+
+
+def write_config(tmp_path: Path, url: str, metrics: str) -> Path:
+    text = (REPO / "config" / "bridge.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^  url: .*$", f"  url: {url}", text)
+    text = re.sub(r"(?m)^state: .*$", f"state: {{path: {tmp_path / 'state.sqlite'}}}", text)
+    text = re.sub(r"(?m)^rules: .*$", f"rules: {REPO / 'rules'}", text)
+    path = tmp_path / "bridge.yaml"
+    path.write_text(text + f"metrics: {metrics}\n", encoding="utf-8")
+    return path
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, by name and sorted labels."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def total(figures: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    return sum(v for (n, _), v in figures.items() if n == name)
+
+
+def by_label(
+    figures: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, label: str
+) -> dict[str, float]:
+    out: Counter[str] = Counter()
+    for (n, labels), v in figures.items():
+        if n == name:
+            out[dict(labels)[label]] += v
+    return {k: v for k, v in out.items() if v}
+
+
+# ------------------------------------------------------------------------------ the daemon
+
+
+@pytest.fixture
+def live_sandbox() -> Iterator[SandboxServer]:
+    store = seeds.build("demo", now=datetime.now(SANDBOX_NOW.tzinfo), frozen=False)
+    server = SandboxServer(store, "127.0.0.1", 0).start()
+    yield server
+    server.stop()
+
+
+def events(log: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def wait_for_event(proc: subprocess.Popen[bytes], log: Path, name: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        found = [e for e in events(log) if e.get("event") == name]
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)  # polling a log file for an event, not timing anything
+    raise AssertionError(f"no {name!r} event; log:\n{log.read_text()}")
+
+
+def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
+    live_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, live_sandbox.url, '{listen: "127.0.0.1:0"}')
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(DEADLINE)
+    log = tmp_path / "daemon.log"
+    env = {
+        **os.environ,
+        "JIRA_API_TOKEN": seeds.BRIDGE_TOKEN,
+        "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+    }
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        served = wait_for_event(proc, log, "metrics served")
+        base = str(served["url"]).removesuffix("/metrics")
+        cycle = wait_for_event(proc, log, "cycle")
+        # systemd hears READY=1 and the watchdog only after that cycle succeeded
+        message = notify.recv(4096).decode()
+        assert "READY=1" in message.splitlines() and "WATCHDOG=1" in message.splitlines()
+        assert "STATUS=last cycle ok" in message
+
+        health = requests.get(f"{base}/healthz", timeout=10)
+        assert health.status_code == 200, health.text
+        body = health.json()
+        assert body["last_cycle_succeeded"] is True
+        assert 0 <= body["seconds_since_success"] < DEADLINE
+
+        text = requests.get(f"{base}/metrics", timeout=10).text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=DEADLINE)
+        notify.close()
+    figures = samples(text)
+    assert figures[("jsm_bridge_last_cycle_success", ())] == 1
+    assert figures[("jsm_bridge_cycles_total", (("result", "ok"),))] == 1
+    assert abs(figures[("jsm_bridge_last_success_timestamp_seconds", ())] - time.time()) < 120
+    assert figures[("jsm_bridge_cycle_duration_seconds", ())] == pytest.approx(
+        cycle["seconds"], abs=0.01
+    )
+    # writes by kind as the cycle logged them; requests by status as the sandbox saw them
+    assert by_label(figures, "jsm_bridge_writes_total", "kind") == cycle["writes"]
+    seen = Counter(str(r.status) for r in live_sandbox.requests.entries())
+    assert by_label(figures, "jsm_bridge_requests_total", "status") == seen
+    assert total(figures, "jsm_bridge_retries_total") == 0
+    assert figures[("jsm_bridge_last_cycle_skipped_cases", ())] == cycle["skipped"]
+    # every case read is counted once, by customer, tier and the SLA state in the state db
+    with State.open(tmp_path / "state.sqlite") as state:
+        states = Counter(s or "none" for s in state.sla_states().values())
+    assert total(figures, "jsm_bridge_cases") == cycle["read"]
+    assert by_label(figures, "jsm_bridge_cases", "sla_state") == states
+    assert set(by_label(figures, "jsm_bridge_cases", "tier")) >= {"Standard", "Premium"}
+    assert figures[("jsm_bridge_state_file_bytes", ())] > 0
+    # breaches: cases breached (or missed) on their first evaluation
+    assert total(figures, "jsm_bridge_breaches_total") == states["breached"] + states["missed"]
+    assert figures[("jsm_bridge_rules_reload_failures_total", ())] == 0
+
+
+# ------------------------------------------------------------------------------ run --once
+
+
+def test_run_once_writes_the_textfile_and_its_counters_keep_counting(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    textfile = tmp_path / "textfile" / "jsm-bridge.prom"
+    config = write_config(tmp_path, sandbox.url, f"{{textfile: {textfile}}}")
+    assert main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
+    capsys.readouterr()
+    first = samples(textfile.read_text())
+    writes = sandbox.requests.count(kind="write")
+    assert writes > 0
+    assert total(first, "jsm_bridge_writes_total") == writes
+    assert first[("jsm_bridge_last_cycle_success", ())] == 1
+    assert total(first, "jsm_bridge_cases") == 40  # the demo seed's cases
+    assert not list(textfile.parent.glob("*.tmp*"))  # written whole, then renamed
+
+    sandbox.reset_requests()
+    assert main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
+    second = samples(textfile.read_text())
+    assert sandbox.requests.count(kind="write") == 0
+    # counters carried over from the previous file: still the first run's writes, 2 cycles
+    assert total(second, "jsm_bridge_writes_total") == writes
+    assert second[("jsm_bridge_cycles_total", (("result", "ok"),))] == 2
+    assert total(second, "jsm_bridge_requests_total") > total(first, "jsm_bridge_requests_total")
+    assert total(second, "jsm_bridge_cases") == 40  # all cases, though only some were re-read
+
+
+def test_a_failed_run_once_records_it_and_prints_one_line_for_cron_mail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    textfile = tmp_path / "jsm-bridge.prom"
+    textfile.write_text(
+        "# TYPE jsm_bridge_last_success_timestamp_seconds gauge\n"
+        "jsm_bridge_last_success_timestamp_seconds 1.7e9\n"
+    )
+    config = write_config(tmp_path, f"http://127.0.0.1:{port}", f"{{textfile: {textfile}}}")
+    code = main(["run", "--once", "-q", "--config", str(config), "--now", NOW])
+    assert code == 3
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and "failed with exit status 3" in out[0], out
+    assert not textfile.read_text().count("jsm_bridge_last_cycle_success 1")
+    # start-up failed before any cycle: the previous file is left as it was
+    assert samples(textfile.read_text())[("jsm_bridge_last_success_timestamp_seconds", ())] == 1.7e9
+
+
+# ------------------------------------------------------------------------------ pieces
+
+
+def test_sdnotify_sends_one_datagram_to_the_socket_and_is_silent_without_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "n.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        assert sdnotify.notify("READY=1", "STATUS=a\nb", env={"NOTIFY_SOCKET": str(path)})
+        assert sock.recv(100) == b"READY=1\nSTATUS=a b"
+    assert not sdnotify.notify("READY=1", env={})
+    assert not sdnotify.notify("READY=1", env={"NOTIFY_SOCKET": str(tmp_path / "gone")})
+    name = f"@jsm-bridge-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name[1:])
+        assert sdnotify.notify("WATCHDOG=1", env={"NOTIFY_SOCKET": name})
+        assert sock.recv(100) == b"WATCHDOG=1"
+    env = {"WATCHDOG_USEC": "900000000", "WATCHDOG_PID": str(os.getpid())}
+    assert sdnotify.watchdog_seconds(env) == 900.0
+    assert sdnotify.watchdog_seconds({**env, "WATCHDOG_PID": "1"}) is None
+
+
+def test_log_lines_carry_their_syslog_priority_for_journald(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "journal"
+    with path.open("w") as stream:
+        info = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{info.st_dev}:{info.st_ino}")
+        configure_logging(stream=stream)
+        log = logging.getLogger("bridge.test")
+        log.info("fine")
+        log.warning("careful")
+        log.error("broken")
+        stream.flush()
+    lines = path.read_text().splitlines()
+    assert [line[:3] for line in lines] == ["<6>", "<4>", "<3>"]
+    assert json.loads(lines[2][3:])["event"] == "broken"
+
+    other = io.StringIO()  # not the journal's stream: no prefix
+    configure_logging(stream=other)
+    logging.getLogger("bridge.test").error("broken")
+    assert other.getvalue().startswith("{")
+    monkeypatch.setenv("JSM_BRIDGE_LOG_PRIORITY_PREFIX", "1")  # for `logger --prio-prefix`
+    configure_logging(stream=other)
+    logging.getLogger("bridge.test").error("again")
+    assert other.getvalue().splitlines()[-1].startswith("<3>{")
+
+
+def test_the_daemon_sleeps_to_the_next_known_moment_when_it_comes_before_the_interval(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    with State.open(tmp_path / "s.sqlite") as state:
+        assert next_pause(state, now, 300.0) == 300.0  # nothing known: the interval
+        state.set_wakeup("SUP-1", now + timedelta(hours=2))
+        assert next_pause(state, now, 300.0) == 300.0  # later than the interval
+        state.set_wakeup("SUP-2", now + timedelta(seconds=70))
+        state.set_wakeup("SUP-3", now - timedelta(seconds=5))  # past: read by the next cycle
+        assert next_pause(state, now, 300.0) == 71.0  # just past SUP-2's moment
+        state.set_wakeup("SUP-4", now + timedelta(seconds=1))
+        assert next_pause(state, now, 300.0) == MIN_PAUSE  # never a busy loop
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("9464", ("127.0.0.1", 9464)),
+        ('"0.0.0.0:9100"', ("0.0.0.0", 9100)),
+        ('"[::1]:9"', ("::1", 9)),
+    ],
+)
+def test_metrics_listen_is_loopback_unless_a_host_is_given(
+    tmp_path: Path, value: str, expected: tuple[str, int]
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:8089", f"{{listen: {value}}}")
+    settings = load_settings(config, env={})
+    assert settings.metrics_listen == expected
+    assert settings.metrics_textfile is None
+
+
+def test_metrics_are_off_by_default_and_a_bad_listen_says_where(tmp_path: Path) -> None:
+    assert load_settings(REPO / "config" / "bridge.yaml", env={}).metrics_listen is None
+    config = write_config(tmp_path, "http://127.0.0.1:8089", "{listen: nine}")
+    with pytest.raises(ConfigInvalid) as err:
+        load_settings(config, env={})
+    assert re.search(r"bridge\.yaml:\d+: metrics: listen 'nine' is not a port", str(err.value))
+
+
+# ------------------------------------------------------------------------------ deploy/
+
+
+def exposed_names() -> set[str]:
+    names = set()
+    for family in Metrics().registry.collect():
+        names.add(family.name + ("_total" if family.type == "counter" else ""))
+    return names
+
+
+def test_the_alert_rules_use_only_figures_the_bridge_exposes() -> None:
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "jsm-bridge-alerts.yml").read_text())
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]}
+    # no successful cycle for 3 intervals of the default 5 minutes; breaches rising
+    assert "jsm_bridge_last_success_timestamp_seconds > 900" in alerts["JsmBridgeNoSuccessfulCycle"]
+    assert "increase(jsm_bridge_breaches_total" in alerts["JsmBridgeBreachesRising"]
+    used = {n for expr in alerts.values() for n in re.findall(r"jsm_bridge_\w+", expr)}
+    assert used and used <= exposed_names(), used - exposed_names()
+
+
+def test_the_dashboard_fits_one_screen_and_queries_only_figures_the_bridge_exposes() -> None:
+    board = json.loads((REPO / "deploy" / "grafana" / "jsm-bridge-dashboard.json").read_text())
+    panels = board["panels"]
+    used = {
+        n for p in panels for t in p["targets"] for n in re.findall(r"jsm_bridge_\w+", t["expr"])
+    }
+    assert used <= exposed_names(), used - exposed_names()
+    assert len(used) >= 12
+    for p in panels:
+        box = p["gridPos"]
+        assert box["x"] + box["w"] <= 24
+    assert max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels) <= 26  # ~1 screen
