@@ -331,7 +331,9 @@ def configure_logging(
         foreign_pre_chain=shared,
     )
     handler = logging.StreamHandler(out)
-    handler.setFormatter(formatter)
+    handler.setFormatter(
+        _PriorityPrefix(formatter) if wants_priority_prefix(out, os.environ) else formatter
+    )
     setattr(handler, _HANDLER_MARK, True)
 
     root = logging.getLogger()
@@ -363,6 +365,49 @@ def configure_logging(
         # Not cached: loggers made at import time follow a later reconfiguration.
         cache_logger_on_first_use=False,
     )
+
+
+# --------------------------------------------------------------------------- journald
+
+
+#: syslog priorities for the stdlib levels (journalctl -p err shows 3 and below).
+_SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+def wants_priority_prefix(stream: IO[str], env: Mapping[str, str]) -> bool:
+    """True when ``stream`` is systemd's journal (``JOURNAL_STREAM`` names its device and
+    inode) or ``JSM_BRIDGE_LOG_PRIORITY_PREFIX=1`` asks for it (``logger --prio-prefix``)."""
+    if env.get("JSM_BRIDGE_LOG_PRIORITY_PREFIX", "") == "1":
+        return True
+    journal = env.get("JOURNAL_STREAM", "")
+    if ":" not in journal:
+        return False
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
+    return journal == f"{info.st_dev}:{info.st_ino}"
+
+
+class _PriorityPrefix(logging.Formatter):
+    """Prefixes every line with ``<N>``, its syslog priority: journald (``SyslogLevelPrefix=``,
+    on by default) and ``logger --prio-prefix`` take it as the entry's priority and strip it
+    (sd-daemon(3))."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _SYSLOG_PRIORITY.get(record.levelno, 6 if record.levelno < 30 else 3)
+        text = self.inner.format(record)
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
