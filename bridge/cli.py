@@ -8,18 +8,46 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.metadata
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+#: Where the config is looked for when --config is not given (see `bridge.discovery`).
 DEFAULT_CONFIG = "config/bridge.yaml"
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
-        default=DEFAULT_CONFIG,
-        help=f"path to bridge.yaml (default: {DEFAULT_CONFIG})",
+        default=None,
+        help="path to bridge.yaml (default: $JSM_BRIDGE_CONFIG, else ./config/bridge.yaml,"
+        " else /etc/jsm-bridge/bridge.yaml)",
     )
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("jsm-bridge")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a bare tree
+        return "unknown"
+
+
+def _verbosity(*, top: bool) -> argparse.ArgumentParser:
+    """-v/-q, accepted before the command and after it (``jsm-bridge run -q``).  After the
+    command they default to "not given", so they never undo the ones given before it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    default: dict[str, object] = (
+        {"v": 0, "q": False} if top else {"v": argparse.SUPPRESS, "q": argparse.SUPPRESS}
+    )
+    parent.add_argument(
+        "-v", "--verbose", action="count", default=default["v"], help="more log output"
+    )
+    parent.add_argument(
+        "-q", "--quiet", action="store_true", default=default["q"], help="only warnings and errors"
+    )
+    return parent
 
 
 def _add_rules(p: argparse.ArgumentParser) -> None:
@@ -42,10 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jsm-bridge",
         description="Support-SLA enforcement for Jira Service Management.",
+        parents=[_verbosity(top=True)],
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"jsm-bridge {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    after = _verbosity(top=False)
+
+    class _Sub:
+        """``sub.add_parser`` that gives every command the -v/-q options too."""
+
+        def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+            made: argparse.ArgumentParser = commands.add_parser(name, parents=[after], **kwargs)
+            return made
+
+    sub = _Sub()
 
     p = sub.add_parser("check", help="validate config and rules; print a summary of the policy")
     _add_config(p)
@@ -106,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _add_rules(p)
     p.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
+    p.add_argument(
+        "--port", type=int, default=None, help="the sandbox's port (default: the config's, or 8089)"
+    )
+
+    p = sub.add_parser("init", help="write a config directory to start from")
+    p.add_argument("dir", metavar="DIR", help="where to write config/ and rules/")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist")
+
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     return parser
 
 
@@ -123,11 +171,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.command == "completion":
+            import shtab
+
+            print(shtab.complete(parser, shell=args.shell))
+            return 0
         module = importlib.import_module(f"bridge.commands.{args.command}")
         try:
             code: int = module.run(args)
         except KeyboardInterrupt:
             return 130
+        except BrokenPipeError:
+            # `jsm-bridge plan | head`: the reader left; say nothing more (no traceback), and
+            # keep the interpreter's final flush from failing on the closed pipe too
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stdout.fileno())
+            return 141  # 128 + SIGPIPE, as a shell reports it
         except Exception as exc:  # a fault in the bridge: one clear line, no traceback
             import traceback
 

@@ -80,7 +80,8 @@ def test_check_through_main_with_rules_only(
     monkeypatch.chdir(tmp_path)  # no config/bridge.yaml here: only the rules are checked
     assert main(["check", "--rules", str(RULES)]) == 0
     out = capsys.readouterr().out
-    assert "config/bridge.yaml not found: checking the rules only" in out
+    assert "no config found (looked at --config, $JSM_BRIDGE_CONFIG" in out
+    assert "checking the rules only" in out
     assert "OK: rules are valid." in out
 
 

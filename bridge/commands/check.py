@@ -22,7 +22,7 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from bridge.cli import DEFAULT_CONFIG
+from bridge.discovery import LOCAL_CONFIG, find_config
 from bridge.policy.clock import BusinessCalendar
 from bridge.policy.model import Condition, EscalationAction, FlagPolicy, RuleSet, Target
 from bridge.policy.problems import Problem
@@ -61,36 +61,46 @@ def load_policy(args: argparse.Namespace, *, need_config: bool = False) -> Polic
     a missing config named explicitly is a problem.  Config problems do not stop
     the rules from being checked too.
     """
-    config_arg = getattr(args, "config", None) or DEFAULT_CONFIG
-    config_path = Path(config_arg)
+    location = find_config(getattr(args, "config", None))
+    config_path = location.path if location.path is not None else LOCAL_CONFIG
     rules_arg = getattr(args, "rules", None)
     settings: Settings | None = None
     problems: list[Problem] = []
     notes: list[str] = []
-    if config_path.exists():
+    if location.path is not None and location.path.exists():
+        notes.append(f"config {location.path} (from {location.source})")
         try:
-            settings = load_settings(config_path)
+            settings = load_settings(location.path)
         except ConfigInvalid as exc:
             problems.extend(exc.problems)
         else:
             notes.extend(settings.notes)
-    elif need_config or config_arg != DEFAULT_CONFIG:
+    elif location.explicit:
         problems.append(
             Problem(
                 str(config_path),
                 None,
-                "config file not found",
-                "copy config/bridge.example.yaml, or pass --config PATH",
+                f"config file not found (named by {location.source})",
+                "run `jsm-bridge init DIR` for a config to start from, or fix the path",
+            )
+        )
+    elif need_config:
+        problems.append(
+            Problem(
+                str(config_path),
+                None,
+                f"no config found (looked at {location.looked})",
+                "run `jsm-bridge init DIR` and work in DIR, or pass --config PATH",
             )
         )
     else:
-        notes.append(f"{config_path} not found: checking the rules only")
+        notes.append(f"no config found (looked at {location.looked}): checking the rules only")
 
     if rules_arg:
         rules_path = Path(rules_arg)
     elif settings is not None:
         rules_path = settings.rules_path
-    elif config_path.exists():
+    elif location.path is not None and config_path.exists():
         # the config has problems, but its rules are still the ones to check
         rules_path = _rules_named_by(config_path)
     else:

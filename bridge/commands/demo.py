@@ -30,7 +30,9 @@ from bridge.commands._runtime import (
     load_config,
     setup_logging,
 )
+from bridge.commands.init import default_config
 from bridge.commands.run import exit_code, summary_line
+from bridge.discovery import find_config
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sync.cycle import CycleReport, IssueOutcome
@@ -103,6 +105,9 @@ def print_table(report: CycleReport, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args, quiet_by_default=True)
     out = sys.stdout
+    if find_config(args.config).path is None:
+        # outside a config directory the demo runs on the package's own config and rules
+        args.config = str(default_config())
     try:
         settings, ruleset = load_config(args)
     except CommandError as exc:
@@ -110,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
         return exc.code
     url = urlsplit(settings.jira.url)
     host = url.hostname or "127.0.0.1"
-    port = url.port or 8089
-    if not _port_free(host, port):
+    port = args.port if getattr(args, "port", None) is not None else (url.port or 8089)
+    if port and not _port_free(host, port):
         print(f"note: port {port} is busy; the demo sandbox uses a free port instead", file=out)
         port = 0
     store = seeds.build("demo")

@@ -7,7 +7,9 @@ import json
 import sys
 
 from bridge.commands._runtime import (
+    EXIT_CONFIG,
     EXIT_OK,
+    EXIT_PARTIAL,
     CommandError,
     preview,
     setup_logging,
@@ -24,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
         return exc.code
     settings, now, report = result.settings, result.now, result.report
     plans = [o.plan for o in report.outcomes if o.plan is not None and o.plan.actions]
+    missing = bool(args.issue and not report.outcomes and not report.skipped)
+    # the same exit status in both modes: 1 for a key out of scope, 4 for skipped cases
+    code = EXIT_CONFIG if missing else EXIT_PARTIAL if report.skipped else EXIT_OK
     if args.json:
         print(
             json.dumps(
@@ -32,15 +37,16 @@ def run(args: argparse.Namespace) -> int:
                     "issues_read": report.read,
                     "skipped": [{"key": k, "problem": why} for k, why in report.skipped],
                     "actions": to_json(plans),
+                    **({"not_in_scope": args.issue} if missing else {}),
                 },
                 indent=2,
             )
         )
-        return EXIT_OK
+        return code
     print(f"Plan at {now.isoformat(timespec='minutes')} — {report.read} issue(s) read")
-    if args.issue and not report.outcomes and not report.skipped:
+    if missing:
         print(f"{args.issue} is not in the bridge's scope ({settings.jira.jql}) or does not exist")
-        return 1
+        return code
     for line in describe(plans):
         print(line)
     for key, why in report.skipped:
@@ -50,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         n = sum(len(p.actions) for p in plans)
         print(f"{n} action(s) on {len(plans)} issue(s). Nothing was written.")
-    return EXIT_OK
+    return code
