@@ -88,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate config and rules; print a summary of the policy")
     _add_config(p)
     _add_rules(p)
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask the Jira site for every name, option, permission and screen field",
+    )
+
+    p = sub.add_parser(
+        "setup-site", help="create the custom fields, options and saved filters the bridge needs"
+    )
+    _add_config(p)
+    _add_rules(p)
+    p.add_argument(
+        "--dry-run", action="store_true", help="say what would be created; change nothing"
+    )
 
     p = sub.add_parser("plan", help="print the changes a cycle would make; writes nothing")
     _add_config(p)
@@ -115,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_now(p)
     p.add_argument("--month", required=True, metavar="YYYY-MM")
     p.add_argument("--out", default=None, help="directory for the CSV and HTML files")
+    p.add_argument(
+        "--template",
+        default=None,
+        metavar="FILE",
+        help="a jinja2 template for the HTML page (start from bridge/report/templates/)",
+    )
 
     p = sub.add_parser("due", help="when a case raised at T is due, on a customer's calendar")
     _add_config(p)
@@ -133,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="start the embedded Jira Service Management sandbox")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8089)
-    p.add_argument("--seed", default="demo", help="demo | empty | FILE")
+    p.add_argument(
+        "--seed",
+        default="demo",
+        help="demo | empty | bare (no custom fields: try setup-site) | FILE",
+    )
     p.add_argument("--flavour", default="cloud", choices=["cloud", "datacenter"])
     p.add_argument("--faults", default=None, metavar="SPEC", help="fault injection spec")
     p.add_argument("--state", default=None, metavar="FILE", help="persist the sandbox here")
@@ -176,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(shtab.complete(parser, shell=args.shell))
             return 0
-        module = importlib.import_module(f"bridge.commands.{args.command}")
+        module = importlib.import_module(f"bridge.commands.{args.command.replace('-', '_')}")
         try:
             code: int = module.run(args)
         except KeyboardInterrupt:

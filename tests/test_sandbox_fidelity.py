@@ -295,6 +295,8 @@ def test_request_bodies_are_checked_against_the_spec(
             continue
         if route.template.endswith("/issue") or route.template.endswith("/transitions"):
             continue  # need fuller bodies; covered below
+        if route.handler.__module__ == "bridge.sandbox.admin":
+            continue  # site administration: tests/test_site_setup.py
         schema = route.request_schema
         assert schema in BAD_BODIES, f"no bad body for {schema}"
         url = sb.url + _path(route.template)

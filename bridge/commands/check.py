@@ -147,8 +147,47 @@ def run(args: argparse.Namespace) -> int:
     if policy.settings is not None:
         _print_settings(policy.settings, out)
     print_summary(policy.ruleset, today, out, rules_path=policy.rules_path)
+    if getattr(args, "online", False):
+        if policy.settings is None:
+            print("\nerror: --online needs a config (the Jira site to ask)", file=out)
+            return 1
+        return _online(policy.settings, policy.ruleset, out)
     checked = "config and rules are" if policy.settings is not None else "rules are"
     print(f"\nOK: {checked} valid.", file=out)
+    return 0
+
+
+def _online(settings: Settings, ruleset: RuleSet, out: TextIO) -> int:
+    """``--online``: the site's names, options, permissions and screens, as `run` will need them."""
+    from bridge.jira.client import JiraClient
+    from bridge.jira.port import JiraError
+    from bridge.sitesetup import online_check
+
+    print(f"\nJira site {settings.jira.url} ({settings.jira.flavour})", file=out)
+    client = JiraClient.from_settings(settings.jira)
+    try:
+        result = online_check(client, settings, ruleset)
+    except JiraError as exc:
+        print(f"error: cannot use Jira at {settings.jira.url}: {exc}", file=out)
+        return 3
+    finally:
+        client.close()
+    for fact in result.facts:
+        print(f"  {fact}", file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
+    if result.problems:
+        for problem in result.problems:
+            print(f"  - {problem}", file=out)
+        count = len(result.problems)
+        print(
+            f"{count} problem{'s' if count != 1 else ''} with the Jira site;"
+            " `run` would stop (exit 1) or skip writes until they are fixed"
+            " (`jsm-bridge setup-site` creates missing fields, options and filters).",
+            file=out,
+        )
+        return 1
+    print("\nOK: config and rules are valid, and the Jira site has everything they name.", file=out)
     return 0
 
 

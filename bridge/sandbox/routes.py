@@ -1124,6 +1124,15 @@ ROUTES: list[Route] = [
 ]
 
 
+def _admin_routes() -> list[Route]:
+    from bridge.sandbox import admin  # it builds on this module's request and route types
+
+    return admin.ROUTES
+
+
+ROUTES += _admin_routes()
+
+
 def match(method: str, path: str, flavour: str) -> tuple[Route | None, dict[str, str], bool]:
     """(route, path params, path exists with another method)."""
     other = False

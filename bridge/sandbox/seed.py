@@ -940,6 +940,21 @@ def generate(store: Store, n: int, *, seed: int = 0, now: datetime | None = None
     return out
 
 
+#: the custom fields `site()` adds for the bridge (the "bare" seed has none of them)
+BRIDGE_FIELDS = (
+    "Response due",
+    "SLA state",
+    "Support tier",
+    "Cases this month",
+    "Environment type",
+    "Staff available",
+    "Product",
+    "Product version",
+    "Impact",
+    "Contact phone",
+)
+
+
 def build(
     seed_name: str = "demo",
     *,
@@ -948,7 +963,7 @@ def build(
     site_tz: str | None = None,
     cases: int = 0,
 ) -> Store:
-    """A ready store for ``--seed demo|empty|FILE`` (plus ``cases`` generated ones)."""
+    """A ready store for ``--seed demo|empty|bare|FILE`` (plus ``cases`` generated ones)."""
     from bridge.sandbox.store import DEFAULT_SITE_TZ, Clock
 
     clock = Clock(now, frozen=frozen)
@@ -956,6 +971,12 @@ def build(
         store = demo(Store(clock, site_tz or DEFAULT_SITE_TZ))
     elif seed_name == "empty":
         store = site(Store(clock, site_tz or DEFAULT_SITE_TZ))
+    elif seed_name == "bare":
+        # a service desk before `jsm-bridge setup-site`: none of the bridge's custom fields
+        store = site(Store(clock, site_tz or DEFAULT_SITE_TZ))
+        for f in list(store.fields.values()):
+            if f.name in BRIDGE_FIELDS:
+                del store.fields[f.id]
     else:
         store = Store.load(seed_name, clock if now is not None else None)
     if cases:

@@ -167,6 +167,9 @@ class Field:
     orderable: bool = True
     searchable: bool = True
     settable: bool = True
+    #: the field's custom field context (Cloud), once it has one; the sandbox keeps one
+    #: global context per field, holding the field's options
+    context_id: str | None = None
 
     @property
     def custom_id(self) -> int | None:
@@ -185,6 +188,18 @@ class Field:
 
     def option_by_id(self, oid: str) -> Option | None:
         return next((o for o in self.options if o.id == oid), None)
+
+
+@dataclass
+class SavedFilter:
+    """A saved filter (``/rest/api/3/filter``), owned by the account that made it."""
+
+    id: str
+    name: str
+    jql: str
+    owner: str  # account id
+    description: str = ""
+    favourite: bool = False
 
 
 @dataclass
@@ -375,6 +390,11 @@ class Store:
         self.next_history_id = 10001
         self.next_custom_id = 10040
         self.next_option_id = 10100
+        self.filters: dict[str, SavedFilter] = {}
+        #: project permissions a user lacks (account id -> keys), for `mypermissions`
+        self.denied_permissions: dict[str, set[str]] = {}
+        self.next_filter_id = 10000
+        self.next_context_id = 10300
         #: bumped on every mutation: search snapshots and caches key on it
         self.version = 0
         self._by_id: dict[int, Issue] = {}
@@ -827,6 +847,7 @@ class Store:
             "resolutions": [asdict(r) for r in self.resolutions],
             "request_types": [asdict(r) for r in self.request_types.values()],
             "organizations": [asdict(o) for o in self.organizations.values()],
+            "filters": [asdict(f) for f in self.filters.values()],
             "counters": {
                 "issue_id": self.next_issue_id,
                 "issue_number": self.next_issue_number,
@@ -856,6 +877,11 @@ class Store:
         for f in meta["fields"]:
             f["options"] = [Option(**o) for o in f["options"]]
             store.fields[f["id"]] = Field(**f)
+        store.filters = {f["id"]: SavedFilter(**f) for f in meta.get("filters", [])}
+        if store.filters:
+            store.next_filter_id = max(int(i) for i in store.filters) + 1
+        contexts = [int(f.context_id) for f in store.fields.values() if f.context_id]
+        store.next_context_id = max([store.next_context_id - 1, *contexts]) + 1
         store.priorities = [Priority(**p) for p in meta["priorities"]]
         store.statuses = {s["id"]: Status(**s) for s in meta["statuses"]}
         store.initial_status = meta["initial_status"]

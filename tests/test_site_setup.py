@@ -1,0 +1,179 @@
+"""`jsm-bridge setup-site` and `check --online` against a sandbox site.
+
+A "bare" site is a service desk without the bridge's custom fields: `check --online`
+names what is missing, `setup-site --dry-run` changes nothing, `setup-site` creates the
+fields (with their types and options) and the saved filters, a second run changes
+nothing, and `check --online` then passes -- before and after the first case arrives
+(options read from the fields' contexts, then from the case's edit screen).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import SANDBOX_NOW, SandboxFactory
+from e2e_helpers import new_case
+from test_sandbox_fidelity import assert_valid
+
+from bridge.cli import main
+from bridge.sandbox import seed as seeds
+
+REPO = Path(__file__).resolve().parents[1]
+NOW = SANDBOX_NOW.isoformat()
+
+
+def write_config(url: str, tmp_path: Path, flavour: str) -> Path:
+    text = (REPO / "config" / "bridge.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^  url: .*$", f"  url: {url}", text)
+    text = re.sub(r"(?m)^  flavour: .*$", f"  flavour: {flavour}", text)
+    text = re.sub(r"(?m)^state: .*$", f"state: {{path: {tmp_path / 'state.sqlite'}}}", text)
+    text = re.sub(r"(?m)^rules: .*$", f"rules: {REPO / 'rules'}", text)
+    path = tmp_path / "bridge.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_setup_site_on_a_bare_site_then_check_online_passes(
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flavour: str,
+) -> None:
+    sb = sandbox_factory(seed="bare", flavour=flavour)
+    config = write_config(sb.url, tmp_path, flavour)
+    online = ["check", "--online", "--config", str(config)]
+    setup = ["setup-site", "--config", str(config)]
+
+    assert main(online) == 1
+    out = capsys.readouterr().out
+    assert "no field named 'SLA state' on this Jira site" in out
+
+    fields_before = len(sb.store.fields)
+    assert main([*setup, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "field 'SLA state' (sla_state): would create as" in out
+    assert "nothing was changed" in out
+    assert len(sb.store.fields) == fields_before and not sb.store.filters
+    assert sb.requests.count(kind="write") == 0
+
+    assert main(setup) == 0
+    out = capsys.readouterr().out
+    for name in ("SLA at risk", "Breached this week", "Over quota this month"):
+        assert f"filter {name!r}: create" in out
+    jqls = re.findall(r"JQL: (.*)", out)
+    assert len(jqls) == 3 and all(j.startswith("(project = SUP) AND ") for j in jqls)
+
+    store = sb.store
+    due = store.field_by_name("Response due")
+    assert due is not None and due.kind == "datetime"
+    tier = store.field_by_name("Support tier")
+    assert tier is not None
+    if flavour == "cloud":
+        assert tier.kind == "select"
+        assert [o.value for o in tier.options] == ["Standard", "Premium", "Enterprise"]
+        state = store.field_by_name("SLA state")
+        assert state is not None and "breached" in [o.value for o in state.options]
+    else:  # Data Center cannot add options through REST: text fields the bridge can write
+        assert tier.kind == "text"
+    # every filter's JQL runs on the site
+    s = sb.session()
+    api = "/rest/api/3/search/jql" if flavour == "cloud" else "/rest/api/2/search"
+    for f in store.filters.values():
+        assert s.get(sb.url + api, params={"jql": f.jql}).status_code == 200, f.jql
+
+    sb.reset_requests()
+    assert main(setup) == 0  # idempotent
+    assert "0 change(s) made" in capsys.readouterr().out
+    assert sb.requests.count(kind="write") == 0
+
+    assert main(online) == 0, capsys.readouterr().out
+    assert "the Jira site has everything they name" in capsys.readouterr().out
+
+    # with a case in scope, the edit screen is checked too, and a cycle runs
+    new_case(sb, created=SANDBOX_NOW - timedelta(hours=1), env=None, staff=None, product=None)
+    assert main(online) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
+    assert "1 read" in capsys.readouterr().out
+
+
+def test_check_online_names_a_missing_option_and_a_missing_permission(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = sandbox_factory(seed="demo")
+    config = write_config(sb.url, tmp_path, "cloud")
+    assert main(["check", "--online", "--config", str(config)]) == 0
+    capsys.readouterr()
+
+    tier = sb.store.field_by_name("Support tier")
+    assert tier is not None
+    tier.options = [o for o in tier.options if o.value != "Premium"]
+    assert main(["check", "--online", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"field 'Support tier' \(customfield_\d+\) has no option 'Premium'", out)
+
+    bridge = sb.store.user_by_email(seeds.BRIDGE_EMAIL)
+    assert bridge is not None
+    sb.store.denied_permissions[bridge.account_id] = {"EDIT_ISSUES", "TRANSITION_ISSUES"}
+    assert main(["check", "--online", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "the Jira account bridge@vendor.example lacks EDIT_ISSUES, TRANSITION_ISSUES" in out
+
+
+def test_the_administration_routes_answer_as_the_spec_describes(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sb = sandbox_factory(seed="demo")
+    s = sb.session()
+    a3 = sb.url + "/rest/api/3"
+    bad = s.post(a3 + "/field", json={"name": "X", "type": 7})
+    assert bad.status_code == 400  # CustomFieldDefinitionJsonBean.type is a string
+    made = s.post(
+        a3 + "/field",
+        json={
+            "name": "Fidelity",
+            "type": "com.atlassian.jira.plugin.system.customfieldtypes:select",
+        },
+    )
+    assert made.status_code == 201
+    assert_valid("platform", "FieldDetails", made.json())
+    fid = made.json()["id"]
+    contexts = s.get(f"{a3}/field/{fid}/context").json()
+    assert_valid("platform", "PageBeanCustomFieldContext", contexts)
+    ctx = contexts["values"][0]["id"]
+    assert (
+        s.post(f"{a3}/field/{fid}/context/{ctx}/option", json={"options": "x"}).status_code == 400
+    )
+    added = s.post(f"{a3}/field/{fid}/context/{ctx}/option", json={"options": [{"value": "A"}]})
+    assert_valid("platform", "CustomFieldCreatedContextOptionsList", added.json())
+    again = s.post(f"{a3}/field/{fid}/context/{ctx}/option", json={"options": [{"value": "A"}]})
+    assert again.status_code == 400 and "not unique" in again.text
+    options = s.get(f"{a3}/field/{fid}/context/{ctx}/option").json()
+    assert_valid("platform", "PageBeanCustomFieldContextOption", options)
+    assert s.post(a3 + "/filter", json={"name": 5}).status_code == 400
+    assert s.post(a3 + "/filter", json={"name": "F", "jql": "project = = SUP"}).status_code == 400
+    saved = s.post(a3 + "/filter", json={"name": "F", "jql": "project = SUP"})
+    assert_valid("platform", "Filter", saved.json())
+    assert s.post(a3 + "/filter", json={"name": "f", "jql": ""}).status_code == 400  # taken
+    found = s.get(a3 + "/filter/search", params={"filterName": "f", "expand": "jql"}).json()
+    assert_valid("platform", "PageBeanFilterDetails", found)
+    assert [f["jql"] for f in found["values"]] == ["project = SUP"]
+    assert "jql" not in s.get(a3 + "/filter/search").json()["values"][0]
+    perms = s.get(a3 + "/mypermissions", params={"permissions": "EDIT_ISSUES"}).json()
+    assert_valid("platform", "Permissions", perms)
+    assert s.get(a3 + "/mypermissions").status_code == 400  # `permissions` is required
+    meta = s.get(a3 + "/issue/SUP-5/editmeta").json()
+    assert_valid("platform", "IssueUpdateMetadata", meta)
+    # an agent without Administer Jira may not create fields
+    agent = sb.session("jane.engineer@vendor.example", seeds.AGENT_TOKEN)
+    denied = agent.post(a3 + "/field", json={"name": "Y", "type": "x"})
+    assert denied.status_code == 403
