@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install test lint typecheck unit demo sandbox bench clean
+.PHONY: all install browser test lint typecheck unit demo sandbox bench clean
 
 all: test
 
@@ -25,7 +25,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy bridge
 
-unit: $(STAMP)
+# The report's browser test takes screenshots with headless Chromium (Debian's package,
+# with a font).  Installed here when missing and running as root (CI, a fresh machine);
+# otherwise that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the report's browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	  else echo "note: chromium is missing and this is not root: the browser test is skipped"; fi; }
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -n 2 tests
 
 # The README's test command: lint, types, layer contract and the whole suite.

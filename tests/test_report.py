@@ -578,3 +578,55 @@ def test_a_case_that_cannot_be_read_is_listed_and_the_exit_status_says_so(
     assert f"{october}:" not in stdout  # read for the margin, but not a case of November
     assert (out / "report.csv").exists()
     assert november in (out / "report.html").read_text()
+
+
+# ------------------------------------------------------------------ what a lead reads
+
+
+def test_breached_and_missed_cases_are_listed_by_key_with_links_and_times() -> None:
+    report = compute(acme_month(), default_ruleset(), "2026-11", NOW)
+    [acme_row] = [c for c in report.customers if c.organization == "Acme Networks"]
+    assert [(c.key, c.sla_state) for c in acme_row.late] == [
+        ("SUP-3", "missed"),
+        ("SUP-4", "breached"),
+    ]
+    page = to_html(report, site_url="https://acme.atlassian.net/")
+    for key in ("SUP-3", "SUP-4"):
+        assert f'<a href="https://acme.atlassian.net/browse/{key}">{key}</a>' in page
+    # SUP-3: created Wed 4 Nov 10:00, due 8 h later, answered 10 h later (Brisbane)
+    assert "Wed 04 Nov 2026 18:00 AEST" in page and "Wed 04 Nov 2026 20:00 AEST" in page
+    assert "none yet" in page  # SUP-4 breached without an answer
+    text = terminal(report)
+    assert "SUP-4  Acme Networks  P3  breached: due Thu 05 Nov 2026 18:00 AEST" in text
+    # column headers are words, not abbreviations
+    for heading in ("Not counted", "Over quota", "Median first response"):
+        assert f">{heading}</th>" in page
+        assert heading.upper() in text
+    for short in ("EXCL", "P90", "1ST"):
+        assert short not in page and short not in text
+
+
+def test_a_month_that_has_not_ended_is_never_final() -> None:
+    answered = [(s, d) for s, d in acme_month() if d.sla_state in ("met", "missed", "breached")]
+    inside = at("2026-11-20T12:00:00+10:00")
+    early = compute(answered, default_ruleset(), "2026-11", inside)
+    assert early.total.open == 0 and not early.month_over
+    assert not early.final
+    assert "2026-11 is not over yet" in terminal(early)
+    assert "final" not in terminal(early).splitlines()[0]
+    # the month's end in the westernmost calendar (New York) decides
+    before_ny = at("2026-12-01T04:00:00+00:00")  # Dec in Brisbane and London, not New York
+    assert not compute(answered, default_ruleset(), "2026-11", before_ny).final
+    assert compute(answered, default_ruleset(), "2026-11", NOW).final
+
+
+def test_a_lead_restyles_the_page_with_a_template_of_their_own_escaping_included(
+    tmp_path: Path,
+) -> None:
+    template = tmp_path / "mine.html.j2"
+    template.write_text(
+        "<h1>{{ month }}</h1>{% for row in rows %}<p>{{ row.cells[0] }}</p>{% endfor %}"
+    )
+    page = to_html(odd_named_report(), template=template)
+    assert page.startswith("<h1>2026-11</h1>")
+    assert "<p>R&amp;D &lt;Labs&gt; &#34;x&#34;</p>" in page  # autoescaped

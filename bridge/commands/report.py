@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from bridge.commands._runtime import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -155,8 +157,15 @@ def run(args: argparse.Namespace) -> int:
     report = compute(evaluated, ruleset, month, now, skipped=skipped)
     sys.stdout.write(terminal(report))
     out_dir = Path(args.out) if args.out else Path(f"report-{month}")
+    template = Path(args.template) if getattr(args, "template", None) else None
     try:
-        csv_path, html_path = write_files(out_dir, to_csv(report), to_html(report))
+        page = to_html(report, site_url=settings.jira.url, template=template)
+    except (jinja2.TemplateError, OSError) as exc:
+        where = f" {template}" if template is not None else ""
+        print(f"error: the report template{where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        csv_path, html_path = write_files(out_dir, to_csv(report), page)
     except OSError as exc:
         print(
             f"error: cannot write the report to {out_dir}: {exc.strerror or exc}; "

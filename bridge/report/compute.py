@@ -29,7 +29,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bridge.policy.model import Desired, IssueSnapshot, MonthCase, RuleSet
 
@@ -154,6 +154,19 @@ class Stats:
         return percentile(self.first_responses, 0.9)
 
 
+@dataclass(frozen=True)
+class CaseLine:
+    """A breached or missed case, for the report's list (times in the customer's zone)."""
+
+    key: str
+    organization: str
+    level: str
+    sla_state: str
+    created: datetime
+    due: datetime | None
+    first_response: datetime | None
+
+
 @dataclass
 class CustomerReport:
     organization: str
@@ -165,6 +178,7 @@ class CustomerReport:
     keys: list[str] = field(default_factory=list)  # the month's cases, oldest first
     over_quota_keys: list[str] = field(default_factory=list)
     excluded_keys: list[str] = field(default_factory=list)
+    late: list[CaseLine] = field(default_factory=list)  # breached or missed, oldest first
 
     @property
     def over_by(self) -> int:
@@ -191,11 +205,14 @@ class MonthReport:
     by_priority: dict[str, Stats]  # every known customer's cases, per level
     priorities: tuple[str, ...]  # levels in order (highest first), then "-" if used
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
+    #: the month has ended in every calendar's zone (a month not over is never final)
+    month_over: bool = True
 
     @property
     def final(self) -> bool:
-        """No case of the month is still running or paused: the numbers will not change."""
-        return self.total.open == 0
+        """The month is over and none of its cases is still running or paused: the numbers
+        will not change."""
+        return self.month_over and self.total.open == 0
 
 
 # ------------------------------------------------------------------------------ compute
@@ -267,6 +284,21 @@ def compute(
             report.excluded_keys.append(snapshot.key)
         elif desired.quota.over:
             report.over_quota_keys.append(snapshot.key)
+        if desired.sla_state in ("breached", "missed"):
+            zone = _zone(snapshot.organization, ruleset)
+            report.late.append(
+                CaseLine(
+                    key=snapshot.key,
+                    organization=customer.organization,
+                    level=level,
+                    sla_state=desired.sla_state,
+                    created=snapshot.created.astimezone(zone),
+                    due=desired.response_due.astimezone(zone) if desired.response_due else None,
+                    first_response=(
+                        desired.first_response.astimezone(zone) if desired.first_response else None
+                    ),
+                )
+            )
 
     levels = tuple(ruleset.priorities.levels)
     used = set(by_priority)
@@ -277,8 +309,12 @@ def compute(
         report.by_priority = {
             lv: report.by_priority[lv] for lv in order if lv in report.by_priority
         }
+    _, end = month_bounds(month)
+    zones: list[tzinfo] = [calendar.tz for calendar in ruleset.calendars.values()]
+    month_over = all(now >= end.replace(tzinfo=zone) for zone in zones or [UTC])
     return MonthReport(
         month=month,
+        month_over=month_over,
         now=now,
         customers=list(customers.values()),
         unknown=sorted(unknown.values(), key=lambda u: (u.organization is None, u.name.casefold())),

@@ -11,7 +11,11 @@ import csv
 import html
 import io
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
 
 from bridge.policy.sla import format_duration
 from bridge.report.compute import CustomerReport, MonthReport, Stats
@@ -45,6 +49,12 @@ def _when(report: MonthReport) -> str:
 
 
 def status_line(report: MonthReport) -> str:
+    if not report.month_over:
+        n = report.total.open
+        return (
+            f"states at {_when(report)}: {report.month} is not over yet, so the numbers will "
+            f"change ({n} case{'s' if n != 1 else ''} still running or paused)"
+        )
     if report.final:
         return f"states at {_when(report)}: final (no case of the month is still open)"
     n = report.total.open
@@ -56,22 +66,24 @@ def status_line(report: MonthReport) -> str:
 
 # ------------------------------------------------------------------------------ terminal
 
-_HEADER = (
-    "CUSTOMER",
-    "TIER",
-    "CASES",
-    "QUOTA",
-    "OVER",
-    "EXCL",
-    "MET",
-    "MISSED",
-    "BREACHED",
-    "RUNNING",
-    "PAUSED",
-    "COMPLIANCE",
-    "MEDIAN 1ST",
-    "P90 1ST",
+#: Column headings, in words (the terminal shows them in capitals).
+HEADINGS = (
+    "Customer",
+    "Tier",
+    "Cases",
+    "Quota",
+    "Over quota",
+    "Not counted",
+    "Met",
+    "Missed",
+    "Breached",
+    "Running",
+    "Paused",
+    "Compliance",
+    "Median first response",
+    "90th percentile first response",
 )
+_HEADER = tuple(h.upper() for h in HEADINGS)
 _LEFT = 2  # the first columns are text (left-aligned); the rest are numbers
 
 
@@ -120,9 +132,20 @@ def terminal(report: MonthReport) -> str:
     out.extend(_table(rows))
     out.append("")
     out.append(
-        "COMPLIANCE = met / (met + missed + breached); MEDIAN/P90 1ST = business time to the "
-        "first response (paused time left out); EXCL = resolutions not counted for the quota."
+        "Compliance = met / (met + missed + breached); the median and 90th percentile are "
+        "business time to the first response (paused time left out); not counted = resolved "
+        "in a way that does not use up the quota."
     )
+    late = [case for c in report.customers for case in c.late]
+    if late:
+        out.append("")
+        out.append("Breached and missed cases (times in the customer's zone):")
+        for case in late:
+            answered = _when_local(case.first_response) if case.first_response else "none yet"
+            out.append(
+                f"  {case.key}  {case.organization}  {case.level}  {case.sla_state}:"
+                f" due {_when_local(case.due)}, first response {answered}"
+            )
     for c in report.customers:
         if c.over_quota_keys:
             out.append(
@@ -334,92 +357,102 @@ def outcome_chart(title: str, rows: Sequence[tuple[str, Stats]]) -> str:
     return _svg(title, y + 8 + 12 + _PAD, body)
 
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #212121; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border-bottom: 1px solid #e0e0e0; padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
-tr.priority td:first-child { padding-left: 2em; color: #616161; }
-tr.total td { font-weight: bold; border-top: 2px solid #9e9e9e; }
-.note { color: #616161; font-size: 0.9em; }
-"""
+#: The page's template, shipped with the package; `report --template FILE` replaces it.
+TEMPLATE = "report.html.j2"
 
 
-def _html_row(cells: Sequence[str], cls: str = "") -> str:
-    attr = f' class="{cls}"' if cls else ""
-    return f"<tr{attr}>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>"
+def _when_local(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%a %d %b %Y %H:%M %Z").strip()
 
 
-def to_html(report: MonthReport) -> str:
-    """One self-contained page: the summary table and three charts (inline SVG)."""
-    rows: list[str] = []
+def _browse(site_url: str | None, key: str) -> str:
+    return f"{site_url.rstrip('/')}/browse/{key}" if site_url else ""
+
+
+def html_context(report: MonthReport, site_url: str | None = None) -> dict[str, Any]:
+    """What the page template gets (documented at the top of the template)."""
+    rows: list[dict[str, Any]] = []
     for c in report.customers:
-        rows.append(_html_row(_row(c.organization, c.tier, str(c.quota), c.total)))
-        for level, s in c.by_priority.items():
-            rows.append(_html_row(_row(level, "", "", s), "priority"))
-    rows.append(_html_row(_row("All customers", "", "", report.total), "total"))
-    for level, s in report.by_priority.items():
-        rows.append(_html_row(_row(level, "", "", s), "priority"))
-    header = "".join(f"<th>{_esc(h)}</th>" for h in _HEADER)
-
-    extra: list[str] = []
-    over = [c for c in report.customers if c.over_quota_keys]
-    if over:
-        extra.append("<h2>Over quota</h2><ul>")
-        for c in over:
-            extra.append(
-                f"<li>{_esc(c.organization)}: {len(c.over_quota_keys)} case(s) over the quota of "
-                f"{c.quota}: {_esc(', '.join(c.over_quota_keys))}</li>"
-            )
-        extra.append("</ul>")
-    if report.unknown:
-        extra.append("<h2>Unknown organisations</h2>")
-        extra.append(
-            '<p class="note">No agreement in customers.yaml: not in the numbers above.</p><ul>'
+        rows.append(
+            {"kind": "customer", "cells": _row(c.organization, c.tier, str(c.quota), c.total)}
         )
-        for u in report.unknown:
-            extra.append(
-                f"<li>{_esc(u.name)}: {len(u.keys)} case(s): {_esc(', '.join(u.keys))}</li>"
-            )
-        extra.append("</ul>")
-    if report.skipped:
-        extra.append("<h2>Skipped cases</h2><ul>")
-        for key, why in report.skipped:
-            extra.append(f"<li>{_esc(key)}: {_esc(why)}</li>")
-        extra.append("</ul>")
-
-    charts = [
-        "<h2>Cases vs quota</h2>",
-        quota_chart(report),
-        "<h2>Response outcomes per customer</h2>",
-        outcome_chart(
-            f"Response outcomes per customer, {report.month}",
-            [(c.organization, c.total) for c in report.customers],
-        ),
-        "<h2>Response outcomes per priority</h2>",
-        outcome_chart(
-            f"Response outcomes per priority, {report.month}",
-            list(report.by_priority.items()),
-        ),
+        for level, s in c.by_priority.items():
+            rows.append({"kind": "priority", "cells": _row(level, "", "", s)})
+    rows.append({"kind": "total", "cells": _row("All customers", "", "", report.total)})
+    for level, s in report.by_priority.items():
+        rows.append({"kind": "priority", "cells": _row(level, "", "", s)})
+    late = [
+        {
+            "key": case.key,
+            "url": _browse(site_url, case.key),
+            "organization": case.organization,
+            "level": case.level,
+            "state": case.sla_state,
+            "created": _when_local(case.created),
+            "due": _when_local(case.due),
+            "first_response": _when_local(case.first_response)
+            if case.first_response
+            else "none yet",
+        }
+        for c in report.customers
+        for case in c.late
     ]
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>SLA compliance and quota, {_esc(report.month)}</title>",
-            f"<style>{_STYLE}</style></head><body>",
-            f"<h1>SLA compliance and quota, {_esc(report.month)}</h1>",
-            f'<p class="note">{_esc(status_line(report))}</p>',
-            f"<table><thead><tr>{header}</tr></thead><tbody>",
-            *rows,
-            "</tbody></table>",
-            '<p class="note">Compliance = met / (met + missed + breached). Median and p90 are '
-            "business time to the first response, paused time left out. EXCL: resolutions not "
-            "counted for the quota.</p>",
-            *charts,
-            *extra,
-            "</body></html>",
-            "",
-        ]
+    return {
+        "month": report.month,
+        "status": status_line(report),
+        "final": report.final,
+        "month_over": report.month_over,
+        "columns": [h.capitalize() if h.isupper() else h for h in HEADINGS],
+        "rows": rows,
+        "late": late,
+        "over_quota": [
+            {
+                "organization": c.organization,
+                "quota": c.quota,
+                "cases": [(k, _browse(site_url, k)) for k in c.over_quota_keys],
+            }
+            for c in report.customers
+            if c.over_quota_keys
+        ],
+        "unknown": [
+            {"name": u.name, "cases": [(k, _browse(site_url, k)) for k in u.keys]}
+            for u in report.unknown
+        ],
+        "skipped": report.skipped,
+        "charts": [
+            {"title": "Cases against the quota", "svg": quota_chart(report)},
+            {
+                "title": "Response outcomes per customer",
+                "svg": outcome_chart(
+                    f"Response outcomes per customer, {report.month}",
+                    [(c.organization, c.total) for c in report.customers],
+                ),
+            },
+            {
+                "title": "Response outcomes per priority",
+                "svg": outcome_chart(
+                    f"Response outcomes per priority, {report.month}",
+                    list(report.by_priority.items()),
+                ),
+            },
+        ],
+        "site_url": site_url or "",
+    }
+
+
+def to_html(
+    report: MonthReport, *, site_url: str | None = None, template: Path | None = None
+) -> str:
+    """The page, rendered from the package's jinja2 template (or ``template``) with
+    autoescaping on: names from Jira cannot inject markup.  The charts are inline SVG
+    and the page loads nothing; case keys link to ``site_url``/browse/KEY."""
+    if template is not None:
+        loader: jinja2.BaseLoader = jinja2.FileSystemLoader(str(template.parent))
+        name = template.name
+    else:
+        loader = jinja2.PackageLoader("bridge.report", "templates")
+        name = TEMPLATE
+    env = jinja2.Environment(
+        loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
     )
+    return env.get_template(name).render(**html_context(report, site_url))
