@@ -465,7 +465,7 @@ def _read_jira(
             timeout = None
         ok = ok and timeout is not None
 
-    token = _read_token(check, node, entries, base, env, loopback)
+    token = _read_token(check, node, entries, base, env, loopback, notes)
     if not ok or token is None:
         return None
     secret, source = token
@@ -494,6 +494,7 @@ def _read_token(
     base: Path,
     env: Mapping[str, str],
     loopback: bool,
+    notes: list[str],
 ) -> tuple[Secret, str] | None:
     if "token_env" in entries and "token_file" in entries:
         check.add(entries["token_file"], "jira: use token_env or token_file, not both")
@@ -521,13 +522,28 @@ def _read_token(
                 entries["token_file"], f"jira: token_file {path} does not exist or cannot be read"
             )
             return None
-        if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        mode = stat.S_IMODE(info.st_mode)
+        if os.name == "posix" and mode & (stat.S_IWGRP | stat.S_IWOTH):
             check.add(
                 entries["token_file"],
-                f"jira: token_file {path} is readable by others (mode {stat.S_IMODE(info.st_mode):04o})",
+                f"jira: token_file {path} may be changed by other users (mode {mode:04o})",
                 f"run: chmod 600 {path}",
             )
             return None
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            if info.st_uid != 0:
+                check.add(
+                    entries["token_file"],
+                    f"jira: token_file {path} is readable by others (mode {mode:04o})",
+                    f"run: chmod 600 {path}",
+                )
+                return None
+            # a secret mounted by Docker or Kubernetes: root's, read-only (0444), and the
+            # container's own; accepted, and said
+            notes.append(
+                f"jira.token_file {path} is readable by other users (mode {mode:04o}, owned by"
+                " root): fine for a container's mounted secret, not on a shared host"
+            )
         try:
             value = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:

@@ -121,12 +121,38 @@ def test_token_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("file-token")
     os.chmod(token_file, 0o644)
+    if os.geteuid() == 0:  # an ordinary user's file (a root-owned one may be a mounted secret)
+        os.chown(token_file, 65534, 65534)
     path = config_copy(tmp_path, {"token_env: JIRA_API_TOKEN": f"token_file: {token_file}"})
     (problem,) = problems_of(path)
     assert f"{path}:{line_of(path, 'token_file')}:" in problem
     assert "readable by others (mode 0644)" in problem
     assert f"chmod 600 {token_file}" in problem
     assert "file-token" not in problem
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs a root-owned file")
+def test_a_mounted_secret_root_owned_and_read_only_is_accepted_with_a_note(
+    tmp_path: Path,
+) -> None:
+    """Docker and Kubernetes mount secrets as root-owned 0444 files."""
+    token_file = tmp_path / "jira-token"
+    token_file.write_text("mounted-token\n")
+    os.chmod(token_file, 0o444)
+    path = config_copy(tmp_path, {"token_env: JIRA_API_TOKEN": f"token_file: {token_file}"})
+    settings = load_settings(path, env={})
+    assert settings.jira.token.reveal() == "mounted-token"
+    assert any("readable by other users (mode 0444, owned by root)" in n for n in settings.notes)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_a_token_file_others_may_write_is_refused_whoever_owns_it(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token")
+    os.chmod(token_file, 0o446)
+    path = config_copy(tmp_path, {"token_env: JIRA_API_TOKEN": f"token_file: {token_file}"})
+    (problem,) = problems_of(path)
+    assert "may be changed by other users (mode 0446)" in problem
 
 
 def test_literal_token_is_refused_without_echoing_it(tmp_path: Path) -> None:
