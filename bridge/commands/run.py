@@ -156,7 +156,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metrics: Metrics) -> int:
-    textfile = runtime.settings.metrics_textfile
+    # a dry run changes nothing and is not a cycle worth counting
+    textfile = runtime.settings.metrics_textfile if not dry_run else None
     if textfile is not None:
         metrics.carry_over(textfile)
     lock = CycleLock(runtime.settings.lock_path)
@@ -300,8 +301,9 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
     return EXIT_OK
 
 
-#: The daemon never sleeps less than this between cycles, however close the next moment.
-MIN_PAUSE = 5.0
+#: The daemon never sleeps less than this between cycles, however close the next moment
+#: (moments closer together than this are handled by one cycle).
+MIN_PAUSE = 30.0
 
 
 def next_pause(state: State, now: datetime, interval: float) -> float:
