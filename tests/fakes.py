@@ -126,6 +126,8 @@ class FakeJira:
         self.writes = 0
         #: successful write requests by method name ("add_comment", "do_transition", ...)
         self.write_counts: dict[str, int] = {}
+        #: write calls made, whether they failed or not
+        self.attempts: dict[str, int] = {}
         #: the issue of each ``transitions()`` call (a read the bridge should economise on)
         self.transition_lookups: list[str] = []
         self._ids = itertools.count(10001)
@@ -185,6 +187,7 @@ class FakeJira:
         return None
 
     def _write(self, method: str, key: str, do: Any) -> Any:
+        self.attempts[method] = self.attempts.get(method, 0) + 1
         fault = self._fault(method, key)
         if fault is not None and not fault.land:
             raise fault.error
@@ -321,10 +324,12 @@ class FakeJira:
         *,
         fields: Mapping[str, Any] | None = None,
         update: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
         notify: bool = False,
     ) -> None:
         issue = self._issue(key)
         new = copy.deepcopy(issue.fields)
+        new_props = {k: json.loads(json.dumps(v)) for k, v in (properties or {}).items()}
         for fid, value in (fields or {}).items():
             if fid == "priority":
                 new["priority"] = self._priority(id=value.get("id"), name=value.get("name"))
@@ -350,6 +355,7 @@ class FakeJira:
 
         def do() -> None:
             issue.fields = new
+            issue.properties.update(new_props)
 
         self._write("edit_issue", key, do)
 

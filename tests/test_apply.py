@@ -94,8 +94,25 @@ def plan_for(jira: FakeJira, want: Desired, key: str = KEY) -> IssuePlan:
     )
 
 
-def cycle(jira: FakeJira, want: Desired, state: State) -> ApplyResult:
-    return apply_plan(jira, plan_for(jira, want), journal=state, now=NOW)
+class Wall:
+    """The real clock, as apply sees it: moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+SETTLE = timedelta(minutes=5)
+
+
+def cycle(
+    jira: FakeJira, want: Desired, state: State, wall: Wall | None = None, **kw: Any
+) -> ApplyResult:
+    return apply_plan(
+        jira, plan_for(jira, want), journal=state, now=NOW, wall=wall or Wall(), settle=SETTLE, **kw
+    )
 
 
 def busy() -> Desired:
@@ -311,34 +328,81 @@ def test_a_transition_to_the_status_the_issue_is_in_is_skipped_without_a_write(
 # ------------------------------------------------------------------------- crash safety
 
 
-def test_comment_that_landed_despite_an_error_is_not_repeated(jira: FakeJira, state: State) -> None:
+def test_comment_that_landed_despite_a_lost_answer_is_confirmed_next_cycle(
+    jira: FakeJira, state: State
+) -> None:
     jira.fail("add_comment", land=True)  # written, then the connection dropped
-    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
-    assert result.ok
+    want = desired(priority_jira="Blocker", comments=(PUBLIC,))
+    wall = Wall()
+    first = cycle(jira, want, state, wall)
+    # not repeated in the same cycle, not recorded either: it is unconfirmed
+    assert [a.kind for a in first.unconfirmed] == ["comment"] and not first.ok
     assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
-    assert [a.kind for a in result.recovered] == ["comment"]
+    assert [i.unconfirmed for i in state.pending_intents(KEY)] == [True]
+    second = cycle(jira, want, state, wall)  # the read shows it: recorded, not sent
+    assert second.ok
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
     assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(PUBLIC.action_id)
     assert state.pending_intents() == []
 
 
-def test_comment_that_did_not_land_is_sent_once_more(jira: FakeJira, state: State) -> None:
-    jira.fail("add_comment", land=False, ambiguous=True)
-    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
-    assert result.ok and jira.comment_action_ids(KEY) == [PUBLIC.action_id]
-
-
-def test_comment_twice_ambiguous_fails_and_leaves_the_intent_open(
+def test_a_comment_whose_answer_was_lost_is_never_sent_twice_in_one_cycle(
     jira: FakeJira, state: State
 ) -> None:
-    jira.fail("add_comment", ambiguous=True)
-    jira.fail("add_comment", ambiguous=True)
+    jira.fail("add_comment", land=False, ambiguous=True)
     result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
     assert not result.ok and jira.comment_bodies(KEY) == []
+    # one attempt only: no re-read-and-resend on the strength of an early read
+    assert jira.attempts["add_comment"] == 1
     assert [i.action_id for i in state.pending_intents(KEY)] == [PUBLIC.action_id]
-    # the next cycle re-reads, finds nothing, and writes it once
-    result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
-    assert result.ok and jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+
+
+def test_an_unconfirmed_comment_is_sent_again_only_once_a_late_read_lacks_it(
+    jira: FakeJira, state: State
+) -> None:
+    """The answer was lost and the comment is not on the issue yet: it may still be on its
+    way.  Reads before the settle period say nothing; one after it does."""
+    jira.fail("add_comment", land=False, ambiguous=True)
+    want = desired(priority_jira="Blocker", comments=(PUBLIC,))
+    wall = Wall()
+    cycle(jira, want, state, wall)
+    wall.now += SETTLE - timedelta(seconds=1)
+    early = cycle(jira, want, state, wall)
+    assert not early.ok and [a.kind for a in early.unconfirmed] == ["comment"]
+    assert jira.comment_bodies(KEY) == [] and jira.attempts["add_comment"] == 1
+    wall.now += timedelta(seconds=1)
+    late = cycle(jira, want, state, wall)
+    assert late.ok and [a.kind for a in late.done] == ["comment"]
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
     assert state.pending_intents() == []
+
+
+def test_with_the_journal_lost_a_doubted_issue_is_read_before_posting(
+    jira: FakeJira, state: State
+) -> None:
+    """The comment landed; the ledger and the journal never heard of it (a crash, then the
+    state file was lost); the search showed no comment properties.  With ``doubt`` the
+    issue's own comments are read first: recorded, not posted again."""
+    jira.add_comment(
+        KEY, PUBLIC.body, internal=False, properties={PROPERTY: {"action_id": PUBLIC.action_id}}
+    )
+    snap, raw, ledger = read(jira)
+    blind = replace(snap, comments=tuple(replace(c, action_id=None) for c in snap.comments))
+    want = desired(priority_jira="Blocker", comments=(PUBLIC, INTERNAL))
+    p = plan_issue(
+        want,
+        blind,
+        raw,
+        ledger,
+        make_fieldmap(),
+        resolve_priority=resolve_priority,
+        resolve_user=resolve_user,
+    )
+    assert [a.kind for a in p.actions] == ["comment", "comment"]
+    result = apply_plan(jira, p, journal=state, now=NOW, doubt=True)
+    assert result.ok and [a.kind for a in result.recovered] == ["comment"]
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id]
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(PUBLIC.action_id)
 
 
 def test_refused_comment_is_not_left_pending(jira: FakeJira, state: State) -> None:
@@ -463,8 +527,13 @@ def test_transition_that_landed_despite_an_error_is_not_repeated(
     jira: FakeJira, state: State
 ) -> None:
     jira.fail("do_transition", land=True)
-    result = cycle(jira, desired(priority_jira="Blocker", transitions=(ESCALATE,)), state)
+    want = desired(priority_jira="Blocker", transitions=(ESCALATE,))
+    wall = Wall()
+    first = cycle(jira, want, state, wall)
+    assert [a.kind for a in first.unconfirmed] == ["transition"]
+    result = cycle(jira, want, state, wall)
     assert result.ok, result.failed
+    assert [a.kind for a in result.recovered] == ["transition"]
     assert jira.issues[KEY].status == "Escalated"
     assert jira.write_counts["do_transition"] == 1
     assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(ESCALATE.action_id)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
@@ -77,13 +77,25 @@ def make_engine(
     on_request: Callable[[str, str, int], None] | None = None,
     site: Site | None = None,
     jql: str | None = None,
+    write_settle: timedelta = timedelta(0),
+    **engine: Any,
 ) -> Engine:
     """An engine on the sandbox at ``url``; ``site`` reuses what an earlier start-up read,
-    ``jql`` narrows the scope."""
+    ``jql`` narrows the scope.  ``write_settle`` is 0 by default: the faults here answer,
+    or drop the connection, at once and nothing lands late, so any later read is
+    conclusive (the slow-write tests use a real settle period)."""
     settings = settings_for(url, flavour, jql)
     client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY, on_request=on_request)
     site = site or Site.connect(client, settings, ruleset())
-    return Engine(client, settings, ruleset(), state or State.open(":memory:"), site)
+    return Engine(
+        client,
+        settings,
+        ruleset(),
+        state or State.open(":memory:"),
+        site,
+        write_settle=write_settle,
+        **engine,
+    )
 
 
 def demo_server(
@@ -228,14 +240,31 @@ def run_until_settled(engine: Engine, *, cycles: int = 4) -> list[CycleReport]:
 # ------------------------------------------------------------------------------ the clean run
 
 
-def test_the_clean_reference_run_writes_every_kind() -> None:
-    ref = clean()
+#: what a clean cycle writes per flavour: Cloud's issue edit carries the ledger property,
+#: Data Center's ledger has its own property PUT
+WRITE_KINDS = {
+    "cloud": {"edit", "comment", "transition"},
+    "datacenter": {"edit", "comment", "transition", "ledger"},
+}
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_the_clean_reference_run_writes_every_kind(flavour: str) -> None:
+    ref = clean(flavour)
     kinds = Counter(k for k, _ in ref.writes)
-    assert set(kinds) == {"edit", "comment", "transition", "ledger"}, kinds
+    assert set(kinds) == WRITE_KINDS[flavour], kinds
     # one edit per issue the bridge changes, never two
     edits = Counter(key for kind, key in ref.writes if kind == "edit")
     assert edits and max(edits.values()) == 1
     assert dict(ref.report.writes) == dict(kinds)
+    # per issue: comments, then the transition, then the one edit (with the ledger)
+    order = {"comment": 0, "transition": 1, "ledger": 2, "edit": 2}
+    for key in {k for _, k in ref.writes}:
+        ranks = [order[kind] for kind, k in ref.writes if k == key]
+        assert ranks == sorted(ranks), (key, ref.writes)
+    # every issue with a comment or transition has its ledger
+    recorded = {k for kind, k in ref.writes if kind in ("comment", "transition")}
+    assert all("done" in ref.state[k]["properties"]["jsm-bridge"] for k in recorded)
 
 
 # ------------------------------------------------------------------------------ 30 % fault mix
@@ -427,7 +456,7 @@ def test_the_sweep_covers_every_write_of_the_clean_cycle(flavour: str) -> None:
     swept = [p for i in range(SWEEP_SHARDS) for p in shard(ref, i)]
     assert sorted(swept, key=positions(ref).index) == positions(ref)
     assert len(swept) == len(ref.writes) == len(set(swept))
-    assert {p.kind for p in swept} == {"edit", "comment", "transition", "ledger"}
+    assert {p.kind for p in swept} == WRITE_KINDS[flavour]
 
 
 @pytest.mark.parametrize("flavour", SWEEP_FLAVOURS)
@@ -724,5 +753,168 @@ def test_incremental_cycles_rank_quota_from_local_state_and_agree_with_a_full_re
         plan = fresh.cycle(later, dry_run=True)
         changes = {o.key: o.actions for o in plan.outcomes if o.actions}
         assert not changes, changes
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------ slow writes
+
+
+class Wall:
+    """The bridge's real clock, moved by hand (when a lost answer may be believed)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+SETTLE = timedelta(minutes=5)
+
+
+def impatient_engine(url: str, wall: Wall, *, timeout: float = 0.25) -> Engine:
+    """An engine whose client gives up after ``timeout`` seconds, with the real settle rule."""
+    s = settings_for(url)
+    settings = dataclasses.replace(s, jira=dataclasses.replace(s.jira, timeout=timeout))
+    client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY)
+    site = Site.connect(client, settings, ruleset())
+    return Engine(
+        client, settings, ruleset(), State.open(":memory:"), site, wall=wall, write_settle=SETTLE
+    )
+
+
+def test_comments_answered_after_the_client_gave_up_are_never_posted_twice() -> None:
+    """Half the comment POSTs are answered after the client's timeout, and land then (the
+    "slow write" fault).  The bridge neither repeats them in that cycle nor in the next
+    one, which comes well inside the settle period: it finds them on the issues."""
+    server = demo_server()
+    wall = Wall()
+    try:
+        engine = impatient_engine(server.url, wall)
+        server.faults.set("slow-write:0.5@0.6s:comment,seed:3")
+        first = engine.cycle(SANDBOX_NOW)
+        assert server.wait_idle(), "the late writes should have landed"
+        late = [r for r in server.requests.entries("write") if r.fault == "slow-write"]
+        assert len(late) >= 3, "the fault should have delayed several comments"
+        assert first.failed_actions >= len(late)  # each is unconfirmed, none repeated
+        server.faults.set(None)
+        wall.now += timedelta(minutes=1)  # the next cycle: the settle period not over
+        second = engine.cycle(SANDBOX_NOW)
+        assert second.ok, second.counts()
+        assert second.writes.get("comment", 0) == 0  # every missing one was found, not sent
+        assert_same_end_state(end_state(server.store), clean().state)
+        assert engine.cycle(SANDBOX_NOW).total_writes == 0
+    finally:
+        server.stop()
+
+
+def test_a_comment_whose_answer_was_lost_is_sent_again_only_after_the_settle_period() -> None:
+    """The connection drops after the first comment was sent and nothing landed.  A cycle
+    within the settle period does not send it (it might still land); one after it does,
+    once."""
+    ref = clean()
+    n = next(i for i, (kind, _) in enumerate(ref.writes, 1) if kind == "comment")
+    server = demo_server()
+    wall = Wall()
+    try:
+        engine = impatient_engine(server.url, wall, timeout=5.0)
+        server.faults.set(f"fail-write:{n}:lost")
+        first = engine.cycle(SANDBOX_NOW)
+        assert first.failed_actions == 1
+        server.faults.set(None)
+        wall.now += SETTLE - timedelta(seconds=1)
+        early = engine.cycle(SANDBOX_NOW)
+        assert early.failed_actions == 1 and early.writes.get("comment", 0) == 0
+        wall.now += timedelta(seconds=1)
+        late = engine.cycle(SANDBOX_NOW)
+        assert late.ok and late.writes.get("comment") == 1, late.counts()
+        assert_same_end_state(end_state(server.store), ref.state)
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------ lost state file
+
+
+def test_the_bridge_dying_after_a_comment_with_its_state_file_lost_posts_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """Killed right after a comment landed, before the issue's ledger recorded it; then
+    the state file is gone (a new host, a restored backup).  Nothing the search returns
+    shows comment properties, so the restarted bridge reads the comments of issues that
+    carry its comments but that its new state file has no record of."""
+    ref = clean()
+    for n in [i for i, (kind, _) in enumerate(ref.writes, 1) if kind == "comment"][:3]:
+        server = demo_server()
+        writes = 0
+
+        def die_after_nth_write(method: str, path_: str, status: int, n: int = n) -> None:
+            nonlocal writes
+            if method in ("PUT", "POST") and "/search" not in path_ and 200 <= status < 300:
+                writes += 1
+                if writes == n:
+                    raise BridgeDied
+
+        path = tmp_path / f"state-{n}.sqlite"
+        try:
+            state = State.open(path)
+            engine = make_engine(server.url, state=state, on_request=die_after_nth_write)
+            with pytest.raises(BridgeDied):
+                engine.cycle(SANDBOX_NOW)
+            state.close()
+            key = ref.writes[n - 1][1]
+            stored = server.store.issue(key).properties.get("jsm-bridge") or {}
+            assert not stored.get("done"), "the ledger should not know the comment yet"
+            path.unlink()  # the state file is lost
+            again = make_engine(server.url, state=State.open(path))
+            report = again.cycle(SANDBOX_NOW)
+            assert report.ok and report.complete, (n, report.counts())
+            assert_same_end_state(end_state(server.store), ref.state)
+            server.requests.clear()
+            assert again.cycle(SANDBOX_NOW).total_writes == 0, n
+        finally:
+            server.stop()
+
+
+# ------------------------------------------------------------------------------ a full ledger
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def test_a_ledger_near_its_size_cap_never_makes_a_comment_go_out_twice() -> None:
+    """Every issue's ledger already holds about 29 KB of older entries, stamped at this
+    very cycle's time.  Recording the cycle's comments takes it over Jira's cap; whatever
+    is compacted must still be known, so later cycles post nothing again."""
+    ref = clean()
+    server = demo_server()
+    try:
+        stamp = SANDBOX_NOW.astimezone(UTC).isoformat(timespec="seconds")
+
+        def filler(key: str) -> dict[str, str]:  # the issue's own older ladder steps
+            done: dict[str, str] = {}
+            while len(compact_json({"version": 1, "done": done})) < 29_900:
+                done[f"{key}/esc/9.{len(done)}/20200101T0000Z"] = stamp
+            return done
+
+        with server.store.lock:
+            for issue in server.store.iter_issues():
+                issue.properties["jsm-bridge"] = {"version": 1, "done": filler(issue.key)}
+                size = len(compact_json(issue.properties["jsm-bridge"]))
+                assert 29_000 < size < 30_000, size
+        engine = make_engine(server.url)
+        first = engine.cycle(SANDBOX_NOW)
+        assert first.ok, first.counts()
+        for _ in range(2):
+            server.requests.clear()
+            again = engine.cycle(SANDBOX_NOW)
+            assert again.total_writes == 0, again.counts()
+        got = end_state(server.store)
+        for key, want in ref.state.items():
+            assert Counter(got[key]["comments"]) == Counter(want["comments"]), key
+            stored = got[key]["properties"]["jsm-bridge"]
+            assert len(compact_json(stored)) <= 32_768 and not stored.get("dropped")
     finally:
         server.stop()

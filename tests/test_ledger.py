@@ -43,20 +43,45 @@ def test_damaged_values_keep_what_is_readable_and_ask_for_repair() -> None:
     assert mixed.needs_repair and mixed.handled("a") and not mixed.handled("b")
 
 
-def test_pruning_drops_the_oldest_entries_and_stays_under_the_limit() -> None:
+def _step(i: int) -> str:
+    return f"SUP-1234:escalation-step-{i:04d}:2026-11-27T09:00"
+
+
+def test_a_ledger_over_the_cap_is_compacted_and_still_knows_every_entry() -> None:
     ledger = Ledger()
-    for i in range(2000):  # ~100 KB unpruned
-        ledger = ledger.with_done(
-            f"SUP-1234:escalation-step-{i:04d}:2026-11-27T09:00", T0 + timedelta(minutes=i)
-        )
+    for i in range(2000):  # ~100 KB written out in full
+        ledger = ledger.with_done(_step(i), T0 + timedelta(minutes=i))
     text = ledger.to_json()
     assert len(text.encode()) <= MAX_BYTES
     kept = Ledger.from_json(text)
-    assert kept.handled("SUP-1234:escalation-step-1999:2026-11-27T09:00")  # newest kept
-    assert not kept.handled("SUP-1234:escalation-step-0000:2026-11-27T09:00")  # oldest gone
-    # everything kept is newer than everything dropped
+    assert not kept.needs_repair and kept.complete
+    assert all(kept.handled(_step(i)) for i in range(2000))  # nothing lost
+    assert not kept.handled(_step(2000))
+    # the newest keep their times; only the oldest are compacted
     kept_nums = sorted(int(k.split(":")[1].rsplit("-", 1)[1]) for k in kept.done)
-    assert kept_nums == list(range(kept_nums[0], 2000))
+    assert kept_nums == list(range(kept_nums[0], 2000)) and kept_nums[0] > 0
+    # compacting again (the next cycle's write) changes nothing
+    assert Ledger.from_json(text).with_done(_step(5), T0).to_json() == text
+
+
+def test_a_ledger_past_even_the_compact_form_counts_what_it_dropped() -> None:
+    ledger = Ledger()
+    for i in range(4000):  # more digests than fit in 30 KB
+        ledger = ledger.with_done(_step(i), T0 + timedelta(minutes=i))
+    text = ledger.to_json()
+    assert len(text.encode()) <= MAX_BYTES
+    kept = Ledger.from_json(text)
+    assert not kept.complete and kept.dropped > 0
+    assert kept.handled(_step(3999))
+    assert sum(kept.handled(_step(i)) for i in range(4000)) == 4000 - kept.dropped
+    assert not kept.handled(_step(0))  # the oldest went, and the ledger says so
+
+
+def test_a_damaged_compact_part_is_repaired_not_trusted() -> None:
+    broken = Ledger.from_json({"version": 1, "done": {}, "compact": "not base64!"})
+    assert broken.needs_repair and len(broken) == 0
+    bad_count = Ledger.from_json({"version": 1, "done": {}, "dropped": -3})
+    assert bad_count.needs_repair and bad_count.complete
 
 
 def test_small_ledger_is_not_pruned() -> None:

@@ -738,6 +738,19 @@ def test_fault_spec_parsing() -> None:
         FaultSpec.parse("teapot:1")
 
 
+def test_a_slow_write_delays_only_the_writes_of_its_kind() -> None:
+    faults = Faults("slow-write:1@0.7s:comment")
+    comment = faults.decide("POST /rest/api/2/issue/{issueIdOrKey}/comment", "write")
+    assert comment.delay == 0.7 and comment.label == "slow-write" and comment.status is None
+    edit = faults.decide("PUT /rest/api/2/issue/{issueIdOrKey}", "write")
+    assert edit.delay == 0 and edit.label == ""
+    read = faults.decide("GET /rest/api/2/issue/{issueIdOrKey}/comment", "read")
+    assert read.delay == 0
+    assert Faults("slow-write:1@2s").decide("PUT /rest/api/2/issue/{issueIdOrKey}", "write").delay
+    with pytest.raises(ValueError, match="write kind"):
+        FaultSpec.parse("slow-write:1@2s:worklog")
+
+
 def test_faults_are_reproducible_for_a_seed() -> None:
     a, b = Faults("500:0.3,drop:0.2,seed:9"), Faults("500:0.3,drop:0.2,seed:9")
     seq_a = [a.decide("GET x", "read").label for _ in range(50)]

@@ -562,6 +562,7 @@ class JiraClient:
         *,
         fields: Mapping[str, Any] | None = None,
         update: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
         notify: bool = False,
     ) -> None:
         body: dict[str, Any] = {}
@@ -569,6 +570,10 @@ class JiraClient:
             body["fields"] = dict(fields)
         if update:
             body["update"] = dict(update)
+        if properties:
+            # "Issue properties may be updated as part of the edit" (Cloud platform REST
+            # API, Edit issue: IssueUpdateDetails.properties, a list of EntityProperty)
+            body["properties"] = [{"key": k, "value": v} for k, v in properties.items()]
         if not body:
             return  # nothing to change: no request at all
         # notifyUsers is a query parameter; Jira ignores it (without error) when the

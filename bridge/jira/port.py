@@ -99,9 +99,11 @@ class JiraPort(Protocol):
         *,
         fields: Mapping[str, Any] | None = None,
         update: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
         notify: bool = False,
     ) -> None:
-        """One PUT /issue/{key}: every field change plus label add/remove verbs."""
+        """One PUT /issue/{key}: every field change plus label add/remove verbs, and issue
+        properties (key -> value) set in the same request (Cloud's edit accepts them)."""
         ...
 
     def add_comment(

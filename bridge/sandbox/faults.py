@@ -9,6 +9,10 @@ Spec: comma-separated items, applied to Jira routes only (``/_sandbox/*`` is nev
     500:P  502:P        a 500 / 502 with probability P
     503:P[@Ns]          a 503 with probability P; with @Ns it carries Retry-After: N
     slow:P@Xs           the response is delayed X seconds with probability P
+    slow-write:P@Xs[:W] a write is held X seconds with probability P, then applied and
+                        answered: with X over the client's timeout the write lands after the
+                        client gave up (an ambiguous write that lands late).  W limits it to
+                        one kind of write: comment, transition, edit or property
     drop:P              the connection is closed without a response, nothing applied
     fail-write:N[:landed|:lost]
                         the Nth write (1-based, counted since the spec was set) drops the
@@ -51,6 +55,7 @@ class FaultSpec:
     burst: tuple[int, float] | None = None
     errors: list[tuple[int, float, float | None]] = field(default_factory=list)
     slow: tuple[float, float] | None = None
+    slow_write: tuple[float, float, str | None] | None = None  # p, seconds, kind
     drop: float = 0.0
     fail_writes: dict[int, bool] = field(default_factory=dict)  # n -> landed
     seed: int = 0
@@ -86,6 +91,15 @@ class FaultSpec:
             if mode not in ("", "landed", "lost"):
                 raise ValueError("mode is landed or lost")
             self.fail_writes[int(n)] = mode == "landed"
+        elif head == "slow-write":
+            p_text, _, after = rest.partition("@")
+            seconds, _, which = after.partition(":")
+            p = float(p_text)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError("probability must be between 0 and 1")
+            if which not in ("", *WRITE_KINDS):
+                raise ValueError(f"the write kind is one of {', '.join(WRITE_KINDS)}")
+            self.slow_write = (p, _seconds(seconds or "1s"), which or None)
         elif head in ("429", "500", "502", "503", "slow", "drop"):
             p_text, _, after = rest.partition("@")
             p = float(p_text)
@@ -102,9 +116,19 @@ class FaultSpec:
                 self.errors.append((int(head), p, _seconds(after) if after else None))
         else:
             raise ValueError(
-                "expected 429:P, burst:N/Ws, 500:P, 502:P, 503:P[@Ns], slow:P@Xs, drop:P, "
+                "expected 429:P, burst:N/Ws, 500:P, 502:P, 503:P[@Ns], slow:P@Xs, "
+                "slow-write:P@Xs[:comment|transition|edit|property], drop:P, "
                 "fail-write:N[:landed|:lost], seed:S or only:read|write"
             )
+
+
+#: write kinds `slow-write` can be limited to, by the endpoint's route
+WRITE_KINDS = {
+    "comment": "/comment",
+    "transition": "/transitions",
+    "edit": "/issue/{issueIdOrKey}",
+    "property": "/properties/{propertyKey}",
+}
 
 
 def _seconds(text: str) -> float:
@@ -161,6 +185,12 @@ class Faults:
             delay = 0.0
             if random_ok and s.slow is not None and draws[2] < s.slow[0]:
                 delay = s.slow[1]
+            if kind == "write" and s.slow_write is not None:
+                p, seconds, which = s.slow_write
+                if (which is None or endpoint.endswith(WRITE_KINDS[which])) and (
+                    p >= 1.0 or self._rng.random() < p
+                ):
+                    delay = max(delay, seconds)
             if kind == "write":
                 self._writes += 1
                 landed = s.fail_writes.get(self._writes)
@@ -168,4 +198,7 @@ class Faults:
                     if landed:
                         return Decision(delay=delay, drop_after=True, label="fail-write:landed")
                     return Decision(delay=delay, drop_before=True, label="fail-write:lost")
-            return Decision(delay=delay, label="slow" if delay else "")
+            label = "slow" if delay else ""
+            if delay and kind == "write" and s.slow_write is not None and delay >= s.slow_write[1]:
+                label = "slow-write"
+            return Decision(delay=delay, label=label)

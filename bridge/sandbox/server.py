@@ -126,6 +126,7 @@ class SandboxServer:
         flavour: str = "cloud",
         faults: str | Faults | None = None,
         state_path: str | Path | None = None,
+        latency: float = 0.0,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be cloud or datacenter, not {flavour!r}")
@@ -142,6 +143,28 @@ class SandboxServer:
         #: open client connections, closed by `stop` (a stopped Jira answers nobody)
         self.connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        #: simulated round trip (seconds) added to every Jira request, as a site far away
+        self.latency = latency
+        #: Jira requests being served now (the most seen at once in `peak_in_flight`)
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._idle = threading.Condition()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no Jira request is being served (a late write has landed)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.in_flight == 0, timeout)
+
+    def _enter(self) -> None:
+        with self._idle:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._idle:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.notify_all()
 
     @property
     def host(self) -> str:
@@ -303,7 +326,16 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/_sandbox/") or path == "/_sandbox":
             self._admin(sandbox, path, parts.query, raw)
             return
+        sandbox._enter()
+        try:
+            self._jira(sandbox, path, parts.query, raw)
+        finally:
+            sandbox._leave()
+
+    def _jira(self, sandbox: SandboxServer, path: str, query: str, raw: bytes) -> None:
         method = self.command
+        if sandbox.latency:
+            time.sleep(sandbox.latency)  # the round trip of a site far away
         route, params, other = routes.match(method, path, sandbox.flavour)
         kind = route.kind if route else ("read" if method == "GET" else "write")
         fault, who = "", ""
@@ -332,7 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif not decision.drop_before:
                 user = sandbox.authenticate(self.headers.get("Authorization"))
                 who = user.email if user else ""
-                resp = self._serve(sandbox, route, params, parts.query, raw, user)
+                resp = self._serve(sandbox, route, params, query, raw, user)
                 if decision.drop_after:
                     resp = None
         # log before answering, so a client that got its answer sees its request logged
@@ -340,7 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
             LoggedRequest(
                 method,
                 path,
-                parts.query,
+                query,
                 0 if resp is None else resp.status,
                 kind,
                 route.template if route else "",

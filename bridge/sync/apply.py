@@ -1,7 +1,7 @@
 """Apply: run one issue's planned actions against Jira, never writing anything twice.
 
-* :class:`~bridge.sync.plan.EditIssue` → one ``PUT`` (fields + label verbs, no
-  notifications).  Editing is idempotent, so it needs no bookkeeping.
+Per issue the order is fixed: comments → transition → ONE edit.
+
 * :class:`~bridge.sync.plan.AddComment` → the comment carries the comment property
   ``jsm-bridge = {"action_id": ...}``; internal ones use JSM's internal flag.
 * :class:`~bridge.sync.plan.Transition` → the transition's id is looked up by name among
@@ -11,28 +11,38 @@
   depends on its workflow (project, issue type) and status, so a :class:`Transitions`
   cache shared by a cycle looks them up once per workflow and status, not once per issue;
   when a cached transition is then refused (400), the issue's own list is read afresh.
-* once the issue's actions are through, its ``jsm-bridge`` ledger is written ONCE with
-  every comment and transition done, recovered or skipped (and a repair the plan asks
-  for); an issue where nothing was recorded gets no ledger write.
+* last, ONE ``PUT /issue/{key}``: the :class:`~bridge.sync.plan.EditIssue`'s fields and
+  label verbs and, where the flavour's edit accepts ``properties`` (``ledger_in_edit``),
+  the ``jsm-bridge`` ledger with every comment and transition done, recovered or skipped
+  (and a repair the plan asks for).  Otherwise, or when that edit is refused, the ledger
+  goes in its own property ``PUT``.  An issue where nothing was recorded gets no ledger
+  write.
 
 Crash safety.  Before a comment or transition is sent, its intent goes into the local
-journal; it is marked done only once the ledger on the issue records it, after the
-issue's single ledger write.  When a write fails ambiguously (the request may have
-landed: connection dropped after sending), or the journal holds an intent without done
-(the process died between a write and the ledger write), the issue is re-read — its
-comments' properties, or its status against the transition's target — and the write is
-retried only if it did not land.  A comment that landed is also recognised by the planner
-from its comment property (a ``SetLedger`` repair instead of a second comment), and a
-transition whose target status the issue is already in is never made again.
+journal with the wall-clock time of sending; it is marked done only once the ledger on
+the issue records it.  A write whose answer is lost (a timeout, a dropped connection: it
+may land later) is marked *unconfirmed* and is never sent again in the same cycle.  An
+open intent — unconfirmed, or left by a process that died between a write and the ledger
+write — is checked on the issue before anything is sent: the issue's comments (each
+carries its action id as a comment property) or its status against the transition's
+target.  Found: recorded, not repeated.  Not found: repeated only when that read came
+``settle`` after the write was sent (well past any answer Jira could still be working
+on); until then the action waits for a later cycle.
+
+When the journal knows nothing (a lost or new state file) and the ledger may be missing
+an action (``doubt``: the caller says when, e.g. the issue carries the bridge's comments
+but the state has no record of it, or the ledger had to drop entries), the issue's
+comments are read once before any comment is posted, and those found are recorded.
 
 Each action stands alone: a failure is reported for that action and the rest go on.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -54,6 +64,16 @@ from bridge.sync.state import Intent
 log = structlog.get_logger("bridge.sync.apply")
 
 TransitionLookup = Callable[[Sequence[Mapping[str, Any]], str], Mapping[str, Any] | None]
+Clock = Callable[[], datetime]
+
+#: How long after sending an unconfirmed write a read must come before its absence is
+#: believed (see the module docstring): well past the client's timeout and any request
+#: Jira could still be processing.  Engines pass ``max(this, 10 × jira.timeout)``.
+DEFAULT_SETTLE = timedelta(minutes=5)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class Journal(Protocol):
@@ -67,7 +87,9 @@ class Journal(Protocol):
         detail: str | None = None,
         *,
         at: datetime | None = None,
+        sent_at: datetime | None = None,
     ) -> None: ...
+    def journal_unconfirmed(self, key: str, action_id: str) -> None: ...
     def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None: ...
     def journal_forget(self, key: str, action_id: str) -> None: ...
     def pending_intents(self, key: str | None = None) -> list[Intent]: ...
@@ -88,6 +110,8 @@ class Transitions:
     """
 
     def __init__(self, targets: dict[tuple[str, str], dict[str, str]] | None = None) -> None:
+        #: shared by a cycle's write workers
+        self._lock = threading.Lock()
         self._lists: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
         self._targets = targets if targets is not None else {}
         self._absent: set[tuple[tuple[str, str, str], str]] = set()
@@ -101,38 +125,45 @@ class Transitions:
     def absent(self, place: Place | None, name: str) -> bool:
         """Whether two look-ups in ``place`` both lacked ``name`` (see :meth:`not_offered`)."""
         wk = place.workflow_key if place is not None else None
-        return wk is not None and (wk, name.strip().casefold()) in self._absent
+        with self._lock:
+            return wk is not None and (wk, name.strip().casefold()) in self._absent
 
     def not_offered(self, place: Place | None, name: str) -> None:
         """A fresh look-up confirmed the cached list: ``name`` is not offered in ``place``."""
         wk = place.workflow_key if place is not None else None
         if wk is not None:
-            self._absent.add((wk, name.strip().casefold()))
+            with self._lock:
+                self._absent.add((wk, name.strip().casefold()))
 
     def available(
         self, port: JiraPort, key: str, place: Place | None, *, fresh: bool = False
     ) -> tuple[list[Mapping[str, Any]], bool]:
         """The transitions available to issue ``key``, and whether they were read just now."""
         wk = place.workflow_key if place is not None else None
-        if not fresh and wk is not None and wk in self._lists:
-            return self._lists[wk], False
+        with self._lock:
+            if not fresh and wk is not None and wk in self._lists:
+                return self._lists[wk], False
+        # two workers may look up the same place at once: both lists are right
         listing: list[Mapping[str, Any]] = list(port.transitions(key))
-        self.lookups += 1
-        if wk is not None:
-            self._lists[wk] = listing
-        if place is not None and place.issue_type is not None:
-            known = self._targets.setdefault((place.project, place.issue_type), {})
-            for t in listing:
-                to = _target_status(t)
-                if to is not None and t.get("name"):
-                    known[str(t["name"]).strip().casefold()] = to
+        with self._lock:
+            self.lookups += 1
+            if wk is not None:
+                self._lists[wk] = listing
+            if place is not None and place.issue_type is not None:
+                known = self._targets.setdefault((place.project, place.issue_type), {})
+                for t in listing:
+                    to = _target_status(t)
+                    if to is not None and t.get("name"):
+                        known[str(t["name"]).strip().casefold()] = to
         return listing, True
 
     def target(self, place: Place | None, name: str) -> str | None:
         """The status the transition ``name`` leads to in ``place``'s workflow, if seen."""
         if place is None or place.issue_type is None:
             return None
-        return self._targets.get((place.project, place.issue_type), {}).get(name.strip().casefold())
+        with self._lock:
+            known = self._targets.get((place.project, place.issue_type), {})
+            return known.get(name.strip().casefold())
 
 
 @dataclass
@@ -143,7 +174,10 @@ class ApplyResult:
     recovered: list[Action] = field(default_factory=list)
     skipped: list[tuple[Action, str]] = field(default_factory=list)
     failed: list[tuple[Action, str]] = field(default_factory=list)
-    #: successful write requests by kind: edit, comment, transition, ledger
+    #: actions sent whose answer was lost: confirmed on the issue by a later cycle
+    unconfirmed: list[Action] = field(default_factory=list)
+    #: successful write requests by kind: edit, comment, transition, ledger (the ledger
+    #: inside the edit counts as the edit)
     writes: dict[str, int] = field(default_factory=dict)
     #: the ledger as the bridge now believes it to be
     ledger: Ledger = field(default_factory=Ledger)
@@ -167,6 +201,11 @@ class _Issue:
         now: datetime,
         lookup: TransitionLookup,
         transitions: Transitions,
+        *,
+        ledger_in_edit: bool,
+        doubt: bool,
+        wall: Clock,
+        settle: timedelta,
     ) -> None:
         self.port = port
         self.key = plan.key
@@ -174,6 +213,10 @@ class _Issue:
         self.now = now
         self.lookup = lookup
         self.transitions = transitions
+        self.ledger_in_edit = ledger_in_edit
+        self.doubt = doubt
+        self.wall = wall
+        self.settle = settle
         #: the issue's workflow place; moves with each transition made
         self.place = plan.place
         self.result = ApplyResult(plan.key, ledger=plan.ledger)
@@ -186,6 +229,10 @@ class _Issue:
         self.recorded: list[AddComment | Transition] = []
         #: the plan's ledger repair, stored with the records
         self.repair: SetLedger | None = None
+        #: the plan's field edit, sent last with the ledger
+        self.edit: EditIssue | None = None
+        #: action ids of the bridge's comments on the issue, and when they were read
+        self._on_issue: tuple[set[str], datetime] | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -202,14 +249,40 @@ class _Issue:
         self.recorded.append(action)
 
     def finish(self) -> None:
-        """The issue's one ledger write: everything recorded this run, plus any repair.
+        """The issue's one edit: fields, label verbs and (where it travels there) the ledger
+        with everything recorded this run plus any repair.
 
-        Journal intents are marked done only after it landed; when it fails they stay
-        open, so the next run re-checks the issue instead of writing anything again."""
-        if not self.recorded and self.repair is None:
-            return
-        value = self.ledger.to_dict()
-        if self.stored is None or self.stored != value:
+        Journal intents are marked done only after the ledger landed; when it fails they
+        stay open, so the next run re-checks the issue instead of writing anything again."""
+        value: dict[str, Any] | None = None
+        if self.recorded or self.repair is not None:
+            value = self.ledger.to_dict()
+            if self.stored is not None and self.stored == value:
+                value = None  # already stored as it is
+        edit = self.edit
+        ledger_done = value is None
+        if edit is not None or (value is not None and self.ledger_in_edit):
+            with_ledger = value is not None and self.ledger_in_edit
+            try:
+                self.port.edit_issue(
+                    self.key,
+                    fields=dict(edit.fields) if edit else None,
+                    update=dict(edit.update) if edit else None,
+                    properties={PROPERTY: value} if with_ledger else None,
+                    notify=False,
+                )
+            except JiraError as exc:
+                if edit is not None:
+                    self.result.failed.append((edit, str(exc)))
+                log.info("edit failed", key=self.key, error=str(exc), with_ledger=with_ledger)
+            else:
+                self.result._count("edit")
+                if edit is not None:
+                    self.result.done.append(edit)
+                ledger_done = ledger_done or with_ledger
+        if not ledger_done:
+            # no edit to carry it, the flavour's edit does not take it, or the edit was
+            # refused (a field the site rejects must not hold up the bookkeeping)
             try:
                 self.port.set_property(self.key, PROPERTY, value)
             except JiraError as exc:
@@ -222,17 +295,40 @@ class _Issue:
                 )
                 log.warning("ledger write failed", key=self.key, error=str(exc))
                 return
-            self.stored = value
             self.result._count("ledger")
+        if value is not None:
+            self.stored = value
         if self.repair is not None:
             self.result.done.append(self.repair)
         for recorded in self.recorded:
             self.journal.journal_done(self.key, recorded.action_id, at=self.now)
 
-    # -- re-reading after a crash or an ambiguous failure ---------------------------------------
+    # -- reading the issue before a write that may have happened already ----------------------
 
-    def _comment_landed(self, action_id: str) -> bool:
-        return any(comment_action_id(c) == action_id for c in self.port.comments(self.key))
+    def _landed(self, action_id: str) -> tuple[bool, datetime]:
+        """Whether a comment carrying ``action_id`` is on the issue, and when that was read.
+        The comments are read once per run (nothing this run sends is looked for)."""
+        if self._on_issue is None:
+            read_at = self.wall()
+            ids = {aid for c in self.port.comments(self.key) if (aid := comment_action_id(c))}
+            self._on_issue = (ids, read_at)
+        ids, read_at = self._on_issue
+        return action_id in ids, read_at
+
+    def _too_soon(self, intent: Intent, read_at: datetime) -> bool:
+        """Whether a read at ``read_at`` is too early to believe a write absent."""
+        return intent.sent_at is not None and read_at - intent.sent_at < self.settle
+
+    def _wait(self, action: AddComment | Transition, intent: Intent) -> None:
+        assert intent.sent_at is not None
+        until = (intent.sent_at + self.settle).isoformat(timespec="seconds")
+        note = (
+            f"{action.kind} {action.action_id} was sent but Jira's answer was lost and it is "
+            f"not on the issue yet; it is not sent again before {until}"
+        )
+        log.info("unconfirmed write: waiting", key=self.key, action_id=action.action_id)
+        self.result.unconfirmed.append(action)
+        self.result.failed.append((action, note))
 
     def _status(self) -> str | None:
         issue = self.port.get_issue(self.key, ["status"])
@@ -240,48 +336,46 @@ class _Issue:
         name = status.get("name") if isinstance(status, Mapping) else None
         return str(name) if name is not None else None
 
-    # -- actions --------------------------------------------------------------------------------
-
-    def edit(self, action: EditIssue) -> None:
-        try:
-            self.port.edit_issue(
-                self.key, fields=dict(action.fields), update=dict(action.update), notify=False
+    def _lost_answer(self, action: AddComment | Transition, exc: JiraError) -> None:
+        """The write was sent and its answer lost: confirm it on the issue next cycle."""
+        self.journal.journal_unconfirmed(self.key, action.action_id)
+        log.warning("write unconfirmed", key=self.key, action_id=action.action_id, error=str(exc))
+        self.result.unconfirmed.append(action)
+        self.result.failed.append(
+            (
+                action,
+                f"{exc} — it is checked on the issue next cycle and not sent again until sure "
+                "it did not land",
             )
-        except JiraError as exc:
-            self.result.failed.append((action, str(exc)))
-            return
-        self.result._count("edit")
-        self.result.done.append(action)
+        )
+
+    # -- actions --------------------------------------------------------------------------------
 
     def comment(self, action: AddComment) -> None:
         aid = action.action_id
+        intent = self.pending.get(aid)
         try:
-            if aid in self.pending and self._comment_landed(aid):
-                log.info("comment found after an interrupted run", key=self.key, action_id=aid)
-                self.result.recovered.append(action)
-                self._record(action)
-                return
-            self.journal.journal_intent(self.key, aid, "comment", at=self.now)
-            for attempt in (1, 2):
-                try:
-                    self.port.add_comment(
-                        self.key,
-                        action.body,
-                        internal=action.internal,
-                        properties=comment_marker(aid),
-                    )
-                    break
-                except JiraError as exc:
-                    if not exc.ambiguous:
-                        self.journal.journal_forget(self.key, aid)
-                        raise
-                    if self._comment_landed(aid):
-                        self.result.recovered.append(action)
-                        self._record(action)
-                        return
-                    if attempt == 2:
-                        raise
-                    log.info("comment did not land; sending it again", key=self.key, action_id=aid)
+            if intent is not None or self.doubt:
+                landed, read_at = self._landed(aid)
+                if landed:
+                    log.info("comment found on the issue", key=self.key, action_id=aid)
+                    self.result.recovered.append(action)
+                    self._record(action)
+                    return
+                if intent is not None and self._too_soon(intent, read_at):
+                    self._wait(action, intent)
+                    return
+            self.journal.journal_intent(self.key, aid, "comment", at=self.now, sent_at=self.wall())
+            try:
+                self.port.add_comment(
+                    self.key, action.body, internal=action.internal, properties=comment_marker(aid)
+                )
+            except JiraError as exc:
+                if exc.ambiguous:
+                    self._lost_answer(action, exc)
+                    return
+                self.journal.journal_forget(self.key, aid)
+                raise
         except JiraError as exc:
             self.result.failed.append((action, str(exc)))
             return
@@ -293,11 +387,16 @@ class _Issue:
         aid = action.action_id
         try:
             intent = self.pending.get(aid)
-            if intent is not None and intent.detail and self._status() == intent.detail:
-                log.info("transition found after an interrupted run", key=self.key, action_id=aid)
-                self.result.recovered.append(action)
-                self._record(action)
-                return
+            if intent is not None and intent.detail:
+                read_at = self.wall()
+                if self._status() == intent.detail:
+                    log.info("transition found on the issue", key=self.key, action_id=aid)
+                    self.result.recovered.append(action)
+                    self._record(action)
+                    return
+                if self._too_soon(intent, read_at):
+                    self._wait(action, intent)
+                    return
             if self._already_in(self.transitions.target(self.place, action.name)):
                 self._skip_transition(action, intent, self._in_status_note(action))
                 return
@@ -320,11 +419,18 @@ class _Issue:
                 if self._already_in(target):
                     self._skip_transition(action, intent, self._in_status_note(action))
                     return
+                self.journal.journal_intent(
+                    self.key, aid, "transition", target, at=self.now, sent_at=self.wall()
+                )
                 try:
-                    landed = self._send(action, found, target)
+                    self.port.do_transition(self.key, str(found.get("id")))
                     break
                 except JiraError as exc:
-                    if attempt == 2 or fresh or exc.ambiguous or exc.status != 400:
+                    if exc.ambiguous:
+                        self._lost_answer(action, exc)
+                        return
+                    self.journal.journal_forget(self.key, aid)
+                    if attempt == 2 or fresh or exc.status != 400:
                         raise
                     # the cached transition is not valid for this issue: ask for its own list
                     log.info("cached transition refused; looking again", key=self.key)
@@ -337,32 +443,9 @@ class _Issue:
             return
         if found is not None:
             self._moved_to(found)
-        if landed:
-            self.result.recovered.append(action)
-        else:
-            self.result._count("transition")
-            self.result.done.append(action)
+        self.result._count("transition")
+        self.result.done.append(action)
         self._record(action)
-
-    def _send(self, action: Transition, found: Mapping[str, Any], target: str | None) -> bool:
-        """Make the transition; True when an ambiguous failure turned out to have landed.
-        Raises :class:`JiraError` when it did not happen."""
-        aid = action.action_id
-        self.journal.journal_intent(self.key, aid, "transition", target, at=self.now)
-        for attempt in (1, 2):
-            try:
-                self.port.do_transition(self.key, str(found.get("id")))
-                return False
-            except JiraError as exc:
-                if not exc.ambiguous:
-                    self.journal.journal_forget(self.key, aid)
-                    raise
-                if target is not None and self._status() == target:
-                    return True
-                if attempt == 2:
-                    raise
-                log.info("transition did not land; trying again", key=self.key, action_id=aid)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _already_in(self, target: str | None) -> bool:
         status = self.place.status if self.place is not None else None
@@ -397,19 +480,15 @@ class _Issue:
         self.result.ledger = self.ledger.repaired()
         self.repair = action
 
-    def settle(self) -> None:
+    def settle_journal(self) -> None:
         """Close journal intents the stored ledger already records (crash after the ledger
         write, before the journal's done; or a repair found the comment on the issue)."""
         if self.stored is None:
             return
-        stored = _ids(self.stored)
+        stored = Ledger.from_json(self.stored)
         for aid in self.pending:
-            if aid in stored:
+            if stored.handled(aid):
                 self.journal.journal_done(self.key, aid, at=self.now)
-
-
-def _ids(stored: Mapping[str, Any]) -> set[str]:
-    return set(stored.get("done") or ()) | set(stored.get("skipped") or ())
 
 
 def _target_status(transition: Mapping[str, Any]) -> str | None:
@@ -427,27 +506,48 @@ def apply_plan(
     now: datetime,
     transition_lookup: TransitionLookup = find_transition,
     transitions: Transitions | None = None,
+    ledger_in_edit: bool = False,
+    doubt: bool = False,
+    wall: Clock = wall_clock,
+    settle: timedelta = DEFAULT_SETTLE,
 ) -> ApplyResult:
-    """Run ``plan``'s actions in order; returns what was done, recovered, skipped, failed.
+    """Run ``plan``'s actions: comments, then transitions, then the one edit.
 
-    Never raises :class:`JiraError`: each failure is reported on its own action.
-    ``now`` stamps the ledger and journal entries.  Call it for empty plans too when the
-    journal has intents for the issue: it then only settles them locally (no Jira call).
-    ``transitions`` is the cycle's look-up cache (share one across a cycle's issues; by
-    default each call has its own).
+    Returns what was done, recovered, skipped, failed, left unconfirmed.  Never raises
+    :class:`JiraError`: each failure is reported on its own action.  ``now`` stamps the
+    ledger and journal entries; ``wall`` is the real clock, which decides when an
+    unconfirmed write may be believed absent (``settle`` after it was sent).  Call it for
+    empty plans too when the journal has intents for the issue: it then only settles
+    them locally (no Jira call).  ``transitions`` is the cycle's look-up cache (share one
+    across a cycle's issues; by default each call has its own).  ``ledger_in_edit``: the
+    flavour's issue edit accepts ``properties`` (Cloud).  ``doubt``: the ledger may lack
+    an action the issue has (see the module docstring).
     """
-    run = _Issue(port, plan, journal, now, transition_lookup, transitions or Transitions())
+    run = _Issue(
+        port,
+        plan,
+        journal,
+        now,
+        transition_lookup,
+        transitions or Transitions(),
+        ledger_in_edit=ledger_in_edit,
+        doubt=doubt,
+        wall=wall,
+        settle=settle,
+    )
+    for action in plan.actions:
+        if isinstance(action, AddComment):
+            run.comment(action)
+    for action in plan.actions:
+        if isinstance(action, Transition):
+            run.transition(action)
     for action in plan.actions:
         if isinstance(action, EditIssue):
-            run.edit(action)
-        elif isinstance(action, AddComment):
-            run.comment(action)
-        elif isinstance(action, Transition):
-            run.transition(action)
-        else:
+            run.edit = action
+        elif isinstance(action, SetLedger):
             run.set_ledger(action)
     run.finish()
-    run.settle()
+    run.settle_journal()
     result = run.result
     if result.failed:
         log.warning(

@@ -38,9 +38,9 @@ from bridge.jira.port import JiraError, JiraPort
 from bridge.policy.compiled import Policy
 from bridge.policy.cycle import Cycle
 from bridge.policy.evaluate import evaluate
-from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
+from bridge.policy.model import Actor, Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
 from bridge.settings import Settings
-from bridge.sync.apply import ApplyResult, Transitions, apply_plan
+from bridge.sync.apply import DEFAULT_SETTLE, ApplyResult, Transitions, apply_plan, wall_clock
 from bridge.sync.customers import CustomerDirectory
 from bridge.sync.ledger import Ledger
 from bridge.sync.plan import AddComment, EditIssue, IssuePlan, Transition, plan_issue
@@ -344,6 +344,8 @@ class Engine:
         should_stop: Callable[[], bool] = lambda: False,
         progress: Callable[[int, int], None] | None = None,
         explain: bool = False,
+        wall: Callable[[], datetime] = wall_clock,
+        write_settle: timedelta | None = None,
     ) -> None:
         self.port = port
         self.settings = settings
@@ -364,6 +366,15 @@ class Engine:
         #: Data Center: each issue's ledger as this process last read it or saw it stored
         #: (only the bridge writes it, one instance at a time under the site lock)
         self.ledgers: dict[str, Any] = {}
+        #: the real clock: when a write whose answer was lost may be believed absent
+        self.wall = wall
+        timeout = float(getattr(settings.jira, "timeout", 30.0))
+        #: how long after such a write a read must come before it is sent again
+        self.write_settle = (
+            write_settle
+            if write_settle is not None
+            else max(DEFAULT_SETTLE, timedelta(seconds=10 * timeout))
+        )
 
     # -- reading ---------------------------------------------------------------------------
     def _read(
@@ -687,6 +698,20 @@ class Engine:
                 )
         return out
 
+    def _doubt(self, snapshot: IssueSnapshot, plan: IssuePlan) -> bool:
+        """Whether the ledger may lack a comment the issue has, so apply reads the issue's
+        comments (their ``jsm-bridge`` property) before posting one.
+
+        Only when a comment is to be posted and the issue carries comments by the bridge's
+        account, and either the ledger had to drop entries, or the local state has no
+        record of the issue (a new or lost state file: a crash between a comment and its
+        ledger entry would have left no journal intent to say so)."""
+        if not any(isinstance(a, AddComment) for a in plan.actions):
+            return False
+        if not any(c.author.actor == Actor.BRIDGE for c in snapshot.comments):
+            return False
+        return not plan.ledger.complete or self.state.cached_issue(snapshot.key) is None
+
     def _quota_followers(
         self,
         issues: list[tuple[dict[str, Any], IssueSnapshot]],
@@ -770,7 +795,15 @@ class Engine:
         if not dry_run:
             if plan.actions or self.state.pending_intents(snapshot.key):
                 result: ApplyResult = apply_plan(
-                    self.port, plan, journal=self.state, now=now, transitions=self.transitions
+                    self.port,
+                    plan,
+                    journal=self.state,
+                    now=now,
+                    transitions=self.transitions,
+                    ledger_in_edit=self.site.flavour == "cloud",
+                    doubt=self._doubt(snapshot, plan),
+                    wall=self.wall,
+                    settle=self.write_settle,
                 )
                 outcome.writes = dict(result.writes)
                 outcome.failed = len(result.failed)

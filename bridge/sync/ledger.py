@@ -14,9 +14,15 @@ Shape (JSON, version 1)::
 ``skipped`` holds transitions that were not available from the issue's status when
 their moment came: they are not retried every cycle (a ladder step fires once).
 
-Jira caps an entity property at 32 KB; :meth:`Ledger.to_json` drops the oldest entries
-first when the ledger would be larger (an old comment is still recognised by its own
-comment property, and an old ladder step is not wanted again once its clock stopped).
+Jira caps an entity property at 32 KB.  A ledger that would be larger is compacted, oldest
+entries first: they move into ``compact``, the base64 of an 8-byte BLAKE2b digest per
+action id (about 11 characters an entry instead of about 80), which still answers "was
+this done?" but no longer "when?".  Only when even the digests do not fit (some 2,700
+actions on one issue) are the oldest dropped, and never silently: ``dropped`` counts them,
+a warning is logged, and before posting any comment on such an issue the bridge reads the
+issue's comments, each of which carries its own action id (see below)::
+
+    {"version": 1, "done": {...}, "skipped": {...}, "compact": "<base64>", "dropped": 0}
 
 Comments the bridge writes also carry the comment property ``jsm-bridge`` =
 ``{"action_id": ...}``: see :func:`comment_marker` and :func:`comment_action_id`.
@@ -24,16 +30,30 @@ Comments the bridge writes also carry the comment property ``jsm-bridge`` =
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+
+import structlog
+
+log = structlog.get_logger("bridge.sync.ledger")
 
 PROPERTY = "jsm-bridge"
 VERSION = 1
 #: Jira's limit is 32,768 bytes; leave room for the encoding's overhead.
 MAX_BYTES = 30_000
+#: bytes of an action id's digest in the compact part of the ledger
+DIGEST_BYTES = 8
+
+
+def digest(action_id: str) -> bytes:
+    """The compact form of an action id (8 bytes of BLAKE2b)."""
+    return hashlib.blake2b(action_id.encode("utf-8"), digest_size=DIGEST_BYTES).digest()
 
 
 def _iso(at: datetime) -> str:
@@ -47,28 +67,53 @@ class Ledger:
     version: int = VERSION
     done: Mapping[str, str] = field(default_factory=dict)  # action id -> UTC ISO time
     skipped: Mapping[str, str] = field(default_factory=dict)  # action id -> UTC ISO time
+    #: digests of older handled action ids (done or skipped), oldest first
+    compact: tuple[bytes, ...] = ()
+    #: how many of the oldest entries had to be dropped to fit Jira's cap (see the module)
+    dropped: int = 0
     #: True when the stored value was unreadable or of an older shape: it must be rewritten
     needs_repair: bool = field(default=False, compare=False)
+    _compact_set: frozenset[bytes] = field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compact_set", frozenset(self.compact))
 
     # -- queries ------------------------------------------------------------------------
 
     def handled(self, action_id: str) -> bool:
         """Done or deliberately skipped: either way, not to be planned again."""
-        return action_id in self.done or action_id in self.skipped
+        return (
+            action_id in self.done
+            or action_id in self.skipped
+            or (bool(self._compact_set) and digest(action_id) in self._compact_set)
+        )
+
+    @property
+    def complete(self) -> bool:
+        """False when entries had to be dropped: a missing action id proves nothing, and
+        the issue's own comments must be looked at before one is posted."""
+        return self.dropped == 0
 
     def __len__(self) -> int:
-        return len(self.done) + len(self.skipped)
+        return len(self.done) + len(self.skipped) + len(self.compact)
 
     # -- updates (return new ledgers) ---------------------------------------------------
 
+    def _compacted(self, action_id: str) -> bool:
+        return bool(self._compact_set) and digest(action_id) in self._compact_set
+
     def with_done(self, action_id: str, at: datetime) -> Ledger:
+        if action_id not in self.skipped and self._compacted(action_id):
+            return self  # recorded long ago
         done = dict(self.done)
         done.setdefault(action_id, _iso(at))
         skipped = {k: v for k, v in self.skipped.items() if k != action_id}
         return replace(self, done=done, skipped=skipped)
 
     def with_skipped(self, action_id: str, at: datetime) -> Ledger:
-        if action_id in self.done:
+        if action_id in self.done or self._compacted(action_id):
             return self
         skipped = dict(self.skipped)
         skipped.setdefault(action_id, _iso(at))
@@ -98,15 +143,20 @@ class Ledger:
         repair = value.get("version") != VERSION
         done, bad_done = _entries(value.get("done"))
         skipped, bad_skipped = _entries(value.get("skipped"))
+        compact, bad_compact = _digests(value.get("compact"))
+        dropped = value.get("dropped", 0)
+        bad_dropped = not isinstance(dropped, int) or isinstance(dropped, bool) or dropped < 0
         return cls(
             done=done,
             skipped={k: v for k, v in skipped.items() if k not in done},
-            needs_repair=repair or bad_done or bad_skipped,
+            compact=compact,
+            dropped=0 if bad_dropped else dropped,
+            needs_repair=repair or bad_done or bad_skipped or bad_compact or bad_dropped,
         )
 
     def to_dict(self, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
-        """The JSON value to store, pruned (oldest first) to fit in ``max_bytes``."""
-        data = self._as_dict(self.done, self.skipped)
+        """The JSON value to store, compacted (oldest first) to fit in ``max_bytes``."""
+        data = self._as_dict(self.done, self.skipped, self.compact, self.dropped)
         if _size(data) <= max_bytes:
             return data
         # Oldest first, by the time each entry was written; skipped entries go first on ties.
@@ -115,28 +165,59 @@ class Ledger:
             + [(at, 1, aid) for aid, at in self.done.items()]
         )
         done, skipped = dict(self.done), dict(self.skipped)
-        # Drop in chunks (fast even for a ledger far over the limit), then fine-tune.
+        compact = list(self.compact)
+        # Compact in chunks (fast even for a ledger far over the limit), then fine-tune.
         excess = _size(data) - max_bytes
-        per_entry = max(1, _size(data) // max(1, len(entries)))
+        per_entry = max(1, _size(data) // max(1, len(entries) + len(compact)))
         cut = min(len(entries), excess // per_entry)
         for _at, kind, aid in entries[:cut]:
             (skipped if kind == 0 else done).pop(aid, None)
+            compact.append(digest(aid))
         rest = entries[cut:]
-        data = self._as_dict(done, skipped)
+        data = self._as_dict(done, skipped, compact, self.dropped)
         while rest and _size(data) > max_bytes:
             _, kind, aid = rest.pop(0)
             (skipped if kind == 0 else done).pop(aid, None)
-            data = self._as_dict(done, skipped)
+            compact.append(digest(aid))
+            data = self._as_dict(done, skipped, compact, self.dropped)
+        dropped = self.dropped
+        if _size(data) > max_bytes:
+            # even the digests do not fit: the oldest go, counted (never silently)
+            over = _size(data) - max_bytes
+            per_digest = len(base64.b64encode(b"\0" * DIGEST_BYTES * 3)) / 3
+            cut = min(len(compact), int(over / per_digest) + 1)
+            while True:
+                dropped += cut
+                compact = compact[cut:]
+                data = self._as_dict(done, skipped, compact, dropped)
+                if _size(data) <= max_bytes or not compact:
+                    break
+                cut = 1
+            log.warning(
+                "ledger full: the oldest entries were dropped; comments on this issue are "
+                "checked on the issue before posting",
+                dropped=dropped - self.dropped,
+            )
         return data
 
     def to_json(self, max_bytes: int = MAX_BYTES) -> str:
         return json.dumps(self.to_dict(max_bytes), sort_keys=True, separators=(",", ":"))
 
     @staticmethod
-    def _as_dict(done: Mapping[str, str], skipped: Mapping[str, str]) -> dict[str, Any]:
+    def _as_dict(
+        done: Mapping[str, str],
+        skipped: Mapping[str, str],
+        compact: Iterable[bytes] = (),
+        dropped: int = 0,
+    ) -> dict[str, Any]:
         data: dict[str, Any] = {"version": VERSION, "done": dict(done)}
         if skipped:
             data["skipped"] = dict(skipped)
+        packed = b"".join(compact)
+        if packed:
+            data["compact"] = base64.b64encode(packed).decode("ascii")
+        if dropped:
+            data["dropped"] = dropped
         return data
 
 
@@ -148,6 +229,21 @@ def _entries(raw: Any) -> tuple[dict[str, str], bool]:
         return {}, True
     good = {str(k): v for k, v in raw.items() if isinstance(v, str)}
     return good, len(good) != len(raw)
+
+
+def _digests(raw: Any) -> tuple[tuple[bytes, ...], bool]:
+    """The compact part's digests, and whether it was unreadable."""
+    if raw is None:
+        return (), False
+    if not isinstance(raw, str):
+        return (), True
+    try:
+        packed = base64.b64decode(raw.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return (), True
+    usable = len(packed) - len(packed) % DIGEST_BYTES
+    out = tuple(packed[i : i + DIGEST_BYTES] for i in range(0, usable, DIGEST_BYTES))
+    return out, usable != len(packed)
 
 
 def _size(data: Mapping[str, Any]) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -132,7 +133,19 @@ def _v4(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite3.Connection) -> None:
+    # when an intent's write was sent (wall clock) and whether its answer was lost: an
+    # unconfirmed write is repeated only once a read well after it still lacks it
+    _script(
+        db,
+        """
+        ALTER TABLE journal ADD COLUMN sent_at TEXT;
+        ALTER TABLE journal ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -182,6 +195,11 @@ class Intent:
     kind: str  # "comment" | "transition"
     detail: str | None  # e.g. the transition's target status, to check whether it landed
     at: datetime
+    #: wall-clock time the write was sent (None: recorded before this was kept)
+    sent_at: datetime | None = None
+    #: the write was sent but its answer was lost (a timeout, a dropped connection): it
+    #: may land late, so it is confirmed on the issue before anything is sent again
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,6 +230,8 @@ class State:
     def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self._db = db
         self.path = path
+        #: the journal is written from the cycle's write workers: one statement at a time
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: str | Path) -> State:
@@ -233,7 +253,8 @@ class State:
                     f"(state.path in config/bridge.yaml): {exc.strerror}"
                 ) from exc
         try:
-            db = sqlite3.connect(text, isolation_level=None, timeout=30.0)
+            # the journal is written from the cycle's write workers, serialised by `_lock`
+            db = sqlite3.connect(text, isolation_level=None, timeout=30.0, check_same_thread=False)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
@@ -259,16 +280,18 @@ class State:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        if self._db.in_transaction:  # nested inside batch(): the outer one commits
-            yield self._db
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        # the lock keeps a worker's journal entry out of this transaction (one connection)
+        with self._lock:
+            if self._db.in_transaction:  # nested inside batch(): the outer one commits
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- watermark ----------------------------------------------------------------------
 
@@ -330,39 +353,71 @@ class State:
         detail: str | None = None,
         *,
         at: datetime | None = None,
+        sent_at: datetime | None = None,
     ) -> None:
-        """Record that a write is about to be sent (before sending it)."""
-        self._db.execute(
-            "INSERT INTO journal (key, action_id, kind, detail, intent_at, done_at) "
-            "VALUES (?, ?, ?, ?, ?, NULL) "
-            "ON CONFLICT (key, action_id) DO UPDATE SET kind = excluded.kind, "
-            "detail = COALESCE(excluded.detail, journal.detail), done_at = NULL",
-            (key, action_id, kind, detail, to_iso(at or _utcnow())),
-        )
+        """Record that a write is about to be sent (before sending it); ``sent_at`` is the
+        wall-clock time of sending (default: now)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO journal (key, action_id, kind, detail, intent_at, done_at, sent_at,"
+                " unconfirmed) VALUES (?, ?, ?, ?, ?, NULL, ?, 0) "
+                "ON CONFLICT (key, action_id) DO UPDATE SET kind = excluded.kind, "
+                "detail = COALESCE(excluded.detail, journal.detail), done_at = NULL, "
+                "sent_at = excluded.sent_at, unconfirmed = 0",
+                (
+                    key,
+                    action_id,
+                    kind,
+                    detail,
+                    to_iso(at or _utcnow()),
+                    to_iso(sent_at or _utcnow()),
+                ),
+            )
+
+    def journal_unconfirmed(self, key: str, action_id: str) -> None:
+        """The write was sent but its answer was lost: it may still land.  The intent stays
+        open and is confirmed on the issue later (never repeated on one early read)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE journal SET unconfirmed = 1 WHERE key = ? AND action_id = ? "
+                "AND done_at IS NULL",
+                (key, action_id),
+            )
 
     def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None:
         """Record that the write landed and the issue's ledger says so."""
-        self._db.execute(
-            "UPDATE journal SET done_at = ? WHERE key = ? AND action_id = ?",
-            (to_iso(at or _utcnow()), key, action_id),
-        )
+        with self._lock:
+            self._db.execute(
+                "UPDATE journal SET done_at = ?, unconfirmed = 0 WHERE key = ? AND action_id = ?",
+                (to_iso(at or _utcnow()), key, action_id),
+            )
 
     def journal_forget(self, key: str, action_id: str) -> None:
         """Drop an intent that certainly did not land (the write was refused)."""
-        self._db.execute(
-            "DELETE FROM journal WHERE key = ? AND action_id = ? AND done_at IS NULL",
-            (key, action_id),
-        )
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM journal WHERE key = ? AND action_id = ? AND done_at IS NULL",
+                (key, action_id),
+            )
 
     def pending_intents(self, key: str | None = None) -> list[Intent]:
         """Intents without done: writes that may or may not have landed (a crash)."""
-        sql = "SELECT key, action_id, kind, detail, intent_at FROM journal WHERE done_at IS NULL"
+        sql = (
+            "SELECT key, action_id, kind, detail, intent_at, sent_at, unconfirmed FROM journal "
+            "WHERE done_at IS NULL"
+        )
         args: tuple[Any, ...] = ()
         if key is not None:
             sql += " AND key = ?"
             args = (key,)
-        rows = self._db.execute(sql + " ORDER BY intent_at, key, action_id", args)
-        return [Intent(r[0], r[1], r[2], r[3], from_iso(r[4])) for r in rows]
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY intent_at, key, action_id", args).fetchall()
+        return [
+            Intent(
+                r[0], r[1], r[2], r[3], from_iso(r[4]), from_iso(r[5]) if r[5] else None, bool(r[6])
+            )
+            for r in rows
+        ]
 
     def prune_journal(self, before: datetime) -> int:
         """Forget done entries older than ``before``; returns how many."""
