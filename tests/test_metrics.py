@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +39,7 @@ from bridge.metrics import Metrics
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.settings import ConfigInvalid, load_settings
+from bridge.sync.ledger import comment_action_id
 from bridge.sync.state import State
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,11 +47,11 @@ NOW = SANDBOX_NOW.isoformat()
 DEADLINE = 60.0
 
 
-def write_config(tmp_path: Path, url: str, metrics: str) -> Path:
+def write_config(tmp_path: Path, url: str, metrics: str, rules: Path = REPO / "rules") -> Path:
     text = (REPO / "config" / "bridge.yaml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^  url: .*$", f"  url: {url}", text)
     text = re.sub(r"(?m)^state: .*$", f"state: {{path: {tmp_path / 'state.sqlite'}}}", text)
-    text = re.sub(r"(?m)^rules: .*$", f"rules: {REPO / 'rules'}", text)
+    text = re.sub(r"(?m)^rules: .*$", f"rules: {rules}", text)
     path = tmp_path / "bridge.yaml"
     path.write_text(text + f"metrics: {metrics}\n", encoding="utf-8")
     return path
@@ -115,7 +118,9 @@ def wait_for_event(proc: subprocess.Popen[bytes], log: Path, name: str) -> dict[
 def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
     live_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, live_sandbox.url, '{listen: "127.0.0.1:0"}')
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    config = write_config(tmp_path, live_sandbox.url, '{listen: "127.0.0.1:0"}', rules)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
     notify.settimeout(DEADLINE)
@@ -149,6 +154,22 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
         assert 0 <= body["seconds_since_success"] < DEADLINE
 
         text = requests.get(f"{base}/metrics", timeout=10).text
+        seen = Counter(str(r.status) for r in live_sandbox.requests.entries())
+        with State.open(tmp_path / "state.sqlite") as state:
+            states = Counter(s or "none" for s in state.sla_states().values())
+        steps = {  # (case, ladder step) of every escalation comment the bridge posted
+            (issue.key, aid.split("/esc/")[1].split(".")[0])
+            for issue in live_sandbox.store.iter_issues()
+            for c in issue.comments
+            if "/esc/" in (aid := comment_action_id({"properties": c.properties}) or "")
+        }
+
+        # bad rules dropped in and a reload asked for: refused, counted, still healthy
+        (rules / "sla.yaml").write_text("calendars: [\n", encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        wait_for_event(proc, log, "new rules rejected; the last good rules stay in force")
+        after = samples(requests.get(f"{base}/metrics", timeout=10).text)
+        assert after[("jsm_bridge_rules_reload_failures_total", ())] == 1
     finally:
         proc.terminate()
         proc.wait(timeout=DEADLINE)
@@ -162,13 +183,10 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
     )
     # writes by kind as the cycle logged them; requests by status as the sandbox saw them
     assert by_label(figures, "jsm_bridge_writes_total", "kind") == cycle["writes"]
-    seen = Counter(str(r.status) for r in live_sandbox.requests.entries())
     assert by_label(figures, "jsm_bridge_requests_total", "status") == seen
     assert total(figures, "jsm_bridge_retries_total") == 0
     assert figures[("jsm_bridge_last_cycle_skipped_cases", ())] == cycle["skipped"]
     # every case read is counted once, by customer, tier and the SLA state in the state db
-    with State.open(tmp_path / "state.sqlite") as state:
-        states = Counter(s or "none" for s in state.sla_states().values())
     assert total(figures, "jsm_bridge_cases") == cycle["read"]
     assert by_label(figures, "jsm_bridge_cases", "sla_state") == states
     assert set(by_label(figures, "jsm_bridge_cases", "tier")) >= {"Standard", "Premium"}
@@ -176,6 +194,8 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
     # breaches: cases breached (or missed) on their first evaluation
     assert total(figures, "jsm_bridge_breaches_total") == states["breached"] + states["missed"]
     assert figures[("jsm_bridge_rules_reload_failures_total", ())] == 0
+    # every ladder step in the rules posts a comment when it acts on a case
+    assert steps and total(figures, "jsm_bridge_escalations_total") == len(steps)
 
 
 # ------------------------------------------------------------------------------ run --once
