@@ -11,10 +11,15 @@ fault mix and the fail-the-Nth-write sweep live in `test_faults_e2e`.)
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SANDBOX_NOW
+from conftest import SANDBOX_NOW, SandboxFactory
+from e2e_helpers import BridgeFactory, clock_at, comment, new_case
+from e2e_helpers import end_state as view
 from test_faults_e2e import (
     assert_same_end_state,
     clean,
@@ -24,10 +29,16 @@ from test_faults_e2e import (
 )
 
 from bridge.sandbox import seed as seeds
-from bridge.sandbox.store import Store
+from bridge.sandbox.store import Store, User
 from bridge.sync.ledger import comment_action_id
 
 FLAVOURS = ["cloud", "datacenter"]
+
+
+@pytest.fixture
+def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
+    with BridgeFactory(tmp_path) as factory:
+        yield factory
 
 
 def duplicates(store: Store) -> list[str]:
@@ -148,3 +159,45 @@ def test_data_center_reads_a_ledger_only_where_there_is_work_and_once_per_proces
         assert not [r for r in reads if "/properties/" in r or r.endswith("/comment")], reads
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_portal_customer_in_no_organisation_is_a_customer_not_an_engineer(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """A customer only the service desk's customer list knows (no organisation, not a
+    contact) raises a case and asks "any update?": not a response on either dialect.
+    On Data Center that list is read once per cycle that reads cases, and not at all in
+    a cycle that reads none."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    sb.store.add_user(
+        User(
+            "qm:walkin",
+            "walk-in@acme.example",
+            "Walk-in Customer",
+            account_type="customer",
+            token=seeds.CUSTOMER_TOKEN,
+            pat="pat-walk-in",
+        )
+    )
+    created = SANDBOX_NOW - timedelta(minutes=30)
+    key = new_case(sb, priority="Critical", created=created, reporter="walk-in@acme.example")
+    with clock_at(sb, created + timedelta(minutes=10)):
+        comment(sb, key, "Any update?", by="walk-in@acme.example")
+    bridge = bridges(sb)
+    sb.reset_requests()
+    bridge.cycle()
+    assert view(sb, key).field("SLA state") == "running"
+    customer_lists = sb.requests.count(
+        route="/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer"
+    )
+    assert customer_lists == (1 if flavour == "datacenter" else 0)
+    # later cycles re-read what the first one wrote (its overlap), then read nothing: a
+    # cycle that reads no case asks JSM for nothing
+    for _ in range(3):
+        sb.advance("10m")
+        sb.reset_requests()
+        if bridge.cycle().report.read == 0:
+            break
+    assert bridge.runs[-1].report.read == 0
+    assert sb.requests.count(route="/rest/servicedeskapi") == 0
