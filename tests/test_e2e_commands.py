@@ -104,10 +104,14 @@ def test_plan_command_prints_the_changes_and_writes_nothing(
     assert snapshot_all(sb) == before
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_run_once_applies_and_a_second_run_writes_nothing(
-    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flavour: str,
 ) -> None:
-    sb = sandbox_factory(seed="empty")
+    sb = sandbox_factory(seed="empty", flavour=flavour)
     key = _acme_over_quota(sb)
     config = write_config(sb, tmp_path)
     assert cli.main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
@@ -179,10 +183,15 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_demo_runs_a_cycle_and_the_second_writes_nothing(
-    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flavour: str,
 ) -> None:
-    sb = sandbox_factory(seed="empty")  # only to write a config; the demo starts its own site
+    # only to write a config (its flavour too); the demo starts its own site
+    sb = sandbox_factory(seed="empty", flavour=flavour)
     config = write_config(sb, tmp_path, url=f"http://127.0.0.1:{_free_port()}")
     assert cli.main(["demo", "--config", str(config)]) == 0
     out = capsys.readouterr().out

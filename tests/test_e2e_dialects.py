@@ -5,7 +5,8 @@ jsdPublic, a search without issue properties) is brought to exactly the state th
 world reaches on Cloud; the second cycle writes nothing; and the faults that matter most
 on Data Center — every write failing, the bridge dying between a comment and its ledger
 with the state file lost, Jira going away — end like a clean run there too.  (The 30 %
-fault mix and the fail-the-Nth-write sweep live in `test_faults_e2e`.)
+fault mix, on both dialects, and the fail-the-Nth-write sweep live in `test_faults_e2e`;
+`run --once` and `demo` run on both in `test_e2e_commands`.)
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from test_faults_e2e import (
 )
 
 from bridge.sandbox import seed as seeds
+from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import Store, User
 from bridge.sync.ledger import comment_action_id
+from bridge.sync.state import State
 
 FLAVOURS = ["cloud", "datacenter"]
 
@@ -201,3 +204,27 @@ def test_a_portal_customer_in_no_organisation_is_a_customer_not_an_engineer(
             break
     assert bridge.runs[-1].report.read == 0
     assert sb.requests.count(route="/rest/servicedeskapi") == 0
+
+
+def test_jira_down_mid_run_on_data_center_stops_the_cycle_and_the_next_resumes(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """(Cloud: `test_faults_e2e`.)  Connection refused is passing trouble: the cycle stops
+    without moving the watermark, and the next one, Jira back, finishes the work."""
+    sb = sandbox_factory(flavour="datacenter")
+    state = State.open(tmp_path / "state.sqlite")
+    engine = make_engine(sb.url, state=state, flavour="datacenter")
+    earlier = SANDBOX_NOW - timedelta(hours=1)
+    assert engine.cycle(earlier).ok
+    sb.server.stop()
+    down = engine.cycle(SANDBOX_NOW)
+    assert down.aborted and not down.complete and not down.aborted_permanent
+    assert state.get_watermark() == earlier
+    again = SandboxServer(sb.store, "127.0.0.1", sb.server.port, flavour="datacenter").start()
+    try:
+        resumed = engine.cycle(SANDBOX_NOW)
+        assert resumed.ok and resumed.complete and not resumed.full, resumed.counts()
+        assert state.get_watermark() == SANDBOX_NOW
+        assert engine.cycle(SANDBOX_NOW).total_writes == 0
+    finally:
+        again.stop()
