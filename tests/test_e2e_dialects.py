@@ -85,9 +85,7 @@ class BridgeDied(BaseException):
     """The bridge process dying (kill -9): nothing in the bridge catches it."""
 
 
-# Cloud joins when apply reads the issue's comments after a lost state file (it does not
-# yet: the search's comments carry no properties there either)
-@pytest.mark.parametrize("flavour", ["datacenter"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_dying_after_a_comment_with_the_state_file_lost_never_posts_it_twice(
     flavour: str,
 ) -> None:
