@@ -18,7 +18,8 @@ bridge keeps Jira times; the fastest path, no input conversion) and as
 America/New_York ``ZoneInfo`` inputs (converted with ``timestamp()``).
 
 Timings are the best of three runs of a plain loop, in µs per call, as wall clock and
-as this process's CPU time.  The load average is printed because other processes on
+as this process's CPU time — ours and the peers' alike (the same number of runs each,
+so no side is compared cold against the other warm).  The load average is printed because other processes on
 the machine inflate both.
 """
 
@@ -35,6 +36,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
+# bench/http.py must not stand in for the standard library's `http`: drop this script's
+# own directory from the import path (Python puts it first).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -47,6 +51,10 @@ ZONE = "America/New_York"
 NY = ZoneInfo(ZONE)
 HOURS = {day: [(time(9), time(17))] for day in range(5)}
 FIRST, LAST = datetime(2025, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
+
+
+#: every timing here, ours and the peers' alike, is the best of this many runs
+RUNS = 3
 
 
 class Timing:
@@ -139,11 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cold_ms = (clock_time.perf_counter() - t0) * 1e3
 
     add, elapsed = cal.add, cal.elapsed
-    ours_add = Timing(3, lambda: [add(s, d) for s, d in adds]).per_call(n)
-    ours_elapsed = Timing(3, lambda: [elapsed(s, e) for s, e in pairs]).per_call(n)
-    ours_add_local = Timing(3, lambda: [add(s, d) for s, d in local_adds]).per_call(n)
-    ours_elapsed_local = Timing(3, lambda: [elapsed(s, e) for s, e in local_pairs]).per_call(n)
-    ts = Timing(3, lambda: [s.timestamp() for s in starts]).per_call(n)
+    ours_add = Timing(RUNS, lambda: [add(s, d) for s, d in adds]).per_call(n)
+    ours_elapsed = Timing(RUNS, lambda: [elapsed(s, e) for s, e in pairs]).per_call(n)
+    ours_add_local = Timing(RUNS, lambda: [add(s, d) for s, d in local_adds]).per_call(n)
+    ours_elapsed_local = Timing(RUNS, lambda: [elapsed(s, e) for s, e in local_pairs]).per_call(n)
+    ts = Timing(RUNS, lambda: [s.timestamp() for s in starts]).per_call(n)
 
     # ---------------------------------------------------------------- peers
     import pandas as pd
@@ -158,9 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bt = BusinessTime(business_hours=(time(9), time(17)), holidays=closed)
     bt_n = min(args.peer_cases, n)
     bt_cases = naive[:bt_n]
-    bt_elapsed = Timing(1, lambda: [bt.businesstimedelta(s, e) for s, e, _ in bt_cases]).per_call(
-        bt_n
-    )
+    bt_elapsed = Timing(
+        RUNS, lambda: [bt.businesstimedelta(s, e) for s, e, _ in bt_cases]
+    ).per_call(bt_n)
     bt_disagree = 0
     for (s, e, _), (ss, ee, _) in zip(cases[:2000], naive[:2000], strict=True):
         theirs = timedelta(hours=bt.businesstime_hours(ss, ee).total_seconds() / 3600)
@@ -173,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for h in range(1, 41)
     }
     pd_cases = [(pd.Timestamp(s), offsets[h]) for s, _, h in naive[:pd_n]]
-    pd_add = Timing(1, lambda: [ts_ + off for ts_, off in pd_cases]).per_call(pd_n)
+    pd_add = Timing(RUNS, lambda: [ts_ + off for ts_, off in pd_cases]).per_call(pd_n)
     pd_disagree = pd_at_close = 0
     for (s, _, h), (ts_, off) in zip(cases[:pd_n], pd_cases, strict=True):
         ours = add(s, timedelta(hours=h)).replace(tzinfo=None)
@@ -220,7 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out("Business clock benchmark (bench/clock.py)")
     out(f"  calendar {ZONE}, Mon-Fri 09:00-17:00, US holidays; {n:,} cases, seed {args.seed}:")
     out(f"  starts {FIRST:%Y-%m-%d}..{LAST:%Y-%m-%d} with ms precision (like Jira), ends up to")
-    out("  30 days later, adds of 1-40 h.  µs per call, best of 3 runs, wall clock and CPU time")
+    out(
+        f"  30 days later, adds of 1-40 h.  µs per call, best of {RUNS} runs each, wall clock and CPU time"
+    )
     out(f"  of this process; load average {load[0]:.2f} / {load[1]:.2f} on {os.cpu_count()} CPUs.")
     out()
     out(f"  {'operation':<32} {'wall':>7} {'CPU':>7} {'peer':>9} {'ratio':>7}")

@@ -8,15 +8,22 @@ Prints figures; asserts nothing about time (speed lives here, not in tests).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
+# bench/http.py must not stand in for the standard library's `http`: drop this script's
+# own directory from the import path (Python puts it first).
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from bridge.sandbox import seed as seeds
-from bridge.sandbox.server import SandboxServer
+import requests  # noqa: E402
+
+from bridge.sandbox import seed as seeds  # noqa: E402
+from bridge.sandbox.server import SandboxServer  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Australia/Brisbane"))
 

@@ -60,6 +60,12 @@ _JIRA_KEYS = (
     "verify_tls",
     "timeout",
 )
+#: `writes.workers` by default: one case at a time.  A Jira Cloud site far away is best
+#: served by about 16 (at a few hundred milliseconds a round trip that stays well under
+#: its per-endpoint budgets, and the pacer in bridge/jira/rate.py holds them anyway)
+DEFAULT_WORKERS = 1
+MAX_WORKERS = 64
+
 #: The longest `jira.timeout` accepted, in seconds (a request waiting longer is hung).
 MAX_TIMEOUT = 600.0
 
@@ -125,6 +131,8 @@ class Settings:
     metrics_listen: tuple[str, int] | None = None
     #: `metrics.textfile`: where `run --once` writes its metrics for node-exporter
     metrics_textfile: Path | None = None
+    #: `writes.workers`: cases whose writes are in flight at once
+    workers: int = DEFAULT_WORKERS
 
 
 class ConfigInvalid(Exception):
@@ -195,7 +203,7 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
         tree,
         "bridge.yaml",
         required=("jira", "fields"),
-        optional=("polling", "state", "rules", "metrics"),
+        optional=("polling", "state", "rules", "metrics", "writes"),
     )
     if top is None:
         return None
@@ -212,6 +220,20 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
                 interval = _duration(check, polling["interval"], "polling: interval") or interval
             if "overlap" in polling:
                 overlap = _duration(check, polling["overlap"], "polling: overlap") or overlap
+
+    workers = DEFAULT_WORKERS
+    if "writes" in top and not top["writes"].is_null:
+        writes = check.mapping(top["writes"], "writes", optional=("workers",))
+        if writes is not None and "workers" in writes:
+            n = check.integer(writes["workers"], "writes: workers", minimum=1)
+            if n is not None and n > MAX_WORKERS:
+                check.add(
+                    writes["workers"],
+                    f"writes: workers must be at most {MAX_WORKERS}, not {n}",
+                    "Jira's rate limits leave no room for more; e.g. workers: 16",
+                )
+            elif n is not None:
+                workers = n
 
     state_path = base / "../var/jsm-bridge.sqlite"
     lock_path: Path | None = None
@@ -265,6 +287,7 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
         notes=tuple(notes),
         metrics_listen=listen,
         metrics_textfile=textfile,
+        workers=workers,
     )
 
 

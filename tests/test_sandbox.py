@@ -904,3 +904,22 @@ def test_helpers() -> None:
     with pytest.raises(ValueError):
         parse_duration("soon")
     assert parse_instant("2026-11-27T09:00:00.000+1000").isoformat() == "2026-11-27T09:00:00+10:00"
+
+
+def test_concurrent_writes_on_one_issue_are_all_kept(sandbox: Sandbox) -> None:
+    """The sandbox is a threaded server over one store: writes from many connections at
+    once each land, once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(n: int) -> int:
+        s = sandbox.session()
+        return s.post(
+            sandbox.url + API2 + "/issue/SUP-1/comment", json={"body": f"parallel {n}"}
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(post, range(40))) == {201}
+    issue = sandbox.store.issue("SUP-1")
+    bodies = [c.body for c in issue.comments if c.body.startswith("parallel ")]
+    assert sorted(bodies) == sorted(f"parallel {n}" for n in range(40))
+    assert len({c.id for c in issue.comments}) == len(issue.comments)

@@ -305,3 +305,15 @@ def test_secret_equality_and_hash() -> None:
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
     assert hash(Secret("a")) == hash(Secret("a"))
     assert f"{Secret('zzz')}" == "***"
+
+
+def test_the_write_pool_size_is_configurable_and_bounded(tmp_path: Path) -> None:
+    default = load_settings(config_copy(tmp_path), env={})
+    assert default.workers == 1
+    tail = "rules: ../rules"
+    small = config_copy(tmp_path, {tail: tail + "\nwrites: {workers: 4}"})
+    assert load_settings(small, env={}).workers == 4
+    for bad, says in (("0", "at least 1"), ("100", "at most 64"), ("many", "whole number")):
+        path = config_copy(tmp_path, {tail: tail + f"\nwrites: {{workers: {bad}}}"})
+        problems = problems_of(path)
+        assert any("writes: workers" in p and says in p for p in problems), problems

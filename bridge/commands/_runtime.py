@@ -19,6 +19,7 @@ from typing import TextIO
 from bridge.commands.check import load_policy, print_problems
 from bridge.jira.client import JiraClient
 from bridge.jira.port import JiraError
+from bridge.jira.rate import RateLimiter
 from bridge.logs import configure_logging, register_secret
 from bridge.policy.model import RuleSet
 from bridge.settings import Settings
@@ -104,8 +105,11 @@ def connect(
         state = State.open(path)
     except StateError as exc:
         raise CommandError(str(exc), EXIT_CONFIG) from None
+    # the cycle's write pool: one kept-alive connection per worker, paced below Jira's limits
     extra = {"on_request": on_request} if on_request is not None else {}
-    client = JiraClient.from_settings(settings.jira, **extra)
+    client = JiraClient.from_settings(
+        settings.jira, rate=RateLimiter(), connections=settings.workers, **extra
+    )
     try:
         site = Site.connect(client, settings, ruleset)
     except SiteError as exc:

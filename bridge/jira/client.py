@@ -23,7 +23,9 @@ Data Center's search has no ``properties`` (Jira Server platform REST API refere
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -31,9 +33,11 @@ from urllib.parse import quote, urlsplit
 import requests
 import structlog
 from atlassian import Jira
+from requests.adapters import HTTPAdapter
 
 from bridge.jira.port import JiraError, Json
-from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient
+from bridge.jira.rate import RateLimiter
+from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient, parse_retry_after
 from bridge.logs import register_basic_auth, register_secret
 from bridge.settings import is_loopback_host
 
@@ -55,6 +59,9 @@ MAX_SEARCH_PROPERTIES = 5
 
 #: the issue searches (Cloud's and Data Center's), as `_call` names a request
 _SEARCH = re.compile(r"/rest/api/\d/search(/jql)?$")
+
+#: The longest pool-wide pause a Retry-After may impose (the retry policy caps its own).
+RETRY_AFTER_CAP = 60.0
 
 #: JSM's internal-comment flag (a comment property).
 INTERNAL_COMMENT_PROPERTY = "sd.public.comment"
@@ -97,6 +104,8 @@ class JiraClient:
         page_size: int = 100,
         retry: RetryPolicy | None = None,
         on_request: Callable[[str, str, int], None] | None = None,
+        rate: RateLimiter | None = None,
+        connections: int = 16,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"jira.flavour must be one of {', '.join(FLAVOURS)}, not {flavour!r}")
@@ -132,6 +141,9 @@ class JiraClient:
         if email:
             register_basic_auth(email, token)
         self._on_request = on_request
+        #: paces requests from the cycle's workers (None: no pacing)
+        self.rate = rate
+        self._stats_lock = threading.Lock()
         self.stats: dict[str, int] = {
             "reads": 0,
             "writes": 0,
@@ -159,6 +171,17 @@ class JiraClient:
         self._verify = verify_tls
         self._session: requests.Session = self._jira.session
         self._session.headers.update({"Accept": "application/json"})
+        # One connection per worker, kept alive (requests keeps 10 per host by default and
+        # drops the rest after each use); no retries below ours.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, connections), max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        # The environment (proxies, CA bundle) is read once here, not on every request:
+        # with trust_env each request looks up proxies, NO_PROXY and ~/.netrc again.
+        self._session.trust_env = False
+        self._session.proxies.update(requests.utils.get_environ_proxies(self.url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self._verify_arg: bool | str = bundle if (verify_tls and bundle) else verify_tls
 
     @classmethod
     def from_settings(cls, jira: _JiraSettings, **overrides: Any) -> JiraClient:
@@ -184,9 +207,10 @@ class JiraClient:
     # ------------------------------------------------------------------ plumbing
 
     def _count_retry(self, kind: str) -> None:
-        self.stats["retries"] += 1
-        key = f"retries_{kind}"
-        self.stats[key] = self.stats.get(key, 0) + 1
+        with self._stats_lock:
+            self.stats["retries"] += 1
+            key = f"retries_{kind}"
+            self.stats[key] = self.stats.get(key, 0) + 1
 
     def _scrub(self, text: str) -> str:
         from bridge.logs import redact_text  # also an echoed Authorization header's value
@@ -213,7 +237,10 @@ class JiraClient:
         kind = "writes" if write else "reads"
 
         def send() -> requests.Response:
-            self.stats[kind] += 1
+            if self.rate is not None:
+                self.rate.acquire(method, path, write=write)
+            with self._stats_lock:
+                self.stats[kind] += 1
             try:
                 response = self._session.request(
                     method,
@@ -222,7 +249,7 @@ class JiraClient:
                     json=body,
                     headers=dict(headers) if headers else None,
                     timeout=self._timeout,
-                    verify=self._verify,
+                    verify=self._verify_arg,
                 )
             except requests.RequestException:
                 if self._on_request is not None:
@@ -230,6 +257,11 @@ class JiraClient:
                 raise
             if self._on_request is not None:
                 self._on_request(method, path, response.status_code)
+            if self.rate is not None and response.status_code in (429, 503):
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is not None or response.status_code == 429:
+                    # Jira is pacing us: every worker holds back, not only this one
+                    self.rate.pause(min(wait if wait is not None else 1.0, RETRY_AFTER_CAP))
             return response
 
         try:

@@ -19,6 +19,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -43,7 +44,15 @@ from bridge.settings import Settings
 from bridge.sync.apply import DEFAULT_SETTLE, ApplyResult, Transitions, apply_plan, wall_clock
 from bridge.sync.customers import CustomerDirectory
 from bridge.sync.ledger import Ledger
-from bridge.sync.plan import AddComment, EditIssue, IssuePlan, Transition, plan_issue
+from bridge.sync.plan import (
+    PLACE_FIELDS,
+    WRITTEN_FIELDS,
+    AddComment,
+    EditIssue,
+    IssuePlan,
+    Transition,
+    plan_issue,
+)
 from bridge.sync.poll import (
     is_issue_key,
     keys_jql,
@@ -346,6 +355,7 @@ class Engine:
         explain: bool = False,
         wall: Callable[[], datetime] = wall_clock,
         write_settle: timedelta | None = None,
+        workers: int | None = None,
     ) -> None:
         self.port = port
         self.settings = settings
@@ -366,6 +376,8 @@ class Engine:
         #: Data Center: each issue's ledger as this process last read it or saw it stored
         #: (only the bridge writes it, one instance at a time under the site lock)
         self.ledgers: dict[str, Any] = {}
+        #: cases whose writes are in flight at once (`writes.workers` in the config)
+        self.workers = max(1, workers if workers is not None else settings.workers)
         #: the real clock: when a write whose answer was lost may be believed absent
         self.wall = wall
         timeout = float(getattr(settings.jira, "timeout", 30.0))
@@ -396,8 +408,29 @@ class Engine:
                 log.warning("issue skipped", key=snap.key, problem=snap.problem)
                 bad.append((snap.key, snap.problem))
             else:
-                good.append((raw, snap))
+                good.append((self._slim(raw), snap))
         return good, bad
+
+    def _slim(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """What planning still needs of an issue's JSON once its snapshot is made (Cloud):
+        the fields the bridge writes, where the issue stands in its workflow, its
+        properties.  The rest — comments and changelog, most of the bytes — is let go as
+        each page is read instead of being kept for the whole cycle.  Data Center plans
+        may re-read comments from the JSON, and `explain` shows it: both keep it whole."""
+        if self.explain or self.site.flavour != "cloud":
+            return raw
+        fields = raw.get("fields") or {}
+        keep = [*PLACE_FIELDS, *self._written_ids]
+        return {
+            "key": raw.get("key"),
+            "fields": {k: fields[k] for k in keep if k in fields},
+            "properties": raw.get("properties"),
+        }
+
+    @property
+    def _written_ids(self) -> list[str]:
+        fieldmap = self.site.fieldmap
+        return [fieldmap.id(name) for name in WRITTEN_FIELDS if name in fieldmap]
 
     def _retry_later(self, bad: list[tuple[str, str]], now: datetime, *, dry_run: bool) -> None:
         """Cases that could not be read are read again next cycle, changed in Jira or not."""
@@ -656,22 +689,87 @@ class Engine:
         *,
         dry_run: bool,
     ) -> None:
+        """Evaluate and plan each case here, in order; apply the plans on the write pool.
+
+        Each case's writes are one task, so they stay in order (comments → transition →
+        edit); up to `workers` cases are written at once and at most as many plans again
+        wait for a worker, so memory stays bounded.  The local state is updated here as
+        each case's writes finish."""
         total = len(issues)
         cycle = self.start_cycle(org_cases, now)
-        for index, (raw, snapshot) in enumerate(issues, 1):
-            if self.should_stop():
-                report.complete = False
-                log.info("stop requested: finishing after the current issue", done=index - 1)
-                break
-            outcome = self._one(raw, snapshot, cycle, now, dry_run=dry_run)
-            report.outcomes.append(outcome)
+        done = 0
+        workers = 1 if dry_run else self.workers
+        waiting: dict[Future[ApplyResult], _Prepared] = {}
+        executor = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsm-bridge-write")
+            if workers > 1
+            else None
+        )
+
+        def finished(outcome: IssueOutcome) -> None:
+            nonlocal done
+            done += 1
             if outcome.error:
                 report.skipped.append((outcome.key, outcome.error))
-            if self.progress is not None:
-                self.progress(index, total)
             for kind, n in outcome.writes.items():
                 report.writes[kind] += n
             report.failed_actions += outcome.failed
+            if self.progress is not None:
+                self.progress(done, total)
+
+        def collect(futures: Iterable[Future[ApplyResult]]) -> None:
+            for future in futures:
+                prepared = waiting.pop(future)
+                self._applied(prepared, future.result(), now)
+                finished(prepared.outcome)
+
+        try:
+            for index, (raw, snapshot) in enumerate(issues, 1):
+                if self.should_stop():
+                    report.complete = False
+                    log.info("stop requested: finishing the cases in flight", done=index - 1)
+                    break
+                prepared = self._prepare(raw, snapshot, cycle, now, dry_run=dry_run)
+                report.outcomes.append(prepared.outcome)
+                if prepared.plan is None or dry_run:
+                    finished(prepared.outcome)
+                    continue
+                plan = prepared.plan
+                if not (plan.actions or self.state.pending_intents(prepared.snapshot.key)):
+                    self._applied(prepared, None, now)
+                    finished(prepared.outcome)
+                    continue
+                doubt = self._doubt(prepared.snapshot, plan)
+                if executor is None:
+                    self._applied(prepared, self._apply(plan, doubt, now), now)
+                    finished(prepared.outcome)
+                    continue
+                waiting[executor.submit(self._apply, plan, doubt, now)] = prepared
+                if len(waiting) >= 2 * workers:
+                    ready, _ = wait(waiting, return_when=FIRST_COMPLETED)
+                    collect(ready)
+            collect(list(waiting))
+        except Exception:
+            # Jira failing stops the loop; the cases in flight still finish and are recorded
+            collect(list(waiting))
+            raise
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+
+    def _apply(self, plan: IssuePlan, doubt: bool, now: datetime) -> ApplyResult:
+        """One case's writes (on a pool worker)."""
+        return apply_plan(
+            self.port,
+            plan,
+            journal=self.state,
+            now=now,
+            transitions=self.transitions,
+            ledger_in_edit=True,
+            doubt=doubt,
+            wall=self.wall,
+            settle=self.write_settle,
+        )
 
     def _unknown_transitions(self, outcomes: list[IssueOutcome]) -> list[tuple[str, str]]:
         """Skipped transitions whose name no workflow is known to have: checked at
@@ -748,7 +846,7 @@ class Engine:
                     followers.add(case.key)
         return sorted(followers, key=lambda k: (len(k), k))
 
-    def _one(
+    def _prepare(
         self,
         raw: Mapping[str, Any],
         snapshot: IssueSnapshot,
@@ -756,8 +854,10 @@ class Engine:
         now: datetime,
         *,
         dry_run: bool,
-    ) -> IssueOutcome:
-        began = time.perf_counter()
+    ) -> _Prepared:
+        """Evaluate and plan one case (no writes).  A case that cannot be evaluated gets an
+        outcome with its error and no plan (and is looked at again next cycle); Jira
+        failing on a read stops the cycle."""
         outcome = IssueOutcome(
             key=snapshot.key,
             organization=snapshot.organization,
@@ -768,6 +868,7 @@ class Engine:
             sla_state="none",
             actions=[],
         )
+        began = time.perf_counter()
         try:
             desired = self.evaluate(snapshot, cycle)
             plan = self.plan(raw, snapshot, desired)
@@ -783,7 +884,7 @@ class Engine:
             log.warning("issue skipped", key=snapshot.key, problem=outcome.error)
             if not dry_run:
                 self.state.set_wakeup(snapshot.key, now)  # tried again next cycle
-            return outcome
+            return _Prepared(outcome, snapshot, None, None, False, began)
         outcome.desired = desired
         outcome.plan = plan
         outcome.tier = desired.tier
@@ -792,55 +893,68 @@ class Engine:
         if desired.priority_jira:
             outcome.priority_after = desired.priority_jira
         outcome.actions = [_action_line(a) for a in plan.actions]
-        if not dry_run:
-            if plan.actions or self.state.pending_intents(snapshot.key):
-                result: ApplyResult = apply_plan(
-                    self.port,
-                    plan,
-                    journal=self.state,
-                    now=now,
-                    transitions=self.transitions,
-                    ledger_in_edit=self.site.flavour == "cloud",
-                    doubt=self._doubt(snapshot, plan),
-                    wall=self.wall,
-                    settle=self.write_settle,
-                )
-                outcome.writes = dict(result.writes)
-                outcome.failed = len(result.failed)
-                outcome.skipped_transitions = [
-                    (action.name, why)
-                    for action, why in result.skipped
-                    if isinstance(action, Transition) and "already in" not in why
-                ]
-                if self.site.flavour != "cloud" and ledger_known:
-                    if result.failed:  # what is stored is not sure: read it next time
-                        self.ledgers.pop(snapshot.key, None)
-                    else:
-                        self.ledgers[snapshot.key] = result.ledger.to_dict()
-            # A failed write may have left the issue untouched (its `updated` did not move),
-            # so the incremental query would never bring it back: wake it next cycle.
-            wake = now if outcome.failed else desired.next_wakeup
-            self.state.set_wakeup(snapshot.key, wake)
-            self.state.remember_issue(
-                snapshot.key,
-                updated=snapshot.updated,
-                sla_state=desired.sla_state,
-                due=desired.response_due,
-                seen_at=now,
-            )
+        prepared = _Prepared(outcome, snapshot, desired, plan, ledger_known, began)
+        if dry_run:
+            self._log_issue(prepared)
+        return prepared
+
+    def _applied(self, prepared: _Prepared, result: ApplyResult | None, now: datetime) -> None:
+        """The local state after one case's writes (or none were needed)."""
+        outcome, snapshot, desired = prepared.outcome, prepared.snapshot, prepared.desired
+        assert desired is not None
+        if result is not None:
+            outcome.writes = dict(result.writes)
+            outcome.failed = len(result.failed)
+            outcome.skipped_transitions = [
+                (action.name, why)
+                for action, why in result.skipped
+                if isinstance(action, Transition) and "already in" not in why
+            ]
+            if self.site.flavour != "cloud" and prepared.ledger_known:
+                if result.failed:  # what is stored is not sure: read it next time
+                    self.ledgers.pop(snapshot.key, None)
+                else:
+                    self.ledgers[snapshot.key] = result.ledger.to_dict()
+        # A failed write may have left the issue untouched (its `updated` did not move),
+        # so the incremental query would never bring it back: wake it next cycle.
+        wake = now if outcome.failed else desired.next_wakeup
+        self.state.set_wakeup(snapshot.key, wake)
+        self.state.remember_issue(
+            snapshot.key,
+            updated=snapshot.updated,
+            sla_state=desired.sla_state,
+            due=desired.response_due,
+            seen_at=now,
+        )
+        self._log_issue(prepared)
+
+    def _log_issue(self, prepared: _Prepared) -> None:
+        outcome, desired, plan = prepared.outcome, prepared.desired, prepared.plan
+        assert desired is not None and plan is not None
         log.info(
             "issue",
-            key=snapshot.key,
-            organization=snapshot.organization,
+            key=outcome.key,
+            organization=outcome.organization,
             sla_state=desired.sla_state,
             priority=desired.priority,
             due=desired.response_due.isoformat() if desired.response_due else None,
             actions=len(plan.actions),
             writes=sum(outcome.writes.values()),
             failed=outcome.failed,
-            ms=round((time.perf_counter() - began) * 1000, 2),
+            ms=round((time.perf_counter() - prepared.began) * 1000, 2),
         )
-        return outcome
+
+
+@dataclass
+class _Prepared:
+    """One case evaluated and planned, waiting for (or back from) its writes."""
+
+    outcome: IssueOutcome
+    snapshot: IssueSnapshot
+    desired: Desired | None
+    plan: IssuePlan | None  # None: the case could not be evaluated
+    ledger_known: bool  # the plan's ledger is the issue's (Data Center reads it per case)
+    began: float
 
 
 def _action_line(action: Any) -> str:

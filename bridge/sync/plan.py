@@ -32,6 +32,8 @@ from bridge.sync.ledger import Ledger
 
 #: Logical field names the bridge writes, in the order they are shown.
 WRITTEN_FIELDS = ("response_due", "sla_state", "support_tier", "quota_usage")
+#: The raw fields :func:`place_of` reads.
+PLACE_FIELDS = ("status", "issuetype", "project")
 
 _LABELS = {
     "response_due": "response due",
