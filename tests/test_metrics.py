@@ -34,6 +34,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bridge import sdnotify
 from bridge.cli import main
 from bridge.commands.run import MIN_PAUSE, next_pause
+from bridge.jira.client import JiraClient
+from bridge.jira.retry import RetryPolicy
 from bridge.logs import configure_logging
 from bridge.metrics import Metrics
 from bridge.sandbox import seed as seeds
@@ -235,6 +237,14 @@ def test_a_failed_run_once_records_it_and_prints_one_line_for_cron_mail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    fast = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)  # retries, no waits
+    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
+
+    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
+        overrides.setdefault("retry", fast)
+        return original(cls, jira, **overrides)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
