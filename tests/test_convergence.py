@@ -223,11 +223,14 @@ class Desk(RuleBasedStateMachine):
         comment(self.sb, key, "Looking into it.", by=by, internal=not public)
         self.cycle()
 
-    @rule(key=cases)
-    def the_customer_comments(self, key: str) -> None:
-        reporter = self.sb.store.user(self.sb.store.issue(key).values["reporter"])
-        assert reporter is not None
-        comment(self.sb, key, "Any update?", by=reporter.email)
+    @rule(key=cases, data=st.data())
+    def the_customer_or_a_colleague_comments(self, key: str, data: st.DataObject) -> None:
+        store = self.sb.store
+        field = store.field_by_name("Organizations")
+        assert field is not None
+        (org,) = store.issue(key).values[field.id]
+        who = data.draw(st.sampled_from(MEMBERS[store.organizations[org].name]), label="by")
+        comment(self.sb, key, "Any update?", by=who)
         self.cycle()
 
     @rule(key=cases)
