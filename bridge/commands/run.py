@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TextIO
 
 import structlog
@@ -171,6 +172,7 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
         return EXIT_CONFIG
     shutdown = install_handlers()
     runtime.engine.should_stop = lambda: shutdown.stopping
+    runtime.client.interrupt_waits(shutdown.pause)  # SIGTERM never waits behind a Retry-After
     progress = Progress(sys.stderr) if not quiet and sys.stderr.isatty() else None
     runtime.engine.progress = progress
     before = dict(runtime.client.stats)
@@ -178,6 +180,7 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     try:
         report = runtime.engine.cycle(now, dry_run=dry_run)
     finally:
+        runtime.client.interrupt_waits(None)
         shutdown.restore()
         lock.release()
         if progress is not None:
@@ -227,15 +230,17 @@ class Progress:
 def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int:
     settings = runtime.settings
     known_fields = tuple(settings.fields)
+    # `--rules DIR` holds for the daemon's whole life: reloads read DIR, edits to DIR count
+    rules_path = Path(args.rules) if getattr(args, "rules", None) else settings.rules_path
 
     def loader() -> RuleSet:
         try:
-            return load_ruleset(settings.rules_path, known_fields)
+            return load_ruleset(rules_path, known_fields)
         except Exception:
             metrics.rules_reload_failed()
             raise
 
-    watcher: RulesWatcher[RuleSet] = RulesWatcher([settings.rules_path], loader)
+    watcher: RulesWatcher[RuleSet] = RulesWatcher([rules_path], loader)
     watcher.load()
     server: MetricsServer | None = None
     if settings.metrics_listen is not None:
@@ -248,6 +253,7 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
         log.info("metrics served", url=f"http://{_hostport(*server.address)}/metrics")
     shutdown: Shutdown = install_handlers(on_reload=watcher.request_reload)
     runtime.engine.should_stop = lambda: shutdown.stopping
+    runtime.client.interrupt_waits(shutdown.pause)  # SIGTERM never waits behind a Retry-After
     lock = CycleLock(settings.lock_path)
     interval = settings.polling_interval.total_seconds()
     watchdog = sdnotify.watchdog_seconds()
@@ -260,7 +266,7 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
         )
     failures = 0
     ready = False
-    log.info("daemon started", interval_s=interval, jql=settings.jira.jql)
+    log.info("daemon started", interval_s=interval, jql=settings.jira.jql, rules=str(rules_path))
     try:
         while not shutdown.stopping:
             if watcher.poll():
@@ -270,6 +276,9 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                 lock.acquire(wait=min(30.0, interval))
             except LockBusy as exc:
                 log.warning("cycle skipped: lock busy", reason=str(exc))
+            except OSError as exc:  # the lock file cannot be created: nothing will fix itself
+                log.error("cannot take the cycle lock", error=exc.strerror or str(exc))
+                return EXIT_CONFIG
             else:
                 before = dict(runtime.client.stats)
                 states = Metrics.states_before(runtime.state)
@@ -293,6 +302,7 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                     ready = True
             shutdown.wait(pause)
     finally:
+        runtime.client.interrupt_waits(None)
         shutdown.restore()
         sdnotify.notify("STOPPING=1")
         if server is not None:

@@ -35,6 +35,7 @@ import structlog
 from atlassian import Jira
 from requests.adapters import HTTPAdapter
 
+from bridge.jira import jsondepth
 from bridge.jira.port import JiraError, Json
 from bridge.jira.rate import RateLimiter
 from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient, parse_retry_after
@@ -198,6 +199,11 @@ class JiraClient:
         kwargs.update(overrides)
         return cls(jira.url, **kwargs)
 
+    def interrupt_waits(self, pause: Callable[[float], bool] | None) -> None:
+        """Sleep between retries with ``pause(seconds)``, which returns True when a stop
+        request cut the wait short (the call then raises `WaitInterrupted`)."""
+        self._retrier.pause = pause
+
     def close(self) -> None:
         self._session.close()
 
@@ -345,7 +351,8 @@ class JiraClient:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            # one issue nested past Python's parser is marked, not the whole page lost
+            return jsondepth.loads(response.text)
         except ValueError:
             raise JiraError(
                 f"{what}: Jira answered HTTP {response.status_code} with a body that is not JSON "

@@ -36,6 +36,7 @@ from bridge.policy.model import (
     Tier,
 )
 from bridge.policy.problems import Checker, Node, Problem, did_you_mean
+from bridge.policy.regexsafe import backtracking_risk
 from bridge.policy.templates import check_template
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -721,6 +722,14 @@ def _read_condition(build: _Build, check: Checker, node: Node, where: str) -> Co
                     f"{where}: summary_matches is not a valid regular expression: {exc.msg}"
                     + (f" at position {exc.pos}" if exc.pos is not None else ""),
                     "escape special characters such as ( [ + * with a backslash",
+                )
+                pattern = None
+            risk = backtracking_risk(pattern, re.IGNORECASE) if pattern is not None else None
+            if risk is not None:  # a customer's summary could stall every cycle
+                check.add(
+                    entries["summary_matches"],
+                    f"{where}: summary_matches {pattern!r} can take exponential time: {risk}",
+                    "write it without nested repeats, e.g. (a+)+ as a+",
                 )
                 pattern = None
         values["summary_matches"] = pattern

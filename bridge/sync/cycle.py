@@ -36,6 +36,7 @@ from bridge.jira.fields import (
     resolve_user,
 )
 from bridge.jira.port import JiraError, JiraPort
+from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.compiled import Policy
 from bridge.policy.cycle import Cycle
 from bridge.policy.evaluate import evaluate
@@ -657,6 +658,13 @@ class Engine:
             report.aborted_permanent = exc.permanent
             report.complete = False
             log.error("cycle stopped: Jira failed", error=str(exc), status=exc.status)
+        except CircuitOpen as exc:  # Jira refused call after call: stop now, not per action
+            report.aborted = str(exc)
+            report.complete = False
+            log.error("cycle stopped: Jira keeps failing", error=str(exc))
+        except WaitInterrupted:
+            report.complete = False
+            log.info("stop requested during a wait for Jira: the cycle stops here")
         report.skipped_actions = self._unknown_transitions(report.outcomes)
         report.seconds = time.perf_counter() - began
         if not dry_run and run_id is not None:
@@ -879,6 +887,8 @@ class Engine:
                 )
         except _JiraFailed as failed:
             raise failed.error from None
+        except (CircuitOpen, WaitInterrupted):
+            raise  # the cycle stops, not just this issue
         except Exception as exc:  # one bad issue never stops the cycle
             outcome.error = f"{type(exc).__name__}: {exc}"
             log.warning("issue skipped", key=snapshot.key, problem=outcome.error)

@@ -28,6 +28,7 @@ from typing import Any
 
 from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
 from bridge.jira.port import JiraError, JiraPort
+from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.model import Actor, IssueSnapshot, MonthCase
 from bridge.sync.snapshot import (
     INTERNAL_COMMENT_PROPERTY,
@@ -353,6 +354,12 @@ def read_issues(
                 raise  # Jira itself is failing: the cycle stops and the next one resumes
             # deleted or moved between the search and the follow-up read: skip it
             snapshot = SnapshotError(str(issue.get("key")), f"vanished while being read: {exc}")
+        except (CircuitOpen, WaitInterrupted):
+            raise  # the cycle stops, not this issue
+        except Exception as exc:  # one malformed issue never stops the cycle
+            snapshot = SnapshotError(
+                str(issue.get("key")), f"malformed issue ({type(exc).__name__}): {exc}"[:300]
+            )
         yield issue, snapshot
 
 

@@ -131,6 +131,21 @@ class Shutdown:
             self._doorbell.wait(remaining)
             self._doorbell.clear()  # the state lives in the flags; the bell only wakes us
 
+    def pause(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> bool:
+        """Sleep up to ``seconds`` unless a stop arrives; True when it did.
+
+        For waits inside a cycle (a ``Retry-After``): a reload request does not end
+        them (it is picked up between cycles), a stop does, at once.
+        """
+        deadline = clock() + seconds
+        while not self.stop.is_set():
+            remaining = deadline - clock()
+            if remaining <= 0:
+                return False
+            self._doorbell.wait(remaining)
+            self._doorbell.clear()  # a reload rang: the flags keep it for `wait`
+        return True
+
     def _interrupted(self) -> bool:
         if self.stop.is_set():
             return True

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.jira.fields import FieldMap, parse_jira_datetime
+from bridge.jira.jsondepth import MALFORMED
 from bridge.policy.model import (
     Actor,
     CaseComment,
@@ -142,6 +143,8 @@ def to_snapshot(
     key = issue.get("key")
     if not isinstance(key, str) or not key:
         raise SnapshotError(str(issue.get("id") or "?"), "issue has no key")
+    if MALFORMED in issue:  # marked by the client: a value nested past what can be read
+        raise SnapshotError(key, str(issue[MALFORMED]))
     raw = issue.get("fields")
     if not isinstance(raw, Mapping):
         raise SnapshotError(key, "issue has no fields (was the search asked for fields?)")
@@ -159,8 +162,11 @@ def to_snapshot(
     if status is None:
         raise SnapshotError(key, "status is missing")
     category = None
-    if isinstance(status_raw, Mapping):
-        category = (status_raw.get("statusCategory") or {}).get("key")
+    if isinstance(status_raw, Mapping) and status_raw.get("statusCategory") is not None:
+        given = status_raw["statusCategory"]
+        if not isinstance(given, Mapping):
+            raise SnapshotError(key, f"status {status!r} has a malformed category: {given!r}"[:200])
+        category = given.get("key")
     if not isinstance(category, str):
         category = categories.get(status.casefold())
     if category is None:
