@@ -1,0 +1,211 @@
+"""Under constant 429s: a circuit breaker ends the cycle early (exit 3), and SIGTERM never
+waits behind a Retry-After."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import Sandbox
+from test_run_command import NOW, Daemon, write_config
+
+from bridge.cli import main
+from bridge.jira.client import JiraClient
+from bridge.jira.retry import CircuitOpen, Retrier, RetryPolicy, Transient, WaitInterrupted
+from bridge.sync.signals import Shutdown, install_handlers
+
+
+def answer(status: int) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_breaker_opens_after_three_exhausted_calls_and_refuses_without_sending() -> None:
+    clock = Clock()
+    policy = RetryPolicy(
+        max_attempts=2, sleep=lambda _s: None, uniform=lambda _a, _b: 0.0, clock=clock
+    )
+    retrier = Retrier(policy)
+    sent: list[str] = []
+
+    def limited(what: str) -> Any:
+        def send() -> requests.Response:
+            sent.append(what)
+            return answer(429)
+
+        return send
+
+    for n in (1, 2):
+        with pytest.raises(Transient):
+            retrier.run(limited(f"call {n}"), idempotent=True, what=f"call {n}")
+    with pytest.raises(CircuitOpen):
+        retrier.run(limited("call 3"), idempotent=True, what="call 3")
+    assert len(sent) == 6  # 3 calls x 2 attempts
+    with pytest.raises(CircuitOpen, match="not sent"):
+        retrier.run(limited("call 4"), idempotent=False, what="call 4")
+    assert len(sent) == 6  # refused at once
+    # after the cool-down one call goes through; a success closes the breaker
+    clock.now += policy.breaker_cooldown + 1
+    assert retrier.run(lambda: answer(200), idempotent=True, what="probe").status_code == 200
+    assert not retrier.breaker_open
+    with pytest.raises(Transient):
+        retrier.run(limited("call 5"), idempotent=True, what="call 5")
+
+
+def test_a_permanent_error_between_failures_resets_the_count() -> None:
+    retrier = Retrier(RetryPolicy(max_attempts=1, sleep=lambda _s: None))
+    for _ in range(2):
+        with pytest.raises(Transient):
+            retrier.run(lambda: answer(503), idempotent=True, what="x")
+    assert retrier.run(lambda: answer(404), idempotent=True, what="y").status_code == 404
+    for _ in range(2):
+        with pytest.raises(Transient):
+            retrier.run(lambda: answer(503), idempotent=True, what="x")
+    assert not retrier.breaker_open
+
+
+def test_a_stop_ends_a_wait_between_attempts() -> None:
+    shutdown = Shutdown()
+    retrier = Retrier(RetryPolicy(max_attempts=5, sleep=lambda _s: None))
+    retrier.pause = shutdown.pause
+    sent: list[int] = []
+
+    def send() -> requests.Response:
+        sent.append(1)
+        shutdown.request_stop("SIGTERM")  # arrives while the 429 is being answered
+        return answer(429)
+
+    with pytest.raises(WaitInterrupted):
+        retrier.run(send, idempotent=True, what="x")
+    assert sent == [1]  # nothing more was sent after the stop
+
+
+def test_sigterm_wakes_a_pause_at_once() -> None:
+    shutdown = install_handlers()
+    try:
+        threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+        assert shutdown.pause(30) is True  # False only after the full 30 s
+        assert shutdown.stop.reason == "SIGTERM"
+    finally:
+        shutdown.restore()
+
+
+def test_a_reload_does_not_end_a_pause_but_is_kept_for_the_daemon() -> None:
+    shutdown = Shutdown()
+    shutdown.request_reload()
+    assert shutdown.pause(0.01) is False
+    assert shutdown.wait(0) is True  # the reload is still seen between cycles
+
+
+def test_constant_429s_end_the_cycle_early_with_exit_3(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fast = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)
+    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
+
+    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
+        overrides.setdefault("retry", fast)
+        return original(cls, jira, **overrides)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
+    sandbox.set_faults("429:1@1s,only:write")
+    config = write_config(tmp_path, sandbox.url)
+    code = main(["run", "--once", "--config", str(config), "--now", NOW])
+    out = capsys.readouterr()
+    assert code == 3, out.err[-2000:]
+    assert "stopped" in out.out and "in a row" in out.out
+    attempts = fast.breaker_threshold * fast.max_attempts
+    assert sandbox.requests.count(kind="write") == attempts  # not 5 per write of every case
+
+
+def test_sigterm_during_a_retry_after_wait_stops_the_daemon_promptly(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    from test_run_command import DEADLINE
+
+    site = sandbox_factory(frozen=False, faults="429:1@45s,only:write")
+    config = write_config(tmp_path, site.url)
+    daemon = Daemon(config, tmp_path / "daemon.log")
+    try:
+        daemon.wait_for(
+            lambda ev: any(e.get("event") == "jira.retry" for e in ev), "a wait after a 429"
+        )
+        began = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0, daemon.log.read_text()
+        stopped_in = time.monotonic() - began
+    finally:
+        daemon.kill()
+    # the Retry-After alone was 45 s, four of them per write; a stop ends the wait at once
+    assert stopped_in < min(DEADLINE, 30.0), stopped_in
+    events = daemon.events()
+    assert any(e.get("event") == "daemon stopped" for e in events)
+
+
+def test_the_daemon_keeps_rules_dir_for_reloads_and_watches_it(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    """`run --rules DIR`: edits to DIR reload, and SIGHUP reloads DIR, not the config's rules."""
+    import shutil
+    import sys
+
+    from test_run_command import REPO
+
+    site = sandbox_factory(frozen=False)
+    rules = tmp_path / "mine"
+    shutil.copytree(REPO / "rules", rules)
+    config = write_config(tmp_path, site.url, interval="1s")  # its `rules:` is the shipped set
+
+    class RulesDaemon(Daemon):
+        def __init__(self) -> None:
+            self.log = tmp_path / "daemon.log"
+            self.err = self.log.open("w", encoding="utf-8")
+            env = {**os.environ, "JIRA_API_TOKEN": "sandbox-token"}
+            argv = [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)]
+            self.proc = subprocess.Popen(
+                [*argv, "--rules", str(rules)],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=self.err,
+            )
+
+    def count(event: str) -> Any:
+        return lambda ev: sum(1 for e in ev if str(e.get("event", "")).startswith(event))
+
+    daemon = RulesDaemon()
+    try:
+        daemon.wait_for(lambda ev: count("cycle")(ev) >= 1, "a first cycle")
+        tiers = rules / "tiers.yaml"
+        tiers.write_text(tiers.read_text(encoding="utf-8") + "\nnot_a_key: 1\n", "utf-8")
+        daemon.wait_for(lambda ev: count("new rules rejected")(ev) >= 1, "DIR's edit noticed")
+        daemon.signal(signal.SIGHUP)  # a reload of DIR (still bad), not of the config's rules
+        daemon.wait_for(lambda ev: count("new rules rejected")(ev) >= 2, "SIGHUP reloads DIR")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+    finally:
+        daemon.kill()
+    events = daemon.events()
+    assert not [e for e in events if e.get("event") == "rules reloaded"], "never the config's"
+    started = next(e for e in events if e.get("event") == "daemon started")
+    assert started.get("rules") == str(rules)
