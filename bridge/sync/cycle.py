@@ -478,10 +478,14 @@ class Engine:
         if not known:
             return {}
         if complete:
+            # one folding rule on every path: names that differ only in letter case are
+            # one organisation (the state and the month search fold the same way)
             grouped: dict[str, list[MonthCase]] = defaultdict(list)
             for s in snapshots:
                 if s.organization:
-                    grouped[s.organization].append(MonthCase(s.key, s.created, s.resolution))
+                    grouped[s.organization.casefold()].append(
+                        MonthCase(s.key, s.created, s.resolution)
+                    )
             return {org: tuple(cases) for org, cases in grouped.items()}
         orgs = {s.organization for s in known if s.organization}
         since = min(
