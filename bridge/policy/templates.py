@@ -7,6 +7,7 @@ substitutes plain names from a fixed vocabulary.  ``{{`` and ``}}`` are literal 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 
 #: Every placeholder a template may use (SPEC §3).
@@ -67,6 +68,33 @@ def check_template(text: str) -> list[str]:
     if "key" not in names:
         problems.append("comment text must contain {key} so every comment names its case")
     return problems
+
+
+#: Characters that start markup in a Jira comment (wiki renderer: links ``[x|url]``,
+#: macros ``{color}``, images ``!x!``, bold ``*x*``, mentions ``[~user]``, ...).
+_MARKUP_CHARS = "[]{}|!*^~#\\"
+_MARKUP = str.maketrans(dict.fromkeys(_MARKUP_CHARS, " "))
+
+
+def neutralise(value: str) -> str:
+    """A placeholder value as plain text: no markup, no hidden direction changes.
+
+    Display names, organisation names and request types come from people: a name
+    like ``[Pay here|https://x]`` or one with a right-to-left override (U+202E)
+    must not turn into a link, a macro or reversed text in a comment the bridge
+    signs.  Markup characters become spaces; format characters (bidi controls,
+    zero-width characters) are dropped; control characters (line breaks) become
+    spaces.
+    """
+    if value.isascii() and value.isprintable() and not any(c in value for c in _MARKUP_CHARS):
+        return value  # the usual case: nothing to do
+    kept = []
+    for ch in value.translate(_MARKUP):
+        category = unicodedata.category(ch)
+        if category == "Cf":
+            continue
+        kept.append(" " if category in ("Cc", "Zl", "Zp") else ch)
+    return " ".join("".join(kept).split())
 
 
 def render(text: str, values: Mapping[str, str]) -> str:

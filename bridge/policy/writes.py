@@ -19,7 +19,7 @@ from bridge.policy.model import (
     PriorityLevel,
     QuotaPosition,
 )
-from bridge.policy.templates import PLACEHOLDERS
+from bridge.policy.templates import PLACEHOLDERS, neutralise
 from bridge.policy.templates import render as render_template
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,9 +80,14 @@ class TemplateValues:
     def render(self, text: str) -> str:
         """The template filled with this case's values."""
         template = self.policy.template(text)
+        # values come from people (display names, organisations): plain text only
         if template is None:
-            return render_template(text, {name: self.value(name) for name in PLACEHOLDERS})
-        return template.pattern.format_map({name: self.value(name) for name in template.names})
+            return render_template(
+                text, {name: neutralise(self.value(name)) for name in PLACEHOLDERS}
+            )
+        return template.pattern.format_map(
+            {name: neutralise(self.value(name)) for name in template.names}
+        )
 
     def comment(self, action_id: str, template: CommentTemplate) -> DesiredComment:
         """The comment, rendered when its text is first read."""
