@@ -306,7 +306,9 @@ def test_a_cycle_whose_writes_all_fail_is_redone_by_the_next_one() -> None:
         engine = make_engine(server.url)
         server.faults.set("500:1.0,only:write")
         first = engine.cycle(SANDBOX_NOW)
-        assert first.complete and first.failed_actions > 0 and first.total_writes == 0
+        # either every write failed on its own, or the circuit breaker ended the cycle early
+        assert (first.complete and first.failed_actions > 0) or first.aborted, first.counts()
+        assert first.total_writes == 0
         untouched = seeds.build("demo", now=SANDBOX_NOW, frozen=True)
         assert_same_end_state(end_state(server.store), end_state(untouched))
         server.faults.set(None)
@@ -659,7 +661,8 @@ def test_a_sandbox_crash_and_restart_mid_cycle(
     first = engine.cycle(SANDBOX_NOW)
     assert writes >= 60, "the crash should have come mid-cycle"
     if restart == "after-the-cycle":
-        assert first.failed_actions > 0, first.counts()
+        # the writes after the crash failed, or the circuit breaker ended the cycle early
+        assert first.failed_actions > 0 or first.aborted, first.counts()
         sandbox_process.start()
     second = engine.cycle(SANDBOX_NOW)
     assert second.ok and second.complete, second.counts()

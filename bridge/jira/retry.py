@@ -16,13 +16,11 @@ The rules (Atlassian's rate-limiting guidance, SPEC §7):
 
 **Circuit breaker.**  When Jira keeps refusing -- ``breaker_threshold`` calls in
 a row ran out of attempts (constant 429s, a site down behind a proxy that still
-answers 503) -- the next attempt would only add minutes of waiting per call.
-The breaker opens: the call raises :class:`CircuitOpen`, and every call for the
-next ``breaker_cooldown`` seconds fails the same way at once, without sending.
-:class:`CircuitOpen` is deliberately not a ``JiraError``: nothing that handles
-one failed action catches it, so the cycle ends early (exit 3) and the next
-cycle tries again.  After the cool-down one call is let through; a success
-closes the breaker.
+answers 503) -- every further call would only add minutes of waiting.  The call
+that makes it ``breaker_threshold`` in a row raises :class:`CircuitOpen` instead
+of failing on its own.  It is deliberately not a ``JiraError``: nothing that
+handles one failed action catches it, so the cycle ends at once (exit 3) and
+the next cycle (the daemon backs off first) starts with a fresh count.
 
 **Waits that stop.**  ``Retrier.pause`` (set by the daemon and ``run --once``
 to the signal handlers' interruptible sleep) makes every wait between
@@ -66,12 +64,8 @@ class RetryPolicy:
     uniform: Callable[[float, float], float] = field(default=random.uniform, compare=False)
     #: the wall clock used to turn an HTTP-date Retry-After into seconds
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False)
-    #: calls in a row that ran out of attempts before the breaker opens (0: never)
+    #: calls in a row that ran out of attempts before the cycle is ended (0: never)
     breaker_threshold: int = 3
-    #: seconds the open breaker refuses calls before letting one through again
-    breaker_cooldown: float = 60.0
-    #: the monotonic clock for the breaker's cool-down
-    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -172,8 +166,6 @@ class Retrier:
         #: interruptible sleep: ``pause(seconds)`` returns True when a stop cut it short
         self.pause: Callable[[float], bool] | None = None
         self._failures = 0  # calls in a row that ran out of attempts
-        self._open_until: float | None = None
-        self._open_reason = ""
 
     def _sleep(self, seconds: float) -> None:
         if self.pause is not None:
@@ -183,35 +175,22 @@ class Retrier:
         self.policy.sleep(seconds)
 
     @property
-    def breaker_open(self) -> bool:
-        return self._open_until is not None and self.policy.clock() < self._open_until
-
-    def _refuse_if_open(self, what: str) -> None:
-        if self.breaker_open:
-            raise CircuitOpen(
-                f"{what} not sent: Jira failed {self._failures} calls in a row "
-                f"({self._open_reason}); this cycle stops and the next one tries again"
-            )
+    def failures_in_a_row(self) -> int:
+        """Calls in a row that ran out of attempts (0 after any final answer)."""
+        return self._failures
 
     def _record(self, exhausted: Transient | None, what: str) -> None:
         if exhausted is None:
-            self._failures, self._open_until = 0, None
+            self._failures = 0
             return
         self._failures += 1
         threshold = self.policy.breaker_threshold
         if threshold and self._failures >= threshold:
-            self._open_until = self.policy.clock() + self.policy.breaker_cooldown
-            self._open_reason = exhausted.detail
-            log.error(
-                "jira.circuit_open",
-                call=what,
-                failures=self._failures,
-                reason=exhausted.detail,
-                cooldown_s=self.policy.breaker_cooldown,
-            )
+            failures, self._failures = self._failures, 0  # the next cycle counts afresh
+            log.error("jira.circuit_open", call=what, failures=failures, reason=exhausted.detail)
             raise CircuitOpen(
                 f"{what} failed after {self.policy.max_attempts} attempts ({exhausted.detail}),"
-                f" {self._failures} calls in a row: Jira is refusing work;"
+                f" {failures} calls in a row: Jira is refusing work;"
                 " this cycle stops and the next one tries again"
             ) from None
 
@@ -275,7 +254,6 @@ class Retrier:
                 raise transient
             return response
 
-        self._refuse_if_open(what)
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.max_attempts),
             wait=self._wait,
