@@ -4,9 +4,8 @@ markup cannot make a link or a macro, and bidi controls cannot reverse what foll
 from __future__ import annotations
 
 import pytest
-from policy_factories import context, customer_user, default_ruleset, snapshot
+from policy_factories import context, customer_user, default_ruleset, evaluate, snapshot
 
-from bridge.policy.evaluate import evaluate
 from bridge.policy.templates import neutralise
 
 NOW = "2026-11-30T10:00:00+10:00"
