@@ -39,15 +39,17 @@ from bridge.commands._runtime import (
     Runtime,
     connect,
     default_tz,
+    jira_exit,
     load_config,
     parse_now,
     setup_logging,
 )
+from bridge.jira.port import JiraError
 from bridge.metrics import Metrics, MetricsServer
 from bridge.policy.model import RuleSet
 from bridge.policy.ruleset import load_ruleset
 from bridge.sync.cycle import CycleReport, Site, SiteError, policy_fingerprint
-from bridge.sync.lock import CycleLock, LockBusy
+from bridge.sync.lock import CycleLock, LockBusy, SiteLock, SiteLockBusy, lock_project
 from bridge.sync.signals import RulesWatcher, Shutdown, install_handlers
 from bridge.sync.state import State
 
@@ -156,6 +158,58 @@ def _run(args: argparse.Namespace) -> int:
         runtime.close()
 
 
+def site_lock_for(runtime: Runtime) -> SiteLock | None:
+    """The lock on the Jira site for this instance (None when the JQL names no project)."""
+    project = lock_project(runtime.settings.jira.jql)
+    if project is None:
+        log.warning(
+            "site lock off: the JQL names no project to hold it",
+            jql=runtime.settings.jira.jql,
+            hint="start the JQL with `project = KEY` so two instances cannot both write",
+        )
+        return None
+    ttl = max(timedelta(minutes=10), 3 * runtime.settings.polling_interval)
+    return SiteLock(runtime.client, project, runtime.state.instance_id(), ttl=ttl)
+
+
+def take_site_lock(site_lock: SiteLock | None) -> int | None:
+    """Take the site lock; an exit status when this instance must not run, else None.
+
+    Jira failing (after the retries) while the lock is read is left to the cycle, which
+    reads first and stops on the same failure with exit 3 and its run recorded."""
+    if site_lock is None:
+        return None
+    try:
+        site_lock.acquire()
+    except SiteLockBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except JiraError as exc:
+        if exc.permanent:
+            print(f"error: cannot use the site lock: {exc}", file=sys.stderr)
+            return jira_exit(exc)
+        log.warning("could not read the site lock: Jira is failing", error=str(exc))
+    return None
+
+
+def lost_site_lock(site_lock: SiteLock | None, *, renew: bool = False) -> bool:
+    """Keep the site lock fresh (``renew``: now, else when a third of its life has
+    passed); True when another instance holds it, so no cycle may run."""
+    if site_lock is None:
+        return False
+    try:
+        if renew:
+            site_lock.acquire()  # also takes it back after an expiry
+        else:
+            site_lock.heartbeat()
+    except SiteLockBusy as exc:
+        log.error("another instance holds the site lock: no cycle now", reason=str(exc))
+        return True
+    except JiraError:
+        return False  # Jira failing shows in the cycle itself
+    return False
+
+
 def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metrics: Metrics) -> int:
     # a dry run changes nothing and is not a cycle worth counting
     textfile = runtime.settings.metrics_textfile if not dry_run else None
@@ -170,22 +224,31 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     except OSError as exc:  # the lock file cannot be created: a config problem
         print(f"error: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
+    site_lock = None if dry_run else site_lock_for(runtime)
+    refused = take_site_lock(site_lock)
+    if refused is not None:
+        lock.release()
+        return refused
     shutdown = install_handlers()
-    runtime.engine.should_stop = lambda: shutdown.stopping
+    runtime.engine.should_stop = lambda: shutdown.stopping or lost_site_lock(site_lock)
     runtime.client.interrupt_waits(shutdown.pause)  # SIGTERM never waits behind a Retry-After
     progress = Progress(sys.stderr) if not quiet and sys.stderr.isatty() else None
     runtime.engine.progress = progress
     before = dict(runtime.client.stats)
     states = Metrics.states_before(runtime.state) if textfile is not None else None
+    after = before
     try:
         report = runtime.engine.cycle(now, dry_run=dry_run)
+        after = dict(runtime.client.stats)  # the cycle's requests, not the site lock's
     finally:
         runtime.client.interrupt_waits(None)
         shutdown.restore()
+        if site_lock is not None:
+            site_lock.release()
         lock.release()
         if progress is not None:
             progress.close()
-    requests = request_delta(before, runtime.client.stats)
+    requests = request_delta(before, after)
     log.info("cycle requests", **requests)
     if textfile is not None:
         _observe(metrics, runtime, report, before, states)
@@ -251,8 +314,12 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
             print(f"error: metrics.listen {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_CONFIG
         log.info("metrics served", url=f"http://{_hostport(*server.address)}/metrics")
+    site_lock = site_lock_for(runtime)
+    refused = take_site_lock(site_lock)
+    if refused is not None:
+        return refused
     shutdown: Shutdown = install_handlers(on_reload=watcher.request_reload)
-    runtime.engine.should_stop = lambda: shutdown.stopping
+    runtime.engine.should_stop = lambda: shutdown.stopping or lost_site_lock(site_lock)
     runtime.client.interrupt_waits(shutdown.pause)  # SIGTERM never waits behind a Retry-After
     lock = CycleLock(settings.lock_path)
     interval = settings.polling_interval.total_seconds()
@@ -280,6 +347,10 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                 log.error("cannot take the cycle lock", error=exc.strerror or str(exc))
                 return EXIT_CONFIG
             else:
+                if lost_site_lock(site_lock, renew=True):
+                    lock.release()  # another instance works on the site: no cycle now
+                    shutdown.wait(pause)
+                    continue
                 before = dict(runtime.client.stats)
                 states = Metrics.states_before(runtime.state)
                 try:
@@ -307,6 +378,8 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
         sdnotify.notify("STOPPING=1")
         if server is not None:
             server.stop()
+        if site_lock is not None:
+            site_lock.release()
     log.info("daemon stopped", reason=shutdown.stop.reason or "stop requested")
     return EXIT_OK
 

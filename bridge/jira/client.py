@@ -587,6 +587,20 @@ class JiraClient:
         found = self._get(f"rest/api/2/issue/{_quote_path(key)}/transitions")
         return list(found.get("transitions") or [])
 
+    def project_property(self, project: str, prop: str) -> Any | None:
+        """A project property's value, or None when it is not set (HTTP 404)."""
+        path = f"rest/api/2/project/{_quote_path(project)}/properties/{_quote_path(prop)}"
+        found = self._get(path, ok_404=True)
+        return None if found is None else found.get("value")
+
+    def set_project_property(self, project: str, prop: str, value: Any) -> None:
+        path = f"rest/api/2/project/{_quote_path(project)}/properties/{_quote_path(prop)}"
+        self._call("PUT", path, body=value, write=True)
+
+    def delete_project_property(self, project: str, prop: str) -> None:
+        path = f"rest/api/2/project/{_quote_path(project)}/properties/{_quote_path(prop)}"
+        self._call("DELETE", path, write=True, ok_404=True)
+
     def get_property(self, key: str, prop: str) -> Any | None:
         """The issue property's value, or None when it is not set (HTTP 404)."""
         path = f"rest/api/2/issue/{_quote_path(key)}/properties/{_quote_path(prop)}"

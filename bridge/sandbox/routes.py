@@ -120,7 +120,7 @@ class Route:
     method: str
     template: str
     handler: Handler
-    kind: str = "read"  # read | write (for the request log and write faults)
+    kind: str = "read"  # read | write | site (for the request log and write faults)
     flavours: frozenset[str] = frozenset({"cloud", "datacenter"})
     anonymous: bool = False
     customers: bool = False  # portal customers may call it
@@ -396,6 +396,61 @@ def delete_property(req: Request) -> Response:
     if key not in iss.properties:
         raise StoreError(404, [f"The property with key '{key}' does not exist."])
     req.store.delete_property(iss.properties, key)
+    return Response(204)
+
+
+# ------------------------------------------------------------------- project properties
+# "Project properties" (Cloud: /rest/api/3/project/{projectIdOrKey}/properties/{propertyKey};
+# Data Center: the same under /rest/api/2).  Reading needs Browse Projects; setting and
+# deleting need Administer Jira or Administer Projects for the project, which the
+# sandbox models as the user's admin flag.  These writes touch the site, not a case: their
+# request-log kind is "site", so case write counts and write faults stay about cases.
+
+
+def _project(req: Request) -> Any:
+    ref = req.path_params["projectIdOrKey"]
+    project = req.store.project
+    if ref not in (project.id, project.key) and ref.upper() != project.key:
+        raise StoreError(404, [f"No project could be found with key '{ref}'."])
+    return project
+
+
+def _project_admin(req: Request) -> None:
+    if not req.actor.admin:
+        raise StoreError(403, [NO_PERMISSION])
+
+
+def get_project_property(req: Request) -> Response:
+    project = _project(req)
+    key = req.path_params["propertyKey"]
+    if key not in project.properties:
+        raise StoreError(404, [f"The property with key '{key}' does not exist."])
+    return Response(200, {"key": key, "value": project.properties[key]})
+
+
+def put_project_property(req: Request) -> Response:
+    project = _project(req)
+    _project_admin(req)
+    key = req.path_params["propertyKey"]
+    _property_key(key)
+    if req.body is None:
+        raise StoreError(400, ["The property value is required."])
+    if _json_size(req.body) > PROPERTY_LIMIT:
+        raise StoreError(
+            400,
+            [f"The property value is too long. The maximum allowed length is {PROPERTY_LIMIT}."],
+        )
+    created = req.store.set_property(project.properties, key, req.body)
+    return Response(201 if created else 200)
+
+
+def delete_project_property(req: Request) -> Response:
+    project = _project(req)
+    _project_admin(req)
+    key = req.path_params["propertyKey"]
+    if key not in project.properties:
+        raise StoreError(404, [f"The property with key '{key}' does not exist."])
+    req.store.delete_property(project.properties, key)
     return Response(204)
 
 
@@ -1018,6 +1073,19 @@ ROUTES: list[Route] = [
     *_both("POST", "/issue", create_issue, kind="write", request_schema=_ISSUE_BODY),
     *_both("GET", "/issue/{issueIdOrKey}", get_issue),
     *_both("PUT", "/issue/{issueIdOrKey}", edit_issue, kind="write", request_schema=_ISSUE_BODY),
+    *_both("GET", "/project/{projectIdOrKey}/properties/{propertyKey}", get_project_property),
+    *_both(
+        "PUT",
+        "/project/{projectIdOrKey}/properties/{propertyKey}",
+        put_project_property,
+        kind="site",
+    ),
+    *_both(
+        "DELETE",
+        "/project/{projectIdOrKey}/properties/{propertyKey}",
+        delete_project_property,
+        kind="site",
+    ),
     *_both("GET", "/issue/{issueIdOrKey}/properties", get_properties),
     *_both("GET", "/issue/{issueIdOrKey}/properties/{propertyKey}", get_property),
     *_both("PUT", "/issue/{issueIdOrKey}/properties/{propertyKey}", put_property, kind="write"),

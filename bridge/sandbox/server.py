@@ -55,7 +55,7 @@ class LoggedRequest:
     path: str
     query: str
     status: int  # 0 = connection dropped without a response
-    kind: str  # read | write
+    kind: str  # read | write | site (a project property: site metadata, not a case)
     route: str  # the route template, "" when none matched
     fault: str = ""
     user: str = ""  # e-mail of the authenticated user
@@ -436,7 +436,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             with sandbox.store.lock:
                 resp = route.handler(req)
-                if route.kind == "write" and resp.status < 300:
+                if route.kind in ("write", "site") and resp.status < 300:
                     sandbox.save()
             return resp
         except StoreError as exc:

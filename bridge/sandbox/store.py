@@ -327,6 +327,7 @@ class Project:
     key: str = "SUP"
     name: str = "Support"
     service_desk_id: str = "1"
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

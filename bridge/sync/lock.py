@@ -19,6 +19,9 @@ state directory local there.
 
 The lock is per open file description, so two :class:`CycleLock` objects on one
 path exclude each other even inside a single process.
+
+Instances that do *not* share a state directory meet on the Jira site instead:
+:class:`SiteLock` keeps a lock there, as a project property.
 """
 
 from __future__ import annotations
@@ -28,15 +31,33 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Protocol
 
-__all__ = ["EX_TEMPFAIL", "CycleLock", "Holder", "LockBusy", "lock_path_for"]
+from bridge.jira.port import JiraError
+from bridge.logs import get_logger
+
+__all__ = [
+    "EX_TEMPFAIL",
+    "SITE_LOCK_PROPERTY",
+    "CycleLock",
+    "Holder",
+    "LockBusy",
+    "SiteHolder",
+    "SiteLock",
+    "SiteLockBusy",
+    "lock_path_for",
+    "lock_project",
+]
+
+log = get_logger("bridge.sync.lock")
 
 #: Exit status for "another instance holds the lock" (sysexits.h EX_TEMPFAIL).
 EX_TEMPFAIL = 75
@@ -224,3 +245,202 @@ class CycleLock:
         data = (json.dumps(record) + "\n").encode("utf-8")
         os.ftruncate(fd, 0)
         os.pwrite(fd, data, 0)
+
+
+# --------------------------------------------------------------------------- the site lock
+
+#: The project property that names the instance working on a Jira site.
+SITE_LOCK_PROPERTY = "jsm-bridge.lock"
+
+
+class ProjectProperties(Protocol):
+    """What the site lock needs from the Jira client."""
+
+    def project_property(self, project: str, prop: str) -> Any | None: ...
+
+    def set_project_property(self, project: str, prop: str, value: Any) -> None: ...
+
+    def delete_project_property(self, project: str, prop: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SiteHolder:
+    """The instance a site lock names (the project property's value)."""
+
+    instance: str
+    host: str | None
+    pid: int | None
+    heartbeat: datetime | None
+    expires: datetime | None
+
+    @classmethod
+    def parse(cls, value: Any) -> SiteHolder | None:
+        if not isinstance(value, dict) or not isinstance(value.get("instance"), str):
+            return None
+
+        def moment(name: str) -> datetime | None:
+            text = value.get(name)
+            if not isinstance(text, str):
+                return None
+            try:
+                when = datetime.fromisoformat(text)
+            except ValueError:
+                return None
+            return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+        pid = value.get("pid")
+        return cls(
+            value["instance"],
+            value.get("host") if isinstance(value.get("host"), str) else None,
+            pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            moment("heartbeat"),
+            moment("expires"),
+        )
+
+    def live(self, now: datetime) -> bool:
+        return self.expires is not None and self.expires > now
+
+    def describe(self) -> str:
+        where = " ".join(
+            p
+            for p in (
+                f"pid {self.pid}" if self.pid else "",
+                f"on host {self.host}" if self.host else "",
+            )
+            if p
+        )
+        beat = (
+            self.heartbeat.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if self.heartbeat else "?"
+        )
+        return f"instance {self.instance[:8]} ({where or 'host unknown'}, last heartbeat {beat})"
+
+
+class SiteLockBusy(Exception):
+    """Another live instance works on this Jira site; this one must not write."""
+
+    exit_code = EX_TEMPFAIL
+
+    def __init__(self, project: str, holder: SiteHolder) -> None:
+        self.project = project
+        self.holder = holder
+        expires = holder.expires.astimezone(UTC).strftime("%H:%M:%SZ") if holder.expires else "?"
+        super().__init__(
+            f"another jsm-bridge with its own state ({holder.describe()}) works on this Jira site"
+            f" (lock property {SITE_LOCK_PROPERTY} on project {project}); this one exits so no"
+            f" case is written twice. Its lock expires at {expires} unless it keeps running;"
+            " stop the other instance, or point both at the same state file"
+        )
+
+
+class SiteLock:
+    """A lock on the Jira site itself: a project property naming one bridge instance.
+
+    The file lock (:class:`CycleLock`) only excludes instances sharing a state
+    directory.  Two instances with separate state files (two hosts, a restored
+    backup, a second container) would both write every comment; this lock lives
+    where both look: on the Jira project, as the entity property
+    ``jsm-bridge.lock`` (project properties exist on Cloud and Data Center alike:
+    "Project properties", Jira REST API v2/v3, ``/project/{projectIdOrKey}/properties``).
+
+    The value names the instance (an id kept in the state file, so a restarted
+    instance recognises its own lock), its host and pid, and a heartbeat with an
+    expiry.  :meth:`acquire` refuses while another instance's lock is live; a lock
+    whose holder stopped heartbeating expires after ``ttl`` and may be taken.
+    Jira offers no compare-and-set on properties, so after writing, the lock is
+    read back: of two instances starting in the same moment, the one whose write
+    lost sees the other's id and backs off.
+
+    Writing a project property needs *Administer Projects* (Atlassian: "Set project
+    property").  Without it the lock cannot be taken: :meth:`acquire` logs that once
+    and the bridge runs on the file lock alone (``enforced`` is False).
+    """
+
+    def __init__(
+        self,
+        port: ProjectProperties,
+        project: str,
+        instance: str,
+        *,
+        ttl: timedelta,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.port = port
+        self.project = project
+        self.instance = instance
+        self.ttl = ttl
+        self.clock = clock
+        self.enforced = True
+        self.held = False
+        self._last_beat: datetime | None = None
+
+    def _record(self, now: datetime) -> dict[str, Any]:
+        return {
+            "instance": self.instance,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "heartbeat": now.isoformat(timespec="seconds"),
+            "expires": (now + self.ttl).isoformat(timespec="seconds"),
+        }
+
+    def acquire(self) -> None:
+        """Take (or renew) the site lock; raises :class:`SiteLockBusy` when another holds it."""
+        if not self.enforced:
+            return
+        now = self.clock()
+        holder = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
+        if holder is not None and holder.instance != self.instance and holder.live(now):
+            self.held = False
+            raise SiteLockBusy(self.project, holder)
+        try:
+            self.port.set_project_property(self.project, SITE_LOCK_PROPERTY, self._record(now))
+        except JiraError as exc:
+            if exc.status != 403:
+                raise
+            self.enforced = False
+            log.warning(
+                "site lock off: the bridge's account may not set project properties",
+                project=self.project,
+                hint="give it Administer Projects on the project so two instances with separate"
+                " state files cannot both write (the file lock still guards one state directory)",
+            )
+            return
+        back = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
+        if back is not None and back.instance != self.instance:
+            self.held = False
+            raise SiteLockBusy(self.project, back)
+        self.held = True
+        self._last_beat = now
+
+    def heartbeat(self) -> None:
+        """Renew the lock when a third of its lifetime has passed (cheap to call often)."""
+        if not self.enforced or not self.held:
+            return
+        now = self.clock()
+        if self._last_beat is not None and now - self._last_beat < self.ttl / 3:
+            return
+        self.acquire()
+
+    def release(self) -> None:
+        """Remove the lock if it is still this instance's (a best effort: it also expires)."""
+        if not self.enforced or not self.held:
+            return
+        self.held = False
+        try:
+            holder = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
+            if holder is not None and holder.instance == self.instance:
+                self.port.delete_project_property(self.project, SITE_LOCK_PROPERTY)
+        except JiraError as exc:
+            log.warning("could not remove the site lock; it expires by itself", error=str(exc))
+
+
+_PROJECT_CLAUSE = re.compile(
+    r"(?i)\bproject\s*(?:=\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_]+)|in\s*\(\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_]+))"
+)
+
+
+def lock_project(jql: str) -> str | None:
+    """The project whose property holds the site lock: the (first) project the JQL names."""
+    match = _PROJECT_CLAUSE.search(jql)
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).strip("\"'")

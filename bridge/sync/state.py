@@ -534,6 +534,21 @@ class State:
                 ],
             )
 
+    def instance_id(self) -> str:
+        """This state file's instance id (made once): how the site lock knows its own."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'instance'").fetchone()
+        if row:
+            return str(row[0])
+        import uuid
+
+        made = str(uuid.uuid4())
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('instance', ?) ON CONFLICT (name) DO NOTHING",
+            (made,),
+        )
+        again = self._db.execute("SELECT value FROM meta WHERE name = 'instance'").fetchone()
+        return str(again[0])
+
     def get_policy(self) -> str | None:
         """The fingerprint of the rules and field mapping the last full evaluation used."""
         row = self._db.execute("SELECT value FROM meta WHERE name = 'policy'").fetchone()
