@@ -71,7 +71,9 @@ def test_a_cycle_whose_writes_all_fail_is_redone_by_the_next_one(flavour: str) -
         engine = make_engine(server.url, flavour=flavour)
         server.faults.set("500:1.0,only:write")
         first = engine.cycle(SANDBOX_NOW)
-        assert first.complete and first.failed_actions > 0 and first.total_writes == 0
+        # either every write failed on its own, or the circuit breaker ended the cycle early
+        assert (first.complete and first.failed_actions > 0) or first.aborted, first.counts()
+        assert first.total_writes == 0
         untouched = seeds.build("demo", now=SANDBOX_NOW, frozen=True)
         assert_same_end_state(end_state(server.store), end_state(untouched))
         server.faults.set(None)

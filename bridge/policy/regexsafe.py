@@ -23,7 +23,7 @@ import re._constants as c
 import re._parser as sre
 from typing import Any
 
-__all__ = ["backtracking_risk"]
+__all__ = ("backtracking_risk",)
 
 _REPEATS = (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT)
 _ANY = "any"  # a first-character set that may be anything
