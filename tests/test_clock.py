@@ -521,24 +521,6 @@ def test_agrees_with_the_day_walking_reference(
     assert cal.elapsed(s, e, pauses) == ref.elapsed(s, e, pauses)
 
 
-@PROPS
-@given(data=st.data(), setup=calendars())
-def test_next_close_span_answers_the_four_questions_at_once(
-    data: st.DataObject, setup: tuple[BusinessCalendar, ReferenceClock, timedelta]
-) -> None:
-    cal, _, _ = setup
-    s = data.draw(instants())
-    now = s + data.draw(st.timedeltas(timedelta(days=-3), timedelta(days=20)))
-    close = cal.next_business_day_close(s)
-    business = cal.elapsed(s, close)  # these also build the tables the span reads
-    used = cal.elapsed(s, now)
-    cal.elapsed(now, s)  # (a ``now`` before ``s`` too)
-    span = cal.next_close_span(s, now)
-    assert span is not None  # inside the tables' years: the one-question path answers
-    assert same(span[0], close)
-    assert span[1:] == (business, used, now > close)
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     starts=st.lists(
@@ -552,25 +534,22 @@ def test_next_close_span_answers_the_four_questions_at_once(
         min_value=datetime(2024, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
     ),
 )
-def test_next_close_span_stays_right_as_one_calendar_grows(
+def test_one_calendar_answers_as_fresh_ones_while_its_tables_grow(
     starts: list[datetime], now: datetime
 ) -> None:
-    """One calendar, one ``now`` object (a cycle), creations across five years: the
-    remembered ``now`` and day list must follow each growth of the tables."""
-    cal = BusinessCalendar("grows", "America/New_York", NINE_TO_FIVE, HolidaySpec("US", "NY"))
+    """One calendar asked about creations across five years (its tables grow with each
+    new year) answers every question as a calendar asked only that question does."""
+
+    def fresh() -> BusinessCalendar:
+        return BusinessCalendar("grows", "America/New_York", NINE_TO_FIVE, HolidaySpec("US", "NY"))
+
+    cal = fresh()
     for s in starts:
-        span = cal.next_close_span(s, now)
         close = cal.next_business_day_close(s)
-        expected = (cal.elapsed(s, close), cal.elapsed(s, now), now > close)
-        cal.elapsed(now, s)
-        if span is not None:  # None until the tables cover both instants and the close
-            assert same(span[0], close)
-            assert span[1:] == expected
-    # the tables now cover every instant asked: the one-question path answers them all
-    for s in starts:
-        span = cal.next_close_span(s, now)
-        assert span is not None
-        assert span[1:] == (cal.elapsed(s, span[0]), cal.elapsed(s, now), now > span[0])
+        assert same(close, fresh().next_business_day_close(s))
+        assert cal.elapsed(s, close) == fresh().elapsed(s, close)
+        assert cal.elapsed(s, now) == fresh().elapsed(s, now)
+        assert same(cal.add(s, timedelta(hours=5)), fresh().add(s, timedelta(hours=5)))
 
 
 @PROPS

@@ -22,6 +22,7 @@ from bridge.commands.check import (
     print_problems,
 )
 from bridge.policy.model import Customer, RuleSet
+from bridge.policy.sla import target_due
 
 EXIT_USAGE = 2
 
@@ -86,12 +87,7 @@ def run(args: argparse.Namespace) -> int:
         created = created.replace(tzinfo=calendar.tz)
 
     target = ruleset.response.targets[level]
-    if target.kind == "duration" and target.duration is not None:
-        due = calendar.add(created, target.duration)
-        business = target.duration
-    else:
-        due = calendar.next_business_day_close(created)
-        business = calendar.elapsed(created, due)
+    due, business = target_due(calendar, created, target)
 
     jira_name = ruleset.priorities.jira_names[level]
     if customer is not None:

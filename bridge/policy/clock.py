@@ -6,7 +6,7 @@ semantics"):
 * ``add(start, duration)`` — when does ``duration`` of business time run out?
 * ``elapsed(start, end, pauses)`` — how much business time lies between two instants?
 * ``next_business_day_close(start)`` — close of business of the first business day
-  after the calendar day of ``start``.
+  after the calendar day of ``start`` (the next close).
 * ``is_open(t)`` — is ``t`` inside business hours?
 
 Semantics
@@ -29,20 +29,16 @@ a target that uses up its time exactly at closing is due at closing, and
 ``add(start, 0)`` is ``start`` itself even outside business hours (expressed in the
 calendar's zone).  Durations are exact to the microsecond.
 
-How it is fast
---------------
+How it works
+------------
 Per calendar we keep, for a contiguous range of local years, the business intervals
-as integer UTC epoch microseconds plus the cumulative business time before each
-interval.  ``B(t)`` (business time since the table origin) is one bisection;
+as UTC datetimes plus the cumulative business time before each interval.  ``B(t)`` (business time since the table origin) is one bisection;
 ``elapsed = B(end) - B(start)`` and ``add`` is a bisection on the cumulative array.
-The table is built lazily for the years actually used and extended on demand, for any
-year from 2 to 9998.  Holidays come from the ``holidays`` package (pure computation)
-one year at a time.
-
-Inputs whose ``tzinfo`` is :data:`datetime.UTC` (how the bridge should keep Jira times)
-take the fastest path: the table is mirrored as UTC datetimes and timedeltas, so the
-inputs need no conversion and every step is exact.  Other aware inputs are converted
-once with ``timestamp()``.
+``next_business_day_close`` bisects the local midnights of each year's business
+days.  The tables are built lazily for the years actually used and extended on
+demand, for any year from 2 to 9998.  Holidays come from the ``holidays`` package
+(pure computation) one year at a time.  Every question takes the same one path:
+the instant in UTC, a bisection, exact datetime arithmetic, the answer.
 
 Inputs are aware datetimes in any zone; a naive datetime is a :class:`ValueError`.
 Results are aware datetimes in the calendar's zone.
@@ -51,7 +47,6 @@ Results are aware datetimes in the calendar's zone.
 from __future__ import annotations
 
 import difflib
-import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,11 +63,6 @@ _ONE_US = timedelta(microseconds=1)
 _ZERO = timedelta(0)
 _MIDNIGHT = time(0)
 _DAY = timedelta(days=1)
-# Below 2**32 s from the epoch (years 1834-2106) ``round(t.timestamp() * 1e6)`` and
-# ``datetime.fromtimestamp(us / 1e6)`` are exact to the microsecond: the float error is
-# < 0.49 µs.  Outside that range we take the exact (slower) timedelta path.
-_FAST_LIMIT = 4_000_000_000.0
-_FAST_LIMIT_US = 4_000_000_000_000_000
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _EXTRA_NAME = "Closed (extra date)"
@@ -102,14 +92,11 @@ def _naive_error(what: str, value: datetime) -> ValueError:
     )
 
 
-def _to_us(t: datetime, what: str = "datetime") -> int:
-    """Exact UTC epoch microseconds of an aware datetime."""
+def _utc(t: datetime, what: str = "datetime") -> datetime:
+    """An aware datetime as the same instant in UTC."""
     if t.tzinfo is None or t.utcoffset() is None:
         raise _naive_error(what, t)
-    f = t.timestamp()
-    if -_FAST_LIMIT < f < _FAST_LIMIT:
-        return round(f * 1e6)
-    return (t - _EPOCH) // _ONE_US
+    return t if t.tzinfo is UTC else t.astimezone(UTC)
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -232,58 +219,44 @@ class _Table(NamedTuple):
     """One immutable snapshot of the interval tables; swapped in whole on extension.
 
     ``bounds`` interleaves the openings and closings of the business intervals
-    ``[o0, c0, o1, c1, ...]``.  For an instant ``x`` let ``k = bisect_right(bounds, x)``:
-    ``k`` odd means ``x`` is inside an interval, even means it is closed.  Then
+    ``[o0, c0, o1, c1, ...]`` as UTC datetimes.  For an instant ``x`` (in UTC) let
+    ``k = bisect_right(bounds, x)``: ``k`` odd means ``x`` is inside an interval, even
+    means it is closed.  Then
 
-        B(x) = base[k] + (x if k is odd else 0)
+        B(x) = base[k] + (x - bounds[k - 1] if k is odd else 0)
 
-    is the business time (µs) from the table origin to ``x``.  ``cum_end[m]`` is B at
-    the close of interval ``m`` and ``x = target - shift[m]`` is where B reaches
-    ``target`` inside interval ``m``.  A sentinel interval far in the future closes
-    every list, so bisections never run off the end and results computed from it
-    exceed every fast-path limit.
+    is the business time from the table origin to ``x``.  ``cum_end[m]`` is B at the
+    close of interval ``m``, and B reaches ``target`` inside interval ``m`` at
+    ``shifted[m] + target``.  Sentinels (``datetime.max``, ``timedelta.max``) close the
+    lists, so bisections never run off the end.  UTC datetime and timedelta
+    arithmetic is exact to the microsecond over every year a datetime holds.
     """
 
-    bounds: list[float]  # epoch seconds (whole seconds), for bisecting float timestamps
-    bounds_us: list[int]  # the same instants in exact epoch microseconds
-    base: list[int]  # per k, see above
-    cum_end: list[int]  # per interval: B at its close
-    shift: list[int]  # per interval: B at the opening minus the opening's µs
-    fast_lo: float  # float timestamps in [fast_lo, fast_hi] take the fast path
-    fast_hi: float
-    lo_us: int  # exact coverage: B(x) is right for lo_us <= x <= hi_us
-    hi_us: int
+    bounds: list[datetime]
+    base: list[timedelta]  # per k, see above
+    cum_end: list[timedelta]  # per interval: B at its close
+    shifted: list[datetime]  # per interval: its opening minus B at the opening
+    lo: datetime  # exact coverage: B(x) is right for lo <= x <= hi
+    hi: datetime
     first_year: int  # local years [first_year, end_year) are in the table
     end_year: int
 
 
-_Hot = tuple[list[float], list[int], list[int], list[int], float, float]
-_SENTINEL = 10**30
+class _Days(NamedTuple):
+    """A local year's business days: where each begins (its local midnight) and its close."""
+
+    starts: list[datetime]  # in UTC
+    close_utc: list[datetime]
+    closes: list[datetime]  # the same closes in the calendar's zone
+
+
 _UTC_MAX = datetime.max.replace(tzinfo=UTC)
 _UTC_MIN = datetime.min.replace(tzinfo=UTC)
-_HotUTC = tuple[
-    list[datetime], list[timedelta], datetime, datetime, list[timedelta], list[datetime], int
-]
-_EMPTY = _Table([], [], [], [], [], math.inf, -math.inf, 1, 0, 0, 0)
+_EMPTY = _Table([], [], [], [], _UTC_MAX, _UTC_MIN, 0, 0)
 
 
-class _Closes(NamedTuple):
-    """Per business day of a table's years: where the day begins and its close of business.
-
-    ``next_close_span`` bisects ``starts`` (the local midnights, epoch seconds) to find the
-    first business day after a local date without converting the instant to the zone.
-    """
-
-    table: _Table  # the table the B values belong to
-    starts: list[float]  # the business days' local midnights (whole epoch seconds)
-    closes: list[datetime]  # each day's close of business, in the calendar's zone
-    close_us: list[int]  # the same instants in epoch microseconds
-    b_close: list[int]  # B at each close (µs from the table's origin)
-
-
-#: next_close_span() builds its day list for tables of at most this many years
-_CLOSES_YEARS = 12
-_fromtimestamp = datetime.fromtimestamp
+def _utc_of(us: int) -> datetime:
+    return _EPOCH + _ONE_US * us
 
 
 class BusinessCalendar:
@@ -317,15 +290,9 @@ class BusinessCalendar:
         self._holiday_years: dict[int, dict[date, str]] = {}
         self._year_intervals: dict[int, list[tuple[int, int]]] = {}
         self._table = _EMPTY
-        self._hot: _Hot = ([], [], [], [], math.inf, -math.inf)
-        self._hot_utc: _HotUTC = ([], [], _UTC_MAX, _UTC_MIN, [], [], 0)
-        # next_business_day_close() by local date: every case created that day asks the same
-        self._next_close: dict[date, datetime] = {}
-        self._next_close_utc: dict[date, datetime] = {}  # the same instants in UTC
+        self._days: dict[int, _Days] = {}  # local year -> its business days
         # format() by instant: cases due at the same close of business share the text
         self._formatted: dict[datetime, str] = {}
-        #: next_close_span()'s day list for the current table (made when first asked)
-        self._closes: _Closes | None = None
 
     # ------------------------------------------------------------------ description
 
@@ -436,95 +403,50 @@ class BusinessCalendar:
         return _wall_to_us(date(year, 1, 1), _MIDNIGHT, self._tz)
 
     def _build(self, first: int, end: int) -> _Table:
-        bounds_us: list[int] = []
-        cum_end: list[int] = []
-        shift: list[int] = []
-        base = [0]
-        total = 0
+        merged: list[list[int]] = []  # business intervals, epoch µs; adjacent ones joined
         for year in range(first, end):
             for o, c in self._intervals_of_year(year):
-                if bounds_us and bounds_us[-1] == o:  # adjacent (e.g. across midnight): merge
-                    total += c - o
-                    bounds_us[-1] = c
-                    cum_end[-1] = total
-                    base[-1] = total
-                    continue
-                shift.append(total - o)
-                bounds_us += (o, c)
-                base += (total - o, total + c - o)
-                total += c - o
-                cum_end.append(total)
-        whole = all(x % 1_000_000 == 0 for x in bounds_us)
-        has_intervals = bool(bounds_us)
-        bounds_us += (_SENTINEL, _SENTINEL)
-        base += (total - _SENTINEL, total)
-        cum_end.append(_SENTINEL)
-        shift.append(total - _SENTINEL)
-        lo_us = self._year_start_us(first)
-        hi_us = self._year_start_us(end)
-        fast_lo, fast_hi = math.inf, -math.inf
-        # The fast path compares float timestamps with whole-second boundaries.
-        if has_intervals and whole:
-            fast_lo = max(lo_us / 1e6, -_FAST_LIMIT)
-            fast_hi = min(hi_us / 1e6, _FAST_LIMIT)
-        table = _Table(
-            [x / 1e6 for x in bounds_us],
-            bounds_us,
-            base,
-            cum_end,
-            shift,
-            fast_lo,
-            fast_hi,
-            lo_us,
-            hi_us,
-            first,
-            end,
-        )
+                if merged and merged[-1][1] == o:  # adjacent (e.g. across midnight)
+                    merged[-1][1] = c
+                else:
+                    merged.append([o, c])
+        bounds: list[datetime] = []
+        base = [_ZERO]
+        cum_end: list[timedelta] = []
+        shifted: list[datetime] = []
+        total = _ZERO
+        for o, c in merged:
+            opening, closing = _utc_of(o), _utc_of(c)
+            bounds += (opening, closing)
+            shifted.append(opening - total)
+            base.append(total)
+            total += closing - opening
+            base.append(total)
+            cum_end.append(total)
+        bounds.append(_UTC_MAX)
+        cum_end.append(timedelta.max)
+        lo, hi = _utc_of(self._year_start_us(first)), _utc_of(self._year_start_us(end))
+        table = _Table(bounds, base, cum_end, shifted, lo, hi, first, end)
         self._table = table
-        self._closes = None  # the day list belongs to the table it was made from
-        # One plain tuple for the hot paths: a single attribute read, unpacked locally.
-        self._hot = (table.bounds, table.base, table.cum_end, table.shift, fast_lo, fast_hi)
-        self._hot_utc = self._utc_view(table)
         return table
 
-    @staticmethod
-    def _utc_view(table: _Table) -> _HotUTC:
-        """The same B(x) over UTC datetimes and timedeltas, for inputs already in UTC.
-
-        ``B(x) = base[k] + (x - bounds[k - 1])`` for odd ``k``, ``base[k]`` for even ``k``:
-        comparisons of same-zone datetimes and timedelta sums are exact and need no
-        conversion of the input at all.
-        """
-        real = len(table.bounds_us) - 2  # without the sentinel
-        bounds = [_EPOCH + x * _ONE_US for x in table.bounds_us[:real]]
-        base: list[timedelta] = []
-        for k, value in enumerate(table.base[: real + 1]):
-            base.append(_ONE_US * (value + table.bounds_us[k - 1] if k & 1 else value))
-        bounds.append(_UTC_MAX)  # sentinel
-        lo = _EPOCH + table.lo_us * _ONE_US
-        hi = _EPOCH + table.hi_us * _ONE_US
-        # add(): the interval m where B reaches the target, and the UTC instant
-        # ``shifted[m] + target`` there (its opening minus B at the opening; never before
-        # the table origin, because business time never outruns real time).
-        intervals = len(table.cum_end) - 1
-        cum_end = [_ONE_US * x for x in table.cum_end[:intervals]]
-        cum_end.append(timedelta.max)  # sentinel
-        shifted = [_EPOCH - _ONE_US * table.shift[m] for m in range(intervals)]
-        return bounds, base, lo, hi, cum_end, shifted, intervals
-
-    def _local_year(self, us: int) -> int:
+    def _local_year(self, x: datetime) -> int:
         try:
-            return (_EPOCH + us * _ONE_US).astimezone(self._tz).year
+            return x.astimezone(self._tz).year
         except OverflowError:
-            return 0 if us < 0 else 10000
+            return 0 if x.year < 5000 else 10000
 
-    def _covering(self, lo_us: int, hi_us: int) -> _Table:
-        """A table in which B(x) is right for every ``lo_us <= x <= hi_us``."""
+    def _covering(self, lo: datetime, hi: datetime) -> _Table:
+        """A table in which B(x) is right for every ``lo <= x <= hi`` (UTC)."""
         table = self._table
-        if table.lo_us <= lo_us and hi_us <= table.hi_us:
+        if table.lo <= lo and hi <= table.hi:
             return table
-        lo_year = self._local_year(lo_us)
-        hi_year = self._local_year(hi_us)
+        return self._extended(lo, hi)
+
+    def _extended(self, lo: datetime, hi: datetime) -> _Table:
+        table = self._table
+        lo_year = self._local_year(lo)
+        hi_year = self._local_year(hi)
         if lo_year < _FIRST_YEAR or hi_year >= _END_YEAR:
             raise CalendarError(
                 f"calendar {self._name!r}: dates must lie in the years "
@@ -550,37 +472,21 @@ class BusinessCalendar:
         return self._build(table.first_year, min(_END_YEAR, table.end_year + max(2, span)))
 
     @staticmethod
-    def _b(table: _Table, x: int) -> int:
-        """B(x): business µs from the table origin to ``x`` (``x`` must be covered)."""
-        k = bisect_right(table.bounds_us, x)
-        return table.base[k] + x if k & 1 else table.base[k]
-
-    # ------------------------------------------------------------------ conversions
-
-    def _from_us(self, us: int) -> datetime:
-        if -_FAST_LIMIT_US < us < _FAST_LIMIT_US:
-            return datetime.fromtimestamp(us / 1e6, self._tz)
-        return (_EPOCH + us * _ONE_US).astimezone(self._tz)
+    def _b(table: _Table, x: datetime) -> timedelta:
+        """B(x): business time from the table origin to ``x`` (UTC, covered by ``table``)."""
+        k = bisect_right(table.bounds, x)
+        return table.base[k] + (x - table.bounds[k - 1]) if k & 1 else table.base[k]
 
     # ------------------------------------------------------------------ the clock
     #
-    # The public methods try, in order: the UTC path (inputs already in UTC: datetime
-    # and timedelta arithmetic, exact); the float path (other zones: inside the years
-    # 1834-2106 a float timestamp is within 0.49 µs of the exact instant, interval
-    # boundaries are whole seconds, so comparisons against them are exact and
-    # ``(f * 1e6).__round__()`` recovers the exact microsecond); and exact integers
-    # for everything else (first use of a year, far dates, e <= s, pauses).
+    # One path for every question: the instant in UTC (inputs in UTC, as the bridge
+    # keeps Jira times, need no conversion), a bisection in the tables, exact datetime
+    # and timedelta arithmetic, the answer in the calendar's zone.
 
     def is_open(self, t: datetime) -> bool:
         """True when ``t`` lies inside business hours (closed at the closing instant)."""
-        if t.tzinfo is None:
-            raise _naive_error("is_open(t)", t)
-        f = t.timestamp()
-        table = self._table
-        if table.fast_lo <= f < table.fast_hi:
-            return bisect_right(table.bounds, f) & 1 == 1
-        x = _to_us(t, "is_open(t)")
-        return bisect_right(self._covering(x, x).bounds_us, x) & 1 == 1
+        x = _utc(t, "is_open(t)")
+        return bisect_right(self._covering(x, x).bounds, x) & 1 == 1
 
     def elapsed(
         self,
@@ -593,56 +499,40 @@ class BusinessCalendar:
         Zero when ``end <= start``.  Pauses are clipped to ``[start, end]`` and may
         overlap each other; overlapping business time is subtracted once.
         """
-        if start.tzinfo is UTC and end.tzinfo is UTC and not pauses:
-            # Inputs in UTC (how the bridge keeps Jira times): no conversion at all.
-            bounds_utc, base_utc, lo_utc, hi_utc, _, _, _ = self._hot_utc
-            if lo_utc <= start < end <= hi_utc:
-                ks = bisect_right(bounds_utc, start)
-                ke = bisect_right(bounds_utc, end, ks)
-                span = base_utc[ke] - base_utc[ks]
-                if ke & 1:
-                    span += end - bounds_utc[ke - 1]
-                if ks & 1:
-                    span -= start - bounds_utc[ks - 1]
-                return span
-        if start.tzinfo is None:
-            raise _naive_error("elapsed(start)", start)
-        if end.tzinfo is None:
-            raise _naive_error("elapsed(end)", end)
-        fs = start.timestamp()
-        fe = end.timestamp()
-        bounds, base, _, _, lo, hi = self._hot
-        if lo <= fs < fe <= hi and not pauses:
-            ks = bisect_right(bounds, fs)
-            ke = bisect_right(bounds, fe, ks)
-            total = base[ke] - base[ks]
-            if ke & 1:
-                total += (fe * 1e6).__round__()
-            if ks & 1:
-                total -= (fs * 1e6).__round__()
-            return _ONE_US * total
-        s = _to_us(start, "elapsed(start)")
-        e = _to_us(end, "elapsed(end)")
+        s = start if start.tzinfo is UTC else _utc(start, "elapsed(start)")
+        e = end if end.tzinfo is UTC else _utc(end, "elapsed(end)")
         if e <= s:
             return _ZERO
         table = self._covering(s, e)
-        total = self._b(table, e) - self._b(table, s)
+        # B(e) - B(s), with one bisection from where the first left off
+        bounds, base = table.bounds, table.base
+        ks = bisect_right(bounds, s)
+        ke = bisect_right(bounds, e, ks)
+        total = base[ke] - base[ks]
+        if ke & 1:
+            total += e - bounds[ke - 1]
+        if ks & 1:
+            total -= s - bounds[ks - 1]
         if pauses:
             total -= self._paused(table, s, e, pauses)
-        return _ONE_US * total
+        return total
 
     def _paused(
-        self, table: _Table, s: int, e: int, pauses: Iterable[tuple[datetime, datetime]]
-    ) -> int:
-        clipped: list[tuple[int, int]] = []
+        self,
+        table: _Table,
+        s: datetime,
+        e: datetime,
+        pauses: Iterable[tuple[datetime, datetime]],
+    ) -> timedelta:
+        clipped: list[tuple[datetime, datetime]] = []
         for n, (p_start, p_end) in enumerate(pauses):
-            a = max(_to_us(p_start, f"pause {n + 1} start"), s)
-            b = min(_to_us(p_end, f"pause {n + 1} end"), e)
+            a = max(_utc(p_start, f"pause {n + 1} start"), s)
+            b = min(_utc(p_end, f"pause {n + 1} end"), e)
             if b > a:
                 clipped.append((a, b))
         clipped.sort()
-        paused = 0
-        run: tuple[int, int] | None = None
+        paused = _ZERO
+        run: tuple[datetime, datetime] | None = None
         for a, b in clipped:  # merge overlapping pauses, then count business time once
             if run is not None and a <= run[1]:
                 run = (run[0], max(run[1], b))
@@ -660,151 +550,61 @@ class BusinessCalendar:
         Due exactly at closing when the time runs out at closing; ``add(start, 0)`` is
         ``start`` (in the calendar's zone) even outside business hours.
         """
-        if start.tzinfo is UTC and duration > _ZERO:
-            # Inputs in UTC: exact datetime/timedelta arithmetic, no conversion in.
-            bounds_utc, base_utc, lo_utc, hi_utc, cum_end_utc, shifted, intervals = self._hot_utc
-            if lo_utc <= start < hi_utc:
-                k = bisect_right(bounds_utc, start)
-                reached = base_utc[k] + duration
-                if k & 1:
-                    reached += start - bounds_utc[k - 1]
-                m = bisect_left(cum_end_utc, reached)
-                if m < intervals:
-                    return (shifted[m] + reached).astimezone(self._tz)
-        if start.tzinfo is None:
-            raise _naive_error("add(start)", start)
-        fs = start.timestamp()
-        d = duration // _ONE_US
-        bounds, base, cum_end, shift, lo, hi = self._hot
-        if d > 0 and lo <= fs < hi:
-            k = bisect_right(bounds, fs)
-            target = base[k] + d
-            if k & 1:
-                target += (fs * 1e6).__round__()
-            x = target - shift[bisect_left(cum_end, target)]
-            if x < _FAST_LIMIT_US:  # false for the sentinel: target lies in later years
-                return _fromtimestamp(x / 1e6, self._tz)
-        return self._add_exact(start, d)
-
-    def _add_exact(self, start: datetime, d: int) -> datetime:
-        s = _to_us(start, "add(start)")
-        if d <= 0:
-            if d < 0:
+        s = start if start.tzinfo is UTC else _utc(start, "add(start)")
+        if duration <= _ZERO:
+            if duration < _ZERO:
                 raise ValueError(
-                    f"add() needs a duration >= 0, got {_ONE_US * d}; "
+                    f"add() needs a duration >= 0, got {duration}; "
                     "business time cannot be subtracted"
                 )
-            return self._from_us(s)
+            return s.astimezone(self._tz)
         table = self._covering(s, s)
-        target = self._b(table, s) + d
-        j = bisect_left(table.cum_end, target)
-        while j == len(table.cum_end) - 1:  # only the sentinel is left: need later years
+        target = self._b(table, s) + duration
+        m = bisect_left(table.cum_end, target)
+        while m == len(table.cum_end) - 1:  # only the sentinel is left: need later years
             table = self._grow_forward()
-            j = bisect_left(table.cum_end, target)
-        return self._from_us(target - table.shift[j])
+            m = bisect_left(table.cum_end, target)
+        return (table.shifted[m] + target).astimezone(self._tz)
 
     def next_business_day_close(self, start: datetime) -> datetime:
         """Close of business of the first business day after the local date of ``start``."""
-        local = start.astimezone(self._tz) if start.tzinfo is not None else None
-        if local is None:
-            raise _naive_error("next_business_day_close(start)", start)
-        d = local.date()
-        found = self._next_close.get(d)
-        if found is not None:
-            return found
-        day = d
-        for _ in range(3660):  # ten years without a business day is a broken calendar
-            if d.year >= _END_YEAR:
-                break
-            d += _DAY
-            intervals = self._day_intervals(d)
-            if intervals:
-                if len(self._next_close) >= 4096:  # bounded: a year of dates, many times over
-                    self._next_close.clear()
-                found = self._next_close[day] = self._from_us(intervals[-1][1])
-                return found
+        return self.next_close(start)[0]
+
+    def next_close(self, start: datetime) -> tuple[datetime, timedelta]:
+        """The close of business of the first business day after the local date of
+        ``start`` (the first business day whose local midnight is after ``start``), and
+        the business time from ``start`` to it."""
+        s = _utc(start, "next_business_day_close(start)")
+        # local years differ from UTC years by less than a day: start a year early;
+        # ten years without a business day is a broken calendar
+        for year in range(max(s.year - 1, _FIRST_YEAR), min(s.year + 11, _END_YEAR)):
+            days = self._business_days(year)
+            i = bisect_right(days.starts, s)
+            if i < len(days.starts):
+                close = days.close_utc[i]
+                table = self._covering(s, close)
+                return days.closes[i], self._b(table, close) - self._b(table, s)
+        local = start.astimezone(self._tz).date()
         raise CalendarError(
-            f"calendar {self._name!r}: no business day within ten years after {local.date()}"
+            f"calendar {self._name!r}: no business day within ten years after {local}"
         )
 
-    def next_business_day_close_utc(self, start: datetime) -> datetime:
-        """``next_business_day_close(start)`` in UTC: the input ``elapsed()`` answers fastest."""
-        local = start.astimezone(self._tz) if start.tzinfo is not None else None
-        if local is not None:
-            found = self._next_close_utc.get(local.date())
-            if found is not None:
-                return found
-        close = self.next_business_day_close(start)  # raises for a naive ``start``
-        assert local is not None
-        if len(self._next_close_utc) >= 4096:  # bounded like _next_close
-            self._next_close_utc.clear()
-        found = self._next_close_utc[local.date()] = close.astimezone(UTC)
+    def _business_days(self, year: int) -> _Days:
+        """The local year's business days (made once per year)."""
+        found = self._days.get(year)
+        if found is None:
+            starts: list[datetime] = []
+            close_utc: list[datetime] = []
+            d = date(year, 1, 1)
+            while d.year == year:
+                intervals = self._day_intervals(d)
+                if intervals:
+                    starts.append(_utc_of(_wall_to_us(d, _MIDNIGHT, self._tz)))
+                    close_utc.append(_utc_of(intervals[-1][1]))
+                d += _DAY
+            closes = [c.astimezone(self._tz) for c in close_utc]
+            found = self._days[year] = _Days(starts, close_utc, closes)
         return found
-
-    def _closes_of(self, table: _Table) -> _Closes:
-        """The business days of ``table``'s years, each with its close."""
-        starts: list[float] = []
-        closes: list[datetime] = []
-        close_us: list[int] = []
-        b_close: list[int] = []
-        tz = self._tz
-        d, end = date(table.first_year, 1, 1), date(table.end_year, 1, 1)
-        while d < end:
-            intervals = self._day_intervals(d)
-            if intervals:
-                close = intervals[-1][1]
-                starts.append(_wall_to_us(d, _MIDNIGHT, tz) / 1e6)
-                closes.append(self._from_us(close))
-                close_us.append(close)
-                b_close.append(self._b(table, close))
-            d += _DAY
-        return _Closes(table, starts, closes, close_us, b_close)
-
-    def next_close_span(
-        self, start: datetime, now: datetime
-    ) -> tuple[datetime, timedelta, timedelta, bool] | None:
-        """The next-business-day target of a case created at ``start``, seen at ``now``.
-
-        ``(close, business, used, past)``: ``next_business_day_close(start)`` (in the
-        calendar's zone), ``elapsed(start, close)``, ``elapsed(start, now)`` and whether
-        ``now`` is after the close.  One call instead of four, without converting
-        ``start`` to any zone: the first business day after ``start``'s local date is the
-        first whose local midnight is after ``start``.  None when either instant lies
-        outside the tables' fast range, when the next business day lies beyond the
-        tables' years, or when the tables span more than ``_CLOSES_YEARS`` years (cases
-        decades apart: the day list is not worth building); ask the four questions one
-        by one then.
-        """
-        if start.tzinfo is None:
-            raise _naive_error("next_close_span(start)", start)
-        if now.tzinfo is None:
-            raise _naive_error("next_close_span(now)", now)
-        table = self._table
-        if table.end_year - table.first_year > _CLOSES_YEARS:
-            return None
-        fs, fn = start.timestamp(), now.timestamp()
-        lo, hi = table.fast_lo, table.fast_hi
-        if not (lo <= fs < hi and lo <= fn < hi):
-            return None
-        closes = self._closes
-        if closes is None:
-            closes = self._closes = self._closes_of(table)
-        i = bisect_right(closes.starts, fs)  # midnights are whole seconds: exact, see above
-        if i >= len(closes.starts):
-            return None
-        bounds, base = table.bounds, table.base
-        s = (fs * 1e6).__round__()
-        k = bisect_right(bounds, fs)
-        b_start = base[k] + s if k & 1 else base[k]
-        n = (fn * 1e6).__round__()
-        k = bisect_right(bounds, fn)
-        b_now = base[k] + n if k & 1 else base[k]
-        return (
-            closes.closes[i],
-            _ONE_US * (closes.b_close[i] - b_start),
-            _ONE_US * (b_now - b_start) if n > s else _ZERO,
-            n > closes.close_us[i],
-        )
 
     def format(self, t: datetime) -> str:
         """``Mon 30 Nov 2026 17:00 AEST`` in the calendar's zone (locale-independent)."""

@@ -15,7 +15,7 @@ from bridge.policy.compiled import Policy
 from bridge.policy.escalation import LadderOutcome, Rung, not_running_reason
 from bridge.policy.model import Customer, Explanation, IssueSnapshot, PriorityLevel
 from bridge.policy.priority import PriorityOutcome, condition_reasons
-from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_business
+from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_due
 from bridge.policy.tiers import ContactDecision, QuotaDecision
 from bridge.policy.writes import answered
 
@@ -185,7 +185,7 @@ def _clock(
     previous = _previous_level(snapshot, policy, level)
     old_target = policy.rules.response.targets.get(previous) if previous is not None else None
     if old_target is not None:
-        old_business = target_business(calendar, snapshot.created, old_target)
+        _, old_business = target_due(calendar, snapshot.created, old_target)
         old_due = shifted_due(calendar, snapshot.created, old_business, clock.completed_pauses)
         yield (
             "clock",

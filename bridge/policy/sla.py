@@ -10,7 +10,7 @@ after the due moment does not undo a breach.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from bridge.policy.model import (
@@ -159,19 +159,16 @@ def shifted_due(
     return due
 
 
-def target_business(calendar: BusinessCalendar, created: datetime, target: Target) -> timedelta:
+def target_due(
+    calendar: BusinessCalendar, created: datetime, target: Target
+) -> tuple[datetime, timedelta]:
+    """When a target set at ``created`` falls due, and its length in business time: the
+    one answer the response clock, ``explain`` and ``jsm-bridge due`` all use."""
     if target.kind == "next_business_day":
-        if created.tzinfo is UTC:  # both ends in UTC: elapsed()'s conversion-free path
-            return calendar.elapsed(created, calendar.next_business_day_close_utc(created))
-        return calendar.elapsed(created, calendar.next_business_day_close(created))
+        return calendar.next_close(created)
     if target.duration is None:
         raise ValueError("a duration target needs a duration")
-    return target.duration
-
-
-def utc(t: datetime) -> datetime:
-    """``t`` in UTC (the calendar answers UTC inputs without converting them)."""
-    return t if t.tzinfo is UTC else t.astimezone(UTC)
+    return calendar.add(created, target.duration), target.duration
 
 
 def response_clock(
@@ -245,16 +242,12 @@ def _general_clock(
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
     pauses, completed, paused_since = _pauses(spans, policy, cutoff, response is not None)
-    # the same instants in UTC for the calendar (its answers do not depend on the zone)
-    created_u = utc(created)
-    close = calendar.next_close_span(created_u, now) if target.kind == "next_business_day" else None
-    business = close[1] if close is not None else target_business(calendar, created_u, target)
-    due = shifted_due(calendar, created_u, business, completed)
+    plain_due, business = target_due(calendar, created, target)
+    due = shifted_due(calendar, created, business, completed)
     paused_business = _ZERO
     if completed:
-        plain_due = calendar.add(created_u, business)
-        paused_business = calendar.elapsed(created_u, due) - calendar.elapsed(created_u, plain_due)
-    used = calendar.elapsed(created_u, utc(cutoff), pauses)
+        paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
+    used = calendar.elapsed(created, cutoff, pauses)
     state: SlaState
     if response is not None:
         state = "met" if response.at <= due else "missed"
@@ -287,23 +280,13 @@ def _untouched_clock(
 ) -> ResponseClock:
     """``response_clock`` for the usual case: open, never paused, never answered.
 
-    There is no first response and no pause: the clock runs from creation to
-    ``now`` and the due time is ``add(created, target)``.  For ``next_business_day``
-    that is the next close itself (business time reaches the target exactly at that
-    close), which ``next_close_span`` answers with the business time to it and the
-    time used, in one question.
+    There is no first response and no pause: the clock runs from creation to ``now``
+    and the due time is the target's own.
     """
     created = snapshot.created
-    span = calendar.next_close_span(created, now) if target.kind == "next_business_day" else None
-    if span is not None:
-        due, business, used, past_due = span
-    else:
-        created_u = utc(created)
-        business = target_business(calendar, created_u, target)
-        due = calendar.add(created_u, business)
-        past_due = now > due
-        # the clock runs from creation to now (a ``now`` before creation uses nothing)
-        used = calendar.elapsed(created_u, utc(now)) if now > created else _ZERO
+    due, business = target_due(calendar, created, target)
+    used = calendar.elapsed(created, now)  # nothing when ``now`` is before creation
+    past_due = now > due
     return ResponseClock(
         target=target,
         target_business=business,
