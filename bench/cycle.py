@@ -55,7 +55,7 @@ from bridge.jira.client import JiraClient  # noqa: E402
 from bridge.jira.rate import RateLimiter  # noqa: E402
 from bridge.logs import configure_logging  # noqa: E402
 from bridge.policy.model import IssueSnapshot  # noqa: E402
-from bridge.policy.ruleset import load_ruleset  # noqa: E402
+from bridge.rules.load import load_ruleset  # noqa: E402
 from bridge.sandbox import seed as seeds  # noqa: E402
 from bridge.sandbox.server import SandboxServer  # noqa: E402
 from bridge.sandbox.store import Store  # noqa: E402

@@ -31,7 +31,7 @@ from bridge.policy.compiled import Policy  # noqa: E402
 from bridge.policy.cycle import Cycle  # noqa: E402
 from bridge.policy.evaluate import evaluate  # noqa: E402
 from bridge.policy.model import Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet  # noqa: E402
-from bridge.policy.ruleset import load_ruleset  # noqa: E402
+from bridge.rules.load import load_ruleset  # noqa: E402
 from bridge.settings import load_settings  # noqa: E402
 
 Built = tuple[list[IssueSnapshot], dict[str, tuple[MonthCase, ...]], str, dict[str, str]]

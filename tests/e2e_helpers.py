@@ -35,7 +35,7 @@ from conftest import Sandbox
 
 from bridge.commands._runtime import Runtime, connect
 from bridge.policy.model import RuleSet
-from bridge.policy.ruleset import load_ruleset
+from bridge.rules.load import load_ruleset
 from bridge.sandbox.store import Issue, Store
 from bridge.settings import Settings, load_settings
 from bridge.sync.cycle import CycleReport

@@ -40,7 +40,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from bridge.jira.client import JiraClient
 from bridge.jira.retry import RetryPolicy
 from bridge.policy.model import RuleSet
-from bridge.policy.ruleset import load_ruleset
+from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.settings import Settings, load_settings

@@ -18,7 +18,7 @@ from policy_factories import (
 )
 
 from bridge.policy.model import Actor
-from bridge.policy.ruleset import load_ruleset
+from bridge.rules.load import load_ruleset
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 MONTH = {

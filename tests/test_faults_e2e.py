@@ -29,7 +29,7 @@ from conftest import SANDBOX_NOW, SandboxFactory
 from bridge.jira.client import JiraClient
 from bridge.jira.retry import RetryPolicy
 from bridge.policy.model import RuleSet
-from bridge.policy.ruleset import load_ruleset
+from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import Store, StoreSnapshot

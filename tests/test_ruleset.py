@@ -14,10 +14,10 @@ from bridge.policy.problems import Problem
 from bridge.policy.ruleset import (
     DEFAULT_FIELDS,
     RulesInvalid,
-    load_ruleset,
     parse_duration,
     parse_percentage,
 )
+from bridge.rules.load import load_ruleset
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 

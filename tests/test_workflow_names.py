@@ -25,7 +25,7 @@ from bridge.jira.client import JiraClient
 from bridge.jira.port import JiraError
 from bridge.jira.retry import RetryPolicy
 from bridge.policy.model import EscalationAction, EscalationStep, FlagPolicy, RuleSet
-from bridge.policy.ruleset import load_ruleset
+from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox import specdata
 from bridge.sandbox.routes import ROUTES

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
-from bridge.policy.ruleset import RulesInvalid, load_ruleset
+from bridge.policy.ruleset import RulesInvalid
+from bridge.rules.load import load_ruleset
 from bridge.sync.signals import RulesWatcher
 from bridge.yamlsafe import MAX_ALIAS_VALUES, parse_yaml
 

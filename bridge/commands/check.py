@@ -26,7 +26,8 @@ from bridge.discovery import LOCAL_CONFIG, find_config
 from bridge.policy.clock import BusinessCalendar
 from bridge.policy.model import Condition, EscalationAction, FlagPolicy, RuleSet, Target
 from bridge.policy.problems import Problem
-from bridge.policy.ruleset import RulesInvalid, load_ruleset
+from bridge.policy.ruleset import RulesInvalid
+from bridge.rules.load import load_ruleset
 from bridge.settings import ConfigInvalid, Settings, load_settings
 from bridge.yamlsafe import read_yaml
 

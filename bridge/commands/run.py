@@ -47,7 +47,7 @@ from bridge.commands._runtime import (
 from bridge.jira.port import JiraError
 from bridge.metrics import Metrics, MetricsServer
 from bridge.policy.model import RuleSet
-from bridge.policy.ruleset import load_ruleset
+from bridge.rules.load import load_ruleset
 from bridge.sync.cycle import CycleReport, Site, SiteError, policy_fingerprint
 from bridge.sync.lock import CycleLock, LockBusy, SiteLock, SiteLockBusy, lock_project
 from bridge.sync.signals import RulesWatcher, Shutdown, install_handlers

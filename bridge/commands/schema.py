@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from bridge.policy.schema import schema_for
+from bridge.rules.schema import schema_for
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,8 @@ Support leads edit four files (SPEC §3).  Validation never stops at the first
 mistake: every problem across all four files is collected and raised together
 in :class:`RulesInvalid`, each as ``file:line: message (hint)``.
 
-Only :func:`load_ruleset` and :func:`read_yaml` touch the file system (and
-import ``pathlib``/``yaml`` locally to do so); everything else is pure and
-works on the located :class:`~bridge.policy.problems.Node` tree.
+Pure: works on the located :class:`~bridge.policy.problems.Node` trees that
+``bridge.rules.load`` reads from the files.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
 from bridge.policy.model import (
@@ -39,19 +38,13 @@ from bridge.policy.problems import Checker, Node, Problem, did_you_mean
 from bridge.policy.regexsafe import backtracking_risk
 from bridge.policy.templates import check_template
 
-if TYPE_CHECKING:  # pragma: no cover
-    from os import PathLike
-
 __all__ = [
     "DEFAULT_FIELDS",
     "RULE_FILES",
     "RulesInvalid",
     "build_ruleset",
-    "load_ruleset",
     "parse_duration",
     "parse_percentage",
-    "parse_yaml",
-    "read_yaml",
 ]
 
 #: The four rule files, in the order they are read.
@@ -137,56 +130,6 @@ def valid_label(text: str) -> str | None:
     if len(text) > 255:
         return "Jira labels are at most 255 characters"
     return None
-
-
-# ------------------------------------------------------------------------- YAML I/O
-
-
-def parse_yaml(text: str, file: str) -> tuple[Node | None, list[Problem]]:
-    """Parse YAML into a located tree with the bridge's one safe, bounded loader."""
-    from bridge.yamlsafe import parse_yaml as safe_parse
-
-    return safe_parse(text, file)
-
-
-def read_yaml(
-    path: str | PathLike[str], label: str | None = None, missing_hint: str | None = None
-) -> tuple[Node | None, list[Problem]]:
-    """Read and parse one YAML file; a missing or unreadable file is a problem."""
-    from bridge.yamlsafe import read_yaml as safe_read
-
-    return safe_read(path, label, missing_hint)
-
-
-def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None = None) -> RuleSet:
-    """Load and validate ``tiers.yaml``, ``customers.yaml``, ``priorities.yaml``, ``sla.yaml``.
-
-    ``known_fields`` are the logical field names of config ``fields:``; rule
-    conditions and ``required_information`` may only use those.  Raises
-    :class:`RulesInvalid` with every problem found.
-    """
-    from pathlib import Path
-
-    directory = Path(path)
-    if not directory.is_dir():
-        raise RulesInvalid(
-            [
-                Problem(
-                    str(directory),
-                    None,
-                    "rules directory not found",
-                    "pass --rules DIR or set `rules:` in config/bridge.yaml",
-                )
-            ]
-        )
-    documents: dict[str, tuple[str, Node | None]] = {}
-    problems: list[Problem] = []
-    for name in RULE_FILES:
-        label = str(directory / name)
-        tree, found = read_yaml(directory / name, label)
-        problems.extend(found)
-        documents[name] = (label, tree if not found else None)
-    return build_ruleset(documents, known_fields, problems)
 
 
 # ------------------------------------------------------------------------ building

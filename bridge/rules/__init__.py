@@ -1,0 +1,1 @@
+"""The rule files: their shape (models, schema, reference) and reading them."""

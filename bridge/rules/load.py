@@ -1,0 +1,48 @@
+"""Reading the rule files: ``rules/*.yaml`` → a validated :class:`~bridge.policy.model.RuleSet`.
+
+The files are read with the bridge's one safe, bounded YAML loader
+(``bridge.yamlsafe``) into located trees; ``bridge.policy.ruleset.build_ruleset``
+(pure) turns them into the rule set, every problem with its ``file:line``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from os import PathLike
+from pathlib import Path
+
+from bridge.policy.model import RuleSet
+from bridge.policy.problems import Node, Problem
+from bridge.policy.ruleset import RULE_FILES, RulesInvalid, build_ruleset
+from bridge.yamlsafe import read_yaml
+
+__all__ = ["RulesInvalid", "load_ruleset"]
+
+
+def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None = None) -> RuleSet:
+    """Load and validate ``tiers.yaml``, ``customers.yaml``, ``priorities.yaml``, ``sla.yaml``.
+
+    ``known_fields`` are the logical field names of config ``fields:``; rule
+    conditions and ``required_information`` may only use those.  Raises
+    :class:`RulesInvalid` with every problem found.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise RulesInvalid(
+            [
+                Problem(
+                    str(directory),
+                    None,
+                    "rules directory not found",
+                    "pass --rules DIR or set `rules:` in config/bridge.yaml",
+                )
+            ]
+        )
+    documents: dict[str, tuple[str, Node | None]] = {}
+    problems: list[Problem] = []
+    for name in RULE_FILES:
+        label = str(directory / name)
+        tree, found = read_yaml(directory / name, label)
+        problems.extend(found)
+        documents[name] = (label, tree if not found else None)
+    return build_ruleset(documents, known_fields, problems)

@@ -1,0 +1,410 @@
+"""The rule files' shape, described once: typed models of the four files.
+
+These models are the one description of what `rules/*.yaml` may contain: the
+published JSON Schema (``jsm-bridge schema``) is generated from them and so is
+the README's rule reference (a test keeps it current).  Each field says its
+type for the reference (``shown``) and its meaning (``description``).  What a
+rule *means* (references between files, ordering, templates, contact counts)
+is checked by ``bridge.policy.ruleset``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Name = Annotated[str, Field(min_length=1)]
+Names = list[Name]
+NameOrNames = Name | Names
+Label = Annotated[str, Field(pattern=r"^\S{1,255}$", description="A Jira label (no spaces).")]
+Level = Annotated[str, Field(min_length=1, description="A priority level of priorities.yaml.")]
+Percentage = Annotated[
+    str,
+    Field(pattern=r"^\s*\d+(\.\d+)?\s*%\s*$", description='A share of the target, e.g. "75%".'),
+]
+Duration = Annotated[
+    str,
+    Field(
+        pattern=r"^(\d+h)?(\d+m)?(\d+s)?$",
+        min_length=2,
+        description='Business time such as "4h", "90m" or "1h30m".',
+    ),
+]
+Target = Duration | Literal["next_business_day"]
+Date = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD.")]
+Opening = Annotated[
+    str,
+    Field(
+        pattern=r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+        description='"HH:MM-HH:MM", e.g. "09:00-17:00".',
+    ),
+]
+_DAY = "(mon|tue|wed|thu|fri|sat|sun)"
+_DAYS = rf"{_DAY}(\s*-\s*{_DAY})?"
+DaySpec = Annotated[str, Field(pattern=rf"^\s*{_DAYS}(\s*,\s*{_DAYS})*\s*$")]
+
+
+def doc(
+    shown: str, meaning: str, *, each: str = "", schema: dict[str, Any] | None = None, **field: Any
+) -> Any:
+    """A field with its type as the reference shows it and its meaning (``each``: how the
+    reference names a key of a mapping field, e.g. ``<key>``; ``schema``: more JSON Schema)."""
+    extra: dict[str, Any] = {"shown": shown, **(schema or {})}
+    if each:
+        extra["each"] = each
+    return Field(description=meaning, json_schema_extra=extra, **field)
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Comment(Shape):
+    """A comment template (see "comment" above)."""
+
+    visibility: Literal["public", "internal"] = doc(
+        "`public` or `internal`, required", "public comments reach the customer"
+    )
+    text: Annotated[str, Field(pattern=r"\{key\}")] = doc(
+        "template, required",
+        "must contain {key}; placeholders: {key} {priority} {priority_name} {due} {tier} "
+        "{organization} {reporter} {request_type} {quota_used} {quota_limit} {missing}",
+    )
+
+
+class Flag(Shape):
+    """What the bridge does while a condition holds."""
+
+    label: Label | None = doc(
+        "label", "added while the condition holds, removed after", default=None
+    )
+    comment: Comment | None = doc("comment", "posted once", default=None)
+    transition: str | None = doc("transition name", "a workflow transition's name", default=None)
+
+
+# ------------------------------------------------------------------------- tiers.yaml
+
+
+class Tier(Shape):
+    contacts: Annotated[int, Field(ge=1)] = doc(
+        "integer ≥ 1, required", "authorised contacts the tier includes"
+    )
+    cases_per_month: Annotated[int, Field(ge=0)] = doc(
+        "integer ≥ 0, required", "cases included per calendar month"
+    )
+    entitlements: Names | None = doc(
+        "list of names",
+        "what the tier includes (free names; those in `entitlement_request_types` gate "
+        "request types; `named_engineer` allows a customer's `named_engineer`)",
+        default=None,
+    )
+    name: Name | None = doc(
+        "text",
+        "display name, matched case-insensitively to the `Support tier` field's options "
+        "(default: the key capitalised, `premium` → `Premium`)",
+        default=None,
+    )
+    contacts_negotiable: bool | None = doc(
+        "boolean",
+        "customers of this tier may set `contacts_allowed` (default: `true` for the tier "
+        'keyed `enterprise` — "2 or more" — and `false` otherwise)',
+        default=None,
+    )
+
+
+class Quota(Shape):
+    not_counted_resolutions: NameOrNames | None = doc(
+        "list of resolution names", "cases resolved so do not use up the quota", default=None
+    )
+    over_quota: Flag | None = doc(
+        "flag",
+        "for cases past `cases_per_month` (default: label `over-quota`); a `transition` "
+        "such as `Needs approval` holds them",
+        default=None,
+    )
+
+
+class TiersFile(Shape):
+    """rules/tiers.yaml"""
+
+    tiers: Annotated[dict[str, Tier], Field(min_length=1)] = doc(
+        "mapping, required", "tier key (`standard`) → tier", each="<key>"
+    )
+    entitlement_request_types: dict[str, NameOrNames] | None = doc(
+        "mapping",
+        "entitlement → request type names (as in the service desk) that need it; each "
+        "entitlement must be in some tier, each request type under one entitlement",
+        default=None,
+    )
+    not_entitled: Flag | None = doc(
+        "flag",
+        "for a request the tier does not include (default: label `not-entitled`)",
+        default=None,
+    )
+    quota: Quota | None = doc("mapping", "the monthly case quota", default=None)
+
+
+# --------------------------------------------------------------------- customers.yaml
+
+
+class Customer(Shape):
+    tier: Name = doc("tier key, required", "a key of `tiers`")
+    calendar: Name | None = doc(
+        "calendar name", "a calendar of `sla.yaml` (default: `default_calendar`)", default=None
+    )
+    contacts: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = doc(
+        "list of e-mail addresses, required",
+        "the authorised contacts (case does not matter); at most the tier's `contacts`, "
+        "or `contacts_allowed`",
+    )
+    contacts_allowed: Annotated[int, Field(ge=1)] | None = doc(
+        "integer",
+        "the contract's own number of contacts; only on tiers with `contacts_negotiable` "
+        "(enterprise), and not below the tier's number",
+        default=None,
+    )
+    named_engineer: str | None = doc(
+        "e-mail or account id",
+        "unassigned cases are assigned to this engineer; the tier must include `named_engineer`",
+        default=None,
+    )
+
+
+class CustomersFile(Shape):
+    """rules/customers.yaml"""
+
+    customers: dict[str, Customer] = doc(
+        "mapping, required",
+        "JSM organisation name (as in Jira; matched case-insensitively) → customer",
+        each="<org>",
+    )
+    unauthorised_contact: Flag | None = doc(
+        "flag",
+        "for a reporter not on the list (default: label `unauthorised-contact`)",
+        default=None,
+    )
+    unknown_customer: Flag | None = doc(
+        "flag",
+        "for an organisation not listed (default: label `unknown-customer`); such cases "
+        "get no contact check, no quota and SLA state `none`",
+        default=None,
+    )
+
+
+# -------------------------------------------------------------------- priorities.yaml
+
+
+class Priority(Shape):
+    jira: Name = doc("Jira priority name, required", "the level's priority in Jira")
+
+
+class Condition(Shape):
+    """A rule's `when:`; every key present must hold (`{}` means always)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    field: Name | None = doc(
+        "logical field name",
+        "a key of `fields:` in `config/bridge.yaml`, tested by one of `in`, `not_in`, "
+        "`equals`, `missing` (alone: the field has a value)",
+        default=None,
+    )
+    in_: NameOrNames | None = doc(
+        "list", "the field's value is one of these", default=None, alias="in"
+    )
+    not_in: NameOrNames | None = doc(
+        "list",
+        "the field's value is none of these; an **empty field matches** (an undeclared "
+        "environment is not Production)",
+        default=None,
+    )
+    equals: str | None = doc("text", "the field's value is exactly this", default=None)
+    missing: bool | None = doc("boolean", "the field is empty (`true`) or filled", default=None)
+    request_type: NameOrNames | None = doc(
+        "list", "the JSM request type is one of these", default=None
+    )
+    labels_any: NameOrNames | None = doc("list", "the issue has any of these labels", default=None)
+    components_any: NameOrNames | None = doc(
+        "list", "the issue has any of these components", default=None
+    )
+    priority: Level | list[Level] | None = doc(
+        "level or list", "the priority left by the rules before is one of these", default=None
+    )
+    summary_matches: str | None = doc(
+        "regular expression",
+        "the summary matches it (case-insensitive search)",
+        default=None,
+    )
+
+
+class Rule(Shape):
+    name: Name = doc(
+        "text, required, unique", "shown by `explain` and part of the comment's action id"
+    )
+    when: Condition = doc("condition, required", "every key present must hold (`{}` means always)")
+    set: Level | None = doc("level", "set the priority to this level (or `cap`)", default=None)
+    cap: Level | None = doc(
+        "level", "lower the priority to at most this level (never raises it)", default=None
+    )
+    comment: Comment | None = doc(
+        "comment", "posted once when the rule changes the priority", default=None
+    )
+
+
+class PrioritiesFile(Shape):
+    """rules/priorities.yaml"""
+
+    priorities: Annotated[dict[str, Priority], Field(min_length=1)] = doc(
+        "ordered mapping, required",
+        "level → `{jira: <Jira priority name>}`, highest first; each Jira name once",
+        each="<level>",
+    )
+    respect_engineer_changes: bool | None = doc(
+        "boolean",
+        "a priority an engineer set by hand is never overridden by the rules (default `true`)",
+        default=None,
+    )
+    rules: list[Rule] | None = doc(
+        "list",
+        "priority rules, applied in order; each sees the priority the rules before it left",
+        default=None,
+    )
+
+
+# --------------------------------------------------------------------------- sla.yaml
+
+
+class Holidays(Shape):
+    country: str | None = doc(
+        "ISO code",
+        "public holidays from the `holidays` package (`AU`, `US`, `GB`, …)",
+        default=None,
+    )
+    subdivision: str | None = doc(
+        "code", "state/province (`QLD`, `NY`); needs `country`", default=None
+    )
+    extra: list[Date] | None = doc(
+        "list of dates", "extra closed dates, `YYYY-MM-DD`", default=None
+    )
+    remove: list[Date] | None = doc(
+        "list of dates", "public holidays the office works", default=None
+    )
+
+
+Hours = Opening | list[Opening] | Literal["closed"] | None
+
+
+class Calendar(Shape):
+    timezone: Name = doc(
+        "IANA zone, required", "e.g. `Australia/Brisbane`, `Europe/London` (DST handled)"
+    )
+    hours: Annotated[dict[DaySpec, Hours], Field(min_length=1)] = doc(
+        "mapping, required",
+        "days → opening times. Days: `mon` … `sun`, ranges `mon-fri`, lists `mon,wed`. "
+        'Times: `"09:00-17:00"`, a list `["08:00-12:00", "13:00-17:00"]`, `"22:00-24:00"` '
+        "to midnight, or `closed` / `[]`. A later entry overrides an earlier one for the "
+        'same day (`{mon-fri: "09:00-17:00", fri: "09:00-15:00"}`). Quote times.',
+        schema={"additionalProperties": False},  # day names only
+    )
+    holidays: Holidays | None = doc("mapping", "closed dates", default=None)
+
+
+class Response(Shape):
+    targets: dict[str, Target] = doc(
+        "mapping, required",
+        "level → duration or `next_business_day`; every level of `priorities` needs one",
+    )
+    responded_statuses: NameOrNames | None = doc(
+        "list of statuses", "entering one counts as the first response", default=None
+    )
+    pause_statuses: NameOrNames | None = doc(
+        "list of statuses",
+        "the clock stops while the case is in one (not also a responded status)",
+        default=None,
+    )
+    at_risk_at: Percentage | None = doc(
+        "percentage",
+        "share of the target after which a running case is `at_risk` (default `75%`)",
+        default=None,
+    )
+
+
+class CommentAction(Shape):
+    comment: Comment = doc("comment", "post this comment")
+
+
+class LabelAction(Shape):
+    label: Label = doc("label", "add this label")
+
+
+class AssignAction(Shape):
+    assign: Name = doc(
+        "`named_engineer` or an e-mail/account id", "assign the case if nobody owns it"
+    )
+
+
+class TransitionAction(Shape):
+    transition: Name = doc("transition name", "move the case through this transition")
+
+
+Action = CommentAction | LabelAction | AssignAction | TransitionAction
+
+
+class Step(Shape):
+    at: Percentage = doc(
+        "percentage, required",
+        "share of the target (above 0%, at most 1000%); ascending among steps that apply "
+        "to the same priorities",
+    )
+    priorities: Level | list[Level] | None = doc(
+        "level or list", "only for these levels (default: all)", default=None
+    )
+    actions: Annotated[list[Action], Field(min_length=1)] = doc(
+        "list, required",
+        "one action per item: `comment: <comment>`, `label: <label>`, `assign: "
+        "named_engineer` (or an e-mail/account id), `transition: <name>`",
+    )
+
+
+class RequiredInformation(Shape):
+    fields: NameOrNames | None = doc(
+        "list of logical field names",
+        "fields every case needs (keys of `fields:` in the config)",
+        default=None,
+    )
+    label: Label | None = doc("label", "on the case while something is missing", default=None)
+    comment: Comment | None = doc(
+        "comment",
+        "posted once; `{missing}` lists the missing fields by their Jira names",
+        default=None,
+    )
+
+
+class SlaFile(Shape):
+    """rules/sla.yaml"""
+
+    calendars: Annotated[dict[str, Calendar], Field(min_length=1)] = doc(
+        "mapping, required", "calendar name → calendar", each="<name>"
+    )
+    default_calendar: Name | None = doc(
+        "calendar name",
+        "for customers without `calendar` (required when there is more than one calendar)",
+        default=None,
+    )
+    response: Response = doc("mapping, required", "the response targets and the clock")
+    escalation: list[Step] | None = doc(
+        "list of steps", "the ladder; steps fire once each while the clock runs", default=None
+    )
+    required_information: RequiredInformation | None = doc(
+        "mapping", "what every case must supply", default=None
+    )
+
+
+#: The four rule files by name (``tiers`` is ``rules/tiers.yaml``), in reading order.
+FILES: dict[str, type[Shape]] = {
+    "tiers": TiersFile,
+    "customers": CustomersFile,
+    "priorities": PrioritiesFile,
+    "sla": SlaFile,
+}

@@ -1,0 +1,90 @@
+"""The rule models are the one description of the rule files' shape.
+
+The published schema and the README's reference come from them; the shipped
+rule files and every example in the README validate against the schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from bridge.rules.models import FILES as MODELS
+from bridge.rules.reference import render_readme, rows, table
+from bridge.rules.schema import FILES, schema_for
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: The key that tells which rule file an example is of.
+FIRST_KEYS = {"tiers": "tiers", "customers": "customers", "priorities": "priorities"}
+
+
+def _as_json_types(value: Any) -> Any:
+    """YAML dates -> strings, as an editor's YAML language server sees them."""
+    if isinstance(value, dict):
+        return {str(k): _as_json_types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json_types(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _file_of(document: dict[str, Any]) -> str | None:
+    for key, file in FIRST_KEYS.items():
+        if key in document:
+            return file
+    return "sla" if "calendars" in document or "response" in document else None
+
+
+def readme_examples() -> list[tuple[str, dict[str, Any]]]:
+    """Every YAML example of a rule file in the README, with the file it is of."""
+    text = README.read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL):
+        document = yaml.safe_load(block)
+        file = _file_of(document) if isinstance(document, dict) else None
+        if file is not None:
+            found.append((file, _as_json_types(document)))
+    return found
+
+
+def test_readme_reference_is_generated_from_the_models() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert text.count("<!-- reference: rules/") == len(FILES)
+    assert render_readme(text) == text, (
+        "README's rule reference is out of date: run "
+        ".venv/bin/python -m bridge.rules.reference README.md"
+    )
+
+
+def test_a_field_added_to_a_model_shows_in_the_reference() -> None:
+    keys = [key for key, _, _ in rows(MODELS["sla"])]
+    assert "escalation[].at" in keys
+    assert "calendars.<name>.holidays.country" in keys
+    assert "`rules[].when.in`" in table("priorities")  # by its alias, as written in YAML
+
+
+def test_every_readme_example_validates_against_the_schema() -> None:
+    examples = readme_examples()
+    assert {file for file, _ in examples} == set(FILES)  # one example of each file at least
+    for file, document in examples:
+        jsonschema.validate(document, schema_for(file))
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_shipped_rules_fit_the_models(name: str) -> None:
+    document = _as_json_types(yaml.safe_load((ROOT / "rules" / f"{name}.yaml").read_text()))
+    MODELS[name].model_validate(document)
+
+
+def test_schema_rejects_what_the_models_reject() -> None:
+    bad = {"calendars": {"x": {"timezone": "UTC", "hours": {"mon": "9-5"}}}, "response": {}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema_for("sla"))
