@@ -241,10 +241,11 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
         report = runtime.engine.cycle(now, dry_run=dry_run)
         after = dict(runtime.client.stats)  # the cycle's requests, not the site lock's
     finally:
-        runtime.client.interrupt_waits(None)
-        shutdown.restore()
+        # the site lock goes first, while a stop still cuts short any wait for Jira
         if site_lock is not None:
             site_lock.release()
+        runtime.client.interrupt_waits(None)
+        shutdown.restore()
         lock.release()
         if progress is not None:
             progress.close()
@@ -373,13 +374,14 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                     ready = True
             shutdown.wait(pause)
     finally:
+        # the site lock goes first, while a stop still cuts short any wait for Jira
+        if site_lock is not None:
+            site_lock.release()
         runtime.client.interrupt_waits(None)
         shutdown.restore()
         sdnotify.notify("STOPPING=1")
         if server is not None:
             server.stop()
-        if site_lock is not None:
-            site_lock.release()
     log.info("daemon stopped", reason=shutdown.stop.reason or "stop requested")
     return EXIT_OK
 

@@ -203,6 +203,8 @@ class JiraClient:
         """Sleep between retries with ``pause(seconds)``, which returns True when a stop
         request cut the wait short (the call then raises `WaitInterrupted`)."""
         self._retrier.pause = pause
+        if self.rate is not None:
+            self.rate.interrupt = pause
 
     def close(self) -> None:
         self._session.close()

@@ -28,6 +28,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
+from bridge.jira.retry import WaitInterrupted
+
 #: requests per second per endpoint, by method (a fifth below Cloud's published budget)
 ENDPOINT_RATES: Mapping[str, float] = {"GET": 80.0, "POST": 80.0, "PUT": 40.0, "DELETE": 40.0}
 #: writes allowed on one issue per window (Cloud: 20 per 2 s)
@@ -66,6 +68,9 @@ class RateLimiter:
         self.issue_window = issue_window
         self._clock = clock
         self._sleep = sleep
+        #: interruptible sleep set by the daemon: ``interrupt(seconds)`` returns True when a
+        #: stop request cut the wait short, and the waiting request is then not sent at all
+        self.interrupt: Callable[[float], bool] | None = None
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}  # endpoint -> (tokens, at)
         self._issues: dict[str, deque[float]] = {}
@@ -87,7 +92,10 @@ class RateLimiter:
                 if wait <= 0:
                     return
                 self.waited += wait
-            self._sleep(wait)
+            if self.interrupt is None:
+                self._sleep(wait)
+            elif self.interrupt(wait):
+                raise WaitInterrupted("stop requested while waiting for Jira's pace")
 
     def _take(self, name: str, key: str | None, method: str) -> float:
         """0 and the request counted, or how long to wait before asking again."""

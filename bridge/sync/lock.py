@@ -42,6 +42,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from bridge.jira.port import JiraError
+from bridge.jira.retry import WaitInterrupted
 from bridge.logs import get_logger
 
 __all__ = [
@@ -429,7 +430,7 @@ class SiteLock:
             holder = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
             if holder is not None and holder.instance == self.instance:
                 self.port.delete_project_property(self.project, SITE_LOCK_PROPERTY)
-        except JiraError as exc:
+        except (JiraError, WaitInterrupted) as exc:  # a stop does not wait for Jira's pace
             log.warning("could not remove the site lock; it expires by itself", error=str(exc))
 
 
