@@ -355,8 +355,10 @@ def test_unknown_organisation_gets_only_the_unknown_customer_treatment(organizat
     assert desired.tier is None
     assert desired.labels_present == {"unknown-customer"}
     assert desired.labels_absent == frozenset()
-    assert ids(desired) == ["SUP-1/unknown-customer"]
+    # a case naming no organisation: its reporter matched no customer, and the comment says so
+    assert ids(desired) == ["SUP-1/unknown-customer" + ("" if organization else "/no-organization")]
     assert not desired.comments[0].public
+    assert ("help@umbrella.example" in desired.comments[0].body) is (organization is None)
     assert desired.quota is None
     assert desired.authorised_contact is None
     assert desired.entitlement_problems == ()

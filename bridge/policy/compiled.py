@@ -14,16 +14,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.escalation import Rung, ladder_for, ladder_table
 from bridge.policy.model import (
+    Actor,
     CommentTemplate,
     Customer,
     FlagPolicy,
+    IssueSnapshot,
     PriorityLevel,
     RuleSet,
     Tier,
+    UnknownCustomerPolicy,
 )
 from bridge.policy.priority import Pipeline, folded, slug
 from bridge.policy.templates import PLACEHOLDERS
@@ -66,6 +69,24 @@ def _customer_facts(customer: Customer, rules: RuleSet) -> CustomerFacts | str:
     return CustomerFacts(customer, tier, name, calendar, folded(customer.contacts), named)
 
 
+#: How a case's customer was found: by the organisation it names; or, when it names
+#: none, by its reporter's e-mail on a customer's contact list or membership of a
+#: customer's JSM organisation; or not at all (no customer, or several to choose from).
+CustomerBasis = Literal[
+    "organization", "unknown_organization", "contact", "membership", "no_match", "several"
+]
+
+
+class CustomerDecision(NamedTuple):
+    """Whose case this is, and how that was found."""
+
+    facts: CustomerFacts | None  # None: an unknown customer
+    basis: CustomerBasis
+    #: the customers the reporter matched when the case names no organisation (in the
+    #: rules' order): one for a match, several when the bridge will not guess
+    candidates: tuple[str, ...] = ()
+
+
 _MARK = "\x00"
 
 
@@ -97,11 +118,22 @@ class Template(NamedTuple):
 def _templates(rules: RuleSet) -> Iterator[CommentTemplate]:
     for flag in (rules.unknown_customer, rules.unauthorised_contact, rules.not_entitled):
         yield from (flag.comment,) if flag.comment is not None else ()
+    unknown = UnknownCustomerPolicy.of(rules.unknown_customer)
+    for extra in (unknown.no_organization_comment, unknown.several_customers_comment):
+        yield from (extra,) if extra is not None else ()
     for template in (rules.quota.over_quota.comment, rules.required_information.comment):
         yield from (template,) if template is not None else ()
     yield from (rule.comment for rule in rules.priorities.rules if rule.comment is not None)
     for step in rules.escalation:
         yield from (a.comment for a in step.actions if a.comment is not None)
+
+
+def _by_contact(rules: RuleSet) -> Mapping[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for name, customer in rules.customers.items():
+        for contact in folded(customer.contacts):
+            found[contact] = (*found.get(contact, ()), name)
+    return found
 
 
 def _needs(rules: RuleSet) -> Mapping[str, tuple[str, ...]]:
@@ -183,6 +215,9 @@ class Policy:
     ladders: Mapping[PriorityLevel, tuple[Rung, ...]]
     templates: Mapping[str, Template | None]  # by template text
     flags: Flags
+    #: a contact's folded e-mail -> the customers (organisation names) listing it
+    by_contact: Mapping[str, tuple[str, ...]]
+    unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
 
     @classmethod
     def compile(cls, rules: RuleSet) -> Policy:
@@ -200,6 +235,35 @@ class Policy:
             ladders=ladder_table(rules.escalation, rules.priorities.levels),
             templates={t.text: Template.parse(t.text) for t in _templates(rules)},
             flags=Flags.of(rules),
+            by_contact=_by_contact(rules),
+            unknown=UnknownCustomerPolicy.of(rules.unknown_customer),
+        )
+
+    def decide_customer(self, snapshot: IssueSnapshot) -> CustomerDecision:
+        """The case's customer: by its organisation; when it names none, by its reporter.
+
+        A reporter found on one customer's contact list, or in one customer's JSM
+        organisation, makes the case that customer's.  A reporter matching several
+        customers is not guessed: the case stays unknown and its comment names them."""
+        if snapshot.organization:
+            facts = self.customer(snapshot.organization)
+            return CustomerDecision(facts, "organization" if facts else "unknown_organization")
+        reporter = snapshot.reporter
+        if reporter is None or reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
+            return CustomerDecision(None, "no_match")
+        listing = self.by_contact.get((reporter.email or "").strip().casefold(), ())
+        members = tuple(
+            facts.customer.organization
+            for facts in map(self.customer, snapshot.reporter_organizations)
+            if facts is not None
+        )
+        candidates = tuple(dict.fromkeys((*listing, *members)))
+        if len(candidates) > 1:
+            return CustomerDecision(None, "several", candidates)
+        if not candidates:
+            return CustomerDecision(None, "no_match")
+        return CustomerDecision(
+            self.customer(candidates[0]), "contact" if listing else "membership", candidates
         )
 
     def customer(self, organization: str | None) -> CustomerFacts | None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from bridge.policy.compiled import CustomerFacts, Policy
+from bridge.policy.compiled import CustomerDecision, CustomerFacts, Policy
 from bridge.policy.cycle import Cycle
 from bridge.policy.escalation import LadderOutcome, run_ladder
 from bridge.policy.explain import explain_known, explain_unknown
@@ -86,23 +86,30 @@ class Decisions(NamedTuple):
     ladder: LadderOutcome | None  # None: the clock is not running
     values: TemplateValues  # the case's placeholder values, for the comments it asks for
     next_wakeup: datetime | None
+    #: how the customer was found (by the organisation, or by the reporter when none)
+    customer: CustomerDecision | None = None
 
 
 def evaluate(snapshot: IssueSnapshot, policy: Policy, cycle: Cycle) -> Desired:
     """What the support terms want this case to look like at ``cycle.now``."""
-    facts = policy.customer(snapshot.organization)
+    customer = policy.decide_customer(snapshot)
+    facts = customer.facts
     if facts is None:
-        writes = unknown_customer_writes(snapshot, policy)
-        notes = explain_unknown(snapshot, policy) if cycle.explain else ()
+        writes = unknown_customer_writes(snapshot, policy, customer)
+        notes = explain_unknown(snapshot, policy, customer) if cycle.explain else ()
         return _unknown_desired(snapshot, writes, notes)
-    decisions = decide(snapshot, policy, cycle, facts)
+    decisions = decide(snapshot, policy, cycle, facts, customer)
     writes = writes_of(snapshot, policy, decisions)
     notes = explain_known(snapshot, policy, decisions) if cycle.explain else ()
     return _known_desired(snapshot, policy, decisions, writes, notes)
 
 
 def decide(
-    snapshot: IssueSnapshot, policy: Policy, cycle: Cycle, facts: CustomerFacts
+    snapshot: IssueSnapshot,
+    policy: Policy,
+    cycle: Cycle,
+    facts: CustomerFacts,
+    customer: CustomerDecision | None = None,
 ) -> Decisions:
     """Every decision about a known customer's case, in the order they depend on."""
     rules = policy.rules
@@ -152,6 +159,7 @@ def decide(
         ladder=ladder,
         values=values,
         next_wakeup=next_wakeup(clock, ladder, rules.response.at_risk_at, facts, cycle.now),
+        customer=customer,
     )
 
 

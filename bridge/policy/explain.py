@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bridge.policy.compiled import Policy
+from bridge.policy.compiled import CustomerDecision, Policy
 from bridge.policy.escalation import LadderOutcome, Rung, not_running_reason
 from bridge.policy.model import Customer, Explanation, IssueSnapshot, PriorityLevel
 from bridge.policy.priority import PriorityOutcome, condition_reasons
@@ -26,18 +26,31 @@ if TYPE_CHECKING:  # pragma: no cover
 Notes = Iterator[tuple[str, str]]
 
 
-def explain_unknown(snapshot: IssueSnapshot, policy: Policy) -> tuple[Explanation, ...]:
-    return tuple(Explanation(topic, text) for topic, text in _unknown(snapshot, policy))
+def explain_unknown(
+    snapshot: IssueSnapshot, policy: Policy, customer: CustomerDecision | None = None
+) -> tuple[Explanation, ...]:
+    notes = _unknown(snapshot, policy, customer)
+    return tuple(Explanation(topic, text) for topic, text in notes)
 
 
-def _unknown(snapshot: IssueSnapshot, policy: Policy) -> Notes:
+def _unknown(snapshot: IssueSnapshot, policy: Policy, customer: CustomerDecision | None) -> Notes:
     org = snapshot.organization
-    yield (
-        "customer",
-        f"{org} has no entry in customers.yaml: unknown customer"
-        if org
-        else "the case names no organisation: unknown customer",
-    )
+    if org:
+        yield "customer", f"{org} has no entry in customers.yaml: unknown customer"
+    elif customer is not None and customer.basis == "several":
+        yield (
+            "customer",
+            f"the case names no organisation and {_who(snapshot)} matches several customers "
+            f"({', '.join(customer.candidates)}): unknown customer until someone sets the "
+            "organisation (the bridge does not guess)",
+        )
+    else:
+        yield (
+            "customer",
+            f"the case names no organisation and {_who(snapshot)} is not a contact of any "
+            "customer in customers.yaml nor a member of a customer's JSM organisation: "
+            "unknown customer",
+        )
     yield "sla", "no response target applies to an unknown customer: SLA state none"
     label = policy.rules.unknown_customer.label
     if snapshot.status_category == "done":
@@ -52,8 +65,26 @@ def explain_known(
     return tuple(Explanation(topic, text) for topic, text in _known(snapshot, policy, decisions))
 
 
+def _who(snapshot: IssueSnapshot) -> str:
+    reporter = snapshot.reporter
+    if reporter is None:
+        return "it has no reporter, so it"
+    return f"its reporter {reporter.email or reporter.display_name}"
+
+
 def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     facts = d.facts
+    if d.customer is not None and d.customer.basis in ("contact", "membership"):
+        how = (
+            "is an authorised contact of"
+            if d.customer.basis == "contact"
+            else "is a member of the JSM organisation of"
+        )
+        yield (
+            "customer",
+            f"the case names no organisation: {_who(snapshot)} {how} "
+            f"{facts.customer.organization}, so it is theirs",
+        )
     yield "tier", f"{facts.customer.organization}: {facts.tier.name} tier"
     yield "contact", contact_text(snapshot, d.contact, facts.customer)
     yield "quota", quota_text(snapshot, d.quota)

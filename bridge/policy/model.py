@@ -45,6 +45,42 @@ class FlagPolicy:
 
 
 @dataclass(frozen=True)
+class UnknownCustomerPolicy(FlagPolicy):
+    """``unknown_customer``: the flag, and the comments for a case that names no
+    organisation (its reporter matches no customer, or several)."""
+
+    no_organization_comment: CommentTemplate | None = None
+    several_customers_comment: CommentTemplate | None = None
+
+    @classmethod
+    def of(cls, flag: FlagPolicy) -> UnknownCustomerPolicy:
+        """``flag`` as given, or with the built-in comments for a case naming no
+        organisation (with the organisation comment's visibility) when it is a plain flag."""
+        if isinstance(flag, UnknownCustomerPolicy):
+            return flag
+        visible = flag.comment.visibility if flag.comment is not None else None
+        return cls(
+            flag.label,
+            flag.comment,
+            flag.transition,
+            CommentTemplate(visible, NO_ORGANIZATION_TEXT) if visible else None,
+            CommentTemplate(visible, SEVERAL_CUSTOMERS_TEXT) if visible else None,
+        )
+
+
+#: The comments for a case naming no organisation when the rules give only ``comment``
+#: (the organisation's comment would read "SUP-12:  has no support agreement on file.").
+NO_ORGANIZATION_TEXT = (
+    "{key}: the case names no organisation, and {reporter} is not a contact or a member of "
+    "any customer on file."
+)
+SEVERAL_CUSTOMERS_TEXT = (
+    "{key}: the case names no organisation, and {reporter} is a contact or a member of "
+    "several customers ({customers}): set the case's organisation."
+)
+
+
+@dataclass(frozen=True)
 class Tier:
     key: str  # "standard"
     name: str  # "Standard" (display; matched case-insensitively to the Support tier field)
@@ -173,7 +209,7 @@ class RuleSet:
     quota: QuotaPolicy
     customers: Mapping[str, Customer]  # keyed by organisation name
     unauthorised_contact: FlagPolicy
-    unknown_customer: FlagPolicy
+    unknown_customer: FlagPolicy  # an UnknownCustomerPolicy when read from the files
     priorities: PriorityPolicy
     calendars: Mapping[str, BusinessCalendar]
     default_calendar: str
@@ -275,6 +311,9 @@ class IssueSnapshot:
     resolution: str | None = None
     resolved: datetime | None = None
     assignee: str | None = None  # e-mail, or account id when e-mail is hidden
+    #: the JSM organisations the reporter is a member of, read only for a case whose
+    #: organisation field is empty (its customer is then found from the reporter)
+    reporter_organizations: tuple[str, ...] = ()
 
     @property
     def priority_set_by(self) -> Actor:

@@ -19,6 +19,8 @@ from typing import Any
 
 from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
 from bridge.policy.model import (
+    NO_ORGANIZATION_TEXT,
+    SEVERAL_CUSTOMERS_TEXT,
     CommentTemplate,
     Condition,
     Customer,
@@ -33,6 +35,7 @@ from bridge.policy.model import (
     RuleSet,
     Target,
     Tier,
+    UnknownCustomerPolicy,
 )
 from bridge.policy.problems import Checker, Node, Problem, did_you_mean
 from bridge.policy.regexsafe import backtracking_risk
@@ -148,7 +151,7 @@ class _Build:
     quota: QuotaPolicy | None = None
     customers: dict[str, Customer] | None = None
     unauthorised_contact: FlagPolicy | None = None
-    unknown_customer: FlagPolicy | None = None
+    unknown_customer: UnknownCustomerPolicy | None = None
     priorities: PriorityPolicy | None = None
     levels: tuple[str, ...] | None = None
     calendars: dict[str, BusinessCalendar] | None = None
@@ -283,6 +286,10 @@ def _flag_policy(
     entries = check.mapping(node, where, optional=("label", "comment", "transition"))
     if entries is None:
         return None
+    return _flag_entries(check, entries, where)
+
+
+def _flag_entries(check: Checker, entries: Mapping[str, Node], where: str) -> FlagPolicy | None:
     ok = True
     label: str | None = None
     comment: CommentTemplate | None = None
@@ -1242,14 +1249,45 @@ def _read_customers(build: _Build, check: Checker, entries: dict[str, Node]) -> 
         "unauthorised_contact",
         default_label="unauthorised-contact",
     )
-    unknown = _flag_policy(
-        check, entries.get("unknown_customer"), "unknown_customer", default_label="unknown-customer"
-    )
+    unknown = _unknown_customer(check, entries.get("unknown_customer"))
     _flush(build, check)
     if ok:
         build.customers = customers
     build.unauthorised_contact = unauthorised
     build.unknown_customer = unknown
+
+
+def _unknown_customer(check: Checker, node: Node | None) -> UnknownCustomerPolicy | None:
+    """``unknown_customer``: a flag plus the two comments for a case naming no organisation
+    (defaults: built-in texts with the organisation comment's visibility)."""
+    where = "unknown_customer"
+    extra = ("no_organization_comment", "several_customers_comment")
+    entries: dict[str, Node] = {}
+    if node is None or node.is_null:
+        flag = _flag_policy(check, node, where, default_label="unknown-customer")
+    else:
+        found = check.mapping(node, where, optional=("label", "comment", "transition", *extra))
+        if found is None:
+            return None
+        entries = found
+        flag = _flag_entries(check, entries, where)
+    if flag is None:
+        return None
+    comments: dict[str, CommentTemplate | None] = {}
+    ok = True
+    for key, text in zip(extra, (NO_ORGANIZATION_TEXT, SEVERAL_CUSTOMERS_TEXT), strict=True):
+        given = entries.get(key)
+        if given is None:
+            visible = flag.comment.visibility if flag.comment is not None else None
+            comments[key] = CommentTemplate(visible, text) if visible is not None else None
+        elif given.is_null:
+            comments[key] = None
+        else:
+            comments[key] = _comment(check, given, f"{where}: {key}")
+            ok = ok and comments[key] is not None
+    if not ok:
+        return None
+    return UnknownCustomerPolicy(flag.label, flag.comment, flag.transition, **comments)
 
 
 def _read_customer(build: _Build, check: Checker, org: str, node: Node) -> Customer | None:

@@ -24,6 +24,7 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "quota_used",
         "quota_limit",
         "missing",
+        "customers",
     }
 )
 

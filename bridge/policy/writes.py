@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from bridge.policy.compiled import Conditions, CustomerFacts, Policy
+from bridge.policy.compiled import Conditions, CustomerDecision, CustomerFacts, Policy
 from bridge.policy.model import (
     CommentTemplate,
     DesiredComment,
@@ -48,9 +48,12 @@ class TemplateValues:
         facts: CustomerFacts | None,
         quota: QuotaPosition | None,
         missing: str,
+        *,
+        customers: tuple[str, ...] = (),
     ) -> None:
         self.snapshot, self.policy, self.level, self.due = snapshot, policy, level, due
         self.facts, self.quota, self.missing = facts, quota, missing
+        self.customers = customers  # the customers a reporter matched (no organisation)
 
     def value(self, name: str) -> str:
         """One placeholder's value ("" when the case has none)."""
@@ -73,8 +76,12 @@ class TemplateValues:
             return reporter_text(snapshot)
         if name == "missing":
             return self.missing
-        if name in ("organization", "request_type"):
-            return getattr(snapshot, name) or ""
+        if name == "organization":  # a case naming none is its customer's, when found
+            return snapshot.organization or (facts.customer.organization if facts else "")
+        if name == "request_type":
+            return snapshot.request_type or ""
+        if name == "customers":
+            return ", ".join(self.customers)
         return ""
 
     def render(self, text: str) -> str:
@@ -106,16 +113,27 @@ class Writes(NamedTuple):
 NOTHING = Writes(frozenset(), frozenset(), (), (), None)
 
 
-def unknown_customer_writes(snapshot: IssueSnapshot, policy: Policy) -> Writes:
-    """An unknown customer's open case gets the ``unknown_customer`` label and comment."""
-    flag = policy.rules.unknown_customer
+def unknown_customer_writes(
+    snapshot: IssueSnapshot, policy: Policy, customer: CustomerDecision | None = None
+) -> Writes:
+    """An unknown customer's open case gets the ``unknown_customer`` label and comment:
+    the organisation's comment, or for a case naming no organisation the one saying
+    its reporter matched no customer, or several (named)."""
+    flag = policy.unknown
     if snapshot.status_category == "done":
         return NOTHING
+    basis = customer.basis if customer is not None else "unknown_organization"
+    template, action_id = flag.comment, f"{snapshot.key}/unknown-customer"
+    if basis == "no_match":
+        template, action_id = flag.no_organization_comment, f"{action_id}/no-organization"
+    elif basis == "several":
+        template, action_id = flag.several_customers_comment, f"{action_id}/several-customers"
     comments: tuple[DesiredComment, ...] = ()
-    if flag.comment is not None:
+    if template is not None:
         level = policy.priority.level_of(snapshot.priority)
-        values = TemplateValues(snapshot, policy, level, None, None, None, "")
-        comments = (values.comment(f"{snapshot.key}/unknown-customer", flag.comment),)
+        candidates = customer.candidates if customer is not None else ()
+        values = TemplateValues(snapshot, policy, level, None, None, None, "", customers=candidates)
+        comments = (values.comment(action_id, template),)
     labels = frozenset((flag.label,)) if flag.label else frozenset()
     return Writes(labels, frozenset(), comments, (), None)
 

@@ -69,7 +69,8 @@ class Comment(Shape):
     text: Annotated[str, Field(pattern=r"\{key\}")] = doc(
         "template, required",
         "must contain {key}; placeholders: {key} {priority} {priority_name} {due} {tier} "
-        "{organization} {reporter} {request_type} {quota_used} {quota_limit} {missing}",
+        "{organization} {reporter} {request_type} {quota_used} {quota_limit} {missing} "
+        "{customers}",
     )
 
 
@@ -171,6 +172,25 @@ class Customer(Shape):
     )
 
 
+class UnknownCustomer(Flag):
+    """What the bridge does with a case of no known customer."""
+
+    no_organization_comment: Comment | None = doc(
+        "comment",
+        "instead of `comment` for a case naming no organisation whose reporter is on no "
+        "customer's contact list and in no customer's JSM organisation (default: a "
+        "built-in text naming the reporter, with `comment`'s visibility; `null`: none)",
+        default=None,
+    )
+    several_customers_comment: Comment | None = doc(
+        "comment",
+        "instead of `comment` for a case naming no organisation whose reporter matches "
+        "several customers: the bridge does not guess; `{customers}` names them (default: "
+        "a built-in text, with `comment`'s visibility; `null`: none)",
+        default=None,
+    )
+
+
 class CustomersFile(Shape):
     """rules/customers.yaml"""
 
@@ -184,10 +204,13 @@ class CustomersFile(Shape):
         "for a reporter not on the list (default: label `unauthorised-contact`)",
         default=None,
     )
-    unknown_customer: Flag | None = doc(
+    unknown_customer: UnknownCustomer | None = doc(
         "flag",
         "for an organisation not listed (default: label `unknown-customer`); such cases "
-        "get no contact check, no quota and SLA state `none`",
+        "get no contact check, no quota and SLA state `none`. A case naming no "
+        "organisation belongs to the customer whose `contacts` list, or JSM organisation, "
+        "holds its reporter; it is unknown only when the reporter matches no customer, or "
+        "several",
         default=None,
     )
 

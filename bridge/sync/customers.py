@@ -16,6 +16,13 @@ their own.  The organisation contacts named in the rules count too.
 
 `CustomerDirectory` reads those lists the first time a cycle asks, once per cycle
 (`CustomerDirectory.next_cycle`): a cycle that reads no issue costs nothing.
+
+`Memberships` answers which JSM organisations a user belongs to, on both flavours
+(``GET /rest/servicedeskapi/organization`` and ``…/organization/{organizationId}/user``,
+documented alike in the JSM Cloud REST API, "Organization", and the JSM Server/Data
+Center REST API): a case whose organisation field is empty belongs to the customer
+whose organisation holds its reporter (SPEC §3).  Read the first time a cycle meets
+such a case, once per cycle; on Data Center `CustomerDirectory` shares that read.
 """
 
 from __future__ import annotations
@@ -44,12 +51,54 @@ def identities(user: Mapping[str, Any]) -> set[str]:
     }
 
 
+class Memberships:
+    """Which JSM organisations each user belongs to (loaded on first use, per cycle)."""
+
+    def __init__(self, port: JiraPort) -> None:
+        self.port = port
+        self._of: dict[str, tuple[str, ...]] | None = None
+        #: reads made to load the lists, in the process's life (for the log and tests)
+        self.loads = 0
+
+    def next_cycle(self) -> None:
+        """Forget the lists: the next question reads them afresh."""
+        self._of = None
+
+    def _load(self) -> dict[str, tuple[str, ...]]:
+        if self._of is None:
+            found: dict[str, tuple[str, ...]] = {}
+            orgs = 0
+            for org in self.port.organizations():
+                orgs += 1
+                name = str(org.get("name") or "")
+                for user in self.port.organization_users(str(org.get("id"))):
+                    for identity in identities(user):
+                        found[identity] = (*found.get(identity, ()), name)
+            self.loads += 1
+            log.info("organisation members read", organizations=orgs, members=len(found))
+            self._of = found
+        return self._of
+
+    def organizations_of(self, *identity: str | None) -> tuple[str, ...]:
+        """The organisations any of these identities (e-mail, account id, name) is in."""
+        known = self._load()
+        names = (n for i in identity if i for n in known.get(i.casefold(), ()))
+        return tuple(dict.fromkeys(names))
+
+    def members(self) -> frozenset[str]:
+        """Every member's identities, case-folded."""
+        return frozenset(self._load())
+
+
 class CustomerDirectory(Collection[str]):
     """The case-folded identities of every customer (a collection, loaded on first use)."""
 
-    def __init__(self, port: JiraPort, contacts: Iterable[str] = ()) -> None:
+    def __init__(
+        self, port: JiraPort, contacts: Iterable[str] = (), memberships: Memberships | None = None
+    ) -> None:
         self.port = port
         self.contacts = frozenset(c.casefold() for c in contacts)
+        self.memberships = memberships if memberships is not None else Memberships(port)
         self._known: frozenset[str] | None = None
         #: reads made to load the lists, in the process's life (for the log and tests)
         self.loads = 0
@@ -57,6 +106,7 @@ class CustomerDirectory(Collection[str]):
     def next_cycle(self) -> None:
         """Forget the lists: the next question reads them afresh."""
         self._known = None
+        self.memberships.next_cycle()
 
     def _load(self) -> frozenset[str]:
         if self._known is None:
@@ -66,13 +116,9 @@ class CustomerDirectory(Collection[str]):
                 desks += 1
                 for user in self.port.service_desk_customers(str(desk.get("id"))):
                     found |= identities(user)
-            orgs = 0
-            for org in self.port.organizations():
-                orgs += 1
-                for user in self.port.organization_users(str(org.get("id"))):
-                    found |= identities(user)
+            found |= self.memberships.members()
             self.loads += 1
-            log.info("customers read", service_desks=desks, organizations=orgs, found=len(found))
+            log.info("customers read", service_desks=desks, found=len(found))
             self._known = frozenset(found)
         return self._known
 

@@ -14,6 +14,7 @@ the next cycle resumes where this one stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -43,7 +44,7 @@ from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor, Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
 from bridge.settings import Settings
 from bridge.sync.apply import DEFAULT_SETTLE, ApplyResult, Transitions, apply_plan, wall_clock
-from bridge.sync.customers import CustomerDirectory
+from bridge.sync.customers import CustomerDirectory, Memberships
 from bridge.sync.ledger import Ledger
 from bridge.sync.plan import (
     PLACE_FIELDS,
@@ -111,6 +112,8 @@ class Site:
     users: dict[str, str | None] = field(default_factory=dict)  # e-mail -> account ref
     #: every transition name the site's workflows have (None: the site does not say)
     transition_names: frozenset[str] | None = None
+    #: who belongs to which JSM organisation (read per cycle, only when a case names none)
+    memberships: Memberships | None = None
 
     @classmethod
     def connect(cls, port: JiraPort, settings: Settings, ruleset: RuleSet) -> Site:
@@ -158,6 +161,7 @@ class Site:
         transition_names = port.workflow_transition_names() if _transitions_used(ruleset) else None
         problems.extend(_check_transition_names(transition_names, ruleset))
 
+        memberships = Memberships(port)
         site = cls(
             fieldmap=fieldmap if fieldmap is not None else FieldMap({}),
             priority_ids=priority_ids,
@@ -165,11 +169,12 @@ class Site:
             bridge_account_id=account,
             user_tz=user_tz,
             flavour=settings.jira.flavour,
-            customer_ids=_customers(port, settings.jira.flavour, ruleset),
+            customer_ids=_customers(port, settings.jira.flavour, ruleset, memberships),
             field_names=dict(settings.fields),
             transition_names=(
                 frozenset(transition_names) if transition_names is not None else None
             ),
+            memberships=memberships,
         )
         for email in sorted(_people_to_assign(ruleset)):
             try:
@@ -191,11 +196,13 @@ class Site:
         return self.users[folded]
 
 
-def _customers(port: JiraPort, flavour: str, ruleset: RuleSet) -> Collection[str]:
+def _customers(
+    port: JiraPort, flavour: str, ruleset: RuleSet, memberships: Memberships | None = None
+) -> Collection[str]:
     contacts = [c for cust in ruleset.customers.values() for c in cust.contacts]
     if flavour == "cloud":
         return frozenset(c.casefold() for c in contacts)
-    return CustomerDirectory(port, contacts)
+    return CustomerDirectory(port, contacts, memberships)
 
 
 def _transitions_used(ruleset: RuleSet) -> dict[str, list[str]]:
@@ -409,8 +416,31 @@ class Engine:
                 log.warning("issue skipped", key=snap.key, problem=snap.problem)
                 bad.append((snap.key, snap.problem))
             else:
-                good.append((self._slim(raw), snap))
+                good.append((self._slim(raw), self._with_memberships(snap)))
         return good, bad
+
+    def _with_memberships(self, snapshot: IssueSnapshot) -> IssueSnapshot:
+        """A case naming no organisation, with its reporter's JSM organisations (its
+        customer is found from them and the contact lists; read once per cycle, and only
+        when such a case comes by)."""
+        reporter, memberships = snapshot.reporter, self.site.memberships
+        if snapshot.organization or reporter is None or memberships is None:
+            return snapshot
+        if reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
+            return snapshot  # an agent's case is not a customer's by membership
+        orgs = memberships.organizations_of(reporter.email, reporter.account_id)
+        return dataclasses.replace(snapshot, reporter_organizations=orgs) if orgs else snapshot
+
+    def customer_name(self, snapshot: IssueSnapshot) -> str | None:
+        """The organisation whose quota the case counts in: the one it names, or for a
+        case naming none, the customer found from its reporter (None: unknown)."""
+        if snapshot.organization:
+            return snapshot.organization
+        try:
+            facts = self.compiled.decide_customer(snapshot).facts
+        except ValueError:  # an unusable customer entry: the case itself reports it
+            return None
+        return facts.customer.organization if facts is not None else None
 
     def _slim(self, raw: dict[str, Any]) -> dict[str, Any]:
         """What planning still needs of an issue's JSON once its snapshot is made (Cloud):
@@ -474,23 +504,22 @@ class Engine:
         finished before, and each read since updated it) they come from there;
         otherwise one search fetches the months the read cases fall in.
         """
-        known = [s for s in snapshots if self.ruleset.customer(s.organization) is not None]
+        names = [(s, self.customer_name(s)) for s in snapshots]
+        known = [(s, n) for s, n in names if n and self.ruleset.customer(n) is not None]
         if not known:
             return {}
         if complete:
             # one folding rule on every path: names that differ only in letter case are
             # one organisation (the state and the month search fold the same way)
             grouped: dict[str, list[MonthCase]] = defaultdict(list)
-            for s in snapshots:
-                if s.organization:
-                    grouped[s.organization.casefold()].append(
-                        MonthCase(s.key, s.created, s.resolution)
-                    )
+            for s, name in names:
+                if name:
+                    grouped[name.casefold()].append(MonthCase(s.key, s.created, s.resolution))
             return {org: tuple(cases) for org, cases in grouped.items()}
-        orgs = {s.organization for s in known if s.organization}
-        since = min(
-            month_start(s.created, self._calendar_tz(s.organization)) for s in known
-        ) - timedelta(days=1)  # a day's margin for zones east or west of the search's
+        orgs = {n for _, n in known}
+        since = min(month_start(s.created, self._calendar_tz(n)) for s, n in known) - timedelta(
+            days=1
+        )  # a day's margin for zones east or west of the search's
         if cached:
             return self.state.org_cases(orgs, since)
         return org_month_cases(
@@ -580,6 +609,7 @@ class Engine:
                     status_categories=self.site.status_categories,
                     customers=self.site.customer_ids,
                 )
+                snapshot = self._with_memberships(snapshot)
                 desired = self.evaluate(snapshot, cycle)
                 plan = self.plan(issue, snapshot, desired)
         except JiraError as exc:
@@ -618,6 +648,8 @@ class Engine:
         self.transitions = self.transitions.next_cycle()
         if isinstance(self.site.customer_ids, CustomerDirectory):
             self.site.customer_ids.next_cycle()  # customers come and go: read afresh
+        if self.site.memberships is not None:
+            self.site.memberships.next_cycle()
         run_id = None if dry_run else self.state.start_run(now)
         try:
             if only_key is not None:
@@ -640,7 +672,8 @@ class Engine:
                 # every case read is recorded for quota ranking; once a full read has
                 # finished the record is complete and later cycles rank from it
                 self.state.remember_cases(
-                    (s.organization, MonthCase(s.key, s.created, s.resolution)) for _, s in issues
+                    (self.customer_name(s), MonthCase(s.key, s.created, s.resolution))
+                    for _, s in issues
                 )
                 if is_full:
                     self.state.set_cases_complete()
@@ -844,12 +877,13 @@ class Engine:
         read = {s.key for _, s in issues}
         followers: set[str] = set()
         for _, snapshot in issues:
-            if snapshot.key not in moved or not snapshot.organization:
+            name = self.customer_name(snapshot)
+            if snapshot.key not in moved or not name:
                 continue
-            tz = self._calendar_tz(snapshot.organization)
+            tz = self._calendar_tz(name)
             month = month_start(snapshot.created, tz)
             own = MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
-            for case in org_cases.get(snapshot.organization, ()):
+            for case in org_cases.get(name, ()):
                 if (
                     case.key not in read
                     and month_start(case.created, tz) == month

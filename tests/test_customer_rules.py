@@ -1,0 +1,46 @@
+"""The rule keys of issue 12's customer, quota and entitlement items: each checked with
+its file:line, and what an omitted key means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_ruleset import line_of, patch, problems_of, rules_copy
+
+from bridge.policy.model import UnknownCustomerPolicy
+from bridge.rules.load import load_ruleset
+
+
+def test_unknown_customer_comments_for_a_case_naming_no_organisation_are_checked(
+    tmp_path: Path,
+) -> None:
+    rules = rules_copy(tmp_path)
+    patch(
+        rules,
+        "customers.yaml",
+        "several_customers_comment: {visibility: internal",
+        "several_customers_comment: {visibility: loud",
+    )
+    [problem] = problems_of(rules)
+    assert problem.line == line_of(rules, "customers.yaml", "several_customers_comment: {")
+    assert "several_customers_comment: visibility must be public or internal" in problem.message
+
+
+def test_without_its_own_no_organisation_comment_the_built_in_one_names_the_reporter(
+    tmp_path: Path,
+) -> None:
+    rules = rules_copy(tmp_path)
+    text = (rules / "customers.yaml").read_text(encoding="utf-8")
+    kept = [
+        ln
+        for ln in text.splitlines()
+        if "_customers_comment" not in ln and "no_organization_comment" not in ln
+    ]
+    (rules / "customers.yaml").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    unknown = load_ruleset(rules).unknown_customer
+    assert isinstance(unknown, UnknownCustomerPolicy)
+    assert unknown.no_organization_comment is not None
+    assert "{reporter}" in unknown.no_organization_comment.text
+    assert unknown.several_customers_comment is not None
+    assert "{customers}" in unknown.several_customers_comment.text
+    assert unknown.no_organization_comment.visibility == "internal"

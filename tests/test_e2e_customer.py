@@ -1,0 +1,102 @@
+"""Issue 12's customer, quota and entitlement items, end to end against the sandbox.
+
+Each test is named after the defect or clause it guards and runs on both dialects
+where the wire differs (Data Center users carry no accountType and no accountId)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import SANDBOX_NOW, SandboxFactory
+from e2e_helpers import BRIDGE, BridgeFactory, end_state, new_case, write_config
+
+from bridge import cli
+from bridge.sandbox import seed as seeds
+from bridge.sandbox.store import User
+
+FLAVOURS = ["cloud", "datacenter"]
+
+
+@pytest.fixture
+def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
+    with BridgeFactory(tmp_path) as factory:
+        yield factory
+
+
+def _customer(sb: object, email: str, name: str, *orgs: str) -> None:
+    """A portal customer, a member of ``orgs`` (JSM organisations) and no contact."""
+    store = sb.store  # type: ignore[attr-defined]
+    user = User(f"qm:{email}", email, name, account_type="customer", token=seeds.CUSTOMER_TOKEN)
+    store.add_user(user)
+    for org in orgs:
+        store.organization_by_name(org).members.append(user.account_id)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_defect_1_case_without_organisation_keeps_its_sla(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Four P1s raised without an organisation: an authorised contact's keeps its
+    customer's SLA; a mere member of a customer's JSM organisation is that customer's
+    (and flagged as no authorised contact); a reporter of no customer is unknown and the
+    comment names the reporter; one in two customers' organisations is not guessed."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    _customer(sb, "pat@partner.example", "Pat Partner", "Acme Networks", "Initech Systems")
+    created = SANDBOX_NOW - timedelta(minutes=30)
+    keys = {
+        who: new_case(sb, org=None, reporter=who, priority="Blocker", created=created)
+        for who in (
+            "ops@acme.example",  # Acme's authorised contact
+            "bob@initech.example",  # in Initech's JSM organisation, not a contact
+            "help@umbrella.example",  # Umbrella Labs has no agreement
+            "pat@partner.example",  # in Acme's and Initech's organisations
+        )
+    }
+    bridges(sb).cycle()
+
+    contact = end_state(sb, keys["ops@acme.example"])
+    assert contact.field("SLA state") == "running"
+    assert contact.field("Support tier") == "Standard"
+    assert contact.field("Response due") is not None
+    assert contact.field("Cases this month") is not None
+    assert "unknown-customer" not in contact.labels
+    assert "unauthorised-contact" not in contact.labels
+
+    member = end_state(sb, keys["bob@initech.example"])
+    assert member.field("Support tier") == "Premium"
+    assert member.field("SLA state") == "running"
+    assert "unauthorised-contact" in member.labels
+    [flagged] = member.bridge_comments_containing("not an authorised contact")
+    assert "Initech Systems" in flagged.body
+
+    stranger = end_state(sb, keys["help@umbrella.example"])
+    assert "unknown-customer" in stranger.labels
+    assert stranger.field("SLA state") is None
+    [said] = stranger.bridge_comments
+    assert "help@umbrella.example" in said.body and not said.public
+    assert ":  has" not in said.body
+
+    several = end_state(sb, keys["pat@partner.example"])
+    assert "unknown-customer" in several.labels
+    assert several.field("SLA state") is None
+    [said] = several.bridge_comments
+    assert "Acme Networks, Initech Systems" in said.body and "pat@partner.example" in said.body
+    assert all(c.author == BRIDGE for c in several.comments)
+
+    config = write_config(sb, tmp_path)
+    capsys.readouterr()
+    argv = ["--config", str(config), "--now", SANDBOX_NOW.isoformat()]
+    assert cli.main(["explain", keys["bob@initech.example"], *argv]) == 0
+    text = capsys.readouterr().out
+    assert "its reporter bob@initech.example is a member of the JSM organisation of " in text
+    assert "Initech Systems, so it is theirs" in text
+    assert cli.main(["explain", keys["pat@partner.example"], *argv]) == 0
+    text = capsys.readouterr().out
+    assert "matches several customers (Acme Networks, Initech Systems)" in text
