@@ -141,6 +141,7 @@ def test_services_are_hardened_and_get_the_token_as_a_credential(path: Path) -> 
 def test_both_services_share_the_same_sandbox() -> None:
     """The once-service must not drift from the daemon's hardening."""
     skip = {"ExecStart", "ExecReload", "Type", "Restart", "RestartSec", "KillMode"}
+    skip |= {"RestartPreventExitStatus"}
     skip |= {"SuccessExitStatus", "TimeoutStartSec", "NotifyAccess", "WatchdogSec"}
     daemon = {k: v for k, v in parse_unit(DAEMON)["Service"].items() if k not in skip}
     once = {k: v for k, v in parse_unit(ONCE)["Service"].items() if k not in skip}

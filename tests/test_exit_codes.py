@@ -166,3 +166,47 @@ def test_a_transition_the_workflow_lacks_is_counted_as_skipped_and_exits_4(
     assert main(["explain", key, "--config", str(config), "--now", NOW]) == 0
     shown = capsys.readouterr().out
     assert "Skipped by the bridge" in shown and "Teleport" in shown
+
+
+def test_the_daemon_stops_with_exit_1_when_jira_refuses_it_for_good(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The token is revoked once the daemon has started: its first cycle gets 401.  A
+    retry cannot fix that, so the daemon exits 1 saying so instead of backing off for
+    ever (a SIGTERM on the third search ends a daemon that retries: it exits 0)."""
+    import os
+    import signal
+
+    from bridge.commands import run as run_command
+    from bridge.sandbox.faults import Decision, Faults
+
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    monkeypatch.setattr(run_command, "MAX_BACKOFF", 0.0)  # a retrying daemon retries at once
+    user = sandbox.store.user_by_email(seeds.BRIDGE_EMAIL)
+    assert user is not None
+    take = run_command.take_site_lock
+
+    def take_then_revoke(site_lock: object) -> int | None:
+        refused = take(site_lock)  # type: ignore[arg-type]
+        user.token = user.pat = None
+        return refused
+
+    class StopOnThirdSearch(Faults):
+        searches = 0
+
+        def decide(self, endpoint: str, kind: str) -> Decision:
+            if "search" in endpoint:
+                self.searches += 1
+                if self.searches == 3:
+                    os.kill(os.getpid(), signal.SIGTERM)
+            return super().decide(endpoint, kind)
+
+    monkeypatch.setattr(run_command, "take_site_lock", take_then_revoke)
+    sandbox.server.faults = StopOnThirdSearch(None)
+    assert main(["run", "--config", str(config_for(tmp_path, sandbox))]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "401" in err and seeds.BRIDGE_TOKEN not in err
+    assert sandbox.requests.count(kind="write") == 0

@@ -11,8 +11,10 @@ cycle.
 
 The daemon runs a cycle every ``polling.interval``, holds the lock only while a
 cycle runs, reloads the rules on SIGHUP or when their files change (bad new rules
-are logged and the last good ones stay in force), backs off after failed cycles,
-and on SIGTERM/SIGINT finishes the current issue, records its state and exits 0.
+are logged and the last good ones stay in force), backs off after cycles Jira failed
+(timeouts, 429, 5xx), exits 1 with the reason when Jira refuses the bridge for good
+(401, 403, 400, 404, 405: retrying cannot fix a token or a permission), and on
+SIGTERM/SIGINT finishes the current issue, records its state and exits 0.
 """
 
 from __future__ import annotations
@@ -360,6 +362,13 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                     lock.release()
                 log.info("cycle requests", **request_delta(before, runtime.client.stats))
                 _observe(metrics, runtime, report, before, states)
+                if report.aborted and report.aborted_permanent:
+                    # a rejected token, a missing permission, a bad JQL query, no such
+                    # resource: no retry fixes these, so stop and say what to fix
+                    log.error("Jira refused the bridge for good; stopping", reason=report.aborted)
+                    print(f"error: {report.aborted}", file=sys.stderr)
+                    sdnotify.notify(f"STATUS=stopped: {report.aborted}")
+                    return EXIT_CONFIG
                 if report.aborted:
                     failures += 1
                     pause = min(MAX_BACKOFF, 30.0 * 2 ** min(failures - 1, 10))
