@@ -293,6 +293,7 @@ def test_a_transition_two_issues_in_a_status_lack_is_not_looked_up_for_a_third(
             jira, plan_for(jira, escalate(key), key), journal=state, now=NOW, transitions=cache
         )
         assert result.ok and [a.kind for a, _ in result.skipped] == ["transition"]
+        assert not result.arrived  # not offered: a skip that counts
     assert jira.transition_lookups == ["SUP-20", "SUP-21"]
     assert jira.write_counts == {"set_property": 3}  # each skip recorded, nothing else
 
@@ -312,6 +313,7 @@ def test_a_transition_to_the_status_the_issue_is_in_is_skipped_without_a_write(
     assert result.ok and [why for _, why in result.skipped] == [
         "transition 'Escalate' skipped: the issue is already in 'Escalated'"
     ]
+    assert result.arrived == {want.transitions[0].action_id}  # the wanted end: not counted
     assert jira.transition_lookups == [KEY]  # known from SUP-12's look-up: no read either
     assert jira.write_counts["do_transition"] == 1
     ledger = Ledger.from_json(jira.issues["SUP-20"].properties[PROPERTY])

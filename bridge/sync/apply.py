@@ -173,6 +173,9 @@ class ApplyResult:
     #: the action landed before (found on the issue after a crash or an ambiguous failure)
     recovered: list[Action] = field(default_factory=list)
     skipped: list[tuple[Action, str]] = field(default_factory=list)
+    #: action ids of the skipped transitions whose target status the issue already is in
+    #: (the wanted end, not a skip worth counting)
+    arrived: set[str] = field(default_factory=set)
     failed: list[tuple[Action, str]] = field(default_factory=list)
     #: actions sent whose answer was lost: confirmed on the issue by a later cycle
     unconfirmed: list[Action] = field(default_factory=list)
@@ -398,7 +401,7 @@ class _Issue:
                     self._wait(action, intent)
                     return
             if self._already_in(self.transitions.target(self.place, action.name)):
-                self._skip_transition(action, intent, self._in_status_note(action))
+                self._skip_transition(action, intent, self._in_status_note(action), arrived=True)
                 return
             listing, fresh = self.transitions.available(self.port, self.key, self.place)
             found = self.lookup(listing, action.name)
@@ -417,7 +420,9 @@ class _Issue:
                     return
                 target = _target_status(found)
                 if self._already_in(target):
-                    self._skip_transition(action, intent, self._in_status_note(action))
+                    self._skip_transition(
+                        action, intent, self._in_status_note(action), arrived=True
+                    )
                     return
                 self.journal.journal_intent(
                     self.key, aid, "transition", target, at=self.now, sent_at=self.wall()
@@ -455,11 +460,15 @@ class _Issue:
         status = self.place.status if self.place is not None else None
         return f"transition '{action.name}' skipped: the issue is already in '{status}'"
 
-    def _skip_transition(self, action: Transition, intent: Intent | None, note: str) -> None:
+    def _skip_transition(
+        self, action: Transition, intent: Intent | None, note: str, *, arrived: bool = False
+    ) -> None:
         log.info("transition skipped", key=self.key, action_id=action.action_id, reason=note)
         if intent is not None:
             self.journal.journal_forget(self.key, action.action_id)
         self.result.skipped.append((action, note))
+        if arrived:
+            self.result.arrived.add(action.action_id)
         self._record(action, skipped=note)
 
     def _moved_to(self, found: Mapping[str, Any]) -> None:

@@ -956,7 +956,7 @@ class Engine:
             outcome.skipped_transitions = [
                 (action.name, why)
                 for action, why in result.skipped
-                if isinstance(action, Transition) and "already in" not in why
+                if isinstance(action, Transition) and action.action_id not in result.arrived
             ]
             if self.site.flavour != "cloud" and prepared.ledger_known:
                 if result.failed:  # what is stored is not sure: read it next time
