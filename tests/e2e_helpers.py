@@ -229,7 +229,9 @@ def new_case(
         values[f(store, "Organizations").id] = [organization.id]
     rt = store.request_type_by_name(request_type)
     assert rt is not None, request_type
-    values[f(store, "Request Type").id] = rt.id
+    rt_field = store.field_of_kind("requesttype")  # "Customer Request Type" on Data Center
+    assert rt_field is not None
+    values[rt_field.id] = rt.id
     for name, value in (
         ("Environment type", env),
         ("Staff available", staff),

@@ -420,6 +420,9 @@ class FakeJira:
     def service_desk_customers(self, service_desk_id: str) -> Iterator[Json]:
         return iter(())
 
+    def request_participants(self, key: str) -> Iterator[Json]:
+        return iter(())
+
 
 # ------------------------------------------------------------------------------- field map
 

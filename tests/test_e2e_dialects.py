@@ -206,6 +206,33 @@ def test_a_portal_customer_in_no_organisation_is_a_customer_not_an_engineer(
     assert sb.requests.count(route="/rest/servicedeskapi") == 0
 
 
+def test_a_request_participant_asking_for_news_is_a_customer_on_data_center(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """A colleague of the reporter who holds a Jira account of their own (so no JSM list
+    names them a customer) is added to the request as a participant and asks "any
+    update?": on Data Center, where users carry no accountType, the request's participant
+    list (read for this issue only) says they are on the customer's side, so the response
+    clock runs on."""
+    sb = sandbox_factory(seed="empty", flavour="datacenter", now=SANDBOX_NOW)
+    colleague = sb.store.add_user(
+        User("qm:colleague", "it-lead@acme.example", "Acme IT Lead", pat="pat-colleague")
+    )
+    created = SANDBOX_NOW - timedelta(minutes=30)
+    key = new_case(sb, priority="Critical", created=created)
+    sb.store.add_participant(sb.issue(key), colleague, at=created + timedelta(minutes=5))
+    with clock_at(sb, created + timedelta(minutes=10)):
+        comment(sb, key, "Any update?", by="it-lead@acme.example")
+    bridge = bridges(sb)
+    sb.reset_requests()
+    bridge.cycle()
+    assert view(sb, key).field("SLA state") == "running"
+    participant_reads = sb.requests.entries("read")
+    assert [r.path for r in participant_reads if r.path.endswith("/participant")] == [
+        f"/rest/servicedeskapi/request/{key}/participant"
+    ]
+
+
 def test_jira_down_mid_run_on_data_center_stops_the_cycle_and_the_next_resumes(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:

@@ -546,7 +546,7 @@ def test_condition_labels_go_when_the_condition_ends_and_engineers_labels_stay(
     ops = sb.store.user_by_email("ops@acme.example")
     assert ops is not None
     session = sb.session(SAM)
-    rt_field = sb.store.field_by_name("Request Type")
+    rt_field = sb.store.field_of_kind("requesttype")
     assert rt_field is not None
     for key, fields in (
         (wrong_person, {"reporter": {"accountId": ops.account_id}}),

@@ -97,6 +97,20 @@ def test_resolve_maps_names_to_ids_case_insensitively(fm: FieldMap) -> None:
     assert fm.jql_name("organization") == '"Organizations"'
 
 
+def test_jsm_request_type_field_is_found_under_its_data_center_name() -> None:
+    """JSM Data Center calls Cloud's "Request Type" field "Customer Request Type": the
+    shipped config's name finds it by its type on either product."""
+    site = [
+        f if f["id"] != "customfield_10010" else {**f, "name": "Customer Request Type"}
+        for f in SITE
+    ]
+    fm = FieldMap.resolve({"request_type": "Request Type"}, site)
+    assert fm.id("request_type") == "customfield_10010"
+    assert fm.jql_name("request_type") == '"Customer Request Type"'
+    with pytest.raises(FieldResolutionError):  # only JSM's own fields are found by type
+        FieldMap.resolve({"impact": "Impact statement"}, site)
+
+
 def test_resolve_accepts_a_field_id() -> None:
     assert FieldMap.resolve({"x": "customfield_10045"}, SITE).field("x").name == "Impact"
 

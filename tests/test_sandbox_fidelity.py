@@ -201,6 +201,11 @@ def test_datacenter_responses_validate(sandbox_factory: SandboxFactory) -> None:
     assert_valid(
         "platform", "IssueBean", s.get(a2 + "/issue/SUP-5", params={"expand": "changelog"}).json()
     )
+    # JSM Data Center's name for Cloud's "Request Type" field, searchable under it
+    names = {f["name"] for f in s.get(a2 + "/field").json()}
+    assert "Customer Request Type" in names and "Request Type" not in names
+    found = s.get(a2 + "/search", params={"jql": '"Customer Request Type" is not EMPTY'})
+    assert found.status_code == 200 and found.json()["total"] > 0
 
 
 def test_service_management_responses_validate(sandbox: Sandbox) -> None:
@@ -211,6 +216,9 @@ def test_service_management_responses_validate(sandbox: Sandbox) -> None:
     )
     assert_valid("jsm", "OrganizationDTO", s.get(sd + "/organization/1").json())
     assert_valid("jsm", "PagedDTOUserDTO", s.get(sd + "/organization/1/user").json())
+    participants = s.get(sd + "/request/SUP-5/participant")
+    assert participants.status_code == 200 and participants.json()["values"] == []
+    assert_valid("jsm", "PagedDTOUserDTO", participants.json())
     assert s.put(sd + "/organization/1/property/p", json={"a": 1}).status_code == 201
     assert_valid("jsm", "EntityProperty", s.get(sd + "/organization/1/property/p").json())
     assert_valid("jsm", "PropertyKeys", s.get(sd + "/organization/1/property").json())

@@ -696,6 +696,11 @@ class JiraClient:
             experimental=True,
         )
 
+    def request_participants(self, key: str) -> Iterator[Json]:
+        """A customer request's participants (JSM, Cloud and Data Center: "Get request
+        participants", ``/rest/servicedeskapi/request/{issueIdOrKey}/participant``)."""
+        yield from self._jsm_pages(f"rest/servicedeskapi/request/{_quote_path(key)}/participant")
+
     def _jsm_pages(self, path: str, *, experimental: bool = False) -> Iterator[Json]:
         start = 0
         while True:

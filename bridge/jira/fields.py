@@ -132,6 +132,10 @@ class SiteField:
         return "string"
 
 
+#: Logical fields that are JSM's own, with the `SiteField` test that finds them by type.
+_JSM_FIELDS = {"request_type": "is_request_type", "organization": "is_organizations"}
+
+
 @dataclass(frozen=True)
 class FieldMap:
     by_logical: Mapping[str, SiteField]
@@ -155,6 +159,10 @@ class FieldMap:
             matches = by_name.get(name.strip().casefold(), [])
             if not matches and name.strip().casefold() in by_id:
                 matches = [by_id[name.strip().casefold()]]
+            if not matches and logical in _JSM_FIELDS:
+                # JSM's own fields are known by their type, whatever the product calls
+                # them: Cloud's "Request Type" is "Customer Request Type" on Data Center
+                matches = [f for f in fields if getattr(f, _JSM_FIELDS[logical])]
             if len(matches) == 1:
                 resolved[logical] = matches[0]
             elif len(matches) > 1:

@@ -1024,6 +1024,22 @@ def request_comments(req: Request) -> Response:
     return Response(200, render.paged(req.ctx, path, page, start, limit, len(items)))
 
 
+def request_participants(req: Request) -> Response:
+    """``GET /rest/servicedeskapi/request/{issueIdOrKey}/participant``: the request's
+    participants as UserDTOs, paged by ``start``/``limit`` (Cloud: "Request - Get request
+    participants", developer.atlassian.com/cloud/jira/service-desk/rest; Data Center:
+    docs.atlassian.com/jira-servicedesk/REST/server,
+    "servicedeskapi/request/{issueIdOrKey}/participant").  Anyone who may view the
+    request may list them, its customers included."""
+    store = req.store
+    iss = _request_issue(req)
+    found = [u for u in (store.user(a) for a in iss.participants) if u is not None]
+    start, limit = _page_args(req)
+    page = [render.user_dto(req.ctx, u) for u in found[start : start + limit]]
+    path = f"/rest/servicedeskapi/request/{iss.id}/participant"
+    return Response(200, render.paged(req.ctx, path, page, start, limit, len(found)))
+
+
 def add_request_comment(req: Request) -> Response:
     store = req.store
     iss = _request_issue(req)
@@ -1179,6 +1195,12 @@ ROUTES: list[Route] = [
         "GET",
         "/rest/servicedeskapi/request/{issueIdOrKey}/comment",
         request_comments,
+        customers=True,
+    ),
+    Route(
+        "GET",
+        "/rest/servicedeskapi/request/{issueIdOrKey}/participant",
+        request_participants,
         customers=True,
     ),
     Route(

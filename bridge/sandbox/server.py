@@ -132,6 +132,8 @@ class SandboxServer:
             raise ValueError(f"flavour must be cloud or datacenter, not {flavour!r}")
         self.store = store
         self.flavour = flavour
+        if flavour == "datacenter":
+            store.name_fields_as_datacenter()
         self.faults = faults if isinstance(faults, Faults) else Faults(faults)
         self.state_path = Path(state_path) if state_path else None
         self.requests = RequestLog()

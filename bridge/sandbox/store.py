@@ -312,6 +312,9 @@ class Issue:
     comments: list[Comment] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
     changelog: list[History] = field(default_factory=list)
+    #: JSM request participants (account ids): customers who view and comment on the
+    #: request beside its reporter (Atlassian, JSM Data Center "Adding request participants")
+    participants: list[str] = field(default_factory=list)
 
     @property
     def number(self) -> int:
@@ -437,6 +440,16 @@ class Store:
     def field_by_name(self, name: str) -> Field | None:
         low = name.lower()
         return next((f for f in self.fields.values() if f.name.lower() == low), None)
+
+    def name_fields_as_datacenter(self) -> None:
+        """JSM Data Center names its request type field "Customer Request Type" (the
+        field JSM creates: "the Customer Request Type custom field, that is created by
+        Jira Service Management", docs.atlassian.com/jira-servicedesk, Java API
+        ``com.atlassian.servicedesk.api.request.type.CustomerRequestType``); Cloud calls
+        it "Request Type".  Called once for a Data Center site."""
+        f = self.field_of_kind("requesttype")
+        if f is not None and f.name == "Request Type":
+            f.name = "Customer Request Type"
 
     def field_of_kind(self, kind: str) -> Field | None:
         return next((f for f in self.fields.values() if f.kind == kind and f.custom), None)
@@ -740,6 +753,13 @@ class Store:
         hist = self.apply_changes(issue, actor, changes, at=when)
         issue.values["resolutiondate"] = rdate
         return hist
+
+    def add_participant(self, issue: Issue, user: User, *, at: datetime | None = None) -> None:
+        """Share the request with ``user`` (a request participant), as an agent does."""
+        if user.account_id not in issue.participants:
+            issue.participants.append(user.account_id)
+            issue.values["updated"] = max(issue.values["updated"], at or self.now())
+            self._touch()
 
     def add_comment(
         self,

@@ -10,9 +10,10 @@ platform REST API reference, "api/2/user"): who is a customer is what JSM lists 
 * the members of the customer organisations: ``GET /rest/servicedeskapi/organization``
   and ``…/organization/{id}/user``.
 
-A request participant who is a customer is one of those (JSM adds only the service
-desk's customers, or its agents, as participants), so participants need no read of
-their own.  The organisation contacts named in the rules count too.
+A request's participants are customers of that request; they are read per request,
+only where a comment's author is on none of these lists
+(`bridge.sync.poll.with_participants`).  The organisation contacts named in the rules
+count too.
 
 `CustomerDirectory` reads those lists the first time a cycle asks, once per cycle
 (`CustomerDirectory.next_cycle`): a cycle that reads no issue costs nothing.

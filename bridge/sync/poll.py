@@ -5,7 +5,7 @@ a name into a query.  Reads ask for the fields the policy needs, the bridge's
 ``jsm-bridge`` issue property and the changelog, in one search; only an issue
 whose embedded changelog or comments were cut short costs an extra request.
 
-Data Center differs in two ways (`read_issues` with ``datacenter=True``):
+Data Center differs in three ways (`read_issues` with ``datacenter=True``):
 
 * its search returns no issue properties (JRASERVER-62898), so the ledger is not asked
   for here: the cycle reads it per issue that has something to do;
@@ -16,7 +16,10 @@ Data Center differs in two ways (`read_issues` with ``datacenter=True``):
   before (customers cannot write internal comments, and the bridge's own comments do not
   count as responses); what was learnt is kept in ``comment_facts`` (comment id → its
   properties) for later cycles.  The bridge's own comments are read only when it is about
-  to post another on that issue (`unmarked_bridge_comments`, see `bridge.sync.cycle`).
+  to post another on that issue (`unmarked_bridge_comments`, see `bridge.sync.cycle`);
+* its users carry no ``accountType``: customers are who JSM lists (`bridge.sync.customers`)
+  plus each request's participants, read only for an issue with a comment by someone
+  those lists do not name (`with_participants`).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
 from bridge.jira.port import JiraError, JiraPort
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.model import Actor, IssueSnapshot, MonthCase
+from bridge.sync.customers import identities
 from bridge.sync.snapshot import (
     INTERNAL_COMMENT_PROPERTY,
     LEDGER_PROPERTY,
+    PARTICIPANTS,
     SnapshotError,
     to_person,
     to_snapshot,
@@ -304,6 +309,42 @@ def mark_comments(
     return issue
 
 
+def with_participants(
+    port: JiraPort,
+    issue: dict[str, Any],
+    *,
+    bridge_account_id: str,
+    customers: Collection[str],
+) -> dict[str, Any]:
+    """Data Center: ``issue`` carrying its request participants (`PARTICIPANTS`), read
+    (one request) only when it holds a comment by someone JSM's customer lists do not
+    name.  Request participants are customers of that request ("Request participants are
+    customers and organizations who can view, comment, and receive notifications about a
+    request": JSM Data Center, "Adding request participants"), so a customer's colleague
+    the request was shared with asking "any update?" is not taken for an agent; the
+    assignee, working the case, stays an agent even when listed."""
+
+    def unknown(c: Any) -> bool:
+        if not isinstance(c, Mapping):
+            return False
+        author = to_person(
+            c.get("author"), bridge_account_id=bridge_account_id, customers=customers
+        )
+        return author is not None and author.actor is Actor.ENGINEER
+
+    if not any([unknown(c) for c in _comment_list(issue)]):
+        return issue
+    found: set[str] = set()
+    for user in port.request_participants(str(issue.get("key"))):
+        if isinstance(user, Mapping):
+            found |= identities(user)
+    fields = issue.get("fields")
+    assignee = fields.get("assignee") if isinstance(fields, Mapping) else None
+    if isinstance(assignee, Mapping):
+        found -= identities(assignee)
+    return {**issue, PARTICIPANTS: sorted(found)}
+
+
 def read_issues(
     port: JiraPort,
     jql: str,
@@ -333,6 +374,9 @@ def read_issues(
         try:
             complete_issue(port, issue)
             if datacenter:
+                issue = with_participants(
+                    port, issue, bridge_account_id=bridge_account_id, customers=customers
+                )
                 issue = mark_comments(
                     port,
                     issue,

@@ -8,7 +8,7 @@ cycle logs it with its key and goes on with the others.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,30 @@ from bridge.sync.customers import identities
 #: The bridge's issue entity property, and the comment property carrying an action id.
 LEDGER_PROPERTY = "jsm-bridge"
 INTERNAL_COMMENT_PROPERTY = "sd.public.comment"
+
+
+#: Set on a raw issue (Data Center) by `bridge.sync.poll.with_participants`: the case-folded
+#: identities of the request's participants, who are customers of that request.
+PARTICIPANTS = "_jsm_bridge_participants"
+
+
+class _Either(Collection[str]):
+    """Membership in either of two collections (the site's customers, one request's
+    participants) without copying the larger one."""
+
+    def __init__(self, first: Collection[str], second: Collection[str]) -> None:
+        self.first = first
+        self.second = second
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.second or item in self.first
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.second
+        yield from (i for i in self.first if i not in self.second)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class SnapshotError(Exception):
@@ -150,6 +174,10 @@ def to_snapshot(
         raise SnapshotError(key, "issue has no fields (was the search asked for fields?)")
 
     categories = {name.casefold(): cat for name, cat in status_categories.items()}
+
+    participants = issue.get(PARTICIPANTS)
+    if isinstance(participants, list) and participants:
+        customers = _Either(customers, frozenset(str(p) for p in participants))
 
     def person(user: Any) -> Person | None:
         return to_person(user, bridge_account_id=bridge_account_id, customers=customers)
