@@ -3,6 +3,7 @@ site (a project property), on Cloud and Data Center alike."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from test_run_command import NOW, duplicate_comments, write_config
 from bridge.cli import main
 from bridge.jira.client import JiraClient
 from bridge.sandbox import seed as seeds
+from bridge.sandbox.faults import Decision, Faults
 from bridge.sync.lock import SITE_LOCK_PROPERTY, SiteHolder, SiteLock, SiteLockBusy, lock_project
 
 FLAVOURS = ["cloud", "datacenter"]
@@ -126,3 +128,59 @@ def test_without_permission_to_set_project_properties_the_lock_is_off_with_a_war
 )
 def test_the_lock_project_is_the_first_project_the_jql_names(jql: str, project: str | None) -> None:
     assert lock_project(jql) == project
+
+
+class SameSecond(Faults):
+    """Two bridges start in the same second: both read the lock before either writes it
+    (the first two reads wait for each other), and the second write lands a tenth of a
+    second after the first (well within the settle, as two hosts' round trips are)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.both_read = threading.Barrier(2, timeout=10)
+        self.reads = self.writes = 0
+        self.count = threading.Lock()
+
+    def decide(self, endpoint: str, kind: str) -> Decision:
+        if "/properties/{propertyKey}" in endpoint and "/project/" in endpoint:
+            with self.count:
+                if endpoint.startswith("GET"):
+                    self.reads += 1
+                    n, first_reads = self.reads, True
+                else:
+                    self.writes += 1
+                    n, first_reads = self.writes, False
+            if first_reads and n <= 2:
+                self.both_read.wait()
+            if not first_reads and n == 2:
+                return Decision(delay=0.1)
+        return super().decide(endpoint, kind)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_two_bridges_starting_in_the_same_second_never_both_hold_the_site_lock(
+    sandbox_factory: SandboxFactory, flavour: str
+) -> None:
+    sb = sandbox_factory(flavour=flavour)
+    sb.server.faults = SameSecond()
+    locks = [
+        SiteLock(client_for(sb.url, flavour), "SUP", name, ttl=timedelta(minutes=10))
+        for name in ("bridge-a", "bridge-b")
+    ]
+    outcome: dict[str, str] = {}
+
+    def start(lock: SiteLock) -> None:
+        try:
+            lock.acquire()
+            outcome[lock.instance] = "holds"
+        except SiteLockBusy:
+            outcome[lock.instance] = "backs off"
+
+    threads = [threading.Thread(target=start, args=(lock,)) for lock in locks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcome.values()) == ["backs off", "holds"], outcome
+    holder = SiteHolder.parse(sb.store.project.properties[SITE_LOCK_PROPERTY])
+    assert holder is not None and outcome[holder.instance] == "holds"

@@ -32,6 +32,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -273,6 +274,9 @@ class SiteHolder:
     pid: int | None
     heartbeat: datetime | None
     expires: datetime | None
+    #: drawn afresh by each `SiteLock` (each process): tells two writers apart even when
+    #: they share an instance id (two copies of one state file)
+    token: str | None = None
 
     @classmethod
     def parse(cls, value: Any) -> SiteHolder | None:
@@ -296,6 +300,7 @@ class SiteHolder:
             pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
             moment("heartbeat"),
             moment("expires"),
+            value.get("token") if isinstance(value.get("token"), str) else None,
         )
 
     def live(self, now: datetime) -> bool:
@@ -344,12 +349,21 @@ class SiteLock:
     "Project properties", Jira REST API v2/v3, ``/project/{projectIdOrKey}/properties``).
 
     The value names the instance (an id kept in the state file, so a restarted
-    instance recognises its own lock), its host and pid, and a heartbeat with an
-    expiry.  :meth:`acquire` refuses while another instance's lock is live; a lock
-    whose holder stopped heartbeating expires after ``ttl`` and may be taken.
-    Jira offers no compare-and-set on properties, so after writing, the lock is
-    read back: of two instances starting in the same moment, the one whose write
-    lost sees the other's id and backs off.
+    instance recognises its own lock), its host and pid, a token drawn afresh by
+    each process, and a heartbeat with an expiry.  :meth:`acquire` refuses while
+    another instance's lock is live; a lock whose holder stopped heartbeating
+    expires after ``ttl`` and may be taken.
+
+    Two instances starting in the same second both find the lock free.  Jira offers
+    no compare-and-set on entity properties (``PUT …/properties/{propertyKey}`` takes
+    no version or ``If-Match``: Jira REST API, "Set project property"), so taking the
+    lock is write, wait, read back: each writes its record, waits ``settle`` (long
+    enough that everyone who found the lock free at the same time has written too:
+    four times this instance's own read-and-write round trip, at least half a
+    second), then reads the lock back.  Both read the same last write, so exactly
+    one finds its own token and holds the lock; the other backs off
+    (:class:`SiteLockBusy`).  What this leans on is that an instance writes within
+    ``settle`` of having read; a renewal by the holder does not wait.
 
     Writing a project property needs *Administer Projects* (Atlassian: "Set project
     property").  Without it the lock cannot be taken: :meth:`acquire` logs that once
@@ -364,12 +378,20 @@ class SiteLock:
         *,
         ttl: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        settle: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.port = port
         self.project = project
         self.instance = instance
         self.ttl = ttl
         self.clock = clock
+        #: seconds between writing the lock and reading it back (None: from the round trip)
+        self.settle = settle
+        self.sleep = sleep
+        self.timer = timer
+        self.token = secrets.token_hex(8)
         self.enforced = True
         self.held = False
         self._last_beat: datetime | None = None
@@ -377,6 +399,7 @@ class SiteLock:
     def _record(self, now: datetime) -> dict[str, Any]:
         return {
             "instance": self.instance,
+            "token": self.token,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "heartbeat": now.isoformat(timespec="seconds"),
@@ -388,10 +411,12 @@ class SiteLock:
         if not self.enforced:
             return
         now = self.clock()
+        started = self.timer()
         holder = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
         if holder is not None and holder.instance != self.instance and holder.live(now):
             self.held = False
             raise SiteLockBusy(self.project, holder)
+        renewal = self.held and holder is not None and holder.token == self.token
         try:
             self.port.set_project_property(self.project, SITE_LOCK_PROPERTY, self._record(now))
         except JiraError as exc:
@@ -405,10 +430,15 @@ class SiteLock:
                 " state files cannot both write (the file lock still guards one state directory)",
             )
             return
-        back = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
-        if back is not None and back.instance != self.instance:
-            self.held = False
-            raise SiteLockBusy(self.project, back)
+        if not renewal:
+            # whoever found the lock free when this instance did has written by now:
+            # the last write names the one holder, and everyone reads the same one
+            round_trip = self.timer() - started
+            self.sleep(self.settle if self.settle is not None else settle_for(round_trip))
+            back = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
+            if back is None or back.token != self.token:
+                self.held = False
+                raise SiteLockBusy(self.project, back or SiteHolder("?", None, None, None, None))
         self.held = True
         self._last_beat = now
 
@@ -428,10 +458,20 @@ class SiteLock:
         self.held = False
         try:
             holder = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
-            if holder is not None and holder.instance == self.instance:
+            if holder is not None and holder.token in (None, self.token):
                 self.port.delete_project_property(self.project, SITE_LOCK_PROPERTY)
         except (JiraError, WaitInterrupted) as exc:  # a stop does not wait for Jira's pace
             log.warning("could not remove the site lock; it expires by itself", error=str(exc))
+
+
+#: The shortest and the longest wait between writing the site lock and reading it back.
+MIN_SETTLE, MAX_SETTLE = 0.5, 5.0
+
+
+def settle_for(round_trip: float) -> float:
+    """How long to wait before reading the site lock back, given how long this instance's
+    own read and write took (another instance's are assumed comparable)."""
+    return min(MAX_SETTLE, max(MIN_SETTLE, 4 * round_trip))
 
 
 _PROJECT_CLAUSE = re.compile(
