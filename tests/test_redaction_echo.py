@@ -174,3 +174,28 @@ def test_report_files_go_through_the_redaction(tmp_path: Path) -> None:
     for path in (csv_path, html_path):
         text = path.read_text(encoding="utf-8")
         assert TOKEN not in text and basic not in text and "***" in text
+
+
+def test_state_file_contents_go_through_the_redaction(tmp_path: Path) -> None:
+    """What the state file keeps of Jira's words (a journal entry's detail, an
+    organisation) is redacted like every other output: the file's bytes hold no secret."""
+    from datetime import UTC, datetime
+
+    from bridge.logs import register_secret
+    from bridge.policy.model import MonthCase
+    from bridge.sync.state import State
+
+    register_secret(TOKEN)
+    basic = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+    path = tmp_path / "state.sqlite"
+    with State.open(path) as state:
+        state.journal_intent("SUP-1", "SUP-1/esc/0", "transition", f"Escalated {TOKEN}")
+        state.journal_intent("SUP-2", "SUP-2/esc/0", "transition", f"Authorization: Basic {basic}")
+        created = datetime(2026, 11, 24, tzinfo=UTC)
+        state.remember_cases([(f"Acme {TOKEN}", MonthCase("SUP-1", created, None))])
+        assert {i.detail for i in state.pending_intents()} == {
+            "Escalated ***",
+            "Authorization: Basic ***",
+        }
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert TOKEN.encode() not in data and basic.encode() not in data

@@ -13,6 +13,9 @@
   a case in its organisation's month without searching the whole month again.
 
 Every time is stored as a UTC ISO-8601 string of fixed shape, so text order is time order.
+Free text that came from Jira or from an error (a journal entry's detail, an organisation,
+a resolution, an SLA state, a run's counts) passes through the same redaction as every
+other byte the program writes (`bridge.logs.redact_text`): no secret reaches the file.
 The schema is versioned in ``meta.schema_version`` and migrated forward one step at a time
 when the file is opened.  The policy layer never imports this module.
 """
@@ -30,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bridge.logs import redact_text
 from bridge.policy.model import MonthCase
 
 
@@ -46,6 +50,11 @@ def to_iso(dt: datetime) -> str:
 
 def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _text(value: str | None) -> str | None:
+    """Free text on its way into the file, redacted like every other output."""
+    return redact_text(value) if value else value
 
 
 def _utcnow() -> datetime:
@@ -368,7 +377,7 @@ class State:
                     key,
                     action_id,
                     kind,
-                    detail,
+                    _text(detail),
                     to_iso(at or _utcnow()),
                     to_iso(sent_at or _utcnow()),
                 ),
@@ -446,7 +455,7 @@ class State:
             "UPDATE runs SET finished = ?, counts = ?, errors = ?, ok = ? WHERE id = ?",
             (
                 to_iso(at or _utcnow()),
-                json.dumps(dict(counts), sort_keys=True),
+                _text(json.dumps(dict(counts), sort_keys=True)),
                 errors,
                 int(ok),
                 run_id,
@@ -489,7 +498,7 @@ class State:
             (
                 key,
                 to_iso(updated) if updated else None,
-                sla_state,
+                _text(sla_state),
                 to_iso(due) if due else None,
                 to_iso(seen_at),
             ),
@@ -529,7 +538,12 @@ class State:
                 "ON CONFLICT (key) DO UPDATE SET organization = excluded.organization, "
                 "created = excluded.created, resolution = excluded.resolution",
                 [
-                    (c.key, org.casefold() if org else None, to_iso(c.created), c.resolution)
+                    (
+                        c.key,
+                        redact_text(org).casefold() if org else None,
+                        to_iso(c.created),
+                        _text(c.resolution),
+                    )
                     for org, c in cases
                 ],
             )
