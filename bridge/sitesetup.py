@@ -12,7 +12,9 @@ types and options) and the leads' saved filters, and is safe to run again.
 Cloud routes (REST v3): ``POST /field``, ``GET/POST /field/{id}/context``,
 ``GET/POST /field/{id}/context/{ctx}/option``, ``GET /filter/search``,
 ``POST /filter``, ``PUT /filter/{id}``, ``GET /mypermissions``,
-``GET /issue/{key}/editmeta``.
+``GET /issue/{key}/editmeta``.  Data Center (REST v2) creates the same fields, select
+lists included, but cannot add their options: `setup_site` prints that step for an
+administrator (`options_by_hand`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from bridge.jira.client import JiraClient
-from bridge.jira.fields import FieldMap, SiteField
+from bridge.jira.fields import FieldMap, FieldResolutionError, SiteField
 from bridge.jira.port import JiraError
 from bridge.policy.model import RuleSet, SlaState
 from bridge.settings import Settings
@@ -367,24 +369,23 @@ def setup_site(
     admin = _Admin(client)
     changes = 0
     verb = "would " if dry_run else ""
-    site_fields = [SiteField.from_json(f) for f in client.fields()]
+    client_fields = list(client.fields())
+    site_fields = [SiteField.from_json(f) for f in client_fields]
     by_name: dict[str, list[SiteField]] = {}
     for f in site_fields:
         by_name.setdefault(f.name.casefold(), []).append(f)
     for logical in SYSTEM_FIELDS:
         if logical in settings.fields:
             name = settings.fields[logical]
-            state = (
-                "found"
-                if name.casefold() in by_name
-                else "MISSING (Jira Service Management's own field: is this a service desk site?)"
-            )
+            try:  # found by name, or by type (Data Center: "Customer Request Type")
+                site_name = FieldMap.resolve({logical: name}, client_fields).field(logical).name
+                state = "found" if site_name == name else f"found as {site_name!r}"
+            except FieldResolutionError:
+                state = (
+                    "MISSING (Jira Service Management's own field: is this a service desk site?)"
+                )
             say(f"field {name!r} ({logical}): {state}")
     for want in wanted_fields(settings, ruleset):
-        if not admin.cloud and want.kind == "select":
-            # Data Center has no REST route to add a select list's options: a text field
-            # holds the same values (the bridge writes and reads both)
-            want = WantedField(want.logical, want.name, "text", ())
         found = by_name.get(want.name.casefold(), [])
         if len(found) > 1:
             say(f"field {want.name!r}: {len(found)} fields have this name; rename all but one")
@@ -392,7 +393,9 @@ def setup_site(
         kind_label = want.kind + (f" [{', '.join(want.options)}]" if want.options else "")
         if not found:
             say(f"field {want.name!r} ({want.logical}): {verb}create as {kind_label}")
-            changes += 1 + (1 if want.options else 0)
+            changes += 1 + (1 if want.options and admin.cloud else 0)
+            if not admin.cloud and want.options:
+                say(options_by_hand(want))
             if dry_run:
                 continue
             field_type, searcher = CUSTOM_TYPES[want.kind]
@@ -406,7 +409,7 @@ def setup_site(
                     "description": f"Written by jsm-bridge ({want.logical})",
                 },
             )
-            if want.options:
+            if want.options and admin.cloud:
                 context = admin.context_id(
                     str(made["id"]),
                     create=True,
@@ -421,7 +424,8 @@ def setup_site(
             continue
         site_field = found[0]
         if want.options and site_field.kind == "option" and not admin.cloud:
-            say(f"field {want.name!r} ({site_field.id}): ok (its options are kept in Jira's admin)")
+            say(f"field {want.name!r} ({site_field.id}): exists")
+            say(options_by_hand(want, existing=True))
             continue
         if want.options and site_field.kind == "option":
             context = admin.context_id(
@@ -452,6 +456,33 @@ def setup_site(
     for wanted in wanted_filters(settings, ruleset):
         changes += _filter(admin, wanted, dry_run=dry_run, say=say)
     return changes
+
+
+#: Where a Jira Data Center administrator adds a select list's options (its REST API
+#: cannot): Atlassian, Jira Data Center administration, "Configuring a custom field"
+#: (confluence.atlassian.com/adminjiraserver, "Configuring a custom field": a field's
+#: Contexts and default value > Edit Options).
+DC_OPTIONS_PAGE = (
+    "https://confluence.atlassian.com/adminjiraserver/configuring-a-custom-field-938847235.html"
+)
+
+
+def options_by_hand(want: WantedField, *, existing: bool = False) -> str:
+    """The step a Data Center administrator takes for a select list's options.
+
+    Jira Data Center's REST API creates a select field (``POST /rest/api/2/field``) but
+    cannot add its options: its ``customFieldOption`` resource only reads one
+    (``GET /rest/api/2/customFieldOption/{id}``) and ``/rest/api/2/customFields/{id}/options``
+    only lists them (Jira Data Center REST API reference, groups "customFieldOption",
+    "customFields", "field")."""
+    values = ", ".join(want.options)
+    lead = "make sure it has" if existing else "then add"
+    return (
+        f"    BY HAND (Data Center's REST API cannot add select options): {lead} the options"
+        f" {values} -- Jira administration > Issues > Custom fields > {want.name!r} >"
+        f' Contexts and default value > Edit Options (Atlassian: "Configuring a custom'
+        f' field", {DC_OPTIONS_PAGE}); `jsm-bridge check --online` then checks them on a case'
+    )
 
 
 def _filter(

@@ -4,7 +4,9 @@ The custom fields the config names (with their types and, for select lists, the
 options the bridge writes and the rules test), then the saved filters leads need
 ("SLA at risk", "Breached this week", "Over quota this month"), printing each JQL.
 Safe to run again: what exists is left alone (missing options are added, a filter
-whose JQL drifted is updated).  Creating fields takes *Administer Jira*.
+whose JQL drifted is updated).  Creating fields takes *Administer Jira*.  On Data
+Center, whose REST API cannot add a select list's options, the options are printed
+as a step for an administrator.
 """
 
 from __future__ import annotations

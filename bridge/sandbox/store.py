@@ -441,6 +441,16 @@ class Store:
         low = name.lower()
         return next((f for f in self.fields.values() if f.name.lower() == low), None)
 
+    def add_options(self, f: Field, values: Iterable[str]) -> None:
+        """Add options to a select list, as an administrator does in Jira's administration
+        pages (Data Center's REST API has no route for it)."""
+        with self.lock:
+            for value in values:
+                if value not in {o.value for o in f.options}:
+                    f.options.append(Option(str(self.next_option_id), value))
+                    self.next_option_id += 1
+            self._touch()
+
     def name_fields_as_datacenter(self) -> None:
         """JSM Data Center names its request type field "Customer Request Type" (the
         field JSM creates: "the Customer Request Type custom field, that is created by
