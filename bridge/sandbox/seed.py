@@ -157,6 +157,7 @@ def site(store: Store) -> Store:
     s.add_field("Product version", "text")
     s.add_field("Impact", "textarea")
     s.add_field("Contact phone", "text")
+    s.add_field("Skype", "text")  # "phone number (or skype)": the support terms' contact line
 
     s.priorities = [
         Priority("1", "Blocker", "#d04437", "Blocks development and/or testing work."),
@@ -233,6 +234,7 @@ class Case:
     version: str | None = "9.5.1"
     impact: str | None = "Polling gaps on the core network; operators are blind to outages."
     phone: str | None = "+61 7 3000 0000"
+    skype: str | None = None
     day: float = 1.0  # days after the start of the month (negative: last month)
     events: tuple[tuple[Any, ...], ...] = ()  # (hours after creation, verb, who, arg)
 
@@ -769,7 +771,7 @@ def _create(store: Store, c: Case, created: datetime, now: datetime, bridge: Use
     values[_fid(f("Organizations"))] = [org.id]
     rt = store.request_type_by_name(c.request_type)
     assert rt is not None
-    values[_fid(f("Request Type"))] = rt.id
+    values[_fid(store.field_of_kind("requesttype"))] = rt.id
     for name, val in (
         ("Environment type", c.env),
         ("Staff available", c.staff),
@@ -782,6 +784,7 @@ def _create(store: Store, c: Case, created: datetime, now: datetime, bridge: Use
     values[_fid(f("Product version"))] = c.version
     values[_fid(f("Impact"))] = c.impact
     values[_fid(f("Contact phone"))] = c.phone
+    values[_fid(f("Skype"))] = c.skype
     issue = store.create_issue(reporter, values, at=created)
     for hours, verb, who, arg in c.events:
         at = created + timedelta(hours=hours)
@@ -850,7 +853,6 @@ def generate(store: Store, n: int, *, seed: int = 0, now: datetime | None = None
         name: f(name)
         for name in (
             "Organizations",
-            "Request Type",
             "Environment type",
             "Staff available",
             "Product",
@@ -868,6 +870,7 @@ def generate(store: Store, n: int, *, seed: int = 0, now: datetime | None = None
     open_status = store.initial_status
     done_res = store.resolutions[0].id if store.resolutions else None
     env, staff, product = fields["Environment type"], fields["Staff available"], fields["Product"]
+    request_type = store.field_of_kind("requesttype")  # under either product's name
     out: list[Issue] = []
     for _ in range(n):
         org = orgs[rng.randrange(len(orgs))] if orgs else None
@@ -899,8 +902,8 @@ def generate(store: Store, n: int, *, seed: int = 0, now: datetime | None = None
         }
         if fields["Organizations"] is not None:
             values[fields["Organizations"].id] = [org.id] if org else []
-        if fields["Request Type"] is not None and rts:
-            values[fields["Request Type"].id] = rts[min(int(rng.expovariate(0.7)), len(rts) - 1)]
+        if request_type is not None and rts:
+            values[request_type.id] = rts[min(int(rng.expovariate(0.7)), len(rts) - 1)]
         if env is not None:
             values[env.id] = env.options[0].id if rng.random() < 0.85 else env.options[1].id
         if staff is not None:
@@ -952,6 +955,7 @@ BRIDGE_FIELDS = (
     "Product version",
     "Impact",
     "Contact phone",
+    "Skype",
 )
 
 
