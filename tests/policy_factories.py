@@ -131,12 +131,21 @@ def customers(*extra: Customer) -> dict[str, Customer]:
     return found
 
 
+#: the shipped rule's comment (rules/priorities.yaml)
+NON_PRODUCTION_TEXT = (
+    "{key} is now {priority} ({priority_name}): priorities P1 to P3 are for production "
+    "systems only, and this case does not say it is about one. If it is, set the "
+    "environment to Production and we will restore the priority you asked for."
+)
+
+
 def priority_rules() -> tuple[PriorityRule, ...]:
     return (
         PriorityRule(
             "Non-production systems are P4",
             Condition(field="environment", not_in=("Production",)),
             set="P4",
+            comment=comment_template(NON_PRODUCTION_TEXT, "public"),
         ),
         PriorityRule(
             "Installation issues are P4", Condition(request_type=("Installation",)), set="P4"
@@ -273,7 +282,7 @@ def default_ruleset(**overrides: Any) -> RuleSet:
         response=response(),
         escalation=ladder(),
         required_information=RequiredInformation(
-            fields=("contact_phone", "product", "product_version", "impact"),
+            fields=("contact_phone", "product", "product_version", "impact", "environment"),
             label="needs-info",
             comment=comment_template("To work on {key} we still need: {missing}.", "public"),
         ),

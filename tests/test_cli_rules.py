@@ -55,7 +55,9 @@ def test_check_on_the_shipped_config_and_rules(capsys: pytest.CaptureFixture[str
     # customers: tier, calendar, contacts n/allowed, named engineer
     assert "Globex Telecom   Enterprise  new-york  3/3       jane.engineer@vendor.example" in out
     assert "Acme Networks    Standard    brisbane  1/1" in out
-    assert "P1 = Blocker, P2 = Critical, P3 = Major, P4 = Minor" in out
+    # every Jira priority has a level (defect 14: an engineer's Trivial is P4)
+    assert "P1 = Blocker (also Highest)" in out
+    assert "P4 = Minor (also Trivial, Low, Lowest)" in out
     assert "5. P1 needs customer staff available" in out
     assert "when priority P1 and staff_available not in [Yes] (or empty) -> set P2" in out
     assert "P1  4h of business time" in out

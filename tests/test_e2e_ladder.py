@@ -202,7 +202,11 @@ def test_an_engineers_priority_is_kept_and_the_due_time_recomputed(
     assert high.priority == "Blocker"
     assert high.field("Response due") == t(13)  # P1: 4h from creation
     assert high.field("SLA state") == "running"
-    assert low.bridge_comments == [] and high.bridge_comments == []
+    # the engineer's changes are not the bridge's: nothing said beyond the first cycle's P4
+    assert low.bridge_comments == []
+    assert [c.action_id for c in high.bridge_comments] == [
+        f"{raised}/priority/non-production-systems-are-p4"
+    ]
 
     for later in (t(10, 40), t(10, 50)):
         sb.set_now(later)
@@ -215,7 +219,7 @@ def test_an_engineers_priority_is_kept_and_the_due_time_recomputed(
     assert end_state(sb, lowered).bridge_comments == []
 
 
-def test_a_customer_raising_their_case_is_corrected_with_any_comment_once(
+def test_a_customer_raising_their_case_is_corrected_with_one_comment_per_correction(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory
 ) -> None:
     sb = sandbox_factory(seed="empty", now=t(10))
@@ -238,10 +242,14 @@ def test_a_customer_raising_their_case_is_corrected_with_any_comment_once(
         assert p.priority == "Critical", n  # no staff available: P2
         assert s.field("Response due") == due_staging
         assert p.field("Response due") == due_no_staff
-        assert s.bridge_comments == []  # the P4 rule says nothing
+        # every change the bridge makes is explained, once: n corrections, n comments
+        assert [c.action_id for c in s.bridge_comments] == [
+            f"{staging}/priority/non-production-systems-are-p4",
+            *(f"{staging}/priority/non-production-systems-are-p4/{i}" for i in range(2, n + 1)),
+        ]
         lowered = p.bridge_comments_containing("lowered to P2")
         assert [c.body for c in lowered] == [
             f"{no_staff} was lowered to P2: P1 needs your staff available throughout."
-        ], n
-        assert all(c.public for c in lowered)
+        ] * n, n
+        assert all(c.public for c in [*lowered, *s.bridge_comments])
         assert bridge.cycle().writes == 0

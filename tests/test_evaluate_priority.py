@@ -129,7 +129,7 @@ def test_engineer_raising_to_p1_recomputes_the_due_time_from_creation():
     ]
 
 
-def test_customer_change_is_not_respected():
+def test_a_customers_change_after_an_engineers_is_put_back_with_a_public_comment():
     # an engineer set Critical, then the customer raised it to Blocker on staging
     case = snapshot(
         priority="Blocker",
@@ -140,8 +140,24 @@ def test_customer_change_is_not_respected():
         ],
     )
     desired = run(case)
-    assert desired.priority == "P4"
-    assert fired(desired)
+    assert (desired.priority, desired.priority_jira) == ("P2", "Critical")
+    assert not fired(desired)  # the engineer's choice stands: no rule runs
+    [said] = desired.comments
+    assert said.public and said.action_id == "SUP-1/priority/engineer"
+    assert said.body.startswith("SUP-1: our engineer set the priority to P2 (Critical)")
+    assert "put back" in desired.priority_reason
+
+
+def test_respect_engineer_changes_false_lets_the_customer_and_the_rules_decide():
+    rules = default_ruleset(priorities=priorities(respect_engineer_changes=False))
+    case = snapshot(
+        priority="Blocker",
+        priority_history=[
+            ("2026-11-30T09:05:00+10:00", "Major", "Critical", Actor.ENGINEER),
+            ("2026-11-30T09:10:00+10:00", "Critical", "Blocker", Actor.CUSTOMER),
+        ],
+    )
+    assert run(case, rules=rules).priority == "P1"  # the customer's later Blocker stands
 
 
 def test_bridge_changes_are_ignored_when_finding_the_requested_priority():
@@ -154,8 +170,25 @@ def test_bridge_changes_are_ignored_when_finding_the_requested_priority():
     desired = run(case)
     assert desired.priority == "P2"
     assert any("requested P1" in e.text for e in desired.explanation)
-    # the same comment id as when it was first lowered: the ledger writes it once
-    assert STAFF_RULE_ID in [c.action_id for c in desired.comments]
+    # the change is made; its comment keeps the id it had when the change was planned
+    # (a comment that failed while the edit landed is still owed; the ledger writes it once)
+    assert [c.action_id for c in desired.comments] == [STAFF_RULE_ID]
+
+
+def test_each_priority_change_gets_its_own_comment_id():
+    # created Blocker on staging; the bridge lowered it to Minor; the customer asked for
+    # Critical since: a second change, a second comment (counted from the bridge's changes)
+    case = snapshot(
+        priority="Critical",
+        extra_fields={"environment": "Staging"},
+        priority_history=[
+            ("2026-11-30T09:01:00+10:00", "Blocker", "Minor", Actor.BRIDGE),
+            ("2026-11-30T09:20:00+10:00", "Minor", "Critical", Actor.CUSTOMER),
+        ],
+    )
+    [said] = run(case).comments
+    assert said.action_id == "SUP-1/priority/non-production-systems-are-p4/2"
+    assert said.public and said.body.startswith("SUP-1 is now P4 (Minor): priorities P1 to P3")
 
 
 def test_bridge_change_after_engineer_change_does_not_hide_the_engineer():
@@ -169,7 +202,7 @@ def test_bridge_change_after_engineer_change_does_not_hide_the_engineer():
     )
     desired = run(case)
     assert desired.priority == "P1"  # the engineer's Blocker is restored, rules not applied
-    assert desired.comments == ()
+    assert [c.action_id for c in desired.comments] == ["SUP-1/priority/engineer/2"]
 
 
 def test_only_bridge_changes_and_no_initial_priority_uses_the_first_from_name():
@@ -200,6 +233,23 @@ def test_unknown_or_absent_priority_is_treated_as_the_lowest_level(name):
     assert desired.priority == "P4"
     assert desired.priority_jira == "Minor"
     assert any("treated as P4" in e.text for e in desired.explanation)
+
+
+def test_a_jira_priority_listed_under_also_means_its_level_and_is_never_renamed():
+    mapped = default_ruleset(priorities=priorities(also={"P4": ("Trivial",)}))
+    case = snapshot(
+        priority="Trivial",
+        priority_history=[("2026-11-30T09:10:00+10:00", "Major", "Trivial", Actor.ENGINEER)],
+    )
+    desired = run(case, rules=mapped)
+    assert (desired.priority, desired.priority_jira, desired.sla_priority) == (
+        "P4",
+        "Trivial",
+        "P4",
+    )
+    assert desired.comments == ()
+    # a customer's Trivial is P4 for the rules too
+    assert run(snapshot(priority="Trivial"), rules=mapped).priority_jira == "Trivial"
 
 
 def test_engineer_choosing_an_unmapped_priority_is_left_alone():
@@ -266,13 +316,16 @@ def test_each_rule_sees_the_level_left_by_the_rules_before():
     assert run(snapshot(priority="Minor"), rules=rules).priority == "P4"
 
 
-def test_priority_rule_comment_ids_are_slugs_of_the_rule_name():
-    rule = dataclasses.replace(RULES.priorities.rules[-1], name="P1 needs staff (24/7)!")
+def test_a_rule_without_a_comment_uses_the_default_change_comment():
+    rule = dataclasses.replace(RULES.priorities.rules[-1], name="P1 needs staff", comment=None)
     rules = default_ruleset(priorities=priorities(rules=(rule,)))
     case = snapshot(priority="Blocker", fields={**COMPLETE_FIELDS, "staff_available": "No"})
-    assert [c.action_id for c in run(case, rules=rules).comments] == [
-        "SUP-1/priority/p1-needs-staff-24-7"
-    ]
+    [said] = run(case, rules=rules).comments
+    assert said.public
+    assert said.body == (
+        "SUP-1: we changed the priority from P1 to P2 (Critical) under our support terms: "
+        "P1 needs staff."
+    )
 
 
 def test_change_by_an_unclassified_account_is_not_an_engineer_choice():

@@ -104,6 +104,7 @@ def test_shipped_rules_encode_the_support_terms(shipped: RuleSet) -> None:
         "product",
         "product_version",
         "impact",
+        "environment",  # an empty environment is missing information (and not Production)
     )
 
 
@@ -227,8 +228,8 @@ MALFORMED = [
     ),
     pytest.param(
         "priorities.yaml",
-        "priorities:\n  P1: {jira: Blocker}\n  P2: {jira: Critical}\n  P3: {jira: Major}\n"
-        "  P4: {jira: Minor}\n",
+        "priorities:\n  P1: {jira: Blocker, also: [Highest]}\n  P2: {jira: Critical, also: [High]}\n"
+        "  P3: {jira: Major, also: [Medium]}\n  P4: {jira: Minor, also: [Trivial, Low, Lowest]}\n",
         "priorities: [P1, P2, P3, P4]\n",
         "priorities: [P1",
         "priorities must be a mapping (key: value), not a list",
@@ -556,11 +557,27 @@ MALFORMED = [
     ),
     pytest.param(
         "priorities.yaml",
-        "P2: {jira: Critical}",
-        "P2: {jira: Blocker}",
-        "P2: {jira: Blocker}",
+        "P2: {jira: Critical, also: [High]}",
+        "P2: {jira: Blocker, also: [High]}",
+        "P2: {jira: Blocker",
         "Jira priority 'Blocker' is already used by P1",
         id="duplicate-jira-priority",
+    ),
+    pytest.param(
+        "priorities.yaml",
+        "also: [Trivial, Low, Lowest]",
+        "also: [Trivial, Low, Lowest, highest]",
+        "also: [Trivial",
+        "priority P4: Jira priority 'highest' is already used by P1",
+        id="jira-priority-under-two-levels",
+    ),
+    pytest.param(
+        "priorities.yaml",
+        'restored: {visibility: public, text: "{key}: the',
+        'restored: {visibility: public, text: "{key} {reason}: the',
+        "restored: {visibility",
+        "change_comments: restored: unknown placeholder {reason}",
+        id="change-comment-unknown-placeholder",
     ),
     pytest.param(
         "sla.yaml",
@@ -663,8 +680,8 @@ def test_known_fields_come_from_the_config(tmp_path: Path) -> None:
     fields = (DEFAULT_FIELDS - {"impact"}) | {"severity"}
     problems = problems_of(rules, frozenset(fields))
     assert [p.message for p in problems] == ["required_information: fields: unknown field 'impact'"]
-    patch(rules, "sla.yaml", "product_version, impact]", "product_version, severity]")
-    assert load_ruleset(rules, fields).required_information.fields[-1] == "severity"
+    patch(rules, "sla.yaml", "product_version, impact,", "product_version, severity,")
+    assert load_ruleset(rules, fields).required_information.fields[-2] == "severity"
 
 
 def test_hours_variants_load(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bridge.discovery import LOCAL_CONFIG, find_config
 from bridge.policy.clock import BusinessCalendar
@@ -168,6 +168,7 @@ def _online(settings: Settings, ruleset: RuleSet, out: TextIO) -> int:
     client = JiraClient.from_settings(settings.jira)
     try:
         result = online_check(client, settings, ruleset)
+        result.notes.extend(unmapped_priorities(client.priorities(), ruleset))
     except JiraError as exc:
         print(f"error: cannot use Jira at {settings.jira.url}: {exc}", file=out)
         return 3
@@ -190,6 +191,21 @@ def _online(settings: Settings, ruleset: RuleSet, out: TextIO) -> int:
         return 1
     print("\nOK: config and rules are valid, and the Jira site has everything they name.", file=out)
     return 0
+
+
+def unmapped_priorities(site_priorities: list[dict[str, Any]], ruleset: RuleSet) -> list[str]:
+    """A note for each priority of the Jira site that means no level of priorities.yaml
+    (a case an engineer gives it would fall back to the lowest level)."""
+    policy = ruleset.priorities
+    names = [str(p.get("name") or "") for p in site_priorities]
+    unmapped = [name for name in names if name and policy.level_of(name) is None]
+    if not unmapped:
+        return []
+    return [
+        f"Jira priority {name!r} has no level in priorities.yaml: a case with it counts as "
+        f"{policy.levels[-1]} and explain says so; list it under `also:` of its level"
+        for name in unmapped
+    ]
 
 
 # ------------------------------------------------------------------------ summary
@@ -356,13 +372,33 @@ def print_summary(
 
     policy = ruleset.priorities
     print("\nPriorities (highest first)", file=out)
+    for level in policy.levels:
+        others = policy.also.get(level, ())
+        also = f" (also {', '.join(others)})" if others else ""
+        print(f"  {level} = {policy.jira_names[level]}{also}", file=out)
+    if policy.also:
+        print("  a priority listed under `also` counts as its level and is never renamed", file=out)
     print(
-        "  " + ", ".join(f"{level} = {policy.jira_names[level]}" for level in policy.levels),
+        "  priorities set by an engineer are "
+        + (
+            "respected: they stand until an engineer changes them (a customer's later "
+            "change is put back)"
+            if policy.respect_engineer_changes
+            else "overridden by the rules"
+        ),
         file=out,
     )
     print(
-        "  priorities set by an engineer are "
-        + ("respected" if policy.respect_engineer_changes else "overridden by the rules"),
+        "  every priority change the bridge makes gets one comment (a rule's own, else "
+        + ", ".join(
+            f"{kind}: {template.visibility if template else 'none'}"
+            for kind, template in (
+                ("rule", policy.change_comments.rule),
+                ("restored", policy.change_comments.restored),
+                ("engineer", policy.change_comments.engineer),
+            )
+        )
+        + ")",
         file=out,
     )
     if policy.rules:

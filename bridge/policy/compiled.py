@@ -124,6 +124,9 @@ def _templates(rules: RuleSet) -> Iterator[CommentTemplate]:
     for template in (rules.quota.over_quota.comment, rules.required_information.comment):
         yield from (template,) if template is not None else ()
     yield from (rule.comment for rule in rules.priorities.rules if rule.comment is not None)
+    changes = rules.priorities.change_comments
+    for template in (changes.rule, changes.restored, changes.engineer):
+        yield from (template,) if template is not None else ()
     for step in rules.escalation:
         yield from (a.comment for a in step.actions if a.comment is not None)
 

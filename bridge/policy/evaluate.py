@@ -17,8 +17,9 @@ Decisions where SPEC §2–§3 are silent:
 * A case whose own resolution is not counted has no quota position.
 * The over-quota transition is requested only while the case is unanswered:
   a case an engineer already took up is not bounced to approval.
-* A priority rule's comment is written only when the rule changed the level
-  (a rule that fires without changing anything has nothing to tell).
+* A priority comment is written only when the bridge changes the case's
+  priority (one per change); a rule that fires without changing anything, or
+  whose outcome the case already carries, has nothing to tell.
 * An unknown or absent requested priority is treated as the lowest level.
 * A resolved case gets its fields (tier, quota, SLA state, due) and nothing
   else: no labels added or removed, no comments, transitions, assignment or
@@ -35,7 +36,7 @@ from bridge.policy.cycle import Cycle
 from bridge.policy.escalation import LadderOutcome, run_ladder
 from bridge.policy.explain import explain_known, explain_unknown
 from bridge.policy.model import Desired, Explanation, IssueSnapshot
-from bridge.policy.priority import PriorityOutcome
+from bridge.policy.priority import PriorityOutcome, PriorityWrite, decide_write
 from bridge.policy.sla import ResponseClock, response_clock
 from bridge.policy.tiers import (
     ContactDecision,
@@ -86,6 +87,7 @@ class Decisions(NamedTuple):
     ladder: LadderOutcome | None  # None: the clock is not running
     values: TemplateValues  # the case's placeholder values, for the comments it asks for
     next_wakeup: datetime | None
+    priority_write: PriorityWrite  # what to write as the priority, and the change it makes
     #: how the customer was found (by the organisation, or by the reporter when none)
     customer: CustomerDecision | None = None
 
@@ -118,6 +120,7 @@ def decide(
     priority = policy.priority.decide(snapshot, cycle.priority_outcomes)
     information = decide_information(snapshot, rules.required_information.fields, cycle)
     open_case = snapshot.status_category != "done"
+    write = decide_write(snapshot, priority, policy.priority, open_case)
     assignment = decide_assignment(snapshot, facts, open_case)
     target = rules.response.targets.get(priority.level)
     clock = None
@@ -132,6 +135,7 @@ def decide(
         facts,
         quota.position,
         information.missing_names,
+        change=write.change,
     )
     ladder = None
     if clock is not None and clock.running:
@@ -159,6 +163,7 @@ def decide(
         ladder=ladder,
         values=values,
         next_wakeup=next_wakeup(clock, ladder, rules.response.at_risk_at, facts, cycle.now),
+        priority_write=write,
         customer=customer,
     )
 
@@ -247,12 +252,9 @@ def _known_desired(
 ) -> Desired:
     decided, clock = decisions.priority, decisions.clock
     reason = decided.reason
-    priority = jira = None
+    priority, jira = decisions.priority_write.level, decisions.priority_write.jira_name
     if not decisions.open:
         reason += " (resolved case: priority left alone)"
-    elif decided.requested.mapped or not decided.engineer_override:
-        priority = decided.level
-        jira = policy.rules.priorities.jira_names.get(priority)
     ladder = decisions.ladder if decisions.open else None
     return Desired(
         key=snapshot.key,

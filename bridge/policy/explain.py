@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bridge.policy.compiled import CustomerDecision, Policy
 from bridge.policy.escalation import LadderOutcome, Rung, not_running_reason
 from bridge.policy.model import Customer, Explanation, IssueSnapshot, PriorityLevel
-from bridge.policy.priority import PriorityOutcome, condition_reasons
+from bridge.policy.priority import PriorityOutcome, PriorityWrite, change_text, condition_reasons
 from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_due
 from bridge.policy.tiers import ContactDecision, QuotaDecision
 from bridge.policy.writes import answered
@@ -90,6 +90,7 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     yield "quota", quota_text(snapshot, d.quota)
     yield "entitlement", _entitlement_text(snapshot, d)
     yield from _priority(snapshot, d.priority)
+    yield from _priority_write(snapshot, d.priority_write)
     if d.information.missing:
         yield "information", f"missing: {d.information.missing_names}"
     elif d.information.required:
@@ -181,12 +182,25 @@ def _priority(snapshot: IssueSnapshot, decided: PriorityOutcome) -> Notes:
     yield "priority", f"requested {decided.requested.level}: {decided.requested.source}"
     if decided.engineer_override:
         yield "priority", f"engineer's choice respected: {decided.reason}"
+        if decided.put_back is not None:
+            yield (
+                "priority",
+                f"later request put back: {decided.put_back.source} (an engineer's priority "
+                "stands until an engineer changes it)",
+            )
         return
     for fired in decided.fired:
         effect = f"{fired.before} -> {fired.after}" if fired.changed else f"stays {fired.after}"
         why = condition_reasons(fired.rule.when, snapshot, fired.before)
         yield "priority", f"rule {fired.rule.name!r} fired ({why}): {effect}"
     yield "priority", f"priority {decided.level}"
+
+
+def _priority_write(snapshot: IssueSnapshot, write: PriorityWrite) -> Notes:
+    if write.change is not None:
+        yield "priority", change_text(write.change)
+    elif write.level is not None:
+        yield "priority", f"the case already has {write.level} ({snapshot.priority}): no change"
 
 
 def _clock(

@@ -130,12 +130,43 @@ class PriorityRule:
     comment: CommentTemplate | None = None
 
 
+#: The public comment on each priority change the bridge makes, when the rules do not
+#: give one (``change_comments:`` in priorities.yaml overrides each).
+DEFAULT_RULE_CHANGE = CommentTemplate(
+    "public",
+    "{key}: we changed the priority from {previous_priority} to {priority} "
+    "({priority_name}) under our support terms: {rule}.",
+)
+DEFAULT_RESTORED = CommentTemplate(
+    "public",
+    "{key}: the priority is back to {priority} ({priority_name}), as requested: "
+    "the reason we changed it no longer applies.",
+)
+DEFAULT_ENGINEER_KEPT = CommentTemplate(
+    "public",
+    "{key}: our engineer set the priority to {priority} ({priority_name}); it stays so "
+    "until an engineer changes it. Please reply here if the impact has changed.",
+)
+
+
+@dataclass(frozen=True)
+class ChangeComments:
+    """The public comment each kind of priority change gets (None: no comment)."""
+
+    rule: CommentTemplate | None = DEFAULT_RULE_CHANGE  # a rule without its own comment
+    restored: CommentTemplate | None = DEFAULT_RESTORED  # the requested priority comes back
+    engineer: CommentTemplate | None = DEFAULT_ENGINEER_KEPT  # a customer's change put back
+
+
 @dataclass(frozen=True)
 class PriorityPolicy:
     levels: tuple[PriorityLevel, ...]  # highest first: ("P1", "P2", "P3", "P4")
-    jira_names: Mapping[PriorityLevel, str]  # "P1" -> "Blocker"
+    jira_names: Mapping[PriorityLevel, str]  # "P1" -> "Blocker" (the name the bridge writes)
     respect_engineer_changes: bool
     rules: tuple[PriorityRule, ...]
+    #: other Jira priorities that mean a level ("P4" -> ("Trivial", "Low")); never written
+    also: Mapping[PriorityLevel, tuple[str, ...]] = field(default_factory=dict)
+    change_comments: ChangeComments = ChangeComments()
 
     def level_of(self, jira_name: str | None) -> PriorityLevel | None:
         """The logical level of a Jira priority name (case-insensitive), or None."""
@@ -144,6 +175,9 @@ class PriorityPolicy:
         wanted = jira_name.casefold()
         for level, name in self.jira_names.items():
             if name.casefold() == wanted:
+                return level
+        for level, names in self.also.items():
+            if any(name.casefold() == wanted for name in names):
                 return level
         return None
 
@@ -194,11 +228,39 @@ class EscalationStep:
     actions: tuple[EscalationAction, ...]
 
 
+#: Answers that say nothing: a required item answered so counts as missing (compared
+#: case-insensitively, ignoring surrounding spaces and punctuation).  The shipped
+#: sla.yaml lists them under ``required_information: placeholders`` for editing.
+DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
+    "n/a", "na", "n.a.", "none", "nil", "null", "no", "-", "?", ".", "x", "xx", "xxx",
+    "asdf", "qwerty", "test", "tbd", "tba", "todo", "unknown", "not sure", "dunno",
+    "idk", "same", "see above", "see description", "whatever", "version", "latest",
+    "product", "impact", "phone", "description",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RequiredItem:
+    """One item the support terms ask for; any one of ``fields`` answers it."""
+
+    fields: tuple[str, ...]  # logical field names
+    pattern: str | None = None  # the answer must match (case-insensitive search)
+    min_length: int = 0  # the answer has at least this many characters
+    accept: tuple[str, ...] = ()  # answers that count whatever the checks say ("none")
+
+
 @dataclass(frozen=True)
 class RequiredInformation:
-    fields: tuple[str, ...]  # logical field names
+    fields: tuple[str, ...]  # logical field names (every item's, in order)
     label: str | None
     comment: CommentTemplate | None
+    items: tuple[RequiredItem, ...] = ()  # empty: one plain item per name in ``fields``
+    placeholders: tuple[str, ...] = DEFAULT_PLACEHOLDERS
+
+    @property
+    def required(self) -> tuple[RequiredItem, ...]:
+        """The items, or one plain item per field when the rules list fields only."""
+        return self.items or tuple(RequiredItem((name,)) for name in self.fields)
 
 
 @dataclass(frozen=True)

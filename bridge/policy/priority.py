@@ -3,9 +3,21 @@
 The *requested* priority is the last priority set by someone other than the
 bridge (the bridge's own changes are its output, never its input): the last
 non-bridge changelog entry, else the priority the case was created with.  When
-that last change was made by an engineer (and the rules say to respect them),
-the engineer's choice stands and no rule runs.  Otherwise the rules run in
-order, each seeing the level the rules before it left.
+an engineer has set the priority (and the rules say to respect engineers'
+changes), the engineer's last choice stands and no rule runs: a later change by
+anyone else (a customer on the portal) is put back.  Otherwise the rules run in
+order, each seeing the level the rules before it left.  With
+``respect_engineer_changes: false`` an engineer's change is a request like any
+other: the rules run from it.
+
+Every Jira priority a site has can mean a level (``jira`` is the name the bridge
+writes, ``also`` the other names meaning the same level), so an engineer's
+"Trivial" is P4 and stays "Trivial".  When the level the rules want differs from
+the case's current level, the bridge changes the priority and says why in one
+public comment per change (:class:`BridgeChange`): the changing rule's own
+comment or ``change_comments: rule``, ``restored`` when the requested priority
+comes back (the reason for the bridge's earlier change no longer holds), and
+``engineer`` when a customer's change to an engineer's priority is put back.
 
 Every compiled condition declares what it reads of a case (:class:`Read`); the
 pipeline's memo key is the starting level plus exactly those values, and a
@@ -23,8 +35,10 @@ from typing import NamedTuple
 
 from bridge.policy.model import (
     Actor,
+    CommentTemplate,
     Condition,
     IssueSnapshot,
+    PriorityChange,
     PriorityLevel,
     PriorityPolicy,
     PriorityRule,
@@ -62,6 +76,37 @@ class PriorityOutcome(NamedTuple):
     engineer_override: bool  # True when an engineer's choice stood and no rules ran
     fired: tuple[FiredRule, ...]
     reason: str  # one line for Desired.priority_reason
+    #: a later change by someone other than an engineer or the bridge, which the
+    #: engineer's choice overrides (it is put back); None when there is none
+    put_back: Requested | None = None
+
+
+class BridgeChange(NamedTuple):
+    """A priority change the bridge makes now, and the public comment saying why."""
+
+    number: int  # the bridge's n-th priority change on this case (part of the action id)
+    before: str  # the current priority: its level, else its Jira name, else "none"
+    after: PriorityLevel
+    kind: str  # "rule", "restored" or "engineer"
+    rule: PriorityRule | None  # the rule that made the change (kind "rule")
+    template: CommentTemplate | None  # None: the rules turned this comment off
+    action_id: str
+    made: bool  # already in Jira (the comment is owed until the ledger records it)
+
+    @property
+    def rule_text(self) -> str:
+        """What ``{rule}`` says: the rule's name, else why there is no rule."""
+        if self.rule is not None:
+            return self.rule.name
+        return "the case's priority is not one of our priority levels"
+
+
+class PriorityWrite(NamedTuple):
+    """What the priority decision asks to write on an open case."""
+
+    level: PriorityLevel | None  # the level the case should have (None: leave it alone)
+    jira_name: str | None  # the Jira name it should carry (the current one when it means level)
+    change: BridgeChange | None  # the change the bridge makes now, if any
 
 
 class RuleRun(NamedTuple):
@@ -223,6 +268,9 @@ class Pipeline:
         levels: dict[str, PriorityLevel] = {}
         for level, name in policy.jira_names.items():
             levels.setdefault(name.casefold(), level)
+        for level, names in policy.also.items():
+            for name in names:
+                levels.setdefault(name.casefold(), level)
         checks = tuple((rule, Check.of(rule.when)) for rule in policy.rules)
         reads = tuple(dict.fromkeys(read for _, check in checks for read in check.reads))
         return cls(policy, levels, checks, reads, (*REQUESTED_READS, *reads))
@@ -317,26 +365,146 @@ def actor_text(actor: Actor) -> str:
     }[actor]
 
 
+def engineer_choice(snapshot: IssueSnapshot) -> tuple[PriorityChange, int] | None:
+    """The last priority change an engineer made, and its place in the history."""
+    history = snapshot.priority_history
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].by is Actor.ENGINEER:
+            return history[index], index
+    return None
+
+
+def _as_requested(change: PriorityChange, pipeline: Pipeline) -> Requested:
+    shown = f"set to {change.to_name} by {actor_text(change.by)} at {change.at.isoformat()}"
+    level = pipeline.level_of(change.to_name)
+    if level is not None:
+        return Requested(level, change.to_name, change.by, True, shown)
+    fallback = lowest(pipeline.policy)
+    shown += f"; {change.to_name} is not one of the policy's priorities, treated as {fallback}"
+    return Requested(fallback, change.to_name, change.by, False, shown)
+
+
+def _engineer_outcome(
+    snapshot: IssueSnapshot, pipeline: Pipeline, change: PriorityChange, index: int
+) -> PriorityOutcome:
+    """An engineer's choice stands: no rule runs, a later change by anyone else is put back."""
+    chosen = _as_requested(change, pipeline)
+    later = [c for c in snapshot.priority_history[index + 1 :] if c.by is not Actor.BRIDGE]
+    put_back = _as_requested(later[-1], pipeline) if later else None
+    if chosen.mapped:
+        reason = f"{chosen.level}: an engineer chose it ({chosen.source}); rules not applied"
+    else:
+        reason = (
+            f"an engineer chose {chosen.jira_name}, which is not one of the policy's "
+            f"priorities; left alone (the response target uses {chosen.level})"
+        )
+    if put_back is not None:
+        reason += (
+            f"; {actor_text(put_back.by or Actor.UNKNOWN)}'s later change to "
+            f"{put_back.jira_name} is put back"
+        )
+    return PriorityOutcome(chosen, chosen.level, True, (), reason, put_back)
+
+
 def decide_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutcome:
     """The level the case should have, with every rule that fired."""
+    if pipeline.policy.respect_engineer_changes:
+        chosen = engineer_choice(snapshot)
+        if chosen is not None:
+            return _engineer_outcome(snapshot, pipeline, *chosen)
     requested = requested_priority(snapshot, pipeline)
-    if requested.by is Actor.ENGINEER and pipeline.policy.respect_engineer_changes:
-        if requested.mapped:
-            reason = (
-                f"{requested.level}: an engineer chose it ({requested.source}); rules not applied"
-            )
-        else:
-            reason = (
-                f"an engineer chose {requested.jira_name}, which is not one of the policy's "
-                f"priorities; left alone (the response target uses {requested.level})"
-            )
-        return PriorityOutcome(requested, requested.level, True, (), reason)
     run = pipeline.run(snapshot, requested.level)
     if run.steps:
         reason = f"{run.level}: requested {requested.level}, then {run.steps}"
     else:
         reason = f"{run.level}: as requested ({requested.source})"
     return PriorityOutcome(requested, run.level, False, run.fired, reason)
+
+
+# ------------------------------------------------------------------------ the change
+
+
+def decide_write(
+    snapshot: IssueSnapshot, outcome: PriorityOutcome, pipeline: Pipeline, open_case: bool
+) -> PriorityWrite:
+    """What to write: nothing on a resolved case or for an engineer's unmapped choice;
+    the current name when it already means the level (an engineer's "Trivial" stays);
+    else the level's Jira name, with the change and its comment.
+
+    The comment of a change is owed from the cycle that makes the change until the
+    ledger records it: while the case's last priority change is the bridge's own to
+    this level, that change's comment is still asked for (a comment that failed while
+    the priority edit landed is posted on the next cycle; the ledger keeps it to one).
+    """
+    if not open_case or (outcome.engineer_override and not outcome.requested.mapped):
+        return PriorityWrite(None, None, None)
+    level = outcome.level
+    current = pipeline.level_of(snapshot.priority)
+    history = snapshot.priority_history
+    made = sum(1 for c in history if c.by is Actor.BRIDGE)  # the bridge's changes so far
+    if current != level:
+        before = current or snapshot.priority or "none"
+        change = _change(snapshot.key, outcome, pipeline, before, made + 1, False)
+        return PriorityWrite(level, pipeline.policy.jira_names[level], change)
+    last = history[-1] if history else None
+    if last is None or last.by is not Actor.BRIDGE or pipeline.level_of(last.to_name) != level:
+        return PriorityWrite(level, snapshot.priority, None)
+    before = pipeline.level_of(last.from_name) or last.from_name or "none"
+    return PriorityWrite(
+        level, snapshot.priority, _change(snapshot.key, outcome, pipeline, before, made, True)
+    )
+
+
+def _change(
+    key: str,
+    outcome: PriorityOutcome,
+    pipeline: Pipeline,
+    before: str,
+    number: int,
+    made: bool,
+) -> BridgeChange:
+    """The bridge's ``number``-th priority change, to ``outcome.level``, and its comment.
+
+    Its action id names the kind of change (the rule's slug, ``restored`` or
+    ``engineer``) and, from the second change on, its number (the changelog entries
+    by the bridge's account before it, plus one): a retry keeps the id, a later
+    change gets a new one, so one comment per change and never two.  A first change
+    by a rule keeps the id rule comments have always had (``{key}/priority/{slug}``).
+    """
+    comments = pipeline.policy.change_comments
+    changing = [f for f in outcome.fired if f.changed]
+    rule: PriorityRule | None = None
+    if outcome.engineer_override:
+        kind, name, template = "engineer", "engineer", comments.engineer
+    elif changing and outcome.level != outcome.requested.level:
+        rule = changing[-1].rule
+        kind, name, template = "rule", slug(rule.name), rule.comment or comments.rule
+    elif number > 1:  # the bridge changed it before: this change undoes that
+        kind, name, template = "restored", "restored", comments.restored
+    else:
+        kind, name, template = "rule", "levels", comments.rule
+    action_id = f"{key}/priority/{name}" + (f"/{number}" if number > 1 else "")
+    return BridgeChange(number, before, outcome.level, kind, rule, template, action_id, made)
+
+
+def change_text(change: BridgeChange) -> str:
+    """The change for explain: what, why, and what the customer is told."""
+    why = {
+        "rule": f"rule {change.rule_text!r}",
+        "restored": "the requested priority comes back (the bridge's earlier change no "
+        "longer applies)",
+        "engineer": "an engineer's choice is put back",
+    }[change.kind]
+    said = (
+        "no comment (turned off)"
+        if change.template is None
+        else (f"{change.template.visibility} comment {change.action_id}")
+    )
+    what = "changed" if change.made else "changes"
+    return (
+        f"the bridge {what} the priority {change.before} -> {change.after} (its change "
+        f"{change.number} on this case): {why}; {said}"
+    )
 
 
 # ------------------------------------------------------------------------ explaining

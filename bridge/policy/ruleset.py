@@ -21,6 +21,7 @@ from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
 from bridge.policy.model import (
     NO_ORGANIZATION_TEXT,
     SEVERAL_CUSTOMERS_TEXT,
+    ChangeComments,
     CommentTemplate,
     Condition,
     Customer,
@@ -77,7 +78,10 @@ _TOP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # file: (required keys, optional keys)
     "tiers.yaml": (("tiers",), ("entitlement_request_types", "not_entitled", "quota")),
     "customers.yaml": (("customers",), ("unauthorised_contact", "unknown_customer")),
-    "priorities.yaml": (("priorities",), ("respect_engineer_changes", "rules")),
+    "priorities.yaml": (
+        ("priorities",),
+        ("respect_engineer_changes", "change_comments", "rules"),
+    ),
     "sla.yaml": (
         ("calendars", "response"),
         ("default_calendar", "escalation", "required_information"),
@@ -506,6 +510,7 @@ _CONDITION_KEYS = (
 def _read_priorities(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
     levels: list[str] = []
     jira_names: dict[str, str] = {}
+    also: dict[str, tuple[str, ...]] = {}
     ok = True
     level_map = (
         check.mapping(entries["priorities"], "priorities", open_keys=True)
@@ -522,7 +527,7 @@ def _read_priorities(build: _Build, check: Checker, entries: dict[str, Node]) ->
         for level, level_node in level_map.items():
             where = f"priority {level}"
             levels.append(level)
-            spec = check.mapping(level_node, where, required=("jira",))
+            spec = check.mapping(level_node, where, required=("jira",), optional=("also",))
             if spec is None or "jira" not in spec:
                 ok = False
                 continue
@@ -530,20 +535,33 @@ def _read_priorities(build: _Build, check: Checker, entries: dict[str, Node]) ->
             if jira is None:
                 ok = False
                 continue
-            if jira.casefold() in seen:
-                check.add(
-                    spec["jira"],
-                    f"{where}: Jira priority {jira!r} is already used by {seen[jira.casefold()]}",
-                    "each level needs its own Jira priority",
-                )
+            others: tuple[str, ...] | None = ()
+            if "also" in spec and not spec["also"].is_null:
+                others = check.strings(spec["also"], f"{where}: also", allow_single=True)
+            if others is None:
                 ok = False
-            seen[jira.casefold()] = level
+                continue
+            names_nodes = [(jira, spec["jira"])]
+            names_nodes += list(zip(others, _items(spec["also"]), strict=False)) if others else []
+            for name, node_of_name in names_nodes:
+                if name.casefold() in seen:
+                    check.add(
+                        node_of_name,
+                        f"{where}: Jira priority {name!r} is already used by "
+                        f"{seen[name.casefold()]}",
+                        "each Jira priority means one level",
+                    )
+                    ok = False
+                seen[name.casefold()] = level
             jira_names[level] = jira
+            if others:
+                also[level] = others
     build.levels = tuple(levels) if level_map is not None else None
 
     respect: bool | None = True
     if "respect_engineer_changes" in entries:
         respect = check.boolean(entries["respect_engineer_changes"], "respect_engineer_changes")
+    changes = _change_comments(check, entries.get("change_comments"))
 
     rules: list[PriorityRule] = []
     node = entries.get("rules")
@@ -568,8 +586,31 @@ def _read_priorities(build: _Build, check: Checker, entries: dict[str, Node]) ->
                 names.add(rule.name.casefold())
                 rules.append(rule)
     _flush(build, check)
-    if ok and respect is not None:
-        build.priorities = PriorityPolicy(tuple(levels), jira_names, respect, tuple(rules))
+    if ok and respect is not None and changes is not None:
+        build.priorities = PriorityPolicy(
+            tuple(levels), jira_names, respect, tuple(rules), also, changes
+        )
+
+
+def _change_comments(check: Checker, node: Node | None) -> ChangeComments | None:
+    """``change_comments:``: each kind's template, the default when absent, none when null."""
+    if node is None or node.is_null:
+        return ChangeComments()
+    entries = check.mapping(node, "change_comments", optional=("rule", "restored", "engineer"))
+    if entries is None:
+        return None
+    defaults = ChangeComments()
+    chosen: dict[str, CommentTemplate | None] = {}
+    ok = True
+    for kind in ("rule", "restored", "engineer"):
+        if kind not in entries:
+            chosen[kind] = getattr(defaults, kind)
+        elif entries[kind].is_null:
+            chosen[kind] = None
+        else:
+            chosen[kind] = _comment(check, entries[kind], f"change_comments: {kind}")
+            ok = ok and chosen[kind] is not None
+    return ChangeComments(**chosen) if ok else None
 
 
 def _read_rule(build: _Build, check: Checker, node: Node, index: int) -> PriorityRule | None:

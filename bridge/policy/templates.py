@@ -25,6 +25,8 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "quota_limit",
         "missing",
         "customers",
+        "previous_priority",
+        "rule",
     }
 )
 

@@ -24,6 +24,7 @@ from bridge.policy.templates import render as render_template
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.evaluate import Decisions
+    from bridge.policy.priority import BridgeChange
 
 
 def reporter_text(snapshot: IssueSnapshot) -> str:
@@ -50,10 +51,12 @@ class TemplateValues:
         missing: str,
         *,
         customers: tuple[str, ...] = (),
+        change: BridgeChange | None = None,
     ) -> None:
         self.snapshot, self.policy, self.level, self.due = snapshot, policy, level, due
         self.facts, self.quota, self.missing = facts, quota, missing
         self.customers = customers  # the customers a reporter matched (no organisation)
+        self.change = change  # the priority change the bridge makes now, if any
 
     def value(self, name: str) -> str:
         """One placeholder's value ("" when the case has none)."""
@@ -82,6 +85,10 @@ class TemplateValues:
             return snapshot.request_type or ""
         if name == "customers":
             return ", ".join(self.customers)
+        if name == "previous_priority":
+            return self.change.before if self.change is not None else ""
+        if name == "rule":
+            return self.change.rule_text if self.change is not None else ""
         return ""
 
     def render(self, text: str) -> str:
@@ -174,17 +181,16 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
 def _comments(
     key: str, policy: Policy, decisions: Decisions, holds: Conditions
 ) -> list[DesiredComment]:
-    """The conditions' comments, then the changing priority rules', then needs-info's."""
+    """The conditions' comments, then the priority change's, then needs-info's."""
     values, flags = decisions.values, policy.flags
     comments = [
         values.comment(f"{key}/{flag.id_part}", flag.policy.comment)
         for flag, held in zip(flags.in_order[:3], holds[:3], strict=True)
         if held and flag.policy.comment is not None
     ]
-    for fired in decisions.priority.fired:
-        if fired.rule.comment is not None and fired.changed:
-            rule_slug = flags.rule_slugs[fired.rule.name]
-            comments.append(values.comment(f"{key}/priority/{rule_slug}", fired.rule.comment))
+    change = decisions.priority_write.change
+    if change is not None and change.template is not None:
+        comments.append(values.comment(change.action_id, change.template))
     needs_info = flags.in_order[3]
     if holds.needs_info and needs_info.policy.comment is not None:
         comments.append(values.comment(f"{key}/{needs_info.id_part}", needs_info.policy.comment))

@@ -70,7 +70,7 @@ class Comment(Shape):
         "template, required",
         "must contain {key}; placeholders: {key} {priority} {priority_name} {due} {tier} "
         "{organization} {reporter} {request_type} {quota_used} {quota_limit} {missing} "
-        "{customers}",
+        "{customers}; in priority change comments also {previous_priority} and {rule}",
     )
 
 
@@ -219,7 +219,36 @@ class CustomersFile(Shape):
 
 
 class Priority(Shape):
-    jira: Name = doc("Jira priority name, required", "the level's priority in Jira")
+    jira: Name = doc(
+        "Jira priority name, required", "the level's priority in Jira (the name the bridge writes)"
+    )
+    also: NameOrNames | None = doc(
+        "list of Jira priority names",
+        "other Jira priorities that mean this level (`Trivial`, Cloud's `Lowest`); read, never "
+        "written, so an engineer's `Trivial` stays `Trivial` and counts as P4",
+        default=None,
+    )
+
+
+class ChangeComments(Shape):
+    """The public comment on each priority change the bridge makes (`null` turns one off)."""
+
+    rule: Comment | None = doc(
+        "comment",
+        "a rule changed the priority and has no `comment` of its own (default: names the rule)",
+        default=None,
+    )
+    restored: Comment | None = doc(
+        "comment",
+        "the requested priority comes back because the reason for the bridge's earlier change "
+        "no longer holds (e.g. the environment was filled in)",
+        default=None,
+    )
+    engineer: Comment | None = doc(
+        "comment",
+        "a customer's change to a priority an engineer set is put back",
+        default=None,
+    )
 
 
 class Condition(Shape):
@@ -271,7 +300,9 @@ class Rule(Shape):
         "level", "lower the priority to at most this level (never raises it)", default=None
     )
     comment: Comment | None = doc(
-        "comment", "posted once when the rule changes the priority", default=None
+        "comment",
+        "posted with each priority change the rule makes (default: `change_comments: rule`)",
+        default=None,
     )
 
 
@@ -285,7 +316,16 @@ class PrioritiesFile(Shape):
     )
     respect_engineer_changes: bool | None = doc(
         "boolean",
-        "a priority an engineer set by hand is never overridden by the rules (default `true`)",
+        "`true` (default): once an engineer sets the priority it stands until an engineer "
+        "changes it: the rules do not run, and a customer's later change is put back with a "
+        "public comment. `false`: an engineer's change is a request like a customer's; the "
+        "rules run from it",
+        default=None,
+    )
+    change_comments: ChangeComments | None = doc(
+        "mapping",
+        "every priority change the bridge makes is explained in one public comment: a "
+        "rule's own `comment`, else these (`rule`, `restored`, `engineer`)",
         default=None,
     )
     rules: list[Rule] | None = doc(

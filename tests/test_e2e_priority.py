@@ -1,0 +1,171 @@
+"""Issue 12's priority defects end to end: the bridge's priority changes, said and undone.
+
+Each test raises cases on the sandbox, lets people act over HTTP (or on the portal form,
+for customers), runs real cycles and reads the END STATE back: priority, labels and the
+bridge's comments.  Both flavours: the changelog author that tells the bridge's own
+change from an engineer's is an ``accountId`` on Cloud and a ``name``/``key`` on Data
+Center (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/
+#api-rest-api-3-issue-issueidorkey-changelog-get and the Jira Server REST reference for
+``GET /rest/api/2/issue/{key}?expand=changelog``).
+
+Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import SandboxFactory
+from e2e_helpers import (
+    CONTACT,
+    JANE,
+    BridgeFactory,
+    end_state,
+    new_case,
+    set_fields_as,
+    set_priority,
+    write_config,
+)
+
+from bridge import cli
+from bridge.sandbox.store import Priority
+
+BNE = ZoneInfo("Australia/Brisbane")
+ACME = CONTACT["Acme Networks"]
+NOW = "2026-11-24T10:00:00+10:00"
+
+
+def t(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=BNE)
+
+
+@pytest.fixture
+def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
+    with BridgeFactory(tmp_path) as factory:
+        yield factory
+
+
+def _public_bridge_comments(sb, key):  # type: ignore[no-untyped-def]
+    return [c.body for c in end_state(sb, key).bridge_comments if c.public]
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flavour: str,
+) -> None:
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    key = new_case(sb, priority="Blocker", env=None, created=t(24, 9))
+    bridge = bridges(sb)
+
+    # P1 asked for, environment not given: P4 for now, and the customer is told why and
+    # asked for the environment
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert issue.priority == "Minor"
+    assert "needs-info" in issue.labels
+    said = _public_bridge_comments(sb, key)
+    assert said == [
+        f"{key} is now P4 (Minor): priorities P1 to P3 are for production systems only, and "
+        "this case does not say it is about one. If it is, set the environment to Production "
+        "and we will restore the priority you asked for.",
+        f"To work on {key} we still need: Environment type.",
+    ]
+
+    # explain says what the bridge did and why, and that nothing is left to do
+    config = write_config(sb, tmp_path)
+    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
+    text = capsys.readouterr().out
+    assert "missing: Environment type" in text
+    assert "rule 'Non-production systems are P4' fired (environment is empty" in text
+
+    # the customer says Production: the rules are applied again, the requested P1 comes
+    # back (the P4 was the bridge's own change, not an engineer's), said once
+    sb.advance("10m")
+    set_fields_as(sb, key, ACME, {"Environment type": "Production"})
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert issue.priority == "Blocker"
+    assert "needs-info" not in issue.labels
+    restored = f"{key}: the priority is back to P1 (Blocker), as requested: the reason we changed it no longer applies."
+    assert _public_bridge_comments(sb, key) == [*said, restored]
+
+    # nothing more to say or do, cycle after cycle
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+    assert len(end_state(sb, key).bridge_comments) == 3
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_defect_9_a_customers_later_change_is_put_back_to_the_engineers_priority(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    key = new_case(sb, priority="Major", created=t(24, 9))
+    sb.advance("5m")
+    set_priority(sb, key, "Critical", by=JANE)  # the engineer's call
+    bridge = bridges(sb)
+    bridge.cycle()
+    assert end_state(sb, key).priority == "Critical"
+    assert end_state(sb, key).bridge_comments == []
+
+    # the customer raises it on the portal: put back, with a public comment
+    sb.advance("10m")
+    set_fields_as(sb, key, ACME, {"Priority": "Blocker"})
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert issue.priority == "Critical"
+    kept = (
+        f"{key}: our engineer set the priority to P2 (Critical); it stays so until an "
+        "engineer changes it. Please reply here if the impact has changed."
+    )
+    assert _public_bridge_comments(sb, key) == [kept]
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+
+    # an engineer may change it again: that stands, and nothing is said
+    sb.advance("10m")
+    set_priority(sb, key, "Blocker", by=JANE)
+    bridge.cycle()
+    assert end_state(sb, key).priority == "Blocker"
+    assert _public_bridge_comments(sb, key) == [kept]
+
+
+def test_defect_14_an_engineers_trivial_counts_as_p4_and_stays_trivial(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sb = sandbox_factory(seed="empty")
+    key = new_case(sb, priority="Major", created=t(24, 9))
+    sb.advance("5m")
+    set_priority(sb, key, "Trivial", by=JANE)
+    bridges(sb).cycle()
+    issue = end_state(sb, key)
+    assert issue.priority == "Trivial"  # never renamed to Minor
+    assert issue.bridge_comments == []
+    # P4's target: the close of the next business day (Wed 25 Nov 17:00 Brisbane)
+    assert issue.field("Response due") == t(25, 17)
+    assert issue.field("SLA state") == "running"
+
+    config = write_config(sb, tmp_path)
+    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
+    text = capsys.readouterr().out
+    assert "requested P4: set to Trivial by an engineer" in text
+    assert "not one of the policy's priorities" not in text
+
+    # `check` says the mapping; online, it names a priority of the site with no level
+    sb.store.priorities.append(Priority("6", "Emergency", "#ff0000", "Added by an admin."))
+    assert cli.main(["check", "--online", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "P4 = Minor (also Trivial, Low, Lowest)" in out
+    assert "note: Jira priority 'Emergency' has no level in priorities.yaml" in out
+    assert "'Trivial' has no level" not in out
