@@ -100,3 +100,53 @@ def test_defect_1_case_without_organisation_keeps_its_sla(
     assert cli.main(["explain", keys["pat@partner.example"], *argv]) == 0
     text = capsys.readouterr().out
     assert "matches several customers (Acme Networks, Initech Systems)" in text
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_defect_4_flagged_cases_do_not_use_up_the_quota(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Acme (Standard, 4 cases a month): an intern who is no authorised contact raises
+    two cases and the contact asks for a screen share the tier lacks, before the
+    contact's four real cases.  Those four are cases 1-4 of 4, not 4-7; the fifth real
+    one is over quota.  Ranked from a full read, from the local record, and (explain)
+    from the month's search, which reads each case's reporter and request type."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    start = SANDBOX_NOW - timedelta(hours=20)
+    flagged = [
+        new_case(sb, reporter="intern@acme.example", created=start),
+        new_case(sb, reporter="intern@acme.example", created=start + timedelta(minutes=1)),
+        new_case(sb, request_type="Screen share session", created=start + timedelta(minutes=2)),
+    ]
+    good = [new_case(sb, created=start + timedelta(minutes=10 + n)) for n in range(4)]
+    bridge = bridges(sb)
+    bridge.cycle()
+    assert [end_state(sb, k).field("Cases this month") for k in good] == [
+        f"{n} of 4" for n in (1, 2, 3, 4)
+    ]
+    for key in flagged + good:
+        assert "over-quota" not in end_state(sb, key).labels, key
+    assert {"unauthorised-contact"} <= end_state(sb, flagged[0]).labels
+    assert {"not-entitled"} <= end_state(sb, flagged[2]).labels
+
+    sb.advance("30m")
+    fifth = new_case(sb, created=sb.now - timedelta(minutes=5))
+    bridge.cycle()
+    assert end_state(sb, fifth).field("Cases this month") == "5 of 4"
+    assert "over-quota" in end_state(sb, fifth).labels
+
+    config = write_config(sb, tmp_path)
+    capsys.readouterr()
+    assert cli.main(["explain", good[3], "--config", str(config), "--now", sb.now.isoformat()]) == 0
+    text = capsys.readouterr().out
+    assert "quota: case 4 of 4 in 2026-11" in text
+    assert f"not counted: {', '.join(flagged)}" in text
+    assert (
+        cli.main(["explain", flagged[0], "--config", str(config), "--now", sb.now.isoformat()]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "is not counted in 2026-11: flagged unauthorised contact" in text

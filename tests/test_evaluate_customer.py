@@ -4,6 +4,7 @@ named engineer, required information, unknown organisations, resolved cases."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 import pytest
 from policy_factories import (
@@ -395,7 +396,9 @@ def test_resolved_case_gets_fields_and_nothing_else():
         status_history=[("2026-11-30T09:30:00+10:00", "Resolved")],
         resolution="Done",
     )
-    desired = run(case, context(acme_month()), now=at("2026-12-02T10:00:00+10:00"))
+    # flagged cases count here (quota.not_counted_flags: []), so the case has a quota place
+    counted = replace(RULES, quota=replace(RULES.quota, not_counted_flags=frozenset()))
+    desired = run(case, context(acme_month()), counted, now=at("2026-12-02T10:00:00+10:00"))
     # fields: tier, quota, SLA state and due
     assert desired.tier == "Standard"
     assert desired.quota is not None and desired.quota.over

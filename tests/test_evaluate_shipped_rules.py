@@ -75,9 +75,10 @@ def test_shipped_rules_flag_what_the_terms_say(shipped):
     )
     assert desired.priority == "P2"
     assert desired.sla_state == "breached"
+    # an unauthorised, not-entitled request does not use up the quota (not_counted_flags)
+    assert desired.quota is None
     assert {
         "unauthorised-contact",
-        "over-quota",
         "not-entitled",
         "needs-info",
         "sla-at-risk",

@@ -214,6 +214,7 @@ class Policy:
     #: (folded request type, tier key) -> what it needs and the tier lacks
     entitlements: Mapping[tuple[str, str], EntitlementDecision]
     not_counted: frozenset[str]  # resolutions kept out of the quota, folded
+    not_counted_flags: frozenset[str]  # flags that keep a case out of the quota
     priority: Pipeline
     ladders: Mapping[PriorityLevel, tuple[Rung, ...]]
     templates: Mapping[str, Template | None]  # by template text
@@ -234,6 +235,7 @@ class Policy:
             folded_customers=by_folded,
             entitlements=entitlement_table(_needs(rules), rules.tiers),
             not_counted=folded(tuple(rules.quota.not_counted_resolutions)),
+            not_counted_flags=rules.quota.not_counted_flags,
             priority=Pipeline.of(rules.priorities),
             ladders=ladder_table(rules.escalation, rules.priorities.levels),
             templates={t.text: Template.parse(t.text) for t in _templates(rules)},

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from bridge.policy.compiled import CustomerFacts, Policy
 from bridge.policy.model import EvalContext, MonthCase
 from bridge.policy.priority import PriorityOutcome
-from bridge.policy.tiers import OrgIndex, _org_index
+from bridge.policy.tiers import OrgIndex, _org_index, raised_flags
 
 
 @dataclass
@@ -49,9 +50,26 @@ class Cycle:
         if found is None:
             name, cases = _find_org_cases(self.context.org_cases, organization, facts)
             shared = self.quota_index.get((name, name, facts.calendar_name))
-            found = shared or _org_index(cases, facts.calendar.tz, policy.not_counted)
+            if shared is None:
+                flagged = partial(
+                    _case_flags,
+                    contacts=facts.contacts,
+                    policy=policy,
+                    tier_key=facts.customer.tier,
+                )
+                shared = _org_index(cases, facts.calendar.tz, policy.not_counted, flagged)
+            found = shared
             self.quota_index[key] = self.quota_index[(name, name, facts.calendar_name)] = found
         return found
+
+
+def _case_flags(
+    case: MonthCase, *, contacts: frozenset[str], policy: Policy, tier_key: str
+) -> tuple[str, ...]:
+    """Another case's flags that keep it out of the quota (``quota.not_counted_flags``)."""
+    return raised_flags(
+        case.raised, contacts, policy.entitlements, tier_key, policy.not_counted_flags
+    )
 
 
 def _find_org_cases(

@@ -14,7 +14,8 @@ Decisions where SPEC §2–§3 are silent:
 * An unknown organisation gets only the ``unknown_customer`` label and comment.
   Other bridge labels are left alone (nothing about the case is known).
 * An agent raising a case on a customer's behalf is an authorised contact.
-* A case whose own resolution is not counted has no quota position.
+* A case whose own resolution is not counted has no quota position, nor has a
+  case whose own flags keep it out of the count (``quota.not_counted_flags``).
 * The over-quota transition is requested only while the case is unanswered:
   a case an engineer already took up is not bounced to approval.
 * A priority comment is written only when the bridge changes the case's
@@ -45,6 +46,7 @@ from bridge.policy.tiers import (
     decide_contact,
     decide_entitlement,
     decide_quota,
+    flags_of,
 )
 from bridge.policy.writes import (
     TemplateValues,
@@ -115,8 +117,12 @@ def decide(
 ) -> Decisions:
     """Every decision about a known customer's case, in the order they depend on."""
     rules = policy.rules
-    index = cycle.org_index(snapshot.organization, facts, policy)
-    quota = decide_quota(snapshot, index, facts.tier, policy.not_counted, facts.calendar.tz)
+    contact = decide_contact(snapshot, facts.contacts)
+    entitlement = decide_entitlement(
+        snapshot.request_type, policy.entitlements, facts.customer.tier
+    )
+    flags = flags_of(contact, entitlement, policy.not_counted_flags)
+    quota = _quota(snapshot, policy, cycle, facts, flags)
     priority = policy.priority.decide(snapshot, cycle.priority_outcomes)
     information = decide_information(snapshot, rules.required_information.fields, cycle)
     open_case = snapshot.status_category != "done"
@@ -151,11 +157,9 @@ def decide(
     return Decisions(
         facts=facts,
         open=open_case,
-        contact=decide_contact(snapshot, facts.contacts),
+        contact=contact,
         quota=quota,
-        entitlement=decide_entitlement(
-            snapshot.request_type, policy.entitlements, facts.customer.tier
-        ),
+        entitlement=entitlement,
         priority=priority,
         information=information,
         assignment=assignment,
@@ -166,6 +170,19 @@ def decide(
         priority_write=write,
         customer=customer,
     )
+
+
+def _quota(
+    snapshot: IssueSnapshot,
+    policy: Policy,
+    cycle: Cycle,
+    facts: CustomerFacts,
+    flags: tuple[str, ...],
+) -> QuotaDecision:
+    """The case's place in its customer's month (its own flags may keep it out)."""
+    index = cycle.org_index(snapshot.organization, facts, policy)
+    zone = facts.calendar.tz
+    return decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
 
 
 def decide_information(

@@ -147,10 +147,13 @@ def quota_text(snapshot: IssueSnapshot, quota: QuotaDecision) -> str:
     counted, limit, month = quota.counted, quota.limit, quota.month
     position = quota.position
     if position is None:
-        return (
-            f"{snapshot.key} is not counted in {month}: resolution {snapshot.resolution!r}; "
-            f"{len(counted)} of {limit} used"
+        why = (
+            f"flagged {' and '.join(f.replace('_', ' ') for f in quota.flags)} "
+            "(quota.not_counted_flags)"
+            if quota.flags
+            else f"resolution {snapshot.resolution!r}"
         )
+        return f"{snapshot.key} is not counted in {month}: {why}; {len(counted)} of {limit} used"
     used = position.used
     total = len(counted) + (0 if quota.listed else 1)
     shown = total if total <= max(limit, 12) else limit

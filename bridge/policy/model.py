@@ -99,10 +99,17 @@ class Customer:
     named_engineer: str | None = None  # e-mail or account id of the engineer
 
 
+#: The flags that may keep a case out of the quota (``quota.not_counted_flags``).
+QUOTA_FLAGS: tuple[str, ...] = ("unauthorised_contact", "not_entitled")
+
+
 @dataclass(frozen=True)
 class QuotaPolicy:
     not_counted_resolutions: frozenset[str]
     over_quota: FlagPolicy
+    #: cases flagged so do not use up the quota (an authorised contact's case is never
+    #: "case 5 of 4" because of someone else's refused or unauthorised request)
+    not_counted_flags: frozenset[str] = frozenset(QUOTA_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -391,12 +398,23 @@ class IssueSnapshot:
 
 
 @dataclass(frozen=True)
+class Raised:
+    """Who raised a case and what it asks for: what its quota flags are decided on."""
+
+    reporter: str | None  # the reporter's e-mail (else account id), case-folded; None: nobody
+    agent: bool  # an engineer (or the bridge) raised it on the customer's behalf
+    request_type: str | None
+
+
+@dataclass(frozen=True)
 class MonthCase:
     """A case of an organisation, for quota ranking (any month; the policy filters)."""
 
     key: str
     created: datetime
     resolution: str | None = None
+    #: None when not read (the case then counts whatever its flags would be)
+    raised: Raised | None = None
 
     @property
     def key_number(self) -> int:

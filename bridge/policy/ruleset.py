@@ -20,6 +20,7 @@ from typing import Any
 from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
 from bridge.policy.model import (
     NO_ORGANIZATION_TEXT,
+    QUOTA_FLAGS,
     SEVERAL_CUSTOMERS_TEXT,
     ChangeComments,
     CommentTemplate,
@@ -417,7 +418,9 @@ def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None
     if node is None or node.is_null:
         quota = QuotaPolicy(frozenset(), FlagPolicy(label="over-quota"))
     else:
-        quota_map = check.mapping(node, "quota", optional=("not_counted_resolutions", "over_quota"))
+        quota_map = check.mapping(
+            node, "quota", optional=("not_counted_resolutions", "not_counted_flags", "over_quota")
+        )
         if quota_map is not None:
             resolutions: tuple[str, ...] | None = ()
             if (
@@ -432,8 +435,9 @@ def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None
             over = _flag_policy(
                 check, quota_map.get("over_quota"), "quota: over_quota", default_label="over-quota"
             )
-            if resolutions is not None and over is not None:
-                quota = QuotaPolicy(frozenset(resolutions), over)
+            flags = _not_counted_flags(check, quota_map.get("not_counted_flags"))
+            if resolutions is not None and over is not None and flags is not None:
+                quota = QuotaPolicy(frozenset(resolutions), over, flags)
 
     _flush(build, check)
     if ok:
@@ -441,6 +445,23 @@ def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None
         build.entitlement_request_types = ert
     build.not_entitled = not_entitled
     build.quota = quota
+
+
+def _not_counted_flags(check: Checker, node: Node | None) -> frozenset[str] | None:
+    """``quota.not_counted_flags`` (default: every flag that may keep a case out)."""
+    if node is None:
+        return frozenset(QUOTA_FLAGS)
+    if node.is_null:
+        return frozenset()
+    names = check.strings(node, "quota: not_counted_flags", allow_single=True)
+    if names is None:
+        return None
+    ok = True
+    for name, item in zip(names, _items(node), strict=False):
+        if name not in QUOTA_FLAGS:
+            check.unknown(item, "quota: not_counted_flags", "flag", name, QUOTA_FLAGS)
+            ok = False
+    return frozenset(names) if ok else None
 
 
 def _read_tier(build: _Build, check: Checker, key: str, node: Node) -> Tier | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal, NamedTuple
@@ -17,7 +17,9 @@ from bridge.policy.model import (
     Actor,
     IssueSnapshot,
     MonthCase,
+    Person,
     QuotaPosition,
+    Raised,
     Tier,
 )
 
@@ -48,6 +50,24 @@ def decide_contact(snapshot: IssueSnapshot, contacts: frozenset[str]) -> Contact
         if given and given.strip().casefold() in contacts:
             return LISTED
     return NOT_LISTED
+
+
+def raised_by(reporter: Person | None, request_type: str | None) -> Raised:
+    """What a month case records of who raised it and what it asks for."""
+    if reporter is None:
+        return Raised(None, False, request_type)
+    agent = reporter.actor is Actor.ENGINEER or reporter.actor is Actor.BRIDGE
+    who = (reporter.email or reporter.account_id or "").strip().casefold() or None
+    return Raised(who, agent, request_type)
+
+
+def raised_of(snapshot: IssueSnapshot) -> Raised:
+    return raised_by(snapshot.reporter, snapshot.request_type)
+
+
+def month_case(snapshot: IssueSnapshot) -> MonthCase:
+    """The case as its organisation's month lists it for quota ranking."""
+    return MonthCase(snapshot.key, snapshot.created, snapshot.resolution, raised_of(snapshot))
 
 
 NO_REPORTER = ContactDecision(False, "no_reporter")
@@ -97,6 +117,45 @@ def decide_entitlement(
 # ------------------------------------------------------------------------- quota
 
 
+def flags_of(
+    contact: ContactDecision, entitlement: EntitlementDecision, counted_out: AbstractSet[str]
+) -> tuple[str, ...]:
+    """The case's flags among ``counted_out`` (``quota.not_counted_flags``), in order."""
+    held = (
+        ("unauthorised_contact", not contact.authorised),
+        ("not_entitled", bool(entitlement.lacking)),
+    )
+    return tuple(name for name, holds in held if holds and name in counted_out)
+
+
+def raised_flags(
+    raised: Raised | None,
+    contacts: frozenset[str],
+    table: Mapping[tuple[str, str], EntitlementDecision],
+    tier_key: str,
+    counted_out: AbstractSet[str],
+) -> tuple[str, ...]:
+    """Another case's not-counted flags, decided as its own evaluation decides them
+    (none when what it was raised with is not known: it counts)."""
+    if raised is None or not counted_out:
+        return ()
+    if raised.agent:
+        contact = AGENT
+    elif raised.reporter is None:
+        contact = NO_REPORTER
+    else:
+        contact = LISTED if raised.reporter in contacts else NOT_LISTED
+    entitlement = decide_entitlement(raised.request_type, table, tier_key)
+    return flags_of(contact, entitlement, counted_out)
+
+
+Flagged = Callable[[MonthCase], tuple[str, ...]]
+
+
+def _no_flags(case: MonthCase) -> tuple[str, ...]:
+    return ()
+
+
 def month_of(at: datetime, zone: tzinfo) -> str:
     local = at.astimezone(zone)
     return f"{local.year:04d}-{local.month:02d}"
@@ -119,7 +178,7 @@ class Month(NamedTuple):
     """One month of an organisation's cases, ranked."""
 
     counted: tuple[SortKey, ...]  # oldest first, ties by key number
-    excluded: tuple[str, ...]  # keys whose resolution is not counted
+    excluded: tuple[str, ...]  # keys whose resolution or flags keep them out of the count
 
 
 _EMPTY_MONTH = Month((), ())
@@ -131,7 +190,7 @@ class OrgIndex(NamedTuple):
     listed: Mapping[str, MonthCase]  # the case as the context lists it
     month: Mapping[str, str]  # its month in the zone
     rank: Mapping[str, int]  # counted cases of its month sorted before it, plus one
-    excluded: AbstractSet[str]  # cases their resolution keeps out of the count
+    excluded: AbstractSet[str]  # cases their resolution or flags keep out of the count
     months: Mapping[str, Month]
 
 
@@ -158,8 +217,14 @@ def not_counted(resolution: str | None, skip: AbstractSet[str]) -> bool:
     return resolution is not None and resolution.strip().casefold() in skip
 
 
-def _org_index(cases: Sequence[MonthCase], zone: tzinfo, skip: AbstractSet[str]) -> OrgIndex:
-    """Every case of an organisation placed in its month (in ``zone``) and ranked."""
+def _org_index(
+    cases: Sequence[MonthCase],
+    zone: tzinfo,
+    skip: AbstractSet[str],
+    flagged: Flagged = _no_flags,
+) -> OrgIndex:
+    """Every case of an organisation placed in its month (in ``zone``) and ranked
+    (``flagged``: a case's flags that keep it out of the count)."""
     listed: dict[str, MonthCase] = {}  # each issue once: the first listing of a key
     month_of_key: dict[str, str] = {}
     grouped: defaultdict[str, list[SortKey]] = defaultdict(list)
@@ -175,7 +240,9 @@ def _org_index(cases: Sequence[MonthCase], zone: tzinfo, skip: AbstractSet[str])
         month = days[day] or month_of(case.created, zone)
         month_of_key[case.key] = month
         grouped[month].append(own)
-    excluded = frozenset(k for k, case in listed.items() if not_counted(case.resolution, skip))
+    excluded = frozenset(
+        k for k, case in listed.items() if not_counted(case.resolution, skip) or flagged(case)
+    )
     months: dict[str, Month] = {}
     rank: dict[str, int] = {}
     for month, owns in grouped.items():
@@ -196,17 +263,25 @@ class QuotaDecision(NamedTuple):
     month: str
     limit: int
     counted: Sequence[SortKey]  # the month's counted cases (without an outdated listing)
-    excluded: Sequence[str]  # the month's cases not counted (their resolution)
+    excluded: Sequence[str]  # the month's cases not counted (their resolution or flags)
     listed: bool  # the context lists the case as the snapshot describes it
+    #: the case's own flags that keep it out of the count (``quota.not_counted_flags``)
+    flags: tuple[str, ...] = ()
 
 
 def decide_quota(
-    snapshot: IssueSnapshot, index: OrgIndex, tier: Tier, skip: AbstractSet[str], zone: tzinfo
+    snapshot: IssueSnapshot,
+    index: OrgIndex,
+    tier: Tier,
+    skip: AbstractSet[str],
+    zone: tzinfo,
+    flags: tuple[str, ...] = (),
 ) -> QuotaDecision:
     """The case's rank among its organisation's cases of its month (customer's zone).
 
     The case itself is taken as the snapshot describes it (added when the context
-    lacks it, re-ranked when the context knows an older version of it).
+    lacks it, re-ranked when the context knows an older version of it); ``flags``,
+    its own not-counted flags, keep it out of the count like its resolution would.
     """
     key, limit = snapshot.key, tier.cases_per_month
     listed = index.listed.get(key)
@@ -214,6 +289,7 @@ def decide_quota(
         listed is not None
         and listed.created == snapshot.created
         and listed.resolution == snapshot.resolution
+        and (listed.raised is None or listed.raised == raised_of(snapshot))
     )
     month = index.month[key] if present else month_of(snapshot.created, zone)
     current = index.months.get(month, _EMPTY_MONTH)
@@ -223,9 +299,9 @@ def decide_quota(
         # the context knows an older version of this case: rank it without that entry
         counted = [k for k in counted if k[2] != key]
         excluded = [k for k in excluded if k != key]
-    if not_counted(snapshot.resolution, skip):
-        return QuotaDecision(None, month, limit, counted, excluded, present)
-    if present:
+    if not_counted(snapshot.resolution, skip) or flags:
+        return QuotaDecision(None, month, limit, counted, excluded, present, flags)
+    if present and key not in index.excluded:
         used = index.rank[key]
     else:
         own = _sort_key(MonthCase(key, snapshot.created, snapshot.resolution))

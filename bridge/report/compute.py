@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from bridge.policy.model import Desired, IssueSnapshot, MonthCase, RuleSet
+from bridge.policy.tiers import month_case
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 NO_PRIORITY = "-"
@@ -92,7 +93,7 @@ class Stats:
 
     cases: int = 0  # created in the month
     counted: int = 0  # counted for the quota
-    excluded: int = 0  # resolution not counted
+    excluded: int = 0  # not counted: its resolution, or its flags (quota.not_counted_flags)
     over_quota: int = 0
     met: int = 0
     missed: int = 0
@@ -332,5 +333,5 @@ def org_cases(snapshots: Iterable[IssueSnapshot]) -> dict[str, tuple[MonthCase, 
     grouped: dict[str, list[MonthCase]] = defaultdict(list)
     for s in snapshots:
         if s.organization:
-            grouped[s.organization].append(MonthCase(s.key, s.created, s.resolution))
+            grouped[s.organization].append(month_case(s))
     return {org: tuple(cases) for org, cases in grouped.items()}

@@ -118,6 +118,17 @@ class Quota(Shape):
     not_counted_resolutions: NameOrNames | None = doc(
         "list of resolution names", "cases resolved so do not use up the quota", default=None
     )
+    not_counted_flags: (
+        Literal["unauthorised_contact", "not_entitled"]
+        | list[Literal["unauthorised_contact", "not_entitled"]]
+        | None
+    ) = doc(
+        "list of `unauthorised_contact`, `not_entitled`",
+        "cases so flagged do not use up the quota: an authorised contact's case is never "
+        '"case 5 of 4" because of an unauthorised or refused request (default: both; '
+        "`[]`: every case counts)",
+        default=None,
+    )
     over_quota: Flag | None = doc(
         "flag",
         "for cases past `cases_per_month` (default: label `over-quota`); a `transition` "

@@ -42,6 +42,7 @@ from bridge.policy.compiled import Policy
 from bridge.policy.cycle import Cycle
 from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor, Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
+from bridge.policy.tiers import month_case
 from bridge.settings import Settings
 from bridge.sync.apply import DEFAULT_SETTLE, ApplyResult, Transitions, apply_plan, wall_clock
 from bridge.sync.customers import CustomerDirectory, Memberships
@@ -514,7 +515,7 @@ class Engine:
             grouped: dict[str, list[MonthCase]] = defaultdict(list)
             for s, name in names:
                 if name:
-                    grouped[name.casefold()].append(MonthCase(s.key, s.created, s.resolution))
+                    grouped[name.casefold()].append(month_case(s))
             return {org: tuple(cases) for org, cases in grouped.items()}
         orgs = {n for _, n in known}
         since = min(month_start(s.created, self._calendar_tz(n)) for s, n in known) - timedelta(
@@ -529,6 +530,8 @@ class Engine:
             orgs,
             since,
             tz=self.site.user_tz,
+            bridge_account_id=self.site.bridge_account_id,
+            customers=self.site.customer_ids,
         )
 
     # -- one issue ---------------------------------------------------------------------------
@@ -671,10 +674,7 @@ class Engine:
             if not dry_run and only_key is None:
                 # every case read is recorded for quota ranking; once a full read has
                 # finished the record is complete and later cycles rank from it
-                self.state.remember_cases(
-                    (self.customer_name(s), MonthCase(s.key, s.created, s.resolution))
-                    for _, s in issues
-                )
+                self.state.remember_cases((self.customer_name(s), month_case(s)) for _, s in issues)
                 if is_full:
                     self.state.set_cases_complete()
                 cached = self.state.cases_complete()

@@ -33,6 +33,7 @@ from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
 from bridge.jira.port import JiraError, JiraPort
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.model import Actor, IssueSnapshot, MonthCase
+from bridge.policy.tiers import raised_by
 from bridge.sync.customers import identities
 from bridge.sync.snapshot import (
     INTERNAL_COMMENT_PROPERTY,
@@ -415,11 +416,15 @@ def org_month_cases(
     since: datetime,
     *,
     tz: tzinfo | None = None,
+    bridge_account_id: str = "",
+    customers: Collection[str] = (),
 ) -> dict[str, tuple[MonthCase, ...]]:
     """Cases created since ``since`` for each organisation, from ONE search.
 
     An issue counts for its first organisation (the one its snapshot names).
     Organisation names are matched case-insensitively and returned as given.
+    Each case comes with its reporter and request type, so its quota flags can be
+    decided (``quota.not_counted_flags``).
     """
     wanted = {name.casefold(): name for name in organizations}
     out: dict[str, list[MonthCase]] = {name: [] for name in wanted.values()}
@@ -432,7 +437,10 @@ def org_month_cases(
         f"{_scope(base_jql)} AND {clause} in ({listed})"
         f" AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
     )
-    for issue in port.search(jql, ["created", "resolution", org_id]):
+    request_type = fieldmap.id("request_type") if "request_type" in fieldmap else None
+    wanted_fields = ["created", "resolution", "reporter", org_id]
+    wanted_fields += [request_type] if request_type else []
+    for issue in port.search(jql, wanted_fields):
         fields = issue.get("fields") or {}
         org = fieldmap.decode("organization", fields.get(org_id))
         if org is None or org.casefold() not in wanted:
@@ -441,11 +449,16 @@ def org_month_cases(
             created = parse_jira_datetime(str(fields.get("created") or ""))
         except (TypeError, ValueError):
             continue  # a malformed issue is reported by the main read, not here
+        reporter = to_person(
+            fields.get("reporter"), bridge_account_id=bridge_account_id, customers=customers
+        )
+        kind = fieldmap.decode("request_type", fields.get(request_type)) if request_type else None
         out[wanted[org.casefold()]].append(
             MonthCase(
                 key=str(issue.get("key")),
                 created=created,
                 resolution=decode_value(fields.get("resolution")),
+                raised=raised_by(reporter, kind),
             )
         )
     return {

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.logs import redact_text
-from bridge.policy.model import MonthCase
+from bridge.policy.model import MonthCase, Raised
 
 
 class StateError(Exception):
@@ -154,7 +154,20 @@ def _v5(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(db: sqlite3.Connection) -> None:
+    # who raised each case and its request type: whether its flags keep it out of the
+    # quota (quota.not_counted_flags).  Cases recorded before do not say, so the record is
+    # no longer complete: months are searched until the next full read fills it again.
+    _script(
+        db,
+        """
+        ALTER TABLE cases ADD COLUMN raised TEXT;
+        DELETE FROM meta WHERE name = 'cases_complete'
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -534,15 +547,18 @@ class State:
         """Record (organisation, case) pairs as read from Jira, replacing what was known."""
         with self._tx():
             self._db.executemany(
-                "INSERT INTO cases (key, organization, created, resolution) VALUES (?, ?, ?, ?) "
+                "INSERT INTO cases (key, organization, created, resolution, raised) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET organization = excluded.organization, "
-                "created = excluded.created, resolution = excluded.resolution",
+                "created = excluded.created, resolution = excluded.resolution, "
+                "raised = excluded.raised",
                 [
                     (
                         c.key,
                         redact_text(org).casefold() if org else None,
                         to_iso(c.created),
                         _text(c.resolution),
+                        _raised_json(c.raised),
                     )
                     for org, c in cases
                 ],
@@ -595,11 +611,11 @@ class State:
         bound = to_iso(since)
         for name in organizations:
             rows = self._db.execute(
-                "SELECT key, created, resolution FROM cases "
+                "SELECT key, created, resolution, raised FROM cases "
                 "WHERE organization = ? AND created >= ?",
                 (name.casefold(), bound),
             ).fetchall()
-            cases = [MonthCase(r[0], from_iso(r[1]), r[2]) for r in rows]
+            cases = [MonthCase(r[0], from_iso(r[1]), r[2], _raised(r[3])) for r in rows]
             out[name] = tuple(sorted(cases, key=lambda c: (c.created, c.key_number)))
         return out
 
@@ -608,6 +624,23 @@ class State:
         """Group many writes in one transaction (much faster for a 10,000-issue cycle)."""
         with self._tx():
             yield self
+
+
+def _raised_json(raised: Raised | None) -> str | None:
+    if raised is None:
+        return None
+    return json.dumps([_text(raised.reporter), raised.agent, _text(raised.request_type)])
+
+
+def _raised(text: str | None) -> Raised | None:
+    """A recorded case's reporter and request type (None: not recorded)."""
+    if not text:
+        return None
+    try:
+        reporter, agent, request_type = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    return Raised(reporter, bool(agent), request_type)
 
 
 def _cached(row: tuple[Any, ...]) -> CachedIssue:
