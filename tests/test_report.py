@@ -383,7 +383,7 @@ def quota_flagged(sandbox: Sandbox, key: str, org: str) -> bool:
     reporter = store.user(issue.values["reporter"])
     assert reporter is not None
     customer = rules.customers[org]
-    field = store.field_by_name("Request Type")
+    field = store.field_of_kind("requesttype")  # its name differs on Data Center
     assert field is not None
     request_type = store.request_types[issue.values[field.id]].name.casefold()
     needs = {t.casefold(): e for e, ts in rules.entitlement_request_types.items() for t in ts}
