@@ -117,12 +117,7 @@ def decide(
 ) -> Decisions:
     """Every decision about a known customer's case, in the order they depend on."""
     rules = policy.rules
-    contact = decide_contact(snapshot, facts.contacts)
-    entitlement = decide_entitlement(
-        snapshot.request_type, policy.entitlements, facts.customer.tier
-    )
-    flags = flags_of(contact, entitlement, policy.not_counted_flags)
-    quota = _quota(snapshot, policy, cycle, facts, flags)
+    contact, entitlement, quota = _terms(snapshot, policy, cycle, facts)
     priority = policy.priority.decide(snapshot, cycle.priority_outcomes)
     information = decide_information(snapshot, rules.required_information.fields, cycle)
     open_case = snapshot.status_category != "done"
@@ -172,17 +167,19 @@ def decide(
     )
 
 
-def _quota(
-    snapshot: IssueSnapshot,
-    policy: Policy,
-    cycle: Cycle,
-    facts: CustomerFacts,
-    flags: tuple[str, ...],
-) -> QuotaDecision:
-    """The case's place in its customer's month (its own flags may keep it out)."""
+def _terms(
+    snapshot: IssueSnapshot, policy: Policy, cycle: Cycle, facts: CustomerFacts
+) -> tuple[ContactDecision, EntitlementDecision, QuotaDecision]:
+    """The contact, the entitlement, and the case's place in its customer's month (its
+    own flags may keep it out of the count)."""
+    contact = decide_contact(snapshot, facts.contacts)
+    tier_key = facts.customer.tier
+    entitlement = decide_entitlement(snapshot.request_type, policy.entitlements, tier_key)
+    flags = flags_of(contact, entitlement, policy.not_counted_flags)
     index = cycle.org_index(snapshot.organization, facts, policy)
     zone = facts.calendar.tz
-    return decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
+    quota = decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
+    return contact, entitlement, quota
 
 
 def decide_information(
