@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port", type=int, default=None, help="the sandbox's port (default: the config's, or 8089)"
     )
+    p.add_argument(
+        "--now",
+        default=None,
+        help="the demo's moment (ISO 8601; default: the demo world's own, 2026-11-24T10:00+10:00)",
+    )
 
     p = sub.add_parser("init", help="write a config directory to start from")
     p.add_argument("dir", metavar="DIR", help="where to write config/ and rules/")

@@ -3,11 +3,12 @@ end to end against the sandbox: they tell the truth and the read-only ones write
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import socket
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -205,3 +206,27 @@ def test_demo_runs_a_cycle_and_the_second_writes_nothing(
     table = out.split("2) run --once")[1]
     assert re.search(r"^KEY\s+ORGANISATION\s+TIER\s+PRIORITY", table, re.MULTILINE)
     assert len(re.findall(r"^SUP-\d+ ", table, re.MULTILINE)) >= 30
+
+
+def test_the_demo_tells_the_same_story_on_any_day(
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`make demo` on the 1st of March and on a July night: the demo's moment is the demo
+    world's own (the host's clock is handed in, not slept on), so its output is the same
+    but for the sandbox's port and the timings."""
+    from bridge.sandbox import store as sandbox_store
+
+    sb = sandbox_factory(seed="empty")
+    config = write_config(sb, tmp_path, url=f"http://127.0.0.1:{_free_port()}")
+    told = []
+    for today in (datetime(2027, 3, 1, 0, 5, tzinfo=UTC), datetime(2027, 7, 15, 23, 0, tzinfo=UTC)):
+        monkeypatch.setattr(sandbox_store, "wall_clock", lambda today=today: today)
+        assert cli.main(["demo", "--config", str(config), "--port", "0"]) == 0
+        out = capsys.readouterr().out
+        out = re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", out)
+        told.append(re.sub(r"\b\d+\.\d+s\b", "N.NNs", out))
+    assert told[0] == told[1], "\n".join(difflib.unified_diff(*(t.splitlines() for t in told)))
+    assert "run --once at Tue 24 Nov 2026 10:00 AEST" in told[0]

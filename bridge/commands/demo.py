@@ -1,6 +1,7 @@
 """``jsm-bridge demo``: what a newcomer runs first.
 
-Starts the embedded Jira Service Management sandbox with the demo cases, shows
+Starts the embedded Jira Service Management sandbox with the demo cases at the demo
+world's own moment (`bridge.sandbox.seed.DEMO_NOW`, or ``--now``), shows
 what a cycle would change (``plan``), runs a real cycle against it over HTTP,
 prints the resulting table, then runs a second cycle to show that nothing is
 written twice.  State goes to a fresh temporary file, so the demo is the same
@@ -17,7 +18,6 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from bridge.commands._runtime import (
     connect,
     default_tz,
     load_config,
+    parse_now,
     setup_logging,
 )
 from bridge.commands.init import default_config
@@ -119,7 +120,14 @@ def run(args: argparse.Namespace) -> int:
     if port and not _port_free(host, port):
         print(f"note: port {port} is busy; the demo sandbox uses a free port instead", file=out)
         port = 0
-    store = seeds.build("demo")
+    try:
+        # the demo's moment is the demo world's own, never this host's clock: the same
+        # story every day (and a frozen clock: both cycles see the same moment)
+        now = parse_now(args.now, default_tz(ruleset)) if args.now else seeds.DEMO_NOW
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    store = seeds.build("demo", now=now, frozen=True)
     server = SandboxServer(store, host, port, flavour=settings.jira.flavour).start()
     print(
         f"Sandbox: Jira Service Management at {server.url} "
@@ -138,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
         return exc.code
     code = EXIT_OK
     try:
-        now: datetime = store.now()
         preview = runtime.engine.cycle(now, dry_run=True)
         planned = sum(len(o.plan.actions) for o in preview.outcomes if o.plan is not None)
         print(
@@ -157,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"   requests: {reads1} reads, {writes1} writes", file=out)
 
         server.requests.clear()
-        second = runtime.engine.cycle(store.now())
+        second = runtime.engine.cycle(now)
         reads2, writes2 = server.requests.count(kind="read"), server.requests.count(kind="write")
         print(
             f"\n3) second cycle: {second.read} cases re-read, {reads2} read requests, "
@@ -172,9 +179,12 @@ def run(args: argparse.Namespace) -> int:
                     f"  (these use {args.config}, which points at port {url.port}: the sandbox"
                     f" is on port {server.port} this time, so copy the config and change jira.url)\n"
                 )
+            at = now.isoformat(timespec="minutes")
             print(
-                f"\nThe sandbox keeps running at {server.url} with this cycle's results. Try:\n"
-                f"  jsm-bridge explain SUP-7\n  jsm-bridge plan --issue SUP-30\n{hint}"
+                f"\nThe sandbox keeps running at {server.url} with this cycle's results, its"
+                f" clock stopped at the demo's moment. Try:\n"
+                f"  jsm-bridge explain SUP-7 --now {at}\n"
+                f"  jsm-bridge plan --issue SUP-30 --now {at}\n{hint}"
                 "Ctrl-C stops it.",
                 file=out,
             )

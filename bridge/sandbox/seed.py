@@ -4,7 +4,8 @@
   organisations.  This is the ``empty`` seed.
 * :func:`demo` — the site plus about forty cases across the sandbox clock's current
   month (and a few from last month) that exercise every clause of the support
-  policy.  Deterministic for a given ``now``.
+  policy.  Deterministic for a given ``now``; the demo world's own moment is
+  :data:`DEMO_NOW`, so `jsm-bridge demo` tells the same story on any day.
 * :func:`generate` — N more cases, fast (10,000 in well under two seconds), for benchmarks.
 """
 
@@ -15,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge.sandbox.store import (
     Comment,
@@ -27,6 +29,12 @@ from bridge.sandbox.store import (
     Transition,
     User,
 )
+
+#: The demo world's own moment: a Tuesday morning in Brisbane (the site's zone), late in
+#: a month, the London and New York offices' Monday just behind them.  `demo` and the
+#: ``demo`` seed use it unless given another, so the story never depends on the day it
+#: is told.
+DEMO_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Australia/Brisbane"))
 
 BRIDGE_EMAIL = "bridge@vendor.example"
 BRIDGE_TOKEN = "sandbox-token"
@@ -967,9 +975,13 @@ def build(
     site_tz: str | None = None,
     cases: int = 0,
 ) -> Store:
-    """A ready store for ``--seed demo|empty|bare|FILE`` (plus ``cases`` generated ones)."""
+    """A ready store for ``--seed demo|empty|bare|FILE`` (plus ``cases`` generated ones).
+
+    The demo seed starts at its own moment (:data:`DEMO_NOW`) unless given ``now``."""
     from bridge.sandbox.store import DEFAULT_SITE_TZ, Clock
 
+    if now is None and seed_name == "demo":
+        now = DEMO_NOW
     clock = Clock(now, frozen=frozen)
     if seed_name == "demo":
         store = demo(Store(clock, site_tz or DEFAULT_SITE_TZ))

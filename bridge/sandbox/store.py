@@ -32,6 +32,11 @@ DEFAULT_SITE_TZ = "Australia/Brisbane"
 # --------------------------------------------------------------------------- clock
 
 
+def wall_clock() -> datetime:
+    """This host's time: where a sandbox clock given no start begins."""
+    return datetime.now(UTC)
+
+
 class Clock:
     """The sandbox's notion of now.
 
@@ -44,7 +49,7 @@ class Clock:
         if start is not None and start.tzinfo is None:
             raise ValueError("the sandbox clock needs an aware datetime (with a UTC offset)")
         self._lock = threading.Lock()
-        self._base = (start or datetime.now(UTC)).astimezone(UTC)
+        self._base = (start or wall_clock()).astimezone(UTC)
         self._mono = time.monotonic()
         self.frozen = frozen
 
