@@ -5,15 +5,26 @@ where the wire differs (Data Center users carry no accountType and no accountId)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from conftest import SANDBOX_NOW, SandboxFactory
-from e2e_helpers import BRIDGE, BridgeFactory, end_state, new_case, write_config
+from e2e_helpers import (
+    BRIDGE,
+    BridgeFactory,
+    bridge_settings,
+    end_state,
+    load_rules,
+    new_case,
+    transition,
+    write_config,
+)
 
 from bridge import cli
+from bridge.commands._runtime import connect
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.store import User
 
@@ -150,3 +161,49 @@ def test_defect_4_flagged_cases_do_not_use_up_the_quota(
     )
     text = capsys.readouterr().out
     assert "is not counted in 2026-11: flagged unauthorised contact" in text
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_defect_12_quota_counts_the_month_whatever_the_scope_leaves_out(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A scope of unresolved cases only (``resolution = EMPTY``): Acme's three cases
+    resolved earlier this month still count, so its two open ones are cases 4 and 5 of 4
+    on the first (full) cycle, and a new one is 6 of 4 on the next (incremental) one.
+    `check` names the clause and says what to do."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    start = SANDBOX_NOW - timedelta(days=2)
+    for n in range(3):
+        key = new_case(sb, created=start + timedelta(minutes=n))
+        transition(sb, key, "Resolve")
+    open_keys = [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(2)]
+    scope = "project = SUP AND resolution = EMPTY"
+    settings = bridge_settings(sb, flavour=flavour)
+    settings = dataclasses.replace(settings, jira=dataclasses.replace(settings.jira, jql=scope))
+    runtime = connect(settings, load_rules(settings), state_path=tmp_path / "state.sqlite")
+    try:
+        runtime.engine.cycle(sb.now)
+        assert [end_state(sb, k).field("Cases this month") for k in open_keys] == [
+            "4 of 4",
+            "5 of 4",
+        ]
+        assert "over-quota" in end_state(sb, open_keys[1]).labels
+        sb.advance("30m")
+        later = new_case(sb, created=sb.now - timedelta(minutes=5))
+        assert not runtime.engine.cycle(sb.now).full
+        assert end_state(sb, later).field("Cases this month") == "6 of 4"
+    finally:
+        runtime.close()
+
+    config = write_config(sb, tmp_path)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("jql: ", f"jql: {scope!r} # was: ", 1), encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if t.strip().startswith("jql:"))
+    assert f"warning: {config}:{line}: jira.jql selects cases by status or resolution" in out
+    assert "(resolution = EMPTY)" in out and "remove the clause" in out

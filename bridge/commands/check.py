@@ -146,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     assert policy.ruleset is not None
     today = getattr(args, "today", None) or date.today()  # the command layer may read the date
     if policy.settings is not None:
+        for warning in scope_warnings(policy.settings):
+            print(f"warning: {warning}", file=out)
         _print_settings(policy.settings, out)
     print_summary(policy.ruleset, today, out, rules_path=policy.rules_path)
     if getattr(args, "online", False):
@@ -156,6 +158,32 @@ def run(args: argparse.Namespace) -> int:
     checked = "config and rules are" if policy.settings is not None else "rules are"
     print(f"\nOK: {checked} valid.", file=out)
     return 0
+
+
+def scope_warnings(settings: Settings) -> list[str]:
+    """A warning for each clause of ``jira.jql`` that selects cases by status or
+    resolution, with the config's ``file:line``: the cases it hides still count for the
+    quota, which then costs a search per cycle outside the scope."""
+    from bridge.sync.poll import scope_status_clauses
+
+    clauses = scope_status_clauses(settings.jira.jql)
+    if not clauses:
+        return []
+    where = str(settings.path)
+    try:
+        lines = Path(settings.path).read_text(encoding="utf-8").splitlines()
+        line = next(n for n, text in enumerate(lines, 1) if text.strip().startswith("jql:"))
+        where += f":{line}"
+    except (OSError, StopIteration, UnicodeDecodeError):
+        pass
+    return [
+        f"{where}: jira.jql selects cases by status or resolution ({clause}): the cases it "
+        "leaves out (resolved ones, say) still count for the quota, so each cycle the bridge "
+        "searches the organisations' months in the projects of the cases it reads, outside "
+        "the scope. To count from the scope and save that search, remove the clause: the "
+        "bridge writes only fields (tier, quota, SLA state, due) on resolved cases."
+        for clause in clauses
+    ]
 
 
 def _online(settings: Settings, ruleset: RuleSet, out: TextIO) -> int:
@@ -351,6 +379,9 @@ def print_summary(
             f"  not counted: cases resolved as {', '.join(sorted(quota.not_counted_resolutions))}",
             file=out,
         )
+    if quota.not_counted_flags:
+        flagged = " or ".join(sorted(f.replace("_", " ") for f in quota.not_counted_flags))
+        print(f"  not counted: cases flagged {flagged}", file=out)
 
     print("\nCustomers", file=out)
     rows = [["organisation", "tier", "calendar", "contacts", "named engineer"]]

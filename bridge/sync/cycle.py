@@ -58,11 +58,13 @@ from bridge.sync.plan import (
 )
 from bridge.sync.poll import (
     is_issue_key,
+    jql_string,
     keys_jql,
     org_month_cases,
     read_comments,
     read_issues,
     scope_jql,
+    scope_status_clauses,
     unmarked_bridge_comments,
 )
 from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, ledger_of, to_snapshot
@@ -504,11 +506,21 @@ class Engine:
         case; when the local state has recorded every case (``cached``: a full read
         finished before, and each read since updated it) they come from there;
         otherwise one search fetches the months the read cases fall in.
+
+        A scope that selects cases by status or resolution (``resolution = EMPTY``)
+        leaves cases of the month out of both: the months are then always searched, in
+        the projects of the cases read rather than in the scope (SPEC §2: the count does
+        not depend on the scope's status filters; `check` warns about such a scope).
         """
         names = [(s, self.customer_name(s)) for s in snapshots]
         known = [(s, n) for s, n in names if n and self.ruleset.customer(n) is not None]
         if not known:
             return {}
+        base_jql = self.settings.jira.jql
+        if self.scope_filters:
+            projects = sorted({s.key.rsplit("-", 1)[0] for s, _ in known})
+            base_jql = f"project in ({', '.join(jql_string(p) for p in projects)})"
+            complete = cached = False
         if complete:
             # one folding rule on every path: names that differ only in letter case are
             # one organisation (the state and the month search fold the same way)
@@ -525,7 +537,7 @@ class Engine:
             return self.state.org_cases(orgs, since)
         return org_month_cases(
             self.port,
-            self.settings.jira.jql,
+            base_jql,
             self.site.fieldmap,
             orgs,
             since,
@@ -533,6 +545,12 @@ class Engine:
             bridge_account_id=self.site.bridge_account_id,
             customers=self.site.customer_ids,
         )
+
+    @property
+    def scope_filters(self) -> list[str]:
+        """The scope's clauses on status or resolution: the quota is then never counted
+        from the scope's cases alone (`_org_cases`)."""
+        return scope_status_clauses(self.settings.jira.jql)
 
     # -- one issue ---------------------------------------------------------------------------
     @property

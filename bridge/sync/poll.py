@@ -115,6 +115,46 @@ def _strip_order_by(jql: str) -> str:
     return (jql[:last] if last >= 0 else jql).strip()
 
 
+#: Fields whose clauses in the scope leave cases out by where they stand (open, resolved).
+_HIDING_FIELDS = ("status", "statuscategory", "resolution", "resolutiondate", "resolved")
+_CLAUSE = re.compile(
+    r"\b(" + "|".join(_HIDING_FIELDS) + r")\b\s*(!=|=|!~|~|>=|<=|>|<|not\s+in\b|in\b|is\b|was\b|"
+    r"changed\b)",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"\s+(and|or|order\s+by)\s+|\)\s*(and|or|$)", re.IGNORECASE)
+
+
+def _blank_quotes(jql: str) -> str:
+    """The query with the inside of every quoted literal blanked (same length)."""
+    out, quote, escaped = [], None, False
+    for ch in jql:
+        if quote is not None:
+            out.append(" " if ch != quote or escaped else ch)
+            escaped = ch == "\\" and not escaped
+            if ch == quote and not escaped:
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        out.append(ch)
+    return "".join(out)
+
+
+def scope_status_clauses(base_jql: str) -> list[str]:
+    """The clauses of the scope that select cases by status or resolution (e.g.
+    ``resolution = EMPTY``): such a scope leaves cases of the month out, so the quota
+    is not counted from the scope (SPEC §2: the count does not depend on it)."""
+    blanked = _blank_quotes(base_jql)
+    found = []
+    for match in _CLAUSE.finditer(blanked):
+        end = _CLAUSE_END.search(blanked, match.end())
+        stop = end.start() if end is not None else len(base_jql)
+        clause = base_jql[match.start() : stop].strip()
+        found.append(clause + ")" * (clause.count("(") - clause.count(")")))
+    return found
+
+
 def _scope(base_jql: str) -> str:
     base = _strip_order_by(base_jql)
     if not base:
