@@ -245,9 +245,13 @@ class Metrics:
                 if outcome.sla_state in _BREACHED and previous.get(outcome.key) not in _BREACHED:
                     self.breaches.labels(customer, tier).inc()
                 steps = {
-                    action.action_id.split("/esc/", 1)[1].split(".", 1)[0]
+                    aid.split("/esc/", 1)[1].split(".", 1)[0]
                     for action in outcome.plan.actions
-                    if isinstance(action, AddComment | Transition) and "/esc/" in action.action_id
+                    if isinstance(action, AddComment | Transition)
+                    for aid in (
+                        action.action_ids if isinstance(action, AddComment) else (action.action_id,)
+                    )
+                    if "/esc/" in aid
                 }
                 if steps and outcome.failed == 0:
                     self.escalations.labels(customer, tier).inc(len(steps))

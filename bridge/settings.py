@@ -133,6 +133,9 @@ class Settings:
     metrics_textfile: Path | None = None
     #: `writes.workers`: cases whose writes are in flight at once
     workers: int = DEFAULT_WORKERS
+    #: `writes.merge_comments`: a case's comments of one visibility in one cycle are posted
+    #: as one comment (False: each on its own)
+    merge_comments: bool = True
 
 
 class ConfigInvalid(Exception):
@@ -222,8 +225,12 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
                 overlap = _duration(check, polling["overlap"], "polling: overlap") or overlap
 
     workers = DEFAULT_WORKERS
+    merge_comments = True
     if "writes" in top and not top["writes"].is_null:
-        writes = check.mapping(top["writes"], "writes", optional=("workers",))
+        writes = check.mapping(top["writes"], "writes", optional=("workers", "merge_comments"))
+        if writes is not None and "merge_comments" in writes:
+            merge = check.boolean(writes["merge_comments"], "writes: merge_comments")
+            merge_comments = merge if merge is not None else merge_comments
         if writes is not None and "workers" in writes:
             n = check.integer(writes["workers"], "writes: workers", minimum=1)
             if n is not None and n > MAX_WORKERS:
@@ -288,6 +295,7 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
         metrics_listen=listen,
         metrics_textfile=textfile,
         workers=workers,
+        merge_comments=merge_comments,
     )
 
 

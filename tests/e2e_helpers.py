@@ -154,8 +154,11 @@ class BridgeFactory:
         flavour: str | None = None,
         page_size: int | None = None,
         state: Path | None = None,
+        **overrides: Any,
     ) -> Bridge:
+        """``overrides``: other settings (e.g. ``merge_comments=False``)."""
         settings = bridge_settings(sb, flavour=flavour, page_size=page_size)
+        settings = dataclasses.replace(settings, **overrides)
         path = state or self.tmp_path / f"state-{len(self.made)}.sqlite"
         runtime = connect(settings, load_rules(settings), state_path=path)
         bridge = Bridge(sb, runtime)

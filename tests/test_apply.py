@@ -29,7 +29,7 @@ from bridge.policy.model import (
     Person,
 )
 from bridge.sync.apply import ApplyResult, Transitions, apply_plan
-from bridge.sync.ledger import PROPERTY, Ledger, comment_action_id
+from bridge.sync.ledger import PROPERTY, Ledger, comment_action_id, comment_action_ids
 from bridge.sync.plan import AddComment, IssuePlan, SetLedger, Transition, plan_issue
 from bridge.sync.state import State
 
@@ -65,6 +65,7 @@ def read(jira: FakeJira, key: str = KEY) -> tuple[Any, dict[str, Any], Ledger]:
             datetime.fromisoformat(c["created"]),
             c["jsdPublic"],
             action_id=comment_action_id(c),
+            action_ids=comment_action_ids(c),
         )
         for c in issue.comments
     )
@@ -81,7 +82,9 @@ def read(jira: FakeJira, key: str = KEY) -> tuple[Any, dict[str, Any], Ledger]:
     return snap, f, Ledger.from_json(issue.properties.get(PROPERTY))
 
 
-def plan_for(jira: FakeJira, want: Desired, key: str = KEY) -> IssuePlan:
+def plan_for(
+    jira: FakeJira, want: Desired, key: str = KEY, *, merge_comments: bool = False
+) -> IssuePlan:
     snap, raw, ledger = read(jira, key)
     return plan_issue(
         want,
@@ -91,6 +94,7 @@ def plan_for(jira: FakeJira, want: Desired, key: str = KEY) -> IssuePlan:
         make_fieldmap(),
         resolve_priority=resolve_priority,
         resolve_user=resolve_user,
+        merge_comments=merge_comments,
     )
 
 
@@ -389,7 +393,9 @@ def test_with_the_journal_lost_a_doubted_issue_is_read_before_posting(
         KEY, PUBLIC.body, internal=False, properties={PROPERTY: {"action_id": PUBLIC.action_id}}
     )
     snap, raw, ledger = read(jira)
-    blind = replace(snap, comments=tuple(replace(c, action_id=None) for c in snap.comments))
+    blind = replace(
+        snap, comments=tuple(replace(c, action_id=None, action_ids=()) for c in snap.comments)
+    )
     want = desired(priority_jira="Blocker", comments=(PUBLIC, INTERNAL))
     p = plan_issue(
         want,
@@ -405,6 +411,95 @@ def test_with_the_journal_lost_a_doubted_issue_is_read_before_posting(
     assert result.ok and [a.kind for a in result.recovered] == ["comment"]
     assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id]
     assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(PUBLIC.action_id)
+
+
+# ------------------------------------------------------------------------ merged comments
+
+LATER = DesiredComment(f"{KEY}:ladder-2:due", False, f"{KEY} (P2) breached its response target")
+
+
+def merging(jira: FakeJira, want: Desired, state: State, wall: Wall, **kw: Any) -> ApplyResult:
+    plan = plan_for(jira, want, merge_comments=True)
+    return apply_plan(jira, plan, journal=state, now=NOW, wall=wall, settle=SETTLE, **kw)
+
+
+def test_comments_of_one_visibility_are_posted_as_one_carrying_every_action_id(
+    jira: FakeJira, state: State
+) -> None:
+    want = desired(priority_jira="Blocker", comments=(INTERNAL, PUBLIC, LATER))
+    result = merging(jira, want, state, Wall())
+    assert result.ok and result.writes["comment"] == 2
+    assert jira.comment_bodies(KEY) == [f"{INTERNAL.body}\n\n{LATER.body}", PUBLIC.body]
+    assert [comment_action_ids(c) for c in jira.issues[KEY].comments] == [
+        (INTERNAL.action_id, LATER.action_id),
+        (PUBLIC.action_id,),
+    ]
+    ledger = Ledger.from_json(jira.issues[KEY].properties[PROPERTY])
+    assert all(ledger.handled(c.action_id) for c in (INTERNAL, PUBLIC, LATER))
+    assert not plan_for(jira, want, merge_comments=True).actions  # nothing left to say
+
+
+def test_a_merged_comment_whose_answer_was_lost_is_recorded_whole_next_cycle(
+    jira: FakeJira, state: State
+) -> None:
+    jira.fail("add_comment", land=True)
+    want = desired(priority_jira="Blocker", comments=(INTERNAL, LATER))
+    wall = Wall()
+    first = merging(jira, want, state, wall)
+    assert [a.kind for a in first.unconfirmed] == ["comment"]
+    second = merging(jira, want, state, wall)
+    assert second.ok and not [a for a in second.done if isinstance(a, AddComment)]
+    assert jira.attempts["add_comment"] == 1 and len(jira.issues[KEY].comments) == 1
+    ledger = Ledger.from_json(jira.issues[KEY].properties[PROPERTY])
+    assert ledger.handled(INTERNAL.action_id) and ledger.handled(LATER.action_id)
+    assert state.pending_intents() == []
+
+
+def test_with_the_journal_lost_only_what_a_merged_comment_lacks_is_posted(
+    jira: FakeJira, state: State
+) -> None:
+    """A merged comment (the first two steps) landed, then the ledger and the state file
+    were lost; the search showed no comment properties, and a third step is due now."""
+    jira.add_comment(
+        KEY,
+        f"{INTERNAL.body}\n\n{PUBLIC.body}",
+        internal=True,
+        properties={
+            PROPERTY: {
+                "action_id": INTERNAL.action_id,
+                "action_ids": [INTERNAL.action_id, PUBLIC.action_id],
+            }
+        },
+    )
+    snap, raw, ledger = read(jira)
+    blind = replace(
+        snap, comments=tuple(replace(c, action_id=None, action_ids=()) for c in snap.comments)
+    )
+    want = desired(
+        priority_jira="Blocker",
+        comments=(INTERNAL, replace_public(PUBLIC), LATER),
+    )
+    p = plan_issue(
+        want,
+        blind,
+        raw,
+        ledger,
+        make_fieldmap(),
+        resolve_priority=resolve_priority,
+        resolve_user=resolve_user,
+        merge_comments=True,
+    )
+    assert [len(a.action_ids) for a in p.actions if isinstance(a, AddComment)] == [3]
+    result = apply_plan(jira, p, journal=state, now=NOW, doubt=True)
+    assert result.ok and len(result.recovered) == 2
+    assert jira.comment_bodies(KEY)[1:] == [LATER.body]  # only the new step is said
+    ledger = Ledger.from_json(jira.issues[KEY].properties[PROPERTY])
+    assert all(ledger.handled(c.action_id) for c in (INTERNAL, PUBLIC, LATER))
+
+
+def replace_public(comment: DesiredComment) -> DesiredComment:
+    """``comment`` as an internal one (so that all three merge into one)."""
+    return DesiredComment(comment.action_id, False, comment.body)
 
 
 def test_refused_comment_is_not_left_pending(jira: FakeJira, state: State) -> None:

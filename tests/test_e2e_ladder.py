@@ -140,23 +140,29 @@ def test_each_ladder_step_fires_once_when_its_moment_passes(
     assert answered.status == "Escalated"
 
 
+@pytest.mark.parametrize("merge", [True, False], ids=["merged", "separate"])
 def test_steps_reached_while_the_bridge_was_down_are_all_applied_in_order(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, merge: bool
 ) -> None:
+    """Both steps' internal comments, in ladder order: one comment (a paragraph each) by
+    default, or one comment each with ``writes.merge_comments: false``."""
     sb = sandbox_factory(seed="empty", now=t(16))
     key = new_case(sb, org="Globex Telecom", priority="Critical", created=t(9, day=23))
     # Globex, New York: created Sun 22 Nov 18:00 local → P2 due Mon 23 15:00 New York
-    bridge = bridges(sb)
-    bridge.cycle()
+    bridge = bridges(sb, merge_comments=merge)
+    first = bridge.cycle()
     issue = end_state(sb, key)
     assert issue.field("SLA state") == "breached"
     assert issue.labels == {"sla-at-risk", "sla-breached"}
     assert issue.status == "Escalated"
     assert issue.assignee == JANE
-    assert [c.body for c in issue.bridge_comments] == [
+    said = [
         f"{key} (P2, Globex Telecom) has used half its response time; due Mon 23 Nov 2026 15:00 EST.",
         f"{key} breached its P2 response target (Mon 23 Nov 2026 15:00 EST).",
     ]
+    bodies = [c.body for c in issue.bridge_comments]
+    assert bodies == (["\n\n".join(said)] if merge else said)
+    assert first.report.writes["comment"] == len(bodies)
     assert not any(c.public for c in issue.bridge_comments)
     assert bridge.cycle().writes == 0
 

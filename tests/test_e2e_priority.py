@@ -72,11 +72,13 @@ def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
     assert issue.priority == "Minor"
     assert "needs-info" in issue.labels
     said = _public_bridge_comments(sb, key)
+    # both public notes of this cycle, one paragraph each, in one comment
+    # (writes.merge_comments, on by default)
     assert said == [
         f"{key} is now P4 (Minor): priorities P1 to P3 are for production systems only, and "
         "this case does not say it is about one. If it is, set the environment to Production "
-        "and we will restore the priority you asked for.",
-        f"To work on {key} we still need: Environment type.",
+        "and we will restore the priority you asked for."
+        f"\n\nTo work on {key} we still need: Environment type.",
     ]
 
     # explain says what the bridge did and why, and that nothing is left to do
@@ -100,7 +102,7 @@ def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
     # nothing more to say or do, cycle after cycle
     sb.advance("10m")
     assert bridge.cycle().writes == 0
-    assert len(end_state(sb, key).bridge_comments) == 3
+    assert len(end_state(sb, key).bridge_comments) == 2  # the merged pair, the restoration
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])

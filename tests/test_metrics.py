@@ -41,7 +41,7 @@ from bridge.metrics import Metrics
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.settings import ConfigInvalid, load_settings
-from bridge.sync.ledger import comment_action_id
+from bridge.sync.ledger import comment_action_ids
 from bridge.sync.state import State
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,7 +163,8 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
             (issue.key, aid.split("/esc/")[1].split(".")[0])
             for issue in live_sandbox.store.iter_issues()
             for c in issue.comments
-            if "/esc/" in (aid := comment_action_id({"properties": c.properties}) or "")
+            for aid in comment_action_ids({"properties": c.properties})
+            if "/esc/" in aid
         }
 
         # bad rules dropped in and a reload asked for: refused, counted, still healthy

@@ -317,3 +317,13 @@ def test_the_write_pool_size_is_configurable_and_bounded(tmp_path: Path) -> None
         path = config_copy(tmp_path, {tail: tail + f"\nwrites: {{workers: {bad}}}"})
         problems = problems_of(path)
         assert any("writes: workers" in p and says in p for p in problems), problems
+
+
+def test_merging_comments_is_on_unless_the_config_turns_it_off(tmp_path: Path) -> None:
+    assert load_settings(config_copy(tmp_path), env={}).merge_comments is True
+    tail = "rules: ../rules"
+    off = config_copy(tmp_path, {tail: tail + "\nwrites: {merge_comments: false}"})
+    assert load_settings(off, env={}).merge_comments is False
+    bad = config_copy(tmp_path, {tail: tail + "\nwrites: {merge_comments: sometimes}"})
+    problems = problems_of(bad)
+    assert any("writes: merge_comments" in p for p in problems), problems

@@ -332,6 +332,8 @@ class CaseComment:
     created: datetime
     public: bool  # False for JSM internal comments
     action_id: str | None = None  # the bridge's stable action id (comment property), if any
+    #: every action id the comment carries: one merged comment stands for several actions
+    action_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

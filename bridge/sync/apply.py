@@ -49,7 +49,7 @@ import structlog
 
 from bridge.jira.fields import find_transition
 from bridge.jira.port import JiraError, JiraPort
-from bridge.sync.ledger import PROPERTY, Ledger, comment_action_id, comment_marker
+from bridge.sync.ledger import PROPERTY, Ledger, comment_action_ids, comment_marker
 from bridge.sync.plan import (
     Action,
     AddComment,
@@ -58,6 +58,7 @@ from bridge.sync.plan import (
     Place,
     SetLedger,
     Transition,
+    merged,
 )
 from bridge.sync.state import Intent
 
@@ -246,7 +247,8 @@ class _Issue:
     def _record(self, action: AddComment | Transition, *, skipped: str | None = None) -> None:
         """Note ``action`` in the working ledger; :meth:`finish` stores it with the rest."""
         if skipped is None:
-            self.result.ledger = self.ledger.with_done(action.action_id, self.now)
+            for aid in action.action_ids if isinstance(action, AddComment) else (action.action_id,):
+                self.result.ledger = self.ledger.with_done(aid, self.now)
         else:
             self.result.ledger = self.ledger.with_skipped(action.action_id, self.now)
         self.recorded.append(action)
@@ -308,15 +310,14 @@ class _Issue:
 
     # -- reading the issue before a write that may have happened already ----------------------
 
-    def _landed(self, action_id: str) -> tuple[bool, datetime]:
-        """Whether a comment carrying ``action_id`` is on the issue, and when that was read.
+    def _landed(self) -> tuple[set[str], datetime]:
+        """The action ids the bridge's comments on the issue carry, and when they were read.
         The comments are read once per run (nothing this run sends is looked for)."""
         if self._on_issue is None:
             read_at = self.wall()
-            ids = {aid for c in self.port.comments(self.key) if (aid := comment_action_id(c))}
+            ids = {aid for c in self.port.comments(self.key) for aid in comment_action_ids(c)}
             self._on_issue = (ids, read_at)
-        ids, read_at = self._on_issue
-        return action_id in ids, read_at
+        return self._on_issue
 
     def _too_soon(self, intent: Intent, read_at: datetime) -> bool:
         """Whether a read at ``read_at`` is too early to believe a write absent."""
@@ -355,23 +356,33 @@ class _Issue:
     # -- actions --------------------------------------------------------------------------------
 
     def comment(self, action: AddComment) -> None:
-        aid = action.action_id
-        intent = self.pending.get(aid)
+        # a merged comment: an intent left under any of its parts' ids counts
+        intent = next((self.pending[a] for a in action.action_ids if a in self.pending), None)
         try:
             if intent is not None or self.doubt:
-                landed, read_at = self._landed(aid)
-                if landed:
-                    log.info("comment found on the issue", key=self.key, action_id=aid)
-                    self.result.recovered.append(action)
-                    self._record(action)
+                ids, read_at = self._landed()
+                for part in action.parts or (action,):
+                    if part.action_id in ids:
+                        log.info(
+                            "comment found on the issue", key=self.key, action_id=part.action_id
+                        )
+                        self.result.recovered.append(part)
+                        self._record(part)
+                rest = [p for p in action.parts or (action,) if p.action_id not in ids]
+                if not rest:
                     return
                 if intent is not None and self._too_soon(intent, read_at):
                     self._wait(action, intent)
                     return
+                action = merged(rest)[0]  # what is not on the issue yet, still one comment
+            aid = action.action_id
             self.journal.journal_intent(self.key, aid, "comment", at=self.now, sent_at=self.wall())
             try:
                 self.port.add_comment(
-                    self.key, action.body, internal=action.internal, properties=comment_marker(aid)
+                    self.key,
+                    action.body,
+                    internal=action.internal,
+                    properties=comment_marker(aid, action.also),
                 )
             except JiraError as exc:
                 if exc.ambiguous:

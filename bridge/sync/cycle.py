@@ -585,6 +585,7 @@ class Engine:
             resolve_priority=self._priority_id,
             resolve_user=lambda email: self.site.user_ref(self.port, email),
             user_ref_key="accountId" if self.site.flavour == "cloud" else "name",
+            merge_comments=self.settings.merge_comments,
         )
 
     def _datacenter_plan(

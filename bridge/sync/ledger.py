@@ -25,7 +25,10 @@ issue's comments, each of which carries its own action id (see below)::
     {"version": 1, "done": {...}, "skipped": {...}, "compact": "<base64>", "dropped": 0}
 
 Comments the bridge writes also carry the comment property ``jsm-bridge`` =
-``{"action_id": ...}``: see :func:`comment_marker` and :func:`comment_action_id`.
+``{"action_id": ...}``: see :func:`comment_marker` and :func:`comment_action_id`.  A
+comment that merges several actions (``writes.merge_comments``) lists them all::
+
+    {"action_id": "<the first>", "action_ids": ["<the first>", "<the second>", ...]}
 """
 
 from __future__ import annotations
@@ -253,16 +256,16 @@ def _size(data: Mapping[str, Any]) -> int:
 # ------------------------------------------------------------------------- comment marker
 
 
-def comment_marker(action_id: str) -> dict[str, Any]:
-    """The comment properties the bridge attaches to a comment it writes."""
-    return {PROPERTY: {"action_id": action_id}}
+def comment_marker(action_id: str, also: Iterable[str] = ()) -> dict[str, Any]:
+    """The comment properties the bridge attaches to a comment it writes; ``also``: the
+    further actions a merged comment stands for."""
+    more = [a for a in also if a != action_id]
+    if not more:
+        return {PROPERTY: {"action_id": action_id}}
+    return {PROPERTY: {"action_id": action_id, "action_ids": [action_id, *more]}}
 
 
-def comment_action_id(comment: Mapping[str, Any]) -> str | None:
-    """The bridge's action id carried by a comment's JSON, or None.
-
-    Accepts Jira's ``properties: [{"key": ..., "value": ...}]`` shape and a plain mapping.
-    """
+def _marker(comment: Mapping[str, Any]) -> Mapping[str, Any] | None:
     props = comment.get("properties")
     value: Any = None
     if isinstance(props, Mapping):
@@ -277,7 +280,24 @@ def comment_action_id(comment: Mapping[str, Any]) -> str | None:
             value = json.loads(value)
         except ValueError:
             return None
-    if isinstance(value, Mapping):
-        aid = value.get("action_id")
-        return aid if isinstance(aid, str) else None
-    return None
+    return value if isinstance(value, Mapping) else None
+
+
+def comment_action_id(comment: Mapping[str, Any]) -> str | None:
+    """The bridge's action id carried by a comment's JSON, or None.
+
+    Accepts Jira's ``properties: [{"key": ..., "value": ...}]`` shape and a plain mapping.
+    """
+    value = _marker(comment)
+    aid = value.get("action_id") if value is not None else None
+    return aid if isinstance(aid, str) else None
+
+
+def comment_action_ids(comment: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every action id a comment carries (several for a merged comment); () for none."""
+    first = comment_action_id(comment)
+    if first is None:
+        return ()
+    listed = (_marker(comment) or {}).get("action_ids")
+    more = [a for a in listed if isinstance(a, str)] if isinstance(listed, list) else []
+    return tuple(dict.fromkeys([first, *more]))

@@ -14,6 +14,9 @@ Rules (SPEC §5):
 * a comment or transition is planned once: not when its action id is in the ledger, nor
   when a comment on the issue already carries it (a crash after writing, before the
   bookkeeping);
+* the comments of one visibility (internal, public) planned for an issue in one cycle
+  become one comment, their texts one paragraph each, unless ``merge_comments`` is off
+  (each action id is still recorded on its own, and carried by the merged comment);
 * a cycle in which nothing changed plans **zero** actions; :class:`SetLedger` appears only
   to repair the ledger (a damaged value, or comments found on the issue that it lacks).
   Recording comments and transitions as they are done is :mod:`apply`'s job.
@@ -59,11 +62,25 @@ class EditIssue:
 
 @dataclass(frozen=True)
 class AddComment:
+    """One comment.  A merged one (``writes.merge_comments``, see :func:`merged`) stands
+    for the comments in ``parts``: its ``action_id`` is the first one's, its body their
+    texts, and every part's action id is carried by it and recorded once it is posted."""
+
     key: str
     action_id: str
     body: str
     internal: bool
+    parts: tuple[AddComment, ...] = ()
     kind: str = field(default="comment", init=False)
+
+    @property
+    def action_ids(self) -> tuple[str, ...]:
+        return tuple(p.action_id for p in self.parts) or (self.action_id,)
+
+    @property
+    def also(self) -> tuple[str, ...]:
+        """The action ids it carries besides its own."""
+        return self.action_ids[1:]
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,7 @@ def plan_issue(
     resolve_user: Callable[[str], str | None],
     quota_as_number: bool | None = None,
     user_ref_key: str = "accountId",
+    merge_comments: bool = False,
 ) -> IssuePlan:
     """The actions that bring ``actual`` to ``desired``; empty when they already agree.
 
@@ -147,6 +165,7 @@ def plan_issue(
     text/select (gets ``"5 of 4"``); by default it is read from the field map.
     ``user_ref_key`` is how the assignee is named when written: ``accountId`` on Cloud,
     ``name`` on Data Center (where ``resolve_user`` returns the user name).
+    ``merge_comments``: one comment per visibility (see the module docstring).
     """
     key = actual.key
     notes: list[str] = []
@@ -198,11 +217,12 @@ def plan_issue(
         actions.append(EditIssue(key, fields, update, tuple(summary)))
 
     # comments and transitions, once each
-    on_issue = {c.action_id: c for c in actual.comments if c.action_id}
+    on_issue = {aid: c for c in actual.comments for aid in (*c.action_ids, c.action_id) if aid}
     repair_reasons: list[str] = []
     if ledger.needs_repair:
         repair_reasons.append("the stored ledger was unreadable or of an older shape")
     seen: set[str] = set()
+    comments: list[AddComment] = []
     for comment in desired.comments:
         if comment.action_id in seen:
             continue
@@ -215,7 +235,8 @@ def plan_issue(
             ledger = ledger.with_done(comment.action_id, found.created)
             repair_reasons.append(f"comment {comment.action_id} is on the issue")
             continue
-        actions.append(AddComment(key, comment.action_id, comment.body, not comment.public))
+        comments.append(AddComment(key, comment.action_id, comment.body, not comment.public))
+    actions.extend(merged(comments) if merge_comments else comments)
     for transition in desired.transitions:
         if transition.action_id in seen:
             continue
@@ -228,6 +249,22 @@ def plan_issue(
         ledger = ledger.repaired()
         actions.append(SetLedger(key, ledger, "; ".join(repair_reasons)))
     return IssuePlan(key, tuple(actions), ledger, tuple(notes), place_of(key, raw_fields))
+
+
+def merged(comments: Iterable[AddComment]) -> list[AddComment]:
+    """One comment per visibility, in the order each visibility first appears: the texts
+    one paragraph each, every action id carried (see :class:`AddComment`)."""
+    groups: dict[bool, list[AddComment]] = {}
+    for comment in comments:
+        groups.setdefault(comment.internal, []).extend(comment.parts or (comment,))
+    out: list[AddComment] = []
+    for internal, group in groups.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        body = "\n\n".join(c.body for c in group)
+        out.append(AddComment(group[0].key, group[0].action_id, body, internal, tuple(group)))
+    return out
 
 
 def place_of(key: str, raw_fields: Mapping[str, Any]) -> Place:
@@ -342,12 +379,15 @@ def action_to_json(action: Action) -> dict[str, Any]:
             "summary": list(action.summary),
         }
     if isinstance(action, AddComment):
-        return {
+        out: dict[str, Any] = {
             "kind": action.kind,
             "action_id": action.action_id,
             "internal": action.internal,
             "body": action.body,
         }
+        if action.also:
+            out["action_ids"] = list(action.action_ids)
+        return out
     if isinstance(action, Transition):
         return {"kind": action.kind, "action_id": action.action_id, "name": action.name}
     return {"kind": action.kind, "reason": action.reason, "ledger": action.ledger.to_dict()}

@@ -141,6 +141,18 @@ def comment_action_id(comment: Mapping[str, Any]) -> str | None:
     return None
 
 
+def comment_action_ids(comment: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every action id a comment carries: its ``action_id`` and, for a comment that merges
+    several of the bridge's actions, the ``action_ids`` listed beside it."""
+    first = comment_action_id(comment)
+    if first is None:
+        return ()
+    prop = _properties(comment.get("properties")).get(LEDGER_PROPERTY)
+    listed = prop.get("action_ids") if isinstance(prop, Mapping) else None
+    more = [a for a in listed if isinstance(a, str)] if isinstance(listed, list) else []
+    return tuple(dict.fromkeys([first, *more]))
+
+
 def _comment_public(comment: Mapping[str, Any]) -> bool:
     public = comment.get("jsdPublic")
     if isinstance(public, bool):
@@ -221,6 +233,7 @@ def to_snapshot(
                 created=_time(key, c.get("created"), f"comment {c.get('id')} created"),
                 public=_comment_public(c),
                 action_id=comment_action_id(c),
+                action_ids=comment_action_ids(c),
             )
         )
     comments.sort(key=lambda c: (c.created, c.id))
