@@ -51,6 +51,10 @@ FLAVOURS = ("cloud", "datacenter")
 #: Jira may return fewer, which the paging loop copes with).  Data Center caps at
 #: ``jira.search.views.default.max`` (1000 unless an admin changed it).
 MAX_PAGE = {"cloud": 5000, "datacenter": 1000}
+#: a bulk operation's final states (BulkOperationProgress.status)
+BULK_DONE = frozenset({"COMPLETE", "FAILED", "CANCELLED", "DEAD"})
+#: the most issues one bulk transition request may name
+BULK_MAX = 1000
 #: Pages for the auxiliary listings (changelog, comments, organisations).
 AUX_PAGE = 100
 #: Page size for the workflow listing (Jira's default and documented page).
@@ -665,6 +669,66 @@ class JiraClient:
             write=True,
             idempotent=False,
         )
+
+    def bulk_transition(self, moves: Mapping[str, Sequence[str]], *, patience: float) -> Json:
+        """Transition many issues in one request and wait for the task to end (Jira Cloud).
+
+        ``moves``: transition id -> the ids (or keys) of the issues it is made on, at most
+        1,000 issues in all.  Returns the task's final progress: ``processedAccessibleIssues``
+        (the ids moved) and ``failedAccessibleIssues`` (id -> reasons).
+
+        ``POST /rest/api/3/bulk/issues/transition`` answers ``201 {"taskId"}`` and runs
+        asynchronously; ``GET /rest/api/3/bulk/queue/{taskId}`` reports ``status`` (ENQUEUED,
+        RUNNING, COMPLETE, FAILED, CANCELLED, DEAD) and, once done, which issues moved.
+        It needs the global *Bulk change* permission besides *Transition issues*.
+        (Jira Cloud platform REST API v3, Issue bulk operations: "Bulk transition issue
+        statuses" and "Get bulk issue operation progress",
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-bulk-operations/)
+        Jira Data Center has no such resource: its REST API transitions one issue at a
+        time (``POST /rest/api/2/issue/{issueIdOrKey}/transitions``; Jira Server platform
+        REST API reference, api/2/issue).
+
+        Once submitted, anything but a final answer — polls failing, the task not ending
+        within ``patience`` seconds — raises an *ambiguous* `JiraError`: some issues may
+        have moved."""
+        body = {
+            "bulkTransitionInputs": [
+                {"selectedIssueIdsOrKeys": [str(i) for i in ids], "transitionId": str(tid)}
+                for tid, ids in moves.items()
+            ],
+            "sendBulkNotification": False,
+        }
+        response = self._call(
+            "POST", "rest/api/3/bulk/issues/transition", body=body, write=True, idempotent=False
+        )
+        submitted = self._json(response, "POST /rest/api/3/bulk/issues/transition") or {}
+        task = submitted.get("taskId") if isinstance(submitted, Mapping) else None
+        if task in (None, ""):
+            raise JiraError(
+                "bulk transition: Jira accepted it but named no task to follow", ambiguous=True
+            )
+        path = f"rest/api/3/bulk/queue/{_quote_path(str(task))}"
+        waited, pause = 0.0, 0.25
+        while True:
+            try:
+                progress = self._get(path)
+            except JiraError as exc:
+                raise JiraError(
+                    f"bulk transition task {task}: its progress could not be read: {exc}",
+                    status=exc.status,
+                    ambiguous=True,
+                ) from exc
+            status = str((progress or {}).get("status") or "")
+            if status in BULK_DONE:
+                return dict(progress)
+            if waited >= patience:
+                raise JiraError(
+                    f"bulk transition task {task} still {status or 'unknown'} after {patience:g}s",
+                    ambiguous=True,
+                )
+            self._retrier.wait(pause)
+            waited += pause
+            pause = min(pause * 2, 5.0)
 
     def set_property(self, key: str, prop: str, value: Any) -> None:
         self._call(

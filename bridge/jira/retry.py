@@ -167,6 +167,11 @@ class Retrier:
         self.pause: Callable[[float], bool] | None = None
         self._failures = 0  # calls in a row that ran out of attempts
 
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` the way retries do: a stop request cuts it short
+        (`WaitInterrupted`)."""
+        self._sleep(seconds)
+
     def _sleep(self, seconds: float) -> None:
         if self.pause is not None:
             if self.pause(seconds):

@@ -1223,6 +1223,15 @@ def _admin_routes() -> list[Route]:
 ROUTES += _admin_routes()
 
 
+def _bulk_routes() -> list[Route]:
+    from bridge.sandbox import bulk  # it builds on this module's request and route types
+
+    return bulk.ROUTES
+
+
+ROUTES += _bulk_routes()
+
+
 def match(method: str, path: str, flavour: str) -> tuple[Route | None, dict[str, str], bool]:
     """(route, path params, path exists with another method)."""
     other = False

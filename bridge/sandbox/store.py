@@ -403,6 +403,9 @@ class Store:
         #: project permissions a user lacks (account id -> keys), for `mypermissions`
         self.denied_permissions: dict[str, set[str]] = {}
         self.next_filter_id = 10000
+        #: bulk transition tasks by id (bridge/sandbox/bulk.py)
+        self.bulk_tasks: dict[str, dict[str, Any]] = {}
+        self.next_bulk_task = 10600
         self.next_context_id = 10300
         #: bumped on every mutation: search snapshots and caches key on it
         self.version = 0

@@ -213,6 +213,7 @@ class _Issue:
     ) -> None:
         self.port = port
         self.key = plan.key
+        self.plan_actions = plan.actions
         self.journal = journal
         self.now = now
         self.lookup = lookup
@@ -398,6 +399,17 @@ class _Issue:
         self._record(action)
 
     def transition(self, action: Transition) -> None:
+        chosen = self.choose_transition(action)
+        if chosen is not None:
+            self.send_transition(action, *chosen)
+
+    def choose_transition(
+        self, action: Transition
+    ) -> tuple[Mapping[str, Any], bool, Intent | None] | None:
+        """Everything before sending ``action``: an interrupted earlier attempt checked on
+        the issue, the transition looked up among those offered.  Returns what to send
+        (the transition, whether its list was read just now, the open intent), or None
+        when nothing is to be sent (recovered, skipped, waiting, or failed: all noted)."""
         aid = action.action_id
         try:
             intent = self.pending.get(aid)
@@ -407,13 +419,13 @@ class _Issue:
                     log.info("transition found on the issue", key=self.key, action_id=aid)
                     self.result.recovered.append(action)
                     self._record(action)
-                    return
+                    return None
                 if self._too_soon(intent, read_at):
                     self._wait(action, intent)
-                    return
+                    return None
             if self._already_in(self.transitions.target(self.place, action.name)):
                 self._skip_transition(action, intent, self._in_status_note(action), arrived=True)
-                return
+                return None
             listing, fresh = self.transitions.available(self.port, self.key, self.place)
             found = self.lookup(listing, action.name)
             if found is None and not fresh and not self.transitions.absent(self.place, action.name):
@@ -424,6 +436,29 @@ class _Issue:
                 found = self.lookup(listing, action.name)
                 if found is None:
                     self.transitions.not_offered(self.place, action.name)
+        except JiraError as exc:
+            self.result.failed.append((action, str(exc)))
+            return None
+        if found is None:
+            note = f"transition '{action.name}' is not available from the issue's status"
+            self._skip_transition(action, intent, note)
+            return None
+        if self._already_in(_target_status(found)):
+            self._skip_transition(action, intent, self._in_status_note(action), arrived=True)
+            return None
+        return found, fresh, intent
+
+    def send_transition(
+        self,
+        action: Transition,
+        found: Mapping[str, Any] | None,
+        fresh: bool,
+        intent: Intent | None,
+    ) -> None:
+        """``POST /transitions`` for ``action``; a cached transition Jira refuses (400) is
+        looked up again on the issue's own list and tried once more."""
+        aid = action.action_id
+        try:
             for attempt in (1, 2):
                 if found is None:
                     note = f"transition '{action.name}' is not available from the issue's status"
@@ -435,9 +470,7 @@ class _Issue:
                         action, intent, self._in_status_note(action), arrived=True
                     )
                     return
-                self.journal.journal_intent(
-                    self.key, aid, "transition", target, at=self.now, sent_at=self.wall()
-                )
+                self.intend_transition(action, found)
                 try:
                     self.port.do_transition(self.key, str(found.get("id")))
                     break
@@ -458,8 +491,44 @@ class _Issue:
             self.result.failed.append((action, str(exc)))
             return
         if found is not None:
-            self._moved_to(found)
-        self.result._count("transition")
+            self.transition_made(action, found)
+
+    def look_again(self, action: Transition) -> None:
+        """Send ``action`` after reading afresh what the issue's status offers (a bulk
+        task could not move the issue: its status may have moved meanwhile)."""
+        try:
+            listing, _ = self.transitions.available(self.port, self.key, self.place, fresh=True)
+        except JiraError as exc:
+            self.result.failed.append((action, str(exc)))
+            return
+        self.send_transition(action, self.lookup(listing, action.name), True, None)
+
+    def intend_transition(self, action: Transition, found: Mapping[str, Any]) -> None:
+        """Journal ``action``'s intent just before it is sent (here, or in a bulk request)."""
+        self.journal.journal_intent(
+            self.key,
+            action.action_id,
+            "transition",
+            _target_status(found),
+            at=self.now,
+            sent_at=self.wall(),
+        )
+
+    def withdraw(self, action: Transition) -> None:
+        """Jira refused ``action`` before doing anything: its intent is withdrawn."""
+        self.journal.journal_forget(self.key, action.action_id)
+
+    def lost_answer(self, action: Transition, exc: JiraError) -> None:
+        self._lost_answer(action, exc)
+
+    def transition_made(
+        self, action: Transition, found: Mapping[str, Any], *, counted: bool = True
+    ) -> None:
+        """``action`` landed: the issue is in its target status, and it is recorded.
+        ``counted``: it took a request of its own (not a share of a bulk one)."""
+        self._moved_to(found)
+        if counted:
+            self.result._count("transition")
         self.result.done.append(action)
         self._record(action)
 
@@ -518,6 +587,97 @@ def _target_status(transition: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclass
+class Deferred:
+    """A case whose one transition waits to go out in a bulk request with others'
+    (:mod:`bridge.sync.bulk`); its comments are done, its edit waits for the transition."""
+
+    run: _Issue
+    action: Transition
+    found: Mapping[str, Any]
+    fresh: bool
+    intent: Intent | None
+    #: sent on its own after a bulk task could not move it: look the transition up afresh
+    look_again: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.run.key
+
+    @property
+    def issue_id(self) -> str | None:
+        place = self.run.place
+        return place.issue_id if place is not None else None
+
+
+def start_plan(
+    port: JiraPort,
+    plan: IssuePlan,
+    *,
+    journal: Journal,
+    now: datetime,
+    transition_lookup: TransitionLookup = find_transition,
+    transitions: Transitions | None = None,
+    ledger_in_edit: bool = False,
+    doubt: bool = False,
+    wall: Clock = wall_clock,
+    settle: timedelta = DEFAULT_SETTLE,
+    defer: bool = False,
+) -> _Issue | Deferred:
+    """The first part of :func:`apply_plan`: comments, then transitions.  With ``defer``,
+    a plan's single transition, once looked up, is handed back as :class:`Deferred`
+    instead of being sent (the caller sends it with others', then :func:`finish_plan`);
+    otherwise the run is handed back for :func:`finish_plan`."""
+    run = _Issue(
+        port,
+        plan,
+        journal,
+        now,
+        transition_lookup,
+        transitions or Transitions(),
+        ledger_in_edit=ledger_in_edit,
+        doubt=doubt,
+        wall=wall,
+        settle=settle,
+    )
+    for action in plan.actions:
+        if isinstance(action, AddComment):
+            run.comment(action)
+    moves = [a for a in plan.actions if isinstance(a, Transition)]
+    if defer and len(moves) == 1 and plan.place is not None and plan.place.issue_id:
+        chosen = run.choose_transition(moves[0])
+        return run if chosen is None else Deferred(run, moves[0], *chosen)
+    for action in moves:
+        run.transition(action)
+    return run
+
+
+def finish_plan(run: _Issue | Deferred) -> ApplyResult:
+    """The last part of :func:`apply_plan`: the one edit with the ledger, the journal
+    settled.  A :class:`Deferred` given here has its transition sent on its own first."""
+    if isinstance(run, Deferred):
+        if run.look_again:
+            run.run.look_again(run.action)
+        else:
+            run.run.send_transition(run.action, run.found, run.fresh, run.intent)
+        run = run.run
+    for action in run.plan_actions:
+        if isinstance(action, EditIssue):
+            run.edit = action
+        elif isinstance(action, SetLedger):
+            run.set_ledger(action)
+    run.finish()
+    run.settle_journal()
+    result = run.result
+    if result.failed:
+        log.warning(
+            "issue partly applied",
+            key=run.key,
+            failed=[f"{a.kind}: {why}" for a, why in result.failed],
+        )
+    return result
+
+
 def apply_plan(
     port: JiraPort,
     plan: IssuePlan,
@@ -543,36 +703,16 @@ def apply_plan(
     flavour's issue edit accepts ``properties`` (Cloud).  ``doubt``: the ledger may lack
     an action the issue has (see the module docstring).
     """
-    run = _Issue(
+    run = start_plan(
         port,
         plan,
-        journal,
-        now,
-        transition_lookup,
-        transitions or Transitions(),
+        journal=journal,
+        now=now,
+        transition_lookup=transition_lookup,
+        transitions=transitions,
         ledger_in_edit=ledger_in_edit,
         doubt=doubt,
         wall=wall,
         settle=settle,
     )
-    for action in plan.actions:
-        if isinstance(action, AddComment):
-            run.comment(action)
-    for action in plan.actions:
-        if isinstance(action, Transition):
-            run.transition(action)
-    for action in plan.actions:
-        if isinstance(action, EditIssue):
-            run.edit = action
-        elif isinstance(action, SetLedger):
-            run.set_ledger(action)
-    run.finish()
-    run.settle_journal()
-    result = run.result
-    if result.failed:
-        log.warning(
-            "issue partly applied",
-            key=plan.key,
-            failed=[f"{a.kind}: {why}" for a, why in result.failed],
-        )
-    return result
+    return finish_plan(run)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,7 +45,16 @@ from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor, Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
 from bridge.policy.tiers import month_case
 from bridge.settings import Settings
-from bridge.sync.apply import DEFAULT_SETTLE, ApplyResult, Transitions, apply_plan, wall_clock
+from bridge.sync.apply import (
+    DEFAULT_SETTLE,
+    ApplyResult,
+    Deferred,
+    Transitions,
+    finish_plan,
+    start_plan,
+    wall_clock,
+)
+from bridge.sync.bulk import BULK_MAX, BULK_MIN, send_together
 from bridge.sync.customers import CustomerDirectory, Memberships
 from bridge.sync.ledger import Ledger
 from bridge.sync.plan import (
@@ -367,6 +377,7 @@ class Engine:
         wall: Callable[[], datetime] = wall_clock,
         write_settle: timedelta | None = None,
         workers: int | None = None,
+        bulk_transitions: bool | None = None,
     ) -> None:
         self.port = port
         self.settings = settings
@@ -387,6 +398,9 @@ class Engine:
         #: Data Center: each issue's ledger as this process last read it or saw it stored
         #: (only the bridge writes it, one instance at a time under the site lock)
         self.ledgers: dict[str, Any] = {}
+        #: Cloud: cases' transitions go out together (bulk), until Jira refuses that for good
+        #: (Data Center has no bulk transition); False: always one request per case
+        self.bulk_transitions = site.flavour == "cloud" and bulk_transitions is not False
         #: cases whose writes are in flight at once (`writes.workers` in the config)
         self.workers = max(1, workers if workers is not None else settings.workers)
         #: the real clock: when a write whose answer was lost may be believed absent
@@ -456,6 +470,7 @@ class Engine:
         fields = raw.get("fields") or {}
         keep = [*PLACE_FIELDS, *self._written_ids]
         return {
+            "id": raw.get("id"),
             "key": raw.get("key"),
             "fields": {k: fields[k] for k in keep if k in fields},
             "properties": raw.get("properties"),
@@ -586,6 +601,7 @@ class Engine:
             resolve_user=lambda email: self.site.user_ref(self.port, email),
             user_ref_key="accountId" if self.site.flavour == "cloud" else "name",
             merge_comments=self.settings.merge_comments,
+            issue_id=str(raw["id"]) if raw.get("id") not in (None, "") else None,
         )
 
     def _datacenter_plan(
@@ -757,18 +773,29 @@ class Engine:
 
         Each case's writes are one task, so they stay in order (comments → transition →
         edit); up to `workers` cases are written at once and at most as many plans again
-        wait for a worker, so memory stays bounded.  The local state is updated here as
-        each case's writes finish."""
+        wait for a worker, so memory stays bounded.  On Cloud a case's one transition may
+        wait, its comments done, to go out with other cases' in one bulk request
+        (:mod:`bridge.sync.bulk`, up to 1,000 at a time); its edit follows.  The local
+        state is updated here as each case's writes finish."""
         total = len(issues)
         cycle = self.start_cycle(org_cases, now)
         done = 0
         workers = 1 if dry_run else self.workers
-        waiting: dict[Future[ApplyResult], _Prepared] = {}
+        waiting: dict[Future[ApplyResult | Deferred], _Prepared] = {}
+        #: cases whose transition waits for a bulk request
+        batch: list[tuple[_Prepared, Deferred]] = []
         executor = (
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsm-bridge-write")
             if workers > 1
             else None
         )
+
+        def submit(task: Callable[[], ApplyResult | Deferred]) -> Future[ApplyResult | Deferred]:
+            if executor is not None:
+                return executor.submit(task)
+            future: Future[ApplyResult | Deferred] = Future()
+            future.set_result(task())  # one case at a time: what stops the cycle stops it now
+            return future
 
         def finished(outcome: IssueOutcome) -> None:
             nonlocal done
@@ -781,11 +808,34 @@ class Engine:
             if self.progress is not None:
                 self.progress(done, total)
 
-        def collect(futures: Iterable[Future[ApplyResult]]) -> None:
+        def collect(futures: Iterable[Future[ApplyResult | Deferred]]) -> None:
             for future in futures:
                 prepared = waiting.pop(future)
-                self._applied(prepared, future.result(), now)
+                out = future.result()
+                if isinstance(out, Deferred):
+                    batch.append((prepared, out))
+                    if len(batch) >= BULK_MAX:
+                        flush()
+                    continue
+                self._applied(prepared, out, now)
                 finished(prepared.outcome)
+
+        def flush() -> None:
+            """The waiting transitions: in one bulk request, or each on its own."""
+            todo = batch[:]
+            batch.clear()
+            alone = [d for _, d in todo]
+            if len(todo) >= BULK_MIN and self.bulk_transitions:
+                alone, self.bulk_transitions = send_together(self.port, alone)
+                report.writes["bulk-transition"] += 1
+            for prepared, deferred in todo:
+                run = deferred if any(d is deferred for d in alone) else deferred.run
+                waiting[submit(partial(finish_plan, run))] = prepared
+
+        def drain() -> None:
+            while waiting or batch:
+                collect(list(waiting))
+                flush()
 
         try:
             for index, (raw, snapshot) in enumerate(issues, 1):
@@ -804,26 +854,31 @@ class Engine:
                     finished(prepared.outcome)
                     continue
                 doubt = self._doubt(prepared.snapshot, plan)
-                if executor is None:
-                    self._applied(prepared, self._apply(plan, doubt, now), now)
-                    finished(prepared.outcome)
-                    continue
-                waiting[executor.submit(self._apply, plan, doubt, now)] = prepared
+                waiting[submit(partial(self._write, plan, doubt, now))] = prepared
                 if len(waiting) >= 2 * workers:
                     ready, _ = wait(waiting, return_when=FIRST_COMPLETED)
                     collect(ready)
-            collect(list(waiting))
+            drain()
         except Exception:
-            # Jira failing stops the loop; the cases in flight still finish and are recorded
-            collect(list(waiting))
+            # Jira failing stops the loop; the cases in flight still finish and are recorded.
+            # Transitions waiting for a bulk request are not sent now: those cases' comments
+            # stay open in the journal, and the next cycle confirms them on the issue.
+            collect_only = list(waiting)
+            for future in collect_only:
+                prepared = waiting.pop(future)
+                out = future.exception() or future.result()
+                if isinstance(out, ApplyResult):
+                    self._applied(prepared, out, now)
+                    finished(prepared.outcome)
             raise
         finally:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
 
-    def _apply(self, plan: IssuePlan, doubt: bool, now: datetime) -> ApplyResult:
-        """One case's writes (on a pool worker)."""
-        return apply_plan(
+    def _write(self, plan: IssuePlan, doubt: bool, now: datetime) -> ApplyResult | Deferred:
+        """One case's writes (on a pool worker); a transition that can go in a bulk request
+        is handed back (`Deferred`) with the comments done."""
+        run = start_plan(
             self.port,
             plan,
             journal=self.state,
@@ -833,7 +888,9 @@ class Engine:
             doubt=doubt,
             wall=self.wall,
             settle=self.write_settle,
+            defer=self.bulk_transitions,
         )
+        return run if isinstance(run, Deferred) else finish_plan(run)
 
     def _unknown_transitions(self, outcomes: list[IssueOutcome]) -> list[tuple[str, str]]:
         """Skipped transitions whose name no workflow is known to have: checked at

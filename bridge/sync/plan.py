@@ -115,6 +115,8 @@ class Place:
     issue_type: str | None  # issue type id (its name when Jira gives no id)
     status_id: str | None
     status: str | None  # the status's name
+    #: the issue's id (what a bulk transition's progress names issues by)
+    issue_id: str | None = None
 
     @property
     def workflow_key(self) -> tuple[str, str, str] | None:
@@ -155,6 +157,7 @@ def plan_issue(
     quota_as_number: bool | None = None,
     user_ref_key: str = "accountId",
     merge_comments: bool = False,
+    issue_id: str | None = None,
 ) -> IssuePlan:
     """The actions that bring ``actual`` to ``desired``; empty when they already agree.
 
@@ -166,6 +169,7 @@ def plan_issue(
     ``user_ref_key`` is how the assignee is named when written: ``accountId`` on Cloud,
     ``name`` on Data Center (where ``resolve_user`` returns the user name).
     ``merge_comments``: one comment per visibility (see the module docstring).
+    ``issue_id``: the issue's id, kept in the plan's :class:`Place`.
     """
     key = actual.key
     notes: list[str] = []
@@ -248,7 +252,8 @@ def plan_issue(
     if repair_reasons:
         ledger = ledger.repaired()
         actions.append(SetLedger(key, ledger, "; ".join(repair_reasons)))
-    return IssuePlan(key, tuple(actions), ledger, tuple(notes), place_of(key, raw_fields))
+    place = place_of(key, raw_fields, issue_id)
+    return IssuePlan(key, tuple(actions), ledger, tuple(notes), place)
 
 
 def merged(comments: Iterable[AddComment]) -> list[AddComment]:
@@ -267,7 +272,7 @@ def merged(comments: Iterable[AddComment]) -> list[AddComment]:
     return out
 
 
-def place_of(key: str, raw_fields: Mapping[str, Any]) -> Place:
+def place_of(key: str, raw_fields: Mapping[str, Any], issue_id: str | None = None) -> Place:
     """The issue's :class:`Place` from its raw ``fields`` (``status``, ``issuetype``,
     ``project``); the project falls back to the key's prefix."""
     project = raw_fields.get("project")
@@ -279,6 +284,7 @@ def place_of(key: str, raw_fields: Mapping[str, Any]) -> Place:
         issue_type=_ref(issue_type, "id") or _ref(issue_type, "name"),
         status_id=_ref(status, "id"),
         status=_ref(status, "name"),
+        issue_id=issue_id,
     )
 
 
