@@ -14,6 +14,11 @@ Candidates: ``requests`` as the bridge used it (``trust_env`` on: proxies, NO_PR
 ``~/.netrc`` looked up on every request), ``requests`` with ``trust_env=False``,
 ``urllib3`` directly, ``httpx`` (when installed) and the standard library's
 ``http.client`` (the floor: no pooling, no retries, nothing).
+
+Measured on the 2-core build machine (CPU ms per request, least of 5 runs):
+requests 1.075, requests with trust_env=False 0.676, httpx 0.695, urllib3 0.371,
+http.client 0.180.  The bridge keeps ``requests`` with ``trust_env=False``: README,
+"The HTTP client stays requests", says why.
 """
 
 from __future__ import annotations
