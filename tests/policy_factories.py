@@ -35,6 +35,7 @@ from bridge.policy.model import (
     PriorityRule,
     QuotaPolicy,
     RequiredInformation,
+    RequiredItem,
     ResponsePolicy,
     RuleSet,
     StatusChange,
@@ -66,6 +67,8 @@ FIELD_NAMES = {
     "product_version": "Product version",
     "impact": "Impact",
     "contact_phone": "Contact phone",
+    "contact_skype": "Skype",
+    "description": "Description",
 }
 
 
@@ -282,9 +285,25 @@ def default_ruleset(**overrides: Any) -> RuleSet:
         response=response(),
         escalation=ladder(),
         required_information=RequiredInformation(
-            fields=("contact_phone", "product", "product_version", "impact", "environment"),
+            fields=(
+                "contact_phone",
+                "contact_skype",
+                "description",
+                "product",
+                "product_version",
+                "impact",
+                "environment",
+            ),
             label="needs-info",
             comment=comment_template("To work on {key} we still need: {missing}.", "public"),
+            items=(
+                RequiredItem(("contact_phone", "contact_skype"), min_length=6),
+                RequiredItem(("description",), min_length=15),
+                RequiredItem(("product",)),
+                RequiredItem(("product_version",), pattern=r"\d"),
+                RequiredItem(("impact",), accept=("none", "no", "n/a", "nil", "no impact")),
+                RequiredItem(("environment",)),
+            ),
         ),
     )
     return dataclasses.replace(base, **overrides)
@@ -325,6 +344,8 @@ COMPLETE_FIELDS: Mapping[str, str | None] = {
     "product_version": "9.4",
     "impact": "Polling stopped",
     "contact_phone": "+61 7 5555 0100",
+    "contact_skype": None,
+    "description": "Polling stopped for every device after the upgrade.",
 }
 
 

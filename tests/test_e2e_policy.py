@@ -282,7 +282,8 @@ def test_missing_information_asks_once_by_field_name(world: World) -> None:
     [ask] = issue.bridge_comments
     assert ask.public
     assert ask.body == (
-        f"To work on {issue.key} we still need: Contact phone, Product, Product version, Impact."
+        f"To work on {issue.key} we still need: Contact phone or Skype, Product, Product version,"
+        " Impact."
     )
     for name in ("staging", "acme_running", "nostaff"):
         assert "needs-info" not in view(world, name).labels

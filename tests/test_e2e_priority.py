@@ -107,7 +107,11 @@ def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_defect_9_a_customers_later_change_is_put_back_to_the_engineers_priority(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flavour: str,
 ) -> None:
     sb = sandbox_factory(seed="empty", flavour=flavour)
     key = new_case(sb, priority="Major", created=t(24, 9))
@@ -131,6 +135,11 @@ def test_defect_9_a_customers_later_change_is_put_back_to_the_engineers_priority
     assert _public_bridge_comments(sb, key) == [kept]
     sb.advance("10m")
     assert bridge.cycle().writes == 0
+    config = write_config(sb, tmp_path)
+    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
+    text = capsys.readouterr().out
+    assert "later request put back: set to Blocker by the customer" in text
+    assert "an engineer's choice is put back" in text
 
     # an engineer may change it again: that stands, and nothing is said
     sb.advance("10m")
@@ -171,3 +180,66 @@ def test_defect_14_an_engineers_trivial_counts_as_p4_and_stays_trivial(
     assert "P4 = Minor (also Trivial, Low, Lowest)" in out
     assert "note: Jira priority 'Emergency' has no level in priorities.yaml" in out
     assert "'Trivial' has no level" not in out
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_defect_7_placeholder_answers_and_a_missing_explanation_count_as_missing(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flavour: str,
+) -> None:
+    # the description travels as rich text (ADF) on Cloud's v3 API, as plain text on
+    # Data Center's v2 API: both are read as the customer typed it
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    key = new_case(sb, version="Version", impact="None.", phone=" ? ", created=t(24, 9))
+    set_fields_as(sb, key, ACME, {"Description": "asdf"})
+    bridge = bridges(sb)
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert "needs-info" in issue.labels
+    # "Impact (if any)": none is an answer
+    assert _public_bridge_comments(sb, key) == [
+        f"To work on {key} we still need: Contact phone or Skype, Description, Product version."
+    ]
+    config = write_config(sb, tmp_path)
+    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
+    text = capsys.readouterr().out
+    assert "Product version 'Version' is a placeholder, not an answer" in text
+    assert "Description 'asdf' is a placeholder, not an answer" in text
+
+    # real answers (a Skype name for the phone): the label goes, nothing is asked again
+    sb.advance("10m")
+    set_fields_as(
+        sb,
+        key,
+        ACME,
+        {
+            "Skype": "live:acme.noc",
+            "Description": "The poller stopped collecting after the upgrade to 9.5.1.",
+            "Product version": "9.5.1",
+        },
+    )
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert "needs-info" not in issue.labels
+    assert len(_public_bridge_comments(sb, key)) == 1
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+
+
+def test_clause_a_skype_name_is_as_good_as_a_phone_number(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    sb = sandbox_factory(seed="empty")
+    by_skype = new_case(sb, phone=None, created=t(24, 9))
+    set_fields_as(sb, by_skype, ACME, {"Skype": "acme.noc.desk"})
+    neither = new_case(sb, phone=None, created=t(24, 9))
+    bridges(sb).cycle()
+    assert "needs-info" not in end_state(sb, by_skype).labels
+    assert end_state(sb, by_skype).bridge_comments == []
+    assert "needs-info" in end_state(sb, neither).labels
+    assert _public_bridge_comments(sb, neither) == [
+        f"To work on {neither} we still need: Contact phone or Skype."
+    ]

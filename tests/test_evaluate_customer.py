@@ -315,7 +315,7 @@ def test_missing_information_falls_back_to_logical_names():
     case = snapshot(extra_fields={"contact_phone": None})
     desired = run(case, context(field_names={}))
     (ask,) = [c for c in desired.comments if c.action_id == "SUP-1/needs-info"]
-    assert ask.body == "To work on SUP-1 we still need: contact_phone."
+    assert ask.body == "To work on SUP-1 we still need: contact_phone or contact_skype."
 
 
 def test_needs_info_label_is_absent_once_supplied():

@@ -258,7 +258,7 @@ def test_templates_fill_every_placeholder():
         "Technical support",
         "5",
         "4",
-        "Contact phone, Impact",
+        "Contact phone or Skype, Impact",
     ]
 
 

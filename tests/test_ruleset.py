@@ -99,13 +99,19 @@ def test_shipped_rules_encode_the_support_terms(shipped: RuleSet) -> None:
     assert rules[4].when.priority == ("P1",) and rules[4].when.not_in == ("Yes",)
     assert shipped.quota.not_counted_resolutions == frozenset({"Duplicate", "Raised in error"})
     assert shipped.quota.over_quota.transition is None
-    assert shipped.required_information.fields == (
+    info = shipped.required_information
+    assert info.fields == (
         "contact_phone",
+        "contact_skype",  # "phone number (or skype)": either answers the contact item
+        "description",  # "Brief explanation of issue"
         "product",
         "product_version",
         "impact",
         "environment",  # an empty environment is missing information (and not Production)
     )
+    assert info.items[0].fields == ("contact_phone", "contact_skype")
+    assert info.items[4].accept[0] == "none"  # "Impact (if any)"
+    assert {"n/a", "?", "-", "asdf", "version"} <= set(info.placeholders)
 
 
 def test_shipped_customers_and_calendars(shipped: RuleSet) -> None:
@@ -461,11 +467,27 @@ MALFORMED = [
     ),
     pytest.param(
         "sla.yaml",
-        "fields: [contact_phone,",
-        "fields: [contact_fone,",
-        "contact_fone",
-        "required_information: fields: unknown field 'contact_fone'",
+        "    - product ",
+        "    - prodcut ",
+        "- prodcut",
+        "required_information: fields: unknown field 'prodcut'",
         id="unknown-required-field",
+    ),
+    pytest.param(
+        "sla.yaml",
+        "{field: product_version, pattern: '\\d'}",
+        "{field: product_version, pattern: '(\\d+)+$'}",
+        "field: product_version, pattern",
+        "required_information: fields: item 4: pattern",
+        id="required-pattern-exponential",
+    ),
+    pytest.param(
+        "sla.yaml",
+        "{field: description, min_length: 15}",
+        "{field: description, any_of: [impact], min_length: -1}",
+        "field: description, any_of",
+        "required_information: fields: item 2: give either field or any_of",
+        id="required-item-field-and-any-of",
     ),
     pytest.param(
         "priorities.yaml",
@@ -679,8 +701,10 @@ def test_known_fields_come_from_the_config(tmp_path: Path) -> None:
     rules = rules_copy(tmp_path)
     fields = (DEFAULT_FIELDS - {"impact"}) | {"severity"}
     problems = problems_of(rules, frozenset(fields))
-    assert [p.message for p in problems] == ["required_information: fields: unknown field 'impact'"]
-    patch(rules, "sla.yaml", "product_version, impact,", "product_version, severity,")
+    assert [p.message for p in problems] == [
+        "required_information: fields: item 5: field: unknown field 'impact'"
+    ]
+    patch(rules, "sla.yaml", "{field: impact,", "{field: severity,")
     assert load_ruleset(rules, fields).required_information.fields[-2] == "severity"
 
 

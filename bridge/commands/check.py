@@ -24,7 +24,14 @@ from typing import Any, TextIO
 
 from bridge.discovery import LOCAL_CONFIG, find_config
 from bridge.policy.clock import BusinessCalendar
-from bridge.policy.model import Condition, EscalationAction, FlagPolicy, RuleSet, Target
+from bridge.policy.model import (
+    Condition,
+    EscalationAction,
+    FlagPolicy,
+    RequiredItem,
+    RuleSet,
+    Target,
+)
 from bridge.policy.problems import Problem
 from bridge.policy.ruleset import RulesInvalid
 from bridge.rules.load import load_ruleset
@@ -487,7 +494,27 @@ def print_summary(
     info = ruleset.required_information
     if info.fields:
         flag = _describe_flag(FlagPolicy(info.label, info.comment))
-        print(f"\nRequired information: {', '.join(info.fields)} -> {flag}", file=out)
+        print(f"\nRequired information (missing -> {flag})", file=out)
+        for item in info.required:
+            print(f"  {describe_item(item)}", file=out)
+        print(
+            f"  {len(info.placeholders)} placeholder answers count as missing "
+            f"({', '.join(info.placeholders[:6])}, ...)",
+            file=out,
+        )
+
+
+def describe_item(item: RequiredItem) -> str:
+    """``contact_phone or contact_skype (at least 6 characters)``."""
+    checks = []
+    if item.min_length:
+        checks.append(f"at least {item.min_length} characters")
+    if item.pattern:
+        checks.append(f"matching /{item.pattern}/")
+    if item.accept:
+        checks.append(f"{' / '.join(item.accept)} accepted")
+    text = " or ".join(item.fields)
+    return f"{text} ({'; '.join(checks)})" if checks else text
 
 
 def _next_holidays(calendar: BusinessCalendar, today: date, count: int) -> list[tuple[date, str]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.escalation import Rung, ladder_for, ladder_table
+from bridge.policy.information import InformationCheck
 from bridge.policy.model import (
     Actor,
     CommentTemplate,
@@ -222,6 +223,7 @@ class Policy:
     #: a contact's folded e-mail -> the customers (organisation names) listing it
     by_contact: Mapping[str, tuple[str, ...]]
     unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
+    information: InformationCheck  # required_information compiled
 
     @classmethod
     def compile(cls, rules: RuleSet) -> Policy:
@@ -242,6 +244,7 @@ class Policy:
             flags=Flags.of(rules),
             by_contact=_by_contact(rules),
             unknown=UnknownCustomerPolicy.of(rules.unknown_customer),
+            information=InformationCheck.of(rules.required_information),
         )
 
     def decide_customer(self, snapshot: IssueSnapshot) -> CustomerDecision:

@@ -36,6 +36,7 @@ from bridge.policy.compiled import CustomerDecision, CustomerFacts, Policy
 from bridge.policy.cycle import Cycle
 from bridge.policy.escalation import LadderOutcome, run_ladder
 from bridge.policy.explain import explain_known, explain_unknown
+from bridge.policy.information import Information
 from bridge.policy.model import Desired, Explanation, IssueSnapshot
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, decide_write
 from bridge.policy.sla import ResponseClock, response_clock
@@ -57,14 +58,6 @@ from bridge.policy.writes import (
 )
 
 __all__ = ("Decisions", "decide", "evaluate", "reporter_text")
-
-
-class Information(NamedTuple):
-    """The required information the case lacks."""
-
-    required: tuple[str, ...]  # logical field names
-    missing: tuple[str, ...]
-    missing_names: str  # the missing fields as the customer sees them, joined
 
 
 class Assignment(NamedTuple):
@@ -119,7 +112,7 @@ def decide(
     rules = policy.rules
     contact, entitlement, quota = _terms(snapshot, policy, cycle, facts)
     priority = policy.priority.decide(snapshot, cycle.priority_outcomes)
-    information = decide_information(snapshot, rules.required_information.fields, cycle)
+    information = policy.information.decide(snapshot, cycle.context.field_names)
     open_case = snapshot.status_category != "done"
     write = decide_write(snapshot, priority, policy.priority, open_case)
     assignment = decide_assignment(snapshot, facts, open_case)
@@ -180,17 +173,6 @@ def _terms(
     zone = facts.calendar.tz
     quota = decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
     return contact, entitlement, quota
-
-
-def decide_information(
-    snapshot: IssueSnapshot, required: tuple[str, ...], cycle: Cycle
-) -> Information:
-    fields = snapshot.fields
-    missing = tuple(name for name in required if not (fields.get(name) or "").strip())
-    if not missing:
-        return Information(required, (), "")
-    names = cycle.context.field_names
-    return Information(required, missing, ", ".join(names.get(n, n) for n in missing))
 
 
 def decide_assignment(snapshot: IssueSnapshot, facts: CustomerFacts, open_case: bool) -> Assignment:

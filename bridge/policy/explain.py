@@ -93,6 +93,8 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     yield from _priority_write(snapshot, d.priority_write)
     if d.information.missing:
         yield "information", f"missing: {d.information.missing_names}"
+        for lacking in d.information.why:
+            yield "information", f"{lacking.shown}: {lacking.why}"
     elif d.information.required:
         yield "information", "every required item is supplied"
     if d.assignment.applies:

@@ -19,6 +19,7 @@ from typing import Any
 
 from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
 from bridge.policy.model import (
+    DEFAULT_PLACEHOLDERS,
     NO_ORGANIZATION_TEXT,
     QUOTA_FLAGS,
     SEVERAL_CUSTOMERS_TEXT,
@@ -33,6 +34,7 @@ from bridge.policy.model import (
     PriorityRule,
     QuotaPolicy,
     RequiredInformation,
+    RequiredItem,
     ResponsePolicy,
     RuleSet,
     Target,
@@ -71,7 +73,10 @@ FIELD_NAMES: tuple[str, ...] = (
     "organization",
     "request_type",
 )
-DEFAULT_FIELDS: frozenset[str] = frozenset(FIELD_NAMES)
+#: Logical names the shipped rules may use that a config need not map (a config that
+#: does not map them gets a rules error naming the field when the rules use them).
+OPTIONAL_FIELD_NAMES: tuple[str, ...] = ("description", "contact_skype")
+DEFAULT_FIELDS: frozenset[str] = frozenset((*FIELD_NAMES, *OPTIONAL_FIELD_NAMES))
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -1252,22 +1257,29 @@ def _read_actions(check: Checker, node: Node, where: str) -> tuple[EscalationAct
 
 
 def _read_required(build: _Build, check: Checker, node: Node) -> RequiredInformation | None:
-    entries = check.mapping(node, "required_information", optional=("fields", "label", "comment"))
+    entries = check.mapping(
+        node, "required_information", optional=("fields", "placeholders", "label", "comment")
+    )
     if entries is None:
         return None
     ok = True
-    names: list[str] = []
+    items: list[RequiredItem] = []
     if "fields" in entries and not entries["fields"].is_null:
-        items = check.sequence(entries["fields"], "required_information: fields", allow_single=True)
-        if items is None:
+        nodes = check.sequence(entries["fields"], "required_information: fields", allow_single=True)
+        if nodes is None:
             ok = False
-        else:
-            for item in items:
-                name = _field_name(check, build, item, "required_information: fields")
-                if name is None:
-                    ok = False
-                else:
-                    names.append(name)
+        for index, item_node in enumerate(nodes or (), start=1):
+            item = _required_item(build, check, item_node, index)
+            ok = ok and item is not None
+            items.extend((item,) if item is not None else ())
+    placeholders: tuple[str, ...] | None = DEFAULT_PLACEHOLDERS
+    if "placeholders" in entries:
+        placeholders = ()
+        if not entries["placeholders"].is_null:
+            placeholders = check.strings(
+                entries["placeholders"], "required_information: placeholders", allow_single=True
+            )
+        ok = ok and placeholders is not None
     label = comment = None
     if "label" in entries and not entries["label"].is_null:
         label = _label(check, entries["label"], "required_information: label")
@@ -1275,7 +1287,75 @@ def _read_required(build: _Build, check: Checker, node: Node) -> RequiredInforma
     if "comment" in entries and not entries["comment"].is_null:
         comment = _comment(check, entries["comment"], "required_information: comment")
         ok = ok and comment is not None
-    return RequiredInformation(tuple(names), label, comment) if ok else None
+    if not ok or placeholders is None:
+        return None
+    names = tuple(dict.fromkeys(name for item in items for name in item.fields))
+    return RequiredInformation(names, label, comment, tuple(items), placeholders)
+
+
+def _required_item(build: _Build, check: Checker, node: Node, index: int) -> RequiredItem | None:
+    """One item of ``required_information: fields``: a logical field name, or a mapping
+    ``{field: x | any_of: [x, y], pattern, min_length, accept}``."""
+    where = f"required_information: fields: item {index}"
+    if node.kind != "map":
+        name = _field_name(check, build, node, "required_information: fields")
+        return RequiredItem((name,)) if name is not None else None
+    entries = check.mapping(
+        node, where, optional=("field", "any_of", "pattern", "min_length", "accept")
+    )
+    if entries is None:
+        return None
+    given = [key for key in ("field", "any_of") if key in entries]
+    if len(given) != 1:
+        check.add(
+            node,
+            f"{where}: give either field or any_of",
+            "field: product, or any_of: [contact_phone, contact_skype] (any one answers it)",
+        )
+        return None
+    names_node = entries[given[0]]
+    nodes = check.sequence(names_node, f"{where}: {given[0]}", allow_single=True) or []
+    names = [_field_name(check, build, n, f"{where}: {given[0]}") for n in nodes]
+    ok = bool(nodes) and all(name is not None for name in names)
+    pattern = _item_pattern(check, entries.get("pattern"), where)
+    ok = ok and (pattern is not None or "pattern" not in entries)
+    min_length: int | None = 0
+    if "min_length" in entries:
+        min_length = check.integer(entries["min_length"], f"{where}: min_length", minimum=0)
+    accept: tuple[str, ...] | None = ()
+    if "accept" in entries:
+        accept = check.strings(entries["accept"], f"{where}: accept", allow_single=True)
+    if not ok or min_length is None or accept is None:
+        return None
+    fields = tuple(name for name in names if name is not None)
+    return RequiredItem(fields, pattern, min_length, accept)
+
+
+def _item_pattern(check: Checker, node: Node | None, where: str) -> str | None:
+    """A required item's pattern, if valid and safe on a customer's answer."""
+    if node is None:
+        return None
+    pattern = check.string(node, f"{where}: pattern")
+    if pattern is None:
+        return None
+    try:
+        re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        check.add(
+            node,
+            f"{where}: pattern is not a valid regular expression: {exc.msg}",
+            "escape special characters such as ( [ + * with a backslash",
+        )
+        return None
+    risk = backtracking_risk(pattern, re.IGNORECASE)
+    if risk is not None:  # a customer's answer could stall every cycle
+        check.add(
+            node,
+            f"{where}: pattern {pattern!r} can take exponential time: {risk}",
+            "write it without nested repeats, e.g. (a+)+ as a+",
+        )
+        return None
+    return pattern
 
 
 # ------------------------------------------------------------------------ customers

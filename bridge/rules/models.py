@@ -441,10 +441,46 @@ class Step(Shape):
     )
 
 
-class RequiredInformation(Shape):
-    fields: NameOrNames | None = doc(
+class RequiredItem(Shape):
+    """A required item with checks on its answer (in `required_information: fields`)."""
+
+    field: Name | None = doc(
+        "logical field name", "the field that answers the item (or `any_of`)", default=None
+    )
+    any_of: NameOrNames | None = doc(
         "list of logical field names",
-        "fields every case needs (keys of `fields:` in the config)",
+        "any one of these answers the item (`[contact_phone, contact_skype]`: a Skype name "
+        "is as good as a phone number)",
+        default=None,
+    )
+    pattern: str | None = doc(
+        "regular expression",
+        "the answer must match it (case-insensitive search), e.g. `\\d` for a version",
+        default=None,
+    )
+    min_length: Annotated[int, Field(ge=0)] | None = doc(
+        "integer ≥ 0", "the answer has at least this many characters", default=None
+    )
+    accept: NameOrNames | None = doc(
+        "list",
+        "answers that count whatever the other checks and `placeholders` say "
+        '("Impact (if any)": `none`)',
+        default=None,
+    )
+
+
+class RequiredInformation(Shape):
+    fields: Name | list[Name | RequiredItem] | None = doc(
+        "list of items",
+        "what every case needs: a logical field name (keys of `fields:` in the config), or "
+        "`{field: …}` / `{any_of: […]}` with `pattern`, `min_length`, `accept`",
+        default=None,
+    )
+    placeholders: NameOrNames | None = doc(
+        "list",
+        "answers that say nothing and count as missing (`n/a`, `?`, `asdf`, `Version`…; "
+        "compared without case, spaces and punctuation around them; an answer repeating "
+        "the field's own name is one too). Default: the list shipped in `rules/sla.yaml`",
         default=None,
     )
     label: Label | None = doc("label", "on the case while something is missing", default=None)
