@@ -63,6 +63,10 @@ def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
 ) -> None:
     sb = sandbox_factory(seed="empty", flavour=flavour)
     key = new_case(sb, priority="Blocker", env=None, created=t(24, 9))
+    # the same case where an engineer, not the bridge, made it P4: that choice stands
+    by_engineer = new_case(sb, priority="Blocker", env=None, created=t(24, 9))
+    sb.advance("1m")
+    set_priority(sb, by_engineer, "Minor", by=JANE)
     bridge = bridges(sb)
 
     # P1 asked for, environment not given: P4 for now, and the customer is told why and
@@ -91,10 +95,15 @@ def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
     # the customer says Production: the rules are applied again, the requested P1 comes
     # back (the P4 was the bridge's own change, not an engineer's), said once
     sb.advance("10m")
-    set_fields_as(sb, key, ACME, {"Environment type": "Production"})
+    for case in (key, by_engineer):
+        set_fields_as(sb, case, ACME, {"Environment type": "Production"})
     bridge.cycle()
     issue = end_state(sb, key)
     assert issue.priority == "Blocker"
+    assert end_state(sb, by_engineer).priority == "Minor"  # the engineer's P4 stands
+    assert _public_bridge_comments(sb, by_engineer) == [
+        f"To work on {by_engineer} we still need: Environment type."
+    ]
     assert "needs-info" not in issue.labels
     restored = f"{key}: the priority is back to P1 (Blocker), as requested: the reason we changed it no longer applies."
     assert _public_bridge_comments(sb, key) == [*said, restored]

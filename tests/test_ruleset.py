@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.policy.model import RuleSet, Target
+from bridge.policy.model import DEFAULT_PLACEHOLDERS, RuleSet, Target
 from bridge.policy.problems import Problem
 from bridge.policy.ruleset import (
     DEFAULT_FIELDS,
@@ -112,6 +112,7 @@ def test_shipped_rules_encode_the_support_terms(shipped: RuleSet) -> None:
     assert info.items[0].fields == ("contact_phone", "contact_skype")
     assert info.items[4].accept[0] == "none"  # "Impact (if any)"
     assert {"n/a", "?", "-", "asdf", "version"} <= set(info.placeholders)
+    assert info.placeholders == DEFAULT_PLACEHOLDERS  # the documented default is what ships
 
 
 def test_shipped_customers_and_calendars(shipped: RuleSet) -> None:

@@ -172,7 +172,6 @@ class Flags:
     in_order: tuple[Flag, Flag, Flag, Flag]  # in the order of Conditions' fields
     labels: Mapping[Conditions, tuple[frozenset[str], frozenset[str]]]  # present, absent
     over_quota_transition: tuple[str, str] | None  # the transition's name and its slug
-    rule_slugs: Mapping[str, str]  # priority rule name -> its id segment
 
     @classmethod
     def of(cls, rules: RuleSet) -> Flags:
@@ -201,7 +200,6 @@ class Flags:
             in_order,
             labels,
             (over, slug(over)) if over else None,
-            {rule.name: slug(rule.name) for rule in rules.priorities.rules},
         )
 
 
