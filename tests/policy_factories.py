@@ -80,6 +80,24 @@ def comment_template(text: str, visibility: str = "internal") -> CommentTemplate
 _CALENDARS: dict[str, BusinessCalendar] | None = None
 
 
+#: New York State holidays most New York businesses work (rules/sla.yaml)
+NY_WORKED = frozenset(
+    {
+        "Lincoln's Birthday",
+        "Susan B. Anthony Day",
+        "Columbus Day",
+        "Election Day",
+        "Veterans Day",
+    }
+)
+#: the regional leads of rules/sla.yaml
+ESCALATION_OWNERS = {
+    "brisbane": "priya.lead@vendor.example",
+    "new-york": "sam.agent@vendor.example",
+    "london": "priya.lead@vendor.example",
+}
+
+
 def calendars() -> dict[str, BusinessCalendar]:
     """brisbane (no DST, QLD holidays + 24 Dec 2026), london and new-york (DST)."""
     global _CALENDARS
@@ -95,13 +113,13 @@ def calendars() -> dict[str, BusinessCalendar]:
                 "london",
                 "Europe/London",
                 NINE_TO_FIVE,
-                HolidaySpec(country="GB"),
+                HolidaySpec(country="GB", subdivision="ENG"),
             ),
             "new-york": BusinessCalendar(
                 "new-york",
                 "America/New_York",
                 NINE_TO_FIVE,
-                HolidaySpec(country="US", subdivision="NY"),
+                HolidaySpec(country="US", subdivision="NY", leave_out=NY_WORKED),
             ),
         }
     return dict(_CALENDARS)
@@ -195,6 +213,7 @@ def response(**overrides: Any) -> ResponsePolicy:
         responded_statuses=frozenset({"Work in progress"}),
         pause_statuses=frozenset({"Waiting for customer"}),
         at_risk_at=0.75,
+        approval_statuses=frozenset({"Pending approval"}),
     )
     return dataclasses.replace(base, **overrides)
 
@@ -221,6 +240,14 @@ def ladder() -> tuple[EscalationStep, ...]:
             (
                 EscalationAction("label", label="sla-at-risk"),
                 EscalationAction("assign", assign="named_engineer"),
+                EscalationAction("assign", assign="escalation_owner"),
+                EscalationAction(
+                    "comment",
+                    comment=comment_template(
+                        "{escalation_owner}: {key} ({priority}, {tier}, {organization}) has "
+                        "used 75% of its response time and needs help; due {due}."
+                    ),
+                ),
             ),
         ),
         EscalationStep(
@@ -305,6 +332,7 @@ def default_ruleset(**overrides: Any) -> RuleSet:
                 RequiredItem(("environment",)),
             ),
         ),
+        escalation_owners=dict(ESCALATION_OWNERS),
     )
     return dataclasses.replace(base, **overrides)
 
@@ -368,7 +396,7 @@ def snapshot(
     fields: Mapping[str, str | None] | None = None,
     extra_fields: Mapping[str, str | None] | None = None,
     comments: Iterable[CaseComment] = (),
-    status_history: Iterable[tuple[datetime | str, str]] = (),
+    status_history: Iterable[tuple[datetime | str, str] | tuple[datetime | str, str, Actor]] = (),
     priority_history: Iterable[tuple[datetime | str, str | None, str, Actor]] = (),
     initial_priority: str | bool | None = True,
     labels: Iterable[str] = (),
@@ -381,7 +409,7 @@ def snapshot(
     """A case; by default a complete, well-formed Acme P3 case in status Open.
 
     ``status_history`` is ``[(when, to_status), ...]`` from the first status
-    ``Open``; ``status`` defaults to the last entry.  ``initial_priority=True``
+    ``Open`` (moved by an agent; ``(when, to_status, actor)`` says who); ``status`` defaults to the last entry.  ``initial_priority=True``
     means "created with ``priority``" (only when there is no priority history).
     """
     created_at = at(created) if isinstance(created, str) else created
@@ -390,9 +418,12 @@ def snapshot(
     assert not isinstance(reporter, str)
     changes: list[StatusChange] = []
     previous = "Open"
-    for when, to in status_history:
+    for when, to, *by in status_history:
         when_at = at(when) if isinstance(when, str) else when
-        changes.append(StatusChange(when_at, previous, to, CATEGORIES.get(to, "indeterminate")))
+        who = by[0] if by else Actor.ENGINEER
+        changes.append(
+            StatusChange(when_at, previous, to, CATEGORIES.get(to, "indeterminate"), who)
+        )
         previous = to
     if changes and status == "Open":
         status = previous

@@ -66,14 +66,46 @@ def test_check_on_the_shipped_config_and_rules(capsys: pytest.CaptureFixture[str
         "brisbane (default): Australia/Brisbane, Mon-Fri 09:00-17:00, AU/QLD holidays + 1 extra"
         in out
     )
-    # the next three holidays from 27 Nov 2026 on a business weekday
+    # the holidays of the twelve months from 27 Nov 2026 on a business weekday
     assert (
-        "next holidays: Thu 24 Dec 2026 Closed (extra date); Fri 25 Dec 2026 Christmas Day; "
-        "Mon 28 Dec 2026 Boxing Day (observed)"
+        "    holidays 27 Nov 2026 - 26 Nov 2027:\n"
+        "      Thu 24 Dec 2026  Closed (extra date)\n"
+        "      Fri 25 Dec 2026  Christmas Day\n"
+        "      Mon 28 Dec 2026  Boxing Day (observed)\n"
     ) in out
     assert "3. at 100% of the target:" in out
     assert "transition 'Escalate'" in out
     assert out.rstrip().endswith("OK: config and rules are valid.")
+
+
+def _calendar_block(out: str, name: str) -> str:
+    """A calendar's lines in ``check``'s summary: its heading and the indented ones below."""
+    lines = out.split(f"\n  {name}", 1)[1].splitlines()
+    block = [lines[0]]
+    for line in lines[1:]:
+        if not line.startswith("    "):
+            break
+        block.append(line)
+    return "\n".join(block) + "\n"
+
+
+def test_defect_5_check_prints_each_calendars_holidays_for_the_next_twelve_months(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = argparse.Namespace(config=str(CONFIG), rules=None, today=dt.date(2026, 3, 1))
+    assert check.run(args) == 0
+    out = capsys.readouterr().out
+    london = _calendar_block(out, "london:")
+    # England and Wales: Easter Monday and the August bank holiday close London
+    assert "holidays 01 Mar 2026 - 28 Feb 2027:" in london
+    assert "Mon 06 Apr 2026  Easter Monday" in london
+    assert "Mon 31 Aug 2026  Late Summer Bank Holiday" in london
+    new_york = _calendar_block(out, "new-york:")
+    assert "holidays worked: Columbus Day, Election Day" in new_york
+    assert "escalation owner: sam.agent@vendor.example" in new_york
+    assert "Thu 26 Nov 2026  Thanksgiving Day" in new_york
+    for worked in ("Columbus Day", "Election Day", "Veterans Day", "Lincoln's Birthday"):
+        assert f"  {worked}\n" not in new_york, worked
 
 
 def test_check_through_main_with_rules_only(

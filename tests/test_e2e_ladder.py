@@ -16,6 +16,7 @@ import pytest
 from conftest import SandboxFactory
 from e2e_helpers import (
     JANE,
+    PRIYA,
     SAM,
     BridgeFactory,
     IssueView,
@@ -100,15 +101,21 @@ def test_each_ladder_step_fires_once_when_its_moment_passes(
         assert bridge.cycle().writes == 0
     assert end_state(sb, key) == half
 
-    # 75 % (13:30): at risk, labelled; no named engineer for Acme, so nobody is assigned
+    # 75 % (13:30): at risk, labelled; no named engineer for Acme, so the regional lead
+    # of its calendar is assigned and asked to help in an internal comment
     sb.set_now(t(13, 31))
     bridge.cycle()
     risk = end_state(sb, key)
-    _same_but(half, risk, "labels", "fields")
+    _same_but(half, risk, "labels", "fields", "assignee", "comments")
     assert risk.labels == {"sla-at-risk"}
     assert risk.field("SLA state") == "at_risk"
-    assert risk.comments == half.comments
-    assert risk.assignee is None
+    [help_call] = [c for c in risk.bridge_comments if c not in half.bridge_comments]
+    assert (help_call.public, help_call.body) == (
+        False,
+        f"{PRIYA}: {key} (P2, Standard, Acme Networks) has used 75% of its response time "
+        "and needs help; due Tue 24 Nov 2026 15:00 AEST.",
+    )
+    assert risk.assignee == PRIYA
 
     # 100 % (15:00): breached, labelled, escalated, with an internal note
     sb.set_now(t(15, 1))
@@ -119,7 +126,7 @@ def test_each_ladder_step_fires_once_when_its_moment_passes(
     assert breach.field("SLA state") == "breached"
     assert breach.field("Response due") == t(15)
     assert breach.status == "Escalated"
-    new = [c for c in breach.bridge_comments if c not in half.bridge_comments]
+    new = [c for c in breach.bridge_comments if c not in risk.bridge_comments]
     assert [(c.public, c.body) for c in new] == [
         (False, f"{key} breached its P2 response target (Tue 24 Nov 2026 15:00 AEST).")
     ]
@@ -158,6 +165,8 @@ def test_steps_reached_while_the_bridge_was_down_are_all_applied_in_order(
     assert issue.assignee == JANE
     said = [
         f"{key} (P2, Globex Telecom) has used half its response time; due Mon 23 Nov 2026 15:00 EST.",
+        f"{SAM}: {key} (P2, Enterprise, Globex Telecom) has used 75% of its response time "
+        "and needs help; due Mon 23 Nov 2026 15:00 EST.",
         f"{key} breached its P2 response target (Mon 23 Nov 2026 15:00 EST).",
     ]
     bodies = [c.body for c in issue.bridge_comments]

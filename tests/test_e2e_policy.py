@@ -500,7 +500,7 @@ def test_needs_info_label_goes_once_the_customer_supplies_the_fields(
     assert bridge.cycle().writes == 0
 
 
-def test_pause_keeps_the_due_time_and_resuming_moves_it_by_the_paused_business_time(
+def test_hold_keeps_the_due_time_and_approval_moves_it_by_the_held_business_time(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory
 ) -> None:
     sb = sandbox_factory(seed="empty", now=t(24, 9, 15))
@@ -513,14 +513,14 @@ def test_pause_keeps_the_due_time_and_resuming_moves_it_by_the_paused_business_t
     )
 
     sb.set_now(t(24, 9, 30))
-    transition(sb, key, "Wait for customer", by=SAM)  # no public reply: a pause, not a response
+    transition(sb, key, "Needs approval", by=SAM)  # held for approval: a pause, not a response
     sb.set_now(t(24, 10, 0))
     bridge.cycle()
     issue = end_state(sb, key)
     assert (issue.field("SLA state"), issue.field("Response due")) == ("paused", t(24, 15))
 
     sb.set_now(t(24, 11, 0))
-    transition(sb, key, "Escalate", by=SAM)  # out of the pause status, still unanswered
+    transition(sb, key, "Approve", by=SAM)  # out of the approval status, still unanswered
     bridge.cycle()
     issue = end_state(sb, key)
     # 1h30 paused inside business hours: due 15:00 → 16:30

@@ -19,6 +19,8 @@ from policy_factories import (
 )
 
 from bridge.policy.model import (
+    Actor,
+    AssigneeChange,
     Desired,
     EscalationAction,
     EscalationStep,
@@ -47,7 +49,8 @@ def p1(**kwargs) -> IssueSnapshot:
         ("2026-11-30T11:00:00+10:00", (0,)),
         ("2026-11-30T11:59:00+10:00", (0,)),
         ("2026-11-30T12:00:00+10:00", (0, 1)),
-        ("2026-11-30T13:00:00+10:00", (0, 1, 2)),
+        ("2026-11-30T13:00:00+10:00", (0, 1)),  # the due instant: not breached yet
+        ("2026-11-30T13:00:01+10:00", (0, 1, 2)),
         ("2026-12-03T09:00:00+10:00", (0, 1, 2)),
     ],
 )
@@ -84,22 +87,43 @@ def test_several_steps_reached_at_once_all_apply_in_order():
     assert desired.escalation_steps == (0, 1, 2)
     assert [c.action_id for c in desired.comments] == [
         f"SUP-1/esc/0.0/{DUE_STAMP}",
+        f"SUP-1/esc/1.3/{DUE_STAMP}",
         f"SUP-1/esc/2.2/{DUE_STAMP}",
     ]
-    assert desired.comments[1].body == (
+    assert desired.comments[1].body.startswith("priya.lead@vendor.example: SUP-1 (P1, Standard")
+    assert desired.comments[2].body == (
         "SUP-1 breached its P1 response target (Mon 30 Nov 2026 13:00 AEST)."
     )
     assert {"sla-at-risk", "sla-breached"} <= desired.labels_present
     assert [(t.action_id, t.name) for t in desired.transitions] == [
         (f"SUP-1/esc/2.1/{DUE_STAMP}/escalate", "Escalate")
     ]
-    # Acme has no named engineer: the assign action is skipped, and explain says so
-    assert desired.assignee is None
+    # Acme has no named engineer: that assign is skipped (explain says so) and the
+    # regional lead of its calendar is assigned instead
+    assert desired.assignee == "priya.lead@vendor.example"
+    texts = [e.text for e in desired.explanation if e.topic == "escalation"]
     assert any(
-        "assign skipped: Acme Networks has no named engineer" in e.text
-        for e in desired.explanation
-        if e.topic == "escalation"
+        "assign skipped: Acme Networks has no named engineer, assign to priya.lead" in t
+        for t in texts
+    ), texts
+
+
+def test_ladder_never_assigns_a_case_a_person_unassigned():
+    # defect 10: the changelog shows an engineer unassigned it; nobody owns it now
+    case = dataclasses.replace(
+        p1(),
+        assignee_history=(AssigneeChange(at("2026-11-30T09:30:00+10:00"), Actor.ENGINEER, None),),
     )
+    desired = run(case, "2026-11-30T16:00:00+10:00")
+    assert desired.escalation_steps == (0, 1, 2)
+    assert desired.assignee is None
+    texts = [e.text for e in desired.explanation if e.topic == "escalation"]
+    assert any("a person assigned or unassigned the case before" in t for t in texts), texts
+    by_bridge = dataclasses.replace(
+        p1(),
+        assignee_history=(AssigneeChange(at("2026-11-30T09:30:00+10:00"), Actor.BRIDGE, None),),
+    )
+    assert run(by_bridge, "2026-11-30T16:00:00+10:00").assignee == "priya.lead@vendor.example"
 
 
 def test_ladder_labels_are_a_record_never_removed():
@@ -151,7 +175,7 @@ def test_enterprise_named_engineer_comes_before_the_ladder():
         p1(comments=[comment(SAM, "2026-11-30T10:00:00+10:00")]),  # answered in time
         p1(comments=[comment(SAM, "2026-11-30T14:00:00+10:00")]),  # answered late
         p1(status_history=[("2026-11-30T11:30:00+10:00", "Work in progress")]),
-        p1(status_history=[("2026-11-30T10:00:00+10:00", "Waiting for customer")]),  # paused
+        p1(status_history=[("2026-11-30T10:00:00+10:00", "Pending approval")]),  # held
         p1(status_history=[("2026-11-30T10:00:00+10:00", "Resolved")]),
     ],
 )
@@ -165,17 +189,27 @@ def test_no_ladder_once_answered_paused_or_resolved(case):
     assert desired.next_wakeup is None
 
 
-def test_ladder_ids_change_when_the_due_time_is_recomputed():
+def test_ladder_ids_stay_when_a_hold_moves_the_due_time():
+    # defect 6: a step taken before a hold is the same step after it
     before = run(p1(), "2026-11-30T11:00:00+10:00")
-    paused = p1(
+    held = p1(
         status_history=[
-            ("2026-11-30T11:10:00+10:00", "Waiting for customer"),
+            ("2026-11-30T11:10:00+10:00", "Pending approval"),
             ("2026-11-30T11:40:00+10:00", "Open"),
         ]
     )
-    after = run(paused, "2026-11-30T12:00:00+10:00")  # due now 13:30 = 03:30Z
+    after = run(held, "2026-11-30T12:00:00+10:00")
+    assert after.response_due == at("2026-11-30T13:30:00+10:00")  # 30 min held
     assert before.comments[0].action_id == f"SUP-1/esc/0.0/{DUE_STAMP}"
-    assert after.comments[0].action_id == "SUP-1/esc/0.0/20261130T0330Z"
+    assert after.comments[0].action_id == f"SUP-1/esc/0.0/{DUE_STAMP}"
+    assert "13:30" in after.comments[0].body  # the text tells the moved due time
+
+
+def test_ladder_ids_change_when_a_new_priority_recomputes_the_due_time():
+    p1_ids = {c.action_id for c in run(p1(), "2026-11-30T12:00:00+10:00").comments}
+    p2 = snapshot(priority="Critical")  # due 15:00: half-way is 12:00
+    p2_ids = {c.action_id for c in run(p2, "2026-11-30T12:00:00+10:00").comments}
+    assert p1_ids and p2_ids and not p1_ids & p2_ids
 
 
 # ------------------------------------------------------------------- stable ids
@@ -227,7 +261,7 @@ def test_action_ids_are_identical_across_evaluations_at_different_times(first, s
 
 def test_every_comment_names_the_case_key():
     desired = evaluate(awkward_case(), RULES, awkward_context(), at("2026-11-30T17:00:00+10:00"))
-    assert len(desired.comments) == 7  # five conditions + two ladder comments
+    assert len(desired.comments) == 8  # five conditions + three ladder comments
     for c in desired.comments:
         assert "SUP-9" in c.body
         assert "{" not in c.body and "}" not in c.body
@@ -270,7 +304,8 @@ def test_templates_fill_every_placeholder():
     [
         ("2026-11-30T09:30:00+10:00", "2026-11-30T11:00:00+10:00"),  # the 50 % step
         ("2026-11-30T11:00:00+10:00", "2026-11-30T12:00:00+10:00"),  # 75 %: at risk + step
-        ("2026-11-30T12:30:00+10:00", "2026-11-30T13:00:00+10:00"),  # due
+        ("2026-11-30T12:30:00+10:00", "2026-11-30T13:00:01+10:00"),  # just after due
+        ("2026-11-30T13:00:00+10:00", "2026-11-30T13:00:01+10:00"),  # at due: not breached
         ("2026-11-30T13:30:00+10:00", None),  # everything reached
         ("2026-11-27T12:00:00+10:00", "2026-11-30T11:00:00+10:00"),  # before creation
     ],

@@ -149,9 +149,10 @@ def test_case_created_in_a_done_status_without_history_is_answered():
     assert desired.first_response == at("2026-11-30T09:30:00+10:00")
 
 
-# --------------------------------------------------------------------------- pauses
+# ------------------------------------------------------- holds for approval (pauses)
 
-WAIT = "Waiting for customer"
+#: Before the first response only a hold for quota approval pauses the clock.
+WAIT = "Pending approval"
 
 
 def test_paused_case_keeps_its_due_time_and_is_paused():
@@ -238,6 +239,37 @@ def test_pause_after_the_due_time_does_not_undo_a_breach():
         priority="Blocker", status_history=[("2026-11-30T14:00:00+10:00", WAIT)]
     )
     assert run(still_waiting, NOW_LATE).sla_state == "breached"
+
+
+def test_unanswered_case_parked_in_a_pause_status_keeps_its_clock_running():
+    # defect 8: "Waiting for customer" pauses only after an agent's public reply
+    case = snapshot(
+        priority="Blocker",
+        status_history=[("2026-11-30T10:00:00+10:00", "Waiting for customer")],
+    )
+    desired = run(case, "2026-11-30T13:30:00+10:00")
+    assert desired.sla_state == "breached"
+    assert desired.response_due == at("2026-11-30T13:00:00+10:00")
+    texts = [e.text for e in desired.explanation if e.topic == "clock"]
+    assert any("no agent has replied publicly yet" in t for t in texts), texts
+
+
+def test_customer_moving_the_case_into_a_responded_status_is_not_a_response():
+    from bridge.policy.model import Actor
+
+    by_customer = snapshot(
+        priority="Blocker",
+        status_history=[("2026-11-30T10:00:00+10:00", "Work in progress", Actor.CUSTOMER)],
+    )
+    desired = run(by_customer, "2026-11-30T13:30:00+10:00")
+    assert (desired.sla_state, desired.first_response) == ("breached", None)
+    texts = [e.text for e in desired.explanation if e.topic == "clock"]
+    assert any("not a response (only an agent's action is)" in t for t in texts), texts
+    by_agent = snapshot(
+        priority="Blocker",
+        status_history=[("2026-11-30T10:00:00+10:00", "Work in progress", Actor.ENGINEER)],
+    )
+    assert run(by_agent, "2026-11-30T13:30:00+10:00").sla_state == "met"
 
 
 def test_created_in_a_pause_status():

@@ -300,11 +300,37 @@ MALFORMED = [
     ),
     pytest.param(
         "sla.yaml",
-        "holidays: {country: GB}",
+        "holidays: {country: GB, subdivision: ENG}",
         "holidays: {country: XX}",
         "country: XX",
         "unknown holiday country 'XX'",
         id="bad-country",
+    ),
+    pytest.param(
+        "sla.yaml",
+        "Columbus Day,",
+        "Colombus Day,",
+        "leave_out:",
+        "leave_out names 'Colombus Day', which is not a holiday of US-NY (did you mean "
+        "'Columbus Day'?)",
+        id="leave-out-typo",
+    ),
+    pytest.param(
+        "sla.yaml",
+        "    escalation_owner: sam.agent@vendor.example\n",
+        "",
+        "  new-york:",
+        "calendar new-york has no escalation_owner, but escalation step 2 assigns or names it",
+        id="calendar-without-escalation-owner",
+    ),
+    pytest.param(
+        "sla.yaml",
+        "escalation_owner: sam.agent@vendor.example",
+        "escalation_owner: Sam Agent",
+        "escalation_owner: Sam Agent",
+        "escalation_owner 'Sam Agent' is neither named_engineer, escalation_owner nor an "
+        "e-mail/account id",
+        id="escalation-owner-not-an-account",
     ),
     pytest.param(
         "sla.yaml",

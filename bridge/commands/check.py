@@ -461,6 +461,9 @@ def print_summary(
         print(f"  responded statuses: {', '.join(sorted(response.responded_statuses))}", file=out)
     if response.pause_statuses:
         print(f"  pause statuses: {', '.join(sorted(response.pause_statuses))}", file=out)
+    if response.approval_statuses:
+        held = ", ".join(sorted(response.approval_statuses))
+        print(f"  approval statuses (clock stopped while held): {held}", file=out)
 
     print("\nCalendars", file=out)
     for name, calendar in ruleset.calendars.items():
@@ -475,12 +478,11 @@ def print_summary(
             source += f" - {len(spec.remove)} removed"
         hours = describe_hours(dict(calendar.weekly_hours))
         print(f"  {name}{marker}: {calendar.timezone}, {hours}, {source}", file=out)
-        upcoming = _next_holidays(calendar, today, 3)
-        if upcoming:
-            listed = "; ".join(f"{_DAY_NAMES[d.weekday()]} {d:%d %b %Y} {n}" for d, n in upcoming)
-            print(f"    next holidays: {listed}", file=out)
-        else:
-            print("    next holidays: none within a year", file=out)
+        if spec.leave_out:
+            print(f"    holidays worked: {', '.join(sorted(spec.leave_out))}", file=out)
+        owner = ruleset.escalation_owners.get(name)
+        print(f"    escalation owner: {owner or '-'}", file=out)
+        _print_holidays(calendar, today, out)
 
     print("\nEscalation ladder", file=out)
     if not ruleset.escalation:
@@ -517,8 +519,23 @@ def describe_item(item: RequiredItem) -> str:
     return f"{text} ({'; '.join(checks)})" if checks else text
 
 
-def _next_holidays(calendar: BusinessCalendar, today: date, count: int) -> list[tuple[date, str]]:
-    """The next closed dates from ``today`` that fall on a day with business hours."""
+def _print_holidays(calendar: BusinessCalendar, today: date, out: TextIO) -> None:
+    """The closed dates of the twelve months from ``today`` on days with business hours."""
+    last = _a_year_after(today) - timedelta(days=1)
     weekly = calendar.weekly_hours
-    found = calendar.holidays_between(today, today + timedelta(days=366))
-    return [(d, n) for d, n in found if weekly.get(d.weekday())][:count]
+    found = [(d, n) for d, n in calendar.holidays_between(today, last) if weekly.get(d.weekday())]
+    span = f"{today:%d %b %Y} - {last:%d %b %Y}"
+    if not found:
+        print(f"    holidays {span}: none", file=out)
+        return
+    print(f"    holidays {span}:", file=out)
+    for d, holiday in found:
+        print(f"      {_DAY_NAMES[d.weekday()]} {d:%d %b %Y}  {holiday}", file=out)
+
+
+def _a_year_after(day: date) -> date:
+    """The same date a year later (28 Feb for 29 Feb)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"created  {calendar.format(created)}", file=out)
     utc = due.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"due      {calendar.format(due)}  ({utc})", file=out)
+    print("a response at this instant is in time: breached only after it", file=out)
     print(f"business time to respond: {format_business_duration(business)}", file=out)
     closed = calendar.holidays_between(
         created.astimezone(calendar.tz).date(), due.astimezone(calendar.tz).date()

@@ -83,6 +83,34 @@ class HolidaySpec:
     subdivision: str | None = None  # e.g. "QLD"
     extra: frozenset[date] = frozenset()  # extra closed dates
     remove: frozenset[date] = frozenset()  # business days despite being holidays
+    #: holidays the office works, by name as the `holidays` package gives it
+    #: ("Columbus Day"); its observed day ("Columbus Day (observed)") too
+    leave_out: frozenset[str] = frozenset()
+
+
+#: The years whose holiday names a ``leave_out`` name is checked against.
+_NAME_YEARS = range(2020, 2032)
+
+
+def _kept(label: str, leave_out: frozenset[str]) -> str:
+    """The holidays named on a date (the package joins several with "; ") that are not
+    left out (``leave_out`` case-folded); "" when the office works that day."""
+    return "; ".join(p for p in label.split("; ") if not _name_left_out(p, leave_out))
+
+
+def _name_left_out(name: str, leave_out: frozenset[str]) -> bool:
+    folded = name.strip().casefold()
+    base = folded.split(" (", 1)[0]  # "independence day (observed)" -> "independence day"
+    return folded in leave_out or base in leave_out
+
+
+def holiday_names(country: str, subdivision: str | None) -> frozenset[str]:
+    """Every holiday name a country (subdivision) has in 2020-2031, "(observed)" dropped."""
+    found = holidays_pkg.country_holidays(country, subdiv=subdivision, years=_NAME_YEARS)
+    names: set[str] = set()
+    for label in found.values():
+        names.update(part.split(" (", 1)[0] for part in str(label).split("; "))
+    return frozenset(names)
 
 
 def _naive_error(what: str, value: datetime) -> ValueError:
@@ -198,6 +226,8 @@ def _check_holidays(name: str, spec: HolidaySpec) -> None:
             raise CalendarError(
                 f"calendar {name!r}: subdivision {spec.subdivision!r} given without a country"
             )
+        if spec.leave_out:
+            raise CalendarError(f"calendar {name!r}: leave_out names holidays without a country")
         return
     supported = holidays_pkg.list_supported_countries()
     if spec.country not in supported:
@@ -213,6 +243,18 @@ def _check_holidays(name: str, spec: HolidaySpec) -> None:
             f"calendar {name!r}: {spec.country} has no subdivision {spec.subdivision!r}; "
             f"known subdivisions: {known}"
         )
+    if spec.leave_out:
+        names = holiday_names(spec.country, spec.subdivision)
+        folded = {n.casefold() for n in names}
+        unknown = sorted(n for n in spec.leave_out if n.strip().casefold() not in folded)
+        if unknown:
+            where = spec.country + (f"-{spec.subdivision}" if spec.subdivision else "")
+            close = difflib.get_close_matches(unknown[0], sorted(names), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CalendarError(
+                f"calendar {name!r}: leave_out names {', '.join(map(repr, unknown))}, which "
+                f"is not a holiday of {where}{hint}; its holidays: {', '.join(sorted(names))}"
+            )
 
 
 class _Table(NamedTuple):
@@ -332,6 +374,10 @@ class BusinessCalendar:
                     spec.country, subdiv=spec.subdivision, years=year
                 )
                 found = {d: str(n) for d, n in country.items() if d.year == year}
+                if spec.leave_out:
+                    out = frozenset(n.strip().casefold() for n in spec.leave_out)
+                    kept = {d: _kept(n, out) for d, n in found.items()}
+                    found = {d: n for d, n in kept.items() if n}
             for d in spec.extra:
                 if d.year == year:
                     found[d] = f"{found[d]}; {_EXTRA_NAME}" if d in found else _EXTRA_NAME

@@ -48,6 +48,9 @@ class CustomerFacts:
     calendar: BusinessCalendar
     contacts: frozenset[str]  # stripped and case-folded
     assigns_named_engineer: bool  # the tier includes it and the customer names one
+    #: the regional lead of the customer's calendar (sla.yaml), whom the ladder can
+    #: assign (`assign: escalation_owner`) or name in a comment (`{escalation_owner}`)
+    escalation_owner: str | None = None
 
 
 def _customer_facts(customer: Customer, rules: RuleSet) -> CustomerFacts | str:
@@ -67,7 +70,8 @@ def _customer_facts(customer: Customer, rules: RuleSet) -> CustomerFacts | str:
             f"(have: {', '.join(sorted(rules.calendars)) or 'none'})"
         )
     named = "named_engineer" in tier.entitlements and bool(customer.named_engineer)
-    return CustomerFacts(customer, tier, name, calendar, folded(customer.contacts), named)
+    owner = rules.escalation_owners.get(name)
+    return CustomerFacts(customer, tier, name, calendar, folded(customer.contacts), named, owner)
 
 
 #: How a case's customer was found: by the organisation it names; or, when it names

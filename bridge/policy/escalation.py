@@ -1,16 +1,20 @@
 """The escalation ladder: steps at shares of the response target, while the clock runs.
 
-A step is reached when the business time used is at least its share of the
-target (and it applies to the case's priority).  Every reached step is returned,
-in order, even when several were reached at once: the sync layer's ledger makes
-each action happen once.  Action ids carry the due time, so a recomputed due
-time (new priority, ended pause) is a new escalation.
+A step below 100 % is reached when the business time used is at least its share
+of the target; a step at 100 % or more only strictly after that moment (breach is
+strictly after the due instant, SPEC §2), and so is the 100 % step of a case past
+its due time outside business hours (and it applies to the case's priority).
+Every reached step is returned, in order, even when several were reached at
+once: the sync layer's ledger makes each action happen once.  Action ids carry
+the due time the target gives from creation, before pauses move it: a new
+priority is a new escalation, an ended pause (a hold for approval) is not, so
+each step fires once per case whatever pauses come between.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.model import (
@@ -28,6 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
 
 Render = Callable[[str], str]  # a comment template's text -> the comment's text
+
+#: A step at 100 % or more is reached strictly after its moment: the sync layer
+#: re-reads the case this long after it.
+JUST_AFTER = timedelta(seconds=1)
 
 
 def applies(step: EscalationStep, level: PriorityLevel) -> bool:
@@ -96,7 +104,7 @@ def ladder_for(steps: tuple[EscalationStep, ...], level: PriorityLevel) -> tuple
     return tuple(rungs)
 
 
-AssignHow = Literal["assigned", "no_engineer", "owned"]
+AssignHow = Literal["assigned", "no_engineer", "no_owner", "owned", "left_alone"]
 
 
 class Assignment(NamedTuple):
@@ -137,23 +145,33 @@ def run_ladder(
     customer: Customer,
     assignee: str | None,
     render: Render,
+    left_alone: bool = False,
+    escalation_owner: str | None = None,
 ) -> LadderOutcome:
     """The ladder's actions for a case whose clock is running.
 
     ``assignee`` is who owns the case after earlier decisions (the named
-    engineer rule); a ladder ``assign`` only applies to a case still unowned.
+    engineer rule); a ladder ``assign`` only applies to a case still unowned and
+    that no person has ever assigned (``left_alone``).  ``escalation_owner`` is the
+    regional lead of the customer's calendar (``assign: escalation_owner``).
     """
     full, used = clock.target_business, clock.business_used
-    past = used >= full  # the usual case: every step up to 100 % is reached
+    past = clock.state == "breached"  # strictly after the due instant
     reached: list[Rung] = []
     next_step: EscalationStep | None = None
     for rung in rungs:
-        if not (past and rung.within) and used < full * rung.step.at:
+        at = rung.step.at
+        if not ((past and rung.within) or used > full * at or (at < 1 and used >= full * at)):
             next_step = rung.step  # steps are in order of their share: the rest wait too
             break
         reached.append(rung)
-    next_at = clock.moment(calendar, next_step.at) if next_step is not None else None
-    acts = _Acts(key, due_stamp(clock.due) if reached else "", customer, assignee, render)
+    next_at = None
+    if next_step is not None:
+        next_at = clock.moment(calendar, next_step.at)
+        if next_step.at >= 1:  # reached just after that moment, never at it
+            next_at += JUST_AFTER
+    stamp = due_stamp(clock.unpaused_due or clock.due) if reached else ""
+    acts = _Acts(key, stamp, customer, _Owners(assignee, left_alone, escalation_owner), render)
     for rung in reached:
         acts.step(rung)
     return LadderOutcome(
@@ -167,19 +185,23 @@ def run_ladder(
     )
 
 
+class _Owners(NamedTuple):
+    """Who owns the case, and whom a ladder ``assign`` may bring in."""
+
+    assignee: str | None  # the case's owner after the named engineer rule
+    left_alone: bool  # a person assigned or unassigned the case before: never assign it
+    escalation_owner: str | None  # the regional lead of the customer's calendar
+
+
 class _Acts:
     """The actions of the reached steps, collected in order."""
 
     def __init__(
-        self, key: str, stamp: str, customer: Customer, owner: str | None, render: Render
+        self, key: str, stamp: str, customer: Customer, owners: _Owners, render: Render
     ) -> None:
-        self.key, self.stamp, self.customer, self.owner, self.render = (
-            key,
-            stamp,
-            customer,
-            owner,
-            render,
-        )
+        self.key, self.stamp, self.customer, self.render = key, stamp, customer, render
+        self.owner = owners.assignee
+        self.left_alone, self.escalation_owner = owners.left_alone, owners.escalation_owner
         self.comments: list[DesiredComment] = []
         self.transitions: list[DesiredTransition] = []
         self.assignments: list[Assignment] = []
@@ -207,8 +229,14 @@ class _Acts:
             if self.customer.named_engineer is None:
                 return Assignment(step, position, "no_engineer", None)
             target = self.customer.named_engineer
+        elif target == "escalation_owner":
+            if self.escalation_owner is None:
+                return Assignment(step, position, "no_owner", None)
+            target = self.escalation_owner
         if self.owner is not None:
             return Assignment(step, position, "owned", self.owner)
+        if self.left_alone:
+            return Assignment(step, position, "left_alone", None)
         self.owner = self.new_assignee = target
         return Assignment(step, position, "assigned", target)
 

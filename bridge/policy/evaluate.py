@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 from bridge.policy.compiled import CustomerDecision, CustomerFacts, Policy
 from bridge.policy.cycle import Cycle
-from bridge.policy.escalation import LadderOutcome, run_ladder
+from bridge.policy.escalation import JUST_AFTER, LadderOutcome, run_ladder
 from bridge.policy.explain import explain_known, explain_unknown
 from bridge.policy.information import Information
 from bridge.policy.model import Desired, Explanation, IssueSnapshot
@@ -65,6 +65,9 @@ class Assignment(NamedTuple):
 
     applies: bool  # the case is open and the tier assigns a named engineer
     assignee: str | None
+    #: someone other than the bridge assigned or unassigned the case (changelog): the
+    #: bridge never assigns it again, neither the named engineer nor a ladder step
+    by_person: bool = False
 
 
 class Decisions(NamedTuple):
@@ -141,6 +144,8 @@ def decide(
             customer=facts.customer,
             assignee=snapshot.assignee or assignment.assignee,
             render=values.render,
+            left_alone=assignment.by_person,
+            escalation_owner=facts.escalation_owner,
         )
     return Decisions(
         facts=facts,
@@ -176,9 +181,13 @@ def _terms(
 
 
 def decide_assignment(snapshot: IssueSnapshot, facts: CustomerFacts, open_case: bool) -> Assignment:
+    """Only a case no person has ever assigned gets the named engineer: an engineer's
+    unassign or reassign stands (SPEC §1)."""
     applies = open_case and facts.assigns_named_engineer
-    assignee = facts.customer.named_engineer if applies and snapshot.assignee is None else None
-    return Assignment(applies, assignee)
+    by_person = snapshot.assigned_by_a_person
+    unowned = snapshot.assignee is None and not by_person
+    assignee = facts.customer.named_engineer if applies and unowned else None
+    return Assignment(applies, assignee, by_person)
 
 
 def next_wakeup(
@@ -196,8 +205,8 @@ def next_wakeup(
     """
     if clock is None or ladder is None:  # the ladder runs exactly while the clock runs
         return None
-    due_ahead = clock.state != "breached" and clock.due > now
-    moments = [clock.due] if due_ahead else []
+    due_ahead = clock.state != "breached"  # at the due instant the case is not breached yet
+    moments = [clock.due + JUST_AFTER] if due_ahead else []
     if at_risk_at > 1 or due_ahead:
         moments.append(clock.moment(facts.calendar, at_risk_at))
     if ladder.next_step_at is not None:
@@ -279,6 +288,7 @@ def _known_desired(
         next_wakeup=decisions.next_wakeup if decisions.open else None,
         sla_priority=decided.level if clock is not None else None,
         paused_business=clock.paused_business if clock is not None else None,
+        held=clock.held if clock is not None else False,
     )
 
 

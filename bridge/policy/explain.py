@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from bridge.policy.compiled import CustomerDecision, Policy
 from bridge.policy.escalation import LadderOutcome, Rung, not_running_reason
-from bridge.policy.model import Customer, Explanation, IssueSnapshot, PriorityLevel
+from bridge.policy.model import Actor, Customer, Explanation, IssueSnapshot, PriorityLevel
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, change_text, condition_reasons
 from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_due
 from bridge.policy.tiers import ContactDecision, QuotaDecision
@@ -98,11 +98,17 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     elif d.information.required:
         yield "information", "every required item is supplied"
     if d.assignment.applies:
-        if snapshot.assignee is None:
+        if snapshot.assignee is not None:
+            yield "assignment", f"already assigned to {snapshot.assignee}: left alone"
+        elif d.assignment.by_person:
+            yield (
+                "assignment",
+                "unassigned by a person (changelog): the named engineer is not assigned "
+                "again, nor is anyone by a ladder step",
+            )
+        else:
             engineer = d.assignment.assignee
             yield "assignment", f"unassigned: assign to the named engineer {engineer}"
-        else:
-            yield "assignment", f"already assigned to {snapshot.assignee}: left alone"
     yield "calendar", f"calendar {facts.calendar_name} ({facts.calendar.tz})"
     if d.clock is None:
         yield "sla", f"no response target for {d.priority.level}: SLA state none"
@@ -222,15 +228,16 @@ def _clock(
         f"{calendar.format(snapshot.created)} -> due {calendar.format(clock.due)}; "
         f"{format_duration(clock.business_used)} business time used",
     )
-    if clock.paused_business > timedelta(0) or clock.pauses:
-        yield (
-            "clock",
-            f"paused {len(clock.pauses)} time(s); completed pauses moved the due time "
-            f"{format_duration(clock.paused_business)} later",
-        )
+    yield from _holds(clock, calendar)
     if clock.first_response is not None:
         response = clock.first_response
         yield "clock", f"first response {calendar.format(response.at)}: {response.how}"
+        if response.at == clock.due:
+            yield "clock", "answered at the due instant: met (breach is strictly after due)"
+    elif (
+        clock.running and clock.business_used >= clock.target_business and clock.state != "breached"
+    ):
+        yield "clock", "the due instant has not passed: breach is strictly after due"
     # a priority change recomputes the due time from creation with the new target
     previous = _previous_level(snapshot, policy, level)
     old_target = policy.rules.response.targets.get(previous) if previous is not None else None
@@ -243,6 +250,33 @@ def _clock(
             f"was {calendar.format(old_due)}, now {calendar.format(clock.due)}",
         )
     yield "sla", f"SLA state {clock.state}"
+
+
+def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:
+    """The holds for approval, a pause status that does not pause, a status that is not a
+    response."""
+    if clock.paused_business > timedelta(0) or clock.pauses:
+        yield (
+            "clock",
+            f"held for approval {len(clock.pauses)} time(s): the clock stops while held; "
+            f"ended holds moved the due time {format_duration(clock.paused_business)} later",
+        )
+    if clock.held:
+        yield "clock", "held for quota approval: the report counts the case apart"
+    if clock.parked is not None:
+        yield (
+            "clock",
+            f"in pause status {clock.parked}, but no agent has replied publicly yet: "
+            "the clock keeps running",
+        )
+    moved = clock.not_a_response
+    if moved is not None:
+        who = "the customer" if moved.by is Actor.CUSTOMER else f"a non-agent ({moved.by})"
+        yield (
+            "clock",
+            f"{who} moved the case into {moved.status} at {calendar.format(moved.start)}: "
+            "not a response (only an agent's action is)",
+        )
 
 
 def _previous_level(
@@ -275,6 +309,12 @@ def _ladder(policy: Policy, d: Decisions, ladder: LadderOutcome) -> Notes:
             f"step {step.index + 1} at {step.at:.0%} reached ({share:.0%} of the target "
             f"used): " + (done or "no actions"),
         )
+    if clock.completed_pauses and ladder.rungs:
+        yield (
+            "escalation",
+            "steps taken before a hold are not taken again (their ids carry the due time "
+            f"before pauses, {d.facts.calendar.format(clock.unpaused_due or clock.due)})",
+        )
     if ladder.next_step is not None and ladder.next_step_at is not None:
         at = d.facts.calendar.format(ladder.next_step_at)
         yield (
@@ -300,6 +340,10 @@ def _step_actions(rung: Rung, ladder: LadderOutcome, organization: str) -> Itera
             made = assigned[(rung.step.index, position)]
             if made.how == "no_engineer":
                 yield f"assign skipped: {organization} has no named engineer"
+            elif made.how == "no_owner":
+                yield "assign skipped: the customer's calendar has no escalation owner"
+            elif made.how == "left_alone":
+                yield "assign skipped: a person assigned or unassigned the case before"
             elif made.how == "owned":
                 yield f"assign skipped: already assigned to {made.who}"
             else:

@@ -203,11 +203,18 @@ class ResponsePolicy:
     responded_statuses: frozenset[str]
     pause_statuses: frozenset[str]
     at_risk_at: float  # share of the target, 0.75 for "75%"
+    #: statuses a case is held in for quota approval: the clock stops while it sits there
+    approval_statuses: frozenset[str] = frozenset()
 
     @cached_property
     def paused_names(self) -> frozenset[str]:
         """The pause statuses stripped and case-folded (worked out once)."""
         return frozenset(n.strip().casefold() for n in self.pause_statuses)
+
+    @cached_property
+    def approval_names(self) -> frozenset[str]:
+        """The approval statuses stripped and case-folded (worked out once)."""
+        return frozenset(n.strip().casefold() for n in self.approval_statuses)
 
     @cached_property
     def responded_names(self) -> frozenset[str]:
@@ -222,7 +229,8 @@ EscalationKind = Literal["comment", "label", "assign", "transition"]
 class EscalationAction:
     kind: EscalationKind
     label: str | None = None  # kind == "label"
-    assign: str | None = None  # kind == "assign": "named_engineer" or an e-mail/account id
+    #: kind == "assign": "named_engineer", "escalation_owner" or an e-mail/account id
+    assign: str | None = None
     transition: str | None = None  # kind == "transition": the transition's name
     comment: CommentTemplate | None = None  # kind == "comment"
 
@@ -285,6 +293,8 @@ class RuleSet:
     response: ResponsePolicy
     escalation: tuple[EscalationStep, ...]
     required_information: RequiredInformation
+    #: calendar name -> its escalation owner (a regional lead; e-mail or account id)
+    escalation_owners: Mapping[str, str] = field(default_factory=dict)
 
     def customer(self, organization: str | None) -> Customer | None:
         """The customer entry for an organisation name (exact, then case-insensitive)."""
@@ -342,6 +352,16 @@ class StatusChange:
     from_status: str | None
     to_status: str
     to_category: str  # Jira status category key: "new" | "indeterminate" | "done"
+    by: Actor = Actor.UNKNOWN  # who moved the case (a portal transition: CUSTOMER)
+
+
+@dataclass(frozen=True)
+class AssigneeChange:
+    """A change of the assignee in the changelog (who changed it, and to whom)."""
+
+    at: datetime
+    by: Actor
+    to: str | None  # the new assignee's display name, None when unassigned
 
 
 @dataclass(frozen=True)
@@ -385,6 +405,12 @@ class IssueSnapshot:
     #: the JSM organisations the reporter is a member of, read only for a case whose
     #: organisation field is empty (its customer is then found from the reporter)
     reporter_organizations: tuple[str, ...] = ()
+    assignee_history: tuple[AssigneeChange, ...] = ()  # oldest first
+
+    @property
+    def assigned_by_a_person(self) -> bool:
+        """Someone other than the bridge has assigned or unassigned the case (changelog)."""
+        return any(change.by is not Actor.BRIDGE for change in self.assignee_history)
 
     @property
     def priority_set_by(self) -> Actor:
@@ -580,3 +606,6 @@ class Desired:
     sla_priority: PriorityLevel | None = None
     #: business time the response clock spent paused (completed pauses before the response)
     paused_business: timedelta | None = None
+    #: the case is held for quota approval (in an approval status now, or resolved from
+    #: one): its clock is paused and the report counts it apart from compliance
+    held: bool = False

@@ -170,6 +170,7 @@ class _Build:
     response: ResponsePolicy | None = None
     escalation: tuple[EscalationStep, ...] | None = None
     required_information: RequiredInformation | None = None
+    escalation_owners: dict[str, str] = field(default_factory=dict)
 
 
 def build_ruleset(
@@ -242,6 +243,7 @@ def build_ruleset(
         response=build.response,
         escalation=build.escalation,
         required_information=build.required_information,
+        escalation_owners=build.escalation_owners,
     )
 
 
@@ -773,7 +775,7 @@ def _read_sla(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
             ok = False
         names = set(cal_map)
         for name, cal_node in cal_map.items():
-            calendar = _read_calendar(check, name, cal_node)
+            calendar = _read_calendar(check, name, cal_node, build.escalation_owners)
             if calendar is None:
                 ok = False
             else:
@@ -802,6 +804,8 @@ def _read_sla(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
     escalation: tuple[EscalationStep, ...] | None = ()
     if "escalation" in entries and not entries["escalation"].is_null:
         escalation = _read_escalation(build, check, entries["escalation"])
+        if escalation and cal_map is not None:
+            _check_owners(check, escalation, cal_map, build.escalation_owners)
     required: RequiredInformation | None = RequiredInformation((), None, None)
     if "required_information" in entries and not entries["required_information"].is_null:
         required = _read_required(build, check, entries["required_information"])
@@ -813,11 +817,22 @@ def _read_sla(build: _Build, check: Checker, entries: dict[str, Node]) -> None:
     build.required_information = required
 
 
-def _read_calendar(check: Checker, name: str, node: Node) -> BusinessCalendar | None:
+def _read_calendar(
+    check: Checker, name: str, node: Node, owners: dict[str, str]
+) -> BusinessCalendar | None:
+    """The calendar; its escalation owner (if it names one) goes into ``owners``."""
     where = f"calendar {name}"
-    entries = check.mapping(node, where, required=("timezone", "hours"), optional=("holidays",))
+    entries = check.mapping(
+        node, where, required=("timezone", "hours"), optional=("holidays", "escalation_owner")
+    )
     if entries is None:
         return None
+    owner_node = entries.get("escalation_owner")
+    if owner_node is not None and not owner_node.is_null:
+        owner = _person(check, owner_node, f"{where}: escalation_owner")
+        owners[name] = owner or ""  # a bad one is reported here, not again as missing
+        if owner is None:
+            return None
     tz = check.string(entries["timezone"], f"{where}: timezone") if "timezone" in entries else None
     hours = _read_hours(check, entries["hours"], where) if "hours" in entries else None
     holidays: HolidaySpec | None = HolidaySpec()
@@ -832,7 +847,9 @@ def _read_calendar(check: Checker, name: str, node: Node) -> BusinessCalendar | 
     except CalendarError as exc:
         message = str(exc)
         lowered = message.casefold()
-        if "subdivision" in lowered:
+        if "leave_out" in lowered:
+            at = lines.get("leave_out", node)
+        elif "subdivision" in lowered:
             at = lines.get("subdivision", node)
         elif "country" in lowered:
             at = lines.get("country", node)
@@ -979,7 +996,9 @@ def _read_holidays(
     check: Checker, node: Node, where: str
 ) -> tuple[HolidaySpec | None, dict[str, Node]]:
     where = f"{where}: holidays"
-    entries = check.mapping(node, where, optional=("country", "subdivision", "extra", "remove"))
+    entries = check.mapping(
+        node, where, optional=("country", "subdivision", "extra", "remove", "leave_out")
+    )
     if entries is None:
         return None, {}
     ok = True
@@ -1017,13 +1036,18 @@ def _read_holidays(
                 else:
                     found.add(value)
         dates[key] = frozenset(found)
-    if not ok:
+    leave_out: tuple[str, ...] | None = ()
+    if "leave_out" in entries and not entries["leave_out"].is_null:
+        leave_out = check.strings(entries["leave_out"], f"{where}: leave_out", allow_single=True)
+        ok = ok and leave_out is not None
+    if not ok or leave_out is None:
         return None, dict(entries)
     spec = HolidaySpec(
         country=country.upper() if country else None,
         subdivision=subdivision,
         extra=dates.get("extra", frozenset()),
         remove=dates.get("remove", frozenset()),
+        leave_out=frozenset(leave_out),
     )
     return spec, dict(entries)
 
@@ -1070,7 +1094,7 @@ def _read_response(build: _Build, check: Checker, node: Node) -> ResponsePolicy 
         node,
         "response",
         required=("targets",),
-        optional=("responded_statuses", "pause_statuses", "at_risk_at"),
+        optional=("responded_statuses", "pause_statuses", "approval_statuses", "at_risk_at"),
     )
     if entries is None:
         return None
@@ -1107,7 +1131,7 @@ def _read_response(build: _Build, check: Checker, node: Node) -> ResponsePolicy 
                     )
                     ok = False
     statuses: dict[str, frozenset[str]] = {}
-    for key in ("responded_statuses", "pause_statuses"):
+    for key in ("responded_statuses", "pause_statuses", "approval_statuses"):
         found = entries.get(key)
         names: tuple[str, ...] | None = ()
         if found is not None and not found.is_null:
@@ -1116,21 +1140,32 @@ def _read_response(build: _Build, check: Checker, node: Node) -> ResponsePolicy 
             ok = False
             names = ()
         statuses[key] = frozenset(names)
-    both = statuses["responded_statuses"] & statuses["pause_statuses"]
-    if both:
-        check.add(
-            entries["pause_statuses"],
-            f"response: {', '.join(sorted(both))} is both a responded and a pause status",
-            "a status either answers the case or pauses its clock",
-        )
-        ok = False
+    for first, second in (
+        ("responded_statuses", "pause_statuses"),
+        ("responded_statuses", "approval_statuses"),
+        ("pause_statuses", "approval_statuses"),
+    ):
+        both = statuses[first] & statuses[second]
+        if both:
+            check.add(
+                entries[second],
+                f"response: {', '.join(sorted(both))} is both a {first.split('_')[0]} "
+                f"and a {second.split('_')[0]} status",
+                "a status answers the case, pauses its clock after a reply, or holds it "
+                "for approval: one of them",
+            )
+            ok = False
     at_risk: float | None = 0.75
     if "at_risk_at" in entries:
         at_risk = _percent(check, entries["at_risk_at"], "response: at_risk_at", maximum=1.0)
     if not ok or at_risk is None:
         return None
     return ResponsePolicy(
-        targets, statuses["responded_statuses"], statuses["pause_statuses"], at_risk
+        targets,
+        statuses["responded_statuses"],
+        statuses["pause_statuses"],
+        at_risk,
+        statuses["approval_statuses"],
     )
 
 
@@ -1150,6 +1185,32 @@ def _target(check: Checker, node: Node, where: str) -> Target | None:
 
 
 _ACTIONS = ("comment", "label", "assign", "transition")
+
+
+def _check_owners(
+    check: Checker,
+    steps: tuple[EscalationStep, ...],
+    calendars: Mapping[str, Node],
+    owners: Mapping[str, str],
+) -> None:
+    """A ladder that assigns or names the escalation owner needs one in every calendar."""
+    uses = [
+        step.index + 1
+        for step in steps
+        for action in step.actions
+        if action.assign == "escalation_owner"
+        or (action.comment is not None and "{escalation_owner}" in action.comment.text)
+    ]
+    if not uses:
+        return
+    for name, node in calendars.items():
+        if name not in owners:
+            check.add(
+                node,
+                f"calendar {name} has no escalation_owner, but escalation step {uses[0]} "
+                "assigns or names it",
+                "name the regional lead, e.g. escalation_owner: lead@vendor.example",
+            )
 
 
 def _read_escalation(
@@ -1238,13 +1299,7 @@ def _read_actions(check: Checker, node: Node, where: str) -> tuple[EscalationAct
             label = _label(check, value, f"{where}: label")
             action = EscalationAction("label", label=label) if label else None
         elif kind == "assign":
-            who = check.string(value, f"{where}: assign")
-            if who is not None and any(ch.isspace() for ch in who):
-                check.add(
-                    value,
-                    f"{where}: assign {who!r} is neither named_engineer nor an e-mail/account id",
-                )
-                who = None
+            who = _person(check, value, f"{where}: assign")
             action = EscalationAction("assign", assign=who) if who else None
         else:
             name = check.string(value, f"{where}: transition")
@@ -1254,6 +1309,18 @@ def _read_actions(check: Checker, node: Node, where: str) -> tuple[EscalationAct
         else:
             actions.append(action)
     return tuple(actions) if ok else None
+
+
+def _person(check: Checker, node: Node, where: str) -> str | None:
+    """An e-mail or account id (for ``assign``: also named_engineer or escalation_owner)."""
+    who = check.string(node, where)
+    if who is not None and any(ch.isspace() for ch in who):
+        check.add(
+            node,
+            f"{where} {who!r} is neither named_engineer, escalation_owner nor an e-mail/account id",
+        )
+        return None
+    return who
 
 
 def _read_required(build: _Build, check: Checker, node: Node) -> RequiredInformation | None:

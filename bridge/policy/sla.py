@@ -5,6 +5,14 @@ business duration (``4h``; or for ``next_business_day`` the business time from
 creation to the close of the next business day).  Paused business time before
 the due moment moves the due time later by the same amount; a pause that starts
 after the due moment does not undo a breach.
+
+Only an agent's action answers a case: an agent's public comment, or an agent
+moving it into a responded status (a customer's portal transition is not a
+response).  Pause statuses ("Waiting for customer") stop the clock only after an
+agent has replied publicly; that reply is itself the first response, so before
+it a case parked in a pause status keeps its clock running (``parked`` says so
+for ``explain``).  What does pause an unanswered case is a hold for quota
+approval: the clock stops while the case sits in an approval status.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ class StatusSpan(NamedTuple):
     category: str | None  # None when unknown (the status a case was created in)
     start: datetime
     end: datetime | None  # None: the case is still in it
+    by: Actor = Actor.UNKNOWN  # who moved the case into it (the reporter for the first)
 
 
 class FirstResponse(NamedTuple):
@@ -56,6 +65,15 @@ class ResponseClock(NamedTuple):
     #: the case's creation as the snapshot gives it (snapshots keep UTC: the calendar's
     #: fastest input); ``moment`` counts from it
     created: datetime
+    #: the due time the target gives from creation, before any pause moved it: the
+    #: escalation's action ids carry it, so a step fires once whatever pauses come between
+    unpaused_due: datetime | None = None
+    #: held for quota approval: in an approval status now, or resolved straight from one
+    held: bool = False
+    #: an unanswered case sits in this pause status, yet its clock runs (no agent reply yet)
+    parked: str | None = None
+    #: a responded status someone other than an agent moved the case into (not a response)
+    not_a_response: StatusSpan | None = None
 
     @property
     def running(self) -> bool:
@@ -72,17 +90,20 @@ class ResponseClock(NamedTuple):
 
 def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
     """The statuses the case has been in, from creation, oldest first."""
+    creator = snapshot.reporter.actor if snapshot.reporter is not None else Actor.UNKNOWN
     if not snapshot.status_history:  # the usual case: no sort needed
-        return [StatusSpan(snapshot.status, snapshot.status_category, snapshot.created, None)]
+        now_in = snapshot.status_category
+        return [StatusSpan(snapshot.status, now_in, snapshot.created, None, creator)]
     history = sorted(snapshot.status_history, key=lambda c: c.at)
     spans: list[StatusSpan] = []
     first_status = history[0].from_status or snapshot.status
-    start, status, category = snapshot.created, first_status, None
+    start, status, by = snapshot.created, first_status, creator
+    category: str | None = None
     for change in history:
         at = max(change.at, snapshot.created)
-        spans.append(StatusSpan(status, category, start, at))
-        start, status, category = at, change.to_status, change.to_category
-    spans.append(StatusSpan(status, category, start, None))
+        spans.append(StatusSpan(status, category, start, at, by))
+        start, status, category, by = at, change.to_status, change.to_category, change.by
+    spans.append(StatusSpan(status, category, start, None, by))
     return spans
 
 
@@ -117,7 +138,8 @@ def first_response(
     spans: Sequence[StatusSpan],
     bridge_account: str | None,
 ) -> FirstResponse | None:
-    """The earliest response: an agent's public comment, a responded status, or Done."""
+    """The earliest response: an agent's public comment, an agent moving the case into a
+    responded status, or Done."""
     found: list[FirstResponse] = []
     for comment in snapshot.comments:
         if counts_as_response(comment, bridge_account):
@@ -127,7 +149,7 @@ def first_response(
             )
     responded = policy.responded_names
     for span in spans:
-        if span.status.strip().casefold() in responded:
+        if span.status.strip().casefold() in responded and span.by is Actor.ENGINEER:
             found.append(FirstResponse(span.start, f"entered responded status {span.status}"))
             break
         if span.category == "done":
@@ -186,16 +208,20 @@ def response_clock(
 
 
 def _neutral(status: str | None, policy: ResponsePolicy) -> bool:
-    """The status neither pauses the clock nor counts as a response."""
+    """The status neither holds, pauses nor answers the case."""
     folded = (status or "").strip().casefold()
-    return folded not in policy.paused_names and folded not in policy.responded_names
+    return (
+        folded not in policy.paused_names
+        and folded not in policy.responded_names
+        and folded not in policy.approval_names
+    )
 
 
 def untouched(snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: str | None) -> bool:
-    """The clock runs from creation untouched: no status the case has been in pauses,
-    answers or closes, and no comment is a response.  Statuses that do neither (an
-    escalation status, say) and comments that are not responses (the customer's,
-    internal notes, the bridge's own) leave the clock running from creation."""
+    """The clock runs from creation untouched: no status the case has been in holds,
+    pauses, answers or closes, and no comment is a response.  Statuses that do
+    neither (an escalation status, say) and comments that are not responses (the
+    customer's, internal notes, the bridge's own) leave the clock running from creation."""
     if not _neutral(snapshot.status, policy):
         return False
     for change in snapshot.status_history:
@@ -206,26 +232,72 @@ def untouched(snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: s
     return not any(counts_as_response(c, bridge_account) for c in snapshot.comments)
 
 
-def _pauses(
+class Holds(NamedTuple):
+    """The case's holds for quota approval up to the clock's cutoff."""
+
+    spans: list[Interval]  # every held span, clipped to the cutoff
+    completed: list[Interval]  # those that ended (they move the due time)
+    since: datetime | None  # the start of a hold still going on, unanswered
+
+
+def _holds(
     spans: Sequence[StatusSpan], policy: ResponsePolicy, cutoff: datetime, answered: bool
-) -> tuple[list[Interval], list[Interval], datetime | None]:
-    """The paused spans up to ``cutoff``, those of them that ended, and the start of a
-    pause still going on (None when there is none)."""
-    pauses: list[Interval] = []
+) -> Holds:
+    """The spans in an approval status before ``cutoff``: the clock's only pauses before a
+    first response (a pause status counts only after an agent's public reply, which is
+    itself the first response)."""
+    held: list[Interval] = []
     completed: list[Interval] = []
-    paused_since: datetime | None = None
+    since: datetime | None = None
     for span in spans:
-        if span.status.strip().casefold() not in policy.paused_names or span.start >= cutoff:
+        if span.status.strip().casefold() not in policy.approval_names or span.start >= cutoff:
             continue
         end = cutoff if span.end is None else min(span.end, cutoff)
         if end <= span.start:
             continue
-        pauses.append((span.start, end))
+        held.append((span.start, end))
         if span.end is not None or answered:
             completed.append((span.start, end))
         else:
-            paused_since = span.start
-    return pauses, completed, paused_since
+            since = span.start
+    return Holds(held, completed, since)
+
+
+def _held_now(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> bool:
+    """In an approval status now, or resolved straight from one (a hold never lifted)."""
+    approval = policy.approval_names
+    if not approval:
+        return False
+    last = spans[-1]
+    if last.status.strip().casefold() in approval:
+        return True
+    before = spans[-2] if len(spans) > 1 else None
+    return (
+        last.category == "done"
+        and before is not None
+        and before.status.strip().casefold() in approval
+    )
+
+
+def _side_notes(
+    spans: Sequence[StatusSpan], policy: ResponsePolicy, response: FirstResponse | None
+) -> tuple[str | None, StatusSpan | None]:
+    """For ``explain``: the pause status an unanswered case sits in (its clock runs), and
+    the first responded status someone other than an agent moved the case into."""
+    last = spans[-1]
+    parked = None
+    if response is None and last.status.strip().casefold() in policy.paused_names:
+        parked = last.status
+    moved = next(
+        (
+            span
+            for span in spans
+            if span.status.strip().casefold() in policy.responded_names
+            and span.by is not Actor.ENGINEER
+        ),
+        None,
+    )
+    return parked, moved
 
 
 def _general_clock(
@@ -241,33 +313,38 @@ def _general_clock(
     spans = status_spans(snapshot)
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
-    pauses, completed, paused_since = _pauses(spans, policy, cutoff, response is not None)
+    holds = _holds(spans, policy, cutoff, response is not None)
     plain_due, business = target_due(calendar, created, target)
-    due = shifted_due(calendar, created, business, completed)
+    due = shifted_due(calendar, created, business, holds.completed)
     paused_business = _ZERO
-    if completed:
+    if holds.completed:
         paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
-    used = calendar.elapsed(created, cutoff, pauses)
+    used = calendar.elapsed(created, cutoff, holds.spans)
     state: SlaState
     if response is not None:
         state = "met" if response.at <= due else "missed"
-    elif paused_since is not None and paused_since < due:
+    elif holds.since is not None and holds.since < due:
         state = "paused"
     else:
         state = _running_state(now > due, used, business, policy)
+    parked, moved = _side_notes(spans, policy, response)
     return ResponseClock(
         target=target,
         target_business=business,
         first_response=response,
-        pauses=tuple(pauses),
-        completed_pauses=tuple(completed),
-        paused_since=paused_since,
+        pauses=tuple(holds.spans),
+        completed_pauses=tuple(holds.completed),
+        paused_since=holds.since,
         paused_business=paused_business,
         due=due,
         business_used=used,
         state=state,
         done=snapshot.status_category == "done",
         created=created,
+        unpaused_due=plain_due,
+        held=_held_now(spans, policy),
+        parked=parked,
+        not_a_response=moved,
     )
 
 
@@ -300,6 +377,7 @@ def _untouched_clock(
         state=_running_state(past_due, used, business, policy),
         done=False,
         created=created,
+        unpaused_due=due,
     )
 
 

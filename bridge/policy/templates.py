@@ -27,6 +27,7 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "customers",
         "previous_priority",
         "rule",
+        "escalation_owner",
     }
 )
 

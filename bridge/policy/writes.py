@@ -79,6 +79,9 @@ class TemplateValues:
             return reporter_text(snapshot)
         if name == "missing":
             return self.missing
+        if name == "escalation_owner":
+            owner = facts.escalation_owner if facts is not None else None
+            return owner or ""
         if name == "organization":  # a case naming none is its customer's, when found
             return snapshot.organization or (facts.customer.organization if facts else "")
         if name == "request_type":

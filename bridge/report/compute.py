@@ -14,6 +14,9 @@ Decisions where the SPEC is silent:
 * ``running`` includes ``at_risk``; ``breached`` is a case still unanswered past
   its due time (final once the case is answered: it becomes ``missed``).
 * Compliance = met / (met + missed + breached); no decided case → None ("n/a").
+* A case held for quota approval (in an approval status, or resolved straight
+  from one) is counted apart, as ``held``, and not in compliance: its clock
+  stopped while the customer's approval was awaited.
 * Time to first response is the business time from creation to the first
   response with paused time left out (the clock's own measure).  The median is
   the middle value (the mean of the two middle ones for an even count); p90 is
@@ -102,6 +105,8 @@ class Stats:
     at_risk: int = 0
     paused: int = 0
     no_target: int = 0  # SLA state none
+    held: int = 0  # held for quota approval: apart from compliance
+    held_open: int = 0  # of those, still awaiting approval
     first_responses: list[timedelta] = field(default_factory=list)  # business time
 
     def add(self, desired: Desired) -> None:
@@ -113,6 +118,10 @@ class Stats:
                 self.counted += 1
                 self.over_quota += int(desired.quota.over)
         state = desired.sla_state
+        if desired.held:
+            self.held += 1
+            self.held_open += int(state not in ("met", "missed"))
+            return
         if state == "met":
             self.met += 1
         elif state == "missed":
@@ -139,7 +148,7 @@ class Stats:
 
     @property
     def open(self) -> int:
-        return self.running + self.paused
+        return self.running + self.paused + self.held_open
 
     @property
     def compliance(self) -> float | None:
@@ -285,7 +294,7 @@ def compute(
             report.excluded_keys.append(snapshot.key)
         elif desired.quota.over:
             report.over_quota_keys.append(snapshot.key)
-        if desired.sla_state in ("breached", "missed"):
+        if desired.sla_state in ("breached", "missed") and not desired.held:
             zone = _zone(snapshot.organization, ruleset)
             report.late.append(
                 CaseLine(

@@ -79,6 +79,7 @@ HEADINGS = (
     "Breached",
     "Running",
     "Paused",
+    "Held for approval",
     "Compliance",
     "Median first response",
     "90th percentile first response",
@@ -100,6 +101,7 @@ def _row(name: str, tier: str, quota: str, s: Stats) -> tuple[str, ...]:
         str(s.breached),
         str(s.running),
         str(s.paused),
+        str(s.held),
         pct(s.compliance),
         dur(s.median_response),
         dur(s.p90_response),
@@ -134,7 +136,8 @@ def terminal(report: MonthReport) -> str:
     out.append(
         "Compliance = met / (met + missed + breached); the median and 90th percentile are "
         "business time to the first response (paused time left out); not counted = resolved "
-        "in a way that does not use up the quota."
+        "in a way that does not use up the quota; held for approval = over-quota cases held "
+        "for the customer's approval, counted apart from compliance."
     )
     late = [case for c in report.customers for case in c.late]
     if late:
@@ -187,6 +190,7 @@ CSV_COLUMNS = (
     "compliance_pct",
     "median_first_response_hours",
     "p90_first_response_hours",
+    "held_for_approval",
 )
 
 
@@ -212,6 +216,7 @@ def _csv_row(month: str, c: CustomerReport, priority: str, s: Stats) -> list[str
         "" if compliance is None else f"{compliance * 100:.1f}",
         hours(s.median_response),
         hours(s.p90_response),
+        str(s.held),
     ]
 
 

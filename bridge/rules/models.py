@@ -70,7 +70,8 @@ class Comment(Shape):
         "template, required",
         "must contain {key}; placeholders: {key} {priority} {priority_name} {due} {tier} "
         "{organization} {reporter} {request_type} {quota_used} {quota_limit} {missing} "
-        "{customers}; in priority change comments also {previous_priority} and {rule}",
+        "{customers} {escalation_owner}; in priority change comments also "
+        "{previous_priority} and {rule}",
     )
 
 
@@ -364,6 +365,12 @@ class Holidays(Shape):
     remove: list[Date] | None = doc(
         "list of dates", "public holidays the office works", default=None
     )
+    leave_out: NameOrNames | None = doc(
+        "list of holiday names",
+        "public holidays the office works every year, by the `holidays` package's name "
+        '(`"Columbus Day"`; its observed day too); `check` lists the names on a typo',
+        default=None,
+    )
 
 
 Hours = Opening | list[Opening] | Literal["closed"] | None
@@ -382,6 +389,12 @@ class Calendar(Shape):
         schema={"additionalProperties": False},  # day names only
     )
     holidays: Holidays | None = doc("mapping", "closed dates", default=None)
+    escalation_owner: str | None = doc(
+        "e-mail or account id",
+        "the regional lead for this calendar's customers, every tier: a ladder step "
+        "`assign: escalation_owner` assigns them, `{escalation_owner}` names them in a comment",
+        default=None,
+    )
 
 
 class Response(Shape):
@@ -390,11 +403,22 @@ class Response(Shape):
         "level → duration or `next_business_day`; every level of `priorities` needs one",
     )
     responded_statuses: NameOrNames | None = doc(
-        "list of statuses", "entering one counts as the first response", default=None
+        "list of statuses",
+        "an agent moving the case into one counts as the first response (a customer's "
+        "portal transition does not)",
+        default=None,
     )
     pause_statuses: NameOrNames | None = doc(
         "list of statuses",
-        "the clock stops while the case is in one (not also a responded status)",
+        "stop the clock only after an agent's public reply (itself the first response), so "
+        "an unanswered case parked in one keeps its clock running; not also a responded status",
+        default=None,
+    )
+    approval_statuses: NameOrNames | None = doc(
+        "list of statuses",
+        "a case held in one for quota approval (e.g. `Pending approval`, where the "
+        "`over_quota` transition leads) has its clock paused until it leaves; no ladder "
+        "meanwhile; the report counts held cases apart from compliance",
         default=None,
     )
     at_risk_at: Percentage | None = doc(
@@ -414,7 +438,9 @@ class LabelAction(Shape):
 
 class AssignAction(Shape):
     assign: Name = doc(
-        "`named_engineer` or an e-mail/account id", "assign the case if nobody owns it"
+        "`named_engineer`, `escalation_owner` or an e-mail/account id",
+        "assign the case if nobody owns it and no person has ever assigned it "
+        "(`escalation_owner`: the regional lead of the customer's calendar)",
     )
 
 
@@ -437,7 +463,7 @@ class Step(Shape):
     actions: Annotated[list[Action], Field(min_length=1)] = doc(
         "list, required",
         "one action per item: `comment: <comment>`, `label: <label>`, `assign: "
-        "named_engineer` (or an e-mail/account id), `transition: <name>`",
+        "named_engineer` (or `escalation_owner`, an e-mail/account id), `transition: <name>`",
     )
 
 
@@ -504,7 +530,10 @@ class SlaFile(Shape):
     )
     response: Response = doc("mapping, required", "the response targets and the clock")
     escalation: list[Step] | None = doc(
-        "list of steps", "the ladder; steps fire once each while the clock runs", default=None
+        "list of steps",
+        "the ladder; each step fires once per case while the clock runs (pauses between "
+        "do not repeat it); a step at 100% or more strictly after its moment",
+        default=None,
     )
     required_information: RequiredInformation | None = doc(
         "mapping", "what every case must supply", default=None

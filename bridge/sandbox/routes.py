@@ -1057,6 +1057,27 @@ def add_request_comment(req: Request) -> Response:
     return Response(201, render.comment_dto(req.ctx, iss, c))
 
 
+def perform_customer_transition(req: Request) -> Response:
+    """``POST /rest/servicedeskapi/request/{issueIdOrKey}/transition`` ("Perform customer
+    transition", JSM Cloud REST API and JSM Data Center REST API): body ``{"id": ...}``,
+    answer 204.  The changelog records the customer as the author.  A real site offers
+    the transitions its request type maps for customers; the sandbox offers the
+    workflow's transitions from the current status."""
+    store = req.store
+    iss = _request_issue(req)
+    body = req.body if isinstance(req.body, dict) else {}
+    tid = str(body.get("id") or "")
+    t = next((t for t in store.transitions_for(iss) if t.id == tid), None)
+    if t is None:
+        raise JsmError(
+            400,
+            f"Transition id '{tid}' is not valid for this request.",
+            "sd.request.transition.invalid",
+        )
+    store.transition(iss, req.actor, t)
+    return Response(204)
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -1210,6 +1231,13 @@ ROUTES: list[Route] = [
         kind="write",
         customers=True,
         request_schema=("jsm", "CommentCreateDTO"),
+    ),
+    Route(
+        "POST",
+        "/rest/servicedeskapi/request/{issueIdOrKey}/transition",
+        perform_customer_transition,
+        kind="write",
+        customers=True,
     ),
 ]
 

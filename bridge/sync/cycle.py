@@ -258,9 +258,11 @@ def _check_transition_names(names: set[str] | None, ruleset: RuleSet) -> list[st
 
 def _people_to_assign(ruleset: RuleSet) -> set[str]:
     people = {c.named_engineer for c in ruleset.customers.values() if c.named_engineer}
+    people |= set(ruleset.escalation_owners.values())
+    roles = ("named_engineer", "escalation_owner")
     for step in ruleset.escalation:
         for action in step.actions:
-            if action.kind == "assign" and action.assign and action.assign != "named_engineer":
+            if action.kind == "assign" and action.assign and action.assign not in roles:
                 people.add(action.assign)
     return {p for p in people if "@" in p}
 

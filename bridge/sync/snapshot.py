@@ -16,6 +16,7 @@ from bridge.jira.fields import FieldMap, parse_jira_datetime
 from bridge.jira.jsondepth import MALFORMED
 from bridge.policy.model import (
     Actor,
+    AssigneeChange,
     CaseComment,
     IssueSnapshot,
     Person,
@@ -241,9 +242,11 @@ def to_snapshot(
     # -- history ---------------------------------------------------------------------------
     status_history: list[StatusChange] = []
     priority_history: list[PriorityChange] = []
+    assignee_history: list[AssigneeChange] = []
     for h in _histories(issue):
         at = _time(key, h.get("created"), f"changelog {h.get('id')} created")
         changer = person(h.get("author"))
+        by = changer.actor if changer is not None else Actor.UNKNOWN
         for item in h.get("items") or []:
             if not isinstance(item, Mapping):
                 continue
@@ -257,7 +260,15 @@ def to_snapshot(
                         to_status=to_text,
                         # a status renamed or deleted since: assume work in progress
                         to_category=categories.get(to_text.casefold(), "indeterminate"),
+                        by=by,
                     )
+                )
+            elif name == "assignee":
+                # Cloud and Data Center both log the assignee as field "assignee"
+                # (toString: the display name, None when unassigned)
+                to_name = item.get("toString")
+                assignee_history.append(
+                    AssigneeChange(at, by, to_name if isinstance(to_name, str) else None)
                 )
             elif name == "priority" and isinstance(to_text, str):
                 priority_history.append(
@@ -265,11 +276,12 @@ def to_snapshot(
                         at=at,
                         from_name=item.get("fromString"),
                         to_name=to_text,
-                        by=changer.actor if changer is not None else Actor.UNKNOWN,
+                        by=by,
                     )
                 )
     status_history.sort(key=lambda s: s.at)
     priority_history.sort(key=lambda p: p.at)
+    assignee_history.sort(key=lambda a: a.at)
     initial_priority = priority
     if priority_history:
         initial_priority = priority_history[0].from_name or priority_history[0].to_name
@@ -315,6 +327,7 @@ def to_snapshot(
         resolution=_name(raw.get("resolution")),
         resolved=_time(key, resolved_raw, "resolutiondate") if resolved_raw else None,
         assignee=assignee,
+        assignee_history=tuple(assignee_history),
     )
 
 
