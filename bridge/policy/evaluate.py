@@ -136,17 +136,7 @@ def decide(
     )
     ladder = None
     if clock is not None and clock.running:
-        ladder = run_ladder(
-            key=snapshot.key,
-            rungs=policy.ladder(priority.level),
-            clock=clock,
-            calendar=facts.calendar,
-            customer=facts.customer,
-            assignee=snapshot.assignee or assignment.assignee,
-            render=values.render,
-            left_alone=assignment.by_person,
-            escalation_owner=facts.escalation_owner,
-        )
+        ladder = decide_ladder(snapshot, policy, facts, clock, assignment, values, priority.level)
     return Decisions(
         facts=facts,
         open=open_case,
@@ -178,6 +168,40 @@ def _terms(
     zone = facts.calendar.tz
     quota = decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
     return contact, entitlement, quota
+
+
+def decide_ladder(
+    snapshot: IssueSnapshot,
+    policy: Policy,
+    facts: CustomerFacts,
+    clock: ResponseClock,
+    assignment: Assignment,
+    values: TemplateValues,
+    level: str,
+) -> LadderOutcome:
+    """The ladder of a case whose clock runs: its steps reached and what they ask for."""
+    return run_ladder(
+        key=snapshot.key,
+        rungs=policy.ladder(level),
+        clock=clock,
+        calendar=facts.calendar,
+        customer=facts.customer,
+        assignee=snapshot.assignee or assignment.assignee,
+        render=values.render,
+        left_alone=assignment.by_person,
+        escalation_owner=facts.escalation_owner,
+    )
+
+
+def decide_information(
+    snapshot: IssueSnapshot, required: tuple[str, ...], cycle: Cycle
+) -> Information:
+    fields = snapshot.fields
+    missing = tuple(name for name in required if not (fields.get(name) or "").strip())
+    if not missing:
+        return Information(required, (), "")
+    names = cycle.context.field_names
+    return Information(required, missing, ", ".join(names.get(n, n) for n in missing))
 
 
 def decide_assignment(snapshot: IssueSnapshot, facts: CustomerFacts, open_case: bool) -> Assignment:
