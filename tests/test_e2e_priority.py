@@ -239,7 +239,10 @@ def test_defect_7_placeholder_answers_and_a_missing_explanation_count_as_missing
 
 
 def test_clause_a_skype_name_is_as_good_as_a_phone_number(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     sb = sandbox_factory(seed="empty")
     by_skype = new_case(sb, phone=None, created=t(24, 9))
@@ -252,3 +255,6 @@ def test_clause_a_skype_name_is_as_good_as_a_phone_number(
     assert _public_bridge_comments(sb, neither) == [
         f"To work on {neither} we still need: Contact phone or Skype."
     ]
+    config = write_config(sb, tmp_path)
+    assert cli.main(["explain", by_skype, "--config", str(config), "--now", NOW]) == 0
+    assert "Contact phone or Skype: answered by Skype ('acme.noc.desk')" in capsys.readouterr().out

@@ -68,3 +68,13 @@ def test_the_customer_sees_the_sites_field_names_and_explain_sees_why() -> None:
 def test_bare_strips_case_spaces_and_punctuation() -> None:
     assert bare("  N/A. ") == "n/a"
     assert bare("--") == ""
+
+
+def test_explain_is_told_how_an_item_was_answered_when_not_by_its_first_field_as_typed() -> None:
+    case = snapshot(fields={**GOOD, "contact_phone": None, "contact_skype": "live:acme.noc"})
+    assert CHECK.decide(case, FIELD_NAMES).answered == (
+        "Contact phone or Skype: answered by Skype ('live:acme.noc')",
+    )
+    case = snapshot(fields={**GOOD, "impact": "None."})
+    assert CHECK.decide(case, FIELD_NAMES).answered == ("Impact: 'None.' is an accepted answer",)
+    assert CHECK.decide(snapshot(fields=GOOD), FIELD_NAMES).answered == ()

@@ -97,6 +97,8 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
             yield "information", f"{lacking.shown}: {lacking.why}"
     elif d.information.required:
         yield "information", "every required item is supplied"
+    for note in d.information.answered:
+        yield "information", note
     if d.assignment.applies:
         if snapshot.assignee is not None:
             yield "assignment", f"already assigned to {snapshot.assignee}: left alone"

@@ -56,6 +56,9 @@ class Information(NamedTuple):
     missing: tuple[str, ...]  # the missing items' names
     missing_names: str  # the missing items as the customer sees them, joined
     why: tuple[Missing, ...] = ()
+    #: items answered other than by their first field as typed: by another field of
+    #: ``any_of`` (a Skype name) or by an ``accept``ed answer ("none"), for explain
+    answered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,27 +84,37 @@ class InformationCheck:
     def decide(self, snapshot: IssueSnapshot, field_names: Mapping[str, str]) -> Information:
         """The items the case lacks (``field_names``: logical name -> the site's name)."""
         required = tuple(item.name for item in self.items)
-        missing = tuple(
-            Missing(item.name, _shown(item, field_names), why)
-            for item in self.items
-            if (why := self._lacking(item, snapshot.fields, field_names))
-        )
-        if not missing:
-            return Information(required, (), "")
+        missing: list[Missing] = []
+        answered: list[str] = []
+        for item in self.items:
+            why, note = self._lacking(item, snapshot.fields, field_names)
+            if why:
+                missing.append(Missing(item.name, _shown(item, field_names), why))
+            elif note:
+                answered.append(note)
         names = ", ".join(m.shown for m in missing)
-        return Information(required, tuple(m.name for m in missing), names, missing)
+        return Information(
+            required, tuple(m.name for m in missing), names, tuple(missing), tuple(answered)
+        )
 
     def _lacking(
         self, item: Item, fields: Mapping[str, str | None], field_names: Mapping[str, str]
-    ) -> str:
-        """Why no field of the item answers it ("" when one does)."""
+    ) -> tuple[str, str]:
+        """Why no field of the item answers it ("" when one does), and how it was answered
+        when that is worth telling (by a later field of ``any_of``, or an accepted answer)."""
         reasons = []
-        for name in item.item.fields:
-            why = self.refused(item, name, fields.get(name), field_names.get(name, name))
+        for position, name in enumerate(item.item.fields):
+            value, shown = fields.get(name), field_names.get(name, name)
+            why = self.refused(item, name, value, shown)
             if not why:
-                return ""
+                text = (value or "").strip()[:40]
+                if position:
+                    return "", f"{_shown(item, field_names)}: answered by {shown} ({text!r})"
+                if bare(text) in item.accept:
+                    return "", f"{shown}: {text!r} is an accepted answer"
+                return "", ""
             reasons.append(why)
-        return "; ".join(reasons)
+        return "; ".join(reasons), ""
 
     def refused(self, item: Item, name: str, value: str | None, shown: str) -> str:
         """Why this field's value does not answer the item ("" when it does)."""
