@@ -104,6 +104,7 @@ def test_defect_5_check_prints_each_calendars_holidays_for_the_next_twelve_month
     assert "holidays worked: Columbus Day, Election Day" in new_york
     assert "escalation owner: sam.agent@vendor.example" in new_york
     assert "Thu 26 Nov 2026  Thanksgiving Day" in new_york
+    assert "Mon 15 Feb 2027  Washington's Birthday\n" in new_york  # not Susan B. Anthony's
     for worked in ("Columbus Day", "Election Day", "Veterans Day", "Lincoln's Birthday"):
         assert f"  {worked}\n" not in new_york, worked
 
@@ -204,6 +205,7 @@ def test_due_spec_example_friday_afternoon_p1(capsys: pytest.CaptureFixture[str]
     assert code == 0
     assert "Acme Networks: Standard tier, calendar brisbane (Australia/Brisbane)" in out
     assert "due      Mon 30 Nov 2026 11:00 AEST  (2026-11-30 01:00 UTC)" in out
+    assert "a response at this instant is in time: breached only after it" in out  # defect 11
     assert "business time to respond: 4h" in out
 
 

@@ -323,7 +323,10 @@ def _line_starting(body: str, start: str) -> bool:
 
 
 def test_defect_5_shipped_calendars_close_on_the_days_the_city_does(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     sb = sandbox_factory(seed="empty")
     # New York works on Election Day (Tue 3 Nov 2026): a P1 raised at 09:00 is due 13:00
@@ -344,3 +347,5 @@ def test_defect_5_shipped_calendars_close_on_the_days_the_city_does(
         2026, 11, 3, 13, tzinfo=NYC
     )
     assert end_state(sb, bank_holiday).field("Response due") == datetime(2026, 9, 1, 11, tzinfo=LON)
+    text = explain(sb, bank_holiday, sb.now, write_config(sb, tmp_path), capsys)
+    assert "closed between creation and due: Mon 31 Aug 2026 Late Summer Bank Holiday" in text

@@ -8,7 +8,7 @@ never calls this module.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bridge.policy.compiled import CustomerDecision, Policy
@@ -230,6 +230,9 @@ def _clock(
         f"{calendar.format(snapshot.created)} -> due {calendar.format(clock.due)}; "
         f"{format_duration(clock.business_used)} business time used",
     )
+    closed = _closed_between(calendar, snapshot.created, clock.due)
+    if closed:
+        yield "calendar", f"closed between creation and due: {closed}"
     yield from _holds(clock, calendar)
     if clock.first_response is not None:
         response = clock.first_response
@@ -252,6 +255,17 @@ def _clock(
             f"was {calendar.format(old_due)}, now {calendar.format(clock.due)}",
         )
     yield "sla", f"SLA state {clock.state}"
+
+
+def _closed_between(calendar: BusinessCalendar, start: datetime, end: datetime) -> str:
+    """The holidays on days with business hours from ``start`` to ``end`` (local dates)."""
+    first, last = (t.astimezone(calendar.tz).date() for t in (start, end))
+    weekly = calendar.weekly_hours
+    return "; ".join(
+        f"{d:%a %d %b %Y} {name}"
+        for d, name in calendar.holidays_between(first, last)
+        if weekly.get(d.weekday())
+    )
 
 
 def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:
