@@ -19,6 +19,7 @@ from bridge.policy.evaluate import evaluate as evaluate_in_cycle
 from bridge.policy.model import (
     Actor,
     CaseComment,
+    ChannelReminder,
     CommentTemplate,
     Condition,
     Customer,
@@ -333,6 +334,17 @@ def default_ruleset(**overrides: Any) -> RuleSet:
             ),
         ),
         escalation_owners=dict(ESCALATION_OWNERS),
+        channel_reminder=ChannelReminder(
+            tiers=frozenset({"standard", "premium"}),
+            channels=frozenset({"email", "api"}),
+            label="raised-outside-portal",
+            comment=comment_template(
+                "{key}: thank you, we have your request. As a {tier} support customer, please "
+                "raise your next case through our support portal (https://opmantek.com/support/)"
+                ": it asks for everything we need to help you quickly.",
+                "public",
+            ),
+        ),
     )
     return dataclasses.replace(base, **overrides)
 

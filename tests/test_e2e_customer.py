@@ -207,3 +207,55 @@ def test_defect_12_quota_counts_the_month_whatever_the_scope_leaves_out(
     line = next(n for n, t in enumerate(text.splitlines(), 1) if t.strip().startswith("jql:"))
     assert f"warning: {config}:{line}: jira.jql selects cases by status or resolution" in out
     assert "(resolution = EMPTY)" in out and "remove the clause" in out
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_clause_standard_and_premium_contact_us_via_the_portal(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """JSM records each request's channel (JQL request-channel-type).  A Standard case
+    raised by e-mail and a Premium one raised through the API get the reminder (label and
+    public comment, once); a Standard case from the portal and an Enterprise case by
+    e-mail (Enterprise customers contact their engineer directly) do not."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    created = SANDBOX_NOW - timedelta(hours=1)
+    cases = {
+        ("Acme Networks", "email"): True,
+        ("Acme Networks", "portal"): False,
+        ("Initech Systems", "api"): True,
+        ("Globex Telecom", "email"): False,
+    }
+    keys = {}
+    for org, channel in cases:
+        key = new_case(sb, org=org, created=created)
+        sb.store.issue(key).channel = channel
+        keys[org, channel] = key
+    bridge = bridges(sb)
+    bridge.cycle()
+    for case, reminded in cases.items():
+        issue = end_state(sb, keys[case])
+        assert ("raised-outside-portal" in issue.labels) is reminded, case
+        said = issue.bridge_comments_containing("please raise your next case through our")
+        assert len(said) == (1 if reminded else 0), case
+        assert all(c.public for c in said)
+    acme = end_state(sb, keys["Acme Networks", "email"])
+    assert any("As a Standard support customer" in c.body for c in acme.bridge_comments)
+    sb.advance("10m")
+    sb.reset_requests()
+    bridge.cycle()
+    assert sb.requests.count(kind="write") == 0  # the reminder is given once
+
+    config = write_config(sb, tmp_path)
+    capsys.readouterr()
+    argv = ["--config", str(config), "--now", sb.now.isoformat()]
+    assert cli.main(["explain", keys["Acme Networks", "email"], *argv]) == 0
+    text = capsys.readouterr().out
+    assert "raised by email: Standard customers contact us via the support portal" in text
+    assert cli.main(["explain", keys["Acme Networks", "portal"], *argv]) == 0
+    assert "not raised by api or email (JQL request-channel-type): no reminder" in (
+        capsys.readouterr().out
+    )

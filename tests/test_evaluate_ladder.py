@@ -30,6 +30,11 @@ from bridge.policy.model import (
 )
 
 RULES = default_ruleset()
+#: the rules with every flagged case counted for the quota (quota.not_counted_flags: []),
+#: so one case can hold every condition at once, over quota included
+COUNT_ALL = dataclasses.replace(
+    RULES, quota=dataclasses.replace(RULES.quota, not_counted_flags=frozenset())
+)
 # an Acme P1 created Mon 30 Nov 09:00 Brisbane: 50 % 11:00, 75 % 12:00, due 13:00 (03:00Z)
 DUE_STAMP = "20261130T0300Z"
 
@@ -240,8 +245,8 @@ def awkward_context():
     ],
 )
 def test_action_ids_are_identical_across_evaluations_at_different_times(first, second):
-    a = evaluate(awkward_case(), RULES, awkward_context(), at(first))
-    b = evaluate(awkward_case(), RULES, awkward_context(), at(second))
+    a = evaluate(awkward_case(), COUNT_ALL, awkward_context(), at(first))
+    b = evaluate(awkward_case(), COUNT_ALL, awkward_context(), at(second))
     ids_a = {c.action_id: c.body for c in a.comments}
     ids_b = {c.action_id: c.body for c in b.comments}
     shared = ids_a.keys() & ids_b.keys()
@@ -260,7 +265,9 @@ def test_action_ids_are_identical_across_evaluations_at_different_times(first, s
 
 
 def test_every_comment_names_the_case_key():
-    desired = evaluate(awkward_case(), RULES, awkward_context(), at("2026-11-30T17:00:00+10:00"))
+    desired = evaluate(
+        awkward_case(), COUNT_ALL, awkward_context(), at("2026-11-30T17:00:00+10:00")
+    )
     assert len(desired.comments) == 8  # five conditions + three ladder comments
     for c in desired.comments:
         assert "SUP-9" in c.body
@@ -272,7 +279,9 @@ def test_templates_fill_every_placeholder():
         "{key}|{priority}|{priority_name}|{due}|{tier}|{organization}|{reporter}|"
         "{request_type}|{quota_used}|{quota_limit}|{missing}"
     )
-    rules = default_ruleset(unauthorised_contact=FlagPolicy("x", comment_template(text)))
+    rules = dataclasses.replace(
+        COUNT_ALL, unauthorised_contact=FlagPolicy("x", comment_template(text))
+    )
     case = snapshot(
         "SUP-9",
         reporter=INTERN,

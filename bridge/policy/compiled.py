@@ -126,6 +126,9 @@ def _templates(rules: RuleSet) -> Iterator[CommentTemplate]:
     unknown = UnknownCustomerPolicy.of(rules.unknown_customer)
     for extra in (unknown.no_organization_comment, unknown.several_customers_comment):
         yield from (extra,) if extra is not None else ()
+    reminder = rules.channel_reminder
+    if reminder is not None and reminder.comment is not None:
+        yield reminder.comment
     for template in (rules.quota.over_quota.comment, rules.required_information.comment):
         yield from (template,) if template is not None else ()
     yield from (rule.comment for rule in rules.priorities.rules if rule.comment is not None)

@@ -41,9 +41,12 @@ from bridge.policy.model import Desired, Explanation, IssueSnapshot
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, decide_write
 from bridge.policy.sla import ResponseClock, response_clock
 from bridge.policy.tiers import (
+    NO_REMINDER,
+    ChannelDecision,
     ContactDecision,
     EntitlementDecision,
     QuotaDecision,
+    decide_channel,
     decide_contact,
     decide_entitlement,
     decide_quota,
@@ -88,6 +91,8 @@ class Decisions(NamedTuple):
     priority_write: PriorityWrite  # what to write as the priority, and the change it makes
     #: how the customer was found (by the organisation, or by the reporter when none)
     customer: CustomerDecision | None = None
+    #: whether the case gets the reminder to use the support portal
+    channel: ChannelDecision = NO_REMINDER
 
 
 def evaluate(snapshot: IssueSnapshot, policy: Policy, cycle: Cycle) -> Desired:
@@ -99,6 +104,8 @@ def evaluate(snapshot: IssueSnapshot, policy: Policy, cycle: Cycle) -> Desired:
         notes = explain_unknown(snapshot, policy, customer) if cycle.explain else ()
         return _unknown_desired(snapshot, writes, notes)
     decisions = decide(snapshot, policy, cycle, facts, customer)
+    reminder = policy.rules.channel_reminder
+    decisions = decisions._replace(channel=decide_channel(snapshot, reminder, facts.customer.tier))
     writes = writes_of(snapshot, policy, decisions)
     notes = explain_known(snapshot, policy, decisions) if cycle.explain else ()
     return _known_desired(snapshot, policy, decisions, writes, notes)

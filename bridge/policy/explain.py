@@ -89,6 +89,8 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     yield "contact", contact_text(snapshot, d.contact, facts.customer)
     yield "quota", quota_text(snapshot, d.quota)
     yield "entitlement", _entitlement_text(snapshot, d)
+    if d.channel.applies:
+        yield "channel", _channel_text(policy, d)
     yield from _priority(snapshot, d.priority)
     yield from _priority_write(snapshot, d.priority_write)
     if d.information.missing:
@@ -189,6 +191,20 @@ def _entitlement_text(snapshot: IssueSnapshot, d: Decisions) -> str:
     if needed:
         return f"{request_type} needs {', '.join(needed)}: included"
     return f"{request_type or 'no request type'}: no entitlement needed"
+
+
+def _channel_text(policy: Policy, d: Decisions) -> str:
+    reminder = policy.rules.channel_reminder
+    assert reminder is not None  # the decision applies only with a reminder
+    tier = d.facts.tier.name
+    if d.channel.remind:
+        label = f"; label {reminder.label}" if reminder.label else ""
+        return (
+            f"raised by {d.channel.channel}: {tier} customers contact us via the support "
+            f"portal, so the case gets the reminder{label}"
+        )
+    shown = " or ".join(sorted(reminder.channels))
+    return f"not raised by {shown} (JQL request-channel-type): no reminder"
 
 
 def _priority(snapshot: IssueSnapshot, decided: PriorityOutcome) -> Notes:

@@ -99,6 +99,21 @@ class Customer:
     named_engineer: str | None = None  # e-mail or account id of the engineer
 
 
+#: The request channels JSM records (JQL ``request-channel-type``).
+REQUEST_CHANNELS: tuple[str, ...] = ("portal", "email", "api", "jira", "anonymousportal")
+
+
+@dataclass(frozen=True)
+class ChannelReminder:
+    """ "Standard and Premium customers contact us via our support portal": a case of
+    those tiers raised through another channel gets a reminder (a label, a comment)."""
+
+    tiers: frozenset[str]  # tier keys
+    channels: frozenset[str]  # request channels that get the reminder ("email", "api")
+    label: str | None = None
+    comment: CommentTemplate | None = None
+
+
 #: The flags that may keep a case out of the quota (``quota.not_counted_flags``).
 QUOTA_FLAGS: tuple[str, ...] = ("unauthorised_contact", "not_entitled")
 
@@ -295,6 +310,8 @@ class RuleSet:
     required_information: RequiredInformation
     #: calendar name -> its escalation owner (a regional lead; e-mail or account id)
     escalation_owners: Mapping[str, str] = field(default_factory=dict)
+    #: the reminder for a case raised outside the support portal (None: no reminder)
+    channel_reminder: ChannelReminder | None = None
 
     def customer(self, organization: str | None) -> Customer | None:
         """The customer entry for an organisation name (exact, then case-insensitive)."""
@@ -406,6 +423,9 @@ class IssueSnapshot:
     #: organisation field is empty (its customer is then found from the reporter)
     reporter_organizations: tuple[str, ...] = ()
     assignee_history: tuple[AssigneeChange, ...] = ()  # oldest first
+    #: the channel the request was raised through when it is one the rules remind about
+    #: (JQL ``request-channel-type``); None: another channel, or not asked
+    channel: str | None = None
 
     @property
     def assigned_by_a_person(self) -> bool:

@@ -22,8 +22,10 @@ from bridge.policy.model import (
     DEFAULT_PLACEHOLDERS,
     NO_ORGANIZATION_TEXT,
     QUOTA_FLAGS,
+    REQUEST_CHANNELS,
     SEVERAL_CUSTOMERS_TEXT,
     ChangeComments,
+    ChannelReminder,
     CommentTemplate,
     Condition,
     Customer,
@@ -82,7 +84,10 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _TOP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # file: (required keys, optional keys)
-    "tiers.yaml": (("tiers",), ("entitlement_request_types", "not_entitled", "quota")),
+    "tiers.yaml": (
+        ("tiers",),
+        ("entitlement_request_types", "not_entitled", "quota", "channel_reminder"),
+    ),
     "customers.yaml": (("customers",), ("unauthorised_contact", "unknown_customer")),
     "priorities.yaml": (
         ("priorities",),
@@ -159,6 +164,7 @@ class _Build:
     entitlement_request_types: dict[str, tuple[str, ...]] | None = None
     not_entitled: FlagPolicy | None = None
     quota: QuotaPolicy | None = None
+    channel_reminder: ChannelReminder | None = None
     customers: dict[str, Customer] | None = None
     unauthorised_contact: FlagPolicy | None = None
     unknown_customer: UnknownCustomerPolicy | None = None
@@ -244,6 +250,7 @@ def build_ruleset(
         escalation=build.escalation,
         required_information=build.required_information,
         escalation_owners=build.escalation_owners,
+        channel_reminder=build.channel_reminder,
     )
 
 
@@ -446,12 +453,52 @@ def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None
             if resolutions is not None and over is not None and flags is not None:
                 quota = QuotaPolicy(frozenset(resolutions), over, flags)
 
+    reminder_node = entries.get("channel_reminder")
+    if reminder_node is not None and not reminder_node.is_null:
+        build.channel_reminder = _channel_reminder(check, reminder_node, tiers if ok else None)
     _flush(build, check)
     if ok:
         build.tiers = tiers
         build.entitlement_request_types = ert
     build.not_entitled = not_entitled
     build.quota = quota
+
+
+def _channel_reminder(
+    check: Checker, node: Node, tiers: Mapping[str, Tier] | None
+) -> ChannelReminder | None:
+    """``channel_reminder``: the tiers whose customers contact us via the portal, the
+    request channels that get the reminder, its label and comment."""
+    where = "channel_reminder"
+    entries = check.mapping(
+        node, where, required=("tiers", "channels"), optional=("label", "comment")
+    )
+    if entries is None or "tiers" not in entries or "channels" not in entries:
+        return None
+    ok = True
+    keys = check.strings(entries["tiers"], f"{where}: tiers", allow_single=True)
+    channels = check.strings(entries["channels"], f"{where}: channels", allow_single=True)
+    for key, item in zip(keys or (), _items(entries["tiers"]), strict=False):
+        if tiers is not None and key not in tiers:
+            check.unknown(item, f"{where}: tiers", "tier", key, tiers)
+            ok = False
+    for channel, item in zip(channels or (), _items(entries["channels"]), strict=False):
+        if channel not in REQUEST_CHANNELS:
+            check.unknown(
+                item,
+                f"{where}: channels",
+                "request channel",
+                channel,
+                REQUEST_CHANNELS,
+                note="JSM's request-channel-type values;",
+            )
+            ok = False
+    flag = _flag_entries(
+        check, {k: v for k, v in entries.items() if k in ("label", "comment")}, where
+    )
+    if not ok or keys is None or channels is None or flag is None:
+        return None
+    return ChannelReminder(frozenset(keys), frozenset(channels), flag.label, flag.comment)
 
 
 def _not_counted_flags(check: Checker, node: Node | None) -> frozenset[str] | None:

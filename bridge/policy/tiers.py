@@ -15,6 +15,7 @@ from typing import Literal, NamedTuple
 
 from bridge.policy.model import (
     Actor,
+    ChannelReminder,
     IssueSnapshot,
     MonthCase,
     Person,
@@ -112,6 +113,30 @@ def decide_entitlement(
     if request_type is None:
         return NOTHING_NEEDED
     return table.get((request_type.strip().casefold(), tier_key), NOTHING_NEEDED)
+
+
+# ----------------------------------------------------------------------- channel
+
+
+class ChannelDecision(NamedTuple):
+    """Whether the case gets the reminder to use the support portal."""
+
+    applies: bool  # the customer's tier is one the reminder is for
+    channel: str | None  # the channel the rules remind about that the case came by
+    remind: bool
+
+
+NO_REMINDER = ChannelDecision(False, None, False)
+
+
+def decide_channel(
+    snapshot: IssueSnapshot, reminder: ChannelReminder | None, tier_key: str
+) -> ChannelDecision:
+    """A case of a portal tier raised by e-mail or API (as the rules name them) is reminded."""
+    if reminder is None or tier_key not in reminder.tiers:
+        return NO_REMINDER
+    channel = snapshot.channel if snapshot.channel in reminder.channels else None
+    return ChannelDecision(True, channel, channel is not None)
 
 
 # ------------------------------------------------------------------------- quota

@@ -169,6 +169,7 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
         transitions.append(
             DesiredTransition(f"{snapshot.key}/over-quota-transition/{name_slug}", name)
         )
+    present, absent = _channel(snapshot.key, policy, decisions, comments, present, absent)
     assignee = decisions.assignment.assignee
     ladder = decisions.ladder
     if ladder is not None:
@@ -179,6 +180,27 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
         transitions.extend(ladder.transitions)
         assignee = ladder.assignee if ladder.assignee is not None else assignee
     return Writes(present, absent, tuple(comments), tuple(transitions), assignee)
+
+
+def _channel(
+    key: str,
+    policy: Policy,
+    decisions: Decisions,
+    comments: list[DesiredComment],
+    present: frozenset[str],
+    absent: frozenset[str],
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The reminder to use the support portal: its comment (added to ``comments``) and
+    its label, owned by the bridge (taken off a case the reminder is not for)."""
+    reminder = policy.rules.channel_reminder
+    if reminder is None:
+        return present, absent
+    label = frozenset((reminder.label,)) if reminder.label else frozenset()
+    if not decisions.channel.remind:
+        return present, absent | (label - present)
+    if reminder.comment is not None:
+        comments.append(decisions.values.comment(f"{key}/channel-reminder", reminder.comment))
+    return present | label, absent - label
 
 
 def _comments(

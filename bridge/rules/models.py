@@ -138,6 +138,25 @@ class Quota(Shape):
     )
 
 
+Channel = Literal["portal", "email", "api", "jira", "anonymousportal"]
+
+
+class ChannelReminder(Shape):
+    tiers: Name | Names = doc(
+        "list of tier keys, required",
+        "the tiers whose customers contact us via the support portal",
+    )
+    channels: Channel | list[Channel] = doc(
+        "list of channels, required",
+        "request channels, as JSM records them (JQL `request-channel-type`: `portal`, "
+        "`email`, `api`, `jira`, `anonymousportal`), whose cases get the reminder",
+    )
+    label: Label | None = doc(
+        "label", "on such a case (the bridge owns it: removed from any other)", default=None
+    )
+    comment: Comment | None = doc("comment", "posted once on such a case", default=None)
+
+
 class TiersFile(Shape):
     """rules/tiers.yaml"""
 
@@ -156,6 +175,13 @@ class TiersFile(Shape):
         default=None,
     )
     quota: Quota | None = doc("mapping", "the monthly case quota", default=None)
+    channel_reminder: ChannelReminder | None = doc(
+        "mapping",
+        "a reminder (label, comment) for a case of the listed tiers raised through the "
+        "listed channels, e.g. Standard and Premium by e-mail or API (default: none; one "
+        "search per cycle per channel for the cases read, once per case)",
+        default=None,
+    )
 
 
 # --------------------------------------------------------------------- customers.yaml

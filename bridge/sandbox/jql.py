@@ -186,6 +186,8 @@ for _names, _spec in (
     ("summary", _FieldSpec(_TEXT, _TEXT_OPS)),
     ("description environment comment text", _FieldSpec(_TEXT, _TEXT_OPS | _IS_OPS)),
     ("statuscategory category", _FieldSpec(_PLAIN_KIND, _EQ_OPS)),
+    # JSM's request channel (= != IN, NOT IN): portal, email, api, jira, anonymousportal
+    ("request-channel-type", _FieldSpec(_PLAIN_KIND, _EQ_OPS)),
     (
         "project status labels issuetype type component components reporter assignee creator",
         _FieldSpec(_PLAIN_KIND, _PLAIN),

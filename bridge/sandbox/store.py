@@ -320,6 +320,13 @@ class Issue:
     #: JSM request participants (account ids): customers who view and comment on the
     #: request beside its reporter (Atlassian, JSM Data Center "Adding request participants")
     participants: list[str] = field(default_factory=list)
+    #: the channel JSM recorded the request was raised through, which JQL searches as
+    #: ``request-channel-type`` (portal, email, api, jira, anonymousportal: JSM Data Center
+    #: API, CustomerRequestChannelSource, "Backing Issue's then can be queried via JQL like
+    #: request-channel-type = "api"", https://docs.atlassian.com/jira-servicedesk/10.3.2/
+    #: com/atlassian/servicedesk/api/request/CustomerRequestChannelSource.html; the same JQL
+    #: field on Jira Service Management Cloud).  No REST issue field shows it.
+    channel: str = "portal"
 
     @property
     def number(self) -> int:
@@ -1017,6 +1024,7 @@ SYSTEM_CLAUSES = {
     "organizations",
     "request type",
     "customer request type",
+    "request-channel-type",
 }
 
 
@@ -1074,6 +1082,8 @@ class JqlIssue:
         if low in ("issuetype", "type"):
             t = store.issue_types[0]
             return [t.name, t.id]
+        if low == "request-channel-type":
+            return [self.issue.channel]
         f: Field | None
         if low in ("request type", "customer request type"):
             f = store.field_of_kind("requesttype")

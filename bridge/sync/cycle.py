@@ -68,11 +68,13 @@ from bridge.sync.plan import (
 )
 from bridge.sync.poll import (
     is_issue_key,
+    jql_datetime,
     jql_string,
     keys_jql,
     org_month_cases,
     read_comments,
     read_issues,
+    scope_and,
     scope_jql,
     scope_status_clauses,
     unmarked_bridge_comments,
@@ -397,6 +399,9 @@ class Engine:
         self.transitions = Transitions()
         #: Data Center: what each comment's properties say (internal, action id), by id
         self.comment_facts: dict[str, dict[str, Any]] = {}
+        #: the request channel of each case asked about (JQL ``request-channel-type``), when
+        #: it is one the channel reminder names, else None; a request's channel never changes
+        self.channels: dict[str, str | None] = {}
         #: Data Center: each issue's ledger as this process last read it or saw it stored
         #: (only the bridge writes it, one instance at a time under the site lock)
         self.ledgers: dict[str, Any] = {}
@@ -436,12 +441,55 @@ class Engine:
                 bad.append((snap.key, snap.problem))
             else:
                 good.append((self._slim(raw), self._with_memberships(snap)))
-        return good, bad
+        return self._with_channels(good), bad
+
+    def _with_channels(
+        self, issues: list[tuple[dict[str, Any], IssueSnapshot]]
+    ) -> list[tuple[dict[str, Any], IssueSnapshot]]:
+        """The channel each open case of a tier the channel reminder is for was raised
+        through.  No REST field says it; JQL's ``request-channel-type`` does (JSM Data
+        Center API, CustomerRequestChannelSource: "queried via JQL like
+        request-channel-type = "api""; the same JQL field on JSM Cloud): one search per
+        channel the reminder names, for the scope's cases created since the oldest case
+        not asked about before (a request's channel never changes)."""
+        reminder = self.ruleset.channel_reminder
+        if reminder is None:
+            return issues
+        asked = [
+            s
+            for _, s in issues
+            if s.key not in self.channels
+            and s.status_category != "done"
+            and self._tier_of(s) in reminder.tiers
+        ]
+        if not asked:
+            return issues
+        since = jql_datetime(min(s.created for s in asked), self.site.user_tz)
+        for channel in sorted(reminder.channels):
+            jql = scope_and(
+                self.settings.jira.jql,
+                f"request-channel-type = {jql_string(channel)} AND created >= {since}",
+            )
+            for issue in self.port.search(jql, ["created"]):
+                self.channels[str(issue.get("key"))] = channel
+        for snapshot in asked:
+            self.channels.setdefault(snapshot.key, None)
+        return [(raw, self._with_memberships(s)) for raw, s in issues]
+
+    def _tier_of(self, snapshot: IssueSnapshot) -> str | None:
+        try:
+            facts = self.compiled.decide_customer(snapshot).facts
+        except ValueError:  # an unusable customer entry: the case itself reports it
+            return None
+        return facts.customer.tier if facts is not None else None
 
     def _with_memberships(self, snapshot: IssueSnapshot) -> IssueSnapshot:
         """A case naming no organisation, with its reporter's JSM organisations (its
         customer is found from them and the contact lists; read once per cycle, and only
-        when such a case comes by)."""
+        when such a case comes by); and any case with its request channel, when known."""
+        channel = self.channels.get(snapshot.key)
+        if channel is not None and snapshot.channel != channel:
+            snapshot = dataclasses.replace(snapshot, channel=channel)
         reporter, memberships = snapshot.reporter, self.site.memberships
         if snapshot.organization or reporter is None or memberships is None:
             return snapshot
