@@ -44,3 +44,35 @@ def test_without_its_own_no_organisation_comment_the_built_in_one_names_the_repo
     assert unknown.several_customers_comment is not None
     assert "{customers}" in unknown.several_customers_comment.text
     assert unknown.no_organization_comment.visibility == "internal"
+
+
+def test_channel_reminder_names_known_tiers_and_jsm_request_channels(tmp_path: Path) -> None:
+    rules = rules_copy(tmp_path)
+    patch(rules, "tiers.yaml", "  tiers: [standard, premium]", "  tiers: [standard, premum]")
+    patch(rules, "tiers.yaml", "  channels: [email, api]", "  channels: [e-mail, api]")
+    problems = problems_of(rules)
+    assert [(p.line, p.message) for p in problems] == [
+        (
+            line_of(rules, "tiers.yaml", "  tiers: [standard, premum]"),
+            "channel_reminder: tiers: unknown tier 'premum'",
+        ),
+        (
+            line_of(rules, "tiers.yaml", "  channels: [e-mail, api]"),
+            "channel_reminder: channels: unknown request channel 'e-mail'",
+        ),
+    ]
+    assert "did you mean 'premium'" in str(problems[0])
+    assert "did you mean 'email'" in str(problems[1])
+
+
+def test_not_counted_flags_names_flags_the_bridge_knows(tmp_path: Path) -> None:
+    rules = rules_copy(tmp_path)
+    patch(
+        rules,
+        "tiers.yaml",
+        "not_counted_flags: [unauthorised_contact,",
+        "not_counted_flags: [unauthorized_contact,",
+    )
+    [problem] = problems_of(rules)
+    assert problem.line == line_of(rules, "tiers.yaml", "not_counted_flags: [")
+    assert "unknown flag 'unauthorized_contact'" in problem.message
