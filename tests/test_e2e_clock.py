@@ -303,7 +303,8 @@ def test_defect_13_the_ladder_brings_in_the_regional_lead_for_standard_and_premi
     issue = end_state(sb, acme)
     assert issue.assignee == PRIYA  # Brisbane's regional lead takes the unowned case
     (help_call,) = issue.bridge_comments_containing("needs help")
-    assert _line_starting(help_call.body, f"{PRIYA}: {acme} (P1, Standard, Acme Networks)")
+    lead = _mention(sb, PRIYA)  # a mention: Jira notifies the lead
+    assert _line_starting(help_call.body, f"{lead}: {acme} (P1, Standard, Acme Networks)")
     assert not help_call.public
 
     sb.set_now(t(24, 12, 5, tz=LON))
@@ -312,7 +313,14 @@ def test_defect_13_the_ladder_brings_in_the_regional_lead_for_standard_and_premi
     assert issue.assignee == JANE  # the engineer who owns it keeps it
     (help_call,) = issue.bridge_comments_containing("needs help")
     # (posted in the same cycle as the half-way note: one comment carries both)
-    assert _line_starting(help_call.body, f"{PRIYA}: {initech} (P1, Premium, Initech Systems)")
+    assert _line_starting(help_call.body, f"{lead}: {initech} (P1, Premium, Initech Systems)")
+
+
+def _mention(sb: Sandbox, email: str) -> str:
+    """Jira's wiki-markup mention of a user: by account id on Cloud, by name on DC."""
+    user = sb.store.user_by_email(email)
+    assert user is not None
+    return f"[~accountid:{user.account_id}]" if sb.flavour == "cloud" else f"[~{user.name}]"
 
 
 def _line_starting(body: str, start: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import SandboxFactory
+from conftest import Sandbox, SandboxFactory
 from e2e_helpers import (
     JANE,
     PRIYA,
@@ -112,7 +112,8 @@ def test_each_ladder_step_fires_once_when_its_moment_passes(
     [help_call] = [c for c in risk.bridge_comments if c not in half.bridge_comments]
     assert (help_call.public, help_call.body) == (
         False,
-        f"{PRIYA}: {key} (P2, Standard, Acme Networks) has used 75% of its response time "
+        f"[~accountid:{_account(sb, PRIYA)}]: {key} (P2, Standard, Acme Networks) has used "
+        "75% of its response time "
         "and needs help; due Tue 24 Nov 2026 15:00 AEST.",
     )
     assert risk.assignee == PRIYA
@@ -165,7 +166,8 @@ def test_steps_reached_while_the_bridge_was_down_are_all_applied_in_order(
     assert issue.assignee == JANE
     said = [
         f"{key} (P2, Globex Telecom) has used half its response time; due Mon 23 Nov 2026 15:00 EST.",
-        f"{SAM}: {key} (P2, Enterprise, Globex Telecom) has used 75% of its response time "
+        f"[~accountid:{_account(sb, SAM)}]: {key} (P2, Enterprise, Globex Telecom) has used "
+        "75% of its response time "
         "and needs help; due Mon 23 Nov 2026 15:00 EST.",
         f"{key} breached its P2 response target (Mon 23 Nov 2026 15:00 EST).",
     ]
@@ -268,3 +270,9 @@ def test_a_customer_raising_their_case_is_corrected_with_one_comment_per_correct
         ] * n, n
         assert all(c.public for c in [*lowered, *s.bridge_comments])
         assert bridge.cycle().writes == 0
+
+
+def _account(sb: Sandbox, email: str) -> str:
+    user = sb.store.user_by_email(email)
+    assert user is not None
+    return str(user.account_id)

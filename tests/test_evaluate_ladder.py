@@ -131,6 +131,21 @@ def test_ladder_never_assigns_a_case_a_person_unassigned():
     assert run(by_bridge, "2026-11-30T16:00:00+10:00").assignee == "priya.lead@vendor.example"
 
 
+@pytest.mark.parametrize(
+    ("mention", "shown"),
+    [
+        ("[~accountid:5b10a2844c20165700ede21g]", "[~accountid:5b10a2844c20165700ede21g]"),
+        ("[~priya.lead]", "[~priya.lead]"),  # Data Center: by user name
+        ("[Pay here|https://x.example]", "Pay here https://x.example"),  # not a mention
+    ],
+)
+def test_the_help_call_mentions_the_regional_lead_as_jira_knows_them(mention, shown):
+    ctx = dataclasses.replace(context(), mentions={"priya.lead@vendor.example": mention})
+    desired = evaluate(p1(), RULES, ctx, at("2026-11-30T12:00:00+10:00"))
+    (help_call,) = [c for c in desired.comments if "/esc/1.3/" in c.action_id]
+    assert help_call.body.startswith(f"{shown}: SUP-1 (P1, Standard, Acme Networks)")
+
+
 def test_ladder_labels_are_a_record_never_removed():
     desired = run(p1(), "2026-11-30T10:00:00+10:00")
     assert not {"sla-at-risk", "sla-breached"} & desired.labels_absent

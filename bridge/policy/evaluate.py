@@ -140,6 +140,7 @@ def decide(
         quota.position,
         information.missing_names,
         change=write.change,
+        mentions=cycle.context.mentions,
     )
     ladder = None
     if clock is not None and clock.running:

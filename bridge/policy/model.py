@@ -481,6 +481,9 @@ class EvalContext:
     #: logical field name -> the field's name on the Jira site (config `fields:`), so
     #: `{missing}` names what the customer sees; a logical name without an entry is used as is
     field_names: Mapping[str, str] = field(default_factory=dict)
+    #: a person as the rules name them (case-folded e-mail or account id) -> Jira's
+    #: mention markup for them, so a comment naming the escalation owner notifies them
+    mentions: Mapping[str, str] = field(default_factory=dict)
     #: False skips building the explanation trail (Desired.explanation is then empty):
     #: the same decisions, cheaper, for a sync cycle that does not show them
     explain: bool = True

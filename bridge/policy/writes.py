@@ -7,6 +7,8 @@ text is read (the planner reads the text of comments it is about to post).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -36,6 +38,11 @@ def reporter_text(snapshot: IssueSnapshot) -> str:
     return reporter.display_name
 
 
+#: Jira's user mention in wiki markup: ``[~accountid:ID]`` on Cloud, ``[~username]`` on
+#: Data Center (the only markup a value may carry, see ``TemplateValues._plain``)
+_MENTION = re.compile(r"\[~(accountid:)?[\w.@+:-]+\]")
+
+
 class TemplateValues:
     """The placeholder values of SPEC §3 for one case, each made only when a template
     uses it (``{due}``, a zone conversion and formatting, is the costly one)."""
@@ -52,11 +59,21 @@ class TemplateValues:
         *,
         customers: tuple[str, ...] = (),
         change: BridgeChange | None = None,
+        mentions: Mapping[str, str] | None = None,
     ) -> None:
         self.snapshot, self.policy, self.level, self.due = snapshot, policy, level, due
         self.facts, self.quota, self.missing = facts, quota, missing
         self.customers = customers  # the customers a reporter matched (no organisation)
         self.change = change  # the priority change the bridge makes now, if any
+        self.mentions = mentions or {}  # person (folded) -> Jira's mention markup
+
+    def _plain(self, name: str) -> str:
+        """A placeholder's value as plain text; the escalation owner's mention, which the
+        bridge made from the rules and Jira's account, is kept as markup."""
+        value = self.value(name)
+        if name == "escalation_owner" and _MENTION.fullmatch(value):
+            return value
+        return neutralise(value)
 
     def value(self, name: str) -> str:
         """One placeholder's value ("" when the case has none)."""
@@ -79,9 +96,9 @@ class TemplateValues:
             return reporter_text(snapshot)
         if name == "missing":
             return self.missing
-        if name == "escalation_owner":
-            owner = facts.escalation_owner if facts is not None else None
-            return owner or ""
+        if name == "escalation_owner":  # a mention, so Jira tells them, when known
+            owner = (facts.escalation_owner if facts is not None else None) or ""
+            return self.mentions.get(owner.casefold(), owner)
         if name == "organization":  # a case naming none is its customer's, when found
             return snapshot.organization or (facts.customer.organization if facts else "")
         if name == "request_type":
@@ -99,12 +116,8 @@ class TemplateValues:
         template = self.policy.template(text)
         # values come from people (display names, organisations): plain text only
         if template is None:
-            return render_template(
-                text, {name: neutralise(self.value(name)) for name in PLACEHOLDERS}
-            )
-        return template.pattern.format_map(
-            {name: neutralise(self.value(name)) for name in template.names}
-        )
+            return render_template(text, {name: self._plain(name) for name in PLACEHOLDERS})
+        return template.pattern.format_map({name: self._plain(name) for name in template.names})
 
     def comment(self, action_id: str, template: CommentTemplate) -> DesiredComment:
         """The comment, rendered when its text is first read."""

@@ -418,7 +418,8 @@ class Calendar(Shape):
     escalation_owner: str | None = doc(
         "e-mail or account id",
         "the regional lead for this calendar's customers, every tier: a ladder step "
-        "`assign: escalation_owner` assigns them, `{escalation_owner}` names them in a comment",
+        "`assign: escalation_owner` assigns them, `{escalation_owner}` in a comment mentions "
+        "them (Jira notifies them)",
         default=None,
     )
 

@@ -210,6 +210,14 @@ class Site:
                 self.users[folded] = None
         return self.users[folded]
 
+    def mentions(self) -> dict[str, str]:
+        """Each person the rules name and Jira resolved -> a mention in wiki markup:
+        ``[~accountid:ID]`` on Cloud ("user mentions ... [~accountid:...]", Atlassian's
+        GDPR migration guide for the REST API), ``[~username]`` on Data Center (Jira
+        Server "Text formatting notation help": Mentions)."""
+        made = "[~accountid:{}]" if self.flavour == "cloud" else "[~{}]"
+        return {person: made.format(ref) for person, ref in self.users.items() if ref}
+
 
 def _customers(
     port: JiraPort, flavour: str, ruleset: RuleSet, memberships: Memberships | None = None
@@ -634,6 +642,7 @@ class Engine:
             bridge_account=self.site.bridge_account_id,
             field_names=self.site.field_names,
             explain=self.explain,
+            mentions=self.site.mentions(),
         )
         return Cycle.start(now, context)
 
