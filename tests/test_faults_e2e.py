@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -110,6 +111,20 @@ def demo_server(
     ).start()
 
 
+_MENTION = re.compile(r"\[~(accountid:)?([^\]]+)\]")
+
+
+def _same_mentions(store: Store, body: str) -> str:
+    """A comment's mentions named one way: Cloud mentions by account id, Data Center by
+    user name (the same person either way)."""
+
+    def account(match: re.Match[str]) -> str:
+        user = None if match.group(1) else store.user_by_name(match.group(2))
+        return f"[~accountid:{user.account_id if user else match.group(2)}]"
+
+    return _MENTION.sub(account, body)
+
+
 def end_state(store: Store, *, with_clock: bool = True) -> dict[str, Any]:
     """Everything the bridge may change, per issue, in a comparable form."""
     out: dict[str, Any] = {}
@@ -123,7 +138,7 @@ def end_state(store: Store, *, with_clock: bool = True) -> dict[str, Any]:
             json.dumps(
                 {
                     "author": c.author,
-                    "body": c.body,
+                    "body": _same_mentions(store, c.body),
                     "public": c.public,
                     "visibility": c.visibility,
                     "properties": c.properties,
