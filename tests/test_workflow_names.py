@@ -285,3 +285,16 @@ def test_rules_without_transitions_ask_jira_nothing_about_workflows(sandbox: San
         Site.connect(JiraClient.from_settings(settings.jira), settings, ruleset)
     assert not any("workflows/search" in r.path for r in sandbox.requests.entries())
     assert not any("transition names not checked" in e["event"] for e in logs)
+
+
+def test_an_approval_status_the_site_lacks_is_listed_at_start_up(sandbox: Sandbox) -> None:
+    settings = bridge_settings(sandbox)
+    ruleset = shipped()
+    response = dataclasses.replace(ruleset.response, approval_statuses=frozenset({"Aproval"}))
+    port = JiraClient.from_settings(settings.jira)
+    with pytest.raises(SiteError) as caught:
+        Site.connect(port, settings, dataclasses.replace(ruleset, response=response))
+    assert any(
+        p.startswith("rules sla.yaml: response.approval_statuses names 'Aproval'")
+        for p in caught.value.problems
+    ), caught.value.problems

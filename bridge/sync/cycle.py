@@ -165,6 +165,7 @@ class Site:
         for kind, names in (
             ("responded_statuses", ruleset.response.responded_statuses),
             ("pause_statuses", ruleset.response.pause_statuses),
+            ("approval_statuses", ruleset.response.approval_statuses),
         ):
             for name in sorted(names):
                 if name.casefold() not in folded:
