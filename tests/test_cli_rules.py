@@ -135,7 +135,7 @@ def test_check_prints_every_problem_and_exits_1(
         line.startswith(f"{rules / 'tiers.yaml'}:14: tier standard: contacts") for line in lines
     )
     assert any(
-        line.startswith(f"{rules / 'customers.yaml'}:19: customer Initech Systems")
+        line.startswith(f"{rules / 'customers.yaml'}:23: customer Initech Systems")
         for line in lines
     )
     assert any(line.startswith(f"{rules / 'sla.yaml'}:") and "'6 hours'" in line for line in lines)

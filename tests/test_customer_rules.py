@@ -3,11 +3,15 @@ its file:line, and what an omitted key means."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from test_ruleset import line_of, patch, problems_of, rules_copy
 
 from bridge.policy.model import UnknownCustomerPolicy
+from bridge.policy.tiers import contract_year
 from bridge.rules.load import load_ruleset
 
 
@@ -76,3 +80,40 @@ def test_not_counted_flags_names_flags_the_bridge_knows(tmp_path: Path) -> None:
     [problem] = problems_of(rules)
     assert problem.line == line_of(rules, "tiers.yaml", "not_counted_flags: [")
     assert "unknown flag 'unauthorized_contact'" in problem.message
+
+
+def test_usage_limits_and_contract_start_are_checked(tmp_path: Path) -> None:
+    rules = rules_copy(tmp_path)
+    patch(
+        rules,
+        "tiers.yaml",
+        "  architecture_workshop: {per_contract_year: 1}",
+        "  architecture_workshops: {per_contract_year: 1}",
+    )
+    patch(rules, "customers.yaml", "contract_start: 2026-04-01", "contract_start: April 2026")
+    problems = problems_of(rules)
+    assert [(p.line, p.message) for p in problems] == [
+        (
+            line_of(rules, "tiers.yaml", "  architecture_workshops:"),
+            "usage_limits: unknown entitlement 'architecture_workshops'",
+        ),
+        (
+            line_of(rules, "customers.yaml", "contract_start: April 2026"),
+            "customer Initech Systems: contract_start must be a date, YYYY-MM-DD",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("at", "start", "year"),
+    [
+        ("2026-03-31T23:30:00+10:00", date(2020, 4, 1), date(2025, 4, 1)),
+        ("2026-04-01T00:30:00+10:00", date(2020, 4, 1), date(2026, 4, 1)),
+        ("2027-02-28T12:00:00+10:00", date(2024, 2, 29), date(2027, 2, 28)),
+        ("2026-06-01T12:00:00+10:00", None, date(2026, 1, 1)),
+    ],
+)
+def test_a_contract_year_starts_on_the_contract_s_day_in_the_customer_s_zone(
+    at: str, start: date | None, year: date
+) -> None:
+    assert contract_year(datetime.fromisoformat(at), start, ZoneInfo("Australia/Brisbane")) == year

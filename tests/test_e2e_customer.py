@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -259,3 +259,68 @@ def test_clause_standard_and_premium_contact_us_via_the_portal(
     assert "not raised by api or email (JQL request-channel-type): no reminder" in (
         capsys.readouterr().out
     )
+
+
+def _at(day: str) -> datetime:
+    return datetime.fromisoformat(f"{day}T10:00:00+10:00")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_clause_architecture_workshop_once_per_contract_year(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Initech (Premium; contract years from 1 April): a workshop last contract year, one
+    in June (held, resolved) and one asked for now.  June's is this year's one workshop,
+    so today's is flagged not entitled and its comment names the June case."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    workshop = {"org": "Initech Systems", "request_type": "Architecture workshop"}
+    last_year = new_case(sb, created=_at("2026-03-20"), **workshop)
+    june = new_case(sb, created=_at("2026-06-01"), **workshop)
+    transition(sb, june, "Resolve")
+    today = new_case(sb, created=SANDBOX_NOW - timedelta(hours=1), **workshop)
+    bridges(sb).cycle()
+    assert "not-entitled" not in end_state(sb, june).labels
+    refused = end_state(sb, today)
+    assert "not-entitled" in refused.labels
+    [said] = refused.bridge_comments_containing("is not included")
+    assert said.public and june in said.body and last_year not in said.body
+    assert "per contract year (from 2026-04-01)" in said.body
+
+    config = write_config(sb, tmp_path)
+    capsys.readouterr()
+    assert cli.main(["explain", today, "--config", str(config), "--now", sb.now.isoformat()]) == 0
+    assert (
+        f"needs architecture_workshop: not entitled, the architecture workshop is included 1 time(s) per contract year (from 2026-04-01), used by {june}"
+        in capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_clause_a_webinar_for_every_product_bought(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """Globex (Enterprise; bought NMIS and opCharts; contract years from 1 July): an
+    NMIS webinar in August, and now another NMIS one (already given this contract year),
+    an opEvents one (not bought) and an opCharts one (entitled)."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    webinar = {"org": "Globex Telecom", "request_type": "Product webinar"}
+    now = SANDBOX_NOW - timedelta(hours=1)
+    august = new_case(sb, created=_at("2026-08-03"), product="NMIS", **webinar)
+    again = new_case(sb, created=now, product="NMIS", **webinar)
+    not_bought = new_case(sb, created=now, product="opEvents", **webinar)
+    charts = new_case(sb, created=now, product="opCharts", **webinar)
+    bridges(sb).cycle()
+    for key in (august, charts):
+        assert "not-entitled" not in end_state(sb, key).labels, key
+    [said] = end_state(sb, again).bridge_comments_containing("is not included")
+    assert (
+        f"product webinar for NMIS is included 1 time(s) per contract year (from 2026-07-01), used by {august}"
+        in said.body
+    )
+    [said] = end_state(sb, not_bought).bridge_comments_containing("is not included")
+    assert "opEvents is not a product Globex Telecom bought (NMIS, opCharts)" in said.body
+    assert "not-entitled" in end_state(sb, not_bought).labels

@@ -12,7 +12,7 @@ set and never changes; everything per cycle lives in
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -24,6 +24,7 @@ from bridge.policy.model import (
     Customer,
     FlagPolicy,
     IssueSnapshot,
+    MonthCase,
     PriorityLevel,
     RuleSet,
     Tier,
@@ -32,7 +33,7 @@ from bridge.policy.model import (
 from bridge.policy.priority import Pipeline, folded, slug
 from bridge.policy.templates import PLACEHOLDERS
 from bridge.policy.templates import render as render_template
-from bridge.policy.tiers import EntitlementDecision, entitlement_table
+from bridge.policy.tiers import EntitlementDecision, entitlement_table, usage_refusals
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
@@ -129,6 +130,8 @@ def _templates(rules: RuleSet) -> Iterator[CommentTemplate]:
     reminder = rules.channel_reminder
     if reminder is not None and reminder.comment is not None:
         yield reminder.comment
+    if rules.usage_comment is not None:
+        yield rules.usage_comment
     for template in (rules.quota.over_quota.comment, rules.required_information.comment):
         yield from (template,) if template is not None else ()
     yield from (rule.comment for rule in rules.priorities.rules if rule.comment is not None)
@@ -227,6 +230,8 @@ class Policy:
     flags: Flags
     #: a contact's folded e-mail -> the customers (organisation names) listing it
     by_contact: Mapping[str, tuple[str, ...]]
+    #: folded request type -> the entitlements it needs, in the rules' order
+    needs: Mapping[str, tuple[str, ...]]
     unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
     information: InformationCheck  # required_information compiled
 
@@ -248,6 +253,7 @@ class Policy:
             templates={t.text: Template.parse(t.text) for t in _templates(rules)},
             flags=Flags.of(rules),
             by_contact=_by_contact(rules),
+            needs=_needs(rules),
             unknown=UnknownCustomerPolicy.of(rules.unknown_customer),
             information=InformationCheck.of(rules.required_information),
         )
@@ -289,6 +295,19 @@ class Policy:
         if isinstance(entry, str):
             raise ValueError(entry)
         return entry
+
+    def refusals(self, cases: Sequence[MonthCase], facts: CustomerFacts) -> Mapping[str, str]:
+        """The organisation's cases a usage limit refuses (key -> why)."""
+        if not self.rules.usage_limits:
+            return {}
+        return usage_refusals(
+            cases,
+            self.rules.usage_limits,
+            self.needs,
+            facts.customer,
+            facts.calendar.tz,
+            self.not_counted,
+        )
 
     def ladder(self, level: PriorityLevel) -> tuple[Rung, ...]:
         found = self.ladders.get(level)

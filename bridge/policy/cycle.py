@@ -56,6 +56,7 @@ class Cycle:
                     contacts=facts.contacts,
                     policy=policy,
                     tier_key=facts.customer.tier,
+                    refused=policy.refusals(cases, facts),
                 )
                 shared = _org_index(cases, facts.calendar.tz, policy.not_counted, flagged)
             found = shared
@@ -64,12 +65,21 @@ class Cycle:
 
 
 def _case_flags(
-    case: MonthCase, *, contacts: frozenset[str], policy: Policy, tier_key: str
+    case: MonthCase,
+    *,
+    contacts: frozenset[str],
+    policy: Policy,
+    tier_key: str,
+    refused: Mapping[str, str],
 ) -> tuple[str, ...]:
-    """Another case's flags that keep it out of the quota (``quota.not_counted_flags``)."""
-    return raised_flags(
+    """Another case's flags that keep it out of the quota (``quota.not_counted_flags``);
+    a request a usage limit refuses is not entitled."""
+    flags = raised_flags(
         case.raised, contacts, policy.entitlements, tier_key, policy.not_counted_flags
     )
+    if case.key in refused and "not_entitled" in policy.not_counted_flags:
+        flags = tuple(dict.fromkeys((*flags, "not_entitled")))
+    return flags
 
 
 def _find_org_cases(

@@ -51,6 +51,7 @@ from bridge.policy.tiers import (
     decide_entitlement,
     decide_quota,
     flags_of,
+    month_case,
 )
 from bridge.policy.writes import (
     TemplateValues,
@@ -171,8 +172,13 @@ def _terms(
     contact = decide_contact(snapshot, facts.contacts)
     tier_key = facts.customer.tier
     entitlement = decide_entitlement(snapshot.request_type, policy.entitlements, tier_key)
-    flags = flags_of(contact, entitlement, policy.not_counted_flags)
     index = cycle.org_index(snapshot.organization, facts, policy)
+    if not entitlement.lacking and set(entitlement.needed) & policy.rules.usage_limits.keys():
+        # the case as the snapshot describes it among its organisation's other cases
+        others = [c for k, c in index.listed.items() if k != snapshot.key]
+        why = policy.refusals([*others, month_case(snapshot)], facts).get(snapshot.key, "")
+        entitlement = entitlement._replace(refused=why)
+    flags = flags_of(contact, entitlement, policy.not_counted_flags)
     zone = facts.calendar.tz
     quota = decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
     return contact, entitlement, quota

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -97,6 +97,16 @@ class Customer:
     contacts: tuple[str, ...]  # lower-cased e-mail addresses
     contacts_allowed: int | None = None  # overrides the tier's number (enterprise)
     named_engineer: str | None = None  # e-mail or account id of the engineer
+    products: tuple[str, ...] = ()  # the products bought (one webinar each a contract year)
+    contract_start: date | None = None  # the contract years start on its day (None: 1 Jan)
+
+
+@dataclass(frozen=True)
+class UsageLimit:
+    """An entitlement used at most ``times`` per contract year (per product bought)."""
+
+    times: int
+    per_product: bool = False  # counted per product; a product not bought is not entitled
 
 
 #: The request channels JSM records (JQL ``request-channel-type``).
@@ -312,6 +322,10 @@ class RuleSet:
     escalation_owners: Mapping[str, str] = field(default_factory=dict)
     #: the reminder for a case raised outside the support portal (None: no reminder)
     channel_reminder: ChannelReminder | None = None
+    #: entitlement -> its usage limit per contract year
+    usage_limits: Mapping[str, UsageLimit] = field(default_factory=dict)
+    #: the comment for a request refused by a usage limit or for a product not bought
+    usage_comment: CommentTemplate | None = None
 
     def customer(self, organization: str | None) -> Customer | None:
         """The customer entry for an organisation name (exact, then case-insensitive)."""
@@ -452,6 +466,7 @@ class Raised:
     reporter: str | None  # the reporter's e-mail (else account id), case-folded; None: nobody
     agent: bool  # an engineer (or the bridge) raised it on the customer's behalf
     request_type: str | None
+    product: str | None = None  # the case's product (webinars are counted per product)
 
 
 @dataclass(frozen=True)

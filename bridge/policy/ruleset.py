@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
@@ -42,6 +43,7 @@ from bridge.policy.model import (
     Target,
     Tier,
     UnknownCustomerPolicy,
+    UsageLimit,
 )
 from bridge.policy.problems import Checker, Node, Problem, did_you_mean
 from bridge.policy.regexsafe import backtracking_risk
@@ -86,7 +88,14 @@ _TOP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # file: (required keys, optional keys)
     "tiers.yaml": (
         ("tiers",),
-        ("entitlement_request_types", "not_entitled", "quota", "channel_reminder"),
+        (
+            "entitlement_request_types",
+            "not_entitled",
+            "quota",
+            "channel_reminder",
+            "usage_limits",
+            "usage_limit_comment",
+        ),
     ),
     "customers.yaml": (("customers",), ("unauthorised_contact", "unknown_customer")),
     "priorities.yaml": (
@@ -165,6 +174,8 @@ class _Build:
     not_entitled: FlagPolicy | None = None
     quota: QuotaPolicy | None = None
     channel_reminder: ChannelReminder | None = None
+    usage_limits: dict[str, UsageLimit] = field(default_factory=dict)
+    usage_comment: CommentTemplate | None = None
     customers: dict[str, Customer] | None = None
     unauthorised_contact: FlagPolicy | None = None
     unknown_customer: UnknownCustomerPolicy | None = None
@@ -251,6 +262,8 @@ def build_ruleset(
         required_information=build.required_information,
         escalation_owners=build.escalation_owners,
         channel_reminder=build.channel_reminder,
+        usage_limits=build.usage_limits,
+        usage_comment=build.usage_comment,
     )
 
 
@@ -453,6 +466,7 @@ def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None
             if resolutions is not None and over is not None and flags is not None:
                 quota = QuotaPolicy(frozenset(resolutions), over, flags)
 
+    _usage_limits(build, check, entries, all_entitlements if ok else None)
     reminder_node = entries.get("channel_reminder")
     if reminder_node is not None and not reminder_node.is_null:
         build.channel_reminder = _channel_reminder(check, reminder_node, tiers if ok else None)
@@ -462,6 +476,51 @@ def _read_tiers(build: _Build, check: Checker, entries: dict[str, Node]) -> None
         build.entitlement_request_types = ert
     build.not_entitled = not_entitled
     build.quota = quota
+
+
+#: The comment for a request a usage limit refuses, when the rules give none.
+USAGE_LIMIT_TEXT = "{key}: {request_type} is not included: {why}."
+
+
+def _usage_limits(
+    build: _Build, check: Checker, entries: Mapping[str, Node], known: AbstractSet[str] | None
+) -> None:
+    """``usage_limits`` (entitlement -> per_contract_year, per_product) and their comment."""
+    node = entries.get("usage_limits")
+    limits: dict[str, UsageLimit] = {}
+    if node is not None and not node.is_null:
+        mapping = check.mapping(node, "usage_limits", open_keys=True)
+        for entitlement, value in (mapping or {}).items():
+            where = f"usage_limits: {entitlement}"
+            if known is not None and entitlement not in known:
+                check.unknown(
+                    _key_node(node, entitlement),
+                    "usage_limits",
+                    "entitlement",
+                    entitlement,
+                    known,
+                    note="no tier includes it;",
+                )
+                continue
+            fields = check.mapping(
+                value, where, required=("per_contract_year",), optional=("per_product",)
+            )
+            if fields is None or "per_contract_year" not in fields:
+                continue
+            times = check.integer(
+                fields["per_contract_year"], f"{where}: per_contract_year", minimum=1
+            )
+            per_product: bool | None = False
+            if "per_product" in fields:
+                per_product = check.boolean(fields["per_product"], f"{where}: per_product")
+            if times is not None and per_product is not None:
+                limits[entitlement] = UsageLimit(times, per_product)
+    build.usage_limits = limits
+    comment_node = entries.get("usage_limit_comment")
+    if comment_node is not None and not comment_node.is_null:
+        build.usage_comment = _comment(check, comment_node, "usage_limit_comment")
+    elif limits and comment_node is None:
+        build.usage_comment = CommentTemplate("public", USAGE_LIMIT_TEXT)
 
 
 def _channel_reminder(
@@ -1552,7 +1611,7 @@ def _read_customer(build: _Build, check: Checker, org: str, node: Node) -> Custo
         node,
         where,
         required=("tier", "contacts"),
-        optional=("calendar", "contacts_allowed", "named_engineer"),
+        optional=("calendar", "contacts_allowed", "named_engineer", "products", "contract_start"),
     )
     if entries is None:
         return None
@@ -1672,7 +1731,21 @@ def _read_customer(build: _Build, check: Checker, org: str, node: Node) -> Custo
             if "@" in engineer:
                 engineer = engineer.lower()
 
-    if not ok or tier_key is None or calendar is None:
+    products: tuple[str, ...] | None = ()
+    if "products" in entries and not entries["products"].is_null:
+        products = check.strings(entries["products"], f"{where}: products", allow_single=True)
+        ok = ok and products is not None
+    start: date | None = None
+    if "contract_start" in entries and not entries["contract_start"].is_null:
+        start = _date(entries["contract_start"])
+        if start is None:
+            check.add(
+                entries["contract_start"],
+                f"{where}: contract_start must be a date, YYYY-MM-DD",
+                "the day the contract began: its contract years start on that day",
+            )
+            ok = False
+    if not ok or tier_key is None or calendar is None or products is None:
         return None
     return Customer(
         organization=org,
@@ -1681,4 +1754,6 @@ def _read_customer(build: _Build, check: Checker, org: str, node: Node) -> Custo
         contacts=tuple(contacts),
         contacts_allowed=allowed,
         named_engineer=engineer,
+        products=products,
+        contract_start=start,
     )

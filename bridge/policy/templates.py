@@ -25,6 +25,7 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "quota_limit",
         "missing",
         "customers",
+        "why",
         "previous_priority",
         "rule",
         "escalation_owner",

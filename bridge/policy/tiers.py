@@ -10,18 +10,20 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Literal, NamedTuple
 
 from bridge.policy.model import (
     Actor,
     ChannelReminder,
+    Customer,
     IssueSnapshot,
     MonthCase,
     Person,
     QuotaPosition,
     Raised,
     Tier,
+    UsageLimit,
 )
 
 # --------------------------------------------------------------------------- contact
@@ -53,17 +55,19 @@ def decide_contact(snapshot: IssueSnapshot, contacts: frozenset[str]) -> Contact
     return NOT_LISTED
 
 
-def raised_by(reporter: Person | None, request_type: str | None) -> Raised:
+def raised_by(
+    reporter: Person | None, request_type: str | None, product: str | None = None
+) -> Raised:
     """What a month case records of who raised it and what it asks for."""
     if reporter is None:
-        return Raised(None, False, request_type)
+        return Raised(None, False, request_type, product)
     agent = reporter.actor is Actor.ENGINEER or reporter.actor is Actor.BRIDGE
     who = (reporter.email or reporter.account_id or "").strip().casefold() or None
-    return Raised(who, agent, request_type)
+    return Raised(who, agent, request_type, product)
 
 
 def raised_of(snapshot: IssueSnapshot) -> Raised:
-    return raised_by(snapshot.reporter, snapshot.request_type)
+    return raised_by(snapshot.reporter, snapshot.request_type, snapshot.fields.get("product"))
 
 
 def month_case(snapshot: IssueSnapshot) -> MonthCase:
@@ -85,6 +89,9 @@ class EntitlementDecision(NamedTuple):
 
     needed: tuple[str, ...]
     lacking: tuple[str, ...]
+    #: why a usage limit refuses the request (its product not bought, or this contract
+    #: year's use had), "" when none does
+    refused: str = ""
 
 
 def entitlement_table(
@@ -113,6 +120,67 @@ def decide_entitlement(
     if request_type is None:
         return NOTHING_NEEDED
     return table.get((request_type.strip().casefold(), tier_key), NOTHING_NEEDED)
+
+
+# ------------------------------------------------------------------- usage limits
+
+
+def contract_year(at: datetime, start: date | None, zone: tzinfo) -> date:
+    """The first day of the contract year ``at`` falls in (customer's zone); contract
+    years start on ``start``'s day each year (1 January without one; 28 February in
+    the years without the 29th)."""
+    local = at.astimezone(zone).date()
+    month, day = (start.month, start.day) if start is not None else (1, 1)
+
+    def begins(year: int) -> date:
+        return date(year, month, min(day, 28) if month == 2 and day == 29 else day)
+
+    return begins(local.year) if begins(local.year) <= local else begins(local.year - 1)
+
+
+def usage_refusals(
+    cases: Sequence[MonthCase],
+    limits: Mapping[str, UsageLimit],
+    needs: Mapping[str, tuple[str, ...]],
+    customer: Customer,
+    zone: tzinfo,
+    skip: AbstractSet[str],
+) -> dict[str, str]:
+    """Case key -> why a usage limit refuses it: its product is not one the customer
+    bought, or the entitlement's uses this contract year (per product) went to older
+    cases (oldest first, ties by key number; cases resolved as not counted use nothing)."""
+    bought = {p.strip().casefold(): p for p in customer.products}
+    used: defaultdict[tuple[str, date, str], list[str]] = defaultdict(list)
+    refused: dict[str, str] = {}
+    for case in sorted(cases, key=_sort_key):
+        raised = case.raised
+        if raised is None or raised.request_type is None or not_counted(case.resolution, skip):
+            continue
+        for entitlement in needs.get(raised.request_type.strip().casefold(), ()):
+            limit = limits.get(entitlement)
+            if limit is None:
+                continue
+            product = (raised.product or "").strip()
+            if limit.per_product and product.casefold() not in bought:
+                shown = ", ".join(customer.products) or "none"
+                refused[case.key] = (
+                    f"{product or 'no product'} is not a product {customer.organization} "
+                    f"bought ({shown})"
+                )
+                break
+            year = contract_year(case.created, customer.contract_start, zone)
+            group = used[entitlement, year, product.casefold() if limit.per_product else ""]
+            if len(group) >= limit.times:
+                what = f"{entitlement.replace('_', ' ')}" + (
+                    f" for {product}" if limit.per_product else ""
+                )
+                refused[case.key] = (
+                    f"the {what} is included {limit.times} time(s) per contract year (from "
+                    f"{year.isoformat()}), used by {', '.join(group)}"
+                )
+                break
+            group.append(case.key)
+    return refused
 
 
 # ----------------------------------------------------------------------- channel
@@ -148,7 +216,7 @@ def flags_of(
     """The case's flags among ``counted_out`` (``quota.not_counted_flags``), in order."""
     held = (
         ("unauthorised_contact", not contact.authorised),
-        ("not_entitled", bool(entitlement.lacking)),
+        ("not_entitled", bool(entitlement.lacking) or bool(entitlement.refused)),
     )
     return tuple(name for name, holds in held if holds and name in counted_out)
 

@@ -7,6 +7,7 @@ text is read (the planner reads the text of comments it is about to post).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -66,6 +67,7 @@ class TemplateValues:
         self.customers = customers  # the customers a reporter matched (no organisation)
         self.change = change  # the priority change the bridge makes now, if any
         self.mentions = mentions or {}  # person (folded) -> Jira's mention markup
+        self.why = ""  # why a usage limit refuses the request (`with_why`)
 
     def _plain(self, name: str) -> str:
         """A placeholder's value as plain text; the escalation owner's mention, which the
@@ -74,6 +76,12 @@ class TemplateValues:
         if name == "escalation_owner" and _MENTION.fullmatch(value):
             return value
         return neutralise(value)
+
+    def with_why(self, why: str) -> TemplateValues:
+        """These values with ``{why}``: the reason a usage limit refuses the request."""
+        values = copy.copy(self)
+        values.why = why
+        return values
 
     def value(self, name: str) -> str:
         """One placeholder's value ("" when the case has none)."""
@@ -105,6 +113,8 @@ class TemplateValues:
             return snapshot.request_type or ""
         if name == "customers":
             return ", ".join(self.customers)
+        if name == "why":
+            return self.why
         if name == "previous_priority":
             return self.change.before if self.change is not None else ""
         if name == "rule":
@@ -170,7 +180,7 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     holds = Conditions(
         unauthorised=not decisions.contact.authorised,
         over_quota=over,
-        not_entitled=bool(decisions.entitlement.lacking),
+        not_entitled=bool(decisions.entitlement.lacking or decisions.entitlement.refused),
         needs_info=bool(decisions.information.missing),
     )
     present, absent = policy.flags.labels[holds]
@@ -221,11 +231,17 @@ def _comments(
 ) -> list[DesiredComment]:
     """The conditions' comments, then the priority change's, then needs-info's."""
     values, flags = decisions.values, policy.flags
+    refused = decisions.entitlement.refused if not decisions.entitlement.lacking else ""
+    usage = policy.rules.usage_comment
     comments = [
         values.comment(f"{key}/{flag.id_part}", flag.policy.comment)
         for flag, held in zip(flags.in_order[:3], holds[:3], strict=True)
-        if held and flag.policy.comment is not None
+        if held
+        and flag.policy.comment is not None
+        and not (refused and flag.id_part == "not-entitled")
     ]
+    if refused and usage is not None:  # a usage limit's refusal says why
+        comments.append(values.with_why(refused).comment(f"{key}/not-entitled/usage", usage))
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
         comments.append(values.comment(change.action_id, change.template))

@@ -70,7 +70,8 @@ class Comment(Shape):
         "template, required",
         "must contain {key}; placeholders: {key} {priority} {priority_name} {due} {tier} "
         "{organization} {reporter} {request_type} {quota_used} {quota_limit} {missing} "
-        "{customers} {escalation_owner}; in priority change comments also "
+        "{customers} {escalation_owner}; in `usage_limit_comment` also {why}; in priority "
+        "change comments also "
         "{previous_priority} and {rule}",
     )
 
@@ -157,6 +158,20 @@ class ChannelReminder(Shape):
     comment: Comment | None = doc("comment", "posted once on such a case", default=None)
 
 
+class UsageLimit(Shape):
+    per_contract_year: Annotated[int, Field(ge=1)] = doc(
+        "integer ≥ 1, required",
+        "how many requests needing the entitlement a customer's contract year includes "
+        "(from its `contract_start`)",
+    )
+    per_product: bool | None = doc(
+        "boolean",
+        "counted per product bought (the case's `product` field): a product the customer "
+        "did not buy (`products` in customers.yaml) is not entitled (default `false`)",
+        default=None,
+    )
+
+
 class TiersFile(Shape):
     """rules/tiers.yaml"""
 
@@ -175,6 +190,19 @@ class TiersFile(Shape):
         default=None,
     )
     quota: Quota | None = doc("mapping", "the monthly case quota", default=None)
+    usage_limits: dict[str, UsageLimit] | None = doc(
+        "mapping",
+        "entitlement → its usage limit: a request past it (the customer's older requests "
+        "of the contract year used it) is flagged like any not-entitled request",
+        each="<entitlement>",
+        default=None,
+    )
+    usage_limit_comment: Comment | None = doc(
+        "comment",
+        "posted instead of `not_entitled`'s for a request a usage limit refuses; `{why}` "
+        "says why (which product, which earlier cases; default: a built-in text)",
+        default=None,
+    )
     channel_reminder: ChannelReminder | None = doc(
         "mapping",
         "a reminder (label, comment) for a case of the listed tiers raised through the "
@@ -206,6 +234,18 @@ class Customer(Shape):
     named_engineer: str | None = doc(
         "e-mail or account id",
         "unassigned cases are assigned to this engineer; the tier must include `named_engineer`",
+        default=None,
+    )
+    products: Names | None = doc(
+        "list of product names",
+        "the products the customer bought, as the case's `product` field names them "
+        "(usage limits `per_product`: one webinar for every product you buy)",
+        default=None,
+    )
+    contract_start: Date | None = doc(
+        "date",
+        "when the contract began, `YYYY-MM-DD`: its contract years (for usage limits) start "
+        "on that day each year (default: 1 January)",
         default=None,
     )
 

@@ -43,7 +43,7 @@ from bridge.policy.compiled import Policy
 from bridge.policy.cycle import Cycle
 from bridge.policy.evaluate import evaluate
 from bridge.policy.model import Actor, Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
-from bridge.policy.tiers import month_case
+from bridge.policy.tiers import contract_year, month_case
 from bridge.settings import Settings
 from bridge.sync.apply import (
     DEFAULT_SETTLE,
@@ -604,7 +604,7 @@ class Engine:
                     grouped[name.casefold()].append(month_case(s))
             return {org: tuple(cases) for org, cases in grouped.items()}
         orgs = {n for _, n in known}
-        since = min(month_start(s.created, self._calendar_tz(n)) for s, n in known) - timedelta(
+        since = min(self._counted_since(s, n) for s, n in known) - timedelta(
             days=1
         )  # a day's margin for zones east or west of the search's
         if cached:
@@ -619,6 +619,19 @@ class Engine:
             bridge_account_id=self.site.bridge_account_id,
             customers=self.site.customer_ids,
         )
+
+    def _counted_since(self, snapshot: IssueSnapshot, organization: str) -> datetime:
+        """Where the cases the case is ranked among begin: its month (the quota), or its
+        contract year when it asks for an entitlement with a usage limit."""
+        tz = self._calendar_tz(organization)
+        start = month_start(snapshot.created, tz)
+        limits = self.ruleset.usage_limits
+        needs = self.compiled.needs.get((snapshot.request_type or "").strip().casefold(), ())
+        customer = self.ruleset.customer(organization)
+        if customer is None or not any(e in limits for e in needs):
+            return start
+        year = contract_year(snapshot.created, customer.contract_start, tz)
+        return min(start, datetime.combine(year, datetime.min.time(), tz))
 
     @property
     def scope_filters(self) -> list[str]:

@@ -478,8 +478,9 @@ def org_month_cases(
         f" AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
     )
     request_type = fieldmap.id("request_type") if "request_type" in fieldmap else None
+    product_id = fieldmap.id("product") if "product" in fieldmap else None
     wanted_fields = ["created", "resolution", "reporter", org_id]
-    wanted_fields += [request_type] if request_type else []
+    wanted_fields += [f for f in (request_type, product_id) if f]
     for issue in port.search(jql, wanted_fields):
         fields = issue.get("fields") or {}
         org = fieldmap.decode("organization", fields.get(org_id))
@@ -498,7 +499,11 @@ def org_month_cases(
                 key=str(issue.get("key")),
                 created=created,
                 resolution=decode_value(fields.get("resolution")),
-                raised=raised_by(reporter, kind),
+                raised=raised_by(
+                    reporter,
+                    kind,
+                    fieldmap.decode("product", fields.get(product_id)) if product_id else None,
+                ),
             )
         )
     return {

@@ -629,7 +629,9 @@ class State:
 def _raised_json(raised: Raised | None) -> str | None:
     if raised is None:
         return None
-    return json.dumps([_text(raised.reporter), raised.agent, _text(raised.request_type)])
+    return json.dumps(
+        [_text(raised.reporter), raised.agent, _text(raised.request_type), _text(raised.product)]
+    )
 
 
 def _raised(text: str | None) -> Raised | None:
@@ -637,10 +639,10 @@ def _raised(text: str | None) -> Raised | None:
     if not text:
         return None
     try:
-        reporter, agent, request_type = json.loads(text)
+        reporter, agent, request_type, *rest = json.loads(text)
     except (ValueError, TypeError):
         return None
-    return Raised(reporter, bool(agent), request_type)
+    return Raised(reporter, bool(agent), request_type, rest[0] if rest else None)
 
 
 def _cached(row: tuple[Any, ...]) -> CachedIssue:
