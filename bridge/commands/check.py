@@ -389,6 +389,21 @@ def print_summary(
     if quota.not_counted_flags:
         flagged = " or ".join(sorted(f.replace("_", " ") for f in quota.not_counted_flags))
         print(f"  not counted: cases flagged {flagged}", file=out)
+    for entitlement, limit in ruleset.usage_limits.items():
+        each = " for each product bought" if limit.per_product else ""
+        print(
+            f"  {entitlement}: {limit.times} per contract year{each}; more is not entitled",
+            file=out,
+        )
+    reminder = ruleset.channel_reminder
+    if reminder is not None:
+        tiers = ", ".join(ruleset.tiers[t].name for t in sorted(reminder.tiers))
+        print(
+            f"  {tiers} cases raised by {' or '.join(sorted(reminder.channels))}: "
+            "reminder to use the portal "
+            f"({_describe_flag(FlagPolicy(reminder.label, reminder.comment))})",
+            file=out,
+        )
 
     print("\nCustomers", file=out)
     rows = [["organisation", "tier", "calendar", "contacts", "named engineer"]]
@@ -405,6 +420,15 @@ def print_summary(
             ]
         )
     _table(rows, out)
+    for customer in ruleset.customers.values():
+        if customer.products or customer.contract_start:
+            start = customer.contract_start
+            year = f"{start.day} {start:%B}" if start else "1 January"
+            bought = ", ".join(customer.products) or "no products listed"
+            print(
+                f"  {customer.organization}: bought {bought}; contract years from {year}",
+                file=out,
+            )
     print(f"  unauthorised contact: {_describe_flag(ruleset.unauthorised_contact)}", file=out)
     print(f"  unknown organisation: {_describe_flag(ruleset.unknown_customer)}", file=out)
 
