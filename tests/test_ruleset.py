@@ -141,6 +141,27 @@ def test_shipped_customers_and_calendars(shipped: RuleSet) -> None:
     )
 
 
+def test_an_over_quota_hold_needs_an_approval_status_that_stops_the_clock(
+    tmp_path: Path,
+) -> None:
+    rules = rules_copy(tmp_path)
+    patch(rules, "tiers.yaml", "transition: null", "transition: Needs approval")
+    patch(rules, "sla.yaml", "  approval_statuses: [Pending approval]\n", "")
+    (problem,) = problems_of(rules)
+    assert problem.file == str(rules / "sla.yaml")
+    assert problem.line == line_of(rules, "sla.yaml", "response:")
+    assert "holds over-quota cases with transition 'Needs approval', but approval_statuses" in (
+        str(problem)
+    )
+    patch(
+        rules,
+        "sla.yaml",
+        "  pause_statuses:",
+        "  approval_statuses: [Pending approval]\n  pause_statuses:",
+    )
+    assert load_ruleset(rules).quota.over_quota.transition == "Needs approval"
+
+
 def test_shipped_calendar_answers_the_spec_example(shipped: RuleSet) -> None:
     brisbane = shipped.calendars["brisbane"]
     created = datetime(2026, 11, 27, 15, 0, tzinfo=ZoneInfo("Australia/Brisbane"))

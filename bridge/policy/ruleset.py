@@ -1261,6 +1261,15 @@ def _read_response(build: _Build, check: Checker, node: Node) -> ResponsePolicy 
                 "for approval: one of them",
             )
             ok = False
+    hold = build.quota.over_quota.transition if build.quota is not None else None
+    if hold and not statuses["approval_statuses"]:
+        check.add(
+            entries.get("approval_statuses", node),
+            f"response: tiers.yaml holds over-quota cases with transition {hold!r}, but "
+            "approval_statuses names no status: their clocks would run and breach while held",
+            f"name the status {hold!r} leads to, e.g. approval_statuses: [Pending approval]",
+        )
+        ok = False
     at_risk: float | None = 0.75
     if "at_risk_at" in entries:
         at_risk = _percent(check, entries["at_risk_at"], "response: at_risk_at", maximum=1.0)
