@@ -231,7 +231,7 @@ def site(store: Store) -> Store:
 class Case:
     """One demo case: who raised what, and what happened to it since."""
 
-    org: str
+    org: str | None
     reporter: str
     summary: str
     request_type: str
@@ -245,6 +245,9 @@ class Case:
     skype: str | None = None
     day: float = 1.0  # days after the start of the month (negative: last month)
     events: tuple[tuple[Any, ...], ...] = ()  # (hours after creation, verb, who, arg)
+    #: the defect chapter: raised this many hours before the demo's moment (after every
+    #: case placed by ``day``, so those keep their keys)
+    ago: float | None = None
 
 
 def _cases() -> list[Case]:
@@ -711,6 +714,183 @@ def _cases() -> list[Case]:
     ]
 
 
+#: How long before the demo's moment its defect chapter begins (Monday 13:50 UTC at
+#: :data:`DEMO_NOW`: New York opening, London's afternoon); the other cases come before.
+CHAPTER_HOURS = 10.17
+
+
+def _defect_cases() -> list[Case]:
+    """One case per defect the support terms' review found (issue 12's list; defect 1,
+    a case naming no organisation, is not among them yet: the quota place such a case
+    gets differs between a full cycle and one scoped to an organisation), each a
+    working-day story: raised and answered in its customer's office hours.  At the demo's
+    own moment (Tue 24 Nov 10:00 Brisbane) London's and New York's Monday has just ended,
+    so their cases were raised that Monday; Acme's on Tuesday morning in Brisbane."""
+    j, sam, priya = AGENTS[0][0], AGENTS[1][0], AGENTS[2][0]
+    acme, ini, glx = "Acme Networks", "Initech Systems", "Globex Telecom"
+    ny, ldn = "+1 212 555 0100", "+44 20 7946 0018"
+    return [
+        # -- London, Monday 23 November (GMT)
+        Case(  # defect 7: placeholder answers ("Version", "n/a") are missing information
+            ini,
+            "it@initech.example",
+            "Graphs stopped after the upgrade",
+            "Technical support",
+            "Major",
+            version="Version",
+            impact="n/a",
+            phone=ldn,
+            ago=9.83,  # 14:10 London
+        ),
+        Case(  # defect 14: an engineer's "Trivial" is P4, not outside P1-P4
+            ini,
+            "support@initech.example",
+            "Typo on the opCharts login page",
+            "Cosmetic defect",
+            "Minor",
+            product="opCharts",
+            version="5.1.0",
+            phone=ldn,
+            ago=9.58,  # 14:25 London
+            events=((0.4, "priority", priya, "Trivial"),),
+        ),
+        Case(  # defect 4: a case from someone not on the contact list uses no quota
+            ini,
+            "bob@initech.example",
+            "Scheduled report export times out",
+            "Technical support",
+            "Major",
+            phone=ldn,
+            ago=9.33,  # 14:40 London
+        ),
+        Case(  # defect 8: a customer's own move to Work in progress is not a response
+            ini,
+            "it@initech.example",
+            "Alarm flood after the maintenance window",
+            "Technical support",
+            "Critical",
+            product="opEvents",
+            version="4.2.0",
+            phone=ldn,
+            ago=9.08,  # 14:55 London
+            events=((0.3, "transition", "it@initech.example", "Start work"),),
+        ),
+        Case(  # defect 6: each escalation step once, whatever pauses come between
+            ini,
+            "support@initech.example",
+            "Poller in a crash loop on the core site",
+            "Technical support",
+            "Blocker",
+            phone=ldn,
+            ago=8.83,  # 15:10 London
+            events=(
+                (0.5, "comment_internal", priya, "Asked Initech for the crash dump by phone."),
+                (0.6, "transition", priya, "Wait for customer"),
+                (1.2, "comment_customer", "support@initech.example", "Crash dump attached."),
+                (1.3, "transition", "support@initech.example", "Customer responded"),
+            ),
+        ),
+        Case(  # defect 9: the engineer's priority stands; the customer's later change goes back
+            ini,
+            "it@initech.example",
+            "Dashboard export to PDF fails for one user",
+            "Technical support",
+            "Major",
+            product="opCharts",
+            version="5.1.0",
+            phone=ldn,
+            ago=8.67,  # 15:20 London
+            events=(
+                (0.3, "priority", priya, "Minor"),
+                (0.4, "comment", priya, "Setting P4: exporting from another browser works."),
+                (1.0, "priority", "it@initech.example", "Critical"),
+            ),
+        ),
+        Case(  # defect 13: a Premium P1 nobody has picked up brings in its escalation owner
+            ini,
+            "it@initech.example",
+            "Every node shows unreachable in NMIS",
+            "Technical support",
+            "Blocker",
+            phone=ldn,
+            ago=10.08,  # 13:55 London; by 17:00 past 75 % of its 4 hours
+        ),
+        # -- New York, Monday 23 November (EST)
+        Case(  # defect 2: an empty Environment is missing information, not a silent P4
+            glx,
+            "noc@globex.example",
+            "All collectors down after the data centre failover",
+            "Technical support",
+            "Blocker",
+            env=None,
+            product="NMIS",
+            phone=ny,
+            ago=9.5,  # 09:30 New York
+        ),
+        Case(  # defect 10: once an engineer unassigned it, the case is not assigned again
+            glx,
+            "lead@globex.example",
+            "Discovery skips the DMZ subnet",
+            "Technical support",
+            "Major",
+            product="Open-AudIT",
+            version="5.3.0",
+            phone="+1 212 555 0101",
+            ago=8.92,  # 10:05 New York
+            events=(
+                (0.2, "assign", sam, None),
+                (0.6, "comment", sam, "Back to the queue: Jane knows the DMZ set-up best."),
+                (0.7, "unassign", sam, None),
+            ),
+        ),
+        Case(  # defect 11: answered at the very instant it was due: met, not breached
+            glx,
+            "cto@globex.example",
+            "Escalation policy ignores the on-call rota",
+            "Technical support",
+            "Critical",
+            product="opEvents",
+            version="4.2.0",
+            phone="+1 212 555 0102",
+            ago=8.5,  # 10:30 New York; P2: 6 business hours, due 16:30
+            events=((6.0, "comment", j, "Found it: the rota's time zone was UTC. Fixed."),),
+        ),
+        Case(  # defect 12: a case resolved the same morning still counts in the month
+            glx,
+            "noc@globex.example",
+            "Licence file for the new collector",
+            "Request for information",
+            "Minor",
+            phone=ny,
+            ago=8.0,  # 11:00 New York
+            events=(
+                (0.5, "comment", j, "Licence file attached."),
+                (0.6, "resolve", j, "Done"),
+            ),
+        ),
+        Case(  # defect 5: a next-business-day case in New York's own calendar
+            glx,
+            "lead@globex.example",
+            "Plan the opEvents upgrade before Thanksgiving",
+            "Request for information",
+            "Minor",
+            product="opEvents",
+            version="4.2.0",
+            phone="+1 212 555 0101",
+            ago=2.3,  # 16:42 New York
+        ),
+        # -- Brisbane, Tuesday 24 November (AEST)
+        Case(  # defect 3: over its quota, held for approval: no clock while held
+            acme,
+            "ops@acme.example",
+            "Add a second NMIS poller for the new site",
+            "Installation",
+            "Major",
+            ago=0.9,  # 09:06 Brisbane
+        ),
+    ]
+
+
 def demo(store: Store, now: datetime | None = None) -> Store:
     """The demo world: site metadata plus ~40 cases relative to the clock's ``now``."""
     site(store)
@@ -754,13 +934,21 @@ def demo(store: Store, now: datetime | None = None) -> Store:
     for i in range(1, len(ordered)):
         if ordered[i][1].day >= 0 and ordered[i][0] <= ordered[i - 1][0]:
             ordered[i] = (ordered[i - 1][0] + timedelta(minutes=7), ordered[i][1])
-    latest = local - timedelta(minutes=1)  # and none in the future (early on the 1st)
+    # and none in the future, nor in the defect chapter's working day (which follows)
+    latest = max(month_start + timedelta(minutes=1), local - timedelta(hours=CHAPTER_HOURS))
+    latest = min(latest, local - timedelta(minutes=1))
     for i in range(len(ordered) - 1, -1, -1):
         if ordered[i][0] > latest:
             ordered[i] = (latest, ordered[i][1])
         latest = ordered[i][0] - timedelta(minutes=1)
     for created, c in ordered:
         _create(store, c, created, now, bridge)
+    # the defect chapter, after every case above (whose keys stay as they were)
+    last = ordered[-1][0] if ordered else month_start
+    for c in sorted(_defect_cases(), key=lambda c: -(c.ago or 0.0)):
+        created = max(now - timedelta(hours=c.ago or 0.0), last + timedelta(minutes=1))
+        last = created.replace(microsecond=0)
+        _create(store, c, last, now, bridge)
     return store
 
 
@@ -774,9 +962,10 @@ def _create(store: Store, c: Case, created: datetime, now: datetime, bridge: Use
         "priority": _pid(store, c.priority),
         "reporter": reporter.account_id,
     }
-    org = store.organization_by_name(c.org)
-    assert org is not None
-    values[_fid(f("Organizations"))] = [org.id]
+    if c.org is not None:  # a customer may raise a case without picking one
+        org = store.organization_by_name(c.org)
+        assert org is not None
+        values[_fid(f("Organizations"))] = [org.id]
     rt = store.request_type_by_name(c.request_type)
     assert rt is not None
     values[_fid(store.field_of_kind("requesttype"))] = rt.id
@@ -810,6 +999,8 @@ def _create(store: Store, c: Case, created: datetime, now: datetime, bridge: Use
             store.apply_changes(issue, actor, {"priority": _pid(store, arg)}, at=at)
         elif verb == "assign":
             store.apply_changes(issue, actor, {"assignee": actor.account_id}, at=at)
+        elif verb == "unassign":
+            store.apply_changes(issue, actor, {"assignee": None}, at=at)
         elif verb in ("transition", "resolve", "close"):
             name = {"resolve": "Resolve", "close": "Close"}.get(verb, arg)
             t = next(t for t in store.transitions_for(issue) if t.name == name)
