@@ -70,7 +70,10 @@ def test_defect_1_case_without_organisation_keeps_its_sla(
             "pat@partner.example",  # in Acme's and Initech's organisations
         )
     }
+    # a later case of Acme's, naming it: the case without one counts in Acme's month
+    named = new_case(sb, priority="Blocker", created=created + timedelta(minutes=5))
     bridges(sb).cycle()
+    assert end_state(sb, named).field("Cases this month") == "2 of 4"
 
     contact = end_state(sb, keys["ops@acme.example"])
     assert contact.field("SLA state") == "running"
@@ -111,6 +114,9 @@ def test_defect_1_case_without_organisation_keeps_its_sla(
     assert cli.main(["explain", keys["pat@partner.example"], *argv]) == 0
     text = capsys.readouterr().out
     assert "matches several customers (Acme Networks, Initech Systems)" in text
+    # explain ranks from the month's search, which finds the case naming no organisation
+    assert cli.main(["explain", named, *argv]) == 0
+    assert "quota: case 2 of 4 in 2026-11" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

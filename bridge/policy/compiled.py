@@ -25,6 +25,7 @@ from bridge.policy.model import (
     FlagPolicy,
     IssueSnapshot,
     MonthCase,
+    Person,
     PriorityLevel,
     RuleSet,
     Tier,
@@ -264,16 +265,27 @@ class Policy:
         A reporter found on one customer's contact list, or in one customer's JSM
         organisation, makes the case that customer's.  A reporter matching several
         customers is not guessed: the case stays unknown and its comment names them."""
-        if snapshot.organization:
-            facts = self.customer(snapshot.organization)
+        return self.customer_of(
+            snapshot.organization, snapshot.reporter, snapshot.reporter_organizations
+        )
+
+    def customer_of(
+        self,
+        organization: str | None,
+        reporter: Person | None,
+        reporter_organizations: tuple[str, ...] = (),
+    ) -> CustomerDecision:
+        """`decide_customer` from the case's organisation, reporter and the reporter's
+        JSM organisations (for a case read without its whole snapshot)."""
+        if organization:
+            facts = self.customer(organization)
             return CustomerDecision(facts, "organization" if facts else "unknown_organization")
-        reporter = snapshot.reporter
         if reporter is None or reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
             return CustomerDecision(None, "no_match")
         listing = self.by_contact.get((reporter.email or "").strip().casefold(), ())
         members = tuple(
             facts.customer.organization
-            for facts in map(self.customer, snapshot.reporter_organizations)
+            for facts in map(self.customer, reporter_organizations)
             if facts is not None
         )
         candidates = tuple(dict.fromkeys((*listing, *members)))

@@ -42,7 +42,15 @@ from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.compiled import Policy
 from bridge.policy.cycle import Cycle
 from bridge.policy.evaluate import evaluate
-from bridge.policy.model import Actor, Desired, EvalContext, IssueSnapshot, MonthCase, RuleSet
+from bridge.policy.model import (
+    Actor,
+    Desired,
+    EvalContext,
+    IssueSnapshot,
+    MonthCase,
+    Person,
+    RuleSet,
+)
 from bridge.policy.tiers import contract_year, month_case
 from bridge.settings import Settings
 from bridge.sync.apply import (
@@ -618,7 +626,25 @@ class Engine:
             tz=self.site.user_tz,
             bridge_account_id=self.site.bridge_account_id,
             customers=self.site.customer_ids,
+            owner=self._owner,
         )
+
+    def _owner(self, reporter: Person | None) -> str | None:
+        """The customer a case naming no organisation belongs to, from its reporter (the
+        contact lists, then JSM's organisation membership, read only when asked)."""
+        if reporter is None or reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
+            return None
+        memberships = self.site.memberships
+        orgs = (
+            memberships.organizations_of(reporter.email, reporter.account_id)
+            if memberships is not None
+            else ()
+        )
+        try:
+            facts = self.compiled.customer_of(None, reporter, orgs).facts
+        except ValueError:
+            return None
+        return facts.customer.organization if facts is not None else None
 
     def _counted_since(self, snapshot: IssueSnapshot, organization: str) -> datetime:
         """Where the cases the case is ranked among begin: its month (the quota), or its

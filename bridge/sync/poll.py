@@ -25,14 +25,14 @@ Data Center differs in three ways (`read_issues` with ``datacenter=True``):
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
 from bridge.jira.port import JiraError, JiraPort
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
-from bridge.policy.model import Actor, IssueSnapshot, MonthCase
+from bridge.policy.model import Actor, IssueSnapshot, MonthCase, Person
 from bridge.policy.tiers import raised_by
 from bridge.sync.customers import identities
 from bridge.sync.snapshot import (
@@ -458,6 +458,7 @@ def org_month_cases(
     tz: tzinfo | None = None,
     bridge_account_id: str = "",
     customers: Collection[str] = (),
+    owner: Callable[[Person | None], str | None] | None = None,
 ) -> dict[str, tuple[MonthCase, ...]]:
     """Cases created since ``since`` for each organisation, from ONE search.
 
@@ -473,10 +474,14 @@ def org_month_cases(
     org_id = fieldmap.id("organization")
     clause = field_clause(fieldmap, "organization", "Organizations")
     listed = ", ".join(jql_string(n) for n in sorted(wanted.values()))
-    jql = (
-        f"{_scope(base_jql)} AND {clause} in ({listed})"
-        f" AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
+    # a case naming no organisation counts for the customer its reporter belongs to
+    # (``owner``: the customer's name for a reporter, or None)
+    orgs = (
+        f"{clause} in ({listed})"
+        if owner is None
+        else f"({clause} in ({listed}) OR {clause} is EMPTY)"
     )
+    jql = f"{_scope(base_jql)} AND {orgs} AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
     request_type = fieldmap.id("request_type") if "request_type" in fieldmap else None
     product_id = fieldmap.id("product") if "product" in fieldmap else None
     wanted_fields = ["created", "resolution", "reporter", org_id]
@@ -484,15 +489,17 @@ def org_month_cases(
     for issue in port.search(jql, wanted_fields):
         fields = issue.get("fields") or {}
         org = fieldmap.decode("organization", fields.get(org_id))
+        reporter = to_person(
+            fields.get("reporter"), bridge_account_id=bridge_account_id, customers=customers
+        )
+        if org is None and owner is not None:
+            org = owner(reporter)
         if org is None or org.casefold() not in wanted:
             continue
         try:
             created = parse_jira_datetime(str(fields.get("created") or ""))
         except (TypeError, ValueError):
             continue  # a malformed issue is reported by the main read, not here
-        reporter = to_person(
-            fields.get("reporter"), bridge_account_id=bridge_account_id, customers=customers
-        )
         kind = fieldmap.decode("request_type", fields.get(request_type)) if request_type else None
         out[wanted[org.casefold()]].append(
             MonthCase(
