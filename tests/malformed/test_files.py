@@ -211,8 +211,8 @@ RULE_CASES: dict[str, tuple[str, str | None, str]] = {
     "tiers: unknown top-level key": ("tiers.yaml", "quota:", "quotas:"),
     "sla: required information field unknown": (
         "sla.yaml",
-        "fields: [contact_phone,",
-        "fields: [shoe_size,",
+        "    - product ",
+        "    - shoe_size ",
     ),
 }
 
