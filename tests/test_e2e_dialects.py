@@ -231,6 +231,12 @@ def test_a_request_participant_asking_for_news_is_a_customer_on_data_center(
     assert [r.path for r in participant_reads if r.path.endswith("/participant")] == [
         f"/rest/servicedeskapi/request/{key}/participant"
     ]
+    # the next cycle re-reads the case it wrote to, not its participants (nothing new)
+    sb.advance("5m")
+    sb.reset_requests()
+    assert bridge.cycle().report.read >= 1
+    assert view(sb, key).field("SLA state") == "running"
+    assert sb.requests.count(route="/rest/servicedeskapi/request/{issueIdOrKey}/participant") == 0
 
 
 def test_jira_down_mid_run_on_data_center_stops_the_cycle_and_the_next_resumes(

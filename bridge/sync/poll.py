@@ -356,14 +356,17 @@ def with_participants(
     *,
     bridge_account_id: str,
     customers: Collection[str],
+    facts: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Data Center: ``issue`` carrying its request participants (`PARTICIPANTS`), read
     (one request) only when it holds a comment by someone JSM's customer lists do not
-    name.  Request participants are customers of that request ("Request participants are
-    customers and organizations who can view, comment, and receive notifications about a
-    request": JSM Data Center, "Adding request participants"), so a customer's colleague
-    the request was shared with asking "any update?" is not taken for an agent; the
-    assignee, working the case, stays an agent even when listed."""
+    name that this process has not met on it before (what was read is kept in ``facts``
+    under ``participants:KEY``).  Request participants are customers of that request
+    ("Request participants are customers and organizations who can view, comment, and
+    receive notifications about a request": JSM Data Center, "Adding request
+    participants"), so a customer's colleague the request was shared with asking "any
+    update?" is not taken for an agent; the assignee, working the case, stays an agent
+    even when listed."""
 
     def unknown(c: Any) -> bool:
         if not isinstance(c, Mapping):
@@ -373,12 +376,20 @@ def with_participants(
         )
         return author is not None and author.actor is Actor.ENGINEER
 
-    if not any([unknown(c) for c in _comment_list(issue)]):
+    authors = sorted({str(c.get("id")) for c in _comment_list(issue) if unknown(c)})
+    if not authors:
         return issue
-    found: set[str] = set()
-    for user in port.request_participants(str(issue.get("key"))):
-        if isinstance(user, Mapping):
-            found |= identities(user)
+    known = facts if facts is not None else {}
+    slot = f"participants:{issue.get('key')}"
+    cached = known.get(slot)
+    if cached is not None and set(authors) <= set(cached.get("seen", ())):
+        found = set(cached.get("ids", ()))
+    else:
+        found = set()
+        for user in port.request_participants(str(issue.get("key"))):
+            if isinstance(user, Mapping):
+                found |= identities(user)
+        known[slot] = {"ids": sorted(found), "seen": authors}
     fields = issue.get("fields")
     assignee = fields.get("assignee") if isinstance(fields, Mapping) else None
     if isinstance(assignee, Mapping):
@@ -416,7 +427,11 @@ def read_issues(
             complete_issue(port, issue)
             if datacenter:
                 issue = with_participants(
-                    port, issue, bridge_account_id=bridge_account_id, customers=customers
+                    port,
+                    issue,
+                    bridge_account_id=bridge_account_id,
+                    customers=customers,
+                    facts=facts,
                 )
                 issue = mark_comments(
                     port,
