@@ -75,7 +75,7 @@ def build(cases: int, cycled: bool) -> Built:
         ):
             if not isinstance(snap, SnapshotError):
                 snaps.append(snap)
-        org_cases = engine._org_cases(snaps, complete=True)
+        org_cases = engine._org_cases(engine.ranking(snaps), complete=True)
         return snaps, org_cases, site.bridge_account_id, dict(site.field_names)
     finally:
         server.stop()

@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -441,8 +441,15 @@ class Engine:
     def _read(
         self, jql: str
     ) -> tuple[list[tuple[dict[str, Any], IssueSnapshot]], list[tuple[str, str]]]:
-        good: list[tuple[dict[str, Any], IssueSnapshot]] = []
         bad: list[tuple[str, str]] = []
+        good = list(self._stream(jql, bad))
+        return self._with_channels(good), bad
+
+    def _stream(
+        self, jql: str, bad: list[tuple[str, str]]
+    ) -> Iterator[tuple[dict[str, Any], IssueSnapshot]]:
+        """The cases ``jql`` finds, page by page as Jira answers; those that cannot be
+        read go to ``bad``."""
         for raw, snap in read_issues(
             self.port,
             jql,
@@ -457,31 +464,38 @@ class Engine:
                 log.warning("issue skipped", key=snap.key, problem=snap.problem)
                 bad.append((snap.key, snap.problem))
             else:
-                good.append((self._slim(raw), self._with_memberships(snap)))
-        return self._with_channels(good), bad
+                yield self._slim(raw), self._with_memberships(snap)
 
     def _with_channels(
         self, issues: list[tuple[dict[str, Any], IssueSnapshot]]
     ) -> list[tuple[dict[str, Any], IssueSnapshot]]:
         """The channel each open case of a tier the channel reminder is for was raised
-        through.  No REST field says it; JQL's ``request-channel-type`` does (JSM Data
-        Center API, CustomerRequestChannelSource: "queried via JQL like
-        request-channel-type = "api""; the same JQL field on JSM Cloud): one search per
-        channel the reminder names, for the scope's cases created since the oldest case
-        not asked about before (a request's channel never changes)."""
-        reminder = self.ruleset.channel_reminder
-        if reminder is None:
-            return issues
-        asked = [
-            s
-            for _, s in issues
-            if s.key not in self.channels
-            and s.status_category != "done"
-            and self._tier_of(s) in reminder.tiers
-        ]
+        through (see `_learn_channels`)."""
+        asked = [(s.key, s.created) for _, s in issues if self._channel_unknown(s)]
         if not asked:
             return issues
-        since = jql_datetime(min(s.created for s in asked), self.site.user_tz)
+        self._learn_channels(asked)
+        return [(raw, self._with_memberships(s)) for raw, s in issues]
+
+    def _channel_unknown(self, snapshot: IssueSnapshot) -> bool:
+        reminder = self.ruleset.channel_reminder
+        return (
+            reminder is not None
+            and snapshot.key not in self.channels
+            and snapshot.status_category != "done"
+            and self._tier_of(snapshot) in reminder.tiers
+        )
+
+    def _learn_channels(self, asked: list[tuple[str, datetime]]) -> None:
+        """The request channel of the cases ``asked`` (key, created).  No REST field says
+        it; JQL's ``request-channel-type`` does (JSM Data Center API,
+        CustomerRequestChannelSource: "queried via JQL like request-channel-type = "api"";
+        the same JQL field on JSM Cloud): one search per channel the reminder names, for
+        the scope's cases created since the oldest case not asked about before (a
+        request's channel never changes)."""
+        reminder = self.ruleset.channel_reminder
+        assert reminder is not None
+        since = jql_datetime(min(created for _, created in asked), self.site.user_tz)
         for channel in sorted(reminder.channels):
             jql = scope_and(
                 self.settings.jira.jql,
@@ -489,9 +503,8 @@ class Engine:
             )
             for issue in self.port.search(jql, ["created"]):
                 self.channels[str(issue.get("key"))] = channel
-        for snapshot in asked:
-            self.channels.setdefault(snapshot.key, None)
-        return [(raw, self._with_memberships(s)) for raw, s in issues]
+        for key, _ in asked:
+            self.channels.setdefault(key, None)
 
     def _tier_of(self, snapshot: IssueSnapshot) -> str | None:
         try:
@@ -499,6 +512,85 @@ class Engine:
         except ValueError:  # an unusable customer entry: the case itself reports it
             return None
         return facts.customer.tier if facts is not None else None
+
+    def _read_ranked(
+        self, jql: str, now: datetime, report: CycleReport, *, dry_run: bool, is_full: bool
+    ) -> tuple[
+        Iterable[tuple[dict[str, Any], IssueSnapshot]],
+        dict[str, tuple[MonthCase, ...]],
+        list[tuple[str | None, MonthCase]],
+    ]:
+        """The cases ``jql`` finds, ranked, in memory bounded by a page rather than by
+        the site (on Cloud).
+
+        Quota ranking needs every case read before any is evaluated.  The first pass
+        keeps only that of each case (`ranking`: the customer it counts for, its key,
+        creation, resolution); while the cases fit in one search page they are kept too
+        and used as they are.  Beyond that, on Cloud, they are read again, page by page,
+        and each page is evaluated, planned and written before the next is read (Data
+        Center's read makes requests per case: it keeps them rather than repeat those).
+        A case that appears between the two passes is left to the next cycle: it is
+        newer than this one.  Every case read is recorded for quota ranking; once a full
+        read has finished that record is complete and later cycles rank from it.
+
+        Returns the cases to process, the organisations' cases, and the ranking."""
+        bad: list[tuple[str, str]] = []
+        ranking: list[tuple[str | None, MonthCase]] = []
+        kept: list[tuple[dict[str, Any], IssueSnapshot]] | None = []
+        page = int(getattr(self.port, "page_size", 100)) if self.site.flavour == "cloud" else 0
+        asked: list[tuple[str, datetime]] = []
+        for raw, snap in self._stream(jql, bad):
+            ranking.extend(self.ranking([snap]))
+            if self._channel_unknown(snap):
+                asked.append((snap.key, snap.created))
+            if kept is not None:
+                kept.append((raw, snap))
+                if page and len(kept) > page:
+                    kept = None  # more than a page: read again, page by page
+        if asked:  # pass 2 (`_stream`) gives each case its channel as it reads it
+            self._learn_channels(asked)
+            if kept is not None:
+                kept = [(raw, self._with_memberships(s)) for raw, s in kept]
+        report.skipped.extend(bad)
+        self._retry_later(bad, now, dry_run=dry_run)
+        cached = False
+        if not dry_run:
+            self.state.remember_cases(ranking)
+            if is_full:
+                self.state.set_cases_complete()
+            cached = self.state.cases_complete()
+        org_cases = self._org_cases(ranking, complete=is_full, cached=cached)
+        if kept is not None:
+            return kept, org_cases, ranking
+        ranked = {case.key for _, case in ranking}
+        reported = {key for key, _ in bad}
+
+        def again() -> Iterator[tuple[dict[str, Any], IssueSnapshot]]:
+            later: list[tuple[str, str]] = []
+            for raw, snap in self._stream(jql, later):
+                if snap.key in ranked:
+                    yield raw, snap
+                else:
+                    log.info("case new since this cycle began: the next one reads it", key=snap.key)
+            fresh = [(key, why) for key, why in later if key not in reported]
+            report.skipped.extend(fresh)
+            self._retry_later(fresh, now, dry_run=dry_run)
+
+        return again(), org_cases, ranking
+
+    def _grouped(
+        self, cases: Iterable[tuple[str | None, MonthCase]]
+    ) -> dict[str, tuple[MonthCase, ...]]:
+        """Cases by the organisation they count for (case-folded: one folding rule on
+        every path, as the state and the month search fold); {} when no case belongs to
+        a customer of the rules."""
+        grouped: dict[str, list[MonthCase]] = defaultdict(list)
+        known = False
+        for name, case in cases:
+            if name:
+                grouped[name.casefold()].append(case)
+                known = known or self.ruleset.customer(name) is not None
+        return {org: tuple(c) for org, c in grouped.items()} if known else {}
 
     def _with_memberships(self, snapshot: IssueSnapshot) -> IssueSnapshot:
         """A case naming no organisation, with its reporter's JSM organisations (its
@@ -579,12 +671,21 @@ class Engine:
         name = customer.calendar if customer else self.ruleset.default_calendar
         return self.ruleset.calendars[name].tz
 
-    def _org_cases(
-        self, snapshots: list[IssueSnapshot], *, complete: bool, cached: bool = False
-    ) -> dict[str, tuple[MonthCase, ...]]:
-        """The organisations' cases for quota ranking.
+    def ranking(self, snapshots: Iterable[IssueSnapshot]) -> list[tuple[str | None, MonthCase]]:
+        """What quota ranking needs of each case: the organisation it counts for, and
+        the case as its month lists it."""
+        return [(self.customer_name(s), month_case(s)) for s in snapshots]
 
-        When ``snapshots`` is the whole scope (a full read) they already are every
+    def _org_cases(
+        self,
+        cases: Sequence[tuple[str | None, MonthCase]],
+        *,
+        complete: bool,
+        cached: bool = False,
+    ) -> dict[str, tuple[MonthCase, ...]]:
+        """The organisations' cases for quota ranking, from the cases read (`ranking`).
+
+        When ``cases`` is the whole scope (a full read) they already are every
         case; when the local state has recorded every case (``cached``: a full read
         finished before, and each read since updated it) they come from there;
         otherwise one search fetches the months the read cases fall in.
@@ -594,25 +695,18 @@ class Engine:
         the projects of the cases read rather than in the scope (SPEC §2: the count does
         not depend on the scope's status filters; `check` warns about such a scope).
         """
-        names = [(s, self.customer_name(s)) for s in snapshots]
-        known = [(s, n) for s, n in names if n and self.ruleset.customer(n) is not None]
+        known = [(c, n) for n, c in cases if n and self.ruleset.customer(n) is not None]
         if not known:
             return {}
         base_jql = self.settings.jira.jql
         if self.scope_filters:
-            projects = sorted({s.key.rsplit("-", 1)[0] for s, _ in known})
+            projects = sorted({c.key.rsplit("-", 1)[0] for c, _ in known})
             base_jql = f"project in ({', '.join(jql_string(p) for p in projects)})"
             complete = cached = False
         if complete:
-            # one folding rule on every path: names that differ only in letter case are
-            # one organisation (the state and the month search fold the same way)
-            grouped: dict[str, list[MonthCase]] = defaultdict(list)
-            for s, name in names:
-                if name:
-                    grouped[name.casefold()].append(month_case(s))
-            return {org: tuple(cases) for org, cases in grouped.items()}
+            return self._grouped(cases)
         orgs = {n for _, n in known}
-        since = min(self._counted_since(s, n) for s, n in known) - timedelta(
+        since = min(self._counted_since(c, n) for c, n in known) - timedelta(
             days=1
         )  # a day's margin for zones east or west of the search's
         if cached:
@@ -646,17 +740,18 @@ class Engine:
             return None
         return facts.customer.organization if facts is not None else None
 
-    def _counted_since(self, snapshot: IssueSnapshot, organization: str) -> datetime:
+    def _counted_since(self, case: MonthCase, organization: str) -> datetime:
         """Where the cases the case is ranked among begin: its month (the quota), or its
         contract year when it asks for an entitlement with a usage limit."""
         tz = self._calendar_tz(organization)
-        start = month_start(snapshot.created, tz)
+        start = month_start(case.created, tz)
         limits = self.ruleset.usage_limits
-        needs = self.compiled.needs.get((snapshot.request_type or "").strip().casefold(), ())
+        request_type = case.raised.request_type if case.raised is not None else None
+        needs = self.compiled.needs.get((request_type or "").strip().casefold(), ())
         customer = self.ruleset.customer(organization)
         if customer is None or not any(e in limits for e in needs):
             return start
-        year = contract_year(snapshot.created, customer.contract_start, tz)
+        year = contract_year(case.created, customer.contract_start, tz)
         return min(start, datetime.combine(year, datetime.min.time(), tz))
 
     @property
@@ -801,29 +896,23 @@ class Engine:
                     keys=wake,
                     tz=self.site.user_tz,
                 )
-            issues, bad = self._read(jql) if only_key is None else self._read_one(only_key, jql)
-            report.skipped.extend(bad)
-            self._retry_later(bad, now, dry_run=dry_run)
-            cached = False
-            if not dry_run and only_key is None:
-                # every case read is recorded for quota ranking; once a full read has
-                # finished the record is complete and later cycles rank from it
-                self.state.remember_cases((self.customer_name(s), month_case(s)) for _, s in issues)
-                if is_full:
-                    self.state.set_cases_complete()
-                cached = self.state.cases_complete()
-            org_cases = self._org_cases([s for _, s in issues], complete=is_full, cached=cached)
-            self._process(issues, org_cases, now, report, dry_run=dry_run)
-            if not is_full and only_key is None and report.complete:
-                # a case whose quota position moved (resolved as a duplicate, moved to
-                # another organisation) moves the later cases of its month too, though
-                # Jira does not list them as updated: re-read those once, now
-                followers = self._quota_followers(issues, report.outcomes, org_cases)
-                if followers:
-                    more, bad = self._read(keys_jql(self.settings.jira.jql, followers))
-                    report.skipped.extend(bad)
-                    self._retry_later(bad, now, dry_run=dry_run)
-                    self._process(more, org_cases, now, report, dry_run=dry_run)
+            if only_key is not None:
+                self._read_one_case(only_key, jql, now, report, dry_run=dry_run)
+            else:
+                issues, org_cases, ranking = self._read_ranked(
+                    jql, now, report, dry_run=dry_run, is_full=is_full
+                )
+                self._process(issues, org_cases, now, report, dry_run=dry_run, total=len(ranking))
+                if not is_full and report.complete:
+                    # a case whose quota position moved (resolved as a duplicate, moved to
+                    # another organisation) moves the later cases of its month too, though
+                    # Jira does not list them as updated: re-read those once, now
+                    followers = self._quota_followers(ranking, report.outcomes, org_cases)
+                    if followers:
+                        more, bad = self._read(keys_jql(self.settings.jira.jql, followers))
+                        report.skipped.extend(bad)
+                        self._retry_later(bad, now, dry_run=dry_run)
+                        self._process(more, org_cases, now, report, dry_run=dry_run)
         except JiraError as exc:
             report.aborted = str(exc)
             report.aborted_permanent = exc.permanent
@@ -859,14 +948,25 @@ class Engine:
         )
         return report
 
+    def _read_one_case(
+        self, key: str, jql: str, now: datetime, report: CycleReport, *, dry_run: bool
+    ) -> None:
+        """One case (`plan --issue`, `explain`), ranked among its month's cases."""
+        issues, bad = self._read_one(key, jql)
+        report.skipped.extend(bad)
+        self._retry_later(bad, now, dry_run=dry_run)
+        org_cases = self._org_cases(self.ranking(s for _, s in issues), complete=False)
+        self._process(issues, org_cases, now, report, dry_run=dry_run)
+
     def _process(
         self,
-        issues: list[tuple[dict[str, Any], IssueSnapshot]],
+        issues: Iterable[tuple[dict[str, Any], IssueSnapshot]],
         org_cases: Mapping[str, tuple[MonthCase, ...]],
         now: datetime,
         report: CycleReport,
         *,
         dry_run: bool,
+        total: int | None = None,
     ) -> None:
         """Evaluate and plan each case here, in order; apply the plans on the write pool.
 
@@ -876,7 +976,8 @@ class Engine:
         wait, its comments done, to go out with other cases' in one bulk request
         (:mod:`bridge.sync.bulk`, up to 1,000 at a time); its edit follows.  The local
         state is updated here as each case's writes finish."""
-        total = len(issues)
+        if total is None:
+            total = len(issues) if isinstance(issues, list) else 0
         cycle = self.start_cycle(org_cases, now)
         done = 0
         workers = 1 if dry_run else self.workers
@@ -1032,7 +1133,7 @@ class Engine:
 
     def _quota_followers(
         self,
-        issues: list[tuple[dict[str, Any], IssueSnapshot]],
+        ranking: list[tuple[str | None, MonthCase]],
         outcomes: list[IssueOutcome],
         org_cases: Mapping[str, tuple[MonthCase, ...]],
     ) -> list[str]:
@@ -1049,15 +1150,13 @@ class Engine:
             if o.plan is not None
             and any(isinstance(a, EditIssue) and quota_id in a.fields for a in o.plan.actions)
         }
-        read = {s.key for _, s in issues}
+        read = {case.key for _, case in ranking}
         followers: set[str] = set()
-        for _, snapshot in issues:
-            name = self.customer_name(snapshot)
-            if snapshot.key not in moved or not name:
+        for name, own in ranking:
+            if own.key not in moved or not name:
                 continue
             tz = self._calendar_tz(name)
-            month = month_start(snapshot.created, tz)
-            own = MonthCase(snapshot.key, snapshot.created, snapshot.resolution)
+            month = month_start(own.created, tz)
             for case in org_cases.get(name, ()):
                 if (
                     case.key not in read
@@ -1150,6 +1249,10 @@ class Engine:
             seen_at=now,
         )
         self._log_issue(prepared)
+        if not self.explain:
+            # the outcome outlives the cycle's pages: the desired state (and through its
+            # comment templates, the case as read) is let go once the case is written
+            outcome.desired = None
 
     def _log_issue(self, prepared: _Prepared) -> None:
         outcome, desired, plan = prepared.outcome, prepared.desired, prepared.plan
