@@ -60,10 +60,13 @@ _JIRA_KEYS = (
     "verify_tls",
     "timeout",
 )
-#: `writes.workers` by default: one case at a time.  A Jira Cloud site far away is best
-#: served by about 16 (at a few hundred milliseconds a round trip that stays well under
-#: its per-endpoint budgets, and the pacer in bridge/jira/rate.py holds them anyway)
-DEFAULT_WORKERS = 1
+#: `writes.workers` by default, per flavour.  Jira Cloud: 16 cases in flight keep a site a
+#: few hundred milliseconds away busy and stay well under its per-endpoint budgets (about
+#: 16 / 0.3 s ≈ 53 requests a second; the pacer in bridge/jira/rate.py holds them anyway).
+#: Data Center publishes no limits and rate limiting is off unless an administrator turns
+#: it on ("Improving instance stability with rate limiting", Jira Data Center docs), but it
+#: is one server the agents share, usually close by: 4.
+DEFAULT_WORKERS = {"cloud": 16, "datacenter": 4}
 MAX_WORKERS = 64
 
 #: The longest `jira.timeout` accepted, in seconds (a request waiting longer is hung).
@@ -132,7 +135,7 @@ class Settings:
     #: `metrics.textfile`: where `run --once` writes its metrics for node-exporter
     metrics_textfile: Path | None = None
     #: `writes.workers`: cases whose writes are in flight at once
-    workers: int = DEFAULT_WORKERS
+    workers: int = DEFAULT_WORKERS["cloud"]
     #: `writes.merge_comments`: a case's comments of one visibility in one cycle are posted
     #: as one comment (False: each on its own)
     merge_comments: bool = True
@@ -224,7 +227,8 @@ def _read(check: Checker, file: Path, tree: Node, env: Mapping[str, str]) -> Set
             if "overlap" in polling:
                 overlap = _duration(check, polling["overlap"], "polling: overlap") or overlap
 
-    workers = DEFAULT_WORKERS
+    on_dc = jira is not None and jira[0].flavour == "datacenter"
+    workers = DEFAULT_WORKERS["datacenter" if on_dc else "cloud"]
     merge_comments = True
     if "writes" in top and not top["writes"].is_null:
         writes = check.mapping(top["writes"], "writes", optional=("workers", "merge_comments"))

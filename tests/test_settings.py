@@ -308,22 +308,25 @@ def test_secret_equality_and_hash() -> None:
 
 
 def test_the_write_pool_size_is_configurable_and_bounded(tmp_path: Path) -> None:
-    default = load_settings(config_copy(tmp_path), env={})
-    assert default.workers == 1
-    tail = "rules: ../rules"
-    small = config_copy(tmp_path, {tail: tail + "\nwrites: {workers: 4}"})
+    pinned = "writes: {workers: 1}"
+    assert load_settings(config_copy(tmp_path), env={}).workers == 1  # the sandbox config
+    cloud = config_copy(tmp_path, {pinned: ""})
+    assert load_settings(cloud, env={}).workers == 16  # sized for Jira Cloud
+    dc = config_copy(tmp_path, {pinned: "", "flavour: cloud": "flavour: datacenter"})
+    assert load_settings(dc, env={}).workers == 4
+    small = config_copy(tmp_path, {pinned: "writes: {workers: 4}"})
     assert load_settings(small, env={}).workers == 4
     for bad, says in (("0", "at least 1"), ("100", "at most 64"), ("many", "whole number")):
-        path = config_copy(tmp_path, {tail: tail + f"\nwrites: {{workers: {bad}}}"})
+        path = config_copy(tmp_path, {pinned: f"writes: {{workers: {bad}}}"})
         problems = problems_of(path)
         assert any("writes: workers" in p and says in p for p in problems), problems
 
 
 def test_merging_comments_is_on_unless_the_config_turns_it_off(tmp_path: Path) -> None:
     assert load_settings(config_copy(tmp_path), env={}).merge_comments is True
-    tail = "rules: ../rules"
-    off = config_copy(tmp_path, {tail: tail + "\nwrites: {merge_comments: false}"})
+    pinned = "writes: {workers: 1}"
+    off = config_copy(tmp_path, {pinned: "writes: {merge_comments: false}"})
     assert load_settings(off, env={}).merge_comments is False
-    bad = config_copy(tmp_path, {tail: tail + "\nwrites: {merge_comments: sometimes}"})
+    bad = config_copy(tmp_path, {pinned: "writes: {merge_comments: sometimes}"})
     problems = problems_of(bad)
     assert any("writes: merge_comments" in p for p in problems), problems

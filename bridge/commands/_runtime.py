@@ -105,10 +105,11 @@ def connect(
         state = State.open(path)
     except StateError as exc:
         raise CommandError(str(exc), EXIT_CONFIG) from None
-    # the cycle's write pool: one kept-alive connection per worker, paced below Jira's limits
+    # one kept-alive connection per write worker and one for the cycle's own reads (search
+    # pages, bulk transitions), paced below Jira's limits
     extra = {"on_request": on_request} if on_request is not None else {}
     client = JiraClient.from_settings(
-        settings.jira, rate=RateLimiter(), connections=settings.workers, **extra
+        settings.jira, rate=RateLimiter(), connections=settings.workers + 1, **extra
     )
     try:
         site = Site.connect(client, settings, ruleset)
