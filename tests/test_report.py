@@ -227,6 +227,19 @@ def test_unknown_organisations_are_listed_apart_and_left_out_of_the_numbers() ->
     assert "Umbrella Labs: 2 case(s): SUP-2, SUP-3" in terminal(report)
 
 
+def test_a_case_naming_no_organisation_counts_for_the_customer_its_reporter_belongs_to() -> None:
+    # Acme's authorised contact raised it without picking an organisation: evaluation
+    # finds Acme from the reporter's e-mail, and the report follows that decision
+    rules = default_ruleset()
+    case = acme(5, organization=None)
+    decided = evaluate(case, rules, context(), NOW)
+    assert decided.known_customer and decided.customer == "Acme Networks"
+    report = compute([(case, decided)], rules, "2026-11", NOW)
+    assert report.unknown == []
+    acme_report = next(c for c in report.customers if c.organization == "Acme Networks")
+    assert acme_report.keys == ["SUP-5"]
+
+
 def test_priorities_are_grouped_highest_first_per_customer_and_overall() -> None:
     cases = [
         (acme(1), "met", "P4"),

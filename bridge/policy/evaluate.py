@@ -327,6 +327,7 @@ def _known_desired(
         sla_priority=decided.level if clock is not None else None,
         paused_business=clock.paused_business if clock is not None else None,
         held=clock.held if clock is not None else False,
+        customer=decisions.facts.customer.organization,
     )
 
 

@@ -647,3 +647,6 @@ class Desired:
     #: the case is held for quota approval (in an approval status now, or resolved from
     #: one): its clock is paused and the report counts it apart from compliance
     held: bool = False
+    #: the customers.yaml organisation the case counts under: its own organisation, or
+    #: the customer found from its reporter when it names none (None: unknown customer)
+    customer: str | None = None

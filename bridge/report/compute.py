@@ -245,9 +245,12 @@ def _zone(organization: str | None, ruleset: RuleSet) -> tzinfo:
     return ruleset.calendars[name].tz
 
 
-def in_month(snapshot: IssueSnapshot, month: str, ruleset: RuleSet) -> bool:
-    """Whether the case was created in ``month`` in its customer's calendar zone."""
-    return month_of(snapshot.created, _zone(snapshot.organization, ruleset)) == month
+def in_month(
+    snapshot: IssueSnapshot, month: str, ruleset: RuleSet, customer: str | None = None
+) -> bool:
+    """Whether the case was created in ``month`` in its customer's calendar zone
+    (``customer``: the organisation the case counts under, when the bridge found it)."""
+    return month_of(snapshot.created, _zone(customer or snapshot.organization, ruleset)) == month
 
 
 def compute(
@@ -275,9 +278,11 @@ def compute(
 
     ordered = sorted(cases, key=lambda c: (c[0].created, c[0].key_number, c[0].key))
     for snapshot, desired in ordered:
-        if snapshot.created > now or not in_month(snapshot, month, ruleset):
+        if snapshot.created > now or not in_month(snapshot, month, ruleset, desired.customer):
             continue
-        customer = ruleset.customer(snapshot.organization)
+        # the customer the bridge decided (a case naming no organisation may be
+        # its reporter's customer), not only the organisation field as read
+        customer = ruleset.customer(desired.customer or snapshot.organization)
         if customer is None or not desired.known_customer:
             org = snapshot.organization
             folded = org.casefold() if org else None
@@ -295,7 +300,7 @@ def compute(
         elif desired.quota.over:
             report.over_quota_keys.append(snapshot.key)
         if desired.sla_state in ("breached", "missed") and not desired.held:
-            zone = _zone(snapshot.organization, ruleset)
+            zone = _zone(customer.organization, ruleset)
             report.late.append(
                 CaseLine(
                     key=snapshot.key,
