@@ -326,12 +326,13 @@ def test_a_30_percent_mix_of_429_5xx_and_drops_ends_like_a_clean_run(
         server.stop()
 
 
-def test_a_cycle_whose_writes_all_fail_is_redone_by_the_next_one() -> None:
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_cycle_whose_writes_all_fail_is_redone_by_the_next_one(flavour: str) -> None:
     """Every write answers 500 for a whole cycle (nothing lands; the issues' `updated` does
     not move): the next cycle must still find and finish every one of them."""
-    server = demo_server()
+    server = demo_server(flavour=flavour)
     try:
-        engine = make_engine(server.url)
+        engine = make_engine(server.url, flavour=flavour)
         server.faults.set("500:1.0,only:write")
         first = engine.cycle(SANDBOX_NOW)
         # either every write failed on its own, or the circuit breaker ended the cycle early
@@ -342,7 +343,7 @@ def test_a_cycle_whose_writes_all_fail_is_redone_by_the_next_one() -> None:
         server.faults.set(None)
         second = engine.cycle(SANDBOX_NOW)
         assert second.ok, second.counts()
-        assert_same_end_state(end_state(server.store), clean().state)
+        assert_same_end_state(end_state(server.store), clean(flavour).state)
     finally:
         server.stop()
 
@@ -723,12 +724,13 @@ def end_state_without_clock(flavour: str = "cloud") -> dict[str, Any]:
 # ------------------------------------------------------------------------------ Jira down
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_jira_down_mid_run_stops_the_cycle_keeps_the_watermark_and_the_next_resumes(
-    sandbox_factory: SandboxFactory, tmp_path: Path
+    sandbox_factory: SandboxFactory, tmp_path: Path, flavour: str
 ) -> None:
-    sb = sandbox_factory()
+    sb = sandbox_factory(flavour=flavour)
     state = State.open(tmp_path / "state.sqlite")
-    engine = make_engine(sb.url, state=state)
+    engine = make_engine(sb.url, state=state, flavour=flavour)
     earlier = SANDBOX_NOW - timedelta(hours=1)
     assert engine.cycle(earlier).ok
     assert state.get_watermark() == earlier
@@ -740,7 +742,7 @@ def test_jira_down_mid_run_stops_the_cycle_keeps_the_watermark_and_the_next_resu
     runs = state.last_runs(2)
     assert runs and not runs[0].ok
     # back up (same port, same site): the next cycle resumes and finishes
-    again = SandboxServer(sb.store, "127.0.0.1", sb.server.port, flavour="cloud").start()
+    again = SandboxServer(sb.store, "127.0.0.1", sb.server.port, flavour=flavour).start()
     try:
         resumed = engine.cycle(SANDBOX_NOW)
         assert resumed.ok and resumed.complete and not resumed.full, resumed.counts()
