@@ -815,9 +815,11 @@ class Wall:
 SETTLE = timedelta(minutes=5)
 
 
-def impatient_engine(url: str, wall: Wall, *, timeout: float = 0.25) -> Engine:
+def impatient_engine(
+    url: str, wall: Wall, *, timeout: float = 0.25, flavour: str = "cloud"
+) -> Engine:
     """An engine whose client gives up after ``timeout`` seconds, with the real settle rule."""
-    s = settings_for(url)
+    s = settings_for(url, flavour)
     settings = dataclasses.replace(s, jira=dataclasses.replace(s.jira, timeout=timeout))
     client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY)
     site = Site.connect(client, settings, ruleset())
@@ -826,14 +828,15 @@ def impatient_engine(url: str, wall: Wall, *, timeout: float = 0.25) -> Engine:
     )
 
 
-def test_comments_answered_after_the_client_gave_up_are_never_posted_twice() -> None:
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_comments_answered_after_the_client_gave_up_are_never_posted_twice(flavour: str) -> None:
     """Half the comment POSTs are answered after the client's timeout, and land then (the
     "slow write" fault).  The bridge neither repeats them in that cycle nor in the next
     one, which comes well inside the settle period: it finds them on the issues."""
-    server = demo_server()
+    server = demo_server(flavour=flavour)
     wall = Wall()
     try:
-        engine = impatient_engine(server.url, wall)
+        engine = impatient_engine(server.url, wall, flavour=flavour)
         server.faults.set("slow-write:0.5@0.6s:comment,seed:3")
         first = engine.cycle(SANDBOX_NOW)
         assert server.wait_idle(), "the late writes should have landed"
@@ -845,22 +848,25 @@ def test_comments_answered_after_the_client_gave_up_are_never_posted_twice() -> 
         second = engine.cycle(SANDBOX_NOW)
         assert second.ok, second.counts()
         assert second.writes.get("comment", 0) == 0  # every missing one was found, not sent
-        assert_same_end_state(end_state(server.store), clean().state)
+        assert_same_end_state(end_state(server.store), clean(flavour).state)
         assert engine.cycle(SANDBOX_NOW).total_writes == 0
     finally:
         server.stop()
 
 
-def test_a_comment_whose_answer_was_lost_is_sent_again_only_after_the_settle_period() -> None:
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_comment_whose_answer_was_lost_is_sent_again_only_after_the_settle_period(
+    flavour: str,
+) -> None:
     """The connection drops after the first comment was sent and nothing landed.  A cycle
     within the settle period does not send it (it might still land); one after it does,
     once."""
-    ref = clean()
+    ref = clean(flavour)
     n = next(i for i, (kind, _) in enumerate(ref.writes, 1) if kind == "comment")
-    server = demo_server()
+    server = demo_server(flavour=flavour)
     wall = Wall()
     try:
-        engine = impatient_engine(server.url, wall, timeout=5.0)
+        engine = impatient_engine(server.url, wall, timeout=5.0, flavour=flavour)
         server.faults.set(f"fail-write:{n}:lost")
         first = engine.cycle(SANDBOX_NOW)
         assert first.failed_actions == 1
