@@ -534,11 +534,11 @@ class BridgeDied(BaseException):
     """The bridge process dying (kill -9): nothing in the bridge catches it."""
 
 
-def deaths() -> list[int]:
+def deaths(flavour: str = "cloud") -> list[int]:
     """Writes of the clean cycle after which the bridge dies before the issue's one
     ledger write: the first comment, the first transition, and a comment with a
     transition still to come on the same issue."""
-    writes = clean().writes
+    writes = clean(flavour).writes
     chosen: list[int] = []
     for kind in ("comment", "transition"):
         chosen.append(next(n for n, (k, _) in enumerate(writes, 1) if k == kind))
@@ -549,16 +549,17 @@ def deaths() -> list[int]:
     return sorted(set(chosen))
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_the_bridge_dying_between_a_write_and_the_ledger_write_recovers_on_restart(
-    tmp_path: Path,
+    tmp_path: Path, flavour: str
 ) -> None:
     """The bridge is killed right after a comment or transition landed, before the issue's
     ledger records it; a new process on the same state file finishes the cycle: no
     duplicate, nothing missed, the ledger exactly as after a clean run."""
-    ref = clean()
-    for n in deaths():
+    ref = clean(flavour)
+    for n in deaths(flavour):
         assert ref.writes[n - 1][0] in ("comment", "transition"), ref.writes[n - 1]
-        server = demo_server()
+        server = demo_server(flavour=flavour)
         path = tmp_path / f"state-{n}.sqlite"
         writes = 0
 
@@ -571,7 +572,9 @@ def test_the_bridge_dying_between_a_write_and_the_ledger_write_recovers_on_resta
 
         try:
             state = State.open(path)
-            engine = make_engine(server.url, state=state, on_request=die_after_nth_write)
+            engine = make_engine(
+                server.url, state=state, flavour=flavour, on_request=die_after_nth_write
+            )
             with pytest.raises(BridgeDied):
                 engine.cycle(SANDBOX_NOW)
             state.close()
@@ -581,7 +584,7 @@ def test_the_bridge_dying_between_a_write_and_the_ledger_write_recovers_on_resta
             assert pending, f"write {n}: no intent left in the journal"
             stored = server.store.issue(key).properties.get("jsm-bridge") or {}
             assert not pending & set(stored.get("done") or {}), "the ledger already had it"
-            again = make_engine(server.url, state=restarted)
+            again = make_engine(server.url, state=restarted, flavour=flavour)
             report = again.cycle(SANDBOX_NOW)
             assert report.ok and report.complete, (n, report.counts())
             assert_same_end_state(end_state(server.store), ref.state)
@@ -932,12 +935,13 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def test_a_ledger_near_its_size_cap_never_makes_a_comment_go_out_twice() -> None:
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_ledger_near_its_size_cap_never_makes_a_comment_go_out_twice(flavour: str) -> None:
     """Every issue's ledger already holds about 29 KB of older entries, stamped at this
     very cycle's time.  Recording the cycle's comments takes it over Jira's cap; whatever
     is compacted must still be known, so later cycles post nothing again."""
-    ref = clean()
-    server = demo_server()
+    ref = clean(flavour)
+    server = demo_server(flavour=flavour)
     try:
         stamp = SANDBOX_NOW.astimezone(UTC).isoformat(timespec="seconds")
 
@@ -952,7 +956,7 @@ def test_a_ledger_near_its_size_cap_never_makes_a_comment_go_out_twice() -> None
                 issue.properties["jsm-bridge"] = {"version": 1, "done": filler(issue.key)}
                 size = len(compact_json(issue.properties["jsm-bridge"]))
                 assert 29_000 < size < 30_000, size
-        engine = make_engine(server.url)
+        engine = make_engine(server.url, flavour=flavour)
         first = engine.cycle(SANDBOX_NOW)
         assert first.ok, first.counts()
         for _ in range(2):
