@@ -1,6 +1,6 @@
 """Cycle benchmark: API economy, wall time, evaluation CPU and memory at 10,000 open cases.
 
-    .venv/bin/python bench/cycle.py [--cases 10000] [--changed 100] [--flavour cloud]
+    .venv/bin/python bench/cycle.py [--cases 10000] [--changed 100] [--flavour cloud|datacenter|both]
                                     [--latency-ms 300] [--workers N] [--skip-evaluation]
 
 Against the sandbox in a process of its own (loopback HTTP, frozen clock; its request
@@ -267,7 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--changed", type=int, default=100)
-    parser.add_argument("--flavour", default="cloud", choices=["cloud", "datacenter"])
+    parser.add_argument(
+        "--flavour",
+        default="cloud",
+        choices=["cloud", "datacenter", "both"],
+        help="the dialect; both: one after the other, then one table side by side",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="simulated round trip")
     parser.add_argument("--workers", type=int, default=None, help="the write pool's size")
     parser.add_argument(
@@ -281,7 +286,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     configure_logging(quiet=True)
+    if args.flavour != "both":
+        return run(args)[0]
+    results: dict[str, list[Figures]] = {}
+    code = 0
+    for flavour in ("cloud", "datacenter"):
+        print(f"\n=== {flavour} ===", flush=True)
+        one = argparse.Namespace(**{**vars(args), "flavour": flavour})
+        status, results[flavour] = run(one)
+        code = code or status
+    print(f"\nrequests per cycle, both dialects ({args.cases} generated cases + the demo's):")
+    head = f"{'cycle':<24}"
+    for name in ("Cloud", "Data Center"):
+        head += f"{name + ' reads':>20}{name + ' writes':>20}{'req/case':>10}"
+    print(head)
+    print("-" * len(head))
+    for cloud, dc in zip(results["cloud"], results["datacenter"], strict=True):
+        line = f"{cloud.name:<24}"
+        for f in (cloud, dc):
+            line += f"{f.reads:>20}{f.writes:>20}{f.per_case:>10.2f}"
+        print(line)
+    return code
 
+
+def run(args: argparse.Namespace) -> tuple[int, list[Figures]]:
+    """One dialect's cycles, its table and its bars: (exit status, the cycles' figures)."""
     sandbox = Sandbox(args.cases, args.flavour, args.latency_ms / 1000)
     tmp = tempfile.TemporaryDirectory(prefix="jsm-bridge-bench-")
     alone_cpu = here_cpu = math.nan
@@ -481,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(machine speed now: a fixed pure-Python loop takes {reference_loop():.3f} s CPU; "
         "CPU figures scale with it)"
     )
-    return 0 if all(ok for _, _, ok in bars) else 1
+    return (0 if all(ok for _, _, ok in bars) else 1), runs
 
 
 if __name__ == "__main__":
