@@ -891,6 +891,14 @@ def _defect_cases() -> list[Case]:
     ]
 
 
+#: each demo customer's office (its calendar's zone in the shipped rules)
+OFFICE_ZONES = {
+    "Acme Networks": "Australia/Brisbane",
+    "Initech Systems": "Europe/London",
+    "Globex Telecom": "America/New_York",
+}
+
+
 def demo(store: Store, now: datetime | None = None) -> Store:
     """The demo world: site metadata plus ~40 cases relative to the clock's ``now``."""
     site(store)
@@ -921,8 +929,13 @@ def demo(store: Store, now: datetime | None = None) -> Store:
             # at office-hour-ish times (08:00-17:00 local) that are not in the future
             age = (1.0 - (c.day + 0.05) / last_day) ** 1.6
             created = local - timedelta(seconds=span * age)
+            # in the customer's own office hours (its calendar's zone), not the site's
+            office = created.astimezone(ZoneInfo(OFFICE_ZONES.get(c.org or "", tz.key)))
             minutes = 8 * 60 + int(c.day * 977) % (9 * 60)
-            created = created.replace(hour=minutes // 60, minute=minutes % 60, second=0)
+            office = office.replace(hour=minutes // 60, minute=minutes % 60, second=0)
+            while office.weekday() >= 5:  # raised on the Friday before, not at the weekend
+                office -= timedelta(days=1)
+            created = office.astimezone(tz)
             if created > local:
                 created = max(month_start, local - timedelta(minutes=30 + int(c.day * 7) % 60))
         planned.append((created.replace(microsecond=0), c))
