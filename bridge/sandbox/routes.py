@@ -375,8 +375,8 @@ def get_property(req: Request) -> Response:
     return Response(200, {"key": key, "value": iss.properties[key]})
 
 
-def put_property(req: Request) -> Response:
-    iss = _issue(req)
+def _property_to_set(req: Request) -> str:
+    """The key of an entity property PUT, its value checked as Jira checks it."""
     key = req.path_params["propertyKey"]
     _property_key(key)
     if req.body is None:
@@ -386,6 +386,12 @@ def put_property(req: Request) -> Response:
             400,
             [f"The property value is too long. The maximum allowed length is {PROPERTY_LIMIT}."],
         )
+    return key
+
+
+def put_property(req: Request) -> Response:
+    iss = _issue(req)
+    key = _property_to_set(req)
     created = req.store.set_property(iss.properties, key, req.body)
     return Response(201 if created else 200)
 
@@ -431,15 +437,7 @@ def get_project_property(req: Request) -> Response:
 def put_project_property(req: Request) -> Response:
     project = _project(req)
     _project_admin(req)
-    key = req.path_params["propertyKey"]
-    _property_key(key)
-    if req.body is None:
-        raise StoreError(400, ["The property value is required."])
-    if _json_size(req.body) > PROPERTY_LIMIT:
-        raise StoreError(
-            400,
-            [f"The property value is too long. The maximum allowed length is {PROPERTY_LIMIT}."],
-        )
+    key = _property_to_set(req)
     created = req.store.set_property(project.properties, key, req.body)
     return Response(201 if created else 200)
 
