@@ -120,6 +120,43 @@ def test_defect_1_case_without_organisation_keeps_its_sla(
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_defect_1_case_without_organisation_counts_in_its_customers_month_whatever_the_scope(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+) -> None:
+    """Acme's contact raises seven cases naming Acme, then one naming no organisation.
+    A bridge scoped to the cases naming none ranks it among Acme's whole month (8 of 4,
+    over quota), and one scoped to Acme's organisation counts it before Acme's next
+    named case (9 of 4): the month is Acme's, whatever the scope reads."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    start = SANDBOX_NOW - timedelta(days=2)
+    named = [new_case(sb, created=start + timedelta(minutes=n)) for n in range(7)]
+    loose = new_case(sb, org=None, reporter="ops@acme.example", created=start + timedelta(hours=1))
+    later = new_case(sb, created=start + timedelta(hours=2))
+    for scope, key, place in (
+        ("project = SUP AND Organizations is EMPTY", loose, "8 of 4"),
+        ('project = SUP AND Organizations = "Acme Networks"', later, "9 of 4"),
+    ):
+        settings = bridge_settings(sb, flavour=flavour)
+        settings = dataclasses.replace(settings, jira=dataclasses.replace(settings.jira, jql=scope))
+        state = tmp_path / f"{len(scope)}.sqlite"
+        runtime = connect(settings, load_rules(settings), state_path=state)
+        try:
+            assert runtime.engine.cycle(sb.now).full
+            assert end_state(sb, key).field("Cases this month") == place, scope
+            assert "over-quota" in end_state(sb, key).labels
+            # and the same place from the local record on the next (incremental) cycle
+            sb.advance("5m")
+            transition(sb, key, "Start work")
+            assert not runtime.engine.cycle(sb.now).full
+            assert end_state(sb, key).field("Cases this month") == place, scope
+        finally:
+            runtime.close()
+    assert end_state(sb, named[3]).field("Cases this month") == "4 of 4"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_defect_4_flagged_cases_do_not_use_up_the_quota(
     flavour: str,
     sandbox_factory: SandboxFactory,

@@ -83,6 +83,7 @@ from bridge.sync.poll import (
     read_comments,
     read_issues,
     scope_and,
+    scope_field_clauses,
     scope_jql,
     scope_status_clauses,
     unmarked_bridge_comments,
@@ -756,9 +757,14 @@ class Engine:
 
     @property
     def scope_filters(self) -> list[str]:
-        """The scope's clauses on status or resolution: the quota is then never counted
-        from the scope's cases alone (`_org_cases`)."""
-        return scope_status_clauses(self.settings.jira.jql)
+        """The scope's clauses on status, resolution or the organisation field: the
+        quota is then never counted from the scope's cases alone (`_org_cases`).  A
+        customer's month holds its contacts' cases naming no organisation as well as
+        those naming it, so ``Organizations is EMPTY`` leaves out cases it counts."""
+        jql = self.settings.jira.jql
+        org = self.site.fieldmap.get("organization")
+        names = [org.name, f"cf[{org.id.removeprefix('customfield_')}]"] if org else []
+        return scope_status_clauses(jql) + scope_field_clauses(jql, names or ["Organizations"])
 
     # -- one issue ---------------------------------------------------------------------------
     @property

@@ -117,11 +117,8 @@ def _strip_order_by(jql: str) -> str:
 
 #: Fields whose clauses in the scope leave cases out by where they stand (open, resolved).
 _HIDING_FIELDS = ("status", "statuscategory", "resolution", "resolutiondate", "resolved")
-_CLAUSE = re.compile(
-    r"\b(" + "|".join(_HIDING_FIELDS) + r")\b\s*(!=|=|!~|~|>=|<=|>|<|not\s+in\b|in\b|is\b|was\b|"
-    r"changed\b)",
-    re.IGNORECASE,
-)
+_OPERATOR = r"(!=|=|!~|~|>=|<=|>|<|not\s+in\b|in\b|is\b|was\b|changed\b)"
+_CLAUSE = re.compile(r"\b(" + "|".join(_HIDING_FIELDS) + r")\b\s*" + _OPERATOR, re.IGNORECASE)
 _CLAUSE_END = re.compile(r"\s+(and|or|order\s+by)\s+|\)\s*(and|or|$)", re.IGNORECASE)
 
 
@@ -145,12 +142,32 @@ def scope_status_clauses(base_jql: str) -> list[str]:
     """The clauses of the scope that select cases by status or resolution (e.g.
     ``resolution = EMPTY``): such a scope leaves cases of the month out, so the quota
     is not counted from the scope (SPEC §2: the count does not depend on it)."""
-    blanked = _blank_quotes(base_jql)
+    return _clauses(base_jql, _CLAUSE)
+
+
+def scope_field_clauses(base_jql: str, names: Iterable[str]) -> list[str]:
+    """The clauses of the scope on the fields ``names`` (as JQL names them: bare, quoted
+    or ``cf[10002]``), e.g. ``Organizations is EMPTY``.  A scope on the organisation
+    field leaves out cases a customer's month counts (its contacts' cases naming no
+    organisation, or those naming it), so the quota is not counted from it either."""
+    spelled = [rf'"{re.escape(n)}"|(?<![\w"])' + re.escape(n) + r"(?![\w\]])" for n in names if n]
+    if not spelled:
+        return []
+    field = re.compile(rf"({'|'.join(spelled)})\s*{_OPERATOR}", re.IGNORECASE)
+    return _clauses(base_jql, field, quoted_names=True)
+
+
+def _clauses(jql: str, field: re.Pattern[str], *, quoted_names: bool = False) -> list[str]:
+    """Each clause of ``jql`` whose field ``field`` matches, outside quoted literals (a
+    quoted field name, ``"Organizations" = ...``, is matched in the query itself)."""
+    blanked = _blank_quotes(jql)
     found = []
-    for match in _CLAUSE.finditer(blanked):
+    for match in field.finditer(jql if quoted_names else blanked):
+        if quoted_names and blanked[match.start()] != jql[match.start()]:
+            continue  # inside a quoted literal, not a clause
         end = _CLAUSE_END.search(blanked, match.end())
-        stop = end.start() if end is not None else len(base_jql)
-        clause = base_jql[match.start() : stop].strip()
+        stop = end.start() if end is not None else len(jql)
+        clause = jql[match.start() : stop].strip()
         found.append(clause + ")" * (clause.count("(") - clause.count(")")))
     return found
 
