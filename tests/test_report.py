@@ -31,6 +31,7 @@ from bridge.commands import report as report_command
 from bridge.commands._runtime import connect, load_config
 from bridge.commands.report import evaluate_month
 from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition
+from bridge.policy.tiers import month_case
 from bridge.report.compute import (
     MonthError,
     MonthReport,
@@ -274,7 +275,7 @@ def test_quota_from_the_reports_own_read_matches_evaluation_of_the_month() -> No
     )
     snaps.append(acme(11, day=20, comments=[comment(JANE, "2026-11-20T11:30:00+10:00")]))
     snaps.append(snapshot("SUP-12", "2026-10-30T10:00:00+10:00"))  # October: not in the month
-    ctx = context(org_cases(snaps))
+    ctx = context(org_cases((s.organization, month_case(s)) for s in snaps))
     pairs = [(s, evaluate(s, ruleset, ctx, NOW)) for s in snaps]
     report = compute(pairs, ruleset, "2026-11", NOW)
     row = next(c for c in report.customers if c.organization == "Acme Networks")
@@ -380,6 +381,9 @@ def store_cases(sandbox: Sandbox) -> Iterable[tuple[str, str, datetime, str | No
     resolutions = {r.id: r.name for r in store.resolutions}
     for issue in store.issues.values():
         ids = issue.values.get(org_field.id) or []
+        if not ids:  # naming none: its reporter's (each demo contact is in one organisation)
+            reporter = issue.values["reporter"]
+            ids = [o.id for o in store.organizations.values() if reporter in o.members]
         res = issue.values.get("resolution")
         yield issue.key, orgs[ids[0]], issue.values["created"], resolutions.get(res)
 
@@ -587,6 +591,52 @@ def test_cases_at_the_months_edges_in_far_zones_are_read(tmp_path: Path, sandbox
         if created.astimezone(ZoneInfo(ZONES[org])).month == 10
     ]
     assert sorted(keys) == sorted(october)
+
+
+@pytest.mark.usefixtures("no_token")
+def test_a_case_naming_no_organisation_at_the_months_edge_is_in_its_customers_month(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Initech's contact raises a case naming no organisation at 15:30 on 31 October in
+    London, already 1 November in Brisbane (the default calendar's zone): it is
+    Initech's, so it is in October's report (in London's October) and not November's,
+    ranked as the cycle ranks it."""
+    store = sandbox.store
+    source = store.issue(
+        next(k for k, org, _, _ in store_cases(sandbox) if org == "Initech Systems")
+    )
+    org_field = store.field_by_name("Organizations")
+    assert org_field is not None
+    values = {
+        k: v
+        for k, v in source.values.items()
+        if k.startswith("customfield_") or k in ("summary", "priority")
+    }
+    values[org_field.id] = []
+    contact = store.user_by_email("it@initech.example")
+    assert contact is not None
+    values["reporter"] = contact.account_id
+    edge = datetime(2026, 10, 31, 15, 30, tzinfo=ZoneInfo("Europe/London"))
+    key = str(store.create_issue(contact, values, at=edge).key)
+    args = argparse.Namespace(config=str(sandbox_config(tmp_path, sandbox)), rules=None)
+    settings, ruleset = load_config(args)
+    runtime = connect(settings, ruleset, state_path=":memory:")
+    try:
+        october, _ = evaluate_month(runtime, "2026-10", SANDBOX_NOW)
+        november, _ = evaluate_month(runtime, "2026-11", SANDBOX_NOW)
+        cycle = runtime.engine.cycle(SANDBOX_NOW, dry_run=True)
+    finally:
+        runtime.close()
+    [decided] = [d for s, d in october if s.key == key]
+    assert decided.customer == "Initech Systems"
+    assert key not in {s.key for s, _ in november}
+    by_key = {o.key: o.desired for o in cycle.outcomes}
+    ranked = by_key[key]
+    assert ranked is not None and decided.quota == ranked.quota
+    assert decided.quota is not None and decided.quota.month == "2026-10"
+    report = compute(october, ruleset, "2026-10", SANDBOX_NOW)
+    initech = next(c for c in report.customers if c.organization == "Initech Systems")
+    assert key in initech.keys
 
 
 @pytest.mark.usefixtures("no_token")

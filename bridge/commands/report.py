@@ -76,6 +76,11 @@ def _skipped_in_month(raw: Mapping[str, Any], month: str, ruleset: RuleSet) -> b
         created = parse_jira_datetime(str((raw.get("fields") or {}).get("created") or ""))
     except (TypeError, ValueError):
         return True
+    return _may_be_in_month(created, month, ruleset)
+
+
+def _may_be_in_month(created: datetime, month: str, ruleset: RuleSet) -> bool:
+    """Whether a case created then is in ``month`` in some calendar's zone."""
     return any(month_of(created, cal.tz) == month for cal in ruleset.calendars.values())
 
 
@@ -84,9 +89,14 @@ def evaluate_month(
 ) -> tuple[list[tuple[IssueSnapshot, Desired]], list[tuple[str, str]]]:
     """The month's cases evaluated at ``now``, and the ones skipped (key, why).
 
+    Every case read (the month and a day either side) is evaluated; the month's are the
+    ones created in it in the zone of the customer the evaluation found (`in_month` with
+    `Desired.customer`), the rule the cycle's quota count follows: a case naming no
+    organisation counts in its reporter's customer's month, in that customer's zone.
+
     Raises `JiraError` when Jira fails outright.
     """
-    site, ruleset = runtime.site, runtime.ruleset
+    site, ruleset, engine = runtime.site, runtime.ruleset, runtime.engine
     jql = month_jql(runtime.settings.jira.jql, month, site.user_tz)
     snapshots: list[IssueSnapshot] = []
     skipped: list[tuple[str, str]] = []
@@ -103,18 +113,18 @@ def evaluate_month(
             if _skipped_in_month(raw, month, ruleset):
                 skipped.append((snap.key, snap.problem))
         else:
-            snapshots.append(snap)
-    cycle = runtime.engine.start_cycle(org_cases(snapshots), now)
+            snapshots.append(engine.as_read(snap))
+    cycle = engine.start_cycle(org_cases(engine.ranking(snapshots)), now)
     evaluated: list[tuple[IssueSnapshot, Desired]] = []
     for snap in snapshots:
-        if not in_month(snap, month, ruleset):
-            continue
         try:
-            desired = runtime.engine.evaluate(snap, cycle)
+            desired = engine.evaluate(snap, cycle)
         except Exception as exc:  # one bad case never stops the report
-            skipped.append((snap.key, f"{type(exc).__name__}: {exc}"))
+            if _may_be_in_month(snap.created, month, ruleset):
+                skipped.append((snap.key, f"{type(exc).__name__}: {exc}"))
             continue
-        evaluated.append((snap, desired))
+        if in_month(snap, month, ruleset, desired.customer):
+            evaluated.append((snap, desired))
     return evaluated, skipped
 
 

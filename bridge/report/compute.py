@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from bridge.policy.model import Desired, IssueSnapshot, MonthCase, RuleSet
-from bridge.policy.tiers import month_case
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 NO_PRIORITY = "-"
@@ -340,12 +339,13 @@ def compute(
     )
 
 
-def org_cases(snapshots: Iterable[IssueSnapshot]) -> dict[str, tuple[MonthCase, ...]]:
+def org_cases(ranked: Iterable[tuple[str | None, MonthCase]]) -> dict[str, tuple[MonthCase, ...]]:
     """The organisations' cases for quota ranking, from the report's own read (as a full
-    cycle builds them): the read covers the whole month in every zone, so each case's
-    rank is the one the bridge writes."""
+    cycle builds them, from `Engine.ranking`: each case under the customer it counts
+    for, the organisation it names or, naming none, its reporter's): the read covers the
+    whole month in every zone, so each case's rank is the one the bridge writes."""
     grouped: dict[str, list[MonthCase]] = defaultdict(list)
-    for s in snapshots:
-        if s.organization:
-            grouped[s.organization].append(month_case(s))
+    for name, case in ranked:
+        if name:
+            grouped[name].append(case)
     return {org: tuple(cases) for org, cases in grouped.items()}

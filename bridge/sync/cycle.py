@@ -608,6 +608,12 @@ class Engine:
         orgs = memberships.organizations_of(reporter.email, reporter.account_id)
         return dataclasses.replace(snapshot, reporter_organizations=orgs) if orgs else snapshot
 
+    def as_read(self, snapshot: IssueSnapshot) -> IssueSnapshot:
+        """A case read outside a cycle (`report`), completed as the cycle's own read
+        completes it (a case naming no organisation gets its reporter's JSM
+        organisations), so both find the same customer for it."""
+        return self._with_memberships(snapshot)
+
     def customer_name(self, snapshot: IssueSnapshot) -> str | None:
         """The organisation whose quota the case counts in: the one it names, or for a
         case naming none, the customer found from its reporter (None: unknown)."""
