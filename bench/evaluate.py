@@ -1,6 +1,7 @@
 """Evaluation benchmark: µs per ``evaluate()`` over the 10,000 generated cases.
 
     .venv/bin/python bench/evaluate.py [--cases 10000] [--cycled] [--profile]
+    .venv/bin/python bench/evaluate.py --against e295f92 [--cycled] [--repeat 7]
 
 The snapshots are built as ``bench/cycle.py`` builds them (the in-process sandbox,
 read through the client and the snapshot layer), once; they are kept in a pickle
@@ -8,19 +9,26 @@ under the temporary directory so later runs start in a second (``--fresh`` rebui
 ``--cycled`` first runs one sync cycle so the snapshots carry the bridge's own
 comments, labels and priority changes (as in the cycle benchmark's evaluation step).
 ``--profile`` prints the cProfile of one pass (explain off, as a sync cycle runs).
+``--against REV`` times this commit and REV side by side in one run: the same cases
+from one sandbox, each read and evaluated by its own commit's code in a process of
+its own, passes interleaved (see :func:`against`); prints both and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import dataclasses
 import math
+import os
 import pickle
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -38,48 +46,46 @@ Built = tuple[list[IssueSnapshot], dict[str, tuple[MonthCase, ...]], str, dict[s
 
 
 def build(cases: int, cycled: bool) -> Built:
+    """The generated cases as this commit reads them (after one sync cycle when ``cycled``)."""
+    from bench.evaluate_side import read_cases
+    from bridge.sandbox import seed as seeds
+
+    with serve_cases(cases, cycled) as url:
+        snaps, org_cases, account, names, _ = read_cases(ROOT, url, seeds.BRIDGE_TOKEN)
+    return snaps, org_cases, account, names
+
+
+@contextlib.contextmanager
+def serve_cases(cases: int, cycled: bool) -> Iterator[str]:
+    """The in-process sandbox holding ``bench/cycle.py``'s generated cases (after one sync
+    cycle of this commit at its NOW when ``cycled``), served on loopback: its URL."""
     from bench.cycle import NOW, build_store
     from bridge.jira.client import JiraClient
     from bridge.logs import configure_logging
     from bridge.sandbox import seed as seeds
     from bridge.sandbox.server import SandboxServer
     from bridge.sync.cycle import Engine, Site
-    from bridge.sync.poll import read_issues, scope_jql
-    from bridge.sync.snapshot import SnapshotError
     from bridge.sync.state import State
 
     configure_logging(quiet=True)
     store, _ = build_store(cases)
     server = SandboxServer(store, "127.0.0.1", 0).start()
-    tmp = tempfile.TemporaryDirectory(prefix="jsm-bridge-bench-")
     try:
-        base = load_settings(
-            ROOT / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": seeds.BRIDGE_TOKEN}
-        )
-        settings = dataclasses.replace(base, jira=dataclasses.replace(base.jira, url=server.url))
-        ruleset = load_ruleset(settings.rules_path, tuple(settings.fields))
-        client = JiraClient.from_settings(settings.jira)
-        site = Site.connect(client, settings, ruleset)
-        state = State.open(Path(tmp.name) / "state.sqlite")
-        engine = Engine(client, settings, ruleset, state, site)
         if cycled:
-            engine.cycle(NOW)
-        snaps: list[IssueSnapshot] = []
-        for _raw, snap in read_issues(
-            client,
-            scope_jql(settings.jira.jql, updated_since=None),
-            site.fieldmap,
-            bridge_account_id=site.bridge_account_id,
-            status_categories=site.status_categories,
-            customers=site.customer_ids,
-        ):
-            if not isinstance(snap, SnapshotError):
-                snaps.append(snap)
-        org_cases = engine._org_cases(engine.ranking(snaps), complete=True)
-        return snaps, org_cases, site.bridge_account_id, dict(site.field_names)
+            base = load_settings(
+                ROOT / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": seeds.BRIDGE_TOKEN}
+            )
+            jira = dataclasses.replace(base.jira, url=server.url)
+            settings = dataclasses.replace(base, jira=jira)
+            ruleset = load_ruleset(settings.rules_path, tuple(settings.fields))
+            client = JiraClient.from_settings(settings.jira)
+            site = Site.connect(client, settings, ruleset)
+            with tempfile.TemporaryDirectory(prefix="jsm-bridge-bench-") as tmp:
+                state = State.open(Path(tmp) / "state.sqlite")
+                Engine(client, settings, ruleset, state, site).cycle(NOW)
+        yield server.url
     finally:
         server.stop()
-        tmp.cleanup()
 
 
 def load(cases: int, cycled: bool, fresh: bool) -> Built:
@@ -129,6 +135,101 @@ def least_cpu(
     return best
 
 
+class Side:
+    """A process evaluating with one commit's code (``bench/evaluate_side.py``)."""
+
+    def __init__(self, label: str, tree: Path, url: str, at: datetime, token: str) -> None:
+        self.label = label
+        script = Path(__file__).resolve().parent / "evaluate_side.py"
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), str(tree), url, at.isoformat()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "JIRA_API_TOKEN": token},
+        )
+        self.cases = 0
+
+    def ready(self) -> None:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().split()
+        if line[:1] != ["ready"]:
+            raise SystemExit(f"{self.label}: could not read the cases (see above)")
+        self.cases = int(line[1])
+
+    def once(self, explain: bool) -> float:
+        """CPU seconds of one evaluation of every case."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"pass {int(explain)}\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def against(rev: str, cases: int, cycled: bool, passes: int, at: datetime) -> None:
+    """Time this commit's evaluation side by side with ``rev``'s, in one run.
+
+    ``rev`` is unpacked into a temporary directory (``git archive``).  Both read the same
+    generated cases from one sandbox (after one sync cycle of this commit when
+    ``cycled``), each through its own client and snapshot code, with its own config and
+    rules (an older commit refuses the keys added since).  Then the passes alternate,
+    old and new, in turn first, so both see the same machine load; each side's least
+    CPU time counts.
+    """
+    from bridge.sandbox import seed as seeds
+
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = " + changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    with tempfile.TemporaryDirectory(prefix="jsm-bridge-against-") as tmp:
+        tree = Path(tmp)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        with serve_cases(cases, cycled) as url:
+            sides = [
+                Side(rev, tree, url, at, seeds.BRIDGE_TOKEN),
+                Side(f"{head}{dirty}", ROOT, url, at, seeds.BRIDGE_TOKEN),
+            ]
+            for side in sides:
+                side.ready()
+        load_before = os.getloadavg()[0]
+        best = {(s.label, e): math.inf for s in sides for e in (False, True)}
+        for explain in (False, True):
+            for n in range(passes):
+                for side in sides if n % 2 == 0 else sides[::-1]:
+                    key = (side.label, explain)
+                    best[key] = min(best[key], side.once(explain))
+        for side in sides:
+            side.close()
+    old, new = sides
+    kind = "after one sync cycle" if cycled else "fresh"
+    print(
+        f"evaluation CPU, {kind} cases, least of {passes} interleaved passes "
+        f"(load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}):"
+    )
+    print(f"{'':<12}{old.label:>24}{new.label:>24}{'ratio':>8}")
+    for explain in (False, True):
+        cells = [
+            f"{best[s.label, explain]:.3f} s ({best[s.label, explain] / s.cases * 1e6:.1f} µs)"
+            for s in sides
+        ]
+        ratio = best[new.label, explain] / new.cases / (best[old.label, explain] / old.cases)
+        label = "explain on" if explain else "explain off"
+        print(f"{label:<12}{cells[0]:>24}{cells[1]:>24}{ratio:>7.2f}x")
+    print(f"cases read: {old.cases} ({old.label}), {new.cases} ({new.label}); ratio per case")
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def _plain(desired: Desired) -> dict[str, object]:
     """A Desired as plain values (comments as tuples): records outlive class layouts."""
     out: dict[str, object] = {}
@@ -165,8 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", action="store_true", help="print only the least CPU seconds (explain off)"
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="time this commit side by side with REV (e.g. e295f92) in one run",
+    )
     args = parser.parse_args(argv)
     from bench.cycle import NOW
+
+    if args.against:
+        against(args.against, args.cases, args.cycled, args.repeat, args.at or NOW)
+        return 0
 
     if args.snapshots is not None:
         with args.snapshots.open("rb") as fh:
