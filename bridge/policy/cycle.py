@@ -17,7 +17,7 @@ from functools import partial
 from bridge.policy.compiled import CustomerFacts, Policy
 from bridge.policy.model import EvalContext, MonthCase
 from bridge.policy.priority import PriorityOutcome
-from bridge.policy.tiers import OrgIndex, _org_index, raised_flags
+from bridge.policy.tiers import OrgIndex, _org_index, first_listings, raised_flags
 
 
 @dataclass
@@ -51,14 +51,16 @@ class Cycle:
             name, cases = _find_org_cases(self.context.org_cases, organization, facts)
             shared = self.quota_index.get((name, name, facts.calendar_name))
             if shared is None:
+                refused = policy.refusals(tuple(first_listings(cases).values()), facts)
                 flagged = partial(
                     _case_flags,
                     contacts=facts.contacts,
                     policy=policy,
                     tier_key=facts.customer.tier,
-                    refused=policy.refusals(cases, facts),
+                    refused=refused,
                 )
-                shared = _org_index(cases, facts.calendar.tz, policy.not_counted, flagged)
+                index = _org_index(cases, facts.calendar.tz, policy.not_counted, flagged)
+                shared = index._replace(refused=refused)
             found = shared
             self.quota_index[key] = self.quota_index[(name, name, facts.calendar_name)] = found
         return found

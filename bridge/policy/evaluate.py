@@ -45,6 +45,7 @@ from bridge.policy.tiers import (
     ChannelDecision,
     ContactDecision,
     EntitlementDecision,
+    OrgIndex,
     QuotaDecision,
     decide_channel,
     decide_contact,
@@ -174,14 +175,22 @@ def _terms(
     entitlement = decide_entitlement(snapshot.request_type, policy.entitlements, tier_key)
     index = cycle.org_index(snapshot.organization, facts, policy)
     if not entitlement.lacking and set(entitlement.needed) & policy.rules.usage_limits.keys():
-        # the case as the snapshot describes it among its organisation's other cases
-        others = [c for k, c in index.listed.items() if k != snapshot.key]
-        why = policy.refusals([*others, month_case(snapshot)], facts).get(snapshot.key, "")
-        entitlement = entitlement._replace(refused=why)
+        entitlement = entitlement._replace(refused=_refusal(snapshot, policy, facts, index))
     flags = flags_of(contact, entitlement, policy.not_counted_flags)
     zone = facts.calendar.tz
     quota = decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
     return contact, entitlement, quota
+
+
+def _refusal(snapshot: IssueSnapshot, policy: Policy, facts: CustomerFacts, index: OrgIndex) -> str:
+    """Why a usage limit refuses the case ("" when none does): as the cycle ranked its
+    organisation's cases once when they list the case as it is, else ranked again with
+    the case as the snapshot describes it among the others."""
+    own = month_case(snapshot)
+    if index.listed.get(snapshot.key) == own:
+        return index.refused.get(snapshot.key, "")
+    others = [c for k, c in index.listed.items() if k != snapshot.key]
+    return policy.refusals([*others, own], facts).get(snapshot.key, "")
 
 
 def decide_ladder(

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from types import MappingProxyType
 from typing import Literal, NamedTuple
 
 from bridge.policy.model import (
@@ -285,6 +286,16 @@ class OrgIndex(NamedTuple):
     rank: Mapping[str, int]  # counted cases of its month sorted before it, plus one
     excluded: AbstractSet[str]  # cases their resolution or flags keep out of the count
     months: Mapping[str, Month]
+    #: the listed cases a usage limit refuses (key -> why), ranked once per cycle
+    refused: Mapping[str, str] = MappingProxyType({})
+
+
+def first_listings(cases: Sequence[MonthCase]) -> dict[str, MonthCase]:
+    """Each case once, by key: its first listing (a search's pages may overlap)."""
+    listed: dict[str, MonthCase] = {}
+    for case in cases:
+        listed.setdefault(case.key, case)
+    return listed
 
 
 def _day_month(day: int, zone: tzinfo) -> str | None:
