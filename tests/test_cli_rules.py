@@ -153,7 +153,7 @@ def test_check_reports_config_and_rules_problems_together(
     assert main(["check", "--config", str(config), "--rules", str(rules)]) == 1
     out = capsys.readouterr().out
     assert f"{config}:10: jira: unknown key 'page_sise'" in out
-    assert "'sla at risk' is not a valid label" in out
+    assert "label must be a Jira label, not 'sla at risk'" in out
 
 
 def test_check_checks_the_rules_a_broken_config_names(
@@ -172,7 +172,7 @@ def test_check_checks_the_rules_a_broken_config_names(
     assert main(["check", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "unknown key 'page_sise'" in out
-    assert "'sla at risk' is not a valid label" in out
+    assert "label must be a Jira label, not 'sla at risk'" in out
     assert str(rules / "sla.yaml") in out or "policy/sla.yaml" in out
 
 

@@ -62,7 +62,8 @@ def test_channel_reminder_names_known_tiers_and_jsm_request_channels(tmp_path: P
         ),
         (
             line_of(rules, "tiers.yaml", "  channels: [e-mail, api]"),
-            "channel_reminder: channels: unknown request channel 'e-mail'",
+            "channel_reminder: channels: 'e-mail' is not portal, email, api, jira or "
+            "anonymousportal",
         ),
     ]
     assert "did you mean 'premium'" in str(problems[0])
@@ -79,7 +80,8 @@ def test_not_counted_flags_names_flags_the_bridge_knows(tmp_path: Path) -> None:
     )
     [problem] = problems_of(rules)
     assert problem.line == line_of(rules, "tiers.yaml", "not_counted_flags: [")
-    assert "unknown flag 'unauthorized_contact'" in problem.message
+    assert "'unauthorized_contact' is not unauthorised_contact or not_entitled" in problem.message
+    assert problem.hint == "did you mean 'unauthorised_contact'?"
 
 
 def test_usage_limits_and_contract_start_are_checked(tmp_path: Path) -> None:
@@ -99,9 +101,10 @@ def test_usage_limits_and_contract_start_are_checked(tmp_path: Path) -> None:
         ),
         (
             line_of(rules, "customers.yaml", "contract_start: April 2026"),
-            "customer Initech Systems: contract_start must be a date, YYYY-MM-DD",
+            "customer Initech Systems: contract_start must be a date, not 'April 2026'",
         ),
     ]
+    assert problems[1].hint == "write dates as YYYY-MM-DD"
 
 
 @pytest.mark.parametrize(

@@ -227,7 +227,7 @@ MALFORMED = [
         "P2: 6h",
         "P2: 6 hours",
         "targets:",
-        "response: targets: P2: '6 hours' is not a response target",
+        "response: targets: P2 must be a business duration or next_business_day, not '6 hours'",
         id="bad-duration",
     ),
     pytest.param(
@@ -235,7 +235,7 @@ MALFORMED = [
         "P1: 4h",
         "P1: 1d",
         "targets:",
-        "response: targets: P1: '1d' is not a response target",
+        "response: targets: P1 must be a business duration or next_business_day, not '1d'",
         id="days-are-not-a-duration",
     ),
     pytest.param(
@@ -276,7 +276,8 @@ MALFORMED = [
         'hours: {mon-fri: "09:00-17:00"}\n    holidays: {country: AU',
         'hours: {mon-fri: "9am-5pm"}\n    holidays: {country: AU',
         "9am-5pm",
-        "calendar brisbane: hours: mon-fri: '9am-5pm' is not an opening time",
+        "calendar brisbane: hours: mon-fri must be an opening time, a list of opening times or "
+        "closed, not '9am-5pm'",
         id="bad-hours",
     ),
     pytest.param(
@@ -300,7 +301,7 @@ MALFORMED = [
         'mon-fri: "09:00-17:00"}\n    holidays: {country: US',
         'mon-fry: "09:00-17:00"}\n    holidays: {country: US',
         "mon-fry",
-        "calendar new-york: hours: 'fry' is not a day",
+        "calendar new-york: hours: 'mon-fry' is not a day, a day range or a list of days",
         id="bad-day",
     ),
     pytest.param(
@@ -349,8 +350,8 @@ MALFORMED = [
         "escalation_owner: sam.agent@vendor.example",
         "escalation_owner: Sam Agent",
         "escalation_owner: Sam Agent",
-        "escalation_owner 'Sam Agent' is neither named_engineer, escalation_owner nor an "
-        "e-mail/account id",
+        "calendar new-york: escalation_owner must be an e-mail address or account id, "
+        "not 'Sam Agent'",
         id="escalation-owner-not-an-account",
     ),
     pytest.param(
@@ -374,7 +375,7 @@ MALFORMED = [
         "tier: standard",
         "tier: standrd",
         "tier: standrd",
-        "customer Acme Networks: unknown tier 'standrd'",
+        "customer Acme Networks: tier: unknown tier 'standrd'",
         id="missing-tier",
     ),
     pytest.param(
@@ -382,7 +383,7 @@ MALFORMED = [
         "calendar: london",
         "calendar: paris",
         "calendar: paris",
-        "customer Initech Systems: unknown calendar 'paris'",
+        "customer Initech Systems: calendar: unknown calendar 'paris'",
         id="missing-calendar",
     ),
     pytest.param(
@@ -478,7 +479,7 @@ MALFORMED = [
         "{key} ({priority}, {organization}) has used half",
         "{key} ({priority}, {customer}) has used half",
         "has used half",
-        "escalation step 1: comment: unknown placeholder {customer}",
+        "escalation step 1: action 1: comment: unknown placeholder {customer}",
         id="template-unknown-placeholder",
     ),
     pytest.param(
@@ -486,7 +487,7 @@ MALFORMED = [
         '"{key}: {organization} has no support',
         '"{organization} has no support',
         "has no support agreement",
-        "unknown_customer: comment: comment text must contain {key}",
+        "unknown_customer: comment: text must be a template naming its case",
         id="template-without-key",
     ),
     pytest.param(
@@ -532,7 +533,7 @@ MALFORMED = [
     pytest.param(
         "sla.yaml",
         "{field: description, min_length: 15}",
-        "{field: description, any_of: [impact], min_length: -1}",
+        "{field: description, any_of: [impact], min_length: 15}",
         "field: description, any_of",
         "required_information: fields: item 2: give either field or any_of",
         id="required-item-field-and-any-of",
@@ -574,7 +575,7 @@ MALFORMED = [
         "label: sla-at-risk",
         "label: sla at risk",
         "sla at risk",
-        "'sla at risk' is not a valid label",
+        "escalation step 2: action 1: label must be a Jira label, not 'sla at risk'",
         id="label-with-spaces",
     ),
     pytest.param(
@@ -590,7 +591,8 @@ MALFORMED = [
         "      - label: sla-breached\n",
         "      - label: sla-breached\n        transition: Escalate\n",
         "label: sla-breached",
-        "escalation step 3: each action is one of comment, label, assign, transition",
+        "escalation step 3: action 1 must have exactly one of the keys comment, label, assign "
+        "or transition",
         id="two-actions-in-one-item",
     ),
     pytest.param(

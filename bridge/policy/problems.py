@@ -9,8 +9,9 @@ first one.  Nothing here reads a file: the reading lives in the loaders.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 NodeKind = Literal["scalar", "map", "seq"]
@@ -63,6 +64,27 @@ class Node:
     def is_null(self) -> bool:
         return self.kind == "scalar" and self.value is None
 
+    def find(self, path: Sequence[str | int]) -> Node:
+        """The node at ``path`` (mapping keys by their text, list items by index), or the
+        deepest node on the way when the rest of the path is not in the file."""
+        node = self
+        for step in path:
+            found = node.entry(step) if node.kind == "map" else None
+            if node.kind == "seq" and isinstance(step, int) and 0 <= step < len(node.items):
+                found = node.items[step]
+            if found is None:
+                return node
+            node = found
+        return node
+
+    def entry(self, key: object) -> Node | None:
+        """A mapping's value under ``key`` (the first one when it is given twice)."""
+        return next((v for k, v in self.entries if k.text == key), None)
+
+    def key_node(self, key: object) -> Node:
+        """A mapping's key node for ``key`` (the mapping itself when it has no such key)."""
+        return next((k for k, _ in self.entries if k.text == key), self)
+
     def describe(self) -> str:
         """What kind of value this is, for 'expected X, got Y' messages."""
         if self.kind == "map":
@@ -88,6 +110,36 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
         if word.casefold() in folded:
             close = [folded[word.casefold()]]
     return f"did you mean {close[0]!r}?" if close else None
+
+
+#: Top-level mappings whose entries a problem names by their kind ("tier standard").
+_NAMED_ENTRIES = MappingProxyType(
+    {"tiers": "tier", "customers": "customer", "calendars": "calendar", "priorities": "priority"}
+)
+#: Lists whose items a problem names by their kind and number ("escalation step 2").
+_NAMED_ITEMS = MappingProxyType({"escalation": "escalation step", "actions": "action"})
+
+
+def where_of(tree: Node, path: Sequence[str | int], top: str) -> str:
+    """How a problem names the place at ``path`` in a rule file (``top``: the file's name):
+    ``tier standard: contacts``, ``rule 'P1 needs staff': when``, ``escalation step 2: at``.
+    A plain list's item is named by its list."""
+    parts: list[str] = []
+    for i, step in enumerate(path):
+        if i == 1 and str(path[0]) in _NAMED_ENTRIES:
+            parts[-1] = f"{_NAMED_ENTRIES[str(path[0])]} {step}"
+        elif isinstance(step, int) and i:
+            item = tree.find(path[: i + 1])
+            name = item.entry("name") if path[i - 1] == "rules" else None
+            if name is not None and isinstance(name.value, str):
+                parts[-1] = f"rule {name.value!r}"
+            elif path[i - 1] in ("rules", *_NAMED_ITEMS):
+                parts[-1] = f"{_NAMED_ITEMS.get(str(path[i - 1]), 'rule')} {step + 1}"
+            elif item.kind == "map":
+                parts.append(f"item {step + 1}")
+        else:
+            parts.append(str(step))
+    return ": ".join(parts) or top
 
 
 def known_list(choices: Iterable[str]) -> str:

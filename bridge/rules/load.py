@@ -1,8 +1,10 @@
 """Reading the rule files: ``rules/*.yaml`` → a validated :class:`~bridge.policy.model.RuleSet`.
 
 The files are read with the bridge's one safe, bounded YAML loader
-(``bridge.yamlsafe``) into located trees; ``bridge.policy.ruleset.build_ruleset``
-(pure) turns them into the rule set, every problem with its ``file:line``.
+(``bridge.yamlsafe``) into located trees; each is checked against its model
+(``bridge.rules.shape``: the shape, from ``bridge.rules.models``), then
+``bridge.policy.ruleset.build_ruleset`` (pure) checks what the rules mean and
+builds the rule set.  Every problem of all four files comes with its ``file:line``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from os import PathLike
 from pathlib import Path
 
 from bridge.policy.model import RuleSet
-from bridge.policy.problems import Node, Problem
-from bridge.policy.ruleset import RULE_FILES, RulesInvalid, build_ruleset
+from bridge.policy.problems import Problem
+from bridge.policy.ruleset import RULE_FILES, Document, RulesInvalid, build_ruleset
+from bridge.rules.shape import read_document
 from bridge.yamlsafe import read_yaml
 
 __all__ = ["RulesInvalid", "load_ruleset"]
@@ -38,11 +41,16 @@ def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None
                 )
             ]
         )
-    documents: dict[str, tuple[str, Node | None]] = {}
+    documents: dict[str, Document | None] = {}
     problems: list[Problem] = []
     for name in RULE_FILES:
         label = str(directory / name)
         tree, found = read_yaml(directory / name, label)
+        if tree is None and not found:
+            found = [Problem(label, None, "the file is empty")]
         problems.extend(found)
-        documents[name] = (label, tree if not found else None)
+        documents[name] = None
+        if tree is not None and not found:
+            documents[name], shape_problems = read_document(name.removesuffix(".yaml"), label, tree)
+            problems.extend(shape_problems)
     return build_ruleset(documents, known_fields, problems)

@@ -14,35 +14,89 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
+def form(noun: str, hint: str, **field: Any) -> Any:
+    """A constrained text type: ``noun`` names it in a problem ("must be a percentage"),
+    ``hint`` says how to write one; both also show in the schema (an editor's hover)."""
+    return Field(json_schema_extra={"form": noun, "hint": hint}, **field)
+
+
 Name = Annotated[str, Field(min_length=1)]
 Names = list[Name]
 NameOrNames = Name | Names
-Label = Annotated[str, Field(pattern=r"^\S{1,255}$", description="A Jira label (no spaces).")]
+Label = Annotated[
+    str,
+    form(
+        "a Jira label",
+        "Jira labels have no spaces (use - or _) and at most 255 characters",
+        pattern=r"^\S{1,255}$",
+        description="A Jira label (no spaces).",
+    ),
+]
 Level = Annotated[str, Field(min_length=1, description="A priority level of priorities.yaml.")]
 Percentage = Annotated[
     str,
-    Field(pattern=r"^\s*\d+(\.\d+)?\s*%\s*$", description='A share of the target, e.g. "75%".'),
+    form(
+        "a percentage",
+        'write a share of the target with a percent sign, e.g. "75%"',
+        pattern=r"^\s*\d+(\.\d+)?\s*%\s*$",
+        description='A share of the target, e.g. "75%".',
+    ),
 ]
 Duration = Annotated[
     str,
-    Field(
+    form(
+        "a business duration",
+        'write business time such as "4h", "90m" or "1h30m" - days are ambiguous in '
+        "business time: use hours, e.g. 16h",
         pattern=r"^(\d+h)?(\d+m)?(\d+s)?$",
         min_length=2,
         description='Business time such as "4h", "90m" or "1h30m".',
     ),
 ]
 Target = Duration | Literal["next_business_day"]
-Date = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD.")]
+Date = Annotated[
+    str,
+    form(
+        "a date",
+        "write dates as YYYY-MM-DD",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="YYYY-MM-DD.",
+    ),
+]
 Opening = Annotated[
     str,
-    Field(
+    form(
+        "an opening time",
+        'write "HH:MM-HH:MM" in quotes, e.g. "09:00-17:00"',
         pattern=r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
         description='"HH:MM-HH:MM", e.g. "09:00-17:00".',
+    ),
+]
+Email = Annotated[
+    str,
+    form(
+        "an e-mail address",
+        "contacts are the reporters' e-mail addresses",
+        pattern=r"^\s*[^@\s]+@[^@\s]+\s*$",
+    ),
+]
+Person = Annotated[
+    str,
+    form(
+        "an e-mail address or account id",
+        "write the person's e-mail address or Jira account id (no spaces)",
+        pattern=r"^\s*\S+\s*$",
     ),
 ]
 _DAY = "(mon|tue|wed|thu|fri|sat|sun)"
 _DAYS = rf"{_DAY}(\s*-\s*{_DAY})?"
 DaySpec = Annotated[str, Field(pattern=rf"^\s*{_DAYS}(\s*,\s*{_DAYS})*\s*$")]
+#: How a day key of ``hours`` is written (JSON Schema has no place for a key's own hint).
+DAY_FORM = (
+    "a day, a day range or a list of days",
+    "days are mon tue wed thu fri sat sun; ranges like mon-fri, lists like mon,wed",
+)
 
 
 def doc(
@@ -66,7 +120,14 @@ class Comment(Shape):
     visibility: Literal["public", "internal"] = doc(
         "`public` or `internal`, required", "public comments reach the customer"
     )
-    text: Annotated[str, Field(pattern=r"\{key\}")] = doc(
+    text: Annotated[
+        str,
+        form(
+            "a template naming its case",
+            "put {key} in the text: every comment says which case it is about",
+            pattern=r"\{key\}",
+        ),
+    ] = doc(
         "template, required",
         "must contain {key}; placeholders: {key} {priority} {priority_name} {due} {tier} "
         "{organization} {reporter} {request_type} {quota_used} {quota_limit} {missing} "
@@ -220,7 +281,7 @@ class Customer(Shape):
     calendar: Name | None = doc(
         "calendar name", "a calendar of `sla.yaml` (default: `default_calendar`)", default=None
     )
-    contacts: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = doc(
+    contacts: Annotated[list[Email], Field(min_length=1)] = doc(
         "list of e-mail addresses, required",
         "the authorised contacts (case does not matter); at most the tier's `contacts`, "
         "or `contacts_allowed`",
@@ -231,7 +292,7 @@ class Customer(Shape):
         "(enterprise), and not below the tier's number",
         default=None,
     )
-    named_engineer: str | None = doc(
+    named_engineer: Person | None = doc(
         "e-mail or account id",
         "unassigned cases are assigned to this engineer; the tier must include `named_engineer`",
         default=None,
@@ -455,7 +516,7 @@ class Calendar(Shape):
         schema={"additionalProperties": False},  # day names only
     )
     holidays: Holidays | None = doc("mapping", "closed dates", default=None)
-    escalation_owner: str | None = doc(
+    escalation_owner: Person | None = doc(
         "e-mail or account id",
         "the regional lead for this calendar's customers, every tier: a ladder step "
         "`assign: escalation_owner` assigns them, `{escalation_owner}` in a comment mentions "
@@ -505,7 +566,7 @@ class LabelAction(Shape):
 
 
 class AssignAction(Shape):
-    assign: Name = doc(
+    assign: Person = doc(
         "`named_engineer`, `escalation_owner` or an e-mail/account id",
         "assign the case if nobody owns it and no person has ever assigned it "
         "(`escalation_owner`: the regional lead of the customer's calendar)",
