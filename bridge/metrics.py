@@ -53,7 +53,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.policy.model import RuleSet
 from bridge.sync.cycle import CycleReport
-from bridge.sync.plan import AddComment, Transition
 from bridge.sync.state import State
 
 log = structlog.get_logger("jsm_bridge.metrics")
@@ -239,20 +238,12 @@ class Metrics:
             self.failed_actions.inc(report.failed_actions)
             previous = before or {}
             for outcome in report.outcomes:
-                if outcome.error or outcome.plan is None:
+                if outcome.error:
                     continue
                 customer, tier = _who(ruleset, outcome.organization)
                 if outcome.sla_state in _BREACHED and previous.get(outcome.key) not in _BREACHED:
                     self.breaches.labels(customer, tier).inc()
-                steps = {
-                    aid.split("/esc/", 1)[1].split(".", 1)[0]
-                    for action in outcome.plan.actions
-                    if isinstance(action, AddComment | Transition)
-                    for aid in (
-                        action.action_ids if isinstance(action, AddComment) else (action.action_id,)
-                    )
-                    if "/esc/" in aid
-                }
+                steps = outcome.escalation_steps
                 if steps and outcome.failed == 0:
                     self.escalations.labels(customer, tier).inc(len(steps))
         if state is not None:

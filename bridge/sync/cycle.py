@@ -71,6 +71,7 @@ from bridge.sync.plan import (
     AddComment,
     EditIssue,
     IssuePlan,
+    Place,
     Transition,
     plan_issue,
 )
@@ -306,7 +307,12 @@ def policy_fingerprint(settings: Settings) -> str:
 
 @dataclass
 class IssueOutcome:
-    """What a cycle did with one case (a row of the demo table, a line of the log)."""
+    """What a cycle did with one case (a row of the demo table, a line of the log).
+
+    A cycle that writes keeps one such row per case read, so a row stays small: once
+    the case's writes are done its plan and desired state are let go (a dry run and
+    `explain` keep them, to show them), and what the cycle's summary, the metrics and
+    the quota follow-up need of the plan is kept as a few plain facts."""
 
     key: str
     organization: str | None
@@ -323,6 +329,12 @@ class IssueOutcome:
     failed: int = 0  # actions that failed (retried next cycle)
     #: transitions not made, as (name, why): not offered from the issue's status
     skipped_transitions: list[tuple[str, str]] = field(default_factory=list)
+    #: the escalation steps the plan carries out (their numbers, as the action ids say)
+    escalation_steps: frozenset[str] = frozenset()
+    #: the plan rewrites the case's quota field: its rank in its month changed
+    quota_moved: bool = False
+    #: where the issue stood in its workflow, kept while a transition was skipped
+    place: Place | None = None
 
 
 @dataclass
@@ -447,10 +459,10 @@ class Engine:
         return self._with_channels(good), bad
 
     def _stream(
-        self, jql: str, bad: list[tuple[str, str]]
+        self, jql: str, bad: list[tuple[str, str]], *, ranking_only: bool = False
     ) -> Iterator[tuple[dict[str, Any], IssueSnapshot]]:
         """The cases ``jql`` finds, page by page as Jira answers; those that cannot be
-        read go to ``bad``."""
+        read go to ``bad``.  ``ranking_only``: only what quota ranking needs of each."""
         for raw, snap in read_issues(
             self.port,
             jql,
@@ -460,6 +472,7 @@ class Engine:
             customers=self.site.customer_ids,
             datacenter=self.site.flavour == "datacenter",
             comment_facts=self.comment_facts,
+            ranking_only=ranking_only,
         ):
             if isinstance(snap, SnapshotError):
                 log.warning("issue skipped", key=snap.key, problem=snap.problem)
@@ -522,33 +535,43 @@ class Engine:
         list[tuple[str | None, MonthCase]],
     ]:
         """The cases ``jql`` finds, ranked, in memory bounded by a page rather than by
-        the site (on Cloud).
+        the site.
 
-        Quota ranking needs every case read before any is evaluated.  The first pass
-        keeps only that of each case (`ranking`: the customer it counts for, its key,
-        creation, resolution); while the cases fit in one search page they are kept too
-        and used as they are.  Beyond that, on Cloud, they are read again, page by page,
-        and each page is evaluated, planned and written before the next is read (Data
-        Center's read makes requests per case: it keeps them rather than repeat those).
-        A case that appears between the two passes is left to the next cycle: it is
-        newer than this one.  Every case read is recorded for quota ranking; once a full
-        read has finished that record is complete and later cycles rank from it.
+        Quota ranking needs every case read before any is evaluated.  While the cases
+        fit in one search page they are read once, kept and used as they are.  Beyond
+        that, the page read is let go and a ranking pass reads only what ranking needs of
+        each case (`ranking`: the customer it counts for, its key, creation, resolution;
+        no comments or history, so nothing is read per issue on Data Center either);
+        then the cases are read in full, page by page, and each page is evaluated,
+        planned and written before the next is read.  A case that appears between the
+        two passes is left to the next cycle: it is newer than this one.  Every case
+        read is recorded for quota ranking; once a full read has finished that record is
+        complete and later cycles rank from it.
 
         Returns the cases to process, the organisations' cases, and the ranking."""
         bad: list[tuple[str, str]] = []
-        ranking: list[tuple[str | None, MonthCase]] = []
-        kept: list[tuple[dict[str, Any], IssueSnapshot]] | None = []
-        page = int(getattr(self.port, "page_size", 100)) if self.site.flavour == "cloud" else 0
-        asked: list[tuple[str, datetime]] = []
+        page = max(1, int(getattr(self.port, "page_size", 100)))
+        first: list[tuple[dict[str, Any], IssueSnapshot]] = []
         for raw, snap in self._stream(jql, bad):
+            first.append((raw, snap))
+            if len(first) > page:
+                break  # more than a page: rank from a light read, then read page by page
+        kept = first if len(first) <= page else None
+        if kept is None:
+            first.clear()
+            bad = []
+            snaps: Iterable[IssueSnapshot] = (
+                snap for _, snap in self._stream(jql, bad, ranking_only=True)
+            )
+        else:
+            snaps = [snap for _, snap in kept]
+        ranking: list[tuple[str | None, MonthCase]] = []
+        asked: list[tuple[str, datetime]] = []
+        for snap in snaps:
             ranking.extend(self.ranking([snap]))
             if self._channel_unknown(snap):
                 asked.append((snap.key, snap.created))
-            if kept is not None:
-                kept.append((raw, snap))
-                if page and len(kept) > page:
-                    kept = None  # more than a page: read again, page by page
-        if asked:  # pass 2 (`_stream`) gives each case its channel as it reads it
+        if asked:  # the full read (`_stream`) gives each case its channel as it reads it
             self._learn_channels(asked)
             if kept is not None:
                 kept = [(raw, self._with_memberships(s)) for raw, s in kept]
@@ -1114,7 +1137,7 @@ class Engine:
         known = {n.casefold() for n in self.site.transition_names or ()}
         out: list[tuple[str, str]] = []
         for outcome in outcomes:
-            place = outcome.plan.place if outcome.plan is not None else None
+            place = outcome.plan.place if outcome.plan is not None else outcome.place
             for name, why in outcome.skipped_transitions:
                 if name.casefold() in known or self.transitions.target(place, name):
                     continue
@@ -1155,13 +1178,7 @@ class Engine:
         case's rank changed, and with it possibly the rank of every later case."""
         if "quota_usage" not in self.site.fieldmap:
             return []
-        quota_id = self.site.fieldmap.id("quota_usage")
-        moved = {
-            o.key
-            for o in outcomes
-            if o.plan is not None
-            and any(isinstance(a, EditIssue) and quota_id in a.fields for a in o.plan.actions)
-        }
+        moved = {o.key for o in outcomes if o.quota_moved}
         read = {case.key for _, case in ranking}
         followers: set[str] = set()
         for name, own in ranking:
@@ -1177,6 +1194,13 @@ class Engine:
                 ):
                     followers.add(case.key)
         return sorted(followers, key=lambda k: (len(k), k))
+
+    def _moves_quota(self, plan: IssuePlan) -> bool:
+        """Whether ``plan`` rewrites the case's quota field (its rank in its month moved)."""
+        if "quota_usage" not in self.site.fieldmap:
+            return False
+        quota_id = self.site.fieldmap.id("quota_usage")
+        return any(isinstance(a, EditIssue) and quota_id in a.fields for a in plan.actions)
 
     def _prepare(
         self,
@@ -1227,6 +1251,8 @@ class Engine:
         if desired.priority_jira:
             outcome.priority_after = desired.priority_jira
         outcome.actions = [_action_line(a) for a in plan.actions]
+        outcome.escalation_steps = escalation_steps(plan)
+        outcome.quota_moved = self._moves_quota(plan)
         prepared = _Prepared(outcome, snapshot, desired, plan, ledger_known, began)
         if dry_run:
             self._log_issue(prepared)
@@ -1244,6 +1270,8 @@ class Engine:
                 for action, why in result.skipped
                 if isinstance(action, Transition) and action.action_id not in result.arrived
             ]
+            if outcome.skipped_transitions and prepared.plan is not None:
+                outcome.place = prepared.plan.place
             if self.site.flavour != "cloud" and prepared.ledger_known:
                 if result.failed:  # what is stored is not sure: read it next time
                     self.ledgers.pop(snapshot.key, None)
@@ -1262,9 +1290,11 @@ class Engine:
         )
         self._log_issue(prepared)
         if not self.explain:
-            # the outcome outlives the cycle's pages: the desired state (and through its
-            # comment templates, the case as read) is let go once the case is written
+            # the outcome outlives the cycle's pages: the plan and the desired state (and
+            # through its comment templates, the case as read) are let go once the case is
+            # written, so that what a cycle keeps per case is a row, not the case
             outcome.desired = None
+            outcome.plan = None
 
     def _log_issue(self, prepared: _Prepared) -> None:
         outcome, desired, plan = prepared.outcome, prepared.desired, prepared.plan
@@ -1293,6 +1323,18 @@ class _Prepared:
     plan: IssuePlan | None  # None: the case could not be evaluated
     ledger_known: bool  # the plan's ledger is the issue's (Data Center reads it per case)
     began: float
+
+
+def escalation_steps(plan: IssuePlan) -> frozenset[str]:
+    """The escalation steps ``plan`` carries out, as its action ids name them
+    (``…/esc/<step>.<action>``)."""
+    return frozenset(
+        aid.split("/esc/", 1)[1].split(".", 1)[0]
+        for action in plan.actions
+        if isinstance(action, AddComment | Transition)
+        for aid in (action.action_ids if isinstance(action, AddComment) else (action.action_id,))
+        if "/esc/" in aid
+    )
 
 
 def _action_line(action: Any) -> str:

@@ -241,6 +241,18 @@ def month_cases_jql(
     )
 
 
+#: What quota ranking needs of a case (`bridge.policy.tiers.month_case` and the customer it
+#: counts for) and whether the channel reminder asks about it: no comments, no history.
+RANKING_FIELDS = ("created", "resolution", "status", "reporter")
+RANKING_CUSTOM = ("organization", "request_type", "product")
+
+
+def ranking_fields(fieldmap: FieldMap) -> list[str]:
+    """`RANKING_FIELDS` plus the configured fields ranking reads (organisation, request
+    type, product)."""
+    return [*RANKING_FIELDS, *(fieldmap.id(n) for n in RANKING_CUSTOM if n in fieldmap)]
+
+
 def needed_fields(fieldmap: FieldMap, extra: Iterable[str] = ()) -> list[str]:
     """System fields plus the configured custom fields, without duplicates, in order."""
     out: list[str] = []
@@ -425,19 +437,28 @@ def read_issues(
     extra_fields: Iterable[str] = (),
     datacenter: bool = False,
     comment_facts: dict[str, dict[str, Any]] | None = None,
+    ranking_only: bool = False,
 ) -> Iterator[tuple[dict[str, Any], IssueSnapshot | SnapshotError]]:
     """Every issue matching ``jql`` with its snapshot (or the reason it has none).
 
     On Cloud the raw issue carries the ledger in ``issue["properties"]["jsm-bridge"]``
     (see `bridge.sync.snapshot.ledger_of`).  On Data Center (``datacenter``) it does not,
     and comments are marked by `mark_comments`, remembering in ``comment_facts``.
+
+    ``ranking_only``: only the fields quota ranking needs (`ranking_fields`), without
+    comments, changelog or ledger, so nothing is read per issue: snapshots good for
+    ranking, not for evaluation.
     """
     facts = comment_facts if comment_facts is not None else {}
+    if ranking_only:
+        fields = ranking_fields(fieldmap)
+    else:
+        fields = needed_fields(fieldmap, extra_fields)
     for issue in port.search(
         jql,
-        needed_fields(fieldmap, extra_fields),
-        properties=[] if datacenter else [LEDGER_PROPERTY],
-        expand=["changelog"],
+        fields,
+        properties=[] if datacenter or ranking_only else [LEDGER_PROPERTY],
+        expand=[] if ranking_only else ["changelog"],
     ):
         issue = dict(issue)
         try:
