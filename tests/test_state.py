@@ -174,3 +174,25 @@ def test_unusable_path_says_what_to_fix(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StateError, match=r"state\.path"):
         State.open(blocker / "sub" / "s.sqlite")
+
+
+def test_a_memo_is_its_holders_alone_and_ends_with_the_process(tmp_path: Path) -> None:
+    """What an engine remembers of the site (a Data Center ledger, a comment's flags) is
+    kept in the state's connection, apart from any other memo, and is gone on reopening:
+    a restarted bridge reads the site afresh."""
+    path = tmp_path / "state.sqlite"
+    with State.open(path) as st:
+        ledgers, other = st.memo("ledgers"), st.memo("ledgers")
+        ledgers["SUP-1"] = {"v": 1, "done": ["a/esc/1.1"]}
+        ledgers["SUP-2"] = None
+        ledgers["SUP-1"] = {"v": 1, "done": ["a/esc/1.1", "a/esc/2.1"]}
+        assert ledgers["SUP-1"] == {"v": 1, "done": ["a/esc/1.1", "a/esc/2.1"]}
+        assert "SUP-2" in ledgers and ledgers["SUP-2"] is None
+        assert sorted(ledgers) == ["SUP-1", "SUP-2"] and len(ledgers) == 2
+        assert "SUP-1" not in other and other.get("SUP-1") is None
+        del ledgers["SUP-2"]
+        assert ledgers.pop("SUP-2", "gone") == "gone"
+        with pytest.raises(KeyError):
+            ledgers["SUP-9"]
+    with State.open(path) as st:
+        assert len(st.memo("ledgers")) == 0

@@ -19,7 +19,15 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -428,13 +436,13 @@ class Engine:
         #: transitions offered per workflow and status, looked up once per cycle
         self.transitions = Transitions()
         #: Data Center: what each comment's properties say (internal, action id), by id
-        self.comment_facts: dict[str, dict[str, Any]] = {}
+        self.comment_facts: MutableMapping[str, Any] = state.memo("comment_facts")
         #: the request channel of each case asked about (JQL ``request-channel-type``), when
         #: it is one the channel reminder names, else None; a request's channel never changes
-        self.channels: dict[str, str | None] = {}
+        self.channels: MutableMapping[str, str | None] = state.memo("channels")
         #: Data Center: each issue's ledger as this process last read it or saw it stored
         #: (only the bridge writes it, one instance at a time under the site lock)
-        self.ledgers: dict[str, Any] = {}
+        self.ledgers: MutableMapping[str, Any] = state.memo("ledgers")
         #: Cloud: cases' transitions go out together (bulk), until Jira refuses that for good
         #: (Data Center has no bulk transition); False: always one request per case
         self.bulk_transitions = site.flavour == "cloud" and bulk_transitions is not False

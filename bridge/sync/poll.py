@@ -25,7 +25,15 @@ Data Center differs in three ways (`read_issues` with ``datacenter=True``):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -318,7 +326,7 @@ def _comment_list(issue: Mapping[str, Any]) -> list[Any]:
 
 
 def read_comments(
-    port: JiraPort, issue: dict[str, Any], facts: dict[str, dict[str, Any]]
+    port: JiraPort, issue: dict[str, Any], facts: MutableMapping[str, Any]
 ) -> dict[str, Any]:
     """``issue`` with every comment as ``GET …/comment?expand=properties`` gives it (one
     read), what each says remembered in ``facts``."""
@@ -350,7 +358,7 @@ def unmarked_bridge_comments(
 def mark_comments(
     port: JiraPort,
     issue: dict[str, Any],
-    facts: dict[str, dict[str, Any]],
+    facts: MutableMapping[str, Any],
     *,
     bridge_account_id: str,
     customers: Collection[str],
@@ -385,7 +393,7 @@ def with_participants(
     *,
     bridge_account_id: str,
     customers: Collection[str],
-    facts: dict[str, dict[str, Any]] | None = None,
+    facts: MutableMapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Data Center: ``issue`` carrying its request participants (`PARTICIPANTS`), read
     (one request) only when it holds a comment by someone JSM's customer lists do not
@@ -436,7 +444,7 @@ def read_issues(
     customers: Collection[str] = (),
     extra_fields: Iterable[str] = (),
     datacenter: bool = False,
-    comment_facts: dict[str, dict[str, Any]] | None = None,
+    comment_facts: MutableMapping[str, Any] | None = None,
     ranking_only: bool = False,
 ) -> Iterator[tuple[dict[str, Any], IssueSnapshot | SnapshotError]]:
     """Every issue matching ``jql`` with its snapshot (or the reason it has none).

@@ -10,7 +10,11 @@
 * a small **issue cache** (what the bridge last saw: updated, SLA state, due) for
   ``explain`` and ``report``;
 * every **case's organisation, creation and resolution**, so an incremental cycle ranks
-  a case in its organisation's month without searching the whole month again.
+  a case in its organisation's month without searching the whole month again;
+* what this **process** has learnt of the site and must not re-read (`Memo`: a Data
+  Center issue's ledger, its comments' properties, a case's request channel): in
+  temporary tables of the connection, gone when the process ends, so that what a
+  process remembers of a large site grows in SQLite's pages, not in memory.
 
 Every time is stored as a UTC ISO-8601 string of fixed shape, so text order is time order.
 Free text that came from Jira or from an error (a journal entry's detail, an organisation,
@@ -26,7 +30,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -254,6 +258,7 @@ class State:
         self.path = path
         #: the journal is written from the cycle's write workers: one statement at a time
         self._lock = threading.RLock()
+        self._memos = 0  # `memo`s handed out: each has a name of its own
 
     @classmethod
     def open(cls, path: str | Path) -> State:
@@ -619,6 +624,13 @@ class State:
             out[name] = tuple(sorted(cases, key=lambda c: (c.created, c.key_number)))
         return out
 
+    def memo(self, name: str) -> Memo:
+        """A new, empty mapping for its holder only (see `Memo`); ``name`` says what it
+        holds."""
+        with self._lock:
+            self._memos += 1
+            return Memo(self, f"{name}.{self._memos}")
+
     @contextmanager
     def batch(self) -> Iterator[State]:
         """Group many writes in one transaction (much faster for a 10,000-issue cycle)."""
@@ -653,3 +665,61 @@ def _cached(row: tuple[Any, ...]) -> CachedIssue:
         due=from_iso(row[3]) if row[3] else None,
         seen_at=from_iso(row[4]),
     )
+
+
+class Memo(MutableMapping[str, Any]):
+    """What its holder (an `Engine`) learnt and keeps for its own life, JSON values by
+    key, in a temporary table of the state's connection: SQLite keeps a bounded cache of
+    its pages in memory and the rest in a temporary file, deleted when the connection
+    closes.  Nothing in it outlives the process, as nothing in a dict would: another
+    process (a restart, a second host) or another engine reads the site afresh.  What
+    is kept is what the bridge itself wrote or Jira's flags about a comment and who
+    takes part in a request, not free text."""
+
+    def __init__(self, state: State, name: str) -> None:
+        self._state = state
+        self._name = name
+        with state._lock:
+            state._db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS memo (name TEXT NOT NULL, key TEXT NOT NULL, "
+                "value TEXT NOT NULL, PRIMARY KEY (name, key)) WITHOUT ROWID"
+            )
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
+        with self._state._lock:
+            return self._state._db.execute(sql, args).fetchone()
+
+    def __getitem__(self, key: str) -> Any:
+        row = self._one("SELECT value FROM temp.memo WHERE name = ? AND key = ?", (self._name, key))
+        if row is None:
+            raise KeyError(key)
+        return json.loads(row[0])
+
+    def __contains__(self, key: object) -> bool:
+        return (
+            self._one("SELECT 1 FROM temp.memo WHERE name = ? AND key = ?", (self._name, key))
+            is not None
+        )
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._one(
+            "INSERT INTO temp.memo (name, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
+            (self._name, key, json.dumps(value, separators=(",", ":"))),
+        )
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._one("DELETE FROM temp.memo WHERE name = ? AND key = ?", (self._name, key))
+
+    def __iter__(self) -> Iterator[str]:
+        with self._state._lock:
+            rows = self._state._db.execute(
+                "SELECT key FROM temp.memo WHERE name = ? ORDER BY key", (self._name,)
+            ).fetchall()
+        return iter([r[0] for r in rows])
+
+    def __len__(self) -> int:
+        row = self._one("SELECT count(*) FROM temp.memo WHERE name = ?", (self._name,))
+        return int(row[0])
