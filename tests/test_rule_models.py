@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,13 @@ import jsonschema
 import pytest
 import yaml
 
+from bridge.policy.ruleset import RulesInvalid
+from bridge.rules.load import load_ruleset
 from bridge.rules.models import FILES as MODELS
 from bridge.rules.reference import render_readme, rows, table
 from bridge.rules.schema import FILES, schema_for
+from bridge.rules.shape import read_document
+from bridge.yamlsafe import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -88,3 +93,55 @@ def test_schema_rejects_what_the_models_reject() -> None:
     bad = {"calendars": {"x": {"timezone": "UTC", "hours": {"mon": "9-5"}}}, "response": {}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema_for("sla"))
+
+
+# (file, text in the shipped file, replacement): each a shape mistake
+SHAPE_MISTAKES = [
+    ("tiers", "cases_per_month: 4,", "cases_per_month: four,"),
+    ("tiers", "\nquota:", "\nquotas:"),
+    ("tiers", "comment: {visibility: public,", "comment: {visibility: everyone,"),
+    ("tiers", 'text: "{key}: {request_type} is not', 'text: "{request_type} is not'),
+    ("customers", "contacts: [ops@acme.example]", "contacts: [ops at acme]"),
+    ("customers", "contacts: [ops@acme.example]", "contacts: []"),
+    ("customers", "contract_start: 2026-04-01", "contract_start: April 2026"),
+    ("priorities", "respect_engineer_changes: true", "respect_engineer_changes: maybe"),
+    ("priorities", "    when: {request_type: [Installation]}\n", ""),
+    ("sla", "at_risk_at: 75%", "at_risk_at: 75"),
+    ("sla", "P1: 4h", "P1: 1d"),
+    ("sla", "- label: sla-at-risk", "- label: sla at risk"),
+    ("sla", 'hours: {mon-fri: "09:00-17:00"}', 'hours: {mon-fri: "9am-5pm"}'),
+    ("sla", 'hours: {mon-fri: "09:00-17:00"}', 'hours: {mon-fry: "09:00-17:00"}'),
+    ("sla", "      - label: sla-breached\n", "      - label: sla-breached\n        assign: x\n"),
+    ("sla", "escalation_owner: sam.agent@vendor.example", "escalation_owner: Sam Agent"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new"), SHAPE_MISTAKES)
+def test_check_and_the_published_schema_refuse_the_same_shapes(
+    tmp_path: Path, file: str, old: str, new: str
+) -> None:
+    """One description of the shape: what the schema refuses, `check` refuses, at file:line,
+    in words (no validator jargon)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    path = rules / f"{file}.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(_as_json_types(yaml.safe_load(path.read_text())), schema_for(file))
+    with pytest.raises(RulesInvalid) as caught:
+        load_ruleset(rules)
+    (problem,) = caught.value.problems
+    assert problem.file == str(path) and problem.line is not None
+    for jargon in ("Input should", "pydantic", "http", "constrained-str", "literal["):
+        assert jargon not in str(problem), str(problem)
+
+
+def test_readme_examples_pass_check_s_shape_checks() -> None:
+    for file, document in readme_examples():
+        block = yaml.safe_dump(document, sort_keys=False)
+        tree, problems = parse_yaml(block, f"README {file}.yaml")
+        assert tree is not None and problems == []
+        _, problems = read_document(file, f"README {file}.yaml", tree)
+        assert problems == [], "\n".join(map(str, problems))
