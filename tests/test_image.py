@@ -176,6 +176,7 @@ def sla_states(jira: str) -> list[object]:
     return [issue["fields"].get(field) for issue in found.json()["issues"]]
 
 
+@pytest.mark.package
 def test_the_image_runs_the_sandbox_and_the_daemon_read_only_as_a_non_root_user(
     tree: Path, volumes: tuple[Path, Path], tmp_path: Path
 ) -> None:
