@@ -113,6 +113,16 @@ SHAPE_MISTAKES = [
     ("sla", 'hours: {mon-fri: "09:00-17:00"}', 'hours: {mon-fry: "09:00-17:00"}'),
     ("sla", "      - label: sla-breached\n", "      - label: sla-breached\n        assign: x\n"),
     ("sla", "escalation_owner: sam.agent@vendor.example", "escalation_owner: Sam Agent"),
+    ("sla", "holidays: {country: GB, subdivision: ENG}", "holidays: {subdivision: ENG}"),
+    ("sla", "{field: description, min_length: 15}", "{min_length: 15}"),
+    (
+        "priorities",
+        "not_in: [Production]}\n    set: P4",
+        "not_in: [Production]}\n    set: P4\n    cap: P3",
+    ),
+    ("priorities", "    cap: P3\n", ""),
+    ("priorities", "when: {request_type: [Installation]}", "when: {not_in: [Production]}"),
+    ("priorities", "field: environment,", "field: environment, equals: Test,"),
 ]
 
 

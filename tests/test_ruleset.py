@@ -535,7 +535,8 @@ MALFORMED = [
         "{field: description, min_length: 15}",
         "{field: description, any_of: [impact], min_length: 15}",
         "field: description, any_of",
-        "required_information: fields: item 2: give either field or any_of",
+        "required_information: fields: item 2: use only one of field or any_of, not field and "
+        "any_of",
         id="required-item-field-and-any-of",
     ),
     pytest.param(
@@ -543,7 +544,7 @@ MALFORMED = [
         "when: {request_type: [Installation]}",
         "when: {not_in: [Production]}",
         "when: {not_in",
-        "not_in needs a field",
+        "rule 'Installation issues are P4': when: not_in needs field",
         id="test-without-field",
     ),
     pytest.param(
@@ -551,7 +552,7 @@ MALFORMED = [
         "not_in: [Production]}\n    set: P4",
         "not_in: [Production]}\n    set: P4\n    cap: P3",
         "cap: P3",
-        "use either set or cap, not both",
+        "rule 'Non-production systems are P4': use only one of set or cap, not set and cap",
         id="set-and-cap",
     ),
     pytest.param(
@@ -559,7 +560,7 @@ MALFORMED = [
         "    cap: P3\n",
         "",
         "- name: Feature requests",
-        "rule 'Feature requests and cosmetic defects are at most P3': the rule does nothing",
+        "rule 'Feature requests and cosmetic defects are at most P3' needs one of set or cap",
         id="rule-without-set-or-cap",
     ),
     pytest.param(

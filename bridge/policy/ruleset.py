@@ -209,7 +209,8 @@ def build_ruleset(
     for name, read in readers.items():  # customers refer to all three others
         document = documents.get(name)
         if document is not None:
-            read(build, document)
+            build.doc = document
+            read(build)
     if build.problems:
         rank = {label: i for i, label in enumerate(_labels(documents, build.problems))}
         ordered = sorted(build.problems, key=lambda p: (rank[p.file], p.line or 0))
@@ -234,19 +235,17 @@ class _Build:
     negotiable: set[str] = field(default_factory=set)
     levels: tuple[str, ...] | None = None
     calendar_names: frozenset[str] | None = None
+    doc: Document = field(init=False)  # the file being read
 
     # ------------------------------------------------------------------ reporting
 
-    def add(
-        self, doc: Document, path: Path, message: str, hint: str | None = None, *, key: bool = False
-    ) -> None:
+    def add(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
         """A problem at ``path`` (``key``: at the key of a mapping entry, not its value)."""
-        node = doc.tree.find(path[:-1]).key_node(path[-1]) if key else doc.tree.find(path)
-        self.problems.append(Problem(doc.file, node.report_line, message, hint))
+        node = self.doc.tree.find(path[:-1]).key_node(path[-1]) if key else self.doc.tree.find(path)
+        self.problems.append(Problem(self.doc.file, node.report_line, message, hint))
 
     def unknown(
         self,
-        doc: Document,
         path: Path,
         what: str,
         name: str,
@@ -256,66 +255,64 @@ class _Build:
         key: bool = False,
     ) -> None:
         """``where: unknown <what> 'name' (did you mean ...? <note>; known: ...)``."""
-        where = where_of(doc.tree, path[:-1] if key else path, doc.file)
+        where = where_of(self.doc.tree, path[:-1] if key else path, self.doc.file)
         parts = [p for p in (did_you_mean(name, choices), note) if p]
         parts.append(f"known: {known_list(choices)}" if choices else "none are defined")
-        self.add(doc, path, f"{where}: unknown {what} {name!r}", " ".join(parts), key=key)
+        self.add(path, f"{where}: unknown {what} {name!r}", " ".join(parts), key=key)
 
-    def where(self, doc: Document, path: Path) -> str:
-        return where_of(doc.tree, path, doc.file)
+    def where(self, path: Path) -> str:
+        return where_of(self.doc.tree, path, self.doc.file)
 
     # ------------------------------------------------------------------ shared parts
 
-    def comment(self, doc: Document, path: Path, value: m.Comment | None) -> CommentTemplate | None:
+    def comment(self, path: Path, value: m.Comment | None) -> CommentTemplate | None:
         """A comment template whose placeholders are known (None: none, or a problem)."""
         if value is None:
             return None
         problems = check_template(value.text)
         for message in problems:
-            self.add(doc, (*path, "text"), f"{self.where(doc, path)}: {message}")
+            self.add((*path, "text"), f"{self.where(path)}: {message}")
         return None if problems else CommentTemplate(value.visibility, value.text)
 
-    def flag(self, doc: Document, key: str, default_label: str) -> FlagPolicy:
+    def flag(self, key: str, default_label: str) -> FlagPolicy:
         """A top-level flag: the default when absent, nothing when null."""
-        value: m.Flag | None = doc.get(key)
-        if not doc.given(key):
+        value: m.Flag | None = self.doc.get(key)
+        if not self.doc.given(key):
             return FlagPolicy(label=default_label)
         if value is None:
             return FlagPolicy()
         return FlagPolicy(
-            value.label, self.comment(doc, (key, "comment"), value.comment), value.transition
+            value.label, self.comment((key, "comment"), value.comment), value.transition
         )
 
-    def level(self, doc: Document, path: Path, level: str) -> None:
+    def level(self, path: Path, level: str) -> None:
         if self.levels is not None and level not in self.levels:
-            self.unknown(doc, path, "priority", level, self.levels)
+            self.unknown(path, "priority", level, self.levels)
 
-    def field_name(self, doc: Document, path: Path, name: str) -> None:
+    def field_name(self, path: Path, name: str) -> None:
         if name not in self.known_fields:
             note = "logical names are the keys of `fields:` in config/bridge.yaml;"
-            self.unknown(doc, path, "field", name, self.known_fields, note)
+            self.unknown(path, "field", name, self.known_fields, note)
 
-    def pattern(self, doc: Document, path: Path, pattern: str) -> None:
+    def pattern(self, path: Path, pattern: str) -> None:
         """A regular expression searched in a customer's text: valid, and fast on any text."""
-        where = self.where(doc, path)
+        where = self.where(path)
         try:
             re.compile(pattern, re.IGNORECASE)
         except re.error as exc:
             at = f" at position {exc.pos}" if exc.pos is not None else ""
             message = f"{where} is not a valid regular expression: {exc.msg}{at}"
-            self.add(doc, path, message, _REGEX_HINT)
+            self.add(path, message, _REGEX_HINT)
             return
         risk = backtracking_risk(pattern, re.IGNORECASE)
         if risk is not None:  # a customer's text could stall every cycle
-            self.add(
-                doc, path, f"{where} {pattern!r} can take exponential time: {risk}", _SLOW_HINT
-            )
+            self.add(path, f"{where} {pattern!r} can take exponential time: {risk}", _SLOW_HINT)
 
-    def percent(self, doc: Document, path: Path, text: str, maximum: float) -> float | None:
+    def percent(self, path: Path, text: str, maximum: float) -> float | None:
         share = parse_percentage(text) or 0.0
         if share <= 0 or share > maximum:
-            message = f"{self.where(doc, path)} must be above 0% and at most {maximum * 100:g}%"
-            self.add(doc, path, f"{message}, not {text.strip()}")
+            message = f"{self.where(path)} must be above 0% and at most {maximum * 100:g}%"
+            self.add(path, f"{message}, not {text.strip()}")
             return None
         return share
 
@@ -323,8 +320,8 @@ class _Build:
 # ---------------------------------------------------------------------------- tiers
 
 
-def _read_tiers(build: _Build, doc: Document) -> None:
-    given: dict[str, m.Tier] = doc.get("tiers") or {}
+def _read_tiers(build: _Build) -> None:
+    given: dict[str, m.Tier] = build.doc.get("tiers") or {}
     tiers = {
         key: Tier(
             key,
@@ -344,41 +341,42 @@ def _read_tiers(build: _Build, doc: Document) -> None:
             else key == "enterprise"
         )
     }
-    sound = doc.sound("tiers")
+    sound = build.doc.sound("tiers")
     build.tiers = tiers if sound else None
     entitlements = {e for t in tiers.values() for e in t.entitlements} if sound else None
     build.parts.update(
         tiers=tiers,
-        entitlement_request_types=_request_types(build, doc, entitlements),
-        not_entitled=build.flag(doc, "not_entitled", "not-entitled"),
-        quota=_quota(build, doc),
-        usage_limits=_usage_limits(build, doc, entitlements),
-        channel_reminder=_channel_reminder(build, doc),
+        entitlement_request_types=_request_types(build, entitlements),
+        not_entitled=build.flag("not_entitled", "not-entitled"),
+        quota=_quota(build),
+        usage_limits=_usage_limits(build, entitlements),
+        channel_reminder=_channel_reminder(build),
     )
-    comment: m.Comment | None = doc.get("usage_limit_comment")
-    usage_comment = build.comment(doc, ("usage_limit_comment",), comment)
-    if comment is None and build.parts["usage_limits"] and not doc.given("usage_limit_comment"):
+    comment: m.Comment | None = build.doc.get("usage_limit_comment")
+    usage_comment = build.comment(("usage_limit_comment",), comment)
+    if (
+        comment is None
+        and build.parts["usage_limits"]
+        and not build.doc.given("usage_limit_comment")
+    ):
         usage_comment = CommentTemplate("public", USAGE_LIMIT_TEXT)
     build.parts["usage_comment"] = usage_comment
 
 
-def _request_types(
-    build: _Build, doc: Document, entitlements: set[str] | None
-) -> dict[str, tuple[str, ...]]:
+def _request_types(build: _Build, entitlements: set[str] | None) -> dict[str, tuple[str, ...]]:
     """``entitlement_request_types``: each entitlement in some tier, each type under one."""
-    given: dict[str, str | list[str]] = doc.get("entitlement_request_types") or {}
+    given: dict[str, str | list[str]] = build.doc.get("entitlement_request_types") or {}
     seen: dict[str, str] = {}
     out: dict[str, tuple[str, ...]] = {}
     for entitlement, value in given.items():
         path: Path = ("entitlement_request_types", entitlement)
         if entitlements is not None and entitlement not in entitlements:
             note = "no tier includes it;"
-            build.unknown(doc, path, "entitlement", entitlement, entitlements, note, key=True)
+            build.unknown(path, "entitlement", entitlement, entitlements, note, key=True)
         out[entitlement] = _names(value)
         for index, name in enumerate(out[entitlement]):
             if name.casefold() in seen:
                 build.add(
-                    doc,
                     (*path, index),
                     f"request type {name!r} is listed under both "
                     f"{seen[name.casefold()]} and {entitlement}",
@@ -388,17 +386,15 @@ def _request_types(
     return out
 
 
-def _quota(build: _Build, doc: Document) -> QuotaPolicy:
-    quota: m.Quota | None = doc.get("quota")
+def _quota(build: _Build) -> QuotaPolicy:
+    quota: m.Quota | None = build.doc.get("quota")
     if quota is None:
         return QuotaPolicy(frozenset(), FlagPolicy(label="over-quota"))
     over = FlagPolicy(label="over-quota")
     if "over_quota" in quota.model_fields_set:
         over = FlagPolicy()
         if quota.over_quota is not None:
-            comment = build.comment(
-                doc, ("quota", "over_quota", "comment"), quota.over_quota.comment
-            )
+            comment = build.comment(("quota", "over_quota", "comment"), quota.over_quota.comment)
             over = FlagPolicy(quota.over_quota.label, comment, quota.over_quota.transition)
     flags = frozenset(QUOTA_FLAGS)
     if "not_counted_flags" in quota.model_fields_set:
@@ -406,33 +402,31 @@ def _quota(build: _Build, doc: Document) -> QuotaPolicy:
     return QuotaPolicy(frozenset(_names(quota.not_counted_resolutions)), over, flags)
 
 
-def _usage_limits(
-    build: _Build, doc: Document, entitlements: set[str] | None
-) -> dict[str, UsageLimit]:
+def _usage_limits(build: _Build, entitlements: set[str] | None) -> dict[str, UsageLimit]:
     """``usage_limits``: entitlement -> how many requests a contract year includes."""
-    given: dict[str, m.UsageLimit] = doc.get("usage_limits") or {}
+    given: dict[str, m.UsageLimit] = build.doc.get("usage_limits") or {}
     limits: dict[str, UsageLimit] = {}
     for entitlement, limit in given.items():
         if entitlements is not None and entitlement not in entitlements:
             path: Path = ("usage_limits", entitlement)
             note = "no tier includes it;"
-            build.unknown(doc, path, "entitlement", entitlement, entitlements, note, key=True)
+            build.unknown(path, "entitlement", entitlement, entitlements, note, key=True)
             continue
         limits[entitlement] = UsageLimit(limit.per_contract_year, bool(limit.per_product))
     return limits
 
 
-def _channel_reminder(build: _Build, doc: Document) -> ChannelReminder | None:
+def _channel_reminder(build: _Build) -> ChannelReminder | None:
     """``channel_reminder``: the tiers whose customers contact us via the portal, the
     request channels that get the reminder, its label and comment."""
-    reminder: m.ChannelReminder | None = doc.get("channel_reminder")
+    reminder: m.ChannelReminder | None = build.doc.get("channel_reminder")
     if reminder is None:
         return None
     keys = _names(reminder.tiers)
     for path, key in _each(("channel_reminder", "tiers"), reminder.tiers):
         if build.tiers is not None and key not in build.tiers:
-            build.unknown(doc, path, "tier", key, build.tiers)
-    comment = build.comment(doc, ("channel_reminder", "comment"), reminder.comment)
+            build.unknown(path, "tier", key, build.tiers)
+    comment = build.comment(("channel_reminder", "comment"), reminder.comment)
     channels = frozenset(_names(reminder.channels))
     return ChannelReminder(frozenset(keys), channels, reminder.label, comment)
 
@@ -440,105 +434,72 @@ def _channel_reminder(build: _Build, doc: Document) -> ChannelReminder | None:
 # ----------------------------------------------------------------------- priorities
 
 
-def _read_priorities(build: _Build, doc: Document) -> None:
-    given: dict[str, m.Priority] = doc.get("priorities") or {}
-    build.levels = tuple(given) if doc.sound("priorities") else None
+def _read_priorities(build: _Build) -> None:
+    given: dict[str, m.Priority] = build.doc.get("priorities") or {}
+    build.levels = tuple(given) if build.doc.sound("priorities") else None
     seen: dict[str, str] = {}
     for level, spec in given.items():
         names = [(("priorities", level, "jira"), spec.jira)]
         for path, name in [*names, *_each(("priorities", level, "also"), spec.also)]:
             if name.casefold() in seen:
                 build.add(
-                    doc,
                     path,
                     f"priority {level}: Jira priority {name!r} is already used by "
                     f"{seen[name.casefold()]}",
                     "each Jira priority means one level",
                 )
             seen[name.casefold()] = level
-    respect: bool | None = doc.get("respect_engineer_changes")
+    respect: bool | None = build.doc.get("respect_engineer_changes")
     build.parts["priorities"] = PriorityPolicy(
         tuple(given),
         {level: spec.jira for level, spec in given.items()},
         True if respect is None else respect,
-        _rules(build, doc),
+        _rules(build),
         {level: _names(spec.also) for level, spec in given.items() if spec.also},
-        _change_comments(build, doc),
+        _change_comments(build),
     )
 
 
-def _change_comments(build: _Build, doc: Document) -> ChangeComments:
+def _change_comments(build: _Build) -> ChangeComments:
     """``change_comments:``: each kind's template, the default when absent, none when null."""
-    given: m.ChangeComments | None = doc.get("change_comments")
+    given: m.ChangeComments | None = build.doc.get("change_comments")
     if given is None:
         return ChangeComments()
     chosen = {
-        kind: build.comment(doc, ("change_comments", kind), getattr(given, kind))
+        kind: build.comment(("change_comments", kind), getattr(given, kind))
         for kind in ("rule", "restored", "engineer")
         if kind in given.model_fields_set
     }
     return ChangeComments(**chosen)
 
 
-def _rules(build: _Build, doc: Document) -> tuple[PriorityRule, ...]:
-    rules: list[m.Rule] = doc.get("rules") or []
+def _rules(build: _Build) -> tuple[PriorityRule, ...]:
+    rules: list[m.Rule] = build.doc.get("rules") or []
     names: set[str] = set()
     out: list[PriorityRule] = []
     for index, rule in enumerate(rules):
         path: Path = ("rules", index)
-        where = build.where(doc, path)
         if rule.name.casefold() in names:
             message = f"rule {index + 1}: the name {rule.name!r} is already used"
-            build.add(
-                doc, (*path, "name"), message, "rule names appear in `explain` and must be unique"
-            )
+            build.add((*path, "name"), message, "rule names appear in `explain` and must be unique")
         names.add(rule.name.casefold())
         for key in ("set", "cap"):
             level = getattr(rule, key)
             if level is not None:
-                build.level(doc, (*path, key), level)
-        if rule.set is not None and rule.cap is not None:
-            build.add(doc, (*path, "cap"), f"{where}: use either set or cap, not both")
-        if rule.set is None and rule.cap is None:
-            build.add(
-                doc,
-                path,
-                f"{where}: the rule does nothing",
-                "give it `set: P4` or `cap: P3` (its comment is posted when it changes the priority)",
-            )
-        comment = build.comment(doc, (*path, "comment"), rule.comment)
-        when = _condition(build, doc, (*path, "when"), rule.when)
+                build.level((*path, key), level)
+        comment = build.comment((*path, "comment"), rule.comment)
+        when = _condition(build, (*path, "when"), rule.when)
         out.append(PriorityRule(rule.name, when, rule.set, rule.cap, comment))
     return tuple(out)
 
 
-def _condition(build: _Build, doc: Document, path: Path, when: m.Condition) -> Condition:
-    where = build.where(doc, path)
-    tests = [k for k in ("in", "not_in", "equals", "missing") if k in _given_keys(when)]
-    if when.field is not None:
-        build.field_name(doc, (*path, "field"), when.field)
-        if not tests:
-            build.add(
-                doc,
-                (*path, "field"),
-                f"{where}: field needs a test",
-                "add one of in: [...], not_in: [...], equals: X, missing: true",
-            )
-        elif len(tests) > 1:
-            message = f"{where}: use one test per field, not {' and '.join(tests)}"
-            build.add(doc, (*path, tests[1]), message, "split the rule in two if you need both")
-    else:
-        for test in tests:
-            build.add(
-                doc,
-                (*path, test),
-                f"{where}: {test} needs a field",
-                "add `field: <logical name>` (e.g. field: environment)",
-            )
+def _condition(build: _Build, path: Path, when: m.Condition) -> Condition:
+    if when.field is not None:  # tested by exactly one of in, not_in, equals, missing
+        build.field_name((*path, "field"), when.field)
     for at, level in _each((*path, "priority"), when.priority):
-        build.level(doc, at, level)
+        build.level(at, level)
     if when.summary_matches is not None:
-        build.pattern(doc, (*path, "summary_matches"), when.summary_matches)
+        build.pattern((*path, "summary_matches"), when.summary_matches)
     lists = ("in_", "not_in", "request_type", "labels_any", "components_any")
     values = {k: _names(getattr(when, k)) for k in lists if getattr(when, k) is not None}
     return Condition(
@@ -551,48 +512,41 @@ def _condition(build: _Build, doc: Document, path: Path, when: m.Condition) -> C
     )
 
 
-def _given_keys(model: Any) -> set[str]:
-    """The keys a mapping gave (by their YAML names: ``in``, not ``in_``)."""
-    fields = type(model).model_fields
-    return {fields[name].alias or name for name in model.model_fields_set}
-
-
 # ------------------------------------------------------------------------------ SLA
 
 
-def _read_sla(build: _Build, doc: Document) -> None:
-    given: dict[str, m.Calendar] = doc.get("calendars") or {}
+def _read_sla(build: _Build) -> None:
+    given: dict[str, m.Calendar] = build.doc.get("calendars") or {}
     calendars: dict[str, BusinessCalendar] = {}
     for name, calendar in given.items():
-        built = _calendar(build, doc, name, calendar)
+        built = _calendar(build, name, calendar)
         if built is not None:
             calendars[name] = built
-    build.calendar_names = frozenset(given) if doc.sound("calendars") else None
+    build.calendar_names = frozenset(given) if build.doc.sound("calendars") else None
     owners = {n: c.escalation_owner for n, c in given.items() if c.escalation_owner is not None}
-    steps = _escalation(build, doc)
-    if doc.sound("calendars"):
-        _check_owners(build, doc, steps, owners)
+    steps = _escalation(build)
+    if build.doc.sound("calendars"):
+        _check_owners(build, steps, owners)
     build.parts.update(
         calendars=calendars,
-        default_calendar=_default_calendar(build, doc, list(given)),
-        response=_response(build, doc),
+        default_calendar=_default_calendar(build, list(given)),
+        response=_response(build),
         escalation=steps,
-        required_information=_required(build, doc),
+        required_information=_required(build),
         escalation_owners=owners,
     )
 
 
-def _default_calendar(build: _Build, doc: Document, names: list[str]) -> str:
-    default: str | None = doc.get("default_calendar")
+def _default_calendar(build: _Build, names: list[str]) -> str:
+    default: str | None = build.doc.get("default_calendar")
     if default is not None and build.calendar_names is not None:
         if default not in build.calendar_names:
             path: Path = ("default_calendar",)
-            build.unknown(doc, path, "calendar", default, build.calendar_names)
+            build.unknown(path, "calendar", default, build.calendar_names)
         return default
     if len(names) == 1 or build.calendar_names is None:
         return default or (names[0] if names else "")
     build.add(
-        doc,
         ("calendars",),
         "default_calendar is missing",
         f"name the calendar for customers without one, e.g. default_calendar: {names[0]}",
@@ -600,12 +554,10 @@ def _default_calendar(build: _Build, doc: Document, names: list[str]) -> str:
     return ""
 
 
-def _calendar(
-    build: _Build, doc: Document, name: str, calendar: m.Calendar
-) -> BusinessCalendar | None:
+def _calendar(build: _Build, name: str, calendar: m.Calendar) -> BusinessCalendar | None:
     path: Path = ("calendars", name)
-    hours = _hours(build, doc, (*path, "hours"), calendar.hours)
-    holidays = _holidays(build, doc, (*path, "holidays"), calendar.holidays)
+    hours = _hours(build, (*path, "hours"), calendar.hours)
+    holidays = _holidays(build, (*path, "holidays"), calendar.holidays)
     if hours is None or holidays is None:
         return None
     try:
@@ -623,7 +575,7 @@ def _calendar(
             if "zone" in lowered:
                 at = (*path, "timezone")
                 hint = _timezone_hint(calendar.timezone)
-        build.add(doc, at, message, hint)
+        build.add(at, message, hint)
         return None
 
 
@@ -633,21 +585,11 @@ def _timezone_hint(name: str) -> str | None:
     return did_you_mean(name, available_timezones())
 
 
-def _holidays(
-    build: _Build, doc: Document, path: Path, holidays: m.Holidays | None
-) -> HolidaySpec | None:
+def _holidays(build: _Build, path: Path, holidays: m.Holidays | None) -> HolidaySpec | None:
     if holidays is None:
         return HolidaySpec()
-    where = build.where(doc, path)
+    where = build.where(path)
     ok = True
-    if holidays.subdivision is not None and holidays.country is None:
-        build.add(
-            doc,
-            (*path, "subdivision"),
-            f"{where}: a subdivision needs a country",
-            "e.g. country: AU",
-        )
-        ok = False
     dates: dict[str, frozenset[date]] = {}
     for key in ("extra", "remove"):
         found: set[date] = set()
@@ -655,7 +597,7 @@ def _holidays(
             value = _date(text)
             if value is None:
                 message = f"{where}: {key}: {text!r} is not a date"
-                build.add(doc, (*path, key, index), message, "write dates as YYYY-MM-DD")
+                build.add((*path, key, index), message, "write dates as YYYY-MM-DD")
                 ok = False
             found.add(value or date.min)
         dates[key] = frozenset(found)
@@ -671,28 +613,26 @@ def _holidays(
 
 
 def _hours(
-    build: _Build, doc: Document, path: Path, hours: Mapping[str, Any]
+    build: _Build, path: Path, hours: Mapping[str, Any]
 ) -> dict[int, tuple[tuple[time, time], ...]] | None:
-    where = build.where(doc, path)
+    where = build.where(path)
     week: dict[int, tuple[tuple[time, time], ...]] = {}
     ok = True
     for spec, value in hours.items():
-        days = _days(build, doc, (*path, spec), spec)
-        intervals = _intervals(build, doc, (*path, spec), value)
+        days = _days(build, (*path, spec), spec)
+        intervals = _intervals(build, (*path, spec), value)
         if days is None or intervals is None:
             ok = False
             continue
         for day in days:
             week[day] = intervals  # a later entry overrides an earlier one for the same day
     if ok and not any(week.values()):
-        build.add(
-            doc, path, f"{where}: no business hours at all", "the response clock could never run"
-        )
+        build.add(path, f"{where}: no business hours at all", "the response clock could never run")
         ok = False
     return {d: week.get(d, ()) for d in range(7)} if ok else None
 
 
-def _days(build: _Build, doc: Document, path: Path, spec: str) -> list[int] | None:
+def _days(build: _Build, path: Path, spec: str) -> list[int] | None:
     """``mon-fri``, ``mon,wed``, ``sat`` → weekday numbers (their names are the shape's)."""
     days: list[int] = []
     for part in spec.strip().casefold().split(","):
@@ -700,9 +640,8 @@ def _days(build: _Build, doc: Document, path: Path, spec: str) -> list[int] | No
         a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
         if a > b:
             build.add(
-                doc,
                 path,
-                f"{build.where(doc, path[:-1])}: the day range {part.strip()!r} runs backwards",
+                f"{build.where(path[:-1])}: the day range {part.strip()!r} runs backwards",
                 "write ranges from Monday towards Sunday, e.g. sat-sun",
                 key=True,
             )
@@ -712,29 +651,29 @@ def _days(build: _Build, doc: Document, path: Path, spec: str) -> list[int] | No
 
 
 def _intervals(
-    build: _Build, doc: Document, path: Path, value: str | list[str] | None
+    build: _Build, path: Path, value: str | list[str] | None
 ) -> tuple[tuple[time, time], ...] | None:
     if value is None or value == "closed":
         return ()
-    where = build.where(doc, path)
+    where = build.where(path)
     spans: list[tuple[int, int]] = []  # minutes since midnight; an end of 24:00 is 1440
     for at, text in _each(path, value):
         start_text, _, end_text = text.partition("-")
         start, end = _minutes(start_text), _minutes(end_text, end=True)
         if start is None or end is None:
             message = f"{where}: {text.strip()!r} is not a time of day"
-            build.add(doc, at, message, 'hours run 00:00 to 24:00, e.g. "09:00-17:00"')
+            build.add(at, message, 'hours run 00:00 to 24:00, e.g. "09:00-17:00"')
             return None
         if end <= start:
             message = f"{where}: {text.strip()!r} closes before it opens"
-            build.add(doc, at, message, 'e.g. "09:00-17:00"; "22:00-24:00" runs to midnight')
+            build.add(at, message, 'e.g. "09:00-17:00"; "22:00-24:00" runs to midnight')
             return None
         spans.append((start, end))
     spans.sort()
     for (s1, e1), (s2, e2) in itertools.pairwise(spans):
         if s2 < e1:
             message = f"{where}: opening times {_hhmm(s1)}-{_hhmm(e1)} and {_hhmm(s2)}-{_hhmm(e2)} overlap"
-            build.add(doc, path, message)
+            build.add(path, message)
             return None
     return tuple((_time(s), _time(e)) for s, e in spans)
 
@@ -758,11 +697,11 @@ def _time(minutes: int) -> time:
     return time(0) if minutes == 1440 else time(minutes // 60, minutes % 60)
 
 
-def _response(build: _Build, doc: Document) -> ResponsePolicy | None:
-    response: m.Response | None = doc.get("response")
+def _response(build: _Build) -> ResponsePolicy | None:
+    response: m.Response | None = build.doc.get("response")
     if response is None:
         return None
-    targets = _targets(build, doc, response.targets)
+    targets = _targets(build, response.targets)
     statuses = {
         key: frozenset(_names(getattr(response, key)))
         for key in ("responded_statuses", "pause_statuses", "approval_statuses")
@@ -771,7 +710,6 @@ def _response(build: _Build, doc: Document) -> ResponsePolicy | None:
         both = statuses[first] & statuses[second]
         if both:
             build.add(
-                doc,
                 ("response", second),
                 f"response: {', '.join(sorted(both))} is both a {first.split('_')[0]} "
                 f"and a {second.split('_')[0]} status",
@@ -782,7 +720,6 @@ def _response(build: _Build, doc: Document) -> ResponsePolicy | None:
     hold = quota.over_quota.transition if quota is not None else None
     if hold and not statuses["approval_statuses"]:
         build.add(
-            doc,
             ("response", "approval_statuses"),  # the response mapping when it names none
             f"response: tiers.yaml holds over-quota cases with transition {hold!r}, but "
             "approval_statuses names no status: their clocks would run and breach while held",
@@ -790,7 +727,7 @@ def _response(build: _Build, doc: Document) -> ResponsePolicy | None:
         )
     at_risk: float | None = 0.75
     if response.at_risk_at is not None:
-        at_risk = build.percent(doc, ("response", "at_risk_at"), response.at_risk_at, 1.0)
+        at_risk = build.percent(("response", "at_risk_at"), response.at_risk_at, 1.0)
     return ResponsePolicy(
         targets,
         statuses["responded_statuses"],
@@ -800,12 +737,12 @@ def _response(build: _Build, doc: Document) -> ResponsePolicy | None:
     )
 
 
-def _targets(build: _Build, doc: Document, given: Mapping[str, str]) -> dict[str, Target]:
+def _targets(build: _Build, given: Mapping[str, str]) -> dict[str, Target]:
     targets: dict[str, Target] = {}
     for level, text in given.items():
         path: Path = ("response", "targets", level)
         if build.levels is not None and level not in build.levels:
-            build.unknown(doc, path, "priority", level, build.levels, key=True)
+            build.unknown(path, "priority", level, build.levels, key=True)
             continue
         duration = parse_duration(text) if text != NEXT_BUSINESS_DAY else None
         if text == NEXT_BUSINESS_DAY:
@@ -816,11 +753,10 @@ def _targets(build: _Build, doc: Document, given: Mapping[str, str]) -> dict[str
             message = (
                 f"response: targets: {level} must be above 0s and at most 366 days, not {text}"
             )
-            build.add(doc, path, message, "no response target is longer than a year")
+            build.add(path, message, "no response target is longer than a year")
     missing = [lv for lv in build.levels or () if lv not in given]
-    if missing and doc.sound("response", "targets"):
+    if missing and build.doc.sound("response", "targets"):
         build.add(
-            doc,
             ("response", "targets"),
             f"response: targets: no target for {', '.join(missing)}",
             "every priority in priorities.yaml needs a target, e.g. P4: next_business_day",
@@ -828,16 +764,16 @@ def _targets(build: _Build, doc: Document, given: Mapping[str, str]) -> dict[str
     return targets
 
 
-def _escalation(build: _Build, doc: Document) -> tuple[EscalationStep, ...]:
+def _escalation(build: _Build) -> tuple[EscalationStep, ...]:
     steps: list[EscalationStep] = []
-    for index, step in enumerate(doc.get("escalation") or ()):
+    for index, step in enumerate(build.doc.get("escalation") or ()):
         path: Path = ("escalation", index)
-        at = build.percent(doc, (*path, "at"), step.at, 10.0)
+        at = build.percent((*path, "at"), step.at, 10.0)
         for spot, level in _each((*path, "priorities"), step.priorities):
-            build.level(doc, spot, level)
+            build.level(spot, level)
         levels = frozenset(_names(step.priorities)) if step.priorities is not None else None
         actions = tuple(
-            _action(build, doc, (*path, "actions", i), a) for i, a in enumerate(step.actions)
+            _action(build, (*path, "actions", i), a) for i, a in enumerate(step.actions)
         )
         if at is None:
             continue
@@ -848,7 +784,6 @@ def _escalation(build: _Build, doc: Document) -> tuple[EscalationStep, ...]:
             )
             if overlap and later.at <= earlier.at:
                 build.add(
-                    doc,
                     (*path, "at"),
                     f"escalation step {index + 1} at {later.at * 100:g}% does not come after "
                     f"step {earlier.index + 1} at {earlier.at * 100:g}%",
@@ -859,17 +794,17 @@ def _escalation(build: _Build, doc: Document) -> tuple[EscalationStep, ...]:
     return tuple(steps)
 
 
-def _action(build: _Build, doc: Document, path: Path, action: m.Action) -> EscalationAction:
+def _action(build: _Build, path: Path, action: m.Action) -> EscalationAction:
     """One ladder action: its one key says which kind it is."""
     kind: Any = next(iter(type(action).model_fields))
     value = getattr(action, kind)
     if kind == "comment":
-        return EscalationAction("comment", comment=build.comment(doc, (*path, kind), value))
+        return EscalationAction("comment", comment=build.comment((*path, kind), value))
     return EscalationAction(kind, **{kind: value})
 
 
 def _check_owners(
-    build: _Build, doc: Document, steps: tuple[EscalationStep, ...], owners: Mapping[str, str]
+    build: _Build, steps: tuple[EscalationStep, ...], owners: Mapping[str, str]
 ) -> None:
     """A ladder that assigns or names the escalation owner needs one in every calendar."""
     uses = [
@@ -879,11 +814,10 @@ def _check_owners(
         if action.assign == "escalation_owner"
         or (action.comment is not None and "{escalation_owner}" in action.comment.text)
     ]
-    calendars: dict[str, m.Calendar] = doc.get("calendars") or {}
+    calendars: dict[str, m.Calendar] = build.doc.get("calendars") or {}
     for name in calendars:
         if uses and name not in owners:
             build.add(
-                doc,
                 ("calendars", name),
                 f"calendar {name} has no escalation_owner, but escalation step {uses[0]} "
                 "assigns or names it",
@@ -892,8 +826,8 @@ def _check_owners(
             )
 
 
-def _required(build: _Build, doc: Document) -> RequiredInformation:
-    given: m.RequiredInformation | None = doc.get("required_information")
+def _required(build: _Build) -> RequiredInformation:
+    given: m.RequiredInformation | None = build.doc.get("required_information")
     if given is None:
         return RequiredInformation((), None, None)
     path: Path = ("required_information",)
@@ -904,52 +838,41 @@ def _required(build: _Build, doc: Document) -> RequiredInformation:
         pairs = [((*at, i), item) for i, item in enumerate(fields)]
     else:
         pairs = [*_each(at, fields)]
-    items = [_required_item(build, doc, *pair) for pair in pairs]
+    items = [_required_item(build, *pair) for pair in pairs]
     placeholders = DEFAULT_PLACEHOLDERS
     if "placeholders" in given.model_fields_set:
         placeholders = _names(given.placeholders)
-    comment = build.comment(doc, (*path, "comment"), given.comment)
+    comment = build.comment((*path, "comment"), given.comment)
     names = tuple(dict.fromkeys(name for item in items for name in item.fields))
     return RequiredInformation(names, given.label, comment, tuple(items), placeholders)
 
 
-def _required_item(
-    build: _Build, doc: Document, path: Path, item: str | m.RequiredItem
-) -> RequiredItem:
+def _required_item(build: _Build, path: Path, item: str | m.RequiredItem) -> RequiredItem:
     """One item of ``required_information: fields``: a logical field name, or a mapping
     ``{field: x | any_of: [x, y], pattern, min_length, accept}``."""
     if isinstance(item, str):
-        build.field_name(doc, path, item)
+        build.field_name(path, item)
         return RequiredItem((item,))
-    given = [key for key in ("field", "any_of") if key in item.model_fields_set]
-    if len(given) != 1:
-        build.add(
-            doc,
-            path,
-            f"{build.where(doc, path)}: give either field or any_of",
-            "field: product, or any_of: [contact_phone, contact_skype] (any one answers it)",
-        )
-        return RequiredItem(())
-    value = item.field if item.field is not None else item.any_of
-    for at, name in _each((*path, given[0]), value):
-        build.field_name(doc, at, name)
+    key = "field" if "field" in item.model_fields_set else "any_of"  # exactly one of them
+    value = item.field if key == "field" else item.any_of
+    for at, name in _each((*path, key), value):
+        build.field_name(at, name)
     if item.pattern is not None:
-        build.pattern(doc, (*path, "pattern"), item.pattern)
+        build.pattern((*path, "pattern"), item.pattern)
     return RequiredItem(_names(value), item.pattern, item.min_length or 0, _names(item.accept))
 
 
 # ------------------------------------------------------------------------ customers
 
 
-def _read_customers(build: _Build, doc: Document) -> None:
-    given: dict[str, m.Customer] = doc.get("customers") or {}
+def _read_customers(build: _Build) -> None:
+    given: dict[str, m.Customer] = build.doc.get("customers") or {}
     customers: dict[str, Customer] = {}
     folded: dict[str, str] = {}
     for org, customer in given.items():
         path: Path = ("customers", org)
         if org.casefold() in folded:
             build.add(
-                doc,
                 path,
                 f"customer {org!r} is already listed as {folded[org.casefold()]!r}",
                 "organisation names are matched case-insensitively",
@@ -957,30 +880,29 @@ def _read_customers(build: _Build, doc: Document) -> None:
             )
             continue
         folded[org.casefold()] = org
-        customers[org] = _customer(build, doc, path, customer)
+        customers[org] = _customer(build, path, customer)
     build.parts.update(
         customers=customers,
-        unauthorised_contact=build.flag(doc, "unauthorised_contact", "unauthorised-contact"),
-        unknown_customer=_unknown_customer(build, doc),
+        unauthorised_contact=build.flag("unauthorised_contact", "unauthorised-contact"),
+        unknown_customer=_unknown_customer(build),
     )
 
 
-def _customer(build: _Build, doc: Document, path: Path, customer: m.Customer) -> Customer:
-    where = build.where(doc, path)
+def _customer(build: _Build, path: Path, customer: m.Customer) -> Customer:
+    where = build.where(path)
     tier = build.tiers.get(customer.tier) if build.tiers is not None else None
     if build.tiers is not None and tier is None:
-        build.unknown(doc, (*path, "tier"), "tier", customer.tier, build.tiers)
+        build.unknown((*path, "tier"), "tier", customer.tier, build.tiers)
     calendar = customer.calendar or build.parts.get("default_calendar") or ""
     names = build.calendar_names
     if customer.calendar is not None and names is not None and calendar not in names:
-        build.unknown(doc, (*path, "calendar"), "calendar", calendar, names)
-    contacts = _contacts(build, doc, (*path, "contacts"), customer.contacts)
+        build.unknown((*path, "calendar"), "calendar", calendar, names)
+    contacts = _contacts(build, (*path, "contacts"), customer.contacts)
     if tier is not None:
-        _contacts_allowed(build, doc, path, customer, tier, len(contacts))
+        _contacts_allowed(build, path, customer, tier, len(contacts))
     engineer = customer.named_engineer
     if engineer is not None and tier is not None and "named_engineer" not in tier.entitlements:
         build.add(
-            doc,
             (*path, "named_engineer"),
             f"{where}: the {tier.name} tier does not include a named engineer",
             "add named_engineer to the tier's entitlements, or remove it from the customer",
@@ -990,7 +912,6 @@ def _customer(build: _Build, doc: Document, path: Path, customer: m.Customer) ->
     start = _date(customer.contract_start) if customer.contract_start is not None else None
     if customer.contract_start is not None and start is None:
         build.add(
-            doc,
             (*path, "contract_start"),
             f"{where}: contract_start must be a date, YYYY-MM-DD",
             "the day the contract began: its contract years start on that day",
@@ -1007,29 +928,26 @@ def _customer(build: _Build, doc: Document, path: Path, customer: m.Customer) ->
     )
 
 
-def _contacts(build: _Build, doc: Document, path: Path, given: Sequence[str]) -> tuple[str, ...]:
+def _contacts(build: _Build, path: Path, given: Sequence[str]) -> tuple[str, ...]:
     """The contacts' addresses, lower-cased, each once."""
     contacts: list[str] = []
     for index, text in enumerate(given):
         address = text.strip().lower()
         if address in contacts:
-            build.add(
-                doc, (*path, index), f"{build.where(doc, path[:-1])}: {address} is listed twice"
-            )
+            build.add((*path, index), f"{build.where(path[:-1])}: {address} is listed twice")
         contacts.append(address)
     return tuple(dict.fromkeys(contacts))
 
 
 def _contacts_allowed(
-    build: _Build, doc: Document, path: Path, customer: m.Customer, tier: Tier, count: int
+    build: _Build, path: Path, customer: m.Customer, tier: Tier, count: int
 ) -> None:
     """``contacts_allowed`` only raises a negotiable tier's number; the contacts fit."""
-    where = build.where(doc, path)
+    where = build.where(path)
     allowed = customer.contacts_allowed
     negotiable = tier.key in build.negotiable
     if allowed is not None and not negotiable:
         build.add(
-            doc,
             (*path, "contacts_allowed"),
             f"{where}: contacts_allowed is only for tiers whose contracts set their own number "
             f"of contacts; the {tier.name} tier allows {tier.contacts}",
@@ -1038,7 +956,6 @@ def _contacts_allowed(
         return
     if allowed is not None and allowed < tier.contacts:
         build.add(
-            doc,
             (*path, "contacts_allowed"),
             f"{where}: contacts_allowed {allowed} is below the {tier.name} tier's {tier.contacts}",
             "contacts_allowed may only raise the tier's number",
@@ -1053,25 +970,24 @@ def _contacts_allowed(
             else ", or move the customer to a tier with more contacts"
         )
         build.add(
-            doc,
             (*path, "contacts", limit),
             f"{where}: {count} contacts, but {source} allows {limit}",
             "remove a contact" + more,
         )
 
 
-def _unknown_customer(build: _Build, doc: Document) -> UnknownCustomerPolicy:
+def _unknown_customer(build: _Build) -> UnknownCustomerPolicy:
     """``unknown_customer``: a flag plus the two comments for a case naming no organisation
     (defaults: built-in texts with the organisation comment's visibility)."""
-    flag = build.flag(doc, "unknown_customer", "unknown-customer")
-    given: m.UnknownCustomer | None = doc.get("unknown_customer")
+    flag = build.flag("unknown_customer", "unknown-customer")
+    given: m.UnknownCustomer | None = build.doc.get("unknown_customer")
     comments: dict[str, CommentTemplate | None] = {}
     for key, text in (
         ("no_organization_comment", NO_ORGANIZATION_TEXT),
         ("several_customers_comment", SEVERAL_CUSTOMERS_TEXT),
     ):
         if given is not None and key in given.model_fields_set:
-            comments[key] = build.comment(doc, ("unknown_customer", key), getattr(given, key))
+            comments[key] = build.comment(("unknown_customer", key), getattr(given, key))
         else:
             visible = flag.comment.visibility if flag.comment is not None else None
             comments[key] = CommentTemplate(visible, text) if visible is not None else None

@@ -10,9 +10,10 @@ is checked by ``bridge.policy.ruleset``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 
 def form(noun: str, hint: str, **field: Any) -> Any:
@@ -110,8 +111,42 @@ def doc(
     return Field(description=meaning, json_schema_extra=extra, **field)
 
 
+def _keys_together(schema: dict[str, Any], model: type[Any]) -> None:
+    """The JSON Schema of a model's :attr:`Shape.one_of` and :attr:`Shape.needs`."""
+    rules = []
+    for when, keys, _ in model.one_of:
+        one = {"oneOf": [{"required": [key]} for key in keys]}
+        rules.append({"if": {"required": [when]}, "then": one} if when else one)
+    if rules:
+        schema["allOf"] = rules
+    if model.needs:
+        schema["dependentRequired"] = {key: [needed] for key, needed in model.needs}
+
+
 class Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A mapping of a rule file: no keys but its fields; keys that go together (below)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_keys_together)
+    #: (key, keys, hint): when ``key`` is given (always, when it is ""), exactly one of
+    #: ``keys`` must be given too
+    one_of: ClassVar[tuple[tuple[str, tuple[str, ...], str | None], ...]] = ()
+    #: (key, needed): ``key`` may only be given with ``needed``
+    needs: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @model_validator(mode="after")
+    def _together(self) -> Shape:
+        fields = type(self).model_fields
+        given = [fields[n].alias or n for n in fields if n in self.model_fields_set]
+        for when, keys, hint in self.one_of:
+            chosen = [key for key in given if key in keys]
+            if (not when or when in given) and len(chosen) != 1:
+                ctx = {"when": when, "keys": keys, "given": chosen, "hint": hint}
+                raise PydanticCustomError("one_of", "give exactly one of {keys}", ctx)
+        for key, needed in self.needs:
+            if key in given and needed not in given:
+                ctx = {"key": key, "needed": needed}
+                raise PydanticCustomError("needs", "{key} needs {needed}", ctx)
+        return self
 
 
 class Comment(Shape):
@@ -394,6 +429,14 @@ class Condition(Shape):
     """A rule's `when:`; every key present must hold (`{}` means always)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    one_of = (
+        (
+            "field",
+            ("in", "not_in", "equals", "missing"),
+            "a field is tested by one of them; split the rule in two if you need two",
+        ),
+    )
+    needs = tuple((test, "field") for test in ("in", "not_in", "equals", "missing"))
 
     field: Name | None = doc(
         "logical field name",
@@ -430,6 +473,14 @@ class Condition(Shape):
 
 
 class Rule(Shape):
+    one_of = (
+        (
+            "",
+            ("set", "cap"),
+            "give it `set: P4` or `cap: P3`; its comment is posted when it changes the priority",
+        ),
+    )
+
     name: Name = doc(
         "text, required, unique", "shown by `explain` and part of the comment's action id"
     )
@@ -478,6 +529,8 @@ class PrioritiesFile(Shape):
 
 
 class Holidays(Shape):
+    needs = (("subdivision", "country"),)
+
     country: str | None = doc(
         "ISO code",
         "public holidays from the `holidays` package (`AU`, `US`, `GB`, …)",
@@ -598,6 +651,14 @@ class Step(Shape):
 
 class RequiredItem(Shape):
     """A required item with checks on its answer (in `required_information: fields`)."""
+
+    one_of = (
+        (
+            "",
+            ("field", "any_of"),
+            "field: product, or any_of: [contact_phone, contact_skype] when any one answers it",
+        ),
+    )
 
     field: Name | None = doc(
         "logical field name", "the field that answers the item (or `any_of`)", default=None

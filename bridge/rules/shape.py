@@ -138,6 +138,8 @@ class _Reader:
             mapping = self.tree.find(loc[:-2])
             message = f"{self.where(loc[:-2])}: {loc[-2]!r} is not {DAY_FORM[0]}"
             self.add(mapping.key_node(loc[-2]), loc, message, DAY_FORM[1])
+        elif error.type in ("one_of", "needs"):
+            self._keys_together(loc, error.ctx)
         elif error.type == "greater_than_equal":
             node = self.tree.find(loc)
             message = f"{self.where(loc)} must be at least {error.ctx['ge']}, not {node.text}"
@@ -161,6 +163,21 @@ class _Reader:
         hints = [did_you_mean(key, known) or "", f"known: {known_list(known)}"]
         message = f"{self.where(parent)}: unknown key {key!r}"
         self.add(at, loc, message, " ".join(h for h in hints if h))
+
+    def _keys_together(self, loc: Path, ctx: dict[str, Any]) -> None:
+        """Keys that go together (a model's ``one_of`` and ``needs``) do not."""
+        mapping, where = self.tree.find(loc), self.where(loc)
+        if "needed" in ctx:
+            message = f"{where}: {ctx['key']} needs {ctx['needed']}"
+            self.add(mapping.key_node(ctx["key"]), loc, message, f"add {ctx['needed']} as well")
+            return
+        keys, given = _either(list(ctx["keys"]), "or"), list(ctx["given"])
+        if given:
+            message = f"{where}: use only one of {keys}, not {_either(given, 'and')}"
+            self.add(mapping.key_node(given[1]), loc, message, ctx["hint"])
+        else:
+            start = f"{where}: {ctx['when']}" if ctx["when"] else where
+            self.add(mapping, loc, f"{start} needs one of {keys}", ctx["hint"])
 
     def _wrong_value(self, loc: Path) -> None:
         node = self.tree.find(loc)
