@@ -29,13 +29,12 @@ import pytest
 import requests
 import yaml
 from conftest import SANDBOX_NOW, Sandbox
+from e2e_helpers import without_waiting
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import sdnotify
 from bridge.cli import main
 from bridge.commands.run import MIN_PAUSE, next_pause
-from bridge.jira.client import JiraClient
-from bridge.jira.retry import RetryPolicy
 from bridge.logs import configure_logging
 from bridge.metrics import Metrics
 from bridge.sandbox import seed as seeds
@@ -238,14 +237,7 @@ def test_a_failed_run_once_records_it_and_prints_one_line_for_cron_mail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
-    fast = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)  # retries, no waits
-    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
-
-    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
-        overrides.setdefault("retry", fast)
-        return original(cls, jira, **overrides)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
+    without_waiting(monkeypatch)  # retries, no waits
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -327,6 +319,7 @@ def test_the_daemon_sleeps_to_the_next_known_moment_when_it_comes_before_the_int
         assert next_pause(state, now, 300.0) == 71.0  # just past SUP-2's moment
         state.set_wakeup("SUP-4", now + timedelta(seconds=1))
         assert next_pause(state, now, 300.0) == MIN_PAUSE  # never a busy loop
+        assert next_pause(state, now, 10.0) == 10.0  # nor later than a shorter interval
 
 
 @pytest.mark.parametrize(

@@ -396,7 +396,8 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
 
 
 #: The daemon never sleeps less than this between cycles, however close the next moment
-#: (moments closer together than this are handled by one cycle).
+#: (moments closer together than this are handled by one cycle), unless its polling
+#: interval is shorter still.
 MIN_PAUSE = 30.0
 
 
@@ -409,7 +410,7 @@ def next_pause(state: State, now: datetime, interval: float) -> float:
     until = (wake - now).total_seconds() + 1.0  # just past the moment, so the case is due
     if until < interval:
         log.debug("sleeping to the next deadline", at=wake.isoformat(), seconds=round(until, 1))
-    return max(MIN_PAUSE, min(interval, until))
+    return min(interval, max(MIN_PAUSE, until))  # never later than the interval
 
 
 def _observe(
