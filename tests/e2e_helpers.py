@@ -21,7 +21,7 @@ changes the way it would on a real site (changelog authors, comment authors).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,11 +29,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pytest
 import requests
 import yaml
 from conftest import Sandbox
 
 from bridge.commands._runtime import Runtime, connect
+from bridge.jira.client import JiraClient
+from bridge.jira.rate import RateLimiter
+from bridge.jira.retry import RetryPolicy
 from bridge.policy.model import RuleSet
 from bridge.rules.load import load_ruleset
 from bridge.sandbox.store import Issue, Store
@@ -176,6 +180,48 @@ class BridgeFactory:
     ) -> None:
         for bridge in self.made:
             bridge.close()
+
+
+class SteppedClock:
+    """A monotonic clock that only a wait moves on, by exactly that wait."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+def without_waiting(monkeypatch: pytest.MonkeyPatch, **policy: Any) -> RetryPolicy:
+    """Every client the commands build in this process retries, honours Retry-After and
+    paces its requests as in production, minus the waiting: each wait moves the client's
+    own clock on instead.  The daemon's stop-aware pause is still asked (for no time), so
+    a stop ends a wait as it does in production.  ``policy``: `RetryPolicy` fields
+    (``max_attempts=2``); returns the policy the clients use."""
+    clock = SteppedClock()
+    retry = RetryPolicy(**{"sleep": clock.sleep, "uniform": lambda _a, _b: 0.0, **policy})
+    build = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
+    interrupt_waits = JiraClient.interrupt_waits
+
+    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
+        overrides.setdefault("retry", retry)
+        if overrides.get("rate") is not None:  # the commands' pacing, on the stepped clock
+            overrides["rate"] = RateLimiter(clock=clock, sleep=clock.sleep)
+        return build(cls, jira, **overrides)  # type: ignore[no-any-return]
+
+    def stepped_waits(client: JiraClient, pause: Callable[[float], bool] | None) -> None:
+        def stepped(seconds: float) -> bool:
+            clock.sleep(seconds)
+            return pause(0.0) if pause is not None else False
+
+        interrupt_waits(client, stepped if pause is not None else None)
+
+    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
+    monkeypatch.setattr(JiraClient, "interrupt_waits", stepped_waits)
+    return retry
 
 
 def write_config(

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import requests
 from conftest import Sandbox
+from e2e_helpers import without_waiting
 from test_run_command import NOW, Daemon, write_config
 
 from bridge.cli import main
-from bridge.jira.client import JiraClient
 from bridge.jira.retry import CircuitOpen, Retrier, RetryPolicy, Transient, WaitInterrupted
 from bridge.sync.signals import Shutdown, install_handlers
 
@@ -106,14 +106,7 @@ def test_constant_429s_end_the_cycle_early_with_exit_3(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    fast = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)
-    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
-
-    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
-        overrides.setdefault("retry", fast)
-        return original(cls, jira, **overrides)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
+    fast = without_waiting(monkeypatch)
     sandbox.set_faults("429:1@1s,only:write")
     config = write_config(tmp_path, sandbox.url)
     code = main(["run", "--once", "--config", str(config), "--now", NOW])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
+from e2e_helpers import without_waiting
 
 from bridge.cli import main
 from bridge.jira.port import JiraError
@@ -125,16 +126,7 @@ def test_server_errors_stay_passing_exit_3(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
-    from bridge.jira.client import JiraClient
-    from bridge.jira.retry import RetryPolicy
-
-    fast = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)
-    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(
-        JiraClient,
-        "from_settings",
-        classmethod(lambda cls, jira, **kw: original(cls, jira, **{"retry": fast, **kw})),
-    )
+    without_waiting(monkeypatch)
     sb = sandbox_factory(flavour="datacenter", faults="503:1.0")
     assert run_once(config_for(tmp_path, sb)) == 3
 

@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 from conftest import SANDBOX_NOW, Sandbox
+from e2e_helpers import without_waiting
 
 from bridge.cli import main
-from bridge.jira.client import JiraClient
-from bridge.jira.retry import RetryPolicy
 from bridge.sandbox import seed as seeds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,14 +105,7 @@ def test_a_run_through_faults_and_retries_never_shows_the_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Retries, ambiguous writes and failures log more (reasons, URLs, Jira's messages)."""
-    fast = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)
-    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
-
-    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
-        overrides.setdefault("retry", fast)
-        return original(cls, jira, **overrides)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
+    without_waiting(monkeypatch)
     monkeypatch.setenv("JIRA_API_TOKEN", TOKEN)
     config = write_config(tmp_path, site.url)
     site.set_faults("429:0.15,500:0.1,503:0.05,drop:0.1,seed:7")

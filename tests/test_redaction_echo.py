@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_helpers import without_waiting
 
 from bridge.cli import main
-from bridge.jira.client import JiraClient
-from bridge.jira.retry import RetryPolicy
 from bridge.logs import RedactingStream, redact_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,14 +100,7 @@ def test_an_echoed_authorization_header_never_reaches_the_output(
     flavour: str,
 ) -> None:
     monkeypatch.setattr(Echo, "status", status)
-    fast = RetryPolicy(max_attempts=2, sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)
-    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
-
-    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
-        overrides.setdefault("retry", fast)
-        return original(cls, jira, **overrides)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
+    without_waiting(monkeypatch, max_attempts=2)
     monkeypatch.setenv("JIRA_API_TOKEN", TOKEN)
     monkeypatch.chdir(tmp_path)
     host, port = echo.server_address[:2]

@@ -24,10 +24,9 @@ from typing import Any
 
 import pytest
 from conftest import SANDBOX_NOW, Sandbox
+from e2e_helpers import without_waiting
 
 from bridge.cli import main
-from bridge.jira.client import JiraClient
-from bridge.jira.retry import RetryPolicy
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.faults import Decision, Faults
 from bridge.sandbox.server import SandboxServer
@@ -63,14 +62,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every client the commands build retries as usual but never sleeps."""
-    fast = RetryPolicy(sleep=lambda _s: None, uniform=lambda _a, _b: 0.0)
-    original = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
-
-    def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
-        overrides.setdefault("retry", fast)
-        return original(cls, jira, **overrides)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
+    without_waiting(monkeypatch)
 
 
 def state_of(tmp_path: Path) -> State:
