@@ -43,7 +43,7 @@ def test_editing_the_rules_re_evaluates_every_case_on_the_next_run(
     customers.write_text(text.replace("tier: standard", "tier: premium", 1))
     assert cli.main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
     out = capsys.readouterr().out
-    assert "cycle full: 53 read" in out, out
+    assert f"cycle full: {len(sandbox.store.issues)} read" in out, out
     assert {c.field("Support tier") for c in iter_org(sandbox, "Acme Networks")} == {"Premium"}
 
     # and once applied, the next run is incremental again and writes nothing

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -81,11 +82,22 @@ def _due(outcome: IssueOutcome) -> str:
     return outcome.response_due.strftime("%a %d %b %H:%M %Z")
 
 
-def print_table(report: CycleReport, out: TextIO) -> None:
+def _organisation(outcome: IssueOutcome, customers: Mapping[str, str]) -> str:
+    """The case's organisation; for one naming none, the customer the bridge found from
+    its reporter, in brackets ("-": none)."""
+    if outcome.organization:
+        return outcome.organization
+    customer = customers.get(outcome.key)
+    return f"({customer})" if customer else "-"
+
+
+def print_table(report: CycleReport, out: TextIO, customers: Mapping[str, str]) -> None:
+    """The cycle's cases, one row each (``customers``: the customer each case was found
+    to be, from a dry run, whose outcomes keep what was decided)."""
     rows = [
         (
             o.key,
-            o.organization or "-",
+            _organisation(o, customers),
             o.tier or "-",
             f"{o.priority_before or '-'} → {o.priority_after or '-'}"
             if o.priority_before != o.priority_after
@@ -159,7 +171,12 @@ def run(args: argparse.Namespace) -> int:
         reads1, writes1 = server.requests.count(kind="read"), server.requests.count(kind="write")
         local = now.astimezone(default_tz(ruleset))
         print(f"\n2) run --once at {local.strftime('%a %d %b %Y %H:%M %Z')}:\n", file=out)
-        print_table(first, out)
+        customers = {
+            o.key: o.desired.customer
+            for o in preview.outcomes
+            if o.desired is not None and o.desired.customer
+        }
+        print_table(first, out, customers)
         print(f"\n   {summary_line(first)}", file=out)
         print(f"   requests: {reads1} reads, {writes1} writes", file=out)
 

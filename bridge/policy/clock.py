@@ -402,6 +402,22 @@ class BusinessCalendar:
         out.sort()
         return out
 
+    def worked_holidays_between(self, start: date, end: date) -> list[tuple[date, str]]:
+        """The country's public holidays in ``[start, end]`` that the calendar keeps open
+        (``leave_out``, ``remove``): days the office works though the list closes them."""
+        spec = self._spec
+        if spec.country is None:
+            return []
+        out: list[tuple[date, str]] = []
+        for year in range(start.year, end.year + 1):
+            listed = holidays_pkg.country_holidays(
+                spec.country, subdiv=spec.subdivision, years=year
+            )
+            closed = self._holidays_of(year)
+            out.extend((d, str(n)) for d, n in listed.items() if start <= d <= end)
+            out = [(d, n) for d, n in out if d not in closed]
+        return sorted(out)
+
     def _day_intervals(self, d: date) -> list[tuple[int, int]]:
         """Business intervals of local date ``d`` as epoch µs (empty ones dropped)."""
         if not self.is_business_day(d):

@@ -251,6 +251,9 @@ def _clock(
     closed = _closed_between(calendar, snapshot.created, clock.due)
     if closed:
         yield "calendar", f"closed between creation and due: {closed}"
+    worked = _worked_between(calendar, snapshot.created, clock.due)
+    if worked:
+        yield "calendar", f"open between creation and due, though a public holiday: {worked}"
     yield from _holds(clock, calendar)
     if clock.first_response is not None:
         response = clock.first_response
@@ -282,6 +285,17 @@ def _closed_between(calendar: BusinessCalendar, start: datetime, end: datetime) 
     return "; ".join(
         f"{d:%a %d %b %Y} {name}"
         for d, name in calendar.holidays_between(first, last)
+        if weekly.get(d.weekday())
+    )
+
+
+def _worked_between(calendar: BusinessCalendar, start: datetime, end: datetime) -> str:
+    """The public holidays from ``start`` to ``end`` the calendar works (``leave_out``)."""
+    first, last = (t.astimezone(calendar.tz).date() for t in (start, end))
+    weekly = calendar.weekly_hours
+    return "; ".join(
+        f"{d:%a %d %b %Y} {name} (the office works it: the calendar leaves it out)"
+        for d, name in calendar.worked_holidays_between(first, last)
         if weekly.get(d.weekday())
     )
 
