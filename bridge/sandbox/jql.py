@@ -186,7 +186,12 @@ for _names, _spec in (
     ("summary", _FieldSpec(_TEXT, _TEXT_OPS)),
     ("description environment comment text", _FieldSpec(_TEXT, _TEXT_OPS | _IS_OPS)),
     ("statuscategory category", _FieldSpec(_PLAIN_KIND, _EQ_OPS)),
-    # JSM's request channel (= != IN, NOT IN): portal, email, api, jira, anonymousportal
+    # JSM's request channel (= != IN, NOT IN): portal, email, api, jira, anonymousportal.
+    # Cloud: Atlassian Support, Jira Cloud "JQL fields", Request channel type
+    # (https://support.atlassian.com/jira-software-cloud/docs/jql-fields/); Data Center:
+    # JSM Data Center API, CustomerRequestChannelSource ("queried via JQL like
+    # request-channel-type = "api"", https://docs.atlassian.com/jira-servicedesk/10.3.2/
+    # com/atlassian/servicedesk/api/request/CustomerRequestChannelSource.html)
     ("request-channel-type", _FieldSpec(_PLAIN_KIND, _EQ_OPS)),
     (
         "project status labels issuetype type component components reporter assignee creator",

@@ -324,8 +324,10 @@ class Issue:
     #: ``request-channel-type`` (portal, email, api, jira, anonymousportal: JSM Data Center
     #: API, CustomerRequestChannelSource, "Backing Issue's then can be queried via JQL like
     #: request-channel-type = "api"", https://docs.atlassian.com/jira-servicedesk/10.3.2/
-    #: com/atlassian/servicedesk/api/request/CustomerRequestChannelSource.html; the same JQL
-    #: field on Jira Service Management Cloud).  No REST issue field shows it.
+    #: com/atlassian/servicedesk/api/request/CustomerRequestChannelSource.html; on Cloud,
+    #: Atlassian Support, Jira Cloud "JQL fields", Request channel type,
+    #: https://support.atlassian.com/jira-software-cloud/docs/jql-fields/).
+    #: No REST issue field shows it.
     channel: str = "portal"
 
     @property

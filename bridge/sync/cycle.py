@@ -512,9 +512,10 @@ class Engine:
         """The request channel of the cases ``asked`` (key, created).  No REST field says
         it; JQL's ``request-channel-type`` does (JSM Data Center API,
         CustomerRequestChannelSource: "queried via JQL like request-channel-type = "api"";
-        the same JQL field on JSM Cloud): one search per channel the reminder names, for
-        the scope's cases created since the oldest case not asked about before (a
-        request's channel never changes)."""
+        on Cloud, Atlassian Support's Jira Cloud "JQL fields" page, Request channel type,
+        https://support.atlassian.com/jira-software-cloud/docs/jql-fields/): one search
+        per channel the reminder names, for the scope's cases created since the oldest
+        case not asked about before (a request's channel never changes)."""
         reminder = self.ruleset.channel_reminder
         assert reminder is not None
         since = jql_datetime(min(created for _, created in asked), self.site.user_tz)
