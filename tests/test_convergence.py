@@ -10,6 +10,16 @@ bridge's cycle at that moment.  Some cycles are killed part-way: a write whose a
 lost (landed or not), or the bridge process dying after its nth write and restarting on
 the same state file.
 
+The bridge runs as shipped: the write pool of `writes.workers`' default for the dialect
+(16 on Cloud, 4 on Data Center) and, on Cloud, bulk transition.  With several cases
+written at once, the nth write the site receives is any case's, from run to run; so
+the position is one case's own: the nth write to the first case (by key) the cycle has
+work for.  A case's writes are one task on one worker, in order (comments, transition,
+edit), so that write is the same whatever the pool does; a bulk transition that moves
+the case counts as one of its writes.  When the bridge dies, the writes other workers
+have in flight may land but their answers are lost, and nothing more is sent: every
+later answer to that process raises, as a killed process hears nothing.
+
 After every step:
 
 * a fresh bridge with an EMPTY state file, planning at the same moment, finds nothing to
@@ -43,7 +53,7 @@ from bridge.policy.model import RuleSet
 from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
-from bridge.settings import Settings, load_settings
+from bridge.settings import DEFAULT_WORKERS, Settings, load_settings
 from bridge.sync.cycle import CycleReport, Engine, Site
 from bridge.sync.state import State
 
@@ -92,6 +102,10 @@ class BridgeDied(BaseException):
     """The bridge process dying (kill -9): nothing in the bridge catches it."""
 
 
+def _by_key(outcome: Any) -> tuple[int, str]:
+    return (len(outcome.key), outcome.key)
+
+
 class Desk(RuleBasedStateMachine):
     """A support desk on one dialect, its people, its clock and one bridge."""
 
@@ -106,8 +120,12 @@ class Desk(RuleBasedStateMachine):
         self.tmp = tempfile.TemporaryDirectory(prefix="convergence-")
         self.state_path = Path(self.tmp.name) / "state.sqlite"
         self.state = State.open(self.state_path)
-        #: the running bridge dies after this many more writes (None: it does not)
+        #: the running bridge dies after this many more writes to `die_on` (None: it does not)
         self.die_after: int | None = None
+        self.die_on = ""
+        self.die_moves = False  # `die_on` has a transition to make (maybe in a bulk request)
+        #: the running bridge has died: whatever it still hears raises
+        self.dead = False
         self.engine = self.bridge(self.state, on_request=self._count_write)
         self.last: CycleReport | None = None
         #: the next cycle is killed part-way: how, after which write
@@ -125,16 +143,40 @@ class Desk(RuleBasedStateMachine):
         # a lost answer here has landed already or never will (nothing lands late), so
         # any later read is conclusive: no settle period before an unconfirmed write is
         # sent again (tests/test_faults_e2e.py has the slow-write cases)
-        return Engine(client, settings, ruleset(), state, site, write_settle=timedelta(0))
+        return Engine(
+            client,
+            settings,
+            ruleset(),
+            state,
+            site,
+            write_settle=timedelta(0),
+            workers=DEFAULT_WORKERS[self.flavour],
+        )
 
     def _count_write(self, method: str, path: str, status: int) -> None:
+        if self.dead:
+            raise BridgeDied
         if self.die_after is None or method not in ("PUT", "POST") or "/search" in path:
             return
-        if 200 <= status < 300:
+        if 200 <= status < 300 and self._writes_to(path, self.die_on):
             self.die_after -= 1
             if self.die_after == 0:
                 self.die_after = None
+                self.dead = True
                 raise BridgeDied
+
+    def _writes_to(self, path: str, key: str) -> bool:
+        """Whether a write to ``path`` is one to issue ``key``: its path names it (by key
+        or id), or it is the cycle's bulk transition, which carries every case's
+        transition when it is sent (`killed_cycle` counts it only for a case that has one)."""
+        if "/bulk/" in path:
+            return self.die_moves
+        parts = path.strip("/").split("/")
+        for resource in ("issue", "request"):
+            if resource in parts and parts.index(resource) + 1 < len(parts):
+                ref = parts[parts.index(resource) + 1]
+                return ref.upper() == key or ref == str(self.sb.store.issue(key).id)
+        return False
 
     def cycle(self) -> CycleReport:
         """The daemon's cycle at the site's now (killed part-way first, when one is due);
@@ -142,33 +184,38 @@ class Desk(RuleBasedStateMachine):
         if self.kill is not None:
             how, n = self.kill
             planned = self.engine.cycle(self.sb.now, dry_run=True)
-            actions = sum(len(o.actions) for o in planned.outcomes)
-            if actions:  # else the kill waits for a cycle with work to do
-                self.killed_cycle(how, (n - 1) % actions + 1)
+            work = sorted((o for o in planned.outcomes if o.actions), key=_by_key)
+            if work:  # else the kill waits for a cycle with work to do
+                target = work[0]
+                self.die_moves = any(a.startswith("transition") for a in target.actions)
+                self.killed_cycle(how, (n - 1) % len(target.actions) + 1, target.key)
                 self.kill = None
         report = self.engine.cycle(self.sb.now)
         assert report.ok and report.complete, report.counts()
         self.last = report
         return report
 
-    def killed_cycle(self, how: str, n: int) -> None:
-        """A cycle whose nth write fails (its answer lost; the write landed or not), or
-        after whose nth write the bridge dies and restarts on the same state file."""
-        before = len(self.server.requests.writes)
+    def killed_cycle(self, how: str, n: int, key: str) -> None:
+        """A cycle whose nth write to ``key`` fails (its answer lost; the write landed or
+        not), or after whose nth write to ``key`` the bridge dies and restarts on the same
+        state file."""
         if how == "died":
-            self.die_after = n
+            self.die_after, self.die_on = n, key
             try:
                 self.engine.cycle(self.sb.now)
             except BridgeDied:
                 self.state.close()
                 self.state = State.open(self.state_path)
+                self.dead = False
                 self.engine = self.bridge(self.state, on_request=self._count_write)
+            hit = self.die_after is None
             self.die_after = None
         else:
-            self.server.faults.set(f"fail-write:{n}:{how}")
+            before = len(self.server.requests.writes)
+            self.server.faults.set(f"fail-write:{n}:{how}@{key}")
             self.engine.cycle(self.sb.now)
             self.server.faults.set(None)
-        hit = len(self.server.requests.writes) - before >= n
+            hit = any(w.fault for w in self.server.requests.writes[before:])
         event(f"killed cycle: {how}, {'part-way' if hit else 'after its last write'}")
 
     # -- people -----------------------------------------------------------------------------

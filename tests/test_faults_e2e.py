@@ -34,7 +34,7 @@ from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import Store, StoreSnapshot
-from bridge.settings import Settings, load_settings
+from bridge.settings import DEFAULT_WORKERS, Settings, load_settings
 from bridge.sync.cycle import CycleReport, Engine, Site
 from bridge.sync.poll import jql_string
 from bridge.sync.state import State
@@ -357,8 +357,14 @@ def test_a_cycle_whose_writes_all_fail_is_redone_by_the_next_one(flavour: str) -
 # which is as the seed made it; and the bridge's scope is that issue's organisation (the
 # bridge decides a case from its own fields and its organisation's cases of the month —
 # `test_each_organisation_alone_reaches_the_clean_end_state` keeps that premise honest).
-# The faulted cycle then makes exactly that issue's writes, in order, with the pool of
-# workers on or off, so "fail the nth write" is the issue's own nth write.
+#
+# The sweep's bridge runs as shipped: the write pool of `writes.workers`' default for the
+# dialect (16 on Cloud, 4 on Data Center) and, on Cloud, bulk transition.  The position
+# stays well defined: the faulted cycle has writes for that one issue only, a case's
+# writes are one task on one worker, in order (comments, transition, edit), and one case
+# never fills a bulk request (`BULK_MIN`), so its transition goes alone, as in the
+# reference run (one case at a time).  "Fail the nth write" is the issue's own nth write,
+# whatever the pool does; a bulk request's own faults are in tests/test_bulk_transition.py.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -432,9 +438,17 @@ class SweepSite:
     ref: Clean
 
     def engine(self, key: str) -> Engine:
-        """A fresh bridge (empty state) whose scope is the organisation of ``key``."""
-        scope = organisation_scope(self.server.store, key)
-        return make_engine(self.server.url, flavour=self.server.flavour, site=self.site, jql=scope)
+        """A fresh bridge (empty state) whose scope is the organisation of ``key``, with
+        the write pool and bulk transition as shipped."""
+        flavour = self.server.flavour
+        return make_engine(
+            self.server.url,
+            flavour=flavour,
+            site=self.site,
+            jql=organisation_scope(self.server.store, key),
+            workers=DEFAULT_WORKERS[flavour],
+            bulk_transitions=True,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -468,6 +482,7 @@ def fail_one_write(sweep: SweepSite, at: Position, fault: WriteFault) -> list[st
     writes = server.requests.writes
     hit = [w for w in writes if w.fault]
     assert [w.fault for w in hit] == [fault.label], f"{at}: {[w.fault for w in hit]}"
+    assert not [w for w in writes if "/bulk/" in w.path], f"{at}: one case filled a bulk request"
     assert issue_of(hit[0].path) == at.key and write_kind(hit[0].method, hit[0].route) == at.kind
     assert {issue_of(w.path) for w in writes} == {at.key}, f"{at}: other issues written"
     rerun = engine.cycle(SANDBOX_NOW)
@@ -507,7 +522,8 @@ def test_each_organisation_alone_reaches_the_clean_end_state(
         sweep.server.requests.clear()
         report = sweep.engine(keys[0]).cycle(SANDBOX_NOW)
         assert report.ok and {o.key for o in report.outcomes} == set(keys)
-        written = {issue_of(w.path) for w in sweep.server.requests.writes}
+        # a bulk transition names no issue in its path; each case it moves is edited after
+        written = {issue_of(w.path) for w in sweep.server.requests.writes} - {""}
         assert written == {key for _, key in ref.writes} & set(keys)
         assert_same_end_state(end_state(store), ref.state)
 

@@ -803,6 +803,20 @@ def test_fail_the_nth_write_landed_or_lost(sandbox: Sandbox) -> None:
     ]
 
 
+def test_fail_the_nth_write_to_one_issue(sandbox: Sandbox) -> None:
+    """``@KEY`` counts only that issue's writes, whether its path names it by key or id."""
+    s = sandbox.session()
+    issue_id = sandbox.store.issue("SUP-3").id
+    sandbox.set_faults("fail-write:2:landed@SUP-3")
+    assert s.put(sandbox.url + API2 + "/issue/SUP-2/properties/a", json=1).status_code == 201
+    assert s.put(sandbox.url + API2 + "/issue/SUP-3/properties/a", json=1).status_code == 201
+    assert s.put(sandbox.url + API2 + "/issue/SUP-2/properties/b", json=2).status_code == 201
+    with pytest.raises(requests.ConnectionError):
+        s.put(sandbox.url + API2 + f"/issue/{issue_id}/properties/b", json=2)
+    assert set(sandbox.store.issue("SUP-3").properties) >= {"a", "b"}  # landed
+    assert [r.fault for r in sandbox.requests.writes] == ["", "", "", "fail-write:landed"]
+
+
 def test_slow_responses_are_marked_and_still_answered(sandbox: Sandbox) -> None:
     sandbox.set_faults("slow:1@0.01s")
     assert sandbox.session().get(sandbox.url + API3 + "/myself").status_code == 200

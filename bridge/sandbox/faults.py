@@ -14,10 +14,13 @@ Spec: comma-separated items, applied to Jira routes only (``/_sandbox/*`` is nev
                         client gave up (an ambiguous write that lands late).  W limits it to
                         one kind of write: comment, transition, edit or property
     drop:P              the connection is closed without a response, nothing applied
-    fail-write:N[:landed|:lost]
+    fail-write:N[:landed|:lost][@KEY]
                         the Nth write (1-based, counted since the spec was set) drops the
                         connection; ``landed`` applies the write first (an ambiguous
-                        success), ``lost`` (default) does not
+                        success), ``lost`` (default) does not.  With @KEY only the writes
+                        to issue KEY count (a bulk request that moves it among others
+                        counts as one): a position that does not depend on how a client
+                        interleaves its writes to several issues
     seed:S              random seed (default 0): the same spec + seed gives the same faults
     only:read|write     restrict the probabilistic faults to reads or to writes
 
@@ -32,6 +35,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 
@@ -58,6 +62,7 @@ class FaultSpec:
     slow_write: tuple[float, float, str | None] | None = None  # p, seconds, kind
     drop: float = 0.0
     fail_writes: dict[int, bool] = field(default_factory=dict)  # n -> landed
+    fail_issue: str | None = None  # count only the writes to this issue (its key)
     seed: int = 0
     only: str | None = None
 
@@ -87,10 +92,13 @@ class FaultSpec:
             n, _, w = rest.partition("/")
             self.burst = (int(n), _seconds(w or "1s"))
         elif head == "fail-write":
+            rest, _, issue = rest.partition("@")
             n, _, mode = rest.partition(":")
             if mode not in ("", "landed", "lost"):
                 raise ValueError("mode is landed or lost")
             self.fail_writes[int(n)] = mode == "landed"
+            if issue:
+                self.fail_issue = issue.strip().upper()
         elif head == "slow-write":
             p_text, _, after = rest.partition("@")
             seconds, _, which = after.partition(":")
@@ -118,7 +126,7 @@ class FaultSpec:
             raise ValueError(
                 "expected 429:P, burst:N/Ws, 500:P, 502:P, 503:P[@Ns], slow:P@Xs, "
                 "slow-write:P@Xs[:comment|transition|edit|property], drop:P, "
-                "fail-write:N[:landed|:lost], seed:S or only:read|write"
+                "fail-write:N[:landed|:lost][@KEY], seed:S or only:read|write"
             )
 
 
@@ -157,8 +165,9 @@ class Faults:
     def active(self) -> bool:
         return bool(self.spec.spec.strip())
 
-    def decide(self, endpoint: str, kind: str) -> Decision:
-        """One decision per request, in arrival order."""
+    def decide(self, endpoint: str, kind: str, issues: Collection[str] = ()) -> Decision:
+        """One decision per request, in arrival order; ``issues``: the keys of the issues
+        a write is to."""
         s = self.spec
         with self._lock:
             if s.burst is not None:
@@ -191,7 +200,7 @@ class Faults:
                     p >= 1.0 or self._rng.random() < p
                 ):
                     delay = max(delay, seconds)
-            if kind == "write":
+            if kind == "write" and (s.fail_issue is None or s.fail_issue in issues):
                 self._writes += 1
                 landed = s.fail_writes.get(self._writes)
                 if landed is not None:

@@ -346,7 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
             msg = "Method Not Allowed" if other else f"No Jira resource at {method} {path}"
             resp = Response(405 if other else 404, {"errorMessages": [msg], "errors": {}})
         else:
-            decision = sandbox.faults.decide(f"{method} {route.template}", kind)
+            issues = _written_issues(sandbox, params, raw) if kind == "write" else ()
+            decision = sandbox.faults.decide(f"{method} {route.template}", kind, issues)
             fault = decision.label
             if decision.delay:
                 time.sleep(decision.delay)
@@ -537,3 +538,18 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, datetime):
         return obj.isoformat()
     raise TypeError(type(obj).__name__)
+
+
+def _written_issues(sandbox: SandboxServer, params: dict[str, str], raw: bytes) -> list[str]:
+    """The keys of the issues a write is to: the one in its path, or those a bulk
+    transition lists (for faults that count one issue's writes)."""
+    refs = [params["issueIdOrKey"]] if "issueIdOrKey" in params else []
+    if not refs and b"bulkTransitionInputs" in raw:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            for item in json.loads(raw).get("bulkTransitionInputs") or []:
+                refs.extend(str(r) for r in item.get("selectedIssueIdsOrKeys") or [])
+    keys = []
+    for ref in refs:
+        with contextlib.suppress(StoreError):
+            keys.append(sandbox.store.issue(ref).key)
+    return keys
