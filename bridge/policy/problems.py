@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 NodeKind = Literal["scalar", "map", "seq"]
 
@@ -99,6 +99,31 @@ class Node:
         if isinstance(value, int | float):
             return f"the number {self.text}"
         return f"{self.text!r}"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One rule file after its shape checks.
+
+    ``values`` holds each top-level part that has the right shape (model values);
+    ``damaged`` the paths where shape problems were found (already reported)."""
+
+    file: str
+    tree: Node
+    values: Mapping[str, Any]
+    damaged: Sequence[tuple[str | int, ...]] = ()
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def given(self, key: str) -> bool:
+        """Whether the file has the key at all (``key: null`` included)."""
+        return self.tree.entry(key) is not None
+
+    def sound(self, *path: str | int) -> bool:
+        """The part at ``path`` is there and has no shape problem anywhere inside."""
+        present = bool(path) and path[0] in self.values
+        return present and not any(bad[: len(path)] == path for bad in self.damaged)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

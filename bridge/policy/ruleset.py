@@ -2,7 +2,7 @@
 
 Support leads edit four files (SPEC §3).  Their *shape* (keys, types, allowed
 values, written forms) is checked by the rule models (``bridge.rules.shape``),
-which hand over each file as a :class:`Document`: its located tree and the
+which hand over each file as a :class:`~bridge.policy.problems.Document`: its located tree and the
 parts that have the right shape.  This module checks what those parts *mean*
 and builds the rule set from them: references between files (tiers, levels,
 calendars, field names, entitlements), ordering, templates, contact counts,
@@ -51,7 +51,7 @@ from bridge.policy.model import (
     UnknownCustomerPolicy,
     UsageLimit,
 )
-from bridge.policy.problems import Node, Problem, did_you_mean, known_list, where_of
+from bridge.policy.problems import Document, Problem, did_you_mean, known_list, where_of
 from bridge.policy.regexsafe import backtracking_risk
 from bridge.policy.templates import check_template
 
@@ -61,7 +61,6 @@ if TYPE_CHECKING:  # the models' types, for type checkers only: the policy core 
 __all__ = (
     "DEFAULT_FIELDS",
     "RULE_FILES",
-    "Document",
     "RulesInvalid",
     "build_ruleset",
     "parse_duration",
@@ -97,7 +96,6 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_DURATION_SECONDS = 366 * 24 * 3600
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 NEXT_BUSINESS_DAY = "next_business_day"
 #: The comment for a request a usage limit refuses, when the rules give none.
 USAGE_LIMIT_TEXT = "{key}: {request_type} is not included: {why}."
@@ -115,31 +113,6 @@ class RulesInvalid(Exception):
         count = len(self.problems)
         lines = "\n".join(str(p) for p in self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the rules:\n{lines}")
-
-
-@dataclass(frozen=True)
-class Document:
-    """One rule file after its shape checks.
-
-    ``values`` holds each top-level part that has the right shape (model values);
-    ``damaged`` the paths where shape problems were found (already reported)."""
-
-    file: str
-    tree: Node
-    values: Mapping[str, Any]
-    damaged: Sequence[Path] = ()
-
-    def get(self, key: str) -> Any:
-        return self.values.get(key)
-
-    def given(self, key: str) -> bool:
-        """Whether the file has the key at all (``key: null`` included)."""
-        return self.tree.entry(key) is not None
-
-    def sound(self, *path: str | int) -> bool:
-        """The part at ``path`` is there and has no shape problem anywhere inside."""
-        present = bool(path) and path[0] in self.values
-        return present and not any(bad[: len(path)] == path for bad in self.damaged)
 
 
 # ----------------------------------------------------------------------------- values
@@ -653,17 +626,14 @@ def _days(build: _Build, path: Path, spec: str) -> list[int] | None:
 def _intervals(
     build: _Build, path: Path, value: str | list[str] | None
 ) -> tuple[tuple[time, time], ...] | None:
+    """Opening times (valid times of day, by their shape) → ordered, non-overlapping spans."""
     if value is None or value == "closed":
         return ()
     where = build.where(path)
     spans: list[tuple[int, int]] = []  # minutes since midnight; an end of 24:00 is 1440
     for at, text in _each(path, value):
-        start_text, _, end_text = text.partition("-")
-        start, end = _minutes(start_text), _minutes(end_text, end=True)
-        if start is None or end is None:
-            message = f"{where}: {text.strip()!r} is not a time of day"
-            build.add(at, message, 'hours run 00:00 to 24:00, e.g. "09:00-17:00"')
-            return None
+        start, end = (_minutes(t) for t in text.split("-"))
+        end = end or 1440  # "22:00-00:00" and "22:00-24:00" run to midnight
         if end <= start:
             message = f"{where}: {text.strip()!r} closes before it opens"
             build.add(at, message, 'e.g. "09:00-17:00"; "22:00-24:00" runs to midnight')
@@ -672,21 +642,15 @@ def _intervals(
     spans.sort()
     for (s1, e1), (s2, e2) in itertools.pairwise(spans):
         if s2 < e1:
-            message = f"{where}: opening times {_hhmm(s1)}-{_hhmm(e1)} and {_hhmm(s2)}-{_hhmm(e2)} overlap"
-            build.add(path, message)
+            message = f"opening times {_hhmm(s1)}-{_hhmm(e1)} and {_hhmm(s2)}-{_hhmm(e2)} overlap"
+            build.add(path, f"{where}: {message}")
             return None
     return tuple((_time(s), _time(e)) for s, e in spans)
 
 
-def _minutes(text: str, *, end: bool = False) -> int | None:
-    match = _CLOCK.fullmatch(text.strip())
-    if match is None:
-        return None
-    hour, minute = int(match.group(1)), int(match.group(2))
-    if minute > 59 or hour > 24 or (hour == 24 and (minute or not end)):
-        return None
-    value = hour * 60 + minute
-    return 1440 if end and value == 0 else value
+def _minutes(text: str) -> int:
+    hour, minute = text.strip().split(":")
+    return int(hour) * 60 + int(minute)
 
 
 def _hhmm(minutes: int) -> str:

@@ -14,8 +14,8 @@ from os import PathLike
 from pathlib import Path
 
 from bridge.policy.model import RuleSet
-from bridge.policy.problems import Problem
-from bridge.policy.ruleset import RULE_FILES, Document, RulesInvalid, build_ruleset
+from bridge.policy.problems import Document, Problem
+from bridge.policy.ruleset import RULE_FILES, RulesInvalid, build_ruleset
 from bridge.rules.shape import read_document
 from bridge.yamlsafe import read_yaml
 

@@ -65,12 +65,13 @@ Date = Annotated[
         description="YYYY-MM-DD.",
     ),
 ]
+_HOUR = r"([01]?\d|2[0-3]):[0-5]\d"  # a time of day, 00:00 to 23:59
 Opening = Annotated[
     str,
     form(
         "an opening time",
         'write "HH:MM-HH:MM" in quotes, e.g. "09:00-17:00"',
-        pattern=r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+        pattern=rf"^\s*{_HOUR}\s*-\s*({_HOUR}|24:00)\s*$",
         description='"HH:MM-HH:MM", e.g. "09:00-17:00".',
     ),
 ]

@@ -24,8 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from bridge.policy.problems import Node, Problem, did_you_mean, known_list, where_of
-from bridge.policy.ruleset import Document
+from bridge.policy.problems import Document, Node, Problem, did_you_mean, known_list, where_of
 from bridge.rules.models import DAY_FORM, FILES
 
 __all__ = ["read_document"]
