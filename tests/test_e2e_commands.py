@@ -206,6 +206,9 @@ def test_demo_runs_a_cycle_and_the_second_writes_nothing(
     table = out.split("2) run --once")[1]
     assert re.search(r"^KEY\s+ORGANISATION\s+TIER\s+PRIORITY", table, re.MULTILINE)
     assert len(re.findall(r"^SUP-\d+ ", table, re.MULTILINE)) >= 30
+    # what each case got, and the customer of a case naming no organisation
+    assert "+sla-breached, →Escalate" in table and "+over-quota" in table, table
+    assert re.search(r"^SUP-\d+\s+\(Globex Telecom\)\s+Enterprise", table, re.MULTILINE), table
 
 
 def test_the_demo_tells_the_same_story_on_any_day(

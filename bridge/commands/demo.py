@@ -50,12 +50,16 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _actions(outcome: IssueOutcome) -> str:
-    if outcome.plan is None:
+def _actions(outcome: IssueOutcome, planned: IssueOutcome | None) -> str:
+    """What the cycle did with the case, from its plan (``planned``: the same case in the
+    dry run at the same moment, whose outcome keeps its plan; a cycle that writes lets a
+    written case's plan go)."""
+    plan = outcome.plan or (planned.plan if planned is not None else None)
+    if plan is None or outcome.error:
         return outcome.error or "-"
     comments: Counter[str] = Counter()
     bits: list[str] = []
-    for action in outcome.plan.actions:
+    for action in plan.actions:
         if isinstance(action, EditIssue):
             n = len(action.fields)
             if n:
@@ -82,29 +86,29 @@ def _due(outcome: IssueOutcome) -> str:
     return outcome.response_due.strftime("%a %d %b %H:%M %Z")
 
 
-def _organisation(outcome: IssueOutcome, customers: Mapping[str, str]) -> str:
+def _organisation(outcome: IssueOutcome, planned: IssueOutcome | None) -> str:
     """The case's organisation; for one naming none, the customer the bridge found from
     its reporter, in brackets ("-": none)."""
     if outcome.organization:
         return outcome.organization
-    customer = customers.get(outcome.key)
-    return f"({customer})" if customer else "-"
+    desired = planned.desired if planned is not None else None
+    return f"({desired.customer})" if desired is not None and desired.customer else "-"
 
 
-def print_table(report: CycleReport, out: TextIO, customers: Mapping[str, str]) -> None:
-    """The cycle's cases, one row each (``customers``: the customer each case was found
-    to be, from a dry run, whose outcomes keep what was decided)."""
+def print_table(report: CycleReport, out: TextIO, planned: Mapping[str, IssueOutcome]) -> None:
+    """The cycle's cases, one row each (``planned``: each case's outcome in a dry run at
+    the same moment, which keeps the plan and the decisions a written case lets go)."""
     rows = [
         (
             o.key,
-            _organisation(o, customers),
+            _organisation(o, planned.get(o.key)),
             o.tier or "-",
             f"{o.priority_before or '-'} → {o.priority_after or '-'}"
             if o.priority_before != o.priority_after
             else (o.priority_before or "-"),
             _due(o),
             o.sla_state,
-            _actions(o),
+            _actions(o, planned.get(o.key)),
         )
         for o in report.outcomes
     ]
@@ -171,12 +175,7 @@ def run(args: argparse.Namespace) -> int:
         reads1, writes1 = server.requests.count(kind="read"), server.requests.count(kind="write")
         local = now.astimezone(default_tz(ruleset))
         print(f"\n2) run --once at {local.strftime('%a %d %b %Y %H:%M %Z')}:\n", file=out)
-        customers = {
-            o.key: o.desired.customer
-            for o in preview.outcomes
-            if o.desired is not None and o.desired.customer
-        }
-        print_table(first, out, customers)
+        print_table(first, out, {o.key: o for o in preview.outcomes})
         print(f"\n   {summary_line(first)}", file=out)
         print(f"   requests: {reads1} reads, {writes1} writes", file=out)
 

@@ -2,9 +2,10 @@
 
 Reads the month's cases in ONE search (the scope, created from a day before the
 month to a day after it, so every customer's calendar zone is covered), builds
-the organisations' cases for quota ranking from that same read, evaluates each
-case of the month with the cycle's own `Engine.evaluate` at ``--now``, and
-aggregates (`bridge.report.compute`).  Read-only: nothing is written to Jira,
+the organisations' cases for quota ranking from that same read (each case under
+the customer it counts for, as a cycle ranks it), evaluates each case read with
+the cycle's own `Engine.evaluate` at ``--now``, keeps those created in the month
+in their customer's zone, and aggregates (`bridge.report.compute`).  Read-only: nothing is written to Jira,
 and the bridge's state database is not opened (an in-memory one stands in).
 
 Prints the table; writes ``report.csv`` and ``report.html`` to ``--out``

@@ -414,8 +414,9 @@ class BusinessCalendar:
                 spec.country, subdiv=spec.subdivision, years=year
             )
             closed = self._holidays_of(year)
-            out.extend((d, str(n)) for d, n in listed.items() if start <= d <= end)
-            out = [(d, n) for d, n in out if d not in closed]
+            out.extend(
+                (d, str(n)) for d, n in listed.items() if start <= d <= end and d not in closed
+            )
         return sorted(out)
 
     def _day_intervals(self, d: date) -> list[tuple[int, int]]:

@@ -945,7 +945,10 @@ def demo(store: Store, now: datetime | None = None) -> Store:
     for c in sorted((c for c in cases if c.day < 0), key=lambda c: c.day):
         # last month: mid-morning in the customer's own office, on a working day
         day = (month_start + timedelta(days=c.day)).astimezone(_office(c, tz))
-        planned.append((_office_time(day.replace(hour=10, minute=0)), c))
+        day = day.replace(hour=10, minute=0, second=0, microsecond=0)
+        while day.weekday() >= 5:  # on the Friday before, not at the weekend
+            day -= timedelta(days=1)
+        planned.append((day, c))
     # this month's cases, in their listed order (keys follow creation, as on a real
     # site), spread over the part of the month that has passed, denser towards now (the
     # newest cases still have their clocks running), each in its customer's office hours
