@@ -2,12 +2,12 @@
 
 Support leads edit four files (SPEC §3).  Their *shape* (keys, types, allowed
 values, written forms) is checked by the rule models (``bridge.rules.shape``),
-which hand over each file as a :class:`~bridge.policy.problems.Document`: its located tree and the
-parts that have the right shape.  This module checks what those parts *mean*
-and builds the rule set from them: references between files (tiers, levels,
-calendars, field names, entitlements), ordering, templates, contact counts,
-regular expressions a customer's text could stall, durations, percentages,
-opening times and dates as values, time zones and holiday names.
+which hand over each file as a :class:`~bridge.policy.problems.Document`: its
+located tree and the parts that have the right shape.  This module checks what
+those parts *mean* and builds the rule set from them: references between files
+(tiers, levels, calendars, field names, entitlements), ordering, templates,
+contact counts, regular expressions a customer's text could stall, durations,
+percentages, opening times and dates as values, time zones and holiday names.
 
 Validation never stops at the first mistake: every problem across all four
 files is collected and raised together in :class:`RulesInvalid`.  A check that

@@ -1,8 +1,10 @@
 """The rule files' shape, described once: typed models of the four files.
 
 These models are the one description of what `rules/*.yaml` may contain: the
-published JSON Schema (``jsm-bridge schema``) is generated from them and so is
-the README's rule reference (a test keeps it current).  Each field says its
+published JSON Schema (``jsm-bridge schema``) is generated from them, so is the
+README's rule reference (a test keeps it current), and ``check`` validates the
+files with them (``bridge.rules.shape`` turns their errors into ``file:line``
+problems, worded from each field's ``form`` and ``hint``).  Each field says its
 type for the reference (``shown``) and its meaning (``description``).  What a
 rule *means* (references between files, ordering, templates, contact counts)
 is checked by ``bridge.policy.ruleset``.
