@@ -155,3 +155,22 @@ def test_readme_examples_pass_check_s_shape_checks() -> None:
         assert tree is not None and problems == []
         _, problems = read_document(file, f"README {file}.yaml", tree)
         assert problems == [], "\n".join(map(str, problems))
+
+
+def test_a_mistake_inside_one_of_several_shapes_is_reported_as_the_author_meant_it(
+    tmp_path: Path,
+) -> None:
+    """A required item is a field name or a mapping: a misspelt key of the mapping is an
+    unknown key with a did-you-mean, not "must be text"."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    path = rules / "sla.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("{field: description,", "{feild: description,"), "utf-8")
+    with pytest.raises(RulesInvalid) as caught:
+        load_ruleset(rules)
+    (problem,) = caught.value.problems
+    assert problem.message == "required_information: fields: item 2: unknown key 'feild'"
+    assert problem.hint is not None and problem.hint.startswith("did you mean 'field'?")
+    line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if "feild" in ln)
+    assert problem.line == line
