@@ -124,11 +124,13 @@ def test_defect_1_case_without_organisation_counts_in_its_customers_month_whatev
     flavour: str,
     sandbox_factory: SandboxFactory,
     tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Acme's contact raises seven cases naming Acme, then one naming no organisation.
     A bridge scoped to the cases naming none ranks it among Acme's whole month (8 of 4,
     over quota), and one scoped to Acme's organisation counts it before Acme's next
-    named case (9 of 4): the month is Acme's, whatever the scope reads."""
+    named case (9 of 4): the month is Acme's, whatever the scope reads.  `check` says
+    such a scope costs a search outside it each cycle."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
     start = SANDBOX_NOW - timedelta(days=2)
     named = [new_case(sb, created=start + timedelta(minutes=n)) for n in range(7)]
@@ -154,6 +156,15 @@ def test_defect_1_case_without_organisation_counts_in_its_customers_month_whatev
         finally:
             runtime.close()
     assert end_state(sb, named[3]).field("Cases this month") == "4 of 4"
+
+    config = write_config(sb, tmp_path)
+    text = config.read_text(encoding="utf-8")
+    scope = "project = SUP AND Organizations is EMPTY"
+    config.write_text(text.replace("jql: ", f"jql: {scope!r} # was: ", 1), encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "jira.jql selects cases by organisation (Organizations is EMPTY)" in out, out
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

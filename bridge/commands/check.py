@@ -169,12 +169,15 @@ def run(args: argparse.Namespace) -> int:
 
 def scope_warnings(settings: Settings) -> list[str]:
     """A warning for each clause of ``jira.jql`` that selects cases by status or
-    resolution, with the config's ``file:line``: the cases it hides still count for the
-    quota, which then costs a search per cycle outside the scope."""
-    from bridge.sync.poll import scope_status_clauses
+    resolution, or by organisation, with the config's ``file:line``: the cases it hides
+    still count for the quota, which then costs a search per cycle outside the scope."""
+    from bridge.sync.poll import scope_field_clauses, scope_status_clauses
 
-    clauses = scope_status_clauses(settings.jira.jql)
-    if not clauses:
+    jql = settings.jira.jql
+    org = settings.fields.get("organization") or "Organizations"
+    statuses = scope_status_clauses(jql)
+    organisations = scope_field_clauses(jql, [org])
+    if not statuses and not organisations:
         return []
     where = str(settings.path)
     try:
@@ -183,13 +186,21 @@ def scope_warnings(settings: Settings) -> list[str]:
         where += f":{line}"
     except (OSError, StopIteration, UnicodeDecodeError):
         pass
+    searched = (
+        "so each cycle the bridge searches the organisations' months in the projects of "
+        "the cases it reads, outside the scope."
+    )
     return [
         f"{where}: jira.jql selects cases by status or resolution ({clause}): the cases it "
-        "leaves out (resolved ones, say) still count for the quota, so each cycle the bridge "
-        "searches the organisations' months in the projects of the cases it reads, outside "
-        "the scope. To count from the scope and save that search, remove the clause: the "
-        "bridge writes only fields (tier, quota, SLA state, due) on resolved cases."
-        for clause in clauses
+        f"leaves out (resolved ones, say) still count for the quota, {searched} To count "
+        "from the scope and save that search, remove the clause: the bridge writes only "
+        "fields (tier, quota, SLA state, due) on resolved cases."
+        for clause in statuses
+    ] + [
+        f"{where}: jira.jql selects cases by organisation ({clause}): a customer's month "
+        "also holds the cases it leaves out (its contacts' cases naming no organisation, "
+        f"or those naming it), {searched}"
+        for clause in organisations
     ]
 
 
