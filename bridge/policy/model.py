@@ -610,8 +610,13 @@ class Explanation:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class Desired:
+    """What the support terms want one case to look like: made once per case and per
+    cycle, read by the planner, never changed after.  (Not frozen: a frozen dataclass
+    sets each of its fields through ``object.__setattr__``, and at 10,000 cases a
+    cycle that was a tenth of the evaluation's CPU.)"""
+
     key: str
     known_customer: bool
     tier: str | None  # display name ("Premium"), None for unknown customers
