@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from bridge.policy.compiled import CustomerFacts, Policy
+from bridge.policy.information import NamedCheck
 from bridge.policy.model import EvalContext, MonthCase
 from bridge.policy.priority import PriorityOutcome
 from bridge.policy.tiers import OrgIndex, _org_index, first_listings, raised_flags
@@ -32,6 +33,8 @@ class Cycle:
     quota_index: dict[tuple[str | None, str, str], OrgIndex] = field(default_factory=dict)
     #: the priority decisions, by what they read (``Pipeline.decision_reads``)
     priority_outcomes: dict[tuple[object, ...], PriorityOutcome] = field(default_factory=dict)
+    #: the required-information check with the context's field names (made on first use)
+    named_check: NamedCheck | None = None
 
     @classmethod
     def start(cls, now: datetime, context: EvalContext | None = None) -> Cycle:
@@ -42,6 +45,12 @@ class Cycle:
     @property
     def explain(self) -> bool:
         return self.context.explain
+
+    def information(self, policy: Policy) -> NamedCheck:
+        """The policy's required-information check with this cycle's field names."""
+        if self.named_check is None:
+            self.named_check = policy.information.named(self.context.field_names)
+        return self.named_check
 
     def org_index(self, organization: str | None, facts: CustomerFacts, policy: Policy) -> OrgIndex:
         """The organisation's cases of the context, ranked in its calendar (once per cycle)."""

@@ -106,8 +106,6 @@ def evaluate(snapshot: IssueSnapshot, policy: Policy, cycle: Cycle) -> Desired:
         notes = explain_unknown(snapshot, policy, customer) if cycle.explain else ()
         return _unknown_desired(snapshot, writes, notes)
     decisions = decide(snapshot, policy, cycle, facts, customer)
-    reminder = policy.rules.channel_reminder
-    decisions = decisions._replace(channel=decide_channel(snapshot, reminder, facts.customer.tier))
     writes = writes_of(snapshot, policy, decisions)
     notes = explain_known(snapshot, policy, decisions) if cycle.explain else ()
     return _known_desired(snapshot, policy, decisions, writes, notes)
@@ -124,7 +122,7 @@ def decide(
     rules = policy.rules
     contact, entitlement, quota = _terms(snapshot, policy, cycle, facts)
     priority = policy.priority.decide(snapshot, cycle.priority_outcomes)
-    information = policy.information.decide(snapshot, cycle.context.field_names)
+    information = cycle.information(policy).decide(snapshot)
     open_case = snapshot.status_category != "done"
     write = decide_write(snapshot, priority, policy.priority, open_case)
     assignment = decide_assignment(snapshot, facts, open_case)
@@ -162,6 +160,7 @@ def decide(
         next_wakeup=next_wakeup(clock, ladder, rules.response.at_risk_at, facts, cycle.now),
         priority_write=write,
         customer=customer,
+        channel=decide_channel(snapshot, rules.channel_reminder, facts.customer.tier),
     )
 
 
@@ -214,17 +213,6 @@ def decide_ladder(
         left_alone=assignment.by_person,
         escalation_owner=facts.escalation_owner,
     )
-
-
-def decide_information(
-    snapshot: IssueSnapshot, required: tuple[str, ...], cycle: Cycle
-) -> Information:
-    fields = snapshot.fields
-    missing = tuple(name for name in required if not (fields.get(name) or "").strip())
-    if not missing:
-        return Information(required, (), "")
-    names = cycle.context.field_names
-    return Information(required, missing, ", ".join(names.get(n, n) for n in missing))
 
 
 def decide_assignment(snapshot: IssueSnapshot, facts: CustomerFacts, open_case: bool) -> Assignment:

@@ -67,6 +67,7 @@ class InformationCheck:
 
     items: tuple[Item, ...]
     placeholders: frozenset[str]  # bare forms
+    required: tuple[str, ...]  # the items' names
 
     @classmethod
     def of(cls, info: RequiredInformation) -> InformationCheck:
@@ -79,58 +80,98 @@ class InformationCheck:
             )
             for item in info.required
         )
-        return cls(items, frozenset(bare(p) for p in info.placeholders))
+        placeholders = frozenset(bare(p) for p in info.placeholders)
+        return cls(items, placeholders, tuple(item.name for item in items))
+
+    def named(self, field_names: Mapping[str, str]) -> NamedCheck:
+        """The check with the site's field names (``field_names``: logical -> the site's)."""
+        names = {name for item in self.items for name in item.item.fields}
+        shown = {name: field_names.get(name, name) for name in names}
+        return NamedCheck(self, field_names, {n: Shown(s, bare(s)) for n, s in shown.items()})
 
     def decide(self, snapshot: IssueSnapshot, field_names: Mapping[str, str]) -> Information:
         """The items the case lacks (``field_names``: logical name -> the site's name)."""
-        required = tuple(item.name for item in self.items)
+        return self.named(field_names).decide(snapshot)
+
+
+class Shown(NamedTuple):
+    """A field as the site names it, and that name as a placeholder ("Version")."""
+
+    name: str
+    bare: str
+
+
+@dataclass(frozen=True)
+class NamedCheck:
+    """The check with the site's field names, as a cycle uses it: each name looked up
+    and folded once."""
+
+    check: InformationCheck
+    field_names: Mapping[str, str]
+    shown: Mapping[str, Shown]  # every item's logical field names -> as shown
+
+    def decide(self, snapshot: IssueSnapshot) -> Information:
+        """The items the case lacks, why, and how the others were answered when that is
+        worth telling (by a later field of ``any_of``, or an accepted answer)."""
         missing: list[Missing] = []
         answered: list[str] = []
-        for item in self.items:
-            why, note = self._lacking(item, snapshot.fields, field_names)
-            if why:
-                missing.append(Missing(item.name, _shown(item, field_names), why))
-            elif note:
-                answered.append(note)
-        names = ", ".join(m.shown for m in missing)
+        fields = snapshot.fields
+        for item in self.check.items:
+            verdicts = []
+            for position, name in enumerate(item.item.fields):
+                text = (fields.get(name) or "").strip()
+                verdict = self.verdict(item, text, name)
+                if verdict == "accepted" or not verdict:
+                    if position or verdict:
+                        answered.append(self._note(item, position, text))
+                    break
+                verdicts.append((name, text, verdict))
+            else:
+                missing.append(self._missing(item, verdicts))
         return Information(
-            required, tuple(m.name for m in missing), names, tuple(missing), tuple(answered)
+            self.check.required,
+            tuple(m.name for m in missing),
+            ", ".join(m.shown for m in missing),
+            tuple(missing),
+            tuple(answered),
         )
 
-    def _lacking(
-        self, item: Item, fields: Mapping[str, str | None], field_names: Mapping[str, str]
-    ) -> tuple[str, str]:
-        """Why no field of the item answers it ("" when one does), and how it was answered
-        when that is worth telling (by a later field of ``any_of``, or an accepted answer)."""
-        reasons = []
-        for position, name in enumerate(item.item.fields):
-            value, shown = fields.get(name), field_names.get(name, name)
-            why = self.refused(item, name, value, shown)
-            if not why:
-                text = (value or "").strip()[:40]
-                if position:
-                    return "", f"{_shown(item, field_names)}: answered by {shown} ({text!r})"
-                if bare(text) in item.accept:
-                    return "", f"{shown}: {text!r} is an accepted answer"
-                return "", ""
-            reasons.append(why)
-        return "; ".join(reasons), ""
-
-    def refused(self, item: Item, name: str, value: str | None, shown: str) -> str:
-        """Why this field's value does not answer the item ("" when it does)."""
-        text = (value or "").strip()
+    def verdict(self, item: Item, text: str, name: str) -> str:
+        """Whether the stripped answer ``text`` of field ``name`` answers the item: "" (it
+        does), "accepted" (listed under ``accept``), or what keeps it from answering."""
         if not text:
-            return f"{shown} is empty"
-        folded = bare(text)
+            return "empty"
+        folded = text.strip(_NOISE).casefold()  # bare(text): ``text`` is stripped already
         if folded in item.accept:
-            return ""
-        if not folded or folded in self.placeholders or folded == bare(shown):
-            return f"{shown} {text[:40]!r} is a placeholder, not an answer"
+            return "accepted"
+        if not folded or folded in self.check.placeholders or folded == self.shown[name].bare:
+            return "placeholder"
         if len(text) < item.item.min_length:
-            return f"{shown} {text[:40]!r} is shorter than {item.item.min_length} characters"
+            return "short"
         if item.pattern is not None and item.pattern.search(text) is None:
-            return f"{shown} {text[:40]!r} does not match /{item.item.pattern}/"
+            return "pattern"
         return ""
+
+    def _note(self, item: Item, position: int, text: str) -> str:
+        shown = self.shown[item.item.fields[position]].name
+        if position:
+            return f"{_shown(item, self.field_names)}: answered by {shown} ({text[:40]!r})"
+        return f"{shown}: {text[:40]!r} is an accepted answer"
+
+    def _missing(self, item: Item, verdicts: list[tuple[str, str, str]]) -> Missing:
+        reasons = [_reason(self.shown[name].name, text, why, item) for name, text, why in verdicts]
+        return Missing(item.name, _shown(item, self.field_names), "; ".join(reasons))
+
+
+def _reason(shown: str, text: str, verdict: str, item: Item) -> str:
+    """Why a field's answer does not answer the item, in words."""
+    if verdict == "empty":
+        return f"{shown} is empty"
+    if verdict == "placeholder":
+        return f"{shown} {text[:40]!r} is a placeholder, not an answer"
+    if verdict == "short":
+        return f"{shown} {text[:40]!r} is shorter than {item.item.min_length} characters"
+    return f"{shown} {text[:40]!r} does not match /{item.item.pattern}/"
 
 
 def _shown(item: Item, field_names: Mapping[str, str]) -> str:
