@@ -29,8 +29,9 @@ answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import NamedTuple
 
 from bridge.policy.model import (
@@ -262,6 +263,10 @@ class Pipeline:
     checks: tuple[tuple[PriorityRule, Check], ...]
     reads: tuple[Read, ...]  # what the rules read
     decision_reads: tuple[Read, ...]  # what the whole decision reads: its memo key
+    #: the decision's reads of snapshot attributes, and of logical fields (the memo key)
+    read_attributes: Callable[[IssueSnapshot], tuple[object, ...]]
+    read_fields: tuple[str, ...]
+    slugs: Mapping[str, str]  # rule name -> its id segment
 
     @classmethod
     def of(cls, policy: PriorityPolicy) -> Pipeline:
@@ -273,7 +278,22 @@ class Pipeline:
                 levels.setdefault(name.casefold(), level)
         checks = tuple((rule, Check.of(rule.when)) for rule in policy.rules)
         reads = tuple(dict.fromkeys(read for _, check in checks for read in check.reads))
-        return cls(policy, levels, checks, reads, (*REQUESTED_READS, *reads))
+        decision_reads = (*REQUESTED_READS, *reads)
+        attributes = [r.what for r in decision_reads if r.what != "field"]
+        return cls(
+            policy,
+            levels,
+            checks,
+            reads,
+            decision_reads,
+            read_attributes=attrgetter(*attributes),  # several: the requested priority's
+            read_fields=tuple(r.name for r in decision_reads if r.what == "field"),
+            slugs={rule.name: slug(rule.name) for rule in policy.rules},
+        )
+
+    def key(self, snapshot: IssueSnapshot) -> tuple[object, ...]:
+        """What the decision reads of the case: the values of ``decision_reads``."""
+        return (self.read_attributes(snapshot), *map(snapshot.fields.get, self.read_fields))
 
     def level_of(self, jira_name: str | None) -> PriorityLevel | None:
         """``PriorityPolicy.level_of``, one dict look-up."""
@@ -284,7 +304,7 @@ class Pipeline:
     ) -> PriorityOutcome:
         """``decide_priority``, remembered by what it reads: the case's priority, its
         history and what the rules read (few combinations recur across a cycle)."""
-        key = tuple([read.of(snapshot) for read in self.decision_reads])
+        key = self.key(snapshot)
         found = memo.get(key)
         if found is None:
             if len(memo) >= MEMO_LIMIT:
@@ -478,7 +498,7 @@ def _change(
         kind, name, template = "engineer", "engineer", comments.engineer
     elif changing and outcome.level != outcome.requested.level:
         rule = changing[-1].rule
-        kind, name, template = "rule", slug(rule.name), rule.comment or comments.rule
+        kind, name, template = "rule", pipeline.slugs[rule.name], rule.comment or comments.rule
     elif number > 1:  # the bridge changed it before: this change undoes that
         kind, name, template = "restored", "restored", comments.restored
     else:
