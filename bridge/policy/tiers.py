@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import MappingProxyType
@@ -153,11 +153,10 @@ def usage_refusals(
     bought = {p.strip().casefold(): p for p in customer.products}
     used: defaultdict[tuple[str, date, str], list[str]] = defaultdict(list)
     refused: dict[str, str] = {}
-    for case in sorted(cases, key=_sort_key):
+    for case, needed in sorted(_limited(cases, limits, needs, skip), key=lambda c: _sort_key(c[0])):
         raised = case.raised
-        if raised is None or raised.request_type is None or not_counted(case.resolution, skip):
-            continue
-        for entitlement in needs.get(raised.request_type.strip().casefold(), ()):
+        assert raised is not None  # _limited keeps only cases raised for a limited entitlement
+        for entitlement in needed:
             limit = limits.get(entitlement)
             if limit is None:
                 continue
@@ -182,6 +181,23 @@ def usage_refusals(
                 break
             group.append(case.key)
     return refused
+
+
+def _limited(
+    cases: Sequence[MonthCase],
+    limits: Mapping[str, UsageLimit],
+    needs: Mapping[str, tuple[str, ...]],
+    skip: AbstractSet[str],
+) -> Iterator[tuple[MonthCase, tuple[str, ...]]]:
+    """The counted cases whose request type needs an entitlement with a usage limit, and
+    what it needs (only they are ranked: most cases use no limited entitlement)."""
+    for case in cases:
+        raised = case.raised
+        if raised is None or raised.request_type is None or not_counted(case.resolution, skip):
+            continue
+        needed = needs.get(raised.request_type.strip().casefold(), ())
+        if any(entitlement in limits for entitlement in needed):
+            yield case, needed
 
 
 # ----------------------------------------------------------------------- channel
