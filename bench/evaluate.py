@@ -24,6 +24,7 @@ import math
 import os
 import pickle
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,7 +179,7 @@ def against(rev: str, cases: int, cycled: bool, passes: int, at: datetime) -> No
     ``cycled``), each through its own client and snapshot code, with its own config and
     rules (an older commit refuses the keys added since).  Then the passes alternate,
     old and new, in turn first, so both see the same machine load; each side's least
-    CPU time counts.
+    and median CPU time are shown, and their ratios per case.
     """
     from bridge.sandbox import seed as seeds
 
@@ -198,29 +199,29 @@ def against(rev: str, cases: int, cycled: bool, passes: int, at: datetime) -> No
             for side in sides:
                 side.ready()
         load_before = os.getloadavg()[0]
-        best = {(s.label, e): math.inf for s in sides for e in (False, True)}
+        times: dict[tuple[str, bool], list[float]] = {
+            (s.label, e): [] for s in sides for e in (False, True)
+        }
         for explain in (False, True):
             for n in range(passes):
                 for side in sides if n % 2 == 0 else sides[::-1]:
-                    key = (side.label, explain)
-                    best[key] = min(best[key], side.once(explain))
+                    times[side.label, explain].append(side.once(explain))
         for side in sides:
             side.close()
     old, new = sides
     kind = "after one sync cycle" if cycled else "fresh"
     print(
-        f"evaluation CPU, {kind} cases, least of {passes} interleaved passes "
+        f"evaluation CPU, {kind} cases, {passes} interleaved passes each "
         f"(load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}):"
     )
-    print(f"{'':<12}{old.label:>24}{new.label:>24}{'ratio':>8}")
+    print(f"{'':<20}{old.label:>24}{new.label:>24}{'ratio':>8}")
     for explain in (False, True):
-        cells = [
-            f"{best[s.label, explain]:.3f} s ({best[s.label, explain] / s.cases * 1e6:.1f} µs)"
-            for s in sides
-        ]
-        ratio = best[new.label, explain] / new.cases / (best[old.label, explain] / old.cases)
-        label = "explain on" if explain else "explain off"
-        print(f"{label:<12}{cells[0]:>24}{cells[1]:>24}{ratio:>7.2f}x")
+        for how, pick in (("least", min), ("median", statistics.median)):
+            cpu = {s.label: pick(times[s.label, explain]) / s.cases for s in sides}
+            cells = [f"{cpu[s.label] * s.cases:.3f} s ({cpu[s.label] * 1e6:.1f} µs)" for s in sides]
+            label = f"explain {'on' if explain else 'off'}, {how}"
+            ratio = cpu[new.label] / cpu[old.label]
+            print(f"{label:<20}{cells[0]:>24}{cells[1]:>24}{ratio:>7.2f}x")
     print(f"cases read: {old.cases} ({old.label}), {new.cases} ({new.label}); ratio per case")
 
 
