@@ -844,7 +844,7 @@ def _read_customers(build: _Build) -> None:
             )
             continue
         folded[org.casefold()] = org
-        customers[org] = _customer(build, path, customer)
+        customers[org] = _customer(build, org, customer)
     build.parts.update(
         customers=customers,
         unauthorised_contact=build.flag("unauthorised_contact", "unauthorised-contact"),
@@ -852,7 +852,8 @@ def _read_customers(build: _Build) -> None:
     )
 
 
-def _customer(build: _Build, path: Path, customer: m.Customer) -> Customer:
+def _customer(build: _Build, org: str, customer: m.Customer) -> Customer:
+    path: Path = ("customers", org)
     where = build.where(path)
     tier = build.tiers.get(customer.tier) if build.tiers is not None else None
     if build.tiers is not None and tier is None:
@@ -881,7 +882,7 @@ def _customer(build: _Build, path: Path, customer: m.Customer) -> Customer:
             "the day the contract began: its contract years start on that day",
         )
     return Customer(
-        organization=path[-1] if isinstance(path[-1], str) else "",
+        organization=org,
         tier=customer.tier,
         calendar=calendar,
         contacts=contacts,

@@ -187,8 +187,11 @@ class _Reader:
             message = f"{where} must have exactly one of the keys {_either(keys, 'or')}"
             self.add(node, loc, message, "start a new list item (- ) for each")
             return
-        nouns = list(dict.fromkeys(_noun(a) for a in choices))
+        nouns = [n for n in dict.fromkeys(_noun(a) for a in choices) if n]
         shown = _shown(node)
+        if not nouns:
+            self.add(node, loc, f"{where}: {shown} is not allowed here")
+            return
         plain_item = bool(loc) and isinstance(loc[-1], int) and where == self.where(loc[:-1])
         if plain_item:
             message = f"{where}: {shown} is not {_either(nouns, 'or')}"
@@ -386,12 +389,15 @@ def _noun(choice: dict[str, Any]) -> str:
         return str(choice["const"])
     if "enum" in choice:
         return _either([str(v) for v in choice["enum"]], "or")
-    return _TYPE_NOUNS.get(str(choice.get("type")), "something else")
+    return _TYPE_NOUNS.get(str(choice.get("type")), "")
 
 
 def _either(words: Sequence[str], joiner: str) -> str:
+    """``a``, ``a or b``, ``a, b or c`` (nothing for no words)."""
     words = [w for w in words if w]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {joiner} {words[-1]}"
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {joiner} {words[-1]}"
 
 
 def _shown(node: Node) -> str:
