@@ -18,7 +18,9 @@ from bridge.sync.poll import (
     needed_fields,
     org_month_cases,
     read_issues,
+    scope_field_clauses,
     scope_jql,
+    scope_status_clauses,
 )
 from bridge.sync.snapshot import SnapshotError
 
@@ -292,3 +294,26 @@ def test_issue_deleted_before_its_follow_up_read_is_skipped_but_outages_stop_the
     assert "vanished" in str(got[0][1])
     with pytest.raises(JiraError):
         read(Gone(503))
+
+
+@pytest.mark.parametrize(
+    ("jql", "by_organisation", "by_status"),
+    [
+        ("project = SUP", [], []),
+        ("project = SUP AND Organizations is EMPTY", ["Organizations is EMPTY"], []),
+        (
+            'project = SUP AND "Organizations" = "Acme Networks" ORDER BY key',
+            ['"Organizations" = "Acme Networks"'],
+            [],
+        ),
+        ('cf[10002] in ("Acme") AND status = Open', ['cf[10002] in ("Acme")'], ["status = Open"]),
+        # inside a quoted literal a field name is text, not a clause
+        ('project = SUP AND summary ~ "Organizations = x"', [], []),
+        ('project = SUP AND summary ~ "status = open"', [], []),
+    ],
+)
+def test_the_scope_clauses_that_leave_cases_of_a_customers_month_out(
+    jql: str, by_organisation: list[str], by_status: list[str]
+) -> None:
+    assert scope_field_clauses(jql, ["Organizations", "cf[10002]"]) == by_organisation
+    assert scope_status_clauses(jql) == by_status
