@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -189,12 +190,12 @@ def test_the_daemon_stops_with_exit_1_when_jira_refuses_it_for_good(
     class StopOnThirdSearch(Faults):
         searches = 0
 
-        def decide(self, endpoint: str, kind: str) -> Decision:
+        def decide(self, endpoint: str, kind: str, issues: Collection[str] = ()) -> Decision:
             if "search" in endpoint and "/user" not in endpoint:  # issue searches only
                 self.searches += 1
                 if self.searches == 3:
                     os.kill(os.getpid(), signal.SIGTERM)
-            return super().decide(endpoint, kind)
+            return super().decide(endpoint, kind, issues)
 
     monkeypatch.setattr(run_command, "take_site_lock", take_then_revoke)
     sandbox.server.faults = StopOnThirdSearch(None)

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,7 @@ class WriteGate(Faults):
         self.release = threading.Event()
         self.count_lock = threading.Lock()
 
-    def decide(self, endpoint: str, kind: str) -> Decision:
+    def decide(self, endpoint: str, kind: str, issues: Collection[str] = ()) -> Decision:
         if kind == "write":
             with self.count_lock:
                 self.writes += 1
@@ -271,7 +271,7 @@ class WriteGate(Faults):
             if n == self.at_write:
                 self.reached.set()
                 self.release.wait(DEADLINE)
-        return super().decide(endpoint, kind)
+        return super().decide(endpoint, kind, issues)
 
 
 class Daemon:

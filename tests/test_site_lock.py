@@ -4,6 +4,7 @@ site (a project property), on Cloud and Data Center alike."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -141,7 +142,7 @@ class SameSecond(Faults):
         self.reads = self.writes = 0
         self.count = threading.Lock()
 
-    def decide(self, endpoint: str, kind: str) -> Decision:
+    def decide(self, endpoint: str, kind: str, issues: Collection[str] = ()) -> Decision:
         if "/properties/{propertyKey}" in endpoint and "/project/" in endpoint:
             with self.count:
                 if endpoint.startswith("GET"):
@@ -154,7 +155,7 @@ class SameSecond(Faults):
                 self.both_read.wait()
             if not first_reads and n == 2:
                 return Decision(delay=0.1)
-        return super().decide(endpoint, kind)
+        return super().decide(endpoint, kind, issues)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
