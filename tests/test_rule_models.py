@@ -109,6 +109,8 @@ SHAPE_MISTAKES = [
     ("priorities", "respect_engineer_changes: true", "respect_engineer_changes: maybe"),
     ("priorities", "    when: {request_type: [Installation]}\n", ""),
     ("sla", "at_risk_at: 75%", "at_risk_at: 75"),
+    ("sla", "at_risk_at: 75%", "at_risk_at: 175%"),
+    ("sla", "- at: 50%", "- at: 1001%"),
     ("sla", "P1: 4h", "P1: 1d"),
     ("sla", "- label: sla-at-risk", "- label: sla at risk"),
     ("sla", 'hours: {mon-fri: "09:00-17:00"}', 'hours: {mon-fri: "9am-5pm"}'),

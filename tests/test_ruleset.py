@@ -243,7 +243,7 @@ MALFORMED = [
         "at_risk_at: 75%",
         "at_risk_at: 75",
         "at_risk_at:",
-        "response: at_risk_at must be a percentage, not the number 75",
+        "response: at_risk_at must be a percentage above 0% and at most 100%, not the number 75",
         id="percentage-without-sign",
     ),
     pytest.param(
@@ -251,7 +251,7 @@ MALFORMED = [
         "- at: 50%",
         "- at: 0.5",
         "at: 0.5",
-        "escalation step 1: at must be a percentage, not the number 0.5",
+        "escalation step 1: at must be a percentage above 0% and at most 1000%, not the number 0.5",
         id="percentage-as-fraction",
     ),
     pytest.param(
@@ -268,7 +268,7 @@ MALFORMED = [
         "at_risk_at: 75%",
         "at_risk_at: 175%",
         "at_risk_at:",
-        "at_risk_at must be above 0% and at most 100%",
+        "response: at_risk_at must be a percentage above 0% and at most 100%, not '175%'",
         id="percentage-out-of-range",
     ),
     pytest.param(

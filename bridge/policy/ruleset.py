@@ -281,14 +281,6 @@ class _Build:
         if risk is not None:  # a customer's text could stall every cycle
             self.add(path, f"{where} {pattern!r} can take exponential time: {risk}", _SLOW_HINT)
 
-    def percent(self, path: Path, text: str, maximum: float) -> float | None:
-        share = parse_percentage(text) or 0.0
-        if share <= 0 or share > maximum:
-            message = f"{self.where(path)} must be above 0% and at most {maximum * 100:g}%"
-            self.add(path, f"{message}, not {text.strip()}")
-            return None
-        return share
-
 
 # ---------------------------------------------------------------------------- tiers
 
@@ -689,9 +681,7 @@ def _response(build: _Build) -> ResponsePolicy | None:
             "approval_statuses names no status: their clocks would run and breach while held",
             f"name the status {hold!r} leads to, e.g. approval_statuses: [Pending approval]",
         )
-    at_risk: float | None = 0.75
-    if response.at_risk_at is not None:
-        at_risk = build.percent(("response", "at_risk_at"), response.at_risk_at, 1.0)
+    at_risk = parse_percentage(response.at_risk_at or "75%")  # above 0, at most 100% by shape
     return ResponsePolicy(
         targets,
         statuses["responded_statuses"],
@@ -732,7 +722,7 @@ def _escalation(build: _Build) -> tuple[EscalationStep, ...]:
     steps: list[EscalationStep] = []
     for index, step in enumerate(build.doc.get("escalation") or ()):
         path: Path = ("escalation", index)
-        at = build.percent((*path, "at"), step.at, 10.0)
+        at = parse_percentage(step.at)  # above 0, at most 1000% by its shape
         for spot, level in _each((*path, "priorities"), step.priorities):
             build.level(spot, level)
         levels = frozenset(_names(step.priorities)) if step.priorities is not None else None

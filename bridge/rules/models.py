@@ -37,15 +37,40 @@ Label = Annotated[
     ),
 ]
 Level = Annotated[str, Field(min_length=1, description="A priority level of priorities.yaml.")]
-Percentage = Annotated[
+_ABOVE_0 = r"0\.\d*[1-9]\d*"  # 0.5 and the like: above 0, below 1
+
+
+_SHARE_HINT = 'write a share of the target with a percent sign, e.g. "75%"'
+
+
+def _share(at_most: int, whole: str) -> str:
+    """The pattern of a percentage above 0% and at most ``at_most``% (``whole``: the whole
+    numbers from 1 to ``at_most``)."""
+    return rf"^\s*({at_most}(\.0+)?|{whole}(\.\d+)?|{_ABOVE_0})\s*%\s*$"
+
+
+#: The share of the target after which a case is at risk: at most all of it.
+Share = Annotated[
     str,
     form(
-        "a percentage",
-        'write a share of the target with a percent sign, e.g. "75%"',
-        pattern=r"^\s*\d+(\.\d+)?\s*%\s*$",
+        "a percentage above 0% and at most 100%",
+        _SHARE_HINT,
+        pattern=_share(100, r"[1-9]\d?"),
         description='A share of the target, e.g. "75%".',
     ),
 ]
+#: The share of the target an escalation step fires at: up to ten times the target.
+LadderShare = Annotated[
+    str,
+    form(
+        "a percentage above 0% and at most 1000%",
+        _SHARE_HINT,
+        pattern=_share(1000, r"[1-9]\d{0,2}"),
+        description='A share of the target, e.g. "150%".',
+    ),
+]
+
+
 Duration = Annotated[
     str,
     form(
@@ -606,7 +631,7 @@ class Response(Shape):
         "`quota.over_quota` has a `transition`",
         default=None,
     )
-    at_risk_at: Percentage | None = doc(
+    at_risk_at: Share | None = doc(
         "percentage",
         "share of the target after which a running case is `at_risk` (default `75%`)",
         default=None,
@@ -637,7 +662,7 @@ Action = CommentAction | LabelAction | AssignAction | TransitionAction
 
 
 class Step(Shape):
-    at: Percentage = doc(
+    at: LadderShare = doc(
         "percentage, required",
         "share of the target (above 0%, at most 1000%); ascending among steps that apply "
         "to the same priorities",
