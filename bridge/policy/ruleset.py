@@ -591,6 +591,7 @@ def _hours(
             continue
         for day in days:
             week[day] = intervals  # a later entry overrides an earlier one for the same day
+    ok = ok and build.doc.sound(*path)  # with a day left out for its shape, no calendar
     if ok and not any(week.values()):
         build.add(path, f"{where}: no business hours at all", "the response clock could never run")
         ok = False
@@ -853,7 +854,7 @@ def _customer(build: _Build, org: str, customer: m.Customer) -> Customer:
     if customer.calendar is not None and names is not None and calendar not in names:
         build.unknown((*path, "calendar"), "calendar", calendar, names)
     contacts = _contacts(build, (*path, "contacts"), customer.contacts)
-    if tier is not None:
+    if tier is not None and build.doc.sound(*path):  # counts need the customer whole
         _contacts_allowed(build, path, customer, tier, len(contacts))
     engineer = customer.named_engineer
     if engineer is not None and tier is not None and "named_engineer" not in tier.entitlements:
