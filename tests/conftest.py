@@ -13,6 +13,10 @@ Every sandbox listens on 127.0.0.1 on a free port and is stopped after the test.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -152,3 +156,28 @@ def _fresh_secret_registry() -> Iterator[None]:
     logs._forget_secrets_for_tests()
     yield
     logs._forget_secrets_for_tests()
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per test run: the xdist workers share it (the first
+    to ask builds it under a lock; the others wait for it).  Built in this venv, which
+    holds the build backend `[build-system]` names (the dev extras), with no isolated
+    build environment to fetch from the index each time."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    wheels = shared / "wheel"
+    with (shared / "wheel.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        found = sorted(wheels.glob("jsm_bridge-*.whl"))
+        if not found:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+            built = subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                 "-q", "-w", str(wheels), str(Path(__file__).resolve().parents[1])],
+                cwd=shared, env=env, capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+            assert built.returncode == 0, built.stdout + built.stderr
+            found = sorted(wheels.glob("jsm_bridge-*.whl"))
+    [wheel] = found
+    return wheel

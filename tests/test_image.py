@@ -89,17 +89,14 @@ def why_not_here() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tree(tmp_path_factory: pytest.TempPathFactory, built_wheel: Path) -> Path:
     """The wheel installed into Debian's Python 3.11, as the image's final stage does."""
     reason = why_not_here()
     if reason:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("image")
+    wheel = built_wheel
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    built = sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "wheels",
-               REPO, cwd=root, env=env)  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    [wheel] = (root / "wheels").glob("jsm_bridge-*.whl")
     venv = root / "usr-local"
     made = sh(DEBIAN_PYTHON, "-m", "venv", "--without-pip", venv, cwd=root, env=env)
     assert made.returncode == 0, made.stderr

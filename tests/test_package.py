@@ -35,15 +35,11 @@ def sh(*argv: str | Path, cwd: Path, env: dict[str, str]) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def installed(tmp_path_factory: pytest.TempPathFactory, built_wheel: Path) -> Path:
     """The ``bin`` directory of a fresh virtual environment holding the built wheel."""
     root = tmp_path_factory.mktemp("package")
-    wheels = root / "wheels"
+    wheel = built_wheel
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    built = sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, REPO,
-               cwd=root, env=env)  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    [wheel] = wheels.glob("jsm_bridge-*.whl")
     venv = root / "venv"
     # no pip inside (this interpreter's pip installs into it) and no bytecode compiling:
     # the two slowest steps of a fresh install that the test does not need
