@@ -133,13 +133,15 @@ class Desk(RuleBasedStateMachine):
 
     # -- the bridge -------------------------------------------------------------------------
 
-    def bridge(self, state: State, on_request: Any = None) -> Engine:
+    def bridge(self, state: State, on_request: Any = None, site: Site | None = None) -> Engine:
+        """A bridge process on ``state``; ``site``: what an earlier start-up read of the
+        site (its fields, statuses, workflows, customers), which no step changes."""
         s = base_settings()
         settings = dataclasses.replace(
             s, jira=dataclasses.replace(s.jira, url=self.sb.url, flavour=self.flavour)
         )
         client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY, on_request=on_request)
-        site = Site.connect(client, settings, ruleset())
+        site = site or Site.connect(client, settings, ruleset())
         # a lost answer here has landed already or never will (nothing lands late), so
         # any later read is conclusive: no settle period before an unconfirmed write is
         # sent again (tests/test_faults_e2e.py has the slow-write cases)
@@ -338,7 +340,10 @@ class Desk(RuleBasedStateMachine):
         fresh = self.state_path.with_name("fresh.sqlite")
         state = State.open(fresh)  # a new, empty state file
         try:
-            report = self.bridge(state).cycle(self.last.started, dry_run=True)
+            # fresh is its state; the site's start-up facts are the running bridge's
+            report = self.bridge(state, site=self.engine.site).cycle(
+                self.last.started, dry_run=True
+            )
         finally:
             state.close()
             fresh.unlink()
