@@ -231,11 +231,13 @@ def flags_of(
     contact: ContactDecision, entitlement: EntitlementDecision, counted_out: AbstractSet[str]
 ) -> tuple[str, ...]:
     """The case's flags among ``counted_out`` (``quota.not_counted_flags``), in order."""
-    held = (
-        ("unauthorised_contact", not contact.authorised),
-        ("not_entitled", bool(entitlement.lacking) or bool(entitlement.refused)),
-    )
-    return tuple(name for name, holds in held if holds and name in counted_out)
+    unauthorised = not contact.authorised and "unauthorised_contact" in counted_out
+    refused = bool(entitlement.lacking or entitlement.refused) and "not_entitled" in counted_out
+    if unauthorised and refused:
+        return ("unauthorised_contact", "not_entitled")
+    if unauthorised:
+        return ("unauthorised_contact",)
+    return ("not_entitled",) if refused else ()
 
 
 def raised_flags(
