@@ -3,8 +3,10 @@
 Walks ``bridge/policy`` with ``ast``: no function over 60 lines, no mutable
 value at module level (dict/list/set literals or comprehensions, ``dict()`` and
 friends, ``lru_cache``/``cache`` memos, ``global`` rebinding), no ``id()`` (an
-identity-keyed cache is the usual reason to call it) and no comment about
-threads (state shared between cycles is what would need one).  What a cycle
+identity-keyed cache is the usual reason to call it) nor weak-reference maps (the
+other), no ``tuple.__new__``/``object.__setattr__`` (records built or filled
+around their own constructors) and no comment about threads (state shared
+between cycles is what would need one).  What a cycle
 shares lives in ``Cycle``; what a rule set compiles to lives in ``Policy``.
 """
 
@@ -20,6 +22,10 @@ import pytest
 POLICY_DIR = Path(__file__).resolve().parents[1] / "bridge" / "policy"
 MAX_LINES = 60
 MUTABLE_CALLS = frozenset({"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"})
+#: maps keyed (or valued) by objects' identity: an identity cache wherever they are made
+IDENTITY_MAPS = frozenset({"WeakKeyDictionary", "WeakValueDictionary", "WeakSet"})
+#: constructors bypassed: a record made or filled without its own __init__/__new__
+BYPASSES = frozenset({("tuple", "__new__"), ("object", "__setattr__")})
 MUTABLE_NODES = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
 MEMOS = frozenset({"lru_cache", "cache"})
 
@@ -30,6 +36,14 @@ def _name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return node.id if isinstance(node, ast.Name) else ""
+
+
+def _bypass(func: ast.expr) -> bool:
+    return (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and (func.value.id, func.attr) in BYPASSES
+    )
 
 
 def problems_in(source: str, file: str) -> list[str]:
@@ -56,6 +70,10 @@ def problems_in(source: str, file: str) -> list[str]:
             found.append(f"{file}:{node.lineno}: global {', '.join(node.names)}")
         elif isinstance(node, ast.Call) and _name(node) == "id" and isinstance(node.func, ast.Name):
             found.append(f"{file}:{node.lineno}: id() (an identity-keyed cache?)")
+        elif isinstance(node, ast.Call) and _name(node) in IDENTITY_MAPS:
+            found.append(f"{file}:{node.lineno}: {_name(node)}() (an identity-keyed cache?)")
+        elif isinstance(node, ast.Call) and _bypass(node.func):
+            found.append(f"{file}:{node.lineno}: {ast.unparse(node.func)}() bypasses a constructor")
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT and "thread" in token.string.lower():
             found.append(f"{file}:{token.start[0]}: a comment about threads")
@@ -78,6 +96,9 @@ def test_policy_module_is_plain(path: Path) -> None:
         ("CACHE = dict()\n", "mutable value at module level"),
         ("from functools import lru_cache\n@lru_cache\ndef f(x):\n    return x\n", "memoised"),
         ("def f(x, memo):\n    return memo.get(id(x))\n", "id()"),
+        ("def f():\n    return weakref.WeakKeyDictionary()\n", "WeakKeyDictionary()"),
+        ("def f(cls, a):\n    return tuple.__new__(cls, (a,))\n", "tuple.__new__()"),
+        ("def f(self, a):\n    object.__setattr__(self, 'a', a)\n", "object.__setattr__()"),
         ("def f():\n    global _LAST\n", "global _LAST"),
         ("def f():\n    pass  # read whole even with threads\n", "threads"),
         ("def f():\n" + "    x = 1\n" * MAX_LINES, "f() is 61 lines"),
