@@ -333,6 +333,8 @@ class BusinessCalendar:
         self._year_intervals: dict[int, list[tuple[int, int]]] = {}
         self._table = _EMPTY
         self._days: dict[int, _Days] = {}  # local year -> its business days
+        #: local year -> the listed holidays the calendar keeps open (for explain)
+        self._worked_years: dict[int, tuple[tuple[date, str], ...]] = {}
         # format() by instant: cases due at the same close of business share the text
         self._formatted: dict[datetime, str] = {}
 
@@ -405,19 +407,26 @@ class BusinessCalendar:
     def worked_holidays_between(self, start: date, end: date) -> list[tuple[date, str]]:
         """The country's public holidays in ``[start, end]`` that the calendar keeps open
         (``leave_out``, ``remove``): days the office works though the list closes them."""
-        spec = self._spec
-        if spec.country is None:
-            return []
         out: list[tuple[date, str]] = []
         for year in range(start.year, end.year + 1):
+            out.extend((d, n) for d, n in self._worked_of(year) if start <= d <= end)
+        return sorted(out)
+
+    def _worked_of(self, year: int) -> tuple[tuple[date, str], ...]:
+        """The country's holidays listed for ``year`` that the calendar keeps open (made
+        once per year: the holidays package builds a country's year slowly)."""
+        found = self._worked_years.get(year)
+        if found is None:
+            spec = self._spec
+            if spec.country is None:
+                return ()
             listed = holidays_pkg.country_holidays(
                 spec.country, subdiv=spec.subdivision, years=year
             )
             closed = self._holidays_of(year)
-            out.extend(
-                (d, str(n)) for d, n in listed.items() if start <= d <= end and d not in closed
-            )
-        return sorted(out)
+            found = tuple((d, str(n)) for d, n in listed.items() if d not in closed)
+            self._worked_years[year] = found
+        return found
 
     def _day_intervals(self, d: date) -> list[tuple[int, int]]:
         """Business intervals of local date ``d`` as epoch µs (empty ones dropped)."""
