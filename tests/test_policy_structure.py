@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.policy.memo import Memo
+
 POLICY_DIR = Path(__file__).resolve().parents[1] / "bridge" / "policy"
 MAX_LINES = 60
 MUTABLE_CALLS = frozenset({"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"})
@@ -112,3 +114,16 @@ def test_each_breach_is_found(source: str, expected: str) -> None:
 def test_plain_constants_and_short_functions_pass() -> None:
     source = 'NAMES = ("a", "b")\nLIMIT = 4096\n\ndef f(x):\n    return {x: 1}\n'
     assert problems_in(source, "m.py") == []
+
+
+def test_a_memo_kept_across_cycles_stays_bounded() -> None:
+    """What the compiled rules remember from cycle to cycle (``bridge.policy.memo``) is
+    forgotten past its limit, so a long-running daemon's memory stays bounded."""
+    memo: Memo[int, int] = Memo(3)
+    for n in range(10):
+        assert memo.keep(n, n * n) == n * n
+        assert len(memo) <= 3
+    assert memo.get(9) == 81
+    assert memo.get(0) is None
+    with pytest.raises(ValueError, match="at least 1"):
+        Memo(0)

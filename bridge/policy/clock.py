@@ -56,6 +56,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_pkg
 
+from bridge.policy.memo import PER_CASE, Memo
+
 __all__ = ("BusinessCalendar", "CalendarError", "HolidaySpec")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -337,6 +339,8 @@ class BusinessCalendar:
         self._worked_years: dict[int, tuple[tuple[date, str], ...]] = {}
         # format() by instant: cases due at the same close of business share the text
         self._formatted: dict[datetime, str] = {}
+        #: ``sla.target_due``'s answers by (start, target): the same every cycle
+        self.dues: Memo[tuple[datetime, object], tuple[datetime, timedelta]] = Memo(PER_CASE)
 
     # ------------------------------------------------------------------ description
 

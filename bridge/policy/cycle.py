@@ -3,8 +3,10 @@
 A sync cycle (or a report, or ``explain``) evaluates many cases at one moment
 with one view of the organisations' cases.  What those cases share is worked out
 once per cycle and kept here, keyed by values: each organisation's cases ranked
-once (by organisation name and calendar), and the priority rules' outcomes by
-what the rules read.  A new cycle starts empty.
+once (by organisation name and calendar).  A new cycle starts empty; what depends
+only on the rules and a case's own values (the priority decisions, the required
+information's verdicts, an untouched clock's due time) the compiled rules keep
+across cycles (:mod:`bridge.policy.memo`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from functools import partial
 from bridge.policy.compiled import CustomerFacts, Policy
 from bridge.policy.information import NamedCheck
 from bridge.policy.model import EvalContext, MonthCase
-from bridge.policy.priority import PriorityOutcome
 from bridge.policy.tiers import OrgIndex, _org_index, first_listings, raised_flags
 
 
@@ -31,8 +32,6 @@ class Cycle:
     #: -> the organisation's cases ranked; the case's name may differ from the context's
     #: in case, so the index is also kept under (the context's name twice, calendar name)
     quota_index: dict[tuple[str | None, str, str], OrgIndex] = field(default_factory=dict)
-    #: the priority decisions, by what they read (``Pipeline.decision_reads``)
-    priority_outcomes: dict[tuple[object, ...], PriorityOutcome] = field(default_factory=dict)
     #: the required-information check with the context's field names (made on first use)
     named_check: NamedCheck | None = None
 

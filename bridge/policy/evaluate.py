@@ -121,7 +121,7 @@ def decide(
     """Every decision about a known customer's case, in the order they depend on."""
     rules = policy.rules
     contact, entitlement, quota = _terms(snapshot, policy, cycle, facts)
-    priority = policy.priority.decide(snapshot, cycle.priority_outcomes)
+    priority = policy.priority.decide(snapshot)
     information = cycle.information(policy).decide(snapshot)
     open_case = snapshot.status_category != "done"
     write = decide_write(snapshot, priority, policy.priority, open_case)

@@ -10,16 +10,19 @@ characters and matches ``pattern``.  An answer listed under ``accept`` always
 counts ("Impact (if any)": ``none`` is an answer).
 
 Compiled once per rule set (:class:`InformationCheck`); deciding reads only the
-case's fields and the site's field names.
+case's fields and the site's field names, so the decisions are kept by the values
+of the fields the items name, from cycle to cycle.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
+from bridge.policy.memo import PER_CASE, Memo
 from bridge.policy.model import IssueSnapshot, RequiredInformation, RequiredItem
 
 #: Characters that do not make an answer: spaces and punctuation around it.
@@ -68,6 +71,11 @@ class InformationCheck:
     items: tuple[Item, ...]
     placeholders: frozenset[str]  # bare forms
     required: tuple[str, ...]  # the items' names
+    reads: tuple[str, ...]  # every field an item names (logical names, in order)
+    #: the check with each site's names, by those names (``named``)
+    named_checks: Memo[tuple[str, ...], NamedCheck] = field(
+        default_factory=Memo, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, info: RequiredInformation) -> InformationCheck:
@@ -81,13 +89,18 @@ class InformationCheck:
             for item in info.required
         )
         placeholders = frozenset(bare(p) for p in info.placeholders)
-        return cls(items, placeholders, tuple(item.name for item in items))
+        reads = tuple(dict.fromkeys(name for item in items for name in item.item.fields))
+        return cls(items, placeholders, tuple(item.name for item in items), reads)
 
     def named(self, field_names: Mapping[str, str]) -> NamedCheck:
         """The check with the site's field names (``field_names``: logical -> the site's)."""
-        names = {name for item in self.items for name in item.item.fields}
-        shown = {name: field_names.get(name, name) for name in names}
-        return NamedCheck(self, field_names, {n: Shown(s, bare(s)) for n, s in shown.items()})
+        shown = tuple(field_names.get(name, name) for name in self.reads)
+        found = self.named_checks.get(shown)
+        if found is None:
+            names = dict(zip(self.reads, shown, strict=True))
+            showing = {n: Shown(s, bare(s)) for n, s in names.items()}
+            found = self.named_checks.keep(shown, NamedCheck(self, names, showing))
+        return found
 
     def decide(self, snapshot: IssueSnapshot, field_names: Mapping[str, str]) -> Information:
         """The items the case lacks (``field_names``: logical name -> the site's name)."""
@@ -107,10 +120,22 @@ class NamedCheck:
     and folded once."""
 
     check: InformationCheck
-    field_names: Mapping[str, str]
+    field_names: Mapping[str, str]  # the items' logical field names -> the site's
     shown: Mapping[str, Shown]  # every item's logical field names -> as shown
+    #: the decisions by the values of the fields the items name (``check.reads``)
+    decided: Memo[tuple[str | None, ...], Information] = field(
+        default_factory=partial(Memo, PER_CASE), compare=False, repr=False
+    )
 
     def decide(self, snapshot: IssueSnapshot) -> Information:
+        """``answers``, remembered by the values of the fields the items name."""
+        key = tuple(map(snapshot.fields.get, self.check.reads))
+        found = self.decided.get(key)
+        if found is None:
+            found = self.decided.keep(key, self.answers(snapshot))
+        return found
+
+    def answers(self, snapshot: IssueSnapshot) -> Information:
         """The items the case lacks, why, and how the others were answered when that is
         worth telling (by a later field of ``any_of``, or an accepted answer)."""
         missing: list[Missing] = []

@@ -29,11 +29,12 @@ answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import NamedTuple
 
+from bridge.policy.memo import Memo
 from bridge.policy.model import (
     Actor,
     CommentTemplate,
@@ -44,9 +45,6 @@ from bridge.policy.model import (
     PriorityPolicy,
     PriorityRule,
 )
-
-#: What a memo of rule runs may hold before it starts again (free text could vary without end).
-MEMO_LIMIT = 4096
 
 
 class Requested(NamedTuple):
@@ -267,6 +265,11 @@ class Pipeline:
     read_attributes: Callable[[IssueSnapshot], tuple[object, ...]]
     read_fields: tuple[str, ...]
     slugs: Mapping[str, str]  # rule name -> its id segment
+    #: the decisions by what they read (``key``), kept from cycle to cycle: the same
+    #: values read give the same decision whatever the moment
+    outcomes: Memo[tuple[object, ...], PriorityOutcome] = field(
+        default_factory=Memo, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, policy: PriorityPolicy) -> Pipeline:
@@ -299,17 +302,13 @@ class Pipeline:
         """``PriorityPolicy.level_of``, one dict look-up."""
         return None if jira_name is None else self.levels.get(jira_name.casefold())
 
-    def decide(
-        self, snapshot: IssueSnapshot, memo: MutableMapping[tuple[object, ...], PriorityOutcome]
-    ) -> PriorityOutcome:
+    def decide(self, snapshot: IssueSnapshot) -> PriorityOutcome:
         """``decide_priority``, remembered by what it reads: the case's priority, its
-        history and what the rules read (few combinations recur across a cycle)."""
+        history and what the rules read (few combinations recur, cycle after cycle)."""
         key = self.key(snapshot)
-        found = memo.get(key)
+        found = self.outcomes.get(key)
         if found is None:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            found = memo[key] = decide_priority(snapshot, self)
+            found = self.outcomes.keep(key, decide_priority(snapshot, self))
         return found
 
     def run(self, snapshot: IssueSnapshot, level: PriorityLevel) -> RuleRun:

@@ -185,7 +185,17 @@ def target_due(
     calendar: BusinessCalendar, created: datetime, target: Target
 ) -> tuple[datetime, timedelta]:
     """When a target set at ``created`` falls due, and its length in business time: the
-    one answer the response clock, ``explain`` and ``jsm-bridge due`` all use."""
+    one answer the response clock, ``explain`` and ``jsm-bridge due`` all use (the
+    calendar keeps it: it depends on nothing else)."""
+    found = calendar.dues.get((created, target))
+    if found is None:
+        found = calendar.dues.keep((created, target), _target_due(calendar, created, target))
+    return found
+
+
+def _target_due(
+    calendar: BusinessCalendar, created: datetime, target: Target
+) -> tuple[datetime, timedelta]:
     if target.kind == "next_business_day":
         return calendar.next_close(created)
     if target.duration is None:

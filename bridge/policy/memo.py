@@ -1,0 +1,52 @@
+"""A bounded memo: answers kept by value across cycles, forgotten all at once past a size.
+
+What depends only on the rules and on values a case carries (never on ``now`` nor on
+the month's cases) is the same answer every cycle, so the compiled rules keep it
+(:class:`~bridge.policy.compiled.Policy`, a calendar): a daemon's later cycles, like
+``explain`` after a report, reuse what the first one worked out.  Keys are values
+derived from what the decision declares it reads; the memo forgets everything once
+it holds ``limit`` answers, so memory stays bounded however long the daemon runs.
+A dictionary's single look-up and single store are each atomic in CPython, so callers
+evaluating at once can at worst work an answer out twice, never see a wrong one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+#: answers shared by many cases (the priority decisions: few combinations of what they read)
+LIMIT = 4096
+#: answers that differ from case to case (free-text answers, creation times): room for
+#: every open case of a large site, so each case's answer is kept until its next cycle
+PER_CASE = 16384
+
+
+class Memo(Generic[K, V]):
+    """Answers by key, at most ``limit`` of them (all forgotten when full)."""
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        if limit < 1:
+            raise ValueError(f"a memo's limit must be at least 1, got {limit}")
+        self.limit = limit
+        self._answers: dict[K, V] = {}
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, key: K) -> V | None:
+        """The answer kept for ``key`` (None: none kept)."""
+        return self._answers.get(key)
+
+    def keep(self, key: K, answer: V) -> V:
+        """Keep ``answer`` for ``key`` (forgetting every answer first when full); returns it."""
+        if len(self._answers) >= self.limit:
+            self._answers.clear()
+        self._answers[key] = answer
+        return answer
+
+    def __repr__(self) -> str:
+        return f"Memo({len(self._answers)} of {self.limit})"
