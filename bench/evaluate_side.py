@@ -9,7 +9,9 @@ every case through that commit's own client and snapshot code, with that commit'
 own config and rules, then answers one line per request on stdin:
 
 * ``pass 0`` / ``pass 1``: evaluate every case once (explain off / on) with that
-  commit's own ``bench.evaluate.least_cpu`` and print the CPU seconds;
+  commit's own ``bench.evaluate.least_cpu`` and print the CPU seconds (the rules
+  compiled once for the process, as a daemon compiles them, when that function
+  takes them; an older commit keeps its memos at module level by itself);
 * ``quit``: end.
 
 It prints ``ready <cases>`` once the cases are read.  The script imports nothing of
@@ -19,6 +21,7 @@ this repository at module level: which ``bridge`` it runs is the tree's.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import sys
 import tempfile
@@ -83,6 +86,7 @@ def serve(tree: Path, url: str, at: datetime, token: str) -> None:
     from bench.evaluate import least_cpu
 
     snaps, org_cases, account, names, ruleset = read_cases(tree, url, token)
+    shared = compiled_once(least_cpu, ruleset)
     print(f"ready {len(snaps)}", flush=True)
     for line in sys.stdin:
         words = line.split()
@@ -97,8 +101,20 @@ def serve(tree: Path, url: str, at: datetime, token: str) -> None:
             field_names=names,
             explain=words[1] == "1",
             passes=1,
+            **shared,
         )
         print(seconds, flush=True)
+
+
+def compiled_once(least_cpu: Any, ruleset: Any) -> dict[str, Any]:
+    """The rules compiled once for every pass, as a daemon compiles them once at start,
+    when the commit's ``least_cpu`` takes them (a commit whose memos live at module
+    level keeps them from pass to pass by itself)."""
+    if "policy" not in inspect.signature(least_cpu).parameters:
+        return {}
+    from bridge.policy.compiled import Policy
+
+    return {"policy": Policy.compile(ruleset)}
 
 
 if __name__ == "__main__":
