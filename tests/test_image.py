@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from test_package import sh  # the wheel tests' one way to run a command
 
 REPO = Path(__file__).resolve().parents[1]
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
@@ -63,26 +64,20 @@ exec chroot "$root" setpriv --reuid=10001 --regid=10001 --clear-groups \
 """
 
 
-def sh(
-    *argv: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
 def why_not_here() -> str | None:
     if os.geteuid() != 0:
         return "needs root for mount namespaces (CI runs as root)"
     if not DEBIAN_PYTHON.exists() or shutil.which("unshare") is None:
         return "needs Debian's python3.11 and util-linux unshare"
-    probe = sh("unshare", "--mount", "--propagation", "private", "true")
+    probe = sh(
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "true",
+        cwd=Path("/"),
+        env=dict(os.environ),
+    )
     if probe.returncode != 0:
         return f"mount namespaces refused here: {probe.stderr.strip()}"
     return None
