@@ -214,6 +214,17 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def print_bars(bars: list[tuple[str, str, bool]]) -> int:
+    """Each bar with its figure and verdict, then the machine's load; 0 when all are met."""
+    print()
+    width = max(len(b[0]) for b in bars) + 2
+    for name, figure, ok in bars:
+        print(f"{name:<{width}}{figure:<80} {verdict(ok)}")
+    load = os.getloadavg()
+    print(f"\n(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    return 0 if all(ok for _, _, ok in bars) else 1
+
+
 def reference_loop() -> float:
     """Least CPU seconds of 5 runs of a fixed loop: how fast this machine is just now.
 
@@ -388,13 +399,7 @@ def first_only(
             peak_kib < 1024 * 1024,
         ),
     ]
-    print()
-    width = max(len(b[0]) for b in bars) + 2
-    for name, figure, ok in bars:
-        print(f"{name:<{width}}{figure:<80} {verdict(ok)}")
-    load = os.getloadavg()
-    print(f"\n(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
-    return 0 if all(ok for _, _, ok in bars) else 1
+    return print_bars(bars)
 
 
 def run(args: argparse.Namespace) -> tuple[int, list[Figures]]:
@@ -598,17 +603,12 @@ def run(args: argparse.Namespace) -> tuple[int, list[Figures]]:
             peak_kib < 1024 * 1024,
         )
     )
-    print()
-    width = max(len(b[0]) for b in bars) + 2
-    for name, figure, ok in bars:
-        print(f"{name:<{width}}{figure:<80} {verdict(ok)}")
-    load = os.getloadavg()
-    print(f"\n(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    met = print_bars(bars)
     print(
         f"(machine speed now: a fixed pure-Python loop takes {reference_loop():.3f} s CPU; "
         "CPU figures scale with it)"
     )
-    return (0 if all(ok for _, _, ok in bars) else 1), runs
+    return met, runs
 
 
 if __name__ == "__main__":

@@ -248,10 +248,10 @@ def _clock(
         f"{calendar.format(snapshot.created)} -> due {calendar.format(clock.due)}; "
         f"{format_duration(clock.business_used)} business time used",
     )
-    closed = _closed_between(calendar, snapshot.created, clock.due)
+    closed = _holidays_between(calendar, snapshot.created, clock.due)
     if closed:
         yield "calendar", f"closed between creation and due: {closed}"
-    worked = _worked_between(calendar, snapshot.created, clock.due)
+    worked = _holidays_between(calendar, snapshot.created, clock.due, worked=True)
     if worked:
         yield "calendar", f"open between creation and due, though a public holiday: {worked}"
     yield from _holds(clock, calendar)
@@ -278,25 +278,18 @@ def _clock(
     yield "sla", f"SLA state {clock.state}"
 
 
-def _closed_between(calendar: BusinessCalendar, start: datetime, end: datetime) -> str:
-    """The holidays on days with business hours from ``start`` to ``end`` (local dates)."""
+def _holidays_between(
+    calendar: BusinessCalendar, start: datetime, end: datetime, *, worked: bool = False
+) -> str:
+    """The public holidays on days with business hours from ``start`` to ``end`` (local
+    dates): those the calendar closes on, or with ``worked`` those it works
+    (``leave_out``)."""
     first, last = (t.astimezone(calendar.tz).date() for t in (start, end))
     weekly = calendar.weekly_hours
+    found = (calendar.worked_holidays_between if worked else calendar.holidays_between)(first, last)
+    note = " (the office works it: the calendar leaves it out)" if worked else ""
     return "; ".join(
-        f"{d:%a %d %b %Y} {name}"
-        for d, name in calendar.holidays_between(first, last)
-        if weekly.get(d.weekday())
-    )
-
-
-def _worked_between(calendar: BusinessCalendar, start: datetime, end: datetime) -> str:
-    """The public holidays from ``start`` to ``end`` the calendar works (``leave_out``)."""
-    first, last = (t.astimezone(calendar.tz).date() for t in (start, end))
-    weekly = calendar.weekly_hours
-    return "; ".join(
-        f"{d:%a %d %b %Y} {name} (the office works it: the calendar leaves it out)"
-        for d, name in calendar.worked_holidays_between(first, last)
-        if weekly.get(d.weekday())
+        f"{d:%a %d %b %Y} {name}{note}" for d, name in found if weekly.get(d.weekday())
     )
 
 
