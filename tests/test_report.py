@@ -30,6 +30,7 @@ from bridge.cli import main
 from bridge.commands import report as report_command
 from bridge.commands._runtime import connect, load_config
 from bridge.commands.report import evaluate_month
+from bridge.policy.cycle import group_org_cases
 from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition
 from bridge.policy.tiers import month_case
 from bridge.report.compute import (
@@ -37,7 +38,6 @@ from bridge.report.compute import (
     MonthReport,
     compute,
     median,
-    org_cases,
     parse_month,
     percentile,
 )
@@ -275,7 +275,7 @@ def test_quota_from_the_reports_own_read_matches_evaluation_of_the_month() -> No
     )
     snaps.append(acme(11, day=20, comments=[comment(JANE, "2026-11-20T11:30:00+10:00")]))
     snaps.append(snapshot("SUP-12", "2026-10-30T10:00:00+10:00"))  # October: not in the month
-    ctx = context(org_cases((s.organization, month_case(s)) for s in snaps))
+    ctx = context(group_org_cases((s.organization, month_case(s)) for s in snaps))
     pairs = [(s, evaluate(s, ruleset, ctx, NOW)) for s in snaps]
     report = compute(pairs, ruleset, "2026-11", NOW)
     row = next(c for c in report.customers if c.organization == "Acme Networks")

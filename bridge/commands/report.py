@@ -42,6 +42,7 @@ from bridge.commands._runtime import (
 from bridge.jira.fields import parse_jira_datetime
 from bridge.jira.port import JiraError
 from bridge.logs import redact_text
+from bridge.policy.cycle import group_org_cases
 from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 from bridge.report.compute import (
     MonthError,
@@ -49,7 +50,6 @@ from bridge.report.compute import (
     in_month,
     month_bounds,
     month_of,
-    org_cases,
     parse_month,
 )
 from bridge.report.render import terminal, to_csv, to_html
@@ -115,7 +115,7 @@ def evaluate_month(
                 skipped.append((snap.key, snap.problem))
         else:
             snapshots.append(engine.as_read(snap))
-    cycle = engine.start_cycle(org_cases(engine.ranking(snapshots)), now)
+    cycle = engine.start_cycle(group_org_cases(engine.ranking(snapshots)), now)
     evaluated: list[tuple[IssueSnapshot, Desired]] = []
     for snap in snapshots:
         try:

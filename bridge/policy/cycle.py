@@ -11,7 +11,8 @@ across cycles (:mod:`bridge.policy.memo`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -90,6 +91,19 @@ def _case_flags(
     if case.key in refused and "not_entitled" in policy.not_counted_flags:
         flags = tuple(dict.fromkeys((*flags, "not_entitled")))
     return flags
+
+
+def group_org_cases(
+    cases: Iterable[tuple[str | None, MonthCase]],
+) -> dict[str, tuple[MonthCase, ...]]:
+    """Cases by the organisation they count for, names case-folded (one folding rule on
+    every path, as the state and the month search fold); a case counting for none is
+    left out.  A cycle and the report group a month's cases with this one function."""
+    grouped: dict[str, list[MonthCase]] = defaultdict(list)
+    for name, case in cases:
+        if name:
+            grouped[name.casefold()].append(case)
+    return {org: tuple(listed) for org, listed in grouped.items()}
 
 
 def _find_org_cases(

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from bridge.policy.model import Desired, IssueSnapshot, MonthCase, RuleSet
+from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 NO_PRIORITY = "-"
@@ -337,15 +337,3 @@ def compute(
         priorities=order,
         skipped=list(skipped),
     )
-
-
-def org_cases(ranked: Iterable[tuple[str | None, MonthCase]]) -> dict[str, tuple[MonthCase, ...]]:
-    """The organisations' cases for quota ranking, from the report's own read (as a full
-    cycle builds them, from `Engine.ranking`: each case under the customer it counts
-    for, the organisation it names or, naming none, its reporter's): the read covers the
-    whole month in every zone, so each case's rank is the one the bridge writes."""
-    grouped: dict[str, list[MonthCase]] = defaultdict(list)
-    for name, case in ranked:
-        if name:
-            grouped[name].append(case)
-    return {org: tuple(cases) for org, cases in grouped.items()}

@@ -48,7 +48,7 @@ from bridge.jira.fields import (
 from bridge.jira.port import JiraError, JiraPort
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.compiled import Policy
-from bridge.policy.cycle import Cycle
+from bridge.policy.cycle import Cycle, group_org_cases
 from bridge.policy.evaluate import evaluate
 from bridge.policy.model import (
     Actor,
@@ -614,16 +614,11 @@ class Engine:
     def _grouped(
         self, cases: Iterable[tuple[str | None, MonthCase]]
     ) -> dict[str, tuple[MonthCase, ...]]:
-        """Cases by the organisation they count for (case-folded: one folding rule on
-        every path, as the state and the month search fold); {} when no case belongs to
-        a customer of the rules."""
-        grouped: dict[str, list[MonthCase]] = defaultdict(list)
-        known = False
-        for name, case in cases:
-            if name:
-                grouped[name.casefold()].append(case)
-                known = known or self.ruleset.customer(name) is not None
-        return {org: tuple(c) for org, c in grouped.items()} if known else {}
+        """Cases by the organisation they count for (`group_org_cases`); {} when no case
+        belongs to a customer of the rules."""
+        grouped = group_org_cases(cases)
+        known = any(self.ruleset.customer(name) is not None for name in grouped)
+        return grouped if known else {}
 
     def _with_memberships(self, snapshot: IssueSnapshot) -> IssueSnapshot:
         """A case naming no organisation, with its reporter's JSM organisations (its
