@@ -141,6 +141,7 @@ def decide(
         information.missing_names,
         change=write.change,
         mentions=cycle.context.mentions,
+        why=entitlement.refused,
     )
     ladder = None
     if clock is not None and clock.running:

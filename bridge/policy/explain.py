@@ -186,7 +186,7 @@ def quota_text(snapshot: IssueSnapshot, quota: QuotaDecision) -> str:
 def _entitlement_text(snapshot: IssueSnapshot, d: Decisions) -> str:
     request_type = snapshot.request_type
     needed, lacking = d.entitlement.needed, d.entitlement.lacking
-    if d.entitlement.refused and not lacking:
+    if d.entitlement.refused:  # only ever set when nothing is lacking
         return f"{request_type} needs {', '.join(needed)}: not entitled, {d.entitlement.refused}"
     if lacking:
         return f"{request_type} needs {', '.join(lacking)}, not included in {d.facts.tier.name}"

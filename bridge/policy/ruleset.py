@@ -53,7 +53,7 @@ from bridge.policy.model import (
 )
 from bridge.policy.problems import Document, Problem, did_you_mean, known_list, where_of
 from bridge.policy.regexsafe import backtracking_risk
-from bridge.policy.templates import check_template
+from bridge.policy.templates import check_template, placeholders_in
 
 if TYPE_CHECKING:  # the models' types, for type checkers only: the policy core stays pure
     from bridge.rules import models as m
@@ -767,7 +767,10 @@ def _check_owners(
         for step in steps
         for action in step.actions
         if action.assign == "escalation_owner"
-        or (action.comment is not None and "{escalation_owner}" in action.comment.text)
+        or (
+            action.comment is not None
+            and "escalation_owner" in placeholders_in(action.comment.text)
+        )
     ]
     calendars: dict[str, m.Calendar] = build.doc.get("calendars") or {}
     for name in calendars:

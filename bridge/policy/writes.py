@@ -7,7 +7,6 @@ text is read (the planner reads the text of comments it is about to post).
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -61,13 +60,14 @@ class TemplateValues:
         customers: tuple[str, ...] = (),
         change: BridgeChange | None = None,
         mentions: Mapping[str, str] | None = None,
+        why: str = "",
     ) -> None:
         self.snapshot, self.policy, self.level, self.due = snapshot, policy, level, due
         self.facts, self.quota, self.missing = facts, quota, missing
         self.customers = customers  # the customers a reporter matched (no organisation)
         self.change = change  # the priority change the bridge makes now, if any
         self.mentions = mentions or {}  # person (folded) -> Jira's mention markup
-        self.why = ""  # why a usage limit refuses the request (`with_why`)
+        self.why = why  # why a usage limit refuses the request
 
     def _plain(self, name: str) -> str:
         """A placeholder's value as plain text; the escalation owner's mention, which the
@@ -76,12 +76,6 @@ class TemplateValues:
         if name == "escalation_owner" and _MENTION.fullmatch(value):
             return value
         return neutralise(value)
-
-    def with_why(self, why: str) -> TemplateValues:
-        """These values with ``{why}``: the reason a usage limit refuses the request."""
-        values = copy.copy(self)
-        values.why = why
-        return values
 
     def value(self, name: str) -> str:
         """One placeholder's value ("" when the case has none)."""
@@ -231,7 +225,7 @@ def _comments(
 ) -> list[DesiredComment]:
     """The conditions' comments, then the priority change's, then needs-info's."""
     values, flags = decisions.values, policy.flags
-    refused = decisions.entitlement.refused if not decisions.entitlement.lacking else ""
+    refused = decisions.entitlement.refused  # only ever set when nothing is lacking
     usage = policy.rules.usage_comment
     comments = [
         values.comment(f"{key}/{flag.id_part}", flag.policy.comment)
@@ -241,7 +235,7 @@ def _comments(
         and not (refused and flag.id_part == "not-entitled")
     ]
     if refused and usage is not None:  # a usage limit's refusal says why
-        comments.append(values.with_why(refused).comment(f"{key}/not-entitled/usage", usage))
+        comments.append(values.comment(f"{key}/not-entitled/usage", usage))
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
         comments.append(values.comment(change.action_id, change.template))
