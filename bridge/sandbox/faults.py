@@ -96,9 +96,11 @@ class FaultSpec:
             n, _, mode = rest.partition(":")
             if mode not in ("", "landed", "lost"):
                 raise ValueError("mode is landed or lost")
+            target = issue.strip().upper() or None
+            if self.fail_writes and target != self.fail_issue:
+                raise ValueError("every fail-write names the same issue, or none does")
+            self.fail_issue = target
             self.fail_writes[int(n)] = mode == "landed"
-            if issue:
-                self.fail_issue = issue.strip().upper()
         elif head == "slow-write":
             p_text, _, after = rest.partition("@")
             seconds, _, which = after.partition(":")
