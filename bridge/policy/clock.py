@@ -331,6 +331,7 @@ class BusinessCalendar:
         )
         _check_holidays(name, holidays)
         self._spec = holidays
+        self._listed_years: dict[int, dict[date, str]] = {}  # the holidays package's
         self._holiday_years: dict[int, dict[date, str]] = {}
         self._year_intervals: dict[int, list[tuple[int, int]]] = {}
         self._table = _EMPTY
@@ -370,8 +371,10 @@ class BusinessCalendar:
 
     # ------------------------------------------------------------------ days
 
-    def _holidays_of(self, year: int) -> dict[date, str]:
-        found = self._holiday_years.get(year)
+    def _listed_of(self, year: int) -> dict[date, str]:
+        """The country's public holidays of ``year`` as the holidays package lists them
+        (asked once per year: the package builds a country's year slowly)."""
+        found = self._listed_years.get(year)
         if found is None:
             spec = self._spec
             found = {}
@@ -380,10 +383,18 @@ class BusinessCalendar:
                     spec.country, subdiv=spec.subdivision, years=year
                 )
                 found = {d: str(n) for d, n in country.items() if d.year == year}
-                if spec.leave_out:
-                    out = frozenset(n.strip().casefold() for n in spec.leave_out)
-                    kept = {d: _kept(n, out) for d, n in found.items()}
-                    found = {d: n for d, n in kept.items() if n}
+            self._listed_years[year] = found
+        return found
+
+    def _holidays_of(self, year: int) -> dict[date, str]:
+        found = self._holiday_years.get(year)
+        if found is None:
+            spec = self._spec
+            found = dict(self._listed_of(year))
+            if spec.leave_out:
+                out = frozenset(n.strip().casefold() for n in spec.leave_out)
+                kept = {d: _kept(n, out) for d, n in found.items()}
+                found = {d: n for d, n in kept.items() if n}
             for d in spec.extra:
                 if d.year == year:
                     found[d] = f"{found[d]}; {_EXTRA_NAME}" if d in found else _EXTRA_NAME
@@ -417,18 +428,11 @@ class BusinessCalendar:
         return sorted(out)
 
     def _worked_of(self, year: int) -> tuple[tuple[date, str], ...]:
-        """The country's holidays listed for ``year`` that the calendar keeps open (made
-        once per year: the holidays package builds a country's year slowly)."""
+        """The country's holidays listed for ``year`` that the calendar keeps open."""
         found = self._worked_years.get(year)
         if found is None:
-            spec = self._spec
-            if spec.country is None:
-                return ()
-            listed = holidays_pkg.country_holidays(
-                spec.country, subdiv=spec.subdivision, years=year
-            )
             closed = self._holidays_of(year)
-            found = tuple((d, str(n)) for d, n in listed.items() if d not in closed)
+            found = tuple((d, n) for d, n in self._listed_of(year).items() if d not in closed)
             self._worked_years[year] = found
         return found
 
