@@ -90,6 +90,19 @@ def test_search_reads_every_page_of_the_largest_size(
         assert client.stats["reads"] == expected
 
 
+def test_each_search_page_says_whether_another_follows(sb: Any) -> None:
+    client = client_for(sb, page_size=7)
+    total = len(list(sb.store.iter_issues()))
+    pages = list(client.search_pages("project = SUP ORDER BY key ASC", ["summary"]))
+    sizes = [min(7, total - start) for start in range(0, total, 7)]
+    assert [len(p.issues) for p in pages] == sizes
+    assert [p.last for p in pages] == [False] * (len(sizes) - 1) + [True]
+    # a result that fills its one page exactly: the first page already says it is the last
+    seven = ", ".join(f"SUP-{n}" for n in range(1, 8))
+    (only,) = client.search_pages(f"key in ({seven})", ["summary"])
+    assert len(only.issues) == 7 and only.last
+
+
 def test_small_pages_and_snapshots_of_the_demo_site(sb: Any) -> None:
     client = client_for(sb, page_size=7)
     fm = FieldMap.resolve(WANTED, client.fields())

@@ -36,7 +36,7 @@ from atlassian import Jira
 from requests.adapters import HTTPAdapter
 
 from bridge.jira import jsondepth
-from bridge.jira.port import JiraError, Json
+from bridge.jira.port import JiraError, Json, SearchPage
 from bridge.jira.rate import RateLimiter
 from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient, parse_retry_after
 from bridge.logs import register_basic_auth, register_secret
@@ -472,6 +472,17 @@ class JiraClient:
         properties: Sequence[str] = (),
         expand: Sequence[str] = (),
     ) -> Iterator[Json]:
+        pages = self.search_pages(jql, fields, properties=properties, expand=expand)
+        return (issue for page in pages for issue in page.issues)
+
+    def search_pages(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        *,
+        properties: Sequence[str] = (),
+        expand: Sequence[str] = (),
+    ) -> Iterator[SearchPage]:
         if len(properties) > MAX_SEARCH_PROPERTIES:
             raise ValueError(f"Jira search takes at most {MAX_SEARCH_PROPERTIES} issue properties")
         if self.flavour == "cloud":
@@ -480,7 +491,11 @@ class JiraClient:
 
     def _search_cloud(
         self, jql: str, fields: Sequence[str], properties: Sequence[str], expand: Sequence[str]
-    ) -> Iterator[Json]:
+    ) -> Iterator[SearchPage]:
+        """Cloud's enhanced search pages on ``nextPageToken``: "If this result represents
+        the last or the only page this token will be null", and ``isLast`` "Indicates
+        whether this is the last page" (Jira Cloud platform REST API v3, "Search for issues
+        using JQL enhanced search (POST)", SearchAndReconcileResults)."""
         token: str | None = None
         while True:
             body: dict[str, Any] = {
@@ -498,15 +513,17 @@ class JiraClient:
                 self._call("POST", "rest/api/3/search/jql", body=body),
                 "POST /rest/api/3/search/jql",
             )
-            issues = page.get("issues") or []
-            yield from issues
             token = page.get("nextPageToken")
-            if not token or page.get("isLast") is True:
+            last = not token or page.get("isLast") is True
+            yield SearchPage(list(page.get("issues") or []), last=last)
+            if last:
                 return
 
     def _search_dc(
         self, jql: str, fields: Sequence[str], properties: Sequence[str], expand: Sequence[str]
-    ) -> Iterator[Json]:
+    ) -> Iterator[SearchPage]:
+        """Data Center's search pages on ``startAt``/``maxResults`` and says how many issues
+        match in ``total`` (Jira Server platform REST API reference, "api/2/search")."""
         start = 0
         while True:
             body: dict[str, Any] = {
@@ -521,11 +538,12 @@ class JiraClient:
             page = self._json(
                 self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
             )
-            issues = page.get("issues") or []
-            yield from issues
+            issues = list(page.get("issues") or [])
             start += len(issues)  # Jira may return fewer than asked: advance by what came
             total = page.get("total")
-            if not issues or (isinstance(total, int) and start >= total):
+            last = not issues or (isinstance(total, int) and start >= total)
+            yield SearchPage(issues, last=last)
+            if last:
                 return
 
     def get_issue(

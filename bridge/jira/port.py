@@ -9,9 +9,20 @@ knows nothing of rules, tiers or SLAs.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of an issue search as Jira answered it."""
+
+    issues: list[Json]
+    #: Jira said no page follows (Cloud: ``isLast`` or no ``nextPageToken``; Data Center:
+    #: ``startAt`` plus the issues returned reach ``total``)
+    last: bool
 
 
 class JiraError(Exception):
@@ -77,6 +88,18 @@ class JiraPort(Protocol):
         expand: Sequence[str] = (),
     ) -> Iterator[Json]:
         """Every issue matching ``jql``, page after page of the largest allowed size."""
+        ...
+
+    def search_pages(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        *,
+        properties: Sequence[str] = (),
+        expand: Sequence[str] = (),
+    ) -> Iterator[SearchPage]:
+        """`search` a page at a time (at least one page, perhaps empty), each saying
+        whether another follows; a page is asked for only when the previous one is done."""
         ...
 
     def get_issue(
