@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import SandboxFactory
 from e2e_helpers import (
+    JANE,
     SAM,
     BridgeFactory,
     all_keys,
@@ -41,7 +42,7 @@ def _searches(sb: object, route: str) -> int:
 def test_cloud_reads_every_page_of_the_largest_size_the_api_allows(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory
 ) -> None:
-    sb = sandbox_factory(seed="demo", cases=170)  # 210 cases: three pages of 100 with fields
+    sb = sandbox_factory(seed="demo", cases=170)  # 224 cases: three pages of 100 with fields
     total = len(all_keys(sb))
     assert total > 200
     bridge = bridges(sb, page_size=5000)  # asks for more than the site gives with fields
@@ -49,24 +50,43 @@ def test_cloud_reads_every_page_of_the_largest_size_the_api_allows(
     assert run.keys_read == set(all_keys(sb))
     assert run.report.skipped == []
     pages = _searches(sb, "/search/jql")
-    # the site's cap for searches with fields: 100; and the channel reminder's searches,
-    # one per channel it names (email, api), none of whose cases the demo has
-    assert pages == -(-total // 100) + 2
+    # the site's cap for searches with fields: 100, so the first page says more follow:
+    # it is let go, then a ranking pass and the full read, each page by page; and the
+    # channel reminder's searches, one per channel it names (email, api), none of whose
+    # cases the demo has
+    assert pages == 1 + 2 * -(-total // 100) + 2
     assert run.writes == 0
 
 
-def test_data_center_pages_with_start_at_and_every_case_is_written(
+def test_data_center_learns_from_the_first_page_that_the_site_is_larger(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory
 ) -> None:
     sb = sandbox_factory(seed="demo", flavour="datacenter")
-    total = len(all_keys(sb))
+    keys = all_keys(sb)
+    first = sb.store.issue(keys[0])
+    jane = sb.store.user_by_email(JANE)
+    assert jane is not None
+    with sb.store.lock:  # a history longer than the search embeds: read per issue
+        for n in range(101):
+            sb.store.apply_changes(first, jane, {"description": f"draft {n}"})
     bridge = bridges(sb, page_size=7)
+    sb.requests.clear()
     run = bridge.cycle()
-    assert run.keys_read == set(all_keys(sb))
-    # pages of 7: the first two (more than a page: let go), a ranking pass and the full
-    # read, each page by page; and the channel reminder's one search per channel (email, api)
-    assert _searches(sb, "/rest/api/2/search") == 2 + 2 * -(-total // 7) + 2
-    for key in all_keys(sb):  # each page's cases were evaluated and written
+    assert run.keys_read == set(keys)
+    pages = -(-len(keys) // 7)
+    # pages of 7: the first (more follow: let go unread), a ranking pass and the full
+    # read, each page by page; and the channel reminder's one search per channel
+    reads = sb.requests.reads
+    searches = [i for i, r in enumerate(reads) if r.route == "/rest/api/2/search"]
+    assert len(searches) == 1 + 2 * pages + 2
+    # nothing is read per issue until the ranking pass is done: the probe page and the
+    # ranking pages are searches alone, and the long history is read once, in full
+    per_issue = [i for i, r in enumerate(reads) if "{issueIdOrKey}" in r.route]
+    assert per_issue and min(per_issue) > searches[pages]
+    assert [r.path for r in reads if r.route == "/rest/api/2/issue/{issueIdOrKey}"] == [
+        f"/rest/api/2/issue/{first.key}"
+    ]
+    for key in keys:  # each page's cases were evaluated and written
         issue = end_state(sb, key)
         if issue.fields["Organizations"] != ["Umbrella Labs"]:
             assert issue.field("Support tier") is not None, key

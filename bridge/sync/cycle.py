@@ -84,6 +84,7 @@ from bridge.sync.plan import (
     plan_issue,
 )
 from bridge.sync.poll import (
+    first_page,
     is_issue_key,
     jql_datetime,
     jql_string,
@@ -467,10 +468,16 @@ class Engine:
         return self._with_channels(good), bad
 
     def _stream(
-        self, jql: str, bad: list[tuple[str, str]], *, ranking_only: bool = False
+        self,
+        jql: str,
+        bad: list[tuple[str, str]],
+        *,
+        ranking_only: bool = False,
+        found: Iterable[dict[str, Any]] | None = None,
     ) -> Iterator[tuple[dict[str, Any], IssueSnapshot]]:
         """The cases ``jql`` finds, page by page as Jira answers; those that cannot be
-        read go to ``bad``.  ``ranking_only``: only what quota ranking needs of each."""
+        read go to ``bad``.  ``ranking_only``: only what quota ranking needs of each.
+        ``found``: the issues of a search page already made (`first_page`), read in full."""
         for raw, snap in read_issues(
             self.port,
             jql,
@@ -481,12 +488,26 @@ class Engine:
             datacenter=self.site.flavour == "datacenter",
             comment_facts=self.comment_facts,
             ranking_only=ranking_only,
+            found=found,
         ):
             if isinstance(snap, SnapshotError):
                 log.warning("issue skipped", key=snap.key, problem=snap.problem)
                 bad.append((snap.key, snap.problem))
             else:
                 yield self._slim(raw), self._with_memberships(snap)
+
+    def _read_if_one_page(
+        self, jql: str, bad: list[tuple[str, str]]
+    ) -> list[tuple[dict[str, Any], IssueSnapshot]] | None:
+        """The cases ``jql`` finds, read in full, when Jira's first search page says no
+        other follows; None, nothing read per issue, when it says one does (the page is
+        let go)."""
+        page = first_page(
+            self.port, jql, self.site.fieldmap, datacenter=self.site.flavour == "datacenter"
+        )
+        if not page.last:
+            return None
+        return list(self._stream(jql, bad, found=page.issues))
 
     def _with_channels(
         self, issues: list[tuple[dict[str, Any], IssueSnapshot]]
@@ -546,32 +567,24 @@ class Engine:
         """The cases ``jql`` finds, ranked, in memory bounded by a page rather than by
         the site.
 
-        Quota ranking needs every case read before any is evaluated.  While the cases
-        fit in one search page they are read once, kept and used as they are.  Beyond
-        that, the page read is let go and a ranking pass reads only what ranking needs of
-        each case (`ranking`: the customer it counts for, its key, creation, resolution;
-        no comments or history, so nothing is read per issue on Data Center either);
-        then the cases are read in full, page by page, and each page is evaluated,
-        planned and written before the next is read.  A case that appears between the
-        two passes is left to the next cycle: it is newer than this one.  Every case
-        read is recorded for quota ranking; once a full read has finished that record is
-        complete and later cycles rank from it.
+        Quota ranking needs every case read before any is evaluated.  The first search
+        page says whether another follows (`first_page`).  When none does, the cases
+        fit in one page: they are read once, kept and used as they are.  When one does,
+        that page is let go before anything is read per issue, and a ranking pass reads
+        only what ranking needs of each case (`ranking`: the customer it counts for,
+        its key, creation, resolution; no comments or history, so nothing is read per
+        issue on Data Center either); then the cases are read in full, page by page,
+        and each page is evaluated, planned and written before the next is read.  A
+        case that appears between the two passes is left to the next cycle: it is
+        newer than this one.  Every case read is recorded for quota ranking; once a
+        full read has finished that record is complete and later cycles rank from it.
 
         Returns the cases to process, the organisations' cases, and the ranking."""
         bad: list[tuple[str, str]] = []
-        page = max(1, int(getattr(self.port, "page_size", 100)))
-        first: list[tuple[dict[str, Any], IssueSnapshot]] = []
-        for raw, snap in self._stream(jql, bad):
-            first.append((raw, snap))
-            if len(first) > page:
-                break  # more than a page: rank from a light read, then read page by page
-        kept = first if len(first) <= page else None
-        if kept is None:
-            first.clear()
-            bad = []
-            snaps: Iterable[IssueSnapshot] = (
-                snap for _, snap in self._stream(jql, bad, ranking_only=True)
-            )
+        kept = self._read_if_one_page(jql, bad)
+        snaps: Iterable[IssueSnapshot]
+        if kept is None:  # more than a page: rank from a light read, then read page by page
+            snaps = (snap for _, snap in self._stream(jql, bad, ranking_only=True))
         else:
             snaps = [snap for _, snap in kept]
         ranking: list[tuple[str | None, MonthCase]] = []

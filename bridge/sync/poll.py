@@ -38,7 +38,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
-from bridge.jira.port import JiraError, JiraPort
+from bridge.jira.port import JiraError, JiraPort, Json, SearchPage
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.model import Actor, IssueSnapshot, MonthCase, Person
 from bridge.policy.tiers import raised_by
@@ -434,6 +434,35 @@ def with_participants(
     return {**issue, PARTICIPANTS: sorted(found)}
 
 
+def _search_terms(
+    fieldmap: FieldMap, extra_fields: Iterable[str], *, datacenter: bool, ranking_only: bool
+) -> dict[str, list[str]]:
+    """What `read_issues` asks its search for: fields, issue properties, expansions."""
+    return {
+        "fields": ranking_fields(fieldmap)
+        if ranking_only
+        else needed_fields(fieldmap, extra_fields),
+        "properties": [] if datacenter or ranking_only else [LEDGER_PROPERTY],
+        "expand": [] if ranking_only else ["changelog"],
+    }
+
+
+def first_page(
+    port: JiraPort,
+    jql: str,
+    fieldmap: FieldMap,
+    *,
+    extra_fields: Iterable[str] = (),
+    datacenter: bool = False,
+) -> SearchPage:
+    """The first page of `read_issues`' search (one request), its issues not yet read in
+    full, and whether Jira says another page follows: a cycle learns from it whether the
+    cases fit in one page before anything is read per issue.  Its issues are read in full
+    by passing them to `read_issues` as ``found``."""
+    terms = _search_terms(fieldmap, extra_fields, datacenter=datacenter, ranking_only=False)
+    return next(port.search_pages(jql, **terms), SearchPage([], last=True))
+
+
 def read_issues(
     port: JiraPort,
     jql: str,
@@ -446,6 +475,7 @@ def read_issues(
     datacenter: bool = False,
     comment_facts: MutableMapping[str, Any] | None = None,
     ranking_only: bool = False,
+    found: Iterable[Json] | None = None,
 ) -> Iterator[tuple[dict[str, Any], IssueSnapshot | SnapshotError]]:
     """Every issue matching ``jql`` with its snapshot (or the reason it has none).
 
@@ -456,18 +486,17 @@ def read_issues(
     ``ranking_only``: only the fields quota ranking needs (`ranking_fields`), without
     comments, changelog or ledger, so nothing is read per issue: snapshots good for
     ranking, not for evaluation.
+
+    ``found``: the issues a search with the same terms already returned (`first_page`),
+    read in full instead of searching again.
     """
     facts = comment_facts if comment_facts is not None else {}
-    if ranking_only:
-        fields = ranking_fields(fieldmap)
-    else:
-        fields = needed_fields(fieldmap, extra_fields)
-    for issue in port.search(
-        jql,
-        fields,
-        properties=[] if datacenter or ranking_only else [LEDGER_PROPERTY],
-        expand=[] if ranking_only else ["changelog"],
-    ):
+    if found is None:
+        terms = _search_terms(
+            fieldmap, extra_fields, datacenter=datacenter, ranking_only=ranking_only
+        )
+        found = port.search(jql, **terms)
+    for issue in found:
         issue = dict(issue)
         try:
             complete_issue(port, issue)
