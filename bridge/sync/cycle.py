@@ -766,6 +766,7 @@ class Engine:
             since,
             tz=self.site.user_tz,
             bridge_account_id=self.site.bridge_account_id,
+            status_categories=self.site.status_categories,
             customers=self.site.customer_ids,
             owner=self._owner,
         )

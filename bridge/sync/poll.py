@@ -37,11 +37,11 @@ from collections.abc import (
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bridge.jira.fields import FieldMap, decode_value, parse_jira_datetime
+from bridge.jira.fields import FieldMap
 from bridge.jira.port import JiraError, JiraPort, Json, SearchPage
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.model import Actor, IssueSnapshot, MonthCase, Person
-from bridge.policy.tiers import raised_by
+from bridge.policy.tiers import month_case
 from bridge.sync.customers import identities
 from bridge.sync.snapshot import (
     INTERNAL_COMMENT_PROPERTY,
@@ -547,6 +547,7 @@ def org_month_cases(
     *,
     tz: tzinfo | None = None,
     bridge_account_id: str = "",
+    status_categories: Mapping[str, str] | None = None,
     customers: Collection[str] = (),
     owner: Callable[[Person | None], str | None] | None = None,
 ) -> dict[str, tuple[MonthCase, ...]]:
@@ -554,14 +555,15 @@ def org_month_cases(
 
     An issue counts for its first organisation (the one its snapshot names).
     Organisation names are matched case-insensitively and returned as given.
-    Each case comes with its reporter and request type, so its quota flags can be
-    decided (``quota.not_counted_flags``).
+    Each case is read as the cycle's ranking read reads it (`read_issues` with
+    ``ranking_only``, then `month_case`), with its reporter and request type, so its
+    quota flags can be decided (``quota.not_counted_flags``); a case that read cannot
+    make a snapshot of is left out here too (the main read reports it).
     """
     wanted = {name.casefold(): name for name in organizations}
     out: dict[str, list[MonthCase]] = {name: [] for name in wanted.values()}
     if not wanted:
         return {}
-    org_id = fieldmap.id("organization")
     clause = field_clause(fieldmap, "organization", "Organizations")
     listed = ", ".join(jql_string(n) for n in sorted(wanted.values()))
     # a case naming no organisation counts for the customer its reporter belongs to
@@ -572,37 +574,23 @@ def org_month_cases(
         else f"({clause} in ({listed}) OR {clause} is EMPTY)"
     )
     jql = f"{_scope(base_jql)} AND {orgs} AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
-    request_type = fieldmap.id("request_type") if "request_type" in fieldmap else None
-    product_id = fieldmap.id("product") if "product" in fieldmap else None
-    wanted_fields = ["created", "resolution", "reporter", org_id]
-    wanted_fields += [f for f in (request_type, product_id) if f]
-    for issue in port.search(jql, wanted_fields):
-        fields = issue.get("fields") or {}
-        org = fieldmap.decode("organization", fields.get(org_id))
-        reporter = to_person(
-            fields.get("reporter"), bridge_account_id=bridge_account_id, customers=customers
-        )
+    for _, snapshot in read_issues(
+        port,
+        jql,
+        fieldmap,
+        bridge_account_id=bridge_account_id,
+        status_categories=status_categories or {},
+        customers=customers,
+        ranking_only=True,
+    ):
+        if isinstance(snapshot, SnapshotError):
+            continue  # a malformed issue is reported by the main read, not here
+        org = snapshot.organization
         if org is None and owner is not None:
-            org = owner(reporter)
+            org = owner(snapshot.reporter)
         if org is None or org.casefold() not in wanted:
             continue
-        try:
-            created = parse_jira_datetime(str(fields.get("created") or ""))
-        except (TypeError, ValueError):
-            continue  # a malformed issue is reported by the main read, not here
-        kind = fieldmap.decode("request_type", fields.get(request_type)) if request_type else None
-        out[wanted[org.casefold()]].append(
-            MonthCase(
-                key=str(issue.get("key")),
-                created=created,
-                resolution=decode_value(fields.get("resolution")),
-                raised=raised_by(
-                    reporter,
-                    kind,
-                    fieldmap.decode("product", fields.get(product_id)) if product_id else None,
-                ),
-            )
-        )
+        out[wanted[org.casefold()]].append(month_case(snapshot))
     return {
         name: tuple(sorted(cases, key=lambda c: (c.created, c.key_number)))
         for name, cases in out.items()
