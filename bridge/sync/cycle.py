@@ -56,7 +56,6 @@ from bridge.policy.model import (
     EvalContext,
     IssueSnapshot,
     MonthCase,
-    Person,
     RuleSet,
 )
 from bridge.policy.tiers import contract_year, month_case
@@ -771,22 +770,12 @@ class Engine:
             owner=self._owner,
         )
 
-    def _owner(self, reporter: Person | None) -> str | None:
-        """The customer a case naming no organisation belongs to, from its reporter (the
-        contact lists, then JSM's organisation membership, read only when asked)."""
-        if reporter is None or reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
-            return None
-        memberships = self.site.memberships
-        orgs = (
-            memberships.organizations_of(reporter.email, reporter.account_id)
-            if memberships is not None
-            else ()
-        )
-        try:
-            facts = self.compiled.customer_of(None, reporter, orgs).facts
-        except ValueError:
-            return None
-        return facts.customer.organization if facts is not None else None
+    def _owner(self, snapshot: IssueSnapshot) -> str | None:
+        """The customer a case naming no organisation belongs to, found as the cycle's
+        own read finds it (`_with_memberships`, then `customer_name`): from its
+        reporter, by the contact lists, then JSM's organisation membership (read only
+        when such a case comes by)."""
+        return self.customer_name(self._with_memberships(snapshot))
 
     def _counted_since(self, case: MonthCase, organization: str) -> datetime:
         """Where the cases the case is ranked among begin: its month (the quota), or its

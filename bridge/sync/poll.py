@@ -40,7 +40,7 @@ from typing import Any
 from bridge.jira.fields import FieldMap
 from bridge.jira.port import JiraError, JiraPort, Json, SearchPage
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
-from bridge.policy.model import Actor, IssueSnapshot, MonthCase, Person
+from bridge.policy.model import Actor, IssueSnapshot, MonthCase
 from bridge.policy.tiers import month_case
 from bridge.sync.customers import identities
 from bridge.sync.snapshot import (
@@ -549,7 +549,7 @@ def org_month_cases(
     bridge_account_id: str = "",
     status_categories: Mapping[str, str] | None = None,
     customers: Collection[str] = (),
-    owner: Callable[[Person | None], str | None] | None = None,
+    owner: Callable[[IssueSnapshot], str | None] | None = None,
 ) -> dict[str, tuple[MonthCase, ...]]:
     """Cases created since ``since`` for each organisation, from ONE search.
 
@@ -567,7 +567,7 @@ def org_month_cases(
     clause = field_clause(fieldmap, "organization", "Organizations")
     listed = ", ".join(jql_string(n) for n in sorted(wanted.values()))
     # a case naming no organisation counts for the customer its reporter belongs to
-    # (``owner``: the customer's name for a reporter, or None)
+    # (``owner``: that customer's name for such a case, or None)
     orgs = (
         f"{clause} in ({listed})"
         if owner is None
@@ -587,7 +587,7 @@ def org_month_cases(
             continue  # a malformed issue is reported by the main read, not here
         org = snapshot.organization
         if org is None and owner is not None:
-            org = owner(snapshot.reporter)
+            org = owner(snapshot)
         if org is None or org.casefold() not in wanted:
             continue
         out[wanted[org.casefold()]].append(month_case(snapshot))
