@@ -137,3 +137,28 @@ def test_incremental_polling_reads_only_what_changed_after_the_watermark(
     assert bridge.cycle().keys_read == {keys[2]}
     sb.set_now(t(10, 50))
     assert bridge.cycle().keys_read == set()
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_site_larger_than_a_page_learns_each_cases_channel_in_its_ranking_pass(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """The channel reminder on a site read page by page (its channels asked about once,
+    from the light ranking pass) reaches the cases a site fitting in one page would: a
+    Standard case raised by e-mail and a Premium one through the API, not one from the
+    portal."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    raised = {
+        ("Acme Networks", "email"): True,
+        ("Acme Networks", "portal"): False,
+        ("Initech Systems", "api"): True,
+    }
+    keys = {}
+    for org, channel in raised:
+        keys[org, channel] = key = new_case(sb, org=org, created=t(9))
+        sb.store.issue(key).channel = channel
+    bridge = bridges(sb, page_size=2)
+    run = bridge.cycle()
+    assert run.keys_read == set(keys.values())
+    for case, reminded in raised.items():
+        assert ("raised-outside-portal" in end_state(sb, keys[case]).labels) is reminded, case

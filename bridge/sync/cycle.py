@@ -513,10 +513,8 @@ class Engine:
     ) -> list[tuple[dict[str, Any], IssueSnapshot]]:
         """The channel each open case of a tier the channel reminder is for was raised
         through (see `_learn_channels`)."""
-        asked = [(s.key, s.created) for _, s in issues if self._channel_unknown(s)]
-        if not asked:
+        if not self._learn_channels(s for _, s in issues):
             return issues
-        self._learn_channels(asked)
         return [(raw, self._with_memberships(s)) for raw, s in issues]
 
     def _channel_unknown(self, snapshot: IssueSnapshot) -> bool:
@@ -528,16 +526,23 @@ class Engine:
             and self._tier_of(snapshot) in reminder.tiers
         )
 
-    def _learn_channels(self, asked: list[tuple[str, datetime]]) -> None:
-        """The request channel of the cases ``asked`` (key, created).  No REST field says
-        it; JQL's ``request-channel-type`` does (JSM Data Center API,
-        CustomerRequestChannelSource: "queried via JQL like request-channel-type = "api"";
-        on Cloud, Atlassian Support's Jira Cloud "JQL fields" page, Request channel type,
+    def _learn_channels(self, snapshots: Iterable[IssueSnapshot]) -> bool:
+        """The request channel of each of ``snapshots`` the channel reminder asks about
+        and that was not asked about before (`_channel_unknown`), learnt once all of them
+        are read; whether any was asked.  No REST field says it; JQL's
+        ``request-channel-type`` does (JSM Data Center API, CustomerRequestChannelSource:
+        "queried via JQL like request-channel-type = "api""; on Cloud, Atlassian
+        Support's Jira Cloud "JQL fields" page, Request channel type,
         https://support.atlassian.com/jira-software-cloud/docs/jql-fields/): one search
         per channel the reminder names, for the scope's cases created since the oldest
-        case not asked about before (a request's channel never changes)."""
+        case not asked about before (a request's channel never changes).
+
+        Every one of ``snapshots`` is looked at (a stream is read to its end) before
+        anything is asked."""
+        asked = [(s.key, s.created) for s in snapshots if self._channel_unknown(s)]
         reminder = self.ruleset.channel_reminder
-        assert reminder is not None
+        if not asked or reminder is None:
+            return False
         since = jql_datetime(min(created for _, created in asked), self.site.user_tz)
         for channel in sorted(reminder.channels):
             jql = scope_and(
@@ -548,6 +553,7 @@ class Engine:
                 self.channels[str(issue.get("key"))] = channel
         for key, _ in asked:
             self.channels.setdefault(key, None)
+        return True
 
     def _tier_of(self, snapshot: IssueSnapshot) -> str | None:
         try:
@@ -581,21 +587,21 @@ class Engine:
         Returns the cases to process, the organisations' cases, and the ranking."""
         bad: list[tuple[str, str]] = []
         kept = self._read_if_one_page(jql, bad)
-        snaps: Iterable[IssueSnapshot]
-        if kept is None:  # more than a page: rank from a light read, then read page by page
-            snaps = (snap for _, snap in self._stream(jql, bad, ranking_only=True))
-        else:
-            snaps = [snap for _, snap in kept]
         ranking: list[tuple[str | None, MonthCase]] = []
-        asked: list[tuple[str, datetime]] = []
-        for snap in snaps:
-            ranking.extend(self.ranking([snap]))
-            if self._channel_unknown(snap):
-                asked.append((snap.key, snap.created))
-        if asked:  # the full read (`_stream`) gives each case its channel as it reads it
-            self._learn_channels(asked)
-            if kept is not None:
-                kept = [(raw, self._with_memberships(s)) for raw, s in kept]
+        if kept is None:  # more than a page: rank from a light read, then read page by page
+
+            def ranking_each(snaps: Iterable[IssueSnapshot]) -> Iterator[IssueSnapshot]:
+                for snap in snaps:
+                    ranking.extend(self.ranking([snap]))
+                    yield snap
+
+            # the light read is let go as it goes, ranked and asked about once; the full
+            # read (`_stream`) then gives each case its channel as it reads it
+            light = self._stream(jql, bad, ranking_only=True)
+            self._learn_channels(ranking_each(s for _, s in light))
+        else:
+            kept = self._with_channels(kept)
+            ranking = self.ranking(s for _, s in kept)
         report.skipped.extend(bad)
         self._retry_later(bad, now, dry_run=dry_run)
         cached = False
