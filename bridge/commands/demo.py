@@ -17,8 +17,6 @@ import socket
 import sys
 import tempfile
 import threading
-from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -38,7 +36,6 @@ from bridge.discovery import find_config
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sync.cycle import CycleReport, IssueOutcome
-from bridge.sync.plan import AddComment, EditIssue, Transition
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -50,34 +47,9 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _actions(outcome: IssueOutcome, planned: IssueOutcome | None) -> str:
-    """What the cycle did with the case, from its plan (``planned``: the same case in the
-    dry run at the same moment, whose outcome keeps its plan; a cycle that writes lets a
-    written case's plan go)."""
-    plan = outcome.plan or (planned.plan if planned is not None else None)
-    if plan is None or outcome.error:
-        return outcome.error or "-"
-    comments: Counter[str] = Counter()
-    bits: list[str] = []
-    for action in plan.actions:
-        if isinstance(action, EditIssue):
-            n = len(action.fields)
-            if n:
-                bits.append(f"{n} field{'s' if n != 1 else ''}")
-            bits.extend(
-                ("+" if verb == "add" else "-") + str(value)
-                for op in action.update.get("labels", [])
-                for verb, value in op.items()
-            )
-        elif isinstance(action, Transition):
-            bits.append(f"→{action.name}")
-        elif isinstance(action, AddComment):
-            comments["internal" if action.internal else "public"] += 1
-    for visibility in ("public", "internal"):
-        if comments[visibility]:
-            n = comments[visibility]
-            bits.append(f"{n} {visibility} comment{'s' if n > 1 else ''}")
-    return ", ".join(bits) or "nothing"
+def _actions(outcome: IssueOutcome) -> str:
+    """What the cycle did with the case, as it kept it of the case's plan."""
+    return outcome.error or outcome.brief or "nothing"
 
 
 def _due(outcome: IssueOutcome) -> str:
@@ -86,29 +58,27 @@ def _due(outcome: IssueOutcome) -> str:
     return outcome.response_due.strftime("%a %d %b %H:%M %Z")
 
 
-def _organisation(outcome: IssueOutcome, planned: IssueOutcome | None) -> str:
+def _organisation(outcome: IssueOutcome) -> str:
     """The case's organisation; for one naming none, the customer the bridge found from
     its reporter, in brackets ("-": none)."""
     if outcome.organization:
         return outcome.organization
-    desired = planned.desired if planned is not None else None
-    return f"({desired.customer})" if desired is not None and desired.customer else "-"
+    return f"({outcome.customer})" if outcome.customer else "-"
 
 
-def print_table(report: CycleReport, out: TextIO, planned: Mapping[str, IssueOutcome]) -> None:
-    """The cycle's cases, one row each (``planned``: each case's outcome in a dry run at
-    the same moment, which keeps the plan and the decisions a written case lets go)."""
+def print_table(report: CycleReport, out: TextIO) -> None:
+    """The cycle's cases, one row each, as the cycle itself kept them."""
     rows = [
         (
             o.key,
-            _organisation(o, planned.get(o.key)),
+            _organisation(o),
             o.tier or "-",
             f"{o.priority_before or '-'} → {o.priority_after or '-'}"
             if o.priority_before != o.priority_after
             else (o.priority_before or "-"),
             _due(o),
             o.sla_state,
-            _actions(o, planned.get(o.key)),
+            _actions(o),
         )
         for o in report.outcomes
     ]
@@ -175,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         reads1, writes1 = server.requests.count(kind="read"), server.requests.count(kind="write")
         local = now.astimezone(default_tz(ruleset))
         print(f"\n2) run --once at {local.strftime('%a %d %b %Y %H:%M %Z')}:\n", file=out)
-        print_table(first, out, {o.key: o for o in preview.outcomes})
+        print_table(first, out)
         print(f"\n   {summary_line(first)}", file=out)
         print(f"   requests: {reads1} reads, {writes1} writes", file=out)
 

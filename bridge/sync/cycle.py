@@ -80,6 +80,7 @@ from bridge.sync.plan import (
     IssuePlan,
     Place,
     Transition,
+    in_brief,
     plan_issue,
 )
 from bridge.sync.poll import (
@@ -319,8 +320,8 @@ class IssueOutcome:
 
     A cycle that writes keeps one such row per case read, so a row stays small: once
     the case's writes are done its plan and desired state are let go (a dry run and
-    `explain` keep them, to show them), and what the cycle's summary, the metrics and
-    the quota follow-up need of the plan is kept as a few plain facts."""
+    `explain` keep them, to show them), and what the cycle's summary, the metrics, the
+    quota follow-up and the demo's table need of them is kept as a few plain facts."""
 
     key: str
     organization: str | None
@@ -343,6 +344,11 @@ class IssueOutcome:
     quota_moved: bool = False
     #: where the issue stood in its workflow, kept while a transition was skipped
     place: Place | None = None
+    #: the plan's actions in a few words (`in_brief`; "" when it had none)
+    brief: str = ""
+    #: the customer the case counts under: its organisation, or for a case naming none
+    #: the customer found from its reporter (None: unknown)
+    customer: str | None = None
 
 
 @dataclass
@@ -1264,6 +1270,8 @@ class Engine:
         if desired.priority_jira:
             outcome.priority_after = desired.priority_jira
         outcome.actions = [_action_line(a) for a in plan.actions]
+        outcome.brief = in_brief(plan)
+        outcome.customer = desired.customer
         outcome.escalation_steps = escalation_steps(plan)
         outcome.quota_moved = self._moves_quota(plan)
         prepared = _Prepared(outcome, snapshot, desired, plan, ledger_known, began)

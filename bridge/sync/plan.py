@@ -24,6 +24,7 @@ Rules (SPEC §5):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -374,6 +375,33 @@ def describe(plan: IssuePlan | Iterable[IssuePlan]) -> list[str]:
             lines.extend(describe_action(action))
         lines.extend(f"{note} (skipped)" for note in p.notes)
     return lines
+
+
+def in_brief(plan: IssuePlan) -> str:
+    """The plan's actions in a few words ("4 fields, +sla-breached, →Escalate, 1 internal
+    comment"; "" when it has none): what a cycle keeps of a written case's plan, and
+    the demo's table shows."""
+    comments: Counter[str] = Counter()
+    bits: list[str] = []
+    for action in plan.actions:
+        if isinstance(action, EditIssue):
+            n = len(action.fields)
+            if n:
+                bits.append(f"{n} field{'s' if n != 1 else ''}")
+            bits.extend(
+                ("+" if verb == "add" else "-") + str(value)
+                for op in action.update.get("labels", [])
+                for verb, value in op.items()
+            )
+        elif isinstance(action, Transition):
+            bits.append(f"→{action.name}")
+        elif isinstance(action, AddComment):
+            comments["internal" if action.internal else "public"] += 1
+    for visibility in ("public", "internal"):
+        if comments[visibility]:
+            n = comments[visibility]
+            bits.append(f"{n} {visibility} comment{'s' if n > 1 else ''}")
+    return ", ".join(bits)
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
