@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from test_ruleset import patch, rules_copy
 
 from bridge.cli import main
 from bridge.commands import check
@@ -25,19 +26,6 @@ CONFIG = ROOT / "config" / "bridge.yaml"
 @pytest.fixture(autouse=True)
 def no_token_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JIRA_API_TOKEN", raising=False)
-
-
-def rules_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "rules"
-    shutil.copytree(RULES, target)
-    return target
-
-
-def patch(rules: Path, file: str, old: str, new: str) -> None:
-    path = rules / file
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
 
 
 # ------------------------------------------------------------------------ check

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from test_ruleset import patch, rules_copy
 
 from bridge.policy.ruleset import RulesInvalid
 from bridge.rules.load import load_ruleset
@@ -136,12 +136,9 @@ def test_check_and_the_published_schema_refuse_the_same_shapes(
 ) -> None:
     """One description of the shape: what the schema refuses, `check` refuses, at file:line,
     in words (no validator jargon)."""
-    rules = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules)
+    rules = rules_copy(tmp_path)
+    patch(rules, f"{file}.yaml", old, new)
     path = rules / f"{file}.yaml"
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(_as_json_types(yaml.safe_load(path.read_text())), schema_for(file))
     with pytest.raises(RulesInvalid) as caught:
@@ -166,11 +163,9 @@ def test_a_mistake_inside_one_of_several_shapes_is_reported_as_the_author_meant_
 ) -> None:
     """A required item is a field name or a mapping: a misspelt key of the mapping is an
     unknown key with a did-you-mean, not "must be text"."""
-    rules = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules)
+    rules = rules_copy(tmp_path)
+    patch(rules, "sla.yaml", "{field: description,", "{feild: description,")
     path = rules / "sla.yaml"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("{field: description,", "{feild: description,"), "utf-8")
     with pytest.raises(RulesInvalid) as caught:
         load_ruleset(rules)
     (problem,) = caught.value.problems
