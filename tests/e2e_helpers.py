@@ -69,16 +69,22 @@ SLA_FIELDS = ("Response due", "SLA state", "Support tier", "Cases this month")
 
 
 def bridge_settings(
-    sb: Sandbox, *, flavour: str | None = None, page_size: int | None = None
+    sb: Sandbox,
+    *,
+    flavour: str | None = None,
+    page_size: int | None = None,
+    jql: str | None = None,
 ) -> Settings:
     """The shipped config/bridge.yaml, pointed at ``sb`` (no token in the environment:
-    the loopback default is the sandbox's token, for both flavours)."""
+    the loopback default is the sandbox's token, for both flavours); ``jql`` replaces
+    the shipped scope."""
     settings = load_settings(CONFIG, env={})
     jira = dataclasses.replace(
         settings.jira,
         url=sb.url,
         flavour=flavour or sb.flavour,  # type: ignore[arg-type]
         page_size=page_size or settings.jira.page_size,
+        jql=jql or settings.jira.jql,
     )
     return dataclasses.replace(settings, jira=jira)
 
@@ -142,10 +148,12 @@ class Bridge:
 
 
 class BridgeFactory:
-    """``factory(sb, flavour=None, page_size=None, state=None)`` → a connected :class:`Bridge`.
+    """``factory(sb, flavour=None, page_size=None, jql=None, state=None)`` → a connected
+    :class:`Bridge`, closed when the factory is.
 
     Each bridge gets its own state database under ``tmp_path`` unless ``state`` is given
-    (two bridges sharing a state file model a restart)."""
+    (two bridges sharing a state file model a restart).  ``jql`` scopes it (e.g. to one
+    organisation's cases) instead of the shipped ``project = SUP``."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
@@ -157,11 +165,12 @@ class BridgeFactory:
         *,
         flavour: str | None = None,
         page_size: int | None = None,
+        jql: str | None = None,
         state: Path | None = None,
         **overrides: Any,
     ) -> Bridge:
         """``overrides``: other settings (e.g. ``merge_comments=False``)."""
-        settings = bridge_settings(sb, flavour=flavour, page_size=page_size)
+        settings = bridge_settings(sb, flavour=flavour, page_size=page_size, jql=jql)
         settings = dataclasses.replace(settings, **overrides)
         path = state or self.tmp_path / f"state-{len(self.made)}.sqlite"
         runtime = connect(settings, load_rules(settings), state_path=path)

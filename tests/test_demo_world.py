@@ -4,16 +4,14 @@ defect 5 (the shipped holiday calendars) as `make demo` runs them."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import Sandbox, SandboxFactory
-from e2e_helpers import bridge_settings, end_state, load_rules, write_config
+from e2e_helpers import BridgeFactory, end_state, write_config
 
 from bridge import cli
-from bridge.commands._runtime import connect
 from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 
@@ -62,21 +60,16 @@ def test_demo_shows_defect_1_a_case_naming_no_organisation_keeps_its_sla(
     Globex from the e-mail (Enterprise, clock running) and ranks it in Globex's month,
     the same place whether the scope is the project or the cases naming none."""
     places = []
-    for scope in ("project = SUP", "project = SUP AND Organizations is EMPTY"):
-        sb = sandbox_factory()
-        key = _key(sb, "opCharts e-mails every report twice")
-        settings = bridge_settings(sb)
-        settings = dataclasses.replace(settings, jira=dataclasses.replace(settings.jira, jql=scope))
-        runtime = connect(settings, load_rules(settings), state_path=tmp_path / f"{len(places)}.db")
-        try:
-            runtime.engine.cycle(sb.now)
-        finally:
-            runtime.close()
-        case = end_state(sb, key)
-        assert case.field("Support tier") == "Enterprise"
-        assert case.field("SLA state") == "running"
-        assert "unknown-customer" not in case.labels
-        places.append(case.field("Cases this month"))
+    with BridgeFactory(tmp_path) as bridges:
+        for scope in ("project = SUP", "project = SUP AND Organizations is EMPTY"):
+            sb = sandbox_factory()
+            key = _key(sb, "opCharts e-mails every report twice")
+            bridges(sb, jql=scope).cycle()
+            case = end_state(sb, key)
+            assert case.field("Support tier") == "Enterprise"
+            assert case.field("SLA state") == "running"
+            assert "unknown-customer" not in case.labels
+            places.append(case.field("Cases this month"))
     assert places[0] == places[1]
     assert places[0].endswith(" of 20") and int(places[0].split()[0]) > 10
 

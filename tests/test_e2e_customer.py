@@ -5,7 +5,6 @@ where the wire differs (Data Center users carry no accountType and no accountId)
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,16 +14,13 @@ from conftest import SANDBOX_NOW, SandboxFactory
 from e2e_helpers import (
     BRIDGE,
     BridgeFactory,
-    bridge_settings,
     end_state,
-    load_rules,
     new_case,
     transition,
     write_config,
 )
 
 from bridge import cli
-from bridge.commands._runtime import connect
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.store import User
 
@@ -123,6 +119,7 @@ def test_defect_1_case_without_organisation_keeps_its_sla(
 def test_defect_1_case_without_organisation_counts_in_its_customers_month_whatever_the_scope(
     flavour: str,
     sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -140,21 +137,15 @@ def test_defect_1_case_without_organisation_counts_in_its_customers_month_whatev
         ("project = SUP AND Organizations is EMPTY", loose, "8 of 4"),
         ('project = SUP AND Organizations = "Acme Networks"', later, "9 of 4"),
     ):
-        settings = bridge_settings(sb, flavour=flavour)
-        settings = dataclasses.replace(settings, jira=dataclasses.replace(settings.jira, jql=scope))
-        state = tmp_path / f"{len(scope)}.sqlite"
-        runtime = connect(settings, load_rules(settings), state_path=state)
-        try:
-            assert runtime.engine.cycle(sb.now).full
-            assert end_state(sb, key).field("Cases this month") == place, scope
-            assert "over-quota" in end_state(sb, key).labels
-            # and the same place from the local record on the next (incremental) cycle
-            sb.advance("5m")
-            transition(sb, key, "Start work")
-            assert not runtime.engine.cycle(sb.now).full
-            assert end_state(sb, key).field("Cases this month") == place, scope
-        finally:
-            runtime.close()
+        bridge = bridges(sb, flavour=flavour, jql=scope)
+        assert bridge.cycle().report.full
+        assert end_state(sb, key).field("Cases this month") == place, scope
+        assert "over-quota" in end_state(sb, key).labels
+        # and the same place from the local record on the next (incremental) cycle
+        sb.advance("5m")
+        transition(sb, key, "Start work")
+        assert not bridge.cycle().report.full
+        assert end_state(sb, key).field("Cases this month") == place, scope
     assert end_state(sb, named[3]).field("Cases this month") == "4 of 4"
 
     config = write_config(sb, tmp_path)
@@ -221,6 +212,7 @@ def test_defect_4_flagged_cases_do_not_use_up_the_quota(
 def test_defect_12_quota_counts_the_month_whatever_the_scope_leaves_out(
     flavour: str,
     sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -235,22 +227,14 @@ def test_defect_12_quota_counts_the_month_whatever_the_scope_leaves_out(
         transition(sb, key, "Resolve")
     open_keys = [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(2)]
     scope = "project = SUP AND resolution = EMPTY"
-    settings = bridge_settings(sb, flavour=flavour)
-    settings = dataclasses.replace(settings, jira=dataclasses.replace(settings.jira, jql=scope))
-    runtime = connect(settings, load_rules(settings), state_path=tmp_path / "state.sqlite")
-    try:
-        runtime.engine.cycle(sb.now)
-        assert [end_state(sb, k).field("Cases this month") for k in open_keys] == [
-            "4 of 4",
-            "5 of 4",
-        ]
-        assert "over-quota" in end_state(sb, open_keys[1]).labels
-        sb.advance("30m")
-        later = new_case(sb, created=sb.now - timedelta(minutes=5))
-        assert not runtime.engine.cycle(sb.now).full
-        assert end_state(sb, later).field("Cases this month") == "6 of 4"
-    finally:
-        runtime.close()
+    bridge = bridges(sb, flavour=flavour, jql=scope)
+    bridge.cycle()
+    assert [end_state(sb, k).field("Cases this month") for k in open_keys] == ["4 of 4", "5 of 4"]
+    assert "over-quota" in end_state(sb, open_keys[1]).labels
+    sb.advance("30m")
+    later = new_case(sb, created=sb.now - timedelta(minutes=5))
+    assert not bridge.cycle().report.full
+    assert end_state(sb, later).field("Cases this month") == "6 of 4"
 
     config = write_config(sb, tmp_path)
     text = config.read_text(encoding="utf-8")
