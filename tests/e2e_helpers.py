@@ -34,6 +34,7 @@ import requests
 import yaml
 from conftest import Sandbox
 
+from bridge import cli
 from bridge.commands._runtime import Runtime, connect
 from bridge.jira.client import JiraClient
 from bridge.jira.rate import RateLimiter
@@ -231,6 +232,15 @@ def without_waiting(monkeypatch: pytest.MonkeyPatch, **policy: Any) -> RetryPoli
     monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
     monkeypatch.setattr(JiraClient, "interrupt_waits", stepped_waits)
     return retry
+
+
+def explain(key: str, config: Path, now: datetime | str, capsys: pytest.CaptureFixture[str]) -> str:
+    """What `jsm-bridge explain KEY --config CONFIG --now NOW` prints, run in-process
+    (it must exit 0); output captured before it is left out."""
+    capsys.readouterr()
+    when = now if isinstance(now, str) else now.isoformat()
+    assert cli.main(["explain", key, "--config", str(config), "--now", when]) == 0
+    return capsys.readouterr().out
 
 
 def write_config(

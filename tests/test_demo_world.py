@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Sandbox, SandboxFactory
-from e2e_helpers import BridgeFactory, end_state, write_config
+from e2e_helpers import BridgeFactory, end_state, explain, write_config
 
-from bridge import cli
 from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 
@@ -82,9 +81,6 @@ def test_demo_shows_defect_5_election_day_is_a_working_day_in_new_york(
     same afternoon, four business hours on); `explain` names the day."""
     key = _key(sandbox, "BGP peers flapping: opEvents floods the console")
     config = write_config(sandbox, tmp_path)
-    assert (
-        cli.main(["explain", key, "--config", str(config), "--now", sandbox.now.isoformat()]) == 0
-    )
-    text = capsys.readouterr().out
+    text = explain(key, config, sandbox.now, capsys)
     assert "created Tue 3 Nov 2026 09:20 EST -> due Tue 3 Nov 2026 13:20 EST" in text, text
     assert "Tue 03 Nov 2026 Election Day (the office works it" in text

@@ -29,6 +29,7 @@ from e2e_helpers import (
     clock_at,
     comment,
     end_state,
+    explain,
     new_case,
     transition,
     write_config,
@@ -53,13 +54,6 @@ def t(day: int, hour: int, minute: int = 0, second: int = 0, tz: ZoneInfo = BNE)
 def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
     with BridgeFactory(tmp_path) as factory:
         yield factory
-
-
-def explain(
-    sb: Sandbox, key: str, now: datetime, config: Path, capsys: pytest.CaptureFixture[str]
-) -> str:
-    assert cli.main(["explain", key, "--config", str(config), "--now", now.isoformat()]) == 0
-    return capsys.readouterr().out
 
 
 def breach_marks(sb: Sandbox, key: str) -> tuple[bool, int, str]:
@@ -93,7 +87,7 @@ def test_defect_11_answered_at_due_instant_is_met_not_breached(
         assert end_state(sb, key).field("SLA state") == "at_risk"
         assert breach_marks(sb, key) == (False, 0, "Open")
     config = write_config(sb, tmp_path)
-    text = explain(sb, unanswered, t(24, 13), config, capsys)
+    text = explain(unanswered, config, t(24, 13), capsys)
     assert "breach is strictly after due" in text
 
     comment(sb, answered, "We are on it: please send the collector log.", by=JANE)  # at 13:00
@@ -102,7 +96,7 @@ def test_defect_11_answered_at_due_instant_is_met_not_breached(
     issue = end_state(sb, answered)
     assert (issue.field("SLA state"), issue.field("Response due")) == ("met", t(24, 13))
     assert breach_marks(sb, answered) == (False, 0, "Open")
-    assert "answered at the due instant: met" in explain(sb, answered, t(24, 13, 5), config, capsys)
+    assert "answered at the due instant: met" in explain(answered, config, t(24, 13, 5), capsys)
     # the case nobody answered is breached just after
     assert end_state(sb, unanswered).field("SLA state") == "breached"
     assert breach_marks(sb, unanswered) == (True, 1, "Escalated")
@@ -138,7 +132,7 @@ def test_defect_6_escalation_step_fires_once_whatever_pauses_come_between(
     assert len(issue.bridge_comments_containing(HALF_WAY)) == 1
     sb.set_now(t(24, 12, 20))
     assert bridge.cycle().writes == 0
-    text = explain(sb, key, t(24, 12, 20), write_config(sb, tmp_path), capsys)
+    text = explain(key, write_config(sb, tmp_path), t(24, 12, 20), capsys)
     assert "steps taken before a hold are not taken again" in text
 
 
@@ -166,9 +160,9 @@ def test_defect_8_customer_transition_and_parked_case_do_not_stop_the_clock(
 
     sb.set_now(t(24, 13, 30))
     config = write_config(sb, tmp_path)
-    text = explain(sb, by_customer, t(24, 13, 30), config, capsys)
+    text = explain(by_customer, config, t(24, 13, 30), capsys)
     assert "not a response (only an agent's action is)" in text
-    text = explain(sb, parked, t(24, 13, 30), config, capsys)
+    text = explain(parked, config, t(24, 13, 30), capsys)
     assert "no agent has replied publicly yet: the clock keeps running" in text
     bridges(sb).cycle()
     for key in (by_customer, parked):
@@ -201,7 +195,7 @@ def test_defect_10_named_engineer_is_not_assigned_again_after_an_engineer_unassi
     sb.set_now(t(24, 13, 30, tz=NYC))  # past the 75 % step too
     bridge.cycle()
     assert end_state(sb, key).assignee is None  # the engineer's unassign stands
-    text = explain(sb, key, t(24, 13, 30, tz=NYC), write_config(sb, tmp_path), capsys)
+    text = explain(key, write_config(sb, tmp_path), t(24, 13, 30, tz=NYC), capsys)
     assert "unassigned by a person (changelog)" in text
 
 
@@ -247,7 +241,7 @@ def test_defect_3_over_quota_case_held_for_approval_is_paused_not_breached(
     tree = yaml.safe_load(config.read_text(encoding="utf-8"))
     tree["rules"] = str(rules)
     config.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
-    text = explain(sb, key, t(24, 14), config, capsys)
+    text = explain(key, config, t(24, 14), capsys)
     assert "held for quota approval: the report counts the case apart" in text
     out = tmp_path / "report"
     argv = ["report", "--month", "2026-11", "--config", str(config), "--out", str(out)]
@@ -297,7 +291,7 @@ def test_defect_13_the_ladder_brings_in_the_regional_lead_for_standard_and_premi
     assert end_state(sb, acme).assignee is None  # 11:55: not yet at 75 %
 
     sb.set_now(t(24, 12, 5))
-    text = explain(sb, acme, t(24, 12, 5), write_config(sb, tmp_path), capsys)
+    text = explain(acme, write_config(sb, tmp_path), t(24, 12, 5), capsys)
     assert "assign to priya.lead@vendor.example" in text
     bridge.cycle()
     issue = end_state(sb, acme)
@@ -355,5 +349,5 @@ def test_defect_5_shipped_calendars_close_on_the_days_the_city_does(
         2026, 11, 3, 13, tzinfo=NYC
     )
     assert end_state(sb, bank_holiday).field("Response due") == datetime(2026, 9, 1, 11, tzinfo=LON)
-    text = explain(sb, bank_holiday, sb.now, write_config(sb, tmp_path), capsys)
+    text = explain(bank_holiday, write_config(sb, tmp_path), sb.now, capsys)
     assert "closed between creation and due: Mon 31 Aug 2026 Late Summer Bank Holiday" in text

@@ -17,6 +17,7 @@ from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
 from e2e_helpers import (
     BridgeFactory,
     end_state,
+    explain,
     find_key,
     new_case,
     snapshot_all,
@@ -136,8 +137,7 @@ def test_explain_tells_the_truth_about_a_known_case_and_writes_nothing(
     key = _acme_over_quota(sb)
     config = write_config(sb, tmp_path)
 
-    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
-    text = capsys.readouterr().out
+    text = explain(key, config, NOW, capsys)
     assert sb.requests.count(kind="write") == 0
     assert "organisation: Acme Networks   tier: Standard" in text
     assert "priority: Critical → Minor (P4;" in text
@@ -152,8 +152,7 @@ def test_explain_tells_the_truth_about_a_known_case_and_writes_nothing(
     # after a real cycle: the same reasoning, nothing left to do, and the ledger shows it
     bridges(sb).cycle()
     writes = sb.requests.count(kind="write")
-    assert cli.main(["explain", key.lower(), "--config", str(config), "--now", NOW]) == 0
-    after = capsys.readouterr().out
+    after = explain(key.lower(), config, NOW, capsys)
     assert sb.requests.count(kind="write") == writes
     assert "quota: case 5 of 4 in 2026-11 — OVER" in after
     assert "A cycle now would:\n  change nothing" in after

@@ -15,6 +15,7 @@ from e2e_helpers import (
     BRIDGE,
     BridgeFactory,
     end_state,
+    explain,
     new_case,
     transition,
     write_config,
@@ -101,18 +102,13 @@ def test_defect_1_case_without_organisation_keeps_its_sla(
     assert all(c.author == BRIDGE for c in several.comments)
 
     config = write_config(sb, tmp_path)
-    capsys.readouterr()
-    argv = ["--config", str(config), "--now", SANDBOX_NOW.isoformat()]
-    assert cli.main(["explain", keys["bob@initech.example"], *argv]) == 0
-    text = capsys.readouterr().out
+    text = explain(keys["bob@initech.example"], config, SANDBOX_NOW, capsys)
     assert "its reporter bob@initech.example is a member of the JSM organisation of " in text
     assert "Initech Systems, so it is theirs" in text
-    assert cli.main(["explain", keys["pat@partner.example"], *argv]) == 0
-    text = capsys.readouterr().out
+    text = explain(keys["pat@partner.example"], config, SANDBOX_NOW, capsys)
     assert "matches several customers (Acme Networks, Initech Systems)" in text
     # explain ranks from the month's search, which finds the case naming no organisation
-    assert cli.main(["explain", named, *argv]) == 0
-    assert "quota: case 2 of 4 in 2026-11" in capsys.readouterr().out
+    assert "quota: case 2 of 4 in 2026-11" in explain(named, config, SANDBOX_NOW, capsys)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -196,15 +192,10 @@ def test_defect_4_flagged_cases_do_not_use_up_the_quota(
     assert "over-quota" in end_state(sb, fifth).labels
 
     config = write_config(sb, tmp_path)
-    capsys.readouterr()
-    assert cli.main(["explain", good[3], "--config", str(config), "--now", sb.now.isoformat()]) == 0
-    text = capsys.readouterr().out
+    text = explain(good[3], config, sb.now, capsys)
     assert "quota: case 4 of 4 in 2026-11" in text
     assert f"not counted: {', '.join(flagged)}" in text
-    assert (
-        cli.main(["explain", flagged[0], "--config", str(config), "--now", sb.now.isoformat()]) == 0
-    )
-    text = capsys.readouterr().out
+    text = explain(flagged[0], config, sb.now, capsys)
     assert "is not counted in 2026-11: flagged unauthorised contact" in text
 
 
@@ -288,15 +279,10 @@ def test_clause_standard_and_premium_contact_us_via_the_portal(
     assert sb.requests.count(kind="write") == 0  # the reminder is given once
 
     config = write_config(sb, tmp_path)
-    capsys.readouterr()
-    argv = ["--config", str(config), "--now", sb.now.isoformat()]
-    assert cli.main(["explain", keys["Acme Networks", "email"], *argv]) == 0
-    text = capsys.readouterr().out
+    text = explain(keys["Acme Networks", "email"], config, sb.now, capsys)
     assert "raised by email: Standard customers contact us via the support portal" in text
-    assert cli.main(["explain", keys["Acme Networks", "portal"], *argv]) == 0
-    assert "not raised by api or email (JQL request-channel-type): no reminder" in (
-        capsys.readouterr().out
-    )
+    text = explain(keys["Acme Networks", "portal"], config, sb.now, capsys)
+    assert "not raised by api or email (JQL request-channel-type): no reminder" in text
 
 
 def _at(day: str) -> datetime:
@@ -329,11 +315,9 @@ def test_clause_architecture_workshop_once_per_contract_year(
     assert "per contract year (from 2026-04-01)" in said.body
 
     config = write_config(sb, tmp_path)
-    capsys.readouterr()
-    assert cli.main(["explain", today, "--config", str(config), "--now", sb.now.isoformat()]) == 0
     assert (
         f"needs architecture_workshop: not entitled, the architecture workshop is included 1 time(s) per contract year (from 2026-04-01), used by {june}"
-        in capsys.readouterr().out
+        in explain(today, config, sb.now, capsys)
     )
 
 

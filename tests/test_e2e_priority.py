@@ -25,6 +25,7 @@ from e2e_helpers import (
     JANE,
     BridgeFactory,
     end_state,
+    explain,
     new_case,
     set_fields_as,
     set_priority,
@@ -87,8 +88,7 @@ def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
 
     # explain says what the bridge did and why, and that nothing is left to do
     config = write_config(sb, tmp_path)
-    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
-    text = capsys.readouterr().out
+    text = explain(key, config, NOW, capsys)
     assert "missing: Environment type" in text
     assert "rule 'Non-production systems are P4' fired (environment is empty" in text
 
@@ -145,8 +145,7 @@ def test_defect_9_a_customers_later_change_is_put_back_to_the_engineers_priority
     sb.advance("10m")
     assert bridge.cycle().writes == 0
     config = write_config(sb, tmp_path)
-    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
-    text = capsys.readouterr().out
+    text = explain(key, config, NOW, capsys)
     assert "later request put back: set to Blocker by the customer" in text
     assert "an engineer's choice is put back" in text
 
@@ -177,8 +176,7 @@ def test_defect_14_an_engineers_trivial_counts_as_p4_and_stays_trivial(
     assert issue.field("SLA state") == "running"
 
     config = write_config(sb, tmp_path)
-    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
-    text = capsys.readouterr().out
+    text = explain(key, config, NOW, capsys)
     assert "requested P4: set to Trivial by an engineer" in text
     assert "not one of the policy's priorities" not in text
 
@@ -213,8 +211,7 @@ def test_defect_7_placeholder_answers_and_a_missing_explanation_count_as_missing
         f"To work on {key} we still need: Contact phone or Skype, Description, Product version."
     ]
     config = write_config(sb, tmp_path)
-    assert cli.main(["explain", key, "--config", str(config), "--now", NOW]) == 0
-    text = capsys.readouterr().out
+    text = explain(key, config, NOW, capsys)
     assert "Product version 'Version' is a placeholder, not an answer" in text
     assert "Description 'asdf' is a placeholder, not an answer" in text
 
@@ -256,5 +253,5 @@ def test_clause_a_skype_name_is_as_good_as_a_phone_number(
         f"To work on {neither} we still need: Contact phone or Skype."
     ]
     config = write_config(sb, tmp_path)
-    assert cli.main(["explain", by_skype, "--config", str(config), "--now", NOW]) == 0
-    assert "Contact phone or Skype: answered by Skype ('acme.noc.desk')" in capsys.readouterr().out
+    text = explain(by_skype, config, NOW, capsys)
+    assert "Contact phone or Skype: answered by Skype ('acme.noc.desk')" in text
