@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/evaluate.py [--cases 10000] [--cycled] [--profile]
     .venv/bin/python bench/evaluate.py --against e295f92 [--cycled] [--repeat 7]
+    .venv/bin/python bench/evaluate.py --against e295f92 --rules-of e295f92
 
 The snapshots are built as ``bench/cycle.py`` builds them (the in-process sandbox,
 read through the client and the snapshot layer), once; they are kept in a pickle
@@ -12,6 +13,9 @@ comments, labels and priority changes (as in the cycle benchmark's evaluation st
 ``--against REV`` times this commit and REV side by side in one run: the same cases
 from one sandbox, each read and evaluated by its own commit's code in a process of
 its own, passes interleaved (see :func:`against`); prints both and the ratio.
+``--rules-of REV`` has both sides evaluate with REV's rule files: the decisions REV
+knows how to take, so the ratio prices the code alone (the rules added since ask
+each case for more: further ladder actions, usage limits, more required items).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import contextlib
 import cProfile
 import dataclasses
+import hashlib
 import math
 import os
 import pickle
@@ -90,7 +95,11 @@ def serve_cases(cases: int, cycled: bool) -> Iterator[str]:
 
 
 def load(cases: int, cycled: bool, fresh: bool) -> Built:
-    cache = Path(tempfile.gettempdir()) / f"jsm-bridge-bench-eval-{cases}-{int(cycled)}.pickle"
+    """The built cases, kept in a pickle named after the layout of the classes pickled
+    (``bridge/policy/model.py``): another commit's records are never read as this one's."""
+    layout = hashlib.sha256((ROOT / "bridge" / "policy" / "model.py").read_bytes()).hexdigest()
+    name = f"jsm-bridge-bench-eval-{cases}-{int(cycled)}-{layout[:12]}.pickle"
+    cache = Path(tempfile.gettempdir()) / name
     if cache.exists() and not fresh:
         with cache.open("rb") as fh:
             built: Built = pickle.load(fh)
@@ -143,11 +152,14 @@ def least_cpu(
 class Side:
     """A process evaluating with one commit's code (``bench/evaluate_side.py``)."""
 
-    def __init__(self, label: str, tree: Path, url: str, at: datetime, token: str) -> None:
+    def __init__(
+        self, label: str, tree: Path, url: str, at: datetime, token: str, rules: Path | None
+    ) -> None:
         self.label = label
         script = Path(__file__).resolve().parent / "evaluate_side.py"
+        rules_arg = [str(rules)] if rules is not None else []
         self.process = subprocess.Popen(
-            [sys.executable, str(script), str(tree), url, at.isoformat()],
+            [sys.executable, str(script), str(tree), url, at.isoformat(), *rules_arg],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -175,7 +187,9 @@ class Side:
         self.process.wait(timeout=60)
 
 
-def against(rev: str, cases: int, cycled: bool, passes: int, at: datetime) -> None:
+def against(
+    rev: str, cases: int, cycled: bool, passes: int, at: datetime, rules_of: str | None = None
+) -> None:
     """Time this commit's evaluation side by side with ``rev``'s, in one run.
 
     ``rev`` is unpacked into a temporary directory (``git archive``).  Both read the same
@@ -183,7 +197,8 @@ def against(rev: str, cases: int, cycled: bool, passes: int, at: datetime) -> No
     ``cycled``), each through its own client and snapshot code, with its own config and
     rules (an older commit refuses the keys added since).  Then the passes alternate,
     old and new, in turn first, so both see the same machine load; each side's least
-    and median CPU time are shown, and their ratios per case.
+    and median CPU time are shown, and their ratios per case.  With ``rules_of`` both
+    sides use that commit's rule files (unpacked beside it) instead of their own.
     """
     from bridge.sandbox import seed as seeds
 
@@ -195,10 +210,21 @@ def against(rev: str, cases: int, cycled: bool, passes: int, at: datetime) -> No
             ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        rules = None
+        if rules_of is not None:
+            rules = Path(tmp) / "rules-of"
+            rules.mkdir()
+            listing = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", rules_of, "rules"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(rules)], input=listing, check=True)
+            rules = rules / "rules"
         with serve_cases(cases, cycled) as url:
             sides = [
-                Side(rev, tree, url, at, seeds.BRIDGE_TOKEN),
-                Side(f"{head}{dirty}", ROOT, url, at, seeds.BRIDGE_TOKEN),
+                Side(rev, tree, url, at, seeds.BRIDGE_TOKEN, rules),
+                Side(f"{head}{dirty}", ROOT, url, at, seeds.BRIDGE_TOKEN, rules),
             ]
             for side in sides:
                 side.ready()
@@ -214,6 +240,8 @@ def against(rev: str, cases: int, cycled: bool, passes: int, at: datetime) -> No
             side.close()
     old, new = sides
     kind = "after one sync cycle" if cycled else "fresh"
+    if rules_of is not None:
+        kind += f", both with the rule files of {rules_of}"
     print(
         f"evaluation CPU, {kind} cases, {passes} interleaved passes each "
         f"(load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}):"
@@ -236,12 +264,19 @@ def git(*args: str) -> str:
 
 
 def _plain(desired: Desired) -> dict[str, object]:
-    """A Desired as plain values (comments as tuples): records outlive class layouts."""
+    """A Desired as plain values (comments, transitions and the quota position as
+    tuples, explanations as pairs): records outlive class layouts."""
     out: dict[str, object] = {}
     for f in dataclasses.fields(desired):
         value = getattr(desired, f.name)
         if f.name == "comments":
             value = tuple((c.action_id, c.public, c.body) for c in value)
+        elif f.name == "transitions":
+            value = tuple((t.action_id, t.name) for t in value)
+        elif f.name == "quota" and value is not None:
+            value = (value.used, value.limit, value.over, value.month)
+        elif f.name == "explanation":
+            value = tuple((e.topic, e.text) for e in value)
         out[f.name] = value
     return out
 
@@ -276,11 +311,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REV",
         help="time this commit side by side with REV (e.g. e295f92) in one run",
     )
+    parser.add_argument(
+        "--rules-of",
+        metavar="REV",
+        help="with --against: both sides evaluate with REV's rule files (the code alone)",
+    )
     args = parser.parse_args(argv)
     from bench.cycle import NOW
 
+    if args.rules_of and not args.against:
+        parser.error("--rules-of compares two commits: give --against REV too")
     if args.against:
-        against(args.against, args.cases, args.cycled, args.repeat, args.at or NOW)
+        against(args.against, args.cases, args.cycled, args.repeat, args.at or NOW, args.rules_of)
         return 0
 
     if args.snapshots is not None:

@@ -1,10 +1,11 @@
 """One side of ``bench/evaluate.py --against``: a process holding one commit's code.
 
-    python bench/evaluate_side.py TREE URL AT
+    python bench/evaluate_side.py TREE URL AT [RULES]
 
 ``TREE`` is a checkout of the commit (this one, or an older one unpacked in a
 temporary directory); ``URL`` the sandbox serving the cases; ``AT`` the moment to
-evaluate at (ISO 8601 with offset).  The process reads
+evaluate at (ISO 8601 with offset); ``RULES`` a rules directory to use instead of
+the tree's own (``--rules-of``).  The process reads
 every case through that commit's own client and snapshot code, with that commit's
 own config and rules, then answers one line per request on stdin:
 
@@ -39,9 +40,10 @@ def use_tree(tree: Path) -> None:
     sys.path.insert(0, str(tree))
 
 
-def read_cases(tree: Path, url: str, token: str) -> tuple[Any, ...]:
+def read_cases(tree: Path, url: str, token: str, rules: Path | None = None) -> tuple[Any, ...]:
     """(snapshots, organisation cases, bridge account, field names, rule set) as the
-    tree's code reads them from the sandbox at ``url``, with the tree's config and rules."""
+    tree's code reads them from the sandbox at ``url``, with the tree's config and its
+    rules (or those in ``rules``)."""
     from bridge.logs import configure_logging
     from bridge.settings import load_settings
     from bridge.sync.cycle import Engine, Site
@@ -58,6 +60,8 @@ def read_cases(tree: Path, url: str, token: str) -> tuple[Any, ...]:
     configure_logging(quiet=True)
     base = load_settings(tree / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": token})
     settings = dataclasses.replace(base, jira=dataclasses.replace(base.jira, url=url))
+    if rules is not None:
+        settings = dataclasses.replace(settings, rules_path=rules)
     ruleset = load_ruleset(settings.rules_path, tuple(settings.fields))
     client = JiraClient.from_settings(settings.jira)
     site = Site.connect(client, settings, ruleset)
@@ -81,11 +85,11 @@ def read_cases(tree: Path, url: str, token: str) -> tuple[Any, ...]:
     return snaps, org_cases, site.bridge_account_id, dict(site.field_names), ruleset
 
 
-def serve(tree: Path, url: str, at: datetime, token: str) -> None:
+def serve(tree: Path, url: str, at: datetime, token: str, rules: Path | None = None) -> None:
     use_tree(tree)
     from bench.evaluate import least_cpu
 
-    snaps, org_cases, account, names, ruleset = read_cases(tree, url, token)
+    snaps, org_cases, account, names, ruleset = read_cases(tree, url, token, rules)
     shared = compiled_once(least_cpu, ruleset)
     print(f"ready {len(snaps)}", flush=True)
     for line in sys.stdin:
@@ -119,4 +123,5 @@ def compiled_once(least_cpu: Any, ruleset: Any) -> dict[str, Any]:
 
 if __name__ == "__main__":
     tree, url, at = sys.argv[1:4]
-    serve(Path(tree), url, datetime.fromisoformat(at), os.environ["JIRA_API_TOKEN"])
+    rules = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+    serve(Path(tree), url, datetime.fromisoformat(at), os.environ["JIRA_API_TOKEN"], rules)

@@ -175,14 +175,24 @@ class Flag(NamedTuple):
     id_part: str  # the comment's action id is "{key}/{id_part}"
 
 
+#: A comment the conditions ask for: its action id's segment after the key, and template.
+FlagComment = tuple[str, CommentTemplate]
+
+
 @dataclass(frozen=True)
 class Flags:
-    """The flagged conditions compiled once: each one's label and comment, the labels
-    every combination of them puts on (and takes off) a case, and the id segments."""
+    """The flagged conditions compiled once: each one's label and comment, and what every
+    combination of them puts on (and takes off) a case: labels, and comments in order."""
 
     in_order: tuple[Flag, Flag, Flag, Flag]  # in the order of Conditions' fields
     labels: Mapping[Conditions, tuple[frozenset[str], frozenset[str]]]  # present, absent
+    #: (the conditions, a usage limit refuses the request) -> the comments before the
+    #: priority change's (the first three conditions', the usage limit's) and after it
+    #: (needs-info's)
+    comments: Mapping[tuple[Conditions, bool], tuple[tuple[FlagComment, ...], ...]]
     over_quota_transition: tuple[str, str] | None  # the transition's name and its slug
+    #: the support-portal reminder's label as a set (empty: none), and its comment
+    channel: tuple[frozenset[str], CommentTemplate | None]
 
     @classmethod
     def of(cls, rules: RuleSet) -> Flags:
@@ -194,7 +204,9 @@ class Flags:
             Flag(FlagPolicy(info.label, info.comment), "needs-info"),
         )
         labels = {}
+        comments = {}
         for holds in itertools.product((False, True), repeat=len(in_order)):
+            conditions = Conditions(*holds)
             present = {
                 f.policy.label for f, h in zip(in_order, holds, strict=True) if h and f.policy.label
             }
@@ -205,13 +217,40 @@ class Flags:
             }
             if rules.unknown_customer.label:
                 absent.add(rules.unknown_customer.label)
-            labels[Conditions(*holds)] = (frozenset(present), frozenset(absent - present))
+            labels[conditions] = (frozenset(present), frozenset(absent - present))
+            for refused in (False, True):
+                comments[conditions, refused] = _flag_comments(rules, in_order, holds, refused)
         over = rules.quota.over_quota.transition
+        reminder = rules.channel_reminder
+        channel_label = frozenset((reminder.label,)) if reminder and reminder.label else frozenset()
         return cls(
             in_order,
             labels,
+            comments,
             (over, slug(over)) if over else None,
+            (channel_label, reminder.comment if reminder is not None else None),
         )
+
+
+def _flag_comments(
+    rules: RuleSet, in_order: tuple[Flag, ...], holds: tuple[bool, ...], refused: bool
+) -> tuple[tuple[FlagComment, ...], tuple[FlagComment, ...]]:
+    """The comments of the conditions that hold, before and after the priority change's:
+    a usage limit's refusal says why in its own comment, not in not-entitled's."""
+    before: list[FlagComment] = [
+        (flag.id_part, flag.policy.comment)
+        for flag, held in zip(in_order[:3], holds[:3], strict=True)
+        if held
+        and flag.policy.comment is not None
+        and not (refused and flag.id_part == "not-entitled")
+    ]
+    if refused and rules.usage_comment is not None:
+        before.append(("not-entitled/usage", rules.usage_comment))
+    needs_info = in_order[3]
+    after: tuple[FlagComment, ...] = ()
+    if holds[3] and needs_info.policy.comment is not None:
+        after = ((needs_info.id_part, needs_info.policy.comment),)
+    return tuple(before), after
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 from bridge.policy.compiled import CustomerDecision, CustomerFacts, Policy
 from bridge.policy.cycle import Cycle
-from bridge.policy.escalation import JUST_AFTER, LadderOutcome, run_ladder
+from bridge.policy.escalation import JUST_AFTER, LadderOutcome, Owners, run_ladder
 from bridge.policy.explain import explain_known, explain_unknown
 from bridge.policy.information import Information
 from bridge.policy.model import Desired, Explanation, IssueSnapshot
@@ -209,10 +209,10 @@ def decide_ladder(
         clock=clock,
         calendar=facts.calendar,
         customer=facts.customer,
-        assignee=snapshot.assignee or assignment.assignee,
+        owners=Owners(
+            snapshot.assignee or assignment.assignee, assignment.by_person, facts.escalation_owner
+        ),
         render=values.render,
-        left_alone=assignment.by_person,
-        escalation_owner=facts.escalation_owner,
     )
 
 

@@ -370,7 +370,8 @@ def _ladder(policy: Policy, d: Decisions, ladder: LadderOutcome) -> Notes:
 
 def _step_actions(rung: Rung, ladder: LadderOutcome, organization: str) -> Iterator[str]:
     assigned = {(a.step, a.position): a for a in ladder.assignments}
-    for position, action, _, _ in rung.actions:
+    for act in rung.actions:
+        action = act.action
         if action.kind == "comment" and action.comment is not None:
             yield f"{action.comment.visibility} comment"
         elif action.kind == "label":
@@ -378,7 +379,7 @@ def _step_actions(rung: Rung, ladder: LadderOutcome, organization: str) -> Itera
         elif action.kind == "transition":
             yield f"transition {action.transition}"
         else:
-            made = assigned[(rung.step.index, position)]
+            made = assigned[(rung.step.index, act.position)]
             if made.how == "no_engineer":
                 yield f"assign skipped: {organization} has no named engineer"
             elif made.how == "no_owner":

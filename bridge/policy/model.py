@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type checkers
     from bridge.policy.clock import BusinessCalendar
@@ -459,9 +459,11 @@ class IssueSnapshot:
         return int(tail) if tail.isdigit() else 0
 
 
-@dataclass(frozen=True)
-class Raised:
-    """Who raised a case and what it asks for: what its quota flags are decided on."""
+class Raised(NamedTuple):
+    """Who raised a case and what it asks for: what its quota flags are decided on.
+
+    (A NamedTuple, as :class:`MonthCase`: every case of a cycle makes one and compares
+    it with its month's listing, and a tuple is made and compared in C.)"""
 
     reporter: str | None  # the reporter's e-mail (else account id), case-folded; None: nobody
     agent: bool  # an engineer (or the bridge) raised it on the customer's behalf
@@ -469,8 +471,7 @@ class Raised:
     product: str | None = None  # the case's product (webinars are counted per product)
 
 
-@dataclass(frozen=True)
-class MonthCase:
+class MonthCase(NamedTuple):
     """A case of an organisation, for quota ranking (any month; the policy filters)."""
 
     key: str
@@ -588,14 +589,17 @@ class DesiredComment:
         return (DesiredComment, (self.action_id, self.public, self.body))
 
 
-@dataclass(frozen=True)
-class DesiredTransition:
+class DesiredTransition(NamedTuple):
+    """A transition the case must make once (a NamedTuple, as :class:`QuotaPosition`:
+    records every case makes each cycle are made and compared in C)."""
+
     action_id: str
     name: str  # the transition's name in the workflow (e.g. "Escalate")
 
 
-@dataclass(frozen=True)
-class QuotaPosition:
+class QuotaPosition(NamedTuple):
+    """The case's place in its organisation's month, and whether that is over the quota."""
+
     used: int  # the case's rank in its organisation's month (1-based)
     limit: int
     over: bool

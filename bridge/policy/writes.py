@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from bridge.policy.compiled import Conditions, CustomerDecision, CustomerFacts, Policy
+from bridge.policy.compiled import Conditions, CustomerDecision, CustomerFacts, Flags, Policy
 from bridge.policy.model import (
     CommentTemplate,
     DesiredComment,
@@ -169,24 +169,31 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     """A known customer's writes; a resolved case gets none (its fields only)."""
     if not decisions.open:
         return NOTHING
+    key, flags, entitlement = snapshot.key, policy.flags, decisions.entitlement
     position = decisions.quota.position
     over = position is not None and position.over
     holds = Conditions(
         unauthorised=not decisions.contact.authorised,
         over_quota=over,
-        not_entitled=bool(decisions.entitlement.lacking or decisions.entitlement.refused),
+        not_entitled=bool(entitlement.lacking or entitlement.refused),
         needs_info=bool(decisions.information.missing),
     )
-    present, absent = policy.flags.labels[holds]
-    comments = _comments(snapshot.key, policy, decisions, holds)
+    present, absent = flags.labels[holds]
+    # the conditions' comments, then the priority change's, then needs-info's
+    values = decisions.values
+    before, after = flags.comments[holds, bool(entitlement.refused)]
+    comments = [values.comment(f"{key}/{part}", template) for part, template in before]
+    change = decisions.priority_write.change
+    if change is not None and change.template is not None:
+        comments.append(values.comment(change.action_id, change.template))
+    comments.extend(values.comment(f"{key}/{part}", template) for part, template in after)
     transitions: list[DesiredTransition] = []
-    over_quota = policy.flags.over_quota_transition
+    over_quota = flags.over_quota_transition
     if over and over_quota is not None and not answered(decisions):
         name, name_slug = over_quota
-        transitions.append(
-            DesiredTransition(f"{snapshot.key}/over-quota-transition/{name_slug}", name)
-        )
-    present, absent = _channel(snapshot.key, policy, decisions, comments, present, absent)
+        transitions.append(DesiredTransition(f"{key}/over-quota-transition/{name_slug}", name))
+    if policy.rules.channel_reminder is not None:
+        present, absent = _channel(key, flags, decisions, comments, present, absent)
     assignee = decisions.assignment.assignee
     ladder = decisions.ladder
     if ladder is not None:
@@ -201,7 +208,7 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
 
 def _channel(
     key: str,
-    policy: Policy,
+    flags: Flags,
     decisions: Decisions,
     comments: list[DesiredComment],
     present: frozenset[str],
@@ -209,40 +216,12 @@ def _channel(
 ) -> tuple[frozenset[str], frozenset[str]]:
     """The reminder to use the support portal: its comment (added to ``comments``) and
     its label, owned by the bridge (taken off a case the reminder is not for)."""
-    reminder = policy.rules.channel_reminder
-    if reminder is None:
-        return present, absent
-    label = frozenset((reminder.label,)) if reminder.label else frozenset()
+    label, comment = flags.channel
     if not decisions.channel.remind:
         return present, absent | (label - present)
-    if reminder.comment is not None:
-        comments.append(decisions.values.comment(f"{key}/channel-reminder", reminder.comment))
+    if comment is not None:
+        comments.append(decisions.values.comment(f"{key}/channel-reminder", comment))
     return present | label, absent - label
-
-
-def _comments(
-    key: str, policy: Policy, decisions: Decisions, holds: Conditions
-) -> list[DesiredComment]:
-    """The conditions' comments, then the priority change's, then needs-info's."""
-    values, flags = decisions.values, policy.flags
-    refused = decisions.entitlement.refused  # only ever set when nothing is lacking
-    usage = policy.rules.usage_comment
-    comments = [
-        values.comment(f"{key}/{flag.id_part}", flag.policy.comment)
-        for flag, held in zip(flags.in_order[:3], holds[:3], strict=True)
-        if held
-        and flag.policy.comment is not None
-        and not (refused and flag.id_part == "not-entitled")
-    ]
-    if refused and usage is not None:  # a usage limit's refusal says why
-        comments.append(values.comment(f"{key}/not-entitled/usage", usage))
-    change = decisions.priority_write.change
-    if change is not None and change.template is not None:
-        comments.append(values.comment(change.action_id, change.template))
-    needs_info = flags.in_order[3]
-    if holds.needs_info and needs_info.policy.comment is not None:
-        comments.append(values.comment(f"{key}/{needs_info.id_part}", needs_info.policy.comment))
-    return comments
 
 
 def answered(decisions: Decisions) -> bool:
