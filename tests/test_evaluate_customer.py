@@ -443,21 +443,6 @@ def test_every_path_builds_a_complete_desired(case: IssueSnapshot, explain: bool
     assert desired == Desired(**vars(desired))
 
 
-@pytest.mark.parametrize("explain", [False, True])
-def test_quota_positions_and_transitions_are_complete(explain: bool) -> None:
-    """Made without their constructors too: an over-quota case past its due time."""
-    case = snapshot("SUP-9", created="2026-11-23T09:00:00+10:00")
-    ctx = dataclasses.replace(
-        context(acme_month(month_case("SUP-9", case.created))), explain=explain
-    )
-    desired = evaluate(case, RULES, ctx, NOW)
-    assert desired.quota is not None and desired.quota.over
-    assert desired.transitions  # the over-quota transition and the ladder's
-    for made in (desired.quota, *desired.transitions):
-        assert set(vars(made)) == {f.name for f in dataclasses.fields(made)}
-        assert made == type(made)(**vars(made))
-
-
 def test_organisation_names_match_customers_exactly_then_case_insensitively() -> None:
     rules = RULES
     assert rules.customer("Acme Networks") is rules.customers["Acme Networks"]
