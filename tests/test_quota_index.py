@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.policy.model import MonthCase
-from bridge.policy.tiers import _org_index, _sort_key, month_of
+from bridge.policy.tiers import _org_index, _sort_key, first_listings, month_of
 
 ZONES = [
     "Australia/Brisbane",
@@ -55,7 +55,7 @@ def _fixed(hours: float):
 @given(org_cases(), st.sampled_from(ZONES))
 def test_index_months_and_ranks_match_case_by_case(cases, zone_name):
     zone = ZoneInfo(zone_name)
-    index = _org_index(cases, zone, SKIP)
+    index = _org_index(first_listings(cases), zone, SKIP)
     for case in cases:
         month, own, rank = index.month[case.key], _sort_key(case), index.rank[case.key]
         assert index.listed[case.key] is case
@@ -75,7 +75,7 @@ def test_a_day_holding_a_month_end_splits_it_by_the_zones_midnight():
     zone = ZoneInfo("Australia/Brisbane")
     before = MonthCase("SUP-1", datetime(2026, 11, 30, 13, 59, tzinfo=UTC))
     after = MonthCase("SUP-2", datetime(2026, 11, 30, 14, 0, tzinfo=UTC))
-    index = _org_index((before, after), zone, SKIP)
+    index = _org_index(first_listings((before, after)), zone, SKIP)
     assert index.month["SUP-1"] == "2026-11"
     assert index.month["SUP-2"] == "2026-12"
     assert index.rank["SUP-2"] == 1  # first case of December
@@ -87,7 +87,7 @@ def test_an_issue_listed_twice_is_one_case() -> None:
     first = MonthCase("SUP-1", datetime(2026, 11, 2, tzinfo=UTC))
     again = MonthCase("SUP-1", datetime(2026, 11, 2, tzinfo=UTC), "Duplicate")
     later = MonthCase("SUP-2", datetime(2026, 11, 3, tzinfo=UTC))
-    index = _org_index((first, later, again), zone, SKIP)
+    index = _org_index(first_listings((first, later, again)), zone, SKIP)
     assert index.listed["SUP-1"] is first and "SUP-1" not in index.excluded
     assert (index.rank["SUP-1"], index.rank["SUP-2"]) == (1, 2)
     assert len(index.months["2026-11"].counted) == 2

@@ -60,7 +60,8 @@ class Cycle:
             name, cases = _find_org_cases(self.context.org_cases, organization, facts)
             shared = self.quota_index.get((name, name, facts.calendar_name))
             if shared is None:
-                refused = policy.refusals(tuple(first_listings(cases).values()), facts)
+                listed = first_listings(cases)  # each case once: a search's pages may overlap
+                refused = policy.refusals(tuple(listed.values()), facts)
                 flagged = partial(
                     _case_flags,
                     contacts=facts.contacts,
@@ -68,7 +69,7 @@ class Cycle:
                     tier_key=facts.customer.tier,
                     refused=refused,
                 )
-                index = _org_index(cases, facts.calendar.tz, policy.not_counted, flagged)
+                index = _org_index(listed, facts.calendar.tz, policy.not_counted, flagged)
                 shared = index._replace(refused=refused)
             found = shared
             self.quota_index[key] = self.quota_index[(name, name, facts.calendar_name)] = found

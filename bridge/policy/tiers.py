@@ -193,10 +193,12 @@ def _limited(
     what it needs (only they are ranked: most cases use no limited entitlement)."""
     for case in cases:
         raised = case.raised
-        if raised is None or raised.request_type is None or not_counted(case.resolution, skip):
+        if raised is None or raised.request_type is None:
             continue
-        needed = needs.get(raised.request_type.strip().casefold(), ())
-        if any(entitlement in limits for entitlement in needed):
+        needed = needs.get(raised.request_type.strip().casefold())
+        if not needed or not any(entitlement in limits for entitlement in needed):
+            continue
+        if not not_counted(case.resolution, skip):
             yield case, needed
 
 
@@ -340,27 +342,24 @@ def not_counted(resolution: str | None, skip: AbstractSet[str]) -> bool:
 
 
 def _org_index(
-    cases: Sequence[MonthCase],
+    listed: Mapping[str, MonthCase],
     zone: tzinfo,
     skip: AbstractSet[str],
     flagged: Flagged = _no_flags,
 ) -> OrgIndex:
-    """Every case of an organisation placed in its month (in ``zone``) and ranked
-    (``flagged``: a case's flags that keep it out of the count)."""
-    listed: dict[str, MonthCase] = {}  # each issue once: the first listing of a key
+    """Every case of an organisation (each once, by key: :func:`first_listings`) placed
+    in its month (in ``zone``) and ranked (``flagged``: a case's flags that keep it out
+    of the count)."""
     month_of_key: dict[str, str] = {}
     grouped: defaultdict[str, list[SortKey]] = defaultdict(list)
     days: dict[int, str | None] = {}  # UTC day -> the zone's month all that day (None: two)
-    for case in cases:
-        if case.key in listed:  # the same issue twice (a search's pages overlapping): once
-            continue
-        listed[case.key] = case
+    for key, case in listed.items():
         own = _sort_key(case)
         day = int(own[0] // 86400)
         if day not in days:  # one zone question per UTC day, not per case
             days[day] = _day_month(day, zone)
         month = days[day] or month_of(case.created, zone)
-        month_of_key[case.key] = month
+        month_of_key[key] = month
         grouped[month].append(own)
     excluded = frozenset(
         k for k, case in listed.items() if not_counted(case.resolution, skip) or flagged(case)
