@@ -242,6 +242,8 @@ def next_wakeup(
     if clock is None or ladder is None:  # the ladder runs exactly while the clock runs
         return None
     due_ahead = clock.state != "breached"  # at the due instant the case is not breached yet
+    if not due_ahead and at_risk_at <= 1 and ladder.next_step_at is None:
+        return None  # the usual case: past due, every step reached
     moments = [clock.due + JUST_AFTER] if due_ahead else []
     if at_risk_at > 1 or due_ahead:
         moments.append(clock.moment(facts.calendar, at_risk_at))

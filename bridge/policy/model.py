@@ -246,6 +246,12 @@ class ResponsePolicy:
         """The responded statuses stripped and case-folded (worked out once)."""
         return frozenset(n.strip().casefold() for n in self.responded_statuses)
 
+    @cached_property
+    def clock_names(self) -> frozenset[str]:
+        """Every status that answers, pauses or holds a case, stripped and case-folded:
+        a status outside them leaves the clock running (worked out once)."""
+        return self.paused_names | self.responded_names | self.approval_names
+
 
 EscalationKind = Literal["comment", "label", "assign", "transition"]
 

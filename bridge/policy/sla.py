@@ -219,12 +219,7 @@ def response_clock(
 
 def _neutral(status: str | None, policy: ResponsePolicy) -> bool:
     """The status neither holds, pauses nor answers the case."""
-    folded = (status or "").strip().casefold()
-    return (
-        folded not in policy.paused_names
-        and folded not in policy.responded_names
-        and folded not in policy.approval_names
-    )
+    return (status or "").strip().casefold() not in policy.clock_names
 
 
 def untouched(snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: str | None) -> bool:
