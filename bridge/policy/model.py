@@ -214,9 +214,11 @@ class PriorityPolicy:
         return None
 
 
-@dataclass(frozen=True)
-class Target:
-    """A response target: a fixed business duration, or the next business day's close."""
+class Target(NamedTuple):
+    """A response target: a fixed business duration, or the next business day's close.
+
+    (A NamedTuple: with the case's creation it keys the calendar's memo of due times,
+    looked up by every case each cycle, and a tuple hashes in C.)"""
 
     kind: Literal["duration", "next_business_day"]
     duration: timedelta | None = None  # only for kind == "duration"
