@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +30,9 @@ import requests
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import RequestLog, SandboxServer
 from bridge.sandbox.store import Store, parse_duration
+
+if TYPE_CHECKING:
+    from e2e_helpers import BridgeFactory
 
 #: The tests' fixed "now": Tuesday 24 Nov 2026, 10:00 in Brisbane (the site's zone).
 SANDBOX_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Australia/Brisbane"))
@@ -145,6 +148,17 @@ def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
 def sandbox(sandbox_factory: SandboxFactory) -> Sandbox:
     """A fresh Cloud sandbox with the demo seed and a frozen clock at :data:`SANDBOX_NOW`."""
     return sandbox_factory()
+
+
+@pytest.fixture
+def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
+    """``bridges(sb, flavour=None, page_size=None, jql=None, state=None, **settings)`` → the
+    real bridge against ``sb`` (:class:`e2e_helpers.BridgeFactory`), closed after the test."""
+    # imported here: e2e_helpers imports this module (for Sandbox)
+    from e2e_helpers import BridgeFactory
+
+    with BridgeFactory(tmp_path) as factory:
+        yield factory
 
 
 @pytest.fixture(autouse=True)

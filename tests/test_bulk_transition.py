@@ -6,7 +6,6 @@ Data Center has none."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,12 +19,6 @@ NOW = datetime(2026, 11, 24, 16, 0, tzinfo=BNE)
 CASES = 5
 BULK = "/rest/api/3/bulk/issues/transition"
 ONE = "/rest/api/2/issue/{issueIdOrKey}/transitions"
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def breached_site(sandbox_factory: SandboxFactory, **kw: object) -> tuple[Sandbox, list[str]]:

@@ -53,22 +53,21 @@ def test_every_demo_case_is_raised_and_answered_in_its_customers_office_hours() 
 
 
 def test_demo_shows_defect_1_a_case_naming_no_organisation_keeps_its_sla(
-    sandbox_factory: SandboxFactory, tmp_path: Path
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
 ) -> None:
     """Globex's contact raised a case without picking an organisation: the bridge finds
     Globex from the e-mail (Enterprise, clock running) and ranks it in Globex's month,
     the same place whether the scope is the project or the cases naming none."""
     places = []
-    with BridgeFactory(tmp_path) as bridges:
-        for scope in ("project = SUP", "project = SUP AND Organizations is EMPTY"):
-            sb = sandbox_factory()
-            key = _key(sb, "opCharts e-mails every report twice")
-            bridges(sb, jql=scope).cycle()
-            case = end_state(sb, key)
-            assert case.field("Support tier") == "Enterprise"
-            assert case.field("SLA state") == "running"
-            assert "unknown-customer" not in case.labels
-            places.append(case.field("Cases this month"))
+    for scope in ("project = SUP", "project = SUP AND Organizations is EMPTY"):
+        sb = sandbox_factory()
+        key = _key(sb, "opCharts e-mails every report twice")
+        bridges(sb, jql=scope).cycle()
+        case = end_state(sb, key)
+        assert case.field("Support tier") == "Enterprise"
+        assert case.field("SLA state") == "running"
+        assert "unknown-customer" not in case.labels
+        places.append(case.field("Cases this month"))
     assert places[0] == places[1]
     assert places[0].endswith(" of 20") and int(places[0].split()[0]) > 10
 

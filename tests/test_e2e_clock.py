@@ -10,7 +10,6 @@ gets its named engineer, Jane.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -48,12 +47,6 @@ BREACH_COMMENT = "breached its"
 
 def t(day: int, hour: int, minute: int = 0, second: int = 0, tz: ZoneInfo = BNE) -> datetime:
     return datetime(2026, 11, day, hour, minute, second, tzinfo=tz)
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def breach_marks(sb: Sandbox, key: str) -> tuple[bool, int, str]:

@@ -7,7 +7,6 @@ import difflib
 import json
 import re
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,12 +37,6 @@ def t(hour: int, minute: int = 0, day: int = 24) -> datetime:
 def _no_token_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # the loopback default (the sandbox's token) applies, as on a newcomer's machine
     monkeypatch.delenv("JIRA_API_TOKEN", raising=False)
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def _acme_over_quota(sb: Sandbox) -> str:

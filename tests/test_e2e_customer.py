@@ -5,7 +5,6 @@ where the wire differs (Data Center users carry no accountType and no accountId)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,12 +25,6 @@ from bridge.sandbox import seed as seeds
 from bridge.sandbox.store import User
 
 FLAVOURS = ["cloud", "datacenter"]
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def _customer(sb: object, email: str, name: str, *orgs: str) -> None:

@@ -12,7 +12,6 @@ fault mix, on both dialects, and the fail-the-Nth-write sweep live in `test_faul
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,6 @@ from bridge.sync.ledger import comment_action_id
 from bridge.sync.state import State
 
 FLAVOURS = ["cloud", "datacenter"]
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def duplicates(store: Store) -> list[str]:

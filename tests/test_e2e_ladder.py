@@ -7,9 +7,7 @@ number of write requests the sandbox saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,12 +31,6 @@ BNE = ZoneInfo("Australia/Brisbane")
 
 def t(hour: int, minute: int = 0, day: int = 24) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=BNE)
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def _same_but(before: IssueView, after: IssueView, *changed: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -45,12 +44,6 @@ NYC = ZoneInfo("America/New_York")
 
 def t(day: int, hour: int, minute: int = 0, tz: ZoneInfo = BNE, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=tz)
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 # ------------------------------------------------------------------------ the clause world

@@ -3,9 +3,7 @@ polling that re-reads only what changed since the watermark."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,12 +25,6 @@ LON = ZoneInfo("Europe/London")
 
 def t(hour: int, minute: int = 0, day: int = 24, tz: ZoneInfo = BNE) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=tz)
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def _searches(sb: object, route: str) -> int:

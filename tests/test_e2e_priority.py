@@ -13,7 +13,6 @@ Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -42,12 +41,6 @@ NOW = "2026-11-24T10:00:00+10:00"
 
 def t(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=BNE)
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def _public_bridge_comments(sb, key):  # type: ignore[no-untyped-def]

@@ -54,24 +54,23 @@ def test_editing_the_rules_re_evaluates_every_case_on_the_next_run(
 
 
 def test_a_case_that_failed_evaluation_is_retried_next_cycle(
-    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with BridgeFactory(tmp_path) as bridges:
-        bridge = bridges(sandbox)
-        real = Engine.evaluate
-        victim = "SUP-21"
+    bridge = bridges(sandbox)
+    real = Engine.evaluate
+    victim = "SUP-21"
 
-        def flaky(self: Engine, snapshot, cycle):  # type: ignore[no-untyped-def]
-            if snapshot.key == victim:
-                raise ValueError("odd value")
-            return real(self, snapshot, cycle)
+    def flaky(self: Engine, snapshot, cycle):  # type: ignore[no-untyped-def]
+        if snapshot.key == victim:
+            raise ValueError("odd value")
+        return real(self, snapshot, cycle)
 
-        monkeypatch.setattr(Engine, "evaluate", flaky)
-        first = bridge.cycle()
-        assert (victim, "ValueError: odd value") in first.report.skipped
-        assert end_state(sandbox, victim).field("SLA state") is None
+    monkeypatch.setattr(Engine, "evaluate", flaky)
+    first = bridge.cycle()
+    assert (victim, "ValueError: odd value") in first.report.skipped
+    assert end_state(sandbox, victim).field("SLA state") is None
 
-        monkeypatch.setattr(Engine, "evaluate", real)
-        second = bridge.cycle()  # nothing changed in Jira for the victim
-        assert victim in second.keys_read
-        assert end_state(sandbox, victim).field("SLA state") is not None
+    monkeypatch.setattr(Engine, "evaluate", real)
+    second = bridge.cycle()  # nothing changed in Jira for the victim
+    assert victim in second.keys_read
+    assert end_state(sandbox, victim).field("SLA state") is not None

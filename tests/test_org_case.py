@@ -3,12 +3,9 @@ a full cycle, an incremental cycle ranking from the local state, and `explain`."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from conftest import SandboxFactory
 from e2e_helpers import BridgeFactory, comment, end_state, new_case
 
@@ -18,12 +15,6 @@ SAM = "sam.agent@vendor.example"
 
 def t(hour: int, minute: int = 0, day: int = 24) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=BNE)
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def test_organisations_differing_only_in_case_share_one_quota_on_every_path(

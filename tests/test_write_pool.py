@@ -4,18 +4,10 @@ open, and the next cycle ends where one case at a time would have."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import SandboxFactory
 from e2e_helpers import BridgeFactory, snapshot_all
-
-
-@pytest.fixture
-def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
-    with BridgeFactory(tmp_path) as factory:
-        yield factory
 
 
 def _said(views: dict[str, object]) -> dict[str, object]:
