@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import Sandbox, SandboxFactory
-from e2e_helpers import BridgeFactory, end_state, explain, write_config
+from e2e_helpers import BridgeFactory, end_state, explain, find_key, write_config
 
 from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _key(sb: Sandbox, summary: str) -> str:
-    [key] = [i.key for i in sb.store.iter_issues() if i.values["summary"] == summary]
-    return key
 
 
 def test_every_demo_case_is_raised_and_answered_in_its_customers_office_hours() -> None:
@@ -61,7 +56,7 @@ def test_demo_shows_defect_1_a_case_naming_no_organisation_keeps_its_sla(
     places = []
     for scope in ("project = SUP", "project = SUP AND Organizations is EMPTY"):
         sb = sandbox_factory()
-        key = _key(sb, "opCharts e-mails every report twice")
+        key = find_key(sb, "opCharts e-mails every report twice")
         bridges(sb, jql=scope).cycle()
         case = end_state(sb, key)
         assert case.field("Support tier") == "Enterprise"
@@ -78,7 +73,7 @@ def test_demo_shows_defect_5_election_day_is_a_working_day_in_new_york(
     """Globex's P1 raised on Tuesday 3 November 2026, Election Day: New York State lists
     it, New York businesses work it, and so does the shipped New York calendar (due the
     same afternoon, four business hours on); `explain` names the day."""
-    key = _key(sandbox, "BGP peers flapping: opEvents floods the console")
+    key = find_key(sandbox, "BGP peers flapping: opEvents floods the console")
     config = write_config(sandbox, tmp_path)
     text = explain(key, config, sandbox.now, capsys)
     assert "created Tue 3 Nov 2026 09:20 EST -> due Tue 3 Nov 2026 13:20 EST" in text, text
