@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -69,6 +70,29 @@ SLA_FIELDS = ("Response due", "SLA state", "Support tier", "Cases this month")
 # ------------------------------------------------------------------------------ the bridge
 
 
+@cache
+def shipped_settings() -> Settings:
+    """The shipped config/bridge.yaml, read once (settings are frozen), with no token in
+    the environment: on a loopback URL the token is the sandbox's, for both flavours."""
+    return load_settings(CONFIG, env={})
+
+
+def settings_at(
+    url: str, flavour: str, *, page_size: int | None = None, jql: str | None = None
+) -> Settings:
+    """The shipped settings pointed at the sandbox at ``url`` (a ``flavour`` one);
+    ``jql`` replaces the shipped scope."""
+    settings = shipped_settings()
+    jira = dataclasses.replace(
+        settings.jira,
+        url=url,
+        flavour=flavour,  # type: ignore[arg-type]
+        page_size=page_size or settings.jira.page_size,
+        jql=jql or settings.jira.jql,
+    )
+    return dataclasses.replace(settings, jira=jira)
+
+
 def bridge_settings(
     sb: Sandbox,
     *,
@@ -76,18 +100,8 @@ def bridge_settings(
     page_size: int | None = None,
     jql: str | None = None,
 ) -> Settings:
-    """The shipped config/bridge.yaml, pointed at ``sb`` (no token in the environment:
-    the loopback default is the sandbox's token, for both flavours); ``jql`` replaces
-    the shipped scope."""
-    settings = load_settings(CONFIG, env={})
-    jira = dataclasses.replace(
-        settings.jira,
-        url=sb.url,
-        flavour=flavour or sb.flavour,  # type: ignore[arg-type]
-        page_size=page_size or settings.jira.page_size,
-        jql=jql or settings.jira.jql,
-    )
-    return dataclasses.replace(settings, jira=jira)
+    """:func:`settings_at` ``sb`` (of its own flavour unless ``flavour`` is given)."""
+    return settings_at(sb.url, flavour or sb.flavour, page_size=page_size, jql=jql)
 
 
 def load_rules(settings: Settings) -> RuleSet:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import SANDBOX_NOW, SandboxFactory
+from e2e_helpers import settings_at, shipped_settings
 
 from bridge.jira.client import JiraClient
 from bridge.jira.retry import RetryPolicy
@@ -34,7 +35,7 @@ from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import Store, StoreSnapshot
-from bridge.settings import DEFAULT_WORKERS, Settings, load_settings
+from bridge.settings import DEFAULT_WORKERS
 from bridge.sync.cycle import CycleReport, Engine, Site
 from bridge.sync.poll import jql_string
 from bridge.sync.state import State
@@ -52,22 +53,9 @@ CLOCK_KEYS = frozenset({"updated", "statuscategorychangedate", "resolutiondate",
 
 
 @cache
-def base_settings() -> Settings:
-    return load_settings(
-        REPO / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": seeds.BRIDGE_TOKEN}
-    )
-
-
-@cache
 def ruleset() -> RuleSet:
-    s = base_settings()
+    s = shipped_settings()
     return load_ruleset(s.rules_path, tuple(s.fields))
-
-
-def settings_for(url: str, flavour: str = "cloud", jql: str | None = None) -> Settings:
-    s = base_settings()
-    jira = dataclasses.replace(s.jira, url=url, flavour=flavour, jql=jql or s.jira.jql)
-    return dataclasses.replace(s, jira=jira)
 
 
 def make_engine(
@@ -85,7 +73,7 @@ def make_engine(
     ``jql`` narrows the scope.  ``write_settle`` is 0 by default: the faults here answer,
     or drop the connection, at once and nothing lands late, so any later read is
     conclusive (the slow-write tests use a real settle period)."""
-    settings = settings_for(url, flavour, jql)
+    settings = settings_at(url, flavour, jql=jql)
     # each case's writes on their own: the sweep fails an issue's own nth write, and a bulk
     # transition is several issues' write (its faults: tests/test_bulk_transition.py)
     engine.setdefault("bulk_transitions", False)
@@ -429,7 +417,7 @@ def organisation_scope(store: Store, key: str) -> str:
     assert field is not None
     orgs = sorted(store.organizations[o].name for o in store.issue(key).get(field.id) or [])
     clause = " OR ".join(f"Organizations = {jql_string(o)}" for o in orgs)
-    return f"({base_settings().jira.jql}) AND ({clause or 'Organizations is EMPTY'})"
+    return f"({shipped_settings().jira.jql}) AND ({clause or 'Organizations is EMPTY'})"
 
 
 def case_scope(store: Store, key: str) -> str:
@@ -876,7 +864,7 @@ def impatient_engine(
     url: str, wall: Wall, *, timeout: float = IMPATIENT, flavour: str = "cloud"
 ) -> Engine:
     """An engine whose client gives up after ``timeout`` seconds, with the real settle rule."""
-    s = settings_for(url, flavour)
+    s = settings_at(url, flavour)
     settings = dataclasses.replace(s, jira=dataclasses.replace(s.jira, timeout=timeout))
     client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY)
     site = Site.connect(client, settings, ruleset())
