@@ -65,6 +65,29 @@ class RungAction(NamedTuple):
     step: int = 0  # the step's index
 
 
+class Asks(NamedTuple):
+    """The comment, transition and assign actions of a step and every step before it,
+    each kind in the steps' order, with what every case repeats made once."""
+
+    comments: tuple[tuple[str, bool, str], ...] = ()  # (id part, public, template text)
+    transitions: tuple[tuple[str, str, str], ...] = ()  # (id part, name's slug, name)
+    assigns: tuple[RungAction, ...] = ()
+
+    def then(self, actions: tuple[RungAction, ...]) -> Asks:
+        """These asks followed by a later step's ``actions``."""
+        comments, transitions, assigns = list(self.comments), list(self.transitions), []
+        for act in actions:
+            action = act.action
+            if action.kind == "comment" and action.comment is not None:
+                public = action.comment.visibility == "public"
+                comments.append((act.id_part, public, action.comment.text))
+            elif action.kind == "transition" and action.transition:
+                transitions.append((act.id_part, act.slug, action.transition))
+            elif action.kind == "assign" and action.assign:
+                assigns.append(act)
+        return Asks(tuple(comments), tuple(transitions), (*self.assigns, *assigns))
+
+
 class Rung(NamedTuple):
     """A ladder step compiled once: its actions that do something, and what a case
     that reached it carries (steps are reached in order)."""
@@ -74,9 +97,8 @@ class Rung(NamedTuple):
     within: bool  # at or below 100 %: reached by every case past its due time
     labels: frozenset[str]  # the labels of this step and every step before it
     reached: tuple[int, ...]  # the indexes of this step and every step before it
-    #: the comment, transition and assign actions of this step and every step before
-    #: it, in order: what a case that reached this step asks for
-    so_far: tuple[RungAction, ...] = ()
+    #: what a case that reached this step asks for (this step's and every step's before)
+    asks: Asks
 
 
 def _does_something(action: EscalationAction) -> bool:
@@ -106,13 +128,12 @@ def ladder_for(steps: tuple[EscalationStep, ...], level: PriorityLevel) -> tuple
             if _does_something(a)
         )
         labels = frozenset(a.action.label or "" for a in actions if a.action.kind == "label")
-        acting = tuple(a for a in actions if a.action.kind != "label")
         before = rungs[-1] if rungs else None
         if before is not None:
             labels |= before.labels
         reached = (*before.reached, step.index) if before is not None else (step.index,)
-        so_far = (*before.so_far, *acting) if before is not None else acting
-        rungs.append(Rung(step, actions, step.at <= 1, labels, reached, so_far))
+        asks = (before.asks if before is not None else Asks()).then(actions)
+        rungs.append(Rung(step, actions, step.at <= 1, labels, reached, asks))
     return tuple(rungs)
 
 
@@ -192,38 +213,25 @@ def run_ladder(
     if not reached:
         return LadderOutcome((), (), (), (), None, next_step, next_at)
     stamp = due_stamp(clock.unpaused_due or clock.due)
-    comments, transitions, assigns = _asked(rungs[reached - 1].so_far, key, stamp, render)
-    assignments, assignee = _assign(assigns, customer, owners) if assigns else ((), None)
+    asks = rungs[reached - 1].asks
+    comments = tuple(  # rendered only if the planner posts them
+        DesiredComment.deferred(key + part + stamp, public, render, text)  # action_id()
+        for part, public, text in asks.comments
+    )
+    # a transition's name is part of its id: a rule file whose name had a typo
+    # (skipped: "not available") fires once the name is corrected
+    transitions = tuple(
+        DesiredTransition(f"{key}{part}{stamp}/{name_slug}", name)
+        for part, name_slug, name in asks.transitions
+    )
+    assignments, assignee = _assign(asks.assigns, customer, owners) if asks.assigns else ((), None)
     return LadderOutcome(
         rungs[:reached], comments, transitions, assignments, assignee, next_step, next_at
     )
 
 
-def _asked(
-    acts: tuple[RungAction, ...], key: str, stamp: str, render: Render
-) -> tuple[tuple[DesiredComment, ...], tuple[DesiredTransition, ...], list[RungAction]]:
-    """The comments and transitions the reached steps ask for, and their assign actions."""
-    comments: list[DesiredComment] = []
-    transitions: list[DesiredTransition] = []
-    assigns: list[RungAction] = []
-    for act in acts:
-        action = act.action
-        made = key + act.id_part + stamp  # action_id(), its middle made once
-        if action.kind == "comment" and action.comment is not None:
-            public = action.comment.visibility == "public"
-            # rendered only if the planner posts it
-            comments.append(DesiredComment.deferred(made, public, render, action.comment.text))
-        elif action.kind == "transition" and action.transition:
-            # the transition's name is part of its id: a rule file whose name had a
-            # typo (skipped: "not available") fires once the name is corrected
-            transitions.append(DesiredTransition(f"{made}/{act.slug}", action.transition))
-        else:
-            assigns.append(act)
-    return tuple(comments), tuple(transitions), assigns
-
-
 def _assign(
-    acts: list[RungAction], customer: Customer, owners: Owners
+    acts: tuple[RungAction, ...], customer: Customer, owners: Owners
 ) -> tuple[tuple[Assignment, ...], str | None]:
     """What the reached steps' ``assign`` actions do, in order, and the new assignee."""
     owner, new_assignee = owners.assignee, None
