@@ -357,10 +357,10 @@ def other_reads(f: Figures) -> Counter[str]:
 
 def pages_bar(first: Figures, page: int) -> tuple[str, str, bool]:
     """The first cycle reads in the pages the config asks for.  A site larger than a
-    page is read twice, a light ranking pass then the full read page by page, after a
-    first page whose answer says more follow, let go with nothing read per issue (that
-    is how it knows it is larger); the channel reminder's searches come on top (a page
-    or more each)."""
+    page is read twice, a light ranking pass then the full read page by page, after the
+    first page whose answer says more follow once a page's worth is in, let go with
+    nothing read per issue (that is how it knows it is larger); the channel reminder's
+    searches come on top (a page or more each)."""
     needed = math.ceil(first.report.read / page)
     passes = 2 if first.report.read > page else 1
     bound = passes * needed + (1 if passes == 2 else 0) + 2 * 2

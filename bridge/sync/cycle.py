@@ -84,7 +84,7 @@ from bridge.sync.plan import (
     plan_issue,
 )
 from bridge.sync.poll import (
-    first_page,
+    first_pages,
     is_issue_key,
     jql_datetime,
     jql_string,
@@ -482,7 +482,7 @@ class Engine:
     ) -> Iterator[tuple[dict[str, Any], IssueSnapshot]]:
         """The cases ``jql`` finds, page by page as Jira answers; those that cannot be
         read go to ``bad``.  ``ranking_only``: only what quota ranking needs of each.
-        ``found``: the issues of a search page already made (`first_page`), read in full."""
+        ``found``: the issues of search pages already read (`first_pages`), read in full."""
         for raw, snap in read_issues(
             self.port,
             jql,
@@ -504,11 +504,15 @@ class Engine:
     def _read_if_one_page(
         self, jql: str, bad: list[tuple[str, str]]
     ) -> list[tuple[dict[str, Any], IssueSnapshot]] | None:
-        """The cases ``jql`` finds, read in full, when Jira's first search page says no
-        other follows; None, nothing read per issue, when it says one does (the page is
-        let go)."""
-        page = first_page(
-            self.port, jql, self.site.fieldmap, datacenter=self.site.flavour == "datacenter"
+        """The cases ``jql`` finds, read in full, when they fit in the configured page
+        size (`first_pages`); None, nothing read per issue, when Jira says more follow
+        (the pages read are let go)."""
+        page = first_pages(
+            self.port,
+            jql,
+            self.site.fieldmap,
+            limit=max(1, int(getattr(self.port, "page_size", 100))),
+            datacenter=self.site.flavour == "datacenter",
         )
         if not page.last:
             return None
@@ -578,10 +582,10 @@ class Engine:
         """The cases ``jql`` finds, ranked, in memory bounded by a page rather than by
         the site.
 
-        Quota ranking needs every case read before any is evaluated.  The first search
-        page says whether another follows (`first_page`).  When none does, the cases
-        fit in one page: they are read once, kept and used as they are.  When one does,
-        that page is let go before anything is read per issue, and a ranking pass reads
+        Quota ranking needs every case read before any is evaluated.  The search pages
+        say whether another follows (`first_pages`).  While the cases fit in the
+        configured page size they are read once, kept and used as they are.  Beyond it,
+        the pages read are let go before anything is read per issue, and a ranking pass reads
         only what ranking needs of each case (`ranking`: the customer it counts for,
         its key, creation, resolution; no comments or history, so nothing is read per
         issue on Data Center either); then the cases are read in full, page by page,

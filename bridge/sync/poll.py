@@ -447,20 +447,33 @@ def _search_terms(
     }
 
 
-def first_page(
+def first_pages(
     port: JiraPort,
     jql: str,
     fieldmap: FieldMap,
     *,
+    limit: int,
     extra_fields: Iterable[str] = (),
     datacenter: bool = False,
 ) -> SearchPage:
-    """The first page of `read_issues`' search (one request), its issues not yet read in
-    full, and whether Jira says another page follows: a cycle learns from it whether the
-    cases fit in one page before anything is read per issue.  Its issues are read in full
-    by passing them to `read_issues` as ``found``."""
+    """`read_issues`' search while its issues fit in ``limit`` (the configured page
+    size: what a cycle may hold in memory at once), none of them read in full yet: every
+    page up to the one Jira says is the last, together (``last``); or, once ``limit``
+    issues are in and Jira says more follow, ``last`` False and the caller lets them go.
+
+    A cycle learns from it whether the cases fit before anything is read per issue; a
+    site whose search pages are smaller than ``limit`` (Cloud gives at most 100 issues
+    a page with fields) still keeps up to ``limit`` cases in one pass.  The issues are
+    read in full by passing them to `read_issues` as ``found``."""
     terms = _search_terms(fieldmap, extra_fields, datacenter=datacenter, ranking_only=False)
-    return next(port.search_pages(jql, **terms), SearchPage([], last=True))
+    issues: list[Json] = []
+    for page in port.search_pages(jql, **terms):
+        issues.extend(page.issues)
+        if page.last:
+            break
+        if len(issues) >= limit:  # and more follow: more than a cycle keeps at once
+            return SearchPage(issues, last=False)
+    return SearchPage(issues, last=True)
 
 
 def read_issues(
@@ -487,7 +500,7 @@ def read_issues(
     comments, changelog or ledger, so nothing is read per issue: snapshots good for
     ranking, not for evaluation.
 
-    ``found``: the issues a search with the same terms already returned (`first_page`),
+    ``found``: the issues a search with the same terms already returned (`first_pages`),
     read in full instead of searching again.
     """
     facts = comment_facts if comment_facts is not None else {}
