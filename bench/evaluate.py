@@ -240,10 +240,9 @@ def against(
             side.close()
     old, new = sides
     kind = "after one sync cycle" if cycled else "fresh"
-    if rules_of is not None:
-        kind += f", both with the rule files of {rules_of}"
+    rules_note = f", both with the rule files of {rules_of}" if rules_of is not None else ""
     print(
-        f"evaluation CPU, {kind} cases, {passes} interleaved passes each "
+        f"evaluation CPU, {kind} cases{rules_note}, {passes} interleaved passes each "
         f"(load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}):"
     )
     print(f"{'':<20}{old.label:>24}{new.label:>24}{'ratio':>8}")
