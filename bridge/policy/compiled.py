@@ -181,10 +181,9 @@ FlagComment = tuple[str, CommentTemplate]
 
 @dataclass(frozen=True)
 class Flags:
-    """The flagged conditions compiled once: each one's label and comment, and what every
-    combination of them puts on (and takes off) a case: labels, and comments in order."""
+    """The flagged conditions compiled once: what every combination of them puts on (and
+    takes off) a case: labels, and comments in order."""
 
-    in_order: tuple[Flag, Flag, Flag, Flag]  # in the order of Conditions' fields
     labels: Mapping[Conditions, tuple[frozenset[str], frozenset[str]]]  # present, absent
     #: (the conditions, a usage limit refuses the request) -> the comments before the
     #: priority change's (the first three conditions', the usage limit's) and after it
@@ -224,7 +223,6 @@ class Flags:
         reminder = rules.channel_reminder
         channel_label = frozenset((reminder.label,)) if reminder and reminder.label else frozenset()
         return cls(
-            in_order,
             labels,
             comments,
             (over, slug(over)) if over else None,

@@ -62,7 +62,7 @@ class RungAction(NamedTuple):
     action: EscalationAction
     id_part: str  # "/esc/{step}.{position}/": the action id is key + id_part + due stamp
     slug: str  # a transition's name as an id segment ("" for other kinds)
-    step: int = 0  # the step's index
+    step: int  # the step's index
 
 
 class Asks(NamedTuple):
