@@ -427,7 +427,6 @@ def run(args: argparse.Namespace) -> tuple[int, list[Figures]]:
         )
         site = Site.connect(client, settings, ruleset)
         state = State.open(Path(tmp.name) / "state.sqlite")
-        began = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
             if total and done % max(1, total // 10) == 0:
@@ -558,8 +557,9 @@ def run(args: argparse.Namespace) -> tuple[int, list[Figures]]:
         )
     )
     stray = after.written_keys - changed_keys
-    per_case = {k: n for k, n in other_reads(after).items() if k != "transition look-ups"}
-    lookups = other_reads(after).get("transition look-ups", 0)
+    others = other_reads(after)
+    per_case = {k: n for k, n in others.items() if k != "transition look-ups"}
+    lookups = others.get("transition look-ups", 0)
     bars.append(
         (
             f"after {len(changed_keys)} changes: reads ≈ one page",

@@ -205,22 +205,10 @@ def against(
     head = git("rev-parse", "--short", "HEAD")
     dirty = " + changes" if git("status", "--porcelain", "--untracked-files=no") else ""
     with tempfile.TemporaryDirectory(prefix="jsm-bridge-against-") as tmp:
-        tree = Path(tmp)
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        tree = unpack(rev, Path(tmp) / "tree")
         rules = None
         if rules_of is not None:
-            rules = Path(tmp) / "rules-of"
-            rules.mkdir()
-            listing = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", rules_of, "rules"],
-                check=True,
-                capture_output=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(rules)], input=listing, check=True)
-            rules = rules / "rules"
+            rules = unpack(rules_of, Path(tmp) / "rules-of", "rules") / "rules"
         with serve_cases(cases, cycled) as url:
             sides = [
                 Side(rev, tree, url, at, seeds.BRIDGE_TOKEN, rules),
@@ -254,6 +242,16 @@ def against(
             ratio = cpu[new.label] / cpu[old.label]
             print(f"{label:<20}{cells[0]:>24}{cells[1]:>24}{ratio:>7.2f}x")
     print(f"cases read: {old.cases} ({old.label}), {new.cases} ({new.label}); ratio per case")
+
+
+def unpack(rev: str, dest: Path, *paths: str) -> Path:
+    """``rev``'s files (or only ``paths`` of them) unpacked into ``dest``; returns ``dest``."""
+    dest.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, *paths], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
 
 
 def git(*args: str) -> str:
