@@ -652,9 +652,10 @@ class Engine:
         """A case naming no organisation, with its reporter's JSM organisations (its
         customer is found from them and the contact lists; read once per cycle, and only
         when such a case comes by); and any case with its request channel, when known."""
-        channel = self.channels.get(snapshot.key)
-        if channel is not None and snapshot.channel != channel:
-            snapshot = dataclasses.replace(snapshot, channel=channel)
+        if self.ruleset.channel_reminder is not None:  # channels are asked about only then
+            channel = self.channels.get(snapshot.key)
+            if channel is not None and snapshot.channel != channel:
+                snapshot = dataclasses.replace(snapshot, channel=channel)
         reporter, memberships = snapshot.reporter, self.site.memberships
         if snapshot.organization or reporter is None or memberships is None:
             return snapshot

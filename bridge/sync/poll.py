@@ -453,7 +453,6 @@ def first_pages(
     fieldmap: FieldMap,
     *,
     limit: int,
-    extra_fields: Iterable[str] = (),
     datacenter: bool = False,
 ) -> SearchPage:
     """`read_issues`' search while its issues fit in ``limit`` (the configured page
@@ -465,7 +464,7 @@ def first_pages(
     site whose search pages are smaller than ``limit`` (Cloud gives at most 100 issues
     a page with fields) still keeps up to ``limit`` cases in one pass.  The issues are
     read in full by passing them to `read_issues` as ``found``."""
-    terms = _search_terms(fieldmap, extra_fields, datacenter=datacenter, ranking_only=False)
+    terms = _search_terms(fieldmap, (), datacenter=datacenter, ranking_only=False)
     issues: list[Json] = []
     for page in port.search_pages(jql, **terms):
         issues.extend(page.issues)
