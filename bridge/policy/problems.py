@@ -1,9 +1,11 @@
 """Problems found in a YAML file, each pinned to ``file:line``, and the located tree they point at.
 
 The loaders (rule files, ``config/bridge.yaml``) turn YAML into a small tree of
-:class:`Node` objects that remember the line of every key and value, then walk
-it with a :class:`Checker` that *collects* problems instead of stopping at the
-first one.  Nothing here reads a file: the reading lives in the loaders.
+:class:`Node` objects that remember the line of every key and value.  The rule
+files' shape is checked against their models (``bridge.rules.shape``), which pins
+each problem to its node; ``config/bridge.yaml`` is walked with a :class:`Checker`.
+Both *collect* problems instead of stopping at the first one.  Nothing here reads a
+file: the reading lives in the loaders.
 """
 
 from __future__ import annotations
@@ -171,6 +173,14 @@ def known_list(choices: Iterable[str]) -> str:
     return ", ".join(sorted(choices))
 
 
+def unknown_hint(name: str, choices: Collection[str], note: str | None = None) -> str:
+    """The hint of an unknown name: ``did you mean ...? <note> known: ...`` (or that none
+    are defined)."""
+    parts = [p for p in (did_you_mean(name, choices), note) if p]
+    parts.append(f"known: {known_list(choices)}" if choices else "none are defined")
+    return " ".join(parts)
+
+
 @dataclass
 class Checker:
     """Collects problems for one file while its tree is being read."""
@@ -194,9 +204,7 @@ class Checker:
         note: str | None = None,
     ) -> None:
         """``where: unknown <what> 'name' (did you mean ...? <note>; known: ...)``."""
-        parts = [p for p in (did_you_mean(name, choices), note) if p]
-        parts.append(f"known: {known_list(choices)}" if choices else "none are defined")
-        self.add(where_node, f"{where}: unknown {what} {name!r}", " ".join(parts))
+        self.add(where_node, f"{where}: unknown {what} {name!r}", unknown_hint(name, choices, note))
 
     # ------------------------------------------------------------------ shapes
 
@@ -252,15 +260,6 @@ class Checker:
                 self.add(node, f"{where}: {key!r} is missing")
         return out
 
-    def sequence(self, node: Node, what: str, *, allow_single: bool = False) -> list[Node] | None:
-        """The items of a list; with ``allow_single`` a lone scalar counts as a one-item list."""
-        if node.kind == "seq":
-            return list(node.items)
-        if allow_single and node.kind == "scalar" and not node.is_null:
-            return [node]
-        self.add(node, f"{what} must be a list, not {node.describe()}", "e.g. [a, b]")
-        return None
-
     def string(self, node: Node, what: str, *, allow_empty: bool = False) -> str | None:
         """A scalar as text, exactly as typed (``Yes`` stays ``"Yes"``)."""
         if node.kind != "scalar" or node.is_null:
@@ -271,27 +270,6 @@ class Checker:
             self.add(node, f"{what} must not be empty")
             return None
         return text
-
-    def optional_string(self, node: Node | None, what: str) -> str | None:
-        if node is None or node.is_null:
-            return None
-        return self.string(node, what)
-
-    def strings(
-        self, node: Node, what: str, *, allow_single: bool = False
-    ) -> tuple[str, ...] | None:
-        items = self.sequence(node, what, allow_single=allow_single)
-        if items is None:
-            return None
-        out: list[str] = []
-        ok = True
-        for item in items:
-            text = self.string(item, f"each entry of {what}")
-            if text is None:
-                ok = False
-            else:
-                out.append(text)
-        return tuple(out) if ok else None
 
     def integer(self, node: Node, what: str, *, minimum: int | None = None) -> int | None:
         value = node.value
