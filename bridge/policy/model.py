@@ -109,10 +109,6 @@ class UsageLimit:
     per_product: bool = False  # counted per product; a product not bought is not entitled
 
 
-#: The request channels JSM records (JQL ``request-channel-type``).
-REQUEST_CHANNELS: tuple[str, ...] = ("portal", "email", "api", "jira", "anonymousportal")
-
-
 @dataclass(frozen=True)
 class ChannelReminder:
     """ "Standard and Premium customers contact us via our support portal": a case of

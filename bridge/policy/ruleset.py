@@ -23,7 +23,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
 from bridge.policy.model import (
@@ -51,7 +51,7 @@ from bridge.policy.model import (
     UnknownCustomerPolicy,
     UsageLimit,
 )
-from bridge.policy.problems import Document, Problem, did_you_mean, known_list, where_of
+from bridge.policy.problems import Document, Problem, did_you_mean, unknown_hint, where_of
 from bridge.policy.regexsafe import backtracking_risk
 from bridge.policy.templates import check_template, placeholders_in
 
@@ -144,8 +144,11 @@ def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def _each(path: Path, value: str | Sequence[str] | None) -> list[tuple[Path, str]]:
-    """Each name of a name or a list of names, with its path (a lone name: the key's)."""
+_T = TypeVar("_T")
+
+
+def _each(path: Path, value: str | Sequence[_T] | None) -> list[tuple[Path, str | _T]]:
+    """Each entry of a name or a list, with its path (a lone name: the key's)."""
     if isinstance(value, str):
         return [(path, value)]
     return [((*path, i), name) for i, name in enumerate(value or ())]
@@ -229,9 +232,9 @@ class _Build:
     ) -> None:
         """``where: unknown <what> 'name' (did you mean ...? <note>; known: ...)``."""
         where = where_of(self.doc.tree, path[:-1] if key else path, self.doc.file)
-        parts = [p for p in (did_you_mean(name, choices), note) if p]
-        parts.append(f"known: {known_list(choices)}" if choices else "none are defined")
-        self.add(path, f"{where}: unknown {what} {name!r}", " ".join(parts), key=key)
+        self.add(
+            path, f"{where}: unknown {what} {name!r}", unknown_hint(name, choices, note), key=key
+        )
 
     def where(self, path: Path) -> str:
         return where_of(self.doc.tree, path, self.doc.file)
@@ -683,11 +686,12 @@ def _response(build: _Build) -> ResponsePolicy | None:
             f"name the status {hold!r} leads to, e.g. approval_statuses: [Pending approval]",
         )
     at_risk = parse_percentage(response.at_risk_at or "75%")  # above 0, at most 100% by shape
+    assert at_risk is not None
     return ResponsePolicy(
         targets,
         statuses["responded_statuses"],
         statuses["pause_statuses"],
-        at_risk or 0.75,
+        at_risk,
         statuses["approval_statuses"],
     )
 
@@ -730,8 +734,7 @@ def _escalation(build: _Build) -> tuple[EscalationStep, ...]:
         actions = tuple(
             _action(build, (*path, "actions", i), a) for i, a in enumerate(step.actions)
         )
-        if at is None:
-            continue
+        assert at is not None  # a step's share parses by its shape
         later = EscalationStep(index, at, levels, actions)
         for earlier in steps:
             overlap = (
@@ -790,13 +793,7 @@ def _required(build: _Build) -> RequiredInformation:
         return RequiredInformation((), None, None)
     path: Path = ("required_information",)
     at: Path = (*path, "fields")
-    fields = given.fields
-    pairs: list[tuple[Path, str | m.RequiredItem]] = []
-    if isinstance(fields, list):
-        pairs = [((*at, i), item) for i, item in enumerate(fields)]
-    else:
-        pairs = [*_each(at, fields)]
-    items = [_required_item(build, *pair) for pair in pairs]
+    items = [_required_item(build, *pair) for pair in _each(at, given.fields)]
     placeholders = DEFAULT_PLACEHOLDERS
     if "placeholders" in given.model_fields_set:
         placeholders = _names(given.placeholders)
