@@ -121,8 +121,7 @@ class _Reader:
             if real in done or (error.type == "missing" and (real[:-1], real[-1]) in suggested):
                 continue
             done.add(real)
-            self.report(error)
-            self.damaged.append(real)
+            self.report(error)  # records the part as damaged
         values = self._valid_parts(data)
         return Document(self.label, self.tree, values, self.damaged), self.problems
 
@@ -273,8 +272,8 @@ class _Reader:
 
     def add(self, node: Node, path: Path, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(self.label, node.report_line, message, hint))
-        if path not in self.damaged:
-            self.damaged.append(path)
+        if _real(path) not in self.damaged:
+            self.damaged.append(_real(path))
 
 
 def _scalar(node: Node) -> Any:
