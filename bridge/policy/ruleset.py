@@ -252,13 +252,18 @@ class _Build:
 
     def flag(self, key: str, default_label: str) -> FlagPolicy:
         """A top-level flag: the default when absent, nothing when null."""
-        value: m.Flag | None = self.doc.get(key)
-        if not self.doc.given(key):
+        return self.flag_at((key,), self.doc.get(key), self.doc.given(key), default_label)
+
+    def flag_at(
+        self, path: Path, value: m.Flag | None, given: bool, default_label: str
+    ) -> FlagPolicy:
+        """The flag at ``path``: the default when absent (not ``given``), nothing when null."""
+        if not given:
             return FlagPolicy(label=default_label)
         if value is None:
             return FlagPolicy()
         return FlagPolicy(
-            value.label, self.comment((key, "comment"), value.comment), value.transition
+            value.label, self.comment((*path, "comment"), value.comment), value.transition
         )
 
     def level(self, path: Path, level: str) -> None:
@@ -356,14 +361,11 @@ def _request_types(build: _Build, entitlements: set[str] | None) -> dict[str, tu
 
 def _quota(build: _Build) -> QuotaPolicy:
     quota: m.Quota | None = build.doc.get("quota")
+    given = quota is not None and "over_quota" in quota.model_fields_set
+    value = quota.over_quota if quota is not None else None
+    over = build.flag_at(("quota", "over_quota"), value, given, default_label="over-quota")
     if quota is None:
-        return QuotaPolicy(frozenset(), FlagPolicy(label="over-quota"))
-    over = FlagPolicy(label="over-quota")
-    if "over_quota" in quota.model_fields_set:
-        over = FlagPolicy()
-        if quota.over_quota is not None:
-            comment = build.comment(("quota", "over_quota", "comment"), quota.over_quota.comment)
-            over = FlagPolicy(quota.over_quota.label, comment, quota.over_quota.transition)
+        return QuotaPolicy(frozenset(), over)
     flags = frozenset(QUOTA_FLAGS)
     if "not_counted_flags" in quota.model_fields_set:
         flags = frozenset(_names(quota.not_counted_flags))
