@@ -30,8 +30,6 @@ from bridge.rules.models import DAY_FORM, FILES
 __all__ = ["read_document"]
 
 Path = tuple[str | int, ...]
-#: Stands for a part left out of the values because it has a shape problem.
-_DROPPED = object()
 #: How each JSON type is named in a problem.
 _TYPE_NOUNS = {
     "integer": "a whole number",
@@ -222,9 +220,9 @@ class _Reader:
             _drop(data, *self._removable(data, path))
         model = FILES[self.name]
         values: dict[str, Any] = {}
-        for key, value in _without_dropped(data).items():
+        for key, value in data.items():
             field = model.model_fields.get(key)
-            if field is None or value is _DROPPED:
+            if field is None:
                 continue
             kind: Any = (
                 Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
@@ -236,10 +234,10 @@ class _Reader:
                 continue  # e.g. a mapping left empty: its problem is already reported
         return values
 
-    def _removable(self, data: Any, path: Path) -> tuple[Path, Any]:
+    def _removable(self, data: Any, path: Path) -> tuple[Path, list[Any] | None]:
         """The smallest part holding ``path`` that the model can do without, and what
         stands in for it: a list a model requires stays as an empty list (so the rest of
-        its mapping is still checked for meaning); anything else is left out."""
+        its mapping is still checked for meaning); anything else is left out (None)."""
         path = tuple(s for s in path if s != "[key]")
         for cut in range(len(path), 0, -1):
             step = path[cut - 1]
@@ -247,10 +245,10 @@ class _Reader:
                 continue  # list items are left out with their list: indexes keep their lines
             holders = _alternatives(self.schema, path[: cut - 1])
             if cut == 1 or not any(step in a.get("required", ()) for a in holders):
-                return path[:cut], _DROPPED
+                return path[:cut], None
             if isinstance(_value_at(data, path[:cut]), list):
                 return path[:cut], []
-        return path[:1], _DROPPED
+        return path[:1], None
 
     # ------------------------------------------------------------------ helpers
 
@@ -414,15 +412,12 @@ def _value_at(data: Any, path: Path) -> Any:
     return data
 
 
-def _drop(data: Any, path: Path, replacement: Any) -> None:
+def _drop(data: Any, path: Path, replacement: list[Any] | None) -> None:
+    """The part at ``path`` left out (``replacement`` None) or replaced; parts are only
+    ever mapping entries (list items go with their list)."""
     holder = _value_at(data, path[:-1])
     if isinstance(holder, dict) and path[-1] in holder:
-        holder[path[-1]] = replacement
-
-
-def _without_dropped(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_dropped(v) for k, v in value.items() if v is not _DROPPED}
-    if isinstance(value, list):
-        return [_without_dropped(v) for v in value if v is not _DROPPED]
-    return value
+        if replacement is None:
+            del holder[path[-1]]
+        else:
+            holder[path[-1]] = replacement
