@@ -90,10 +90,11 @@ def evaluate_month(
 ) -> tuple[list[tuple[IssueSnapshot, Desired]], list[tuple[str, str]]]:
     """The month's cases evaluated at ``now``, and the ones skipped (key, why).
 
-    Every case read (the month and a day either side) is evaluated; the month's are the
-    ones created in it in the zone of the customer the evaluation found (`in_month` with
-    `Desired.customer`), the rule the cycle's quota count follows: a case naming no
-    organisation counts in its reporter's customer's month, in that customer's zone.
+    The cases read (the month and a day either side) are ranked as a cycle ranks them,
+    which finds the customer each counts under; the month's are the ones created in it
+    in that customer's zone (`in_month`), the rule the cycle's quota count follows: a
+    case naming no organisation counts in its reporter's customer's month, in that
+    customer's zone.  Only they are evaluated.
 
     Raises `JiraError` when Jira fails outright.
     """
@@ -115,17 +116,18 @@ def evaluate_month(
                 skipped.append((snap.key, snap.problem))
         else:
             snapshots.append(engine.as_read(snap))
-    cycle = engine.start_cycle(group_org_cases(engine.ranking(snapshots)), now)
+    ranking = engine.ranking(snapshots)
+    cycle = engine.start_cycle(group_org_cases(ranking), now)
     evaluated: list[tuple[IssueSnapshot, Desired]] = []
-    for snap in snapshots:
+    for snap, (customer, _) in zip(snapshots, ranking, strict=True):
+        if not in_month(snap, month, ruleset, customer):
+            continue
         try:
             desired = engine.evaluate(snap, cycle)
         except Exception as exc:  # one bad case never stops the report
-            if _may_be_in_month(snap.created, month, ruleset):
-                skipped.append((snap.key, f"{type(exc).__name__}: {exc}"))
+            skipped.append((snap.key, f"{type(exc).__name__}: {exc}"))
             continue
-        if in_month(snap, month, ruleset, desired.customer):
-            evaluated.append((snap, desired))
+        evaluated.append((snap, desired))
     return evaluated, skipped
 
 
