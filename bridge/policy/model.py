@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, get_args
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type checkers
     from bridge.policy.clock import BusinessCalendar
@@ -120,8 +120,10 @@ class ChannelReminder:
     comment: CommentTemplate | None = None
 
 
-#: The flags that may keep a case out of the quota (``quota.not_counted_flags``).
-QUOTA_FLAGS: tuple[str, ...] = ("unauthorised_contact", "not_entitled")
+#: The flags that may keep a case out of the quota (``quota.not_counted_flags``; the
+#: rule files' model takes its allowed values from here).
+QuotaFlag = Literal["unauthorised_contact", "not_entitled"]
+QUOTA_FLAGS: tuple[str, ...] = get_args(QuotaFlag)
 
 
 @dataclass(frozen=True)

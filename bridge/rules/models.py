@@ -17,6 +17,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from bridge.policy.model import QuotaFlag
+
 
 def form(noun: str, hint: str, **field: Any) -> Any:
     """A constrained text type: ``noun`` names it in a problem ("must be a percentage"),
@@ -244,11 +246,7 @@ class Quota(Shape):
     not_counted_resolutions: NameOrNames | None = doc(
         "list of resolution names", "cases resolved so do not use up the quota", default=None
     )
-    not_counted_flags: (
-        Literal["unauthorised_contact", "not_entitled"]
-        | list[Literal["unauthorised_contact", "not_entitled"]]
-        | None
-    ) = doc(
+    not_counted_flags: QuotaFlag | list[QuotaFlag] | None = doc(
         "list of `unauthorised_contact`, `not_entitled`",
         "cases so flagged do not use up the quota: an authorised contact's case is never "
         '"case 5 of 4" because of an unauthorised or refused request (default: both; '
