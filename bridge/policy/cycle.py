@@ -15,12 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
 from bridge.policy.compiled import CustomerFacts, Policy
 from bridge.policy.information import NamedCheck
 from bridge.policy.model import EvalContext, MonthCase
-from bridge.policy.tiers import OrgIndex, _org_index, first_listings, raised_flags
+from bridge.policy.tiers import Flagged, OrgIndex, _org_index, first_listings, raised_flags
 
 
 @dataclass
@@ -62,13 +61,7 @@ class Cycle:
             if shared is None:
                 listed = first_listings(cases)  # each case once: a search's pages may overlap
                 refused = policy.refusals(tuple(listed.values()), facts)
-                flagged = partial(
-                    _case_flags,
-                    contacts=facts.contacts,
-                    policy=policy,
-                    tier_key=facts.customer.tier,
-                    refused=refused,
-                )
+                flagged = _flagger(listed.values(), facts, policy, refused)
                 index = _org_index(listed, facts.calendar.tz, policy.not_counted, flagged)
                 shared = index._replace(refused=refused)
             found = shared
@@ -76,22 +69,31 @@ class Cycle:
         return found
 
 
-def _case_flags(
-    case: MonthCase,
-    *,
-    contacts: frozenset[str],
-    policy: Policy,
-    tier_key: str,
-    refused: Mapping[str, str],
-) -> tuple[str, ...]:
-    """Another case's flags that keep it out of the quota (``quota.not_counted_flags``);
-    a request a usage limit refuses is not entitled."""
-    flags = raised_flags(
-        case.raised, contacts, policy.entitlements, tier_key, policy.not_counted_flags
-    )
-    if case.key in refused and "not_entitled" in policy.not_counted_flags:
-        flags = tuple(dict.fromkeys((*flags, "not_entitled")))
-    return flags
+def _flagger(
+    cases: Iterable[MonthCase], facts: CustomerFacts, policy: Policy, refused: Mapping[str, str]
+) -> Flagged:
+    """Another case's flags that keep it out of the quota (``quota.not_counted_flags``),
+    decided once for each way the month's cases were raised (a few hundred ways among
+    thousands of cases); a request a usage limit refuses is not entitled."""
+    by_raised = {
+        raised: raised_flags(
+            raised,
+            facts.contacts,
+            policy.entitlements,
+            facts.customer.tier,
+            policy.not_counted_flags,
+        )
+        for raised in {case.raised for case in cases}
+    }
+    refusing = "not_entitled" in policy.not_counted_flags
+
+    def flagged(case: MonthCase) -> tuple[str, ...]:
+        flags = by_raised[case.raised]
+        if refusing and case.key in refused:
+            flags = tuple(dict.fromkeys((*flags, "not_entitled")))
+        return flags
+
+    return flagged
 
 
 def group_org_cases(
