@@ -41,7 +41,10 @@ class StatusSpan(NamedTuple):
     category: str | None  # None when unknown (the status a case was created in)
     start: datetime
     end: datetime | None  # None: the case is still in it
-    by: Actor = Actor.UNKNOWN  # who moved the case into it (the reporter for the first)
+    by: Actor  # who moved the case into it (the reporter for the first)
+    #: the status as the rules name statuses (stripped, case-folded): folded once, read
+    #: by each question the clock asks of the span (answered, held, paused)
+    name: str
 
 
 class FirstResponse(NamedTuple):
@@ -82,10 +85,8 @@ class ResponseClock(NamedTuple):
 
     def moment(self, calendar: BusinessCalendar, share: float) -> datetime:
         """When ``share`` of the target is used up (with the completed pauses)."""
-        created = self.created
-        if not self.completed_pauses:  # the usual case: nothing to shift by
-            return calendar.add(created, self.target_business * share)
-        return shifted_due(calendar, created, self.target_business * share, self.completed_pauses)
+        unpaused = calendar.add(self.created, self.target_business * share)
+        return shifted_due(calendar, unpaused, self.completed_pauses)
 
 
 def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
@@ -93,7 +94,8 @@ def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
     creator = snapshot.reporter.actor if snapshot.reporter is not None else Actor.UNKNOWN
     if not snapshot.status_history:  # the usual case: no sort needed
         now_in = snapshot.status_category
-        return [StatusSpan(snapshot.status, now_in, snapshot.created, None, creator)]
+        status = snapshot.status
+        return [StatusSpan(status, now_in, snapshot.created, None, creator, _folded(status))]
     history = sorted(snapshot.status_history, key=lambda c: c.at)
     spans: list[StatusSpan] = []
     first_status = history[0].from_status or snapshot.status
@@ -101,10 +103,14 @@ def status_spans(snapshot: IssueSnapshot) -> list[StatusSpan]:
     category: str | None = None
     for change in history:
         at = max(change.at, snapshot.created)
-        spans.append(StatusSpan(status, category, start, at, by))
+        spans.append(StatusSpan(status, category, start, at, by, _folded(status)))
         start, status, category, by = at, change.to_status, change.to_category, change.by
-    spans.append(StatusSpan(status, category, start, None, by))
+    spans.append(StatusSpan(status, category, start, None, by, _folded(status)))
     return spans
+
+
+def _folded(status: str) -> str:
+    return status.strip().casefold()
 
 
 def is_bridge(person_email: str | None, account_id: str, bridge_account: str | None) -> bool:
@@ -149,7 +155,7 @@ def first_response(
             )
     responded = policy.responded_names
     for span in spans:
-        if span.status.strip().casefold() in responded and span.by is Actor.ENGINEER:
+        if span.name in responded and span.by is Actor.ENGINEER:
             found.append(FirstResponse(span.start, f"entered responded status {span.status}"))
             break
         if span.category == "done":
@@ -167,14 +173,9 @@ def first_response(
     return min(found, key=lambda r: r.at)
 
 
-def shifted_due(
-    calendar: BusinessCalendar,
-    created: datetime,
-    business: timedelta,
-    pauses: Sequence[Interval],
-) -> datetime:
-    """``business`` time after ``created``, moved later by each pause that starts before it."""
-    due = calendar.add(created, business)
+def shifted_due(calendar: BusinessCalendar, due: datetime, pauses: Sequence[Interval]) -> datetime:
+    """The due time ``due`` (reckoned from creation), moved later by each pause that starts
+    before it."""
     for start, end in sorted(pauses):
         if start < due:
             due = calendar.add(due, calendar.elapsed(start, end))
@@ -255,7 +256,7 @@ def _holds(
     completed: list[Interval] = []
     since: datetime | None = None
     for span in spans:
-        if span.status.strip().casefold() not in policy.approval_names or span.start >= cutoff:
+        if span.name not in policy.approval_names or span.start >= cutoff:
             continue
         end = cutoff if span.end is None else min(span.end, cutoff)
         if end <= span.start:
@@ -274,14 +275,10 @@ def _held_now(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> bool:
     if not approval:
         return False
     last = spans[-1]
-    if last.status.strip().casefold() in approval:
+    if last.name in approval:
         return True
     before = spans[-2] if len(spans) > 1 else None
-    return (
-        last.category == "done"
-        and before is not None
-        and before.status.strip().casefold() in approval
-    )
+    return last.category == "done" and before is not None and before.name in approval
 
 
 def _side_notes(
@@ -291,14 +288,13 @@ def _side_notes(
     the first responded status someone other than an agent moved the case into."""
     last = spans[-1]
     parked = None
-    if response is None and last.status.strip().casefold() in policy.paused_names:
+    if response is None and last.name in policy.paused_names:
         parked = last.status
     moved = next(
         (
             span
             for span in spans
-            if span.status.strip().casefold() in policy.responded_names
-            and span.by is not Actor.ENGINEER
+            if span.name in policy.responded_names and span.by is not Actor.ENGINEER
         ),
         None,
     )
@@ -320,7 +316,7 @@ def _general_clock(
     cutoff = max(created, min(now, response.at) if response is not None else now)
     holds = _holds(spans, policy, cutoff, response is not None)
     plain_due, business = target_due(calendar, created, target)
-    due = shifted_due(calendar, created, business, holds.completed)
+    due = shifted_due(calendar, plain_due, holds.completed)
     paused_business = _ZERO
     if holds.completed:
         paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
