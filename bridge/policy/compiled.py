@@ -283,7 +283,7 @@ class Policy:
             rules=rules,
             customers=customers,
             folded_customers=by_folded,
-            entitlements=entitlement_table(_needs(rules), rules.tiers),
+            entitlements=entitlement_table(_needs(rules), rules.tiers, rules.usage_limits.keys()),
             not_counted=folded(tuple(rules.quota.not_counted_resolutions)),
             not_counted_flags=rules.quota.not_counted_flags,
             priority=Pipeline.of(rules.priorities),

@@ -174,7 +174,7 @@ def _terms(
     tier_key = facts.customer.tier
     entitlement = decide_entitlement(snapshot.request_type, policy.entitlements, tier_key)
     index = cycle.org_index(snapshot.organization, facts, policy)
-    if not entitlement.lacking and set(entitlement.needed) & policy.rules.usage_limits.keys():
+    if entitlement.limited and not entitlement.lacking:
         entitlement = entitlement._replace(refused=_refusal(snapshot, policy, facts, index))
     flags = flags_of(contact, entitlement, policy.not_counted_flags)
     zone = facts.calendar.tz

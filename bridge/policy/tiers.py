@@ -93,16 +93,23 @@ class EntitlementDecision(NamedTuple):
     #: why a usage limit refuses the request (its product not bought, or this contract
     #: year's use had), "" when none does
     refused: str = ""
+    #: an entitlement it needs has a usage limit (the organisation's ranking decides)
+    limited: bool = False
 
 
 def entitlement_table(
-    needs: Mapping[str, tuple[str, ...]], tiers: Mapping[str, Tier]
+    needs: Mapping[str, tuple[str, ...]],
+    tiers: Mapping[str, Tier],
+    limits: AbstractSet[str] = frozenset(),
 ) -> Mapping[tuple[str, str], EntitlementDecision]:
     """(folded request type, tier key) -> the decision, for every request type that needs
-    something (``needs``: folded request type -> its entitlements, in the rules' order)."""
+    something (``needs``: folded request type -> its entitlements, in the rules' order;
+    ``limits``: the entitlements with a usage limit)."""
     return {
         (request_type, key): EntitlementDecision(
-            needed, tuple(e for e in needed if e not in tier.entitlements)
+            needed,
+            tuple(e for e in needed if e not in tier.entitlements),
+            limited=not limits.isdisjoint(needed),
         )
         for request_type, needed in needs.items()
         for key, tier in tiers.items()
