@@ -3,7 +3,9 @@ open, and the next cycle ends where one case at a time would have."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from conftest import SandboxFactory
@@ -64,3 +66,49 @@ def test_a_stop_with_the_pool_on_finishes_the_cases_in_flight_and_the_rerun_ends
     assert pooled.cycle().report.complete
     assert pooled.cycle().writes == 0
     assert _said(snapshot_all(pooled_site)) == one_at_a_time
+
+
+def test_data_center_reads_ahead_side_by_side_and_ends_as_one_at_a_time(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data Center's per-issue reads (ledgers; comments' properties, request participants)
+    go out ahead on as many readers as write workers: the first two of each kind meet at
+    a barrier, so made one after another the first would wait alone and the barrier
+    break, failing its case.  The site ends as one case at a time leaves it."""
+    alone_site = sandbox_factory(seed="demo", flavour="datacenter")
+    bridges(alone_site, workers=1).cycle()
+    one_at_a_time = _said(snapshot_all(alone_site))
+
+    site = sandbox_factory(seed="demo", flavour="datacenter")
+    pooled = bridges(site, workers=4)
+    port = pooled.engine.port
+    met: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def meeting(name: str) -> Callable[..., object]:
+        read, meet = getattr(port, name), threading.Barrier(2, timeout=10)
+
+        def read_meeting(*args: object) -> object:
+            with lock:
+                met[name] += 1
+                met["in flight"] += 1
+                met["most in flight"] = max(met["most in flight"], met["in flight"])
+            try:
+                if met[name] <= 2:
+                    meet.wait()  # the first two reads of a kind are in flight at once
+                return read(*args)
+            finally:
+                with lock:
+                    met["in flight"] -= 1
+
+        return read_meeting
+
+    for name in ("get_property", "comments"):
+        monkeypatch.setattr(port, name, meeting(name))
+
+    run = pooled.cycle()
+    assert run.report.ok, run.report.counts()
+    assert met["get_property"] > 2 and met["comments"] >= 2  # both steps read ahead
+    assert met["most in flight"] <= 4  # the two steps share the pool's four readers
+    assert _said(snapshot_all(site)) == one_at_a_time
+    assert pooled.cycle().writes == 0

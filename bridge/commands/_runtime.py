@@ -105,11 +105,12 @@ def connect(
         state = State.open(path)
     except StateError as exc:
         raise CommandError(str(exc), EXIT_CONFIG) from None
-    # one kept-alive connection per write worker and one for the cycle's own reads (search
+    # one kept-alive connection per write worker, per read worker (Data Center's per-issue
+    # reads go out ahead, `bridge.sync.ahead`) and one for the cycle's own reads (search
     # pages, bulk transitions), paced below Jira's limits
     extra = {"on_request": on_request} if on_request is not None else {}
     client = JiraClient.from_settings(
-        settings.jira, rate=RateLimiter(), connections=settings.workers + 1, **extra
+        settings.jira, rate=RateLimiter(), connections=2 * settings.workers + 1, **extra
     )
     try:
         site = Site.connect(client, settings, ruleset)

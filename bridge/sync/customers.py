@@ -12,7 +12,7 @@ platform REST API reference, "api/2/user"): who is a customer is what JSM lists 
 
 A request's participants are customers of that request; they are read per request,
 only where a comment's author is on none of these lists
-(`bridge.sync.poll.with_participants`).  The organisation contacts named in the rules
+(`bridge.sync.poll.unread`).  The organisation contacts named in the rules
 count too.
 
 `CustomerDirectory` reads those lists the first time a cycle asks, once per cycle

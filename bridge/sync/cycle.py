@@ -29,6 +29,7 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
@@ -60,6 +61,7 @@ from bridge.policy.model import (
 )
 from bridge.policy.tiers import contract_year, month_case
 from bridge.settings import Settings
+from bridge.sync.ahead import Readers, read_ahead, readers
 from bridge.sync.apply import (
     DEFAULT_SETTLE,
     ApplyResult,
@@ -463,6 +465,9 @@ class Engine:
             if write_settle is not None
             else max(DEFAULT_SETTLE, timedelta(seconds=10 * timeout))
         )
+        #: Data Center: the cycle's readers, as many as write workers, which read what the
+        #: search leaves out per issue ahead of the case in hand (`bridge.sync.ahead`)
+        self._readers: Readers | None = None
 
     # -- reading ---------------------------------------------------------------------------
     def _read(
@@ -494,6 +499,7 @@ class Engine:
             comment_facts=self.comment_facts,
             ranking_only=ranking_only,
             found=found,
+            readers=self._readers,
         ):
             if isinstance(snap, SnapshotError):
                 log.warning("issue skipped", key=snap.key, problem=snap.problem)
@@ -857,33 +863,30 @@ class Engine:
             issue_id=str(raw["id"]) if raw.get("id") not in (None, "") else None,
         )
 
+    def _ledger_needed(self, snapshot: IssueSnapshot, plan: IssuePlan, *, dry_run: bool) -> bool:
+        """Data Center: whether the plan must be made again with the issue's ledger (no
+        issue properties in DC's search, JRASERVER-62898): when the plan made without it
+        has a comment, transition or repair (a field edit needs no ledger and records
+        none), for `explain`, or to settle an interrupted write."""
+        return (
+            any(not isinstance(a, EditIssue) for a in plan.actions)
+            or self.explain  # `explain` shows what the ledger holds
+            or (not dry_run and bool(self.state.pending_intents(snapshot.key)))
+        )
+
     def _datacenter_plan(
         self,
         raw: Mapping[str, Any],
         snapshot: IssueSnapshot,
         desired: Desired,
-        plan: IssuePlan,
         cycle: Cycle,
-        *,
-        dry_run: bool,
-    ) -> tuple[IssueSnapshot, Desired, IssuePlan, bool]:
-        """Data Center: what the search could not say, read for this issue only when the
-        plan needs it (Jira failing on those reads stops the cycle, `_JiraFailed`).  The
-        last item says whether the plan's ledger is the issue's (read or known).
-
-        * The ledger (no issue properties in DC's search, JRASERVER-62898): read when the
-          plan made without it has a comment, transition or repair (a field edit needs no
-          ledger and records none), for `explain`, or to settle an interrupted write; once
-          per issue in the process's life (`ledgers`) while its writes all land.
-        * The bridge's own earlier comments, with their action ids: read when a comment
-          is still to be posted and the issue holds bridge comments not seen with their
-          properties (a comment posted just before a crash, its ledger entry lost)."""
-        if not (
-            any(not isinstance(a, EditIssue) for a in plan.actions)
-            or self.explain  # `explain` shows what the ledger holds
-            or (not dry_run and self.state.pending_intents(snapshot.key))
-        ):
-            return snapshot, desired, plan, False
+    ) -> tuple[IssueSnapshot, Desired, IssuePlan]:
+        """Data Center: the plan made with the issue's ledger (read once per issue in the
+        process's life, `ledgers`, while its writes all land), and with the bridge's own
+        earlier comments and their action ids when a comment is still to be posted and
+        the issue holds bridge comments not seen with their properties (a comment posted
+        just before a crash, its ledger entry lost).  Jira failing on those reads stops
+        the cycle (`_JiraFailed`)."""
         try:
             if snapshot.key not in self.ledgers:
                 self.ledgers[snapshot.key] = self._ledger(snapshot.key)
@@ -905,7 +908,7 @@ class Engine:
                 plan = self.plan(issue, snapshot, desired)
         except JiraError as exc:
             raise _JiraFailed(exc) from exc
-        return snapshot, desired, plan, True
+        return snapshot, desired, plan
 
     def _ledger(self, key: str) -> Any:
         """The issue's ``jsm-bridge`` property as stored (None when it has none)."""
@@ -928,6 +931,16 @@ class Engine:
     ) -> CycleReport:
         """One pass over the cases in scope.  ``dry_run`` plans without writing anything
         (and leaves the local state alone); ``only_key`` limits it to one case."""
+        ahead = self.workers if self.site.flavour == "datacenter" else 1  # Cloud: no need
+        with readers(ahead) as self._readers:
+            try:
+                return self._cycle(now, dry_run=dry_run, only_key=only_key, full=full)
+            finally:
+                self._readers = None
+
+    def _cycle(
+        self, now: datetime, *, dry_run: bool, only_key: str | None, full: bool
+    ) -> CycleReport:
         began = time.perf_counter()
         watermark = None if (full or only_key or dry_run) else self.state.get_watermark()
         if watermark is not None and self.state.get_policy() != self.policy:
@@ -1096,27 +1109,34 @@ class Engine:
                 collect(list(waiting))
                 flush()
 
-        try:
-            for index, (raw, snapshot) in enumerate(issues, 1):
+        def taken() -> Iterator[_Begun]:
+            """Each case begun in turn (its ledger read then sent ahead, Data Center),
+            until a stop is asked for: the cases begun by then are finished."""
+            for index, (raw, snapshot) in enumerate(issues):
                 if self.should_stop():
                     report.complete = False
-                    log.info("stop requested: finishing the cases in flight", done=index - 1)
-                    break
-                prepared = self._prepare(raw, snapshot, cycle, now, dry_run=dry_run)
-                report.outcomes.append(prepared.outcome)
-                if prepared.plan is None or dry_run:
-                    finished(prepared.outcome)
-                    continue
-                plan = prepared.plan
-                if not (plan.actions or self.state.pending_intents(prepared.snapshot.key)):
-                    self._applied(prepared, None, now)
-                    finished(prepared.outcome)
-                    continue
-                doubt = self._doubt(prepared.snapshot, plan)
-                waiting[submit(partial(self._write, plan, doubt, now))] = prepared
-                if len(waiting) >= 2 * workers:
-                    ready, _ = wait(waiting, return_when=FIRST_COMPLETED)
-                    collect(ready)
+                    log.info("stop requested: finishing the cases in flight", done=index)
+                    return
+                yield self._begin(raw, snapshot, cycle, dry_run=dry_run)
+
+        try:
+            with closing(read_ahead(taken(), self._ledger_read, self._readers)) as begun_cases:
+                for begun, ledger in begun_cases:
+                    prepared = self._prepare(begun, ledger, cycle, now, dry_run=dry_run)
+                    report.outcomes.append(prepared.outcome)
+                    if prepared.plan is None or dry_run:
+                        finished(prepared.outcome)
+                        continue
+                    plan = prepared.plan
+                    if not (plan.actions or self.state.pending_intents(prepared.snapshot.key)):
+                        self._applied(prepared, None, now)
+                        finished(prepared.outcome)
+                        continue
+                    doubt = self._doubt(prepared.snapshot, plan)
+                    waiting[submit(partial(self._write, plan, doubt, now))] = prepared
+                    if len(waiting) >= 2 * workers:
+                        ready, _ = wait(waiting, return_when=FIRST_COMPLETED)
+                        collect(ready)
             drain()
         except Exception:
             # Jira failing stops the loop; the cases in flight still finish and are recorded.
@@ -1226,18 +1246,49 @@ class Engine:
         quota_id = self.site.fieldmap.id("quota_usage")
         return any(isinstance(a, EditIssue) and quota_id in a.fields for a in plan.actions)
 
-    def _prepare(
+    def _begin(
         self,
         raw: Mapping[str, Any],
         snapshot: IssueSnapshot,
+        cycle: Cycle,
+        *,
+        dry_run: bool,
+    ) -> _Begun:
+        """Evaluate and plan one case as the search gave it (nothing read, no writes); on
+        Data Center, say whether the plan must be made again with the issue's ledger
+        (`_ledger_read` says whether that is still to be read)."""
+        began = time.perf_counter()
+        try:
+            desired = self.evaluate(snapshot, cycle)
+            plan = self.plan(raw, snapshot, desired)
+        except (CircuitOpen, WaitInterrupted):
+            raise  # the cycle stops, not just this issue
+        except Exception as exc:  # told in the case's turn (`_prepare`)
+            return _Begun(raw, snapshot, began, error=exc)
+        needed = self.site.flavour != "cloud" and self._ledger_needed(
+            snapshot, plan, dry_run=dry_run
+        )
+        return _Begun(raw, snapshot, began, desired, plan, ledger_needed=needed)
+
+    def _ledger_read(self, begun: _Begun) -> Callable[[], Any] | None:
+        """The ledger read a begun case waits for (made on a read worker), if any."""
+        if not begun.ledger_needed or begun.snapshot.key in self.ledgers:
+            return None
+        return partial(self._ledger, begun.snapshot.key)
+
+    def _prepare(
+        self,
+        begun: _Begun,
+        ledger: Future[Any] | None,
         cycle: Cycle,
         now: datetime,
         *,
         dry_run: bool,
     ) -> _Prepared:
-        """Evaluate and plan one case (no writes).  A case that cannot be evaluated gets an
-        outcome with its error and no plan (and is looked at again next cycle); Jira
-        failing on a read stops the cycle."""
+        """Finish planning a begun case with its ledger as read (``ledger``, Data Center),
+        no writes.  A case that cannot be evaluated gets an outcome with its error and no
+        plan (and is looked at again next cycle); Jira failing on a read stops the cycle."""
+        snapshot = begun.snapshot
         outcome = IssueOutcome(
             key=snapshot.key,
             organization=snapshot.organization,
@@ -1248,15 +1299,17 @@ class Engine:
             sla_state="none",
             actions=[],
         )
-        began = time.perf_counter()
         try:
-            desired = self.evaluate(snapshot, cycle)
-            plan = self.plan(raw, snapshot, desired)
+            if begun.error is not None:
+                raise begun.error
+            assert begun.desired is not None and begun.plan is not None
+            desired, plan = begun.desired, begun.plan
             ledger_known = self.site.flavour == "cloud"  # it came with the search
-            if not ledger_known:
-                snapshot, desired, plan, ledger_known = self._datacenter_plan(
-                    raw, snapshot, desired, plan, cycle, dry_run=dry_run
-                )
+            if begun.ledger_needed:
+                if ledger is not None:
+                    self._keep_ledger(snapshot.key, ledger)
+                snapshot, desired, plan = self._datacenter_plan(begun.raw, snapshot, desired, cycle)
+                ledger_known = True
         except _JiraFailed as failed:
             raise failed.error from None
         except (CircuitOpen, WaitInterrupted):
@@ -1266,7 +1319,7 @@ class Engine:
             log.warning("issue skipped", key=snapshot.key, problem=outcome.error)
             if not dry_run:
                 self.state.set_wakeup(snapshot.key, now)  # tried again next cycle
-            return _Prepared(outcome, snapshot, None, None, False, began)
+            return _Prepared(outcome, snapshot, None, None, False, begun.began)
         outcome.desired = desired
         outcome.plan = plan
         outcome.tier = desired.tier
@@ -1279,10 +1332,20 @@ class Engine:
         outcome.customer = desired.customer
         outcome.escalation_steps = escalation_steps(plan)
         outcome.quota_moved = self._moves_quota(plan)
-        prepared = _Prepared(outcome, snapshot, desired, plan, ledger_known, began)
+        prepared = _Prepared(outcome, snapshot, desired, plan, ledger_known, begun.began)
         if dry_run:
             self._log_issue(prepared)
         return prepared
+
+    def _keep_ledger(self, key: str, ledger: Future[Any]) -> None:
+        """The ledger read ahead for ``key``, kept unless the issue's ledger is known by now
+        (a case listed twice: its first listing's writes record theirs)."""
+        try:
+            value = ledger.result()
+        except JiraError as exc:
+            raise _JiraFailed(exc) from exc
+        if key not in self.ledgers:
+            self.ledgers[key] = value
 
     def _applied(self, prepared: _Prepared, result: ApplyResult | None, now: datetime) -> None:
         """The local state after one case's writes (or none were needed)."""
@@ -1337,6 +1400,20 @@ class Engine:
             failed=outcome.failed,
             ms=round((time.perf_counter() - prepared.began) * 1000, 2),
         )
+
+
+@dataclass
+class _Begun:
+    """One case evaluated and planned as the search gave it (`Engine._begin`)."""
+
+    raw: Mapping[str, Any]
+    snapshot: IssueSnapshot
+    began: float
+    desired: Desired | None = None
+    plan: IssuePlan | None = None
+    #: Data Center: the plan is made again with the issue's ledger (`_datacenter_plan`)
+    ledger_needed: bool = False
+    error: Exception | None = None  # it could not be evaluated or planned
 
 
 @dataclass

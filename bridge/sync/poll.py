@@ -19,7 +19,7 @@ Data Center differs in three ways (`read_issues` with ``datacenter=True``):
   to post another on that issue (`unmarked_bridge_comments`, see `bridge.sync.cycle`);
 * its users carry no ``accountType``: customers are who JSM lists (`bridge.sync.customers`)
   plus each request's participants, read only for an issue with a comment by someone
-  those lists do not name (`with_participants`).
+  those lists do not name (`unread`).
 """
 
 from __future__ import annotations
@@ -34,14 +34,16 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
+from contextlib import closing
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge.jira.fields import FieldMap
 from bridge.jira.port import JiraError, JiraPort, Json, SearchPage
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.model import Actor, IssueSnapshot, MonthCase
 from bridge.policy.tiers import month_case
+from bridge.sync.ahead import Readers, read_ahead
 from bridge.sync.customers import identities
 from bridge.sync.snapshot import (
     INTERNAL_COMMENT_PROPERTY,
@@ -330,7 +332,13 @@ def read_comments(
 ) -> dict[str, Any]:
     """``issue`` with every comment as ``GET …/comment?expand=properties`` gives it (one
     read), what each says remembered in ``facts``."""
-    full = port.comments(str(issue.get("key")))
+    return _with_comments(issue, port.comments(str(issue.get("key"))), facts)
+
+
+def _with_comments(
+    issue: dict[str, Any], full: list[Json], facts: MutableMapping[str, Any]
+) -> dict[str, Any]:
+    """``issue`` with ``full``, its comments as read with their properties, remembered."""
     for c in full:
         facts[str(c.get("id"))] = _kept_properties(c)
     fields = dict(issue.get("fields") or {})
@@ -355,83 +363,116 @@ def unmarked_bridge_comments(
     return False
 
 
-def mark_comments(
-    port: JiraPort,
+class Unread(NamedTuple):
+    """Data Center: what a case's search result leaves to be read for it, as decided on
+    the cycle's thread (`unread`); the reads themselves may be made on a worker."""
+
+    issue: dict[str, Any]
+    #: ids of the comments by someone JSM's customer lists do not name, when the request's
+    #: participants are to be read for them (None: known, or no such comment)
+    participants_for: tuple[str, ...] | None
+    #: the participants this process read for the issue before, when they still do
+    known_participants: frozenset[str] | None
+    comments: bool  # the comments are to be read with their properties
+
+
+class Read(NamedTuple):
+    """What Jira answered to a case's `Unread` reads (None: not asked)."""
+
+    participants: list[Json] | None
+    comments: list[Json] | None
+
+
+def unread(
     issue: dict[str, Any],
     facts: MutableMapping[str, Any],
     *,
     bridge_account_id: str,
     customers: Collection[str],
-) -> dict[str, Any]:
-    """Data Center: ``issue`` with each comment carrying the properties that say whether it
-    is internal and which bridge action wrote it, as far as known; its comments are read
-    (one request) only when ``facts`` lacks an engineer's comment."""
-    comments = _comment_list(issue)
+) -> Unread:
+    """Data Center: which reads ``issue`` needs beyond its search result.
 
-    def needs_read(c: Any) -> bool:
-        if not isinstance(c, Mapping) or str(c.get("id")) in facts:
-            return False
-        if "properties" in c:  # already expanded (a cut-short page read in full)
-            facts[str(c.get("id"))] = _kept_properties(c)
-            return False
+    * Its request participants (`PARTICIPANTS`) are read only when it holds a comment
+      by someone JSM's customer lists do not name that this process has not met on it
+      before (what was read is kept in ``facts`` under ``participants:KEY``).  Request
+      participants are customers of that request ("Request participants are customers
+      and organizations who can view, comment, and receive notifications about a
+      request": JSM Data Center, "Adding request participants"), so a customer's
+      colleague the request was shared with asking "any update?" is not taken for an
+      agent; the assignee, working the case, stays an agent even when listed.
+    * Its comments are read (with the properties that say whether each is internal and
+      which bridge action wrote it) only when ``facts`` lacks an engineer's comment.
+    """
+    by_engineers: set[str] = set()  # comments by someone the lists do not name
+    comments_unknown = False
+    for c in _comment_list(issue):
+        if not isinstance(c, Mapping):
+            continue
+        comment_id = str(c.get("id"))
         author = to_person(
             c.get("author"), bridge_account_id=bridge_account_id, customers=customers
         )
-        return author is None or author.actor is Actor.ENGINEER
+        engineer = author is not None and author.actor is Actor.ENGINEER
+        if engineer:
+            by_engineers.add(comment_id)
+        if comment_id in facts:
+            continue
+        if "properties" in c:  # already expanded (a cut-short page read in full)
+            facts[comment_id] = _kept_properties(c)
+        elif author is None or engineer:
+            comments_unknown = True
+    authors = tuple(sorted(by_engineers))
+    known: frozenset[str] | None = None
+    if authors:
+        cached = facts.get(f"participants:{issue.get('key')}")
+        if cached is not None and set(authors) <= set(cached.get("seen", ())):
+            known = frozenset(cached.get("ids", ()))
+    return Unread(issue, authors if authors and known is None else None, known, comments_unknown)
 
-    if any([needs_read(c) for c in comments]):
-        return read_comments(port, issue, facts)
-    for c in comments:
+
+def reads_of(port: JiraPort, case: Unread) -> Callable[[], Read] | None:
+    """The reads ``case`` needs, to be made on any thread (None: it needs none)."""
+    if case.participants_for is None and not case.comments:
+        return None
+    key = str(case.issue.get("key"))
+
+    def read() -> Read:
+        participants = None
+        if case.participants_for is not None:
+            participants = list(port.request_participants(key))
+        return Read(participants, port.comments(key) if case.comments else None)
+
+    return read
+
+
+def with_reads(case: Unread, read: Read | None, facts: MutableMapping[str, Any]) -> dict[str, Any]:
+    """Data Center: the issue completed by what was read for it (`unread`), what was
+    learnt kept in ``facts``."""
+    issue = case.issue
+    found = case.known_participants
+    if read is not None and read.participants is not None:
+        ids: set[str] = set()
+        for user in read.participants:
+            if isinstance(user, Mapping):
+                ids |= identities(user)
+        facts[f"participants:{issue.get('key')}"] = {
+            "ids": sorted(ids),
+            "seen": list(case.participants_for or ()),
+        }
+        found = frozenset(ids)
+    if found is not None:
+        fields = issue.get("fields")
+        assignee = fields.get("assignee") if isinstance(fields, Mapping) else None
+        listed = set(found)
+        if isinstance(assignee, Mapping):
+            listed -= identities(assignee)
+        issue = {**issue, PARTICIPANTS: sorted(listed)}
+    if read is not None and read.comments is not None:
+        return _with_comments(issue, read.comments, facts)
+    for c in _comment_list(issue):
         if isinstance(c, dict) and "properties" not in c and str(c.get("id")) in facts:
             c["properties"] = [{"key": k, "value": v} for k, v in facts[str(c["id"])].items()]
     return issue
-
-
-def with_participants(
-    port: JiraPort,
-    issue: dict[str, Any],
-    *,
-    bridge_account_id: str,
-    customers: Collection[str],
-    facts: MutableMapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Data Center: ``issue`` carrying its request participants (`PARTICIPANTS`), read
-    (one request) only when it holds a comment by someone JSM's customer lists do not
-    name that this process has not met on it before (what was read is kept in ``facts``
-    under ``participants:KEY``).  Request participants are customers of that request
-    ("Request participants are customers and organizations who can view, comment, and
-    receive notifications about a request": JSM Data Center, "Adding request
-    participants"), so a customer's colleague the request was shared with asking "any
-    update?" is not taken for an agent; the assignee, working the case, stays an agent
-    even when listed."""
-
-    def unknown(c: Any) -> bool:
-        if not isinstance(c, Mapping):
-            return False
-        author = to_person(
-            c.get("author"), bridge_account_id=bridge_account_id, customers=customers
-        )
-        return author is not None and author.actor is Actor.ENGINEER
-
-    authors = sorted({str(c.get("id")) for c in _comment_list(issue) if unknown(c)})
-    if not authors:
-        return issue
-    known = facts if facts is not None else {}
-    slot = f"participants:{issue.get('key')}"
-    cached = known.get(slot)
-    if cached is not None and set(authors) <= set(cached.get("seen", ())):
-        found = set(cached.get("ids", ()))
-    else:
-        found = set()
-        for user in port.request_participants(str(issue.get("key"))):
-            if isinstance(user, Mapping):
-                found |= identities(user)
-        known[slot] = {"ids": sorted(found), "seen": authors}
-    fields = issue.get("fields")
-    assignee = fields.get("assignee") if isinstance(fields, Mapping) else None
-    if isinstance(assignee, Mapping):
-        found -= identities(assignee)
-    return {**issue, PARTICIPANTS: sorted(found)}
 
 
 def _search_terms(
@@ -488,12 +529,16 @@ def read_issues(
     comment_facts: MutableMapping[str, Any] | None = None,
     ranking_only: bool = False,
     found: Iterable[Json] | None = None,
+    readers: Readers | None = None,
 ) -> Iterator[tuple[dict[str, Any], IssueSnapshot | SnapshotError]]:
     """Every issue matching ``jql`` with its snapshot (or the reason it has none).
 
     On Cloud the raw issue carries the ledger in ``issue["properties"]["jsm-bridge"]``
     (see `bridge.sync.snapshot.ledger_of`).  On Data Center (``datacenter``) it does not,
-    and comments are marked by `mark_comments`, remembering in ``comment_facts``.
+    and what the search leaves out is read per issue where needed (`unread`: comments'
+    properties, remembered in ``comment_facts``, and request participants), on
+    ``readers`` ahead of the issue handed back (`read_ahead`); the issues still come
+    back in the search's order.
 
     ``ranking_only``: only the fields quota ranking needs (`ranking_fields`), without
     comments, changelog or ledger, so nothing is read per issue: snapshots good for
@@ -508,46 +553,57 @@ def read_issues(
             fieldmap, extra_fields, datacenter=datacenter, ranking_only=ranking_only
         )
         found = port.search(jql, **terms)
-    for issue in found:
-        issue = dict(issue)
-        try:
-            complete_issue(port, issue)
-            if datacenter:
-                issue = with_participants(
-                    port,
+    Taken = tuple[dict[str, Any], Unread | None, Exception | None]
+
+    def taken() -> Iterator[Taken]:
+        for listed in found:
+            issue = dict(listed)
+            try:
+                complete_issue(port, issue)
+                case = None
+                if datacenter:
+                    case = unread(
+                        issue, facts, bridge_account_id=bridge_account_id, customers=customers
+                    )
+            except (CircuitOpen, WaitInterrupted):
+                raise  # the cycle stops, not this issue
+            except Exception as exc:  # told in the issue's turn, below
+                yield issue, None, exc
+                continue
+            yield issue, case, None
+
+    def read_of(item: Taken) -> Callable[[], Read] | None:
+        return reads_of(port, item[1]) if item[1] is not None else None
+
+    with closing(read_ahead(taken(), read_of, readers)) as cases:
+        for (issue, case, failed), read in cases:
+            try:
+                if failed is not None:
+                    raise failed
+                if case is not None:
+                    issue = with_reads(case, read.result() if read is not None else None, facts)
+                snapshot: IssueSnapshot | SnapshotError = to_snapshot(
                     issue,
+                    fieldmap,
                     bridge_account_id=bridge_account_id,
-                    customers=customers,
-                    facts=facts,
-                )
-                issue = mark_comments(
-                    port,
-                    issue,
-                    facts,
-                    bridge_account_id=bridge_account_id,
+                    status_categories=status_categories,
                     customers=customers,
                 )
-            snapshot: IssueSnapshot | SnapshotError = to_snapshot(
-                issue,
-                fieldmap,
-                bridge_account_id=bridge_account_id,
-                status_categories=status_categories,
-                customers=customers,
-            )
-        except SnapshotError as exc:
-            snapshot = exc
-        except JiraError as exc:
-            if exc.status != 404:
-                raise  # Jira itself is failing: the cycle stops and the next one resumes
-            # deleted or moved between the search and the follow-up read: skip it
-            snapshot = SnapshotError(str(issue.get("key")), f"vanished while being read: {exc}")
-        except (CircuitOpen, WaitInterrupted):
-            raise  # the cycle stops, not this issue
-        except Exception as exc:  # one malformed issue never stops the cycle
-            snapshot = SnapshotError(
-                str(issue.get("key")), f"malformed issue ({type(exc).__name__}): {exc}"[:300]
-            )
-        yield issue, snapshot
+            except SnapshotError as exc:
+                snapshot = exc
+            except JiraError as exc:
+                if exc.status != 404:
+                    raise  # Jira itself is failing: the cycle stops and the next one resumes
+                # deleted or moved between the search and the follow-up read: skip it
+                key = str(issue.get("key"))
+                snapshot = SnapshotError(key, f"vanished while being read: {exc}")
+            except (CircuitOpen, WaitInterrupted):
+                raise  # the cycle stops, not this issue
+            except Exception as exc:  # one malformed issue never stops the cycle
+                snapshot = SnapshotError(
+                    str(issue.get("key")), f"malformed issue ({type(exc).__name__}): {exc}"[:300]
+                )
+            yield issue, snapshot
 
 
 def org_month_cases(

@@ -30,7 +30,7 @@ LEDGER_PROPERTY = "jsm-bridge"
 INTERNAL_COMMENT_PROPERTY = "sd.public.comment"
 
 
-#: Set on a raw issue (Data Center) by `bridge.sync.poll.with_participants`: the case-folded
+#: Set on a raw issue (Data Center) by `bridge.sync.poll.with_reads`: the case-folded
 #: identities of the request's participants, who are customers of that request.
 PARTICIPANTS = "_jsm_bridge_participants"
 
