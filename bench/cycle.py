@@ -65,7 +65,7 @@ from bridge.sandbox import seed as seeds  # noqa: E402
 from bridge.sandbox.server import SandboxServer  # noqa: E402
 from bridge.sandbox.store import Store  # noqa: E402
 from bridge.settings import load_settings  # noqa: E402
-from bridge.sync.cycle import CycleReport, Engine, Site  # noqa: E402
+from bridge.sync.cycle import CycleReport, Engine, Site, client_connections  # noqa: E402
 from bridge.sync.poll import read_issues, scope_jql  # noqa: E402
 from bridge.sync.snapshot import SnapshotError  # noqa: E402
 from bridge.sync.state import State  # noqa: E402
@@ -423,7 +423,7 @@ def run(args: argparse.Namespace) -> tuple[int, list[Figures]]:
             settings = dataclasses.replace(settings, workers=args.workers)
         ruleset = load_ruleset(settings.rules_path, tuple(settings.fields))
         client = JiraClient.from_settings(
-            settings.jira, rate=RateLimiter(), connections=settings.workers + 1
+            settings.jira, rate=RateLimiter(), connections=client_connections(settings.workers)
         )
         site = Site.connect(client, settings, ruleset)
         state = State.open(Path(tmp.name) / "state.sqlite")

@@ -23,7 +23,7 @@ from bridge.jira.rate import RateLimiter
 from bridge.logs import configure_logging, register_secret
 from bridge.policy.model import RuleSet
 from bridge.settings import Settings
-from bridge.sync.cycle import CycleReport, Engine, Site, SiteError
+from bridge.sync.cycle import CycleReport, Engine, Site, SiteError, client_connections
 from bridge.sync.state import State, StateError
 
 #: Exit codes (documented in the README).
@@ -105,12 +105,11 @@ def connect(
         state = State.open(path)
     except StateError as exc:
         raise CommandError(str(exc), EXIT_CONFIG) from None
-    # one kept-alive connection per write worker, per read worker (Data Center's per-issue
-    # reads go out ahead, `bridge.sync.ahead`) and one for the cycle's own reads (search
-    # pages, bulk transitions), paced below Jira's limits
+    # every request paced below Jira's limits
     extra = {"on_request": on_request} if on_request is not None else {}
+    connections = client_connections(settings.workers)
     client = JiraClient.from_settings(
-        settings.jira, rate=RateLimiter(), connections=2 * settings.workers + 1, **extra
+        settings.jira, rate=RateLimiter(), connections=connections, **extra
     )
     try:
         site = Site.connect(client, settings, ruleset)

@@ -299,6 +299,13 @@ def _people_to_assign(ruleset: RuleSet) -> set[str]:
     return {p for p in people if "@" in p}
 
 
+def client_connections(workers: int) -> int:
+    """The kept-alive connections an engine with ``workers`` uses at most: one per write
+    worker, one per reader (Data Center's reads ahead, as many as the write workers) and
+    one for the cycle's own reads (search pages, bulk transitions)."""
+    return 2 * workers + 1
+
+
 def policy_fingerprint(settings: Settings) -> str:
     """A digest of what decides every case: the rule files, the field mapping and the scope.
 
@@ -1046,7 +1053,9 @@ class Engine:
         edit); up to `workers` cases are written at once and at most as many plans again
         wait for a worker, so memory stays bounded.  On Cloud a case's one transition may
         wait, its comments done, to go out with other cases' in one bulk request
-        (:mod:`bridge.sync.bulk`, up to 1,000 at a time); its edit follows.  The local
+        (:mod:`bridge.sync.bulk`, up to 1,000 at a time); its edit follows.  On Data
+        Center the ledger a plan needs is read ahead, on the cycle's readers, while the
+        cases before it are planned (`_begin`, then `_prepare` in turn).  The local
         state is updated here as each case's writes finish."""
         if total is None:
             total = len(issues) if isinstance(issues, list) else 0
