@@ -351,7 +351,8 @@ class IssueOutcome:
     escalation_steps: frozenset[str] = frozenset()
     #: the plan rewrites the case's quota field: its rank in its month changed
     quota_moved: bool = False
-    #: where the issue stood in its workflow, kept while a transition was skipped
+    #: where the issue stood in its workflow, kept when a transition was skipped (set
+    #: with `skipped_transitions`)
     place: Place | None = None
     #: the plan's actions in a few words (`in_brief`; "" when it had none)
     brief: str = ""
@@ -1190,9 +1191,8 @@ class Engine:
         known = {n.casefold() for n in self.site.transition_names or ()}
         out: list[tuple[str, str]] = []
         for outcome in outcomes:
-            place = outcome.plan.place if outcome.plan is not None else outcome.place
             for name, why in outcome.skipped_transitions:
-                if name.casefold() in known or self.transitions.target(place, name):
+                if name.casefold() in known or self.transitions.target(outcome.place, name):
                     continue
                 log.warning(
                     "transition skipped: no workflow offers it", key=outcome.key, transition=name
