@@ -31,7 +31,6 @@ Bounded for CI: few examples, few steps, derandomized, no example database.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from collections import Counter
 from datetime import datetime, timedelta
@@ -41,7 +40,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from conftest import Sandbox
-from e2e_helpers import JANE, SAM, comment, new_case, set_fields_as, set_priority
+from e2e_helpers import (
+    JANE,
+    SAM,
+    comment,
+    load_rules,
+    new_case,
+    set_fields_as,
+    set_priority,
+    settings_at,
+    shipped_settings,
+)
 from e2e_helpers import transition as move
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -50,14 +59,12 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from bridge.jira.client import JiraClient
 from bridge.jira.retry import RetryPolicy
 from bridge.policy.model import RuleSet
-from bridge.rules.load import load_ruleset
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
-from bridge.settings import DEFAULT_WORKERS, Settings, load_settings
+from bridge.settings import DEFAULT_WORKERS
 from bridge.sync.cycle import CycleReport, Engine, Site
 from bridge.sync.state import State
 
-REPO = Path(__file__).resolve().parents[1]
 BRISBANE = ZoneInfo("Australia/Brisbane")
 
 #: Monday 23 Nov 2026, 08:30 in Brisbane: the week before a month's end
@@ -86,16 +93,8 @@ STEPS = [
 
 
 @cache
-def base_settings() -> Settings:
-    return load_settings(
-        REPO / "config" / "bridge.yaml", env={"JIRA_API_TOKEN": seeds.BRIDGE_TOKEN}
-    )
-
-
-@cache
 def ruleset() -> RuleSet:
-    s = base_settings()
-    return load_ruleset(s.rules_path, tuple(s.fields))
+    return load_rules(shipped_settings())
 
 
 class BridgeDied(BaseException):
@@ -136,10 +135,7 @@ class Desk(RuleBasedStateMachine):
     def bridge(self, state: State, on_request: Any = None, site: Site | None = None) -> Engine:
         """A bridge process on ``state``; ``site``: what an earlier start-up read of the
         site (its fields, statuses, workflows, customers), which no step changes."""
-        s = base_settings()
-        settings = dataclasses.replace(
-            s, jira=dataclasses.replace(s.jira, url=self.sb.url, flavour=self.flavour)
-        )
+        settings = settings_at(self.sb.url, self.flavour)
         client = JiraClient.from_settings(settings.jira, retry=FAST_RETRY, on_request=on_request)
         site = site or Site.connect(client, settings, ruleset())
         # a lost answer here has landed already or never will (nothing lands late), so
