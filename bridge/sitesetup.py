@@ -30,7 +30,7 @@ from bridge.jira.port import JiraError
 from bridge.policy.model import RuleSet, SlaState
 from bridge.settings import Settings
 from bridge.sync.cycle import Site, SiteError
-from bridge.sync.poll import jql_string
+from bridge.sync.poll import jql_string, organization_names
 
 __all__ = [
     "FILTER_NAMES",
@@ -220,6 +220,8 @@ class OnlineResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)  # what the site has, for the summary
+    #: the names JQL may give the organisation field on this site (its id among them)
+    organization_names: list[str] = field(default_factory=list)
 
 
 def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> OnlineResult:
@@ -231,6 +233,7 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
         result.problems.extend(exc.problems)
         return result
     fieldmap = site.fieldmap
+    result.organization_names = organization_names(fieldmap)
     result.facts.append(
         f"{len(fieldmap.by_logical)} fields, {len(site.priority_ids)} priorities,"
         f" {len(site.status_categories)} statuses, {len(site.users)} named engineer(s) found"

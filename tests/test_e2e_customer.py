@@ -145,6 +145,17 @@ def test_defect_1_case_without_organisation_counts_in_its_customers_month_whatev
     assert cli.main(["check", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "jira.jql selects cases by organisation (Organizations is EMPTY)" in out, out
+    # the same clause naming the field by its id: only the site can say which field that
+    # is, so `check` alone is silent and `check --online` warns
+    config.write_text(
+        text.replace("jql: ", f"jql: {scope.replace('Organizations', 'cf[10002]')!r} # was: ", 1),
+        encoding="utf-8",
+    )
+    assert cli.main(["check", "--config", str(config)]) == 0
+    assert "selects cases by organisation" not in capsys.readouterr().out
+    cli.main(["check", "--online", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert "jira.jql selects cases by organisation (cf[10002] is EMPTY)" in out, out
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

@@ -167,16 +167,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def scope_warnings(settings: Settings) -> list[str]:
+def scope_warnings(settings: Settings, organization: Sequence[str] = ()) -> list[str]:
     """A warning for each clause of ``jira.jql`` that selects cases by status or
     resolution, or by organisation, with the config's ``file:line``: the cases it hides
-    still count for the quota, which then costs a search per cycle outside the scope."""
-    from bridge.sync.poll import scope_field_clauses, scope_status_clauses
+    still count for the quota, which then costs a search per cycle outside the scope.
+    ``organization``: the names JQL may give the organisation field on the site (with
+    ``--online``: its ``cf[id]`` too); by default the name the config gives it."""
+    from bridge.sync.poll import organization_names, scope_field_clauses, scope_status_clauses
 
     jql = settings.jira.jql
-    org = settings.fields.get("organization") or "Organizations"
+    names = organization or organization_names(None, settings.fields.get("organization"))
     statuses = scope_status_clauses(jql)
-    organisations = scope_field_clauses(jql, [org])
+    organisations = scope_field_clauses(jql, names)
     if not statuses and not organisations:
         return []
     where = str(settings.path)
@@ -222,6 +224,10 @@ def _online(settings: Settings, ruleset: RuleSet, out: TextIO) -> int:
         client.close()
     for fact in result.facts:
         print(f"  {fact}", file=out)
+    told = set(scope_warnings(settings))  # offline: by the configured name only
+    for warning in scope_warnings(settings, result.organization_names):
+        if warning not in told:  # a clause naming the field by its id (cf[10002])
+            print(f"warning: {warning}", file=out)
     for note in result.notes:
         print(f"note: {note}", file=out)
     if result.problems:

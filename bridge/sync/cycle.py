@@ -92,6 +92,7 @@ from bridge.sync.poll import (
     jql_string,
     keys_jql,
     org_month_cases,
+    organization_names,
     read_comments,
     read_issues,
     scope_and,
@@ -829,9 +830,8 @@ class Engine:
         customer's month holds its contacts' cases naming no organisation as well as
         those naming it, so ``Organizations is EMPTY`` leaves out cases it counts."""
         jql = self.settings.jira.jql
-        org = self.site.fieldmap.get("organization")
-        names = [org.name, f"cf[{org.id.removeprefix('customfield_')}]"] if org else []
-        return scope_status_clauses(jql) + scope_field_clauses(jql, names or ["Organizations"])
+        names = organization_names(self.site.fieldmap)
+        return scope_status_clauses(jql) + scope_field_clauses(jql, names)
 
     # -- one issue ---------------------------------------------------------------------------
     @property

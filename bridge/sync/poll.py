@@ -155,6 +155,15 @@ def scope_status_clauses(base_jql: str) -> list[str]:
     return _clauses(base_jql, _CLAUSE)
 
 
+def organization_names(fieldmap: FieldMap | None, configured: str | None = None) -> list[str]:
+    """The names JQL may give the organisation field: as the site names it and by its id
+    (``cf[10002]``); without the site, as the config names it (``configured``)."""
+    org = fieldmap.get("organization") if fieldmap is not None else None
+    if org is not None:
+        return [org.name, f"cf[{org.id.removeprefix('customfield_')}]"]
+    return [configured or "Organizations"]
+
+
 def scope_field_clauses(base_jql: str, names: Iterable[str]) -> list[str]:
     """The clauses of the scope on the fields ``names`` (as JQL names them: bare, quoted
     or ``cf[10002]``), e.g. ``Organizations is EMPTY``.  A scope on the organisation
