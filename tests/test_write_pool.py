@@ -6,10 +6,14 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import SandboxFactory
 from e2e_helpers import BridgeFactory, snapshot_all
+
+import bridge.sync.cycle as cycle_module
+from bridge.jira.port import SearchPage
 
 
 def _said(views: dict[str, object]) -> dict[str, object]:
@@ -91,10 +95,11 @@ def test_data_center_reads_ahead_side_by_side_and_ends_as_one_at_a_time(
         def read_meeting(*args: object) -> object:
             with lock:
                 met[name] += 1
+                nth = met[name]
                 met["in flight"] += 1
                 met["most in flight"] = max(met["most in flight"], met["in flight"])
             try:
-                if met[name] <= 2:
+                if nth <= 2:
                     meet.wait()  # the first two reads of a kind are in flight at once
                 return read(*args)
             finally:
@@ -112,3 +117,32 @@ def test_data_center_reads_ahead_side_by_side_and_ends_as_one_at_a_time(
     assert met["most in flight"] <= 4  # the two steps share the pool's four readers
     assert _said(snapshot_all(site)) == one_at_a_time
     assert pooled.cycle().writes == 0
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_case_the_search_lists_twice_is_taken_up_once(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    flavour: str,
+) -> None:
+    """Search pages can shift under a cycle (a case created between two pages), so one
+    case may be listed twice.  Planned twice from one ledger, its comments would be
+    posted twice; it is taken up once, and the site ends as a search listing each once
+    leaves it."""
+    alone_site = sandbox_factory(seed="demo", flavour=flavour)
+    bridges(alone_site, workers=1).cycle()
+    once = _said(snapshot_all(alone_site))
+
+    site = sandbox_factory(seed="demo", flavour=flavour)
+    pooled = bridges(site, workers=4)
+    listed = cycle_module.first_pages
+
+    def listing_each_twice(*args: Any, **kwargs: Any) -> SearchPage:
+        page = listed(*args, **kwargs)
+        return SearchPage([issue for issue in page.issues for _ in (1, 2)], page.last)
+
+    monkeypatch.setattr(cycle_module, "first_pages", listing_each_twice)
+    run = pooled.cycle()
+    assert len(run.report.outcomes) == len(once)  # each case once
+    assert _said(snapshot_all(site)) == once

@@ -1120,18 +1120,24 @@ class Engine:
                 flush()
 
         def taken() -> Iterator[_Begun]:
-            """Each case begun in turn (its ledger read then sent ahead, Data Center),
-            until a stop is asked for: the cases begun by then are finished."""
-            for index, (raw, snapshot) in enumerate(issues):
-                if self.should_stop():
-                    report.complete = False
-                    log.info("stop requested: finishing the cases in flight", done=index)
-                    return
+            """Each case begun in turn (on Data Center its ledger read then sent ahead).  A
+            case a search listed twice (its pages shifted under it) is taken up once, as
+            first listed: two plans from one ledger could both post a comment."""
+            keys: set[str] = set()
+            for raw, snapshot in issues:
+                if snapshot.key in keys:
+                    log.info("case listed twice: taken up once", key=snapshot.key)
+                    continue
+                keys.add(snapshot.key)
                 yield self._begin(raw, snapshot, cycle, dry_run=dry_run)
 
         try:
             with closing(read_ahead(taken(), self._ledger_read, self._readers)) as begun_cases:
-                for begun, ledger in begun_cases:
+                for index, (begun, ledger) in enumerate(begun_cases):
+                    if self.should_stop():  # the cases begun after it are let go unwritten
+                        report.complete = False
+                        log.info("stop requested: finishing the cases in flight", done=index)
+                        break
                     prepared = self._prepare(begun, ledger, cycle, now, dry_run=dry_run)
                     report.outcomes.append(prepared.outcome)
                     if prepared.plan is None or dry_run:
@@ -1347,8 +1353,7 @@ class Engine:
         return prepared
 
     def _keep_ledger(self, key: str, ledger: Future[Any]) -> None:
-        """The ledger read ahead for ``key``, kept unless the issue's ledger is known by now
-        (a case listed twice: its first listing's writes record theirs)."""
+        """The ledger read ahead for ``key``, kept unless the issue's ledger is known by now."""
         try:
             value = ledger.result()
         except JiraError as exc:
