@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 import pytest
 from policy_factories import (
@@ -367,3 +368,18 @@ def test_without_explanation_the_decisions_are_the_same(now):
         assert loud.explanation
         assert silent.explanation == ()
         assert dataclasses.replace(loud, explanation=()) == silent
+
+
+def test_due_stamps_kept_by_instant_tell_the_two_instants_of_a_repeated_hour_apart():
+    """The compiled rules keep each due time's stamp: New York's 01:30 on 1 Nov 2026
+    happens twice (EDT, then EST), and the two wall-clock-equal times stamp apart."""
+    from zoneinfo import ZoneInfo
+
+    from bridge.policy.compiled import Policy
+
+    policy = Policy.compile(RULES)
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    second = first.replace(fold=1)
+    assert policy.due_stamp(first) == "20261101T0530Z"
+    assert policy.due_stamp(second) == "20261101T0630Z"
+    assert policy.due_stamp(first) == "20261101T0530Z"  # as kept

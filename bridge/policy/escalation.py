@@ -186,6 +186,7 @@ def run_ladder(
     customer: Customer,
     owners: Owners,
     render: Render,
+    stamp: str,
 ) -> LadderOutcome:
     """The ladder's actions for a case whose clock is running.
 
@@ -193,7 +194,8 @@ def run_ladder(
     engineer rule); a ladder ``assign`` only applies to a case still unowned and
     that no person has ever assigned (``owners.left_alone``).
     ``owners.escalation_owner`` is the regional lead of the customer's calendar
-    (``assign: escalation_owner``).
+    (``assign: escalation_owner``).  ``stamp`` is what the action ids carry of the due
+    time (``due_stamp`` of the clock's due before pauses moved it).
     """
     full, used = clock.target_business, clock.business_used
     past = clock.state == "breached"  # strictly after the due instant
@@ -212,7 +214,6 @@ def run_ladder(
             next_at += JUST_AFTER
     if not reached:
         return LadderOutcome((), (), (), (), None, next_step, next_at)
-    stamp = due_stamp(clock.unpaused_due or clock.due)
     asks = rungs[reached - 1].asks
     comments = tuple(  # rendered only if the planner posts them
         DesiredComment.deferred(key + part + stamp, public, render, text)  # action_id()
