@@ -71,13 +71,20 @@ class Node:
         deepest node on the way when the rest of the path is not in the file."""
         node = self
         for step in path:
-            found = node.entry(step) if node.kind == "map" else None
-            if node.kind == "seq" and isinstance(step, int) and 0 <= step < len(node.items):
-                found = node.items[step]
+            found = node.child(step)
             if found is None:
                 return node
             node = found
         return node
+
+    def child(self, step: str | int) -> Node | None:
+        """A mapping's value under key ``step``, or a list's item at index ``step``; None
+        when there is none."""
+        if self.kind == "map":
+            return self.entry(step)
+        if self.kind == "seq" and isinstance(step, int) and 0 <= step < len(self.items):
+            return self.items[step]
+        return None
 
     def entry(self, key: object) -> Node | None:
         """A mapping's value under ``key`` (the first one when it is given twice)."""

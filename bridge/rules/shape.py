@@ -296,9 +296,7 @@ def _first_branch(tree: Node, error: _Error) -> int | None:
     for i, step in enumerate(error.loc):
         if step == "[key]":
             return None
-        found = node.entry(step) if node.kind == "map" else None
-        if node.kind == "seq" and isinstance(step, int) and 0 <= step < len(node.items):
-            found = node.items[step]
+        found = node.child(step)
         if found is not None:
             node = found
         elif node.kind == "map" and error.type == "missing" and i == len(error.loc) - 1:
