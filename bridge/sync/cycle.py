@@ -538,7 +538,9 @@ class Engine:
     ) -> list[tuple[dict[str, Any], IssueSnapshot]]:
         """The channel each open case of a tier the channel reminder is for was raised
         through (see `_learn_channels`)."""
-        if not self._learn_channels(s for _, s in issues):
+        if not self._learn_channels(
+            [(s.key, s.created) for _, s in issues if self._channel_unknown(s)]
+        ):
             return issues
         return [(raw, self._with_memberships(s)) for raw, s in issues]
 
@@ -551,20 +553,16 @@ class Engine:
             and self._tier_of(snapshot) in reminder.tiers
         )
 
-    def _learn_channels(self, snapshots: Iterable[IssueSnapshot]) -> bool:
-        """The request channel of each of ``snapshots`` the channel reminder asks about
-        and that was not asked about before (`_channel_unknown`), learnt once all of them
-        are read; whether any was asked.  No REST field says it; JQL's
-        ``request-channel-type`` does (JSM Data Center API, CustomerRequestChannelSource:
+    def _learn_channels(self, asked: Sequence[tuple[str, datetime]]) -> bool:
+        """The request channel of the cases ``asked`` about (key, creation: those whose
+        channel the reminder needs and was not asked about before, `_channel_unknown`),
+        learnt once all of them are read; whether any was asked.  No REST field says
+        it; JQL's ``request-channel-type`` does (JSM Data Center API, CustomerRequestChannelSource:
         "queried via JQL like request-channel-type = "api""; on Cloud, Atlassian
         Support's Jira Cloud "JQL fields" page, Request channel type,
         https://support.atlassian.com/jira-software-cloud/docs/jql-fields/): one search
         per channel the reminder names, for the scope's cases created since the oldest
-        case not asked about before (a request's channel never changes).
-
-        Every one of ``snapshots`` is looked at (a stream is read to its end) before
-        anything is asked."""
-        asked = [(s.key, s.created) for s in snapshots if self._channel_unknown(s)]
+        case not asked about before (a request's channel never changes)."""
         reminder = self.ruleset.channel_reminder
         if not asked or reminder is None:
             return False
@@ -614,16 +612,15 @@ class Engine:
         kept = self._read_if_one_page(jql, bad)
         ranking: list[tuple[str | None, MonthCase]] = []
         if kept is None:  # more than a page: rank from a light read, then read page by page
-
-            def ranking_each(snaps: Iterable[IssueSnapshot]) -> Iterator[IssueSnapshot]:
-                for snap in snaps:
-                    ranking.extend(self.ranking([snap]))
-                    yield snap
-
-            # the light read is let go as it goes, ranked and asked about once; the full
-            # read (`_stream`) then gives each case its channel as it reads it
-            light = self._stream(jql, bad, ranking_only=True)
-            self._learn_channels(ranking_each(s for _, s in light))
+            # the light read is let go as it goes, each case ranked and its channel noted
+            # when it is to be asked; the full read (`_stream`) then gives each case its
+            # channel as it reads it
+            asked: list[tuple[str, datetime]] = []
+            for _, snap in self._stream(jql, bad, ranking_only=True):
+                ranking.extend(self.ranking([snap]))
+                if self._channel_unknown(snap):
+                    asked.append((snap.key, snap.created))
+            self._learn_channels(asked)
         else:
             kept = self._with_channels(kept)
             ranking = self.ranking(s for _, s in kept)
