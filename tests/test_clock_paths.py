@@ -1,8 +1,8 @@
 """The response clock's short path agrees with the full walk over spans and comments.
 
-``response_clock`` answers a case that was never paused, never answered and is
-open without walking its history (most cases of a cycle, the escalated ones
-included).  Over random cases (statuses that pause, answer, close or do neither;
+``response_clock`` answers an open case that no status has held, paused, answered
+or closed without walking its history, whether a comment answered it or not (most
+cases of a cycle, the escalated and the answered ones included).  Over random cases (statuses that pause, answer, close or do neither;
 responses, internal notes, customers' and the bridge's own comments) its answer
 is always the full walk's.
 """

@@ -5,7 +5,7 @@ with one view of the organisations' cases.  What those cases share is worked out
 once per cycle and kept here, keyed by values: each organisation's cases ranked
 once (by organisation name and calendar).  A new cycle starts empty; what depends
 only on the rules and a case's own values (the priority decisions, the required
-information's verdicts, an untouched clock's due time) the compiled rules keep
+information's verdicts, a response target's due time) the compiled rules keep
 across cycles (:mod:`bridge.policy.memo`).
 """
 

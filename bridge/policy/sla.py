@@ -146,13 +146,8 @@ def first_response(
 ) -> FirstResponse | None:
     """The earliest response: an agent's public comment, an agent moving the case into a
     responded status, or Done."""
-    found: list[FirstResponse] = []
-    for comment in snapshot.comments:
-        if counts_as_response(comment, bridge_account):
-            who = comment.author.display_name
-            found.append(
-                FirstResponse(max(comment.created, snapshot.created), f"public comment by {who}")
-            )
+    earliest = comment_response(snapshot, bridge_account)
+    found = [earliest] if earliest is not None else []
     responded = policy.responded_names
     for span in spans:
         if span.name in responded and span.by is Actor.ENGINEER:
@@ -171,6 +166,17 @@ def first_response(
     if not found:
         return None
     return min(found, key=lambda r: r.at)
+
+
+def comment_response(snapshot: IssueSnapshot, bridge_account: str | None) -> FirstResponse | None:
+    """The earliest public comment by an agent, as a response (the first of equal times)."""
+    earliest: FirstResponse | None = None
+    for comment in snapshot.comments:
+        if counts_as_response(comment, bridge_account):
+            at = max(comment.created, snapshot.created)
+            if earliest is None or at < earliest.at:
+                earliest = FirstResponse(at, f"public comment by {comment.author.display_name}")
+    return earliest
 
 
 def shifted_due(calendar: BusinessCalendar, due: datetime, pauses: Sequence[Interval]) -> datetime:
@@ -221,8 +227,9 @@ def response_clock(
     now: datetime,
 ) -> ResponseClock:
     """The response clock of a case at ``now``: the record the SLA decisions read."""
-    if snapshot.status_category != "done" and untouched(snapshot, policy, bridge_account):
-        return _untouched_clock(snapshot, target, policy, calendar, now)
+    if snapshot.status_category != "done" and _neutral_throughout(snapshot, policy):
+        response = comment_response(snapshot, bridge_account)
+        return _straight_clock(snapshot, target, policy, calendar, now, response)
     return _general_clock(snapshot, target, policy, calendar, bridge_account, now)
 
 
@@ -231,11 +238,10 @@ def _neutral(status: str | None, policy: ResponsePolicy) -> bool:
     return (status or "").strip().casefold() not in policy.clock_names
 
 
-def untouched(snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: str | None) -> bool:
-    """The clock runs from creation untouched: no status the case has been in holds,
-    pauses, answers or closes, and no comment is a response.  Statuses that do
-    neither (an escalation status, say) and comments that are not responses (the
-    customer's, internal notes, the bridge's own) leave the clock running from creation."""
+def _neutral_throughout(snapshot: IssueSnapshot, policy: ResponsePolicy) -> bool:
+    """No status the case has been in holds, pauses, answers or closes it: its clock runs
+    from creation until an agent's public comment answers it.  Statuses that do neither
+    (an escalation status, say) leave the clock running."""
     if not _neutral(snapshot.status, policy):
         return False
     for change in snapshot.status_history:
@@ -243,7 +249,7 @@ def untouched(snapshot: IssueSnapshot, policy: ResponsePolicy, bridge_account: s
             return False
         if not (_neutral(change.to_status, policy) and _neutral(change.from_status, policy)):
             return False
-    return not any(counts_as_response(c, bridge_account) for c in snapshot.comments)
+    return True
 
 
 class Holds(NamedTuple):
@@ -360,33 +366,40 @@ def _general_clock(
     )
 
 
-def _untouched_clock(
+def _straight_clock(
     snapshot: IssueSnapshot,
     target: Target,
     policy: ResponsePolicy,
     calendar: BusinessCalendar,
     now: datetime,
+    response: FirstResponse | None,
 ) -> ResponseClock:
-    """``response_clock`` for the usual case: open, never paused, never answered.
+    """``response_clock`` for the usual case: open, and never held, paused, answered by a
+    status or closed.
 
-    There is no first response and no pause: the clock runs from creation to ``now``
-    and the due time is the target's own.
+    Nothing pauses the clock: it runs from creation to the first response (an agent's
+    public comment, ``response``) or to ``now``, and the due time is the target's own.
     """
     created = snapshot.created
     due, business, due_utc = target_due(calendar, created, target)
-    used = calendar.elapsed(created, now)  # nothing when ``now`` is before creation
-    past_due = now > due_utc
+    state: SlaState
+    if response is None:
+        used = calendar.elapsed(created, now)  # nothing when ``now`` is before creation
+        state = _running_state(now > due_utc, used, business, policy)
+    else:
+        used = calendar.elapsed(created, min(now, response.at))
+        state = "met" if response.at <= due_utc else "missed"
     return ResponseClock(
         target=target,
         target_business=business,
-        first_response=None,
+        first_response=response,
         pauses=(),
         completed_pauses=(),
         paused_since=None,
         paused_business=_ZERO,
         due=due,
         business_used=used,
-        state=_running_state(past_due, used, business, policy),
+        state=state,
         done=False,
         created=created,
         unpaused_due=due,
