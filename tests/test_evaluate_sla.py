@@ -113,6 +113,8 @@ IMPOSTOR = Person("bridge-account", "jsm-bridge", "bridge@vendor.example", Actor
          [("2026-11-30T12:00:00+10:00", "Work in progress")], "met", "2026-11-30T12:00:00+10:00"),
         ([comment(OPS, "2026-11-30T09:30:00+10:00"), comment(SAM, "2026-11-30T12:30:00+10:00")],
          [], "met", "2026-11-30T12:30:00+10:00"),
+        ([comment(SAM, "2026-11-30T14:00:00+10:00"), comment(SAM, "2026-11-30T10:00:00+10:00")],
+         [], "met", "2026-11-30T10:00:00+10:00"),  # the earliest, not the first listed
         # Done stops the clock like a response, even after a reopen
         ([], [("2026-11-30T12:00:00+10:00", "Resolved")], "met", "2026-11-30T12:00:00+10:00"),
         ([], [("2026-11-30T12:00:00+10:00", "Resolved"), ("2026-11-30T15:00:00+10:00", "Open")],
