@@ -457,3 +457,23 @@ def test_organisation_names_match_customers_exactly_then_case_insensitively() ->
     twins = dataclasses.replace(rules, customers={"ACME Networks": first, "acme networks": second})
     assert twins.customer("acme networks") is second
     assert twins.customer("Acme Networks") is first
+
+
+def test_a_named_organisation_is_decided_alike_each_time_and_a_bad_entry_fails_each_time():
+    """The compiled rules keep the decision by the organisation's name (cases of one
+    organisation share it); a customer entry that cannot be used is not kept: every case
+    naming it fails with why."""
+    from bridge.policy.compiled import Policy
+
+    broken = replace(RULES.customers["Acme Networks"], tier="platinum")
+    rules = replace(RULES, customers={**RULES.customers, "Acme Networks": broken})
+    policy = Policy.compile(rules)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="names tier 'platinum'"):
+            policy.decide_customer(snapshot(organization="Acme Networks"))
+    first = policy.decide_customer(snapshot(organization="globex TELECOM"))
+    assert first.basis == "organization" and first.facts is not None
+    assert first.facts.customer.organization == "Globex Telecom"  # found case-insensitively
+    assert policy.decide_customer(snapshot("SUP-2", organization="globex TELECOM")) == first
+    unknown = policy.decide_customer(snapshot(organization="Initech"))
+    assert (unknown.facts, unknown.basis) == (None, "unknown_organization")

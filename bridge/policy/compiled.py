@@ -274,6 +274,10 @@ class Policy:
     needs: Mapping[str, tuple[str, ...]]
     unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
     information: InformationCheck  # required_information compiled
+    #: the customer decision of a case naming an organisation, by that name (as named)
+    by_organization: Memo[str, CustomerDecision] = field(
+        default_factory=Memo, compare=False, repr=False
+    )
     #: the escalation ids' due stamps, by the due instant (and its fold: two instants of
     #: a repeated hour in one zone compare equal); cases due at one close share one
     due_stamps: Memo[tuple[datetime, int], str] = field(
@@ -322,8 +326,12 @@ class Policy:
         """`decide_customer` from the case's organisation, reporter and the reporter's
         JSM organisations (for a case read without its whole snapshot)."""
         if organization:
-            facts = self.customer(organization)
-            return CustomerDecision(facts, "organization" if facts else "unknown_organization")
+            found = self.by_organization.get(organization)
+            if found is None:
+                facts = self.customer(organization)
+                found = CustomerDecision(facts, "organization" if facts else "unknown_organization")
+                self.by_organization.keep(organization, found)
+            return found
         if reporter is None or reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
             return CustomerDecision(None, "no_match")
         listing = self.by_contact.get((reporter.email or "").strip().casefold(), ())
