@@ -24,7 +24,14 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from bridge.policy.problems import Document, Node, Problem, did_you_mean, known_list, where_of
+from bridge.policy.problems import (
+    Document,
+    Node,
+    Problem,
+    did_you_mean,
+    unknown_hint,
+    where_of,
+)
 from bridge.rules.models import DAY_FORM, FILES
 
 __all__ = ["read_document"]
@@ -155,10 +162,8 @@ class _Reader:
             message = f"{self.where(parent)}: {key!r} does not belong here"
             self.add(at, loc, message, f"it belongs in {home[0]}.yaml")
             return
-        known = self._keys(parent)
-        hints = [did_you_mean(key, known) or "", f"known: {known_list(known)}"]
         message = f"{self.where(parent)}: unknown key {key!r}"
-        self.add(at, loc, message, " ".join(h for h in hints if h))
+        self.add(at, loc, message, unknown_hint(key, self._keys(parent)))
 
     def _keys_together(self, loc: Path, ctx: dict[str, Any]) -> None:
         """Keys that go together (a model's ``one_of`` and ``needs``) do not."""
