@@ -3,7 +3,8 @@ pauses, and every SLA state."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from policy_factories import (
@@ -20,8 +21,9 @@ from policy_factories import (
     snapshot,
 )
 
+from bridge.policy.clock import BusinessCalendar
 from bridge.policy.model import Actor, Desired, IssueSnapshot, Person, RuleSet, Target
-from bridge.policy.sla import is_bridge
+from bridge.policy.sla import is_bridge, target_due
 
 RULES = default_ruleset()
 MON_0900 = "2026-11-30T09:00:00+10:00"  # Acme (Brisbane, UTC+10, no DST)
@@ -339,3 +341,16 @@ def test_explanation_names_calendar_due_and_business_time_used():
 )
 def test_is_bridge_matches_email_or_account_id(email, account_id, bridge, expected) -> None:
     assert is_bridge(email, account_id, bridge) is expected
+
+
+def test_a_due_time_is_kept_per_instant_not_per_wall_clock_time() -> None:
+    """The calendar keeps each target's due time; a creation in the hour New York repeats
+    when its clocks go back (fold 1, an hour after fold 0) falls due an hour later."""
+    new_york = ZoneInfo("America/New_York")
+    hours = {day: [(time(0), time(23, 59))] for day in range(7)}
+    calendar = BusinessCalendar("round the clock", "America/New_York", hours)
+    target = Target("duration", timedelta(hours=4))
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=new_york)
+    due_first, _ = target_due(calendar, first, target)
+    due_second, _ = target_due(calendar, first.replace(fold=1), target)
+    assert due_second.astimezone(UTC) - due_first.astimezone(UTC) == timedelta(hours=1)
