@@ -2,9 +2,9 @@
 
 ``response_clock`` answers an open case that no status has held, paused, answered
 or closed without walking its history, whether a comment answered it or not (most
-cases of a cycle, the escalated and the answered ones included).  Over random cases (statuses that pause, answer, close or do neither;
-responses, internal notes, customers' and the bridge's own comments) its answer
-is always the full walk's.
+cases of a cycle, the escalated and the answered ones included).  Over random cases
+(statuses that pause, answer, close or do neither; responses, internal notes,
+customers' and the bridge's own comments) its answer is always the full walk's.
 """
 
 from __future__ import annotations

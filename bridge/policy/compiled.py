@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.escalation import Rung, due_stamp, ladder_for, ladder_table
@@ -255,7 +255,9 @@ def _flag_comments(
 
 @dataclass(frozen=True)
 class Policy:
-    """A rule set compiled for evaluation (immutable, shared by every cycle)."""
+    """A rule set compiled for evaluation, shared by every cycle: its compiled parts never
+    change; its bounded memos (:mod:`bridge.policy.memo`) keep answers that depend only
+    on the rules and a value a case carries."""
 
     rules: RuleSet
     customers: Mapping[str, CustomerFacts | str]  # by organisation name (str: unusable)
@@ -278,11 +280,9 @@ class Policy:
     by_organization: Memo[str, CustomerDecision] = field(
         default_factory=Memo, compare=False, repr=False
     )
-    #: the escalation ids' due stamps, by the due instant (and its fold: two instants of
-    #: a repeated hour in one zone compare equal); cases due at one close share one
-    due_stamps: Memo[tuple[datetime, int], str] = field(
-        default_factory=Memo, compare=False, repr=False
-    )
+    #: the escalation ids' due stamps, by the due instant in UTC (a zone's repeated hour
+    #: holds two instants one wall-clock time); cases due at one close share one
+    due_stamps: Memo[datetime, str] = field(default_factory=Memo, compare=False, repr=False)
 
     @classmethod
     def compile(cls, rules: RuleSet) -> Policy:
@@ -375,7 +375,7 @@ class Policy:
 
     def due_stamp(self, due: datetime) -> str:
         """``due_stamp(due)``: the due time in an escalation action's id."""
-        key = (due, due.fold)
+        key = due.astimezone(UTC)
         found = self.due_stamps.get(key)
         if found is None:
             found = self.due_stamps.keep(key, due_stamp(due))

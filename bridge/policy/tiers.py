@@ -100,7 +100,7 @@ class EntitlementDecision(NamedTuple):
 def entitlement_table(
     needs: Mapping[str, tuple[str, ...]],
     tiers: Mapping[str, Tier],
-    limits: AbstractSet[str] = frozenset(),
+    limits: AbstractSet[str],
 ) -> Mapping[tuple[str, str], EntitlementDecision]:
     """(folded request type, tier key) -> the decision, for every request type that needs
     something (``needs``: folded request type -> its entitlements, in the rules' order;
