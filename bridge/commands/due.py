@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         created = created.replace(tzinfo=calendar.tz)
 
     target = ruleset.response.targets[level]
-    due, business = target_due(calendar, created, target)
+    due, business, _ = target_due(calendar, created, target)
 
     jira_name = ruleset.priorities.jira_names[level]
     if customer is not None:

@@ -51,12 +51,15 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_pkg
 
 from bridge.policy.memo import PER_CASE, Memo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.policy.sla import Due
 
 __all__ = ("BusinessCalendar", "CalendarError", "HolidaySpec")
 
@@ -341,7 +344,7 @@ class BusinessCalendar:
         # format() by instant: cases due at the same close of business share the text
         self._formatted: dict[datetime, str] = {}
         #: ``sla.target_due``'s answers by (start, target): the same every cycle
-        self.dues: Memo[tuple[datetime, object], tuple[datetime, timedelta]] = Memo(PER_CASE)
+        self.dues: Memo[tuple[datetime, object], Due] = Memo(PER_CASE)
 
     # ------------------------------------------------------------------ description
 

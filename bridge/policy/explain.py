@@ -268,8 +268,8 @@ def _clock(
     previous = _previous_level(snapshot, policy, level)
     old_target = policy.rules.response.targets.get(previous) if previous is not None else None
     if old_target is not None:
-        old_plain_due, _ = target_due(calendar, snapshot.created, old_target)
-        old_due = shifted_due(calendar, old_plain_due, clock.completed_pauses)
+        old_plain = target_due(calendar, snapshot.created, old_target)
+        old_due = shifted_due(calendar, old_plain.at, clock.completed_pauses)
         yield (
             "clock",
             f"reprioritised {previous} -> {level}: due recomputed from creation, "

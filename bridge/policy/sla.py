@@ -188,9 +188,17 @@ def shifted_due(calendar: BusinessCalendar, due: datetime, pauses: Sequence[Inte
     return due
 
 
-def target_due(
-    calendar: BusinessCalendar, created: datetime, target: Target
-) -> tuple[datetime, timedelta]:
+class Due(NamedTuple):
+    """When a target set at a case's creation falls due, and its length in business time."""
+
+    at: datetime  # in the calendar's zone, as the calendar answers
+    business: timedelta
+    #: the same instant in UTC, to compare with ``now`` and Jira's times (kept in UTC):
+    #: CPython compares datetimes of two zones through four offset look-ups
+    utc: datetime
+
+
+def target_due(calendar: BusinessCalendar, created: datetime, target: Target) -> Due:
     """When a target set at ``created`` falls due, and its length in business time: the
     one answer the response clock, ``explain`` and ``jsm-bridge due`` all use (the
     calendar keeps it: it depends on nothing else).  Kept by the instant in UTC: the two
@@ -202,14 +210,14 @@ def target_due(
     return found
 
 
-def _target_due(
-    calendar: BusinessCalendar, created: datetime, target: Target
-) -> tuple[datetime, timedelta]:
+def _target_due(calendar: BusinessCalendar, created: datetime, target: Target) -> Due:
     if target.kind == "next_business_day":
-        return calendar.next_close(created)
+        close, business = calendar.next_close(created)
+        return Due(close, business, close.astimezone(UTC))
     if target.duration is None:
         raise ValueError("a duration target needs a duration")
-    return calendar.add(created, target.duration), target.duration
+    due = calendar.add(created, target.duration)
+    return Due(due, target.duration, due.astimezone(UTC))
 
 
 def response_clock(
@@ -323,19 +331,22 @@ def _general_clock(
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
     holds = _holds(spans, policy, cutoff, response is not None)
-    plain_due, business = target_due(calendar, created, target)
-    due = shifted_due(calendar, plain_due, holds.completed)
+    plain = target_due(calendar, created, target)
+    plain_due, business = plain.at, plain.business
+    due, due_utc = plain_due, plain.utc
     paused_business = _ZERO
     if holds.completed:
+        due = shifted_due(calendar, plain_due, holds.completed)
+        due_utc = due.astimezone(UTC)
         paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
     used = calendar.elapsed(created, cutoff, holds.spans)
     state: SlaState
     if response is not None:
-        state = "met" if response.at <= due else "missed"
-    elif holds.since is not None and holds.since < due:
+        state = "met" if response.at <= due_utc else "missed"
+    elif holds.since is not None and holds.since < due_utc:
         state = "paused"
     else:
-        state = _running_state(now > due, used, business, policy)
+        state = _running_state(now > due_utc, used, business, policy)
     parked, moved = _side_notes(spans, policy, response)
     return ResponseClock(
         target=target,
@@ -372,14 +383,14 @@ def _straight_clock(
     public comment, ``response``) or to ``now``, and the due time is the target's own.
     """
     created = snapshot.created
-    due, business = target_due(calendar, created, target)
+    due, business, due_utc = target_due(calendar, created, target)
     state: SlaState
     if response is None:
         used = calendar.elapsed(created, now)  # nothing when ``now`` is before creation
-        state = _running_state(now > due, used, business, policy)
+        state = _running_state(now > due_utc, used, business, policy)
     else:
         used = calendar.elapsed(created, min(now, response.at))
-        state = "met" if response.at <= due else "missed"
+        state = "met" if response.at <= due_utc else "missed"
     return ResponseClock(
         target=target,
         target_business=business,
