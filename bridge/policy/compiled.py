@@ -96,6 +96,15 @@ class CustomerDecision(NamedTuple):
     candidates: tuple[str, ...] = ()
 
 
+#: a case naming an organisation no customer entry has
+UNKNOWN_ORGANIZATION = CustomerDecision(None, "unknown_organization")
+
+
+def _named(entry: CustomerFacts | str) -> CustomerDecision | str:
+    """A customer entry as the decision for a case naming it (a str: why it is unusable)."""
+    return entry if isinstance(entry, str) else CustomerDecision(entry, "organization")
+
+
 _MARK = "\x00"
 
 
@@ -260,8 +269,10 @@ class Policy:
     on the rules and a value a case carries."""
 
     rules: RuleSet
-    customers: Mapping[str, CustomerFacts | str]  # by organisation name (str: unusable)
-    folded_customers: Mapping[str, CustomerFacts | str]  # by folded name, first entry wins
+    #: the customer decision of a case naming an organisation, by the name as the rules
+    #: write it (a str: why the customer entry cannot be used)
+    customers: Mapping[str, CustomerDecision | str]
+    folded_customers: Mapping[str, CustomerDecision | str]  # by folded name, first wins
     #: (folded request type, tier key) -> what it needs and the tier lacks
     entitlements: Mapping[tuple[str, str], EntitlementDecision]
     not_counted: frozenset[str]  # resolutions kept out of the quota, folded
@@ -276,18 +287,14 @@ class Policy:
     needs: Mapping[str, tuple[str, ...]]
     unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
     information: InformationCheck  # required_information compiled
-    #: the customer decision of a case naming an organisation, by that name (as named)
-    by_organization: Memo[str, CustomerDecision] = field(
-        default_factory=Memo, compare=False, repr=False
-    )
     #: the escalation ids' due stamps, by the due instant in UTC (a zone's repeated hour
     #: holds two instants one wall-clock time); cases due at one close share one
     due_stamps: Memo[datetime, str] = field(default_factory=Memo, compare=False, repr=False)
 
     @classmethod
     def compile(cls, rules: RuleSet) -> Policy:
-        customers = {name: _customer_facts(c, rules) for name, c in rules.customers.items()}
-        by_folded: dict[str, CustomerFacts | str] = {}
+        customers = {name: _named(_customer_facts(c, rules)) for name, c in rules.customers.items()}
+        by_folded: dict[str, CustomerDecision | str] = {}
         for name, entry in customers.items():
             by_folded.setdefault(name.casefold(), entry)
         return cls(
@@ -326,12 +333,7 @@ class Policy:
         """`decide_customer` from the case's organisation, reporter and the reporter's
         JSM organisations (for a case read without its whole snapshot)."""
         if organization:
-            found = self.by_organization.get(organization)
-            if found is None:
-                facts = self.customer(organization)
-                found = CustomerDecision(facts, "organization" if facts else "unknown_organization")
-                self.by_organization.keep(organization, found)
-            return found
+            return self._named(organization) or UNKNOWN_ORGANIZATION
         if reporter is None or reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
             return CustomerDecision(None, "no_match")
         listing = self.by_contact.get((reporter.email or "").strip().casefold(), ())
@@ -351,8 +353,12 @@ class Policy:
 
     def customer(self, organization: str | None) -> CustomerFacts | None:
         """The customer entry for an organisation name (exact, then case-insensitive)."""
-        if organization is None:
-            return None
+        found = self._named(organization) if organization is not None else None
+        return found.facts if found is not None else None
+
+    def _named(self, organization: str) -> CustomerDecision | None:
+        """The decision for a case naming ``organization`` (exact, then case-insensitive);
+        None when no customer has that name.  Raises ValueError for an unusable entry."""
         entry = self.customers.get(organization)
         if entry is None:
             entry = self.folded_customers.get(organization.casefold())
