@@ -44,7 +44,7 @@ class StatusSpan(NamedTuple):
     by: Actor  # who moved the case into it (the reporter for the first)
     #: the status as the rules name statuses (stripped, case-folded): folded once, read
     #: by each question the clock asks of the span (answered, held, paused)
-    name: str
+    folded: str
 
 
 class FirstResponse(NamedTuple):
@@ -150,7 +150,7 @@ def first_response(
     found = [earliest] if earliest is not None else []
     responded = policy.responded_names
     for span in spans:
-        if span.name in responded and span.by is Actor.ENGINEER:
+        if span.folded in responded and span.by is Actor.ENGINEER:
             found.append(FirstResponse(span.start, f"entered responded status {span.status}"))
             break
         if span.category == "done":
@@ -237,7 +237,7 @@ def response_clock(
 
 def _neutral(status: str | None, policy: ResponsePolicy) -> bool:
     """The status neither holds, pauses nor answers the case."""
-    return (status or "").strip().casefold() not in policy.clock_names
+    return _folded(status or "") not in policy.clock_names
 
 
 def _neutral_throughout(snapshot: IssueSnapshot, policy: ResponsePolicy) -> bool:
@@ -272,7 +272,7 @@ def _holds(
     completed: list[Interval] = []
     since: datetime | None = None
     for span in spans:
-        if span.name not in policy.approval_names or span.start >= cutoff:
+        if span.folded not in policy.approval_names or span.start >= cutoff:
             continue
         end = cutoff if span.end is None else min(span.end, cutoff)
         if end <= span.start:
@@ -291,10 +291,10 @@ def _held_now(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> bool:
     if not approval:
         return False
     last = spans[-1]
-    if last.name in approval:
+    if last.folded in approval:
         return True
     before = spans[-2] if len(spans) > 1 else None
-    return last.category == "done" and before is not None and before.name in approval
+    return last.category == "done" and before is not None and before.folded in approval
 
 
 def _side_notes(
@@ -304,13 +304,13 @@ def _side_notes(
     the first responded status someone other than an agent moved the case into."""
     last = spans[-1]
     parked = None
-    if response is None and last.name in policy.paused_names:
+    if response is None and last.folded in policy.paused_names:
         parked = last.status
     moved = next(
         (
             span
             for span in spans
-            if span.name in policy.responded_names and span.by is not Actor.ENGINEER
+            if span.folded in policy.responded_names and span.by is not Actor.ENGINEER
         ),
         None,
     )
