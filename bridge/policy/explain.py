@@ -354,7 +354,7 @@ def _ladder(policy: Policy, d: Decisions, ladder: LadderOutcome) -> Notes:
         yield (
             "escalation",
             "steps taken before a hold are not taken again (their ids carry the due time "
-            f"before pauses, {d.facts.calendar.format(clock.unpaused_due or clock.due)})",
+            f"before pauses, {d.facts.calendar.format(clock.unpaused_due)})",
         )
     if ladder.next_step is not None and ladder.next_step_at is not None:
         at = d.facts.calendar.format(ladder.next_step_at)

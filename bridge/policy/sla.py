@@ -70,7 +70,7 @@ class ResponseClock(NamedTuple):
     created: datetime
     #: the due time the target gives from creation, before any pause moved it: the
     #: escalation's action ids carry it, so a step fires once whatever pauses come between
-    unpaused_due: datetime | None = None
+    unpaused_due: datetime
     #: held for quota approval: in an approval status now, or resolved straight from one
     held: bool = False
     #: an unanswered case sits in this pause status, yet its clock runs (no agent reply yet)
