@@ -297,11 +297,12 @@ class Policy:
         by_folded: dict[str, CustomerDecision | str] = {}
         for name, entry in customers.items():
             by_folded.setdefault(name.casefold(), entry)
+        needs = _needs(rules)
         return cls(
             rules=rules,
             customers=customers,
             folded_customers=by_folded,
-            entitlements=entitlement_table(_needs(rules), rules.tiers, rules.usage_limits.keys()),
+            entitlements=entitlement_table(needs, rules.tiers, rules.usage_limits.keys()),
             not_counted=folded(tuple(rules.quota.not_counted_resolutions)),
             not_counted_flags=rules.quota.not_counted_flags,
             priority=Pipeline.of(rules.priorities),
@@ -309,7 +310,7 @@ class Policy:
             templates={t.text: Template.parse(t.text) for t in _templates(rules)},
             flags=Flags.of(rules),
             by_contact=_by_contact(rules),
-            needs=_needs(rules),
+            needs=needs,
             unknown=UnknownCustomerPolicy.of(rules.unknown_customer),
             information=InformationCheck.of(rules.required_information),
         )
