@@ -8,12 +8,16 @@ derived from what the decision declares it reads; the memo forgets everything on
 it holds ``limit`` answers, so memory stays bounded however long the daemon runs.
 A dictionary's single look-up and single store are each atomic in CPython, so callers
 evaluating at once can at worst work an answer out twice, never see a wrong one.
+
+A memo is a dictionary (its look-up is the dictionary's own ``get``, with no Python
+call around it: every case looks up several memos) that is written only through
+:meth:`Memo.keep`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -25,28 +29,21 @@ LIMIT = 4096
 PER_CASE = 16384
 
 
-class Memo(Generic[K, V]):
-    """Answers by key, at most ``limit`` of them (all forgotten when full)."""
+class Memo(dict[K, V]):
+    """Answers by key (``get``), at most ``limit`` of them (all forgotten when full)."""
 
     def __init__(self, limit: int = LIMIT) -> None:
         if limit < 1:
             raise ValueError(f"a memo's limit must be at least 1, got {limit}")
+        super().__init__()
         self.limit = limit
-        self._answers: dict[K, V] = {}
-
-    def __len__(self) -> int:
-        return len(self._answers)
-
-    def get(self, key: K) -> V | None:
-        """The answer kept for ``key`` (None: none kept)."""
-        return self._answers.get(key)
 
     def keep(self, key: K, answer: V) -> V:
         """Keep ``answer`` for ``key`` (forgetting every answer first when full); returns it."""
-        if len(self._answers) >= self.limit:
-            self._answers.clear()
-        self._answers[key] = answer
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = answer
         return answer
 
     def __repr__(self) -> str:
-        return f"Memo({len(self._answers)} of {self.limit})"
+        return f"Memo({len(self)} of {self.limit})"
