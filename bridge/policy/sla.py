@@ -340,13 +340,7 @@ def _general_clock(
         due_utc = due.astimezone(UTC)
         paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
     used = calendar.elapsed(created, cutoff, holds.spans)
-    state: SlaState
-    if response is not None:
-        state = "met" if response.at <= due_utc else "missed"
-    elif holds.since is not None and holds.since < due_utc:
-        state = "paused"
-    else:
-        state = _running_state(now > due_utc, used, business, policy)
+    state = clock_state(response, holds.since, due_utc, used, business, policy, now)
     parked, moved = _side_notes(spans, policy, response)
     return ResponseClock(
         target=target,
@@ -384,13 +378,9 @@ def _straight_clock(
     """
     created = snapshot.created
     due, business, due_utc = target_due(calendar, created, target)
-    state: SlaState
-    if response is None:
-        used = calendar.elapsed(created, now)  # nothing when ``now`` is before creation
-        state = _running_state(now > due_utc, used, business, policy)
-    else:
-        used = calendar.elapsed(created, min(now, response.at))
-        state = "met" if response.at <= due_utc else "missed"
+    cutoff = min(now, response.at) if response is not None else now
+    used = calendar.elapsed(created, cutoff)  # nothing when ``now`` is before creation
+    state = clock_state(response, None, due_utc, used, business, policy, now)
     return ResponseClock(
         target=target,
         target_business=business,
@@ -411,11 +401,24 @@ def _straight_clock(
 _ZERO = timedelta(0)
 
 
-def _running_state(
-    past_due: bool, used: timedelta, business: timedelta, policy: ResponsePolicy
+def clock_state(
+    response: FirstResponse | None,
+    held_since: datetime | None,
+    due_utc: datetime,
+    used: timedelta,
+    business: timedelta,
+    policy: ResponsePolicy,
+    now: datetime,
 ) -> SlaState:
-    """The state of a clock still running: breached, at risk or running."""
-    if past_due:
+    """The clock's state, the one rule both ways of reading the clock use: met or missed
+    once answered (by the due time, in UTC), paused while a hold that began before the
+    due time goes on, else breached past the due time, at risk from ``at_risk_at`` of
+    the target's business time used, or running."""
+    if response is not None:
+        return "met" if response.at <= due_utc else "missed"
+    if held_since is not None and held_since < due_utc:
+        return "paused"
+    if now > due_utc:
         return "breached"
     if business > _ZERO and used / business >= policy.at_risk_at:
         return "at_risk"
