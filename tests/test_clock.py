@@ -139,6 +139,19 @@ def test_holidays_between_applies_extra_and_remove() -> None:
     assert cal.holidays_between(date(2026, 4, 10), date(2026, 4, 1)) == []
 
 
+def test_holidays_on_working_days_leave_out_weekends_and_list_worked_ones() -> None:
+    """What explain, due and check list: closed days with business hours (Easter Saturday
+    and Sunday skip no business time), or with ``worked`` the holidays the office works."""
+    spec = HolidaySpec(
+        "AU", "QLD", extra=frozenset({date(2026, 4, 8)}), remove=frozenset({date(2026, 4, 6)})
+    )
+    cal = BusinessCalendar("bne", "Australia/Brisbane", NINE_TO_FIVE, spec)
+    closed = cal.holidays_on_working_days(date(2026, 4, 1), date(2026, 4, 10))
+    assert [d for d, _ in closed] == [date(2026, 4, 3), date(2026, 4, 8)]
+    worked = cal.holidays_on_working_days(date(2026, 4, 1), date(2026, 4, 10), worked=True)
+    assert [d for d, _ in worked] == [date(2026, 4, 6)]  # Easter Monday, removed
+
+
 def test_no_country_means_only_extra_dates() -> None:
     cal = BusinessCalendar(
         "x", "UTC", NINE_TO_FIVE, HolidaySpec(extra=frozenset({date(2026, 12, 25)}))

@@ -563,8 +563,7 @@ def describe_item(item: RequiredItem) -> str:
 def _print_holidays(calendar: BusinessCalendar, today: date, out: TextIO) -> None:
     """The closed dates of the twelve months from ``today`` on days with business hours."""
     last = _a_year_after(today) - timedelta(days=1)
-    weekly = calendar.weekly_hours
-    found = [(d, n) for d, n in calendar.holidays_between(today, last) if weekly.get(d.weekday())]
+    found = calendar.holidays_on_working_days(today, last)
     span = f"{today:%d %b %Y} - {last:%d %b %Y}"
     if not found:
         print(f"    holidays {span}: none", file=out)

@@ -107,10 +107,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"due      {calendar.format(due)}  ({utc})", file=out)
     print("a response at this instant is in time: breached only after it", file=out)
     print(f"business time to respond: {format_business_duration(business)}", file=out)
-    closed = calendar.holidays_between(
+    skipped = calendar.holidays_on_working_days(
         created.astimezone(calendar.tz).date(), due.astimezone(calendar.tz).date()
     )
-    skipped = [(d, n) for d, n in closed if calendar.weekly_hours.get(d.weekday())]
     if skipped:
         listed = "; ".join(f"{d:%a %d %b %Y} {n}" for d, n in skipped)
         print(f"holidays skipped: {listed}", file=out)

@@ -430,6 +430,16 @@ class BusinessCalendar:
             out.extend((d, n) for d, n in self._worked_of(year) if start <= d <= end)
         return sorted(out)
 
+    def holidays_on_working_days(
+        self, start: date, end: date, *, worked: bool = False
+    ) -> list[tuple[date, str]]:
+        """The holidays in ``[start, end]`` that fall on a weekday with business hours (the
+        ones a due time moves past), sorted: those the calendar closes on, or with
+        ``worked`` the country's holidays it works (``leave_out``, ``remove``).  What
+        ``explain``, ``due`` and ``check`` list."""
+        found = self.worked_holidays_between if worked else self.holidays_between
+        return [(d, name) for d, name in found(start, end) if self._hours[d.weekday()]]
+
     def _worked_of(self, year: int) -> tuple[tuple[date, str], ...]:
         """The country's holidays listed for ``year`` that the calendar keeps open."""
         found = self._worked_years.get(year)

@@ -30,7 +30,7 @@ Decisions where SPEC §2–§3 are silent:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from bridge.policy.compiled import CustomerDecision, CustomerFacts, Policy
 from bridge.policy.cycle import Cycle
@@ -65,14 +65,20 @@ from bridge.policy.writes import (
 __all__ = ("Decisions", "decide", "evaluate", "reporter_text")
 
 
+#: Why the named engineer rule assigns or leaves a case: "owned" (someone is assigned),
+#: "left_alone" (a person assigned or unassigned it before), "unowned" (nobody ever did)
+AssignmentBasis = Literal["owned", "left_alone", "unowned"]
+
+
 class Assignment(NamedTuple):
-    """The named engineer rule: whom to assign (None: leave the assignee alone)."""
+    """The named engineer rule: whom to assign (None: leave the assignee alone), and why."""
 
     applies: bool  # the case is open and the tier assigns a named engineer
     assignee: str | None
     #: someone other than the bridge assigned or unassigned the case (changelog): the
     #: bridge never assigns it again, neither the named engineer nor a ladder step
     by_person: bool = False
+    basis: AssignmentBasis = "unowned"
 
 
 class Decisions(NamedTuple):
@@ -222,9 +228,13 @@ def decide_assignment(snapshot: IssueSnapshot, facts: CustomerFacts, open_case: 
     unassign or reassign stands (SPEC §1)."""
     applies = open_case and facts.assigns_named_engineer
     by_person = snapshot.assigned_by_a_person
-    unowned = snapshot.assignee is None and not by_person
-    assignee = facts.customer.named_engineer if applies and unowned else None
-    return Assignment(applies, assignee, by_person)
+    basis: AssignmentBasis = "unowned"
+    if snapshot.assignee is not None:
+        basis = "owned"
+    elif by_person:
+        basis = "left_alone"
+    assignee = facts.customer.named_engineer if applies and basis == "unowned" else None
+    return Assignment(applies, assignee, by_person, basis)
 
 
 def next_wakeup(

@@ -17,7 +17,7 @@ from bridge.policy.model import Actor, Customer, Explanation, IssueSnapshot, Pri
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, change_text, condition_reasons
 from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_due
 from bridge.policy.tiers import ContactDecision, QuotaDecision
-from bridge.policy.writes import answered
+from bridge.policy.writes import over_quota_move
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
@@ -102,9 +102,9 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     for note in d.information.answered:
         yield "information", note
     if d.assignment.applies:
-        if snapshot.assignee is not None:
+        if d.assignment.basis == "owned":
             yield "assignment", f"already assigned to {snapshot.assignee}: left alone"
-        elif d.assignment.by_person:
+        elif d.assignment.basis == "left_alone":
             yield (
                 "assignment",
                 "unassigned by a person (changelog): the named engineer is not assigned "
@@ -125,13 +125,11 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     if not d.open:
         yield "case", "the case is resolved: fields only (no labels, comments, assignment)"
         return
-    over = policy.rules.quota.over_quota
-    position = d.quota.position
-    if position is not None and position.over and over.transition:
-        if answered(d):
-            yield "quota", "over quota but already answered: no transition"
-        else:
-            yield "quota", f"over quota: transition {over.transition}"
+    move = over_quota_move(d, policy.flags)
+    if move == "answered":
+        yield "quota", "over quota but already answered: no transition"
+    elif move == "transition":
+        yield "quota", f"over quota: transition {policy.rules.quota.over_quota.transition}"
 
 
 def contact_text(snapshot: IssueSnapshot, contact: ContactDecision, customer: Customer) -> str:
@@ -285,12 +283,9 @@ def _holidays_between(
     dates): those the calendar closes on, or with ``worked`` those it works
     (``leave_out``)."""
     first, last = (t.astimezone(calendar.tz).date() for t in (start, end))
-    weekly = calendar.weekly_hours
-    found = (calendar.worked_holidays_between if worked else calendar.holidays_between)(first, last)
+    found = calendar.holidays_on_working_days(first, last, worked=worked)
     note = " (the office works it: the calendar leaves it out)" if worked else ""
-    return "; ".join(
-        f"{d:%a %d %b %Y} {name}{note}" for d, name in found if weekly.get(d.weekday())
-    )
+    return "; ".join(f"{d:%a %d %b %Y} {name}{note}" for d, name in found)
 
 
 def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:

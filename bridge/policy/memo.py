@@ -6,8 +6,6 @@ the month's cases) is the same answer every cycle, so the compiled rules keep it
 ``explain`` after a report, reuse what the first one worked out.  Keys are values
 derived from what the decision declares it reads; the memo forgets everything once
 it holds ``limit`` answers, so memory stays bounded however long the daemon runs.
-A dictionary's single look-up and single store are each atomic in CPython, so callers
-evaluating at once can at worst work an answer out twice, never see a wrong one.
 
 A memo is a dictionary (its look-up is the dictionary's own ``get``, with no Python
 call around it: every case looks up several memos) that is written only through

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.compiled import Conditions, CustomerDecision, CustomerFacts, Flags, Policy
 from bridge.policy.model import (
@@ -188,9 +188,11 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
         comments.append(values.comment(change.action_id, change.template))
     comments.extend(values.comment(f"{key}/{part}", template) for part, template in after)
     transitions: list[DesiredTransition] = []
-    over_quota = flags.over_quota_transition
-    if over and over_quota is not None and not answered(decisions):
-        name, name_slug = over_quota
+    if (
+        flags.over_quota_transition is not None
+        and over_quota_move(decisions, flags) == "transition"
+    ):
+        name, name_slug = flags.over_quota_transition
         transitions.append(DesiredTransition(f"{key}/over-quota-transition/{name_slug}", name))
     if policy.rules.channel_reminder is not None:
         present, absent = _channel(key, flags, decisions, comments, present, absent)
@@ -222,6 +224,16 @@ def _channel(
     if comment is not None:
         comments.append(decisions.values.comment(f"{key}/channel-reminder", comment))
     return present | label, absent - label
+
+
+def over_quota_move(decisions: Decisions, flags: Flags) -> Literal["", "transition", "answered"]:
+    """Whether an over-quota case is moved by the over-quota transition: "transition";
+    "answered": not, the case has a first response (a case an engineer already took up
+    is not bounced to approval); "": not over quota, or the rules name no transition."""
+    position = decisions.quota.position
+    if position is None or not position.over or flags.over_quota_transition is None:
+        return ""
+    return "answered" if answered(decisions) else "transition"
 
 
 def answered(decisions: Decisions) -> bool:
