@@ -4,6 +4,7 @@ feature requests capped at P3, P1 needs staff, engineer reprioritisation respect
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 from policy_factories import (
@@ -17,6 +18,7 @@ from policy_factories import (
 )
 
 from bridge.policy.model import Actor, Condition, Desired, IssueSnapshot, PriorityRule, RuleSet
+from bridge.policy.priority import Pipeline, decide_priority
 
 NOW = at("2026-11-30T09:30:00+10:00")  # Mon 09:30 Brisbane; Acme cases are created Mon 09:00
 RULES = default_ruleset()
@@ -337,3 +339,39 @@ def test_change_by_an_unclassified_account_is_not_an_engineer_choice():
     desired = run(case)
     assert desired.priority == "P4"  # the rules run on it
     assert any("requested P1" in e.text for e in desired.explanation)
+
+
+# ------------------------------------------------------------ what the decision reads
+
+
+def only_declared(case: IssueSnapshot, pipeline: Pipeline) -> SimpleNamespace:
+    """The case as the priority decision declares it reads it (its memo key): nothing else."""
+    reads = pipeline.decision_reads
+    attributes = {r.what: r.of(case) for r in reads if r.what != "field"}
+    return SimpleNamespace(**attributes, fields={r.name: r.of(case) for r in reads if r.name})
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        snapshot(priority="Blocker", extra_fields={"environment": "Staging"}),
+        snapshot(
+            priority="Blocker",
+            priority_history=[
+                ("2026-11-30T09:10:00+10:00", "Blocker", "Critical", Actor.ENGINEER),
+                ("2026-11-30T09:20:00+10:00", "Critical", "Blocker", Actor.CUSTOMER),
+            ],
+        ),
+        snapshot(
+            priority="Minor",
+            priority_history=[("2026-11-30T09:10:00+10:00", "Major", "Minor", Actor.BRIDGE)],
+            initial_priority=None,
+        ),
+    ],
+    ids=["rules", "engineer", "bridge-only"],
+)
+def test_the_priority_decision_reads_only_what_its_memo_key_holds(case):
+    pipeline = Pipeline.of(RULES.priorities)
+    assert decide_priority(only_declared(case, pipeline), pipeline) == decide_priority(
+        case, pipeline
+    )

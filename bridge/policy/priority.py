@@ -19,11 +19,12 @@ comment or ``change_comments: rule``, ``restored`` when the requested priority
 comes back (the reason for the bridge's earlier change no longer holds), and
 ``engineer`` when a customer's change to an engineer's priority is put back.
 
-Every compiled condition declares what it reads of a case (:class:`Read`); the
-pipeline's memo key is the starting level plus exactly those values, and a
-condition is tested against a mapping holding only them, so a condition that
-reads something it did not declare fails loudly instead of sharing a wrong
-answer.
+Every compiled condition declares what it reads of a case (:class:`Read`), and the
+requested priority is worked out from the attributes :class:`Asked` names; the
+pipeline's memo key is exactly those values, and each part of the decision is
+given only them (a condition a mapping of its reads, the requested priority an
+``Asked``), so a condition that reads something it did not declare fails loudly
+instead of sharing a wrong answer.
 """
 
 from __future__ import annotations
@@ -131,8 +132,22 @@ class Read(NamedTuple):
         return getattr(snapshot, self.what)
 
 
-#: What the requested priority is worked out from (see ``requested_priority``).
-REQUESTED_READS = (Read("priority_history"), Read("initial_priority"), Read("priority"))
+class Asked(NamedTuple):
+    """What the requested priority and an engineer's choice are worked out from: these
+    snapshot attributes (by their names), read through ``REQUESTED_READS``, so the memo
+    key holds every one of them and those functions see nothing else of the case."""
+
+    priority_history: tuple[PriorityChange, ...]
+    initial_priority: str | None
+    priority: str | None
+
+    @classmethod
+    def read(cls, snapshot: IssueSnapshot) -> Asked:
+        return cls._make(read.of(snapshot) for read in REQUESTED_READS)
+
+
+#: What the requested priority is worked out from: the attributes :class:`Asked` holds.
+REQUESTED_READS = tuple(Read(name) for name in Asked._fields)
 
 
 def folded(items: tuple[str, ...]) -> frozenset[str]:
@@ -344,26 +359,29 @@ def apply_rule(policy: PriorityPolicy, rule: PriorityRule, level: PriorityLevel)
     return level
 
 
-def _asked(snapshot: IssueSnapshot) -> tuple[str | None, Actor | None, str]:
+def _asked(asked: Asked) -> tuple[str | None, Actor | None, str]:
     """The Jira name the case asks for, who set it, and how that was found (text)."""
-    for change in reversed(snapshot.priority_history):
+    history = asked.priority_history
+    for change in reversed(history):
         if change.by is not Actor.BRIDGE:
-            shown = f"set to {change.to_name} by {actor_text(change.by)} at {change.at.isoformat()}"
-            return change.to_name, change.by, shown
-    if snapshot.initial_priority is not None:
-        return snapshot.initial_priority, None, f"{snapshot.initial_priority} as created"
-    if snapshot.priority_history and snapshot.priority_history[0].from_name is not None:
+            return change.to_name, change.by, _set_by(change)
+    if asked.initial_priority is not None:
+        return asked.initial_priority, None, f"{asked.initial_priority} as created"
+    if history and history[0].from_name is not None:
         # only the bridge ever changed it: what it was before the bridge's first change
-        first = snapshot.priority_history[0].from_name
+        first = history[0].from_name
         return first, None, f"{first} as created (before the bridge's changes)"
-    if snapshot.priority is not None:
-        return snapshot.priority, None, f"{snapshot.priority} (current)"
+    if asked.priority is not None:
+        return asked.priority, None, f"{asked.priority} (current)"
     return None, None, "no priority on the case"
 
 
-def requested_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> Requested:
-    """The priority the case asks for, ignoring every change the bridge made."""
-    name, by, source = _asked(snapshot)
+def _set_by(change: PriorityChange) -> str:
+    return f"set to {change.to_name} by {actor_text(change.by)} at {change.at.isoformat()}"
+
+
+def _requested(pipeline: Pipeline, name: str | None, by: Actor | None, source: str) -> Requested:
+    """The Jira name ``name`` as a request: its level, else the lowest level (and why)."""
     level = pipeline.level_of(name)
     if level is not None:
         return Requested(level, name, by, True, source)
@@ -375,6 +393,11 @@ def requested_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> Requested
     return Requested(fallback, name, by, False, source)
 
 
+def requested_priority(asked: Asked, pipeline: Pipeline) -> Requested:
+    """The priority the case asks for, ignoring every change the bridge made."""
+    return _requested(pipeline, *_asked(asked))
+
+
 def actor_text(actor: Actor) -> str:
     return {
         Actor.CUSTOMER: "the customer",
@@ -384,9 +407,8 @@ def actor_text(actor: Actor) -> str:
     }[actor]
 
 
-def engineer_choice(snapshot: IssueSnapshot) -> tuple[PriorityChange, int] | None:
+def engineer_choice(history: tuple[PriorityChange, ...]) -> tuple[PriorityChange, int] | None:
     """The last priority change an engineer made, and its place in the history."""
-    history = snapshot.priority_history
     for index in range(len(history) - 1, -1, -1):
         if history[index].by is Actor.ENGINEER:
             return history[index], index
@@ -394,21 +416,15 @@ def engineer_choice(snapshot: IssueSnapshot) -> tuple[PriorityChange, int] | Non
 
 
 def _as_requested(change: PriorityChange, pipeline: Pipeline) -> Requested:
-    shown = f"set to {change.to_name} by {actor_text(change.by)} at {change.at.isoformat()}"
-    level = pipeline.level_of(change.to_name)
-    if level is not None:
-        return Requested(level, change.to_name, change.by, True, shown)
-    fallback = lowest(pipeline.policy)
-    shown += f"; {change.to_name} is not one of the policy's priorities, treated as {fallback}"
-    return Requested(fallback, change.to_name, change.by, False, shown)
+    return _requested(pipeline, change.to_name, change.by, _set_by(change))
 
 
 def _engineer_outcome(
-    snapshot: IssueSnapshot, pipeline: Pipeline, change: PriorityChange, index: int
+    asked: Asked, pipeline: Pipeline, change: PriorityChange, index: int
 ) -> PriorityOutcome:
     """An engineer's choice stands: no rule runs, a later change by anyone else is put back."""
     chosen = _as_requested(change, pipeline)
-    later = [c for c in snapshot.priority_history[index + 1 :] if c.by is not Actor.BRIDGE]
+    later = [c for c in asked.priority_history[index + 1 :] if c.by is not Actor.BRIDGE]
     put_back = _as_requested(later[-1], pipeline) if later else None
     if chosen.mapped:
         reason = f"{chosen.level}: an engineer chose it ({chosen.source}); rules not applied"
@@ -427,11 +443,12 @@ def _engineer_outcome(
 
 def decide_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutcome:
     """The level the case should have, with every rule that fired."""
+    asked = Asked.read(snapshot)
     if pipeline.policy.respect_engineer_changes:
-        chosen = engineer_choice(snapshot)
+        chosen = engineer_choice(asked.priority_history)
         if chosen is not None:
-            return _engineer_outcome(snapshot, pipeline, *chosen)
-    requested = requested_priority(snapshot, pipeline)
+            return _engineer_outcome(asked, pipeline, *chosen)
+    requested = requested_priority(asked, pipeline)
     run = pipeline.run(snapshot, requested.level)
     if run.steps:
         reason = f"{run.level}: requested {requested.level}, then {run.steps}"
