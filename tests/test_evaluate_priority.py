@@ -305,6 +305,32 @@ def test_condition_vocabulary(when, case_kwargs, holds):
     assert desired.priority == ("P1" if holds else "P3")
 
 
+@pytest.mark.parametrize(
+    ("when", "why"),
+    [
+        (Condition(field="product", in_=("NMIS", "opEvents"), labels_any=("VIP", "urgent"),
+                   components_any=("Poller",), priority=("P3",), summary_matches="DOWN"),
+         "product is 'NMIS' (one of NMIS, opEvents); labelled urgent, vip; component poller; "
+         "priority is P3; summary matches /DOWN/"),
+        (Condition(field="impact", missing=True, not_in=("High",)),
+         "impact is empty; impact is empty (not High)"),
+        (Condition(field="product", equals=" nmis "), "product is ' nmis '"),
+        (Condition(field="product", request_type=("technical support",)),
+         "product is 'NMIS'; request type is Technical support"),
+        (Condition(), "always"),
+    ],
+)  # fmt: skip
+def test_a_fired_rule_is_explained_by_what_made_its_condition_hold(when, why):
+    case = snapshot(
+        priority="Major",
+        labels=["urgent", "VIP", "other"],
+        components=["Poller"],
+        summary="Site down",
+        extra_fields={"impact": None},
+    )
+    assert fired(run(case, rules=with_rule(when))) == [f"rule 'Lift' fired ({why}): P3 -> P1"]
+
+
 def test_each_rule_sees_the_level_left_by_the_rules_before():
     rules = default_ruleset(
         priorities=priorities(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bridge.policy.compiled import CustomerDecision, Policy
 from bridge.policy.escalation import LadderOutcome, Rung, not_running_reason
 from bridge.policy.model import Actor, Customer, Explanation, IssueSnapshot, PriorityLevel
-from bridge.policy.priority import PriorityOutcome, PriorityWrite, change_text, condition_reasons
+from bridge.policy.priority import PriorityOutcome, PriorityWrite, change_text
 from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_due
 from bridge.policy.tiers import ContactDecision, QuotaDecision
 from bridge.policy.writes import over_quota_move
@@ -220,7 +220,7 @@ def _priority(snapshot: IssueSnapshot, decided: PriorityOutcome) -> Notes:
         return
     for fired in decided.fired:
         effect = f"{fired.before} -> {fired.after}" if fired.changed else f"stays {fired.after}"
-        why = condition_reasons(fired.rule.when, snapshot, fired.before)
+        why = "; ".join(fired.matched) or "always"
         yield "priority", f"rule {fired.rule.name!r} fired ({why}): {effect}"
     yield "priority", f"priority {decided.level}"
 

@@ -62,6 +62,8 @@ class FiredRule(NamedTuple):
     rule: PriorityRule
     before: PriorityLevel
     after: PriorityLevel
+    #: what made each key of the rule's condition hold, as text (none: it has no keys)
+    matched: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -177,6 +179,7 @@ def _fold_optional(items: tuple[str, ...] | None) -> frozenset[str] | None:
 class Check:
     """A rule's condition compiled once: names folded, regex compiled, reads declared."""
 
+    when: Condition  # as written: its values as the rules spell them, for the explanation
     reads: tuple[Read, ...]
     field: str | None
     missing: bool | None
@@ -204,6 +207,7 @@ class Check:
             if used
         ]
         return cls(
+            when=when,
             reads=tuple(reads),
             field=when.field,
             missing=when.missing,
@@ -218,49 +222,76 @@ class Check:
             summary_given=when.summary_matches is not None,
         )
 
-    def holds(self, facts: Mapping[Read, object], level: PriorityLevel) -> bool:
-        """Every key of the condition holds for these facts at this level."""
-        if self.field is not None and not self._field_holds(facts[Read("field", self.field)]):
-            return False
-        if self.request_type is not None and not _member(
-            facts[Read("request_type")], self.request_type
+    def matched(self, facts: Mapping[Read, object], level: PriorityLevel) -> tuple[str, ...] | None:
+        """What made each key of the condition hold for these facts at this level, as text
+        (nothing for a condition without keys); None when a key does not hold."""
+        found: list[str] = []
+        if self.field is not None:
+            field_matched = self._field_matched(facts[Read("field", self.field)])
+            if field_matched is None:
+                return None
+            found += field_matched
+        if self.request_type is not None:
+            request_type = facts[Read("request_type")]
+            if not _member(request_type, self.request_type):
+                return None
+            found.append(f"request type is {request_type}")
+        for read, names, shown in (
+            (Read("labels"), self.labels_any, "labelled"),
+            (Read("components"), self.components_any, "component"),
         ):
-            return False
-        if self.labels_any is not None and not _any_member(facts[Read("labels")], self.labels_any):
-            return False
-        if self.components_any is not None and not _any_member(
-            facts[Read("components")], self.components_any
-        ):
-            return False
-        if self.priority is not None and level not in self.priority:
-            return False
-        if not self.summary_given:
-            return True
-        summary = facts[Read("summary")]
-        return self.summary is not None and self.summary.search(str(summary)) is not None
+            if names is not None:
+                have = _members(facts[read], names)
+                if not have:
+                    return None
+                found.append(f"{shown} {', '.join(have)}")
+        if self.priority is not None:
+            if level not in self.priority:
+                return None
+            found.append(f"priority is {level}")
+        if self.summary_given:
+            summary = facts[Read("summary")]
+            if self.summary is None or self.summary.search(str(summary)) is None:
+                return None
+            found.append(f"summary matches /{self.when.summary_matches}/")
+        return tuple(found)
 
-    def _field_holds(self, raw: object) -> bool:
+    def _field_matched(self, raw: object) -> list[str] | None:
+        """What made the field's keys hold, or None; a bare ``field:`` asks for a value."""
         text = raw.strip() if isinstance(raw, str) else ""
-        if self.missing is not None and (not text) != self.missing:
-            return False
-        if self.equals is not None and text.casefold() != self.equals:
-            return False
+        name, when = self.field, self.when
+        shown = repr(text) if text else "empty"
+        found: list[str] = []
+        if self.missing is not None:
+            if (not text) != self.missing:
+                return None
+            found.append(f"{name} is {'empty' if self.missing else 'filled in'}")
+        if self.equals is not None:
+            if text.casefold() != self.equals:
+                return None
+            found.append(f"{name} is {when.equals!r}")
         values = _parts(text) if text else frozenset()
-        if self.in_ is not None and not values & self.in_:
-            return False
-        if self.not_in is not None and values & self.not_in:
-            return False
-        bare = self.missing is None and self.equals is None and self.in_ is None
-        return not (bare and self.not_in is None and not text)
+        if self.in_ is not None and when.in_ is not None:
+            if not values & self.in_:
+                return None
+            found.append(f"{name} is {shown} (one of {', '.join(when.in_)})")
+        if self.not_in is not None and when.not_in is not None:
+            if values & self.not_in:
+                return None
+            found.append(f"{name} is {shown} (not {', '.join(when.not_in)})")
+        if found:
+            return found
+        return [f"{name} is {shown}"] if text else None
 
 
 def _member(value: object, names: frozenset[str]) -> bool:
     return isinstance(value, str) and value.strip().casefold() in names
 
 
-def _any_member(values: object, names: frozenset[str]) -> bool:
+def _members(values: object, names: frozenset[str]) -> list[str]:
+    """Which of ``values`` (folded) are among ``names``, sorted."""
     assert isinstance(values, frozenset)
-    return any(str(x).casefold() in names for x in values)
+    return sorted({str(x).casefold() for x in values} & names)
 
 
 # ------------------------------------------------------------------------ the pipeline
@@ -331,9 +362,10 @@ class Pipeline:
         facts = {read: read.of(snapshot) for read in self.reads}
         fired: list[FiredRule] = []
         for rule, check in self.checks:
-            if check.holds(facts, level):
+            matched = check.matched(facts, level)
+            if matched is not None:
                 after = apply_rule(self.policy, rule, level)
-                fired.append(FiredRule(rule, level, after))
+                fired.append(FiredRule(rule, level, after, matched))
                 level = after
         steps = "; ".join(f"{f.rule.name}: {f.before} -> {f.after}" for f in fired if f.changed)
         return RuleRun(level, tuple(fired), steps)
@@ -541,46 +573,6 @@ def change_text(change: BridgeChange) -> str:
         f"the bridge {what} the priority {change.before} -> {change.after} (its change "
         f"{change.number} on this case): {why}; {said}"
     )
-
-
-# ------------------------------------------------------------------------ explaining
-
-
-def condition_reasons(when: Condition, snapshot: IssueSnapshot, level: PriorityLevel) -> str:
-    """The facts that made a condition hold, as text (for a rule that fired)."""
-    reasons = _field_reasons(when, snapshot) if when.field is not None else []
-    if when.request_type is not None:
-        reasons.append(f"request type is {snapshot.request_type}")
-    if when.labels_any is not None:
-        have = {label.casefold() for label in snapshot.labels}
-        reasons.append(f"labelled {', '.join(sorted(have & folded(when.labels_any)))}")
-    if when.components_any is not None:
-        have = {c.casefold() for c in snapshot.components}
-        reasons.append(f"component {', '.join(sorted(have & folded(when.components_any)))}")
-    if when.priority is not None:
-        reasons.append(f"priority is {level}")
-    if when.summary_matches is not None:
-        reasons.append(f"summary matches /{when.summary_matches}/")
-    return "; ".join(reasons) if reasons else "always"
-
-
-def _field_reasons(when: Condition, snapshot: IssueSnapshot) -> list[str]:
-    assert when.field is not None
-    raw = snapshot.fields.get(when.field)
-    text = raw.strip() if raw is not None else ""
-    shown = repr(text) if text else "empty"
-    reasons: list[str] = []
-    if when.missing is not None:
-        reasons.append(f"{when.field} is {'empty' if when.missing else 'filled in'}")
-    if when.equals is not None:
-        reasons.append(f"{when.field} is {when.equals!r}")
-    if when.in_ is not None:
-        reasons.append(f"{when.field} is {shown} (one of {', '.join(when.in_)})")
-    if when.not_in is not None:
-        reasons.append(f"{when.field} is {shown} (not {', '.join(when.not_in)})")
-    if not reasons:  # a bare `field:` asks for a value
-        reasons.append(f"{when.field} is {shown}")
-    return reasons
 
 
 def slug(text: str) -> str:
