@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from bridge.policy.compiled import CustomerDecision, Policy
 from bridge.policy.escalation import LadderOutcome, Rung, not_running_reason
-from bridge.policy.model import Actor, Customer, Explanation, IssueSnapshot, PriorityLevel
+from bridge.policy.model import Actor, Customer, Explanation, IssueSnapshot
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, change_text
-from bridge.policy.sla import ResponseClock, format_duration, shifted_due, target_due
+from bridge.policy.sla import ResponseClock, format_duration, paused_due
 from bridge.policy.tiers import ContactDecision, QuotaDecision
 from bridge.policy.writes import over_quota_move
 
@@ -117,7 +117,7 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     if d.clock is None:
         yield "sla", f"no response target for {d.priority.level}: SLA state none"
     else:
-        yield from _clock(snapshot, policy, d.clock, facts.calendar, d.priority.level)
+        yield from _clock(snapshot, policy, d.clock, facts.calendar, d.priority)
     if d.ladder is not None:
         yield from _ladder(policy, d, d.ladder)
     elif d.clock is not None:
@@ -237,8 +237,9 @@ def _clock(
     policy: Policy,
     clock: ResponseClock,
     calendar: BusinessCalendar,
-    level: PriorityLevel,
+    decided: PriorityOutcome,
 ) -> Notes:
+    level = decided.level
     shown = "next business day" if clock.target.kind == "next_business_day" else "business"
     yield (
         "clock",
@@ -263,11 +264,10 @@ def _clock(
     ):
         yield "clock", "the due instant has not passed: breach is strictly after due"
     # a priority change recomputes the due time from creation with the new target
-    previous = _previous_level(snapshot, policy, level)
+    previous = decided.previous
     old_target = policy.rules.response.targets.get(previous) if previous is not None else None
     if old_target is not None:
-        old_plain = target_due(calendar, snapshot.created, old_target)
-        old_due = shifted_due(calendar, old_plain.at, clock.completed_pauses)
+        old_due = paused_due(calendar, snapshot.created, old_target, clock.completed_pauses).at
         yield (
             "clock",
             f"reprioritised {previous} -> {level}: due recomputed from creation, "
@@ -313,20 +313,6 @@ def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:
             f"{who} moved the case into {moved.status} at {calendar.format(moved.start)}: "
             "not a response (only an agent's action is)",
         )
-
-
-def _previous_level(
-    snapshot: IssueSnapshot, policy: Policy, level: PriorityLevel
-) -> PriorityLevel | None:
-    """The level the case had before its latest priority change (or before ours)."""
-    current = policy.priority.level_of(snapshot.priority)
-    if current is not None and current != level:
-        return current
-    if snapshot.priority_history:
-        before = policy.priority.level_of(snapshot.priority_history[-1].from_name)
-        if before is not None and before != level:
-            return before
-    return None
 
 
 def _ladder(policy: Policy, d: Decisions, ladder: LadderOutcome) -> Notes:

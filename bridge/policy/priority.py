@@ -81,6 +81,9 @@ class PriorityOutcome(NamedTuple):
     #: a later change by someone other than an engineer or the bridge, which the
     #: engineer's choice overrides (it is put back); None when there is none
     put_back: Requested | None = None
+    #: the level the case had before ``level``, whose target its due time was reckoned
+    #: from until now (``previous_level``); None when there is none
+    previous: PriorityLevel | None = None
 
 
 class BridgeChange(NamedTuple):
@@ -470,7 +473,8 @@ def _engineer_outcome(
             f"; {actor_text(put_back.by or Actor.UNKNOWN)}'s later change to "
             f"{put_back.jira_name} is put back"
         )
-    return PriorityOutcome(chosen, chosen.level, True, (), reason, put_back)
+    previous = previous_level(asked, pipeline, chosen.level)
+    return PriorityOutcome(chosen, chosen.level, True, (), reason, put_back, previous)
 
 
 def decide_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutcome:
@@ -486,7 +490,24 @@ def decide_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutc
         reason = f"{run.level}: requested {requested.level}, then {run.steps}"
     else:
         reason = f"{run.level}: as requested ({requested.source})"
-    return PriorityOutcome(requested, run.level, False, run.fired, reason)
+    previous = previous_level(asked, pipeline, run.level)
+    return PriorityOutcome(requested, run.level, False, run.fired, reason, None, previous)
+
+
+def previous_level(asked: Asked, pipeline: Pipeline, level: PriorityLevel) -> PriorityLevel | None:
+    """The level the case had before ``level``: its current level when that differs (the
+    bridge changes it now), else the level its latest priority change (whoever made it)
+    came from.  Unlike a change's ``before`` (see ``decide_write``), which names the
+    priority the case carries even when it means no level, this looks past such a
+    priority to the level before it: the one a due time was reckoned from."""
+    current = pipeline.level_of(asked.priority)
+    if current is not None and current != level:
+        return current
+    if asked.priority_history:
+        before = pipeline.level_of(asked.priority_history[-1].from_name)
+        if before is not None and before != level:
+            return before
+    return None
 
 
 # ------------------------------------------------------------------------ the change

@@ -189,7 +189,8 @@ def shifted_due(calendar: BusinessCalendar, due: datetime, pauses: Sequence[Inte
 
 
 class Due(NamedTuple):
-    """When a target set at a case's creation falls due, and its length in business time."""
+    """When a target set at a case's creation falls due (``paused_due``: moved later by
+    the case's ended pauses), and the target's length in business time."""
 
     at: datetime  # in the calendar's zone, as the calendar answers
     business: timedelta
@@ -208,6 +209,19 @@ def target_due(calendar: BusinessCalendar, created: datetime, target: Target) ->
     if found is None:
         found = calendar.dues.keep(key, _target_due(calendar, created, target))
     return found
+
+
+def paused_due(
+    calendar: BusinessCalendar, created: datetime, target: Target, pauses: Sequence[Interval]
+) -> Due:
+    """When a target set at ``created`` falls due once the ended ``pauses`` have moved it:
+    the response clock's due time, and the one ``explain`` shows for the target a
+    reprioritised case had before."""
+    due = target_due(calendar, created, target)
+    if not pauses:
+        return due
+    moved = shifted_due(calendar, due.at, pauses)
+    return Due(moved, due.business, moved.astimezone(UTC))
 
 
 def _target_due(calendar: BusinessCalendar, created: datetime, target: Target) -> Due:
@@ -331,13 +345,10 @@ def _general_clock(
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
     holds = _holds(spans, policy, cutoff, response is not None)
-    plain = target_due(calendar, created, target)
-    plain_due, business = plain.at, plain.business
-    due, due_utc = plain_due, plain.utc
-    paused_business = _ZERO
-    if holds.completed:
-        due = shifted_due(calendar, plain_due, holds.completed)
-        due_utc = due.astimezone(UTC)
+    due, business, due_utc = paused_due(calendar, created, target, holds.completed)
+    plain_due, paused_business = due, _ZERO
+    if holds.completed:  # the target's own due time, and how far the pauses moved it
+        plain_due = target_due(calendar, created, target).at
         paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
     used = calendar.elapsed(created, cutoff, holds.spans)
     state = clock_state(response, holds.since, due_utc, used, business, policy, now)
