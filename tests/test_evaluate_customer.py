@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from policy_factories import (
+    ACME,
     GLOBEX,
     INTERN,
     OPS,
@@ -22,7 +23,19 @@ from policy_factories import (
     snapshot,
 )
 
-from bridge.policy.model import Desired, EvalContext, FlagPolicy, IssueSnapshot, RuleSet
+from bridge.policy.compiled import Policy
+from bridge.policy.cycle import Cycle
+from bridge.policy.evaluate import evaluate as evaluate_in_cycle
+from bridge.policy.model import (
+    Actor,
+    Desired,
+    EvalContext,
+    FlagPolicy,
+    IssueSnapshot,
+    Person,
+    RuleSet,
+)
+from bridge.policy.tiers import month_case as listed_case
 
 NOW = at("2026-11-30T10:00:00+10:00")  # Mon 10:00 Brisbane
 RULES = default_ruleset()
@@ -111,6 +124,31 @@ def test_agent_raising_on_behalf_is_explained():
     desired = run(snapshot(reporter=SAM))
     contact = [e.text for e in desired.explanation if e.topic == "contact"]
     assert contact and "on the customer's behalf" in contact[0]
+
+
+def test_a_contact_listed_by_account_id_counts_for_the_other_cases_of_its_month():
+    """One contact rule for a case and for its month's ranking: a reporter who has an
+    e-mail but is listed by account id raised an authorised case, which therefore
+    uses up the quota of the cases after it (quota.not_counted_flags keeps only
+    unauthorised contacts' cases out)."""
+    ann = Person("acc-ann", "Ann", "ann@acme.example", Actor.CUSTOMER)
+    acme = replace(ACME, contacts=("ops@acme.example", "ACC-ANN"))
+    rules = default_ruleset(customers={**RULES.customers, "Acme Networks": acme})
+    cases = [
+        snapshot(f"SUP-{n}", f"2026-11-0{n}T10:00:00+10:00", reporter=ann if n == 2 else OPS)
+        for n in (2, 3, 4, 5, 6)
+    ]
+    ctx = context({"Acme Networks": [listed_case(c) for c in cases]})
+    policy = Policy.compile(rules)
+    cycle = Cycle.start(NOW, ctx)
+    own, fifth = (evaluate_in_cycle(c, policy, cycle) for c in (cases[0], cases[-1]))
+    assert own.authorised_contact
+    assert "unauthorised-contact" in own.labels_absent
+    assert own.quota is not None and (own.quota.used, own.quota.over) == (1, False)
+    # SUP-2 counts: SUP-6 is the month's fifth case of four
+    assert fifth.quota is not None
+    assert (fifth.quota.used, fifth.quota.limit, fifth.quota.over) == (5, 4, True)
+    assert "over-quota" in fifth.labels_present
 
 
 # --------------------------------------------------------------------------- quota
@@ -463,7 +501,6 @@ def test_a_named_organisation_is_decided_alike_each_time_and_a_bad_entry_fails_e
     """The compiled rules keep the decision by the organisation's name (cases of one
     organisation share it); a customer entry that cannot be used is not kept: every case
     naming it fails with why."""
-    from bridge.policy.compiled import Policy
 
     broken = replace(RULES.customers["Acme Networks"], tier="platinum")
     rules = replace(RULES, customers={**RULES.customers, "Acme Networks": broken})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.policy.model import MonthCase, Raised
 from bridge.sync import state as state_mod
 from bridge.sync.state import SCHEMA_VERSION, State, StateError, migrate
 
@@ -196,3 +197,43 @@ def test_a_memo_is_its_holders_alone_and_ends_with_the_process(tmp_path: Path) -
             ledgers["SUP-9"]
     with State.open(path) as st:
         assert len(st.memo("ledgers")) == 0
+
+
+def test_who_raised_a_case_is_recorded_by_both_ids(st: State) -> None:
+    """The quota index matches the e-mail or the account id against the contact lists,
+    as a case's own evaluation does: the record keeps both."""
+    raised = Raised(("ann@acme.example", "acc-ann"), False, "Bug", None)
+    nobody = Raised(None, False, "Bug", "Widget")
+    st.remember_cases(
+        [
+            ("Acme", MonthCase("SUP-1", T0, None, raised)),
+            ("Acme", MonthCase("SUP-2", T0, None, nobody)),
+            ("Acme", MonthCase("SUP-3", T0)),
+        ]
+    )
+    assert st.org_cases(["Acme"], T0)["Acme"] == (
+        MonthCase("SUP-1", T0, None, raised),
+        MonthCase("SUP-2", T0, None, nobody),
+        MonthCase("SUP-3", T0, None, None),
+    )
+
+
+def test_a_case_recorded_with_one_id_reads_as_that_id_and_the_record_is_refilled(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v6.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, target=6) == 6
+    db.execute(
+        "INSERT INTO cases (key, organization, created, resolution, raised) VALUES "
+        "('SUP-1', 'acme', '2026-11-26T23:00:00.000000+00:00', NULL, "
+        '\'["ann@acme.example", false, "Bug", null]\')'
+    )
+    db.execute("INSERT INTO meta (name, value) VALUES ('cases_complete', '1')")
+    db.close()
+
+    with State.open(path) as s:
+        [case] = s.org_cases(["acme"], T0)["acme"]
+        assert case.raised == Raised(("ann@acme.example",), False, "Bug", None)
+        # the record holds one id of who raised each case: it is read afresh once
+        assert not s.cases_complete()

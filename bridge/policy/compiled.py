@@ -21,7 +21,6 @@ from bridge.policy.escalation import Rung, due_stamp, ladder_for, ladder_table
 from bridge.policy.information import InformationCheck
 from bridge.policy.memo import Memo
 from bridge.policy.model import (
-    Actor,
     CommentTemplate,
     Customer,
     FlagPolicy,
@@ -335,7 +334,7 @@ class Policy:
         JSM organisations (for a case read without its whole snapshot)."""
         if organization:
             return self._named(organization) or UNKNOWN_ORGANIZATION
-        if reporter is None or reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
+        if reporter is None or reporter.agent:
             return CustomerDecision(None, "no_match")
         listing = self.by_contact.get((reporter.email or "").strip().casefold(), ())
         members = tuple(

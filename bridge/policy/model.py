@@ -371,6 +371,18 @@ class Person:
     email: str | None
     actor: Actor  # CUSTOMER for portal customers, ENGINEER for agents, BRIDGE for us
 
+    @property
+    def agent(self) -> bool:
+        """An engineer or the bridge: someone raising a case on a customer's behalf,
+        whom no contact list restricts and who finds no customer for a case."""
+        return self.actor is Actor.ENGINEER or self.actor is Actor.BRIDGE
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The e-mail and the account id (those given), stripped and case-folded: what
+        a customer's contact list is matched against."""
+        return tuple(given.strip().casefold() for given in (self.email, self.account_id) if given)
+
 
 @dataclass(frozen=True)
 class CaseComment:
@@ -471,7 +483,9 @@ class Raised(NamedTuple):
     (A NamedTuple, as :class:`MonthCase`: every case of a cycle makes one and compares
     it with its month's listing, and a tuple is made and compared in C.)"""
 
-    reporter: str | None  # the reporter's e-mail (else account id), case-folded; None: nobody
+    #: the reporter's ids (:attr:`Person.ids`: e-mail and account id, case-folded), as
+    #: its contact is decided; None: the case has no reporter
+    reporter: tuple[str, ...] | None
     agent: bool  # an engineer (or the bridge) raised it on the customer's behalf
     request_type: str | None
     product: str | None = None  # the case's product (webinars are counted per product)

@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import Literal, NamedTuple
 
 from bridge.policy.model import (
-    Actor,
     ChannelReminder,
     Customer,
     IssueSnapshot,
@@ -40,20 +39,23 @@ class ContactDecision(NamedTuple):
 
 
 def decide_contact(snapshot: IssueSnapshot, contacts: frozenset[str]) -> ContactDecision:
-    """``contacts`` stripped and case-folded.
+    """``contacts`` stripped and case-folded (the rule: :func:`contact_of`)."""
+    return contact_of(raised_of(snapshot), contacts)
+
+
+def contact_of(raised: Raised, contacts: frozenset[str]) -> ContactDecision:
+    """Whether whoever raised the case may raise cases for the customer: the one rule
+    a case's own evaluation and its month's quota index both apply.
 
     An agent (or the bridge) raising a case on a customer's behalf is authorised:
     the contact list restricts who at the customer may open cases, not engineers.
+    Any other reporter is authorised when its e-mail or its account id is listed.
     """
-    reporter = snapshot.reporter
-    if reporter is None:
+    if raised.reporter is None:
         return NO_REPORTER
-    if reporter.actor is Actor.ENGINEER or reporter.actor is Actor.BRIDGE:
+    if raised.agent:
         return AGENT
-    for given in (reporter.email, reporter.account_id):
-        if given and given.strip().casefold() in contacts:
-            return LISTED
-    return NOT_LISTED
+    return NOT_LISTED if contacts.isdisjoint(raised.reporter) else LISTED
 
 
 def raised_by(
@@ -62,9 +64,7 @@ def raised_by(
     """What a month case records of who raised it and what it asks for."""
     if reporter is None:
         return Raised(None, False, request_type, product)
-    agent = reporter.actor is Actor.ENGINEER or reporter.actor is Actor.BRIDGE
-    who = (reporter.email or reporter.account_id or "").strip().casefold() or None
-    return Raised(who, agent, request_type, product)
+    return Raised(reporter.ids, reporter.agent, request_type, product)
 
 
 def raised_of(snapshot: IssueSnapshot) -> Raised:
@@ -260,14 +260,8 @@ def raised_flags(
     (none when what it was raised with is not known: it counts)."""
     if raised is None or not counted_out:
         return ()
-    if raised.agent:
-        contact = AGENT
-    elif raised.reporter is None:
-        contact = NO_REPORTER
-    else:
-        contact = LISTED if raised.reporter in contacts else NOT_LISTED
     entitlement = decide_entitlement(raised.request_type, table, tier_key)
-    return flags_of(contact, entitlement, counted_out)
+    return flags_of(contact_of(raised, contacts), entitlement, counted_out)
 
 
 Flagged = Callable[[MonthCase], tuple[str, ...]]

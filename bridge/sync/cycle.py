@@ -671,7 +671,7 @@ class Engine:
         reporter, memberships = snapshot.reporter, self.site.memberships
         if snapshot.organization or reporter is None or memberships is None:
             return snapshot
-        if reporter.actor in (Actor.ENGINEER, Actor.BRIDGE):
+        if reporter.agent:
             return snapshot  # an agent's case is not a customer's by membership
         orgs = memberships.organizations_of(reporter.email, reporter.account_id)
         return dataclasses.replace(snapshot, reporter_organizations=orgs) if orgs else snapshot

@@ -171,7 +171,24 @@ def _v6(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(db: sqlite3.Connection) -> None:
+    # who raised each case is recorded by both the e-mail and the account id, as the
+    # contact rule matches either against the contact lists.  A case recorded before
+    # holds one id (the e-mail, else the account id): it is read as that one, and the
+    # record is no longer complete: months are searched until the next full read
+    # records every case again with both.
+    _script(db, "DELETE FROM meta WHERE name = 'cases_complete'")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+    _v7,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -641,20 +658,23 @@ class State:
 def _raised_json(raised: Raised | None) -> str | None:
     if raised is None:
         return None
-    return json.dumps(
-        [_text(raised.reporter), raised.agent, _text(raised.request_type), _text(raised.product)]
-    )
+    reporter = None if raised.reporter is None else [_text(i) for i in raised.reporter]
+    return json.dumps([reporter, raised.agent, _text(raised.request_type), _text(raised.product)])
 
 
 def _raised(text: str | None) -> Raised | None:
-    """A recorded case's reporter and request type (None: not recorded)."""
+    """A recorded case's reporter and request type (None: not recorded).  A case
+    recorded before schema 7 holds one of its reporter's ids as a string."""
     if not text:
         return None
     try:
         reporter, agent, request_type, *rest = json.loads(text)
     except (ValueError, TypeError):
         return None
-    return Raised(reporter, bool(agent), request_type, rest[0] if rest else None)
+    if isinstance(reporter, str):
+        reporter = [reporter]
+    ids = None if reporter is None else tuple(reporter)
+    return Raised(ids, bool(agent), request_type, rest[0] if rest else None)
 
 
 def _cached(row: tuple[Any, ...]) -> CachedIssue:
