@@ -96,6 +96,12 @@ class EntitlementDecision(NamedTuple):
     #: an entitlement it needs has a usage limit (the organisation's ranking decides)
     limited: bool = False
 
+    @property
+    def not_entitled(self) -> bool:
+        """The tier lacks something the request needs, or a usage limit refuses it: the
+        case's `not_entitled` flag."""
+        return bool(self.lacking or self.refused)
+
 
 def entitlement_table(
     needs: Mapping[str, tuple[str, ...]],
@@ -241,7 +247,7 @@ def flags_of(
 ) -> tuple[str, ...]:
     """The case's flags among ``counted_out`` (``quota.not_counted_flags``), in order."""
     unauthorised = not contact.authorised and "unauthorised_contact" in counted_out
-    refused = bool(entitlement.lacking or entitlement.refused) and "not_entitled" in counted_out
+    refused = entitlement.not_entitled and "not_entitled" in counted_out
     if unauthorised and refused:
         return ("unauthorised_contact", "not_entitled")
     if unauthorised:

@@ -175,7 +175,7 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     holds = Conditions(
         unauthorised=not decisions.contact.authorised,
         over_quota=over,
-        not_entitled=bool(entitlement.lacking or entitlement.refused),
+        not_entitled=entitlement.not_entitled,
         needs_info=bool(decisions.information.missing),
     )
     present, absent = flags.labels[holds]
