@@ -160,6 +160,23 @@ def acme_month(*extra, key_prefix="SUP-"):
     return {"Acme Networks": [*cases, *extra]}
 
 
+def test_a_cycle_evaluates_its_cases_with_the_one_policy_it_was_first_used_with():
+    """What a cycle keeps (the month's ranking, the required-information check) was
+    decided by its policy: a case evaluated with other rules needs a cycle of its own."""
+    ctx, case = context(acme_month()), snapshot("SUP-9", created="2026-11-30T09:00:00+10:00")
+    roomy_tier = replace(RULES.tiers["standard"], cases_per_month=10)
+    four, ten = (
+        Policy.compile(RULES),
+        Policy.compile(replace(RULES, tiers={**RULES.tiers, "standard": roomy_tier})),
+    )
+    cycle = Cycle.start(NOW, ctx)
+    assert evaluate_in_cycle(case, four, cycle).quota.over
+    assert evaluate_in_cycle(case, four, cycle).quota.over  # the same policy again
+    with pytest.raises(ValueError, match="one compiled policy"):
+        evaluate_in_cycle(case, ten, cycle)
+    assert not evaluate_in_cycle(case, ten, Cycle.start(NOW, ctx)).quota.over
+
+
 def test_fifth_case_of_a_standard_month_is_over_quota():
     case = snapshot("SUP-9", created="2026-11-30T09:00:00+10:00")
     desired = run(case, context(acme_month()))

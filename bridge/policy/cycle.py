@@ -34,6 +34,9 @@ class Cycle:
     quota_index: dict[tuple[str | None, str, str], OrgIndex] = field(default_factory=dict)
     #: the required-information check with the context's field names (made on first use)
     named_check: NamedCheck | None = None
+    #: the compiled rules the index and the check above were made with (its first use):
+    #: a cycle evaluates its cases with one policy (`used_with`)
+    policy: Policy | None = None
 
     @classmethod
     def start(cls, now: datetime, context: EvalContext | None = None) -> Cycle:
@@ -45,14 +48,27 @@ class Cycle:
     def explain(self) -> bool:
         return self.context.explain
 
+    def used_with(self, policy: Policy) -> None:
+        """Record the policy of the cycle's first use; another one is refused, as what
+        the cycle keeps (the quota index, the named check) was decided by the first."""
+        if self.policy is None:
+            self.policy = policy
+        elif policy is not self.policy:
+            raise ValueError(
+                "a cycle evaluates its cases with one compiled policy, and this one was "
+                "started with another: start a new Cycle for other rules"
+            )
+
     def information(self, policy: Policy) -> NamedCheck:
         """The policy's required-information check with this cycle's field names."""
+        self.used_with(policy)
         if self.named_check is None:
             self.named_check = policy.information.named(self.context.field_names)
         return self.named_check
 
     def org_index(self, organization: str | None, facts: CustomerFacts, policy: Policy) -> OrgIndex:
         """The organisation's cases of the context, ranked in its calendar (once per cycle)."""
+        self.used_with(policy)
         key = (organization, facts.customer.organization, facts.calendar_name)
         found = self.quota_index.get(key)
         if found is None:
