@@ -512,6 +512,12 @@ def test_organisation_names_match_customers_exactly_then_case_insensitively() ->
     twins = dataclasses.replace(rules, customers={"ACME Networks": first, "acme networks": second})
     assert twins.customer("acme networks") is second
     assert twins.customer("Acme Networks") is first
+    # the compiled rules find an organisation's entry by the same rule
+    compiled = Policy.compile(twins)
+    assert compiled.customer("acme networks").customer is second
+    assert compiled.customer("Acme Networks").customer is first
+    assert compiled.customer("ACME networks").customer is first
+    assert compiled.customer("Acme") is None
 
 
 def test_a_named_organisation_is_decided_alike_each_time_and_a_bad_entry_fails_each_time():

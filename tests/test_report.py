@@ -30,6 +30,7 @@ from bridge.cli import main
 from bridge.commands import report as report_command
 from bridge.commands._runtime import connect, load_config
 from bridge.commands.report import evaluate_month
+from bridge.policy.compiled import Policy
 from bridge.policy.cycle import group_org_cases
 from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition
 from bridge.policy.tiers import month_case
@@ -142,7 +143,7 @@ def acme_month() -> list[tuple[IssueSnapshot, Desired]]:
 
 
 def test_a_customer_month_counts_quota_outcomes_and_response_times() -> None:
-    report = compute(acme_month(), default_ruleset(), "2026-11", NOW)
+    report = compute(acme_month(), Policy.compile(default_ruleset()), "2026-11", NOW)
     row = next(c for c in report.customers if c.organization == "Acme Networks")
     s = row.total
     assert (row.tier, row.quota) == ("Standard", 4)
@@ -159,7 +160,9 @@ def test_a_customer_month_counts_quota_outcomes_and_response_times() -> None:
 
 def test_no_decided_case_gives_no_compliance_and_an_empty_customer_is_still_listed() -> None:
     s1 = acme(1)
-    report = compute([(s1, desired(s1, "running"))], default_ruleset(), "2026-11", NOW)
+    report = compute(
+        [(s1, desired(s1, "running"))], Policy.compile(default_ruleset()), "2026-11", NOW
+    )
     by_name = {c.organization: c for c in report.customers}
     assert set(by_name) == {"Acme Networks", "Globex Telecom", "Initech Systems"}
     assert by_name["Acme Networks"].total.compliance is None
@@ -186,7 +189,7 @@ def test_cases_belong_to_the_month_of_their_customers_calendar_zone() -> None:
         snapshot("SUP-5", "2026-10-31T15:00:00+00:00", organization="Umbrella Labs"),
     ]
     pairs = [(s, desired(s, "met", known=s.organization != "Umbrella Labs")) for s in cases]
-    report = compute(pairs, default_ruleset(), "2026-11", NOW)
+    report = compute(pairs, Policy.compile(default_ruleset()), "2026-11", NOW)
     keys = {c.organization: c.keys for c in report.customers}
     assert keys == {
         "Acme Networks": ["SUP-1"],
@@ -199,7 +202,9 @@ def test_cases_belong_to_the_month_of_their_customers_calendar_zone() -> None:
 def test_a_case_created_after_now_did_not_exist_yet() -> None:
     before, after = acme(1, day=9), acme(2, day=11)
     pairs = [(s, desired(s, "running")) for s in (before, after)]
-    report = compute(pairs, default_ruleset(), "2026-11", at("2026-11-10T12:00:00+10:00"))
+    report = compute(
+        pairs, Policy.compile(default_ruleset()), "2026-11", at("2026-11-10T12:00:00+10:00")
+    )
     row = next(c for c in report.customers if c.organization == "Acme Networks")
     assert row.keys == ["SUP-1"]
 
@@ -213,7 +218,7 @@ def test_unknown_organisations_are_listed_apart_and_left_out_of_the_numbers() ->
     ]
     pairs = [(known, desired(known, "met", used=H))]
     pairs += [(s, desired(s, "none", known=False)) for s in odd]
-    report = compute(pairs, default_ruleset(), "2026-11", NOW)
+    report = compute(pairs, Policy.compile(default_ruleset()), "2026-11", NOW)
     assert report.total.cases == 1
     assert [(u.name, u.keys) for u in report.unknown] == [
         ("Umbrella Labs", ["SUP-2", "SUP-3"]),
@@ -235,7 +240,7 @@ def test_a_case_naming_no_organisation_counts_for_the_customer_its_reporter_belo
     case = acme(5, organization=None)
     decided = evaluate(case, rules, context(), NOW)
     assert decided.known_customer and decided.customer == "Acme Networks"
-    report = compute([(case, decided)], rules, "2026-11", NOW)
+    report = compute([(case, decided)], Policy.compile(rules), "2026-11", NOW)
     assert report.unknown == []
     acme_report = next(c for c in report.customers if c.organization == "Acme Networks")
     assert acme_report.keys == ["SUP-5"]
@@ -249,7 +254,7 @@ def test_priorities_are_grouped_highest_first_per_customer_and_overall() -> None
         (acme(4), "met", "P4"),
     ]
     pairs = [(s, desired(s, st, level=lv, used=H)) for s, st, lv in cases]
-    report = compute(pairs, default_ruleset(), "2026-11", NOW)
+    report = compute(pairs, Policy.compile(default_ruleset()), "2026-11", NOW)
     assert report.priorities == ("P1", "P2", "P4")
     row = next(c for c in report.customers if c.organization == "Acme Networks")
     assert list(row.by_priority) == ["P1", "P4"]
@@ -277,7 +282,7 @@ def test_quota_from_the_reports_own_read_matches_evaluation_of_the_month() -> No
     snaps.append(snapshot("SUP-12", "2026-10-30T10:00:00+10:00"))  # October: not in the month
     ctx = context(group_org_cases((s.organization, month_case(s)) for s in snaps))
     pairs = [(s, evaluate(s, ruleset, ctx, NOW)) for s in snaps]
-    report = compute(pairs, ruleset, "2026-11", NOW)
+    report = compute(pairs, Policy.compile(ruleset), "2026-11", NOW)
     row = next(c for c in report.customers if c.organization == "Acme Networks")
     assert (row.total.cases, row.total.counted, row.total.excluded) == (7, 6, 1)
     assert row.over_quota_keys == ["SUP-5", "SUP-11"]  # ranks 5 and 6; the duplicate not counted
@@ -298,7 +303,9 @@ def odd_named_report() -> MonthReport:
         customers={**default_ruleset().customers, rd.organization: rd},
     )
     s = acme(1, organization=rd.organization)
-    return compute([(s, desired(s, "met", used=H)), *acme_month()], ruleset, "2026-11", NOW)
+    return compute(
+        [(s, desired(s, "met", used=H)), *acme_month()], Policy.compile(ruleset), "2026-11", NOW
+    )
 
 
 def test_csv_has_a_row_per_customer_and_priority_and_parses() -> None:
@@ -332,7 +339,7 @@ def test_html_is_self_contained_with_one_wellformed_svg_per_chart() -> None:
 def test_a_long_name_is_shortened_in_the_charts_and_given_in_full_on_hover() -> None:
     long = Customer("Very Long Organisation Name Holdings Pty Ltd", "premium", "london", ())
     ruleset = default_ruleset(customers={long.organization: long})
-    page = to_html(compute([], ruleset, "2026-11", NOW))
+    page = to_html(compute([], Policy.compile(ruleset), "2026-11", NOW))
     svg = re.findall(r"<svg\b.*?</svg>", page, flags=re.S)[0]
     assert "<title>Very Long Organisation Name Holdings Pty Ltd</title>" in svg
     assert ">Very Long Organisation Name…<" in svg
@@ -634,7 +641,7 @@ def test_a_case_naming_no_organisation_at_the_months_edge_is_in_its_customers_mo
     ranked = by_key[key]
     assert ranked is not None and decided.quota == ranked.quota
     assert decided.quota is not None and decided.quota.month == "2026-10"
-    report = compute(october, ruleset, "2026-10", SANDBOX_NOW)
+    report = compute(october, Policy.compile(ruleset), "2026-10", SANDBOX_NOW)
     initech = next(c for c in report.customers if c.organization == "Initech Systems")
     assert key in initech.keys
 
@@ -677,7 +684,7 @@ def test_a_case_that_cannot_be_read_is_listed_and_the_exit_status_says_so(
 
 
 def test_breached_and_missed_cases_are_listed_by_key_with_links_and_times() -> None:
-    report = compute(acme_month(), default_ruleset(), "2026-11", NOW)
+    report = compute(acme_month(), Policy.compile(default_ruleset()), "2026-11", NOW)
     [acme_row] = [c for c in report.customers if c.organization == "Acme Networks"]
     assert [(c.key, c.sla_state) for c in acme_row.late] == [
         ("SUP-3", "missed"),
@@ -702,15 +709,15 @@ def test_breached_and_missed_cases_are_listed_by_key_with_links_and_times() -> N
 def test_a_month_that_has_not_ended_is_never_final() -> None:
     answered = [(s, d) for s, d in acme_month() if d.sla_state in ("met", "missed", "breached")]
     inside = at("2026-11-20T12:00:00+10:00")
-    early = compute(answered, default_ruleset(), "2026-11", inside)
+    early = compute(answered, Policy.compile(default_ruleset()), "2026-11", inside)
     assert early.total.open == 0 and not early.month_over
     assert not early.final
     assert "2026-11 is not over yet" in terminal(early)
     assert "final" not in terminal(early).splitlines()[0]
     # the month's end in the westernmost calendar (New York) decides
     before_ny = at("2026-12-01T04:00:00+00:00")  # Dec in Brisbane and London, not New York
-    assert not compute(answered, default_ruleset(), "2026-11", before_ny).final
-    assert compute(answered, default_ruleset(), "2026-11", NOW).final
+    assert not compute(answered, Policy.compile(default_ruleset()), "2026-11", before_ny).final
+    assert compute(answered, Policy.compile(default_ruleset()), "2026-11", NOW).final
 
 
 def test_a_lead_restyles_the_page_with_a_template_of_their_own_escaping_included(

@@ -21,7 +21,8 @@ from bridge.commands.check import (
     load_policy,
     print_problems,
 )
-from bridge.policy.model import Customer, RuleSet
+from bridge.policy.compiled import CustomerFacts, Policy
+from bridge.policy.model import RuleSet
 from bridge.policy.sla import target_due
 
 EXIT_USAGE = 2
@@ -59,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return _fail(f"unknown priority {args.priority!r}; use one of {known}")
 
-    customer: Customer | None = None
+    customer: CustomerFacts | None = None  # its calendar as a case of it is timed
     if args.customer is not None:
-        customer = ruleset.customer(args.customer)
+        customer = Policy.compile(ruleset).customer(args.customer)
         if customer is None:
             known = ", ".join(sorted(ruleset.customers)) or "none"
             return _fail(f"unknown customer {args.customer!r}; customers in the rules: {known}")
-        calendar_name = customer.calendar
+        calendar_name = customer.calendar_name
     elif args.calendar is not None:
         calendar_name = args.calendar
         if calendar_name not in ruleset.calendars:
@@ -91,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
     jira_name = ruleset.priorities.jira_names[level]
     if customer is not None:
-        tier = ruleset.tiers[customer.tier]
         print(
-            f"{customer.organization}: {tier.name} tier, calendar {calendar_name} ({calendar.timezone})",
+            f"{customer.customer.organization}: {customer.tier.name} tier, "
+            f"calendar {calendar_name} ({calendar.timezone})",
             file=out,
         )
     else:

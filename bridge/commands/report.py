@@ -120,7 +120,7 @@ def evaluate_month(
     cycle = engine.start_cycle(group_org_cases(ranking), now)
     evaluated: list[tuple[IssueSnapshot, Desired]] = []
     for snap, (customer, _) in zip(snapshots, ranking, strict=True):
-        if not in_month(snap, month, ruleset, customer):
+        if not in_month(snap, month, engine.compiled, customer):
             continue
         try:
             desired = engine.evaluate(snap, cycle)
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
 
-    report = compute(evaluated, ruleset, month, now, skipped=skipped)
+    report = compute(evaluated, runtime.engine.compiled, month, now, skipped=skipped)
     sys.stdout.write(terminal(report))
     out_dir = Path(args.out) if args.out else Path(f"report-{month}")
     template = Path(args.template) if getattr(args, "template", None) else None

@@ -31,6 +31,8 @@ from bridge.policy.model import (
     RuleSet,
     Tier,
     UnknownCustomerPolicy,
+    by_folded_name,
+    find_named,
 )
 from bridge.policy.priority import Pipeline, folded, slug
 from bridge.policy.templates import PLACEHOLDERS
@@ -293,14 +295,11 @@ class Policy:
     @classmethod
     def compile(cls, rules: RuleSet) -> Policy:
         customers = {name: _named(_customer_facts(c, rules)) for name, c in rules.customers.items()}
-        by_folded: dict[str, CustomerDecision | str] = {}
-        for name, entry in customers.items():
-            by_folded.setdefault(name.casefold(), entry)
         needs = _needs(rules)
         return cls(
             rules=rules,
             customers=customers,
-            folded_customers=by_folded,
+            folded_customers=by_folded_name(customers),
             entitlements=entitlement_table(needs, rules.tiers, rules.usage_limits.keys()),
             not_counted=folded(tuple(rules.quota.not_counted_resolutions)),
             not_counted_flags=rules.quota.not_counted_flags,
@@ -356,12 +355,18 @@ class Policy:
         found = self._named(organization) if organization is not None else None
         return found.facts if found is not None else None
 
+    def calendar_of(self, organization: str | None) -> BusinessCalendar:
+        """The calendar of the organisation's customer (`customer`: its own, else the
+        default); the default calendar for an organisation without an entry."""
+        facts = self.customer(organization)
+        if facts is not None:
+            return facts.calendar
+        return self.rules.calendars[self.rules.default_calendar]
+
     def _named(self, organization: str) -> CustomerDecision | None:
         """The decision for a case naming ``organization`` (exact, then case-insensitive);
         None when no customer has that name.  Raises ValueError for an unusable entry."""
-        entry = self.customers.get(organization)
-        if entry is None:
-            entry = self.folded_customers.get(organization.casefold())
+        entry = find_named(organization, self.customers, self.folded_customers)
         if isinstance(entry, str):
             raise ValueError(entry)
         return entry

@@ -309,6 +309,26 @@ class RequiredInformation:
         return self.items or tuple(RequiredItem((name,)) for name in self.fields)
 
 
+_Entry = TypeVar("_Entry")
+
+
+def by_folded_name(entries: Mapping[str, _Entry]) -> dict[str, _Entry]:
+    """``entries`` by case-folded name; of names that fold alike, the first listed wins."""
+    folded: dict[str, _Entry] = {}
+    for name, entry in entries.items():
+        folded.setdefault(name.casefold(), entry)
+    return folded
+
+
+def find_named(
+    name: str, entries: Mapping[str, _Entry], folded: Mapping[str, _Entry]
+) -> _Entry | None:
+    """The entry called ``name``: the exact name, then case-insensitively (``folded``:
+    :func:`by_folded_name` of ``entries``).  How an organisation names its customer."""
+    found = entries.get(name)
+    return found if found is not None else folded.get(name.casefold())
+
+
 @dataclass(frozen=True)
 class RuleSet:
     tiers: Mapping[str, Tier]
@@ -337,19 +357,12 @@ class RuleSet:
         """The customer entry for an organisation name (exact, then case-insensitive)."""
         if organization is None:
             return None
-        found = self.customers.get(organization)
-        if found is not None:
-            return found
-        return self._folded_customers.get(organization.casefold())
+        return find_named(organization, self.customers, self._folded_customers)
 
     @cached_property
     def _folded_customers(self) -> dict[str, Customer]:
-        """Customers by case-folded name (the first entry of a folded name wins), built
-        once: every case of an organisation without an entry asks."""
-        folded: dict[str, Customer] = {}
-        for name, customer in self.customers.items():
-            folded.setdefault(name.casefold(), customer)
-        return folded
+        """Built once: every case of an organisation without an entry asks."""
+        return by_folded_name(self.customers)
 
 
 # ------------------------------------------------------------------------ snapshot

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from bridge.policy.compiled import Policy
 from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -236,25 +237,18 @@ def _level(snapshot: IssueSnapshot, desired: Desired, ruleset: RuleSet) -> str:
     )
 
 
-def _zone(organization: str | None, ruleset: RuleSet) -> tzinfo:
-    customer = ruleset.customer(organization)
-    name = ruleset.default_calendar
-    if customer is not None and customer.calendar in ruleset.calendars:
-        name = customer.calendar
-    return ruleset.calendars[name].tz
-
-
 def in_month(
-    snapshot: IssueSnapshot, month: str, ruleset: RuleSet, customer: str | None = None
+    snapshot: IssueSnapshot, month: str, policy: Policy, customer: str | None = None
 ) -> bool:
     """Whether the case was created in ``month`` in its customer's calendar zone
     (``customer``: the organisation the case counts under, when the bridge found it)."""
-    return month_of(snapshot.created, _zone(customer or snapshot.organization, ruleset)) == month
+    zone = policy.calendar_of(customer or snapshot.organization).tz
+    return month_of(snapshot.created, zone) == month
 
 
 def compute(
     cases: Iterable[tuple[IssueSnapshot, Desired]],
-    ruleset: RuleSet,
+    policy: Policy,
     month: str,
     now: datetime,
     *,
@@ -262,6 +256,7 @@ def compute(
 ) -> MonthReport:
     """The month's report from evaluated cases (any superset of the month: filtered here)."""
     month = parse_month(month)
+    ruleset = policy.rules
     customers: dict[str, CustomerReport] = {}
     for entry in sorted(ruleset.customers.values(), key=lambda c: c.organization.casefold()):
         tier = ruleset.tiers.get(entry.tier)
@@ -277,16 +272,17 @@ def compute(
 
     ordered = sorted(cases, key=lambda c: (c[0].created, c[0].key_number, c[0].key))
     for snapshot, desired in ordered:
-        if snapshot.created > now or not in_month(snapshot, month, ruleset, desired.customer):
+        if snapshot.created > now or not in_month(snapshot, month, policy, desired.customer):
             continue
         # the customer the bridge decided (a case naming no organisation may be
         # its reporter's customer), not only the organisation field as read
-        customer = ruleset.customer(desired.customer or snapshot.organization)
-        if customer is None or not desired.known_customer:
+        facts = policy.customer(desired.customer or snapshot.organization)
+        if facts is None or not desired.known_customer:
             org = snapshot.organization
             folded = org.casefold() if org else None
             unknown.setdefault(folded, UnknownOrganization(org)).keys.append(snapshot.key)
             continue
+        customer = facts.customer
         report = customers[customer.organization]
         level = _level(snapshot, desired, ruleset)
         report.total.add(desired)
@@ -299,7 +295,7 @@ def compute(
         elif desired.quota.over:
             report.over_quota_keys.append(snapshot.key)
         if desired.sla_state in ("breached", "missed") and not desired.held:
-            zone = _zone(customer.organization, ruleset)
+            zone = facts.calendar.tz
             report.late.append(
                 CaseLine(
                     key=snapshot.key,

@@ -742,9 +742,7 @@ class Engine:
             raise
 
     def _calendar_tz(self, organization: str | None) -> tzinfo:
-        customer = self.ruleset.customer(organization)
-        name = customer.calendar if customer else self.ruleset.default_calendar
-        return self.ruleset.calendars[name].tz
+        return self.compiled.calendar_of(organization).tz
 
     def ranking(self, snapshots: Iterable[IssueSnapshot]) -> list[tuple[str | None, MonthCase]]:
         """What quota ranking needs of each case: the organisation it counts for, and
