@@ -3,7 +3,10 @@ polling that re-reads only what changed since the watermark."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -153,3 +156,45 @@ def test_a_site_larger_than_a_page_learns_each_cases_channel_in_its_ranking_pass
     assert run.keys_read == set(keys.values())
     for case, reminded in raised.items():
         assert ("raised-outside-portal" in end_state(sb, keys[case]).labels) is reminded, case
+
+
+def test_a_state_recorded_before_both_reporter_ids_is_read_in_full_once_then_incremental(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, tmp_path: Path
+) -> None:
+    """Upgrading from a state that recorded one id of who raised each case (schema 6):
+    the first cycle reads every case again and records both ids, so the local record
+    is complete again: a case changed later is ranked from it, without searching its
+    month, as before the upgrade."""
+    sb = sandbox_factory(seed="empty", flavour="cloud", now=t(10))
+    keys = [new_case(sb, created=t(9, minute=n)) for n in range(3)]
+    state = tmp_path / "upgraded.sqlite"
+    bridge = bridges(sb, state=state)
+    bridge.cycle()
+    sb.set_now(t(10, 10))
+    bridge.cycle()  # the bridge's own edits, read once
+
+    def one_case_changed(minute: int) -> int:
+        sb.set_now(t(10, minute))
+        comment(sb, keys[1], f"Any news? ({minute})", by=JANE)
+        sb.set_now(t(10, minute + 5))
+        run = bridges(sb, state=state).cycle()
+        assert not run.report.full and run.keys_read == {keys[1]}
+        return run.reads
+
+    before = one_case_changed(20)
+    # the record as schema 6 wrote it: one id of the reporter, as text
+    db = sqlite3.connect(state, isolation_level=None)
+    for key, raised in db.execute("SELECT key, raised FROM cases").fetchall():
+        ids, *rest = json.loads(raised)
+        db.execute("UPDATE cases SET raised = ? WHERE key = ?", (json.dumps([ids[0], *rest]), key))
+    db.execute("UPDATE meta SET value = '6' WHERE name = 'schema_version'")
+    db.close()
+
+    sb.set_now(t(10, 40))
+    upgraded = bridges(sb, state=state).cycle()
+    assert upgraded.report.full and upgraded.keys_read == set(keys)
+    db = sqlite3.connect(state)
+    recorded = [json.loads(r)[0] for (r,) in db.execute("SELECT raised FROM cases")]
+    db.close()
+    assert all(isinstance(ids, list) for ids in recorded), recorded
+    assert one_case_changed(50) == before

@@ -946,8 +946,14 @@ class Engine:
     ) -> CycleReport:
         began = time.perf_counter()
         watermark = None if (full or only_key or dry_run) else self.state.get_watermark()
-        if watermark is not None and self.state.get_policy() != self.policy:
-            log.info("rules or field mapping changed since the last full cycle: reading every case")
+        recorded = self.state.get_policy() if watermark is not None else self.policy
+        if recorded != self.policy:
+            if recorded is None:  # an upgrade that must record every case again
+                log.info("the state does not say which rules it was made with: reading every case")
+            else:
+                log.info(
+                    "rules or field mapping changed since the last full cycle: reading every case"
+                )
             watermark = None
         is_full = watermark is None and only_key is None
         report = CycleReport(started=now, full=is_full, dry_run=dry_run)

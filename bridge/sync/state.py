@@ -175,9 +175,11 @@ def _v7(db: sqlite3.Connection) -> None:
     # who raised each case is recorded by both the e-mail and the account id, as the
     # contact rule matches either against the contact lists.  A case recorded before
     # holds one id (the e-mail, else the account id): it is read as that one, and the
-    # record is no longer complete: months are searched until the next full read
-    # records every case again with both.
-    _script(db, "DELETE FROM meta WHERE name = 'cases_complete'")
+    # record is no longer complete.  The rules' fingerprint is forgotten too, so the
+    # next cycle is a full read: it records every case again with both ids and marks
+    # the record complete (left to the next rules edit, months would be searched every
+    # cycle until then).
+    _script(db, "DELETE FROM meta WHERE name IN ('cases_complete', 'policy')")
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
