@@ -50,7 +50,8 @@ class Cycle:
 
     def used_with(self, policy: Policy) -> None:
         """Record the policy of the cycle's first use; another one is refused, as what
-        the cycle keeps (the quota index, the named check) was decided by the first."""
+        the cycle keeps (the quota index, the named check) was decided by the first.
+        ``evaluate`` asks for every case, before the cycle's memos are read."""
         if self.policy is None:
             self.policy = policy
         elif policy is not self.policy:
@@ -61,14 +62,12 @@ class Cycle:
 
     def information(self, policy: Policy) -> NamedCheck:
         """The policy's required-information check with this cycle's field names."""
-        self.used_with(policy)
         if self.named_check is None:
             self.named_check = policy.information.named(self.context.field_names)
         return self.named_check
 
     def org_index(self, organization: str | None, facts: CustomerFacts, policy: Policy) -> OrgIndex:
         """The organisation's cases of the context, ranked in its calendar (once per cycle)."""
-        self.used_with(policy)
         key = (organization, facts.customer.organization, facts.calendar_name)
         found = self.quota_index.get(key)
         if found is None:

@@ -37,7 +37,7 @@ from bridge.policy.cycle import Cycle
 from bridge.policy.escalation import JUST_AFTER, LadderOutcome, Owners, run_ladder
 from bridge.policy.explain import explain_known, explain_unknown
 from bridge.policy.information import Information
-from bridge.policy.model import Desired, Explanation, IssueSnapshot
+from bridge.policy.model import Desired, Explanation, IssueSnapshot, MonthCase
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, decide_write
 from bridge.policy.sla import ResponseClock, response_clock
 from bridge.policy.tiers import (
@@ -47,8 +47,8 @@ from bridge.policy.tiers import (
     EntitlementDecision,
     OrgIndex,
     QuotaDecision,
+    contact_of,
     decide_channel,
-    decide_contact,
     decide_entitlement,
     decide_quota,
     flags_of,
@@ -105,6 +105,7 @@ class Decisions(NamedTuple):
 
 def evaluate(snapshot: IssueSnapshot, policy: Policy, cycle: Cycle) -> Desired:
     """What the support terms want this case to look like at ``cycle.now``."""
+    cycle.used_with(policy)
     customer = policy.decide_customer(snapshot)
     facts = customer.facts
     if facts is None:
@@ -175,28 +176,30 @@ def _terms(
     snapshot: IssueSnapshot, policy: Policy, cycle: Cycle, facts: CustomerFacts
 ) -> tuple[ContactDecision, EntitlementDecision, QuotaDecision]:
     """The contact, the entitlement, and the case's place in its customer's month (its
-    own flags may keep it out of the count)."""
-    contact = decide_contact(snapshot, facts.contacts)
+    own flags may keep it out of the count), each decided on the case as its month
+    lists it (who raised it, what it asks for)."""
+    own = month_case(snapshot)
+    assert own.raised is not None  # a snapshot always says who raised it
+    contact = contact_of(own.raised, facts.contacts)
     tier_key = facts.customer.tier
     entitlement = decide_entitlement(snapshot.request_type, policy.entitlements, tier_key)
     index = cycle.org_index(snapshot.organization, facts, policy)
     if entitlement.limited and not entitlement.lacking:
-        entitlement = entitlement._replace(refused=_refusal(snapshot, policy, facts, index))
+        entitlement = entitlement._replace(refused=_refusal(own, policy, facts, index))
     flags = flags_of(contact, entitlement, policy.not_counted_flags)
     zone = facts.calendar.tz
-    quota = decide_quota(snapshot, index, facts.tier, policy.not_counted, zone, flags)
+    quota = decide_quota(own, index, facts.tier, policy.not_counted, zone, flags)
     return contact, entitlement, quota
 
 
-def _refusal(snapshot: IssueSnapshot, policy: Policy, facts: CustomerFacts, index: OrgIndex) -> str:
-    """Why a usage limit refuses the case ("" when none does): as the cycle ranked its
-    organisation's cases once when they list the case as it is, else ranked again with
-    the case as the snapshot describes it among the others."""
-    own = month_case(snapshot)
-    if index.listed.get(snapshot.key) == own:
-        return index.refused.get(snapshot.key, "")
-    others = [c for k, c in index.listed.items() if k != snapshot.key]
-    return policy.refusals([*others, own], facts).get(snapshot.key, "")
+def _refusal(own: MonthCase, policy: Policy, facts: CustomerFacts, index: OrgIndex) -> str:
+    """Why a usage limit refuses the case ``own`` (as its snapshot describes it; "" when
+    none does): as the cycle ranked its organisation's cases once when they list the
+    case as it is, else ranked again with the case as it is among the others."""
+    if index.listed.get(own.key) == own:
+        return index.refused.get(own.key, "")
+    others = [c for k, c in index.listed.items() if k != own.key]
+    return policy.refusals([*others, own], facts).get(own.key, "")
 
 
 def decide_ladder(

@@ -394,7 +394,7 @@ class Person:
     def ids(self) -> tuple[str, ...]:
         """The e-mail and the account id (those given), stripped and case-folded: what
         a customer's contact list is matched against."""
-        return tuple(given.strip().casefold() for given in (self.email, self.account_id) if given)
+        return tuple([given.strip().casefold() for given in (self.email, self.account_id) if given])
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,6 @@ class ContactDecision(NamedTuple):
     basis: ContactBasis
 
 
-def decide_contact(snapshot: IssueSnapshot, contacts: frozenset[str]) -> ContactDecision:
-    """``contacts`` stripped and case-folded (the rule: :func:`contact_of`)."""
-    return contact_of(raised_of(snapshot), contacts)
-
-
 def contact_of(raised: Raised, contacts: frozenset[str]) -> ContactDecision:
     """Whether whoever raised the case may raise cases for the customer: the one rule
     a case's own evaluation and its month's quota index both apply.
@@ -398,7 +393,7 @@ class QuotaDecision(NamedTuple):
 
 
 def decide_quota(
-    snapshot: IssueSnapshot,
+    case: MonthCase,
     index: OrgIndex,
     tier: Tier,
     skip: AbstractSet[str],
@@ -407,19 +402,20 @@ def decide_quota(
 ) -> QuotaDecision:
     """The case's rank among its organisation's cases of its month (customer's zone).
 
-    The case itself is taken as the snapshot describes it (added when the context
-    lacks it, re-ranked when the context knows an older version of it); ``flags``,
-    its own not-counted flags, keep it out of the count like its resolution would.
+    The case itself is taken as its snapshot describes it (``case``: :func:`month_case`;
+    added when the context lacks it, re-ranked when the context knows an older version
+    of it); ``flags``, its own not-counted flags, keep it out of the count like its
+    resolution would.
     """
-    key, limit = snapshot.key, tier.cases_per_month
+    key, limit = case.key, tier.cases_per_month
     listed = index.listed.get(key)
     present = (
         listed is not None
-        and listed.created == snapshot.created
-        and listed.resolution == snapshot.resolution
-        and (listed.raised is None or listed.raised == raised_of(snapshot))
+        and listed.created == case.created
+        and listed.resolution == case.resolution
+        and (listed.raised is None or listed.raised == case.raised)
     )
-    month = index.month[key] if present else month_of(snapshot.created, zone)
+    month = index.month[key] if present else month_of(case.created, zone)
     current = index.months.get(month, _EMPTY_MONTH)
     counted: Sequence[SortKey] = current.counted
     excluded: Sequence[str] = current.excluded
@@ -427,12 +423,11 @@ def decide_quota(
         # the context knows an older version of this case: rank it without that entry
         counted = [k for k in counted if k[2] != key]
         excluded = [k for k in excluded if k != key]
-    if not_counted(snapshot.resolution, skip) or flags:
+    if not_counted(case.resolution, skip) or flags:
         return QuotaDecision(None, month, limit, counted, excluded, present, flags)
     if present and key not in index.excluded:
         used = index.rank[key]
     else:
-        own = _sort_key(MonthCase(key, snapshot.created, snapshot.resolution))
-        used = bisect_left(counted, own) + 1
+        used = bisect_left(counted, _sort_key(case)) + 1
     position = QuotaPosition(used, limit, used > limit, month)
     return QuotaDecision(position, month, limit, counted, excluded, present)
