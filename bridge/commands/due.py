@@ -21,6 +21,7 @@ from bridge.commands.check import (
     load_policy,
     print_problems,
 )
+from bridge.policy.clock import BusinessCalendar
 from bridge.policy.compiled import CustomerFacts, Policy
 from bridge.policy.model import RuleSet
 from bridge.policy.sla import target_due
@@ -41,6 +42,10 @@ def _level(ruleset: RuleSet, given: str) -> str | None:
     return ruleset.priorities.level_of(given.strip())
 
 
+class _Refused(Exception):
+    """An argument names nothing the rules know, or is not a time: the message says so."""
+
+
 def run(args: argparse.Namespace) -> int:
     policy = load_policy(args)
     rules_problems = [p for p in policy.problems if Path(p.file) != policy.config_path]
@@ -51,46 +56,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {problem}", file=sys.stderr)
     ruleset = policy.ruleset
     assert ruleset is not None
-    out = sys.stdout
-
-    level = _level(ruleset, args.priority)
-    if level is None:
-        known = ", ".join(
-            f"{lv} ({ruleset.priorities.jira_names[lv]})" for lv in ruleset.priorities.levels
-        )
-        return _fail(f"unknown priority {args.priority!r}; use one of {known}")
-
-    customer: CustomerFacts | None = None  # its calendar as a case of it is timed
-    if args.customer is not None:
-        customer = Policy.compile(ruleset).customer(args.customer)
-        if customer is None:
-            known = ", ".join(sorted(ruleset.customers)) or "none"
-            return _fail(f"unknown customer {args.customer!r}; customers in the rules: {known}")
-        calendar_name = customer.calendar_name
-    elif args.calendar is not None:
-        calendar_name = args.calendar
-        if calendar_name not in ruleset.calendars:
-            known = ", ".join(sorted(ruleset.calendars))
-            return _fail(f"unknown calendar {args.calendar!r}; calendars in sla.yaml: {known}")
-    else:
-        calendar_name = ruleset.default_calendar
-    calendar = ruleset.calendars[calendar_name]
-
     try:
-        created = datetime.fromisoformat(args.created.strip())
-    except ValueError:
-        return _fail(
-            f"--created {args.created!r} is not an ISO 8601 time; "
-            "e.g. 2026-11-27T15:00+10:00 or 2026-11-27T15:00 (read in the calendar's zone)"
-        )
-    naive = created.tzinfo is None
-    if naive:
-        created = created.replace(tzinfo=calendar.tz)
+        level = _priority(ruleset, args.priority)
+        customer, calendar_name = _calendar_of(ruleset, args)
+        calendar = ruleset.calendars[calendar_name]
+        created, naive = _created(args.created, calendar)
+    except _Refused as refused:
+        return _fail(str(refused))
 
     target = ruleset.response.targets[level]
     due, business, _ = target_due(calendar, created, target)
-
-    jira_name = ruleset.priorities.jira_names[level]
+    out = sys.stdout
     if customer is not None:
         print(
             f"{customer.customer.organization}: {customer.tier.name} tier, "
@@ -100,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         source = "" if args.calendar is not None else " (the default calendar)"
         print(f"calendar {calendar_name}{source}: {calendar.timezone}", file=out)
+    jira_name = ruleset.priorities.jira_names[level]
     print(f"{level} ({jira_name}) target: {describe_target(target)}", file=out)
     if naive:
         print(f"note: --created has no offset; read as {calendar.timezone} time", file=out)
@@ -115,3 +92,44 @@ def run(args: argparse.Namespace) -> int:
         listed = "; ".join(f"{d:%a %d %b %Y} {n}" for d, n in skipped)
         print(f"holidays skipped: {listed}", file=out)
     return 0
+
+
+def _priority(ruleset: RuleSet, given: str) -> str:
+    level = _level(ruleset, given)
+    if level is None:
+        known = ", ".join(
+            f"{lv} ({ruleset.priorities.jira_names[lv]})" for lv in ruleset.priorities.levels
+        )
+        raise _Refused(f"unknown priority {given!r}; use one of {known}")
+    return level
+
+
+def _calendar_of(ruleset: RuleSet, args: argparse.Namespace) -> tuple[CustomerFacts | None, str]:
+    """The customer asked about (None: none) and the calendar its cases are timed in:
+    ``--customer``'s, else ``--calendar``, else the rules' default calendar."""
+    if args.customer is not None:
+        customer = Policy.compile(ruleset).customer(args.customer)
+        if customer is None:
+            known = ", ".join(sorted(ruleset.customers)) or "none"
+            raise _Refused(f"unknown customer {args.customer!r}; customers in the rules: {known}")
+        return customer, customer.calendar_name
+    if args.calendar is not None:
+        if args.calendar not in ruleset.calendars:
+            known = ", ".join(sorted(ruleset.calendars))
+            raise _Refused(f"unknown calendar {args.calendar!r}; calendars in sla.yaml: {known}")
+        return None, args.calendar
+    return None, ruleset.default_calendar
+
+
+def _created(given: str, calendar: BusinessCalendar) -> tuple[datetime, bool]:
+    """``--created`` as a time, and whether it had no offset (read in the calendar's zone)."""
+    try:
+        created = datetime.fromisoformat(given.strip())
+    except ValueError:
+        raise _Refused(
+            f"--created {given!r} is not an ISO 8601 time; "
+            "e.g. 2026-11-27T15:00+10:00 or 2026-11-27T15:00 (read in the calendar's zone)"
+        ) from None
+    if created.tzinfo is None:
+        return created.replace(tzinfo=calendar.tz), True
+    return created, False
