@@ -379,6 +379,23 @@ def test_post_answered_by_a_bare_502_is_ambiguous() -> None:
     assert caught.value.ambiguous and caught.value.status == 502 and len(responses.calls) == 1
 
 
+@pytest.mark.parametrize("status", [500, 502, 504])
+@responses.activate
+def test_post_answered_by_another_5xx_with_retry_after_is_ambiguous_not_repeated(
+    status: int,
+) -> None:
+    """Only a 503 with Retry-After says the server turned the request away; a proxy's
+    502 or 504 (or a 500) may come after Jira saved the comment, Retry-After or not."""
+    url = f"{BASE}/rest/api/2/issue/SUP-1/comment"
+    responses.post(url, status=status, headers={"Retry-After": "5"})
+    responses.post(url, status=201, json={"id": "2"})
+    sleep = FakeSleep()
+    with pytest.raises(JiraError) as caught:
+        make(sleep=sleep).add_comment("SUP-1", "SUP-1: hello", internal=False)
+    assert caught.value.ambiguous and caught.value.status == status
+    assert len(responses.calls) == 1 and sleep.waits == []
+
+
 @responses.activate
 def test_post_is_retried_when_it_provably_did_not_land() -> None:
     url = f"{BASE}/rest/api/2/issue/SUP-1/comment"

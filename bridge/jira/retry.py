@@ -129,8 +129,10 @@ def classify_response(
         return None
     retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
     kind = "429" if status == 429 else "5xx"
-    if not idempotent and status != 429 and retry_after is None:
-        # The server may have done the work before failing: not ours to repeat.
+    if not idempotent and not (status == 429 or (status == 503 and retry_after is not None)):
+        # The server may have done the work before failing (a proxy's 502 or 504 may come
+        # after Jira saved the comment, Retry-After or not): not ours to repeat.  Only a
+        # 429 and a 503 with Retry-After say the request was turned away.
         return None
     return Transient(
         kind, f"HTTP {status}", status=status, retry_after=retry_after, response=response
