@@ -9,6 +9,7 @@ gets its named engineer, Jane.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from e2e_helpers import (
 
 from bridge import cli
 from bridge.rules.load import load_ruleset
+from bridge.sandbox.store import User
 
 BNE = ZoneInfo("Australia/Brisbane")
 NYC = ZoneInfo("America/New_York")
@@ -344,3 +346,26 @@ def test_defect_5_shipped_calendars_close_on_the_days_the_city_does(
     assert end_state(sb, bank_holiday).field("Response due") == datetime(2026, 9, 1, 11, tzinfo=LON)
     text = explain(bank_holiday, write_config(sb, tmp_path), sb.now, capsys)
     assert "closed between creation and due: Mon 31 Aug 2026 Late Summer Bank Holiday" in text
+
+
+# ----------------------------------------------------------------- automation (Cloud)
+
+
+def test_an_automations_public_reply_is_no_initial_response(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """Jira Cloud names an app's system account ``accountType: "app"`` (Automation for
+    Jira, an integration).  Its automatic public "we have received your request" is not
+    an agent's initial response: the clock runs on and breaches."""
+    sb = sandbox_factory(seed="empty", flavour="cloud", now=t(24, 9, 1))
+    robot = User("app-automation", "automation@connect.example", "Automation for Jira", "app")
+    sb.store.add_user(dataclasses.replace(robot, token="robot-token"))
+    key = new_case(sb, priority="Blocker", created=t(24, 9))
+    robot_session = sb.session(robot.email)
+    url = f"{sb.url}/rest/api/2/issue/{key}/comment"
+    assert robot_session.post(url, json={"body": "We have received your request."}).ok
+    sb.set_now(t(24, 13, 30))
+    bridges(sb).cycle()
+    issue = end_state(sb, key)
+    assert (issue.field("SLA state"), issue.field("Response due")) == ("breached", t(24, 13))
+    assert "sla-breached" in issue.labels

@@ -116,6 +116,22 @@ def test_engineer_change_is_respected_and_due_uses_it():
     assert any("engineer's choice respected" in e.text for e in desired.explanation)
 
 
+def test_an_apps_priority_change_is_a_request_the_rules_weigh_not_an_engineers_choice():
+    # an automation (Cloud accountType "app") made the staging case Critical: the rules
+    # still apply (a non-production case is at most P3), as for a customer's request
+    case = snapshot(
+        priority="Critical",
+        extra_fields={"environment": "Staging"},
+        priority_history=[("2026-11-30T09:10:00+10:00", "Major", "Critical", Actor.APP)],
+    )
+    desired = run(case)
+    assert desired.priority == "P4"
+    assert (
+        desired.priority_reason == "P4: requested P2, then Non-production systems are P4: P2 -> P4"
+    )
+    assert any("by an app" in e.text for e in desired.explanation)
+
+
 def test_engineer_raising_to_p1_recomputes_the_due_time_from_creation():
     case = snapshot(
         priority="Blocker",

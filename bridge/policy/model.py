@@ -374,6 +374,10 @@ class Actor(StrEnum):
     CUSTOMER = "customer"  # a JSM portal customer (accountType "customer")
     ENGINEER = "engineer"  # an agent who is not the bridge
     BRIDGE = "bridge"  # the bridge's own account
+    #: an app's system account (Cloud's accountType "app": Automation for Jira, an
+    #: integration): not an agent, so its public comment (an automatic "we have received
+    #: your request") is no response and its priority change is no engineer's choice
+    APP = "app"
     UNKNOWN = "unknown"
 
 
@@ -386,9 +390,10 @@ class Person:
 
     @property
     def agent(self) -> bool:
-        """An engineer or the bridge: someone raising a case on a customer's behalf,
-        whom no contact list restricts and who finds no customer for a case."""
-        return self.actor is Actor.ENGINEER or self.actor is Actor.BRIDGE
+        """An engineer, the bridge or an app (an integration): someone raising a case on
+        a customer's behalf, whom no contact list restricts and who finds no customer
+        for a case."""
+        return self.actor is Actor.ENGINEER or self.actor is Actor.BRIDGE or self.actor is Actor.APP
 
     @property
     def ids(self) -> tuple[str, ...]:

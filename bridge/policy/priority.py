@@ -438,6 +438,7 @@ def actor_text(actor: Actor) -> str:
         Actor.CUSTOMER: "the customer",
         Actor.ENGINEER: "an engineer",
         Actor.BRIDGE: "the bridge",
+        Actor.APP: "an app",
         Actor.UNKNOWN: "an unknown account",
     }[actor]
 

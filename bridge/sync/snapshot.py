@@ -71,7 +71,10 @@ def to_person(
     The actor: the bridge's own account → BRIDGE; ``accountType: "customer"`` →
     CUSTOMER; a user one of whose case-folded identities (e-mail, name, key, id) is in
     ``customers`` (for Data Center, where users carry no ``accountType``: see
-    `bridge.sync.customers`) → CUSTOMER; anyone else → ENGINEER.
+    `bridge.sync.customers`) → CUSTOMER; ``accountType: "app"`` (Cloud: "system account
+    used for Connect applications and OAuth to represent external systems", the User
+    schema of the platform REST API) → APP; anyone else → ENGINEER.  Data Center tells
+    no app apart from a person: an automation there acts as the user it runs as.
     """
     if not isinstance(user, Mapping):
         return None
@@ -81,6 +84,8 @@ def to_person(
         actor = Actor.BRIDGE
     elif account_type == "customer" or (account_type is None and any(i in customers for i in ids)):
         actor = Actor.CUSTOMER
+    elif account_type == "app":
+        actor = Actor.APP
     elif ids:
         actor = Actor.ENGINEER
     else:
