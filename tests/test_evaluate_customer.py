@@ -151,6 +151,20 @@ def test_a_contact_listed_by_account_id_counts_for_the_other_cases_of_its_month(
     assert "over-quota" in fifth.labels_present
 
 
+def test_a_case_naming_no_organisation_finds_its_customer_by_a_contact_listed_by_account_id():
+    """A reporter whose e-mail Jira hides is found by the account id the customer lists,
+    as the contact rule matches either id: the case is the customer's, by an authorised
+    contact, not an unknown customer's."""
+    hidden = Person("acc-ann", "Ann", None, Actor.CUSTOMER)
+    acme = replace(ACME, contacts=("ops@acme.example", "ACC-ANN"))
+    rules = default_ruleset(customers={**RULES.customers, "Acme Networks": acme})
+    desired = evaluate_in_cycle(
+        snapshot(organization=None, reporter=hidden), Policy.compile(rules), Cycle.start(NOW)
+    )
+    assert desired.known_customer and desired.customer == "Acme Networks"
+    assert desired.authorised_contact
+
+
 # --------------------------------------------------------------------------- quota
 
 

@@ -335,7 +335,8 @@ class Policy:
             return self._named(organization) or UNKNOWN_ORGANIZATION
         if reporter is None or reporter.agent:
             return CustomerDecision(None, "no_match")
-        listing = self.by_contact.get((reporter.email or "").strip().casefold(), ())
+        # the customers listing the reporter as a contact, by either id (`contact_of`)
+        listing = tuple(n for i in reporter.ids for n in self.by_contact.get(i, ()))
         members = tuple(
             facts.customer.organization
             for facts in map(self.customer, reporter_organizations)
