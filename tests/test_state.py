@@ -240,3 +240,43 @@ def test_a_case_recorded_with_one_id_reads_as_that_id_and_the_record_is_refilled
         # a full cycle (no rules fingerprint to compare with), which completes it again
         assert not s.cases_complete()
         assert s.get_policy() is None
+
+
+def test_an_organisation_whose_name_looks_like_a_credential_finds_its_cases(st: State) -> None:
+    """Redaction masks "Bearer" followed by a long word; an organisation's name is not a
+    secret, and its cases are looked up by it: stored as named, found as named."""
+    raised = Raised(("ann@bearer.example",), False, "Bearer authentication", None)
+    st.remember_cases(
+        [
+            ("Bearer Technologies", MonthCase("SUP-1", T0, None, raised)),
+            ("Bearer Transportation", MonthCase("SUP-2", T0, "Basic credentials4u", None)),
+        ]
+    )
+    found = st.org_cases(["Bearer Technologies", "Bearer Transportation"], T0)
+    assert found == {
+        "Bearer Technologies": (MonthCase("SUP-1", T0, None, raised),),
+        "Bearer Transportation": (MonthCase("SUP-2", T0, "Basic credentials4u", None),),
+    }
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_a_record_written_masked_is_read_again_in_full(tmp_path: Path, masked: bool) -> None:
+    """A record made before schema 8 may hold an organisation written masked: nothing
+    can unmask it, so the next cycle reads every case again (no complete record, no
+    rules fingerprint).  A record with nothing masked stays as it was."""
+    path = tmp_path / "v7.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, target=7) == 7
+    org = "bearer ***" if masked else "acme networks"
+    db.execute(
+        "INSERT INTO cases (key, organization, created, resolution, raised) VALUES "
+        "('SUP-1', ?, '2026-11-26T23:00:00.000000+00:00', NULL, NULL)",
+        (org,),
+    )
+    db.execute("INSERT INTO meta (name, value) VALUES ('cases_complete', '1')")
+    db.execute("INSERT INTO meta (name, value) VALUES ('policy', 'abc')")
+    db.close()
+
+    with State.open(path) as s:
+        assert s.cases_complete() is not masked
+        assert s.get_policy() == (None if masked else "abc")

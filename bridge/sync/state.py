@@ -17,9 +17,13 @@
   process remembers of a large site grows in SQLite's pages, not in memory.
 
 Every time is stored as a UTC ISO-8601 string of fixed shape, so text order is time order.
-Free text that came from Jira or from an error (a journal entry's detail, an organisation,
-a resolution, an SLA state, a run's counts) passes through the same redaction as every
-other byte the program writes (`bridge.logs.redact_text`): no secret reaches the file.
+Free text that came from Jira or from an error (a journal entry's detail, an SLA state, a
+run's counts) passes through the same redaction as every other byte the program writes
+(`bridge.logs.redact_text`): no secret reaches the file.  What the quota ranking matches
+against the rules and looks up by (a case's organisation, resolution, who raised it, its
+request type and product) is kept as Jira gives it: redaction masks what merely looks like
+a credential ("Bearer Technologies" would be stored as "Bearer ***"), and a key written
+masked is never found again by its real name.
 The schema is versioned in ``meta.schema_version`` and migrated forward one step at a time
 when the file is opened.  The policy layer never imports this module.
 """
@@ -37,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.logs import redact_text
+from bridge.logs import MASK, redact_text
 from bridge.policy.model import MonthCase, Raised
 
 
@@ -182,6 +186,20 @@ def _v7(db: sqlite3.Connection) -> None:
     _script(db, "DELETE FROM meta WHERE name IN ('cases_complete', 'policy')")
 
 
+def _v8(db: sqlite3.Connection) -> None:
+    # the record of cases was written through redaction, so an organisation whose name
+    # looks like a credential ("Bearer Technologies") was recorded masked and its cases
+    # never found by name.  Nothing masked can be unmasked: where any value holds the
+    # mask, the record is no longer complete and the rules' fingerprint is forgotten,
+    # so the next cycle is a full read that records every case again as Jira names it.
+    if db.execute(
+        "SELECT 1 FROM cases WHERE instr(organization, ?) OR instr(resolution, ?) "
+        "OR instr(raised, ?) LIMIT 1",
+        (MASK, MASK, MASK),
+    ).fetchone():
+        _script(db, "DELETE FROM meta WHERE name IN ('cases_complete', 'policy')")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1,
     _v2,
@@ -190,6 +208,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v5,
     _v6,
     _v7,
+    _v8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -579,9 +598,9 @@ class State:
                 [
                     (
                         c.key,
-                        redact_text(org).casefold() if org else None,
+                        org.casefold() if org else None,
                         to_iso(c.created),
-                        _text(c.resolution),
+                        c.resolution,
                         _raised_json(c.raised),
                     )
                     for org, c in cases
@@ -660,8 +679,8 @@ class State:
 def _raised_json(raised: Raised | None) -> str | None:
     if raised is None:
         return None
-    reporter = None if raised.reporter is None else [_text(i) for i in raised.reporter]
-    return json.dumps([reporter, raised.agent, _text(raised.request_type), _text(raised.product)])
+    reporter = None if raised.reporter is None else list(raised.reporter)
+    return json.dumps([reporter, raised.agent, raised.request_type, raised.product])
 
 
 def _raised(text: str | None) -> Raised | None:
