@@ -15,6 +15,7 @@ from e2e_helpers import (
     JANE,
     SAM,
     BridgeFactory,
+    add_label,
     all_keys,
     comment,
     end_state,
@@ -198,3 +199,43 @@ def test_a_state_recorded_before_both_reporter_ids_is_read_in_full_once_then_inc
     db.close()
     assert all(isinstance(ids, list) for ids in recorded), recorded
     assert one_case_changed(50) == before
+
+
+def _acme_month(sb: object) -> list[str]:
+    """Five Acme Networks cases of November (its quota is 4), oldest first."""
+    return [new_case(sb, created=t(10, day=day)) for day in (2, 3, 4, 5, 6)]  # type: ignore[arg-type]
+
+
+def _places(sb: object, keys: list[str]) -> list[str]:
+    return [end_state(sb, k).field("Cases this month") for k in keys]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_case_deleted_in_jira_stops_counting_once_a_full_read_misses_it(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """A full read finds every case in scope: a recorded case it does not find was
+    deleted (or left the scope), so an incremental cycle ranking a later case from the
+    record no longer counts it."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    keys = _acme_month(sb)
+    bridge = bridges(sb)
+    bridge.cycle()
+    assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
+    store = sb.store
+    with store.lock:  # deleted by an administrator (no agent route deletes an issue)
+        gone = store.issues.pop(keys[1])
+        del store._by_id[gone.id]
+        store._touch()
+    sb.set_now(t(10, 10))
+    assert bridge.cycle(full=True).report.full
+    live = [keys[0], *keys[2:]]
+    assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
+
+    sb.set_now(t(10, 20))
+    add_label(sb, keys[4], "triaged", by=SAM)
+    sb.set_now(t(10, 30))
+    run = bridge.cycle()
+    assert not run.report.full and keys[4] in run.keys_read
+    assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
+    assert "over-quota" not in end_state(sb, keys[4]).labels

@@ -280,3 +280,9 @@ def test_a_record_written_masked_is_read_again_in_full(tmp_path: Path, masked: b
     with State.open(path) as s:
         assert s.cases_complete() is not masked
         assert s.get_policy() == (None if masked else "abc")
+
+
+def test_keeping_only_the_cases_a_full_read_found_forgets_the_rest(st: State) -> None:
+    st.remember_cases([("Acme", MonthCase(f"SUP-{n}", T0 + timedelta(hours=n))) for n in (1, 2, 3)])
+    assert st.keep_only_cases(["SUP-1", "SUP-3", "SUP-9"]) == 1
+    assert [c.key for c in st.org_cases(["Acme"], T0)["Acme"]] == ["SUP-1", "SUP-3"]

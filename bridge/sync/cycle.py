@@ -605,7 +605,8 @@ class Engine:
         and each page is evaluated, planned and written before the next is read.  A
         case that appears between the two passes is left to the next cycle: it is
         newer than this one.  Every case read is recorded for quota ranking; once a
-        full read has finished that record is complete and later cycles rank from it.
+        full read has finished that record is complete (a recorded case it did not find
+        is forgotten, `_forget_unseen`) and later cycles rank from it.
 
         Returns the cases to process, the organisations' cases, and the ranking."""
         bad: list[tuple[str, str]] = []
@@ -628,9 +629,11 @@ class Engine:
         self._retry_later(bad, now, dry_run=dry_run)
         cached = False
         if not dry_run:
-            self.state.remember_cases(ranking)
-            if is_full:
-                self.state.set_cases_complete()
+            with self.state.batch():
+                self.state.remember_cases(ranking)
+                if is_full:
+                    self._forget_unseen(ranking, bad)
+                    self.state.set_cases_complete()
             cached = self.state.cases_complete()
         org_cases = self._org_cases(ranking, complete=is_full, cached=cached)
         if kept is not None:
@@ -650,6 +653,21 @@ class Engine:
             self._retry_later(fresh, now, dry_run=dry_run)
 
         return again(), org_cases, ranking
+
+    def _forget_unseen(
+        self, ranking: Sequence[tuple[str | None, MonthCase]], bad: Sequence[tuple[str, str]]
+    ) -> None:
+        """A full read found every case in scope: a recorded case it did not find was
+        deleted or left the scope (moved to another project), and no longer counts.  A
+        case that could not be read this time (``bad``) is kept.  With a scope that
+        selects by status, resolution or organisation (`scope_filters`) a case not found
+        may still count (resolved since, say), and the months are searched rather than
+        taken from the record: nothing is forgotten then."""
+        if self.scope_filters:
+            return
+        gone = self.state.keep_only_cases([c.key for _, c in ranking] + [k for k, _ in bad])
+        if gone:
+            log.info("cases no longer in scope are no longer counted", cases=gone)
 
     def _grouped(
         self, cases: Iterable[tuple[str | None, MonthCase]]

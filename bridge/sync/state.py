@@ -607,6 +607,15 @@ class State:
                 ],
             )
 
+    def keep_only_cases(self, keys: Iterable[str]) -> int:
+        """Forget every recorded case not among ``keys`` (what a full read of the scope
+        found); returns how many were forgotten."""
+        seen = set(keys)
+        with self._tx():
+            gone = [r[0] for r in self._db.execute("SELECT key FROM cases") if r[0] not in seen]
+            self._db.executemany("DELETE FROM cases WHERE key = ?", [(k,) for k in gone])
+        return len(gone)
+
     def instance_id(self) -> str:
         """This state file's instance id (made once): how the site lock knows its own."""
         row = self._db.execute("SELECT value FROM meta WHERE name = 'instance'").fetchone()
