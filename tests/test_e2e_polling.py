@@ -20,6 +20,7 @@ from e2e_helpers import (
     comment,
     end_state,
     new_case,
+    set_fields_as,
     set_priority,
 )
 
@@ -238,4 +239,29 @@ def test_a_case_deleted_in_jira_stops_counting_once_a_full_read_misses_it(
     run = bridge.cycle()
     assert not run.report.full and keys[4] in run.keys_read
     assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_case_moved_to_another_organisation_moves_its_old_months_later_cases_up(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """The incremental cycle that reads the moved case re-ranks the later cases of the
+    month it left, though Jira does not list them as updated: the same places a full
+    read gives."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    keys = _acme_month(sb)
+    bridge = bridges(sb)
+    bridge.cycle()
+    sb.set_now(t(10, 10))
+    bridge.cycle()
+    assert "over-quota" in end_state(sb, keys[4]).labels
+    initech = sb.store.organization_by_name("Initech Systems")
+    assert initech is not None
+    set_fields_as(sb, keys[1], JANE, {"Organizations": [initech.id]})
+    sb.set_now(t(10, 20))
+    run = bridge.cycle()
+    assert not run.report.full
+    acme = [keys[0], *keys[2:]]
+    assert _places(sb, acme) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
     assert "over-quota" not in end_state(sb, keys[4]).labels

@@ -591,6 +591,7 @@ class Engine:
         Iterable[tuple[dict[str, Any], IssueSnapshot]],
         dict[str, tuple[MonthCase, ...]],
         list[tuple[str | None, MonthCase]],
+        list[tuple[str, MonthCase]],
     ]:
         """The cases ``jql`` finds, ranked, in memory bounded by a page rather than by
         the site.
@@ -608,7 +609,9 @@ class Engine:
         full read has finished that record is complete (a recorded case it did not find
         is forgotten, `_forget_unseen`) and later cycles rank from it.
 
-        Returns the cases to process, the organisations' cases, and the ranking."""
+        Returns the cases to process, the organisations' cases, the ranking, and the
+        read cases that left the organisation they were recorded under
+        (`_left_organisations`)."""
         bad: list[tuple[str, str]] = []
         kept = self._read_if_one_page(jql, bad)
         ranking: list[tuple[str | None, MonthCase]] = []
@@ -628,16 +631,19 @@ class Engine:
         report.skipped.extend(bad)
         self._retry_later(bad, now, dry_run=dry_run)
         cached = False
+        left: list[tuple[str, MonthCase]] = []
         if not dry_run:
+            if not is_full:  # a full read ranks every case afresh: nothing follows
+                left = self._left_organisations(ranking)
             with self.state.batch():
                 self.state.remember_cases(ranking)
                 if is_full:
                     self._forget_unseen(ranking, bad)
                     self.state.set_cases_complete()
             cached = self.state.cases_complete()
-        org_cases = self._org_cases(ranking, complete=is_full, cached=cached)
+        org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=left)
         if kept is not None:
-            return kept, org_cases, ranking
+            return kept, org_cases, ranking, left
         ranked = {case.key for _, case in ranking}
         reported = {key for key, _ in bad}
 
@@ -652,7 +658,23 @@ class Engine:
             report.skipped.extend(fresh)
             self._retry_later(fresh, now, dry_run=dry_run)
 
-        return again(), org_cases, ranking
+        return again(), org_cases, ranking, left
+
+    def _left_organisations(
+        self, ranking: Sequence[tuple[str | None, MonthCase]]
+    ) -> list[tuple[str, MonthCase]]:
+        """The read cases recorded under another organisation than they now count for
+        (moved to another customer, or their organisation cleared): (the organisation
+        they were recorded under, the case).  Their old month's later cases move up a
+        place, though Jira does not list them as updated (`_quota_followers`)."""
+        recorded = self.state.case_organizations(case.key for _, case in ranking)
+        left: list[tuple[str, MonthCase]] = []
+        for name, case in ranking:
+            old = recorded.get(case.key)
+            customer = self.ruleset.customer(old)  # the record keeps names folded
+            if old and old != (name or "").casefold() and customer is not None:
+                left.append((customer.organization, case))
+        return left
 
     def _forget_unseen(
         self, ranking: Sequence[tuple[str | None, MonthCase]], bad: Sequence[tuple[str, str]]
@@ -773,8 +795,10 @@ class Engine:
         *,
         complete: bool,
         cached: bool = False,
+        left: Sequence[tuple[str, MonthCase]] = (),
     ) -> dict[str, tuple[MonthCase, ...]]:
-        """The organisations' cases for quota ranking, from the cases read (`ranking`).
+        """The organisations' cases for quota ranking, from the cases read (`ranking`),
+        and the months of the organisations ``left`` names (`_left_organisations`).
 
         When ``cases`` is the whole scope (a full read) they already are every
         case; when the local state has recorded every case (``cached``: a full read
@@ -786,7 +810,8 @@ class Engine:
         the projects of the cases read rather than in the scope (SPEC §2: the count does
         not depend on the scope's status filters; `check` warns about such a scope).
         """
-        known = [(c, n) for n, c in cases if n and self.ruleset.customer(n) is not None]
+        named = [*cases, *left]
+        known = [(c, n) for n, c in named if n and self.ruleset.customer(n) is not None]
         if not known:
             return {}
         base_jql = self.settings.jira.jql
@@ -998,7 +1023,7 @@ class Engine:
             if only_key is not None:
                 self._read_one_case(only_key, jql, now, report, dry_run=dry_run)
             else:
-                issues, org_cases, ranking = self._read_ranked(
+                issues, org_cases, ranking, left = self._read_ranked(
                     jql, now, report, dry_run=dry_run, is_full=is_full
                 )
                 self._process(issues, org_cases, now, report, dry_run=dry_run, total=len(ranking))
@@ -1006,7 +1031,7 @@ class Engine:
                     # a case whose quota position moved (resolved as a duplicate, moved to
                     # another organisation) moves the later cases of its month too, though
                     # Jira does not list them as updated: re-read those once, now
-                    followers = self._quota_followers(ranking, report.outcomes, org_cases)
+                    followers = self._quota_followers(ranking, report.outcomes, org_cases, left)
                     if followers:
                         more, bad = self._read(keys_jql(self.settings.jira.jql, followers))
                         report.skipped.extend(bad)
@@ -1249,8 +1274,11 @@ class Engine:
         ranking: list[tuple[str | None, MonthCase]],
         outcomes: list[IssueOutcome],
         org_cases: Mapping[str, tuple[MonthCase, ...]],
+        left: Sequence[tuple[str, MonthCase]] = (),
     ) -> list[str]:
-        """Keys ranked after a re-read case whose quota position changed, in its month.
+        """Keys ranked after a re-read case whose quota position changed, in its month,
+        and after a re-read case that left the organisation it was recorded under
+        (``left``), in that organisation's month: each of those moves up a place.
 
         The quota field on the issue is the memory: a plan that rewrites it means the
         case's rank changed, and with it possibly the rank of every later case."""
@@ -1259,9 +1287,8 @@ class Engine:
         moved = {o.key for o in outcomes if o.quota_moved}
         read = {case.key for _, case in ranking}
         followers: set[str] = set()
-        for name, own in ranking:
-            if own.key not in moved or not name:
-                continue
+        changed = [(name, own) for name, own in ranking if name and own.key in moved]
+        for name, own in [*changed, *left]:
             tz = self._calendar_tz(name)
             month = month_start(own.created, tz)
             for case in org_cases.get(name, ()):

@@ -607,6 +607,20 @@ class State:
                 ],
             )
 
+    def case_organizations(self, keys: Iterable[str]) -> dict[str, str | None]:
+        """The organisation each of ``keys`` was recorded under (folded; None: none), for
+        the keys recorded."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, str | None] = {}
+        for at in range(0, len(wanted), 500):  # SQLite's bound on parameters, with margin
+            chunk = wanted[at : at + 500]
+            rows = self._db.execute(
+                f"SELECT key, organization FROM cases WHERE key IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update(dict(rows.fetchall()))
+        return out
+
     def keep_only_cases(self, keys: Iterable[str]) -> int:
         """Forget every recorded case not among ``keys`` (what a full read of the scope
         found); returns how many were forgotten."""
