@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
+from e2e_helpers import BridgeFactory, end_state, new_case, write_config
 from policy_factories import (
     JANE,
     at,
@@ -730,3 +731,64 @@ def test_a_lead_restyles_the_page_with_a_template_of_their_own_escaping_included
     page = to_html(odd_named_report(), template=template)
     assert page.startswith("<h1>2026-11</h1>")
     assert "<p>R&amp;D &lt;Labs&gt; &#34;x&#34;</p>" in page  # autoescaped
+
+
+# ------------------------------------------------- ranked among the cases a cycle ranks
+
+
+def report_totals(
+    sb: Sandbox,
+    tmp_path: Path,
+    month: str,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    jql: str | None = None,
+) -> dict[str, dict[str, str]]:
+    """``jsm-bridge report`` against ``sb`` (scoped by ``jql``): each customer's CSV row."""
+    config = write_config(sb, tmp_path)
+    if jql is not None:
+        tree = yaml.safe_load(config.read_text(encoding="utf-8"))
+        tree["jira"]["jql"] = jql
+        config.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    args = ["report", "--config", str(config), "--month", month, "--out", str(out)]
+    code = main([*args, "--now", sb.now.isoformat()])
+    assert code == 0, capsys.readouterr()
+    rows = csv.DictReader(io.StringIO((out / "report.csv").read_text(encoding="utf-8")))
+    return {r["organization"]: r for r in rows if r["priority"] == "all"}
+
+
+@pytest.mark.usefixtures("no_token")
+def test_a_workshop_refused_by_one_earlier_in_the_contract_year_is_not_counted(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Initech (contract year from 1 April) had its one workshop a year in May: the
+    November one is not entitled, so the cycle gives it no quota place, and the report,
+    reading only November's cases, must not count it either."""
+    sb = sandbox_factory(seed="empty", now=SANDBOX_NOW)
+    london = ZoneInfo("Europe/London")
+    workshop = "Architecture workshop"
+    new_case(
+        sb,
+        created=datetime(2026, 5, 12, 10, tzinfo=london),
+        org="Initech Systems",
+        request_type=workshop,
+    )
+    asked = new_case(
+        sb,
+        created=datetime(2026, 11, 16, 10, tzinfo=london),
+        org="Initech Systems",
+        request_type=workshop,
+    )
+    plain = new_case(sb, created=datetime(2026, 11, 17, 10, tzinfo=london), org="Initech Systems")
+    bridges(sb).cycle()
+    assert "not-entitled" in end_state(sb, asked).labels
+    assert end_state(sb, asked).field("Cases this month") is None
+    assert end_state(sb, plain).field("Cases this month") == "1 of 12"
+
+    initech = report_totals(sb, tmp_path, "2026-11", capsys)["Initech Systems"]
+    assert (initech["cases"], initech["counted"], initech["excluded"]) == ("2", "1", "1")

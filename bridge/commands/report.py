@@ -1,9 +1,9 @@
 """``jsm-bridge report --month YYYY-MM``: per-customer SLA compliance and quota usage.
 
-Reads the month's cases in ONE search (the scope, created from a day before the
-month to a day after it, so every customer's calendar zone is covered), builds
-the organisations' cases for quota ranking from that same read (each case under
-the customer it counts for, as a cycle ranks it), evaluates each case read with
+Reads the month's cases in one search (the scope, created from a day before the
+month to a day after it, so every customer's calendar zone is covered), ranks
+each case among the cases a cycle ranks it among (`Engine.month_org_cases`, one
+more search: its month, or its contract year for a usage-limited request), evaluates each case read with
 the cycle's own `Engine.evaluate` at ``--now``, keeps those created in the month
 in their customer's zone, and aggregates (`bridge.report.compute`).  Read-only: nothing is written to Jira,
 and the bridge's state database is not opened (an in-memory one stands in).
@@ -42,7 +42,6 @@ from bridge.commands._runtime import (
 from bridge.jira.fields import parse_jira_datetime
 from bridge.jira.port import JiraError
 from bridge.logs import redact_text
-from bridge.policy.cycle import group_org_cases
 from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 from bridge.report.compute import (
     MonthError,
@@ -91,7 +90,9 @@ def evaluate_month(
     """The month's cases evaluated at ``now``, and the ones skipped (key, why).
 
     The cases read (the month and a day either side) are ranked as a cycle ranks them,
-    which finds the customer each counts under; the month's are the ones created in it
+    which finds the customer each counts under, among the cases a cycle ranks them
+    among (`Engine.month_org_cases`: the month's, or the contract year's for a
+    usage-limited request); the month's are the ones created in it
     in that customer's zone (`in_month`), the rule the cycle's quota count follows: a
     case naming no organisation counts in its reporter's customer's month, in that
     customer's zone.  Only they are evaluated.
@@ -117,7 +118,7 @@ def evaluate_month(
         else:
             snapshots.append(engine.as_read(snap))
     ranking = engine.ranking(snapshots)
-    cycle = engine.start_cycle(group_org_cases(ranking), now)
+    cycle = engine.start_cycle(engine.month_org_cases(ranking), now)
     evaluated: list[tuple[IssueSnapshot, Desired]] = []
     for snap, (customer, _) in zip(snapshots, ranking, strict=True):
         if not in_month(snap, month, engine.compiled, customer):

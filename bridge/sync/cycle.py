@@ -840,6 +840,17 @@ class Engine:
             owner=self._owner,
         )
 
+    def month_org_cases(
+        self, cases: Sequence[tuple[str | None, MonthCase]]
+    ) -> dict[str, tuple[MonthCase, ...]]:
+        """The organisations' cases the ranked ``cases`` are ranked among, searched as a
+        cycle that has not read the whole scope searches them (`_org_cases`): from each
+        case's month, or its contract year when it asks for a usage-limited entitlement,
+        in the scope or, when the scope filters (`scope_filters`), in the cases'
+        projects.  `report` ranks with it, so a case's quota place there is the one a
+        cycle writes on it."""
+        return self._org_cases(cases, complete=False)
+
     def _owner(self, snapshot: IssueSnapshot) -> str | None:
         """The customer a case naming no organisation belongs to, found as the cycle's
         own read finds it (`_with_memberships`, then `customer_name`): from its
