@@ -20,6 +20,7 @@ from bridge.sync.poll import (
     read_issues,
     scope_field_clauses,
     scope_jql,
+    scope_projects,
     scope_status_clauses,
 )
 from bridge.sync.snapshot import SnapshotError
@@ -317,3 +318,16 @@ def test_the_scope_clauses_that_leave_cases_of_a_customers_month_out(
 ) -> None:
     assert scope_field_clauses(jql, ["Organizations", "cf[10002]"]) == by_organisation
     assert scope_status_clauses(jql) == by_status
+
+
+@pytest.mark.parametrize(
+    ("jql", "projects"),
+    [
+        ("project = SUP AND resolution = EMPTY", ["SUP"]),
+        ('project in (SUP, "Ops Desk") AND status != Closed ORDER BY key', ["Ops Desk", "SUP"]),
+        ("PROJECT='SUP' AND project != OPS AND project not in (X)", ["SUP"]),
+        ('resolution = EMPTY AND summary ~ "project = SUP"', []),
+    ],
+)
+def test_the_projects_a_scope_names(jql: str, projects: list[str]) -> None:
+    assert scope_projects(jql) == projects

@@ -93,6 +93,8 @@ from bridge.sync.poll import (
     keys_jql,
     org_month_cases,
     organization_names,
+    project_of,
+    projects_jql,
     read_comments,
     read_issues,
     scope_and,
@@ -816,8 +818,7 @@ class Engine:
             return {}
         base_jql = self.settings.jira.jql
         if self.scope_filters:
-            projects = sorted({c.key.rsplit("-", 1)[0] for c, _ in known})
-            base_jql = f"project in ({', '.join(jql_string(p) for p in projects)})"
+            base_jql = projects_jql(project_of(c.key) for c, _ in known)
             complete = cached = False
         if complete:
             return self._grouped(cases)

@@ -155,6 +155,49 @@ def scope_status_clauses(base_jql: str) -> list[str]:
     return _clauses(base_jql, _CLAUSE)
 
 
+#: ``project = X`` and ``project in (X, Y)`` (not ``!=`` nor ``not in``)
+_PROJECTS = re.compile(
+    r"""\bproject\s*(?:=\s*("[^"]*"|'[^']*'|[\w-]+)|in\s*\(([^)]*)\))""", re.IGNORECASE
+)
+
+
+def scope_projects(base_jql: str) -> list[str]:
+    """The projects the scope names (``project = SUP``, ``project in (SUP, OPS)``), as
+    written: where a month's cases are counted when the scope's cases are not all of
+    them (`projects_jql`), even when the scope finds none of the month's now."""
+    found: list[str] = []
+    for match in _PROJECTS.finditer(_blank_quotes(base_jql)):  # not inside a literal
+        one, many = match.span(1), match.span(2)
+        listed = [base_jql[slice(*one)]] if one[0] >= 0 else base_jql[slice(*many)].split(",")
+        found.extend(p.strip().strip("\"'") for p in listed)
+    return sorted({p for p in found if p})
+
+
+def projects_jql(projects: Iterable[str]) -> str:
+    """The cases of ``projects`` (keys or names), whatever their status: where a
+    customer's month is counted when the scope selects by status, resolution or
+    organisation (`scope_status_clauses`, `scope_field_clauses`)."""
+    listed = ", ".join(jql_string(p) for p in sorted(set(projects)))
+    return f"project in ({listed})"
+
+
+def project_of(key: str) -> str:
+    """``"SUP-12"`` → ``"SUP"``."""
+    return key.rsplit("-", 1)[0]
+
+
+def customers_clause(
+    fieldmap: FieldMap | None, organizations: Iterable[str], *, unnamed: bool
+) -> str:
+    """The cases naming one of ``organizations`` (and with ``unnamed``, those naming
+    none: such a case counts for the customer its reporter belongs to)."""
+    clause = field_clause(fieldmap, "organization", "Organizations")
+    listed = ", ".join(jql_string(n) for n in sorted(organizations))
+    return (
+        f"({clause} in ({listed}) OR {clause} is EMPTY)" if unnamed else f"{clause} in ({listed})"
+    )
+
+
 def organization_names(fieldmap: FieldMap | None, configured: str | None = None) -> list[str]:
     """The names JQL may give the organisation field: as the site names it and by its id
     (``cf[10002]``); without the site, as the config names it (``configured``)."""
@@ -641,15 +684,9 @@ def org_month_cases(
     out: dict[str, list[MonthCase]] = {name: [] for name in wanted.values()}
     if not wanted:
         return {}
-    clause = field_clause(fieldmap, "organization", "Organizations")
-    listed = ", ".join(jql_string(n) for n in sorted(wanted.values()))
     # a case naming no organisation counts for the customer its reporter belongs to
     # (``owner``: that customer's name for such a case, or None)
-    orgs = (
-        f"{clause} in ({listed})"
-        if owner is None
-        else f"({clause} in ({listed}) OR {clause} is EMPTY)"
-    )
+    orgs = customers_clause(fieldmap, wanted.values(), unnamed=owner is not None)
     jql = f"{_scope(base_jql)} AND {orgs} AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
     for _, snapshot in read_issues(
         port,
