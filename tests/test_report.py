@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
-from e2e_helpers import BridgeFactory, end_state, new_case, write_config
+from e2e_helpers import BridgeFactory, end_state, new_case, transition, write_config
 from policy_factories import (
     JANE,
     at,
@@ -792,3 +792,38 @@ def test_a_workshop_refused_by_one_earlier_in_the_contract_year_is_not_counted(
 
     initech = report_totals(sb, tmp_path, "2026-11", capsys)["Initech Systems"]
     assert (initech["cases"], initech["counted"], initech["excluded"]) == ("2", "1", "1")
+
+
+@pytest.mark.usefixtures("no_token")
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_with_a_scope_of_open_cases_the_report_counts_the_months_resolved_ones(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Scope ``resolution = EMPTY``: Acme's three cases resolved earlier this month count
+    (SPEC §2: the count does not depend on the scope), so the open ones are 4 and 5 of
+    4 on the cases, and the report says 5 cases, 1 over quota, with the resolved ones
+    in its compliance figures."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    start = SANDBOX_NOW - timedelta(days=2)
+    for n in range(3):
+        key = new_case(sb, created=start + timedelta(minutes=n))
+        transition(sb, key, "Resolve")
+    open_keys = [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(2)]
+    scope = "project = SUP AND resolution = EMPTY"
+    bridges(sb, flavour=flavour, jql=scope).cycle()
+    assert [end_state(sb, k).field("Cases this month") for k in open_keys] == ["4 of 4", "5 of 4"]
+
+    acme = report_totals(sb, tmp_path, "2026-11", capsys, jql=scope)["Acme Networks"]
+    assert (acme["cases"], acme["counted"], acme["over_quota"]) == ("5", "5", "1")
+    # resolved now, after their due time: missed, beside the two open ones breached
+    assert (acme["missed"], acme["breached"]) == ("3", "2")
+
+    # once all are resolved the scope finds none of them; the report still counts five
+    for key in open_keys:
+        transition(sb, key, "Resolve")
+    acme = report_totals(sb, tmp_path, "2026-11", capsys, jql=scope)["Acme Networks"]
+    assert (acme["cases"], acme["counted"], acme["missed"]) == ("5", "5", "5")

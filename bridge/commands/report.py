@@ -1,12 +1,15 @@
 """``jsm-bridge report --month YYYY-MM``: per-customer SLA compliance and quota usage.
 
-Reads the month's cases in one search (the scope, created from a day before the
-month to a day after it, so every customer's calendar zone is covered), ranks
-each case among the cases a cycle ranks it among (`Engine.month_org_cases`, one
-more search: its month, or its contract year for a usage-limited request), evaluates each case read with
-the cycle's own `Engine.evaluate` at ``--now``, keeps those created in the month
-in their customer's zone, and aggregates (`bridge.report.compute`).  Read-only: nothing is written to Jira,
-and the bridge's state database is not opened (an in-memory one stands in).
+Reads the month's cases (the scope's, created from a day before the month to a
+day after it, so every customer's calendar zone is covered; with a scope that
+selects by status, resolution or organisation, the customers' cases of those days
+in its projects as well: `read_month`), ranks each among the cases a cycle ranks
+it among (`Engine.month_org_cases`, one more search: its month, or its contract
+year for a usage-limited request), evaluates each case read with the cycle's own
+`Engine.evaluate` at ``--now``, keeps those created in the month in their
+customer's zone, and aggregates (`bridge.report.compute`).  Read-only: nothing is
+written to Jira, and the bridge's state database is not opened (an in-memory one
+stands in).
 
 Prints the table; writes ``report.csv`` and ``report.html`` to ``--out``
 (default ``report-YYYY-MM/``) and prints their paths.  Exit 0; 2 for a bad
@@ -52,7 +55,15 @@ from bridge.report.compute import (
     parse_month,
 )
 from bridge.report.render import terminal, to_csv, to_html
-from bridge.sync.poll import jql_datetime, read_issues, scope_and
+from bridge.sync.poll import (
+    customers_clause,
+    jql_datetime,
+    project_of,
+    projects_jql,
+    read_issues,
+    scope_and,
+    scope_projects,
+)
 from bridge.sync.snapshot import SnapshotError
 
 #: Zones run from UTC-12 to UTC+14: a day either side of the month in UTC covers them all.
@@ -84,25 +95,13 @@ def _may_be_in_month(created: datetime, month: str, ruleset: RuleSet) -> bool:
     return any(month_of(created, cal.tz) == month for cal in ruleset.calendars.values())
 
 
-def evaluate_month(
-    runtime: Runtime, month: str, now: datetime
-) -> tuple[list[tuple[IssueSnapshot, Desired]], list[tuple[str, str]]]:
-    """The month's cases evaluated at ``now``, and the ones skipped (key, why).
-
-    The cases read (the month and a day either side) are ranked as a cycle ranks them,
-    which finds the customer each counts under, among the cases a cycle ranks them
-    among (`Engine.month_org_cases`: the month's, or the contract year's for a
-    usage-limited request); the month's are the ones created in it
-    in that customer's zone (`in_month`), the rule the cycle's quota count follows: a
-    case naming no organisation counts in its reporter's customer's month, in that
-    customer's zone.  Only they are evaluated.
-
-    Raises `JiraError` when Jira fails outright.
-    """
-    site, ruleset, engine = runtime.site, runtime.ruleset, runtime.engine
-    jql = month_jql(runtime.settings.jira.jql, month, site.user_tz)
+def _read_month(
+    runtime: Runtime, jql: str, month: str, skipped: list[tuple[str, str]]
+) -> list[IssueSnapshot]:
+    """The cases ``jql`` finds, as the cycle's read completes them (`Engine.as_read`);
+    those that cannot be read and may be of ``month`` are added to ``skipped``."""
+    site, engine = runtime.site, runtime.engine
     snapshots: list[IssueSnapshot] = []
-    skipped: list[tuple[str, str]] = []
     for raw, snap in read_issues(
         runtime.client,
         jql,
@@ -113,10 +112,62 @@ def evaluate_month(
         datacenter=site.flavour == "datacenter",
     ):
         if isinstance(snap, SnapshotError):
-            if _skipped_in_month(raw, month, ruleset):
+            if _skipped_in_month(raw, month, engine.ruleset):
                 skipped.append((snap.key, snap.problem))
         else:
             snapshots.append(engine.as_read(snap))
+    return snapshots
+
+
+def read_month(runtime: Runtime, month: str) -> tuple[list[IssueSnapshot], list[tuple[str, str]]]:
+    """The cases of ``month`` and a day either side that the report covers, and the ones
+    that could not be read (key, why).
+
+    They are the scope's.  A scope that selects cases by status, resolution or
+    organisation (``resolution = EMPTY``) leaves out cases its customers' months hold,
+    and a cycle counts those too (`Engine.scope_filters`): the customers' cases of the
+    same days are then read as well, in the projects the scope names or its cases are
+    in, whatever their status (`projects_jql`), so the report's figures cover each
+    customer's month, not only what the scope still selects.
+    """
+    site, engine = runtime.site, runtime.engine
+    scope = runtime.settings.jira.jql
+    skipped: list[tuple[str, str]] = []
+    snapshots = _read_month(runtime, month_jql(scope, month, site.user_tz), month, skipped)
+    if not engine.scope_filters:
+        return snapshots, skipped
+    seen = {s.key for s in snapshots} | {key for key, _ in skipped}
+    projects = set(scope_projects(scope)) | {project_of(key) for key in seen}
+    names = [c.organization for c in engine.ruleset.customers.values()]
+    if not projects or not names:
+        return snapshots, skipped
+    counted = f"{projects_jql(projects)} AND {customers_clause(site.fieldmap, names, unnamed=True)}"
+    more: list[tuple[str, str]] = []
+    for snap in _read_month(runtime, month_jql(counted, month, site.user_tz), month, more):
+        # a case naming no organisation is read for its reporter's customer, if any
+        if snap.key not in seen and engine.ruleset.customer(engine.customer_name(snap)):
+            snapshots.append(snap)
+    skipped.extend((key, why) for key, why in more if key not in seen)
+    return snapshots, skipped
+
+
+def evaluate_month(
+    runtime: Runtime, month: str, now: datetime
+) -> tuple[list[tuple[IssueSnapshot, Desired]], list[tuple[str, str]]]:
+    """The month's cases evaluated at ``now``, and the ones skipped (key, why).
+
+    The cases read (`read_month`: the month and a day either side) are ranked as a
+    cycle ranks them, which finds the customer each counts under, among the cases a
+    cycle ranks them among (`Engine.month_org_cases`: the month's, or the contract
+    year's for a usage-limited request, whatever the scope leaves out); the month's
+    are the ones created in it in that customer's zone (`in_month`), the rule the
+    cycle's quota count follows: a case naming no organisation counts in its
+    reporter's customer's month, in that customer's zone.  Only they are evaluated.
+
+    Raises `JiraError` when Jira fails outright.
+    """
+    engine = runtime.engine
+    snapshots, skipped = read_month(runtime, month)
     ranking = engine.ranking(snapshots)
     cycle = engine.start_cycle(engine.month_org_cases(ranking), now)
     evaluated: list[tuple[IssueSnapshot, Desired]] = []
