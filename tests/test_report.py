@@ -736,6 +736,29 @@ def test_a_lead_restyles_the_page_with_a_template_of_their_own_escaping_included
 # ------------------------------------------------- ranked among the cases a cycle ranks
 
 
+def scoped_config(sb: Sandbox, tmp_path: Path, jql: str | None) -> Path:
+    config = write_config(sb, tmp_path)
+    if jql is not None:
+        tree = yaml.safe_load(config.read_text(encoding="utf-8"))
+        tree["jira"]["jql"] = jql
+        config.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+    return config
+
+
+def report_places(sb: Sandbox, tmp_path: Path, month: str, jql: str) -> dict[str, str | None]:
+    """Each case's quota place in the report, as a cycle writes it ("4 of 4")."""
+    args = argparse.Namespace(config=str(scoped_config(sb, tmp_path, jql)), rules=None)
+    runtime = connect(*load_config(args), state_path=":memory:")
+    try:
+        evaluated, _ = evaluate_month(runtime, month, sb.now)
+    finally:
+        runtime.close()
+    return {
+        s.key: f"{d.quota.used} of {d.quota.limit}" if d.quota is not None else None
+        for s, d in evaluated
+    }
+
+
 def report_totals(
     sb: Sandbox,
     tmp_path: Path,
@@ -745,11 +768,7 @@ def report_totals(
     jql: str | None = None,
 ) -> dict[str, dict[str, str]]:
     """``jsm-bridge report`` against ``sb`` (scoped by ``jql``): each customer's CSV row."""
-    config = write_config(sb, tmp_path)
-    if jql is not None:
-        tree = yaml.safe_load(config.read_text(encoding="utf-8"))
-        tree["jira"]["jql"] = jql
-        config.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+    config = scoped_config(sb, tmp_path, jql)
     out = tmp_path / "out"
     capsys.readouterr()
     args = ["report", "--config", str(config), "--month", month, "--out", str(out)]
@@ -815,7 +834,15 @@ def test_with_a_scope_of_open_cases_the_report_counts_the_months_resolved_ones(
     open_keys = [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(2)]
     scope = "project = SUP AND resolution = EMPTY"
     bridges(sb, flavour=flavour, jql=scope).cycle()
-    assert [end_state(sb, k).field("Cases this month") for k in open_keys] == ["4 of 4", "5 of 4"]
+    written = {k: end_state(sb, k).field("Cases this month") for k in open_keys}
+    assert list(written.values()) == ["4 of 4", "5 of 4"]
+    places = report_places(sb, tmp_path, "2026-11", scope)
+    assert {k: places[k] for k in open_keys} == written
+    assert sorted(p for k, p in places.items() if k not in written) == [
+        "1 of 4",
+        "2 of 4",
+        "3 of 4",
+    ]
 
     acme = report_totals(sb, tmp_path, "2026-11", capsys, jql=scope)["Acme Networks"]
     assert (acme["cases"], acme["counted"], acme["over_quota"]) == ("5", "5", "1")
