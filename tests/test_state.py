@@ -286,3 +286,57 @@ def test_keeping_only_the_cases_a_full_read_found_forgets_the_rest(st: State) ->
     st.remember_cases([("Acme", MonthCase(f"SUP-{n}", T0 + timedelta(hours=n))) for n in (1, 2, 3)])
     assert st.keep_only_cases(["SUP-1", "SUP-3", "SUP-9"]) == 1
     assert [c.key for c in st.org_cases(["Acme"], T0)["Acme"]] == ["SUP-1", "SUP-3"]
+
+
+def test_a_v8_journal_upgrades_with_its_open_intents_unlanded_and_its_done_entries_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v8.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, target=8) == 8
+    db.execute(
+        "INSERT INTO journal (key, action_id, kind, detail, intent_at, done_at, sent_at, "
+        "unconfirmed) VALUES "
+        "('SUP-1', 't1', 'transition', 'Escalated', '2026-11-26T23:00:00.000000+00:00', NULL, "
+        "'2026-11-26T23:00:00.000000+00:00', 1), "
+        "('SUP-1', 'c1', 'comment', NULL, '2026-11-26T23:00:00.000000+00:00', "
+        "'2026-11-26T23:00:01.000000+00:00', '2026-11-26T23:00:00.000000+00:00', 0)"
+    )
+    db.close()
+
+    with State.open(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        [intent] = s.pending_intents("SUP-1")
+        # recorded before the answer was kept: checked on the issue as before, not trusted
+        assert (intent.action_id, intent.unconfirmed, intent.landed) == ("t1", True, False)
+        assert s.journal_done_actions("SUP-1") == {
+            "c1": datetime(2026, 11, 26, 23, 0, 1, tzinfo=UTC)
+        }
+        s.journal_landed("SUP-1", "t1")
+        [intent] = s.pending_intents("SUP-1")
+        assert intent.landed and not intent.unconfirmed
+
+
+def test_a_landed_intent_is_open_until_done_and_a_new_intent_is_not_landed(st: State) -> None:
+    st.journal_intent("SUP-1", "c1", "comment", at=T0)
+    st.journal_landed("SUP-1", "c1")
+    assert [i.landed for i in st.pending_intents()] == [True]
+    st.journal_intent("SUP-1", "c1", "comment", at=T0)  # sent again: its answer is awaited
+    assert [i.landed for i in st.pending_intents()] == [False]
+    st.journal_landed("SUP-1", "c1")
+    st.journal_done("SUP-1", "c1", at=T0)
+    st.journal_landed("SUP-1", "c1")  # no effect on a done entry
+    assert st.pending_intents() == []
+    assert st.journal_done_actions("SUP-1") == {"c1": T0.astimezone(UTC)}
+    assert st.journal_done_actions("SUP-2") == {}
+
+
+def test_pruning_forgets_only_done_entries_older_than_the_bound(st: State) -> None:
+    st.journal_intent("SUP-1", "old", "comment", at=T0)
+    st.journal_done("SUP-1", "old", at=T0)
+    st.journal_intent("SUP-1", "new", "comment", at=T0)
+    st.journal_done("SUP-1", "new", at=T0 + timedelta(days=8))
+    st.journal_intent("SUP-1", "open", "comment", at=T0)  # never pruned, however old
+    assert st.prune_journal(T0 + timedelta(days=1)) == 1
+    assert set(st.journal_done_actions("SUP-1")) == {"new"}
+    assert [i.action_id for i in st.pending_intents()] == ["open"]

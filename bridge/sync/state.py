@@ -4,8 +4,12 @@
 * per issue the **next time-driven moment** (a ladder step, at-risk, due), because Jira
   cannot be searched for it: issues whose moment has passed are re-read even if unchanged;
 * the **action journal**: a comment or transition is recorded as an *intent* before it is
-  sent and marked *done* once the issue's ledger records it, so a crash in between is
-  noticed on the next run and the write is checked on the issue instead of repeated;
+  sent (each action id of a merged comment), marked *landed* when Jira answers that it
+  succeeded and *done* once the issue's ledger records it, so a crash or a failed ledger
+  write in between is noticed on the next run: a landed write is recorded as it is, any
+  other is checked on the issue instead of repeated.  Done entries are kept
+  `JOURNAL_KEEP` (the planner counts them as in the ledger while a search may still show
+  the ledger as it was), then pruned;
 * **run history** (start, end, counts, errors) for operators;
 * a small **issue cache** (what the bridge last saw: updated, SLA state, due) for
   ``explain`` and ``report``;
@@ -37,7 +41,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +71,11 @@ def _text(value: str | None) -> str | None:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: How long a done journal entry is kept: well past the time a search may still show an
+#: issue as it was before the bridge's last write to it (seconds to minutes on Cloud).
+JOURNAL_KEEP = timedelta(days=7)
 
 
 # ------------------------------------------------------------------------------ migrations
@@ -200,6 +209,13 @@ def _v8(db: sqlite3.Connection) -> None:
         _script(db, "DELETE FROM meta WHERE name IN ('cases_complete', 'policy')")
 
 
+def _v9(db: sqlite3.Connection) -> None:
+    # whether a write's success answer arrived: a write known to have landed goes into
+    # the ledger as it is, never checked against the issue nor sent again.  Intents
+    # recorded before do not say: they are checked as before.
+    _script(db, "ALTER TABLE journal ADD COLUMN landed INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1,
     _v2,
@@ -209,6 +225,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v6,
     _v7,
     _v8,
+    _v9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -264,6 +281,9 @@ class Intent:
     #: the write was sent but its answer was lost (a timeout, a dropped connection): it
     #: may land late, so it is confirmed on the issue before anything is sent again
     unconfirmed: bool = False
+    #: Jira answered that the write succeeded (only the ledger entry may be missing): it
+    #: is recorded as it is, never checked on the issue nor sent again
+    landed: bool = False
 
 
 @dataclass(frozen=True)
@@ -425,10 +445,10 @@ class State:
         with self._lock:
             self._db.execute(
                 "INSERT INTO journal (key, action_id, kind, detail, intent_at, done_at, sent_at,"
-                " unconfirmed) VALUES (?, ?, ?, ?, ?, NULL, ?, 0) "
+                " unconfirmed, landed) VALUES (?, ?, ?, ?, ?, NULL, ?, 0, 0) "
                 "ON CONFLICT (key, action_id) DO UPDATE SET kind = excluded.kind, "
                 "detail = COALESCE(excluded.detail, journal.detail), done_at = NULL, "
-                "sent_at = excluded.sent_at, unconfirmed = 0",
+                "sent_at = excluded.sent_at, unconfirmed = 0, landed = 0",
                 (
                     key,
                     action_id,
@@ -445,6 +465,16 @@ class State:
         with self._lock:
             self._db.execute(
                 "UPDATE journal SET unconfirmed = 1 WHERE key = ? AND action_id = ? "
+                "AND done_at IS NULL",
+                (key, action_id),
+            )
+
+    def journal_landed(self, key: str, action_id: str) -> None:
+        """Jira answered that the write succeeded: whatever the issue shows later (an
+        engineer may undo a transition), it is recorded, never sent again."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE journal SET landed = 1, unconfirmed = 0 WHERE key = ? AND action_id = ? "
                 "AND done_at IS NULL",
                 (key, action_id),
             )
@@ -468,8 +498,8 @@ class State:
     def pending_intents(self, key: str | None = None) -> list[Intent]:
         """Intents without done: writes that may or may not have landed (a crash)."""
         sql = (
-            "SELECT key, action_id, kind, detail, intent_at, sent_at, unconfirmed FROM journal "
-            "WHERE done_at IS NULL"
+            "SELECT key, action_id, kind, detail, intent_at, sent_at, unconfirmed, landed "
+            "FROM journal WHERE done_at IS NULL"
         )
         args: tuple[Any, ...] = ()
         if key is not None:
@@ -479,16 +509,35 @@ class State:
             rows = self._db.execute(sql + " ORDER BY intent_at, key, action_id", args).fetchall()
         return [
             Intent(
-                r[0], r[1], r[2], r[3], from_iso(r[4]), from_iso(r[5]) if r[5] else None, bool(r[6])
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                from_iso(r[4]),
+                from_iso(r[5]) if r[5] else None,
+                bool(r[6]),
+                bool(r[7]),
             )
             for r in rows
         ]
 
+    def journal_done_actions(self, key: str) -> dict[str, datetime]:
+        """The action ids of ``key`` whose writes the issue's ledger recorded, and when
+        (kept `JOURNAL_KEEP`): what the ledger holds even where a search still shows it
+        as it was before (Cloud's search may lag recent updates)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT action_id, done_at FROM journal WHERE key = ? AND done_at IS NOT NULL",
+                (key,),
+            ).fetchall()
+        return {r[0]: from_iso(r[1]) for r in rows}
+
     def prune_journal(self, before: datetime) -> int:
         """Forget done entries older than ``before``; returns how many."""
-        cur = self._db.execute(
-            "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (to_iso(before),)
-        )
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (to_iso(before),)
+            )
         return cur.rowcount
 
     # -- run history --------------------------------------------------------------------
