@@ -530,6 +530,90 @@ def test_failed_ledger_write_after_a_comment_recovers_without_duplicate(
     assert plan_for(jira, want).actions == ()
 
 
+def searched(jira: FakeJira, want: Desired) -> IssuePlan:
+    """The plan from a Cloud search, which gives comments without their properties."""
+    snap, raw, ledger = read(jira)
+    bare = tuple(replace(c, action_id=None, action_ids=()) for c in snap.comments)
+    return plan_issue(
+        want,
+        replace(snap, comments=bare),
+        raw,
+        ledger,
+        make_fieldmap(),
+        resolve_priority=resolve_priority,
+        resolve_user=resolve_user,
+        merge_comments=True,
+    )
+
+
+OVER = DesiredComment(f"{KEY}:over-quota", True, f"{KEY} is over its monthly quota")
+
+
+@pytest.mark.parametrize("answer", ["taken", "lost"])
+def test_a_merged_comment_left_unrecorded_is_not_posted_again_for_its_second_part(
+    jira: FakeJira, state: State, answer: str
+) -> None:
+    """A public comment merging two steps went out; Jira's answer arrived (its ledger
+    write then failed) or was lost.  Next cycle only the second step is still due and the
+    search shows comments without their properties: nothing is posted again, both steps
+    are recorded, nothing stays open in the journal."""
+    wall = Wall()
+    if answer == "lost":
+        jira.fail("add_comment", land=True)
+    else:
+        jira.fail("set_property", status=500)
+    both = desired(priority_jira="Blocker", comments=(PUBLIC, OVER))
+    first = apply_plan(jira, searched(jira, both), journal=state, now=NOW, wall=wall, settle=SETTLE)
+    assert not first.ok and len(jira.issues[KEY].comments) == 1
+    said = jira.comment_bodies(KEY)
+
+    wall.now += 2 * SETTLE
+    second = desired(priority_jira="Blocker", comments=(OVER,))
+    result = apply_plan(
+        jira, searched(jira, second), journal=state, now=NOW, wall=wall, settle=SETTLE
+    )
+    assert result.ok, result.failed
+    assert jira.comment_bodies(KEY) == said
+    ledger = Ledger.from_json(jira.issues[KEY].properties[PROPERTY])
+    assert ledger.handled(PUBLIC.action_id) and ledger.handled(OVER.action_id)
+    assert state.pending_intents() == []
+
+
+def test_a_transition_jira_took_is_not_sent_again_after_an_engineer_moved_the_case_back(
+    jira: FakeJira, state: State
+) -> None:
+    """Jira answered that Escalate moved the case; the ledger write after it failed, and
+    an engineer then moved the case back.  The next cycle records the step as done: the
+    engineer's move stands."""
+    want = desired(priority_jira="Blocker", transitions=(ESCALATE,))
+    jira.fail("set_property", status=500)
+    first = cycle(jira, want, state)
+    assert not first.ok and jira.issues[KEY].status == "Escalated"
+    jira.issues[KEY].fields["status"] = {"name": "Open", "statusCategory": {"key": "new"}}
+
+    result = cycle(jira, want, state)
+    assert result.ok, result.failed
+    assert jira.issues[KEY].status == "Open"
+    assert jira.write_counts["do_transition"] == 1
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(ESCALATE.action_id)
+    assert state.pending_intents() == []
+
+
+def test_a_step_jira_took_that_is_no_longer_due_is_recorded_without_a_read(
+    jira: FakeJira, state: State
+) -> None:
+    """A comment landed (Jira said so), its ledger write failed, and by the next cycle
+    the step is no longer wanted: it is recorded as it is, without reading the issue."""
+    jira.fail("set_property", status=500)
+    cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state)
+    jira.fail("comments", status=503)  # a read of the comments would leave it unsettled
+    result = cycle(jira, desired(priority_jira="Blocker"), state)
+    assert result.ok, result.failed
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).handled(PUBLIC.action_id)
+    assert state.pending_intents() == []
+
+
 class Crash(BaseException):
     """The process dying mid-apply: nothing apply catches (KeyboardInterrupt-like)."""
 

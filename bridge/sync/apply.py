@@ -19,15 +19,21 @@ Per issue the order is fixed: comments → transition → ONE edit.
   write.
 
 Crash safety.  Before a comment or transition is sent, its intent goes into the local
-journal with the wall-clock time of sending; it is marked done only once the ledger on
-the issue records it.  A write whose answer is lost (a timeout, a dropped connection: it
-may land later) is marked *unconfirmed* and is never sent again in the same cycle.  An
-open intent — unconfirmed, or left by a process that died between a write and the ledger
-write — is checked on the issue before anything is sent: the issue's comments (each
-carries its action id as a comment property) or its status against the transition's
-target.  Found: recorded, not repeated.  Not found: repeated only when that read came
-``settle`` after the write was sent (well past any answer Jira could still be working
-on); until then the action waits for a later cycle.
+journal with the wall-clock time of sending (a merged comment: under each of its action
+ids); it is marked *landed* when Jira answers that the write succeeded, and done only
+once the ledger on the issue records it.  A landed intent whose ledger write failed is
+recorded by the next run as it is: never checked on the issue, never sent again (an
+engineer may have moved the case on since; that move stands).  A write whose answer is
+lost (a timeout, a dropped connection: it may land later) is marked *unconfirmed* and is
+never sent again in the same cycle.  An open intent that did not land as far as the
+bridge knows — unconfirmed, or left by a process that died during the write — is checked
+on the issue before anything is sent: the issue's comments (each carries its action ids
+as a comment property) or its status against the transition's target.  Found:
+recorded, not repeated.  Not found: repeated only when that read came ``settle`` after
+the write was sent (well past any answer Jira could still be working on); until then
+the action waits for a later cycle.  An open intent no action of the plan stands for
+(the step is no longer due, or it is the other part of a merged comment) is settled the
+same way: recorded when landed or found, forgotten when certainly absent.
 
 When the journal knows nothing (a lost or new state file) and the ledger may be missing
 an action (``doubt``: the caller says when, e.g. the issue carries the bridge's comments
@@ -91,6 +97,7 @@ class Journal(Protocol):
         sent_at: datetime | None = None,
     ) -> None: ...
     def journal_unconfirmed(self, key: str, action_id: str) -> None: ...
+    def journal_landed(self, key: str, action_id: str) -> None: ...
     def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None: ...
     def journal_forget(self, key: str, action_id: str) -> None: ...
     def pending_intents(self, key: str | None = None) -> list[Intent]: ...
@@ -230,8 +237,9 @@ class _Issue:
         #: plan's ledger is the one read from the issue unless the plan repairs it.
         repairs = any(isinstance(a, SetLedger) for a in plan.actions)
         self.stored: dict[str, Any] | None = None if repairs else plan.ledger.to_dict()
-        #: comments and transitions noted in the working ledger, not yet stored
-        self.recorded: list[AddComment | Transition] = []
+        #: comments and transitions noted in the working ledger, not yet stored: (kind,
+        #: action id), each part of a merged comment on its own
+        self.recorded: list[tuple[str, str]] = []
         #: the plan's ledger repair, stored with the records
         self.repair: SetLedger | None = None
         #: the plan's field edit, sent last with the ledger
@@ -248,11 +256,15 @@ class _Issue:
     def _record(self, action: AddComment | Transition, *, skipped: str | None = None) -> None:
         """Note ``action`` in the working ledger; :meth:`finish` stores it with the rest."""
         if skipped is None:
-            for aid in action.action_ids if isinstance(action, AddComment) else (action.action_id,):
-                self.result.ledger = self.ledger.with_done(aid, self.now)
+            for aid in _ids(action):
+                self._record_id(action.kind, aid)
         else:
             self.result.ledger = self.ledger.with_skipped(action.action_id, self.now)
-        self.recorded.append(action)
+            self.recorded.append((action.kind, action.action_id))
+
+    def _record_id(self, kind: str, aid: str) -> None:
+        self.result.ledger = self.ledger.with_done(aid, self.now)
+        self.recorded.append((kind, aid))
 
     def finish(self) -> None:
         """The issue's one edit: fields, label verbs and (where it travels there) the ledger
@@ -295,7 +307,7 @@ class _Issue:
                 action = self.repair or SetLedger(
                     self.key, self.ledger, "record this run's comments and transitions"
                 )
-                what = ", ".join(f"{a.kind} {a.action_id}" for a in self.recorded) or "a repair"
+                what = ", ".join(f"{kind} {aid}" for kind, aid in self.recorded) or "a repair"
                 self.result.failed.append(
                     (action, f"recording {what} in the jsm-bridge ledger failed: {exc}")
                 )
@@ -306,8 +318,8 @@ class _Issue:
             self.stored = value
         if self.repair is not None:
             self.result.done.append(self.repair)
-        for recorded in self.recorded:
-            self.journal.journal_done(self.key, recorded.action_id, at=self.now)
+        for _, aid in self.recorded:
+            self.journal.journal_done(self.key, aid, at=self.now)
 
     # -- reading the issue before a write that may have happened already ----------------------
 
@@ -343,7 +355,8 @@ class _Issue:
 
     def _lost_answer(self, action: AddComment | Transition, exc: JiraError) -> None:
         """The write was sent and its answer lost: confirm it on the issue next cycle."""
-        self.journal.journal_unconfirmed(self.key, action.action_id)
+        for aid in _ids(action):
+            self.journal.journal_unconfirmed(self.key, aid)
         log.warning("write unconfirmed", key=self.key, action_id=action.action_id, error=str(exc))
         self.result.unconfirmed.append(action)
         self.result.failed.append(
@@ -357,7 +370,19 @@ class _Issue:
     # -- actions --------------------------------------------------------------------------------
 
     def comment(self, action: AddComment) -> None:
-        # a merged comment: an intent left under any of its parts' ids counts
+        # parts Jira said it took (only their ledger entry was lost) are recorded as they are
+        parts = action.parts or (action,)
+        known = [p for p in parts if self._known_landed(p.action_id)]
+        for part in known:
+            log.info("comment known to have landed", key=self.key, action_id=part.action_id)
+            self.result.recovered.append(part)
+            self._record(part)
+        if known:
+            rest = [p for p in parts if p not in known]
+            if not rest:
+                return
+            action = merged(rest)[0]
+        # a merged comment: each of its parts' ids is journalled, an intent under any counts
         intent = next((self.pending[a] for a in action.action_ids if a in self.pending), None)
         try:
             if intent is not None or self.doubt:
@@ -376,24 +401,28 @@ class _Issue:
                     self._wait(action, intent)
                     return
                 action = merged(rest)[0]  # what is not on the issue yet, still one comment
-            aid = action.action_id
-            self.journal.journal_intent(self.key, aid, "comment", at=self.now, sent_at=self.wall())
+            sent_at = self.wall()
+            for aid in action.action_ids:
+                self.journal.journal_intent(self.key, aid, "comment", at=self.now, sent_at=sent_at)
             try:
                 self.port.add_comment(
                     self.key,
                     action.body,
                     internal=action.internal,
-                    properties=comment_marker(aid, action.also),
+                    properties=comment_marker(action.action_id, action.also),
                 )
             except JiraError as exc:
                 if exc.ambiguous:
                     self._lost_answer(action, exc)
                     return
-                self.journal.journal_forget(self.key, aid)
+                for aid in action.action_ids:
+                    self.journal.journal_forget(self.key, aid)
                 raise
         except JiraError as exc:
             self.result.failed.append((action, str(exc)))
             return
+        for aid in action.action_ids:
+            self.journal.journal_landed(self.key, aid)
         self.result._count("comment")
         self.result.done.append(action)
         self._record(action)
@@ -413,6 +442,12 @@ class _Issue:
         aid = action.action_id
         try:
             intent = self.pending.get(aid)
+            if self._known_landed(aid):
+                # Jira said it moved the issue; where it is now is an engineer's doing
+                log.info("transition known to have landed", key=self.key, action_id=aid)
+                self.result.recovered.append(action)
+                self._record(action)
+                return None
             if intent is not None and intent.detail:
                 read_at = self.wall()
                 if self._status() == intent.detail:
@@ -526,6 +561,7 @@ class _Issue:
     ) -> None:
         """``action`` landed: the issue is in its target status, and it is recorded.
         ``counted``: it took a request of its own (not a share of a bulk one)."""
+        self.journal.journal_landed(self.key, action.action_id)
         self._moved_to(found)
         if counted:
             self.result._count("transition")
@@ -569,6 +605,48 @@ class _Issue:
         self.result.ledger = self.ledger.repaired()
         self.repair = action
 
+    def _known_landed(self, aid: str) -> bool:
+        intent = self.pending.get(aid)
+        return intent is not None and intent.landed
+
+    def settle_left(self) -> None:
+        """Open intents no action of this plan stands for (no longer wanted, or another
+        part of a merged comment): one whose write Jira took is recorded; a comment found
+        on the issue is recorded (the comments read once for the issue); one certainly
+        not landed (checked ``settle`` after it was sent) is forgotten."""
+        planned = {
+            aid
+            for a in self.plan_actions
+            if isinstance(a, AddComment | Transition)
+            for aid in _ids(a)
+        }
+        recorded = {aid for _, aid in self.recorded}
+        left = [
+            i
+            for aid, i in self.pending.items()
+            if aid not in planned and aid not in recorded and not self.ledger.handled(aid)
+        ]
+        for intent in left:
+            if intent.landed:
+                self._record_id(intent.kind, intent.action_id)
+                continue
+            try:
+                if intent.kind == "comment":
+                    ids, read_at = self._landed()
+                    found = intent.action_id in ids
+                elif intent.detail:
+                    read_at = self.wall()
+                    found = self._status() == intent.detail
+                else:
+                    continue
+            except JiraError as exc:
+                log.info("open intent not checked", key=self.key, error=str(exc))
+                continue
+            if found:
+                self._record_id(intent.kind, intent.action_id)
+            elif not self._too_soon(intent, read_at):
+                self.journal.journal_forget(self.key, intent.action_id)
+
     def settle_journal(self) -> None:
         """Close journal intents the stored ledger already records (crash after the ledger
         write, before the journal's done; or a repair found the comment on the issue)."""
@@ -578,6 +656,11 @@ class _Issue:
         for aid in self.pending:
             if stored.handled(aid):
                 self.journal.journal_done(self.key, aid, at=self.now)
+
+
+def _ids(action: AddComment | Transition) -> tuple[str, ...]:
+    """The action ids ``action`` stands for (every part of a merged comment)."""
+    return action.action_ids if isinstance(action, AddComment) else (action.action_id,)
 
 
 def _target_status(transition: Mapping[str, Any]) -> str | None:
@@ -666,6 +749,7 @@ def finish_plan(run: _Issue | Deferred) -> ApplyResult:
             run.edit = action
         elif isinstance(action, SetLedger):
             run.set_ledger(action)
+    run.settle_left()
     run.finish()
     run.settle_journal()
     result = run.result
