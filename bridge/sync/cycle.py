@@ -104,7 +104,7 @@ from bridge.sync.poll import (
     unmarked_bridge_comments,
 )
 from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, ledger_of, to_snapshot
-from bridge.sync.state import State
+from bridge.sync.state import JOURNAL_KEEP, State
 
 log = structlog.get_logger("jsm_bridge.cycle")
 
@@ -912,7 +912,7 @@ class Engine:
             desired,
             snapshot,
             raw.get("fields") or {},
-            Ledger.from_json(ledger_of(raw)),
+            self._with_journal(snapshot.key, Ledger.from_json(ledger_of(raw))),
             self.site.fieldmap,
             resolve_priority=self._priority_id,
             resolve_user=lambda email: self.site.user_ref(self.port, email),
@@ -920,6 +920,20 @@ class Engine:
             merge_comments=self.settings.merge_comments,
             issue_id=str(raw["id"]) if raw.get("id") not in (None, "") else None,
         )
+
+    def _with_journal(self, key: str, ledger: Ledger) -> Ledger:
+        """The ledger as read, with the actions the journal saw recorded in it (done
+        entries, kept `JOURNAL_KEEP`).  A search may give the ledger as it was before the
+        bridge's last write to it: Cloud's ``search/jql`` says "Recent updates might not be
+        immediately visible in the returned search results"
+        (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/
+        #api-rest-api-3-search-jql-get), and a comment then looks still due.  The journal
+        knows it is done on both flavours, for any number of cases, with no extra request
+        (``reconcileIssues`` would cover 50 cases a search, on Cloud only)."""
+        for aid, at in self.state.journal_done_actions(key).items():
+            if not ledger.handled(aid):
+                ledger = ledger.with_done(aid, at)
+        return ledger
 
     def _ledger_needed(self, snapshot: IssueSnapshot, plan: IssuePlan, *, dry_run: bool) -> bool:
         """Data Center: whether the plan must be made again with the issue's ledger (no
@@ -1069,6 +1083,7 @@ class Engine:
                 if is_full:
                     self.state.set_policy(self.policy)
             self.state.finish_run(run_id, report.counts(), report.skipped_count, report.ok, at=now)
+            self.state.prune_journal(now - JOURNAL_KEEP)
         log.info(
             "cycle",
             full=report.full,
