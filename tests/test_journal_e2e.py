@@ -6,16 +6,53 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import SANDBOX_NOW, SandboxFactory
-from e2e_helpers import BridgeFactory, new_case
+from e2e_helpers import CONTACT, SAM, Bridge, BridgeFactory, clock_at, new_case, set_fields_as
 from e2e_helpers import end_state as view
+from e2e_helpers import transition as move
+from test_e2e_clock import _rules_with_approval_hold, t
 
-from bridge.jira.port import SearchPage
+from bridge.jira.port import JiraError, SearchPage
+from bridge.rules.load import load_ruleset
+from bridge.sync.ledger import PROPERTY
 from bridge.sync.state import JOURNAL_KEEP
+
+
+class Wall:
+    """The bridge's real clock (when an unanswered write may be believed absent)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def ledger_refused(bridge: Bridge, key: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """While ``refused["on"]``, Jira refuses every write of ``key``'s ledger (with the
+    edit it travels in, and on its own) with a 500: the writes before it stay landed."""
+    port = bridge.engine.port
+    edit, put = port.edit_issue, port.set_property
+    refused = {"on": True}
+
+    def edit_issue(k: str, *args: Any, **kwargs: Any) -> Any:
+        if refused["on"] and k == key and PROPERTY in (kwargs.get("properties") or {}):
+            raise JiraError("the edit failed (500)", status=500)
+        return edit(k, *args, **kwargs)
+
+    def set_property(k: str, prop: str, value: Any) -> Any:
+        if refused["on"] and k == key and prop == PROPERTY:
+            raise JiraError("the property write failed (500)", status=500)
+        return put(k, prop, value)
+
+    monkeypatch.setattr(port, "edit_issue", edit_issue)
+    monkeypatch.setattr(port, "set_property", set_property)
+    return refused
 
 
 def lagging_search(port: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
@@ -73,3 +110,71 @@ def test_a_comment_is_not_posted_again_while_the_search_still_shows_the_case_bef
     bridge.cycle()
     assert state.journal_done_actions("SUP-999") == {}
     assert state.journal_done_actions(key) == done
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_hold_jira_made_whose_ledger_write_failed_is_not_made_again_once_approved(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    flavour: str,
+) -> None:
+    """Acme's fifth case this month is over quota and, with the documented hold switched
+    on, moved to Pending approval; Jira answers, then refuses the ledger.  An agent
+    approves it.  Well past the settle time the bridge records the hold from its
+    journal: the case stays approved, the hold is not made again."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 9, 5))
+    for day in (2, 3, 4, 5):  # Acme's four cases of November
+        new_case(sb, priority="Minor", created=t(day, 10), summary=f"Question {day}")
+    key = new_case(sb, priority="Blocker", created=t(24, 9))
+    bridge = bridges(sb)
+    bridge.engine.ruleset = load_ruleset(
+        _rules_with_approval_hold(tmp_path), tuple(bridge.runtime.settings.fields)
+    )
+    wall = Wall(datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    bridge.engine.wall = wall
+    refused = ledger_refused(bridge, key, monkeypatch)
+    bridge.cycle()
+    held = view(sb, key)
+    assert held.status == "Pending approval"
+
+    refused["on"] = False
+    with clock_at(sb, t(24, 9, 30)):
+        move(sb, key, "Approve", by=SAM)
+    sb.set_now(t(24, 10))
+    wall.now += timedelta(hours=1)
+    bridge.cycle()
+    approved = view(sb, key)
+    assert approved.status == "Open"
+    assert approved.bridge_comments == held.bridge_comments
+    assert bridge.engine.state.pending_intents() == []
+    assert bridge.cycle().writes == 0
+
+
+def test_a_merged_public_comment_is_not_posted_again_when_only_its_second_part_is_still_due(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cloud: a P1 asked for outside production and without its impact gets one public
+    comment saying both (the priority's explanation first); Jira refuses the ledger
+    after it, and the priority edit with it.  The customer then says it is production,
+    so only the request for the impact is still due, and the search gives the comments
+    without their properties: the comment is recorded, not posted again."""
+    sb = sandbox_factory(seed="empty", flavour="cloud", now=SANDBOX_NOW)
+    key = new_case(
+        sb, priority="Blocker", env="Test", impact=None, created=SANDBOX_NOW - timedelta(hours=1)
+    )
+    bridge = bridges(sb)
+    refused = ledger_refused(bridge, key, monkeypatch)
+    bridge.cycle()
+    said = [c.body for c in view(sb, key).bridge_comments if c.public]
+    assert len(said) == 1 and "still need" in said[0], said
+
+    refused["on"] = False
+    set_fields_as(sb, key, CONTACT["Acme Networks"], {"Environment type": "Production"})
+    sb.advance("10m")
+    bridge.cycle()
+    assert [c.body for c in view(sb, key).bridge_comments if c.public] == said
+    assert bridge.engine.state.pending_intents() == []
