@@ -212,6 +212,15 @@ def _places(sb: object, keys: list[str]) -> list[str]:
     return [end_state(sb, k).field("Cases this month") for k in keys]  # type: ignore[arg-type]
 
 
+def _delete(sb: object, key: str) -> None:
+    """An administrator deletes the issue (no agent route deletes one)."""
+    store = sb.store  # type: ignore[attr-defined]
+    with store.lock:
+        gone = store.issues.pop(key)
+        del store._by_id[gone.id]
+        store._touch()
+
+
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_a_case_deleted_in_jira_stops_counting_once_a_full_read_misses_it(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
@@ -224,11 +233,7 @@ def test_a_case_deleted_in_jira_stops_counting_once_a_full_read_misses_it(
     bridge = bridges(sb)
     bridge.cycle()
     assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
-    store = sb.store
-    with store.lock:  # deleted by an administrator (no agent route deletes an issue)
-        gone = store.issues.pop(keys[1])
-        del store._by_id[gone.id]
-        store._touch()
+    _delete(sb, keys[1])
     sb.set_now(t(10, 10))
     assert bridge.cycle(full=True).report.full
     live = [keys[0], *keys[2:]]
@@ -265,4 +270,58 @@ def test_a_case_moved_to_another_organisation_moves_its_old_months_later_cases_u
     assert not run.report.full
     acme = [keys[0], *keys[2:]]
     assert _places(sb, acme) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_case_deleted_while_its_next_moment_is_awaited_stops_counting_at_that_moment(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """Jira refuses a search naming a key that does not exist (HTTP 400): the cycle
+    that names the deleted case finds it gone, forgets it and re-ranks the later cases
+    of its month, instead of stopping on Jira's refusal cycle after cycle."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    keys = [new_case(sb, created=t(9, minute)) for minute in (0, 10, 20, 30, 40)]
+    bridge = bridges(sb)
+    bridge.cycle()
+    sb.set_now(t(10, 10))
+    bridge.cycle()
+    assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
+    state = bridge.engine.state
+    moment = state.get_wakeup(keys[1])
+    later = state.get_wakeup(keys[2])
+    assert moment is not None and later is not None and moment < later
+    _delete(sb, keys[1])
+
+    sb.set_now(moment.astimezone(BNE).replace(second=0, microsecond=0) + (later - moment) / 2)
+    assert sb.now < later
+    run = bridge.cycle()
+    assert not run.report.full and run.report.complete
+    live = [keys[0], *keys[2:]]
+    assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+    assert state.get_wakeup(keys[1]) is None
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_later_case_found_deleted_when_its_month_moves_up_no_longer_counts(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """SUP-2 moves to another organisation and SUP-4 is deleted: the later cases of
+    SUP-2's old month are read again, Jira refuses the search naming SUP-4 (HTTP 400),
+    and the cases still there are ranked without it."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    keys = _acme_month(sb)
+    bridge = bridges(sb)
+    bridge.cycle()
+    sb.set_now(t(10, 10))
+    bridge.cycle()
+    initech = sb.store.organization_by_name("Initech Systems")
+    assert initech is not None
+    set_fields_as(sb, keys[1], JANE, {"Organizations": [initech.id]})
+    _delete(sb, keys[3])
+    sb.set_now(t(10, 20))
+    run = bridge.cycle()
+    assert not run.report.full and run.report.complete
+    assert _places(sb, [keys[0], keys[2], keys[4]]) == ["1 of 4", "2 of 4", "3 of 4"]
     assert "over-quota" not in end_state(sb, keys[4]).labels

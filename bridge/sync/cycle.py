@@ -588,7 +588,14 @@ class Engine:
         return facts.customer.tier if facts is not None else None
 
     def _read_ranked(
-        self, jql: str, now: datetime, report: CycleReport, *, dry_run: bool, is_full: bool
+        self,
+        jql: str,
+        now: datetime,
+        report: CycleReport,
+        *,
+        dry_run: bool,
+        is_full: bool,
+        named: Sequence[str] = (),
     ) -> tuple[
         Iterable[tuple[dict[str, Any], IssueSnapshot]],
         dict[str, tuple[MonthCase, ...]],
@@ -611,9 +618,12 @@ class Engine:
         full read has finished that record is complete (a recorded case it did not find
         is forgotten, `_forget_unseen`) and later cycles rank from it.
 
+        ``named``: the keys ``jql`` names (cases whose next moment has passed); one it
+        does not find is gone from the scope (`_forget_missing`).
+
         Returns the cases to process, the organisations' cases, the ranking, and the
-        read cases that left the organisation they were recorded under
-        (`_left_organisations`)."""
+        cases that left the organisation they were recorded under, or the scope
+        (`_left_organisations`, `_forget_missing`)."""
         bad: list[tuple[str, str]] = []
         kept = self._read_if_one_page(jql, bad)
         ranking: list[tuple[str | None, MonthCase]] = []
@@ -635,9 +645,10 @@ class Engine:
         cached = False
         left: list[tuple[str, MonthCase]] = []
         if not dry_run:
-            if not is_full:  # a full read ranks every case afresh: nothing follows
-                left = self._left_organisations(ranking)
             with self.state.batch():
+                if not is_full:  # a full read ranks every case afresh: nothing follows
+                    left = self._left_organisations(ranking)
+                    left += self._forget_missing(named, ranking, bad)
                 self.state.remember_cases(ranking)
                 if is_full:
                     self._forget_unseen(ranking, bad)
@@ -669,14 +680,63 @@ class Engine:
         (moved to another customer, or their organisation cleared): (the organisation
         they were recorded under, the case).  Their old month's later cases move up a
         place, though Jira does not list them as updated (`_quota_followers`)."""
-        recorded = self.state.case_organizations(case.key for _, case in ranking)
+        recorded = self.state.recorded_cases(case.key for _, case in ranking)
         left: list[tuple[str, MonthCase]] = []
         for name, case in ranking:
-            old = recorded.get(case.key)
+            old, _ = recorded.get(case.key, (None, None))
             customer = self.ruleset.customer(old)  # the record keeps names folded
             if old and old != (name or "").casefold() and customer is not None:
                 left.append((customer.organization, case))
         return left
+
+    def _forget_missing(
+        self,
+        asked: Iterable[str],
+        found: Iterable[tuple[str | None, MonthCase]],
+        bad: Iterable[tuple[str, str]],
+    ) -> list[tuple[str, MonthCase]]:
+        """The cases a read named (``asked``) and did not find, neither read nor
+        unreadable (``bad``): deleted, or gone from the scope (moved to another
+        project).  Nothing more is awaited of them (their next moment is forgotten), and
+        they no longer count in their month: they are forgotten, and returned as
+        (their recorded customer, the case) so the later cases of that month are read
+        again (`_quota_followers`).  With a scope that selects by status, resolution
+        or organisation a case not found may still count (resolved since, say): only
+        its next moment is forgotten then."""
+        missing = set(asked) - {c.key for _, c in found} - {k for k, _ in bad}
+        if not missing:
+            return []
+        for key in missing:
+            self.state.set_wakeup(key, None)
+        if self.scope_filters:
+            return []
+        recorded = self.state.recorded_cases(missing)
+        self.state.forget_cases(missing)
+        log.info("cases no longer in scope are no longer counted", cases=sorted(missing))
+        left: list[tuple[str, MonthCase]] = []
+        for old, case in recorded.values():
+            customer = self.ruleset.customer(old)
+            if customer is not None:
+                left.append((customer.organization, case))
+        return left
+
+    def _gone(self, exc: JiraError, keys: Sequence[str]) -> set[str]:
+        """Of the ``keys`` a refused search named, those Jira no longer has.  Jira
+        refuses a search naming a key that does not exist with HTTP 400 ("An issue with
+        key 'SUP-2' does not exist for field 'key'", not an empty result: Jira Cloud
+        REST v3 "Search for issues using JQL", Data Center "Search"); each key is then
+        asked for (404: deleted).  Empty when the refusal was about something else."""
+        if exc.status != 400 or not keys:
+            return set()
+        gone: set[str] = set()
+        for key in keys:
+            try:
+                self.port.get_issue(key.upper(), ["summary"])
+            except JiraError as probe:
+                if probe.status != 404:
+                    raise exc from probe
+                gone.add(key)
+        return gone
 
     def _forget_unseen(
         self, ranking: Sequence[tuple[str | None, MonthCase]], bad: Sequence[tuple[str, str]]
@@ -1033,6 +1093,7 @@ class Engine:
         if self.site.memberships is not None:
             self.site.memberships.next_cycle()
         run_id = None if dry_run else self.state.start_run(now)
+        wake: list[str] = []
         try:
             if only_key is not None:
                 jql = keys_jql(self.settings.jira.jql, [only_key])
@@ -1040,18 +1101,24 @@ class Engine:
                 jql = scope_jql(self.settings.jira.jql, updated_since=None)
             else:
                 wake = self.state.due_wakeups(now)
-                jql = scope_jql(
-                    self.settings.jira.jql,
-                    updated_since=watermark - self.settings.polling_overlap,
-                    keys=wake,
-                    tz=self.site.user_tz,
-                )
+                jql = self._changed_jql(watermark, wake)
             if only_key is not None:
                 self._read_one_case(only_key, jql, now, report, dry_run=dry_run)
             else:
-                issues, org_cases, ranking, left = self._read_ranked(
-                    jql, now, report, dry_run=dry_run, is_full=is_full
-                )
+                try:
+                    read = self._read_ranked(
+                        jql, now, report, dry_run=dry_run, is_full=is_full, named=wake
+                    )
+                except JiraError as exc:
+                    # a case deleted while the bridge awaited its next moment
+                    gone = self._gone(exc, wake)
+                    if not gone or watermark is None:
+                        raise
+                    jql = self._changed_jql(watermark, [k for k in wake if k not in gone])
+                    read = self._read_ranked(
+                        jql, now, report, dry_run=dry_run, is_full=is_full, named=wake
+                    )
+                issues, org_cases, ranking, left = read
                 self._process(issues, org_cases, now, report, dry_run=dry_run, total=len(ranking))
                 if not is_full and report.complete:
                     # a case whose quota position moved (resolved as a duplicate, moved to
@@ -1059,10 +1126,7 @@ class Engine:
                     # Jira does not list them as updated: re-read those once, now
                     followers = self._quota_followers(ranking, report.outcomes, org_cases, left)
                     if followers:
-                        more, bad = self._read(keys_jql(self.settings.jira.jql, followers))
-                        report.skipped.extend(bad)
-                        self._retry_later(bad, now, dry_run=dry_run)
-                        self._process(more, org_cases, now, report, dry_run=dry_run)
+                        self._read_followers(followers, org_cases, now, report, dry_run=dry_run)
         except JiraError as exc:
             report.aborted = str(exc)
             report.aborted_permanent = exc.permanent
@@ -1098,6 +1162,49 @@ class Engine:
             complete=report.complete,
         )
         return report
+
+    def _read_followers(
+        self,
+        followers: Sequence[str],
+        org_cases: Mapping[str, tuple[MonthCase, ...]],
+        now: datetime,
+        report: CycleReport,
+        *,
+        dry_run: bool,
+    ) -> None:
+        """Read and process the later cases of a month whose place moved
+        (`_quota_followers`), as recorded.  One that is gone (deleted, or out of the
+        scope) is forgotten (`_forget_missing`) and not counted for the others."""
+        try:
+            more, bad = self._read(keys_jql(self.settings.jira.jql, followers))
+        except JiraError as exc:
+            gone = self._gone(exc, followers)
+            if not gone:
+                raise
+            more, bad = self._read(
+                keys_jql(self.settings.jira.jql, [k for k in followers if k not in gone])
+            )
+        report.skipped.extend(bad)
+        self._retry_later(bad, now, dry_run=dry_run)
+        if not dry_run:
+            ranking = self.ranking(s for _, s in more)
+            with self.state.batch():
+                forgotten = {c.key for _, c in self._forget_missing(followers, ranking, bad)}
+            if forgotten:
+                org_cases = {
+                    name: tuple(c for c in cases if c.key not in forgotten)
+                    for name, cases in org_cases.items()
+                }
+        self._process(more, org_cases, now, report, dry_run=dry_run)
+
+    def _changed_jql(self, watermark: datetime, wake: Sequence[str]) -> str:
+        """The cases changed since ``watermark`` (less the overlap) and ``wake``."""
+        return scope_jql(
+            self.settings.jira.jql,
+            updated_since=watermark - self.settings.polling_overlap,
+            keys=wake,
+            tz=self.site.user_tz,
+        )
 
     def _read_one_case(
         self, key: str, jql: str, now: datetime, report: CycleReport, *, dry_run: bool

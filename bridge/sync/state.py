@@ -656,19 +656,26 @@ class State:
                 ],
             )
 
-    def case_organizations(self, keys: Iterable[str]) -> dict[str, str | None]:
-        """The organisation each of ``keys`` was recorded under (folded; None: none), for
-        the keys recorded."""
+    def recorded_cases(self, keys: Iterable[str]) -> dict[str, tuple[str | None, MonthCase]]:
+        """The organisation (folded; None: none) and the case as recorded, for those of
+        ``keys`` recorded."""
         wanted = list(dict.fromkeys(keys))
-        out: dict[str, str | None] = {}
+        out: dict[str, tuple[str | None, MonthCase]] = {}
         for at in range(0, len(wanted), 500):  # SQLite's bound on parameters, with margin
             chunk = wanted[at : at + 500]
             rows = self._db.execute(
-                f"SELECT key, organization FROM cases WHERE key IN ({', '.join('?' * len(chunk))})",
+                "SELECT key, organization, created, resolution, raised FROM cases "
+                f"WHERE key IN ({', '.join('?' * len(chunk))})",
                 chunk,
             )
-            out.update(dict(rows.fetchall()))
+            for r in rows.fetchall():
+                out[r[0]] = (r[1], MonthCase(r[0], from_iso(r[2]), r[3], _raised(r[4])))
         return out
+
+    def forget_cases(self, keys: Iterable[str]) -> None:
+        """Forget the cases ``keys``: deleted, or no longer in scope."""
+        with self._tx():
+            self._db.executemany("DELETE FROM cases WHERE key = ?", [(k,) for k in keys])
 
     def keep_only_cases(self, keys: Iterable[str]) -> int:
         """Forget every recorded case not among ``keys`` (what a full read of the scope
