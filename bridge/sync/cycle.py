@@ -706,9 +706,9 @@ class Engine:
         missing = set(asked) - {c.key for _, c in found} - {k for k, _ in bad}
         if not missing:
             return []
-        for key in missing:
-            self.state.set_wakeup(key, None)
         if self.scope_filters:
+            for key in missing:
+                self.state.set_wakeup(key, None)
             return []
         recorded = self.state.recorded_cases(missing)
         self.state.forget_cases(missing)

@@ -673,18 +673,25 @@ class State:
         return out
 
     def forget_cases(self, keys: Iterable[str]) -> None:
-        """Forget the cases ``keys``: deleted, or no longer in scope."""
+        """Forget the cases ``keys``, deleted or no longer in scope: their record for
+        ranking, what was last seen of them (the metrics count cases by it) and their
+        next moment."""
+        rows = [(k,) for k in keys]
         with self._tx():
-            self._db.executemany("DELETE FROM cases WHERE key = ?", [(k,) for k in keys])
+            for table in ("cases", "issues", "wakeups"):
+                self._db.executemany(f"DELETE FROM {table} WHERE key = ?", rows)
 
-    def keep_only_cases(self, keys: Iterable[str]) -> int:
-        """Forget every recorded case not among ``keys`` (what a full read of the scope
-        found); returns how many were forgotten."""
+    def keep_only_cases(self, keys: Iterable[str]) -> list[str]:
+        """Forget (`forget_cases`) every recorded case not among ``keys`` (what a full read
+        of the scope found); returns the keys forgotten."""
         seen = set(keys)
         with self._tx():
-            gone = [r[0] for r in self._db.execute("SELECT key FROM cases") if r[0] not in seen]
-            self._db.executemany("DELETE FROM cases WHERE key = ?", [(k,) for k in gone])
-        return len(gone)
+            known = self._db.execute(
+                "SELECT key FROM cases UNION SELECT key FROM issues UNION SELECT key FROM wakeups"
+            ).fetchall()
+            gone = sorted(r[0] for r in known if r[0] not in seen)
+            self.forget_cases(gone)
+        return gone
 
     def instance_id(self) -> str:
         """This state file's instance id (made once): how the site lock knows its own."""
