@@ -1181,9 +1181,8 @@ class Engine:
             gone = self._gone(exc, followers)
             if not gone:
                 raise
-            more, bad = self._read(
-                keys_jql(self.settings.jira.jql, [k for k in followers if k not in gone])
-            )
+            there = [k for k in followers if k not in gone]
+            more, bad = self._read(keys_jql(self.settings.jira.jql, there)) if there else ([], [])
         report.skipped.extend(bad)
         self._retry_later(bad, now, dry_run=dry_run)
         if not dry_run:
