@@ -4,6 +4,7 @@ polling that re-reads only what changed since the watermark."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from conftest import SandboxFactory
 from e2e_helpers import (
     JANE,
+    RULES,
     SAM,
     BridgeFactory,
     add_label,
@@ -332,3 +334,34 @@ def test_a_later_case_found_deleted_when_its_month_moves_up_no_longer_counts(
     live = [k for k in keys if k not in (keys[moved], keys[deleted])]
     assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4"]
     assert not any("over-quota" in end_state(sb, k).labels for k in live)
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_an_organisation_named_like_a_credential_keeps_its_places_in_incremental_cycles(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str, tmp_path: Path
+) -> None:
+    """Redaction masks "Bearer" and a long word after it; the organisation "Bearer
+    Technologies" is ranked from the local record by its name all the same."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    keys = _acme_month(sb)
+    org = sb.store.organization_by_name("Acme Networks")
+    assert org is not None
+    org.name = "Bearer Technologies"
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    customers = rules / "customers.yaml"
+    text = customers.read_text(encoding="utf-8")
+    customers.write_text(text.replace("  Acme Networks:", "  Bearer Technologies:", 1))
+    bridge = bridges(sb, rules_path=rules)
+    bridge.cycle()
+    sb.set_now(t(10, 10))
+    bridge.cycle()
+    assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
+
+    sb.set_now(t(10, 20))
+    add_label(sb, keys[4], "triaged", by=SAM)
+    sb.set_now(t(10, 30))
+    run = bridge.cycle()
+    assert not run.report.full and run.keys_read == {keys[4]}
+    assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
+    assert "over-quota" in end_state(sb, keys[4]).labels
