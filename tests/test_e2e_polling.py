@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -365,3 +366,41 @@ def test_an_organisation_named_like_a_credential_keeps_its_places_in_incremental
     assert not run.report.full and run.keys_read == {keys[4]}
     assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
     assert "over-quota" in end_state(sb, keys[4]).labels
+
+
+def test_a_case_a_shifting_page_left_out_of_a_full_read_is_not_forgotten(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data Center pages a search by offset: a case deleted after the first page was
+    read moves every later case one place back, so one is never listed.  The full read
+    asks for the cases it did not list by key before forgetting any: the Acme case left
+    out still counts for the later cases of its month."""
+    sb = sandbox_factory(seed="empty", flavour="datacenter", now=t(10))
+    other = new_case(sb, org="Initech Systems", created=t(9, day=2))
+    keys = _acme_month(sb)
+    bridge = bridges(sb, page_size=2)
+    bridge.cycle()
+    assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
+    port = bridge.engine.port
+    search_pages = port.search_pages
+    armed = [True]
+
+    def shifting(jql: str, *args: object, **kwargs: object) -> Iterator[object]:
+        for n, page in enumerate(search_pages(jql, *args, **kwargs)):
+            yield page
+            if n == 0 and armed[0]:  # between the first page and the next
+                armed[0] = False
+                _delete(sb, other)
+
+    monkeypatch.setattr(port, "search_pages", shifting)
+    sb.set_now(t(10, 10))
+    assert bridge.cycle(full=True).report.full
+    assert not armed[0]
+    monkeypatch.setattr(port, "search_pages", search_pages)
+
+    sb.set_now(t(10, 20))
+    add_label(sb, keys[4], "triaged", by=SAM)
+    sb.set_now(t(10, 30))
+    run = bridge.cycle()
+    assert not run.report.full and keys[4] in run.keys_read
+    assert _places(sb, keys) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]

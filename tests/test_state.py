@@ -282,14 +282,15 @@ def test_a_record_written_masked_is_read_again_in_full(tmp_path: Path, masked: b
         assert s.get_policy() == (None if masked else "abc")
 
 
-def test_keeping_only_the_cases_a_full_read_found_forgets_the_rest(st: State) -> None:
+def test_a_forgotten_case_is_forgotten_everywhere_the_state_knows_it(st: State) -> None:
     """A case forgotten no longer counts in its month, in the metrics' count of cases
     (the issue cache), nor awaits a next moment."""
     st.remember_cases([("Acme", MonthCase(f"SUP-{n}", T0 + timedelta(hours=n))) for n in (1, 2, 3)])
     for key in ("SUP-1", "SUP-2", "SUP-3"):
         st.remember_issue(key, updated=T0, sla_state="running", due=T0, seen_at=T0)
         st.set_wakeup(key, T0)
-    assert st.keep_only_cases(["SUP-1", "SUP-3", "SUP-9"]) == ["SUP-2"]
+    assert st.recorded_keys() == {"SUP-1", "SUP-2", "SUP-3"}
+    st.forget_cases(["SUP-2"])
     assert [c.key for c in st.org_cases(["Acme"], T0)["Acme"]] == ["SUP-1", "SUP-3"]
     assert st.sla_state_counts() == [("acme", "running", 2)]
     assert st.due_wakeups(T0) == ["SUP-1", "SUP-3"]

@@ -421,6 +421,10 @@ def month_start(moment: datetime, tz: tzinfo) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+#: how many keys one search names when the bridge asks whether cases are still there
+_KEYS_PER_SEARCH = 50
+
+
 class Engine:
     """Runs cycles against one Jira site with one rule set and one state database."""
 
@@ -704,6 +708,7 @@ class Engine:
         or organisation a case not found may still count (resolved since, say): only
         its next moment is forgotten then."""
         missing = set(asked) - {c.key for _, c in found} - {k for k, _ in bad}
+        missing -= self._found(missing)
         if not missing:
             return []
         if self.scope_filters:
@@ -749,9 +754,37 @@ class Engine:
         taken from the record: nothing is forgotten then."""
         if self.scope_filters:
             return
-        gone = self.state.keep_only_cases([c.key for _, c in ranking] + [k for k, _ in bad])
+        seen = {c.key for _, c in ranking} | {k for k, _ in bad}
+        unseen = self.state.recorded_keys() - seen
+        gone = sorted(unseen - self._found(unseen))
         if gone:
+            self.state.forget_cases(gone)
             log.info("cases no longer in scope are no longer counted", cases=gone)
+
+    def _found(self, keys: Collection[str]) -> set[str]:
+        """Of ``keys``, which a read of the scope did not list, those a search naming
+        them finds in the scope after all.  A read's pages may shift under it: on Data
+        Center, which pages by offset, a case deleted or moved out before the page being
+        read moves every later case one place back, so one is never listed.  A case is
+        forgotten (its month's count, its next moment) only once a search naming it does
+        not find it."""
+        found: set[str] = set()
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), _KEYS_PER_SEARCH):
+            chunk = ordered[start : start + _KEYS_PER_SEARCH]
+            try:
+                issues = list(
+                    self.port.search(keys_jql(self.settings.jira.jql, chunk), ["summary"])
+                )
+            except JiraError as exc:
+                gone = self._gone(exc, chunk)  # a key Jira no longer has is refused
+                if not gone:
+                    raise
+                there = [k for k in chunk if k not in gone]
+                jql = keys_jql(self.settings.jira.jql, there)
+                issues = list(self.port.search(jql, ["summary"])) if there else []
+            found |= {str(issue.get("key", "")).upper() for issue in issues}
+        return {k for k in keys if k.upper() in found}
 
     def _grouped(
         self, cases: Iterable[tuple[str | None, MonthCase]]

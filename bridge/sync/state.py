@@ -681,17 +681,13 @@ class State:
             for table in ("cases", "issues", "wakeups"):
                 self._db.executemany(f"DELETE FROM {table} WHERE key = ?", rows)
 
-    def keep_only_cases(self, keys: Iterable[str]) -> list[str]:
-        """Forget (`forget_cases`) every recorded case not among ``keys`` (what a full read
-        of the scope found); returns the keys forgotten."""
-        seen = set(keys)
-        with self._tx():
-            known = self._db.execute(
+    def recorded_keys(self) -> set[str]:
+        """Every case the state knows of: recorded for ranking, last seen, or awaited."""
+        with self._lock:
+            rows = self._db.execute(
                 "SELECT key FROM cases UNION SELECT key FROM issues UNION SELECT key FROM wakeups"
             ).fetchall()
-            gone = sorted(r[0] for r in known if r[0] not in seen)
-            self.forget_cases(gone)
-        return gone
+        return {r[0] for r in rows}
 
     def instance_id(self) -> str:
         """This state file's instance id (made once): how the site lock knows its own."""
