@@ -1454,10 +1454,15 @@ class Engine:
         read = {case.key for _, case in ranking}
         followers: set[str] = set()
         changed = [(name, own) for name, own in ranking if name and own.key in moved]
+        # the month's cases by folded name: a case's organisation as Jira spells it, the
+        # one it left as the rules spell it, and the month searched under either
+        by_folded: dict[str, list[MonthCase]] = {}
+        for org, cases in org_cases.items():
+            by_folded.setdefault(org.casefold(), []).extend(cases)
         for name, own in [*changed, *left]:
             tz = self._calendar_tz(name)
             month = month_start(own.created, tz)
-            for case in org_cases.get(name, ()):
+            for case in by_folded.get(name.casefold(), ()):
                 if (
                     case.key not in read
                     and month_start(case.created, tz) == month
