@@ -352,7 +352,10 @@ def test_defect_5_shipped_calendars_close_on_the_days_the_city_does(
 
 
 def test_an_automations_public_reply_is_no_initial_response(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Jira Cloud names an app's system account ``accountType: "app"`` (Automation for
     Jira, an integration).  Its automatic public "we have received your request" is not
@@ -365,6 +368,9 @@ def test_an_automations_public_reply_is_no_initial_response(
     url = f"{sb.url}/rest/api/2/issue/{key}/comment"
     assert robot_session.post(url, json={"body": "We have received your request."}).ok
     sb.set_now(t(24, 13, 30))
+    text = explain(key, write_config(sb, tmp_path), t(24, 13, 30), capsys)
+    assert "public comment by Automation for Jira" in text
+    assert "an app's account, not an agent, so not a response" in text
     bridges(sb).cycle()
     issue = end_state(sb, key)
     assert (issue.field("SLA state"), issue.field("Response due")) == ("breached", t(24, 13))

@@ -254,6 +254,7 @@ def _clock(
     if worked:
         yield "calendar", f"open between creation and due, though a public holiday: {worked}"
     yield from _holds(clock, calendar)
+    yield from _automatic_replies(snapshot, clock, calendar)
     if clock.first_response is not None:
         response = clock.first_response
         yield "clock", f"first response {calendar.format(response.at)}: {response.how}"
@@ -313,6 +314,24 @@ def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:
             f"{who} moved the case into {moved.status} at {calendar.format(moved.start)}: "
             "not a response (only an agent's action is)",
         )
+
+
+def _automatic_replies(
+    snapshot: IssueSnapshot, clock: ResponseClock, calendar: BusinessCalendar
+) -> Notes:
+    """An app's public comment before the first response (an automatic acknowledgement,
+    say): why the case's clock ran on past it."""
+    answered = clock.first_response.at if clock.first_response is not None else None
+    for comment in snapshot.comments:
+        automatic = comment.public and comment.author.actor is Actor.APP
+        if automatic and (answered is None or comment.created < answered):
+            yield (
+                "clock",
+                f"public comment by {comment.author.display_name} at "
+                f"{calendar.format(comment.created)}: an app's account, not an agent, "
+                "so not a response",
+            )
+            return
 
 
 def _ladder(policy: Policy, d: Decisions, ladder: LadderOutcome) -> Notes:
