@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -387,6 +387,16 @@ def set_priority(sb: Sandbox, key: str, name: str, *, by: str = JANE) -> None:
             f"{sb.url}/rest/api/2/issue/{key}", json={"fields": {"priority": {"name": name}}}
         )
     )
+
+
+def resolved_then_open(sb: Sandbox, resolved: int = 3, still_open: int = 2) -> list[str]:
+    """An Acme Networks month as a scope of open cases (``resolution = EMPTY``) sees it:
+    ``resolved`` cases raised two days before the sandbox's now and resolved, then
+    ``still_open`` raised an hour later; returns the open ones' keys, oldest first."""
+    start = sb.now - timedelta(days=2)
+    for n in range(resolved):
+        transition(sb, new_case(sb, created=start + timedelta(minutes=n)), "Resolve")
+    return [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(still_open)]
 
 
 def transition(

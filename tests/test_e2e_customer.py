@@ -16,6 +16,7 @@ from e2e_helpers import (
     end_state,
     explain,
     new_case,
+    resolved_then_open,
     transition,
     write_config,
 )
@@ -216,11 +217,7 @@ def test_defect_12_quota_counts_the_month_whatever_the_scope_leaves_out(
     on the first (full) cycle, and a new one is 6 of 4 on the next (incremental) one.
     `check` names the clause and says what to do."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
-    start = SANDBOX_NOW - timedelta(days=2)
-    for n in range(3):
-        key = new_case(sb, created=start + timedelta(minutes=n))
-        transition(sb, key, "Resolve")
-    open_keys = [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(2)]
+    open_keys = resolved_then_open(sb)
     scope = "project = SUP AND resolution = EMPTY"
     bridge = bridges(sb, flavour=flavour, jql=scope)
     bridge.cycle()

@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
-from e2e_helpers import BridgeFactory, end_state, new_case, transition, write_config
+from e2e_helpers import (
+    BridgeFactory,
+    end_state,
+    new_case,
+    resolved_then_open,
+    transition,
+    write_config,
+)
 from policy_factories import (
     JANE,
     at,
@@ -827,11 +834,7 @@ def test_with_a_scope_of_open_cases_the_report_counts_the_months_resolved_ones(
     4 on the cases, and the report says 5 cases, 1 over quota, with the resolved ones
     in its compliance figures."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
-    start = SANDBOX_NOW - timedelta(days=2)
-    for n in range(3):
-        key = new_case(sb, created=start + timedelta(minutes=n))
-        transition(sb, key, "Resolve")
-    open_keys = [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(2)]
+    open_keys = resolved_then_open(sb)
     scope = "project = SUP AND resolution = EMPTY"
     bridges(sb, flavour=flavour, jql=scope).cycle()
     written = {k: end_state(sb, k).field("Cases this month") for k in open_keys}
