@@ -106,6 +106,10 @@ def test_daemon_lifecycle_matches_the_bridge_signals() -> None:
     service = parse_unit(DAEMON)["Service"]
     assert service["Restart"] == ["on-failure"]
     assert service["RestartSec"]
+    # a Jira outage (exit 3) is restarted until it ends: no start limit stops it for good;
+    # a wrong config or token (exit 1) is never restarted
+    assert one(parse_unit(DAEMON), "Unit", "StartLimitIntervalSec") == "0"
+    assert service["RestartPreventExitStatus"] == ["1"]
     assert service["KillSignal"] == ["SIGTERM"]  # finish the current issue, exit 0
     assert service["TimeoutStopSec"]
     assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP reloads the rules
