@@ -451,3 +451,27 @@ def test_progress_redraws_one_line_and_clears_it() -> None:
         "  cases 3/3 (100%)",
     ]
     assert stream.getvalue().endswith("\r\x1b[K")
+
+
+def test_new_rules_met_by_a_jira_outage_leave_the_old_ones_and_are_checked_again(
+    sandbox_factory: Any, bridges: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rules reloaded while Jira is down cannot be checked against the site: the daemon
+    keeps the rules in force and asks to check the new ones again, rather than dying on
+    the outage (it exits only on what a restart cannot fix)."""
+    from bridge.commands.run import _adopt_rules
+    from bridge.rules.load import load_ruleset
+
+    without_waiting(monkeypatch, max_attempts=2)
+    sb = sandbox_factory(seed="empty")
+    bridge = bridges(sb)
+    runtime = bridge.runtime
+    before = runtime.ruleset
+    settings = runtime.settings
+    newer = load_ruleset(settings.rules_path, tuple(settings.fields))
+    sb.set_faults("503:1")
+    assert _adopt_rules(runtime, newer) is False
+    assert runtime.ruleset is before and runtime.engine.ruleset is before
+    sb.set_faults(None)
+    assert _adopt_rules(runtime, newer) is True
+    assert runtime.ruleset is newer

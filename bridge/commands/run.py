@@ -47,6 +47,7 @@ from bridge.commands._runtime import (
     setup_logging,
 )
 from bridge.jira.port import JiraError
+from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.metrics import Metrics, MetricsServer
 from bridge.policy.model import RuleSet
 from bridge.rules.load import load_ruleset
@@ -339,8 +340,8 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
     log.info("daemon started", interval_s=interval, jql=settings.jira.jql, rules=str(rules_path))
     try:
         while not shutdown.stopping:
-            if watcher.poll():
-                _adopt_rules(runtime, watcher.current, metrics)
+            if watcher.poll() and not _adopt_rules(runtime, watcher.current, metrics):
+                watcher.request_reload()  # Jira did not answer: the next cycle checks again
             pause = interval
             try:
                 lock.acquire(wait=min(30.0, interval))
@@ -434,8 +435,10 @@ def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _adopt_rules(runtime: Runtime, ruleset: RuleSet, metrics: Metrics | None = None) -> None:
-    """New rules took over: re-check the site names they use before using them."""
+def _adopt_rules(runtime: Runtime, ruleset: RuleSet, metrics: Metrics | None = None) -> bool:
+    """New rules took over: re-check the site names they use before using them.  False
+    when Jira could not be asked (down, refusing for now, or a stop cut the wait short):
+    the old rules stay in force and the new ones are to be checked again."""
     try:
         site = Site.connect(runtime.client, runtime.settings, ruleset)
     except SiteError as exc:
@@ -444,13 +447,21 @@ def _adopt_rules(runtime: Runtime, ruleset: RuleSet, metrics: Metrics | None = N
         log.error(
             "new rules name things the Jira site lacks; keeping the old ones", problems=exc.problems
         )
-        return
+        return True
+    except (JiraError, CircuitOpen, WaitInterrupted) as exc:
+        log.warning(
+            "new rules not checked against the Jira site (it did not answer); keeping the old "
+            "ones until it does",
+            reason=str(exc) or type(exc).__name__,
+        )
+        return False
     runtime.ruleset = ruleset
     runtime.site = site
     runtime.engine.ruleset = ruleset
     runtime.engine.site = site
     # every case is evaluated again under the new rules on the next cycle
     runtime.engine.policy = policy_fingerprint(runtime.settings)
+    return True
 
 
 __all__ = ["EXIT_CONFIG", "run", "summary_line"]
