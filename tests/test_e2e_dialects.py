@@ -252,3 +252,22 @@ def test_jira_down_mid_run_on_data_center_stops_the_cycle_and_the_next_resumes(
         assert engine.cycle(SANDBOX_NOW).total_writes == 0
     finally:
         again.stop()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_account_that_may_not_silence_edits_still_writes_the_sla_fields(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """Jira refuses an edit asking not to notify watchers (``notifyUsers=false``) from an
+    account without Administer Projects ("To discard the user notification either admin
+    or project admin permissions are required."): the bridge makes the edit anyway, with
+    notifications, rather than stopping with every field unwritten."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    account = sb.store.user_by_email(seeds.BRIDGE_EMAIL)
+    assert account is not None
+    account.admin = False
+    key = new_case(sb, created=SANDBOX_NOW - timedelta(hours=1))
+    run = bridges(sb, flavour=flavour).cycle()
+    assert run.report.aborted is None
+    assert view(sb, key).field("SLA state") == "running"
+    assert bridges(sb, flavour=flavour).cycle().writes == 0  # nothing left to write

@@ -8,7 +8,8 @@ call goes through the library's raw ``request`` so that:
   ``retry_with_header`` sleeps on 429 behind our back) — retries live in
   `bridge.jira.retry`;
 * ``notifyUsers`` travels as a query parameter (``Jira.issue_update`` puts it
-  in the body, where Jira ignores it);
+  in the body, where Jira ignores it), and an edit Jira refuses for it is made with
+  notifications (`JiraClient.edit_issue`);
 * comments can carry ``properties`` (``issue_add_comment`` cannot).
 
 Issue, comment, transition, property, field, priority, status and user calls
@@ -159,6 +160,9 @@ class JiraClient:
             "retries_connection": 0,
         }
         self._retrier = Retrier(retry, on_retry=self._count_retry)
+        #: whether edits ask Jira not to notify watchers (`edit_issue`); turned off for
+        #: good by the first edit Jira refuses for it
+        self.quiet_edits = True
         if not verify_tls:
             log.warning("jira.tls_verification_off", url=self.url)
         common: dict[str, Any] = {
@@ -653,12 +657,29 @@ class JiraClient:
             body["properties"] = [{"key": k, "value": v} for k, v in properties.items()]
         if not body:
             return  # nothing to change: no request at all
-        # notifyUsers is a query parameter; Jira ignores it (without error) when the
-        # account may not suppress notifications.
-        params = None if notify else {"notifyUsers": "false"}
-        self._call(
-            "PUT", f"rest/api/2/issue/{_quote_path(key)}", params=params, body=body, write=True
-        )
+        # notifyUsers is a query parameter.  Jira answers an account that may not
+        # suppress notifications (it needs Administer Projects) with 403 "To discard the
+        # user notification either admin or project admin permissions are required.";
+        # the platform reference says such a request is ignored.  Either way the edit is
+        # made: refused for that, it is sent again with notifications, and so is every
+        # later edit (a warning says what permission to give).
+        path = f"rest/api/2/issue/{_quote_path(key)}"
+        if notify or not self.quiet_edits:
+            self._call("PUT", path, body=body, write=True)
+            return
+        try:
+            self._call("PUT", path, params={"notifyUsers": "false"}, body=body, write=True)
+        except JiraError as exc:
+            if exc.status != 403:
+                raise
+            self._call("PUT", path, body=body, write=True)  # a 403 again is the answer
+            if self.quiet_edits:
+                self.quiet_edits = False
+                log.warning(
+                    "jira.edits_notify_watchers",
+                    reason="the account may not edit without notifying watchers",
+                    hint="give the bridge's account Administer Projects on the project",
+                )
 
     def add_comment(
         self, key: str, body: str, *, internal: bool, properties: Mapping[str, Any] | None = None
