@@ -223,7 +223,8 @@ class Metrics:
     ) -> None:
         """Record a finished cycle; ``before`` is :meth:`states_before` from just before it."""
         finished = self.clock()
-        ok = report.aborted is None
+        # a cycle cut short by another instance taking the site lock did not do its work
+        ok = report.aborted is None and not report.lost_lock
         self.last_cycle.set(finished)
         self.last_cycle_ok.set(1 if ok else 0)
         self.duration.set(report.seconds)
@@ -256,6 +257,8 @@ class Metrics:
                 detail = f"{report.read} cases read, {report.total_writes} writes"
                 if report.skipped:
                     detail += f", {len(report.skipped)} skipped"
+            elif report.aborted is None:
+                detail = "stopped: another instance took the site lock"
             else:
                 detail = f"Jira failed: {report.aborted}"
             self._health = Health(ok, finished, last_success, detail)

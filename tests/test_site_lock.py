@@ -3,20 +3,26 @@ site (a project property), on Cloud and Data Center alike."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import threading
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from conftest import SandboxFactory
 from test_run_command import NOW, duplicate_comments, write_config
 
 from bridge.cli import main
 from bridge.jira.client import JiraClient
+from bridge.metrics import MetricsServer
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.faults import Decision, Faults
 from bridge.sync.lock import SITE_LOCK_PROPERTY, SiteHolder, SiteLock, SiteLockBusy, lock_project
+from bridge.sync.state import State
 
 FLAVOURS = ["cloud", "datacenter"]
 
@@ -185,3 +191,126 @@ def test_two_bridges_starting_in_the_same_second_never_both_hold_the_site_lock(
     assert sorted(outcome.values()) == ["backs off", "holds"], outcome
     holder = SiteHolder.parse(sb.store.project.properties[SITE_LOCK_PROPERTY])
     assert holder is not None and outcome[holder.instance] == "holds"
+
+
+class TakenOverMidCycle(Faults):
+    """Another instance takes the site lock just before the bridge's ``at_write``-th write
+    (the bridge's own lock lapsed: a long stall on this host); with ``hand_back`` it lets go
+    again once the bridge, backing off, has found it held ``hand_back`` times."""
+
+    def __init__(self, store: object, at_write: int, hand_back: int | None = None) -> None:
+        super().__init__(None)
+        self.properties = store.project.properties  # type: ignore[attr-defined]
+        self.at_write, self.hand_back = at_write, hand_back
+        self.writes = self.reads_while_held = 0
+        self.taken = False
+        self.count = threading.Lock()
+
+    def decide(self, endpoint: str, kind: str, issues: Collection[str] = ()) -> Decision:
+        lock_property = "/properties/{propertyKey}" in endpoint and "/project/" in endpoint
+        with self.count:
+            if kind == "write" and not lock_property:
+                self.writes += 1
+                if self.writes == self.at_write and not self.taken:
+                    self.taken = True
+                    self.properties[SITE_LOCK_PROPERTY] = {
+                        "instance": "the-other-one",
+                        "heartbeat": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "expires": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                    }
+            elif lock_property and endpoint.startswith("GET") and self.taken:
+                held = SiteHolder.parse(self.properties.get(SITE_LOCK_PROPERTY))
+                if held is not None and held.instance == "the-other-one":
+                    self.reads_while_held += 1
+                    if self.reads_while_held == self.hand_back:
+                        del self.properties[SITE_LOCK_PROPERTY]  # it finished and let go
+        return super().decide(endpoint, kind, issues)
+
+
+@pytest.fixture
+def beat_every_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check of the site lock during a cycle reads it (as each does once a third of
+    its life has passed), so a takeover is seen at the next case."""
+    monkeypatch.setattr(SiteLock, "heartbeat", SiteLock.acquire)
+
+
+@pytest.mark.usefixtures("beat_every_check")
+def test_a_cycle_whose_site_lock_another_instance_took_stops_and_exits_75(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = sandbox_factory()
+    sb.server.faults = TakenOverMidCycle(sb.store, at_write=3)
+    config = config_in(tmp_path, "a", sb.url, "cloud")
+    assert run_once(config) == 75  # not 0: the cycle did not do its work
+    assert "another instance took the site lock" in capsys.readouterr().out
+    with State.open(tmp_path / "a" / "state.sqlite") as state:
+        run = state.last_runs(1)[0]
+        assert run.finished is not None and not run.ok  # recorded as cut short
+        assert state.get_watermark() is None  # the next cycle reads everything again
+        assert state.pending_intents() == []
+    # the other instance holds the site now: the bridge keeps off it
+    holder = SiteHolder.parse(sb.store.project.properties[SITE_LOCK_PROPERTY])
+    assert holder is not None and holder.instance == "the-other-one"
+
+
+@pytest.mark.usefixtures("beat_every_check")
+def test_a_daemon_whose_site_lock_was_taken_tells_systemd_nothing_good_and_takes_it_back(
+    sandbox_factory: SandboxFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb = sandbox_factory()
+    faults = TakenOverMidCycle(sb.store, at_write=3, hand_back=2)
+    sb.server.faults = faults
+    config = config_in(tmp_path, "a", sb.url, "cloud")
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("polling: {interval: 5m", "polling: {interval: 1s")
+    config.write_text(text + 'metrics: {listen: "127.0.0.1:0"}\n', encoding="utf-8")
+    path = tmp_path / "notify.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(path))
+    notify.settimeout(60)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    heard: list[list[str]] = []
+    health: list[requests.Response] = []
+    servers: list[MetricsServer] = []
+    start = MetricsServer.start
+
+    def started(server: MetricsServer) -> MetricsServer:
+        servers.append(server)
+        return start(server)
+
+    monkeypatch.setattr(MetricsServer, "start", started)
+
+    def systemd() -> None:
+        """Listens as systemd does, asks /healthz at each word, and stops the daemon once
+        it hears it is alive."""
+        try:
+            while True:
+                lines = notify.recv(4096).decode().splitlines()
+                heard.append(lines)
+                host, port = servers[0].address
+                health.append(requests.get(f"http://{host}:{port}/healthz", timeout=10))
+                if "WATCHDOG=1" in lines:
+                    break
+        except TimeoutError:
+            pass  # never heard alive: stop it all the same
+        except OSError:
+            return  # the daemon is over and the socket closed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    listener = threading.Thread(target=systemd, daemon=True)
+    listener.start()
+    try:
+        code = main(["run", "--config", str(config)])
+    finally:
+        notify.close()
+    listener.join(10)
+    assert code == 0
+    # the cycle cut short was not reported alive; the daemon kept going, took the site
+    # lock back once the other instance let go, and the next cycle was
+    assert heard[0] == ["STATUS=stopped: another instance took the site lock"], heard
+    assert health[0].status_code == 503, health[0].text
+    assert "site lock" in health[0].json()["detail"]
+    assert faults.reads_while_held >= 2
+    assert "READY=1" in heard[-1] and "WATCHDOG=1" in heard[-1], heard
+    assert health[-1].status_code == 200, health[-1].text
+    assert not duplicate_comments(sb.store)

@@ -7,12 +7,13 @@ fix); 2 bad arguments; 3 Jira was unreachable, timing out, rate-limiting (429) o
 failing (5xx) and the cycle stopped (state is consistent, the next run resumes); 4 the
 cycle finished but some issues were skipped, some transitions were not offered by the
 workflow, or some actions failed (they are retried); 75 another instance is running a
-cycle.
+cycle, or took the site lock while this cycle ran (the cycle stopped there).
 
 The daemon runs a cycle every ``polling.interval``, holds the lock only while a
 cycle runs, reloads the rules on SIGHUP or when their files change (bad new rules
 are logged and the last good ones stay in force), backs off after cycles Jira failed
-(timeouts, 429, 5xx), exits 1 with the reason when Jira refuses the bridge for good
+(timeouts, 429, 5xx), waits an interval and tries the site lock again when another
+instance holds it or took it mid-cycle, exits 1 with the reason when Jira refuses the bridge for good
 (401, 403, 400, 404, 405: retrying cannot fix a token or a permission), and on
 SIGTERM/SIGINT finishes the current issue, records its state and exits 0.
 """
@@ -51,7 +52,7 @@ from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.metrics import Metrics, MetricsServer
 from bridge.policy.model import RuleSet
 from bridge.rules.load import load_ruleset
-from bridge.sync.cycle import CycleReport, Site, SiteError, policy_fingerprint
+from bridge.sync.cycle import CycleReport, Engine, Site, SiteError, policy_fingerprint
 from bridge.sync.lock import CycleLock, LockBusy, SiteLock, SiteLockBusy, lock_project
 from bridge.sync.signals import RulesWatcher, Shutdown, install_handlers
 from bridge.sync.state import State
@@ -82,6 +83,8 @@ def summary_line(report: CycleReport, requests: Mapping[str, int] | None = None)
         )
     if report.aborted:
         text += f" — stopped: {report.aborted}"
+    elif report.lost_lock:
+        text += " — stopped: another instance took the site lock"
     elif not report.complete:
         text += " — stopped early on request"
     return text
@@ -90,6 +93,8 @@ def summary_line(report: CycleReport, requests: Mapping[str, int] | None = None)
 def exit_code(report: CycleReport) -> int:
     if report.aborted:
         return EXIT_CONFIG if report.aborted_permanent else EXIT_JIRA
+    if report.lost_lock:
+        return EXIT_LOCKED
     if report.failed_actions or report.skipped_count:
         return EXIT_PARTIAL
     return EXIT_OK
@@ -213,6 +218,24 @@ def lost_site_lock(site_lock: SiteLock | None, *, renew: bool = False) -> bool:
     return False
 
 
+class SiteLockWatch:
+    """The site lock's part of a cycle's ``should_stop``: True from the moment another
+    instance is found holding it (kept, so the cycle's report can say why it stopped)."""
+
+    def __init__(self, site_lock: SiteLock | None) -> None:
+        self.site_lock = site_lock
+        self.lost = False
+
+    def __call__(self) -> bool:
+        if not self.lost:
+            self.lost = lost_site_lock(self.site_lock)
+        return self.lost
+
+    def watch(self, engine: Engine, shutdown: Shutdown) -> None:
+        engine.should_stop = lambda: shutdown.stopping or self()
+        engine.lost_lock = lambda: self.lost
+
+
 def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metrics: Metrics) -> int:
     # a dry run changes nothing and is not a cycle worth counting
     textfile = runtime.settings.metrics_textfile if not dry_run else None
@@ -233,7 +256,8 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
         lock.release()
         return refused
     shutdown = install_handlers()
-    runtime.engine.should_stop = lambda: shutdown.stopping or lost_site_lock(site_lock)
+    lock_watch = SiteLockWatch(site_lock)
+    lock_watch.watch(runtime.engine, shutdown)
     runtime.client.interrupt_waits(shutdown.pause)  # SIGTERM never waits behind a Retry-After
     progress = Progress(sys.stderr) if not quiet and sys.stderr.isatty() else None
     runtime.engine.progress = progress
@@ -323,7 +347,8 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
     if refused is not None:
         return refused
     shutdown: Shutdown = install_handlers(on_reload=watcher.request_reload)
-    runtime.engine.should_stop = lambda: shutdown.stopping or lost_site_lock(site_lock)
+    lock_watch = SiteLockWatch(site_lock)
+    lock_watch.watch(runtime.engine, shutdown)
     runtime.client.interrupt_waits(shutdown.pause)  # SIGTERM never waits behind a Retry-After
     lock = CycleLock(settings.lock_path)
     interval = settings.polling_interval.total_seconds()
@@ -355,6 +380,7 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                     lock.release()  # another instance works on the site: no cycle now
                     shutdown.wait(pause)
                     continue
+                lock_watch.lost = False  # held again: this cycle starts with the lock
                 before = dict(runtime.client.stats)
                 states = Metrics.states_before(runtime.state)
                 try:
@@ -370,7 +396,12 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                     print(f"error: {report.aborted}", file=sys.stderr)
                     sdnotify.notify(f"STATUS=stopped: {report.aborted}")
                     return EXIT_CONFIG
-                if report.aborted:
+                if report.lost_lock:
+                    # not Jira failing: wait an interval and try the lock again, as when it
+                    # is held at the start of a cycle; systemd hears no success
+                    log.warning("another instance took the site lock; trying again later")
+                    sdnotify.notify("STATUS=stopped: another instance took the site lock")
+                elif report.aborted:
                     failures += 1
                     pause = min(MAX_BACKOFF, 30.0 * 2 ** min(failures - 1, 10))
                     log.warning("cycle failed; backing off", failures=failures, next_in_s=pause)

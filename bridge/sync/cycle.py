@@ -378,6 +378,9 @@ class CycleReport:
     aborted: str | None = None
     #: the abort needs a person (bad token, permission, JQL, URL): retrying will not help
     aborted_permanent: bool = False
+    #: another instance took the site lock mid-cycle and the cycle stopped: not a Jira
+    #: failure, yet not a cycle that did its work either
+    lost_lock: bool = False
     #: (key, why) of transitions not made whose name no workflow on the site is known to
     #: have (a wrong name in the rules): a person must look
     skipped_actions: list[tuple[str, str]] = field(default_factory=list)
@@ -396,7 +399,7 @@ class CycleReport:
 
     @property
     def ok(self) -> bool:
-        return self.aborted is None and self.failed_actions == 0
+        return self.aborted is None and not self.lost_lock and self.failed_actions == 0
 
     @property
     def skipped_count(self) -> int:
@@ -450,6 +453,8 @@ class Engine:
         self.state = state
         self.site = site
         self.should_stop = should_stop
+        #: whether a stop asked for by `should_stop` was another instance taking the site lock
+        self.lost_lock: Callable[[], bool] = lambda: False
         self.progress = progress
         #: build the explanation trail (for `explain`); cycles skip it: same decisions, less CPU
         self.explain = explain
@@ -1172,6 +1177,9 @@ class Engine:
         except WaitInterrupted:
             report.complete = False
             log.info("stop requested during a wait for Jira: the cycle stops here")
+        if not report.complete and self.lost_lock():
+            report.lost_lock = True
+            log.error("cycle stopped: another instance took the site lock")
         report.skipped_actions = self._unknown_transitions(report.outcomes)
         report.seconds = time.perf_counter() - began
         if not dry_run and run_id is not None:
