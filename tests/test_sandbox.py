@@ -429,6 +429,17 @@ def test_issue_properties_round_trip_and_32kb_limit(sandbox: Sandbox) -> None:
     too_big = s.put(url, json={"blob": "x" * 33000})
     assert too_big.status_code == 400
     assert s.get(url).json()["value"] == {"done": ["x", "y"]}
+    # the same limit holds for a property an edit carries, and nothing of that edit lands
+    edit = s.put(
+        sandbox.url + API2 + "/issue/SUP-5",
+        json={
+            "fields": {"summary": "renamed"},
+            "properties": [{"key": "jsm-bridge", "value": {"blob": "x" * 33000}}],
+        },
+    )
+    assert edit.status_code == 400
+    assert s.get(url).json()["value"] == {"done": ["x", "y"]}
+    assert sandbox.store.issue("SUP-5").values["summary"] != "renamed"
     assert s.delete(url).status_code == 204
     assert s.get(url).status_code == 404
 

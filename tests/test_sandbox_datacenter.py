@@ -137,6 +137,10 @@ def test_service_management_users_and_customers(dc: Sandbox) -> None:
     assert members and all("accountId" not in u and u["name"] for u in members)
     desks = s.get(sd + "/servicedesk").json()["values"]
     assert [d["projectKey"] for d in desks] == ["SUP"]
+    # an experimental call: refused (412) without the opt-in header
+    refused = s.get(sd + f"/servicedesk/{desks[0]['id']}/customer")
+    assert refused.status_code == 412 and "X-ExperimentalApi" in refused.json()["errorMessage"]
+    s.headers["X-ExperimentalApi"] = "opt-in"
     customers = []
     start = 0
     while True:

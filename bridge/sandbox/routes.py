@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,8 @@ class Request:
     path_params: dict[str, str]
     server: SandboxServer
     version: str = "3"
+    #: the client sent ``X-ExperimentalApi: opt-in`` (needed by JSM's experimental calls)
+    experimental_opt_in: bool = False
 
     @property
     def store(self) -> Store:
@@ -161,6 +163,25 @@ def _json_size(value: Any) -> int:
 def _property_key(key: str) -> None:
     if not key or len(key) > 255:
         raise StoreError(400, ["The property key cannot be longer than 255 characters."])
+
+
+def _body_properties(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The ``properties`` an issue create or edit carries, each checked as a property PUT
+    is (a key of at most 255 characters, a value of at most 32,768: the platform
+    reference's EntityProperty and "Set issue property"), before anything is applied."""
+    checked: list[tuple[str, Any]] = []
+    for prop in body.get("properties") or []:
+        key = str(prop.get("key", ""))
+        _property_key(key)
+        if _json_size(prop.get("value")) > PROPERTY_LIMIT:
+            raise StoreError(
+                400,
+                [
+                    f"The property value is too long. The maximum allowed length is {PROPERTY_LIMIT}."
+                ],
+            )
+        checked.append((key, prop.get("value")))
+    return checked
 
 
 def _can_see(store: Store, u: User, issue: Issue) -> bool:
@@ -317,9 +338,10 @@ def edit_issue(req: Request) -> Response:
             ],
         )
     changes = parse_edit(store, body, iss.values, version=req.version, flavour=req.server.flavour)
+    properties = _body_properties(body)
     store.apply_changes(iss, req.actor, changes)
-    for prop in body.get("properties") or []:
-        store.set_property(iss.properties, str(prop.get("key")), prop.get("value"))
+    for key, value in properties:
+        store.set_property(iss.properties, key, value)
     if req.qbool("returnIssue", False):
         flds, _ = render.resolve_fields(store, None, "*all")
         return Response(200, render.issue(req.ctx, iss, flds, expand=req.qlist("expand")))
@@ -352,9 +374,10 @@ def create_issue(req: Request) -> Response:
         values = {}
     if errors:
         raise StoreError(400, [], errors)
+    properties = _body_properties(body)
     iss = store.create_issue(req.actor, values)
-    for prop in body.get("properties") or []:
-        store.set_property(iss.properties, str(prop.get("key")), prop.get("value"))
+    for key, value in properties:
+        store.set_property(iss.properties, key, value)
     return Response(
         201, {"id": str(iss.id), "key": iss.key, "self": f"{req.ctx.api}/issue/{iss.id}"}
     )
@@ -973,8 +996,19 @@ def service_desk_customers(req: Request) -> Response:
     document it: developer.atlassian.com/cloud/jira/service-desk/rest, "Servicedesk - Get
     customers", and docs.atlassian.com/jira-servicedesk/REST/server,
     "servicedeskapi/servicedesk/{serviceDeskId}/customer").  Agents need the *Service Desk
-    Team* role to list them.  ``query`` narrows by name or e-mail."""
+    Team* role to list them.  ``query`` narrows by name or e-mail.  An experimental call
+    answers 412 without the ``X-ExperimentalApi: opt-in`` header (jsm.v3.json: "Returned
+    if the API is experimental but the X-ExperimentalApi: opt-in header was not
+    passed")."""
     store = req.store
+    if not req.experimental_opt_in:
+        raise JsmError(
+            412,
+            "This API is experimental. Experimental APIs are not guaranteed to be stable "
+            "within the preview period. You must set the header 'X-ExperimentalApi: opt-in' "
+            "to opt into using this API.",
+            "sd.experimental.api.header.missing",
+        )
     if req.path_params["serviceDeskId"] != store.project.service_desk_id:
         raise JsmError(404, "The service desk does not exist.", "sd.servicedesk.error.not.found")
     start, limit = _page_args(req)

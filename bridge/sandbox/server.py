@@ -436,6 +436,7 @@ class _Handler(BaseHTTPRequestHandler):
                 params,
                 sandbox,
                 "2" if "/rest/api/2/" in route.template else "3",
+                (self.headers.get("X-ExperimentalApi") or "").strip().lower() == "opt-in",
             )
             with sandbox.store.lock:
                 resp = route.handler(req)
