@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from conftest import SandboxFactory
+from conftest import Sandbox, SandboxFactory
 from test_run_command import NOW, duplicate_comments, write_config
 
 from bridge.cli import main
@@ -91,12 +94,122 @@ def test_an_expired_lock_is_taken_over_and_a_restarted_instance_takes_its_own_ba
     other = SiteLock(client, "SUP", "other", ttl=timedelta(minutes=10), clock=lambda: clock[0])
     with pytest.raises(SiteLockBusy):
         other.acquire()
+    # it ran on this host as a process that has ended since
+    client.set_project_property("SUP", SITE_LOCK_PROPERTY, {**record_of(dead), "pid": ended_pid()})
     again = SiteLock(client, "SUP", "crashed", ttl=timedelta(minutes=10), clock=lambda: clock[0])
-    again.acquire()  # the same instance (same state file), restarted: its own lock
+    again.acquire()  # the same instance (same state file), restarted: its own lock, at once
+    assert holder_token(sb) == again.token
     clock[0] = now + timedelta(minutes=11)
     other.acquire()  # expired: taken over
     holder = SiteHolder.parse(sb.store.project.properties[SITE_LOCK_PROPERTY])
     assert holder is not None and holder.instance == "other"
+
+
+def record_of(lock: SiteLock) -> dict[str, Any]:
+    return SiteLock._record(lock, lock.clock())
+
+
+def ended_pid() -> int:
+    """The pid of a process that ran on this host and has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def holder_token(sb: Sandbox) -> str | None:
+    holder = SiteHolder.parse(sb.store.project.properties.get(SITE_LOCK_PROPERTY))
+    return holder.token if holder is not None else None
+
+
+def test_a_second_process_with_a_copy_of_the_state_file_is_refused_while_the_first_is_live(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sb = sandbox_factory()
+    now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    clock = [now]
+
+    def lock() -> SiteLock:  # one instance id: a restored backup, a copied volume
+        client = client_for(sb.url, "cloud")
+        return SiteLock(
+            client, "SUP", "copied", ttl=timedelta(minutes=9), clock=lambda: clock[0], settle=0.0
+        )
+
+    first, second = lock(), lock()
+    first.acquire()
+    with pytest.raises(SiteLockBusy, match="this instance id"):
+        second.acquire()
+    assert not second.held
+    for minutes in (4, 8, 12, 16):  # the first keeps renewing; the copy keeps trying
+        clock[0] = now + timedelta(minutes=minutes)
+        first.heartbeat()
+        with pytest.raises(SiteLockBusy):
+            second.acquire()
+        assert first.held and holder_token(sb) == first.token
+    # the first stops renewing (it hangs, or its host is gone): its lock expires
+    clock[0] = now + timedelta(minutes=26)
+    second.acquire()
+    assert holder_token(sb) == second.token
+
+
+def test_a_heartbeat_that_finds_another_process_s_lock_gives_it_up(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sb = sandbox_factory()
+    now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    clock = [now]
+    client = client_for(sb.url, "cloud")
+    first = SiteLock(
+        client, "SUP", "copied", ttl=timedelta(minutes=9), clock=lambda: clock[0], settle=0
+    )
+    copy = SiteLock(client, "SUP", "copied", ttl=timedelta(minutes=9), clock=lambda: clock[0])
+    first.acquire()
+    # the copy's write lands anyway (it found the lock free in the same second)
+    client.set_project_property("SUP", SITE_LOCK_PROPERTY, record_of(copy))
+    clock[0] = now + timedelta(minutes=4)
+    with pytest.raises(SiteLockBusy):
+        first.heartbeat()
+    assert not first.held
+    assert holder_token(sb) == copy.token  # not overwritten: one writer left
+    first.heartbeat()  # no longer held: nothing to renew, nothing written
+    assert holder_token(sb) == copy.token
+
+
+def test_its_own_lock_from_another_host_or_a_running_pid_waits_for_the_expiry(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sb = sandbox_factory()
+    now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    client = client_for(sb.url, "cloud")
+    lock = SiteLock(client, "SUP", "copied", ttl=timedelta(minutes=9), clock=lambda: now)
+    running = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        for elsewhere in (
+            {"host": "another-host.example", "pid": ended_pid()},
+            {"pid": running.pid},
+            {"pid": None},
+        ):
+            record = {**record_of(lock), "token": "0123456789abcdef", **elsewhere}
+            client.set_project_property("SUP", SITE_LOCK_PROPERTY, record)
+            with pytest.raises(SiteLockBusy):
+                lock.acquire()
+            assert holder_token(sb) == "0123456789abcdef"
+    finally:
+        running.communicate()
+
+
+def test_its_own_lock_left_by_an_earlier_process_with_this_pid_is_taken_back_at_once(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    """A restarted container runs the bridge as pid 1 again, on the same host name."""
+    sb = sandbox_factory()
+    client = client_for(sb.url, "cloud")
+    lock = SiteLock(client, "SUP", "restarted", ttl=timedelta(minutes=9), settle=0.0)
+    left = {**record_of(lock), "token": "0123456789abcdef"}  # this host, this pid
+    client.set_project_property("SUP", SITE_LOCK_PROPERTY, left)
+    lock.acquire()
+    assert lock.held and holder_token(sb) == lock.token
 
 
 def test_the_instance_id_lives_in_the_state_file(tmp_path: Path) -> None:

@@ -326,16 +326,33 @@ class SiteLockBusy(Exception):
 
     exit_code = EX_TEMPFAIL
 
-    def __init__(self, project: str, holder: SiteHolder) -> None:
+    def __init__(self, project: str, holder: SiteHolder, *, same_instance: bool = False) -> None:
         self.project = project
         self.holder = holder
         expires = holder.expires.astimezone(UTC).strftime("%H:%M:%SZ") if holder.expires else "?"
+        who, fix = (
+            (
+                "another jsm-bridge process with this instance id (on this state file, or on a"
+                " copy of it: a restored backup, a copied volume)",
+                "wait for it or stop it; a copy needs a state file of its own",
+            )
+            if same_instance
+            else (
+                "another jsm-bridge with its own state",
+                "stop the other instance, or point both at the same state file",
+            )
+        )
         super().__init__(
-            f"another jsm-bridge with its own state ({holder.describe()}) works on this Jira site"
+            f"{who} ({holder.describe()}) works on this Jira site"
             f" (lock property {SITE_LOCK_PROPERTY} on project {project}); this one exits so no"
             f" case is written twice. Its lock expires at {expires} unless it keeps running;"
-            " stop the other instance, or point both at the same state file"
+            f" {fix}"
         )
+
+
+#: Tokens drawn by the site locks of this process: a record naming this host and this
+#: pid with another token was written by an earlier process that had the same pid.
+_TOKENS_DRAWN_HERE: set[str] = set()
 
 
 class SiteLock:
@@ -351,8 +368,14 @@ class SiteLock:
     The value names the instance (an id kept in the state file, so a restarted
     instance recognises its own lock), its host and pid, a token drawn afresh by
     each process, and a heartbeat with an expiry.  :meth:`acquire` refuses while
-    another instance's lock is live; a lock whose holder stopped heartbeating
-    expires after ``ttl`` and may be taken.
+    another process's lock is live -- another instance's, or one sharing this
+    instance id (a copy of the state file), told apart by the token; a lock whose
+    holder stopped heartbeating expires after ``ttl`` and may be taken.  This
+    instance's own lock is taken back at once only when it is provably left by an
+    ended process: written on this host by a pid that no longer runs (or by this
+    very pid, reused after a container restart, with a token this process never
+    drew).  A renewal (:meth:`heartbeat`) that finds another live token gives the
+    lock up instead of overwriting it.
 
     Two instances starting in the same second both find the lock free.  Jira offers
     no compare-and-set on entity properties (``PUT …/properties/{propertyKey}`` takes
@@ -392,6 +415,7 @@ class SiteLock:
         self.sleep = sleep
         self.timer = timer
         self.token = secrets.token_hex(8)
+        _TOKENS_DRAWN_HERE.add(self.token)
         self.enforced = True
         self.held = False
         self._last_beat: datetime | None = None
@@ -413,9 +437,14 @@ class SiteLock:
         now = self.clock()
         started = self.timer()
         holder = SiteHolder.parse(self.port.project_property(self.project, SITE_LOCK_PROPERTY))
-        if holder is not None and holder.instance != self.instance and holder.live(now):
+        if (
+            holder is not None
+            and holder.live(now)
+            and holder.token != self.token
+            and not self._left_by_ended_process(holder)
+        ):
             self.held = False
-            raise SiteLockBusy(self.project, holder)
+            raise SiteLockBusy(self.project, holder, same_instance=holder.instance == self.instance)
         renewal = self.held and holder is not None and holder.token == self.token
         try:
             self.port.set_project_property(self.project, SITE_LOCK_PROPERTY, self._record(now))
@@ -442,8 +471,31 @@ class SiteLock:
         self.held = True
         self._last_beat = now
 
+    def _left_by_ended_process(self, holder: SiteHolder) -> bool:
+        """Whether a live record is this instance's own, written by a process that has
+        ended (a crash, a kill): the same host and a pid that runs no longer.  Anything
+        less certain waits for the record to expire, as another instance's would."""
+        if holder.instance != self.instance or holder.host != socket.gethostname():
+            return False
+        if holder.pid is None or holder.pid <= 0:
+            return False
+        if holder.pid == os.getpid():
+            # this pid, reused (a restarted container's pid 1), yet a token no lock in
+            # this process drew: the process that wrote it is gone
+            return holder.token not in _TOKENS_DRAWN_HERE
+        try:
+            os.kill(holder.pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # it runs, as another user
+        return False
+
     def heartbeat(self) -> None:
-        """Renew the lock when a third of its lifetime has passed (cheap to call often)."""
+        """Renew the lock when a third of its lifetime has passed (cheap to call often).
+
+        Raises :class:`SiteLockBusy` (and no longer holds the lock) when another process
+        has written a live lock meanwhile: this one stops writing rather than overwrite it."""
         if not self.enforced or not self.held:
             return
         now = self.clock()
