@@ -34,7 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import sdnotify
 from bridge.cli import main
-from bridge.commands.run import MIN_PAUSE, next_pause
+from bridge.commands.run import MIN_PAUSE, KeepAlive, next_pause
 from bridge.logs import configure_logging
 from bridge.metrics import Metrics
 from bridge.sandbox import seed as seeds
@@ -143,8 +143,15 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
         served = wait_for_event(proc, log, "metrics served")
         base = str(served["url"]).removesuffix("/metrics")
         cycle = wait_for_event(proc, log, "cycle")
-        # systemd hears READY=1 and the watchdog only after that cycle succeeded
+        # systemd hears READY=1 and the watchdog only after that cycle succeeded; while
+        # the first cycle works through its cases it asks for more start-up time
+        before_ready = []
         message = notify.recv(4096).decode()
+        while message.startswith("EXTEND_TIMEOUT_USEC="):
+            before_ready.append(message)
+            message = notify.recv(4096).decode()
+        assert before_ready, message
+        assert all(int(m.split("=")[1]) >= 60_000_000 for m in before_ready), before_ready
         assert "READY=1" in message.splitlines() and "WATCHDOG=1" in message.splitlines()
         assert "STATUS=last cycle ok" in message
 
@@ -278,6 +285,39 @@ def test_sdnotify_sends_one_datagram_to_the_socket_and_is_silent_without_one(
     env = {"WATCHDOG_USEC": "900000000", "WATCHDOG_PID": str(os.getpid())}
     assert sdnotify.watchdog_seconds(env) == 900.0
     assert sdnotify.watchdog_seconds({**env, "WATCHDOG_PID": "1"}) is None
+
+
+def test_a_long_cycle_keeps_systemd_waiting_then_pings_the_watchdog_every_few_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "n.sock"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    now = [0.0]
+    keep_alive = KeepAlive(clock=lambda: now[0])
+    heard: list[bytes] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+
+        def cases_at(*moments: float) -> None:
+            for moment in moments:
+                now[0] = moment
+                keep_alive(1, 100)
+            while True:
+                try:
+                    heard.append(sock.recv(100))
+                except BlockingIOError:
+                    return
+
+        cases_at(0.0, 1.0, 4.9, 5.0, 6.0)  # the first cycle, before READY
+        before = list(heard)
+        keep_alive.ready = True
+        heard.clear()
+        cases_at(7.0, 9.9, 10.0, 30.0)  # a later long cycle
+    extend = f"EXTEND_TIMEOUT_USEC={KeepAlive.extend_s * 1_000_000}".encode()
+    assert before == [extend, extend]  # at 0 and 5: never more often than every 5 s
+    assert KeepAlive.extend_s > 10 * KeepAlive.every
+    assert heard == [b"WATCHDOG=1", b"WATCHDOG=1"]  # at 10 and 30
 
 
 def test_log_lines_carry_their_syslog_priority_for_journald(

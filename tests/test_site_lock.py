@@ -399,6 +399,8 @@ def test_a_daemon_whose_site_lock_was_taken_tells_systemd_nothing_good_and_takes
         try:
             while True:
                 lines = notify.recv(4096).decode().splitlines()
+                if lines[0].startswith("EXTEND_TIMEOUT_USEC="):
+                    continue  # a long first cycle asking for more time: not a verdict
                 heard.append(lines)
                 host, port = servers[0].address
                 health.append(requests.get(f"http://{host}:{port}/healthz", timeout=10))

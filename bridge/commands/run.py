@@ -318,6 +318,36 @@ class Progress:
             self.stream.flush()
 
 
+class KeepAlive:
+    """Tells systemd the daemon is alive while a long cycle works through its cases (the
+    engine's per-case progress hook), at most every :attr:`every` seconds: ``WATCHDOG=1``
+    once it said ``READY=1`` (so ``WatchdogSec=`` does not kill a long healthy cycle), and
+    before that ``EXTEND_TIMEOUT_USEC`` (so a first full read of a large site may outlast
+    ``TimeoutStartSec=``).  A cycle that stops making progress stops the pings.
+    https://www.freedesktop.org/software/systemd/man/sd_notify.html"""
+
+    #: seconds between two pings at most
+    every = 5.0
+    #: how long systemd waits for the next word before start-up (well past `every`: one
+    #: case may wait out a rate limit)
+    extend_s = 300
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.ready = False
+        self._last = float("-inf")
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        if self.ready:
+            sdnotify.notify("WATCHDOG=1")
+        else:
+            sdnotify.notify(f"EXTEND_TIMEOUT_USEC={self.extend_s * 1_000_000}")
+
+
 def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int:
     settings = runtime.settings
     known_fields = tuple(settings.fields)
@@ -361,7 +391,8 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
             interval_s=interval,
         )
     failures = 0
-    ready = False
+    keep_alive = KeepAlive()
+    runtime.engine.progress = keep_alive
     log.info("daemon started", interval_s=interval, jql=settings.jira.jql, rules=str(rules_path))
     try:
         while not shutdown.stopping:
@@ -411,8 +442,9 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
                     pause = next_pause(runtime.state, datetime.now(UTC), interval)
                     # systemd hears that the bridge is alive only from a cycle that worked
                     status = f"STATUS=last cycle ok: {summary_line(report)}"
-                    sdnotify.notify(*(("READY=1",) if not ready else ()), "WATCHDOG=1", status)
-                    ready = True
+                    ready = () if keep_alive.ready else ("READY=1",)
+                    sdnotify.notify(*ready, "WATCHDOG=1", status)
+                    keep_alive.ready = True
             shutdown.wait(pause)
     finally:
         # the site lock goes first, while a stop still cuts short any wait for Jira
