@@ -242,7 +242,7 @@ def test_without_permission_to_set_project_properties_the_lock_is_off_with_a_war
         ("project = SUP", "SUP"),
         ('project = "SUP" AND status != Done', "SUP"),
         ("project in (OPS, SUP) ORDER BY key", "OPS"),
-        ("PROJECT=abc", "abc"),
+        ("PROJECT=abc", "ABC"),  # JQL finds it whatever the case; the property call does not
         ("assignee = currentUser()", None),
     ],
 )
@@ -430,3 +430,16 @@ def test_a_daemon_whose_site_lock_was_taken_tells_systemd_nothing_good_and_takes
     assert "READY=1" in heard[-1] and "WATCHDOG=1" in heard[-1], heard
     assert health[-1].status_code == 200, health[-1].text
     assert not duplicate_comments(sb.store)
+
+
+def test_a_scope_naming_its_project_in_lower_case_still_locks_the_project(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    """``project = sup`` finds the project's cases, and the lock goes on project SUP: the
+    property calls take the key only as Jira spells it."""
+    sb = sandbox_factory()
+    project = lock_project("project = sup AND resolution = EMPTY")
+    assert project is not None
+    lock = SiteLock(client_for(sb.url, "cloud"), project, "lower", ttl=timedelta(minutes=9))
+    lock.acquire()
+    assert lock.held and holder_token(sb) == lock.token

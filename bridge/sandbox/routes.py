@@ -437,9 +437,11 @@ def delete_property(req: Request) -> Response:
 
 
 def _project(req: Request) -> Any:
+    """The project a project-property call names: by id or by key, the key as Jira spells
+    it ("projectIdOrKey (case sensitive)": Cloud platform REST API, project properties)."""
     ref = req.path_params["projectIdOrKey"]
     project = req.store.project
-    if ref not in (project.id, project.key) and ref.upper() != project.key:
+    if ref not in (project.id, project.key):
         raise StoreError(404, [f"No project could be found with key '{ref}'."])
     return project
 

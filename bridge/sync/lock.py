@@ -532,8 +532,11 @@ _PROJECT_CLAUSE = re.compile(
 
 
 def lock_project(jql: str) -> str | None:
-    """The project whose property holds the site lock: the (first) project the JQL names."""
+    """The project whose property holds the site lock: the (first) project the JQL names,
+    in capitals.  JQL finds ``project = sup`` whatever the case, but the project property
+    calls take the key as Jira spells it ("projectIdOrKey (case sensitive)", Cloud
+    platform REST API, Set project property), and a project key is always capitals."""
     match = _PROJECT_CLAUSE.search(jql)
     if match is None:
         return None
-    return (match.group(1) or match.group(2)).strip("\"'")
+    return (match.group(1) or match.group(2)).strip("\"'").upper()
