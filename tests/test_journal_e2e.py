@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +15,13 @@ from conftest import SANDBOX_NOW, SandboxFactory
 from e2e_helpers import CONTACT, SAM, Bridge, BridgeFactory, clock_at, new_case, set_fields_as
 from e2e_helpers import end_state as view
 from e2e_helpers import transition as move
+from test_apply import Wall
 from test_e2e_clock import _rules_with_approval_hold, t
 
 from bridge.jira.port import JiraError, SearchPage
 from bridge.rules.load import load_ruleset
 from bridge.sync.ledger import PROPERTY
 from bridge.sync.state import JOURNAL_KEEP
-
-
-class Wall:
-    """The bridge's real clock (when an unanswered write may be believed absent)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def ledger_refused(bridge: Bridge, key: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
@@ -132,7 +123,7 @@ def test_a_hold_jira_made_whose_ledger_write_failed_is_not_made_again_once_appro
     bridge.engine.ruleset = load_ruleset(
         _rules_with_approval_hold(tmp_path), tuple(bridge.runtime.settings.fields)
     )
-    wall = Wall(datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    wall = Wall()  # the bridge's real clock (when an unanswered write may be believed absent)
     bridge.engine.wall = wall
     refused = ledger_refused(bridge, key, monkeypatch)
     bridge.cycle()
