@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -427,6 +427,8 @@ def month_start(moment: datetime, tz: tzinfo) -> datetime:
 #: how many keys one search names when the bridge asks whether cases are still there
 _KEYS_PER_SEARCH = 50
 
+_T = TypeVar("_T")
+
 
 class Engine:
     """Runs cycles against one Jira site with one rule set and one state database."""
@@ -605,6 +607,7 @@ class Engine:
         dry_run: bool,
         is_full: bool,
         named: Sequence[str] = (),
+        gone: Collection[str] = (),
     ) -> tuple[
         Iterable[tuple[dict[str, Any], IssueSnapshot]],
         dict[str, tuple[MonthCase, ...]],
@@ -628,7 +631,8 @@ class Engine:
         is forgotten, `_forget_unseen`) and later cycles rank from it.
 
         ``named``: the keys ``jql`` names (cases whose next moment has passed); one it
-        does not find is gone from the scope (`_forget_missing`).
+        does not find is gone from the scope (`_forget_missing`), as are ``gone``, those
+        Jira no longer has.
 
         Returns the cases to process, the organisations' cases, the ranking, and the
         cases that left the organisation they were recorded under, or the scope
@@ -654,13 +658,22 @@ class Engine:
         cached = False
         left: list[tuple[str, MonthCase]] = []
         if not dry_run:
+            # what Jira no longer lists is asked for before the state's transaction opens
+            listed = {case.key for _, case in ranking} | {key for key, _ in bad}
+            missing = set(gone) | self._absent(set(named) - listed - set(gone))
+            unseen = self._unseen(listed) if is_full else set()
             with self.state.batch():
                 if not is_full:  # a full read ranks every case afresh: nothing follows
-                    left = self._left_organisations(ranking)
-                    left += self._forget_missing(named, ranking, bad)
+                    if "quota_usage" in self.site.fieldmap:  # else no quota place moves
+                        left = self._left_organisations(ranking)
+                    left += self._forget_missing(missing)
                 self.state.remember_cases(ranking)
                 if is_full:
-                    self._forget_unseen(ranking, bad)
+                    if unseen:
+                        self.state.forget_cases(sorted(unseen))
+                        log.info(
+                            "cases no longer in scope are no longer counted", cases=sorted(unseen)
+                        )
                     self.state.set_cases_complete()
             cached = self.state.cases_complete()
         org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=left)
@@ -698,22 +711,15 @@ class Engine:
                 left.append((customer.organization, case))
         return left
 
-    def _forget_missing(
-        self,
-        asked: Iterable[str],
-        found: Iterable[tuple[str | None, MonthCase]],
-        bad: Iterable[tuple[str, str]],
-    ) -> list[tuple[str, MonthCase]]:
-        """The cases a read named (``asked``) and did not find, neither read nor
-        unreadable (``bad``): deleted, or gone from the scope (moved to another
-        project).  Nothing more is awaited of them (their next moment is forgotten), and
-        they no longer count in their month: they are forgotten, and returned as
-        (their recorded customer, the case) so the later cases of that month are read
-        again (`_quota_followers`).  With a scope that selects by status, resolution
-        or organisation a case not found may still count (resolved since, say): only
-        its next moment is forgotten then."""
-        missing = set(asked) - {c.key for _, c in found} - {k for k, _ in bad}
-        missing -= self._found(missing)
+    def _forget_missing(self, missing: Collection[str]) -> list[tuple[str, MonthCase]]:
+        """The cases a read named and did not find, neither read nor unreadable, nor found
+        by a search naming them (`_absent`): deleted, or gone from the scope (moved to
+        another project).  Nothing more is awaited of them (their next moment is
+        forgotten), and they no longer count in their month: they are forgotten, and
+        returned as (their recorded customer, the case) so the later cases of that month
+        are read again (`_quota_followers`).  With a scope that selects by status,
+        resolution or organisation a case not found may still count (resolved since,
+        say): only its next moment is forgotten then."""
         if not missing:
             return []
         if self.scope_filters:
@@ -748,48 +754,51 @@ class Engine:
                 gone.add(key)
         return gone
 
-    def _forget_unseen(
-        self, ranking: Sequence[tuple[str | None, MonthCase]], bad: Sequence[tuple[str, str]]
-    ) -> None:
-        """A full read found every case in scope: a recorded case it did not find was
-        deleted or left the scope (moved to another project), and no longer counts.  A
-        case that could not be read this time (``bad``) is kept.  With a scope that
-        selects by status, resolution or organisation (`scope_filters`) a case not found
-        may still count (resolved since, say), and the months are searched rather than
-        taken from the record: nothing is forgotten then."""
+    def _unseen(self, listed: Collection[str]) -> set[str]:
+        """The recorded cases a full read did not find (``listed``: those it read or could
+        not read), nor a search naming them (`_absent`): deleted, or gone from the scope
+        (moved to another project); they no longer count.  With a scope that selects by
+        status, resolution or organisation (`scope_filters`) a case not found may still
+        count (resolved since, say), and the months are searched rather than taken from
+        the record: none then."""
         if self.scope_filters:
-            return
-        seen = {c.key for _, c in ranking} | {k for k, _ in bad}
-        unseen = self.state.recorded_keys() - seen
-        gone = sorted(unseen - self._found(unseen))
-        if gone:
-            self.state.forget_cases(gone)
-            log.info("cases no longer in scope are no longer counted", cases=gone)
+            return set()
+        return self._absent(self.state.recorded_keys() - set(listed))
 
-    def _found(self, keys: Collection[str]) -> set[str]:
-        """Of ``keys``, which a read of the scope did not list, those a search naming
-        them finds in the scope after all.  A read's pages may shift under it: on Data
-        Center, which pages by offset, a case deleted or moved out before the page being
-        read moves every later case one place back, so one is never listed.  A case is
-        forgotten (its month's count, its next moment) only once a search naming it does
-        not find it."""
+    def _absent(self, keys: Collection[str]) -> set[str]:
+        """Of ``keys``, which a read of the scope did not list, those a search naming them
+        does not find either.  A read's pages may shift under it: on Data Center, which
+        pages by offset, a case deleted or moved out before the page being read moves
+        every later case one place back, so one is never listed.  A case is forgotten
+        (its month's count, its next moment) only once a search naming it does not find
+        it."""
         found: set[str] = set()
         ordered = sorted(keys)
         for start in range(0, len(ordered), _KEYS_PER_SEARCH):
             chunk = ordered[start : start + _KEYS_PER_SEARCH]
-            try:
-                issues = list(
-                    self.port.search(keys_jql(self.settings.jira.jql, chunk), ["summary"])
-                )
-            except JiraError as exc:
-                gone = self._gone(exc, chunk)  # a key Jira no longer has is refused
-                if not gone:
-                    raise
-                there = [k for k in chunk if k not in gone]
-                jql = keys_jql(self.settings.jira.jql, there)
-                issues = list(self.port.search(jql, ["summary"])) if there else []
+            issues, _ = self._without_gone(
+                chunk,
+                lambda there: (
+                    list(self.port.search(keys_jql(self.settings.jira.jql, there), ["summary"]))
+                    if there
+                    else []
+                ),
+            )
             found |= {str(issue.get("key", "")).upper() for issue in issues}
-        return {k for k in keys if k.upper() in found}
+        return {k for k in keys if k.upper() not in found}
+
+    def _without_gone(
+        self, keys: Sequence[str], search: Callable[[Sequence[str]], _T]
+    ) -> tuple[_T, set[str]]:
+        """``search(keys)``, and the keys Jira no longer has (`_gone`): a search naming a
+        deleted key is refused, and is made again without those."""
+        try:
+            return search(keys), set()
+        except JiraError as exc:
+            gone = self._gone(exc, keys)
+            if not gone:
+                raise
+            return search([k for k in keys if k not in gone]), gone
 
     def _grouped(
         self, cases: Iterable[tuple[str | None, MonthCase]]
@@ -1148,13 +1157,14 @@ class Engine:
                         jql, now, report, dry_run=dry_run, is_full=is_full, named=wake
                     )
                 except JiraError as exc:
-                    # a case deleted while the bridge awaited its next moment
+                    # a case deleted while the bridge awaited its next moment is refused
                     gone = self._gone(exc, wake)
                     if not gone or watermark is None:
                         raise
-                    jql = self._changed_jql(watermark, [k for k in wake if k not in gone])
+                    there = [k for k in wake if k not in gone]
+                    jql = self._changed_jql(watermark, there)
                     read = self._read_ranked(
-                        jql, now, report, dry_run=dry_run, is_full=is_full, named=wake
+                        jql, now, report, dry_run=dry_run, is_full=is_full, named=there, gone=gone
                     )
                 issues, org_cases, ranking, left = read
                 self._process(issues, org_cases, now, report, dry_run=dry_run, total=len(ranking))
@@ -1216,20 +1226,19 @@ class Engine:
         """Read and process the later cases of a month whose place moved
         (`_quota_followers`), as recorded.  One that is gone (deleted, or out of the
         scope) is forgotten (`_forget_missing`) and not counted for the others."""
-        try:
-            more, bad = self._read(keys_jql(self.settings.jira.jql, followers))
-        except JiraError as exc:
-            gone = self._gone(exc, followers)
-            if not gone:
-                raise
-            there = [k for k in followers if k not in gone]
-            more, bad = self._read(keys_jql(self.settings.jira.jql, there)) if there else ([], [])
+        (more, bad), gone = self._without_gone(
+            followers,
+            lambda there: (
+                self._read(keys_jql(self.settings.jira.jql, there)) if there else ([], [])
+            ),
+        )
         report.skipped.extend(bad)
         self._retry_later(bad, now, dry_run=dry_run)
         if not dry_run:
-            ranking = self.ranking(s for _, s in more)
+            listed = {s.key for _, s in more} | {key for key, _ in bad}
+            missing = gone | self._absent(set(followers) - listed - gone)
             with self.state.batch():
-                forgotten = {c.key for _, c in self._forget_missing(followers, ranking, bad)}
+                forgotten = {c.key for _, c in self._forget_missing(missing)}
             if forgotten:
                 org_cases = {
                     name: tuple(c for c in cases if c.key not in forgotten)
