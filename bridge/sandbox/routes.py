@@ -172,16 +172,20 @@ def _body_properties(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
     checked: list[tuple[str, Any]] = []
     for prop in body.get("properties") or []:
         key = str(prop.get("key", ""))
-        _property_key(key)
-        if _json_size(prop.get("value")) > PROPERTY_LIMIT:
-            raise StoreError(
-                400,
-                [
-                    f"The property value is too long. The maximum allowed length is {PROPERTY_LIMIT}."
-                ],
-            )
+        _checked_property(key, prop.get("value"))
         checked.append((key, prop.get("value")))
     return checked
+
+
+def _checked_property(key: str, value: Any) -> None:
+    """An entity property as Jira takes it: a key of at most 255 characters, a value of
+    at most 32,768 once written as JSON."""
+    _property_key(key)
+    if _json_size(value) > PROPERTY_LIMIT:
+        raise StoreError(
+            400,
+            [f"The property value is too long. The maximum allowed length is {PROPERTY_LIMIT}."],
+        )
 
 
 def _can_see(store: Store, u: User, issue: Issue) -> bool:
@@ -404,11 +408,7 @@ def _property_to_set(req: Request) -> str:
     _property_key(key)
     if req.body is None:
         raise StoreError(400, ["The property value is required."])
-    if _json_size(req.body) > PROPERTY_LIMIT:
-        raise StoreError(
-            400,
-            [f"The property value is too long. The maximum allowed length is {PROPERTY_LIMIT}."],
-        )
+    _checked_property(key, req.body)
     return key
 
 
