@@ -31,7 +31,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import secrets
 import socket
 import time
@@ -45,6 +44,7 @@ from typing import Any, Protocol
 from bridge.jira.port import JiraError
 from bridge.jira.retry import WaitInterrupted
 from bridge.logs import get_logger
+from bridge.sync.poll import named_projects
 
 __all__ = [
     "EX_TEMPFAIL",
@@ -526,17 +526,10 @@ def settle_for(round_trip: float) -> float:
     return min(MAX_SETTLE, max(MIN_SETTLE, 4 * round_trip))
 
 
-_PROJECT_CLAUSE = re.compile(
-    r"(?i)\bproject\s*(?:=\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_]+)|in\s*\(\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_]+))"
-)
-
-
 def lock_project(jql: str) -> str | None:
     """The project whose property holds the site lock: the (first) project the JQL names,
     in capitals.  JQL finds ``project = sup`` whatever the case, but the project property
     calls take the key as Jira spells it ("projectIdOrKey (case sensitive)", Cloud
     platform REST API, Set project property), and a project key is always capitals."""
-    match = _PROJECT_CLAUSE.search(jql)
-    if match is None:
-        return None
-    return (match.group(1) or match.group(2)).strip("\"'").upper()
+    named = named_projects(jql)
+    return named[0].upper() if named else None

@@ -163,14 +163,20 @@ _PROJECTS = re.compile(
 
 def scope_projects(base_jql: str) -> list[str]:
     """The projects the scope names (``project = SUP``, ``project in (SUP, OPS)``), as
-    written: where a month's cases are counted when the scope's cases are not all of
-    them (`projects_jql`), even when the scope finds none of the month's now."""
+    written, sorted: where a month's cases are counted when the scope's cases are not
+    all of them (`projects_jql`), even when the scope finds none of the month's now."""
+    return sorted(named_projects(base_jql))
+
+
+def named_projects(base_jql: str) -> list[str]:
+    """The projects the scope names, as written, in the order written (the first holds
+    the site lock: `lock_project`)."""
     found: list[str] = []
     for match in _PROJECTS.finditer(_blank_quotes(base_jql)):  # not inside a literal
         one, many = match.span(1), match.span(2)
         listed = [base_jql[slice(*one)]] if one[0] >= 0 else base_jql[slice(*many)].split(",")
         found.extend(p.strip().strip("\"'") for p in listed)
-    return sorted({p for p in found if p})
+    return list(dict.fromkeys(p for p in found if p))
 
 
 def projects_jql(projects: Iterable[str]) -> str:
