@@ -320,6 +320,82 @@ def test_a_long_cycle_keeps_systemd_waiting_then_pings_the_watchdog_every_few_se
     assert heard == [b"WATCHDOG=1", b"WATCHDOG=1"]  # at 10 and 30
 
 
+def test_answers_from_jira_keep_systemd_waiting_but_refusals_and_failures_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "n.sock"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    now = [0.0]
+    keep_alive = KeepAlive(clock=lambda: now[0])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+
+        def heard_after(moment: float, status: int) -> list[bytes]:
+            now[0] = moment
+            keep_alive.answered("GET", "rest/api/3/search/jql", status)
+            out = []
+            while True:
+                try:
+                    out.append(sock.recv(100))
+                except BlockingIOError:
+                    return out
+
+        # a search page read long before any case is done: start-up is extended
+        assert heard_after(0.0, 200) == [
+            f"EXTEND_TIMEOUT_USEC={KeepAlive.extend_s * 1_000_000}".encode()
+        ]
+        # Jira pacing us, failing, or not answering is no progress
+        assert heard_after(10.0, 429) == []
+        assert heard_after(20.0, 503) == []
+        assert heard_after(30.0, 0) == []
+        keep_alive.ready = True
+        assert heard_after(40.0, 404) == [b"WATCHDOG=1"]  # an answer, if not the hoped one
+        assert heard_after(41.0, 200) == []  # never more often than every 5 s
+        keep_alive(1, 100)  # nor with a case done in between
+        assert heard_after(45.0, 200) == [b"WATCHDOG=1"]
+
+
+def test_a_daemon_tells_systemd_it_is_alive_while_jira_answers_before_any_case_is_done(
+    live_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A full read of a large site reads its search pages before the first case is done;
+    its answers extend the start-up timeout (here a scope of no case: nothing else could)."""
+    config = write_config(tmp_path, live_sandbox.url, "null")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("jql: project = SUP ", 'jql: project = SUP AND summary ~ "no such case" ')
+    )
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(DEADLINE)
+    env = {
+        **os.environ,
+        "JIRA_API_TOKEN": seeds.BRIDGE_TOKEN,
+        "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+    }
+    log = tmp_path / "daemon.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        cycle = wait_for_event(proc, log, "cycle")
+        messages = [notify.recv(4096).decode()]
+        while "READY=1" not in messages[-1].splitlines():
+            messages.append(notify.recv(4096).decode())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=DEADLINE)
+        notify.close()
+    assert cycle["read"] == 0, cycle
+    assert messages[0].startswith("EXTEND_TIMEOUT_USEC="), messages
+
+
 def test_log_lines_carry_their_syslog_priority_for_journald(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

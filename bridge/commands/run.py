@@ -148,12 +148,15 @@ _MEANING = {
 
 def _run(args: argparse.Namespace) -> int:
     metrics = Metrics()
+    keep_alive = KeepAlive()
+    # the metrics count every request; the daemon (not `--once`) tells systemd of answers
+    hear = metrics.on_request if args.once else _each(metrics.on_request, keep_alive.answered)
     try:
         settings, ruleset = load_config(args)
         now = parse_now(args.now, default_tz(ruleset)) if args.once else None
         if now is not None and not args.dry_run:
             refuse_future(now, datetime.now(UTC))
-        runtime = connect(settings, ruleset, on_request=metrics.on_request)
+        runtime = connect(settings, ruleset, on_request=hear)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
@@ -161,9 +164,19 @@ def _run(args: argparse.Namespace) -> int:
         if args.once:
             assert now is not None
             return _once(runtime, now, dry_run=args.dry_run, quiet=args.quiet, metrics=metrics)
-        return _daemon(runtime, args, metrics)
+        return _daemon(runtime, args, metrics, keep_alive)
     finally:
         runtime.close()
+
+
+def _each(*hooks: Callable[[str, str, int], None]) -> Callable[[str, str, int], None]:
+    """One request hook (``on_request``) calling each of ``hooks`` in turn."""
+
+    def heard(method: str, path: str, status: int) -> None:
+        for hook in hooks:
+            hook(method, path, status)
+
+    return heard
 
 
 def site_lock_for(runtime: Runtime) -> SiteLock | None:
@@ -319,11 +332,14 @@ class Progress:
 
 
 class KeepAlive:
-    """Tells systemd the daemon is alive while a long cycle works through its cases (the
-    engine's per-case progress hook), at most every :attr:`every` seconds: ``WATCHDOG=1``
-    once it said ``READY=1`` (so ``WatchdogSec=`` does not kill a long healthy cycle), and
-    before that ``EXTEND_TIMEOUT_USEC`` (so a first full read of a large site may outlast
-    ``TimeoutStartSec=``).  A cycle that stops making progress stops the pings.
+    """Tells systemd the daemon is alive while a long cycle makes progress, at most every
+    :attr:`every` seconds: ``WATCHDOG=1`` once it said ``READY=1`` (so ``WatchdogSec=``
+    does not kill a long healthy cycle), and before that ``EXTEND_TIMEOUT_USEC`` (so a
+    first full read of a large site may outlast ``TimeoutStartSec=``).  Progress is a
+    case done (the engine's per-case hook) or a request Jira answered (the client's
+    request hook, :meth:`answered`): a full read of a large site reads every search page
+    of its ranking pass before the first case is done.  A cycle that stops making
+    progress stops the pings.
     https://www.freedesktop.org/software/systemd/man/sd_notify.html"""
 
     #: seconds between two pings at most
@@ -338,6 +354,16 @@ class KeepAlive:
         self._last = float("-inf")
 
     def __call__(self, done: int, total: int) -> None:
+        self.alive()
+
+    def answered(self, method: str, path: str, status: int) -> None:
+        """A request's answer (the client's ``on_request`` hook): one Jira answered counts
+        as progress; a refusal to pace us (429), a server error or no answer (0) does not,
+        so a Jira that keeps failing still lets ``WatchdogSec=`` restart the bridge."""
+        if 0 < status < 500 and status != 429:
+            self.alive()
+
+    def alive(self) -> None:
         now = self.clock()
         if now - self._last < self.every:
             return
@@ -348,7 +374,9 @@ class KeepAlive:
             sdnotify.notify(f"EXTEND_TIMEOUT_USEC={self.extend_s * 1_000_000}")
 
 
-def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int:
+def _daemon(
+    runtime: Runtime, args: argparse.Namespace, metrics: Metrics, keep_alive: KeepAlive
+) -> int:
     settings = runtime.settings
     known_fields = tuple(settings.fields)
     # `--rules DIR` holds for the daemon's whole life: reloads read DIR, edits to DIR count
@@ -391,7 +419,6 @@ def _daemon(runtime: Runtime, args: argparse.Namespace, metrics: Metrics) -> int
             interval_s=interval,
         )
     failures = 0
-    keep_alive = KeepAlive()
     runtime.engine.progress = keep_alive
     log.info("daemon started", interval_s=interval, jql=settings.jira.jql, rules=str(rules_path))
     try:
