@@ -252,6 +252,37 @@ def test_a_case_deleted_in_jira_stops_counting_once_a_full_read_misses_it(
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_deleted_case_no_cycle_awaits_stops_counting_at_the_daily_check_of_the_record(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """A case past every ladder step awaits no next moment, so no cycle names it: once a
+    day an incremental cycle lists the scope's keys, finds the recorded case Jira no
+    longer has, and ranks the later cases of its month without it."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    keys = _acme_month(sb)
+    bridge = bridges(sb)
+    bridge.cycle()
+    state = bridge.engine.state
+    assert state.get_wakeup(keys[1]) is None
+    checked = state.reconciled_at()
+    assert checked is not None  # the full read checked the record
+    _delete(sb, keys[1])
+
+    sb.set_now(t(10, 30))
+    quiet = bridge.cycle()
+    assert not quiet.report.full and state.reconciled_at() == checked  # once a day only
+
+    sb.set_now(t(10, 30, day=25))
+    run = bridge.cycle()
+    assert not run.report.full and run.report.complete
+    assert state.reconciled_at() == sb.now
+    live = [keys[0], *keys[2:]]
+    assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+    assert keys[1] not in state.recorded_keys()
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_a_case_moved_to_another_organisation_moves_its_old_months_later_cases_up(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
 ) -> None:

@@ -427,6 +427,11 @@ def month_start(moment: datetime, tz: tzinfo) -> datetime:
 #: how many keys one search names when the bridge asks whether cases are still there
 _KEYS_PER_SEARCH = 50
 
+#: How often an incremental cycle lists the scope's keys to find the recorded cases Jira
+#: no longer lists (deleted, or moved to another project) with no next moment awaited:
+#: nothing else names them, and they would count in their month until the next full read
+RECONCILE_EVERY = timedelta(days=1)
+
 _T = TypeVar("_T")
 
 
@@ -662,6 +667,9 @@ class Engine:
             listed = {case.key for _, case in ranking} | {key for key, _ in bad}
             missing = set(gone) | self._absent(set(named) - listed - set(gone))
             unseen = self._unseen(listed) if is_full else set()
+            reconcile = is_full or self._reconcile_due(now)
+            if reconcile and not is_full:  # the daily check: the scope is listed, keys only
+                missing |= self._unseen(listed, list_scope=True)
             with self.state.batch():
                 if not is_full:  # a full read ranks every case afresh: nothing follows
                     if "quota_usage" in self.site.fieldmap:  # else no quota place moves
@@ -675,6 +683,8 @@ class Engine:
                             "cases no longer in scope are no longer counted", cases=sorted(unseen)
                         )
                     self.state.set_cases_complete()
+                if reconcile:
+                    self.state.set_reconciled(now)
             cached = self.state.cases_complete()
         org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=left)
         if kept is not None:
@@ -754,16 +764,29 @@ class Engine:
                 gone.add(key)
         return gone
 
-    def _unseen(self, listed: Collection[str]) -> set[str]:
+    def _unseen(self, listed: Collection[str], *, list_scope: bool = False) -> set[str]:
         """The recorded cases a full read did not find (``listed``: those it read or could
         not read), nor a search naming them (`_absent`): deleted, or gone from the scope
-        (moved to another project); they no longer count.  With a scope that selects by
-        status, resolution or organisation (`scope_filters`) a case not found may still
-        count (resolved since, say), and the months are searched rather than taken from
-        the record: none then."""
+        (moved to another project); they no longer count.  ``list_scope``: the read was
+        not a full one, so the scope's keys are listed too (`RECONCILE_EVERY`).  With a
+        scope that selects by status, resolution or organisation (`scope_filters`) a case
+        not found may still count (resolved since, say), and the months are searched
+        rather than taken from the record: none then."""
         if self.scope_filters:
             return set()
+        if list_scope:
+            jql = scope_jql(self.settings.jira.jql, updated_since=None)
+            keys = {
+                str(issue.get("key", "")).upper() for issue in self.port.search(jql, ["created"])
+            }
+            log.info("recorded cases checked against the scope", listed=len(keys))
+            listed = {*listed, *keys}
         return self._absent(self.state.recorded_keys() - set(listed))
+
+    def _reconcile_due(self, now: datetime) -> bool:
+        """Whether the recorded cases were last checked against the scope a day ago or more."""
+        last = self.state.reconciled_at()
+        return last is None or now - last >= RECONCILE_EVERY
 
     def _absent(self, keys: Collection[str]) -> set[str]:
         """Of ``keys``, which a read of the scope did not list, those a search naming them

@@ -391,6 +391,19 @@ class State:
             (to_iso(at),),
         )
 
+    def reconciled_at(self) -> datetime | None:
+        """When the recorded cases were last checked against the scope's listing (a full
+        read, or the daily check of an incremental cycle)."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'reconciled'").fetchone()
+        return from_iso(row[0]) if row else None
+
+    def set_reconciled(self, at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('reconciled', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (to_iso(at),),
+        )
+
     # -- wakeups ------------------------------------------------------------------------
 
     def set_wakeup(self, key: str, at: datetime | None) -> None:
