@@ -7,7 +7,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,8 @@ from e2e_helpers import (
     set_fields_as,
     set_priority,
 )
+
+from bridge.sandbox.store import IssueType
 
 BNE = ZoneInfo("Australia/Brisbane")
 LON = ZoneInfo("Europe/London")
@@ -335,6 +337,33 @@ def test_a_case_deleted_while_its_next_moment_is_awaited_stops_counting_at_that_
     assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
     assert "over-quota" not in end_state(sb, keys[4]).labels
     assert state.get_wakeup(keys[1]) is None
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_scope_jira_refuses_for_another_reason_asks_for_none_of_the_awaited_cases(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """An administrator removes an issue type the scope names: Jira refuses every search
+    (HTTP 400), naming no case.  The cycle stops on that refusal without asking for each
+    case it awaits, one by one, as it does when Jira names a deleted one."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    sb.store.issue_types.append(IssueType(id="10199", name="Legacy"))
+    keys = [new_case(sb, created=t(9, minute)) for minute in (0, 10, 20)]
+    bridge = bridges(sb, jql='project = SUP AND issuetype != "Legacy"')
+    bridge.cycle()
+    state = bridge.engine.state
+    assert all(state.get_wakeup(k) is not None for k in keys)
+    sb.store.issue_types.pop()
+    awaited = max(m for m in map(state.get_wakeup, keys) if m is not None)
+    sb.set_now(awaited.astimezone(BNE).replace(second=0, microsecond=0) + timedelta(minutes=1))
+    assert set(keys) <= set(state.due_wakeups(sb.now))
+
+    before = len(sb.requests.entries())  # type: ignore[attr-defined]
+    report = bridge.engine.cycle(sb.now)
+    assert report.aborted is not None and "Legacy" in report.aborted
+    asked = [r.path for r in sb.requests.entries()[before:]]  # type: ignore[attr-defined]
+    assert not [p for p in asked if any(p.endswith(f"/issue/{k}") for k in keys)], asked
+    assert all(state.get_wakeup(k) is not None for k in keys)  # still awaited
 
 
 @pytest.mark.parametrize(("moved", "deleted"), [(1, 3), (3, 4)])

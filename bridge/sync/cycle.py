@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import (
@@ -427,6 +428,12 @@ def month_start(moment: datetime, tz: tzinfo) -> datetime:
 #: how many keys one search names when the bridge asks whether cases are still there
 _KEYS_PER_SEARCH = 50
 
+
+def _names_key(text: str, key: str) -> bool:
+    """Whether ``text`` names the issue ``key`` (any case; "SUP-1" is not in "SUP-12")."""
+    return re.search(rf"(?<![\w-]){re.escape(key)}(?!\d)", text, re.IGNORECASE) is not None
+
+
 #: How often an incremental cycle lists the scope's keys to find the recorded cases Jira
 #: no longer lists (deleted, or moved to another project) with no next moment awaited:
 #: nothing else names them, and they would count in their month until the next full read
@@ -750,12 +757,16 @@ class Engine:
         """Of the ``keys`` a refused search named, those Jira no longer has.  Jira
         refuses a search naming a key that does not exist with HTTP 400 ("An issue with
         key 'SUP-2' does not exist for field 'key'", not an empty result: Jira Cloud
-        REST v3 "Search for issues using JQL", Data Center "Search"); each key is then
-        asked for (404: deleted).  Empty when the refusal was about something else."""
+        REST v3 "Search for issues using JQL", Data Center "Search"); each key Jira's
+        messages name is then asked for (404: deleted).  The messages are in the
+        account's language, the key as the query wrote it; a refusal naming none of the
+        keys (a scope whose field was renamed, say) asks for nothing, however many
+        cases the cycle awaits.  Empty when the refusal was about something else."""
         if exc.status != 400 or not keys:
             return set()
+        said = "\n".join(exc.messages)
         gone: set[str] = set()
-        for key in keys:
+        for key in (k for k in keys if _names_key(said, k)):
             try:
                 self.port.get_issue(key.upper(), ["summary"])
             except JiraError as probe:
