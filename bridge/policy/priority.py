@@ -184,17 +184,14 @@ class Check:
 
     when: Condition  # as written: its values as the rules spell them, for the explanation
     reads: tuple[Read, ...]
-    field: str | None
-    missing: bool | None
+    #: the values compared, folded (the rest -- field, missing, priority -- as written)
     equals: str | None  # stripped and folded
     in_: frozenset[str] | None
     not_in: frozenset[str] | None
     request_type: frozenset[str] | None
     labels_any: frozenset[str] | None
     components_any: frozenset[str] | None
-    priority: tuple[PriorityLevel, ...] | None
-    summary: re.Pattern[str] | None
-    summary_given: bool  # summary_matches was set (a bad pattern never matches)
+    summary: re.Pattern[str] | None  # None also for a bad pattern, which never matches
 
     @classmethod
     def of(cls, when: Condition) -> Check:
@@ -212,25 +209,22 @@ class Check:
         return cls(
             when=when,
             reads=tuple(reads),
-            field=when.field,
-            missing=when.missing,
             equals=None if when.equals is None else when.equals.strip().casefold(),
             in_=_fold_optional(when.in_),
             not_in=_fold_optional(when.not_in),
             request_type=_fold_optional(when.request_type),
             labels_any=_fold_optional(when.labels_any),
             components_any=_fold_optional(when.components_any),
-            priority=when.priority,
             summary=None if when.summary_matches is None else _regex(when.summary_matches),
-            summary_given=when.summary_matches is not None,
         )
 
     def matched(self, facts: Mapping[Read, object], level: PriorityLevel) -> tuple[str, ...] | None:
         """What made each key of the condition hold for these facts at this level, as text
         (nothing for a condition without keys); None when a key does not hold."""
         found: list[str] = []
-        if self.field is not None:
-            field_matched = self._field_matched(facts[Read("field", self.field)])
+        when = self.when
+        if when.field is not None:
+            field_matched = self._field_matched(facts[Read("field", when.field)])
             if field_matched is None:
                 return None
             found += field_matched
@@ -248,27 +242,28 @@ class Check:
                 if not have:
                     return None
                 found.append(f"{shown} {', '.join(have)}")
-        if self.priority is not None:
-            if level not in self.priority:
+        if when.priority is not None:
+            if level not in when.priority:
                 return None
             found.append(f"priority is {level}")
-        if self.summary_given:
+        if when.summary_matches is not None:
             summary = facts[Read("summary")]
             if self.summary is None or self.summary.search(str(summary)) is None:
                 return None
-            found.append(f"summary matches /{self.when.summary_matches}/")
+            found.append(f"summary matches /{when.summary_matches}/")
         return tuple(found)
 
     def _field_matched(self, raw: object) -> list[str] | None:
         """What made the field's keys hold, or None; a bare ``field:`` asks for a value."""
         text = raw.strip() if isinstance(raw, str) else ""
-        name, when = self.field, self.when
+        when = self.when
+        name = when.field
         shown = repr(text) if text else "empty"
         found: list[str] = []
-        if self.missing is not None:
-            if (not text) != self.missing:
+        if when.missing is not None:
+            if (not text) != when.missing:
                 return None
-            found.append(f"{name} is {'empty' if self.missing else 'filled in'}")
+            found.append(f"{name} is {'empty' if when.missing else 'filled in'}")
         if self.equals is not None:
             if text.casefold() != self.equals:
                 return None
