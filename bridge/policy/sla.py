@@ -217,7 +217,11 @@ def paused_due(
     """When a target set at ``created`` falls due once the ended ``pauses`` have moved it:
     the response clock's due time, and the one ``explain`` shows for the target a
     reprioritised case had before."""
-    due = target_due(calendar, created, target)
+    return moved_by(calendar, target_due(calendar, created, target), pauses)
+
+
+def moved_by(calendar: BusinessCalendar, due: Due, pauses: Sequence[Interval]) -> Due:
+    """``due`` moved later by the ended ``pauses`` that start before it."""
     if not pauses:
         return due
     moved = shifted_due(calendar, due.at, pauses)
@@ -345,11 +349,11 @@ def _general_clock(
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
     holds = _holds(spans, policy, cutoff, response is not None)
-    due, business, due_utc = paused_due(calendar, created, target, holds.completed)
-    plain_due, paused_business = due, _ZERO
-    if holds.completed:  # the target's own due time, and how far the pauses moved it
-        plain_due = target_due(calendar, created, target).at
-        paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain_due)
+    plain = target_due(calendar, created, target)  # the target's own due time
+    due, business, due_utc = moved_by(calendar, plain, holds.completed)
+    paused_business = _ZERO
+    if holds.completed:  # how far the pauses moved it
+        paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain.at)
     used = calendar.elapsed(created, cutoff, holds.spans)
     state = clock_state(response, holds.since, due_utc, used, business, policy, now)
     parked, moved = _side_notes(spans, policy, response)
@@ -366,7 +370,7 @@ def _general_clock(
         state=state,
         done=snapshot.status_category == "done",
         created=created,
-        unpaused_due=plain_due,
+        unpaused_due=plain.at,
         held=_held_now(spans, policy),
         parked=parked,
         not_a_response=moved,
