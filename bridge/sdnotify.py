@@ -2,9 +2,9 @@
 
 The daemon says ``READY=1`` after its first successful cycle and ``WATCHDOG=1`` after
 every successful cycle, so systemd (``Type=notify``, ``WatchdogSec=``) restarts a
-bridge that stopped completing cycles; while a cycle gets through its cases it also says
-``WATCHDOG=1`` (``EXTEND_TIMEOUT_USEC`` before ``READY=1``) every few seconds
-(:class:`bridge.commands.run.KeepAlive`).  Outside systemd ``NOTIFY_SOCKET`` is unset
+bridge that stopped completing cycles; while a cycle makes progress (cases done, Jira
+answering its requests) it also says ``WATCHDOG=1`` (``EXTEND_TIMEOUT_USEC`` before
+``READY=1``) every few seconds (:class:`bridge.commands.run.KeepAlive`).  Outside systemd ``NOTIFY_SOCKET`` is unset
 and every call is a no-op.  Protocol: https://www.freedesktop.org/software/systemd/man/sd_notify.html
 """
 

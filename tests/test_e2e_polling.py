@@ -27,6 +27,7 @@ from e2e_helpers import (
     set_priority,
 )
 
+from bridge.jira.port import JiraError
 from bridge.sandbox.store import IssueType
 
 BNE = ZoneInfo("Australia/Brisbane")
@@ -337,6 +338,57 @@ def test_a_case_deleted_while_its_next_moment_is_awaited_stops_counting_at_that_
     assert _places(sb, live) == ["1 of 4", "2 of 4", "3 of 4", "4 of 4"]
     assert "over-quota" not in end_state(sb, keys[4]).labels
     assert state.get_wakeup(keys[1]) is None
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_two_deleted_cases_are_found_though_each_refusal_names_one(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """Jira's refusal of a search naming two deleted keys names the first it met: the
+    search is made again without it, is refused for the second, and again without both.
+    The awaited cases deleted and, at the daily check, the recorded ones are forgotten."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    month = _acme_month(sb)  # past every ladder step: nothing awaited
+    awaited = [new_case(sb, created=t(9, minute)) for minute in (0, 10, 20)]
+    bridge = bridges(sb)
+    bridge.cycle()
+    state = bridge.engine.state
+    _delete(sb, month[1])
+    _delete(sb, month[3])
+    _delete(sb, awaited[0])
+    _delete(sb, awaited[2])
+    moment = max(m for m in map(state.get_wakeup, awaited) if m is not None)
+    sb.set_now(max(moment.astimezone(BNE), t(10, day=25)) + timedelta(minutes=1))
+    run = bridge.cycle()
+    assert not run.report.full and run.report.complete
+    gone = {month[1], month[3], awaited[0], awaited[2]}
+    assert not gone & state.recorded_keys()
+    assert _places(sb, [month[0], month[2], month[4]]) == ["1 of 4", "2 of 4", "3 of 4"]
+
+
+def test_jira_failing_to_say_whether_a_case_is_deleted_is_an_outage_not_a_bad_scope(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked whether a case a refused search named still exists, Jira fails (503 after
+    the retries): the cycle stops as in an outage, to be tried again, and not as if the
+    scope itself were refused, which stops the daemon for good."""
+    sb = sandbox_factory(seed="empty", now=t(10))
+    keys = [new_case(sb, created=t(9, minute)) for minute in (0, 10)]
+    bridge = bridges(sb)
+    bridge.cycle()
+    state = bridge.engine.state
+    _delete(sb, keys[0])
+    moment = state.get_wakeup(keys[0])
+    assert moment is not None
+    sb.set_now(moment.astimezone(BNE) + timedelta(minutes=1))
+
+    def unavailable(*_: object, **__: object) -> object:
+        raise JiraError("GET /rest/api/3/issue/SUP-1 failed after 5 attempts", status=503)
+
+    monkeypatch.setattr(bridge.engine.port, "get_issue", unavailable)
+    report = bridge.engine.cycle(sb.now)
+    assert report.aborted is not None and not report.aborted_permanent
+    assert keys[0] in state.recorded_keys()  # nothing forgotten on a guess
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])

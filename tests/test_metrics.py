@@ -34,13 +34,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import sdnotify
 from bridge.cli import main
+from bridge.commands import run as run_command
 from bridge.commands.run import MIN_PAUSE, KeepAlive, next_pause
+from bridge.jira.client import JiraClient
+from bridge.jira.port import JiraError
 from bridge.logs import configure_logging
 from bridge.metrics import Metrics
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.settings import ConfigInvalid, load_settings
 from bridge.sync.ledger import comment_action_ids
+from bridge.sync.signals import Shutdown
 from bridge.sync.state import State
 
 REPO = Path(__file__).resolve().parents[1]
@@ -341,8 +345,11 @@ def test_answers_from_jira_keep_systemd_waiting_but_refusals_and_failures_do_not
                 except BlockingIOError:
                     return out
 
+        # between cycles (the site lock's upkeep) an answer is no progress
+        assert heard_after(0.0, 200) == []
+        keep_alive.cycling = True
         # a search page read long before any case is done: start-up is extended
-        assert heard_after(0.0, 200) == [
+        assert heard_after(1.0, 200) == [
             f"EXTEND_TIMEOUT_USEC={KeepAlive.extend_s * 1_000_000}".encode()
         ]
         # Jira pacing us, failing, or not answering is no progress
@@ -354,6 +361,53 @@ def test_answers_from_jira_keep_systemd_waiting_but_refusals_and_failures_do_not
         assert heard_after(41.0, 200) == []  # never more often than every 5 s
         keep_alive(1, 100)  # nor with a case done in between
         assert heard_after(45.0, 200) == [b"WATCHDOG=1"]
+
+
+def test_a_daemon_whose_cycles_fail_does_not_pet_the_watchdog_between_them(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After one good cycle Jira's search fails: the daemon backs off and tries again, and
+    Jira still answers the site lock's upkeep in between, but systemd hears no
+    ``WATCHDOG=1`` until a cycle succeeds again, so ``WatchdogSec=`` restarts it."""
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    heard: list[str] = []
+    monkeypatch.setattr(
+        run_command.sdnotify, "notify", lambda *lines, env=None: heard.extend(lines) or True
+    )
+    monkeypatch.setattr(KeepAlive, "every", 0.0)  # every sign of progress is told
+    without_waiting(monkeypatch)
+    searching = JiraClient.search_pages
+    failing = [False]
+
+    def search_pages(self: JiraClient, *args: Any, **kwargs: Any) -> Any:
+        if failing[0]:
+            raise JiraError("POST /rest/api/3/search/jql failed after 5 attempts", status=503)
+        return searching(self, *args, **kwargs)
+
+    monkeypatch.setattr(JiraClient, "search_pages", search_pages)
+
+    class Backoffs(Shutdown):
+        """The daemon's pauses between cycles: the first ends Jira's search, the fourth
+        ends the daemon."""
+
+        pauses = 0
+
+        def wait(self, seconds: float, **_: Any) -> bool:
+            self.pauses += 1
+            heard.append(f"pause {seconds:.0f}")
+            failing[0] = True
+            if self.pauses == 4:
+                self.request_stop("test over")
+                return True
+            return False
+
+    monkeypatch.setattr(run_command, "install_handlers", lambda on_reload=None: Backoffs())
+    config = write_config(tmp_path, sandbox.url, "null")
+    assert main(["run", "--config", str(config)]) == 0
+    first = heard.index(next(m for m in heard if m.startswith("pause")))
+    assert "WATCHDOG=1" in heard[:first]  # the good cycle
+    assert "WATCHDOG=1" not in heard[first:], heard[first:]
+    assert sum(m.startswith("STATUS=cycle failed") for m in heard) == 3
 
 
 def test_a_daemon_tells_systemd_it_is_alive_while_jira_answers_before_any_case_is_done(

@@ -336,10 +336,12 @@ class KeepAlive:
     :attr:`every` seconds: ``WATCHDOG=1`` once it said ``READY=1`` (so ``WatchdogSec=``
     does not kill a long healthy cycle), and before that ``EXTEND_TIMEOUT_USEC`` (so a
     first full read of a large site may outlast ``TimeoutStartSec=``).  Progress is a
-    case done (the engine's per-case hook) or a request Jira answered (the client's
-    request hook, :meth:`answered`): a full read of a large site reads every search page
-    of its ranking pass before the first case is done.  A cycle that stops making
-    progress stops the pings.
+    case done (the engine's per-case hook) or, while a cycle runs (:attr:`cycling`), a
+    request Jira answered (the client's request hook, :meth:`answered`): a full read of a
+    large site reads every search page of its ranking pass before the first case is
+    done.  A cycle that stops making progress stops the pings; so does a daemon between
+    cycles (backing off after failed ones, or waiting for the site lock), whatever Jira
+    answers to its site lock's upkeep.
     https://www.freedesktop.org/software/systemd/man/sd_notify.html"""
 
     #: seconds between two pings at most
@@ -351,16 +353,19 @@ class KeepAlive:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.ready = False
+        #: a cycle is running: Jira's answers count as its progress
+        self.cycling = False
         self._last = float("-inf")
 
     def __call__(self, done: int, total: int) -> None:
         self.alive()
 
     def answered(self, method: str, path: str, status: int) -> None:
-        """A request's answer (the client's ``on_request`` hook): one Jira answered counts
-        as progress; a refusal to pace us (429), a server error or no answer (0) does not,
-        so a Jira that keeps failing still lets ``WatchdogSec=`` restart the bridge."""
-        if 0 < status < 500 and status != 429:
+        """A request's answer (the client's ``on_request`` hook): one Jira answered while a
+        cycle runs counts as progress; a refusal to pace us (429), a server error or no
+        answer (0) does not, nor does any answer between cycles, so a Jira that keeps
+        failing still lets ``WatchdogSec=`` restart the bridge."""
+        if self.cycling and 0 < status < 500 and status != 429:
             self.alive()
 
     def alive(self) -> None:
@@ -441,9 +446,11 @@ def _daemon(
                 lock_watch.lost = False  # held again: this cycle starts with the lock
                 before = dict(runtime.client.stats)
                 states = Metrics.states_before(runtime.state)
+                keep_alive.cycling = True
                 try:
                     report = runtime.engine.cycle(datetime.now(UTC))
                 finally:
+                    keep_alive.cycling = False
                     lock.release()
                 log.info("cycle requests", **request_delta(before, runtime.client.stats))
                 _observe(metrics, runtime, report, before, states)

@@ -770,8 +770,8 @@ class Engine:
             try:
                 self.port.get_issue(key.upper(), ["summary"])
             except JiraError as probe:
-                if probe.status != 404:
-                    raise exc from probe
+                if probe.status != 404:  # Jira failing: a retry may settle it, not the 400
+                    raise probe from exc
                 gone.add(key)
         return gone
 
@@ -825,14 +825,18 @@ class Engine:
         self, keys: Sequence[str], search: Callable[[Sequence[str]], _T]
     ) -> tuple[_T, set[str]]:
         """``search(keys)``, and the keys Jira no longer has (`_gone`): a search naming a
-        deleted key is refused, and is made again without those."""
-        try:
-            return search(keys), set()
-        except JiraError as exc:
-            gone = self._gone(exc, keys)
-            if not gone:
-                raise
-            return search([k for k in keys if k not in gone]), gone
+        deleted key is refused, and is made again without those, as often as Jira names
+        another (Jira may name one deleted key a refusal)."""
+        gone: set[str] = set()
+        while True:
+            there = [k for k in keys if k not in gone]
+            try:
+                return search(there), gone
+            except JiraError as exc:
+                found = self._gone(exc, there)
+                if not found:
+                    raise
+                gone |= found
 
     def _grouped(
         self, cases: Iterable[tuple[str | None, MonthCase]]
@@ -1186,20 +1190,19 @@ class Engine:
             if only_key is not None:
                 self._read_one_case(only_key, jql, now, report, dry_run=dry_run)
             else:
-                try:
-                    read = self._read_ranked(
-                        jql, now, report, dry_run=dry_run, is_full=is_full, named=wake
-                    )
-                except JiraError as exc:
-                    # a case deleted while the bridge awaited its next moment is refused
-                    gone = self._gone(exc, wake)
-                    if not gone or watermark is None:
-                        raise
-                    there = [k for k in wake if k not in gone]
-                    jql = self._changed_jql(watermark, there)
-                    read = self._read_ranked(
-                        jql, now, report, dry_run=dry_run, is_full=is_full, named=there, gone=gone
-                    )
+                # a case deleted while the bridge awaited its next moment is refused
+                read, _ = self._without_gone(
+                    wake,
+                    lambda there: self._read_ranked(
+                        self._changed_jql(watermark, there) if watermark and there != wake else jql,
+                        now,
+                        report,
+                        dry_run=dry_run,
+                        is_full=is_full,
+                        named=there,
+                        gone=set(wake) - set(there),
+                    ),
+                )
                 issues, org_cases, ranking, left = read
                 self._process(issues, org_cases, now, report, dry_run=dry_run, total=len(ranking))
                 if not is_full and report.complete:
