@@ -27,7 +27,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -37,6 +38,7 @@ from atlassian import Jira
 from requests.adapters import HTTPAdapter
 
 from bridge.jira import jsondepth
+from bridge.jira.jql import split_order_by
 from bridge.jira.port import JiraError, Json, SearchPage
 from bridge.jira.rate import RateLimiter
 from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient, parse_retry_after
@@ -52,12 +54,21 @@ FLAVOURS = ("cloud", "datacenter")
 #: Jira may return fewer, which the paging loop copes with).  Data Center caps at
 #: ``jira.search.views.default.max`` (1000 unless an admin changed it).
 MAX_PAGE = {"cloud": 5000, "datacenter": 1000}
+#: How deep Data Center's search pages at most (``startAt`` + ``maxResults``): "you may hit
+#: a 500 error if you try to access results beyond the configured max_result_window
+#: (default: 10,000). This limit is set by the underlying search engine (OpenSearch or
+#: Lucene)" (Atlassian Support, Data Center: "Handling JQL REST API searching exceeding
+#: max_result_window in Jira").  Jira Data Center 11.3 and later says its own
+#: (`searchLimits/maxResultWindow`); this is the window of one that does not.  A search
+#: matching more is read a span of creation days at a time (`JiraClient._search_dc`).
+DC_RESULT_WINDOW = 10_000
 #: a bulk operation's final states (BulkOperationProgress.status)
 BULK_DONE = frozenset({"COMPLETE", "FAILED", "CANCELLED", "DEAD"})
 #: the most issues one bulk transition request may name
 BULK_MAX = 1000
 #: Pages for the auxiliary listings (changelog, comments, organisations).
 AUX_PAGE = 100
+_DAY = timedelta(days=1)
 #: Page size for the workflow listing (Jira's default and documented page).
 WORKFLOW_PAGE = 50
 #: Cloud's ``search/jql`` takes at most this many issue property keys.
@@ -140,6 +151,8 @@ class JiraClient:
         self.url = url.rstrip("/")
         self.flavour = flavour
         self.page_size = min(page_size, MAX_PAGE[flavour])
+        #: Data Center: how deep its search pages (`result_window`), asked once when needed
+        self._result_window: int | None = None
         self._token = token
         # whoever built this client, the token (and the Basic header made from it)
         # must never reach a log line
@@ -527,14 +540,52 @@ class JiraClient:
         self, jql: str, fields: Sequence[str], properties: Sequence[str], expand: Sequence[str]
     ) -> Iterator[SearchPage]:
         """Data Center's search pages on ``startAt``/``maxResults`` and says how many issues
-        match in ``total`` (Jira Server platform REST API reference, "api/2/search")."""
+        match in ``total`` (Jira Server platform REST API reference, "api/2/search"), no
+        deeper than its result window (`DC_RESULT_WINDOW`).  A search matching more is
+        read in spans of creation days, each within the window (`_search_dc_by_days`)."""
+        pages = self._pages_dc(jql, fields, expand)
+        first, total = next(pages)
+        if first.last or total is None or total <= self.result_window():
+            yield first
+            yield from (page for page, _ in pages)
+            return
+        pages.close()
+        log.info("jira.search_split_by_day", matched=total, window=self.result_window())
+        yield from self._search_dc_by_days(jql, fields, expand)
+
+    def result_window(self) -> int:
+        """How deep Data Center's search pages: what Jira Data Center 11.3 and later
+        answers at ``GET /rest/api/2/searchLimits/maxResultWindow`` ("Returns the maximum
+        number of search results that can be returned by the underlying search
+        platform", Jira Data Center REST API, "searchLimits"), else `DC_RESULT_WINDOW`;
+        asked once, the first time a search has more than a page."""
+        if self._result_window is None:
+            path = "rest/api/2/searchLimits/maxResultWindow"
+            try:
+                response = self._call("GET", path, ok_404=True)
+            except JiraError as exc:
+                if exc.status != 405:  # an older Jira may refuse the method as well
+                    raise
+                response = None
+            said = self._json(response, f"GET /{path}") if response is not None else None
+            window = said if isinstance(said, int) and not isinstance(said, bool) else 0
+            self._result_window = window if window > 0 else DC_RESULT_WINDOW
+        return self._result_window
+
+    def _pages_dc(
+        self, jql: str, fields: Sequence[str], expand: Sequence[str]
+    ) -> Generator[tuple[SearchPage, int | None], None, None]:
+        """Each page of one search, with the ``total`` Jira said matches."""
         start = 0
         while True:
             body: dict[str, Any] = {
                 "jql": jql,
                 "fields": list(fields),
                 "startAt": start,
-                "maxResults": self.page_size,
+                # the first page asks nothing of the window: most searches end there
+                "maxResults": min(self.page_size, self.result_window() - start)
+                if start
+                else self.page_size,
             }
             # no `properties`: Data Center's search has none (JRASERVER-62898)
             if expand:
@@ -545,10 +596,69 @@ class JiraClient:
             issues = list(page.get("issues") or [])
             start += len(issues)  # Jira may return fewer than asked: advance by what came
             total = page.get("total")
-            last = not issues or (isinstance(total, int) and start >= total)
-            yield SearchPage(issues, last=last)
+            total = total if isinstance(total, int) else None
+            last = not issues or start >= (total or 0) or start >= self.result_window()
+            yield SearchPage(issues, last=last), total
             if last:
                 return
+
+    def _search_dc_by_days(
+        self, jql: str, fields: Sequence[str], expand: Sequence[str]
+    ) -> Iterator[SearchPage]:
+        """``jql``'s issues read a span of creation days at a time, each span holding no
+        more than the result window (halved until it does), oldest span first; the order
+        ``jql`` asks for holds within a span.  Days are written as dates: JQL reads
+        "yyyy-MM-dd" in the searching user's time zone, so the spans meet exactly
+        whatever that zone (Jira Server "Advanced searching - fields reference", Created)."""
+        where, order = split_order_by(jql)
+        oldest, newest = self._created_day(where, "ASC"), self._created_day(where, "DESC")
+        if oldest is None or newest is None:
+            yield SearchPage([], last=True)
+            return
+        # a day either side: the dates Jira shows are in a zone not always the user's
+        spans = [(oldest - _DAY, newest + 2 * _DAY)]
+        while spans:
+            since, before = spans.pop(0)
+            days = f'created >= "{since.isoformat()}" AND created < "{before.isoformat()}"'
+            pages = self._pages_dc(f"({where}) AND {days} {order}".strip(), fields, expand)
+            first, total = next(pages)
+            if total is not None and total > self.result_window():
+                pages.close()
+                if before - since <= _DAY:
+                    raise JiraError(
+                        f"Jira matched {total} issues created on {since.isoformat()} alone, "
+                        f"more than Data Center's search reaches ({self.result_window()}): "
+                        "narrow jira.jql, or raise jira.search.platform.max.result.window",
+                        status=None,
+                    )
+                middle = since + (before - since) // 2
+                spans[0:0] = [(since, middle), (middle, before)]
+                continue
+            yield SearchPage(first.issues, last=first.last and not spans)
+            for page, _ in pages:
+                yield SearchPage(page.issues, last=page.last and not spans)
+
+    def _created_day(self, where: str, direction: str) -> date | None:
+        """The creation date of the oldest ("ASC") or newest ("DESC") issue ``where`` finds."""
+        body = {
+            "jql": f"({where}) ORDER BY created {direction}",
+            "fields": ["created"],
+            "startAt": 0,
+            "maxResults": 1,
+        }
+        page = self._json(
+            self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
+        )
+        for issue in page.get("issues") or []:
+            created = str((issue.get("fields") or {}).get("created") or "")
+            try:
+                return date.fromisoformat(created[:10])
+            except ValueError:
+                raise JiraError(
+                    f"POST /rest/api/2/search: Jira gave {created!r} as a creation time",
+                    status=None,
+                ) from None
+        return None
 
     def get_issue(
         self,

@@ -29,5 +29,7 @@ to: REST v2 only (no ``/rest/api/3``, no ``search/jql``, no workflow search: 404
 properties; users by ``name``/``key`` with ``emailAddress`` and no ``accountId`` or
 ``accountType``; comments without ``jsdPublic`` (internal ones carry the
 ``sd.public.comment`` property); bearer personal access tokens; ``deploymentType: "Server"``.
+``SandboxServer.result_window`` (off by default, as 9.x) models a later site whose search
+pages no deeper than that window and says so at ``searchLimits/maxResultWindow``.
 Each route and renderer cites the Atlassian page it follows.
 """

@@ -139,6 +139,10 @@ class SandboxServer:
         self.requests = RequestLog()
         self.snapshots: OrderedDict[str, list[int]] = OrderedDict()
         self.jql_cache: dict[tuple[str, int, str, datetime], list[int]] = {}
+        #: Data Center: how deep its search pages (``startAt`` + ``maxResults``), as Jira
+        #: Data Center on OpenSearch does (`routes.search_dc`); None: no limit, as the 9.x
+        #: the sandbox models
+        self.result_window: int | None = None
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.sandbox = self
         self._thread: threading.Thread | None = None

@@ -39,6 +39,7 @@ from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
 
 from bridge.jira.fields import FieldMap
+from bridge.jira.jql import split_order_by
 from bridge.jira.port import JiraError, JiraPort, Json, SearchPage
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.policy.model import Actor, IssueSnapshot, MonthCase
@@ -100,29 +101,7 @@ _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-[0-9]+$")
 
 def _strip_order_by(jql: str) -> str:
     """The query without a trailing ORDER BY clause (outside quotes)."""
-    in_quote: str | None = None
-    escaped = False
-    last = -1
-    lowered = jql.lower()
-    for i, ch in enumerate(jql):
-        if escaped:
-            escaped = False
-            continue
-        if ch == "\\":
-            escaped = True
-            continue
-        if in_quote:
-            if ch == in_quote:
-                in_quote = None
-            continue
-        if ch in "\"'":
-            in_quote = ch
-            continue
-        if lowered.startswith("order", i) and (i == 0 or not lowered[i - 1].isalnum()):
-            rest = lowered[i + 5 :]
-            if re.match(r"\s+by\b", rest):
-                last = i
-    return (jql[:last] if last >= 0 else jql).strip()
+    return split_order_by(jql)[0]
 
 
 #: Fields whose clauses in the scope leave cases out by where they stand (open, resolved).
