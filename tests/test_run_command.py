@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,32 @@ def test_run_once_exits_0_with_a_summary_line_then_an_incremental_run_writes_not
     out = capsys.readouterr().out
     assert "cycle incremental:" in out and "writes: none" in out, out
     assert sandbox.requests.count(kind="write") == 0
+
+
+def test_rules_edited_in_the_folder_given_with_rules_are_applied_to_every_case(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--rules DIR`` is the rules in force: an edit there makes the next run evaluate
+    every case again, and a file beside the rules that is not one of them (notes, a
+    backup) changes nothing."""
+    rules = tmp_path / "my-rules"
+    shutil.copytree(REPO / "rules", rules)
+    config = write_config(tmp_path, sandbox.url)  # its `rules:` names the shipped ones
+    once = ["run", "--once", "--config", str(config), "--rules", str(rules), "--now", NOW]
+    assert main(once) == 0
+    assert "cycle full:" in capsys.readouterr().out
+
+    (rules / "notes.yaml").write_text("todo: ask finance about Initech\n", encoding="utf-8")
+    assert main(once) == 0
+    assert "cycle incremental:" in capsys.readouterr().out
+
+    tiers = rules / "tiers.yaml"
+    text = tiers.read_text(encoding="utf-8")
+    edited = re.sub(r"cases_per_month: (\d+)", lambda m: f"cases_per_month: {m[1]}0", text, count=1)
+    assert edited != text
+    tiers.write_text(edited, encoding="utf-8")
+    assert main(once) == 0
+    assert "cycle full:" in capsys.readouterr().out
 
 
 def test_dry_run_writes_nothing_and_keeps_no_state(

@@ -9,6 +9,7 @@ names (`Site.connect`) and opens the local state.  Failures become a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,7 +88,10 @@ def load_config(args: argparse.Namespace, out: TextIO | None = None) -> tuple[Se
         raise CommandError("the config or the rules have problems (listed above)", EXIT_CONFIG)
     assert policy.settings is not None and policy.ruleset is not None
     register_secret(policy.settings.jira.token.reveal())
-    return policy.settings, policy.ruleset
+    # the rules in force are those read (`--rules DIR`, else the config's `rules:`): what
+    # the daemon watches and what says that every case must be evaluated again
+    settings = dataclasses.replace(policy.settings, rules_path=policy.rules_path)
+    return settings, policy.ruleset
 
 
 def connect(

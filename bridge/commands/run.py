@@ -25,7 +25,6 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TextIO
 
 import structlog
@@ -384,8 +383,8 @@ def _daemon(
 ) -> int:
     settings = runtime.settings
     known_fields = tuple(settings.fields)
-    # `--rules DIR` holds for the daemon's whole life: reloads read DIR, edits to DIR count
-    rules_path = Path(args.rules) if getattr(args, "rules", None) else settings.rules_path
+    # the rules read at start (`--rules DIR`, else the config's): reloads read them again
+    rules_path = settings.rules_path
 
     def loader() -> RuleSet:
         try:

@@ -60,6 +60,7 @@ from bridge.policy.model import (
     MonthCase,
     RuleSet,
 )
+from bridge.policy.ruleset import RULE_FILES
 from bridge.policy.tiers import contract_year, month_case
 from bridge.settings import Settings
 from bridge.sync.ahead import Readers, read_ahead, readers
@@ -311,15 +312,18 @@ def client_connections(workers: int) -> int:
 
 
 def policy_fingerprint(settings: Settings) -> str:
-    """A digest of what decides every case: the rule files, the field mapping and the scope.
+    """A digest of what decides every case: the rule files (`RULE_FILES` of the rules in
+    force, `settings.rules_path`), the field mapping and the scope.
 
     When it changes (a lead edited the rules), every case must be evaluated again, not
-    just those Jira lists as updated: the next cycle is a full one."""
+    just those Jira lists as updated: the next cycle is a full one.  Other files beside
+    the rules (notes, backups) decide nothing and are left out."""
     digest = hashlib.sha256()
     rules = Path(settings.rules_path)
-    files = sorted(p for p in rules.glob("*.y*ml") if p.is_file()) if rules.is_dir() else []
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in RULE_FILES:
+        path = rules / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(json.dumps([sorted(settings.fields.items()), settings.jira.jql]).encode())
     return digest.hexdigest()[:16]
 
