@@ -13,6 +13,7 @@ Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane.
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from conftest import SandboxFactory
 from e2e_helpers import (
     CONTACT,
     JANE,
+    RULES,
     BridgeFactory,
     end_state,
     explain,
@@ -248,3 +250,34 @@ def test_clause_a_skype_name_is_as_good_as_a_phone_number(
     config = write_config(sb, tmp_path)
     text = explain(by_skype, config, NOW, capsys)
     assert "Contact phone or Skype: answered by Skype ('acme.noc.desk')" in text
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_renamed_rule_does_not_tell_the_customer_of_its_change_again(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    flavour: str,
+    tmp_path: Path,
+) -> None:
+    """A priority comment's action id names the rule: a support lead renaming the rule
+    after it changed a case's priority makes the next cycle read every case, and the
+    change it made (still the case's last) must not be explained to the customer twice."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9), env="Staging", priority="Major")
+    first = bridges(sb)
+    first.cycle()
+    assert end_state(sb, key).priority == "Minor"
+    told = _public_bridge_comments(sb, key)
+    assert len(told) == 1 and "is now P4" in told[0]
+
+    rules = tmp_path / "renamed"
+    shutil.copytree(RULES, rules)
+    text = (rules / "priorities.yaml").read_text(encoding="utf-8")
+    renamed = text.replace("- name: Non-production systems are P4", "- name: Test systems are P4")
+    assert renamed != text
+    (rules / "priorities.yaml").write_text(renamed, encoding="utf-8")
+    sb.set_now(t(24, 10, 30))
+    second = bridges(sb, state=first.engine.state.path, rules_path=rules)
+    assert second.cycle().report.full
+    assert _public_bridge_comments(sb, key) == told
+    assert end_state(sb, key).priority == "Minor"

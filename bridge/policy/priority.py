@@ -572,6 +572,22 @@ def _change(
     return BridgeChange(number, before, outcome.level, kind, rule, template, action_id, made)
 
 
+def change_number(action_id: str) -> int | None:
+    """Which of the bridge's priority changes on its case a comment's action id (`_change`:
+    ``{key}/priority/{name}``, ``{key}/priority/{name}/{n}``) tells of; None for another
+    action.  The name part names the rule, which a support lead may rename: one change
+    is told once whatever its rule is called now."""
+    _, found, rest = action_id.partition("/priority/")
+    if not found:
+        return None
+    parts = rest.split("/")
+    if len(parts) == 1 and parts[0]:
+        return 1
+    if len(parts) == 2 and parts[0] and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
 def change_text(change: BridgeChange) -> str:
     """The change for explain: what, why, and what the customer is told."""
     why = {

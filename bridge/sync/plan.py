@@ -32,6 +32,7 @@ from typing import Any
 
 from bridge.jira.fields import FieldMap
 from bridge.policy.model import Desired, IssueSnapshot, QuotaPosition
+from bridge.policy.priority import change_number
 from bridge.sync.ledger import Ledger
 
 #: Logical field names the bridge writes, in the order they are shown.
@@ -228,12 +229,16 @@ def plan_issue(
         repair_reasons.append("the stored ledger was unreadable or of an older shape")
     seen: set[str] = set()
     comments: list[AddComment] = []
+    #: the bridge's priority changes whose comment is done, under whatever rule name
+    told = {change_number(aid) for aid in (*ledger.done, *ledger.skipped, *on_issue)}
     for comment in desired.comments:
         if comment.action_id in seen:
             continue
         seen.add(comment.action_id)
         if ledger.handled(comment.action_id):
             continue
+        if change_number(comment.action_id) in told - {None}:
+            continue  # the same change, told under the name its rule had then
         found = on_issue.get(comment.action_id)
         if found is not None:
             # written before, bookkeeping lost (crash): record it, do not write it again
