@@ -19,9 +19,11 @@ administrator (`options_by_hand`).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_args
 
 from bridge.jira.client import JiraClient
@@ -255,6 +257,7 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
         f"scope {settings.jira.jql!r}: " + (f"readable (e.g. {key})" if key else "no case yet")
     )
     problems.extend(_permission_problems(client, settings, key))
+    problems.extend(_name_problems(client, settings, ruleset))
     wanted = {w.logical: w for w in wanted_fields(settings, ruleset)}
     options, where = _site_options(client, fieldmap, wanted, key, result)
     for logical, want in wanted.items():
@@ -270,6 +273,61 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
                 f" {'it' if len(missing) == 1 else 'them'} in Jira or run `jsm-bridge setup-site`"
             )
     return result
+
+
+def _name_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:
+    """The customers' organisations and the not-counted resolutions the rules name that
+    the site does not have: a customer whose organisation is misspelt finds none of its
+    cases (each becomes an unknown customer's, with no SLA), and a misspelt resolution
+    keeps no case out of the quota.  Jira compares both without regard to case."""
+    problems: list[str] = []
+    organizations = [str(o.get("name") or "") for o in client.organizations()]
+    customers = settings.rules_path / "customers.yaml"
+    for customer in ruleset.customers.values():
+        name = customer.organization
+        if not _named(name, organizations):
+            problems.append(
+                f"{_where(customers, name)}: organisation {name!r} is not a Jira Service "
+                f"Management organisation on the site{_did_you_mean(name, organizations)}; "
+                "its cases would be an unknown customer's, with no SLA"
+            )
+    api = "rest/api/3" if client.flavour == "cloud" else "rest/api/2"
+    resolutions = [str(r.get("name") or "") for r in client._get(f"{api}/resolution") or []]
+    tiers = settings.rules_path / "tiers.yaml"
+    for name in sorted(ruleset.quota.not_counted_resolutions):
+        if not _named(name, resolutions):
+            problems.append(
+                f"{_where(tiers, name)}: resolution {name!r} is not one of the site's"
+                f"{_did_you_mean(name, resolutions)}; no case resolved so would be left out "
+                "of the quota"
+            )
+    return problems
+
+
+def _named(name: str, names: list[str]) -> bool:
+    return name.strip().casefold() in {n.strip().casefold() for n in names}
+
+
+def _did_you_mean(name: str, names: list[str]) -> str:
+    folded = {n.casefold(): n for n in names if n}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+
+
+def _where(path: Path, name: str) -> str:
+    """``path:line`` of the first line naming ``name`` (as a key or a list item), else
+    ``path``: where a lead finds the name to correct."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError:
+        return str(path)
+    pattern = re.compile(
+        rf"""(^|[\s\[,{{-])["']?{re.escape(name)}["']?\s*[:,\]]|(^|[\s-])["']?{re.escape(name)}["']?\s*$"""
+    )
+    for number, line in enumerate(lines, start=1):
+        if pattern.search(line.split("#", 1)[0]):
+            return f"{path}:{number}"
+    return str(path)
 
 
 def _kind_problem(logical: str, name: str, site_field: SiteField) -> list[str]:

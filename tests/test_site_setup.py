@@ -10,6 +10,7 @@ nothing, and `check --online` then passes -- before and after the first case arr
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -141,6 +142,52 @@ def test_check_online_names_a_missing_option_and_a_missing_permission(
     assert main(["check", "--online", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "the Jira account bridge@vendor.example lacks EDIT_ISSUES, TRANSITION_ISSUES" in out
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_check_online_names_a_misspelt_organisation_and_resolution_where_the_rules_say_them(
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flavour: str,
+) -> None:
+    """A customer's organisation misspelt finds none of its cases, which all become an
+    unknown customer's; a resolution misspelt keeps no case out of the quota.  Both
+    pass the offline check; the online one says where, and what the site calls them."""
+    sb = sandbox_factory(seed="demo", flavour=flavour)
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    config = write_config(sb.url, tmp_path, flavour)
+    config.write_text(
+        re.sub(r"(?m)^rules: .*$", f"rules: {rules}", config.read_text(encoding="utf-8")),
+        encoding="utf-8",
+    )
+    for name, old, new in (
+        ("customers.yaml", "Acme Networks:", "Acme Netwrks:"),
+        ("tiers.yaml", "Duplicate", "Duplicat"),
+    ):
+        text = (rules / name).read_text(encoding="utf-8")
+        assert old in text
+        (rules / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+    assert main(["check", "--config", str(config)]) == 0
+    capsys.readouterr()
+
+    assert main(["check", "--online", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    line = next(
+        n
+        for n, text in enumerate((rules / "customers.yaml").read_text().splitlines(), 1)
+        if "Acme Netwrks:" in text
+    )
+    assert (
+        f"customers.yaml:{line}: organisation 'Acme Netwrks' is not a Jira Service "
+        "Management organisation on the site (did you mean 'Acme Networks'?)" in out
+    ), out
+    assert re.search(
+        r"tiers\.yaml:\d+: resolution 'Duplicat' is not one of the site's "
+        r"\(did you mean 'Duplicate'\?\)",
+        out,
+    ), out
 
 
 def test_the_administration_routes_answer_as_the_spec_describes(
