@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -508,6 +509,14 @@ MALFORMED = [
     ),
     pytest.param(
         "priorities.yaml",
+        "when: {request_type: [Installation]}",
+        'when: {summary_matches: "\\binstall"}',
+        "summary_matches",
+        "summary_matches holds the control character '\\x08', which no summary has",
+        id="regex-escape-read-by-yaml-double-quotes",
+    ),
+    pytest.param(
+        "priorities.yaml",
         "field: environment",
         "field: environmnet",
         "environmnet",
@@ -695,6 +704,38 @@ def test_misspelt_key_has_a_did_you_mean_hint(tmp_path: Path) -> None:
     (problem,) = problems_of(rules)
     assert problem.hint is not None and "did you mean 'cases_per_month'?" in problem.hint
     assert str(problem).endswith(f"({problem.hint})")
+
+
+def test_priorities_listed_least_urgent_first_are_refused(tmp_path: Path) -> None:
+    """The first level is the most urgent: listed P4 to P1, "at most P3" would raise a
+    P4 feature request to P3 and let P1 and P2 ones through."""
+    rules = rules_copy(tmp_path)
+    text = (rules / "priorities.yaml").read_text(encoding="utf-8")
+    block = re.search(r"(?m)^priorities:\n((?:  P\d: .*\n)+)", text)
+    assert block is not None
+    reversed_block = "".join(reversed(block.group(1).splitlines(keepends=True)))
+    (rules / "priorities.yaml").write_text(text.replace(block.group(1), reversed_block))
+    (problem,) = problems_of(rules)
+    assert problem.line == text[: block.start(1)].count("\n") + 1
+    assert "the levels are listed P4, P3, P2, P1" in problem.message
+    assert problem.hint == "list them most urgent first: P1, P2, P3, P4"
+
+
+def test_a_removed_date_that_is_no_holiday_is_refused_naming_the_holiday_near_it(
+    tmp_path: Path,
+) -> None:
+    """Boxing Day 2026 is a Saturday, observed on Monday the 28th: removing the 26th
+    opens nothing, and the 28th stays closed; nor does removing a day that is no
+    holiday at all."""
+    rules = rules_copy(tmp_path)
+    patch(rules, "sla.yaml", "remove: []", "remove: [2026-12-25, 2026-12-26, 2027-01-02]")
+    boxing, new_year = problems_of(rules)
+    assert "'2026-12-26' (Boxing Day) is a Saturday, closed by the calendar's hours" in (
+        boxing.message
+    )
+    assert boxing.hint == "did you mean 2026-12-28, Boxing Day (observed)?"
+    assert "'2027-01-02' is not a holiday of AU-QLD" in new_year.message
+    assert new_year.hint == "did you mean 2027-01-01, New Year's Day?"
 
 
 def test_timezone_problem_suggests_the_closest_zone(tmp_path: Path) -> None:

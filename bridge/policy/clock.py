@@ -118,6 +118,18 @@ def holiday_names(country: str, subdivision: str | None) -> frozenset[str]:
     return frozenset(names)
 
 
+def holidays_near(
+    country: str, subdivision: str | None, day: date, days: int = 3
+) -> dict[date, str]:
+    """The country's (subdivision's) holidays within ``days`` of ``day``, by date: whether
+    a date a calendar's ``remove`` names is a holiday at all, and which one was meant."""
+    found = holidays_pkg.country_holidays(
+        country, subdiv=subdivision, years={day.year - 1, day.year, day.year + 1}
+    )
+    span = timedelta(days=days)
+    return {d: str(name) for d, name in found.items() if abs(d - day) <= span}
+
+
 def _naive_error(what: str, value: datetime) -> ValueError:
     return ValueError(
         f"{what} must be a timezone-aware datetime, got naive {value.isoformat()}; "

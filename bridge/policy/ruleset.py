@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec
+from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec, holidays_near
 from bridge.policy.model import (
     DEFAULT_PLACEHOLDERS,
     NO_ORGANIZATION_TEXT,
@@ -101,6 +101,10 @@ NEXT_BUSINESS_DAY = "next_business_day"
 USAGE_LIMIT_TEXT = "{key}: {request_type} is not included: {why}."
 _REGEX_HINT = "escape special characters such as ( [ + * with a backslash"
 _SLOW_HINT = "write it without nested repeats, e.g. (a+)+ as a+"
+_QUOTE_HINT = (
+    "in double quotes YAML reads a backslash as an escape (\\b is a backspace): write "
+    "regular expressions in single quotes, e.g. summary_matches: '\\binstall'"
+)
 
 Path = tuple[str | int, ...]
 
@@ -278,6 +282,11 @@ class _Build:
     def pattern(self, path: Path, pattern: str) -> None:
         """A regular expression searched in a customer's text: valid, and fast on any text."""
         where = self.where(path)
+        control = next((c for c in pattern if ord(c) < 32 or ord(c) == 127), None)
+        if control is not None:  # YAML's double quotes read "\b" as a backspace, "\t" as a tab
+            message = f"{where} holds the control character {control!r}, which no summary has"
+            self.add(path, message, _QUOTE_HINT)
+            return
         try:
             re.compile(pattern, re.IGNORECASE)
         except re.error as exc:
@@ -407,6 +416,17 @@ def _channel_reminder(build: _Build) -> ChannelReminder | None:
 def _read_priorities(build: _Build) -> None:
     given: dict[str, m.Priority] = build.doc.get("priorities") or {}
     build.levels = tuple(given) if build.doc.sound("priorities") else None
+    numbered = [int(level[1:]) for level in given if re.fullmatch(r"[Pp]\d+", level)]
+    if len(numbered) == len(given) > 1 and numbered != sorted(numbered):
+        # the first level listed is the most urgent: "at most P3" caps by this order
+        first = next(level for level, n in zip(given, numbered, strict=True) if n != min(numbered))
+        build.add(
+            ("priorities", first),
+            f"priorities: the levels are listed {', '.join(given)}, but the first is taken "
+            "as the most urgent",
+            f"list them most urgent first: {', '.join(sorted(given, key=lambda lv: int(lv[1:])))}",
+            key=True,
+        )
     seen: dict[str, str] = {}
     for level, spec in given.items():
         names = [(("priorities", level, "jira"), spec.jira)]
@@ -527,7 +547,7 @@ def _default_calendar(build: _Build, names: list[str]) -> str:
 def _calendar(build: _Build, name: str, calendar: m.Calendar) -> BusinessCalendar | None:
     path: Path = ("calendars", name)
     hours = _hours(build, (*path, "hours"), calendar.hours)
-    holidays = _holidays(build, (*path, "holidays"), calendar.holidays)
+    holidays = _holidays(build, (*path, "holidays"), calendar.holidays, hours)
     if hours is None or holidays is None:
         return None
     try:
@@ -555,7 +575,12 @@ def _timezone_hint(name: str) -> str | None:
     return did_you_mean(name, available_timezones())
 
 
-def _holidays(build: _Build, path: Path, holidays: m.Holidays | None) -> HolidaySpec | None:
+def _holidays(
+    build: _Build,
+    path: Path,
+    holidays: m.Holidays | None,
+    hours: Mapping[int, tuple[tuple[time, time], ...]] | None,
+) -> HolidaySpec | None:
     if holidays is None:
         return HolidaySpec()
     where = build.where(path)
@@ -573,13 +598,55 @@ def _holidays(build: _Build, path: Path, holidays: m.Holidays | None) -> Holiday
         dates[key] = frozenset(found)
     if not ok:
         return None
-    return HolidaySpec(
+    spec = HolidaySpec(
         country=holidays.country.upper() if holidays.country else None,
         subdivision=holidays.subdivision,
         extra=dates["extra"],
         remove=dates["remove"],
         leave_out=frozenset(_names(holidays.leave_out)),
     )
+    if spec.country is not None:
+        for index, text in enumerate(holidays.remove or ()):
+            _removed_holiday(build, (*path, "remove", index), spec, text, hours)
+    return spec
+
+
+def _removed_holiday(
+    build: _Build,
+    path: Path,
+    spec: HolidaySpec,
+    text: str,
+    hours: Mapping[int, tuple[tuple[time, time], ...]] | None,
+) -> None:
+    """A date ``remove`` names must be one of the country's holidays on a day the office
+    opens: another date changes nothing, and the holiday meant (its observed day, say)
+    stays closed."""
+    day = _date(text)
+    assert day is not None and spec.country is not None  # dates and country checked before
+    try:
+        near = holidays_near(spec.country, spec.subdivision, day)
+    except (KeyError, NotImplementedError, ValueError):
+        return  # an unknown country or subdivision is reported with the calendar
+    where = f"{spec.country}-{spec.subdivision}" if spec.subdivision else spec.country
+    if day not in near:
+        problem = f"{text!r} is not a holiday of {where}"
+    elif hours is not None and not hours.get(day.weekday()):
+        problem = f"{text!r} ({near[day]}) is a {day:%A}, closed by the calendar's hours anyway"
+    else:
+        return
+    opened = [d for d in near if d != day and (hours is None or hours.get(d.weekday()))]
+    meant = near.get(day, "").split(" (")[0]  # its observed day first: "Boxing Day (observed)"
+    closest = min(
+        opened,
+        key=lambda d: (not meant or not near[d].startswith(meant), abs(d - day), d),
+        default=None,
+    )
+    hint = (
+        f"did you mean {closest.isoformat()}, {near[closest]}?"
+        if closest is not None
+        else "remove names a public holiday the office works; extra names a closed day"
+    )
+    build.add(path, f"{build.where(path)}: {problem}", hint)
 
 
 def _hours(

@@ -493,7 +493,8 @@ class Condition(Shape):
     )
     summary_matches: str | None = doc(
         "regular expression",
-        "the summary matches it (case-insensitive search)",
+        "the summary matches it (case-insensitive search); write it in single quotes "
+        "(`'\\binstall'`): in double quotes YAML reads `\\b` as a backspace",
         default=None,
     )
 
@@ -569,7 +570,10 @@ class Holidays(Shape):
         "list of dates", "extra closed dates, `YYYY-MM-DD`", default=None
     )
     remove: list[Date] | None = doc(
-        "list of dates", "public holidays the office works", default=None
+        "list of dates",
+        "public holidays the office works, each on a day the calendar opens (for one "
+        "on a weekend, its observed day)",
+        default=None,
     )
     leave_out: NameOrNames | None = doc(
         "list of holiday names",
