@@ -101,6 +101,14 @@ NEXT_BUSINESS_DAY = "next_business_day"
 USAGE_LIMIT_TEXT = "{key}: {request_type} is not included: {why}."
 _REGEX_HINT = "escape special characters such as ( [ + * with a backslash"
 _SLOW_HINT = "write it without nested repeats, e.g. (a+)+ as a+"
+#: The placeholders only some comments have a value for, and which.
+SAID_IN: Mapping[str, str] = {
+    "rule": "a priority change's comment (change_comments, a priority rule's comment)",
+    "previous_priority": "a priority change's comment (change_comments, a priority rule's comment)",
+    "why": "usage_limit_comment",
+    "customers": "the unknown_customer comments",
+}
+_CHANGE: frozenset[str] = frozenset({"rule", "previous_priority"})
 _QUOTE_HINT = (
     "in double quotes YAML reads a backslash as an escape (\\b is a backspace): write "
     "regular expressions in single quotes, e.g. summary_matches: '\\binstall'"
@@ -245,21 +253,37 @@ class _Build:
 
     # ------------------------------------------------------------------ shared parts
 
-    def comment(self, path: Path, value: m.Comment | None) -> CommentTemplate | None:
-        """A comment template whose placeholders are known (None: none, or a problem)."""
+    def comment(
+        self, path: Path, value: m.Comment | None, says: frozenset[str] = frozenset()
+    ) -> CommentTemplate | None:
+        """A comment template whose placeholders are known (None: none, or a problem), and
+        of those said only in some comments (`SAID_IN`), only those in ``says``."""
         if value is None:
             return None
         problems = check_template(value.text)
+        if not problems:
+            problems = [
+                f"{{{name}}} is said only in {SAID_IN[name]}: here it would be empty, or "
+                "say what another comment is about"
+                for name in placeholders_in(value.text)
+                if name in SAID_IN and name not in says
+            ]
         for message in problems:
             self.add((*path, "text"), f"{self.where(path)}: {message}")
         return None if problems else CommentTemplate(value.visibility, value.text)
 
-    def flag(self, key: str, default_label: str) -> FlagPolicy:
+    def flag(self, key: str, default_label: str, says: frozenset[str] = frozenset()) -> FlagPolicy:
         """A top-level flag: the default when absent, nothing when null."""
-        return self.flag_at((key,), self.doc.get(key), self.doc.given(key), default_label)
+        given = self.doc.given(key)
+        return self.flag_at((key,), self.doc.get(key), given, default_label, says)
 
     def flag_at(
-        self, path: Path, value: m.Flag | None, given: bool, default_label: str
+        self,
+        path: Path,
+        value: m.Flag | None,
+        given: bool,
+        default_label: str,
+        says: frozenset[str] = frozenset(),
     ) -> FlagPolicy:
         """The flag at ``path``: the default when absent (not ``given``), nothing when null."""
         if not given:
@@ -267,7 +291,7 @@ class _Build:
         if value is None:
             return FlagPolicy()
         return FlagPolicy(
-            value.label, self.comment((*path, "comment"), value.comment), value.transition
+            value.label, self.comment((*path, "comment"), value.comment, says), value.transition
         )
 
     def level(self, path: Path, level: str) -> None:
@@ -335,7 +359,7 @@ def _read_tiers(build: _Build) -> None:
         channel_reminder=_channel_reminder(build),
     )
     comment: m.Comment | None = build.doc.get("usage_limit_comment")
-    usage_comment = build.comment(("usage_limit_comment",), comment)
+    usage_comment = build.comment(("usage_limit_comment",), comment, frozenset({"why"}))
     if (
         comment is None
         and build.parts["usage_limits"]
@@ -456,7 +480,7 @@ def _change_comments(build: _Build) -> ChangeComments:
     if given is None:
         return ChangeComments()
     chosen = {
-        kind: build.comment(("change_comments", kind), getattr(given, kind))
+        kind: build.comment(("change_comments", kind), getattr(given, kind), _CHANGE)
         for kind in ("rule", "restored", "engineer")
         if kind in given.model_fields_set
     }
@@ -477,7 +501,7 @@ def _rules(build: _Build) -> tuple[PriorityRule, ...]:
             level = getattr(rule, key)
             if level is not None:
                 build.level((*path, key), level)
-        comment = build.comment((*path, "comment"), rule.comment)
+        comment = build.comment((*path, "comment"), rule.comment, _CHANGE)
         when = _condition(build, (*path, "when"), rule.when)
         out.append(PriorityRule(rule.name, when, rule.set, rule.cap, comment))
     return tuple(out)
@@ -1004,7 +1028,8 @@ def _contacts_allowed(
 def _unknown_customer(build: _Build) -> UnknownCustomerPolicy:
     """``unknown_customer``: a flag plus the two comments for a case naming no organisation
     (defaults: built-in texts with the organisation comment's visibility)."""
-    flag = build.flag("unknown_customer", "unknown-customer")
+    customers = frozenset({"customers"})
+    flag = build.flag("unknown_customer", "unknown-customer", customers)
     given: m.UnknownCustomer | None = build.doc.get("unknown_customer")
     comments: dict[str, CommentTemplate | None] = {}
     for key, text in (
@@ -1012,7 +1037,7 @@ def _unknown_customer(build: _Build) -> UnknownCustomerPolicy:
         ("several_customers_comment", SEVERAL_CUSTOMERS_TEXT),
     ):
         if given is not None and key in given.model_fields_set:
-            comments[key] = build.comment(("unknown_customer", key), getattr(given, key))
+            comments[key] = build.comment(("unknown_customer", key), getattr(given, key), customers)
         else:
             visible = flag.comment.visibility if flag.comment is not None else None
             comments[key] = CommentTemplate(visible, text) if visible is not None else None

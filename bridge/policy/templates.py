@@ -6,6 +6,7 @@ substitutes plain names from a fixed vocabulary.  ``{{`` and ``}}`` are literal 
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -52,9 +53,13 @@ def placeholders_in(text: str) -> list[str]:
                 f"unbalanced brace at position {match.start()} (use {{{{ or }}}} for a literal brace)"
             )
         if not re.fullmatch(r"[a-z_]+", name):
-            raise TemplateError(
-                f"{{{name}}} is not a placeholder: use a plain name such as {{key}}"
+            meant = name.strip().casefold()
+            hint = (
+                f"placeholders are lower case: {{{meant}}}"
+                if meant in PLACEHOLDERS
+                else "use a plain name such as {key}"
             )
+            raise TemplateError(f"{{{name}}} is not a placeholder: {hint}")
         names.append(name)
     return names
 
@@ -69,7 +74,9 @@ def check_template(text: str) -> list[str]:
     for name in names:
         if name not in PLACEHOLDERS:
             known = ", ".join(sorted("{" + p + "}" for p in PLACEHOLDERS))
-            problems.append(f"unknown placeholder {{{name}}} (known: {known})")
+            close = difflib.get_close_matches(name, sorted(PLACEHOLDERS), n=1, cutoff=0.6)
+            meant = f"did you mean {{{close[0]}}}? " if close else ""
+            problems.append(f"unknown placeholder {{{name}}} ({meant}known: {known})")
     if "key" not in names:
         problems.append("comment text must contain {key} so every comment names its case")
     return problems
