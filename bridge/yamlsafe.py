@@ -121,9 +121,28 @@ def read_yaml(
                 missing_hint or f"create {file.name} or point --rules at the right directory",
             )
         ]
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path, bad UTF-8
+    except UnicodeDecodeError as exc:
+        return None, [_not_utf8(file, name, exc)]
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         return None, [Problem(name, None, f"cannot read the file: {exc.__class__.__name__}")]
     return parse_yaml(text, name)
+
+
+def _not_utf8(file: Path, name: str, exc: UnicodeDecodeError) -> Problem:
+    """Where a file that is not UTF-8 first goes wrong, and what to do about it: an
+    editor's "Unicode" (UTF-16) or a Western code page (Latin-1) are the usual causes."""
+    raw = exc.object if isinstance(exc.object, bytes) else b""
+    utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    line = None if utf16 else raw[: exc.start].count(b"\n") + 1
+    what = (
+        'UTF-16 (an editor\'s "Unicode")' if utf16 else f"byte 0x{raw[exc.start]:02X} is not UTF-8"
+    )
+    return Problem(
+        name,
+        line,
+        f"the file is not UTF-8: {what}",
+        "save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)",
+    )
 
 
 # ------------------------------------------------------------------------------ internals

@@ -13,7 +13,7 @@ from bridge.cli import main
 from bridge.policy.ruleset import RulesInvalid
 from bridge.rules.load import load_ruleset
 from bridge.sync.signals import RulesWatcher
-from bridge.yamlsafe import MAX_ALIAS_VALUES, parse_yaml
+from bridge.yamlsafe import MAX_ALIAS_VALUES, parse_yaml, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,3 +118,14 @@ def test_a_daemon_reload_of_a_bomb_keeps_the_good_rules(tmp_path: Path) -> None:
     assert watcher.current is good
     with pytest.raises(RulesInvalid):
         load_ruleset(rules)
+
+
+def test_a_file_saved_in_another_encoding_says_which_and_how_to_save_it(tmp_path: Path) -> None:
+    text = "tiers:\n  standard:\n    name: Standard\n# Zürich office\n"
+    (tmp_path / "utf16.yaml").write_text(text, encoding="utf-16")
+    (tmp_path / "latin1.yaml").write_text(text, encoding="latin-1")
+    _, (utf16,) = read_yaml(tmp_path / "utf16.yaml")
+    assert utf16.message == 'the file is not UTF-8: UTF-16 (an editor\'s "Unicode")'
+    assert utf16.hint is not None and "save it as UTF-8" in utf16.hint
+    _, (latin1,) = read_yaml(tmp_path / "latin1.yaml")
+    assert (latin1.line, latin1.message) == (4, "the file is not UTF-8: byte 0xFC is not UTF-8")
