@@ -267,9 +267,11 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
         have = {o.casefold() for o in options[logical]}
         missing = [o for o in want.options if o.casefold() not in have]
         if missing:
+            meant = [_did_you_mean(m, list(options[logical])) for m in missing]
             problems.append(
                 f"field {want.name!r} ({site_field.id}) has no option"
-                f" {', '.join(repr(m) for m in missing)} ({where}); add"
+                f" {', '.join(repr(m) + d for m, d in zip(missing, meant, strict=True))}"
+                f" ({where}); correct the rules, or add"
                 f" {'it' if len(missing) == 1 else 'them'} in Jira or run `jsm-bridge setup-site`"
             )
     return result
@@ -302,6 +304,13 @@ def _name_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> 
                 "of the quota"
             )
     return problems
+
+
+def _misspelt(name: str, names: list[str]) -> bool:
+    """``name`` is one of ``names`` with a letter or two wrong ("Prodution"), not another
+    value that shares much of it ("Premium Plus" beside "Premium")."""
+    folded = [n.casefold() for n in names if n]
+    return bool(difflib.get_close_matches(name.casefold(), folded, n=1, cutoff=0.85))
 
 
 def _named(name: str, names: list[str]) -> bool:
@@ -497,6 +506,13 @@ def setup_site(
             have = admin.options(site_field.id, context) if context else []
             folded = {h.casefold() for h in have}
             missing = [o for o in want.options if o.casefold() not in folded]
+            for option in [o for o in missing if _misspelt(o, have)]:
+                # a misspelling in the rules would become a choice on the customers' form
+                say(
+                    f"field {want.name!r}: not adding option {option!r}"
+                    f"{_did_you_mean(option, have)}: correct the rules"
+                )
+                missing.remove(option)
             if missing:
                 say(f"field {want.name!r}: {verb}add options {', '.join(missing)}")
                 changes += 1

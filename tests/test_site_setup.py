@@ -190,6 +190,41 @@ def test_check_online_names_a_misspelt_organisation_and_resolution_where_the_rul
     ), out
 
 
+def test_a_misspelt_option_in_the_rules_is_named_and_not_added_to_the_site(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``not_in: [Prodution]``: the check asks whether the site's "Production" was meant,
+    and setup-site does not put the misspelling on the customers' form; a new value
+    sharing much of an existing one ("Production Plus") is added as asked."""
+    sb = sandbox_factory(seed="demo")
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    config = write_config(sb.url, tmp_path, "cloud")
+    config.write_text(
+        re.sub(r"(?m)^rules: .*$", f"rules: {rules}", config.read_text(encoding="utf-8")),
+        encoding="utf-8",
+    )
+    text = (rules / "priorities.yaml").read_text(encoding="utf-8")
+    assert "not_in: [Production]" in text
+    edited = text.replace("not_in: [Production]", "not_in: [Prodution, Production Plus]", 1)
+    (rules / "priorities.yaml").write_text(edited, encoding="utf-8")
+
+    assert main(["check", "--online", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "has no option 'Prodution' (did you mean 'Production'?), 'Production Plus'" in out
+
+    environment = sb.store.field_by_name("Environment type")
+    assert environment is not None
+    assert main(["setup-site", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "field 'Environment type': not adding option 'Prodution' (did you mean "
+        "'Production'?): correct the rules" in out
+    ), out
+    values = [o.value for o in environment.options]
+    assert "Production Plus" in values and "Prodution" not in values
+
+
 def test_the_administration_routes_answer_as_the_spec_describes(
     sandbox_factory: SandboxFactory,
 ) -> None:
