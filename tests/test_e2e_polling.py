@@ -232,6 +232,44 @@ def test_data_center_reads_a_scope_larger_than_its_search_window_a_span_of_days_
     assert not [r for r in sb.requests.entries() if r.status >= 500]
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_field_value_jira_refuses_leaves_the_rest_of_the_edit_to_land(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str, tmp_path: Path
+) -> None:
+    """A support lead adds a Gold tier to the rules before Jira's Support tier field has
+    the option: Jira refuses the whole edit for that one value (HTTP 400).  The case
+    still gets its SLA state and due time; the tier alone fails, and is written once
+    Jira has the option."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    rules = tmp_path / "gold"
+    shutil.copytree(RULES, rules)
+    tiers = (rules / "tiers.yaml").read_text(encoding="utf-8")
+    gold = tiers.replace(
+        "tiers:\n", "tiers:\n  gold: {name: Gold, contacts: 1, cases_per_month: 4}\n", 1
+    )
+    (rules / "tiers.yaml").write_text(gold, encoding="utf-8")
+    customers = (rules / "customers.yaml").read_text(encoding="utf-8")
+    moved = customers.replace(
+        "Acme Networks:\n    tier: standard", "Acme Networks:\n    tier: gold"
+    )
+    assert moved != customers
+    (rules / "customers.yaml").write_text(moved, encoding="utf-8")
+    key = new_case(sb, created=t(9))
+    bridge = bridges(sb, rules_path=rules)
+    report = bridge.engine.cycle(sb.now)
+    assert report.failed_actions == 1
+    case = end_state(sb, key)
+    assert case.field("SLA state") == "running" and case.field("Response due")
+    assert not case.field("Support tier")
+
+    tier = sb.store.field_by_name("Support tier")
+    assert tier is not None
+    sb.store.add_options(tier, ["Gold"])
+    sb.set_now(t(10, 10))
+    bridge.cycle(full=True)
+    assert end_state(sb, key).field("Support tier") == "Gold"
+
+
 def _acme_month(sb: object) -> list[str]:
     """Five Acme Networks cases of November (its quota is 4), oldest first."""
     return [new_case(sb, created=t(10, day=day)) for day in (2, 3, 4, 5, 6)]  # type: ignore[arg-type]

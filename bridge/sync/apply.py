@@ -46,7 +46,7 @@ Each action stands alone: a failure is reported for that action and the rest go 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -282,13 +282,7 @@ class _Issue:
         if edit is not None or (value is not None and self.ledger_in_edit):
             with_ledger = value is not None and self.ledger_in_edit
             try:
-                self.port.edit_issue(
-                    self.key,
-                    fields=dict(edit.fields) if edit else None,
-                    update=dict(edit.update) if edit else None,
-                    properties={PROPERTY: value} if with_ledger else None,
-                    notify=False,
-                )
+                self._edit(edit, {PROPERTY: value} if with_ledger else None)
             except JiraError as exc:
                 if edit is not None:
                     self.result.failed.append((edit, str(exc)))
@@ -320,6 +314,42 @@ class _Issue:
             self.result.done.append(self.repair)
         for _, aid in self.recorded:
             self.journal.journal_done(self.key, aid, at=self.now)
+
+    def _edit(self, edit: EditIssue | None, properties: Mapping[str, Any] | None) -> None:
+        """The one ``PUT``.  Jira refuses a whole edit for one field's value (HTTP 400,
+        ``errors`` by field id: a tier added to the rules and not yet to the field's
+        options, say); the edit is then sent again without the fields it names, so the
+        case still gets its SLA state, due time and labels, and the refused fields fail
+        on their own (`ApplyResult.failed`, retried next cycle)."""
+        fields = dict(edit.fields) if edit else {}
+        update = dict(edit.update) if edit else {}
+        try:
+            self.port.edit_issue(
+                self.key, fields=fields, update=update, properties=properties, notify=False
+            )
+            return
+        except JiraError as exc:
+            refused = _refused_fields(exc, {*fields, *update})
+            if edit is None or not refused or not ({*fields, *update} - refused or properties):
+                raise
+            failure = exc
+        self.port.edit_issue(
+            self.key,
+            fields={k: v for k, v in fields.items() if k not in refused},
+            update={k: v for k, v in update.items() if k not in refused},
+            properties=properties,
+            notify=False,
+        )
+        part = EditIssue(
+            self.key,
+            {k: v for k, v in fields.items() if k in refused},
+            {k: v for k, v in update.items() if k in refused},
+            tuple(f"{k}: refused" for k in sorted(refused)),
+        )
+        self.result.failed.append((part, str(failure)))
+        log.warning(
+            "edit: fields refused", key=self.key, fields=sorted(refused), error=str(failure)
+        )
 
     # -- reading the issue before a write that may have happened already ----------------------
 
@@ -800,3 +830,12 @@ def apply_plan(
         settle=settle,
     )
     return finish_plan(run)
+
+
+def _refused_fields(exc: JiraError, sent: Collection[str]) -> set[str]:
+    """The fields of an edit Jira refused (HTTP 400, its ``errors`` by field id, which
+    the client renders ``field: text``) among those ``sent``."""
+    if exc.status != 400:
+        return set()
+    named = {message.split(": ", 1)[0] for message in exc.messages if ": " in message}
+    return named & set(sent)
