@@ -137,10 +137,14 @@ def test_service_management_users_and_customers(dc: Sandbox) -> None:
     assert members and all("accountId" not in u and u["name"] for u in members)
     desks = s.get(sd + "/servicedesk").json()["values"]
     assert [d["projectKey"] for d in desks] == ["SUP"]
-    # an experimental call: refused (412) without the opt-in header
+    # an experimental call: refused (412) without the header Data Center documents,
+    # "X-ExperimentalApi: true" (Cloud's "opt-in" is not it)
     refused = s.get(sd + f"/servicedesk/{desks[0]['id']}/customer")
-    assert refused.status_code == 412 and "X-ExperimentalApi" in refused.json()["errorMessage"]
+    assert refused.status_code == 412
+    assert "'X-ExperimentalApi: true'" in refused.json()["errorMessage"]
     s.headers["X-ExperimentalApi"] = "opt-in"
+    assert s.get(sd + f"/servicedesk/{desks[0]['id']}/customer").status_code == 412
+    s.headers["X-ExperimentalApi"] = "true"
     customers = []
     start = 0
     while True:

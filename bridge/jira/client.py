@@ -151,6 +151,12 @@ class JiraClient:
         self.url = url.rstrip("/")
         self.flavour = flavour
         self.page_size = min(page_size, MAX_PAGE[flavour])
+        #: the header value JSM's experimental calls ask for: "opt-in" on Cloud (jsm.v3.json,
+        #: 412 "if the API is experimental but the X-ExperimentalApi: opt-in header was not
+        #: passed"); "true" on Data Center ("Experimental methods will only process requests
+        #: with X-ExperimentalApi : true", JSM Data Center REST API, Special headers:
+        #: https://developer.atlassian.com/server/jira-servicedesk/info/special-headers/)
+        self._experimental = "opt-in" if flavour == "cloud" else "true"
         #: Data Center: how deep its search pages (`result_window`), asked once when needed
         self._result_window: int | None = None
         self._token = token
@@ -391,7 +397,7 @@ class JiraClient:
         ok_404: bool = False,
         experimental: bool = False,
     ) -> Any:
-        headers = {"X-ExperimentalApi": "opt-in"} if experimental else None
+        headers = {"X-ExperimentalApi": self._experimental} if experimental else None
         return self._json(
             self._call("GET", path, params=params, ok_404=ok_404, headers=headers), f"GET /{path}"
         )
@@ -903,7 +909,7 @@ class JiraClient:
 
     def service_desk_customers(self, service_desk_id: str) -> Iterator[Json]:
         """A service desk's customers (experimental on Cloud and Data Center: the
-        ``X-ExperimentalApi: opt-in`` header says the bridge accepts that)."""
+        ``X-ExperimentalApi`` header says the bridge accepts that)."""
         yield from self._jsm_pages(
             f"rest/servicedeskapi/servicedesk/{_quote_path(str(service_desk_id))}/customer",
             experimental=True,

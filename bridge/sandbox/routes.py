@@ -63,7 +63,7 @@ class Request:
     path_params: dict[str, str]
     server: SandboxServer
     version: str = "3"
-    #: the client sent ``X-ExperimentalApi: opt-in`` (needed by JSM's experimental calls)
+    #: the client sent ``X-ExperimentalApi`` with its flavour's value (JSM's experimental calls)
     experimental_opt_in: bool = False
 
     @property
@@ -1032,15 +1032,18 @@ def service_desk_customers(req: Request) -> Response:
     customers", and docs.atlassian.com/jira-servicedesk/REST/server,
     "servicedeskapi/servicedesk/{serviceDeskId}/customer").  Agents need the *Service Desk
     Team* role to list them.  ``query`` narrows by name or e-mail.  An experimental call
-    answers 412 without the ``X-ExperimentalApi: opt-in`` header (jsm.v3.json: "Returned
-    if the API is experimental but the X-ExperimentalApi: opt-in header was not
-    passed")."""
+    answers 412 without the ``X-ExperimentalApi`` header: ``opt-in`` on Cloud
+    (jsm.v3.json: "Returned if the API is experimental but the X-ExperimentalApi: opt-in
+    header was not passed"), ``true`` on Data Center ("Experimental methods will only
+    process requests with X-ExperimentalApi : true", JSM Data Center REST API, Special
+    headers, https://developer.atlassian.com/server/jira-servicedesk/info/special-headers/)."""
     store = req.store
     if not req.experimental_opt_in:
+        value = "opt-in" if req.server.flavour == "cloud" else "true"
         raise JsmError(
             412,
             "This API is experimental. Experimental APIs are not guaranteed to be stable "
-            "within the preview period. You must set the header 'X-ExperimentalApi: opt-in' "
+            f"within the preview period. You must set the header 'X-ExperimentalApi: {value}' "
             "to opt into using this API.",
             "sd.experimental.api.header.missing",
         )

@@ -440,7 +440,9 @@ class _Handler(BaseHTTPRequestHandler):
                 params,
                 sandbox,
                 "2" if "/rest/api/2/" in route.template else "3",
-                (self.headers.get("X-ExperimentalApi") or "").strip().lower() == "opt-in",
+                # each product documents its own value (`routes.service_desk_customers`)
+                (self.headers.get("X-ExperimentalApi") or "").strip().lower()
+                == ("opt-in" if sandbox.flavour == "cloud" else "true"),
             )
             with sandbox.store.lock:
                 resp = route.handler(req)
