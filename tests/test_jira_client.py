@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from responses import matchers
 from structlog.testing import capture_logs
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
@@ -558,3 +559,25 @@ def test_organizations_are_paged_and_requests_reported() -> None:
     assert [o["name"] for o in client.organizations()] == ["Acme Networks", "Globex Telecom"]
     assert query_of(responses.calls[1])["start"] == ["1"]
     assert seen == [("GET", "rest/servicedeskapi/organization", 200)] * 2
+
+
+@responses.activate
+def test_experimental_calls_send_the_flavours_documented_header_and_try_the_other_once() -> None:
+    """Data Center documents ``X-ExperimentalApi: true``, Cloud ``opt-in``: a Data Center
+    site that holds to Cloud's value answers 412 to its own, and is asked again with the
+    other, which later calls keep."""
+    url = f"{BASE}/rest/servicedeskapi/servicedesk/1/customer"
+    refused = {"errorMessage": "This API is experimental.", "i18nErrorMessage": {}}
+    page = {"values": [{"name": "ops"}], "isLastPage": True}
+    responses.get(
+        url,
+        status=412,
+        json=refused,
+        match=[matchers.header_matcher({"X-ExperimentalApi": "true"})],
+    )
+    responses.get(url, json=page, match=[matchers.header_matcher({"X-ExperimentalApi": "opt-in"})])
+    client = make("datacenter")
+    assert [c["name"] for c in client.service_desk_customers("1")] == ["ops"]
+    assert [c["name"] for c in client.service_desk_customers("1")] == ["ops"]
+    sent = [c.request.headers["X-ExperimentalApi"] for c in responses.calls]
+    assert sent == ["true", "opt-in", "opt-in"]

@@ -397,10 +397,19 @@ class JiraClient:
         ok_404: bool = False,
         experimental: bool = False,
     ) -> Any:
-        headers = {"X-ExperimentalApi": self._experimental} if experimental else None
-        return self._json(
-            self._call("GET", path, params=params, ok_404=ok_404, headers=headers), f"GET /{path}"
-        )
+        if not experimental:
+            return self._json(self._call("GET", path, params=params, ok_404=ok_404), f"GET /{path}")
+        try:
+            headers = {"X-ExperimentalApi": self._experimental}
+            response = self._call("GET", path, params=params, ok_404=ok_404, headers=headers)
+        except JiraError as exc:
+            if exc.status != 412:
+                raise
+            # the other product's value: a site may hold to it rather than its own docs
+            self._experimental = "true" if self._experimental == "opt-in" else "opt-in"
+            headers = {"X-ExperimentalApi": self._experimental}
+            response = self._call("GET", path, params=params, ok_404=ok_404, headers=headers)
+        return self._json(response, f"GET /{path}")
 
     # ------------------------------------------------------------------ site facts
 
