@@ -762,6 +762,22 @@ def test_a_removed_date_that_is_no_holiday_is_refused_naming_the_holiday_near_it
     assert new_year.hint == "did you mean 2027-01-01, New Year's Day?"
 
 
+@pytest.mark.parametrize("written", ["escalation-owner", "Escalation_Owner", "escalation_ownr"])
+def test_an_assign_word_misspelt_is_not_taken_for_a_user(tmp_path: Path, written: str) -> None:
+    """The step would assign nobody (no Jira user is called that) every cycle."""
+    rules = rules_copy(tmp_path)
+    patch(rules, "sla.yaml", "assign: escalation_owner", f"assign: {written}")
+    (problem,) = problems_of(rules)
+    assert f"{written!r} is neither named_engineer nor escalation_owner" in problem.message
+    assert problem.hint is not None and "did you mean 'escalation_owner'?" in problem.hint
+
+
+def test_an_assign_naming_a_user_is_taken_as_one(tmp_path: Path) -> None:
+    rules = rules_copy(tmp_path)
+    patch(rules, "sla.yaml", "assign: escalation_owner", "assign: jsmith")
+    load_ruleset(rules, None)  # a Data Center user name: no problem
+
+
 def test_timezone_problem_suggests_the_closest_zone(tmp_path: Path) -> None:
     rules = rules_copy(tmp_path)
     patch(rules, "sla.yaml", "timezone: Europe/London", "timezone: Europe/Londn")

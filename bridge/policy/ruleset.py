@@ -18,6 +18,7 @@ Pure: no files; the reading lives in ``bridge.rules.load``.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -851,7 +852,27 @@ def _action(build: _Build, path: Path, action: m.Action) -> EscalationAction:
     value = getattr(action, kind)
     if kind == "comment":
         return EscalationAction("comment", comment=build.comment((*path, kind), value))
+    if kind == "assign":
+        _assignee(build, (*path, kind), value)
     return EscalationAction(kind, **{kind: value})
+
+
+#: What an ``assign`` action names besides a person.
+_ASSIGN_WORDS = ("named_engineer", "escalation_owner")
+
+
+def _assignee(build: _Build, path: Path, value: str) -> None:
+    """An ``assign`` that reads like one of its words misspelt ("escalation-owner",
+    "Named_Engineer") is that mistake, not a Jira user: the step would assign nobody."""
+    if value in _ASSIGN_WORDS or "@" in value:
+        return
+    folded = re.sub(r"[\s-]+", "_", value.strip().casefold())
+    close = difflib.get_close_matches(folded, _ASSIGN_WORDS, n=1, cutoff=0.85)
+    if not close:
+        return  # an account id, or a Data Center user name
+    message = f"{build.where(path)}: {value!r} is neither named_engineer nor escalation_owner"
+    hint = f"did you mean {close[0]!r}? (or give the person's e-mail or account id)"
+    build.add(path, message, hint)
 
 
 def _check_owners(
