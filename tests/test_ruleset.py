@@ -778,6 +778,27 @@ def test_an_assign_naming_a_user_is_taken_as_one(tmp_path: Path) -> None:
     load_ruleset(rules, None)  # a Data Center user name: no problem
 
 
+@pytest.mark.parametrize("zone", ["GMT", "EST"])
+def test_a_fixed_offset_abbreviation_for_a_places_zone_is_refused(
+    tmp_path: Path, zone: str
+) -> None:
+    """GMT for London has no British Summer Time: from April every due time is an hour
+    out.  UTC is written on purpose, and stays allowed."""
+    rules = rules_copy(tmp_path)
+    patch(rules, "sla.yaml", "timezone: Europe/London", f"timezone: {zone}")
+    (problem,) = problems_of(rules)
+    assert f"timezone {zone} is a fixed offset from UTC, with no daylight saving" in problem.message
+    patch(rules, "sla.yaml", f"timezone: {zone}", "timezone: UTC")
+    load_ruleset(rules, None)
+
+
+def test_a_misspelt_zone_is_not_offered_a_fixed_offset_abbreviation(tmp_path: Path) -> None:
+    rules = rules_copy(tmp_path)
+    patch(rules, "sla.yaml", "timezone: Europe/London", "timezone: AEST")
+    (problem,) = problems_of(rules)
+    assert problem.hint is None or "'EST'" not in problem.hint
+
+
 def test_timezone_problem_suggests_the_closest_zone(tmp_path: Path) -> None:
     rules = rules_copy(tmp_path)
     patch(rules, "sla.yaml", "timezone: Europe/London", "timezone: Europe/Londn")

@@ -575,6 +575,15 @@ def _calendar(build: _Build, name: str, calendar: m.Calendar) -> BusinessCalenda
     holidays = _holidays(build, (*path, "holidays"), calendar.holidays, hours)
     if hours is None or holidays is None:
         return None
+    if _fixed_offset(calendar.timezone):
+        build.add(
+            (*path, "timezone"),
+            f"calendar {name}: timezone {calendar.timezone} is a fixed offset from UTC, with "
+            "no daylight saving: in summer every due time would be an hour out",
+            "name the place instead, e.g. America/New_York, Europe/London, Australia/Sydney "
+            "(UTC, or Etc/GMT+5, when a fixed offset is meant)",
+        )
+        return None
     try:
         return BusinessCalendar(name, calendar.timezone, hours, holidays)
     except CalendarError as exc:
@@ -594,10 +603,22 @@ def _calendar(build: _Build, name: str, calendar: m.Calendar) -> BusinessCalenda
         return None
 
 
+#: Zone names that are abbreviations of a fixed offset (the IANA database keeps them for
+#: old systems): written for a place's zone ("EST" for New York, "GMT" for London), they
+#: lose its daylight saving.  UTC, and the explicit Etc/GMT+N, are meant when written.
+_FIXED_ABBREVIATIONS = frozenset({"EST", "MST", "HST", "GMT", "GMT0", "GMT+0", "GMT-0", "UCT"})
+
+
+def _fixed_offset(zone: str) -> bool:
+    return zone.strip().upper() in _FIXED_ABBREVIATIONS
+
+
 def _timezone_hint(name: str) -> str | None:
     from zoneinfo import available_timezones  # only on the error path
 
-    return did_you_mean(name, available_timezones())
+    # places only: "AEST" is not meant as the fixed "EST"
+    places = {z for z in available_timezones() if "/" in z and not z.startswith("Etc/")}
+    return did_you_mean(name, places)
 
 
 def _holidays(

@@ -588,7 +588,9 @@ Hours = Opening | list[Opening] | Literal["closed"] | None
 
 class Calendar(Shape):
     timezone: Name = doc(
-        "IANA zone, required", "e.g. `Australia/Brisbane`, `Europe/London` (DST handled)"
+        "IANA zone, required",
+        "a place, e.g. `Australia/Brisbane`, `Europe/London` (DST handled); fixed-offset "
+        "abbreviations such as `EST` or `GMT` are refused (no daylight saving), `UTC` is not",
     )
     hours: Annotated[dict[DaySpec, Hours], Field(min_length=1)] = doc(
         "mapping, required",
