@@ -8,6 +8,7 @@ against what the sandbox saw and what the state database holds, not against cons
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -120,21 +121,21 @@ def wait_for_event(proc: subprocess.Popen[bytes], log: Path, name: str) -> dict[
     raise AssertionError(f"no {name!r} event; log:\n{log.read_text()}")
 
 
-def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
-    live_sandbox: SandboxServer, tmp_path: Path
-) -> None:
-    rules = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules)
-    config = write_config(tmp_path, live_sandbox.url, '{listen: "127.0.0.1:0"}', rules)
+@contextlib.contextmanager
+def daemon(
+    config: Path, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], socket.socket, Path]]:
+    """``jsm-bridge run --config CONFIG`` in a process of its own, told of a notify socket
+    as systemd tells it: the process, the socket (systemd's end) and its log file."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
     notify.settimeout(DEADLINE)
-    log = tmp_path / "daemon.log"
     env = {
         **os.environ,
         "JIRA_API_TOKEN": seeds.BRIDGE_TOKEN,
         "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
     }
+    log = tmp_path / "daemon.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
@@ -144,6 +145,20 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
             stderr=err,
         )
     try:
+        yield proc, notify, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=DEADLINE)
+        notify.close()
+
+
+def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
+    live_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    config = write_config(tmp_path, live_sandbox.url, '{listen: "127.0.0.1:0"}', rules)
+    with daemon(config, tmp_path) as (proc, notify, log):
         served = wait_for_event(proc, log, "metrics served")
         base = str(served["url"]).removesuffix("/metrics")
         cycle = wait_for_event(proc, log, "cycle")
@@ -183,10 +198,6 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
         wait_for_event(proc, log, "new rules rejected; the last good rules stay in force")
         after = samples(requests.get(f"{base}/metrics", timeout=10).text)
         assert after[("jsm_bridge_rules_reload_failures_total", ())] == 1
-    finally:
-        proc.terminate()
-        proc.wait(timeout=DEADLINE)
-        notify.close()
     figures = samples(text)
     assert figures[("jsm_bridge_last_cycle_success", ())] == 1
     assert figures[("jsm_bridge_cycles_total", (("result", "ok"),))] == 1
@@ -291,76 +302,78 @@ def test_sdnotify_sends_one_datagram_to_the_socket_and_is_silent_without_one(
     assert sdnotify.watchdog_seconds({**env, "WATCHDOG_PID": "1"}) is None
 
 
-def test_a_long_cycle_keeps_systemd_waiting_then_pings_the_watchdog_every_few_seconds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class Systemd:
+    """systemd's end of the notify socket, and a keep-alive on a clock the test moves."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.now = 0.0
+        self.keep_alive = KeepAlive(clock=lambda: self.now)
+
+    def heard(self) -> list[bytes]:
+        """What the bridge said since last asked."""
+        out = []
+        while True:
+            try:
+                out.append(self.sock.recv(100))
+            except BlockingIOError:
+                return out
+
+    def cases_at(self, *moments: float) -> list[bytes]:
+        """A case done at each of ``moments``: what the bridge said."""
+        for moment in moments:
+            self.now = moment
+            self.keep_alive(1, 100)
+        return self.heard()
+
+    def answer_at(self, moment: float, status: int) -> list[bytes]:
+        """Jira answering a request with ``status`` at ``moment``: what the bridge said."""
+        self.now = moment
+        self.keep_alive.answered("GET", "rest/api/3/search/jql", status)
+        return self.heard()
+
+
+@pytest.fixture
+def systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Systemd]:
     path = tmp_path / "n.sock"
     monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    now = [0.0]
-    keep_alive = KeepAlive(clock=lambda: now[0])
-    heard: list[bytes] = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
         sock.setblocking(False)
+        yield Systemd(sock)
 
-        def cases_at(*moments: float) -> None:
-            for moment in moments:
-                now[0] = moment
-                keep_alive(1, 100)
-            while True:
-                try:
-                    heard.append(sock.recv(100))
-                except BlockingIOError:
-                    return
 
-        cases_at(0.0, 1.0, 4.9, 5.0, 6.0)  # the first cycle, before READY
-        before = list(heard)
-        keep_alive.ready = True
-        heard.clear()
-        cases_at(7.0, 9.9, 10.0, 30.0)  # a later long cycle
-    extend = f"EXTEND_TIMEOUT_USEC={KeepAlive.extend_s * 1_000_000}".encode()
-    assert before == [extend, extend]  # at 0 and 5: never more often than every 5 s
+EXTEND = f"EXTEND_TIMEOUT_USEC={KeepAlive.extend_s * 1_000_000}".encode()
+
+
+def test_a_long_cycle_keeps_systemd_waiting_then_pings_the_watchdog_every_few_seconds(
+    systemd: Systemd,
+) -> None:
+    # the first cycle, before READY: at 0 and 5, never more often than every 5 s
+    assert systemd.cases_at(0.0, 1.0, 4.9, 5.0, 6.0) == [EXTEND, EXTEND]
     assert KeepAlive.extend_s > 10 * KeepAlive.every
-    assert heard == [b"WATCHDOG=1", b"WATCHDOG=1"]  # at 10 and 30
+    systemd.keep_alive.ready = True
+    # a later long cycle: at 10 and 30
+    assert systemd.cases_at(7.0, 9.9, 10.0, 30.0) == [b"WATCHDOG=1", b"WATCHDOG=1"]
 
 
 def test_answers_from_jira_keep_systemd_waiting_but_refusals_and_failures_do_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    systemd: Systemd,
 ) -> None:
-    path = tmp_path / "n.sock"
-    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    now = [0.0]
-    keep_alive = KeepAlive(clock=lambda: now[0])
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(str(path))
-        sock.setblocking(False)
-
-        def heard_after(moment: float, status: int) -> list[bytes]:
-            now[0] = moment
-            keep_alive.answered("GET", "rest/api/3/search/jql", status)
-            out = []
-            while True:
-                try:
-                    out.append(sock.recv(100))
-                except BlockingIOError:
-                    return out
-
-        # between cycles (the site lock's upkeep) an answer is no progress
-        assert heard_after(0.0, 200) == []
-        keep_alive.cycling = True
-        # a search page read long before any case is done: start-up is extended
-        assert heard_after(1.0, 200) == [
-            f"EXTEND_TIMEOUT_USEC={KeepAlive.extend_s * 1_000_000}".encode()
-        ]
-        # Jira pacing us, failing, or not answering is no progress
-        assert heard_after(10.0, 429) == []
-        assert heard_after(20.0, 503) == []
-        assert heard_after(30.0, 0) == []
-        keep_alive.ready = True
-        assert heard_after(40.0, 404) == [b"WATCHDOG=1"]  # an answer, if not the hoped one
-        assert heard_after(41.0, 200) == []  # never more often than every 5 s
-        keep_alive(1, 100)  # nor with a case done in between
-        assert heard_after(45.0, 200) == [b"WATCHDOG=1"]
+    # between cycles (the site lock's upkeep) an answer is no progress
+    assert systemd.answer_at(0.0, 200) == []
+    systemd.keep_alive.cycling = True
+    # a search page read long before any case is done: start-up is extended
+    assert systemd.answer_at(1.0, 200) == [EXTEND]
+    # Jira pacing us, failing, or not answering is no progress
+    assert systemd.answer_at(10.0, 429) == []
+    assert systemd.answer_at(20.0, 503) == []
+    assert systemd.answer_at(30.0, 0) == []
+    systemd.keep_alive.ready = True
+    assert systemd.answer_at(40.0, 404) == [b"WATCHDOG=1"]  # an answer, if not the hoped one
+    assert systemd.answer_at(41.0, 200) == []  # never more often than every 5 s
+    assert systemd.cases_at(42.0) == []  # nor with a case done in between
+    assert systemd.answer_at(45.0, 200) == [b"WATCHDOG=1"]
 
 
 def test_a_daemon_whose_cycles_fail_does_not_pet_the_watchdog_between_them(
@@ -420,32 +433,11 @@ def test_a_daemon_tells_systemd_it_is_alive_while_jira_answers_before_any_case_i
     config.write_text(
         text.replace("jql: project = SUP ", 'jql: project = SUP AND summary ~ "no such case" ')
     )
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify.sock"))
-    notify.settimeout(DEADLINE)
-    env = {
-        **os.environ,
-        "JIRA_API_TOKEN": seeds.BRIDGE_TOKEN,
-        "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
-    }
-    log = tmp_path / "daemon.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
+    with daemon(config, tmp_path) as (proc, notify, log):
         cycle = wait_for_event(proc, log, "cycle")
         messages = [notify.recv(4096).decode()]
         while "READY=1" not in messages[-1].splitlines():
             messages.append(notify.recv(4096).decode())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=DEADLINE)
-        notify.close()
     assert cycle["read"] == 0, cycle
     assert messages[0].startswith("EXTEND_TIMEOUT_USEC="), messages
 

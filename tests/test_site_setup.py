@@ -37,6 +37,16 @@ def write_config(url: str, tmp_path: Path, flavour: str) -> Path:
     return path
 
 
+def with_own_rules(url: str, tmp_path: Path, flavour: str) -> tuple[Path, Path]:
+    """A config (`write_config`) whose rules are a copy of the shipped ones, to edit."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    config = write_config(url, tmp_path, flavour)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r"(?m)^rules: .*$", f"rules: {rules}", text), encoding="utf-8")
+    return config, rules
+
+
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
@@ -155,13 +165,7 @@ def test_check_online_names_a_misspelt_organisation_and_resolution_where_the_rul
     unknown customer's; a resolution misspelt keeps no case out of the quota.  Both
     pass the offline check; the online one says where, and what the site calls them."""
     sb = sandbox_factory(seed="demo", flavour=flavour)
-    rules = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules)
-    config = write_config(sb.url, tmp_path, flavour)
-    config.write_text(
-        re.sub(r"(?m)^rules: .*$", f"rules: {rules}", config.read_text(encoding="utf-8")),
-        encoding="utf-8",
-    )
+    config, rules = with_own_rules(sb.url, tmp_path, flavour)
     for name, old, new in (
         ("customers.yaml", "Acme Networks:", "Acme Netwrks:"),
         ("tiers.yaml", "Duplicate", "Duplicat"),
@@ -197,13 +201,7 @@ def test_a_misspelt_option_in_the_rules_is_named_and_not_added_to_the_site(
     and setup-site does not put the misspelling on the customers' form; a new value
     sharing much of an existing one ("Production Plus") is added as asked."""
     sb = sandbox_factory(seed="demo")
-    rules = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules)
-    config = write_config(sb.url, tmp_path, "cloud")
-    config.write_text(
-        re.sub(r"(?m)^rules: .*$", f"rules: {rules}", config.read_text(encoding="utf-8")),
-        encoding="utf-8",
-    )
+    config, rules = with_own_rules(sb.url, tmp_path, "cloud")
     text = (rules / "priorities.yaml").read_text(encoding="utf-8")
     assert "not_in: [Production]" in text
     edited = text.replace("not_in: [Production]", "not_in: [Prodution, Production Plus]", 1)

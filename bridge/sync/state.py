@@ -378,31 +378,36 @@ class State:
                 raise
             self._db.execute("COMMIT")
 
+    # -- one-value facts (the meta table) -------------------------------------------------
+
+    def _meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _set_meta(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
     # -- watermark ----------------------------------------------------------------------
 
     def get_watermark(self) -> datetime | None:
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'watermark'").fetchone()
-        return from_iso(row[0]) if row else None
+        value = self._meta("watermark")
+        return from_iso(value) if value is not None else None
 
     def set_watermark(self, at: datetime) -> None:
-        self._db.execute(
-            "INSERT INTO meta (name, value) VALUES ('watermark', ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (to_iso(at),),
-        )
+        self._set_meta("watermark", to_iso(at))
 
     def reconciled_at(self) -> datetime | None:
         """When the recorded cases were last checked against the scope's listing (a full
         read, or the daily check of an incremental cycle)."""
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'reconciled'").fetchone()
-        return from_iso(row[0]) if row else None
+        value = self._meta("reconciled")
+        return from_iso(value) if value is not None else None
 
     def set_reconciled(self, at: datetime) -> None:
-        self._db.execute(
-            "INSERT INTO meta (name, value) VALUES ('reconciled', ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (to_iso(at),),
-        )
+        self._set_meta("reconciled", to_iso(at))
 
     # -- wakeups ------------------------------------------------------------------------
 
@@ -719,26 +724,17 @@ class State:
 
     def get_policy(self) -> str | None:
         """The fingerprint of the rules and field mapping the last full evaluation used."""
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'policy'").fetchone()
-        return str(row[0]) if row else None
+        return self._meta("policy")
 
     def set_policy(self, fingerprint: str) -> None:
-        self._db.execute(
-            "INSERT INTO meta (name, value) VALUES ('policy', ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (fingerprint,),
-        )
+        self._set_meta("policy", fingerprint)
 
     def set_cases_complete(self) -> None:
         """Every case in scope has been recorded (a full read finished)."""
-        self._db.execute(
-            "INSERT INTO meta (name, value) VALUES ('cases_complete', '1') "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-        )
+        self._set_meta("cases_complete", "1")
 
     def cases_complete(self) -> bool:
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'cases_complete'").fetchone()
-        return bool(row and row[0] == "1")
+        return self._meta("cases_complete") == "1"
 
     def org_cases(
         self, organizations: Iterable[str], since: datetime
