@@ -281,3 +281,25 @@ def test_a_renamed_rule_does_not_tell_the_customer_of_its_change_again(
     assert second.cycle().report.full
     assert _public_bridge_comments(sb, key) == told
     assert end_state(sb, key).priority == "Minor"
+
+
+def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """The comment "lowered to P2" went out but the priority edit was lost, so Jira's
+    changelog holds no change by the bridge: the next change (to P4, the environment now
+    Staging) is the bridge's first in the changelog as well, and is told all the same."""
+    sb = sandbox_factory(seed="empty", now=t(24, 10))
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    bridge = bridges(sb)
+    sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
+    bridge.cycle()
+    sb.server.faults.set(None)
+    assert end_state(sb, key).priority == "Blocker"
+    assert any("lowered to P2" in body for body in _public_bridge_comments(sb, key))
+    sb.set_now(t(24, 10, 10))
+    set_fields_as(sb, key, ACME, {"Environment type": "Staging"})
+    sb.set_now(t(24, 10, 20))
+    bridge.cycle()
+    assert end_state(sb, key).priority == "Minor"
+    assert any("is now P4" in body for body in _public_bridge_comments(sb, key))

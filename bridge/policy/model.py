@@ -565,7 +565,7 @@ class DesiredComment:
     the attributes are read-only.
     """
 
-    __slots__ = ("_action_id", "_arg", "_body", "_make", "_public")
+    __slots__ = ("_action_id", "_arg", "_body", "_change", "_make", "_public")
 
     def __init__(
         self,
@@ -574,18 +574,33 @@ class DesiredComment:
         body: str | None,
         make: Callable[[Any], str] | None = None,
         arg: object = None,
+        change: int | None = None,
     ) -> None:
         self._action_id = action_id
         self._public = public
         self._body = body
         self._make = make
         self._arg = arg
+        self._change = change
 
     @classmethod
     def deferred(
-        cls, action_id: str, public: bool, make: Callable[[_T], str], arg: _T
+        cls,
+        action_id: str,
+        public: bool,
+        make: Callable[[_T], str],
+        arg: _T,
+        change: int | None = None,
     ) -> DesiredComment:
-        return cls(action_id, public, None, make, arg)
+        return cls(action_id, public, None, make, arg, change)
+
+    @property
+    def change(self) -> int | None:
+        """For the comment of a priority change the case already carries (the bridge's
+        last change, made in an earlier cycle): that change's number.  Its action id names
+        the rule, which a lead may have renamed since: the planner counts the comment
+        posted when the case holds any comment of that change (`priority.change_number`)."""
+        return self._change
 
     @property
     def action_id(self) -> str:
@@ -623,8 +638,10 @@ class DesiredComment:
             f"body={self.body!r})"
         )
 
-    def __reduce__(self) -> tuple[type[DesiredComment], tuple[str, bool, str]]:
-        return (DesiredComment, (self.action_id, self.public, self.body))
+    def __reduce__(
+        self,
+    ) -> tuple[type[DesiredComment], tuple[str, bool, str, None, None, int | None]]:
+        return (DesiredComment, (self.action_id, self.public, self.body, None, None, self.change))
 
 
 class DesiredTransition(NamedTuple):

@@ -123,10 +123,13 @@ class TemplateValues:
             return render_template(text, {name: self._plain(name) for name in PLACEHOLDERS})
         return template.pattern.format_map({name: self._plain(name) for name in template.names})
 
-    def comment(self, action_id: str, template: CommentTemplate) -> DesiredComment:
-        """The comment, rendered when its text is first read."""
+    def comment(
+        self, action_id: str, template: CommentTemplate, change: int | None = None
+    ) -> DesiredComment:
+        """The comment, rendered when its text is first read (``change``: see
+        `DesiredComment.change`)."""
         public = template.visibility == "public"
-        return DesiredComment.deferred(action_id, public, self.render, template.text)
+        return DesiredComment.deferred(action_id, public, self.render, template.text, change)
 
 
 class Writes(NamedTuple):
@@ -185,7 +188,8 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     comments = [values.comment(f"{key}/{part}", template) for part, template in before]
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
-        comments.append(values.comment(change.action_id, change.template))
+        made = change.number if change.made else None
+        comments.append(values.comment(change.action_id, change.template, made))
     comments.extend(values.comment(f"{key}/{part}", template) for part, template in after)
     transitions: list[DesiredTransition] = []
     if (

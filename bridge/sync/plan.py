@@ -230,15 +230,15 @@ def plan_issue(
     seen: set[str] = set()
     comments: list[AddComment] = []
     #: the bridge's priority changes whose comment is done, under whatever rule name
-    told = {change_number(aid) for aid in (*ledger.done, *ledger.skipped, *on_issue)}
+    told = {change_number(aid) for aid in (*ledger.done, *ledger.skipped, *on_issue)} - {None}
     for comment in desired.comments:
         if comment.action_id in seen:
             continue
         seen.add(comment.action_id)
         if ledger.handled(comment.action_id):
             continue
-        if change_number(comment.action_id) in told - {None}:
-            continue  # the same change, told under the name its rule had then
+        if comment.change in told:
+            continue  # the change the case carries, told under the name its rule had then
         found = on_issue.get(comment.action_id)
         if found is not None:
             # written before, bookkeeping lost (crash): record it, do not write it again
