@@ -209,17 +209,18 @@ def test_a_state_recorded_before_both_reporter_ids_is_read_in_full_once_then_inc
     assert one_case_changed(50) == before
 
 
+@pytest.mark.parametrize(("window", "page"), [(6, 4), (4, 4)])
 def test_data_center_reads_a_scope_larger_than_its_search_window_a_span_of_days_at_a_time(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, window: int, page: int
 ) -> None:
     """Data Center's search pages no deeper than its result window (10,000 unless the
     site, 11.3 and later, says otherwise): a scope matching more is read in spans of
     creation days, each within the window.  Every case is read once and ranked among
     all the others, and the daily check lists them all as well."""
     sb = sandbox_factory(seed="empty", flavour="datacenter", now=t(10))
-    sb.server.result_window = 6
+    sb.server.result_window = window  # (4, 4): the first page already reaches it
     keys = [new_case(sb, created=t(9, day=day)) for day in range(2, 22)]  # 20 cases
-    bridge = bridges(sb, page_size=4)
+    bridge = bridges(sb, page_size=page)
     run = bridge.cycle()
     assert run.report.full and run.keys_read == set(keys)
     assert _places(sb, keys) == [f"{n} of 4" for n in range(1, 21)]

@@ -590,17 +590,25 @@ class JiraClient:
     def _pages_dc(
         self, jql: str, fields: Sequence[str], expand: Sequence[str]
     ) -> Generator[tuple[SearchPage, int | None], None, None]:
-        """Each page of one search, with the ``total`` Jira said matches."""
+        """Each page of one search, with the ``total`` Jira said matches; later pages no
+        deeper than the result window (`_search_dc` read on only when the total fits)."""
         start = 0
         while True:
+            size = self.page_size  # the first page asks nothing of the window
+            if start:
+                size = min(size, self.result_window() - start)
+                if size <= 0:  # more cases matched while the search was read
+                    raise JiraError(
+                        f"POST /rest/api/2/search: more issues matched while they were read "
+                        f"than Data Center's search reaches ({self.result_window()}); the "
+                        "next cycle reads them a span of days at a time",
+                        status=None,
+                    )
             body: dict[str, Any] = {
                 "jql": jql,
                 "fields": list(fields),
                 "startAt": start,
-                # the first page asks nothing of the window: most searches end there
-                "maxResults": min(self.page_size, self.result_window() - start)
-                if start
-                else self.page_size,
+                "maxResults": size,
             }
             # no `properties`: Data Center's search has none (JRASERVER-62898)
             if expand:
@@ -612,7 +620,7 @@ class JiraClient:
             start += len(issues)  # Jira may return fewer than asked: advance by what came
             total = page.get("total")
             total = total if isinstance(total, int) else None
-            last = not issues or start >= (total or 0) or start >= self.result_window()
+            last = not issues or (total is not None and start >= total)
             yield SearchPage(issues, last=last), total
             if last:
                 return
@@ -630,8 +638,9 @@ class JiraClient:
         if oldest is None or newest is None:
             yield SearchPage([], last=True)
             return
-        # a day either side: the dates Jira shows are in a zone not always the user's
-        spans = [(oldest - _DAY, newest + 2 * _DAY)]
+        # two days either side: the dates Jira shows are in a zone not always the user's
+        # (zones lie up to 26 hours apart)
+        spans = [(oldest - 2 * _DAY, newest + 3 * _DAY)]
         while spans:
             since, before = spans.pop(0)
             days = f'created >= "{since.isoformat()}" AND created < "{before.isoformat()}"'
