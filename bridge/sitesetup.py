@@ -257,7 +257,8 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
         f"scope {settings.jira.jql!r}: " + (f"readable (e.g. {key})" if key else "no case yet")
     )
     problems.extend(_permission_problems(client, settings, key))
-    problems.extend(_name_problems(client, settings, ruleset))
+    result.notes.extend(_organization_notes(client, settings, ruleset))
+    problems.extend(_resolution_problems(client, settings, ruleset))
     wanted = {w.logical: w for w in wanted_fields(settings, ruleset)}
     options, where = _site_options(client, fieldmap, wanted, key, result)
     for logical, want in wanted.items():
@@ -277,22 +278,29 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
     return result
 
 
-def _name_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:
-    """The customers' organisations and the not-counted resolutions the rules name that
-    the site does not have: a customer whose organisation is misspelt finds none of its
-    cases (each becomes an unknown customer's, with no SLA), and a misspelt resolution
-    keeps no case out of the quota.  Jira compares both without regard to case."""
-    problems: list[str] = []
+def _organization_notes(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:
+    """The customers whose organisation the site does not have: a misspelt one finds none
+    of the cases naming the real one (each an unknown customer's, with no SLA).  A note,
+    not a problem: a customer with no organisation in Jira is found by its contacts'
+    cases naming none (SPEC §3).  Jira compares names without regard to case."""
+    notes: list[str] = []
     organizations = [str(o.get("name") or "") for o in client.organizations()]
     customers = settings.rules_path / "customers.yaml"
     for customer in ruleset.customers.values():
         name = customer.organization
         if not _named(name, organizations):
-            problems.append(
+            notes.append(
                 f"{_where(customers, name)}: organisation {name!r} is not a Jira Service "
                 f"Management organisation on the site{_did_you_mean(name, organizations)}; "
-                "its cases would be an unknown customer's, with no SLA"
+                "only its contacts' cases that name no organisation will be found as its"
             )
+    return notes
+
+
+def _resolution_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:
+    """The not-counted resolutions the site does not have: a misspelt one keeps no case out
+    of the quota."""
+    problems: list[str] = []
     api = "rest/api/3" if client.flavour == "cloud" else "rest/api/2"
     resolutions = [str(r.get("name") or "") for r in client._get(f"{api}/resolution") or []]
     tiers = settings.rules_path / "tiers.yaml"
@@ -307,10 +315,23 @@ def _name_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> 
 
 
 def _misspelt(name: str, names: list[str]) -> bool:
-    """``name`` is one of ``names`` with a letter or two wrong ("Prodution"), not another
-    value that shares much of it ("Premium Plus" beside "Premium")."""
-    folded = [n.casefold() for n in names if n]
-    return bool(difflib.get_close_matches(name.casefold(), folded, n=1, cutoff=0.85))
+    """``name`` is one of ``names`` with a letter or two wrong ("Prodution"), or written
+    with other separators ("at_risk" for "at risk"); not another value beside it: one
+    more word ("Production DR"), other digits ("Enterprise 2" beside "Enterprise 1")."""
+    words = _words(name)
+    for other in names:
+        theirs = _words(other)
+        if theirs == words:
+            return True  # the same words, other separators or case
+        if len(theirs) != len(words) or re.findall(r"\d+", name) != re.findall(r"\d+", other):
+            continue
+        if difflib.SequenceMatcher(None, " ".join(words), " ".join(theirs)).ratio() >= 0.85:
+            return True
+    return False
+
+
+def _words(text: str) -> list[str]:
+    return re.split(r"[\s_-]+", text.strip().casefold())
 
 
 def _named(name: str, names: list[str]) -> bool:

@@ -13,6 +13,7 @@ settings and the rule set from ``--config``/``--rules``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import sys
@@ -161,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
         if policy.settings is None:
             print("\nerror: --online needs a config (the Jira site to ask)", file=out)
             return 1
-        return _online(policy.settings, policy.ruleset, out)
+        # the rules checked (`--rules DIR` when given): the online problems point into them
+        in_use = dataclasses.replace(policy.settings, rules_path=policy.rules_path)
+        return _online(in_use, policy.ruleset, out)
     checked = "config and rules are" if policy.settings is not None else "rules are"
     print(f"\nOK: {checked} valid.", file=out)
     return 0
