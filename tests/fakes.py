@@ -165,16 +165,19 @@ class FakeJira:
         land: bool = False,
         ambiguous: bool | None = None,
         status: int | None = None,
+        messages: tuple[str, ...] = (),
     ) -> None:
         """Make the next ``method`` call (on ``key``, if given) raise.
 
         ``land=True`` applies the write first (the response was lost): the error is then
-        ambiguous unless said otherwise.
+        ambiguous unless said otherwise.  ``messages``: Jira's, as the client gives them
+        (``errors`` as ``field: text``).
         """
         amb = land if ambiguous is None else ambiguous
         err = JiraError(
             f"injected failure of {method}",
             status=status if status is not None else (None if amb else 400),
+            messages=messages,
             ambiguous=amb,
         )
         self._faults.append(_Fault(method, key, land, err))

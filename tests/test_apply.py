@@ -761,6 +761,23 @@ def test_one_failed_action_does_not_stop_the_others(jira: FakeJira, state: State
     assert [a.kind for a in plan_for(jira, busy()).actions] == ["edit"]
 
 
+def test_an_edit_refused_for_the_priority_itself_writes_none_of_its_fields(
+    jira: FakeJira, state: State
+) -> None:
+    """Jira refuses the priority (not in the project's scheme): the due time and SLA state
+    the edit carries are the new priority's, so none of it is written without it."""
+
+    def edited() -> dict[str, object]:  # what the edit would change (not the transition's)
+        return {k: v for k, v in jira.issues[KEY].fields.items() if k != "status"}
+
+    before = edited()
+    jira.fail("edit_issue", status=400, messages=("priority: The priority selected is invalid.",))
+    result = cycle(jira, busy(), state)
+    assert [a.kind for a, _ in result.failed] == ["edit"]
+    assert edited() == before
+    assert jira.write_counts.get("edit_issue", 0) == 0  # nor sent again without it
+
+
 def test_failed_comment_is_not_recorded_but_the_next_one_is(jira: FakeJira, state: State) -> None:
     jira.fail("add_comment", status=403)
     result = cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC, INTERNAL)), state)

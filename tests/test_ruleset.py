@@ -536,7 +536,7 @@ MALFORMED = [
         "when: {request_type: [Installation]}",
         'when: {summary_matches: "\\binstall"}',
         "summary_matches",
-        "summary_matches holds the control character '\\x08', which no summary has",
+        "summary_matches holds the control character '\\x08', which no text has",
         id="regex-escape-read-by-yaml-double-quotes",
     ),
     pytest.param(

@@ -307,9 +307,9 @@ class _Build:
     def pattern(self, path: Path, pattern: str) -> None:
         """A regular expression searched in a customer's text: valid, and fast on any text."""
         where = self.where(path)
-        control = next((c for c in pattern if ord(c) < 32 or ord(c) == 127), None)
-        if control is not None:  # YAML's double quotes read "\b" as a backspace, "\t" as a tab
-            message = f"{where} holds the control character {control!r}, which no summary has"
+        control = next((c for c in pattern if c not in "\t\n\r" and not c.isprintable()), None)
+        if control is not None:  # YAML's double quotes read "\b" as a backspace
+            message = f"{where} holds the control character {control!r}, which no text has"
             self.add(path, message, _QUOTE_HINT)
             return
         try:

@@ -332,6 +332,8 @@ class _Issue:
             refused = _refused_fields(exc, {*fields, *update})
             if edit is None or not refused or not ({*fields, *update} - refused or properties):
                 raise
+            if "priority" in refused:
+                raise  # the due time and SLA state written are the new priority's
             failure = exc
         self.port.edit_issue(
             self.key,
