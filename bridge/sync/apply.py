@@ -282,15 +282,15 @@ class _Issue:
         if edit is not None or (value is not None and self.ledger_in_edit):
             with_ledger = value is not None and self.ledger_in_edit
             try:
-                self._edit(edit, {PROPERTY: value} if with_ledger else None)
+                landed = self._edit(edit, {PROPERTY: value} if with_ledger else None)
             except JiraError as exc:
                 if edit is not None:
                     self.result.failed.append((edit, str(exc)))
                 log.info("edit failed", key=self.key, error=str(exc), with_ledger=with_ledger)
             else:
                 self.result._count("edit")
-                if edit is not None:
-                    self.result.done.append(edit)
+                if landed is not None:
+                    self.result.done.append(landed)
                 ledger_done = ledger_done or with_ledger
         if not ledger_done:
             # no edit to carry it, the flavour's edit does not take it, or the edit was
@@ -315,19 +315,21 @@ class _Issue:
         for _, aid in self.recorded:
             self.journal.journal_done(self.key, aid, at=self.now)
 
-    def _edit(self, edit: EditIssue | None, properties: Mapping[str, Any] | None) -> None:
+    def _edit(
+        self, edit: EditIssue | None, properties: Mapping[str, Any] | None
+    ) -> EditIssue | None:
         """The one ``PUT``.  Jira refuses a whole edit for one field's value (HTTP 400,
         ``errors`` by field id: a tier added to the rules and not yet to the field's
         options, say); the edit is then sent again without the fields it names, so the
         case still gets its SLA state, due time and labels, and the refused fields fail
-        on their own (`ApplyResult.failed`, retried next cycle)."""
+        on their own (`ApplyResult.failed`, retried next cycle).  Returns what landed."""
         fields = dict(edit.fields) if edit else {}
         update = dict(edit.update) if edit else {}
         try:
             self.port.edit_issue(
                 self.key, fields=fields, update=update, properties=properties, notify=False
             )
-            return
+            return edit
         except JiraError as exc:
             refused = _refused_fields(exc, {*fields, *update})
             if edit is None or not refused or not ({*fields, *update} - refused or properties):
@@ -351,6 +353,12 @@ class _Issue:
         self.result.failed.append((part, str(failure)))
         log.warning(
             "edit: fields refused", key=self.key, fields=sorted(refused), error=str(failure)
+        )
+        return EditIssue(
+            self.key,
+            {k: v for k, v in fields.items() if k not in refused},
+            {k: v for k, v in update.items() if k not in refused},
+            edit.summary,
         )
 
     # -- reading the issue before a write that may have happened already ----------------------
