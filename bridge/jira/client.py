@@ -644,10 +644,12 @@ class JiraClient:
         while spans:
             since, before = spans.pop(0)
             days = f'created >= "{since.isoformat()}" AND created < "{before.isoformat()}"'
-            pages = self._pages_dc(f"({where}) AND {days} {order}".strip(), fields, expand)
-            first, total = next(pages)
-            if total is not None and total > self.result_window():
-                pages.close()
+            total = self._matched(f"({where}) AND {days}")
+            if total == 0:
+                if not spans:
+                    yield SearchPage([], last=True)
+                continue
+            if total > self.result_window():
                 if before - since <= _DAY:
                     raise JiraError(
                         f"Jira matched {total} issues created on {since.isoformat()} alone, "
@@ -658,9 +660,20 @@ class JiraClient:
                 middle = since + (before - since) // 2
                 spans[0:0] = [(since, middle), (middle, before)]
                 continue
-            yield SearchPage(first.issues, last=first.last and not spans)
-            for page, _ in pages:
+            for page, _ in self._pages_dc(f"({where}) AND {days} {order}".strip(), fields, expand):
                 yield SearchPage(page.issues, last=page.last and not spans)
+
+    def _matched(self, jql: str) -> int:
+        """How many issues ``jql`` matches: a search asking for none ("maxResults=0", as
+        Atlassian's "Handling JQL REST API searching exceeding max_result_window" counts)."""
+        body = {"jql": jql, "fields": ["created"], "startAt": 0, "maxResults": 0}
+        page = self._json(
+            self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
+        )
+        total = page.get("total") if isinstance(page, dict) else None
+        if not isinstance(total, int):
+            raise JiraError("POST /rest/api/2/search: Jira said no total", status=None)
+        return total
 
     def _created_day(self, where: str, direction: str) -> date | None:
         """The creation date of the oldest ("ASC") or newest ("DESC") issue ``where`` finds."""
