@@ -24,6 +24,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bridge.policy.clock import BusinessCalendar, CalendarError, HolidaySpec, holidays_near
@@ -103,12 +104,15 @@ USAGE_LIMIT_TEXT = "{key}: {request_type} is not included: {why}."
 _REGEX_HINT = "escape special characters such as ( [ + * with a backslash"
 _SLOW_HINT = "write it without nested repeats, e.g. (a+)+ as a+"
 #: The placeholders only some comments have a value for, and which.
-SAID_IN: Mapping[str, str] = {
-    "rule": "a priority change's comment (change_comments, a priority rule's comment)",
-    "previous_priority": "a priority change's comment (change_comments, a priority rule's comment)",
-    "why": "usage_limit_comment",
-    "customers": "the unknown_customer comments",
-}
+_A_CHANGE = "a priority change's comment (change_comments, a priority rule's comment)"
+SAID_IN: Mapping[str, str] = MappingProxyType(
+    {
+        "rule": _A_CHANGE,
+        "previous_priority": _A_CHANGE,
+        "why": "usage_limit_comment",
+        "customers": "the unknown_customer comments",
+    }
+)
 _CHANGE: frozenset[str] = frozenset({"rule", "previous_priority"})
 _QUOTE_HINT = (
     "in double quotes YAML reads a backslash as an escape (\\b is a backspace): write "
