@@ -25,6 +25,7 @@ from e2e_helpers import (
     new_case,
     set_fields_as,
     set_priority,
+    transition,
 )
 
 from bridge.jira.port import JiraError
@@ -269,6 +270,38 @@ def test_a_field_value_jira_refuses_leaves_the_rest_of_the_edit_to_land(
     sb.set_now(t(10, 10))
     bridge.cycle(full=True)
     assert end_state(sb, key).field("Support tier") == "Gold"
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_label_renamed_in_the_rules_is_taken_off_the_open_cases_that_carry_it(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str, tmp_path: Path
+) -> None:
+    """The bridge owns the labels its rules name: when a lead renames needs-info, the old
+    label comes off the open cases as the new one goes on (the cycle after the change
+    reads every case); a resolved case is left as it is."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(10))
+    open_case = new_case(sb, created=t(9), version=None)
+    closed = new_case(sb, created=t(9, 10), version=None)
+    first = bridges(sb)
+    first.cycle()
+    assert "needs-info" in end_state(sb, open_case).labels
+    assert "needs-info" in end_state(sb, closed).labels
+    transition(sb, closed, "Resolve")
+
+    rules = tmp_path / "renamed"
+    shutil.copytree(RULES, rules)
+    sla = (rules / "sla.yaml").read_text(encoding="utf-8")
+    assert "  label: needs-info\n" in sla
+    renamed = sla.replace("  label: needs-info\n", "  label: needs-information\n", 1)
+    (rules / "sla.yaml").write_text(renamed, encoding="utf-8")
+    sb.set_now(t(10, 30))
+    second = bridges(sb, state=first.engine.state.path, rules_path=rules)
+    assert second.cycle().report.full
+    labels = end_state(sb, open_case).labels
+    assert "needs-information" in labels and "needs-info" not in labels
+    assert "needs-info" in end_state(sb, closed).labels
+    sb.set_now(t(10, 40))
+    assert second.cycle().writes == 0  # nothing more to take off
 
 
 def _acme_month(sb: object) -> list[str]:

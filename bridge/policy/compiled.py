@@ -313,6 +313,22 @@ class Policy:
             information=InformationCheck.of(rules.required_information),
         )
 
+    @property
+    def owned_labels(self) -> frozenset[str]:
+        """Every label these rules put on cases and take off them: the flags', the
+        unknown customer's, the channel reminder's and the ladder steps'."""
+        rules = self.rules
+        flags = (
+            rules.unauthorised_contact.label,
+            rules.quota.over_quota.label,
+            rules.not_entitled.label,
+            rules.required_information.label,
+            rules.unknown_customer.label,
+            rules.channel_reminder.label if rules.channel_reminder is not None else None,
+        )
+        steps = (a.label for step in rules.escalation for a in step.actions if a.kind == "label")
+        return frozenset(label for label in (*flags, *steps) if label)
+
     def decide_customer(self, snapshot: IssueSnapshot) -> CustomerDecision:
         """The case's customer: by its organisation; when it names none, by its reporter.
 

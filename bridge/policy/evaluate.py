@@ -109,13 +109,21 @@ def evaluate(snapshot: IssueSnapshot, policy: Policy, cycle: Cycle) -> Desired:
     customer = policy.decide_customer(snapshot)
     facts = customer.facts
     if facts is None:
-        writes = unknown_customer_writes(snapshot, policy, customer)
+        writes = _retiring(snapshot, cycle, unknown_customer_writes(snapshot, policy, customer))
         notes = explain_unknown(snapshot, policy, customer) if cycle.explain else ()
         return _unknown_desired(snapshot, writes, notes)
     decisions = decide(snapshot, policy, cycle, facts, customer)
-    writes = writes_of(snapshot, policy, decisions)
+    writes = _retiring(snapshot, cycle, writes_of(snapshot, policy, decisions))
     notes = explain_known(snapshot, policy, decisions) if cycle.explain else ()
     return _known_desired(snapshot, policy, decisions, writes, notes)
+
+
+def _retiring(snapshot: IssueSnapshot, cycle: Cycle, writes: Writes) -> Writes:
+    """An open case's writes, taking off the labels earlier rules owned (renamed since)."""
+    retired = cycle.context.retired_labels
+    if not retired or snapshot.status_category == "done":
+        return writes
+    return writes._replace(labels_absent=writes.labels_absent | (retired - writes.labels_present))
 
 
 def decide(
@@ -292,7 +300,7 @@ def _unknown_desired(
         sla_state="none",
         escalation_steps=(),
         labels_present=writes.labels_present,
-        labels_absent=frozenset(),
+        labels_absent=writes.labels_absent,
         comments=writes.comments,
         assignee=None,
         transitions=(),

@@ -541,6 +541,9 @@ class EvalContext:
     #: False skips building the explanation trail (Desired.explanation is then empty):
     #: the same decisions, cheaper, for a sync cycle that does not show them
     explain: bool = True
+    #: labels the rules the cases were last evaluated with owned and these rules do not
+    #: (a label renamed): taken off every open case, as the bridge no longer owns them
+    retired_labels: frozenset[str] = frozenset()
 
 
 # ------------------------------------------------------------------------- desired

@@ -1050,8 +1050,16 @@ class Engine:
             field_names=self.site.field_names,
             explain=self.explain,
             mentions=self.site.mentions(),
+            retired_labels=self.retired_labels(),
         )
         return Cycle.start(now, context)
+
+    def retired_labels(self) -> frozenset[str]:
+        """The labels the rules the cases were last evaluated with owned and the rules in
+        force do not (a lead renamed one): the cycle after the change reads every case,
+        and takes them off the open ones."""
+        owned = self.state.owned_labels()
+        return owned - self.compiled.owned_labels if owned is not None else frozenset()
 
     def evaluate(self, snapshot: IssueSnapshot, cycle: Cycle) -> Desired:
         return evaluate(snapshot, self.compiled, cycle)
@@ -1238,6 +1246,8 @@ class Engine:
                 self.state.set_watermark(now)
                 if is_full:
                     self.state.set_policy(self.policy)
+                if is_full or self.state.owned_labels() is None:
+                    self.state.set_owned_labels(self.compiled.owned_labels)
             self.state.finish_run(run_id, report.counts(), report.skipped_count, report.ok, at=now)
             self.state.prune_journal(now - JOURNAL_KEEP)
         log.info(

@@ -729,6 +729,15 @@ class State:
     def set_policy(self, fingerprint: str) -> None:
         self._set_meta("policy", fingerprint)
 
+    def owned_labels(self) -> frozenset[str] | None:
+        """The labels the rules the cases were last evaluated with owned (None: unknown,
+        a state from before this was kept)."""
+        value = self._meta("owned_labels")
+        return frozenset(json.loads(value)) if value is not None else None
+
+    def set_owned_labels(self, labels: frozenset[str]) -> None:
+        self._set_meta("owned_labels", json.dumps(sorted(labels)))
+
     def set_cases_complete(self) -> None:
         """Every case in scope has been recorded (a full read finished)."""
         self._set_meta("cases_complete", "1")
