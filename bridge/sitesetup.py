@@ -259,6 +259,7 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
     problems.extend(_permission_problems(client, settings, key))
     result.notes.extend(_organization_notes(client, settings, ruleset))
     problems.extend(_resolution_problems(client, settings, ruleset))
+    problems.extend(_request_type_problems(client, settings, ruleset))
     wanted = {w.logical: w for w in wanted_fields(settings, ruleset)}
     options, where = _site_options(client, fieldmap, wanted, key, result)
     for logical, want in wanted.items():
@@ -312,6 +313,30 @@ def _resolution_problems(client: JiraClient, settings: Settings, ruleset: RuleSe
                 "of the quota"
             )
     return problems
+
+
+def _request_type_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:
+    """The request types the rules name that no service desk of the site has: a
+    misspelt one never matches (a Standard customer's "Screen share session" is not
+    flagged not entitled, an "Installation" case is not made P4)."""
+    names = [
+        str(t.get("name") or "")
+        for desk in client.service_desks()
+        for t in client.request_types(str(desk.get("id")))
+    ]
+    named: dict[str, Path] = {}
+    for types in ruleset.entitlement_request_types.values():
+        named.update(dict.fromkeys(types, settings.rules_path / "tiers.yaml"))
+    for rule in ruleset.priorities.rules:
+        named.update(
+            dict.fromkeys(rule.when.request_type or (), settings.rules_path / "priorities.yaml")
+        )
+    return [
+        f"{_where(path, name)}: request type {name!r} is not one of the service desk's"
+        f"{_did_you_mean(name, names)}; no case would ever match it"
+        for name, path in named.items()
+        if not _named(name, names)
+    ]
 
 
 def _misspelt(name: str, names: list[str]) -> bool:

@@ -221,6 +221,10 @@ def test_service_management_responses_validate(sandbox: Sandbox) -> None:
         "jsm", "PagedDTOOrganizationDTO", s.get(sd + "/organization", params={"limit": 2}).json()
     )
     assert_valid("jsm", "OrganizationDTO", s.get(sd + "/organization/1").json())
+    desk = s.get(sd + "/servicedesk").json()["values"][0]["id"]
+    types = s.get(sd + f"/servicedesk/{desk}/requesttype", params={"limit": 2}).json()
+    assert_valid("jsm", "PagedDTORequestTypeDTO", types)
+    assert len(types["values"]) == 2 and types["isLastPage"] is False
     assert_valid("jsm", "PagedDTOUserDTO", s.get(sd + "/organization/1/user").json())
     participants = s.get(sd + "/request/SUP-5/participant")
     assert participants.status_code == 200 and participants.json()["values"] == []

@@ -183,8 +183,9 @@ def test_check_online_names_a_misspelt_organisation_and_resolution_where_the_rul
     ), out
 
     tiers = (rules / "tiers.yaml").read_text(encoding="utf-8")
-    assert "Duplicate" in tiers
-    (rules / "tiers.yaml").write_text(tiers.replace("Duplicate", "Duplicat", 1))
+    assert "Duplicate" in tiers and "[Screen share session]" in tiers
+    tiers = tiers.replace("Duplicate", "Duplicat", 1)
+    (rules / "tiers.yaml").write_text(tiers.replace("Screen share session", "Screen share sesion"))
     assert main(["check", "--config", str(config), "--rules", str(rules)]) == 0
     capsys.readouterr()
     assert main(check) == 1
@@ -192,6 +193,11 @@ def test_check_online_names_a_misspelt_organisation_and_resolution_where_the_rul
     assert re.search(
         rf"{re.escape(str(rules / 'tiers.yaml'))}:\d+: resolution 'Duplicat' is not one of "
         r"the site's \(did you mean 'Duplicate'\?\)",
+        out,
+    ), out
+    assert re.search(
+        rf"{re.escape(str(rules / 'tiers.yaml'))}:\d+: request type 'Screen share sesion' is "
+        r"not one of the service desk's \(did you mean 'Screen share session'\?\)",
         out,
     ), out
 

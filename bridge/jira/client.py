@@ -938,6 +938,12 @@ class JiraClient:
         """Every service desk (``id``, ``projectKey``) the bridge's account can see."""
         yield from self._jsm_pages("rest/servicedeskapi/servicedesk")
 
+    def request_types(self, service_desk_id: str) -> Iterator[Json]:
+        """A service desk's request types (``id``, ``name``)."""
+        yield from self._jsm_pages(
+            f"rest/servicedeskapi/servicedesk/{_quote_path(str(service_desk_id))}/requesttype"
+        )
+
     def service_desk_customers(self, service_desk_id: str) -> Iterator[Json]:
         """A service desk's customers (experimental on Cloud and Data Center: the
         ``X-ExperimentalApi`` header says the bridge accepts that)."""

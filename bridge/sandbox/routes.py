@@ -1025,6 +1025,21 @@ def service_desks(req: Request) -> Response:
     )
 
 
+def service_desk_request_types(req: Request) -> Response:
+    """``GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/requesttype``: the service
+    desk's request types, paged by ``start``/``limit`` (jsm.v3.json, "Get request
+    types", PagedDTORequestTypeDTO; Data Center: docs.atlassian.com/jira-servicedesk/REST/
+    server, "servicedeskapi/servicedesk/{serviceDeskId}/requesttype")."""
+    store = req.store
+    if req.path_params["serviceDeskId"] != store.project.service_desk_id:
+        raise JsmError(404, "The service desk does not exist.", "sd.servicedesk.error.not.found")
+    start, limit = _page_args(req)
+    types = sorted(store.request_types.values(), key=lambda t: int(t.id) if t.id.isdigit() else 0)
+    page = [render.request_type(req.ctx, t) for t in types[start : start + limit]]
+    path = f"/rest/servicedeskapi/servicedesk/{store.project.service_desk_id}/requesttype"
+    return Response(200, render.paged(req.ctx, path, page, start, limit, len(types)))
+
+
 def service_desk_customers(req: Request) -> Response:
     """``GET /rest/servicedeskapi/servicedesk/{serviceDeskId}/customer``: the service desk's
     customers, paged by ``start``/``limit`` (experimental on Cloud and Data Center; both
@@ -1285,6 +1300,11 @@ ROUTES: list[Route] = [
         kind="write",
     ),
     Route("GET", "/rest/servicedeskapi/servicedesk", service_desks),
+    Route(
+        "GET",
+        "/rest/servicedeskapi/servicedesk/{serviceDeskId}/requesttype",
+        service_desk_request_types,
+    ),
     Route(
         "GET", "/rest/servicedeskapi/servicedesk/{serviceDeskId}/customer", service_desk_customers
     ),

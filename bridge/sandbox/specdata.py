@@ -65,6 +65,7 @@ ROOTS = {
         "PagedDTOOrganizationDTO",
         "OrganizationDTO",
         "PagedDTOUserDTO",
+        "PagedDTORequestTypeDTO",
         "CustomerRequestDTO",
         "PagedDTOCommentDTO",
         "CommentDTO",
