@@ -341,13 +341,14 @@ def _request_type_problems(client: JiraClient, settings: Settings, ruleset: Rule
 
 def _misspelt(name: str, names: list[str]) -> bool:
     """``name`` is one of ``names`` with a letter or two wrong ("Prodution"), or written
-    with other separators ("at_risk" for "at risk"); not another value beside it: one
-    more word ("Production DR"), other digits ("Enterprise 2" beside "Enterprise 1")."""
+    with other separators or none ("at_risk" for "at risk", "Stag ing" for "Staging");
+    not another value beside it: one more word ("Production DR"), other digits
+    ("Enterprise 2" beside "Enterprise 1")."""
     words = _words(name)
     for other in names:
         theirs = _words(other)
-        if theirs == words:
-            return True  # the same words, other separators or case
+        if "".join(theirs) == "".join(words):
+            return True  # the same letters, other separators or case ("Stag ing", "Pre-production")
         if len(theirs) != len(words) or re.findall(r"\d+", name) != re.findall(r"\d+", other):
             continue
         if difflib.SequenceMatcher(None, " ".join(words), " ".join(theirs)).ratio() >= 0.85:

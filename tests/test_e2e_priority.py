@@ -14,7 +14,7 @@ Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from e2e_helpers import (
     set_priority,
     write_config,
 )
+from test_apply import Wall
 
 from bridge import cli
 from bridge.sandbox.store import Priority
@@ -303,3 +304,59 @@ def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
     bridge.cycle()
     assert end_state(sb, key).priority == "Minor"
     assert any("is now P4" in body for body in _public_bridge_comments(sb, key))
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_change_is_told_though_an_earlier_comment_of_its_number_went_out_for_another(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """ "lowered to P2" went out, its edit lost; the next change (to P4) has the same
+    number, its comment's answer is lost too but its edit lands.  The P4 comment is
+    owed until it is posted: the P2 comment, under a rule still in force, is another
+    change's."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    bridge = bridges(sb)
+    wall = Wall()
+    bridge.engine.wall = wall
+    sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
+    bridge.cycle()
+    sb.server.faults.set(None)
+    sb.set_now(t(24, 10, 10))
+    set_fields_as(sb, key, ACME, {"Environment type": "Staging"})
+    sb.set_now(t(24, 10, 20))
+    sb.server.faults.set(f"fail-write:1:lost@{key}")
+    bridge.cycle()
+    sb.server.faults.set(None)
+    assert end_state(sb, key).priority == "Minor"
+    for minutes in (30, 40, 50):
+        wall.now += timedelta(hours=1)  # past the settling time of the lost comment
+        sb.set_now(t(24, 10, minutes))
+        bridge.cycle()
+    said = _public_bridge_comments(sb, key)
+    assert sum("is now P4" in body for body in said) == 1, said
+
+
+def test_a_renamed_rule_does_not_tell_again_a_change_whose_edit_keeps_failing(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, tmp_path: Path
+) -> None:
+    """ "lowered to P2" went out and the priority edit was lost, so the change is still
+    owed when a lead renames the rule: it is told already, under the rule's old name."""
+    sb = sandbox_factory(seed="empty", now=t(24, 10))
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    first = bridges(sb)
+    sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
+    first.cycle()
+    sb.server.faults.set(None)
+    told = _public_bridge_comments(sb, key)
+    assert len(told) == 1 and "lowered to P2" in told[0]
+    rules = tmp_path / "renamed"
+    shutil.copytree(RULES, rules)
+    text = (rules / "priorities.yaml").read_text(encoding="utf-8")
+    renamed = text.replace("- name: P1 needs customer staff available", "- name: P1 needs staff")
+    assert renamed != text
+    (rules / "priorities.yaml").write_text(renamed, encoding="utf-8")
+    sb.set_now(t(24, 10, 30))
+    bridges(sb, state=first.engine.state.path, rules_path=rules).cycle()
+    assert _public_bridge_comments(sb, key) == told
+    assert end_state(sb, key).priority == "Critical"

@@ -730,6 +730,19 @@ def test_misspelt_key_has_a_did_you_mean_hint(tmp_path: Path) -> None:
     assert str(problem).endswith(f"({problem.hint})")
 
 
+def test_a_pattern_may_hold_any_space_but_not_a_control_character(tmp_path: Path) -> None:
+    """A non-breaking or zero-width space is text a customer may type; a backspace (YAML's
+    reading of \\b in double quotes) is not."""
+    rules = rules_copy(tmp_path)
+    patch(
+        rules,
+        "priorities.yaml",
+        "when: {request_type: [Installation]}",
+        "when: {summary_matches: 'v\u00a0?\u200b?install'}",
+    )
+    load_ruleset(rules, None)
+
+
 def test_priorities_listed_least_urgent_first_are_refused(tmp_path: Path) -> None:
     """The first level is the most urgent: listed P4 to P1, "at most P3" would raise a
     P4 feature request to P3 and let P1 and P2 ones through."""

@@ -212,7 +212,7 @@ def test_a_misspelt_option_in_the_rules_is_named_and_not_added_to_the_site(
     config, rules = with_own_rules(sb.url, tmp_path, "cloud")
     text = (rules / "priorities.yaml").read_text(encoding="utf-8")
     assert "not_in: [Production]" in text
-    edited = text.replace("not_in: [Production]", "not_in: [Prodution, Production DR]", 1)
+    edited = text.replace("not_in: [Production]", "not_in: [Prodution, Production DR, Stag ing]", 1)
     (rules / "priorities.yaml").write_text(edited, encoding="utf-8")
 
     assert main(["check", "--online", "--config", str(config)]) == 1
@@ -228,7 +228,7 @@ def test_a_misspelt_option_in_the_rules_is_named_and_not_added_to_the_site(
         "'Production'?): correct the rules" in out
     ), out
     values = [o.value for o in environment.options]
-    assert "Production DR" in values and "Prodution" not in values
+    assert "Production DR" in values and "Prodution" not in values and "Stag ing" not in values
 
 
 def test_the_administration_routes_answer_as_the_spec_describes(

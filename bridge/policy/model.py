@@ -599,10 +599,10 @@ class DesiredComment:
 
     @property
     def change(self) -> int | None:
-        """For the comment of a priority change the case already carries (the bridge's
-        last change, made in an earlier cycle): that change's number.  Its action id names
-        the rule, which a lead may have renamed since: the planner counts the comment
-        posted when the case holds any comment of that change (`priority.change_number`)."""
+        """For the comment of a priority change: the change's number (the bridge's n-th on
+        the case).  Its action id names the rule, which a lead may have renamed since: the
+        planner counts it told when the case holds a comment of that number under a name
+        the rules in force no longer use (`priority.told_change`)."""
         return self._change
 
     @property

@@ -338,6 +338,12 @@ class Pipeline:
             slugs={rule.name: slug(rule.name) for rule in policy.rules},
         )
 
+    @property
+    def change_names(self) -> frozenset[str]:
+        """The name parts the priority comments of these rules carry (`told_change`): a
+        comment under another name was told under a rule since renamed or removed."""
+        return frozenset(self.slugs.values()) | CHANGE_KINDS
+
     def key(self, snapshot: IssueSnapshot) -> tuple[object, ...]:
         """What the decision reads of the case: the values of ``decision_reads``."""
         return (self.read_attributes(snapshot), *map(snapshot.fields.get, self.read_fields))
@@ -575,17 +581,28 @@ def _change(
 def change_number(action_id: str) -> int | None:
     """Which of the bridge's priority changes on its case a comment's action id (`_change`:
     ``{key}/priority/{name}``, ``{key}/priority/{name}/{n}``) tells of; None for another
-    action.  The name part names the rule, which a support lead may rename: one change
-    is told once whatever its rule is called now."""
+    action."""
+    told = told_change(action_id)
+    return told[1] if told is not None else None
+
+
+def told_change(action_id: str) -> tuple[str, int] | None:
+    """A priority comment's action id as (its name part, the change's number); None for
+    another action.  The name part is a rule's slug, or ``restored``, ``engineer`` or
+    ``levels`` (`_change`)."""
     _, found, rest = action_id.partition("/priority/")
     if not found:
         return None
     parts = rest.split("/")
     if len(parts) == 1 and parts[0]:
-        return 1
+        return parts[0], 1
     if len(parts) == 2 and parts[0] and parts[1].isdigit():
-        return int(parts[1])
+        return parts[0], int(parts[1])
     return None
+
+
+#: The name parts of priority comments that are not a rule's (`_change`).
+CHANGE_KINDS = frozenset({"restored", "engineer", "levels"})
 
 
 def change_text(change: BridgeChange) -> str:

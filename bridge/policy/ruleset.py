@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
@@ -311,7 +312,9 @@ class _Build:
     def pattern(self, path: Path, pattern: str) -> None:
         """A regular expression searched in a customer's text: valid, and fast on any text."""
         where = self.where(path)
-        control = next((c for c in pattern if c not in "\t\n\r" and not c.isprintable()), None)
+        control = next(
+            (c for c in pattern if c not in "\t\n\r" and unicodedata.category(c) == "Cc"), None
+        )
         if control is not None:  # YAML's double quotes read "\b" as a backspace
             message = f"{where} holds the control character {control!r}, which no text has"
             self.add(path, message, _QUOTE_HINT)

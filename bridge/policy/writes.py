@@ -188,8 +188,7 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     comments = [values.comment(f"{key}/{part}", template) for part, template in before]
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
-        made = change.number if change.made else None
-        comments.append(values.comment(change.action_id, change.template, made))
+        comments.append(values.comment(change.action_id, change.template, change.number))
     comments.extend(values.comment(f"{key}/{part}", template) for part, template in after)
     transitions: list[DesiredTransition] = []
     if (

@@ -1076,6 +1076,7 @@ class Engine:
             user_ref_key="accountId" if self.site.flavour == "cloud" else "name",
             merge_comments=self.settings.merge_comments,
             issue_id=str(raw["id"]) if raw.get("id") not in (None, "") else None,
+            priority_names=self.compiled.priority.change_names,
         )
 
     def _with_journal(self, key: str, ledger: Ledger) -> Ledger:

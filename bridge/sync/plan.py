@@ -25,14 +25,14 @@ Rules (SPEC §5):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bridge.jira.fields import FieldMap
 from bridge.policy.model import Desired, IssueSnapshot, QuotaPosition
-from bridge.policy.priority import change_number
+from bridge.policy.priority import told_change
 from bridge.sync.ledger import Ledger
 
 #: Logical field names the bridge writes, in the order they are shown.
@@ -160,6 +160,7 @@ def plan_issue(
     user_ref_key: str = "accountId",
     merge_comments: bool = False,
     issue_id: str | None = None,
+    priority_names: Collection[str] | None = None,
 ) -> IssuePlan:
     """The actions that bring ``actual`` to ``desired``; empty when they already agree.
 
@@ -172,6 +173,9 @@ def plan_issue(
     ``name`` on Data Center (where ``resolve_user`` returns the user name).
     ``merge_comments``: one comment per visibility (see the module docstring).
     ``issue_id``: the issue's id, kept in the plan's :class:`Place`.
+    ``priority_names``: the name parts of the rules in force's priority comments
+    (`Pipeline.change_names`); a change told under another name (a rule renamed since) is
+    not told again.  None: no such check.
     """
     key = actual.key
     notes: list[str] = []
@@ -229,8 +233,15 @@ def plan_issue(
         repair_reasons.append("the stored ledger was unreadable or of an older shape")
     seen: set[str] = set()
     comments: list[AddComment] = []
-    #: the bridge's priority changes whose comment is done, under whatever rule name
-    told = {change_number(aid) for aid in (*ledger.done, *ledger.skipped, *on_issue)} - {None}
+    #: the bridge's priority changes whose comment is done under a rule name the rules in
+    #: force no longer use (renamed since): told already, not to be told again
+    told = {
+        number
+        for name, number in filter(
+            None, map(told_change, (*ledger.done, *ledger.skipped, *on_issue))
+        )
+        if priority_names is not None and name not in priority_names
+    }
     for comment in desired.comments:
         if comment.action_id in seen:
             continue
@@ -238,7 +249,7 @@ def plan_issue(
         if ledger.handled(comment.action_id):
             continue
         if comment.change in told:
-            continue  # the change the case carries, told under the name its rule had then
+            continue  # the change, told under the name its rule had then
         found = on_issue.get(comment.action_id)
         if found is not None:
             # written before, bookkeeping lost (crash): record it, do not write it again
