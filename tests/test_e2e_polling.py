@@ -210,7 +210,7 @@ def test_a_state_recorded_before_both_reporter_ids_is_read_in_full_once_then_inc
     assert one_case_changed(50) == before
 
 
-@pytest.mark.parametrize(("window", "page"), [(6, 4), (4, 4)])
+@pytest.mark.parametrize(("window", "page"), [(6, 4), (4, 4), (3, 4)])
 def test_data_center_reads_a_scope_larger_than_its_search_window_a_span_of_days_at_a_time(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory, window: int, page: int
 ) -> None:

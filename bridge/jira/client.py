@@ -573,7 +573,8 @@ class JiraClient:
         answers at ``GET /rest/api/2/searchLimits/maxResultWindow`` ("Returns the maximum
         number of search results that can be returned by the underlying search
         platform", Jira Data Center REST API, "searchLimits"), else `DC_RESULT_WINDOW`;
-        asked once, the first time a search has more than a page."""
+        asked once, before the first search (a window below the page size refuses even a
+        first page that asks for more)."""
         if self._result_window is None:
             path = "rest/api/2/searchLimits/maxResultWindow"
             try:
@@ -594,16 +595,14 @@ class JiraClient:
         deeper than the result window (`_search_dc` read on only when the total fits)."""
         start = 0
         while True:
-            size = self.page_size  # the first page asks nothing of the window
-            if start:
-                size = min(size, self.result_window() - start)
-                if size <= 0:  # more cases matched while the search was read
-                    raise JiraError(
-                        f"POST /rest/api/2/search: more issues matched while they were read "
-                        f"than Data Center's search reaches ({self.result_window()}); the "
-                        "next cycle reads them a span of days at a time",
-                        status=None,
-                    )
+            size = min(self.page_size, self.result_window() - start)
+            if start and size <= 0:  # more cases matched while the search was read
+                raise JiraError(
+                    f"POST /rest/api/2/search: more issues matched while they were read "
+                    f"than Data Center's search reaches ({self.result_window()}); the "
+                    "next cycle reads them a span of days at a time",
+                    status=None,
+                )
             body: dict[str, Any] = {
                 "jql": jql,
                 "fields": list(fields),
