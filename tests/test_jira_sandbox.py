@@ -83,11 +83,12 @@ def test_search_reads_every_page_of_the_largest_size(
         total = len(list(sb.store.iter_issues()))
         assert len(keys) == total == len(set(keys)) >= 270
         assert keys == sorted(keys, key=lambda k: int(k.split("-")[1]))
-        searches = [r for r in sb.requests.entries() if "search" in r.route]
+        searches = [r for r in sb.requests.entries() if r.route.endswith(("/search", "/jql"))]
         # Cloud answers at most 100 issues with fields; Data Center up to 1000 per page
         expected = -(-total // 100) if flavour == "cloud" else 1
         assert len(searches) == expected, flavour
-        assert client.stats["reads"] == expected
+        # Data Center: and, once, how deep its search pages (a 9.x site has no answer)
+        assert client.stats["reads"] == expected + (flavour == "datacenter")
 
 
 def test_each_search_page_says_whether_another_follows(sb: Any) -> None:
