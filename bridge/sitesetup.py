@@ -283,59 +283,57 @@ def _organization_notes(client: JiraClient, settings: Settings, ruleset: RuleSet
     """The customers whose organisation the site does not have: a misspelt one finds none
     of the cases naming the real one (each an unknown customer's, with no SLA).  A note,
     not a problem: a customer with no organisation in Jira is found by its contacts'
-    cases naming none (SPEC §3).  Jira compares names without regard to case."""
-    notes: list[str] = []
-    organizations = [str(o.get("name") or "") for o in client.organizations()]
-    customers = settings.rules_path / "customers.yaml"
-    for customer in ruleset.customers.values():
-        name = customer.organization
-        if not _named(name, organizations):
-            notes.append(
-                f"{_where(customers, name)}: organisation {name!r} is not a Jira Service "
-                f"Management organisation on the site{_did_you_mean(name, organizations)}; "
-                "only its contacts' cases that name no organisation will be found as its"
-            )
-    return notes
+    cases naming none (SPEC §3)."""
+    return _lacking(
+        [c.organization for c in ruleset.customers.values()],
+        [str(o.get("name") or "") for o in client.organizations()],
+        settings.rules_path / "customers.yaml",
+        "organisation {name!r} is not a Jira Service Management organisation on the site",
+        "only its contacts' cases that name no organisation will be found as its",
+    )
 
 
 def _resolution_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:
     """The not-counted resolutions the site does not have: a misspelt one keeps no case out
     of the quota."""
-    problems: list[str] = []
     api = "rest/api/3" if client.flavour == "cloud" else "rest/api/2"
-    resolutions = [str(r.get("name") or "") for r in client._get(f"{api}/resolution") or []]
-    tiers = settings.rules_path / "tiers.yaml"
-    for name in sorted(ruleset.quota.not_counted_resolutions):
-        if not _named(name, resolutions):
-            problems.append(
-                f"{_where(tiers, name)}: resolution {name!r} is not one of the site's"
-                f"{_did_you_mean(name, resolutions)}; no case resolved so would be left out "
-                "of the quota"
-            )
-    return problems
+    return _lacking(
+        sorted(ruleset.quota.not_counted_resolutions),
+        [str(r.get("name") or "") for r in client._get(f"{api}/resolution") or []],
+        settings.rules_path / "tiers.yaml",
+        "resolution {name!r} is not one of the site's",
+        "no case resolved so would be left out of the quota",
+    )
 
 
 def _request_type_problems(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:
     """The request types the rules name that no service desk of the site has: a
     misspelt one never matches (a Standard customer's "Screen share session" is not
     flagged not entitled, an "Installation" case is not made P4)."""
-    names = [
+    site = [
         str(t.get("name") or "")
         for desk in client.service_desks()
         for t in client.request_types(str(desk.get("id")))
     ]
-    named: dict[str, Path] = {}
-    for types in ruleset.entitlement_request_types.values():
-        named.update(dict.fromkeys(types, settings.rules_path / "tiers.yaml"))
-    for rule in ruleset.priorities.rules:
-        named.update(
-            dict.fromkeys(rule.when.request_type or (), settings.rules_path / "priorities.yaml")
-        )
+    entitled = [name for types in ruleset.entitlement_request_types.values() for name in types]
+    ruled = [name for rule in ruleset.priorities.rules for name in rule.when.request_type or ()]
+    what = "request type {name!r} is not one of the service desk's"
+    consequence = "no case would ever match it"
+    tiers, priorities = settings.rules_path / "tiers.yaml", settings.rules_path / "priorities.yaml"
+    return _lacking(entitled, site, tiers, what, consequence) + _lacking(
+        [name for name in ruled if name not in entitled], site, priorities, what, consequence
+    )
+
+
+def _lacking(
+    names: list[str], site: list[str], path: Path, what: str, consequence: str
+) -> list[str]:
+    """``path:line: <what> (did you mean ...?); <consequence>`` for each of ``names`` the
+    site does not have, once each (Jira compares names without regard to case)."""
     return [
-        f"{_where(path, name)}: request type {name!r} is not one of the service desk's"
-        f"{_did_you_mean(name, names)}; no case would ever match it"
-        for name, path in named.items()
-        if not _named(name, names)
+        f"{_where(path, name)}: {what.format(name=name)}{_did_you_mean(name, site)}; {consequence}"
+        for name in dict.fromkeys(names)
+        if not _named(name, site)
     ]
 
 

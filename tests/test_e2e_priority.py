@@ -19,11 +19,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import SandboxFactory
+from conftest import Sandbox, SandboxFactory
 from e2e_helpers import (
     CONTACT,
     JANE,
     RULES,
+    Bridge,
     BridgeFactory,
     end_state,
     explain,
@@ -253,6 +254,17 @@ def test_clause_a_skype_name_is_as_good_as_a_phone_number(
     assert "Contact phone or Skype: answered by Skype ('acme.noc.desk')" in text
 
 
+def _renamed(tmp_path: Path, rule: str, name: str) -> Path:
+    """A copy of the shipped rules with the priority rule ``rule`` called ``name``."""
+    rules = tmp_path / "renamed"
+    shutil.copytree(RULES, rules)
+    text = (rules / "priorities.yaml").read_text(encoding="utf-8")
+    renamed = text.replace(f"- name: {rule}\n", f"- name: {name}\n")
+    assert renamed != text
+    (rules / "priorities.yaml").write_text(renamed, encoding="utf-8")
+    return rules
+
+
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_a_renamed_rule_does_not_tell_the_customer_of_its_change_again(
     sandbox_factory: SandboxFactory,
@@ -271,17 +283,22 @@ def test_a_renamed_rule_does_not_tell_the_customer_of_its_change_again(
     told = _public_bridge_comments(sb, key)
     assert len(told) == 1 and "is now P4" in told[0]
 
-    rules = tmp_path / "renamed"
-    shutil.copytree(RULES, rules)
-    text = (rules / "priorities.yaml").read_text(encoding="utf-8")
-    renamed = text.replace("- name: Non-production systems are P4", "- name: Test systems are P4")
-    assert renamed != text
-    (rules / "priorities.yaml").write_text(renamed, encoding="utf-8")
+    rules = _renamed(tmp_path, "Non-production systems are P4", "Test systems are P4")
     sb.set_now(t(24, 10, 30))
     second = bridges(sb, state=first.engine.state.path, rules_path=rules)
     assert second.cycle().report.full
     assert _public_bridge_comments(sb, key) == told
     assert end_state(sb, key).priority == "Minor"
+
+
+def _lowered_to_p2_with_its_edit_lost(sb: Sandbox, bridge: Bridge) -> str:
+    """A Blocker raised with no staff available: the cycle posts "lowered to P2", and
+    every write after that comment (the priority edit among them) is lost.  Its key."""
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
+    bridge.cycle()
+    sb.server.faults.set(None)
+    return key
 
 
 def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
@@ -291,11 +308,8 @@ def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
     changelog holds no change by the bridge: the next change (to P4, the environment now
     Staging) is the bridge's first in the changelog as well, and is told all the same."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
-    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
     bridge = bridges(sb)
-    sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
-    bridge.cycle()
-    sb.server.faults.set(None)
+    key = _lowered_to_p2_with_its_edit_lost(sb, bridge)
     assert end_state(sb, key).priority == "Blocker"
     assert any("lowered to P2" in body for body in _public_bridge_comments(sb, key))
     sb.set_now(t(24, 10, 10))
@@ -315,13 +329,10 @@ def test_a_change_is_told_though_an_earlier_comment_of_its_number_went_out_for_a
     owed until it is posted: the P2 comment, under a rule still in force, is another
     change's."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
-    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
     bridge = bridges(sb)
     wall = Wall()
     bridge.engine.wall = wall
-    sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
-    bridge.cycle()
-    sb.server.faults.set(None)
+    key = _lowered_to_p2_with_its_edit_lost(sb, bridge)
     sb.set_now(t(24, 10, 10))
     set_fields_as(sb, key, ACME, {"Environment type": "Staging"})
     sb.set_now(t(24, 10, 20))
@@ -343,19 +354,11 @@ def test_a_renamed_rule_does_not_tell_again_a_change_whose_edit_keeps_failing(
     """ "lowered to P2" went out and the priority edit was lost, so the change is still
     owed when a lead renames the rule: it is told already, under the rule's old name."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
-    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
     first = bridges(sb)
-    sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
-    first.cycle()
-    sb.server.faults.set(None)
+    key = _lowered_to_p2_with_its_edit_lost(sb, first)
     told = _public_bridge_comments(sb, key)
     assert len(told) == 1 and "lowered to P2" in told[0]
-    rules = tmp_path / "renamed"
-    shutil.copytree(RULES, rules)
-    text = (rules / "priorities.yaml").read_text(encoding="utf-8")
-    renamed = text.replace("- name: P1 needs customer staff available", "- name: P1 needs staff")
-    assert renamed != text
-    (rules / "priorities.yaml").write_text(renamed, encoding="utf-8")
+    rules = _renamed(tmp_path, "P1 needs customer staff available", "P1 needs staff")
     sb.set_now(t(24, 10, 30))
     bridges(sb, state=first.engine.state.path, rules_path=rules).cycle()
     assert _public_bridge_comments(sb, key) == told
