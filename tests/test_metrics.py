@@ -442,6 +442,23 @@ def test_a_daemon_tells_systemd_it_is_alive_while_jira_answers_before_any_case_i
     assert messages[0].startswith("EXTEND_TIMEOUT_USEC="), messages
 
 
+def test_run_once_beside_the_daemon_of_its_state_directory_runs_between_its_cycles(
+    live_sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator's ``run --once`` on the daemon's own config and state file waits for
+    the daemon's cycle lock, then runs under the daemon's site lock, which it leaves as
+    it is: the daemon goes on."""
+    config = write_config(tmp_path, live_sandbox.url, "null")
+    with daemon(config, tmp_path) as (proc, _, log):
+        wait_for_event(proc, log, "cycle")
+        record = live_sandbox.store.project.properties.get("jsm-bridge.lock")
+        assert record is not None and record.get("lock_file"), record
+        assert main(["run", "--once", "--config", str(config)]) == 0
+        assert "cycle incremental:" in capsys.readouterr().out
+        assert proc.poll() is None  # the daemon runs on
+        assert live_sandbox.store.project.properties.get("jsm-bridge.lock") == record
+
+
 def test_log_lines_carry_their_syslog_priority_for_journald(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,6 +151,42 @@ def test_a_second_process_with_a_copy_of_the_state_file_is_refused_while_the_fir
     assert holder_token(sb) == second.token
 
 
+def test_run_once_beside_its_own_daemon_runs_under_the_daemons_record_and_a_copy_does_not(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """``run --once`` holding the cycle lock of the daemon's own state directory runs
+    between the daemon's cycles: the cycle lock keeps the two apart, and the daemon's
+    record is left as it is.  A copy of the state file elsewhere (a restored backup)
+    holds another directory's cycle lock, and is refused as before."""
+    sb = sandbox_factory()
+    now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    here, elsewhere = tmp_path / "state.sqlite.lock", tmp_path / "copy" / "state.sqlite.lock"
+
+    def lock(lock_file: Path) -> SiteLock:
+        client = client_for(sb.url, "cloud")
+        return SiteLock(
+            client,
+            "SUP",
+            "inst",
+            ttl=timedelta(minutes=9),
+            clock=lambda: now,
+            settle=0.0,
+            lock_file=lock_file,
+        )
+
+    daemon, once, copy = lock(here), lock(here), lock(elsewhere)
+    daemon.acquire()
+    with pytest.raises(SiteLockBusy):
+        once.acquire()  # without the cycle lock: the daemon may be mid-cycle
+    once.acquire(cycle_lock_held=True)
+    assert once.beside and not once.held
+    once.release()
+    assert holder_token(sb) == daemon.token  # the daemon's record, untouched
+    with pytest.raises(SiteLockBusy, match="this instance id"):
+        copy.acquire(cycle_lock_held=True)
+    assert holder_token(sb) == daemon.token
+
+
 def test_a_heartbeat_that_finds_another_process_s_lock_gives_it_up(
     sandbox_factory: SandboxFactory,
 ) -> None:

@@ -189,18 +189,21 @@ def site_lock_for(runtime: Runtime) -> SiteLock | None:
         )
         return None
     ttl = max(timedelta(minutes=10), 3 * runtime.settings.polling_interval)
-    return SiteLock(runtime.client, project, runtime.state.instance_id(), ttl=ttl)
+    instance = runtime.state.instance_id()
+    lock_file = runtime.settings.lock_path
+    return SiteLock(runtime.client, project, instance, ttl=ttl, lock_file=lock_file)
 
 
-def take_site_lock(site_lock: SiteLock | None) -> int | None:
+def take_site_lock(site_lock: SiteLock | None, *, cycle_lock_held: bool = False) -> int | None:
     """Take the site lock; an exit status when this instance must not run, else None.
 
+    ``cycle_lock_held``: see `SiteLock.acquire` (`run --once` beside its own daemon).
     Jira failing (after the retries) while the lock is read is left to the cycle, which
     reads first and stops on the same failure with exit 3 and its run recorded."""
     if site_lock is None:
         return None
     try:
-        site_lock.acquire()
+        site_lock.acquire(cycle_lock_held=cycle_lock_held)
     except SiteLockBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
@@ -263,7 +266,7 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
         print(f"error: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
     site_lock = None if dry_run else site_lock_for(runtime)
-    refused = take_site_lock(site_lock)
+    refused = take_site_lock(site_lock, cycle_lock_held=True)
     if refused is not None:
         lock.release()
         return refused

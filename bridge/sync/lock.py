@@ -277,6 +277,8 @@ class SiteHolder:
     #: drawn afresh by each `SiteLock` (each process): tells two writers apart even when
     #: they share an instance id (two copies of one state file)
     token: str | None = None
+    #: the cycle lock file of the state directory the holder works from
+    lock_file: str | None = None
 
     @classmethod
     def parse(cls, value: Any) -> SiteHolder | None:
@@ -301,6 +303,7 @@ class SiteHolder:
             moment("heartbeat"),
             moment("expires"),
             value.get("token") if isinstance(value.get("token"), str) else None,
+            value.get("lock_file") if isinstance(value.get("lock_file"), str) else None,
         )
 
     def live(self, now: datetime) -> bool:
@@ -404,8 +407,11 @@ class SiteLock:
         settle: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         timer: Callable[[], float] = time.monotonic,
+        lock_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.port = port
+        #: the cycle lock file of this process's state directory (`CycleLock`)
+        self.lock_file = str(Path(lock_file).resolve()) if lock_file is not None else None
         self.project = project
         self.instance = instance
         self.ttl = ttl
@@ -418,6 +424,8 @@ class SiteLock:
         _TOKENS_DRAWN_HERE.add(self.token)
         self.enforced = True
         self.held = False
+        #: running beside this state directory's daemon, under its record (`acquire`)
+        self.beside = False
         self._last_beat: datetime | None = None
 
     def _record(self, now: datetime) -> dict[str, Any]:
@@ -428,10 +436,17 @@ class SiteLock:
             "pid": os.getpid(),
             "heartbeat": now.isoformat(timespec="seconds"),
             "expires": (now + self.ttl).isoformat(timespec="seconds"),
+            **({"lock_file": self.lock_file} if self.lock_file is not None else {}),
         }
 
-    def acquire(self) -> None:
-        """Take (or renew) the site lock; raises :class:`SiteLockBusy` when another holds it."""
+    def acquire(self, *, cycle_lock_held: bool = False) -> None:
+        """Take (or renew) the site lock; raises :class:`SiteLockBusy` when another holds it.
+
+        ``cycle_lock_held``: this process holds the cycle lock of its state directory
+        (`run --once`).  A live record of this installation's own daemon -- the same
+        instance, host and cycle lock file -- then means the daemon is between cycles,
+        and the cycle lock keeps the two apart: this process runs beside it, leaving the
+        daemon's record as it is (`beside`)."""
         if not self.enforced:
             return
         now = self.clock()
@@ -444,6 +459,10 @@ class SiteLock:
             and not self._left_by_ended_process(holder)
         ):
             self.held = False
+            if cycle_lock_held and self._same_state_directory(holder):
+                self.beside = True
+                log.info("running beside this state directory's daemon, under its site lock")
+                return
             raise SiteLockBusy(self.project, holder, same_instance=holder.instance == self.instance)
         renewal = self.held and holder is not None and holder.token == self.token
         try:
@@ -470,6 +489,16 @@ class SiteLock:
                 raise SiteLockBusy(self.project, back or SiteHolder("?", None, None, None, None))
         self.held = True
         self._last_beat = now
+
+    def _same_state_directory(self, holder: SiteHolder) -> bool:
+        """The record is this installation's: the same instance, on this host, working from
+        the same state directory (its cycle lock file), not a copy of the state file."""
+        return (
+            self.lock_file is not None
+            and holder.lock_file == self.lock_file
+            and holder.instance == self.instance
+            and holder.host == socket.gethostname()
+        )
 
     def _left_by_ended_process(self, holder: SiteHolder) -> bool:
         """Whether a live record is this instance's own, written by a process that has
