@@ -30,6 +30,7 @@ from bridge.jira.client import JiraClient
 from bridge.jira.fields import FieldMap, FieldResolutionError, SiteField
 from bridge.jira.port import JiraError
 from bridge.policy.model import RuleSet, SlaState
+from bridge.policy.problems import did_you_mean
 from bridge.settings import Settings
 from bridge.sync.cycle import Site, SiteError
 from bridge.sync.poll import jql_string, organization_names
@@ -363,9 +364,9 @@ def _named(name: str, names: list[str]) -> bool:
 
 
 def _did_you_mean(name: str, names: list[str]) -> str:
-    folded = {n.casefold(): n for n in names if n}
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
-    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+    """`did_you_mean`'s hint in brackets, or ""."""
+    hint = did_you_mean(name, [n for n in names if n])
+    return f" ({hint})" if hint else ""
 
 
 def _where(path: Path, name: str) -> str:

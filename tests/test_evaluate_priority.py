@@ -18,7 +18,7 @@ from policy_factories import (
 )
 
 from bridge.policy.model import Actor, Condition, Desired, IssueSnapshot, PriorityRule, RuleSet
-from bridge.policy.priority import Pipeline, change_number, decide_priority
+from bridge.policy.priority import Pipeline, decide_priority, told_change
 
 NOW = at("2026-11-30T09:30:00+10:00")  # Mon 09:30 Brisbane; Acme cases are created Mon 09:00
 RULES = default_ruleset()
@@ -420,10 +420,13 @@ def test_the_priority_decision_reads_only_what_its_memo_key_holds(case):
 
 
 def test_a_priority_comments_action_id_says_which_change_it_tells_of_whatever_the_rule() -> None:
-    assert change_number("SUP-7/priority/non-production-systems-are-p4") == 1
-    assert change_number("SUP-7/priority/test-systems-are-p4") == 1
-    assert change_number("SUP-7/priority/restored/2") == 2
-    assert change_number("SUP-7/priority/engineer/3") == 3
-    assert change_number("SUP-7/esc/1.0/20261125T0700Z") is None
-    assert change_number("SUP-7/needs-info") is None
-    assert change_number("SUP-7/priority/") is None
+    assert told_change("SUP-7/priority/non-production-systems-are-p4") == (
+        "non-production-systems-are-p4",
+        1,
+    )
+    assert told_change("SUP-7/priority/test-systems-are-p4") == ("test-systems-are-p4", 1)
+    assert told_change("SUP-7/priority/restored/2") == ("restored", 2)
+    assert told_change("SUP-7/priority/engineer/3") == ("engineer", 3)
+    assert told_change("SUP-7/esc/1.0/20261125T0700Z") is None
+    assert told_change("SUP-7/needs-info") is None
+    assert told_change("SUP-7/priority/") is None

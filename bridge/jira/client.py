@@ -603,18 +603,7 @@ class JiraClient:
                     "next cycle reads them a span of days at a time",
                     status=None,
                 )
-            body: dict[str, Any] = {
-                "jql": jql,
-                "fields": list(fields),
-                "startAt": start,
-                "maxResults": size,
-            }
-            # no `properties`: Data Center's search has none (JRASERVER-62898)
-            if expand:
-                body["expand"] = list(expand)
-            page = self._json(
-                self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
-            )
+            page = self._dc_search(jql, fields, start, size, expand)
             issues = list(page.get("issues") or [])
             start += len(issues)  # Jira may return fewer than asked: advance by what came
             total = page.get("total")
@@ -662,13 +651,32 @@ class JiraClient:
             for page, _ in self._pages_dc(f"({where}) AND {days} {order}".strip(), fields, expand):
                 yield SearchPage(page.issues, last=page.last and not spans)
 
+    def _dc_search(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        start: int,
+        size: int,
+        expand: Sequence[str] = (),
+    ) -> Any:
+        """One page of Data Center's ``POST /rest/api/2/search``, as Jira answered it."""
+        body: dict[str, Any] = {
+            "jql": jql,
+            "fields": list(fields),
+            "startAt": start,
+            "maxResults": size,
+        }
+        # no `properties`: Data Center's search has none (JRASERVER-62898)
+        if expand:
+            body["expand"] = list(expand)
+        return self._json(
+            self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
+        )
+
     def _matched(self, jql: str) -> int:
         """How many issues ``jql`` matches: a search asking for none ("maxResults=0", as
         Atlassian's "Handling JQL REST API searching exceeding max_result_window" counts)."""
-        body = {"jql": jql, "fields": ["created"], "startAt": 0, "maxResults": 0}
-        page = self._json(
-            self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
-        )
+        page = self._dc_search(jql, ["created"], 0, 0)
         total = page.get("total") if isinstance(page, dict) else None
         if not isinstance(total, int):
             raise JiraError("POST /rest/api/2/search: Jira said no total", status=None)
@@ -676,15 +684,7 @@ class JiraClient:
 
     def _created_day(self, where: str, direction: str) -> date | None:
         """The creation date of the oldest ("ASC") or newest ("DESC") issue ``where`` finds."""
-        body = {
-            "jql": f"({where}) ORDER BY created {direction}",
-            "fields": ["created"],
-            "startAt": 0,
-            "maxResults": 1,
-        }
-        page = self._json(
-            self._call("POST", "rest/api/2/search", body=body), "POST /rest/api/2/search"
-        )
+        page = self._dc_search(f"({where}) ORDER BY created {direction}", ["created"], 0, 1)
         for issue in page.get("issues") or []:
             created = str((issue.get("fields") or {}).get("created") or "")
             try:

@@ -309,6 +309,9 @@ class Pipeline:
     read_attributes: Callable[[IssueSnapshot], tuple[object, ...]]
     read_fields: tuple[str, ...]
     slugs: Mapping[str, str]  # rule name -> its id segment
+    #: the name parts the priority comments of these rules carry (`told_change`): a
+    #: comment under another name was told under a rule since renamed or removed
+    change_names: frozenset[str]
     #: the decisions by what they read (``key``), kept from cycle to cycle: the same
     #: values read give the same decision whatever the moment
     outcomes: Memo[tuple[object, ...], PriorityOutcome] = field(
@@ -327,6 +330,7 @@ class Pipeline:
         reads = tuple(dict.fromkeys(read for _, check in checks for read in check.reads))
         decision_reads = (*REQUESTED_READS, *reads)
         attributes = [r.what for r in decision_reads if r.what != "field"]
+        slugs = {rule.name: slug(rule.name) for rule in policy.rules}
         return cls(
             policy,
             levels,
@@ -335,14 +339,9 @@ class Pipeline:
             decision_reads,
             read_attributes=attrgetter(*attributes),  # several: the requested priority's
             read_fields=tuple(r.name for r in decision_reads if r.what == "field"),
-            slugs={rule.name: slug(rule.name) for rule in policy.rules},
+            slugs=slugs,
+            change_names=frozenset(slugs.values()) | CHANGE_KINDS,
         )
-
-    @property
-    def change_names(self) -> frozenset[str]:
-        """The name parts the priority comments of these rules carry (`told_change`): a
-        comment under another name was told under a rule since renamed or removed."""
-        return frozenset(self.slugs.values()) | CHANGE_KINDS
 
     def key(self, snapshot: IssueSnapshot) -> tuple[object, ...]:
         """What the decision reads of the case: the values of ``decision_reads``."""
@@ -578,18 +577,11 @@ def _change(
     return BridgeChange(number, before, outcome.level, kind, rule, template, action_id, made)
 
 
-def change_number(action_id: str) -> int | None:
-    """Which of the bridge's priority changes on its case a comment's action id (`_change`:
-    ``{key}/priority/{name}``, ``{key}/priority/{name}/{n}``) tells of; None for another
-    action."""
-    told = told_change(action_id)
-    return told[1] if told is not None else None
-
-
 def told_change(action_id: str) -> tuple[str, int] | None:
-    """A priority comment's action id as (its name part, the change's number); None for
-    another action.  The name part is a rule's slug, or ``restored``, ``engineer`` or
-    ``levels`` (`_change`)."""
+    """A priority comment's action id (`_change`: ``{key}/priority/{name}``, the first
+    change, or ``{key}/priority/{name}/{n}``, the n-th) as (its name part, the change's
+    number); None for another action.  The name part is a rule's slug, or
+    ``restored``, ``engineer`` or ``levels``."""
     _, found, rest = action_id.partition("/priority/")
     if not found:
         return None

@@ -337,10 +337,16 @@ class _Issue:
             if "priority" in refused:
                 raise  # the due time and SLA state written are the new priority's
             failure = exc
+        kept = EditIssue(
+            self.key,
+            {k: v for k, v in fields.items() if k not in refused},
+            {k: v for k, v in update.items() if k not in refused},
+            edit.summary,
+        )
         self.port.edit_issue(
             self.key,
-            fields={k: v for k, v in fields.items() if k not in refused},
-            update={k: v for k, v in update.items() if k not in refused},
+            fields=dict(kept.fields),
+            update=dict(kept.update),
             properties=properties,
             notify=False,
         )
@@ -354,12 +360,7 @@ class _Issue:
         log.warning(
             "edit: fields refused", key=self.key, fields=sorted(refused), error=str(failure)
         )
-        return EditIssue(
-            self.key,
-            {k: v for k, v in fields.items() if k not in refused},
-            {k: v for k, v in update.items() if k not in refused},
-            edit.summary,
-        )
+        return kept
 
     # -- reading the issue before a write that may have happened already ----------------------
 
