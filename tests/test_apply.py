@@ -83,9 +83,20 @@ def read(jira: FakeJira, key: str = KEY) -> tuple[Any, dict[str, Any], Ledger]:
 
 
 def plan_for(
-    jira: FakeJira, want: Desired, key: str = KEY, *, merge_comments: bool = False
+    jira: FakeJira,
+    want: Desired,
+    key: str = KEY,
+    *,
+    merge_comments: bool = False,
+    from_search: bool = False,
 ) -> IssuePlan:
+    """The plan for the case as read (``from_search``: as a Cloud search gives it, its
+    comments without their properties)."""
     snap, raw, ledger = read(jira, key)
+    if from_search:
+        snap = replace(
+            snap, comments=tuple(replace(c, action_id=None, action_ids=()) for c in snap.comments)
+        )
     return plan_issue(
         want,
         snap,
@@ -532,18 +543,7 @@ def test_failed_ledger_write_after_a_comment_recovers_without_duplicate(
 
 def searched(jira: FakeJira, want: Desired) -> IssuePlan:
     """The plan from a Cloud search, which gives comments without their properties."""
-    snap, raw, ledger = read(jira)
-    bare = tuple(replace(c, action_id=None, action_ids=()) for c in snap.comments)
-    return plan_issue(
-        want,
-        replace(snap, comments=bare),
-        raw,
-        ledger,
-        make_fieldmap(),
-        resolve_priority=resolve_priority,
-        resolve_user=resolve_user,
-        merge_comments=True,
-    )
+    return plan_for(jira, want, merge_comments=True, from_search=True)
 
 
 OVER = DesiredComment(f"{KEY}:over-quota", True, f"{KEY} is over its monthly quota")

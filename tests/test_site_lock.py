@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,12 @@ def holder_token(sb: Sandbox) -> str | None:
     return holder.token if holder is not None else None
 
 
+def site_lock(sb: Sandbox, clock: Callable[[], datetime], **kw: Any) -> SiteLock:
+    """Instance "copied"'s lock on SUP, nine minutes long, through a client of its own."""
+    client = client_for(sb.url, "cloud")
+    return SiteLock(client, "SUP", "copied", ttl=timedelta(minutes=9), clock=clock, **kw)
+
+
 def test_a_second_process_with_a_copy_of_the_state_file_is_refused_while_the_first_is_live(
     sandbox_factory: SandboxFactory,
 ) -> None:
@@ -128,13 +134,8 @@ def test_a_second_process_with_a_copy_of_the_state_file_is_refused_while_the_fir
     now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
     clock = [now]
 
-    def lock() -> SiteLock:  # one instance id: a restored backup, a copied volume
-        client = client_for(sb.url, "cloud")
-        return SiteLock(
-            client, "SUP", "copied", ttl=timedelta(minutes=9), clock=lambda: clock[0], settle=0.0
-        )
-
-    first, second = lock(), lock()
+    # one instance id: a restored backup, a copied volume
+    first, second = (site_lock(sb, lambda: clock[0], settle=0.0) for _ in range(2))
     first.acquire()
     with pytest.raises(SiteLockBusy, match="this instance id"):
         second.acquire()
@@ -163,16 +164,7 @@ def test_run_once_beside_its_own_daemon_runs_under_the_daemons_record_and_a_copy
     here, elsewhere = tmp_path / "state.sqlite.lock", tmp_path / "copy" / "state.sqlite.lock"
 
     def lock(lock_file: Path) -> SiteLock:
-        client = client_for(sb.url, "cloud")
-        return SiteLock(
-            client,
-            "SUP",
-            "inst",
-            ttl=timedelta(minutes=9),
-            clock=lambda: now,
-            settle=0.0,
-            lock_file=lock_file,
-        )
+        return site_lock(sb, lambda: now, settle=0.0, lock_file=lock_file)
 
     daemon, once, copy = lock(here), lock(here), lock(elsewhere)
     daemon.acquire()
@@ -194,10 +186,8 @@ def test_a_heartbeat_that_finds_another_process_s_lock_gives_it_up(
     now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
     clock = [now]
     client = client_for(sb.url, "cloud")
-    first = SiteLock(
-        client, "SUP", "copied", ttl=timedelta(minutes=9), clock=lambda: clock[0], settle=0
-    )
-    copy = SiteLock(client, "SUP", "copied", ttl=timedelta(minutes=9), clock=lambda: clock[0])
+    first = site_lock(sb, lambda: clock[0], settle=0)
+    copy = site_lock(sb, lambda: clock[0])
     first.acquire()
     # the copy's write lands anyway (it found the lock free in the same second)
     client.set_project_property("SUP", SITE_LOCK_PROPERTY, record_of(copy))

@@ -29,10 +29,16 @@ def test_new_file_is_created_at_latest_schema_in_wal_mode(tmp_path: Path) -> Non
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_migrates_an_older_schema_forward_keeping_its_data(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def state_at_schema(tmp_path: Path, version: int) -> tuple[Path, sqlite3.Connection]:
+    """A state file made by an older release (schema ``version``), open to fill in."""
+    path = tmp_path / f"v{version}.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, target=1) == 1
+    assert migrate(db, target=version) == version
+    return path, db
+
+
+def test_migrates_an_older_schema_forward_keeping_its_data(tmp_path: Path) -> None:
+    path, db = state_at_schema(tmp_path, 1)
     db.execute("INSERT INTO wakeups (key, at) VALUES ('SUP-1', '2026-11-26T22:00:00.000000+00:00')")
     db.execute(
         "INSERT INTO meta (name, value) VALUES ('watermark', '2026-11-26T00:00:00.000000+00:00')"
@@ -221,9 +227,7 @@ def test_who_raised_a_case_is_recorded_by_both_ids(st: State) -> None:
 def test_a_case_recorded_with_one_id_reads_as_that_id_and_the_record_is_refilled(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "v6.sqlite"
-    db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, target=6) == 6
+    path, db = state_at_schema(tmp_path, 6)
     db.execute(
         "INSERT INTO cases (key, organization, created, resolution, raised) VALUES "
         "('SUP-1', 'acme', '2026-11-26T23:00:00.000000+00:00', NULL, "
@@ -264,9 +268,7 @@ def test_a_record_written_masked_is_read_again_in_full(tmp_path: Path, masked: b
     """A record made before schema 8 may hold an organisation written masked: nothing
     can unmask it, so the next cycle reads every case again (no complete record, no
     rules fingerprint).  A record with nothing masked stays as it was."""
-    path = tmp_path / "v7.sqlite"
-    db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, target=7) == 7
+    path, db = state_at_schema(tmp_path, 7)
     org = "bearer ***" if masked else "acme networks"
     db.execute(
         "INSERT INTO cases (key, organization, created, resolution, raised) VALUES "
@@ -299,9 +301,7 @@ def test_a_forgotten_case_is_forgotten_everywhere_the_state_knows_it(st: State) 
 def test_a_v8_journal_upgrades_with_its_open_intents_unlanded_and_its_done_entries_kept(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "v8.sqlite"
-    db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, target=8) == 8
+    path, db = state_at_schema(tmp_path, 8)
     db.execute(
         "INSERT INTO journal (key, action_id, kind, detail, intent_at, done_at, sent_at, "
         "unconfirmed) VALUES "
