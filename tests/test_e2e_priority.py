@@ -13,6 +13,7 @@ Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,9 @@ from test_apply import Wall
 
 from bridge import cli
 from bridge.sandbox.store import Priority
+from bridge.sync import ledger as ledger_module
+from bridge.sync.ledger import PROPERTY as LEDGER
+from bridge.sync.ledger import Ledger
 
 BNE = ZoneInfo("Australia/Brisbane")
 ACME = CONTACT["Acme Networks"]
@@ -282,6 +286,52 @@ def test_a_renamed_rule_does_not_tell_the_customer_of_its_change_again(
     assert end_state(sb, key).priority == "Minor"
     told = _public_bridge_comments(sb, key)
     assert len(told) == 1 and "is now P4" in told[0]
+
+    rules = _renamed(tmp_path, "Non-production systems are P4", "Test systems are P4")
+    sb.set_now(t(24, 10, 30))
+    second = bridges(sb, state=first.engine.state.path, rules_path=rules)
+    assert second.cycle().report.full
+    assert _public_bridge_comments(sb, key) == told
+    assert end_state(sb, key).priority == "Minor"
+
+
+def _ledger_compacted_after(sb: Sandbox, key: str) -> None:
+    """The issue's ledger as months of later ladder steps leave it: grown past its size
+    cap and compacted by the bridge's own rule, its oldest entries kept as digests only."""
+    with sb.store.lock:
+        props = sb.store.issue(key).properties
+        ledger = Ledger.from_json(props[LEDGER])
+        n = 0
+        while len(ledger.to_json(max_bytes=10**6)) < ledger_module.MAX_BYTES + 2_000:
+            ledger = ledger.with_done(f"{key}/esc/9.{n}/20200101T0000Z", t(24, 10, 15))
+            n += 1
+        props[LEDGER] = stored = ledger.to_dict()
+    assert stored.get("compact")
+    assert len(json.dumps(stored, separators=(",", ":"))) <= ledger_module.MAX_BYTES
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_renamed_rule_does_not_tell_a_change_again_once_the_ledger_compacted_its_comment(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    flavour: str,
+    tmp_path: Path,
+) -> None:
+    """As above, on a long-lived case whose ledger has since been compacted: the comment's
+    action id, its oldest entry, must keep its text there (the rule's old name and the
+    change's number say the change is told), and the change is not explained twice.  On
+    Cloud nothing else says so: the search gives the issue's comments without the
+    properties that carry their action ids."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9), env="Staging", priority="Major")
+    first = bridges(sb)
+    first.cycle()
+    told = _public_bridge_comments(sb, key)
+    assert len(told) == 1 and "is now P4" in told[0]
+    _ledger_compacted_after(sb, key)
+    # told long ago: the local journal (kept a week) no longer holds it either
+    first.engine.state.prune_journal(t(24, 10, 30))
+    assert not first.engine.state.journal_done_actions(key)
 
     rules = _renamed(tmp_path, "Non-production systems are P4", "Test systems are P4")
     sb.set_now(t(24, 10, 30))

@@ -64,6 +64,30 @@ def test_a_ledger_over_the_cap_is_compacted_and_still_knows_every_entry() -> Non
     assert Ledger.from_json(text).with_done(_step(5), T0).to_json() == text
 
 
+def test_compacting_keeps_the_text_of_priority_change_ids_to_the_last() -> None:
+    """The planner reads a priority comment's id (the rule's name then, the change's
+    number) so as not to tell a change again after its rule is renamed: compaction takes
+    every other entry first, however old the change, and the ledger still fits."""
+    changes = ["SUP-1234/priority/non-production-systems-are-p4", "SUP-1234/priority/levels/2"]
+    ledger = Ledger().with_done(changes[0], T0 - timedelta(days=90))
+    ledger = ledger.with_skipped("SUP-1234/esc/old", T0 - timedelta(days=89))
+    ledger = ledger.with_done(changes[1], T0 - timedelta(days=60))
+    for i in range(2000):
+        ledger = ledger.with_done(_step(i), T0 + timedelta(minutes=i))
+    text = ledger.to_json()
+    assert len(text.encode()) <= MAX_BYTES
+    kept = Ledger.from_json(text)
+    assert set(changes) <= set(kept.done) and kept.compact and kept.complete
+    assert kept.handled("SUP-1234/esc/old") and "SUP-1234/esc/old" not in kept.skipped
+    assert all(kept.handled(_step(i)) for i in range(2000))
+    # a ledger of nothing but priority changes still keeps within the cap
+    only = Ledger()
+    for i in range(1000):
+        only = only.with_done(f"SUP-1/priority/levels/{i + 2}", T0 + timedelta(minutes=i))
+    assert len(only.to_json().encode()) <= MAX_BYTES
+    assert Ledger.from_json(only.to_json()).handled("SUP-1/priority/levels/2")
+
+
 def test_a_ledger_past_even_the_compact_form_counts_what_it_dropped() -> None:
     ledger = Ledger()
     for i in range(4000):  # more digests than fit in 30 KB

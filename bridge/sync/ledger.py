@@ -17,10 +17,15 @@ their moment came: they are not retried every cycle (a ladder step fires once).
 Jira caps an entity property at 32 KB.  A ledger that would be larger is compacted, oldest
 entries first: they move into ``compact``, the base64 of an 8-byte BLAKE2b digest per
 action id (about 11 characters an entry instead of about 80), which still answers "was
-this done?" but no longer "when?".  Only when even the digests do not fit (some 2,700
-actions on one issue) are the oldest dropped, and never silently: ``dropped`` counts them,
-a warning is logged, and before posting any comment on such an issue the bridge reads the
-issue's comments, each of which carries its own action id (see below)::
+this done?" but no longer "when?" nor "which?".  The ids of priority-change comments
+(`bridge.policy.priority.told_change`) go last, after every other entry: the planner
+reads their text (the rule's name when the change was told, the change's number) so as
+not to tell a change again once its rule is renamed (`bridge.sync.plan.plan_issue`), and
+a case sees a handful of such changes against hundreds of ladder steps and reminders.
+Only when even the digests do not fit (some 2,700 actions on one issue) are the oldest
+dropped, and never silently: ``dropped`` counts them, a warning is logged, and before
+posting any comment on such an issue the bridge reads the issue's comments, each of
+which carries its own action id (see below)::
 
     {"version": 1, "done": {...}, "skipped": {...}, "compact": "<base64>", "dropped": 0}
 
@@ -43,6 +48,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+
+from bridge.policy.priority import told_change
 
 log = structlog.get_logger("bridge.sync.ledger")
 
@@ -163,9 +170,11 @@ class Ledger:
         if _size(data) <= max_bytes:
             return data
         # Oldest first, by the time each entry was written; skipped entries go first on ties.
+        # Priority-change ids go after all others: their text is read (see the module).
         entries = sorted(
             [(at, 0, aid) for aid, at in self.skipped.items()]
-            + [(at, 1, aid) for aid, at in self.done.items()]
+            + [(at, 1, aid) for aid, at in self.done.items()],
+            key=lambda entry: (told_change(entry[2]) is not None, entry),
         )
         done, skipped = dict(self.done), dict(self.skipped)
         compact = list(self.compact)
