@@ -13,6 +13,7 @@ Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from datetime import datetime, timedelta
@@ -295,9 +296,11 @@ def test_a_renamed_rule_does_not_tell_the_customer_of_its_change_again(
     assert end_state(sb, key).priority == "Minor"
 
 
-def _ledger_compacted_after(sb: Sandbox, key: str) -> None:
+def _ledger_compacted_after(sb: Sandbox, key: str, *, before_upgrade: bool = False) -> None:
     """The issue's ledger as months of later ladder steps leave it: grown past its size
-    cap and compacted by the bridge's own rule, its oldest entries kept as digests only."""
+    cap and compacted by the bridge's own rule, its oldest entries kept as digests only.
+    ``before_upgrade``: as a bridge that compacted strictly oldest first left it, the
+    priority comments' ids among those digests."""
     with sb.store.lock:
         props = sb.store.issue(key).properties
         ledger = Ledger.from_json(props[LEDGER])
@@ -305,30 +308,41 @@ def _ledger_compacted_after(sb: Sandbox, key: str) -> None:
         while len(ledger.to_json(max_bytes=10**6)) < ledger_module.MAX_BYTES + 2_000:
             ledger = ledger.with_done(f"{key}/esc/9.{n}/20200101T0000Z", t(24, 10, 15))
             n += 1
-        props[LEDGER] = stored = ledger.to_dict()
+        stored = ledger.to_dict()
+        if before_upgrade:  # the oldest entries, the priority comment's among them
+            told = [aid for aid in stored["done"] if "/priority/" in aid]
+            packed = b"".join(map(ledger_module.digest, told)) + base64.b64decode(stored["compact"])
+            stored["compact"] = base64.b64encode(packed).decode("ascii")
+            stored["done"] = {k: v for k, v in stored["done"].items() if k not in told}
+        props[LEDGER] = stored
     assert stored.get("compact")
     assert len(json.dumps(stored, separators=(",", ":"))) <= ledger_module.MAX_BYTES
+    assert ("/priority/" in json.dumps(stored)) is not before_upgrade
 
 
+@pytest.mark.parametrize(
+    "before_upgrade", [False, True], ids=["compacted", "compacted-by-an-older-bridge"]
+)
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_a_renamed_rule_does_not_tell_a_change_again_once_the_ledger_compacted_its_comment(
     sandbox_factory: SandboxFactory,
     bridges: BridgeFactory,
     flavour: str,
+    before_upgrade: bool,
     tmp_path: Path,
 ) -> None:
-    """As above, on a long-lived case whose ledger has since been compacted: the comment's
-    action id, its oldest entry, must keep its text there (the rule's old name and the
-    change's number say the change is told), and the change is not explained twice.  On
-    Cloud nothing else says so: the search gives the issue's comments without the
-    properties that carry their action ids."""
+    """As above, on a long-lived case whose ledger has since been compacted: the text of
+    the comment's action id (the rule's old name, the change's number) says the change
+    is told, and it is not explained twice.  Compaction keeps that text; a ledger an
+    older bridge compacted holds it as a digest, and then the comment's own action id
+    (its ``jsm-bridge`` property) says so, which Cloud's search does not give."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
     key = new_case(sb, created=t(24, 9), env="Staging", priority="Major")
     first = bridges(sb)
     first.cycle()
     told = _public_bridge_comments(sb, key)
     assert len(told) == 1 and "is now P4" in told[0]
-    _ledger_compacted_after(sb, key)
+    _ledger_compacted_after(sb, key, before_upgrade=before_upgrade)
     # told long ago: the local journal (kept a week) no longer holds it either
     first.engine.state.prune_journal(t(24, 10, 30))
     assert not first.engine.state.journal_done_actions(key)

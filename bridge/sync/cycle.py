@@ -86,6 +86,7 @@ from bridge.sync.plan import (
     Transition,
     in_brief,
     plan_issue,
+    told_may_be_compacted,
 )
 from bridge.sync.poll import (
     first_pages,
@@ -105,7 +106,14 @@ from bridge.sync.poll import (
     scope_status_clauses,
     unmarked_bridge_comments,
 )
-from bridge.sync.snapshot import LEDGER_PROPERTY, SnapshotError, ledger_of, to_snapshot
+from bridge.sync.snapshot import (
+    LEDGER_PROPERTY,
+    SnapshotError,
+    comment_action_id,
+    comment_action_ids,
+    ledger_of,
+    to_snapshot,
+)
 from bridge.sync.state import JOURNAL_KEEP, State
 
 log = structlog.get_logger("jsm_bridge.cycle")
@@ -1140,6 +1148,31 @@ class Engine:
             raise _JiraFailed(exc) from exc
         return snapshot, desired, plan
 
+    def _cloud_plan(
+        self, raw: Mapping[str, Any], snapshot: IssueSnapshot, cycle: Cycle
+    ) -> tuple[IssueSnapshot, Desired, IssuePlan]:
+        """Cloud: the plan made again with the action ids the issue's comments carry, read
+        with their properties (the search gives comments without them), when a change
+        told long ago may be in the ledger as a digest only (`told_may_be_compacted`).
+        Jira failing on that read stops the cycle (`_JiraFailed`)."""
+        try:
+            read = {str(c.get("id") or ""): c for c in self.port.comments(snapshot.key)}
+        except JiraError as exc:
+            raise _JiraFailed(exc) from exc
+        comments = tuple(
+            dataclasses.replace(
+                c,
+                action_id=comment_action_id(read[c.id]),
+                action_ids=comment_action_ids(read[c.id]),
+            )
+            if c.id in read
+            else c
+            for c in snapshot.comments
+        )
+        snapshot = dataclasses.replace(snapshot, comments=comments)
+        desired = self.evaluate(snapshot, cycle)
+        return snapshot, desired, self.plan(raw, snapshot, desired)
+
     def _ledger(self, key: str) -> Any:
         """The issue's ``jsm-bridge`` property as stored (None when it has none)."""
         return self.port.get_property(key, LEDGER_PROPERTY)
@@ -1611,6 +1644,8 @@ class Engine:
                     self._keep_ledger(snapshot.key, ledger)
                 snapshot, desired, plan = self._datacenter_plan(begun.raw, snapshot, desired, cycle)
                 ledger_known = True
+            elif self.site.flavour == "cloud" and told_may_be_compacted(plan):
+                snapshot, desired, plan = self._cloud_plan(begun.raw, snapshot, cycle)
         except _JiraFailed as failed:
             raise failed.error from None
         except (CircuitOpen, WaitInterrupted):

@@ -273,6 +273,18 @@ def plan_issue(
     return IssuePlan(key, tuple(actions), ledger, tuple(notes), place)
 
 
+def told_may_be_compacted(plan: IssuePlan) -> bool:
+    """Whether a priority comment is planned while the ledger holds digests.  A ledger
+    compacted by a bridge that took its entries strictly oldest first (priority-change
+    ids now go last: `bridge.sync.ledger`) may hold a change told under a rule's earlier
+    name as a digest only, which no longer says which change it was; then only the
+    action ids carried by the issue's comments do."""
+    return bool(plan.ledger.compact) and any(
+        isinstance(action, AddComment) and any(map(told_change, action.action_ids))
+        for action in plan.actions
+    )
+
+
 def merged(comments: Iterable[AddComment]) -> list[AddComment]:
     """One comment per visibility, in the order each visibility first appears: the texts
     one paragraph each, every action id carried (see :class:`AddComment`)."""
