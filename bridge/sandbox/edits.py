@@ -75,7 +75,15 @@ def parse_value(
             p = store.priority_by_name(str(raw["name"]))
         else:
             raise _Bad("Could not find valid 'id' or 'name' in priority object.")
-        if p is None:
+        if p is None or not store.in_priority_scheme(p):
+            # a priority of the site that the project's priority scheme lacks is refused
+            # as an unknown one is: 400, ``{"errorMessages": [], "errors": {"priority":
+            # "The priority selected is invalid."}}`` (Jira Cloud's answer, quoted in
+            # https://github.com/tenable/integration-jira-cloud/issues/205; "Edit issue"
+            # answers 400 when "the request includes one or more fields that are not
+            # found or are not associated with the issue's edit screen",
+            # https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/
+            # #api-rest-api-3-issue-issueidorkey-put)
             raise _Bad("The priority selected is invalid.")
         return p.id
     if kind == "resolution":

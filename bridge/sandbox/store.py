@@ -345,6 +345,10 @@ class Project:
     name: str = "Support"
     service_desk_id: str = "1"
     properties: dict[str, Any] = field(default_factory=dict)
+    #: the ids of the priorities in the project's priority scheme; None: the default
+    #: scheme, which has every priority of the site.  An issue edit naming a priority the
+    #: scheme lacks is refused (`Store.in_priority_scheme`).
+    priority_ids: list[str] | None = None
 
 
 @dataclass
@@ -501,6 +505,12 @@ class Store:
     def priority_by_name(self, name: str) -> Priority | None:
         low = name.lower()
         return next((p for p in self.priorities if p.name.lower() == low), None)
+
+    def in_priority_scheme(self, p: Priority) -> bool:
+        """Whether the project's priority scheme has ``p`` (a priority of the site may be
+        left out of it: Cloud's and Data Center's priority schemes)."""
+        ids = self.project.priority_ids
+        return ids is None or p.id in ids
 
     def default_priority(self) -> Priority:
         return next((p for p in self.priorities if p.is_default), self.priorities[0])
