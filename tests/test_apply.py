@@ -19,6 +19,7 @@ from fakes import (
     resolve_user,
     snapshot,
 )
+from structlog.testing import capture_logs
 
 from bridge.policy.model import (
     Actor,
@@ -761,21 +762,70 @@ def test_one_failed_action_does_not_stop_the_others(jira: FakeJira, state: State
     assert [a.kind for a in plan_for(jira, busy()).actions] == ["edit"]
 
 
-def test_an_edit_refused_for_the_priority_itself_writes_none_of_its_fields(
+REFUSED = ("priority: The priority selected is invalid.",)  # not in the project's scheme
+#: the public comment telling of the priority change `busy` makes (Blocker → Critical)
+TOLD = DesiredComment(
+    f"{KEY}/priority/p1-needs-staff", True, f"{KEY} was lowered to P2: P1 needs your staff."
+)
+
+
+def test_an_edit_refused_for_the_priority_lands_without_it_and_its_comment_waits(
     jira: FakeJira, state: State
 ) -> None:
-    """Jira refuses the priority (not in the project's scheme): the due time and SLA state
-    the edit carries are the new priority's, so none of it is written without it."""
+    """Jira refuses the priority (not in the project's scheme): the rest of the edit lands,
+    the customer is not told of a change that did not happen, the operator is told what
+    to do; once the scheme has the priority the next cycle makes the change and tells it."""
+    want = replace(busy(), comments=(TOLD, PUBLIC, INTERNAL))
+    jira.fail("edit_issue", status=400, messages=REFUSED)
+    with capture_logs() as logs:
+        result = cycle(jira, want, state)
+    issue = jira.issues[KEY]
+    assert issue.fields["priority"]["name"] == "Blocker"
+    assert issue.fields[fid("sla_state")] == {"value": "breached"}
+    assert issue.fields["assignee"]["accountId"] == "acc-jane"
+    assert issue.labels == {"customer-vip", "sla-breached", "needs-info"}
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id]
+    assert [a.summary for a, _ in result.failed] == [("priority: refused",)]
+    ledger = Ledger.from_json(issue.properties[PROPERTY])
+    assert ledger.handled(PUBLIC.action_id) and not ledger.handled(TOLD.action_id)
+    (warning,) = [e for e in logs if e["event"] == "edit: priority refused"]
+    assert warning["key"] == KEY and warning["priority"] == "Critical"
+    assert "add Critical to the priority scheme" in warning["action"]
+    assert "rules/priorities.yaml" in warning["action"]
 
-    def edited() -> dict[str, object]:  # what the edit would change (not the transition's)
-        return {k: v for k, v in jira.issues[KEY].fields.items() if k != "status"}
+    result = cycle(jira, want, state)  # the scheme has Critical now
+    assert result.ok, result.failed
+    assert jira.issues[KEY].fields["priority"]["name"] == "Critical"
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id, TOLD.action_id]
+    assert plan_for(jira, want).actions == ()
 
-    before = edited()
-    jira.fail("edit_issue", status=400, messages=("priority: The priority selected is invalid.",))
-    result = cycle(jira, busy(), state)
+
+def test_a_merged_comment_leaves_out_the_priority_change_jira_refused(
+    jira: FakeJira, state: State
+) -> None:
+    want = replace(busy(), comments=(TOLD, PUBLIC, INTERNAL))
+    jira.fail("edit_issue", status=400, messages=REFUSED)
+    p = plan_for(jira, want, merge_comments=True)
+    apply_plan(jira, p, journal=state, now=NOW, wall=Wall(), settle=SETTLE)
+    assert jira.issues[KEY].fields["priority"]["name"] == "Blocker"
+    public = [c["body"] for c in jira.issues[KEY].comments if c["jsdPublic"]]
+    assert public == [PUBLIC.body]
+
+    apply_plan(jira, plan_for(jira, want, merge_comments=True), journal=state, now=NOW, wall=Wall())
+    assert jira.issues[KEY].fields["priority"]["name"] == "Critical"
+    public = [c["body"] for c in jira.issues[KEY].comments if c["jsdPublic"]]
+    assert public == [PUBLIC.body, TOLD.body]
+
+
+def test_a_priority_change_is_not_told_while_its_edit_fails(jira: FakeJira, state: State) -> None:
+    want = replace(busy(), comments=(TOLD, PUBLIC, INTERNAL))
+    jira.fail("edit_issue", status=503)
+    result = cycle(jira, want, state)
     assert [a.kind for a, _ in result.failed] == ["edit"]
-    assert edited() == before
-    assert jira.write_counts.get("edit_issue", 0) == 0  # nor sent again without it
+    assert jira.issues[KEY].fields["priority"]["name"] == "Blocker"
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id, INTERNAL.action_id]
+    # the edit and the comment telling of it are what is left to do
+    assert [a.kind for a in plan_for(jira, want).actions] == ["edit", "comment"]
 
 
 def test_failed_comment_is_not_recorded_but_the_next_one_is(jira: FakeJira, state: State) -> None:

@@ -26,6 +26,7 @@ from e2e_helpers import (
     CONTACT,
     JANE,
     RULES,
+    SLA_FIELDS,
     Bridge,
     BridgeFactory,
     end_state,
@@ -35,10 +36,13 @@ from e2e_helpers import (
     set_priority,
     write_config,
 )
+from structlog.testing import capture_logs
 from test_apply import Wall
 
 from bridge import cli
 from bridge.sandbox.store import Priority
+from bridge.settings import SANDBOX_TOKEN
+from bridge.sync import apply
 from bridge.sync import ledger as ledger_module
 from bridge.sync.ledger import PROPERTY as LEDGER
 from bridge.sync.ledger import Ledger
@@ -355,25 +359,33 @@ def test_a_renamed_rule_does_not_tell_a_change_again_once_the_ledger_compacted_i
     assert end_state(sb, key).priority == "Minor"
 
 
-def _lowered_to_p2_with_its_edit_lost(sb: Sandbox, bridge: Bridge) -> str:
+def _lowered_to_p2_with_its_edit_lost(
+    sb: Sandbox, bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """A Blocker raised with no staff available: the cycle posts "lowered to P2", and
-    every write after that comment (the priority edit among them) is lost.  Its key."""
+    every write after that comment (the priority edit among them) is lost.  Its key.
+
+    The bridge now posts a priority's comment only after the priority's edit landed;
+    before it did, the comment went first, and a site upgraded since may hold such
+    cases: the cycle here is run in that order."""
     key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
     sb.server.faults.set(",".join(f"fail-write:{n}:lost@{key}" for n in range(2, 9)))
-    bridge.cycle()
+    with monkeypatch.context() as before:
+        before.setattr(apply._Issue, "hold", lambda run, action: False)
+        bridge.cycle()
     sb.server.faults.set(None)
     return key
 
 
 def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The comment "lowered to P2" went out but the priority edit was lost, so Jira's
     changelog holds no change by the bridge: the next change (to P4, the environment now
     Staging) is the bridge's first in the changelog as well, and is told all the same."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
     bridge = bridges(sb)
-    key = _lowered_to_p2_with_its_edit_lost(sb, bridge)
+    key = _lowered_to_p2_with_its_edit_lost(sb, bridge, monkeypatch)
     assert end_state(sb, key).priority == "Blocker"
     assert any("lowered to P2" in body for body in _public_bridge_comments(sb, key))
     sb.set_now(t(24, 10, 10))
@@ -386,7 +398,10 @@ def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_a_change_is_told_though_an_earlier_comment_of_its_number_went_out_for_another(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    flavour: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """ "lowered to P2" went out, its edit lost; the next change (to P4) has the same
     number, its comment's answer is lost too but its edit lands.  The P4 comment is
@@ -396,7 +411,7 @@ def test_a_change_is_told_though_an_earlier_comment_of_its_number_went_out_for_a
     bridge = bridges(sb)
     wall = Wall()
     bridge.engine.wall = wall
-    key = _lowered_to_p2_with_its_edit_lost(sb, bridge)
+    key = _lowered_to_p2_with_its_edit_lost(sb, bridge, monkeypatch)
     sb.set_now(t(24, 10, 10))
     set_fields_as(sb, key, ACME, {"Environment type": "Staging"})
     sb.set_now(t(24, 10, 20))
@@ -413,13 +428,16 @@ def test_a_change_is_told_though_an_earlier_comment_of_its_number_went_out_for_a
 
 
 def test_a_renamed_rule_does_not_tell_again_a_change_whose_edit_keeps_failing(
-    sandbox_factory: SandboxFactory, bridges: BridgeFactory, tmp_path: Path
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """ "lowered to P2" went out and the priority edit was lost, so the change is still
     owed when a lead renames the rule: it is told already, under the rule's old name."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
     first = bridges(sb)
-    key = _lowered_to_p2_with_its_edit_lost(sb, first)
+    key = _lowered_to_p2_with_its_edit_lost(sb, first, monkeypatch)
     told = _public_bridge_comments(sb, key)
     assert len(told) == 1 and "lowered to P2" in told[0]
     rules = _renamed(tmp_path, "P1 needs customer staff available", "P1 needs staff")
@@ -427,3 +445,50 @@ def test_a_renamed_rule_does_not_tell_again_a_change_whose_edit_keeps_failing(
     bridges(sb, state=first.engine.state.path, rules_path=rules).cycle()
     assert _public_bridge_comments(sb, key) == told
     assert end_state(sb, key).priority == "Critical"
+
+
+def _scheme_without(sb: Sandbox, name: str) -> None:
+    """The project's priority scheme lacks the site's priority ``name`` (an admin left it
+    out): Jira refuses an edit that sets it (`Store.in_priority_scheme`)."""
+    sb.store.project.priority_ids = [p.id for p in sb.store.priorities if p.name != name]
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_priority_the_scheme_lacks_holds_up_no_sla_field_and_is_not_told_until_it_lands(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """A Blocker raised with no staff available is lowered to P2 (Critical), which the
+    project's priority scheme lacks: Jira refuses the edit for the priority.  The case gets
+    its SLA fields all the same, and the customer is not told of a change that did not
+    happen; once an admin adds Critical to the scheme, the next cycle makes the change and
+    tells it, once."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    _scheme_without(sb, "Critical")
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    bridge = bridges(sb)
+
+    with capture_logs() as logs:
+        bridge.cycle()
+    issue = end_state(sb, key)
+    assert issue.priority == "Blocker"
+    landed = {name: issue.field(name) for name in SLA_FIELDS}
+    assert None not in landed.values(), landed
+    assert _public_bridge_comments(sb, key) == []
+    assert bridge.last.report.failed_actions == 1  # the run exits "partly done"
+    (warning,) = [e for e in logs if e["event"] == "edit: priority refused"]
+    assert (warning["key"], warning["priority"]) == (key, "Critical")
+    assert "priority scheme" in warning["action"] and SANDBOX_TOKEN not in str(warning)
+
+    sb.store.project.priority_ids = None  # the admin adds Critical to the scheme
+    sb.set_now(t(24, 10, 10))
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert issue.priority == "Critical"
+    assert {name: issue.field(name) for name in SLA_FIELDS} == landed
+    said = _public_bridge_comments(sb, key)
+    assert said == [f"{key} was lowered to P2: P1 needs your staff available throughout."]
+    assert bridge.last.report.failed_actions == 0
+
+    sb.set_now(t(24, 10, 20))
+    assert bridge.cycle().writes == 0
+    assert _public_bridge_comments(sb, key) == said

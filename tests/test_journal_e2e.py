@@ -149,10 +149,11 @@ def test_a_merged_public_comment_is_not_posted_again_when_only_its_second_part_i
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Cloud: a P1 asked for outside production and without its impact gets one public
-    comment saying both (the priority's explanation first); Jira refuses the ledger
-    after it, and the priority edit with it.  The customer then says it is production,
-    so only the request for the impact is still due, and the search gives the comments
-    without their properties: the comment is recorded, not posted again."""
+    comment saying both (the priority's explanation first, so it follows the priority
+    edit); Jira refuses the ledger after it.  The customer then says it is production,
+    so only the request for the impact is still due (the priority goes back, told in a
+    comment of its own), and the search gives the comments without their properties:
+    the merged comment is recorded, not posted again."""
     sb = sandbox_factory(seed="empty", flavour="cloud", now=SANDBOX_NOW)
     key = new_case(
         sb, priority="Blocker", env="Test", impact=None, created=SANDBOX_NOW - timedelta(hours=1)
@@ -167,5 +168,6 @@ def test_a_merged_public_comment_is_not_posted_again_when_only_its_second_part_i
     set_fields_as(sb, key, CONTACT["Acme Networks"], {"Environment type": "Production"})
     sb.advance("10m")
     bridge.cycle()
-    assert [c.body for c in view(sb, key).bridge_comments if c.public] == said
+    public = [c.body for c in view(sb, key).bridge_comments if c.public]
+    assert public[:1] == said and len(public) == 2 and "back to P1" in public[1], public
     assert bridge.engine.state.pending_intents() == []

@@ -1,6 +1,8 @@
 """Apply: run one issue's planned actions against Jira, never writing anything twice.
 
-Per issue the order is fixed: comments → transition → ONE edit.
+Per issue the order is fixed: comments → transition → ONE edit, except that a comment
+telling the customer of the priority change the edit makes follows the edit, and only
+once Jira took the priority (a comment never says the priority changed when it did not).
 
 * :class:`~bridge.sync.plan.AddComment` → the comment carries the comment property
   ``jsm-bridge = {"action_id": ...}``; internal ones use JSM's internal flag.
@@ -15,8 +17,9 @@ Per issue the order is fixed: comments → transition → ONE edit.
   label verbs and, where the flavour's edit accepts ``properties`` (``ledger_in_edit``),
   the ``jsm-bridge`` ledger with every comment and transition done, recovered or skipped
   (and a repair the plan asks for).  Otherwise, or when that edit is refused, the ledger
-  goes in its own property ``PUT``.  An issue where nothing was recorded gets no ledger
-  write.
+  goes in its own property ``PUT``.  When a priority comment waits for the edit, the edit
+  goes without the ledger, and the ledger (with that comment) follows the comment.  An
+  issue where nothing was recorded gets no ledger write.
 
 Crash safety.  Before a comment or transition is sent, its intent goes into the local
 journal with the wall-clock time of sending (a merged comment: under each of its action
@@ -55,6 +58,7 @@ import structlog
 
 from bridge.jira.fields import find_transition
 from bridge.jira.port import JiraError, JiraPort
+from bridge.policy.priority import told_change
 from bridge.sync.ledger import PROPERTY, Ledger, comment_action_ids, comment_marker
 from bridge.sync.plan import (
     Action,
@@ -244,6 +248,12 @@ class _Issue:
         self.repair: SetLedger | None = None
         #: the plan's field edit, sent last with the ledger
         self.edit: EditIssue | None = None
+        #: the comments telling of the priority change the plan's edit makes: sent after
+        #: the edit, and only once the priority landed (:meth:`hold`)
+        self.held: list[AddComment] = []
+        self._sets_priority = any(
+            isinstance(a, EditIssue) and "priority" in a.fields for a in plan.actions
+        )
         #: action ids of the bridge's comments on the issue, and when they were read
         self._on_issue: tuple[set[str], datetime] | None = None
 
@@ -281,17 +291,8 @@ class _Issue:
         ledger_done = value is None
         if edit is not None or (value is not None and self.ledger_in_edit):
             with_ledger = value is not None and self.ledger_in_edit
-            try:
-                landed = self._edit(edit, {PROPERTY: value} if with_ledger else None)
-            except JiraError as exc:
-                if edit is not None:
-                    self.result.failed.append((edit, str(exc)))
-                log.info("edit failed", key=self.key, error=str(exc), with_ledger=with_ledger)
-            else:
-                self.result._count("edit")
-                if landed is not None:
-                    self.result.done.append(landed)
-                ledger_done = ledger_done or with_ledger
+            took, _ = self._send_edit(edit, {PROPERTY: value} if with_ledger else None)
+            ledger_done = ledger_done or (took and with_ledger)
         if not ledger_done:
             # no edit to carry it, the flavour's edit does not take it, or the edit was
             # refused (a field the site rejects must not hold up the bookkeeping)
@@ -315,14 +316,59 @@ class _Issue:
         for _, aid in self.recorded:
             self.journal.journal_done(self.key, aid, at=self.now)
 
+    def hold(self, action: AddComment) -> bool:
+        """Keep ``action`` for after the edit when it tells of the priority change the edit
+        makes (:meth:`edit_then_tell`): a comment never says the priority changed before
+        Jira took the change."""
+        if self._sets_priority and any(told_change(aid) for aid in action.action_ids):
+            self.held.append(action)
+            return True
+        return False
+
+    def edit_then_tell(self) -> None:
+        """The edit (without the ledger: :meth:`finish` stores it after), then the held
+        comments: whole when the priority landed, else without the parts telling of its
+        change.  Those stay owed (not in the ledger) and are told in the cycle whose edit
+        makes the change."""
+        edit, self.edit = self.edit, None
+        _, landed = self._send_edit(edit, None)
+        changed = landed is not None and "priority" in landed.fields
+        for action in self.held:
+            rest = [p for p in action.parts or (action,) if told_change(p.action_id) is None]
+            if changed:
+                self.comment(action)
+            elif rest:
+                self.comment(merged(rest)[0])
+
+    def _send_edit(
+        self, edit: EditIssue | None, properties: Mapping[str, Any] | None
+    ) -> tuple[bool, EditIssue | None]:
+        """:meth:`_edit`, its outcome noted in the result: whether Jira took the request,
+        and what of ``edit`` landed."""
+        try:
+            landed = self._edit(edit, properties)
+        except JiraError as exc:
+            if edit is not None:
+                self.result.failed.append((edit, str(exc)))
+            log.info(
+                "edit failed", key=self.key, error=str(exc), with_ledger=properties is not None
+            )
+            return False, None
+        self.result._count("edit")
+        if landed is not None:
+            self.result.done.append(landed)
+        return True, landed
+
     def _edit(
         self, edit: EditIssue | None, properties: Mapping[str, Any] | None
     ) -> EditIssue | None:
         """The one ``PUT``.  Jira refuses a whole edit for one field's value (HTTP 400,
         ``errors`` by field id: a tier added to the rules and not yet to the field's
-        options, say); the edit is then sent again without the fields it names, so the
-        case still gets its SLA state, due time and labels, and the refused fields fail
-        on their own (`ApplyResult.failed`, retried next cycle).  Returns what landed."""
+        options, say, or a priority the project's priority scheme lacks); the edit is
+        then sent again without the fields it names, so the case still gets its SLA
+        state, due time and labels (those of the level the rules give it, whatever Jira
+        lets its priority show), and the refused fields fail on their own
+        (`ApplyResult.failed`, retried next cycle).  Returns what landed."""
         fields = dict(edit.fields) if edit else {}
         update = dict(edit.update) if edit else {}
         try:
@@ -332,10 +378,10 @@ class _Issue:
             return edit
         except JiraError as exc:
             refused = _refused_fields(exc, {*fields, *update})
+            if edit is not None and "priority" in refused:
+                self._priority_refused(edit, exc)
             if edit is None or not refused or not ({*fields, *update} - refused or properties):
                 raise
-            if "priority" in refused:
-                raise  # the due time and SLA state written are the new priority's
             failure = exc
         kept = EditIssue(
             self.key,
@@ -361,6 +407,23 @@ class _Issue:
             "edit: fields refused", key=self.key, fields=sorted(refused), error=str(failure)
         )
         return kept
+
+    def _priority_refused(self, edit: EditIssue, exc: JiraError) -> None:
+        """Jira refused the priority the edit sets (not in the project's priority scheme,
+        as a rule): what the operator is to do about it."""
+        name = edit.priority_name or "the priority"
+        log.warning(
+            "edit: priority refused",
+            key=self.key,
+            priority=edit.priority_name,
+            error=str(exc),
+            action=(
+                f"add {name} to the priority scheme of {self.key}'s project, or name a "
+                "priority the scheme has as the level's `jira` in rules/priorities.yaml; "
+                "until then the case keeps its priority and the customer is not told of "
+                "the change"
+            ),
+        )
 
     # -- reading the issue before a write that may have happened already ----------------------
 
@@ -765,7 +828,7 @@ def start_plan(
         settle=settle,
     )
     for action in plan.actions:
-        if isinstance(action, AddComment):
+        if isinstance(action, AddComment) and not run.hold(action):
             run.comment(action)
     moves = [a for a in plan.actions if isinstance(a, Transition)]
     if defer and len(moves) == 1 and plan.place is not None and plan.place.issue_id:
@@ -791,6 +854,8 @@ def finish_plan(run: _Issue | Deferred) -> ApplyResult:
         elif isinstance(action, SetLedger):
             run.set_ledger(action)
     run.settle_left()
+    if run.held:
+        run.edit_then_tell()
     run.finish()
     run.settle_journal()
     result = run.result

@@ -59,6 +59,9 @@ class EditIssue:
     fields: Mapping[str, Any]
     update: Mapping[str, Any]
     summary: tuple[str, ...]  # one human line per change ("SLA state running → at_risk")
+    #: the Jira name of the priority it sets (``fields["priority"]`` is by id), for the
+    #: operator when Jira refuses it
+    priority_name: str | None = None
     kind: str = field(default="edit", init=False)
 
 
@@ -224,7 +227,8 @@ def plan_issue(
 
     actions: list[Action] = []
     if fields or update:
-        actions.append(EditIssue(key, fields, update, tuple(summary)))
+        priority_name = desired.priority_jira if "priority" in fields else None
+        actions.append(EditIssue(key, fields, update, tuple(summary), priority_name))
 
     # comments and transitions, once each
     on_issue = {aid: c for c in actual.comments for aid in (*c.action_ids, c.action_id) if aid}
