@@ -323,6 +323,39 @@ def test_edit_errors_are_jira_shaped_and_change_nothing(sandbox: Sandbox) -> Non
     assert shape.status_code == 400
 
 
+def test_a_priority_the_projects_scheme_lacks_is_refused_as_jira_refuses_it(
+    sandbox: Sandbox,
+) -> None:
+    """A priority of the site left out of the project's priority scheme: an edit setting
+    it answers 400 with ``errors.priority`` and changes nothing; GET /priority still
+    lists it (it is the site's)."""
+    s = sandbox.session()
+    iss = sandbox.store.issue("SUP-6")
+    snapshot = dict(iss.values)
+    critical = sandbox.store.priority_by_name("Critical")
+    assert critical is not None and iss.values["priority"] != critical.id
+    sandbox.store.project.priority_ids = [
+        p.id for p in sandbox.store.priorities if p is not critical
+    ]
+    r = s.put(
+        sandbox.url + API2 + "/issue/SUP-6",
+        json={"fields": {"priority": {"id": critical.id}, "summary": "ok"}},
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "errorMessages": [],
+        "errors": {"priority": "The priority selected is invalid."},
+    }
+    assert iss.values == snapshot
+    names = [p["name"] for p in s.get(sandbox.url + API2 + "/priority").json()]
+    assert "Critical" in names
+    sandbox.store.project.priority_ids = None  # an admin adds it to the scheme
+    r = s.put(
+        sandbox.url + API2 + "/issue/SUP-6", json={"fields": {"priority": {"id": critical.id}}}
+    )
+    assert r.status_code == 204, r.text
+
+
 def test_assignee_select_null_and_number_values(sandbox: Sandbox) -> None:
     s = sandbox.session()
     jane = sandbox.store.user_by_email("jane.engineer@vendor.example")
