@@ -269,15 +269,22 @@ def test_the_clean_reference_run_writes_every_kind(flavour: str) -> None:
     ref = clean(flavour)
     kinds = Counter(k for k, _ in ref.writes)
     assert set(kinds) == WRITE_KINDS[flavour], kinds
-    # one edit per issue the bridge changes, never two
-    edits = Counter(key for kind, key in ref.writes if kind == "edit")
-    assert edits and max(edits.values()) == 1
     assert dict(ref.report.writes) == dict(kinds)
-    # per issue: comments, then the transition, then the one edit (with the ledger)
+    # the cases told of a priority change (a fresh site: each change made in this cycle)
+    told = {k for k, s in ref.state.items() if any("/priority/" in c for c in s["comments"])}
+    assert told
+    # per issue: comments, then the transition, then the one edit (with the ledger); the
+    # comment telling of the priority change the edit makes follows it, and the ledger
+    # follows that comment (in an edit of its own, with no field in it)
     order = {"comment": 0, "transition": 1, "ledger": 2, "edit": 2}
     for key in {k for _, k in ref.writes}:
-        ranks = [order[kind] for kind, k in ref.writes if k == key]
-        assert ranks == sorted(ranks), (key, ref.writes)
+        writes = [kind for kind, k in ref.writes if k == key]
+        if key in told:
+            assert writes[-3:] == ["edit", "comment", "edit"], (key, writes)
+            writes = writes[:-2]
+        assert writes.count("edit") == 1, (key, writes)
+        ranks = [order[kind] for kind in writes]
+        assert ranks == sorted(ranks), (key, writes)
     # every issue with a comment or transition has its ledger
     recorded = {k for kind, k in ref.writes if kind in ("comment", "transition")}
     assert all("done" in ref.state[k]["properties"]["jsm-bridge"] for k in recorded)
@@ -882,7 +889,9 @@ def test_comments_answered_after_the_client_gave_up_are_never_posted_twice(flavo
     wall = Wall()
     try:
         engine = impatient_engine(server.url, wall, flavour=flavour)
-        server.faults.set(f"slow-write:0.1@{HELD}s:comment,seed:13")
+        # a seed that delays three comments or more on both flavours (which comments the
+        # draw hits depends on the order of the writes)
+        server.faults.set(f"slow-write:0.1@{HELD}s:comment,seed:16")
         first = engine.cycle(SANDBOX_NOW)
         assert server.wait_idle(), "the late writes should have landed"
         late = [r for r in server.requests.entries("write") if r.fault == "slow-write"]
