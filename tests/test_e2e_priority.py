@@ -479,6 +479,13 @@ def test_a_priority_the_scheme_lacks_holds_up_no_sla_field_and_is_not_told_until
     assert (warning["key"], warning["priority"]) == (key, "Critical")
     assert "priority scheme" in warning["action"] and SANDBOX_TOKEN not in str(warning)
 
+    sb.set_now(t(24, 10, 5))  # a cycle later, the scheme still without it: the same
+    with capture_logs() as logs:
+        bridge.cycle()
+    assert end_state(sb, key).priority == "Blocker"
+    assert _public_bridge_comments(sb, key) == []
+    assert [e["key"] for e in logs if e["event"] == "edit: priority refused"] == [key]
+
     sb.store.project.priority_ids = None  # the admin adds Critical to the scheme
     sb.set_now(t(24, 10, 10))
     bridge.cycle()
