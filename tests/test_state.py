@@ -348,3 +348,100 @@ def test_pruning_forgets_only_done_entries_older_than_the_bound(st: State) -> No
     assert st.prune_journal(T0 + timedelta(days=1)) == 1
     assert set(st.journal_done_actions("SUP-1")) == {"new"}
     assert [i.action_id for i in st.pending_intents()] == ["open"]
+
+
+# ------------------------------------------------------------------------ the site it is of
+
+SITE_A = "https://staging.vendor.example"
+SITE_B = "https://vendor.atlassian.net"
+
+
+def test_a_state_file_of_another_site_is_refused_naming_both_and_keeps_its_record(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    with State.open(path, setting="state.path in /etc/jsm-bridge/bridge.yaml") as s:
+        s.claim_site(SITE_A, "datacenter")
+        s.set_watermark(T0)
+        s.journal_intent("SUP-1", "SUP-1/esc/1", "comment", at=T0)
+    with State.open(path, setting="state.path in /etc/jsm-bridge/bridge.yaml") as s:
+        with pytest.raises(StateError) as refused:
+            s.claim_site(SITE_B, "cloud")
+        message = str(refused.value)
+        assert f"{SITE_A} (Data Center)" in message and f"{SITE_B} (Cloud)" in message
+        assert "state.path in /etc/jsm-bridge/bridge.yaml" in message
+        assert "new state.path" in message and "move the old file aside" in message
+        # nothing of the old site's record was touched
+        assert s.site() == (SITE_A, "datacenter")
+        assert s.get_watermark() == T0
+        assert [i.action_id for i in s.pending_intents()] == ["SUP-1/esc/1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "flavour"),
+    [
+        (SITE_B, "datacenter"),  # a Data Center -> Cloud migration keeping the address
+        ("https://vendor.atlassian.net:8443", "cloud"),  # another port is another server
+        ("https://vendor.atlassian.net/jira", "cloud"),  # another context path
+        ("http://vendor.atlassian.net", "cloud"),
+    ],
+)
+def test_another_flavour_port_path_or_scheme_is_another_site(
+    st: State, url: str, flavour: str
+) -> None:
+    st.claim_site(SITE_B, "cloud")
+    st.set_watermark(T0)
+    with pytest.raises(StateError, match="belongs to the Jira site"):
+        st.claim_site(url, flavour)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://vendor.atlassian.net/",
+        "HTTPS://Vendor.Atlassian.NET",
+        "https://vendor.atlassian.net:443//",
+        "https://vendor.atlassian.net.",
+        " https://bridge:s3cret@vendor.atlassian.net/?x=1#top ",
+    ],
+)
+def test_forms_of_one_url_are_one_site_and_no_credential_is_recorded(
+    tmp_path: Path, url: str
+) -> None:
+    path = tmp_path / "s.sqlite"
+    with State.open(path) as s:
+        s.claim_site(SITE_B, "cloud")
+        s.set_watermark(T0)
+        s.claim_site(url, "cloud")  # the same site: no error
+        assert s.site() == (SITE_B, "cloud")
+        s.claim_site(url, "cloud")
+    assert b"s3cret" not in path.read_bytes()
+    with State.open(path) as s, pytest.raises(StateError) as refused:
+        s.claim_site("https://bridge:s3cret@other.atlassian.net", "cloud")
+    assert "s3cret" not in str(refused.value) and "bridge@" not in str(refused.value)
+    assert "https://other.atlassian.net (Cloud)" in str(refused.value)
+
+
+def test_a_state_from_before_sites_were_recorded_is_taken_as_the_current_sites(
+    tmp_path: Path,
+) -> None:
+    path, db = state_at_schema(tmp_path, SCHEMA_VERSION)
+    db.execute("INSERT INTO meta (name, value) VALUES ('watermark', ?)", (state_mod.to_iso(T0),))
+    db.close()
+    with State.open(path) as s:
+        assert s.site() is None
+        s.claim_site(SITE_A, "cloud")  # first use after the upgrade: nothing changes
+        assert s.get_watermark() == T0
+    with State.open(path) as s:
+        assert s.site() == (SITE_A, "cloud")
+        with pytest.raises(StateError, match="belongs to the Jira site"):
+            s.claim_site(SITE_B, "cloud")
+
+
+def test_a_state_holding_nothing_of_its_site_yet_moves_to_the_new_one(st: State) -> None:
+    """A first run against a mistyped URL that never finished a cycle does not tie the
+    state to the typo."""
+    st.claim_site("https://vendr.atlassian.net", "cloud")
+    st.start_run(T0)  # its run history is no site's data
+    st.claim_site(SITE_B, "cloud")
+    assert st.site() == (SITE_B, "cloud")

@@ -2,8 +2,9 @@
 
 Loads the config and the rules (every problem at once), sets up logging with the
 token registered for redaction, builds the Jira client, resolves the site's
-names (`Site.connect`) and opens the local state.  Failures become a
-`CommandError` whose message says what to fix and whose code is the exit status.
+names (`Site.connect`) and opens the local state (refused when it belongs to another
+Jira site).  Failures become a `CommandError` whose message says what to fix and whose
+code is the exit status.
 """
 
 from __future__ import annotations
@@ -105,9 +106,16 @@ def connect(
 
     ``on_request(method, path, status)`` hears every HTTP attempt (the metrics count them)."""
     path = Path(state_path) if state_path is not None else settings.state_path
+    # messages name the config actually read (`--config` may point anywhere)
+    setting = f"state.path in {settings.path}" if state_path is None else "this command's own"
     try:  # local first: a state file that cannot be used is a config error, found offline
-        state = State.open(path)
+        state = State.open(path, setting=setting)
     except StateError as exc:
+        raise CommandError(str(exc), EXIT_CONFIG) from None
+    try:  # another site's state would hide this site's cases: refused before Jira is asked
+        state.claim_site(settings.jira.url, settings.jira.flavour)
+    except StateError as exc:
+        state.close()
         raise CommandError(str(exc), EXIT_CONFIG) from None
     # every request paced below Jira's limits
     extra = {"on_request": on_request} if on_request is not None else {}

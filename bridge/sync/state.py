@@ -10,6 +10,9 @@
   other is checked on the issue instead of repeated.  Done entries are kept
   `JOURNAL_KEEP` (the planner counts them as in the ledger while a search may still show
   the ledger as it was), then pruned;
+* the **site** it was built against (`jira.url` in a normal form, and the flavour): a
+  state file is refused against another site, whose cases, watermark and journal it
+  does not hold (`State.claim_site`);
 * **run history** (start, end, counts, errors) for operators;
 * a small **issue cache** (what the bridge last saw: updated, SLA state, due) for
   ``explain`` and ``report``;
@@ -44,13 +47,38 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bridge.logs import MASK, redact_text
 from bridge.policy.model import MonthCase, Raised
 
 
 class StateError(Exception):
-    """The state file cannot be used (newer schema, corrupt file, bad path)."""
+    """The state file cannot be used (newer schema, corrupt file, bad path, another
+    site's); the message says what to do."""
+
+
+def site_url(url: str) -> str:
+    """``jira.url`` in the form that names a site once: scheme and host in lower case,
+    no default port, no trailing slash, and no user name, password, query or fragment
+    (never written to the file nor shown).  A Data Center context path (``/jira``) is
+    kept as given: paths are case-sensitive."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")  # `hostname`: lower case, no user info
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
+
+
+def _site_name(url: str, flavour: str) -> str:
+    return f"{url} ({'Data Center' if flavour == 'datacenter' else 'Cloud'})"
 
 
 def to_iso(dt: datetime) -> str:
@@ -311,18 +339,21 @@ class CachedIssue:
 class State:
     """The bridge's local memory.  Open with :meth:`open`; close with :meth:`close`."""
 
-    def __init__(self, db: sqlite3.Connection, path: str) -> None:
+    def __init__(self, db: sqlite3.Connection, path: str, setting: str = "state.path") -> None:
         self._db = db
         self.path = path
+        #: where the path was given, for messages (``state.path in /etc/.../bridge.yaml``)
+        self.setting = setting
         #: the journal is written from the cycle's write workers: one statement at a time
         self._lock = threading.RLock()
         self._memos = 0  # `memo`s handed out: each has a name of its own
 
     @classmethod
-    def open(cls, path: str | Path) -> State:
+    def open(cls, path: str | Path, *, setting: str = "state.path") -> State:
         """Open (creating if needed) and migrate the state file at ``path``.
 
-        ``":memory:"`` gives a private in-memory state (tests, dry runs).
+        ``":memory:"`` gives a private in-memory state (tests, dry runs).  ``setting``
+        says in messages where the path was given (``state.path in FILE``).
         """
         text = str(path)
         if text != ":memory:":
@@ -334,8 +365,7 @@ class State:
                 os.close(os.open(text, os.O_RDWR | os.O_CREAT, 0o600))
             except OSError as exc:
                 raise StateError(
-                    f"cannot create the state file {text} "
-                    f"(state.path in config/bridge.yaml): {exc.strerror}"
+                    f"cannot create the state file {text} ({setting}): {exc.strerror}"
                 ) from exc
         try:
             # the journal is written from the cycle's write workers, serialised by `_lock`
@@ -345,10 +375,8 @@ class State:
             db.execute("PRAGMA foreign_keys = ON")
             migrate(db)
         except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"cannot use the state file {text} (state.path in config/bridge.yaml): {exc}"
-            ) from exc
-        return cls(db, text)
+            raise StateError(f"cannot use the state file {text} ({setting}): {exc}") from exc
+        return cls(db, text, setting)
 
     def close(self) -> None:
         self._db.close()
@@ -389,6 +417,62 @@ class State:
             "INSERT INTO meta (name, value) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (name, value),
+        )
+
+    # -- the site -----------------------------------------------------------------------
+
+    #: what only a state that has worked on a site holds: its cycles' marks in `meta`,
+    #: and the tables of its cases, their next moments and the journal of its writes
+    _SITE_META = ("watermark", "policy", "cases_complete", "reconciled", "owned_labels")
+    _SITE_TABLES = ("cases", "issues", "wakeups", "journal")
+
+    def site(self) -> tuple[str, str] | None:
+        """The site this state belongs to: (`site_url`, flavour); None: not recorded yet."""
+        value = self._meta("site")
+        if value is None:
+            return None
+        recorded = json.loads(value)
+        return site_url(str(recorded["url"])), str(recorded["flavour"])
+
+    def claim_site(self, url: str, flavour: str) -> None:
+        """Make this the state of the site at ``url`` (``jira.url``) of ``flavour``, or
+        raise `StateError` when it holds what the bridge learnt of another site: its
+        watermark, its record of cases and its journal of actions done would hide this
+        site's cases (and could pass this site's actions for done).
+
+        A state that records no site (made before this was kept) is taken to be this
+        site's, as it was used until now; so is one that holds nothing of its site yet
+        (a first run that never finished a cycle, say against a mistyped URL).  Forms of
+        one URL (a trailing slash, the host's case, the default port) are one site."""
+        current = (site_url(url), flavour)
+        with self._tx():
+            recorded = self.site()
+            if recorded == current:
+                return
+            if recorded is not None and self._holds_site_data():
+                path = self.path
+                raise StateError(
+                    f"the state file {path} ({self.setting}) belongs to the Jira site "
+                    f"{_site_name(*recorded)}, not to {_site_name(*current)} named by "
+                    "jira.url and jira.flavour: its watermark, its record of cases and its "
+                    "journal of actions done are that site's and would hide this site's "
+                    "cases.  Give this site a new state.path, or move the old file aside "
+                    f"with its -wal and -shm files if there are any (e.g. `mv {path} "
+                    f"{path}.old`): the bridge rebuilds its state from Jira with a full "
+                    "read, and the issues' own ledgers keep it from repeating a comment or "
+                    "a transition"
+                )
+            self._set_meta("site", json.dumps({"url": current[0], "flavour": current[1]}))
+
+    def _holds_site_data(self) -> bool:
+        marks = ", ".join("?" * len(self._SITE_META))
+        if self._db.execute(
+            f"SELECT 1 FROM meta WHERE name IN ({marks}) LIMIT 1", self._SITE_META
+        ).fetchone():
+            return True
+        return any(
+            self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+            for table in self._SITE_TABLES
         )
 
     # -- watermark ----------------------------------------------------------------------
