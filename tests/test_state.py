@@ -445,3 +445,26 @@ def test_a_state_holding_nothing_of_its_site_yet_moves_to_the_new_one(st: State)
     st.start_run(T0)  # its run history is no site's data
     st.claim_site(SITE_B, "cloud")
     assert st.site() == (SITE_B, "cloud")
+
+
+def test_a_rollback_sqlite_made_itself_leaves_the_first_error_to_tell(st: State) -> None:
+    """On a full disk SQLite may roll the transaction back itself: the error that says
+    so reaches the caller, not "cannot rollback - no transaction is active"."""
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"), st.batch():
+        st.set_watermark(T0)
+        st._db.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL, at times
+        raise sqlite3.OperationalError("database or disk is full")
+    assert st.get_watermark() is None
+    assert not st._db.in_transaction
+
+
+def test_a_merged_comments_intents_are_recorded_all_or_none(st: State) -> None:
+    """A full disk at the second id of a merged comment leaves no intent: the comment is
+    not sent, and nothing says it might have been."""
+    st._db.execute(
+        "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON main.journal WHEN NEW.action_id = 'b' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="full"):
+        st.journal_intents("SUP-1", ("a", "b"), "comment", at=T0, sent_at=T0)
+    assert st.pending_intents() == []

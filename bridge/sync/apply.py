@@ -100,6 +100,16 @@ class Journal(Protocol):
         at: datetime | None = None,
         sent_at: datetime | None = None,
     ) -> None: ...
+    def journal_intents(
+        self,
+        key: str,
+        action_ids: Sequence[str],
+        kind: str,
+        detail: str | None = None,
+        *,
+        at: datetime | None = None,
+        sent_at: datetime | None = None,
+    ) -> None: ...
     def journal_unconfirmed(self, key: str, action_id: str) -> None: ...
     def journal_landed(self, key: str, action_id: str) -> None: ...
     def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None: ...
@@ -505,9 +515,11 @@ class _Issue:
                     self._wait(action, intent)
                     return
                 action = merged(rest)[0]  # what is not on the issue yet, still one comment
-            sent_at = self.wall()
-            for aid in action.action_ids:
-                self.journal.journal_intent(self.key, aid, "comment", at=self.now, sent_at=sent_at)
+            # every id of a merged comment or none (a full disk): never a comment that was
+            # not sent left looking as if its answer had been lost
+            self.journal.journal_intents(
+                self.key, action.action_ids, "comment", at=self.now, sent_at=self.wall()
+            )
             try:
                 self.port.add_comment(
                     self.key,

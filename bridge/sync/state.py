@@ -41,7 +41,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -289,7 +289,8 @@ def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                db.execute("ROLLBACK")
             raise
     return current
 
@@ -402,7 +403,8 @@ class State:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
@@ -544,21 +546,30 @@ class State:
     ) -> None:
         """Record that a write is about to be sent (before sending it); ``sent_at`` is the
         wall-clock time of sending (default: now)."""
-        with self._lock:
-            self._db.execute(
+        self.journal_intents(key, (action_id,), kind, detail, at=at, sent_at=sent_at)
+
+    def journal_intents(
+        self,
+        key: str,
+        action_ids: Sequence[str],
+        kind: str,
+        detail: str | None = None,
+        *,
+        at: datetime | None = None,
+        sent_at: datetime | None = None,
+    ) -> None:
+        """`journal_intent` for each of one write's ``action_ids`` (a merged comment), all
+        or none: a write whose intents were half recorded (a full disk) is never sent,
+        and must not be left looking as if it had been."""
+        intent_at, sent = to_iso(at or _utcnow()), to_iso(sent_at or _utcnow())
+        with self._tx():
+            self._db.executemany(
                 "INSERT INTO journal (key, action_id, kind, detail, intent_at, done_at, sent_at,"
                 " unconfirmed, landed) VALUES (?, ?, ?, ?, ?, NULL, ?, 0, 0) "
                 "ON CONFLICT (key, action_id) DO UPDATE SET kind = excluded.kind, "
                 "detail = COALESCE(excluded.detail, journal.detail), done_at = NULL, "
                 "sent_at = excluded.sent_at, unconfirmed = 0, landed = 0",
-                (
-                    key,
-                    action_id,
-                    kind,
-                    _text(detail),
-                    to_iso(at or _utcnow()),
-                    to_iso(sent_at or _utcnow()),
-                ),
+                [(key, aid, kind, _text(detail), intent_at, sent) for aid in action_ids],
             )
 
     def journal_unconfirmed(self, key: str, action_id: str) -> None:
