@@ -371,6 +371,7 @@ def test_a_state_file_of_another_site_is_refused_naming_both_and_keeps_its_recor
         assert f"{SITE_A} (Data Center)" in message and f"{SITE_B} (Cloud)" in message
         assert "state.path in /etc/jsm-bridge/bridge.yaml" in message
         assert "new state.path" in message and "move the old file aside" in message
+        assert not refused.value.passing  # a person must choose: not a passing failure
         # nothing of the old site's record was touched
         assert s.site() == (SITE_A, "datacenter")
         assert s.get_watermark() == T0

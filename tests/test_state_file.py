@@ -1,16 +1,18 @@
-"""The state file as an operator meets it: pointed at another Jira site.  It is refused
-with one line that names the file and the config actually given and says what to do,
-with the exit status the README gives; and what it says to do works (the bridge
-rebuilds from Jira without repeating a write)."""
+"""The state file as an operator meets it: pointed at another Jira site, damaged, or on
+a full disk.  Each is refused or stopped with one line that names the file and the
+config actually given and says what to do, with the exit status the README gives; and
+what it says to do works (the bridge rebuilds from Jira without repeating a write)."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import SandboxFactory
-from test_run_command import NOW, write_config
+from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
+from test_run_command import NOW, duplicate_comments, write_config
 
 from bridge.cli import main
 from bridge.sandbox import seed as seeds
@@ -82,3 +84,145 @@ def test_a_state_file_of_another_site_is_refused_before_jira_is_asked_then_rebui
     out = capsys.readouterr().out
     assert f"cycle full: {len(production.store.issues)} read" in out, out
     assert production.requests.count(kind="write") > 0
+
+
+# ------------------------------------------------------------------------ a damaged file
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_state_file_says_to_move_it_aside_and_that_works(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    home = tmp_path / "elsewhere"  # --config points away from config/bridge.yaml
+    home.mkdir()
+    config = write_config(home, sandbox.url)
+    state_file = home / "state.sqlite"
+    assert run_once(config) == 0
+    written = sandbox.requests.count(kind="write")
+    comments = sum(len(i.comments) for i in sandbox.store.iter_issues())
+    if damage == "garbage":
+        state_file.write_bytes(b"not a database\n" * 4096)
+    else:
+        with state_file.open("r+b") as f:
+            f.truncate(state_file.stat().st_size // 2)
+    capsys.readouterr()
+
+    assert run_once(config) == 1
+    err = capsys.readouterr().err
+    assert f"the state file {state_file} (state.path in {config}) is damaged" in err, err
+    assert "move it aside" in err and "full read" in err, err
+    assert "config/bridge.yaml" not in err
+    assert "internal error" not in err and "Traceback" not in err
+    assert sandbox.requests.count(kind="write") == written  # nothing sent
+
+    # moved aside, the state is rebuilt from Jira: every case read, no write repeated
+    move_aside(state_file)
+    assert run_once(config) == 0
+    assert "cycle full:" in capsys.readouterr().out
+    assert duplicate_comments(sandbox.store) == []
+    assert sum(len(i.comments) for i in sandbox.store.iter_issues()) == comments
+
+
+# --------------------------------------------------------------------------- a full disk
+
+
+def fill_disk_after(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
+    """Every state file opened from now on may grow by ``pages`` pages only: SQLite
+    answers "database or disk is full" past them, as on a full disk."""
+    opened = State.open.__func__  # type: ignore[attr-defined]
+
+    def small(cls: type[State], path: Any, **kwargs: Any) -> State:
+        state: State = opened(cls, path, **kwargs)
+        size = state._db.execute("PRAGMA page_count").fetchone()[0]
+        state._db.execute(f"PRAGMA max_page_count = {size + pages}")
+        return state
+
+    monkeypatch.setattr(State, "open", classmethod(small))
+
+
+def test_a_full_disk_mid_cycle_names_the_file_exits_3_and_the_next_run_resumes(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    state_file = tmp_path / "state.sqlite"
+    with monkeypatch.context() as disk:
+        fill_disk_after(disk, 3)
+        code = run_once(config)
+        err = capsys.readouterr().err
+    assert code == 3, err  # the README's "the next run resumes"
+    assert f"the disk holding the state file {state_file}" in err and "is full" in err, err
+    assert f"state.path in {config}" in err
+    assert "internal error" not in err and "Traceback" not in err
+    assert sandbox.requests.count(kind="write") > 0  # it stopped mid-cycle
+    with State.open(state_file) as state:
+        assert state.get_watermark() is None  # the cycle is not taken for done
+
+    # space freed: the next run finishes the work, writing nothing twice
+    assert run_once(config) == 0
+    assert duplicate_comments(sandbox.store) == []
+    sandbox.reset_requests()
+    assert run_once(config) == 0
+    assert "writes: none" in capsys.readouterr().out
+    assert sandbox.requests.count(kind="write") == 0
+    with State.open(state_file) as state:
+        assert state.get_watermark() == SANDBOX_NOW
+
+
+def test_the_daemon_on_a_full_disk_exits_3_for_systemd_to_start_it_again(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exit 3, not 70 nor 1: the unit restarts it (RestartPreventExitStatus=1 only)."""
+    config = write_config(tmp_path, sandbox.url)
+    fill_disk_after(monkeypatch, 3)
+    assert main(["run", "--config", str(config)]) == 3
+    err = capsys.readouterr().err
+    assert f"the disk holding the state file {tmp_path / 'state.sqlite'}" in err, err
+    assert "internal error" not in err
+
+
+def test_a_full_disk_is_one_line_in_cron_mail_with_quiet(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = write_config(tmp_path, sandbox.url)
+    fill_disk_after(monkeypatch, 3)
+    assert run_once(config, "-q") == 3
+    captured = capsys.readouterr()
+    assert "state file's disk is full" in captured.out, captured.out
+    assert "is full" in captured.err
+
+
+def test_a_full_disk_when_the_state_is_opened_exits_3(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording the site in the state (its first use) finds the disk full."""
+    config = write_config(tmp_path, sandbox.url)
+    state_file = tmp_path / "state.sqlite"
+    assert run_once(config) == 0
+    with State.open(state_file) as state:
+        watermark = state.get_watermark()
+    capsys.readouterr()
+    sandbox.reset_requests()
+
+    def full(self: State, url: str, flavour: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(State, "claim_site", full)
+    assert run_once(config) == 3
+    err = capsys.readouterr().err
+    assert f"the disk holding the state file {state_file}" in err, err
+    assert "internal error" not in err
+    assert len(sandbox.requests.reads) == 0  # stopped before Jira was asked
+    with State.open(state_file) as state:
+        assert state.get_watermark() == watermark

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -32,7 +34,9 @@ from bridge.sync.state import State, StateError
 EXIT_OK = 0
 EXIT_CONFIG = 1  # config, rules, site names, token or permissions wrong: fix them
 EXIT_USAGE = 2  # bad command-line arguments
-EXIT_JIRA = 3  # Jira unreachable, timing out, 429 or 5xx: the cycle did not finish
+# Jira unreachable, timing out, 429 or 5xx, or the state file's disk full: the cycle did
+# not finish, nothing is half-written and the next run may get through with nothing fixed
+EXIT_JIRA = 3
 EXIT_PARTIAL = 4  # the cycle finished but some issues or actions failed
 EXIT_LOCKED = 75  # another instance holds the lock (EX_TEMPFAIL)
 
@@ -111,12 +115,15 @@ def connect(
     try:  # local first: a state file that cannot be used is a config error, found offline
         state = State.open(path, setting=setting)
     except StateError as exc:
-        raise CommandError(str(exc), EXIT_CONFIG) from None
+        raise CommandError(str(exc), state_exit(exc)) from None
     try:  # another site's state would hide this site's cases: refused before Jira is asked
         state.claim_site(settings.jira.url, settings.jira.flavour)
-    except StateError as exc:
+    except (StateError, sqlite3.DatabaseError) as exc:
         state.close()
-        raise CommandError(str(exc), EXIT_CONFIG) from None
+        failure = exc if isinstance(exc, StateError) else state.failure(exc)
+        if failure is None:
+            raise
+        raise CommandError(str(failure), state_exit(failure)) from None
     # every request paced below Jira's limits
     extra = {"on_request": on_request} if on_request is not None else {}
     connections = client_connections(settings.workers)
@@ -137,6 +144,25 @@ def connect(
         ) from None
     engine = Engine(client, settings, ruleset, state, site)
     return Runtime(settings, ruleset, client, state, site, engine)
+
+
+def state_exit(exc: StateError) -> int:
+    """3 when the next run may get through as things are (a full disk freed), else 1."""
+    return EXIT_JIRA if exc.passing else EXIT_CONFIG
+
+
+@contextmanager
+def state_failures(state: State) -> Iterator[None]:
+    """A SQLite error from the state file while a command runs (its disk full, the file
+    damaged) becomes a `CommandError` saying what to do, instead of an internal error;
+    any other error passes through as it is."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        failure = state.failure(exc)
+        if failure is None:
+            raise
+        raise CommandError(str(failure), state_exit(failure)) from None
 
 
 def jira_exit(exc: JiraError) -> int:

@@ -3,11 +3,13 @@
 Exit codes (``--once``): 0 the cycle finished and every action landed; 1 config,
 rules or site names are wrong, or Jira refused the bridge for good (a rejected token,
 a missing permission, a bad JQL query, no such resource: the message says what to
-fix); 2 bad arguments; 3 Jira was unreachable, timing out, rate-limiting (429) or
-failing (5xx) and the cycle stopped (state is consistent, the next run resumes); 4 the
-cycle finished but some issues were skipped, some transitions were not offered by the
-workflow, or some actions failed (they are retried); 75 another instance is running a
-cycle, or took the site lock while this cycle ran (the cycle stopped there).
+fix; also a state file of another Jira site, or a damaged one); 2 bad arguments; 3 Jira
+was unreachable, timing out, rate-limiting (429) or failing (5xx), or the disk holding
+the state file is full, and the cycle stopped (state is consistent, the next run
+resumes); 4 the cycle finished but some issues were skipped, some transitions were not
+offered by the workflow, or some actions failed (they are retried); 75 another
+instance is running a cycle, or took the site lock while this cycle ran (the cycle
+stopped there).
 
 The daemon runs a cycle every ``polling.interval``, holds the lock only while a
 cycle runs, reloads the rules on SIGHUP or when their files change (bad new rules
@@ -45,6 +47,7 @@ from bridge.commands._runtime import (
     load_config,
     parse_now,
     setup_logging,
+    state_failures,
 )
 from bridge.jira.port import JiraError
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
@@ -140,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
 _MEANING = {
     EXIT_CONFIG: "the config, the rules or the Jira site's names are wrong (see the log)",
     EXIT_USAGE: "bad arguments",
-    EXIT_JIRA: "Jira was unreachable or failing; the next run resumes (see the log)",
+    EXIT_JIRA: "Jira was unreachable or failing, or the state file's disk is full; the next run"
+    " resumes (see the log)",
     EXIT_PARTIAL: "some cases were skipped or some writes failed; retried next run (see the log)",
 }
 
@@ -160,10 +164,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     try:
-        if args.once:
-            assert now is not None
-            return _once(runtime, now, dry_run=args.dry_run, quiet=args.quiet, metrics=metrics)
-        return _daemon(runtime, args, metrics, keep_alive)
+        # the state file's disk full or the file damaged mid-cycle: say so, not "internal"
+        with state_failures(runtime.state):
+            if args.once:
+                assert now is not None
+                return _once(runtime, now, dry_run=args.dry_run, quiet=args.quiet, metrics=metrics)
+            return _daemon(runtime, args, metrics, keep_alive)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
     finally:
         runtime.close()
 

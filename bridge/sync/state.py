@@ -55,7 +55,55 @@ from bridge.policy.model import MonthCase, Raised
 
 class StateError(Exception):
     """The state file cannot be used (newer schema, corrupt file, bad path, another
-    site's); the message says what to do."""
+    site's, a full disk); the message says what to do."""
+
+    def __init__(self, message: str, *, passing: bool = False) -> None:
+        super().__init__(message)
+        #: the next run may succeed with nothing fixed in the config (a disk full until
+        #: space is freed), as opposed to a file someone must move or a setting to fix
+        self.passing = passing
+
+
+#: SQLite's primary result codes for a damaged file and a full disk (sqlite3.h).
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int | None:
+    """``exc``'s primary result code (None: not said, e.g. an error raised by hand)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF  # an extended code (SQLITE_IOERR_SHORT_READ) carries its primary
+    text = str(exc)
+    if "database or disk is full" in text:
+        return _SQLITE_FULL
+    if "file is not a database" in text:
+        return _SQLITE_NOTADB
+    if "malformed" in text:
+        return _SQLITE_CORRUPT
+    return None
+
+
+def state_failure(exc: sqlite3.Error, path: str, setting: str) -> StateError | None:
+    """What a SQLite error on the state file at ``path`` means for its operator: a
+    damaged file (move it aside: the state is rebuilt from Jira) or a full disk (free
+    space: the next run resumes); None for any other error (a fault to report).
+    ``setting`` says where the path was given (``state.path in FILE``)."""
+    code = _sqlite_code(exc)
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return StateError(
+            f"the state file {path} ({setting}) is damaged ({exc}); move it aside, with its "
+            f"-wal and -shm files if there are any (e.g. `mv {path} {path}.damaged`), and "
+            "run again: the bridge rebuilds its state from Jira with a full read, and the "
+            "issues' own ledgers keep it from repeating a comment or a transition"
+        )
+    if code == _SQLITE_FULL:
+        return StateError(
+            f"the disk holding the state file {path} ({setting}) is full ({exc}); free some "
+            "space there (or in the temporary directory SQLite uses, $TMPDIR): nothing "
+            "was half-written and the next run resumes where this one stopped",
+            passing=True,
+        )
+    return None
 
 
 def site_url(url: str) -> str:
@@ -376,7 +424,9 @@ class State:
             db.execute("PRAGMA foreign_keys = ON")
             migrate(db)
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"cannot use the state file {text} ({setting}): {exc}") from exc
+            raise state_failure(exc, text, setting) or StateError(
+                f"cannot use the state file {text} ({setting}): {exc}"
+            ) from exc
         return cls(db, text, setting)
 
     def close(self) -> None:
@@ -420,6 +470,10 @@ class State:
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (name, value),
         )
+
+    def failure(self, exc: sqlite3.Error) -> StateError | None:
+        """What ``exc``, raised by this state, means for its operator (`state_failure`)."""
+        return state_failure(exc, self.path, self.setting)
 
     # -- the site -----------------------------------------------------------------------
 
