@@ -41,7 +41,14 @@ from bridge.jira import jsondepth
 from bridge.jira.jql import split_order_by
 from bridge.jira.port import JiraError, Json, SearchPage
 from bridge.jira.rate import RateLimiter
-from bridge.jira.retry import AmbiguousWrite, Retrier, RetryPolicy, Transient, parse_retry_after
+from bridge.jira.retry import (
+    AmbiguousWrite,
+    Retrier,
+    RetryPolicy,
+    TlsFailure,
+    Transient,
+    parse_retry_after,
+)
 from bridge.logs import register_basic_auth, register_secret
 from bridge.settings import is_loopback_host
 
@@ -208,7 +215,12 @@ class JiraClient:
         # with trust_env each request looks up proxies, NO_PROXY and ~/.netrc again.
         self._session.trust_env = False
         self._session.proxies.update(requests.utils.get_environ_proxies(self.url))
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        #: the environment variable naming the CA bundle in use, if one does
+        self._bundle_variable = next(
+            (name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)),
+            None,
+        )
+        bundle = os.environ.get(self._bundle_variable) if self._bundle_variable else None
         self._verify_arg: bool | str = bundle if (verify_tls and bundle) else verify_tls
 
     @classmethod
@@ -306,6 +318,8 @@ class JiraClient:
                 f"{what}: {exc}; the change may or may not have been made — re-read the issue before retrying",
                 ambiguous=True,
             ) from None
+        except TlsFailure as exc:
+            raise JiraError(self._scrub(f"{what}: {self._tls_advice(exc)}"), config=True) from None
         except Transient as exc:
             messages = _jira_messages(exc.response) if exc.response is not None else []
             raise JiraError(
@@ -323,6 +337,36 @@ class JiraClient:
         if status == 404 and ok_404:
             return None
         raise self._error(what, response, ambiguous=not idempotent and status >= 500)
+
+    def _tls_advice(self, failure: TlsFailure) -> str:
+        """What failed in the TLS handshake with jira.url's host, and what to do about it."""
+        parts = urlsplit(self.url)
+        where = f"cannot connect securely to {parts.hostname}:{parts.port or 443}"
+        if failure.kind == "version":
+            return (
+                f"{where}: it did not answer in TLS ({failure.detail}): is the port serving "
+                "https? Check the scheme and the port in jira.url"
+            )
+        if failure.kind == "handshake":
+            return (
+                f"{where}: the TLS handshake failed ({failure.detail}): check the host and port "
+                "in jira.url, and the TLS versions and certificates the site (or its proxy) accepts"
+            )
+        why = f"{where}: the server's TLS certificate could not be verified: {failure.detail}"
+        if "match" in failure.detail.lower():  # made for another host name
+            return f"{why}; use in jira.url the host name the site's certificate names"
+        if isinstance(self._verify_arg, str):
+            trusted = (
+                f"{self._bundle_variable}={self._verify_arg} holds no CA that signed it: add "
+                "the site's CA certificate (PEM) to that file, or point REQUESTS_CA_BUNDLE at "
+                "one that holds it"
+            )
+        else:
+            trusted = (
+                "install the site's CA certificate (PEM) and point REQUESTS_CA_BUNDLE at it "
+                "in the bridge's environment"
+            )
+        return f"{why}; {trusted} (for a test site only: jira.verify_tls: false)"
 
     def _error(self, what: str, response: requests.Response, *, ambiguous: bool) -> JiraError:
         status = response.status_code

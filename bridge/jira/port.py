@@ -40,20 +40,26 @@ class JiraError(Exception):
         status: int | None = None,
         messages: Sequence[str] = (),
         ambiguous: bool = False,
+        config: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.messages = tuple(messages)
         #: True when a write may or may not have landed (connection dropped after sending)
         self.ambiguous = ambiguous
+        #: True when the answer (or its absence) says the config is wrong whatever the
+        #: status: a TLS certificate the bridge does not trust, https to a port that serves
+        #: plain http, a 200 whose body is not JSON (a login page, not Jira)
+        self.config = config
 
     @property
     def permanent(self) -> bool:
         """Retrying will not help: a rejected token (401), a forbidden call (403), a
         rejected request such as a bad JQL query (400), a missing resource or method
-        (404/405) — someone must fix the config, the account or the site.  Only timeouts,
-        dropped connections (no status), 409, 429 and 5xx are passing trouble."""
-        return (
+        (404/405), a configuration problem (`config`) — someone must fix the config, the
+        account or the site.  Only timeouts, dropped or refused connections (no status),
+        408, 409, 429 and 5xx are passing trouble."""
+        return self.config or (
             self.status is not None
             and 400 <= self.status < 500
             and self.status

@@ -7,6 +7,12 @@ The rules (Atlassian's rate-limiting guidance, SPEC §7):
 * **5xx, timeouts, dropped connections**: exponential backoff with jitter,
   a bounded number of attempts.
 * **Permanent errors** (400, 401, 403, 404, 409, 422, ...): never retried.
+* **TLS that cannot work**: a certificate the bridge does not trust (self-signed,
+  expired, another host's) or a handshake that fails (``https://`` to a port serving
+  plain http: "wrong version number") raises :class:`TlsFailure` at once: it is the
+  config or the site's certificate that must change, not the moment.  A connection
+  that fails otherwise (refused, reset, a name lookup failing for now) is retried,
+  with its cause (`connection_cause`) in the log line and the final error.
 * **Non-idempotent calls** (POST comment, POST transition) are only retried
   when the request cannot have landed: 429, a 503 with ``Retry-After`` (the
   server refused it), or a connection that was never established.  A timeout
@@ -32,8 +38,12 @@ The sleep function is injectable so tests assert the waits without sleeping.
 
 from __future__ import annotations
 
+import http.client
 import math
 import random
+import re
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +53,8 @@ from email.utils import parsedate_to_datetime
 import requests
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from urllib3.exceptions import NameResolutionError
+from urllib3.util.ssl_match_hostname import CertificateError
 
 log = structlog.get_logger("bridge.jira.retry")
 
@@ -98,6 +110,113 @@ class Transient(Exception):
         self.status = status
         self.retry_after = retry_after
         self.response = response
+
+
+class TlsFailure(Exception):
+    """The TLS handshake failed in a way no retry fixes; nothing was sent.
+
+    ``kind``: "certificate" (the server's certificate could not be verified: ``detail``
+    says why, e.g. "self-signed certificate"), "version" (the server did not answer in
+    TLS: "wrong version number", as plain http does) or "handshake" (another refusal
+    to agree on TLS, e.g. "sslv3 alert handshake failure")."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+#: OpenSSL's reasons for a handshake that will fail the same way next time.  Others (an
+#: EOF, a bad record MAC) may be a connection cut short: those are retried.
+_HANDSHAKE_REASONS = frozenset(
+    {
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV1_ALERT_ACCESS_DENIED",
+        "TLSV1_ALERT_INTERNAL_ERROR",
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "TLSV1_UNRECOGNIZED_NAME",
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "NO_SHARED_CIPHER",
+        "NO_CIPHERS_AVAILABLE",
+        "DH_KEY_TOO_SMALL",
+        "UNSAFE_LEGACY_RENEGOTIATION_DISABLED",
+        "UNKNOWN_PROTOCOL",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+        "HTTP_REQUEST",
+        "WRONG_VERSION_NUMBER",
+    }
+)
+#: the reasons saying the other end does not speak TLS at all
+_NOT_TLS_REASONS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG"})
+#: ``[Errno 111] Connection refused`` in a message urllib3 built around an OSError
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^\])'\"]+)")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: requests' ``args[0]``, urllib3's ``reason`` and
+    ``ProtocolError`` argument, ``__cause__`` and ``__context__`` (outermost first)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        inner = [a for a in current.args if isinstance(a, BaseException)]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            inner.append(reason)
+        resolution = getattr(current, "_reason", None)  # urllib3's NameResolutionError
+        if isinstance(resolution, BaseException):
+            inner.append(resolution)
+        inner += [e for e in (current.__cause__, current.__context__) if e is not None]
+        todo.extend(inner)
+    return seen
+
+
+def tls_failure(exc: BaseException) -> TlsFailure | None:
+    """A `TlsFailure` when ``exc`` is a TLS handshake no retry will get through, else None."""
+    for inner in _chain(exc):
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            why = inner.verify_message or inner.reason or "certificate verify failed"
+            return TlsFailure("certificate", str(why))
+        if isinstance(inner, CertificateError):  # urllib3's own host name check
+            return TlsFailure("certificate", str(inner) or "the host name does not match")
+        if isinstance(inner, ssl.SSLError) and inner.reason in _HANDSHAKE_REASONS:
+            why = str(inner.reason).lower().replace("_", " ")
+            return TlsFailure("version" if inner.reason in _NOT_TLS_REASONS else "handshake", why)
+    return None
+
+
+def connection_cause(exc: BaseException) -> str:
+    """A short cause for a failed connection ("connection refused", "connection reset by
+    peer", "host name not resolved: temporary failure in name resolution"), built from
+    the OS's words, never from a URL or a header; "connection failed" when none is known."""
+    chain = _chain(exc)
+    for inner in chain:
+        if isinstance(inner, socket.gaierror):
+            return f"host name not resolved: {(inner.strerror or str(inner)).lower()}"
+    for inner in chain:
+        if isinstance(inner, NameResolutionError):
+            return "host name not resolved"
+        if isinstance(inner, http.client.RemoteDisconnected):
+            return "the server closed the connection without answering"
+        if isinstance(inner, ssl.SSLError) and inner.reason:
+            return f"TLS connection failed: {str(inner.reason).lower().replace('_', ' ')}"
+        if isinstance(inner, OSError) and inner.strerror:
+            return inner.strerror.lower()
+    for inner in chain:
+        found = _ERRNO_TEXT.search(str(inner.args[0]) if inner.args else "")
+        if found:
+            return found.group(1).strip().lower()
+    return "connection failed"
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -242,7 +361,8 @@ class Retrier:
 
         Returns the final response (success *or* permanent failure: the caller
         turns statuses into errors).  Raises `Transient` when the attempts run
-        out, and `AmbiguousWrite` when a non-idempotent request may have landed.
+        out, `AmbiguousWrite` when a non-idempotent request may have landed, and
+        `TlsFailure` at once when the TLS handshake cannot work.
         """
 
         def attempt() -> requests.Response:
@@ -253,9 +373,14 @@ class Retrier:
                     raise Transient("timeout", f"timed out ({type(exc).__name__})") from None
                 raise AmbiguousWrite(f"timed out after sending ({type(exc).__name__})") from None
             except requests.exceptions.ConnectionError as exc:
+                # a handshake failed before anything was sent: no retry, nothing ambiguous
+                failure = tls_failure(exc)
+                if failure is not None:
+                    raise failure from None
+                cause = connection_cause(exc)
                 if idempotent or never_sent(exc):
-                    raise Transient("connection", "connection failed") from None
-                raise AmbiguousWrite("the connection dropped after sending") from None
+                    raise Transient("connection", cause) from None
+                raise AmbiguousWrite(f"the connection dropped after sending ({cause})") from None
             transient = classify_response(response, idempotent=idempotent, now=self.policy.now())
             if transient is not None:
                 raise transient

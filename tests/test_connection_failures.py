@@ -1,0 +1,270 @@
+"""A connection that fails says why, and only an outage is retried.
+
+A certificate the bridge does not trust, or ``https://`` aimed at a port that serves
+plain http, is a configuration problem: no retry fixes it, so the command exits 1 at
+once naming the host, what failed and what to do (the systemd unit does not restart
+exit 1).  A refused or reset connection, or a name lookup that failed for now, stays
+passing trouble (exit 3), with its cause in the log line and the error instead of a
+bare "connection failed".
+
+The TLS tests run the sandbox behind a real TLS listener on loopback, with a
+self-signed certificate made for the test by ``openssl``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import SANDBOX_NOW, Sandbox
+from e2e_helpers import without_waiting
+from test_exit_codes import config_for
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
+
+from bridge.cli import main
+from bridge.jira.retry import Retrier, RetryPolicy, Transient
+from bridge.sandbox import seed as seeds
+from bridge.sandbox.server import SandboxServer
+
+NOW = SANDBOX_NOW.isoformat()
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
+def run_once(config: Path) -> int:
+    return main(["run", "--once", "--config", str(config), "--now", NOW])
+
+
+def with_url(config: Path, url: str, *, verify_tls: bool | None = None) -> Path:
+    text = config.read_text(encoding="utf-8")
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("  url: "):
+            line = f"  url: {url}"
+            if verify_tls is not None:
+                line += f"\n  verify_tls: {str(verify_tls).lower()}"
+        lines.append(line)
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+# ------------------------------------------------------------------------------ TLS
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: the TLS tests need it to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made_for = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", *made_for, *files],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_sandbox(certificate: tuple[Path, Path]) -> Iterator[tuple[Sandbox, str]]:
+    """The demo sandbox served over TLS with the self-signed certificate; its https URL."""
+    cert, key = certificate
+    store = seeds.build("demo", now=SANDBOX_NOW, frozen=True)
+    server = SandboxServer(store, "127.0.0.1", 0, flavour="cloud")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    # the listening socket swapped for a TLS one before serving (the sandbox speaks http)
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    server.start()
+    try:
+        yield Sandbox(server), f"https://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+def test_an_untrusted_certificate_exits_1_at_once_saying_what_to_do(
+    tls_sandbox: tuple[Sandbox, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sb, url = tls_sandbox
+    without_waiting(monkeypatch)
+    config = with_url(config_for(tmp_path, sb), url)
+    assert run_once(config) == 1
+    err = capsys.readouterr().err
+    error = next(line for line in err.splitlines() if line.startswith("error:"))
+    assert "127.0.0.1" in error
+    assert "TLS certificate could not be verified: self-signed certificate" in error
+    assert "REQUESTS_CA_BUNDLE" in error and "jira.verify_tls: false" in error
+    assert "unavailable" not in error and "attempts" not in error
+    assert "jira.retry" not in err  # not one retry
+    assert seeds.BRIDGE_TOKEN not in err
+    assert sb.requests.entries() == []  # nothing got through
+
+
+@pytest.mark.parametrize("fix", ["ca-bundle", "verify_tls-false"])
+def test_either_fix_the_error_names_lets_the_cycle_run(
+    tls_sandbox: tuple[Sandbox, str],
+    certificate: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fix: str,
+) -> None:
+    """The advice works: the site's CA in REQUESTS_CA_BUNDLE, or (a test site) no checking."""
+    sb, url = tls_sandbox
+    without_waiting(monkeypatch)
+    config = with_url(config_for(tmp_path, sb), url)
+    assert run_once(config) == 1
+    if fix == "ca-bundle":
+        assert "point REQUESTS_CA_BUNDLE at it" in capsys.readouterr().err
+        # a bundle without the site's CA: the error names it
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
+        assert run_once(config) == 1
+        assert f"REQUESTS_CA_BUNDLE={requests.certs.where()} holds no CA" in capsys.readouterr().err
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    else:
+        assert "jira.verify_tls: false" in capsys.readouterr().err
+        config = with_url(config_for(tmp_path, sb), url, verify_tls=False)
+    assert run_once(config) == 0
+    assert sb.requests.count(kind="write") > 0
+
+
+def test_a_certificate_for_another_host_name_says_to_use_the_name_it_names(
+    tls_sandbox: tuple[Sandbox, str],
+    certificate: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CA is trusted, but the certificate is made for 127.0.0.1, not localhost."""
+    sb, url = tls_sandbox
+    without_waiting(monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    config = with_url(config_for(tmp_path, sb), url.replace("127.0.0.1", "localhost"))
+    assert run_once(config) == 1
+    error = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("error:"))
+    assert "localhost" in error and "not valid for 'localhost'" in error
+    assert "the host name the site's certificate names" in error
+
+
+def test_https_against_a_plain_http_port_exits_1_asking_whether_it_serves_https(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    without_waiting(monkeypatch)
+    url = sandbox.url.replace("http://", "https://")
+    assert run_once(with_url(config_for(tmp_path, sandbox), url)) == 1
+    err = capsys.readouterr().err
+    error = next(line for line in err.splitlines() if line.startswith("error:"))
+    assert f"127.0.0.1:{sandbox.server.port}" in error
+    assert "wrong version number" in error and "is the port serving https?" in error
+    assert "jira.retry" not in err
+
+
+# ------------------------------------------------------------- failures that pass
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, read back, closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_refused_connection_is_retried_and_exits_3_saying_refused(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    without_waiting(monkeypatch, max_attempts=2)
+    config = with_url(config_for(tmp_path, sandbox), f"http://127.0.0.1:{closed_port()}")
+    assert main(["-v", "run", "--once", "--config", str(config), "--now", NOW]) == 3
+    err = capsys.readouterr().err
+    retries = [json.loads(line) for line in err.splitlines() if '"jira.retry"' in line]
+    assert [r["reason"] for r in retries] == ["connection refused"]
+    error = next(line for line in err.splitlines() if line.startswith("error:"))
+    assert "(connection refused)" in error and "the next cycle will try again" in error
+
+
+def connection_error(inner: BaseException) -> requests.exceptions.ConnectionError:
+    """What requests raises around urllib3's failure (as its adapter wraps it)."""
+    return requests.exceptions.ConnectionError(MaxRetryError(None, "/rest/api/2/myself", inner))  # type: ignore[arg-type]
+
+
+def unresolved() -> NameResolutionError:
+    """urllib3's failed name lookup, raised from the resolver's error as urllib3 raises it."""
+    lookup = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    try:
+        raise NameResolutionError("jira.example", None, lookup) from lookup  # type: ignore[arg-type]
+    except NameResolutionError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("failure", "cause"),
+    [
+        (
+            connection_error(unresolved()),
+            "host name not resolved: temporary failure in name resolution",
+        ),
+        (
+            connection_error(
+                ProtocolError(
+                    "Connection aborted.", ConnectionResetError(104, "Connection reset by peer")
+                )
+            ),
+            "connection reset by peer",
+        ),
+        (
+            connection_error(
+                ProtocolError(
+                    "Connection aborted.",
+                    http.client.RemoteDisconnected("Remote end closed connection without response"),
+                )
+            ),
+            "the server closed the connection without answering",
+        ),
+        (
+            connection_error(
+                NewConnectionError(
+                    None,  # type: ignore[arg-type]
+                    "Failed to establish a new connection: [Errno 101] Network is unreachable",
+                )
+            ),
+            "network is unreachable",
+        ),
+    ],
+    ids=["dns-temporary", "reset", "closed", "unreachable"],
+)
+def test_a_connection_failure_keeps_a_short_cause_and_stays_transient(
+    failure: requests.exceptions.ConnectionError, cause: str
+) -> None:
+    def send() -> requests.Response:
+        raise failure
+
+    retrier = Retrier(RetryPolicy(max_attempts=2, sleep=lambda _s: None, jitter=0.0))
+    with pytest.raises(Transient) as raised:
+        retrier.run(send, idempotent=True, what="GET /rest/api/2/myself")
+    assert raised.value.kind == "connection"
+    assert raised.value.detail == cause
