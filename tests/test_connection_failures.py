@@ -19,7 +19,9 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -268,3 +270,57 @@ def test_a_connection_failure_keeps_a_short_cause_and_stays_transient(
         retrier.run(send, idempotent=True, what="GET /rest/api/2/myself")
     assert raised.value.kind == "connection"
     assert raised.value.detail == cause
+
+
+# ------------------------------------------------------------- not Jira at all
+
+
+class LoginPage(BaseHTTPRequestHandler):
+    """An SSO proxy in front of Jira: every path answers 200 with its login page."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><html><body><form>Sign in</form></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def login_page() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LoginPage)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("command", ["run"])
+def test_a_login_page_instead_of_jira_exits_1_naming_the_url(
+    login_page: str,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    without_waiting(monkeypatch)
+    config = with_url(config_for(tmp_path, sandbox), login_page)
+    if command == "run":
+        assert run_once(config) == 1
+        shown = capsys.readouterr().err
+    else:
+        assert main(["check", "--online", "--config", str(config)]) == 1
+        shown = capsys.readouterr().out
+    assert "not JSON" in shown and "jira.url" in shown
+    assert "jira.retry" not in shown

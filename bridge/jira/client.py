@@ -427,10 +427,21 @@ class JiraClient:
             # one issue nested past Python's parser is marked, not the whole page lost
             return jsondepth.loads(response.text)
         except ValueError:
+            # a sign-in page of SSO or of a proxy in front of Jira, or not Jira at all: the
+            # same page comes back next time, so it is for a person to fix (exit 1)
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+            moved = urlsplit(response.url or "") if response.history else None
             raise JiraError(
-                f"{what}: Jira answered HTTP {response.status_code} with a body that is not JSON "
-                f"(is jira.url pointing at Jira's base URL?)",
+                self._scrub(
+                    f"{what}: Jira answered HTTP {response.status_code} with a body that is not "
+                    f"JSON{f' ({kind})' if kind else ''}"
+                    + (f" after a redirect to {moved.scheme}://{moved.hostname}" if moved else "")
+                    + ": is jira.url pointing at Jira's base URL, and not at a sign-in page "
+                    "(SSO, a proxy) in front of it? The bridge's account must reach the REST "
+                    "API with its token alone"
+                ),
                 status=response.status_code,
+                config=True,
             ) from None
 
     def _get(
