@@ -183,6 +183,19 @@ def test_https_against_a_plain_http_port_exits_1_asking_whether_it_serves_https(
     assert "jira.retry" not in err
 
 
+def test_check_online_exits_1_for_an_untrusted_certificate(
+    tls_sandbox: tuple[Sandbox, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sb, url = tls_sandbox
+    without_waiting(monkeypatch)
+    config = with_url(config_for(tmp_path, sb), url)
+    assert main(["check", "--online", "--config", str(config)]) == 1
+    assert "self-signed certificate" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------- failures that pass
 
 
@@ -305,7 +318,7 @@ def login_page() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.mark.parametrize("command", ["run"])
+@pytest.mark.parametrize("command", ["run", "check"])
 def test_a_login_page_instead_of_jira_exits_1_naming_the_url(
     login_page: str,
     sandbox: Sandbox,

@@ -203,3 +203,30 @@ def test_the_daemon_stops_with_exit_1_when_jira_refuses_it_for_good(
     err = capsys.readouterr().err
     assert "error:" in err and "401" in err and seeds.BRIDGE_TOKEN not in err
     assert sandbox.requests.count(kind="write") == 0
+
+
+@pytest.mark.parametrize("problem", ["401", "403", "404"])
+def test_check_online_exits_1_when_jira_refuses_the_bridge_for_good(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    problem: str,
+) -> None:
+    """A wrong token, a missing permission or a wrong path in jira.url is for a person to
+    fix, as `run --once` and `plan` say with exit 1: `check --online` says the same."""
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    if problem == "401":
+        monkeypatch.setenv("JIRA_API_TOKEN", "not-the-token")
+        config = config_for(tmp_path, sandbox)
+    elif problem == "403":
+        monkeypatch.setenv("JIRA_API_TOKEN", seeds.CUSTOMER_TOKEN)
+        config = config_for(tmp_path, sandbox, email="noc@globex.example")
+    else:
+        config = config_for(tmp_path, sandbox)
+        text = config.read_text(encoding="utf-8").replace(sandbox.url, f"{sandbox.url}/jira")
+        config.write_text(text, encoding="utf-8")
+    assert main(["check", "--online", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert f"HTTP {problem}" in out and "not-the-token" not in out
+    assert run_once(config) == 1  # the same answer as a cycle's

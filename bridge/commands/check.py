@@ -221,8 +221,12 @@ def _online(settings: Settings, ruleset: RuleSet, out: TextIO) -> int:
         result = online_check(client, settings, ruleset)
         result.notes.extend(unmapped_priorities(client.priorities(), ruleset))
     except JiraError as exc:
+        # the exit code `run` and `plan` give for the same answer: 1 when a person must fix
+        # something (token, permission, jira.url, TLS), 3 when Jira is down or busy
+        from bridge.commands._runtime import jira_exit
+
         print(f"error: cannot use Jira at {settings.jira.url}: {exc}", file=out)
-        return 3
+        return jira_exit(exc)
     finally:
         client.close()
     for fact in result.facts:
