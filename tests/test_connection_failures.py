@@ -196,6 +196,19 @@ def test_check_online_exits_1_for_an_untrusted_certificate(
     assert "self-signed certificate" in capsys.readouterr().out
 
 
+def test_setup_site_exits_1_for_an_untrusted_certificate(
+    tls_sandbox: tuple[Sandbox, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sb, url = tls_sandbox
+    without_waiting(monkeypatch)
+    config = with_url(config_for(tmp_path, sb), url)
+    assert main(["setup-site", "--config", str(config)]) == 1
+    assert "self-signed certificate" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------- failures that pass
 
 

@@ -16,9 +16,9 @@ import sys
 
 from bridge.commands._runtime import (
     EXIT_CONFIG,
-    EXIT_JIRA,
     EXIT_OK,
     CommandError,
+    jira_exit,
     load_config,
     setup_logging,
 )
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_CONFIG
         print(f"error: cannot use Jira at {settings.jira.url}: {exc}", file=sys.stderr)
-        return EXIT_JIRA
+        return jira_exit(exc)  # 1 for a TLS failure or a page that is not Jira's, else 3
     finally:
         client.close()
     if args.dry_run:
