@@ -29,10 +29,16 @@ import requests
 from conftest import SANDBOX_NOW, Sandbox
 from e2e_helpers import without_waiting
 from test_exit_codes import config_for
-from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
+from urllib3.exceptions import (
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    SSLError,
+)
 
 from bridge.cli import main
-from bridge.jira.retry import Retrier, RetryPolicy, Transient
+from bridge.jira.retry import Retrier, RetryPolicy, TlsFailure, Transient
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 
@@ -296,6 +302,38 @@ def test_a_connection_failure_keeps_a_short_cause_and_stays_transient(
         retrier.run(send, idempotent=True, what="GET /rest/api/2/myself")
     assert raised.value.kind == "connection"
     assert raised.value.detail == cause
+
+
+def tls_error(reason: str) -> requests.exceptions.SSLError:
+    """requests' SSLError around OpenSSL's ``reason``, as urllib3 wraps it."""
+    error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower().replace('_', ' ')} (_ssl.c:1006)")
+    error.reason = reason
+    return requests.exceptions.SSLError(MaxRetryError(None, "/", SSLError(error)))  # type: ignore[arg-type]
+
+
+def test_a_handshake_the_site_refuses_is_not_retried_but_a_cut_one_is() -> None:
+    """A refused handshake (no cipher or TLS version both ends accept) fails the same way
+    every time; a TLS connection cut short (an EOF) may be a passing network fault."""
+    sent: list[int] = []
+
+    def refused() -> requests.Response:
+        sent.append(1)
+        raise tls_error("SSLV3_ALERT_HANDSHAKE_FAILURE")
+
+    def cut() -> requests.Response:
+        raise tls_error("UNEXPECTED_EOF_WHILE_READING")
+
+    retrier = Retrier(RetryPolicy(max_attempts=3, sleep=lambda _s: None, jitter=0.0))
+    with pytest.raises(TlsFailure) as failure:
+        retrier.run(refused, idempotent=True, what="GET /rest/api/2/myself")
+    assert (failure.value.kind, failure.value.detail) == (
+        "handshake",
+        "sslv3 alert handshake failure",
+    )
+    assert len(sent) == 1
+    with pytest.raises(Transient) as passing:
+        retrier.run(cut, idempotent=True, what="GET /rest/api/2/myself")
+    assert passing.value.detail == "TLS connection failed: unexpected eof while reading"
 
 
 # ------------------------------------------------------------- not Jira at all
