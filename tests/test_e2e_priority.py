@@ -499,3 +499,50 @@ def test_a_priority_the_scheme_lacks_holds_up_no_sla_field_and_is_not_told_until
     sb.set_now(t(24, 10, 20))
     assert bridge.cycle().writes == 0
     assert _public_bridge_comments(sb, key) == said
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+@pytest.mark.parametrize(
+    ("env", "request_type", "priority", "now_env"),
+    [
+        # P3 on Staging is P4 as non-production; on Production a request for information
+        # is P4 all the same
+        ("Staging", "Request for information", "Major", "Production"),
+        # P2 installation on Production is P4; on Staging the non-production rule holds it
+        ("Production", "Installation", "Critical", "Staging"),
+    ],
+    ids=["production-named-later", "staging-named-later"],
+)
+def test_a_change_held_by_another_rule_since_is_not_told_again(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    flavour: str,
+    env: str,
+    request_type: str,
+    priority: str,
+    now_env: str,
+) -> None:
+    """The bridge made the case P4 and said why once.  The customer then changes the
+    environment: another rule now keeps the case at P4, but nothing changes, so the
+    customer is told nothing (the change was told, under the rule that made it)."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(
+        sb,
+        org="Initech Systems",
+        created=t(24, 9),
+        env=env,
+        request_type=request_type,
+        priority=priority,
+    )
+    bridge = bridges(sb)
+    bridge.cycle()
+    told = _public_bridge_comments(sb, key)
+    assert end_state(sb, key).priority == "Minor"
+    assert sum("P4" in body for body in told) == 1, told
+    sb.set_now(t(24, 10, 10))
+    set_fields_as(sb, key, CONTACT["Initech Systems"], {"Environment type": now_env})
+    sb.set_now(t(24, 10, 20))
+    bridge.cycle()
+    assert end_state(sb, key).priority == "Minor"
+    assert _public_bridge_comments(sb, key) == told
+

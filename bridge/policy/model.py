@@ -602,7 +602,8 @@ class DesiredComment:
         """For the comment of a priority change: the change's number (the bridge's n-th on
         the case).  Its action id names the rule, which a lead may have renamed since: the
         planner counts it told when the case holds a comment of that number under a name
-        the rules in force no longer use (`priority.told_change`)."""
+        the rules in force no longer use (`priority.told_change`), or under any name once
+        the change is in Jira (another rule may hold the priority there now)."""
         return self._change
 
     @property

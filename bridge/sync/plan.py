@@ -178,7 +178,9 @@ def plan_issue(
     ``issue_id``: the issue's id, kept in the plan's :class:`Place`.
     ``priority_names``: the name parts of the rules in force's priority comments
     (`Pipeline.change_names`); a change told under another name (a rule renamed since) is
-    not told again.  None: no such check.
+    not told again.  None: no such check.  A change already in Jira (the plan sets no
+    priority) is told once a comment of its number is done under any name: the rule that
+    holds the priority there now may not be the one that moved it.
     """
     key = actual.key
     notes: list[str] = []
@@ -237,15 +239,9 @@ def plan_issue(
         repair_reasons.append("the stored ledger was unreadable or of an older shape")
     seen: set[str] = set()
     comments: list[AddComment] = []
-    #: the bridge's priority changes whose comment is done under a rule name the rules in
-    #: force no longer use (renamed since): told already, not to be told again
-    told = {
-        number
-        for name, number in filter(
-            None, map(told_change, (*ledger.done, *ledger.skipped, *on_issue))
-        )
-        if priority_names is not None and name not in priority_names
-    }
+    told = _told_changes(
+        (*ledger.done, *ledger.skipped, *on_issue), priority_names, "priority" in fields
+    )
     for comment in desired.comments:
         if comment.action_id in seen:
             continue
@@ -287,6 +283,26 @@ def told_may_be_compacted(plan: IssuePlan) -> bool:
         isinstance(action, AddComment) and any(map(told_change, action.action_ids))
         for action in plan.actions
     )
+
+
+def _told_changes(
+    done: Iterable[str], priority_names: Collection[str] | None, changing: bool
+) -> set[int]:
+    """The numbers of the bridge's priority changes whose comment is done (``done``: the
+    action ids the ledger and the issue's comments hold) in a way that tells the change
+    the plan's comment would tell again.
+
+    ``changing``: the plan makes the change now.  Its comment is then told only under a
+    name the rules in force no longer use (a rule renamed since): under a name still in
+    use it told another change, one whose edit an older bridge lost.  A change already in
+    Jira is told under any name: the rule holding the priority now (the customer named
+    a production system, say, and another rule keeps the level) may not be the rule that
+    moved it, and one comment per change is the rule."""
+    return {
+        number
+        for name, number in filter(None, map(told_change, done))
+        if not changing or (priority_names is not None and name not in priority_names)
+    }
 
 
 def merged(comments: Iterable[AddComment]) -> list[AddComment]:
