@@ -546,3 +546,26 @@ def test_a_change_held_by_another_rule_since_is_not_told_again(
     assert end_state(sb, key).priority == "Minor"
     assert _public_bridge_comments(sb, key) == told
 
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_an_engineers_trivial_is_put_back_as_trivial(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """An engineer's "Trivial" (P4, not the level's own name "Minor") changed by the
+    customer is put back as the engineer named it, and the comment names it so."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    key = new_case(sb, priority="Major", created=t(24, 9))
+    sb.advance("5m")
+    set_priority(sb, key, "Trivial", by=JANE)
+    bridge = bridges(sb)
+    bridge.cycle()
+    sb.advance("10m")
+    set_fields_as(sb, key, ACME, {"Priority": "Blocker"})
+    bridge.cycle()
+    assert end_state(sb, key).priority == "Trivial"
+    assert _public_bridge_comments(sb, key) == [
+        f"{key}: our engineer set the priority to P4 (Trivial); it stays so until an "
+        "engineer changes it. Please reply here if the impact has changed."
+    ]
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0

@@ -157,6 +157,7 @@ def decide(
         change=write.change,
         mentions=cycle.context.mentions,
         why=entitlement.refused,
+        jira_name=write.jira_name,
     )
     ladder = None
     if clock is not None and clock.running:

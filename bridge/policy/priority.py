@@ -535,7 +535,9 @@ def decide_write(
     if current != level:
         before = current or snapshot.priority or "none"
         change = _change(snapshot.key, outcome, pipeline, before, made + 1, False)
-        return PriorityWrite(level, pipeline.policy.jira_names[level], change)
+        # an engineer's choice is put back as the engineer named it ("Trivial" stays)
+        chosen = outcome.requested.jira_name if outcome.engineer_override else None
+        return PriorityWrite(level, chosen or pipeline.policy.jira_names[level], change)
     last = history[-1] if history else None
     if last is None or last.by is not Actor.BRIDGE or pipeline.level_of(last.to_name) != level:
         return PriorityWrite(level, snapshot.priority, None)

@@ -61,6 +61,7 @@ class TemplateValues:
         change: BridgeChange | None = None,
         mentions: Mapping[str, str] | None = None,
         why: str = "",
+        jira_name: str | None = None,
     ) -> None:
         self.snapshot, self.policy, self.level, self.due = snapshot, policy, level, due
         self.facts, self.quota, self.missing = facts, quota, missing
@@ -68,6 +69,9 @@ class TemplateValues:
         self.change = change  # the priority change the bridge makes now, if any
         self.mentions = mentions or {}  # person (folded) -> Jira's mention markup
         self.why = why  # why a usage limit refuses the request
+        #: the Jira priority the case carries or is given for ``level`` (an engineer's
+        #: "Trivial" stays "Trivial"); None: the level's own name
+        self.jira_name = jira_name
 
     def _plain(self, name: str) -> str:
         """A placeholder's value as plain text; the escalation owner's mention, which the
@@ -86,7 +90,8 @@ class TemplateValues:
             return self.level or ""
         if name == "priority_name":
             names = self.policy.rules.priorities.jira_names
-            return (names.get(self.level, "") if self.level else "") or (snapshot.priority or "")
+            named = self.jira_name or (names.get(self.level, "") if self.level else "")
+            return named or (snapshot.priority or "")
         if name == "due":
             due = self.due
             return facts.calendar.format(due) if facts is not None and due is not None else ""

@@ -182,12 +182,18 @@ class Site:
             problems.extend(f"config {settings.path}: {p}" for p in exc.problems)
 
         priority_ids: dict[str, str] = {}
+        site_priorities = port.priorities()
         try:
             priority_ids = resolve_priorities(
-                ruleset.priorities.jira_names.values(), port.priorities()
+                ruleset.priorities.jira_names.values(), site_priorities
             )
         except FieldResolutionError as exc:
             problems.extend(f"rules priorities.yaml: {p}" for p in exc.problems)
+        # the site's other priorities too: an engineer's own choice ("Trivial") is put back
+        # under its own name
+        for known in site_priorities:
+            if known.get("name") and known.get("id"):
+                priority_ids.setdefault(str(known["name"]), str(known["id"]))
 
         categories: dict[str, str] = {}
         for status in port.statuses():
