@@ -171,3 +171,27 @@ def test_a_merged_public_comment_is_not_posted_again_when_only_its_second_part_i
     public = [c.body for c in view(sb, key).bridge_comments if c.public]
     assert public[:1] == said and len(public) == 2 and "back to P1" in public[1], public
     assert bridge.engine.state.pending_intents() == []
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_comment_a_stop_kept_from_being_sent_goes_out_at_once_next_time(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """A stop (SIGTERM) arrives while the bridge waits out Jira's 429 on a comment: the
+    comment was never taken (a write is retried only when Jira turned it away), so the
+    next run posts it at once, once, instead of holding the case for the settling time
+    of an answer lost."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    key = new_case(sb, created=SANDBOX_NOW - timedelta(minutes=30), impact=None)
+    first = bridges(sb)
+    first.runtime.client.interrupt_waits(lambda seconds: True)  # a stop is pending
+    sb.server.faults.set("429:1@1s,only:write")
+    assert not first.cycle().report.complete
+    sb.server.faults.set(None)
+    assert view(sb, key).bridge_comments == []
+    assert not first.engine.state.pending_intents(key)
+
+    sb.advance("1m")
+    bridges(sb, state=first.engine.state.path).cycle()
+    asked = [c.body for c in view(sb, key).bridge_comments if c.public]
+    assert len(asked) == 1 and "we still need: Impact" in asked[0], asked

@@ -49,7 +49,7 @@ Each action stands alone: a failure is reported for that action and the rest go 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -58,6 +58,7 @@ import structlog
 
 from bridge.jira.fields import find_transition
 from bridge.jira.port import JiraError, JiraPort
+from bridge.jira.retry import WaitInterrupted
 from bridge.policy.priority import told_change
 from bridge.sync.ledger import PROPERTY, Ledger, comment_action_ids, comment_marker
 from bridge.sync.plan import (
@@ -527,6 +528,9 @@ class _Issue:
                     internal=action.internal,
                     properties=comment_marker(action.action_id, action.also),
                 )
+            except WaitInterrupted:
+                self._never_sent(action.action_ids)
+                raise
             except JiraError as exc:
                 if exc.ambiguous:
                     self._lost_answer(action, exc)
@@ -625,6 +629,9 @@ class _Issue:
                 try:
                     self.port.do_transition(self.key, str(found.get("id")))
                     break
+                except WaitInterrupted:
+                    self._never_sent((aid,))
+                    raise
                 except JiraError as exc:
                     if exc.ambiguous:
                         self._lost_answer(action, exc)
@@ -664,6 +671,14 @@ class _Issue:
             at=self.now,
             sent_at=self.wall(),
         )
+
+    def _never_sent(self, action_ids: Iterable[str]) -> None:
+        """A stop cut short the wait before sending (Jira's pace, or a retry of a write
+        Jira turned away: a write is retried only then): nothing was taken, so the
+        intents go and the next run sends at once, instead of waiting out the settling
+        time of an answer lost."""
+        for aid in action_ids:
+            self.journal.journal_forget(self.key, aid)
 
     def withdraw(self, action: Transition) -> None:
         """Jira refused ``action`` before doing anything: its intent is withdrawn."""
