@@ -61,6 +61,41 @@ def _public_bridge_comments(sb, key):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_an_environment_picked_from_the_dropdown_is_never_missing_information(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    flavour: str,
+) -> None:
+    """The option "Test" of Environment type: a customer who picks it has said
+    which environment, so the case is P4 (not production) but asks for nothing, and
+    gets no needs-info label it could never clear.  With the shipped rules, and with a
+    lead's rules whose placeholders list an option ("staging"): an option of a select
+    list is an answer; the same word typed into a text field is still a placeholder."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    test_env = new_case(sb, env="Test", priority="Critical", created=t(24, 9))
+    bridges(sb).cycle()
+    issue = end_state(sb, test_env)
+    assert issue.priority == "Minor"
+    assert "needs-info" not in issue.labels
+    assert not any("still need" in body for body in _public_bridge_comments(sb, test_env))
+
+    rules = tmp_path / "lead"
+    shutil.copytree(RULES, rules)
+    text = (rules / "sla.yaml").read_text(encoding="utf-8")
+    listed = text.replace("  placeholders: [n/a,", "  placeholders: [staging, n/a,")
+    assert listed != text
+    (rules / "sla.yaml").write_text(listed, encoding="utf-8")
+    lead = sandbox_factory(seed="empty", flavour=flavour)
+    staging = new_case(lead, env="Staging", priority="Critical", created=t(24, 9))
+    typed = new_case(lead, env="Production", impact="Staging.", created=t(24, 9))
+    bridges(lead, rules_path=rules).cycle()
+    assert "needs-info" not in end_state(lead, staging).labels
+    assert "needs-info" in end_state(lead, typed).labels
+    assert _public_bridge_comments(lead, typed) == [f"To work on {typed} we still need: Impact."]
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
     sandbox_factory: SandboxFactory,
     bridges: BridgeFactory,

@@ -84,3 +84,14 @@ def test_shipped_rules_flag_what_the_terms_say(shipped):
         "sla-at-risk",
         "sla-breached",
     } <= desired.labels_present
+
+
+def test_shipped_placeholders_leave_a_test_environment_answered(shipped):
+    """An environment "Test" is real (an option of Environment type): the shipped
+    placeholders do not list it, so even where the bridge does not know the field is a
+    select list the case is P4 but asks for nothing."""
+    case = snapshot(priority="Critical", extra_fields={"environment": "Test"})
+    desired = evaluate(case, shipped, context(MONTH), at("2026-11-30T11:30:00+10:00"))
+    assert desired.priority == "P4"
+    assert desired.missing_information == ()
+    assert "needs-info" not in desired.labels_present

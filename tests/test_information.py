@@ -78,3 +78,21 @@ def test_explain_is_told_how_an_item_was_answered_when_not_by_its_first_field_as
     case = snapshot(fields={**GOOD, "impact": "None."})
     assert CHECK.decide(case, FIELD_NAMES).answered == ("Impact: 'None.' is an accepted answer",)
     assert CHECK.decide(snapshot(fields=GOOD), FIELD_NAMES).answered == ()
+
+
+def test_a_select_lists_chosen_option_is_an_answer_even_when_placeholders_list_it() -> None:
+    """A "Test" picked from the Environment dropdown is an environment: a select list's
+    options are the site's, not something the customer typed to get past the form.
+    A text field with the same answer is still a placeholder."""
+    check = InformationCheck.of(
+        RequiredInformation((), None, None, (RequiredItem(("environment",)),), ("test", "x"))
+    )
+    case = snapshot(fields={"environment": "Test"})
+    assert check.decide(case, FIELD_NAMES).missing == ("environment",)
+    assert check.decide(case, FIELD_NAMES, frozenset({"environment"})).missing == ()
+    # the field's own name is an option like any other once the field is a select list
+    named = snapshot(fields={"environment": "Environment type"})
+    assert check.decide(named, FIELD_NAMES, frozenset({"environment"})).missing == ()
+    # an empty select list is still missing
+    empty = snapshot(fields={"environment": None})
+    assert check.decide(empty, FIELD_NAMES, frozenset({"environment"})).missing == ("environment",)

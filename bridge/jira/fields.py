@@ -195,6 +195,13 @@ class FieldMap:
     def ids(self) -> list[str]:
         return [f.id for f in self.by_logical.values()]
 
+    def select_fields(self) -> frozenset[str]:
+        """The logical fields that are select lists (single, multiple or cascading): their
+        values are options the site offers, never a placeholder the customer typed."""
+        return frozenset(
+            logical for logical, f in self.by_logical.items() if f.kind in ("option", "options")
+        )
+
     def get(self, logical: str) -> SiteField | None:
         return self.by_logical.get(logical)
 

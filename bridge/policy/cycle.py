@@ -61,9 +61,11 @@ class Cycle:
             )
 
     def information(self, policy: Policy) -> NamedCheck:
-        """The policy's required-information check with this cycle's field names."""
+        """The policy's required-information check with this cycle's field names and
+        select lists."""
         if self.named_check is None:
-            self.named_check = policy.information.named(self.context.field_names)
+            context = self.context
+            self.named_check = policy.information.named(context.field_names, context.select_fields)
         return self.named_check
 
     def org_index(self, organization: str | None, facts: CustomerFacts, policy: Policy) -> OrgIndex:

@@ -7,7 +7,10 @@ answered by any one of its fields (a Skype name is as good as a phone number); a
 answer counts when it is not blank, is not a placeholder (``n/a``, ``?``,
 ``asdf``, the field's own name such as "Version"...), is at least ``min_length``
 characters and matches ``pattern``.  An answer listed under ``accept`` always
-counts ("Impact (if any)": ``none`` is an answer).
+counts ("Impact (if any)": ``none`` is an answer).  The chosen option of a select
+list (the site says which fields are, ``EvalContext.select_fields``) is never a
+placeholder: the customer picked it from the options the site offers, so "Test" in
+Environment type is an environment, whatever ``placeholders`` lists.
 
 Compiled once per rule set (:class:`InformationCheck`); deciding reads only the
 case's fields and the site's field names, so the decisions are kept by the values
@@ -72,8 +75,8 @@ class InformationCheck:
     placeholders: frozenset[str]  # bare forms
     required: tuple[str, ...]  # the items' names
     reads: tuple[str, ...]  # every field an item names (logical names, in order)
-    #: the check with each site's names, by those names (``named``)
-    named_checks: Memo[tuple[str, ...], NamedCheck] = field(
+    #: the check with each site's names and select lists, by those (``named``)
+    named_checks: Memo[tuple[tuple[str, ...], frozenset[str]], NamedCheck] = field(
         default_factory=Memo, compare=False, repr=False
     )
 
@@ -92,19 +95,30 @@ class InformationCheck:
         reads = tuple(dict.fromkeys(name for item in items for name in item.item.fields))
         return cls(items, placeholders, tuple(item.name for item in items), reads)
 
-    def named(self, field_names: Mapping[str, str]) -> NamedCheck:
-        """The check with the site's field names (``field_names``: logical -> the site's)."""
+    def named(
+        self, field_names: Mapping[str, str], selects: frozenset[str] = frozenset()
+    ) -> NamedCheck:
+        """The check with the site's field names (``field_names``: logical -> the site's)
+        and its select lists (``selects``: logical names; their options are answers)."""
         shown = tuple(field_names.get(name, name) for name in self.reads)
-        found = self.named_checks.get(shown)
+        selects = selects & frozenset(self.reads)
+        found = self.named_checks.get((shown, selects))
         if found is None:
             names = dict(zip(self.reads, shown, strict=True))
             showing = {n: Shown(s, bare(s)) for n, s in names.items()}
-            found = self.named_checks.keep(shown, NamedCheck(self, names, showing))
+            check = NamedCheck(self, names, showing, selects)
+            found = self.named_checks.keep((shown, selects), check)
         return found
 
-    def decide(self, snapshot: IssueSnapshot, field_names: Mapping[str, str]) -> Information:
-        """The items the case lacks (``field_names``: logical name -> the site's name)."""
-        return self.named(field_names).decide(snapshot)
+    def decide(
+        self,
+        snapshot: IssueSnapshot,
+        field_names: Mapping[str, str],
+        selects: frozenset[str] = frozenset(),
+    ) -> Information:
+        """The items the case lacks (``field_names``: logical name -> the site's name;
+        ``selects``: the logical names of the site's select lists)."""
+        return self.named(field_names, selects).decide(snapshot)
 
 
 class Shown(NamedTuple):
@@ -122,6 +136,8 @@ class NamedCheck:
     check: InformationCheck
     field_names: Mapping[str, str]  # the items' logical field names -> the site's
     shown: Mapping[str, Shown]  # every item's logical field names -> as shown
+    #: the items' fields that are select lists on the site: a chosen option is an answer
+    selects: frozenset[str] = frozenset()
     #: the decisions by the values of the fields the items name (``check.reads``)
     decided: Memo[tuple[str | None, ...], Information] = field(
         default_factory=partial(Memo, PER_CASE), compare=False, repr=False
@@ -169,13 +185,17 @@ class NamedCheck:
         folded = text.strip(_NOISE).casefold()  # bare(text): ``text`` is stripped already
         if folded in item.accept:
             return "accepted"
-        if not folded or folded in self.check.placeholders or folded == self.shown[name].bare:
+        if not folded or (name not in self.selects and self._placeholder(folded, name)):
             return "placeholder"
         if len(text) < item.item.min_length:
             return "short"
         if item.pattern is not None and item.pattern.search(text) is None:
             return "pattern"
         return ""
+
+    def _placeholder(self, folded: str, name: str) -> bool:
+        """A typed answer (folded) that says nothing: listed, or the field's own name."""
+        return folded in self.check.placeholders or folded == self.shown[name].bare
 
     def _note(self, item: Item, position: int, text: str) -> str:
         shown = self.shown[item.item.fields[position]].name

@@ -276,10 +276,12 @@ class EscalationStep:
 
 #: Answers that say nothing: a required item answered so counts as missing (compared
 #: case-insensitively, ignoring surrounding spaces and punctuation).  The shipped
-#: sla.yaml lists them under ``required_information: placeholders`` for editing.
+#: sla.yaml lists them under ``required_information: placeholders`` for editing.  No
+#: real answer belongs here ("test" does not: Test is an environment); a select list's
+#: chosen option is an answer whatever they say (``EvalContext.select_fields``).
 DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
     "n/a", "na", "n.a.", "none", "nil", "null", "no", "-", "?", ".", "x", "xx", "xxx",
-    "asdf", "qwerty", "test", "tbd", "tba", "todo", "unknown", "not sure", "dunno",
+    "asdf", "qwerty", "tbd", "tba", "todo", "unknown", "not sure", "dunno",
     "idk", "same", "see above", "see description", "whatever", "version", "latest",
     "product", "impact", "phone", "description",
 )  # fmt: skip
@@ -535,6 +537,9 @@ class EvalContext:
     #: logical field name -> the field's name on the Jira site (config `fields:`), so
     #: `{missing}` names what the customer sees; a logical name without an entry is used as is
     field_names: Mapping[str, str] = field(default_factory=dict)
+    #: the logical fields that are select lists on the site: a chosen option answers a
+    #: required item even when ``placeholders`` lists it ("Test" is an environment)
+    select_fields: frozenset[str] = frozenset()
     #: a person as the rules name them (case-folded e-mail or account id) -> Jira's
     #: mention markup for them, so a comment naming the escalation owner notifies them
     mentions: Mapping[str, str] = field(default_factory=dict)

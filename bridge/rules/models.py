@@ -728,7 +728,11 @@ class RequiredInformation(Shape):
         "list",
         "answers that say nothing and count as missing (`n/a`, `?`, `asdf`, `Version`…; "
         "compared without case, spaces and punctuation around them; an answer repeating "
-        "the field's own name is one too). Default: the list shipped in `rules/sla.yaml`",
+        "the field's own name is one too). Typed answers only: the value of a field that is a "
+        "select list on the site (single, multiple or cascading select, as Jira describes "
+        "the field) is an option the customer picked and always an answer, even one listed "
+        "here. Default: the list shipped in `rules/sla.yaml` (without `test`: Test is an "
+        "environment)",
         default=None,
     )
     label: Label | None = doc("label", "on the case while something is missing", default=None)

@@ -1062,6 +1062,7 @@ class Engine:
             org_cases=org_cases,
             bridge_account=self.site.bridge_account_id,
             field_names=self.site.field_names,
+            select_fields=self.site.fieldmap.select_fields(),
             explain=self.explain,
             mentions=self.site.mentions(),
             retired_labels=self.retired_labels(),
