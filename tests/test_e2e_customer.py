@@ -12,7 +12,10 @@ import pytest
 from conftest import SANDBOX_NOW, SandboxFactory
 from e2e_helpers import (
     BRIDGE,
+    SAM,
     BridgeFactory,
+    clock_at,
+    comment,
     end_state,
     explain,
     new_case,
@@ -284,6 +287,53 @@ def test_clause_standard_and_premium_contact_us_via_the_portal(
     assert "raised by email: Standard customers contact us via the support portal" in text
     text = explain(keys["Acme Networks", "portal"], config, sb.now, capsys)
     assert "not raised by api or email (JQL request-channel-type): no reminder" in text
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_answered_case_raised_by_email_is_not_thanked_for_its_request(
+    flavour: str,
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """At go-live the bridge meets a two-week-old case raised by e-mail that an engineer
+    answered long ago: it gets the label (it was raised outside the portal) but not the
+    public "thank you, we have your request" reminder.  A new e-mail case gets the
+    reminder once, and keeps its label after an engineer answers it; an answer does not
+    bring a reminder back."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    old_day = SANDBOX_NOW - timedelta(days=14)
+    old = new_case(sb, org="Initech Systems", created=old_day)
+    fresh = new_case(sb, created=SANDBOX_NOW - timedelta(hours=1))
+    for key in (old, fresh):
+        sb.store.issue(key).channel = "email"
+    with clock_at(sb, old_day + timedelta(hours=1)):
+        comment(sb, old, "Hi, we're looking at this now.", by=SAM)
+    bridge = bridges(sb)
+    bridge.cycle()
+
+    reminder = "please raise your next case through our"
+    issue = end_state(sb, old)
+    assert "raised-outside-portal" in issue.labels
+    assert issue.bridge_comments_containing(reminder) == []
+    issue = end_state(sb, fresh)
+    assert "raised-outside-portal" in issue.labels
+    assert len(issue.bridge_comments_containing(reminder)) == 1
+
+    sb.advance("10m")
+    comment(sb, fresh, "We are on it.", by=SAM)
+    sb.advance("10m")
+    bridge.cycle()
+    issue = end_state(sb, fresh)
+    assert "raised-outside-portal" in issue.labels
+    assert len(issue.bridge_comments_containing(reminder)) == 1
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+
+    config = write_config(sb, tmp_path)
+    text = explain(old, config, sb.now, capsys)
+    assert "raised by email, but already answered: no reminder" in text
 
 
 def _at(day: str) -> datetime:

@@ -177,7 +177,12 @@ def decide(
         next_wakeup=next_wakeup(clock, ladder, rules.response.at_risk_at, facts, cycle.now),
         priority_write=write,
         customer=customer,
-        channel=decide_channel(snapshot, rules.channel_reminder, facts.customer.tier),
+        channel=decide_channel(
+            snapshot,
+            rules.channel_reminder,
+            facts.customer.tier,
+            clock is not None and clock.first_response is not None,
+        ),
     )
 
 

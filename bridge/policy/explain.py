@@ -197,11 +197,16 @@ def _channel_text(policy: Policy, d: Decisions) -> str:
     reminder = policy.rules.channel_reminder
     assert reminder is not None  # the decision applies only with a reminder
     tier = d.facts.tier.name
+    label = f"; label {reminder.label}" if reminder.label else ""
     if d.channel.remind:
-        label = f"; label {reminder.label}" if reminder.label else ""
         return (
             f"raised by {d.channel.channel}: {tier} customers contact us via the support "
             f"portal, so the case gets the reminder{label}"
+        )
+    if d.channel.answered:
+        return (
+            f"raised by {d.channel.channel}, but already answered: no reminder (it thanks "
+            f"the customer for a request just received){label}"
         )
     shown = " or ".join(sorted(reminder.channels))
     return f"not raised by {shown} (JQL request-channel-type): no reminder"

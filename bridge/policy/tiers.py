@@ -214,24 +214,33 @@ def _limited(
 
 
 class ChannelDecision(NamedTuple):
-    """Whether the case gets the reminder to use the support portal."""
+    """Whether the case gets the reminder to use the support portal.
+
+    The label marks a case of a portal tier raised by a channel the rules name, for as
+    long as it is open (how a case was raised does not change); the comment, a thank-you
+    for a request just received, goes only to such a case nobody has answered yet: an
+    old case an engineer already took up (the bridge's first cycle on a site) is not
+    thanked for "your request" weeks later."""
 
     applies: bool  # the customer's tier is one the reminder is for
     channel: str | None  # the channel the rules remind about that the case came by
-    remind: bool
+    remind: bool  # the reminder's comment is for the case (raised so, not answered yet)
+    answered: bool = False  # raised so, and already answered: the label, no comment
 
 
 NO_REMINDER = ChannelDecision(False, None, False)
 
 
 def decide_channel(
-    snapshot: IssueSnapshot, reminder: ChannelReminder | None, tier_key: str
+    snapshot: IssueSnapshot, reminder: ChannelReminder | None, tier_key: str, answered: bool
 ) -> ChannelDecision:
-    """A case of a portal tier raised by e-mail or API (as the rules name them) is reminded."""
+    """A case of a portal tier raised by e-mail or API (as the rules name them) is
+    labelled; it is reminded unless it has a first response (``answered``)."""
     if reminder is None or tier_key not in reminder.tiers:
         return NO_REMINDER
     channel = snapshot.channel if snapshot.channel in reminder.channels else None
-    return ChannelDecision(True, channel, channel is not None)
+    raised = channel is not None
+    return ChannelDecision(True, channel, raised and not answered, raised and answered)
 
 
 # ------------------------------------------------------------------------- quota

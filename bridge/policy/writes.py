@@ -224,13 +224,15 @@ def _channel(
     present: frozenset[str],
     absent: frozenset[str],
 ) -> tuple[frozenset[str], frozenset[str]]:
-    """The reminder to use the support portal: its comment (added to ``comments``) and
-    its label, owned by the bridge (taken off a case the reminder is not for)."""
+    """The reminder to use the support portal: its label, owned by the bridge, on a case
+    raised by a channel it names (taken off any other), and its comment (added to
+    ``comments``) on such a case not answered yet (`ChannelDecision`)."""
     label, comment = flags.channel
-    if not decisions.channel.remind:
-        return present, absent | (label - present)
-    if comment is not None:
+    channel = decisions.channel
+    if channel.remind and comment is not None:
         comments.append(decisions.values.comment(f"{key}/channel-reminder", comment))
+    if not (channel.remind or channel.answered):
+        return present, absent | (label - present)
     return present | label, absent - label
 
 

@@ -275,9 +275,18 @@ class ChannelReminder(Shape):
         "`email`, `api`, `jira`, `anonymousportal`), whose cases get the reminder",
     )
     label: Label | None = doc(
-        "label", "on such a case (the bridge owns it: removed from any other)", default=None
+        "label",
+        "on such a case while open, answered or not: it marks how the case was raised (the "
+        "bridge owns it: removed from any other)",
+        default=None,
     )
-    comment: Comment | None = doc("comment", "posted once on such a case", default=None)
+    comment: Comment | None = doc(
+        "comment",
+        "posted once on such a case that has no first response yet: a case an engineer "
+        "already answered (an old case when the bridge starts) gets none, and `explain` "
+        "says so",
+        default=None,
+    )
 
 
 class UsageLimit(Shape):
