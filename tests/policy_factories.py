@@ -156,8 +156,16 @@ def customers(*extra: Customer) -> dict[str, Customer]:
 #: the shipped rule's comment (rules/priorities.yaml)
 NON_PRODUCTION_TEXT = (
     "{key} is now {priority} ({priority_name}): priorities P1 to P3 are for production "
-    "systems only, and this case does not say it is about one. If it is, set the "
-    "environment to Production and we will restore the priority you asked for."
+    "systems only, and the environment of this case is not set to Production. If it is "
+    "about a production system, set Environment type to Production and we will review "
+    "the priority (other support terms may still apply)."
+)
+#: the shipped staff rule's comment: the change may lower (from P1) or raise (from the
+#: P4 an earlier rule held the case at), so it says from what to what
+STAFF_TEXT = (
+    "{key}: we changed the priority from {previous_priority} to {priority} "
+    "({priority_name}): P1 needs your staff available throughout. To have P1, set Staff "
+    "available to Yes once they are."
 )
 
 
@@ -186,9 +194,7 @@ def priority_rules() -> tuple[PriorityRule, ...]:
             "P1 needs customer staff available",
             Condition(priority=("P1",), field="staff_available", not_in=("Yes",)),
             set="P2",
-            comment=comment_template(
-                "{key} was lowered to P2: P1 needs your staff available throughout.", "public"
-            ),
+            comment=comment_template(STAFF_TEXT, "public"),
         ),
     )
 

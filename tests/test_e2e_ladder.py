@@ -256,9 +256,10 @@ def test_a_customer_raising_their_case_is_corrected_with_one_comment_per_correct
             f"{staging}/priority/non-production-systems-are-p4",
             *(f"{staging}/priority/non-production-systems-are-p4/{i}" for i in range(2, n + 1)),
         ]
-        lowered = p.bridge_comments_containing("lowered to P2")
+        lowered = p.bridge_comments_containing("staff available throughout")
         assert [c.body for c in lowered] == [
-            f"{no_staff} was lowered to P2: P1 needs your staff available throughout."
+            f"{no_staff}: we changed the priority from P1 to P2 (Critical): P1 needs your "
+            "staff available throughout. To have P1, set Staff available to Yes once they are."
         ] * n, n
         assert all(c.public for c in [*lowered, *s.bridge_comments])
         assert bridge.cycle().writes == 0

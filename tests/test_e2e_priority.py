@@ -96,6 +96,51 @@ def test_an_environment_picked_from_the_dropdown_is_never_missing_information(
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_the_shipped_rule_comments_promise_only_what_the_rules_do(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """A staging installation case is P4 twice over: its comment names the environment
+    it has, and promises a review, not the priority back (Production leaves it P4).  A
+    P1 without an environment nor staff is held at P4, then, the environment given, the
+    staff rule raises it to P2 (its comment says from P4, not "lowered") and says how
+    to have P1, which setting Staff available to Yes then gives."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    install = new_case(
+        sb, env="Staging", request_type="Installation", priority="Critical", created=t(24, 9)
+    )
+    staff = new_case(sb, env=None, staff="No", priority="Blocker", created=t(24, 9))
+    bridge = bridges(sb)
+    bridge.cycle()
+    assert _public_bridge_comments(sb, install) == [
+        f"{install} is now P4 (Minor): priorities P1 to P3 are for production systems only, "
+        "and the environment of this case is not set to Production. If it is about a "
+        "production system, set Environment type to Production and we will review the "
+        "priority (other support terms may still apply)."
+    ]
+    assert end_state(sb, staff).priority == "Minor"
+
+    sb.advance("10m")
+    set_fields_as(sb, install, ACME, {"Environment type": "Production"})
+    set_fields_as(sb, staff, ACME, {"Environment type": "Production"})
+    bridge.cycle()
+    assert end_state(sb, install).priority == "Minor"  # installation issues are P4
+    assert end_state(sb, staff).priority == "Critical"
+    assert _public_bridge_comments(sb, staff)[1:] == [
+        f"{staff}: we changed the priority from P4 to P2 (Critical): P1 needs your staff "
+        "available throughout. To have P1, set Staff available to Yes once they are."
+    ]
+
+    sb.advance("10m")
+    set_fields_as(sb, staff, ACME, {"Staff available": "Yes"})
+    bridge.cycle()
+    assert end_state(sb, staff).priority == "Blocker"
+    assert _public_bridge_comments(sb, staff)[2:] == [
+        f"{staff}: the priority is back to P1 (Blocker), as requested: the reason we "
+        "changed it no longer applies."
+    ]
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
 def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
     sandbox_factory: SandboxFactory,
     bridges: BridgeFactory,
@@ -122,8 +167,9 @@ def test_defect_2_empty_environment_is_asked_for_and_priority_restored(
     # (writes.merge_comments, on by default)
     assert said == [
         f"{key} is now P4 (Minor): priorities P1 to P3 are for production systems only, and "
-        "this case does not say it is about one. If it is, set the environment to Production "
-        "and we will restore the priority you asked for."
+        "the environment of this case is not set to Production. If it is about a production "
+        "system, set Environment type to Production and we will review the priority (other "
+        "support terms may still apply)."
         f"\n\nTo work on {key} we still need: Environment type.",
     ]
 
@@ -397,7 +443,7 @@ def test_a_renamed_rule_does_not_tell_a_change_again_once_the_ledger_compacted_i
 def _lowered_to_p2_with_its_edit_lost(
     sb: Sandbox, bridge: Bridge, monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    """A Blocker raised with no staff available: the cycle posts "lowered to P2", and
+    """A Blocker raised with no staff available: the cycle posts "from P1 to P2", and
     every write after that comment (the priority edit among them) is lost.  Its key.
 
     The bridge now posts a priority's comment only after the priority's edit landed;
@@ -415,14 +461,14 @@ def _lowered_to_p2_with_its_edit_lost(
 def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The comment "lowered to P2" went out but the priority edit was lost, so Jira's
+    """The comment "from P1 to P2" went out but the priority edit was lost, so Jira's
     changelog holds no change by the bridge: the next change (to P4, the environment now
     Staging) is the bridge's first in the changelog as well, and is told all the same."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
     bridge = bridges(sb)
     key = _lowered_to_p2_with_its_edit_lost(sb, bridge, monkeypatch)
     assert end_state(sb, key).priority == "Blocker"
-    assert any("lowered to P2" in body for body in _public_bridge_comments(sb, key))
+    assert any("from P1 to P2" in body for body in _public_bridge_comments(sb, key))
     sb.set_now(t(24, 10, 10))
     set_fields_as(sb, key, ACME, {"Environment type": "Staging"})
     sb.set_now(t(24, 10, 20))
@@ -438,7 +484,7 @@ def test_a_change_is_told_though_an_earlier_comment_of_its_number_went_out_for_a
     flavour: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """ "lowered to P2" went out, its edit lost; the next change (to P4) has the same
+    """ "from P1 to P2" went out, its edit lost; the next change (to P4) has the same
     number, its comment's answer is lost too but its edit lands.  The P4 comment is
     owed until it is posted: the P2 comment, under a rule still in force, is another
     change's."""
@@ -468,13 +514,13 @@ def test_a_renamed_rule_does_not_tell_again_a_change_whose_edit_keeps_failing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """ "lowered to P2" went out and the priority edit was lost, so the change is still
+    """ "from P1 to P2" went out and the priority edit was lost, so the change is still
     owed when a lead renames the rule: it is told already, under the rule's old name."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
     first = bridges(sb)
     key = _lowered_to_p2_with_its_edit_lost(sb, first, monkeypatch)
     told = _public_bridge_comments(sb, key)
-    assert len(told) == 1 and "lowered to P2" in told[0]
+    assert len(told) == 1 and "from P1 to P2" in told[0]
     rules = _renamed(tmp_path, "P1 needs customer staff available", "P1 needs staff")
     sb.set_now(t(24, 10, 30))
     bridges(sb, state=first.engine.state.path, rules_path=rules).cycle()

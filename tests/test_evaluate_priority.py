@@ -79,7 +79,10 @@ def test_p1_without_staff_is_lowered_with_a_public_comment_naming_the_case():
     desired = run(case)
     (c,) = [c for c in desired.comments if c.action_id == STAFF_RULE_ID]
     assert c.public
-    assert c.body == "SUP-1 was lowered to P2: P1 needs your staff available throughout."
+    assert c.body == (
+        "SUP-1: we changed the priority from P1 to P2 (Critical): P1 needs your staff "
+        "available throughout. To have P1, set Staff available to Yes once they are."
+    )
     assert "P1 -> P2" in desired.priority_reason
 
 
