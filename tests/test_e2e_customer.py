@@ -362,12 +362,17 @@ def test_clause_architecture_workshop_once_per_contract_year(
     refused = end_state(sb, today)
     assert "not-entitled" in refused.labels
     [said] = refused.bridge_comments_containing("is not included")
-    assert said.public and june in said.body and last_year not in said.body
-    assert "per contract year (from 2026-04-01)" in said.body
+    assert said.public and last_year not in said.body
+    assert said.body == (
+        f"{today}: Architecture workshop is not included: the architecture workshop is "
+        f"included once per contract year (from 2026-04-01), used by {june}. Your account "
+        "manager can arrange another."
+    )
 
     config = write_config(sb, tmp_path)
     assert (
-        f"needs architecture_workshop: not entitled, the architecture workshop is included 1 time(s) per contract year (from 2026-04-01), used by {june}"
+        "needs architecture_workshop: not entitled, the architecture workshop is included "
+        f"once per contract year (from 2026-04-01), used by {june}"
         in explain(today, config, sb.now, capsys)
     )
 
@@ -390,10 +395,15 @@ def test_clause_a_webinar_for_every_product_bought(
     for key in (august, charts):
         assert "not-entitled" not in end_state(sb, key).labels, key
     [said] = end_state(sb, again).bridge_comments_containing("is not included")
-    assert (
-        f"product webinar for NMIS is included 1 time(s) per contract year (from 2026-07-01), used by {august}"
-        in said.body
+    assert said.body == (
+        f"{again}: Product webinar is not included: the product webinar for NMIS is included "
+        f"once per contract year (from 2026-07-01), used by {august}. Your account manager "
+        "can arrange another."
     )
+    # a product never bought: the account manager can arrange one, not "another"
     [said] = end_state(sb, not_bought).bridge_comments_containing("is not included")
-    assert "opEvents is not a product Globex Telecom bought (NMIS, opCharts)" in said.body
+    assert said.body == (
+        f"{not_bought}: Product webinar is not included: opEvents is not a product Globex "
+        "Telecom bought (NMIS, opCharts). Your account manager can arrange one."
+    )
     assert "not-entitled" in end_state(sb, not_bought).labels

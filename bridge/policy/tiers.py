@@ -170,11 +170,7 @@ def usage_refusals(
                 continue
             product = (raised.product or "").strip()
             if limit.per_product and product.casefold() not in bought:
-                shown = ", ".join(customer.products) or "none"
-                refused[case.key] = (
-                    f"{product or 'no product'} is not a product {customer.organization} "
-                    f"bought ({shown})"
-                )
+                refused[case.key] = _not_bought(entitlement, product, customer)
                 break
             year = contract_year(case.created, customer.contract_start, zone)
             group = used[entitlement, year, product.casefold() if limit.per_product else ""]
@@ -183,12 +179,34 @@ def usage_refusals(
                     f" for {product}" if limit.per_product else ""
                 )
                 refused[case.key] = (
-                    f"the {what} is included {limit.times} time(s) per contract year (from "
-                    f"{year.isoformat()}), used by {', '.join(group)}"
+                    f"the {what} is included {_times(limit.times)} per contract year (from "
+                    f"{year.isoformat()}), used by {', '.join(group)}. Your account manager "
+                    "can arrange another"
                 )
                 break
             group.append(case.key)
     return refused
+
+
+def _not_bought(entitlement: str, product: str, customer: Customer) -> str:
+    """Why a request for a product the customer did not buy (or for none) is refused, as
+    the customer reads it (``{why}``: sentences, the last without its full stop)."""
+    shown = ", ".join(customer.products) or "none on file"
+    what = entitlement.replace("_", " ")
+    if not product:
+        return (
+            f"the case names no product, and the {what} is for the products "
+            f"{customer.organization} bought ({shown}). Please name one of them"
+        )
+    return (
+        f"{product} is not a product {customer.organization} bought ({shown}). Your "
+        f"account manager can arrange one"
+    )
+
+
+def _times(times: int) -> str:
+    """ "once", "twice", "3 times"."""
+    return {1: "once", 2: "twice"}.get(times, f"{times} times")
 
 
 def _limited(

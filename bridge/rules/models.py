@@ -331,7 +331,9 @@ class TiersFile(Shape):
     usage_limit_comment: Comment | None = doc(
         "comment",
         "posted instead of `not_entitled`'s for a request a usage limit refuses; `{why}` "
-        "says why (which product, which earlier cases; default: a built-in text)",
+        "says why in sentences, the last without its full stop (a product not bought and "
+        "that the account manager can arrange one, or the earlier cases that used the "
+        "contract year's and that they can arrange another; default: a built-in text)",
         default=None,
     )
     channel_reminder: ChannelReminder | None = doc(
