@@ -29,6 +29,7 @@ from typing import Any, get_args
 from bridge.jira.client import JiraClient
 from bridge.jira.fields import FieldMap, FieldResolutionError, SiteField
 from bridge.jira.port import JiraError
+from bridge.policy.information import bare
 from bridge.policy.model import RuleSet, SlaState
 from bridge.policy.problems import did_you_mean
 from bridge.settings import Settings
@@ -277,7 +278,30 @@ def online_check(client: JiraClient, settings: Settings, ruleset: RuleSet) -> On
                 f" ({where}); correct the rules, or add"
                 f" {'it' if len(missing) == 1 else 'them'} in Jira or run `jsm-bridge setup-site`"
             )
+    result.notes.extend(_placeholder_options(settings, ruleset, fieldmap, options))
     return result
+
+
+def _placeholder_options(
+    settings: Settings, ruleset: RuleSet, fieldmap: FieldMap, options: Mapping[str, list[str]]
+) -> list[str]:
+    """The placeholders that are options of a required select list: a customer who picks
+    one has answered (a chosen option is never a placeholder), which the lead who listed
+    it may not expect.  A note: the word still counts as missing in text fields."""
+    placeholders = {bare(p): p for p in ruleset.required_information.placeholders}
+    path = settings.rules_path / "sla.yaml"
+    notes = []
+    for logical in dict.fromkeys(ruleset.required_information.fields):
+        for option in options.get(logical, []) if logical in fieldmap else []:
+            listed = placeholders.get(bare(option))
+            if listed is not None:
+                notes.append(
+                    f"{_where(path, listed)}: required_information.placeholders lists"
+                    f" {listed!r}, an option of field {fieldmap.field(logical).name!r}: a"
+                    " customer who picks it has answered (a select list's option is never a"
+                    " placeholder); it still counts as missing typed into a text field"
+                )
+    return notes
 
 
 def _organization_notes(client: JiraClient, settings: Settings, ruleset: RuleSet) -> list[str]:

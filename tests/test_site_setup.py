@@ -279,3 +279,29 @@ def test_the_administration_routes_answer_as_the_spec_describes(
     agent = sb.session("jane.engineer@vendor.example", seeds.AGENT_TOKEN)
     denied = agent.post(a3 + "/field", json={"name": "Y", "type": "x"})
     assert denied.status_code == 403
+
+
+def test_check_online_notes_a_placeholder_that_is_an_option_of_a_required_select_list(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lead listing "staging" among the placeholders may expect a Staging case to be
+    asked for its environment; it is not (an option picked is an answer), and the online
+    check, which reads the options, says so: a note, as the word still counts as
+    missing in a text field.  The shipped rules list no environment."""
+    sb = sandbox_factory(seed="demo")
+    config, rules = with_own_rules(sb.url, tmp_path, "cloud")
+    assert main(["check", "--online", "--config", str(config)]) == 0
+    assert "required_information.placeholders lists" not in capsys.readouterr().out
+    sla = (rules / "sla.yaml").read_text(encoding="utf-8")
+    listed = sla.replace("  placeholders: [n/a,", "  placeholders: [Staging, n/a,")
+    assert listed != sla
+    (rules / "sla.yaml").write_text(listed, encoding="utf-8")
+    assert main(["check", "--online", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    line = next(n for n, text in enumerate(listed.splitlines(), 1) if "[Staging," in text)
+    assert (
+        f"note: {rules / 'sla.yaml'}:{line}: required_information.placeholders lists "
+        "'Staging', an option of field 'Environment type': a customer who picks it has "
+        "answered (a select list's option is never a placeholder); it still counts as "
+        "missing typed into a text field"
+    ) in " ".join(out.split()), out
