@@ -13,7 +13,7 @@ placeholder: the customer picked it from the options the site offers, so "Test" 
 Environment type is an environment, whatever ``placeholders`` lists.
 
 Compiled once per rule set (:class:`InformationCheck`); deciding reads only the
-case's fields and the site's field names, so the decisions are kept by the values
+case's fields and the site's field names and select lists, so the decisions are kept by the values
 of the fields the items name, from cycle to cycle.
 """
 
