@@ -574,7 +574,10 @@ def test_a_priority_the_scheme_lacks_holds_up_no_sla_field_and_is_not_told_until
     assert issue.priority == "Critical"
     assert {name: issue.field(name) for name in SLA_FIELDS} == landed
     said = _public_bridge_comments(sb, key)
-    assert said == [f"{key} was lowered to P2: P1 needs your staff available throughout."]
+    assert said == [
+        f"{key}: we changed the priority from P1 to P2 (Critical): P1 needs your staff "
+        "available throughout. To have P1, set Staff available to Yes once they are."
+    ]
     assert bridge.last.report.failed_actions == 0
 
     sb.set_now(t(24, 10, 20))
