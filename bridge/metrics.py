@@ -241,7 +241,9 @@ class Metrics:
             for outcome in report.outcomes:
                 if outcome.error:
                     continue
-                customer, tier = _who(ruleset, outcome.organization)
+                # the customer the case counts under (for a case naming no organisation,
+                # the one found from its reporter), as `jsm_bridge_cases` counts it
+                customer, tier = _who(ruleset, outcome.customer or outcome.organization)
                 if outcome.sla_state in _BREACHED and previous.get(outcome.key) not in _BREACHED:
                     self.breaches.labels(customer, tier).inc()
                 steps = outcome.escalation_steps

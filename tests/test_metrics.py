@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import SANDBOX_NOW, Sandbox
-from e2e_helpers import without_waiting
+from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
+from e2e_helpers import BridgeFactory, new_case, without_waiting
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import sdnotify
@@ -277,6 +277,35 @@ def test_a_failed_run_once_records_it_and_prints_one_line_for_cron_mail(
     assert not textfile.read_text().count("jsm_bridge_last_cycle_success 1")
     # start-up failed before any cycle: the previous file is left as it was
     assert samples(textfile.read_text())[("jsm_bridge_last_success_timestamp_seconds", ())] == 1.7e9
+
+
+def test_a_breach_counts_under_the_customer_found_from_its_reporter(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """A P1 raised by Acme's contact without naming an organisation, long past its
+    response time: its breach counts under Acme (as the case itself does), not under
+    "(no agreement)"."""
+    sb = sandbox_factory(seed="empty", now=SANDBOX_NOW)
+    key = new_case(
+        sb,
+        org=None,
+        reporter="ops@acme.example",
+        priority="Blocker",
+        created=SANDBOX_NOW - timedelta(days=3),
+    )
+    bridge = bridges(sb)
+    run = bridge.cycle()
+    assert run.outcome(key).sla_state == "breached" and run.outcome(key).organization is None
+    metrics = Metrics()
+    metrics.observe_cycle(
+        run.report, state=bridge.runtime.state, ruleset=bridge.runtime.ruleset, before={}
+    )
+    figures = samples(metrics.exposition().decode())
+    cases = {k: v for k, v in figures.items() if k[0] == "jsm_bridge_cases"}
+    breaches = {k: v for k, v in figures.items() if k[0] == "jsm_bridge_breaches_total"}
+    acme = (("customer", "Acme Networks"), ("tier", "Standard"))
+    assert cases == {("jsm_bridge_cases", tuple(sorted((*acme, ("sla_state", "breached"))))): 1}
+    assert breaches == {("jsm_bridge_breaches_total", acme): 1}
 
 
 # ------------------------------------------------------------------------------ pieces
