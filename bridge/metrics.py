@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections import Counter as Tally
@@ -47,7 +48,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     generate_latest,
-    write_to_textfile,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -62,6 +62,8 @@ __all__ = ["NO_AGREEMENT", "Health", "Metrics", "MetricsServer"]
 #: The ``customer`` label of cases whose organisation has no agreement on file.
 NO_AGREEMENT = "(no agreement)"
 _BREACHED = frozenset({"breached", "missed"})
+#: ``metrics.textfile``'s mode: node-exporter reads it as another user
+TEXTFILE_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -284,9 +286,21 @@ class Metrics:
         return generate_latest(self.registry)
 
     def write_textfile(self, path: Path) -> None:
-        """Write the registry for node-exporter (atomically: a temporary file, then rename)."""
+        """Write the registry for node-exporter (atomically: a temporary file, then rename).
+
+        The file is mode 0644 whatever the umask (the units' ``UMask=0077`` would make it
+        0600): node-exporter reads it as another user."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_to_textfile(str(path), self.registry)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), TEXTFILE_MODE)
+                out.write(self.exposition())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def carry_over(self, path: Path) -> None:
         """Start from the counters (and the last success time) of a previous run's textfile,

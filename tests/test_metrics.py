@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -306,6 +307,24 @@ def test_a_breach_counts_under_the_customer_found_from_its_reporter(
     acme = (("customer", "Acme Networks"), ("tier", "Standard"))
     assert cases == {("jsm_bridge_cases", tuple(sorted((*acme, ("sla_state", "breached"))))): 1}
     assert breaches == {("jsm_bridge_breaches_total", acme): 1}
+
+
+def test_the_textfile_is_readable_by_node_exporter_whatever_the_umask(tmp_path: Path) -> None:
+    """The units run with ``UMask=0077``; node-exporter runs as another user: the file
+    is 0644 all the same, replacing a 0600 one left by an older version."""
+    path = tmp_path / "jsm-bridge.prom"
+    path.write_text("# older\n")
+    path.chmod(0o600)
+    metrics = Metrics()
+    metrics.cycles.labels("ok").inc()
+    old = os.umask(0o077)
+    try:
+        metrics.write_textfile(path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert samples(path.read_text())[("jsm_bridge_cycles_total", (("result", "ok"),))] == 1
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
 
 
 # ------------------------------------------------------------------------------ pieces
