@@ -147,9 +147,36 @@ def test_both_services_share_the_same_sandbox() -> None:
     skip = {"ExecStart", "ExecReload", "Type", "Restart", "RestartSec", "KillMode"}
     skip |= {"RestartPreventExitStatus"}
     skip |= {"SuccessExitStatus", "TimeoutStartSec", "NotifyAccess", "WatchdogSec"}
+    skip |= {"ReadWritePaths"}  # the textfile's directory: only `run --once` writes one
     daemon = {k: v for k, v in parse_unit(DAEMON)["Service"].items() if k not in skip}
     once = {k: v for k, v in parse_unit(ONCE)["Service"].items() if k not in skip}
     assert daemon == once
+
+
+def documented_textfiles() -> set[Path]:
+    """Every ``metrics.textfile`` the README, the example config and the alert rules give."""
+    texts = [
+        (ROOT / "README.md").read_text(),
+        (ROOT / "config" / "bridge.example.yaml").read_text(),
+        (ROOT / "deploy" / "prometheus" / "jsm-bridge-alerts.yml").read_text(),
+    ]
+    found = {Path(m) for t in texts for m in re.findall(r"textfile: (/[^\s}`]+\.prom)", t)}
+    assert found, "no textfile path documented"
+    return found
+
+
+def test_once_service_may_write_the_documented_metrics_textfile() -> None:
+    """ProtectSystem=strict makes the system read-only: the textfile's directory must be
+    listed in ReadWritePaths= or every write fails (and monitoring goes stale).  The
+    daemon writes no textfile and gets no such hole."""
+    service = parse_unit(ONCE)["Service"]
+    assert one(parse_unit(ONCE), "Service", "ProtectSystem") == "strict"
+    writable = {
+        Path(p.removeprefix("-")) for v in service.get("ReadWritePaths", []) for p in v.split()
+    }
+    for textfile in documented_textfiles():
+        assert textfile.parent in writable, f"{textfile.parent} is read-only to {ONCE.name}"
+    assert "ReadWritePaths" not in parse_unit(DAEMON)["Service"]
 
 
 def test_once_service_runs_one_cycle_and_treats_a_busy_lock_as_success() -> None:
