@@ -3,8 +3,9 @@
 One :class:`Metrics` object per process holds its own registry (prometheus-client;
 nothing is hand-formatted).  The daemon serves it on ``metrics.listen`` with
 :class:`MetricsServer` (``/metrics`` and ``/healthz``); ``run --once`` writes it
-to ``metrics.textfile`` for node-exporter's textfile collector, carrying the
-counters of the previous run's file forward so they keep counting across runs.
+to ``metrics.textfile`` for node-exporter's textfile collector (mode 0644), carrying
+the counters of the previous run's file forward so they keep counting across runs; a
+run whose cycle could not start records a failed one (:meth:`Metrics.observe_failed_start`).
 
 Figures after each cycle (:meth:`Metrics.observe_cycle`):
 
@@ -189,6 +190,9 @@ class Metrics:
                 self.reload_failures,
             )
         }
+        self._carried_gauges: dict[str, Gauge] = {
+            g._name: g for g in (self.cases, self.state_bytes)
+        }
         self._lock = threading.Lock()
         self._health = Health(False, None, None, "no cycle has finished yet")
 
@@ -267,6 +271,20 @@ class Metrics:
                 detail = f"Jira failed: {report.aborted}"
             self._health = Health(ok, finished, last_success, detail)
 
+    def observe_failed_start(self, problem: str, seconds: float) -> None:
+        """Record a ``run --once`` whose cycle never started (Jira down, the token refused,
+        the state unusable) as a failed cycle: monitoring sees it as it sees a cycle Jira
+        failed, not as the last good cycle still standing."""
+        finished = self.clock()
+        self.last_cycle.set(finished)
+        self.last_cycle_ok.set(0)
+        self.duration.set(seconds)
+        self.cycles.labels("failed").inc()
+        self.skipped_last.set(0)
+        with self._lock:
+            last_success = self._health.last_success_at
+            self._health = Health(False, finished, last_success, f"start failed: {problem}")
+
     def _count_cases(self, state: State, ruleset: RuleSet) -> None:
         tally: Tally[tuple[str, str, str]] = Tally()
         for organization, sla_state, count in state.sla_state_counts():
@@ -302,9 +320,30 @@ class Metrics:
                 os.unlink(temporary)
             raise
 
+    def publish(self, path: Path) -> bool:
+        """:meth:`write_textfile`; False (and an error saying which file and what to do)
+        when it cannot be written: monitoring would go on showing the previous file."""
+        try:
+            self.write_textfile(path)
+        except OSError as exc:
+            log.error(
+                "metrics textfile not written: monitoring shows the previous run's figures",
+                path=str(path),
+                problem=exc.strerror or str(exc),
+                fix=(
+                    f"let this user write to {path.parent} (under systemd: ReadWritePaths= in"
+                    " jsm-bridge-once.service, and the directory writable by its group) or"
+                    " point metrics.textfile elsewhere"
+                ),
+            )
+            return False
+        return True
+
     def carry_over(self, path: Path) -> None:
         """Start from the counters (and the last success time) of a previous run's textfile,
-        so they keep counting across ``run --once`` runs; an unreadable file is ignored."""
+        so they keep counting across ``run --once`` runs; an unreadable file is ignored.
+        The case counts and the state file's size are carried too: a run whose cycle
+        never started knows no newer ones (a cycle counts them afresh)."""
         try:
             text = path.read_text(encoding="utf-8")
             families = list(text_string_to_metric_families(text))
@@ -322,6 +361,11 @@ class Metrics:
                     self.last_success.set(sample.value)
                     with self._lock:
                         self._health = Health(False, None, sample.value, "carried over")
+                continue
+            gauge = self._carried_gauges.get(family.name)
+            if gauge is not None and family.type == "gauge":
+                for sample in family.samples:
+                    (gauge.labels(**sample.labels) if sample.labels else gauge).set(sample.value)
                 continue
             counter = self._counters.get(family.name)
             if counter is None or family.type != "counter":

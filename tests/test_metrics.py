@@ -257,27 +257,98 @@ def test_run_once_writes_the_textfile_and_its_counters_keep_counting(
     assert total(second, "jsm_bridge_cases") == len(sandbox.store.issues)
 
 
-def test_a_failed_run_once_records_it_and_prints_one_line_for_cron_mail(
+def test_a_run_once_that_cannot_write_its_textfile_fails_and_says_where_and_what_to_do(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cycle did its work, but monitoring would go on showing an old file (or none):
+    exit 1, which the timer unit shows as failed and cron mails, and an error naming the
+    file and the fix.  (Its directory is a file here: unwritable even for root.)"""
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    (tmp_path / "collector").write_text("not a directory\n")
+    textfile = tmp_path / "collector" / "jsm-bridge.prom"
+    config = write_config(tmp_path, sandbox.url, f"{{textfile: {textfile}}}")
+    capsys.readouterr()
+    assert main(["run", "--once", "-q", "--config", str(config), "--now", NOW]) == 1
+    captured = capsys.readouterr()
+    assert "failed with exit status 1" in captured.out
+    [line] = [x for x in captured.err.splitlines() if "metrics textfile not written" in x]
+    assert str(textfile) in line and "ReadWritePaths=" in line, line
+    assert sandbox.requests.count(kind="write") > 0  # the cycle itself went ahead
+
+
+#: A previous run's textfile: a good cycle, its cases, and counters to carry on.
+PREVIOUS_TEXTFILE = """\
+# TYPE jsm_bridge_last_success_timestamp_seconds gauge
+jsm_bridge_last_success_timestamp_seconds 1.7e9
+# TYPE jsm_bridge_last_cycle_success gauge
+jsm_bridge_last_cycle_success 1
+# TYPE jsm_bridge_cycles_total counter
+jsm_bridge_cycles_total{result="ok"} 5
+# TYPE jsm_bridge_cases gauge
+jsm_bridge_cases{customer="Acme Networks",sla_state="breached",tier="Standard"} 3
+"""
+
+
+def assert_failed_start_recorded(textfile: Path, failed: int) -> None:
+    figures = samples(textfile.read_text())
+    assert figures[("jsm_bridge_last_cycle_success", ())] == 0
+    assert figures[("jsm_bridge_cycles_total", (("result", "failed"),))] == failed
+    assert abs(figures[("jsm_bridge_last_cycle_timestamp_seconds", ())] - time.time()) < 120
+    # carried on from the previous file: nothing newer is known of them
+    assert figures[("jsm_bridge_cycles_total", (("result", "ok"),))] == 5
+    assert figures[("jsm_bridge_last_success_timestamp_seconds", ())] == 1.7e9
+    acme = (("customer", "Acme Networks"), ("sla_state", "breached"), ("tier", "Standard"))
+    assert total(figures, "jsm_bridge_cases") == figures[("jsm_bridge_cases", acme)] == 3
+
+
+def test_a_run_once_that_cannot_reach_jira_records_a_failed_cycle_and_one_line_for_cron(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Jira down at start (exit 3): the textfile says the last cycle failed, each time,
+    rather than keep showing the last good one."""
     monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
     without_waiting(monkeypatch)  # retries, no waits
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     textfile = tmp_path / "jsm-bridge.prom"
-    textfile.write_text(
-        "# TYPE jsm_bridge_last_success_timestamp_seconds gauge\n"
-        "jsm_bridge_last_success_timestamp_seconds 1.7e9\n"
-    )
+    textfile.write_text(PREVIOUS_TEXTFILE)
     config = write_config(tmp_path, f"http://127.0.0.1:{port}", f"{{textfile: {textfile}}}")
     code = main(["run", "--once", "-q", "--config", str(config), "--now", NOW])
     assert code == 3
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and "failed with exit status 3" in out[0], out
-    assert not textfile.read_text().count("jsm_bridge_last_cycle_success 1")
-    # start-up failed before any cycle: the previous file is left as it was
-    assert samples(textfile.read_text())[("jsm_bridge_last_success_timestamp_seconds", ())] == 1.7e9
+    assert_failed_start_recorded(textfile, failed=1)
+    assert (
+        samples(textfile.read_text())[
+            ("jsm_bridge_requests_total", (("method", "GET"), ("status", "error")))
+        ]
+        > 0
+    )
+    assert main(["run", "--once", "-q", "--config", str(config), "--now", NOW]) == 3
+    assert_failed_start_recorded(textfile, failed=2)
+    # a dry run is no cycle: it leaves the file as it was
+    before = textfile.read_text()
+    assert main(["run", "--once", "--dry-run", "-q", "--config", str(config), "--now", NOW]) == 3
+    assert textfile.read_text() == before
+
+
+def test_a_run_once_whose_token_is_refused_records_a_failed_cycle(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JIRA_API_TOKEN", "not-the-token")
+    textfile = tmp_path / "jsm-bridge.prom"
+    textfile.write_text(PREVIOUS_TEXTFILE)
+    config = write_config(tmp_path, sandbox.url, f"{{textfile: {textfile}}}")
+    assert main(["run", "--once", "-q", "--config", str(config), "--now", NOW]) == 1
+    assert "401" in capsys.readouterr().err
+    assert_failed_start_recorded(textfile, failed=1)
 
 
 def test_a_breach_counts_under_the_customer_found_from_its_reporter(

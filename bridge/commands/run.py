@@ -3,7 +3,8 @@
 Exit codes (``--once``): 0 the cycle finished and every action landed; 1 config,
 rules or site names are wrong, or Jira refused the bridge for good (a rejected token,
 a missing permission, a bad JQL query, no such resource: the message says what to
-fix; also a state file of another Jira site, or a damaged one); 2 bad arguments; 3 Jira
+fix; also a state file of another Jira site, or a damaged one), or ``metrics.textfile``
+could not be written; 2 bad arguments; 3 Jira
 was unreachable, timing out, rate-limiting (429) or failing (5xx), or the disk holding
 the state file is full, and the cycle stopped (state is consistent, the next run
 resumes); 4 the cycle finished but some issues were skipped, some transitions were not
@@ -54,6 +55,7 @@ from bridge.jira.retry import CircuitOpen, WaitInterrupted
 from bridge.metrics import Metrics, MetricsServer
 from bridge.policy.model import RuleSet
 from bridge.rules.load import load_ruleset
+from bridge.settings import Settings
 from bridge.sync.cycle import CycleReport, Engine, Site, SiteError, policy_fingerprint
 from bridge.sync.lock import CycleLock, LockBusy, SiteLock, SiteLockBusy, lock_project
 from bridge.sync.signals import RulesWatcher, Shutdown, install_handlers
@@ -154,14 +156,19 @@ def _run(args: argparse.Namespace) -> int:
     keep_alive = KeepAlive()
     # the metrics count every request; the daemon (not `--once`) tells systemd of answers
     hear = metrics.on_request if args.once else _each(metrics.on_request, keep_alive.answered)
+    starting: Settings | None = None  # set once a cycle is due to start
+    started = time.monotonic()
     try:
         settings, ruleset = load_config(args)
         now = parse_now(args.now, default_tz(ruleset)) if args.once else None
         if now is not None and not args.dry_run:
             refuse_future(now, datetime.now(UTC))
+        starting, started = settings, time.monotonic()  # what follows is the cycle's start
         runtime = connect(settings, ruleset, on_request=hear)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if starting is not None and args.once and not args.dry_run:
+            _record_failed_start(metrics, starting, str(exc), time.monotonic() - started)
         return exc.code
     try:
         # the state file's disk full or the file damaged mid-cycle: say so, not "internal"
@@ -175,6 +182,31 @@ def _run(args: argparse.Namespace) -> int:
         return exc.code
     finally:
         runtime.close()
+
+
+def _record_failed_start(
+    metrics: Metrics, settings: Settings, problem: str, seconds: float
+) -> None:
+    """A ``run --once`` that could not start its cycle (Jira down: exit 3; the token
+    refused, the site's names or the state unusable: exit 1) is a failed cycle in
+    ``metrics.textfile``, as one Jira failed midway is.  Written under the cycle lock,
+    like a cycle's; skipped when another instance is running a cycle (its file will say
+    how that went).  The daemon has no such step: a daemon that cannot start exits, and
+    its ``/metrics`` goes with it (JsmBridgeMetricsMissing)."""
+    textfile = settings.metrics_textfile
+    if textfile is None:
+        return
+    lock = CycleLock(settings.lock_path)
+    try:
+        lock.acquire(wait=10.0)
+    except (LockBusy, OSError):
+        return
+    try:
+        metrics.carry_over(textfile)
+        metrics.observe_failed_start(problem, seconds)
+        metrics.publish(textfile)
+    finally:
+        lock.release()
 
 
 def _each(*hooks: Callable[[str, str, int], None]) -> Callable[[str, str, int], None]:
@@ -263,8 +295,6 @@ class SiteLockWatch:
 def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metrics: Metrics) -> int:
     # a dry run changes nothing and is not a cycle worth counting
     textfile = runtime.settings.metrics_textfile if not dry_run else None
-    if textfile is not None:
-        metrics.carry_over(textfile)
     lock = CycleLock(runtime.settings.lock_path)
     try:
         lock.acquire(wait=10.0)
@@ -274,6 +304,8 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     except OSError as exc:  # the lock file cannot be created: a config problem
         print(f"error: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if textfile is not None:  # read under the lock: not before another run's file is done
+        metrics.carry_over(textfile)
     site_lock = None if dry_run else site_lock_for(runtime)
     refused = take_site_lock(site_lock, cycle_lock_held=True)
     if refused is not None:
@@ -302,12 +334,12 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
             progress.close()
     requests = request_delta(before, after)
     log.info("cycle requests", **requests)
+    code = exit_code(report)
     if textfile is not None:
         _observe(metrics, runtime, report, before, states)
-        try:
-            metrics.write_textfile(textfile)
-        except OSError as exc:
-            log.error("metrics textfile not written", path=str(textfile), problem=str(exc))
+        if not metrics.publish(textfile) and code in (EXIT_OK, EXIT_PARTIAL):
+            # the cycle finished, but monitoring goes stale unless a person fixes this
+            code = EXIT_CONFIG
     if not quiet:
         print(summary_line(report, requests))
     for key, why in report.skipped_actions:
@@ -315,7 +347,7 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     if report.aborted and report.aborted_permanent:
         # retrying cannot help: say what is wrong and what to fix, even with --quiet
         print(f"error: {report.aborted}", file=sys.stderr)
-    return exit_code(report)
+    return code
 
 
 class Progress:
