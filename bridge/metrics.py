@@ -28,6 +28,7 @@ Figures after each cycle (:meth:`Metrics.observe_cycle`):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -67,14 +68,27 @@ _BREACHED = frozenset({"breached", "missed"})
 TEXTFILE_MODE = 0o644
 
 
+#: Seconds without progress after which a first cycle that has not finished counts as
+#: stuck (as long as `KeepAlive.extend_s`: systemd waits that long for a word too).
+STUCK_AFTER_S = 300.0
+
+
 @dataclass(frozen=True)
 class Health:
-    """What ``/healthz`` answers: did the last cycle succeed, and when."""
+    """What ``/healthz`` answers: did the last cycle succeed, and when; or, before any
+    cycle has finished, is the first one still making progress (``starting``)."""
 
     ok: bool
     last_cycle_at: float | None  # Unix time
     last_success_at: float | None
     detail: str
+    #: no cycle has finished yet, and the first is making progress: healthy so far
+    starting: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        """HTTP 200 (else 503): the last cycle succeeded, or the first is under way."""
+        return self.ok or self.starting
 
     def as_json(self, now: float) -> dict[str, Any]:
         def at(value: float | None) -> str | None:
@@ -83,8 +97,8 @@ class Health:
             return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
 
         return {
-            "status": "ok" if self.ok else "failing",
-            "last_cycle_succeeded": self.ok,
+            "status": "ok" if self.ok else "starting" if self.starting else "failing",
+            "last_cycle_succeeded": self.ok if self.last_cycle_at is not None else None,
             "last_cycle_at": at(self.last_cycle_at),
             "last_success_at": at(self.last_success_at),
             "seconds_since_success": (
@@ -195,6 +209,8 @@ class Metrics:
         }
         self._lock = threading.Lock()
         self._health = Health(False, None, None, "no cycle has finished yet")
+        #: when the first cycle last made progress (at first: when this process began)
+        self._progress_at = clock()
 
     # ------------------------------------------------------------------ feeding
 
@@ -209,6 +225,14 @@ class Metrics:
                 delta = value - before.get(key, 0)
                 if delta > 0:
                     self.retries.labels(key.removeprefix("retries_")).inc(delta)
+
+    def made_progress(self) -> None:
+        """A cycle made progress (`KeepAlive`'s ``on_progress``: a case done, or Jira
+        answering while a cycle runs): until one has finished, ``/healthz`` says
+        ``starting`` while such progress keeps coming."""
+        now = self.clock()
+        with self._lock:
+            self._progress_at = now
 
     def rules_reload_failed(self) -> None:
         self.reload_failures.inc()
@@ -298,7 +322,16 @@ class Metrics:
 
     def health(self) -> Health:
         with self._lock:
-            return self._health
+            health, progress_at = self._health, self._progress_at
+        if health.last_cycle_at is not None:
+            return health
+        # no cycle has finished yet: a first full read of a large site takes long
+        quiet = max(0.0, self.clock() - progress_at)
+        if quiet < STUCK_AFTER_S:
+            detail = f"the first cycle is running (last progress {quiet:.0f} s ago)"
+            return dataclasses.replace(health, starting=True, detail=detail)
+        detail = f"no cycle has finished yet, and none has made progress for {quiet:.0f} s"
+        return dataclasses.replace(health, detail=detail)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -402,7 +435,8 @@ class _HTTPServer6(ThreadingHTTPServer):
 
 class MetricsServer:
     """``/metrics`` (Prometheus text format) and ``/healthz`` (JSON; 200 when the last cycle
-    succeeded, 503 otherwise) on a background thread."""
+    succeeded or the first is still making progress, 503 otherwise) on a background
+    thread."""
 
     def __init__(self, metrics: Metrics, host: str, port: int) -> None:
         self.metrics = metrics
@@ -418,7 +452,7 @@ class MetricsServer:
                 elif path in ("/healthz", "/health"):
                     health = owner.metrics.health()
                     body = json.dumps(health.as_json(owner.metrics.clock()), indent=1)
-                    self._send(200 if health.ok else 503, "application/json", body.encode())
+                    self._send(200 if health.healthy else 503, "application/json", body.encode())
                 else:
                     self._send(404, "text/plain; charset=utf-8", b"try /metrics or /healthz\n")
 

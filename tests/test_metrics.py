@@ -31,7 +31,7 @@ import pytest
 import requests
 import yaml
 from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
-from e2e_helpers import BridgeFactory, new_case, without_waiting
+from e2e_helpers import BridgeFactory, load_rules, new_case, shipped_settings, without_waiting
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import sdnotify
@@ -41,10 +41,11 @@ from bridge.commands.run import MIN_PAUSE, KeepAlive, next_pause
 from bridge.jira.client import JiraClient
 from bridge.jira.port import JiraError
 from bridge.logs import configure_logging
-from bridge.metrics import Metrics
+from bridge.metrics import STUCK_AFTER_S, Metrics, MetricsServer
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.settings import ConfigInvalid, load_settings
+from bridge.sync.cycle import CycleReport
 from bridge.sync.ledger import comment_action_ids
 from bridge.sync.signals import Shutdown
 from bridge.sync.state import State
@@ -221,6 +222,121 @@ def test_a_running_daemon_serves_the_figures_of_its_cycle_and_tells_systemd(
     assert figures[("jsm_bridge_rules_reload_failures_total", ())] == 0
     # every ladder step in the rules posts a comment when it acts on a case
     assert steps and total(figures, "jsm_bridge_escalations_total") == len(steps)
+
+
+def test_healthz_says_starting_while_the_first_cycle_makes_progress_and_503_once_stuck(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first full read of a large site takes up to an hour: the container's health
+    check must not fail it while it makes progress (what the daemon tells systemd),
+    only once it stops making any, or a cycle fails.  The daemon's own health server
+    on a loopback port, and the daemon's keep-alive, on a clock the test moves."""
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    now = [1_800_000_000.0]
+    metrics = Metrics(clock=lambda: now[0])
+    keep_alive = KeepAlive(clock=lambda: now[0], on_progress=metrics.made_progress)
+    server = MetricsServer(metrics, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{server.address[1]}/healthz"
+
+    def healthz() -> tuple[int, str, dict[str, Any]]:
+        answer = requests.get(url, timeout=10)
+        body = answer.json()
+        return answer.status_code, body["status"], body
+
+    def cycle(**outcome: Any) -> None:
+        report = CycleReport(started=datetime.now(UTC), full=True, dry_run=True, **outcome)
+        metrics.observe_cycle(report, state=None, ruleset=load_rules(shipped_settings()))
+
+    search = ("POST", "rest/api/3/search/jql")
+    try:
+        code, status, body = healthz()  # just started
+        assert (code, status, body["last_cycle_succeeded"]) == (200, "starting", None)
+        keep_alive.cycling = True
+        for _ in range(61):  # an hour of search pages, one a minute, then cases done
+            now[0] += 60
+            keep_alive.answered(*search, 200)
+        for _ in range(30):
+            now[0] += 60
+            keep_alive(1, 10_000)
+        assert healthz()[:2] == (200, "starting")
+        # then Jira only refuses or fails, or nothing answers: no progress
+        for status_code in (429, 503, 0):
+            now[0] += (STUCK_AFTER_S - 1) / 3
+            keep_alive.answered(*search, status_code)
+        assert healthz()[:2] == (200, "starting")
+        now[0] += 2
+        code, status, body = healthz()
+        assert (code, status) == (503, "failing"), body
+        assert "no progress" in body["detail"] or "made progress" in body["detail"], body
+        keep_alive.answered(*search, 200)  # going again
+        assert healthz()[:2] == (200, "starting")
+        cycle()
+        code, status, body = healthz()
+        assert (code, status, body["last_cycle_succeeded"]) == (200, "ok", True)
+        now[0] += 10 * STUCK_AFTER_S  # between cycles: no progress is no news
+        assert healthz()[:2] == (200, "ok")
+        cycle(aborted="HTTP 503 from Jira")
+        code, status, body = healthz()
+        assert (code, status, body["last_cycle_succeeded"]) == (503, "failing", False)
+    finally:
+        server.stop()
+
+
+def test_the_daemon_answers_healthz_with_starting_during_its_first_cycle(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon itself, in this process: /healthz asked while its first cycle reads
+    Jira's search pages answers 200 "starting", though each page comes long after the
+    last (the metrics' clock is moved on): Jira's answers are the progress; and "ok"
+    after that cycle."""
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    now = [time.time()]
+
+    class Clocked(Metrics):
+        def __init__(self, **_: Any) -> None:
+            super().__init__(clock=lambda: now[0])
+
+    monkeypatch.setattr(run_command, "Metrics", Clocked)
+    servers: list[MetricsServer] = []
+    starting = MetricsServer.start
+
+    def start(self: MetricsServer) -> MetricsServer:
+        servers.append(self)
+        return starting(self)
+
+    monkeypatch.setattr(MetricsServer, "start", start)
+    seen: list[tuple[int, str]] = []
+
+    def healthz() -> tuple[int, str]:
+        answer = requests.get(f"http://127.0.0.1:{servers[0].address[1]}/healthz", timeout=10)
+        return answer.status_code, answer.json()["status"]
+
+    searching = JiraClient.search_pages
+
+    def search_pages(self: JiraClient, *args: Any, **kwargs: Any) -> Any:
+        pages = searching(self, *args, **kwargs)
+        while True:
+            now[0] += 10 * STUCK_AFTER_S  # a long wait for the next page
+            page = next(pages, None)
+            if page is None:
+                return
+            seen.append(healthz())
+            yield page
+
+    monkeypatch.setattr(JiraClient, "search_pages", search_pages)
+
+    class OneCycle(Shutdown):
+        def wait(self, seconds: float, **_: Any) -> bool:
+            seen.append(healthz())
+            self.request_stop("test over")
+            return True
+
+    monkeypatch.setattr(run_command, "install_handlers", lambda on_reload=None: OneCycle())
+    config = write_config(tmp_path, sandbox.url, '{listen: "127.0.0.1:0"}')
+    assert main(["run", "--config", str(config)]) == 0
+    assert seen[0] == (200, "starting"), seen
+    assert seen[-1] == (200, "ok"), seen
 
 
 # ------------------------------------------------------------------------------ run --once

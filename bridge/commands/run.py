@@ -153,7 +153,7 @@ _MEANING = {
 
 def _run(args: argparse.Namespace) -> int:
     metrics = Metrics()
-    keep_alive = KeepAlive()
+    keep_alive = KeepAlive(on_progress=metrics.made_progress)  # systemd's and /healthz's
     # the metrics count every request; the daemon (not `--once`) tells systemd of answers
     hear = metrics.on_request if args.once else _each(metrics.on_request, keep_alive.answered)
     starting: Settings | None = None  # set once a cycle is due to start
@@ -393,8 +393,15 @@ class KeepAlive:
     #: case may wait out a rate limit)
     extend_s = 300
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_progress: Callable[[], None] | None = None,
+    ) -> None:
         self.clock = clock
+        #: told of every sign of progress, unthrottled (`Metrics.made_progress`: /healthz)
+        self.on_progress = on_progress
         self.ready = False
         #: a cycle is running: Jira's answers count as its progress
         self.cycling = False
@@ -412,6 +419,8 @@ class KeepAlive:
             self.alive()
 
     def alive(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress()
         now = self.clock()
         if now - self._last < self.every:
             return
