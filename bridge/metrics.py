@@ -66,8 +66,6 @@ NO_AGREEMENT = "(no agreement)"
 _BREACHED = frozenset({"breached", "missed"})
 #: ``metrics.textfile``'s mode: node-exporter reads it as another user
 TEXTFILE_MODE = 0o644
-
-
 #: Seconds without progress after which a first cycle that has not finished counts as
 #: stuck (as long as `KeepAlive.extend_s`: systemd waits that long for a word too).
 STUCK_AFTER_S = 300.0
@@ -398,7 +396,11 @@ class Metrics:
             gauge = self._carried_gauges.get(family.name)
             if gauge is not None and family.type == "gauge":
                 for sample in family.samples:
-                    (gauge.labels(**sample.labels) if sample.labels else gauge).set(sample.value)
+                    # labels this version does not use (another version's file): left out
+                    with contextlib.suppress(ValueError):
+                        (gauge.labels(**sample.labels) if sample.labels else gauge).set(
+                            sample.value
+                        )
                 continue
             counter = self._counters.get(family.name)
             if counter is None or family.type != "counter":
@@ -406,8 +408,9 @@ class Metrics:
             for sample in family.samples:
                 if not sample.name.endswith("_total") or sample.value <= 0:
                     continue
-                target = counter.labels(**sample.labels) if sample.labels else counter
-                target.inc(sample.value)
+                with contextlib.suppress(ValueError):
+                    target = counter.labels(**sample.labels) if sample.labels else counter
+                    target.inc(sample.value)
 
 
 def _who(ruleset: RuleSet, organization: str | None) -> tuple[str, str]:

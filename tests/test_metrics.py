@@ -395,6 +395,26 @@ def test_a_run_once_that_cannot_write_its_textfile_fails_and_says_where_and_what
     assert sandbox.requests.count(kind="write") > 0  # the cycle itself went ahead
 
 
+def test_a_previous_textfile_with_other_labels_is_carried_over_without_them(
+    tmp_path: Path,
+) -> None:
+    """Another version's file (labels this one does not use) must not stop the run."""
+    path = tmp_path / "jsm-bridge.prom"
+    path.write_text(
+        "# TYPE jsm_bridge_cycles_total counter\n"
+        'jsm_bridge_cycles_total{result="ok"} 5\n'
+        'jsm_bridge_cycles_total{result="ok",host="a"} 7\n'
+        "# TYPE jsm_bridge_cases gauge\n"
+        'jsm_bridge_cases{customer="Acme Networks",sla_state="ok",tier="Standard"} 3\n'
+        'jsm_bridge_cases{customer="Acme Networks",state="ok"} 9\n'
+    )
+    metrics = Metrics()
+    metrics.carry_over(path)
+    figures = samples(metrics.exposition().decode())
+    assert total(figures, "jsm_bridge_cycles_total") == 5
+    assert total(figures, "jsm_bridge_cases") == 3
+
+
 #: A previous run's textfile: a good cycle, its cases, and counters to carry on.
 PREVIOUS_TEXTFILE = """\
 # TYPE jsm_bridge_last_success_timestamp_seconds gauge
