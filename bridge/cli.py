@@ -193,10 +193,11 @@ EXIT_INTERNAL = 70
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command.  Everything it writes to stdout and stderr (tables, summaries,
     error messages, log lines) passes through the one redaction in `bridge.logs`."""
-    from bridge.logs import RedactingStream, redact_text
+    from bridge.logs import RedactingStream, complain, forget_complaints, redact_text
 
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = RedactingStream(stdout), RedactingStream(stderr)
+    forget_complaints()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -221,11 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             if getattr(args, "verbose", 0):
-                traceback.print_exc(file=sys.stderr)
-            print(
+                complain(traceback.format_exc().rstrip("\n"))
+            complain(
                 f"error: internal error ({type(exc).__name__}: {redact_text(str(exc))[:500]});"
-                " please report it with the output of -v",
-                file=sys.stderr,
+                " please report it with the output of -v"
             )
             return EXIT_INTERNAL
         return code

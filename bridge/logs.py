@@ -44,7 +44,10 @@ __all__ = [
     "MASK",
     "SENSITIVE_KEYS",
     "RedactingStream",
+    "complain",
     "configure_logging",
+    "first_complaint",
+    "forget_complaints",
     "get_logger",
     "redact_text",
     "redact_value",
@@ -408,6 +411,36 @@ class _PriorityPrefix(logging.Formatter):
         priority = _SYSLOG_PRIORITY.get(record.levelno, 6 if record.levelno < 30 else 3)
         text = self.inner.format(record)
         return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+
+
+#: The error lines :func:`complain` printed in this command, first first (`run --once -q`
+#: names the first in the one line cron mails: the reason, not a guess from the status).
+_complaints: list[str] = []
+
+
+def complain(text: str, *, level: int = logging.ERROR, stream: IO[str] | None = None) -> None:
+    """Print ``text``, a line for the operator (why a command stopped, a warning), to
+    ``stream`` (default: ``sys.stderr``).  When its log lines carry their syslog priority
+    (:func:`wants_priority_prefix`), each of its lines starts with ``level``'s priority
+    (``<3>`` error, ``<4>`` warning), so ``journalctl -p warning`` shows why the bridge
+    stopped; otherwise it is printed exactly as given."""
+    out = stream if stream is not None else sys.stderr
+    if level >= logging.ERROR:
+        _complaints.append(text)
+    if wants_priority_prefix(out, os.environ):
+        priority = _SYSLOG_PRIORITY.get(level, 3)
+        text = "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+    print(text, file=out)
+
+
+def first_complaint() -> str | None:
+    """The first error line :func:`complain` printed since :func:`forget_complaints`."""
+    return _complaints[0] if _complaints else None
+
+
+def forget_complaints() -> None:
+    """Start afresh (a command's start: `main` may run several in one process)."""
+    _complaints.clear()
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,8 +87,7 @@ class Runtime:
 def load_config(args: argparse.Namespace, out: TextIO | None = None) -> tuple[Settings, RuleSet]:
     policy = load_policy(args, need_config=True)
     if policy.problems:
-        # sys.stderr looked up now, not at import: it may have been redirected since
-        print_problems(policy.problems, out if out is not None else sys.stderr)
+        print_problems(policy.problems, out)  # None: stderr, as errors
         raise CommandError("the config or the rules have problems (listed above)", EXIT_CONFIG)
     assert policy.settings is not None and policy.ruleset is not None
     register_secret(policy.settings.jira.token.reveal())

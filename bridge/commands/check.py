@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.discovery import LOCAL_CONFIG, find_config
+from bridge.logs import complain
 from bridge.policy.clock import BusinessCalendar
 from bridge.policy.model import (
     Condition,
@@ -134,13 +135,17 @@ def _rules_named_by(config_path: Path) -> Path:
     return Path(os.path.normpath(path if path.is_absolute() else base / path))
 
 
-def print_problems(problems: Sequence[Problem], out: TextIO) -> None:
-    for problem in problems:
-        print(problem, file=out)
+def print_problems(problems: Sequence[Problem], out: TextIO | None = None) -> None:
+    """One line per problem, then their count; to ``out``, else to stderr as errors (with
+    their syslog priority when the log lines carry theirs: `bridge.logs.complain`)."""
     count = len(problems)
-    print(
-        f"{count} problem{'s' if count != 1 else ''} found; nothing was changed in Jira.", file=out
-    )
+    lines = [*map(str, problems)]
+    lines.append(f"{count} problem{'s' if count != 1 else ''} found; nothing was changed in Jira.")
+    for line in lines:
+        if out is None:
+            complain(line)
+        else:
+            print(line, file=out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from bridge.commands._runtime import (
 from bridge.commands.init import default_config
 from bridge.commands.run import exit_code, summary_line
 from bridge.discovery import find_config
+from bridge.logs import complain
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sync.cycle import CycleReport, IssueOutcome
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings, ruleset = load_config(args)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     url = urlsplit(settings.jira.url)
     host = url.hostname or "127.0.0.1"
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         # story every day (and a frozen clock: both cycles see the same moment)
         now = parse_now(args.now, default_tz(ruleset)) if args.now else seeds.DEMO_NOW
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     store = seeds.build("demo", now=now, frozen=True)
     server = SandboxServer(store, host, port, flavour=settings.jira.flavour).start()
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         runtime = connect(settings, ruleset, state_path=workdir / "state.sqlite")
     except CommandError as exc:
         server.stop()
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     code = EXIT_OK
     try:

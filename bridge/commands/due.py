@@ -11,6 +11,7 @@ offset is read in the chosen calendar's zone (and the output says so).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from bridge.commands.check import (
     load_policy,
     print_problems,
 )
+from bridge.logs import complain
 from bridge.policy.clock import BusinessCalendar
 from bridge.policy.compiled import CustomerFacts, Policy
 from bridge.policy.model import RuleSet
@@ -30,7 +32,7 @@ EXIT_USAGE = 2
 
 
 def _fail(message: str) -> int:
-    print(f"jsm-bridge due: {message}", file=sys.stderr)
+    complain(f"jsm-bridge due: {message}")
     return EXIT_USAGE
 
 
@@ -50,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy(args)
     rules_problems = [p for p in policy.problems if Path(p.file) != policy.config_path]
     if rules_problems or policy.ruleset is None or (policy.problems and not args.rules):
-        print_problems(policy.problems, sys.stderr)
+        print_problems(policy.problems)
         return 1
     for problem in policy.problems:  # the config does not matter with --rules: say, go on
-        print(f"note: {problem}", file=sys.stderr)
+        complain(f"note: {problem}", level=logging.INFO)
     ruleset = policy.ruleset
     assert ruleset is not None
     try:

@@ -10,7 +10,6 @@ Reads only; writes nothing.
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import timedelta
 
 from bridge.commands._runtime import (
@@ -19,6 +18,7 @@ from bridge.commands._runtime import (
     preview,
     setup_logging,
 )
+from bridge.logs import complain
 from bridge.sync.plan import describe
 
 TOPIC_TITLES = {
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = preview(args, only_key=key, explain=True)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     settings, now, report = result.settings, result.now, result.report
     for skipped_key, why in report.skipped:

@@ -10,9 +10,10 @@ are left alone (listed, exit 1) unless ``--force``.
 from __future__ import annotations
 
 import argparse
-import sys
 from importlib.resources import files
 from pathlib import Path
+
+from bridge.logs import complain
 
 __all__ = ["default_config", "default_rules", "run"]
 
@@ -37,14 +38,12 @@ def run(args: argparse.Namespace) -> int:
         source = _defaults() / folder
         plan += [(p, target / folder / p.name) for p in sorted(source.glob("*.yaml"))]
     if not plan:  # pragma: no cover - a broken install
-        print(
-            "error: the package's default files are missing; reinstall jsm-bridge", file=sys.stderr
-        )
+        complain("error: the package's default files are missing; reinstall jsm-bridge")
         return 1
     existing = [dest for _, dest in plan if dest.exists()]
     if existing and not args.force:
         for dest in existing:
-            print(f"error: {dest} exists; not overwritten (--force overwrites)", file=sys.stderr)
+            complain(f"error: {dest} exists; not overwritten (--force overwrites)")
         return 1
     try:
         for source, dest in plan:
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             dest.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
             print(f"wrote {dest}")
     except OSError as exc:
-        print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        complain(f"error: cannot write {exc.filename}: {exc.strerror}")
         return 1
     print(
         f"\nNext: cd {target} && jsm-bridge check   (then `jsm-bridge demo`, or edit\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from bridge.commands._runtime import (
     EXIT_CONFIG,
@@ -14,6 +13,7 @@ from bridge.commands._runtime import (
     preview,
     setup_logging,
 )
+from bridge.logs import complain
 from bridge.sync.plan import describe, to_json
 
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = preview(args, only_key=args.issue)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     settings, now, report = result.settings, result.now, result.report
     plans = [o.plan for o in report.outcomes if o.plan is not None and o.plan.actions]

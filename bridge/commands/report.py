@@ -44,7 +44,7 @@ from bridge.commands._runtime import (
 )
 from bridge.jira.fields import parse_jira_datetime
 from bridge.jira.port import JiraError
-from bridge.logs import redact_text
+from bridge.logs import complain, redact_text
 from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 from bridge.report.compute import (
     MonthError,
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         month = parse_month(args.month)
     except MonthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return EXIT_USAGE
     try:
         settings, ruleset = load_config(args)
@@ -206,15 +206,12 @@ def run(args: argparse.Namespace) -> int:
         now = parse_now(args.now, zone).astimezone(zone)
         runtime = connect(settings, ruleset, state_path=":memory:")
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     try:
         evaluated, skipped = evaluate_month(runtime, month, now)
     except JiraError as exc:
-        print(
-            f"error: Jira at {settings.jira.url} failed while reading {month}'s cases: {exc}",
-            file=sys.stderr,
-        )
+        complain(f"error: Jira at {settings.jira.url} failed while reading {month}'s cases: {exc}")
         return jira_exit(exc)
     finally:
         runtime.close()
@@ -227,15 +224,14 @@ def run(args: argparse.Namespace) -> int:
         page = to_html(report, site_url=settings.jira.url, template=template)
     except (jinja2.TemplateError, OSError) as exc:
         where = f" {template}" if template is not None else ""
-        print(f"error: the report template{where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        complain(f"error: the report template{where}: {type(exc).__name__}: {exc}")
         return EXIT_USAGE
     try:
         csv_path, html_path = write_files(out_dir, to_csv(report), page)
     except OSError as exc:
-        print(
+        complain(
             f"error: cannot write the report to {out_dir}: {exc.strerror or exc}; "
-            "pick a writable directory with --out DIR",
-            file=sys.stderr,
+            "pick a writable directory with --out DIR"
         )
         return EXIT_USAGE
     print(f"\nWrote {csv_path}")

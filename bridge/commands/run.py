@@ -24,6 +24,7 @@ SIGTERM/SIGINT finishes the current issue, records its state and exits 0.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -52,6 +53,7 @@ from bridge.commands._runtime import (
 )
 from bridge.jira.port import JiraError
 from bridge.jira.retry import CircuitOpen, WaitInterrupted
+from bridge.logs import complain, first_complaint
 from bridge.metrics import Metrics, MetricsServer
 from bridge.policy.model import RuleSet
 from bridge.rules.load import load_ruleset
@@ -122,28 +124,38 @@ def refuse_future(now: datetime, real_now: datetime) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args)
     if args.now and not args.once:
-        print(
-            "error: --now only makes sense with --once (the daemon runs in real time)",
-            file=sys.stderr,
-        )
+        complain("error: --now only makes sense with --once (the daemon runs in real time)")
         return EXIT_USAGE
     if args.dry_run and not args.once:
-        print(
+        complain(
             "error: --dry-run needs --once (a dry-run daemon would change nothing, forever);"
-            " or use `jsm-bridge plan`",
-            file=sys.stderr,
+            " or use `jsm-bridge plan`"
         )
         return EXIT_USAGE
     code = _run(args)
     if args.once and args.quiet and code not in (EXIT_OK, EXIT_LOCKED):
-        # cron mails what a job prints: with -q that is this one line, and only on failure
-        print(f"jsm-bridge run --once failed with exit status {code}: {_MEANING.get(code, '')}")
+        # cron mails what a job prints: with -q that is this one line, and only on failure;
+        # it names what failed (the first error line, also in the log) when one was said
+        print(f"jsm-bridge run --once failed with exit status {code}: {failure(code)}")
     return code
 
 
-#: One line per exit status, for the failure line cron mails.
+def failure(code: int) -> str:
+    """What failed, for the line cron mails: the first error line this command said (the
+    log holds it and any more), else what its exit status means."""
+    said = first_complaint()
+    if said is None:
+        return _MEANING.get(code, "")
+    first = said.splitlines()[0].removeprefix("error: ") if said.strip() else said
+    return f"{first} (see the log)"
+
+
+#: One line per exit status, for the failure line cron mails when no error line says more.
 _MEANING = {
-    EXIT_CONFIG: "the config, the rules or the Jira site's names are wrong (see the log)",
+    EXIT_CONFIG: (
+        "the config, the rules, the Jira site's names, the token, a permission or the JQL"
+        " is wrong (see the log)"
+    ),
     EXIT_USAGE: "bad arguments",
     EXIT_JIRA: "Jira was unreachable or failing, or the state file's disk is full; the next run"
     " resumes (see the log)",
@@ -166,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         starting, started = settings, time.monotonic()  # what follows is the cycle's start
         runtime = connect(settings, ruleset, on_request=hear)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         if starting is not None and args.once and not args.dry_run:
             _record_failed_start(metrics, starting, str(exc), time.monotonic() - started)
         return exc.code
@@ -178,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
                 return _once(runtime, now, dry_run=args.dry_run, quiet=args.quiet, metrics=metrics)
             return _daemon(runtime, args, metrics, keep_alive)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     finally:
         runtime.close()
@@ -246,11 +258,11 @@ def take_site_lock(site_lock: SiteLock | None, *, cycle_lock_held: bool = False)
     try:
         site_lock.acquire(cycle_lock_held=cycle_lock_held)
     except SiteLockBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return EXIT_LOCKED
     except JiraError as exc:
         if exc.permanent:
-            print(f"error: cannot use the site lock: {exc}", file=sys.stderr)
+            complain(f"error: cannot use the site lock: {exc}")
             return jira_exit(exc)
         log.warning("could not read the site lock: Jira is failing", error=str(exc))
     return None
@@ -299,10 +311,10 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     try:
         lock.acquire(wait=10.0)
     except LockBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return EXIT_LOCKED
     except OSError as exc:  # the lock file cannot be created: a config problem
-        print(f"error: {exc.strerror or exc}", file=sys.stderr)
+        complain(f"error: {exc.strerror or exc}")
         return EXIT_CONFIG
     if textfile is not None:  # read under the lock: not before another run's file is done
         metrics.carry_over(textfile)
@@ -343,10 +355,10 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     if not quiet:
         print(summary_line(report, requests))
     for key, why in report.skipped_actions:
-        print(f"warning: {key}: {why}", file=sys.stderr)
+        complain(f"warning: {key}: {why}", level=logging.WARNING)
     if report.aborted and report.aborted_permanent:
         # retrying cannot help: say what is wrong and what to fix, even with --quiet
-        print(f"error: {report.aborted}", file=sys.stderr)
+        complain(f"error: {report.aborted}")
     return code
 
 
@@ -454,7 +466,7 @@ def _daemon(
         try:
             server = MetricsServer(metrics, host, port).start()
         except OSError as exc:
-            print(f"error: metrics.listen {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            complain(f"error: metrics.listen {host}:{port}: {exc.strerror or exc}")
             return EXIT_CONFIG
         log.info("metrics served", url=f"http://{_hostport(*server.address)}/metrics")
     site_lock = site_lock_for(runtime)
@@ -510,7 +522,7 @@ def _daemon(
                     # a rejected token, a missing permission, a bad JQL query, no such
                     # resource: no retry fixes these, so stop and say what to fix
                     log.error("Jira refused the bridge for good; stopping", reason=report.aborted)
-                    print(f"error: {report.aborted}", file=sys.stderr)
+                    complain(f"error: {report.aborted}")
                     sdnotify.notify(f"STATUS=stopped: {report.aborted}")
                     return EXIT_CONFIG
                 if report.lost_lock:

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
+from bridge.logs import complain
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import DEFAULT_SITE_TZ, Clock, Store, parse_instant
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             state_path=args.state,
         )
     except (ValueError, OSError) as exc:
-        print(f"jsm-bridge sandbox: {exc}", file=sys.stderr)
+        complain(f"jsm-bridge sandbox: {exc}")
         return 2
     if args.state:
         server.save()

@@ -12,7 +12,6 @@ as a step for an administrator.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bridge.commands._runtime import (
     EXIT_CONFIG,
@@ -24,6 +23,7 @@ from bridge.commands._runtime import (
 )
 from bridge.jira.client import JiraClient
 from bridge.jira.port import JiraError
+from bridge.logs import complain
 from bridge.sitesetup import setup_site
 
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings, ruleset = load_config(args)
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        complain(f"error: {exc}")
         return exc.code
     flavour = settings.jira.flavour
     print(f"Jira site {settings.jira.url} ({flavour}){' — dry run' if args.dry_run else ''}")
@@ -43,16 +43,15 @@ def run(args: argparse.Namespace) -> int:
         hint = ""
         if exc.status in (401, 403):
             hint = " (creating fields and options takes the Administer Jira permission)"
-            print(f"error: Jira refused: {exc}{hint}", file=sys.stderr)
+            complain(f"error: Jira refused: {exc}{hint}")
             return EXIT_CONFIG
         if exc.status == 404:
-            print(
+            complain(
                 f"error: this Jira ({flavour}) does not offer the route: {exc}; create the fields"
-                " listed above by hand (README: Setting up the Jira site)",
-                file=sys.stderr,
+                " listed above by hand (README: Setting up the Jira site)"
             )
             return EXIT_CONFIG
-        print(f"error: cannot use Jira at {settings.jira.url}: {exc}", file=sys.stderr)
+        complain(f"error: cannot use Jira at {settings.jira.url}: {exc}")
         return jira_exit(exc)  # 1 for a TLS failure or a page that is not Jira's, else 3
     finally:
         client.close()
