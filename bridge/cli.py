@@ -186,6 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command ``args`` names (``completion`` here: it prints the parser's script)."""
+    if args.command == "completion":
+        import shtab
+
+        print(shtab.complete(parser, shell=args.shell))
+        return 0
+    module = importlib.import_module(f"bridge.commands.{args.command.replace('-', '_')}")
+    code: int = module.run(args)
+    return code
+
+
 #: Exit status for a fault in the bridge itself (sysexits.h EX_SOFTWARE).
 EXIT_INTERNAL = 70
 
@@ -201,14 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        if args.command == "completion":
-            import shtab
-
-            print(shtab.complete(parser, shell=args.shell))
-            return 0
-        module = importlib.import_module(f"bridge.commands.{args.command.replace('-', '_')}")
         try:
-            code: int = module.run(args)
+            code: int = _command(parser, args)
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:

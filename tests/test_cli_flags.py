@@ -68,6 +68,18 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("reader", ["head -3", "true"])
+def test_a_completion_script_piped_into_a_reader_that_leaves_ends_quietly(reader: str) -> None:
+    """`jsm-bridge completion bash | head -3`: the reader may be gone before the script is
+    written (`true` always is: it leaves before Python has started)."""
+    script = f"{sys.executable} -m bridge.cli completion bash | {reader}"
+    result = subprocess.run(
+        ["/bin/sh", "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert len(result.stdout.splitlines()) == (3 if reader.startswith("head") else 0)
+    assert result.stderr == "", result.stderr
+
+
 def test_completion_scripts_know_the_commands_and_their_options(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
