@@ -188,3 +188,43 @@ def test_the_daemon_keeps_rules_dir_for_reloads_and_watches_it(
     assert not [e for e in events if e.get("event") == "rules reloaded"], "never the config's"
     started = next(e for e in events if e.get("event") == "daemon started")
     assert started.get("rules") == str(rules)
+
+
+def test_a_reload_after_editing_bridge_yaml_says_which_settings_wait_for_a_restart(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    """`systemctl reload` re-reads the rules only: an edited bridge.yaml is named, with the
+    settings that changed, as needing a restart; a reload without an edit says nothing."""
+    site = sandbox_factory(frozen=False)
+    config = write_config(tmp_path, site.url, interval="1s")
+
+    def said(ev: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+        return [e for e in ev if str(e.get("event", "")).startswith(event)]
+
+    daemon = Daemon(config, tmp_path / "daemon.log")
+    try:
+        daemon.wait_for(lambda ev: len(said(ev, "cycle")) >= 1, "a first cycle")
+        daemon.signal(signal.SIGHUP)  # nothing edited: the rules are re-read, nothing more
+        daemon.wait_for(lambda ev: len(said(ev, "rules reloaded")) >= 1, "a reload")
+        text = config.read_text(encoding="utf-8")
+        edited = text.replace("interval: 1s", "interval: 2s").replace(
+            "jql: project = SUP", "jql: project = SUP AND labels != x", 1
+        )
+        assert edited.count("interval: 2s") == 1 and "labels != x" in edited
+        config.write_text(edited, encoding="utf-8")
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for(lambda ev: len(said(ev, "bridge.yaml changed")) >= 1, "the warning")
+        daemon.wait_for(lambda ev: len(said(ev, "rules reloaded")) >= 2, "the second reload")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0
+    finally:
+        daemon.kill()
+    events = daemon.events()
+    (warning,) = said(events, "bridge.yaml changed")
+    assert warning["level"] == "warning" and warning["config"] == str(config)
+    assert warning["changed"] == ["jira.jql", "polling.interval"]
+    assert "systemctl restart jsm-bridge" in warning["hint"]
+    assert "only the rules" in warning["event"]
+    # the first reload, with bridge.yaml as it started, came and went without a word on it
+    first = events.index(said(events, "rules reloaded")[0])
+    assert events.index(warning) > first

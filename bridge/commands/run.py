@@ -14,7 +14,8 @@ stopped there).
 
 The daemon runs a cycle every ``polling.interval``, holds the lock only while a
 cycle runs, reloads the rules on SIGHUP or when their files change (bad new rules
-are logged and the last good ones stay in force), backs off after cycles Jira failed
+are logged and the last good ones stay in force; bridge.yaml is read at start only,
+and a SIGHUP after it was edited warns which settings wait for a restart), backs off after cycles Jira failed
 (timeouts, 429, 5xx), waits an interval and tries the site lock again when another
 instance holds it or took it mid-cycle, exits 1 with the reason when Jira refuses the bridge for good
 (401, 403, 400, 404, 405: retrying cannot fix a token or a permission), and on
@@ -34,6 +35,7 @@ from typing import TextIO
 import structlog
 
 from bridge import sdnotify
+from bridge.commands._confwatch import ConfigWatch
 from bridge.commands._runtime import (
     EXIT_CONFIG,
     EXIT_JIRA,
@@ -473,7 +475,14 @@ def _daemon(
     refused = take_site_lock(site_lock)
     if refused is not None:
         return refused
-    shutdown: Shutdown = install_handlers(on_reload=watcher.request_reload)
+    # a reload re-reads the rules; it says so when bridge.yaml changed too (read at start)
+    config_watch = ConfigWatch(settings, rules_given=bool(getattr(args, "rules", None)))
+
+    def reload() -> None:  # inside the SIGHUP handler: attributes only
+        watcher.request_reload()
+        config_watch.request()
+
+    shutdown: Shutdown = install_handlers(on_reload=reload)
     lock_watch = SiteLockWatch(site_lock)
     lock_watch.watch(runtime.engine, shutdown)
     runtime.client.interrupt_waits(shutdown.pause)  # SIGTERM never waits behind a Retry-After
@@ -492,6 +501,7 @@ def _daemon(
     log.info("daemon started", interval_s=interval, jql=settings.jira.jql, rules=str(rules_path))
     try:
         while not shutdown.stopping:
+            config_watch.poll()
             if watcher.poll() and not _adopt_rules(runtime, watcher.current, metrics):
                 watcher.request_reload()  # Jira did not answer: the next cycle checks again
             pause = interval
