@@ -130,6 +130,31 @@ def test_resolve_lists_every_unknown_name_with_the_closest_existing_ones() -> No
     assert "Response Date" in str(caught.value) and "Qwxz" in str(caught.value)
 
 
+def test_a_missing_field_is_never_told_of_an_unrelated_built_in_one() -> None:
+    """ "Response due" is 0.6 alike to Jira's "Resolved" and "Product" to "Project": a
+    site without the bridge's fields must not send the operator to those."""
+    builtin = [
+        {
+            "id": "resolutiondate",
+            "name": "Resolved",
+            "custom": False,
+            "schema": {"type": "datetime"},
+        },
+        {"id": "project", "name": "Project", "custom": False, "schema": {"type": "project"}},
+        {"id": "description", "name": "Description", "custom": False, "schema": {"type": "string"}},
+    ]
+    site = [*builtin, cf(10060, "Product line", "option", CF + "select")]
+    with pytest.raises(FieldResolutionError) as caught:
+        FieldMap.resolve(
+            {"response_due": "Response due", "product": "Product", "description": "Descripton"},
+            site,
+        )
+    due, product, description = caught.value.problems
+    assert "did you mean" not in due, due
+    assert "'Project'" not in product and "did you mean 'Product line'" in product, product
+    assert "did you mean 'Description'" in description  # a built-in one that is a typo away
+
+
 def test_resolve_reports_an_ambiguous_name() -> None:
     site = [*SITE, cf(10099, "Impact", "string", CF + "textfield")]
     with pytest.raises(

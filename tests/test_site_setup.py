@@ -305,3 +305,16 @@ def test_check_online_notes_a_placeholder_that_is_an_option_of_a_required_select
         "answered (a select list's option is never a placeholder); it still counts as "
         "missing typed into a text field"
     ) in " ".join(out.split()), out
+
+
+def test_run_on_a_site_without_the_fields_says_setup_site_creates_them(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = sandbox_factory(seed="bare")
+    config = write_config(sb.url, tmp_path, "cloud")
+    code = main(["run", "--once", "--config", str(config), "--now", SANDBOX_NOW.isoformat()])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no field named 'Response due'" in err, err
+    assert f"`jsm-bridge setup-site --config {config}` creates" in err, err
+    assert "'Resolved'" not in err  # not a suggestion for 'Response due'

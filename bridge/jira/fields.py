@@ -73,10 +73,16 @@ class FieldResolutionError(Exception):
         super().__init__("\n".join(self.problems))
 
 
-def _did_you_mean(name: str, candidates: Iterable[str], *, n: int = 3) -> str:
+#: How close a Jira built-in field's name must be to be suggested for a missing field:
+#: the bridge's fields are mostly custom ones, and at difflib's usual 0.6 "Response due"
+#: would suggest the unrelated "Resolved" and "Product" the built-in "Project".
+SYSTEM_FIELD_CUTOFF = 0.85
+
+
+def _did_you_mean(name: str, candidates: Iterable[str], *, n: int = 3, cutoff: float = 0.6) -> str:
     pool = sorted({c for c in candidates if c})
     folded = {c.casefold(): c for c in pool}
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=n, cutoff=0.6)
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=n, cutoff=cutoff)
     if not close:
         return ""
     return " (did you mean " + ", ".join(repr(folded[c]) for c in close) + "?)"
@@ -102,6 +108,11 @@ class SiteField:
         )
 
     # -- kinds -------------------------------------------------------------------------------
+    @property
+    def is_custom(self) -> bool:
+        """A custom field (``customfield_NNNNN``), not one of Jira's built-in ones."""
+        return self.custom is not None or self.id.startswith("customfield_")
+
     @property
     def is_request_type(self) -> bool:
         return self.schema_type == "sd-customerrequesttype" or (self.custom or "").endswith(
@@ -172,9 +183,17 @@ class FieldMap:
                     f"rename one in Jira or give the field id instead"
                 )
             else:
+                # close custom fields, else a built-in one only when nearly the same name
                 problems.append(
                     f"fields.{logical}: no field named {name!r} on this Jira site"
-                    + _did_you_mean(name, (f.name for f in fields))
+                    + (
+                        _did_you_mean(name, (f.name for f in fields if f.is_custom))
+                        or _did_you_mean(
+                            name,
+                            (f.name for f in fields if not f.is_custom),
+                            cutoff=SYSTEM_FIELD_CUTOFF,
+                        )
+                    )
                 )
         if problems:
             raise FieldResolutionError(problems)

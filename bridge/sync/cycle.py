@@ -122,11 +122,14 @@ log = structlog.get_logger("jsm_bridge.cycle")
 class SiteError(Exception):
     """The config or rules name things the Jira site does not have; every problem listed."""
 
-    def __init__(self, problems: Iterable[str]) -> None:
+    def __init__(self, problems: Iterable[str], *, hint: str | None = None) -> None:
         self.problems = list(problems)
+        #: what to do about them, when one thing does (fields missing: `setup-site`)
+        self.hint = hint
         super().__init__(
             "the Jira site does not match the config/rules:\n"
             + "\n".join(f"  - {p}" for p in self.problems)
+            + (f"\n{hint}" if hint else "")
         )
 
 
@@ -176,10 +179,17 @@ class Site:
             user_tz = ZoneInfo("UTC")
 
         fieldmap: FieldMap | None = None
+        hint: str | None = None
         try:
             fieldmap = FieldMap.resolve(settings.fields, port.fields())
         except FieldResolutionError as exc:
             problems.extend(f"config {settings.path}: {p}" for p in exc.problems)
+            if any(": no field named " in p for p in exc.problems):
+                hint = (
+                    f"fields the site lacks: `jsm-bridge setup-site --config {settings.path}`"
+                    " creates the ones the bridge needs (add --dry-run to see them first), or"
+                    " name the site's own fields under `fields:`"
+                )
 
         priority_ids: dict[str, str] = {}
         site_priorities = port.priorities()
@@ -238,7 +248,7 @@ class Site:
             except FieldResolutionError as exc:
                 problems.extend(f"rules: {p}" for p in exc.problems)
         if problems:
-            raise SiteError(problems)
+            raise SiteError(problems, hint=hint)
         return site
 
     def user_ref(self, port: JiraPort, email: str) -> str | None:
