@@ -54,7 +54,8 @@ def _add_rules(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--rules",
         default=None,
-        help="rules directory (default: the `rules:` entry of the config, else ./rules)",
+        help="rules directory (default: the config's `rules:` entry, which defaults to ../rules"
+        " beside the config file; ./rules when there is no config)",
     )
 
 

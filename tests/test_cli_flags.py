@@ -16,6 +16,7 @@ from conftest import SANDBOX_NOW, SandboxFactory
 from bridge import cli
 from bridge.policy import evaluate as policy_evaluate
 from bridge.sandbox import seed as seeds
+from bridge.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = SANDBOX_NOW.isoformat()
@@ -167,3 +168,19 @@ def test_plan_exit_codes_agree_in_text_and_json(
         assert [s["key"] for s in json.loads(out)["skipped"]] == ["SUP-3"]
     else:
         assert "SUP-3: skipped" in out
+
+
+def test_the_rules_option_says_where_the_rules_are_found_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--rules` left out: the config's `rules:`, by default ../rules beside the config."""
+    (tmp_path / "etc").mkdir()
+    config = tmp_path / "etc" / "bridge.yaml"
+    text = (REPO / "config" / "bridge.yaml").read_text(encoding="utf-8")
+    config.write_text(re.sub(r"(?m)^rules: .*$", "", text), encoding="utf-8")
+    assert load_settings(config, env={}).rules_path == tmp_path / "rules"
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "defaults to ../rules beside the config file" in helped, helped
+    assert "else ./rules" not in helped
