@@ -361,3 +361,31 @@ def test_schema_rejects_broken_files(tmp_path: Path, file: str, old: str, new: s
     schema = schema_for(file.removesuffix(".yaml"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(_load(rules / file), schema)
+
+
+def test_hints_name_the_config_that_was_given_not_the_usual_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--config /etc/jsm-bridge/site.yaml`: a hint saying `config/bridge.yaml` sends the
+    operator to a file that is not the one in use."""
+    repo = Path(__file__).resolve().parents[1]
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    config = etc / "site.yaml"
+    text = (repo / "config" / "bridge.yaml").read_text(encoding="utf-8")
+    config.write_text(text.replace("rules: ../rules", "rules: ./nowhere"), encoding="utf-8")
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert f"set `rules:` in {config})" in out, out
+    assert "config/bridge.yaml" not in out.replace(str(config), "")
+
+    rules = tmp_path / "rules"
+    shutil.copytree(repo / "rules", rules)
+    priorities = rules / "priorities.yaml"
+    edited = priorities.read_text(encoding="utf-8").replace(
+        "field: environment", "field: envirnment"
+    )
+    priorities.write_text(edited, encoding="utf-8")
+    assert main(["check", "--config", str(config), "--rules", str(rules)]) == 1
+    out = capsys.readouterr().out
+    assert f"the keys of `fields:` in {config};" in out, out

@@ -118,7 +118,7 @@ def load_policy(args: argparse.Namespace, *, need_config: bool = False) -> Polic
     known_fields = tuple(settings.fields) if settings is not None else None
     ruleset: RuleSet | None = None
     try:
-        ruleset = load_ruleset(rules_path, known_fields)
+        ruleset = load_ruleset(rules_path, known_fields, config=config_path)
     except RulesInvalid as exc:
         problems.extend(exc.problems)
     return Policy(settings, ruleset, rules_path, config_path, problems, notes)

@@ -455,7 +455,7 @@ def _daemon(
 
     def loader() -> RuleSet:
         try:
-            return load_ruleset(rules_path, known_fields)
+            return load_ruleset(rules_path, known_fields, config=settings.path)
         except Exception:
             metrics.rules_reload_failed()
             raise

@@ -205,7 +205,7 @@ class FieldMap:
             return self.by_logical[logical]
         except KeyError:
             raise KeyError(
-                f"logical field {logical!r} is not configured (fields: in config/bridge.yaml)"
+                f"logical field {logical!r} is not configured (under `fields:` in the config)"
             ) from None
 
     def id(self, logical: str) -> str:

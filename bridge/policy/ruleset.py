@@ -182,17 +182,26 @@ def _date(text: str) -> date | None:
 # ------------------------------------------------------------------------ building
 
 
+#: The config file hints name when the caller does not say which one is in use.
+DEFAULT_CONFIG_NAME = "config/bridge.yaml"
+
+
 def build_ruleset(
     documents: Mapping[str, Document | None],
     known_fields: Collection[str] | None = None,
     problems: Sequence[Problem] = (),
+    *,
+    config: str = DEFAULT_CONFIG_NAME,
 ) -> RuleSet:
     """Check what the rule files mean and build the RuleSet (pure).
 
     ``documents`` maps each of :data:`RULE_FILES` to its shape-checked document;
     None (a missing or unreadable file, already in ``problems``) is skipped
-    without cascading errors.  Raises :class:`RulesInvalid` with every problem."""
-    build = _Build(frozenset(known_fields) if known_fields is not None else DEFAULT_FIELDS)
+    without cascading errors.  ``config`` names the config file in hints (the
+    ``known_fields`` are its ``fields:``).  Raises :class:`RulesInvalid` with every problem."""
+    build = _Build(
+        frozenset(known_fields) if known_fields is not None else DEFAULT_FIELDS, config=config
+    )
     build.problems.extend(problems)
     readers = {
         "tiers.yaml": _read_tiers,
@@ -223,6 +232,8 @@ class _Build:
     """What the files said so far; a cross-file check is skipped when its side is unknown."""
 
     known_fields: frozenset[str]
+    #: the config file, as hints name it (the one given, else the usual path)
+    config: str = DEFAULT_CONFIG_NAME
     problems: list[Problem] = field(default_factory=list)
     parts: dict[str, Any] = field(default_factory=dict)  # the RuleSet's fields
     tiers: dict[str, Tier] | None = None
@@ -306,7 +317,7 @@ class _Build:
 
     def field_name(self, path: Path, name: str) -> None:
         if name not in self.known_fields:
-            note = "logical names are the keys of `fields:` in config/bridge.yaml;"
+            note = f"logical names are the keys of `fields:` in {self.config};"
             self.unknown(path, "field", name, self.known_fields, note)
 
     def pattern(self, path: Path, pattern: str) -> None:

@@ -15,20 +15,27 @@ from pathlib import Path
 
 from bridge.policy.model import RuleSet
 from bridge.policy.problems import Document, Problem
-from bridge.policy.ruleset import RULE_FILES, RulesInvalid, build_ruleset
+from bridge.policy.ruleset import DEFAULT_CONFIG_NAME, RULE_FILES, RulesInvalid, build_ruleset
 from bridge.rules.shape import read_document
 from bridge.yamlsafe import read_yaml
 
 __all__ = ["RulesInvalid", "load_ruleset"]
 
 
-def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None = None) -> RuleSet:
+def load_ruleset(
+    path: str | PathLike[str],
+    known_fields: Collection[str] | None = None,
+    *,
+    config: str | PathLike[str] | None = None,
+) -> RuleSet:
     """Load and validate ``tiers.yaml``, ``customers.yaml``, ``priorities.yaml``, ``sla.yaml``.
 
     ``known_fields`` are the logical field names of config ``fields:``; rule
     conditions and ``required_information`` may only use those.  Raises
-    :class:`RulesInvalid` with every problem found.
+    :class:`RulesInvalid` with every problem found.  ``config``: the config file in use,
+    as hints name it (default: the usual ``config/bridge.yaml``).
     """
+    named = str(config) if config is not None else DEFAULT_CONFIG_NAME
     directory = Path(path)
     if not directory.is_dir():
         raise RulesInvalid(
@@ -37,7 +44,7 @@ def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None
                     str(directory),
                     None,
                     "rules directory not found",
-                    "pass --rules DIR or set `rules:` in config/bridge.yaml",
+                    f"pass --rules DIR or set `rules:` in {named}",
                 )
             ]
         )
@@ -53,4 +60,4 @@ def load_ruleset(path: str | PathLike[str], known_fields: Collection[str] | None
         if tree is not None and not found:
             documents[name], shape_problems = read_document(name.removesuffix(".yaml"), label, tree)
             problems.extend(shape_problems)
-    return build_ruleset(documents, known_fields, problems)
+    return build_ruleset(documents, known_fields, problems, config=named)
