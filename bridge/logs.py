@@ -49,6 +49,7 @@ __all__ = [
     "first_complaint",
     "forget_complaints",
     "get_logger",
+    "print_demo_credentials",
     "redact_text",
     "redact_value",
     "register_basic_auth",
@@ -411,6 +412,19 @@ class _PriorityPrefix(logging.Formatter):
         priority = _SYSLOG_PRIORITY.get(record.levelno, 6 if record.levelno < 30 else 3)
         text = self.inner.format(record)
         return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+
+
+def print_demo_credentials(text: str, *, stream: IO[str] | None = None) -> None:
+    """Print ``text``, a line showing the embedded sandbox's own demo credentials (public
+    test data, meant to be copied: ``curl -H 'Authorization: Bearer sandbox-token'``),
+    without the masking :func:`redact_text` gives anything that looks like a credential.
+    A registered secret (a real token this process read) is still masked."""
+    out = stream if stream is not None else sys.stdout
+    pattern = _pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    inner = out.inner if isinstance(out, RedactingStream) else out
+    print(text, file=inner)
 
 
 #: The error lines :func:`complain` printed in this command, first first (`run --once -q`

@@ -247,3 +247,15 @@ def test_logger_made_before_configuration_follows_it() -> None:
     out = capture(json=True, secrets=[TOKEN])
     early.info("late", value=TOKEN)
     assert lines(out) and TOKEN not in out.getvalue()
+
+
+def test_the_sandbox_banner_line_shows_its_demo_token_but_never_a_registered_secret() -> None:
+    inner = io.StringIO()
+    out = logs.RedactingStream(inner)
+    logs.print_demo_credentials("curl -H 'Authorization: Bearer sandbox-token'", stream=out)
+    assert inner.getvalue() == "curl -H 'Authorization: Bearer sandbox-token'\n"
+    logs.register_secret("real-token-from-the-config")
+    logs.print_demo_credentials("Bearer real-token-from-the-config", stream=out)
+    assert inner.getvalue().splitlines()[-1] == "Bearer ***"
+    print("curl -H 'Authorization: Bearer sandbox-token'", file=out)  # any other line: masked
+    assert inner.getvalue().splitlines()[-1] == "curl -H 'Authorization: Bearer ***'"

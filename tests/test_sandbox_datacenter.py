@@ -3,12 +3,19 @@ including what it lacks (each behaviour's Atlassian page is cited where it is se
 
 from __future__ import annotations
 
+import re
+import shlex
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 from conftest import Sandbox, SandboxFactory
 
+from bridge.logs import redact_text
 from bridge.sandbox import seed as seeds
 
 
@@ -159,3 +166,36 @@ def test_service_management_users_and_customers(dc: Sandbox) -> None:
     assert sorted(customers) == expected
     assert seeds.BRIDGE_EMAIL not in customers
     assert s.get(sd + "/servicedesk/99/customer").status_code == 404
+
+
+def test_the_data_center_banner_prints_a_curl_command_that_works_when_copied(
+    tmp_path: Path,
+) -> None:
+    """The sandbox's demo token is public test data: its banner shows it unmasked (every
+    other line anything prints still goes through the redaction)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = [sys.executable, "-m", "bridge.cli", "sandbox", "--flavour", "datacenter"]
+    proc = subprocess.Popen(
+        [*argv, "--port", str(port), "--now", "2026-11-24T10:00+10:00"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(5)]
+        (tried,) = [line for line in banner if line.strip().startswith("try: curl")]
+        assert "***" not in "".join(banner), banner
+        words = shlex.split(tried.strip().removeprefix("try: "))
+        header = words[words.index("-H") + 1]
+        name, _, value = header.partition(": ")
+        answer = requests.get(words[-1], headers={name: value}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["issues"], answer.text[:300]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # the redaction itself is as it was: an echoed header is masked whatever its value
+    assert re.search(r"Bearer \*\*\*", redact_text("Authorization: Bearer sandbox-token"))

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
-from bridge.logs import complain
+from bridge.logs import complain, print_demo_credentials
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import DEFAULT_SITE_TZ, Clock, Store, parse_instant
@@ -85,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
             f"  try: curl -u {seeds.BRIDGE_EMAIL}:{seeds.BRIDGE_TOKEN} '{server.url}/rest/api/3/search/jql?jql=project=SUP'"
         )
     else:
-        print(f"  bridge: Authorization: Bearer {seeds.BRIDGE_TOKEN}")
-        print("  agents: Bearer pat-jane.engineer (pat-<name>)")
-        print(
+        # the sandbox's own tokens are public test data: shown as they are, to be copied
+        print_demo_credentials(f"  bridge: Authorization: Bearer {seeds.BRIDGE_TOKEN}")
+        print_demo_credentials("  agents: Bearer pat-jane.engineer (pat-<name>)")
+        print_demo_credentials(
             f"  try: curl -H 'Authorization: Bearer {seeds.BRIDGE_TOKEN}' '{server.url}/rest/api/2/search?jql=project=SUP'"
         )
     if args.faults:
