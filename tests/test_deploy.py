@@ -282,3 +282,17 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     ]
     assert result.returncode == 0, result.stderr
     assert ours == []
+
+
+def test_the_readme_runs_the_bridge_under_sudo_by_its_installed_path() -> None:
+    """sudo finds commands in its own `secure_path`, which does not hold the venv's bin:
+    `sudo jsm-bridge ...` answers "command not found"."""
+    installed = parse_command(one(parse_unit(DAEMON), "Service", "ExecStart"))[0]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [shlex.split(c) for c in re.findall(r"`(sudo [^`]+)`", readme)]
+    assert len(commands) >= 3, commands
+    for words in commands:
+        program = next(w for w in words[1:] if "=" not in w)  # after sudo's VAR=value
+        assert program == installed, " ".join(words)
+        parsed = build_parser().parse_args(words[words.index(program) + 1 :])
+        assert parsed.config == CONFIG, " ".join(words)
