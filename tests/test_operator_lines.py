@@ -159,3 +159,22 @@ def test_a_warning_line_carries_the_warning_priority_on_every_line(
     other = io.StringIO()
     complain("warning: SUP-1: as typed", level=logging.WARNING, stream=other)
     assert other.getvalue() == "warning: SUP-1: as typed\n"
+
+
+def test_the_line_cron_mails_carries_the_whole_first_error_on_one_line() -> None:
+    from bridge import logs
+    from bridge.commands.run import failure
+
+    logs.forget_complaints()
+    assert failure(3).startswith("Jira was unreachable or failing")  # nothing said: the status
+    sink = io.StringIO()
+    complain("warning: SUP-1: not offered", level=logging.WARNING, stream=sink)  # not an error
+    complain(
+        "error: the Jira site does not match:\n  - no field 'A'\n  - no field 'B'", stream=sink
+    )
+    complain("error: the config or the rules have problems (listed above)", stream=sink)
+    assert failure(1) == "the Jira site does not match: - no field 'A' - no field 'B' (see the log)"
+    logs.forget_complaints()
+    complain("error: " + "x" * 2000, stream=sink)
+    assert len(failure(1)) < 600
+    logs.forget_complaints()

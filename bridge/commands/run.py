@@ -15,7 +15,8 @@ stopped there).
 The daemon runs a cycle every ``polling.interval``, holds the lock only while a
 cycle runs, reloads the rules on SIGHUP or when their files change (bad new rules
 are logged and the last good ones stay in force; bridge.yaml is read at start only,
-and a SIGHUP after it was edited warns which settings wait for a restart), backs off after cycles Jira failed
+and a SIGHUP after it was edited warns which settings wait for a restart), backs
+off after cycles Jira failed
 (timeouts, 429, 5xx), waits an interval and tries the site lock again when another
 instance holds it or took it mid-cycle, exits 1 with the reason when Jira refuses the bridge for good
 (401, 403, 400, 404, 405: retrying cannot fix a token or a permission), and on
@@ -142,14 +143,20 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+#: The longest reason the line cron mails carries (the log has the whole of it).
+MAIL_REASON_CHARS = 500
+
+
 def failure(code: int) -> str:
-    """What failed, for the line cron mails: the first error line this command said (the
-    log holds it and any more), else what its exit status means."""
-    said = first_complaint()
-    if said is None:
+    """What failed, for the line cron mails: the first error this command said, on one
+    line (the log holds it and any more), else what its exit status means."""
+    said = " ".join(line.strip() for line in (first_complaint() or "").splitlines())
+    if not said.strip():
         return _MEANING.get(code, "")
-    first = said.splitlines()[0].removeprefix("error: ") if said.strip() else said
-    return f"{first} (see the log)"
+    said = said.removeprefix("error: ")
+    if len(said) > MAIL_REASON_CHARS:
+        said = said[: MAIL_REASON_CHARS - 1] + "…"
+    return f"{said} (see the log)"
 
 
 #: One line per exit status, for the failure line cron mails when no error line says more.
