@@ -12,7 +12,7 @@ import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 #: Where the config is looked for when --config is not given (see `bridge.discovery`).
 DEFAULT_CONFIG = "config/bridge.yaml"
@@ -67,8 +67,20 @@ def _add_now(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose "bad arguments" line (exit 2) is an error with its syslog
+    priority when the log lines carry theirs (a unit's mistyped ExecStart=)."""
+
+    def error(self, message: str) -> NoReturn:
+        from bridge.logs import complain
+
+        self.print_usage(sys.stderr)
+        complain(f"{self.prog}: error: {message}")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="jsm-bridge",
         description="Support-SLA enforcement for Jira Service Management.",
         parents=[_verbosity(top=True)],

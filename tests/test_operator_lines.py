@@ -178,3 +178,16 @@ def test_the_line_cron_mails_carries_the_whole_first_error_on_one_line() -> None
     complain("error: " + "x" * 2000, stream=sink)
     assert len(failure(1)) < 600
     logs.forget_complaints()
+
+
+def test_bad_arguments_are_an_error_for_the_journal_and_read_as_argparse_has_them(
+    tmp_path: Path,
+) -> None:
+    """A unit's mistyped ExecStart= exits 2: the reason is an error line like the others."""
+    code, _, lines = bridge(tmp_path, "run", "--bogus", env={"JSM_BRIDGE_LOG_PRIORITY_PREFIX": "1"})
+    assert code == 2
+    assert lines[-1] == "<3>jsm-bridge: error: unrecognized arguments: --bogus", lines
+    code, _, lines = bridge(tmp_path, "run", "--bogus")
+    assert code == 2
+    assert lines[0].startswith("usage: jsm-bridge ")
+    assert lines[-1] == "jsm-bridge: error: unrecognized arguments: --bogus", lines
