@@ -24,6 +24,7 @@ from e2e_helpers import (
     SLA_FIELDS,
     Bridge,
     BridgeFactory,
+    CommentView,
     CycleRun,
     add_label,
     api_issue,
@@ -421,6 +422,11 @@ def test_quota_ranks_the_organisations_month_oldest_first(
     assert again.writes == 0, again.write_routes
 
 
+def quota_comments(sb: Sandbox, key: str) -> list[CommentView]:
+    """The bridge's comments on the case's quota (not the ladder's), oldest first."""
+    return [c for c in end_state(sb, key).bridge_comments if "/over-quota" in (c.action_id or "")]
+
+
 def test_a_duplicate_frees_a_place_for_the_later_cases_of_its_month(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory
 ) -> None:
@@ -448,6 +454,12 @@ def test_a_duplicate_frees_a_place_for_the_later_cases_of_its_month(
     assert ranks() == ["1 of 4", None, "2 of 4", "3 of 4", "4 of 4"]
     assert "over-quota" not in end_state(sb, keys[4]).labels
 
+    told = quota_comments(sb, keys[4])
+    assert [c.action_id for c in told] == [
+        f"{keys[4]}/over-quota",
+        f"{keys[4]}/over-quota/cleared",
+    ]  # corrected
+
     sb.advance("10m")  # reopened after all: it counts again, and the fifth is over again
     transition(sb, keys[1], "Reopen", by=SAM)
     sb.advance("10m")
@@ -455,11 +467,66 @@ def test_a_duplicate_frees_a_place_for_the_later_cases_of_its_month(
     assert ranks() == ["1 of 4", "2 of 4", "3 of 4", "4 of 4", "5 of 4"]
     last = end_state(sb, keys[4])
     assert "over-quota" in last.labels
-    assert len(last.bridge_comments_containing("included this month")) == 1  # said once
+    # each is said once: over quota again, the case gets its label back, no comment
+    assert quota_comments(sb, keys[4]) == told
     sb.advance("10m")
     bridge.cycle()
     sb.advance("10m")
     assert bridge.cycle().writes == 0
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_case_no_longer_over_quota_is_corrected_once_while_open(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """Acme (Standard, 4 a month) has six cases: the fifth and sixth are told they are over
+    quota.  The fifth is resolved; then two older cases turn out to be duplicates: the
+    sixth, open, is the fourth now and is told so, once; the resolved fifth is told
+    nothing; the third, never over quota, is told nothing either."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    keys = [new_case(sb, created=t(day, 10)) for day in (2, 3, 4, 5, 6, 9)]
+    bridge = bridges(sb)
+    bridge.cycle()
+    sb.advance("10m")
+    bridge.cycle()  # the bridge's own edits, read back once
+    for key, n in ((keys[4], 5), (keys[5], 6)):
+        said = f"Case {key} is case {n} of 4 included this month for Acme Networks."
+        assert [(c.public, c.body) for c in quota_comments(sb, key)] == [(True, said)]
+        assert "over-quota" in end_state(sb, key).labels
+
+    sb.advance("10m")  # the fifth is answered and resolved (it still counts)
+    transition(sb, keys[4], "Resolve", by=SAM, resolution="Done")
+    sb.advance("10m")
+    bridge.cycle()
+    sb.advance("10m")  # the second and third are duplicates
+    for key in keys[1:3]:
+        transition(sb, key, "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    bridge.cycle()
+
+    ranks = [end_state(sb, k).field("Cases this month") for k in keys]
+    assert ranks == ["1 of 4", None, None, "2 of 4", "3 of 4", "4 of 4"]
+    sixth = end_state(sb, keys[5])
+    assert "over-quota" not in sixth.labels
+    correction = (
+        f"Case {keys[5]} is within the 4 cases included this month for Acme Networks after "
+        "all: it is now case 4 of 4."
+    )
+    told = quota_comments(sb, keys[5])
+    assert [(c.public, c.body, c.action_id) for c in told] == [
+        (True, f"Case {keys[5]} is case 6 of 4 included this month for Acme Networks.",
+         f"{keys[5]}/over-quota"),
+        (True, correction, f"{keys[5]}/over-quota/cleared"),
+    ]  # fmt: skip
+    assert [c.action_id for c in quota_comments(sb, keys[4])] == [f"{keys[4]}/over-quota"]
+    assert "over-quota" in end_state(sb, keys[4]).labels  # a resolved case: fields only
+    assert quota_comments(sb, keys[3]) == []  # never over quota: nothing to say
+
+    for _ in range(3):  # later cycles (the first reads the bridge's own edits) say nothing
+        sb.advance("10m")
+        bridge.cycle()
+    assert quota_comments(sb, keys[5]) == told
+    assert bridge.last.writes == 0
 
 
 # ---------------------------------------------------------------------- conditions that end

@@ -32,6 +32,7 @@ from bridge.policy.model import (
     EvalContext,
     FlagPolicy,
     IssueSnapshot,
+    OverQuotaPolicy,
     Person,
     RuleSet,
 )
@@ -213,6 +214,69 @@ def test_fourth_case_is_within_quota_and_the_label_is_absent():
     assert (desired.quota.used, desired.quota.over) == (4, False)
     assert "over-quota" in desired.labels_absent
     assert "SUP-9/over-quota" not in ids(desired)
+
+
+CLEARED = (
+    "Case SUP-9 is within the 4 cases included this month for Acme Networks after all: it is "
+    "now case 4 of 4."
+)
+
+
+def test_a_case_flagged_over_quota_and_within_it_now_gets_one_correction():
+    """SUP-9 was the fifth case (flagged: it carries the label); SUP-3 is a duplicate now,
+    so SUP-9 is the fourth: the customer is told, and the label comes off."""
+    ctx = acme_month()
+    ctx["Acme Networks"][1] = month_case("SUP-3", "2026-11-03T10:00:00+10:00", "Duplicate")
+    desired = run(snapshot("SUP-9", labels=["over-quota"]), context(ctx))
+    assert desired.quota is not None
+    assert (desired.quota.used, desired.quota.over) == (4, False)
+    assert "over-quota" in desired.labels_absent
+    (correction,) = [c for c in desired.comments if "over-quota" in c.action_id]
+    assert correction.action_id == "SUP-9/over-quota/cleared"
+    assert (correction.public, correction.body) == (True, CLEARED)
+    explained = [e.text for e in desired.explanation if e.topic == "quota"]
+    assert any("SUP-9/over-quota/cleared" in text for text in explained), explained
+
+
+def test_only_an_open_case_flagged_over_quota_and_within_it_now_is_corrected():
+    """The correction needs all three: the label (the bridge flagged it: a case never
+    over quota has nothing to correct), a place within the quota, an open case."""
+    freed = acme_month()
+    freed["Acme Networks"][1] = month_case("SUP-3", "2026-11-03T10:00:00+10:00", "Duplicate")
+    flagged, resolved = {"labels": ["over-quota"]}, {"status": "Resolved", "resolution": "Done"}
+    for ctx, kwargs, corrected in (
+        (freed, flagged, True),
+        (freed, {}, False),  # never flagged
+        (acme_month(), flagged, False),  # still the fifth: over quota
+        (freed, {**flagged, **resolved}, False),  # resolved: fields only
+    ):
+        desired = run(snapshot("SUP-9", **kwargs), context(ctx))
+        assert ("SUP-9/over-quota/cleared" in ids(desired)) is corrected, kwargs
+
+
+def test_the_correction_follows_the_over_quota_comment():
+    """An internal over-quota comment is corrected internally; none is corrected by none;
+    a flag given as a plain label corrects nothing; rules may give their own text."""
+    ctx = acme_month()
+    ctx["Acme Networks"][1] = month_case("SUP-3", "2026-11-03T10:00:00+10:00", "Duplicate")
+    case = snapshot("SUP-9", labels=["over-quota"])
+    said = RULES.quota.over_quota.comment
+    assert said is not None
+
+    def correction(over: FlagPolicy) -> tuple[bool, str] | None:
+        rules = replace(RULES, quota=replace(RULES.quota, over_quota=over))
+        found = [c for c in run(case, context(ctx), rules).comments if "/cleared" in c.action_id]
+        return (found[0].public, found[0].body) if found else None
+
+    internal = replace(said, visibility="internal")
+    assert correction(FlagPolicy("over-quota", internal)) == (False, CLEARED)
+    assert correction(FlagPolicy("over-quota")) is None
+    own = replace(said, text="{key}: within the quota after all ({quota_used}/{quota_limit}).")
+    assert correction(OverQuotaPolicy("over-quota", said, None, own)) == (
+        True,
+        "SUP-9: within the quota after all (4/4).",
+    )
+    assert correction(OverQuotaPolicy("over-quota", said, None, None)) is None
 
 
 def test_quota_is_ranked_oldest_first_not_by_key():

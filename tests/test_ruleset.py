@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.policy.model import DEFAULT_PLACEHOLDERS, RuleSet, Target
+from bridge.policy.model import (
+    DEFAULT_PLACEHOLDERS,
+    OVER_QUOTA_CLEARED_TEXT,
+    CommentTemplate,
+    OverQuotaPolicy,
+    RuleSet,
+    Target,
+)
 from bridge.policy.problems import Problem
 from bridge.policy.ruleset import (
     DEFAULT_FIELDS,
@@ -188,6 +196,35 @@ def test_the_spec_canonical_yaml_loads_as_is() -> None:
     assert set(ruleset.customers) == {"Acme Networks", "Globex Telecom"}
     assert set(ruleset.calendars) == {"brisbane", "new-york"}
     assert ruleset.quota.over_quota.transition is None
+
+
+def test_the_over_quota_correction_is_the_rules_own_or_follows_the_comment(
+    tmp_path: Path,
+) -> None:
+    """`quota.over_quota.cleared_comment`: the shipped text; when absent, a built-in one
+    with the over-quota comment's visibility (none without that comment); none when null."""
+    shipped = OverQuotaPolicy.of(load_ruleset(RULES).quota.over_quota).cleared_comment
+    assert shipped is not None and shipped.visibility == "public"
+    assert shipped.text.startswith("Case {key} is within the {quota_limit} cases")
+    found = re.search(r"\n    cleared_comment: .*\n", (RULES / "tiers.yaml").read_text())
+    assert found is not None
+    given, said = found.group(0), 'comment: {visibility: public, text: "Case {key} is case'
+
+    def cleared(*changes: tuple[str, str]) -> CommentTemplate | None:
+        rules = rules_copy(tmp_path / str(len(list(tmp_path.iterdir()))))
+        for old, new in changes:
+            patch(rules, "tiers.yaml", old, new)
+        return OverQuotaPolicy.of(load_ruleset(rules).quota.over_quota).cleared_comment
+
+    default = CommentTemplate("public", OVER_QUOTA_CLEARED_TEXT)
+    assert cleared((given, "\n")) == default
+    internal = (said, said.replace("public", "internal"))
+    assert cleared((given, "\n"), internal) == replace(default, visibility="internal")
+    assert cleared((given, "\n"), (said, "comment: null  # " + said)) is None
+    assert cleared((given, "\n    cleared_comment: null\n")) is None
+    bad = ("{organization} after all", "{organization} after all, {why}")
+    with pytest.raises(RulesInvalid, match=r"tiers\.yaml:\d+:.*\{why\}"):
+        cleared(bad)
 
 
 def test_values_parse() -> None:

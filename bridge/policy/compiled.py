@@ -26,6 +26,7 @@ from bridge.policy.model import (
     FlagPolicy,
     IssueSnapshot,
     MonthCase,
+    OverQuotaPolicy,
     Person,
     PriorityLevel,
     RuleSet,
@@ -145,7 +146,8 @@ def _templates(rules: RuleSet) -> Iterator[CommentTemplate]:
         yield reminder.comment
     if rules.usage_comment is not None:
         yield rules.usage_comment
-    for template in (rules.quota.over_quota.comment, rules.required_information.comment):
+    over = OverQuotaPolicy.of(rules.quota.over_quota)
+    for template in (over.comment, over.cleared_comment, rules.required_information.comment):
         yield from (template,) if template is not None else ()
     yield from (rule.comment for rule in rules.priorities.rules if rule.comment is not None)
     changes = rules.priorities.change_comments
@@ -204,6 +206,10 @@ class Flags:
     over_quota_transition: tuple[str, str] | None  # the transition's name and its slug
     #: the support-portal reminder's label as a set (empty: none), and its comment
     channel: tuple[frozenset[str], CommentTemplate | None]
+    #: the over-quota label and the comment correcting the over-quota comment, posted on
+    #: an open case carrying the label that is within the quota (None: no label, or no
+    #: correction)
+    over_quota_cleared: tuple[str, CommentTemplate] | None = None
 
     @classmethod
     def of(cls, rules: RuleSet) -> Flags:
@@ -234,11 +240,14 @@ class Flags:
         over = rules.quota.over_quota.transition
         reminder = rules.channel_reminder
         channel_label = frozenset((reminder.label,)) if reminder and reminder.label else frozenset()
+        quota = OverQuotaPolicy.of(rules.quota.over_quota)
+        cleared = quota.cleared_comment
         return cls(
             labels,
             comments,
             (over, slug(over)) if over else None,
             (channel_label, reminder.comment if reminder is not None else None),
+            (quota.label, cleared) if quota.label and cleared is not None else None,
         )
 
 

@@ -17,7 +17,7 @@ from bridge.policy.model import Actor, Customer, Explanation, IssueSnapshot
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, change_text
 from bridge.policy.sla import ResponseClock, format_duration, paused_due
 from bridge.policy.tiers import ContactDecision, QuotaDecision
-from bridge.policy.writes import over_quota_move
+from bridge.policy.writes import over_quota_cleared, over_quota_move
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
@@ -125,11 +125,23 @@ def _known(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
     if not d.open:
         yield "case", "the case is resolved: fields only (no labels, comments, assignment)"
         return
+    yield from _quota_writes(snapshot, policy, d)
+
+
+def _quota_writes(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Notes:
+    """What the quota moves an open case to: a transition, a correction."""
     move = over_quota_move(d, policy.flags)
     if move == "answered":
         yield "quota", "over quota but already answered: no transition"
     elif move == "transition":
         yield "quota", f"over quota: transition {policy.rules.quota.over_quota.transition}"
+    if over_quota_cleared(snapshot, d, policy.flags) is not None:
+        yield (
+            "quota",
+            f"flagged over quota before (label {policy.rules.quota.over_quota.label}) and "
+            f"within the quota now: the correction {snapshot.key}/over-quota/cleared is "
+            "posted (once)",
+        )
 
 
 def contact_text(snapshot: IssueSnapshot, contact: ContactDecision, customer: Customer) -> str:

@@ -81,6 +81,31 @@ SEVERAL_CUSTOMERS_TEXT = (
 
 
 @dataclass(frozen=True)
+class OverQuotaPolicy(FlagPolicy):
+    """``quota.over_quota``: the flag, and the correction posted when a case the bridge
+    flagged over quota is within the quota again."""
+
+    cleared_comment: CommentTemplate | None = None
+
+    @classmethod
+    def of(cls, flag: FlagPolicy) -> OverQuotaPolicy:
+        """``flag`` as given, or with the built-in correction (with the over-quota comment's
+        visibility) when it is a plain flag: nothing to correct when it has no comment."""
+        if isinstance(flag, OverQuotaPolicy):
+            return flag
+        said = flag.comment
+        cleared = CommentTemplate(said.visibility, OVER_QUOTA_CLEARED_TEXT) if said else None
+        return cls(flag.label, flag.comment, flag.transition, cleared)
+
+
+#: The correction of the over-quota comment when the rules give none of their own.
+OVER_QUOTA_CLEARED_TEXT = (
+    "Case {key} is within the {quota_limit} cases included this month for {organization} "
+    "after all: it is now case {quota_used} of {quota_limit}."
+)
+
+
+@dataclass(frozen=True)
 class Tier:
     key: str  # "standard"
     name: str  # "Standard" (display; matched case-insensitively to the Support tier field)

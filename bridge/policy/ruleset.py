@@ -42,6 +42,7 @@ from bridge.policy.model import (
     EscalationAction,
     EscalationStep,
     FlagPolicy,
+    OverQuotaPolicy,
     PriorityPolicy,
     PriorityRule,
     QuotaPolicy,
@@ -416,6 +417,10 @@ def _quota(build: _Build) -> QuotaPolicy:
     given = quota is not None and "over_quota" in quota.model_fields_set
     value = quota.over_quota if quota is not None else None
     over = build.flag_at(("quota", "over_quota"), value, given, default_label="over-quota")
+    if value is not None and "cleared_comment" in value.model_fields_set:
+        path: Path = ("quota", "over_quota", "cleared_comment")
+        cleared = build.comment(path, value.cleared_comment)
+        over = OverQuotaPolicy(over.label, over.comment, over.transition, cleared)
     if quota is None:
         return QuotaPolicy(frozenset(), over)
     flags = frozenset(QUOTA_FLAGS)

@@ -191,6 +191,9 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     values = decisions.values
     before, after = flags.comments[holds, bool(entitlement.refused)]
     comments = [values.comment(f"{key}/{part}", template) for part, template in before]
+    cleared = over_quota_cleared(snapshot, decisions, flags)
+    if cleared is not None:  # the correction of the over-quota comment
+        comments.append(values.comment(f"{key}/over-quota/cleared", cleared))
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
         comments.append(values.comment(change.action_id, change.template, change.number))
@@ -244,6 +247,21 @@ def over_quota_move(decisions: Decisions, flags: Flags) -> Literal["", "transiti
     if position is None or not position.over or flags.over_quota_transition is None:
         return ""
     return "answered" if answered(decisions) else "transition"
+
+
+def over_quota_cleared(
+    snapshot: IssueSnapshot, decisions: Decisions, flags: Flags
+) -> CommentTemplate | None:
+    """The correction to post on a case the bridge flagged over quota (it carries the
+    over-quota label, as read) that counts and is within the quota now, say because an
+    older case of its month was resolved as not counted; None otherwise.  Its action id
+    keeps it to one per case: a case over quota again later gets the label back, not a
+    second comment of either kind."""
+    cleared, position = flags.over_quota_cleared, decisions.quota.position
+    if cleared is None or position is None or position.over or not decisions.open:
+        return None
+    label, template = cleared
+    return template if label in snapshot.labels else None
 
 
 def answered(decisions: Decisions) -> bool:

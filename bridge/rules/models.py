@@ -242,6 +242,19 @@ class Tier(Shape):
     )
 
 
+class OverQuota(Flag):
+    """What the bridge does with a case past the month's quota, and when it is no longer."""
+
+    cleared_comment: Comment | None = doc(
+        "comment",
+        "posted once when an open case the bridge flagged over quota (it carries `label`) "
+        "is within the quota again, say because an older case of the month was resolved "
+        "as not counted: the correction of `comment` (default: a built-in text, with "
+        "`comment`'s visibility, when there is a `comment`; `null`: none)",
+        default=None,
+    )
+
+
 class Quota(Shape):
     not_counted_resolutions: NameOrNames | None = doc(
         "list of resolution names", "cases resolved so do not use up the quota", default=None
@@ -253,7 +266,7 @@ class Quota(Shape):
         "`[]`: every case counts)",
         default=None,
     )
-    over_quota: Flag | None = doc(
+    over_quota: OverQuota | None = doc(
         "flag",
         "for cases past `cases_per_month` (default: label `over-quota`); a `transition` "
         "such as `Needs approval` holds them",
