@@ -469,3 +469,55 @@ def test_a_merged_comments_intents_are_recorded_all_or_none(st: State) -> None:
     with pytest.raises(sqlite3.DatabaseError, match="full"):
         st.journal_intents("SUP-1", ("a", "b"), "comment", at=T0, sent_at=T0)
     assert st.pending_intents() == []
+
+
+def writer_holding(path: Path) -> sqlite3.Connection:
+    """Another process mid-write on the state file (the daemon inside a cycle's batch)."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_claiming_the_site_already_recorded_takes_no_write_lock(tmp_path: Path) -> None:
+    """Every run claims the site: a `run --once` beside the daemon must not wait on the
+    daemon's write transaction (and fail with "database is locked") to learn that the
+    site is recorded already."""
+    path = tmp_path / "s.sqlite"
+    with State.open(path) as s:
+        s.claim_site(SITE_B, "cloud")
+        s.set_watermark(T0)
+    other = writer_holding(path)
+    try:
+        with State.open(path) as s:
+            s._db.execute("PRAGMA busy_timeout = 200")  # a wait would fail in 0.2 s, not 30
+            s.claim_site(SITE_B + "/", "cloud")  # the same site: nothing to write
+            with pytest.raises(StateError, match="belongs to the Jira site"):
+                s.claim_site(SITE_A, "cloud")  # another's is still refused, read alone
+    finally:
+        other.rollback()
+        other.close()
+
+
+def test_a_state_file_held_locked_past_the_wait_says_so_and_is_passing(tmp_path: Path) -> None:
+    """Where the site must be recorded and another process holds the write lock past the
+    wait, the error says which file, who may hold it and that the next run goes ahead;
+    not a fault to report."""
+    path = tmp_path / "s.sqlite"
+    State.open(path, setting="state.path in /etc/jsm-bridge/bridge.yaml").close()
+    other = writer_holding(path)
+    try:
+        with State.open(path, setting="state.path in /etc/jsm-bridge/bridge.yaml") as s:
+            s._db.execute("PRAGMA busy_timeout = 200")
+            with pytest.raises(sqlite3.OperationalError) as locked:
+                s.claim_site(SITE_B, "cloud")
+            failure = s.failure(locked.value)
+    finally:
+        other.rollback()
+        other.close()
+    assert failure is not None and failure.busy and failure.passing
+    message = str(failure)
+    assert f"the state file {path} (state.path in /etc/jsm-bridge/bridge.yaml)" in message
+    assert "locked for writing by another process" in message, message
+    assert "another jsm-bridge" in message and "next run goes ahead" in message, message
+    with State.open(path) as s:
+        assert s.site() is None  # nothing was written

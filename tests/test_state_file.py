@@ -229,3 +229,81 @@ def test_a_full_disk_when_the_state_is_opened_exits_3(
     assert len(sandbox.requests.reads) == 0  # stopped before Jira was asked
     with State.open(state_file) as state:
         assert state.get_watermark() == watermark
+
+
+# ------------------------------------------------------------- the daemon writing to it
+
+
+def test_a_run_once_beside_the_daemon_mid_write_waits_for_its_cycle_lock_not_70(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon mid-cycle holds its cycle lock and a write transaction on the state
+    file: a `run --once` reads the recorded site without waiting on that transaction,
+    then waits for the cycle lock and gives up as the README says (75, nothing done),
+    instead of "database is locked" after 30 s and an internal error (70)."""
+    import bridge.commands.run as run_command
+    from bridge.sync.lock import CycleLock
+
+    config = write_config(tmp_path, sandbox.url)
+    assert run_once(config) == 0  # the site is recorded
+    capsys.readouterr()
+    sandbox.reset_requests()
+
+    class FakeTimeLock(CycleLock):
+        """The real lock, waiting on a fake clock (no real 10 s)."""
+
+        def acquire(self, wait: float = 10.0, poll: float = 0.2, **_: Any) -> None:
+            t = [0.0]
+
+            def sleep(s: float) -> None:
+                t[0] += s
+
+            super().acquire(wait=wait, poll=poll, sleep=sleep, clock=lambda: t[0])
+
+    monkeypatch.setattr(run_command, "CycleLock", FakeTimeLock)
+    state_file = tmp_path / "state.sqlite"
+    cycle_lock = CycleLock(tmp_path / "state.sqlite.lock")
+    cycle_lock.acquire(wait=0)
+    daemon = sqlite3.connect(state_file, isolation_level=None)
+    daemon.execute("BEGIN IMMEDIATE")
+    try:
+        code = run_once(config, "-q")
+    finally:
+        daemon.rollback()
+        daemon.close()
+        cycle_lock.release()
+    captured = capsys.readouterr()
+    assert code == 75, captured.err
+    assert "another jsm-bridge" in captured.err, captured.err
+    assert "internal error" not in captured.err and "database is locked" not in captured.err
+    assert captured.out == ""  # with -q, a held lock mails nothing, as before
+    assert sandbox.requests.count(kind="write") == 0
+
+
+def test_a_state_file_locked_past_the_wait_exits_75_saying_so(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording the site finds the file locked for writing by another process for longer
+    than SQLite waits: exit 75 as for a held lock (EX_TEMPFAIL: nothing was done, the
+    next run goes ahead; the once unit counts it a success, the daemon's restarts), with
+    a line naming the file, never "internal error ... please report" (70)."""
+    config = write_config(tmp_path, sandbox.url)
+    state_file = tmp_path / "state.sqlite"
+
+    def locked(self: State, url: str, flavour: str) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(State, "claim_site", locked)
+    assert run_once(config) == 75
+    err = capsys.readouterr().err
+    assert f"the state file {state_file} (state.path in {config}) is locked for writing" in err
+    assert "next run goes ahead" in err, err
+    assert "internal error" not in err and "Traceback" not in err
+    assert len(sandbox.requests.reads) == 0  # stopped before Jira was asked
+    assert main(["run", "--config", str(config)]) == 75  # the daemon too: systemd restarts it

@@ -145,7 +145,11 @@ def connect(
 
 
 def state_exit(exc: StateError) -> int:
-    """3 when the next run may get through as things are (a full disk freed), else 1."""
+    """75 when another process holds the state file's write lock (as another instance
+    holding the cycle lock: nothing was done), 3 when the next run may get through as
+    things are (a full disk freed), else 1."""
+    if exc.busy:
+        return EXIT_LOCKED
     return EXIT_JIRA if exc.passing else EXIT_CONFIG
 
 

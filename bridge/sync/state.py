@@ -57,15 +57,19 @@ class StateError(Exception):
     """The state file cannot be used (newer schema, corrupt file, bad path, another
     site's, a full disk); the message says what to do."""
 
-    def __init__(self, message: str, *, passing: bool = False) -> None:
+    def __init__(self, message: str, *, passing: bool = False, busy: bool = False) -> None:
         super().__init__(message)
         #: the next run may succeed with nothing fixed in the config (a disk full until
         #: space is freed), as opposed to a file someone must move or a setting to fix
-        self.passing = passing
+        self.passing = passing or busy
+        #: another process held the file's write lock past the wait (another instance
+        #: mid-write, a tool with the file open): as a held cycle lock, nothing was done
+        self.busy = busy
 
 
-#: SQLite's primary result codes for a damaged file and a full disk (sqlite3.h).
-_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+#: SQLite's primary result codes for a file another connection holds locked, a damaged
+#: file and a full disk (sqlite3.h).
+_SQLITE_BUSY, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 5, 11, 13, 26
 
 
 def _sqlite_code(exc: sqlite3.Error) -> int | None:
@@ -80,15 +84,28 @@ def _sqlite_code(exc: sqlite3.Error) -> int | None:
         return _SQLITE_NOTADB
     if "malformed" in text:
         return _SQLITE_CORRUPT
+    if "database is locked" in text:
+        return _SQLITE_BUSY
     return None
 
 
 def state_failure(exc: sqlite3.Error, path: str, setting: str) -> StateError | None:
     """What a SQLite error on the state file at ``path`` means for its operator: a
-    damaged file (move it aside: the state is rebuilt from Jira) or a full disk (free
-    space: the next run resumes); None for any other error (a fault to report).
-    ``setting`` says where the path was given (``state.path in FILE``)."""
+    damaged file (move it aside: the state is rebuilt from Jira), a full disk (free
+    space: the next run resumes) or a file another process kept locked for writing
+    past the wait (another instance: run again later); None for any other error (a
+    fault to report).  ``setting`` says where the path was given (``state.path in
+    FILE``)."""
     code = _sqlite_code(exc)
+    if code == _SQLITE_BUSY:
+        return StateError(
+            f"the state file {path} ({setting}) is locked for writing by another process "
+            f"({exc}), which held it for longer than this one waits; another jsm-bridge "
+            "on the same state.path (the daemon, a run --once) may be writing to it, or a "
+            "tool (sqlite3, a backup) holds it open: nothing was written, and the next "
+            f"run goes ahead once it is free (`fuser -v {path}` names the process)",
+            busy=True,
+        )
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         return StateError(
             f"the state file {path} ({setting}) is damaged ({exc}); move it aside, with its "
@@ -499,26 +516,41 @@ class State:
         A state that records no site (made before this was kept) is taken to be this
         site's, as it was used until now; so is one that holds nothing of its site yet
         (a first run that never finished a cycle, say against a mistyped URL).  Forms of
-        one URL (a trailing slash, the host's case, the default port) are one site."""
+        one URL (a trailing slash, the host's case, the default port) are one site.
+
+        The recorded site is read without the write lock, which is taken only when the
+        site must be recorded: every run claims the site, and a ``run --once`` beside the
+        daemon must not wait on the daemon's write transaction to learn that nothing
+        needs writing (it waits for the daemon's cycle lock instead)."""
         current = (site_url(url), flavour)
-        with self._tx():
-            recorded = self.site()
-            if recorded == current:
+        with self._lock:
+            if not self._check_site(current):
                 return
-            if recorded is not None and self._holds_site_data():
-                path = self.path
-                raise StateError(
-                    f"the state file {path} ({self.setting}) belongs to the Jira site "
-                    f"{_site_name(*recorded)}, not to {_site_name(*current)} named by "
-                    "jira.url and jira.flavour: its watermark, its record of cases and its "
-                    "journal of actions done are that site's and would hide this site's "
-                    "cases.  Give this site a new state.path, or move the old file aside "
-                    f"with its -wal and -shm files if there are any (e.g. `mv {path} "
-                    f"{path}.old`): the bridge rebuilds its state from Jira with a full "
-                    "read, and the issues' own ledgers keep it from repeating a comment or "
-                    "a transition"
-                )
-            self._set_meta("site", json.dumps({"url": current[0], "flavour": current[1]}))
+            with self._tx():
+                # again under the write lock: another process may have recorded it since
+                if self._check_site(current):
+                    self._set_meta("site", json.dumps({"url": current[0], "flavour": current[1]}))
+
+    def _check_site(self, current: tuple[str, str]) -> bool:
+        """Raise `StateError` when the state is another site's (see `claim_site`); True
+        when ``current`` is yet to be recorded."""
+        recorded = self.site()
+        if recorded == current:
+            return False
+        if recorded is not None and self._holds_site_data():
+            path = self.path
+            raise StateError(
+                f"the state file {path} ({self.setting}) belongs to the Jira site "
+                f"{_site_name(*recorded)}, not to {_site_name(*current)} named by "
+                "jira.url and jira.flavour: its watermark, its record of cases and its "
+                "journal of actions done are that site's and would hide this site's "
+                "cases.  Give this site a new state.path, or move the old file aside "
+                f"with its -wal and -shm files if there are any (e.g. `mv {path} "
+                f"{path}.old`): the bridge rebuilds its state from Jira with a full "
+                "read, and the issues' own ledgers keep it from repeating a comment or "
+                "a transition"
+            )
+        return True
 
     def _holds_site_data(self) -> bool:
         marks = ", ".join("?" * len(self._SITE_META))
