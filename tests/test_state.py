@@ -521,3 +521,19 @@ def test_a_state_file_held_locked_past_the_wait_says_so_and_is_passing(tmp_path:
     assert "another jsm-bridge" in message and "next run goes ahead" in message, message
     with State.open(path) as s:
         assert s.site() is None  # nothing was written
+
+
+def test_checking_the_site_never_records_it(tmp_path: Path) -> None:
+    """A dry run checks the state against its site but writes nothing: a state that
+    records no site (made before this was kept) is left saying none."""
+    path, db = state_at_schema(tmp_path, SCHEMA_VERSION)
+    db.execute("INSERT INTO meta (name, value) VALUES ('watermark', ?)", (state_mod.to_iso(T0),))
+    db.close()
+    with State.open(path) as s:
+        s.check_site(SITE_A, "cloud")
+        assert s.site() is None
+        s.claim_site(SITE_B, "cloud")  # the real run's site is still free to claim it
+        s.check_site(SITE_B + "/", "cloud")
+        with pytest.raises(StateError, match="belongs to the Jira site"):
+            s.check_site(SITE_A, "cloud")
+        assert s.site() == (SITE_B, "cloud")

@@ -307,3 +307,40 @@ def test_a_state_file_locked_past_the_wait_exits_75_saying_so(
     assert "internal error" not in err and "Traceback" not in err
     assert len(sandbox.requests.reads) == 0  # stopped before Jira was asked
     assert main(["run", "--config", str(config)]) == 75  # the daemon too: systemd restarts it
+
+
+# ------------------------------------------------------------------------- a dry run
+
+
+def test_a_dry_run_on_a_state_file_from_before_sites_records_no_site(
+    sandbox_factory: SandboxFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run changes nothing, the site too: a staging config sharing production's
+    state.path (a file from before this version, recording no site) must not label the
+    file staging's, or the production daemon would then refuse to start."""
+    production = sandbox_factory(flavour="cloud")
+    staging = sandbox_factory(flavour="datacenter")
+    config = write_config(tmp_path, production.url)
+    assert run_once(config) == 0
+    state_file = tmp_path / "state.sqlite"
+    db = sqlite3.connect(state_file, isolation_level=None)
+    db.execute("DELETE FROM meta WHERE name = 'site'")  # as the previous version left it
+    db.close()
+
+    staging_config = tmp_path / "staging.yaml"
+    staging_config.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
+    point_at(staging_config, staging.url, "datacenter")
+    assert run_once(staging_config, "--dry-run") == 0
+    assert staging.requests.count(kind="write") == 0
+    with State.open(state_file) as state:
+        assert state.site() is None
+
+    # production's own run then takes the file as its own, as after the upgrade
+    capsys.readouterr()
+    assert run_once(config) == 0, capsys.readouterr().err
+    assert "cycle incremental:" in capsys.readouterr().out
+    with State.open(state_file) as state:
+        assert state.site() == (production.url, "cloud")
+    # and a dry run of another site's config is still refused against it
+    assert run_once(staging_config, "--dry-run") == 1
+    assert f"{production.url} (Cloud)" in capsys.readouterr().err

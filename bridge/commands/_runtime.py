@@ -103,10 +103,14 @@ def connect(
     *,
     state_path: str | Path | None = None,
     on_request: Callable[[str, str, int], None] | None = None,
+    dry_run: bool = False,
 ) -> Runtime:
     """Client, site facts, state and engine; raises `CommandError` with what to fix.
 
-    ``on_request(method, path, status)`` hears every HTTP attempt (the metrics count them)."""
+    ``on_request(method, path, status)`` hears every HTTP attempt (the metrics count them).
+    ``dry_run``: the state file is checked against the site but never written, not even
+    to record the site in a file that does not say yet (a dry run changes nothing: a
+    staging config sharing production's state.path must not label it staging's)."""
     path = Path(state_path) if state_path is not None else settings.state_path
     # messages name the config actually read (`--config` may point anywhere)
     setting = f"state.path in {settings.path}" if state_path is None else "this command's own"
@@ -115,7 +119,10 @@ def connect(
     except StateError as exc:
         raise CommandError(str(exc), state_exit(exc)) from None
     try:  # another site's state would hide this site's cases: refused before Jira is asked
-        state.claim_site(settings.jira.url, settings.jira.flavour)
+        if dry_run:
+            state.check_site(settings.jira.url, settings.jira.flavour)
+        else:
+            state.claim_site(settings.jira.url, settings.jira.flavour)
     except (StateError, sqlite3.DatabaseError) as exc:
         state.close()
         failure = exc if isinstance(exc, StateError) else state.failure(exc)

@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
         if now is not None and not args.dry_run:
             refuse_future(now, datetime.now(UTC))
         starting, started = settings, time.monotonic()  # what follows is the cycle's start
-        runtime = connect(settings, ruleset, on_request=hear)
+        runtime = connect(settings, ruleset, on_request=hear, dry_run=args.dry_run)
     except CommandError as exc:
         complain(f"error: {exc}")
         if starting is not None and args.once and not args.dry_run:

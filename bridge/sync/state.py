@@ -531,6 +531,13 @@ class State:
                 if self._check_site(current):
                     self._set_meta("site", json.dumps({"url": current[0], "flavour": current[1]}))
 
+    def check_site(self, url: str, flavour: str) -> None:
+        """`claim_site` that never writes (a dry run changes nothing): raise `StateError`
+        when the state holds what the bridge learnt of another site; a state that
+        records no site, or holds nothing of its site, is left as it is."""
+        with self._lock:
+            self._check_site((site_url(url), flavour))
+
     def _check_site(self, current: tuple[str, str]) -> bool:
         """Raise `StateError` when the state is another site's (see `claim_site`); True
         when ``current`` is yet to be recorded."""
