@@ -53,6 +53,7 @@ from prometheus_client import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge.logs import complain
 from bridge.policy.model import RuleSet
 from bridge.sync.cycle import CycleReport
 from bridge.sync.state import State
@@ -352,20 +353,19 @@ class Metrics:
             raise
 
     def publish(self, path: Path) -> bool:
-        """:meth:`write_textfile`; False (and an error saying which file and what to do)
-        when it cannot be written: monitoring would go on showing the previous file."""
+        """:meth:`write_textfile`; False (and an error line saying which file and what to
+        do) when it cannot be written: monitoring would go on showing the previous file.
+        The line is the operator's (`complain`), so that when it is why ``run --once``
+        fails, the line cron mails with ``-q`` names it."""
         try:
             self.write_textfile(path)
         except OSError as exc:
-            log.error(
-                "metrics textfile not written: monitoring shows the previous run's figures",
-                path=str(path),
-                problem=exc.strerror or str(exc),
-                fix=(
-                    f"let this user write to {path.parent} (under systemd: ReadWritePaths= in"
-                    " jsm-bridge-once.service, and the directory writable by its group) or"
-                    " point metrics.textfile elsewhere"
-                ),
+            complain(
+                f"error: metrics textfile not written: {path}: {exc.strerror or exc}; "
+                "monitoring shows the previous run's figures until it is: let this user "
+                f"write to {path.parent} (under systemd: ReadWritePaths= in "
+                "jsm-bridge-once.service, and the directory writable by its group) or "
+                "point metrics.textfile elsewhere"
             )
             return False
         return True

@@ -389,7 +389,11 @@ def test_a_run_once_that_cannot_write_its_textfile_fails_and_says_where_and_what
     capsys.readouterr()
     assert main(["run", "--once", "-q", "--config", str(config), "--now", NOW]) == 1
     captured = capsys.readouterr()
-    assert "failed with exit status 1" in captured.out
+    # the line cron mails names the file and the fix, not "the config ... is wrong"
+    (mailed,) = captured.out.splitlines()
+    assert mailed.startswith("jsm-bridge run --once failed with exit status 1: "), mailed
+    assert "metrics textfile not written" in mailed and str(textfile) in mailed, mailed
+    assert "ReadWritePaths=" in mailed and "the JQL is wrong" not in mailed, mailed
     [line] = [x for x in captured.err.splitlines() if "metrics textfile not written" in x]
     assert str(textfile) in line and "ReadWritePaths=" in line, line
     assert sandbox.requests.count(kind="write") > 0  # the cycle itself went ahead
