@@ -20,7 +20,7 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -38,7 +38,14 @@ from urllib3.exceptions import (
 )
 
 from bridge.cli import main
-from bridge.jira.retry import Retrier, RetryPolicy, TlsFailure, Transient
+from bridge.jira.retry import (
+    AmbiguousWrite,
+    Retrier,
+    RetryPolicy,
+    TlsFailure,
+    Transient,
+    tls_failure,
+)
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 
@@ -304,24 +311,74 @@ def test_a_connection_failure_keeps_a_short_cause_and_stays_transient(
     assert raised.value.detail == cause
 
 
-def tls_error(reason: str) -> requests.exceptions.SSLError:
-    """requests' SSLError around OpenSSL's ``reason``, as urllib3 wraps it."""
-    error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower().replace('_', ' ')} (_ssl.c:1006)")
-    error.reason = reason
+def as_urllib3(error: ssl.SSLError) -> requests.exceptions.SSLError:
+    """requests' SSLError around OpenSSL's ``error``, as urllib3 2 wraps it: the same
+    whether the handshake failed or a read of the answer did."""
     return requests.exceptions.SSLError(MaxRetryError(None, "/", SSLError(error)))  # type: ignore[arg-type]
+
+
+def handshake_error(server_says: bytes) -> ssl.SSLError:
+    """The error OpenSSL raises in a real client handshake to which the server answers
+    ``server_says`` (in memory: no socket)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="jira")
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()  # the ClientHello is out
+    incoming.write(server_says)
+    with pytest.raises(ssl.SSLError) as raised:
+        client.do_handshake()
+    return raised.value
+
+
+#: a TLS record: fatal alert, handshake_failure (RFC 8446 §6)
+ALERT_HANDSHAKE_FAILURE = bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+
+
+def read_error(certificate: tuple[Path, Path], record: bytes) -> ssl.SSLError:
+    """The error OpenSSL raises reading ``record`` after a real, completed handshake
+    (in memory: the request would have been sent by then)."""
+    cert, key = certificate
+    client_context = ssl.create_default_context(cafile=str(cert))
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(str(cert), str(key))
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_context.wrap_bio(c_in, c_out, server_hostname="127.0.0.1")
+    server = server_context.wrap_bio(s_in, s_out, server_side=True)
+    done = [False, False]
+    for _ in range(10):
+        for i, end in enumerate((client, server)):
+            if not done[i]:
+                try:
+                    end.do_handshake()
+                    done[i] = True
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done):
+            break
+    assert all(done), "the in-memory handshake should have completed"
+    c_in.write(record)
+    with pytest.raises(ssl.SSLError) as raised:
+        client.read(100)
+    return raised.value
 
 
 def test_a_handshake_the_site_refuses_is_not_retried_but_a_cut_one_is() -> None:
     """A refused handshake (no cipher or TLS version both ends accept) fails the same way
     every time; a TLS connection cut short (an EOF) may be a passing network fault."""
     sent: list[int] = []
+    refusal = handshake_error(ALERT_HANDSHAKE_FAILURE)
+    assert refusal.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
 
     def refused() -> requests.Response:
         sent.append(1)
-        raise tls_error("SSLV3_ALERT_HANDSHAKE_FAILURE")
+        raise as_urllib3(refusal)
 
     def cut() -> requests.Response:
-        raise tls_error("UNEXPECTED_EOF_WHILE_READING")
+        eof = ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] unexpected eof")
+        eof.reason = "UNEXPECTED_EOF_WHILE_READING"
+        raise as_urllib3(eof)
 
     retrier = Retrier(RetryPolicy(max_attempts=3, sleep=lambda _s: None, jitter=0.0))
     with pytest.raises(TlsFailure) as failure:
@@ -334,6 +391,64 @@ def test_a_handshake_the_site_refuses_is_not_retried_but_a_cut_one_is() -> None:
     with pytest.raises(Transient) as passing:
         retrier.run(cut, idempotent=True, what="GET /rest/api/2/myself")
     assert passing.value.detail == "TLS connection failed: unexpected eof while reading"
+
+
+def by_hand(reason: str) -> ssl.SSLError:
+    """An OpenSSL error with ``reason``, built by hand (no trace of where it was raised)."""
+    error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower().replace('_', ' ')} (_ssl.c:2580)")
+    error.reason = reason
+    return error
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        # real OpenSSL errors, reading a damaged record after the handshake
+        pytest.param(
+            lambda c: as_urllib3(read_error(c, bytes([23, 3, 3, 0x48, 0]) + bytes(0x4800))),
+            id="packet-length-too-long",
+        ),
+        pytest.param(
+            lambda c: as_urllib3(read_error(c, bytes([23, 3, 1, 0, 5]) + bytes(5))),
+            id="wrong-version-mid-stream",
+        ),
+        # OpenSSL 3.2+'s word for a damaged record, as urllib3 2 wraps it and inside
+        # "Connection aborted." as the reviewer saw it
+        pytest.param(lambda _c: as_urllib3(by_hand("RECORD_LAYER_FAILURE")), id="record-layer"),
+        pytest.param(
+            lambda _c: requests.exceptions.ConnectionError(
+                ProtocolError("Connection aborted.", by_hand("RECORD_LAYER_FAILURE"))
+            ),
+            id="record-layer-aborted",
+        ),
+        pytest.param(
+            lambda _c: requests.exceptions.ConnectionError(
+                ProtocolError("Connection aborted.", handshake_error(ALERT_HANDSHAKE_FAILURE))
+            ),
+            id="alert-inside-aborted",
+        ),
+    ],
+)
+def test_a_tls_error_reading_the_answer_is_a_lost_answer_not_a_config_error(
+    certificate: tuple[Path, Path],
+    make: Callable[[tuple[Path, Path]], requests.exceptions.ConnectionError],
+) -> None:
+    """A TLS error once the request may have been sent (the handshake was over, or urllib3
+    says the exchange was under way) is a connection cut short: a read is retried, a
+    comment or a transition is ambiguous (the next cycle checks the issue first)."""
+    error = make(certificate)
+    assert tls_failure(error) is None
+
+    def send() -> requests.Response:
+        raise error
+
+    retrier = Retrier(RetryPolicy(max_attempts=2, sleep=lambda _s: None, jitter=0.0))
+    with pytest.raises(Transient) as passing:
+        retrier.run(send, idempotent=True, what="POST /rest/api/3/search/jql")
+    assert passing.value.kind == "connection"
+    assert passing.value.detail.startswith("TLS connection failed: ")
+    with pytest.raises(AmbiguousWrite):
+        retrier.run(send, idempotent=False, what="POST /rest/api/2/issue/SUP-1/comment")
 
 
 # ------------------------------------------------------------- not Jira at all

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import re
 import socket
+import ssl
 import subprocess
 import sys
 from collections import Counter
@@ -25,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from conftest import SANDBOX_NOW, SandboxFactory
 from e2e_helpers import settings_at, shipped_settings
+from urllib3.exceptions import ProtocolError
 
 from bridge.jira.client import JiraClient
 from bridge.jira.retry import RetryPolicy
@@ -1104,5 +1107,97 @@ def test_the_write_pool_ends_like_one_case_at_a_time(flavour: str) -> None:
         assert server.peak_in_flight > 1  # the cases really were written side by side
         server.requests.clear()
         assert engine.cycle(SANDBOX_NOW).total_writes == 0
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------ answers cut short
+
+
+def _cut_by_tls(reason: str = "RECORD_LAYER_FAILURE") -> requests.exceptions.ConnectionError:
+    """What requests raises when OpenSSL finds a damaged record reading Jira's answer
+    (OpenSSL 3.2+ says RECORD_LAYER_FAILURE): the request was sent, the answer lost."""
+    error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower().replace('_', ' ')} (_ssl.c:2580)")
+    error.reason = reason
+    return requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", error))
+
+
+class CutFirst:
+    """Wraps a client's ``session.request``: the first request ``matches`` picks reaches
+    the sandbox (and is done there), then ``cut`` turns its answer into what it returns or
+    raises; every other request goes through untouched."""
+
+    def __init__(
+        self,
+        client: JiraClient,
+        matches: Callable[[str, str], bool],
+        cut: Callable[[requests.Response], requests.Response],
+    ) -> None:
+        self.real = client._session.request
+        self.matches, self.cut, self.hits = matches, cut, []  # type: list[str]
+        client._session.request = self  # type: ignore[method-assign]
+
+    def __call__(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        response = self.real(method, url, **kwargs)
+        if not self.hits and self.matches(method, url):
+            self.hits.append(url)
+            return self.cut(response)
+        return response
+
+
+def _comment_post(method: str, url: str) -> bool:
+    return method == "POST" and url.endswith("/comment")
+
+
+def _comments_posted_twice(store: Store) -> list[tuple[str, str]]:
+    bodies = Counter((issue.key, c.body) for issue in store.iter_issues() for c in issue.comments)
+    return [twice for twice, n in bodies.items() if n > 1]
+
+
+def test_a_comment_whose_answer_a_damaged_tls_record_cut_is_posted_once() -> None:
+    """The comment POST reaches Jira (and lands); reading its answer, OpenSSL finds a
+    damaged record (RECORD_LAYER_FAILURE, inside urllib3's "Connection aborted.").  That is
+    a lost answer, not a TLS configuration error: the intent stays, the next cycle finds
+    the comment on the issue and posts nothing again.  (Cloud: there the next cycle
+    trusted a forgotten intent and posted the comment again.)"""
+    ref = clean()
+    server = demo_server()
+    try:
+        engine = make_engine(server.url)
+        assert isinstance(engine.port, JiraClient)
+
+        def damaged(_response: requests.Response) -> requests.Response:
+            raise _cut_by_tls()
+
+        cut = CutFirst(engine.port, _comment_post, damaged)
+        first = engine.cycle(SANDBOX_NOW)
+        assert cut.hits, "the fault should have cut a comment's answer"
+        assert first.failed_actions == 1, first.counts()
+        second = engine.cycle(SANDBOX_NOW)
+        assert second.ok, second.counts()
+        assert not _comments_posted_twice(server.store)
+        assert_same_end_state(end_state(server.store), ref.state)
+        assert engine.cycle(SANDBOX_NOW).total_writes == 0
+    finally:
+        server.stop()
+
+
+def test_a_damaged_tls_record_reading_the_search_is_retried_not_fatal() -> None:
+    """The search's answer is cut by a damaged TLS record: a read is retried like any
+    dropped connection (it used to be a config error: exit 1, never restarted)."""
+    ref = clean()
+    server = demo_server()
+    try:
+        engine = make_engine(server.url)
+        assert isinstance(engine.port, JiraClient)
+
+        def damaged(_response: requests.Response) -> requests.Response:
+            raise _cut_by_tls()
+
+        cut = CutFirst(engine.port, lambda _m, url: "/search" in url, damaged)
+        report = engine.cycle(SANDBOX_NOW)
+        assert cut.hits, "the fault should have cut the search's answer"
+        assert report.ok, report.counts()
+        assert_same_end_state(end_state(server.store), ref.state)
     finally:
         server.stop()

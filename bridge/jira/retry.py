@@ -10,7 +10,9 @@ The rules (Atlassian's rate-limiting guidance, SPEC §7):
 * **TLS that cannot work**: a certificate the bridge does not trust (self-signed,
   expired, another host's) or a handshake that fails (``https://`` to a port serving
   plain http: "wrong version number") raises :class:`TlsFailure` at once: it is the
-  config or the site's certificate that must change, not the moment.  A connection
+  config or the site's certificate that must change, not the moment.  Only the
+  handshake, while connecting, counts: a TLS error reading the answer (a damaged
+  record) is a dropped connection like any other.  A connection
   that fails otherwise (refused, reset, a name lookup failing for now) is retried,
   with its cause (`connection_cause`) in the log line and the final error.
 * **Non-idempotent calls** (POST comment, POST transition) are only retried
@@ -53,7 +55,7 @@ from email.utils import parsedate_to_datetime
 import requests
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from urllib3.exceptions import NameResolutionError
+from urllib3.exceptions import NameResolutionError, ProtocolError
 from urllib3.util.ssl_match_hostname import CertificateError
 
 log = structlog.get_logger("bridge.jira.retry")
@@ -127,7 +129,10 @@ class TlsFailure(Exception):
 
 
 #: OpenSSL's reasons for a handshake that will fail the same way next time.  Others (an
-#: EOF, a bad record MAC) may be a connection cut short: those are retried.
+#: EOF, a bad record MAC) may be a connection cut short: those are retried.  They count only
+#: when raised by the handshake itself (`_in_handshake`): once the request may have been
+#: sent, a damaged record reads as RECORD_LAYER_FAILURE, PACKET_LENGTH_TOO_LONG or
+#: WRONG_VERSION_NUMBER too (OpenSSL 3), and that is a connection cut short, not a config.
 _HANDSHAKE_REASONS = frozenset(
     {
         "SSLV3_ALERT_HANDSHAKE_FAILURE",
@@ -180,15 +185,44 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _in_handshake(error: BaseException) -> bool:
+    """True when ``error`` was raised by the TLS handshake (Python's ``do_handshake``,
+    which urllib3 runs while connecting, before any of the request is sent).
+
+    urllib3 wraps an OpenSSL error met while reading the answer exactly as one met while
+    connecting (``MaxRetryError(reason=SSLError(...))``), so the wrapping proves nothing:
+    only where the error was raised does.  No such evidence (an error built by hand, or
+    raised reading or writing): not the handshake."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "do_handshake":
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def tls_failure(exc: BaseException) -> TlsFailure | None:
-    """A `TlsFailure` when ``exc`` is a TLS handshake no retry will get through, else None."""
-    for inner in _chain(exc):
+    """A `TlsFailure` when ``exc`` is a TLS handshake no retry will get through, else None.
+
+    Only a failure while connecting is one (nothing was sent): a certificate that could not
+    be verified, or a handshake `_in_handshake` refused for one of `_HANDSHAKE_REASONS`.
+    A TLS error once the exchange was under way (urllib3's ``ProtocolError("Connection
+    aborted.")``, or raised reading the answer) is a connection cut short: retried for a
+    read, ambiguous for a write that may have landed."""
+    chain = _chain(exc)
+    if any(isinstance(inner, ProtocolError) for inner in chain):
+        return None  # urllib3 says the request was under way
+    for inner in chain:
         if isinstance(inner, ssl.SSLCertVerificationError):
             why = inner.verify_message or inner.reason or "certificate verify failed"
             return TlsFailure("certificate", str(why))
         if isinstance(inner, CertificateError):  # urllib3's own host name check
             return TlsFailure("certificate", str(inner) or "the host name does not match")
-        if isinstance(inner, ssl.SSLError) and inner.reason in _HANDSHAKE_REASONS:
+        if (
+            isinstance(inner, ssl.SSLError)
+            and inner.reason in _HANDSHAKE_REASONS
+            and _in_handshake(inner)
+        ):
             why = str(inner.reason).lower().replace("_", " ")
             return TlsFailure("version" if inner.reason in _NOT_TLS_REASONS else "handshake", why)
     return None
