@@ -166,6 +166,7 @@ class FakeJira:
         ambiguous: bool | None = None,
         status: int | None = None,
         messages: tuple[str, ...] = (),
+        config: bool = False,
     ) -> None:
         """Make the next ``method`` call (on ``key``, if given) raise.
 
@@ -179,6 +180,7 @@ class FakeJira:
             status=status if status is not None else (None if amb else 400),
             messages=messages,
             ambiguous=amb,
+            config=config,
         )
         self._faults.append(_Fault(method, key, land, err))
 

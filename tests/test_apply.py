@@ -375,6 +375,26 @@ def test_a_comment_whose_answer_was_lost_is_never_sent_twice_in_one_cycle(
     assert [i.action_id for i in state.pending_intents(KEY)] == [PUBLIC.action_id]
 
 
+def test_a_comment_whose_error_is_no_refusal_keeps_its_intent_and_is_posted_once(
+    jira: FakeJira, state: State
+) -> None:
+    """Jira took the comment (201) but its answer could not be read, and the error says
+    neither "ambiguous" nor a refusal (as the client once raised it: a config error with
+    status 201).  Only a refusal may forget the intent: the next cycle finds the comment
+    on the issue and posts nothing again."""
+    jira.fail("add_comment", land=True, ambiguous=False, status=201, config=True)
+    want = desired(priority_jira="Blocker", comments=(PUBLIC,))
+    wall = Wall()
+    first = cycle(jira, want, state, wall)
+    assert not first.ok
+    assert [i.action_id for i in state.pending_intents(KEY)] == [PUBLIC.action_id]
+    second = cycle(jira, want, state, wall)
+    assert second.ok
+    assert jira.comment_action_ids(KEY) == [PUBLIC.action_id]
+    assert jira.attempts["add_comment"] == 1
+    assert state.pending_intents() == []
+
+
 def test_an_unconfirmed_comment_is_sent_again_only_once_a_late_read_lacks_it(
     jira: FakeJira, state: State
 ) -> None:

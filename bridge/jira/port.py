@@ -53,6 +53,17 @@ class JiraError(Exception):
         self.config = config
 
     @property
+    def refused(self) -> bool:
+        """Jira certainly did not take the write this error is about: it answered with an
+        error status (4xx; a 429 or 503 that turned it away), or no connection ever carried
+        it (status None, not `ambiguous`).  Only then may a write's journal intent be
+        forgotten: anything else -- `ambiguous`, or a 2xx whose body could not be read --
+        may have landed and is checked on the issue before it is sent again."""
+        if self.ambiguous:
+            return False
+        return self.status is None or self.status >= 400
+
+    @property
     def permanent(self) -> bool:
         """Retrying will not help: a rejected token (401), a forbidden call (403), a
         rejected request such as a bad JQL query (400), a missing resource or method

@@ -605,7 +605,7 @@ class _Issue:
                 self._never_sent(action.action_ids)
                 raise
             except JiraError as exc:
-                if exc.ambiguous:
+                if not exc.refused:  # it may have landed: checked on the issue first
                     self._lost_answer(action, exc)
                     return
                 self._never_sent(action.action_ids)
@@ -705,7 +705,7 @@ class _Issue:
                     self._never_sent((aid,))
                     raise
                 except JiraError as exc:
-                    if exc.ambiguous:
+                    if not exc.refused:  # it may have landed: checked on the issue first
                         self._lost_answer(action, exc)
                         return
                     self.journal.journal_forget(self.key, aid)

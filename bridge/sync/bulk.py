@@ -60,7 +60,7 @@ def send_together(
     try:
         progress = port.bulk_transition(moves, patience=patience)
     except JiraError as exc:
-        if exc.ambiguous:
+        if not exc.refused:  # some issues may have moved: checked on the site first
             log.warning("bulk transition outcome unknown", cases=len(batch), error=str(exc))
             for case in batch:
                 case.run.lost_answer(case.action, exc)
