@@ -1201,3 +1201,31 @@ def test_a_damaged_tls_record_reading_the_search_is_retried_not_fatal() -> None:
         assert_same_end_state(end_state(server.store), ref.state)
     finally:
         server.stop()
+
+
+def test_a_comment_whose_201_answer_is_cut_short_is_posted_once() -> None:
+    """Jira took the comment and answered 201, but the answer's body arrives cut in half
+    (not JSON).  That is a lost answer, not a config error (the rule for a login page
+    answering a read): the next cycle finds the comment and posts nothing again."""
+    ref = clean()
+    server = demo_server()
+    try:
+        engine = make_engine(server.url)
+        assert isinstance(engine.port, JiraClient)
+
+        def halved(response: requests.Response) -> requests.Response:
+            assert response.status_code == 201
+            response._content = response.content[: len(response.content) // 2]
+            return response
+
+        cut = CutFirst(engine.port, _comment_post, halved)
+        first = engine.cycle(SANDBOX_NOW)
+        assert cut.hits, "the fault should have cut a comment's answer"
+        assert first.failed_actions == 1, first.counts()
+        second = engine.cycle(SANDBOX_NOW)
+        assert second.ok, second.counts()
+        assert not _comments_posted_twice(server.store)
+        assert_same_end_state(end_state(server.store), ref.state)
+        assert engine.cycle(SANDBOX_NOW).total_writes == 0
+    finally:
+        server.stop()

@@ -583,3 +583,37 @@ def test_experimental_calls_send_the_flavours_documented_header_and_try_the_othe
     assert [c["name"] for c in client.service_desk_customers("1")] == ["ops"]
     sent = [c.request.headers["X-ExperimentalApi"] for c in responses.calls]
     assert sent == ["true", "opt-in", "opt-in"]
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [('{"id": "10042", "bo', "application/json"), ("<html>Created</html>", "text/html")],
+    ids=["cut-short", "not-json"],
+)
+def test_a_2xx_to_a_comment_whose_body_cannot_be_read_is_an_answer_lost(
+    body: str, kind: str
+) -> None:
+    """Jira took the comment (201); its answer cannot be read.  That is no refusal (and no
+    config error): the error is ambiguous, so the issue is checked before it is sent again.
+    It is not sent again here either."""
+    url = f"{BASE}/rest/api/2/issue/SUP-1/comment"
+    responses.post(url, status=201, body=body, content_type=kind)
+    with pytest.raises(JiraError) as caught:
+        make().add_comment("SUP-1", "SUP-1: hello", internal=False)
+    error = caught.value
+    assert error.ambiguous and not error.config and not error.refused
+    assert error.status == 201 and "re-read the issue" in str(error)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_2xx_to_a_bulk_transition_whose_body_cannot_be_read_is_an_answer_lost() -> None:
+    """The bulk request was taken (201) but its task id cannot be read: ambiguous (some
+    issues may move), not a config error that would send the cases again on their own."""
+    url = f"{BASE}/rest/api/3/bulk/issues/transition"
+    responses.post(url, status=201, body='{"taskId": "100', content_type="application/json")
+    with pytest.raises(JiraError) as caught:
+        make().bulk_transition({"31": ["10001", "10002"]}, patience=0.0)
+    assert caught.value.ambiguous and not caught.value.config
+    assert len(responses.calls) == 1

@@ -418,7 +418,11 @@ class JiraClient:
             self._scrub(message), status=status, messages=messages, ambiguous=ambiguous
         )
 
-    def _json(self, response: requests.Response | None, what: str) -> Any:
+    def _json(self, response: requests.Response | None, what: str, *, write: bool = False) -> Any:
+        """The JSON body of ``response``.  ``write``: it answers a write, which a 2xx says
+        Jira took: a body that cannot be read then is an answer lost (an *ambiguous*
+        error: the issue is checked before anything is sent again), never a config error
+        (a refusal, whose intent would be forgotten and the write sent twice)."""
         if response is None:
             return None
         if response.status_code == 204 or not response.content:
@@ -427,6 +431,16 @@ class JiraClient:
             # one issue nested past Python's parser is marked, not the whole page lost
             return jsondepth.loads(response.text)
         except ValueError:
+            if write and 200 <= response.status_code < 300:
+                raise JiraError(
+                    self._scrub(
+                        f"{what}: Jira answered HTTP {response.status_code} but its answer "
+                        "could not be read (not JSON, or cut short); the change was probably "
+                        "made — re-read the issue before retrying"
+                    ),
+                    status=response.status_code,
+                    ambiguous=True,
+                ) from None
             # a sign-in page of SSO or of a proxy in front of Jira, or not Jira at all: the
             # same page comes back next time, so it is for a person to fix (exit 1)
             kind = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -899,7 +913,7 @@ class JiraClient:
             write=True,
             idempotent=False,
         )
-        return dict(self._json(response, f"POST comment on {key}") or {})
+        return dict(self._json(response, f"POST comment on {key}", write=True) or {})
 
     def do_transition(self, key: str, transition_id: str) -> None:
         self._call(
@@ -941,7 +955,9 @@ class JiraClient:
         response = self._call(
             "POST", "rest/api/3/bulk/issues/transition", body=body, write=True, idempotent=False
         )
-        submitted = self._json(response, "POST /rest/api/3/bulk/issues/transition") or {}
+        submitted = (
+            self._json(response, "POST /rest/api/3/bulk/issues/transition", write=True) or {}
+        )
         task = submitted.get("taskId") if isinstance(submitted, Mapping) else None
         if task in (None, ""):
             raise JiraError(
