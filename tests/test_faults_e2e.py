@@ -1229,3 +1229,30 @@ def test_a_comment_whose_201_answer_is_cut_short_is_posted_once() -> None:
         assert engine.cycle(SANDBOX_NOW).total_writes == 0
     finally:
         server.stop()
+
+
+def test_a_comment_whose_answer_the_connection_cut_is_posted_once_and_the_cycle_goes_on() -> None:
+    """The connection closes before the comment's 201 body is in (requests raises
+    ChunkedEncodingError, which is no ConnectionError).  It used to escape the retry loop
+    and end the cycle with a raw exception; it is a lost answer like any other."""
+    ref = clean()
+    server = demo_server()
+    try:
+        engine = make_engine(server.url)
+        assert isinstance(engine.port, JiraClient)
+
+        def closed(_response: requests.Response) -> requests.Response:
+            raise requests.exceptions.ChunkedEncodingError(
+                ProtocolError("Connection broken: IncompleteRead(10 bytes read, 20 more expected)")
+            )
+
+        cut = CutFirst(engine.port, _comment_post, closed)
+        first = engine.cycle(SANDBOX_NOW)
+        assert cut.hits, "the fault should have cut a comment's answer"
+        assert first.failed_actions == 1, first.counts()
+        second = engine.cycle(SANDBOX_NOW)
+        assert second.ok, second.counts()
+        assert not _comments_posted_twice(server.store)
+        assert_same_end_state(end_state(server.store), ref.state)
+    finally:
+        server.stop()

@@ -13,7 +13,7 @@ import requests
 import responses
 from responses import matchers
 from structlog.testing import capture_logs
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from bridge.jira.client import JiraClient
 from bridge.jira.port import JiraError
@@ -617,3 +617,33 @@ def test_a_2xx_to_a_bulk_transition_whose_body_cannot_be_read_is_an_answer_lost(
         make().bulk_transition({"31": ["10001", "10002"]}, patience=0.0)
     assert caught.value.ambiguous and not caught.value.config
     assert len(responses.calls) == 1
+
+
+def _cut_body() -> requests.exceptions.ChunkedEncodingError:
+    """What requests raises when the connection closes before the answer's body is in."""
+    return requests.exceptions.ChunkedEncodingError(
+        ProtocolError("Connection broken: IncompleteRead(10 bytes read, 20 more expected)")
+    )
+
+
+@responses.activate
+def test_a_comment_whose_answer_body_is_cut_by_the_connection_is_ambiguous() -> None:
+    """The connection closed before the 201's body was in: the comment may have landed.
+    It is an ambiguous JiraError (the issue is checked first), not sent again, and not a
+    raw requests exception that ends the cycle."""
+    url = f"{BASE}/rest/api/2/issue/SUP-1/comment"
+    responses.post(url, body=_cut_body())
+    responses.post(url, status=201, json={"id": "2"})
+    with pytest.raises(JiraError) as caught:
+        make().add_comment("SUP-1", "SUP-1: hello", internal=False)
+    assert caught.value.ambiguous and not caught.value.refused
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_read_whose_answer_body_is_cut_by_the_connection_is_retried() -> None:
+    url = f"{BASE}/rest/api/2/myself"
+    responses.get(url, body=_cut_body())
+    responses.get(url, json={"accountId": "me"})
+    assert make().myself()["accountId"] == "me"
+    assert len(responses.calls) == 2

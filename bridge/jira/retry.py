@@ -414,6 +414,15 @@ class Retrier:
                 if idempotent or never_sent(exc):
                     raise Transient("connection", cause) from None
                 raise AmbiguousWrite(f"the connection dropped after sending ({cause})") from None
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                # the answer's body was cut short (or garbled) after the request was sent
+                cause = f"the answer was cut short ({type(exc).__name__})"
+                if idempotent:
+                    raise Transient("connection", cause) from None
+                raise AmbiguousWrite(cause) from None
             transient = classify_response(response, idempotent=idempotent, now=self.policy.now())
             if transient is not None:
                 raise transient
