@@ -49,7 +49,8 @@ class JiraError(Exception):
         self.ambiguous = ambiguous
         #: True when the answer (or its absence) says the config is wrong whatever the
         #: status: a TLS certificate the bridge does not trust, https to a port that serves
-        #: plain http, a 200 whose body is not JSON (a login page, not Jira)
+        #: plain http (both found by the handshake), a 200 to a read whose body is not JSON
+        #: (a login page, not Jira).  Never set for a write Jira may have taken
         self.config = config
 
     @property
