@@ -38,6 +38,8 @@ from e2e_helpers import (
     transition,
 )
 
+from bridge.jira.port import JiraError
+
 BNE = ZoneInfo("Australia/Brisbane")
 LON = ZoneInfo("Europe/London")
 NYC = ZoneInfo("America/New_York")
@@ -527,6 +529,41 @@ def test_a_case_no_longer_over_quota_is_corrected_once_while_open(
         bridge.cycle()
     assert quota_comments(sb, keys[5]) == told
     assert bridge.last.writes == 0
+
+
+def test_no_correction_for_an_over_quota_comment_that_never_went_out(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jira refuses the over-quota comment of the fifth case while the edit putting the
+    `over-quota` label on it lands.  When an older case turns out a duplicate, the fifth
+    is within the quota: the label comes off, and the customer, never told it was over,
+    is not told it is within it "after all"."""
+    sb = sandbox_factory(seed="empty")
+    keys = [new_case(sb, created=t(day, 10)) for day in (2, 3, 4, 5, 6)]
+    bridge = bridges(sb)
+    port = bridge.engine.port
+    post = port.add_comment
+
+    def add_comment(key: str, body: str, **kwargs: object) -> object:
+        if key == keys[4] and "included this month" in body:
+            raise JiraError("the comment is refused (400)", status=400)
+        return post(key, body, **kwargs)
+
+    monkeypatch.setattr(port, "add_comment", add_comment)
+    bridge.cycle()
+    sb.advance("10m")
+    bridge.cycle()  # the bridge's own edits, read back once
+    assert "over-quota" in end_state(sb, keys[4]).labels
+    assert quota_comments(sb, keys[4]) == []
+
+    monkeypatch.setattr(port, "add_comment", post)
+    sb.advance("10m")
+    transition(sb, keys[1], "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    bridge.cycle()
+    assert end_state(sb, keys[4]).field("Cases this month") == "4 of 4"
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+    assert quota_comments(sb, keys[4]) == []
 
 
 # ---------------------------------------------------------------------- conditions that end

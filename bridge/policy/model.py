@@ -598,7 +598,7 @@ class DesiredComment:
     the attributes are read-only.
     """
 
-    __slots__ = ("_action_id", "_arg", "_body", "_change", "_make", "_public")
+    __slots__ = ("_action_id", "_arg", "_body", "_change", "_follows", "_make", "_public")
 
     def __init__(
         self,
@@ -608,6 +608,7 @@ class DesiredComment:
         make: Callable[[Any], str] | None = None,
         arg: object = None,
         change: int | None = None,
+        follows: str | None = None,
     ) -> None:
         self._action_id = action_id
         self._public = public
@@ -615,6 +616,7 @@ class DesiredComment:
         self._make = make
         self._arg = arg
         self._change = change
+        self._follows = follows
 
     @classmethod
     def deferred(
@@ -624,8 +626,9 @@ class DesiredComment:
         make: Callable[[_T], str],
         arg: _T,
         change: int | None = None,
+        follows: str | None = None,
     ) -> DesiredComment:
-        return cls(action_id, public, None, make, arg, change)
+        return cls(action_id, public, None, make, arg, change, follows)
 
     @property
     def change(self) -> int | None:
@@ -635,6 +638,13 @@ class DesiredComment:
         the rules in force no longer use (`priority.told_change`), or under any name once
         the change is in Jira (another rule may hold the priority there now)."""
         return self._change
+
+    @property
+    def follows(self) -> str | None:
+        """The action id of the comment this one corrects (the over-quota comment, for the
+        one saying the case is within the quota after all): posted only once that one is
+        done, as the ledger or the issue shows; None for a comment standing on its own."""
+        return self._follows
 
     @property
     def action_id(self) -> str:

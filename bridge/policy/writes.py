@@ -129,12 +129,18 @@ class TemplateValues:
         return template.pattern.format_map({name: self._plain(name) for name in template.names})
 
     def comment(
-        self, action_id: str, template: CommentTemplate, change: int | None = None
+        self,
+        action_id: str,
+        template: CommentTemplate,
+        change: int | None = None,
+        follows: str | None = None,
     ) -> DesiredComment:
-        """The comment, rendered when its text is first read (``change``: see
-        `DesiredComment.change`)."""
+        """The comment, rendered when its text is first read (``change``, ``follows``: see
+        `DesiredComment`)."""
         public = template.visibility == "public"
-        return DesiredComment.deferred(action_id, public, self.render, template.text, change)
+        return DesiredComment.deferred(
+            action_id, public, self.render, template.text, change, follows
+        )
 
 
 class Writes(NamedTuple):
@@ -193,7 +199,10 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     comments = [values.comment(f"{key}/{part}", template) for part, template in before]
     cleared = over_quota_cleared(snapshot, decisions, flags)
     if cleared is not None:  # the correction of the over-quota comment
-        comments.append(values.comment(f"{key}/over-quota/cleared", cleared))
+        # told only after the over-quota comment itself (the label alone may have landed)
+        comments.append(
+            values.comment(f"{key}/over-quota/cleared", cleared, follows=f"{key}/over-quota")
+        )
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
         comments.append(values.comment(change.action_id, change.template, change.number))

@@ -250,6 +250,10 @@ def plan_issue(
             continue
         if comment.change in told:
             continue  # the change, told under the name its rule had then
+        if comment.follows is not None and not (
+            ledger.handled(comment.follows) or comment.follows in on_issue
+        ):
+            continue  # a correction of a comment never posted
         found = on_issue.get(comment.action_id)
         if found is not None:
             # written before, bookkeeping lost (crash): record it, do not write it again
