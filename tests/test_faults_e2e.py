@@ -1154,21 +1154,17 @@ def _comments_posted_twice(store: Store) -> list[tuple[str, str]]:
     return [twice for twice, n in bodies.items() if n > 1]
 
 
-def test_a_comment_whose_answer_a_damaged_tls_record_cut_is_posted_once() -> None:
-    """The comment POST reaches Jira (and lands); reading its answer, OpenSSL finds a
-    damaged record (RECORD_LAYER_FAILURE, inside urllib3's "Connection aborted.").  That is
-    a lost answer, not a TLS configuration error: the intent stays, the next cycle finds
-    the comment on the issue and posts nothing again.  (Cloud: there the next cycle
-    trusted a forgotten intent and posted the comment again.)"""
+def _posted_once_though_its_answer_was(
+    damaged: Callable[[requests.Response], requests.Response],
+) -> None:
+    """A cycle in which the first comment's answer is ``damaged`` (the comment landed),
+    then another: every comment is on its case once, the end state is the clean run's,
+    and a third cycle writes nothing."""
     ref = clean()
     server = demo_server()
     try:
         engine = make_engine(server.url)
         assert isinstance(engine.port, JiraClient)
-
-        def damaged(_response: requests.Response) -> requests.Response:
-            raise _cut_by_tls()
-
         cut = CutFirst(engine.port, _comment_post, damaged)
         first = engine.cycle(SANDBOX_NOW)
         assert cut.hits, "the fault should have cut a comment's answer"
@@ -1180,6 +1176,19 @@ def test_a_comment_whose_answer_a_damaged_tls_record_cut_is_posted_once() -> Non
         assert engine.cycle(SANDBOX_NOW).total_writes == 0
     finally:
         server.stop()
+
+
+def test_a_comment_whose_answer_a_damaged_tls_record_cut_is_posted_once() -> None:
+    """The comment POST reaches Jira (and lands); reading its answer, OpenSSL finds a
+    damaged record (RECORD_LAYER_FAILURE, inside urllib3's "Connection aborted.").  That is
+    a lost answer, not a TLS configuration error: the intent stays, the next cycle finds
+    the comment on the issue and posts nothing again.  (Cloud: there the next cycle
+    trusted a forgotten intent and posted the comment again.)"""
+
+    def damaged(_response: requests.Response) -> requests.Response:
+        raise _cut_by_tls()
+
+    _posted_once_though_its_answer_was(damaged)
 
 
 def test_a_damaged_tls_record_reading_the_search_is_retried_not_fatal() -> None:
@@ -1207,52 +1216,23 @@ def test_a_comment_whose_201_answer_is_cut_short_is_posted_once() -> None:
     """Jira took the comment and answered 201, but the answer's body arrives cut in half
     (not JSON).  That is a lost answer, not a config error (the rule for a login page
     answering a read): the next cycle finds the comment and posts nothing again."""
-    ref = clean()
-    server = demo_server()
-    try:
-        engine = make_engine(server.url)
-        assert isinstance(engine.port, JiraClient)
 
-        def halved(response: requests.Response) -> requests.Response:
-            assert response.status_code == 201
-            response._content = response.content[: len(response.content) // 2]
-            return response
+    def halved(response: requests.Response) -> requests.Response:
+        assert response.status_code == 201
+        response._content = response.content[: len(response.content) // 2]
+        return response
 
-        cut = CutFirst(engine.port, _comment_post, halved)
-        first = engine.cycle(SANDBOX_NOW)
-        assert cut.hits, "the fault should have cut a comment's answer"
-        assert first.failed_actions == 1, first.counts()
-        second = engine.cycle(SANDBOX_NOW)
-        assert second.ok, second.counts()
-        assert not _comments_posted_twice(server.store)
-        assert_same_end_state(end_state(server.store), ref.state)
-        assert engine.cycle(SANDBOX_NOW).total_writes == 0
-    finally:
-        server.stop()
+    _posted_once_though_its_answer_was(halved)
 
 
 def test_a_comment_whose_answer_the_connection_cut_is_posted_once_and_the_cycle_goes_on() -> None:
     """The connection closes before the comment's 201 body is in (requests raises
     ChunkedEncodingError, which is no ConnectionError).  It used to escape the retry loop
     and end the cycle with a raw exception; it is a lost answer like any other."""
-    ref = clean()
-    server = demo_server()
-    try:
-        engine = make_engine(server.url)
-        assert isinstance(engine.port, JiraClient)
 
-        def closed(_response: requests.Response) -> requests.Response:
-            raise requests.exceptions.ChunkedEncodingError(
-                ProtocolError("Connection broken: IncompleteRead(10 bytes read, 20 more expected)")
-            )
+    def closed(_response: requests.Response) -> requests.Response:
+        raise requests.exceptions.ChunkedEncodingError(
+            ProtocolError("Connection broken: IncompleteRead(10 bytes read, 20 more expected)")
+        )
 
-        cut = CutFirst(engine.port, _comment_post, closed)
-        first = engine.cycle(SANDBOX_NOW)
-        assert cut.hits, "the fault should have cut a comment's answer"
-        assert first.failed_actions == 1, first.counts()
-        second = engine.cycle(SANDBOX_NOW)
-        assert second.ok, second.counts()
-        assert not _comments_posted_twice(server.store)
-        assert_same_end_state(end_state(server.store), ref.state)
-    finally:
-        server.stop()
+    _posted_once_though_its_answer_was(closed)
