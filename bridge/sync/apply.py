@@ -17,10 +17,9 @@ once Jira took the priority (a comment never says the priority changed when it d
   label verbs and, where the flavour's edit accepts ``properties`` (``ledger_in_edit``),
   the ``jsm-bridge`` ledger with every comment and transition done, recovered or skipped
   (and a repair the plan asks for).  Otherwise, or when that edit is refused, the ledger
-  goes in its own property ``PUT``.  When a priority comment waits for the edit, the
-  edit's ledger already records it, its intent journalled first (``RECORDED_FIRST``):
-  it counts as told only once it landed (:meth:`_Issue.edit_then_tell`).  An issue where
-  nothing was recorded gets no ledger write.
+  goes in its own property ``PUT``.  When a priority comment waits for the edit, the edit
+  goes without the ledger, and the ledger (with that comment) follows the comment.  An
+  issue where nothing was recorded gets no ledger write.
 
 Crash safety.  Before a comment or transition is sent, its intent goes into the local
 journal with the wall-clock time of sending (a merged comment: under each of its action
@@ -73,10 +72,6 @@ from bridge.sync.plan import (
     merged,
 )
 from bridge.sync.state import Intent
-
-#: The journal's mark on a comment the ledger recorded before it was posted
-#: (:meth:`_Issue.edit_then_tell`): it counts as told only once it landed.
-RECORDED_FIRST = "recorded before posting"
 
 log = structlog.get_logger("bridge.sync.apply")
 
@@ -267,9 +262,6 @@ class _Issue:
         #: the comments telling of the priority change the plan's edit makes: sent after
         #: the edit, and only once the priority landed (:meth:`hold`)
         self.held: list[AddComment] = []
-        #: action ids the ledger stored with the edit records before their comment was
-        #: posted (:meth:`edit_then_tell`): their intents stay open until it landed
-        self.promised: set[str] = set()
         self._sets_priority = any(
             isinstance(a, EditIssue) and "priority" in a.fields for a in plan.actions
         )
@@ -345,30 +337,13 @@ class _Issue:
         return False
 
     def edit_then_tell(self) -> None:
-        """The edit, then the held comments: whole when the priority landed, else without
-        the parts telling of its change (those stay owed, told in the cycle whose edit
-        makes the change).
-
-        Where the flavour's edit takes the ledger, the edit carries it with the held
-        comments recorded as posted: storing it again after them would cost a write on
-        every case whose priority the bridge changes.  A comment so recorded that does not
-        land must not count as told: its intent is journalled before the edit and stays
-        open until it landed, so a later cycle checks it on the issue before counting it
-        (`Engine._with_journal`); one that certainly failed now is also taken back out
-        of the ledger by :meth:`finish`, which stores the ledger as it really is."""
+        """The edit (without the ledger: :meth:`finish` stores it after), then the held
+        comments: whole when the priority landed, else without the parts telling of its
+        change.  Those stay owed (not in the ledger) and are told in the cycle whose edit
+        makes the change."""
         edit, self.edit = self.edit, None
-        told = [aid for action in self.held for aid in action.action_ids]
-        if self.ledger_in_edit:
-            landed, in_doubt = self._edit_promising(edit, told)
-        else:  # the ledger goes on its own after the comments (`finish`)
-            (_, landed), in_doubt = self._send_edit(edit, None), False
-        if in_doubt:  # the edit may have landed, ledger and all: checked next cycle
-            return
+        _, landed = self._send_edit(edit, None)
         changed = landed is not None and "priority" in landed.fields
-        if not changed:  # no ledger claims the held comments: their intents go
-            for aid in self.promised:
-                self.journal.journal_forget(self.key, aid)
-            self.promised.clear()
         for action in self.held:
             rest = [p for p in action.parts or (action,) if told_change(p.action_id) is None]
             if changed:
@@ -376,54 +351,13 @@ class _Issue:
             elif rest:
                 self.comment(merged(rest)[0])
 
-    def _edit_promising(
-        self, edit: EditIssue | None, told: Sequence[str]
-    ) -> tuple[EditIssue | None, bool]:
-        """The edit with the ledger recording ``told`` (the held comments' ids, journalled
-        first); without them if Jira refuses the priority (they are not posted then), and
-        sent again without the ledger if Jira refuses the edit with it (the fields do not
-        wait for the bookkeeping).  Returns what landed (None: nothing), and whether the
-        edit's answer was lost (it may have landed, the ledger with it)."""
-        self.journal.journal_intents(
-            self.key, told, "comment", RECORDED_FIRST, at=self.now, sent_at=self.wall()
-        )
-        self.promised = set(told)
-        promised = self.ledger
-        for aid in told:
-            promised = promised.with_done(aid, self.now)
-        plain = self.ledger.to_dict() if self.recorded or self.repair is not None else None
-        value = promised.to_dict()
-        try:
-            landed = self._edit(
-                edit, {PROPERTY: value}, {PROPERTY: plain} if plain is not None else None
-            )
-        except JiraError as exc:
-            if exc.ambiguous:
-                if edit is not None:
-                    self.result.failed.append((edit, str(exc)))
-                log.info("edit unconfirmed", key=self.key, error=str(exc), with_ledger=True)
-                return None, True
-            log.info(
-                "edit with the ledger failed; the fields go alone", key=self.key, error=str(exc)
-            )
-            return self._send_edit(edit, None)[1], False
-        self.result._count("edit")
-        if landed is not None:
-            self.result.done.append(landed)
-        with_priority = landed is not None and "priority" in landed.fields
-        self.stored = value if with_priority else (plain if plain is not None else self.stored)
-        return landed, False
-
     def _send_edit(
-        self,
-        edit: EditIssue | None,
-        properties: Mapping[str, Any] | None,
-        without_priority: Mapping[str, Any] | None = None,
+        self, edit: EditIssue | None, properties: Mapping[str, Any] | None
     ) -> tuple[bool, EditIssue | None]:
         """:meth:`_edit`, its outcome noted in the result: whether Jira took the request,
         and what of ``edit`` landed."""
         try:
-            landed = self._edit(edit, properties, without_priority)
+            landed = self._edit(edit, properties)
         except JiraError as exc:
             if edit is not None:
                 self.result.failed.append((edit, str(exc)))
@@ -437,10 +371,7 @@ class _Issue:
         return True, landed
 
     def _edit(
-        self,
-        edit: EditIssue | None,
-        properties: Mapping[str, Any] | None,
-        without_priority: Mapping[str, Any] | None = None,
+        self, edit: EditIssue | None, properties: Mapping[str, Any] | None
     ) -> EditIssue | None:
         """The one ``PUT``.  Jira refuses a whole edit for one field's value (HTTP 400,
         ``errors`` by field id: a tier added to the rules and not yet to the field's
@@ -448,9 +379,7 @@ class _Issue:
         then sent again without the fields it names, so the case still gets its SLA
         state, due time and labels (those of the level the rules give it, whatever Jira
         lets its priority show), and the refused fields fail on their own
-        (`ApplyResult.failed`, retried next cycle).  Returns what landed.
-        ``without_priority``: the properties to send instead when the priority is refused
-        (a ledger that no longer records the comment telling of its change)."""
+        (`ApplyResult.failed`, retried next cycle).  Returns what landed."""
         fields = dict(edit.fields) if edit else {}
         update = dict(edit.update) if edit else {}
         try:
@@ -465,8 +394,6 @@ class _Issue:
             if edit is None or not refused or not ({*fields, *update} - refused or properties):
                 raise
             failure = exc
-            if "priority" in refused and properties is not None:
-                properties = without_priority
         kept = EditIssue(
             self.key,
             {k: v for k, v in fields.items() if k not in refused},
@@ -608,7 +535,8 @@ class _Issue:
                 if not exc.refused:  # it may have landed: checked on the issue first
                     self._lost_answer(action, exc)
                     return
-                self._never_sent(action.action_ids)
+                for aid in action.action_ids:
+                    self.journal.journal_forget(self.key, aid)
                 raise
         except JiraError as exc:
             self.result.failed.append((action, str(exc)))
@@ -745,14 +673,12 @@ class _Issue:
         )
 
     def _never_sent(self, action_ids: Iterable[str]) -> None:
-        """Nothing was taken: Jira turned the write away, or a stop cut short the wait
-        before sending (Jira's pace, or a retry of a write it turned away: a write is
-        retried only then).  The intents go, so the next run sends at once instead of
-        waiting out the settling time of an answer lost; those the ledger already records
-        (:meth:`edit_then_tell`) stay open until the comment lands."""
+        """A stop cut short the wait before sending (Jira's pace, or a retry of a write
+        Jira turned away: a write is retried only then): nothing was taken, so the
+        intents go and the next run sends at once, instead of waiting out the settling
+        time of an answer lost."""
         for aid in action_ids:
-            if aid not in self.promised:  # else open until it lands: the ledger records it
-                self.journal.journal_forget(self.key, aid)
+            self.journal.journal_forget(self.key, aid)
 
     def withdraw(self, action: Transition) -> None:
         """Jira refused ``action`` before doing anything: its intent is withdrawn."""
@@ -858,14 +784,7 @@ class _Issue:
         if self.stored is None:
             return
         stored = Ledger.from_json(self.stored)
-        for aid, intent in self.pending.items():
-            if intent.detail == RECORDED_FIRST and not intent.landed:
-                # a comment the ledger recorded before it was posted counts once this run
-                # saw it on the issue: the working ledger holds it only then (the cycle
-                # took it out, `Engine._with_journal`)
-                if self.ledger.handled(aid):
-                    self.journal.journal_done(self.key, aid, at=self.now)
-                continue
+        for aid in self.pending:
             if stored.handled(aid):
                 self.journal.journal_done(self.key, aid, at=self.now)
 

@@ -66,7 +66,6 @@ from bridge.settings import Settings
 from bridge.sync.ahead import Readers, read_ahead, readers
 from bridge.sync.apply import (
     DEFAULT_SETTLE,
-    RECORDED_FIRST,
     ApplyResult,
     Deferred,
     Transitions,
@@ -1117,16 +1116,7 @@ class Engine:
         for aid, at in self.state.journal_done_actions(key).items():
             if not ledger.handled(aid):
                 ledger = ledger.with_done(aid, at)
-        # a comment the ledger records whose posting the journal has not seen land: the
-        # ledger went first (a priority's comment follows the edit that carries it,
-        # `bridge.sync.apply`), and the comment is checked on the issue before anything
-        # is posted, as any comment whose answer was lost
-        unseen = [
-            i.action_id
-            for i in self.state.pending_intents(key)
-            if i.detail == RECORDED_FIRST and not i.landed
-        ]
-        return ledger.without(unseen) if unseen else ledger
+        return ledger
 
     def _ledger_needed(self, snapshot: IssueSnapshot, plan: IssuePlan, *, dry_run: bool) -> bool:
         """Data Center: whether the plan must be made again with the issue's ledger (no

@@ -122,18 +122,6 @@ class Ledger:
         skipped = {k: v for k, v in self.skipped.items() if k != action_id}
         return replace(self, done=done, skipped=skipped)
 
-    def without(self, action_ids: Iterable[str]) -> Ledger:
-        """This ledger less ``action_ids`` (done or skipped; a compacted entry stays): a
-        comment recorded before it was posted that did not land (see `bridge.sync.apply`)."""
-        gone = set(action_ids)
-        if not gone & {*self.done, *self.skipped}:
-            return self
-        return replace(
-            self,
-            done={k: v for k, v in self.done.items() if k not in gone},
-            skipped={k: v for k, v in self.skipped.items() if k not in gone},
-        )
-
     def with_skipped(self, action_id: str, at: datetime) -> Ledger:
         if action_id in self.done or self._compacted(action_id):
             return self
