@@ -421,12 +421,6 @@ def by_hand(reason: str) -> ssl.SSLError:
             ),
             id="record-layer-aborted",
         ),
-        pytest.param(
-            lambda _c: requests.exceptions.ConnectionError(
-                ProtocolError("Connection aborted.", handshake_error(ALERT_HANDSHAKE_FAILURE))
-            ),
-            id="alert-inside-aborted",
-        ),
     ],
 )
 def test_a_tls_error_reading_the_answer_is_a_lost_answer_not_a_config_error(
@@ -449,6 +443,58 @@ def test_a_tls_error_reading_the_answer_is_a_lost_answer_not_a_config_error(
     assert passing.value.detail.startswith("TLS connection failed: ")
     with pytest.raises(AmbiguousWrite):
         retrier.run(send, idempotent=False, what="POST /rest/api/2/issue/SUP-1/comment")
+
+
+def test_an_alert_met_after_the_handshake_refuses_a_read_and_leaves_a_write_in_doubt() -> None:
+    """A site that requires a client certificate says so, in TLS 1.3, with an alert the
+    client meets on its first read, its own handshake done (no ``do_handshake`` in the
+    trace, inside urllib3's "Connection aborted.").  A read is refused at once, the site's
+    own refusal (a config error, exit 1); a comment so refused stays in doubt, and the
+    next read meets the alert.  (A damaged record is never an alert: that stays a
+    connection cut short, above.)"""
+    error = requests.exceptions.ConnectionError(
+        ProtocolError("Connection aborted.", by_hand("TLSV13_ALERT_CERTIFICATE_REQUIRED"))
+    )
+
+    def send() -> requests.Response:
+        raise error
+
+    retrier = Retrier(RetryPolicy(max_attempts=3, sleep=lambda _s: None, jitter=0.0))
+    with pytest.raises(TlsFailure) as refused:
+        retrier.run(send, idempotent=True, what="GET /rest/api/2/myself")
+    assert refused.value.detail == "tlsv13 alert certificate required"
+    with pytest.raises(AmbiguousWrite):
+        retrier.run(send, idempotent=False, what="POST /rest/api/2/issue/SUP-1/comment")
+
+
+def test_a_site_requiring_a_client_certificate_exits_1_not_3(
+    certificate: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sandbox behind TLS that asks for a client certificate the bridge has none of
+    (Data Center behind an enterprise proxy): not an outage retried for ever, a refusal
+    the operator must fix."""
+    cert, key = certificate
+    store = seeds.build("demo", now=SANDBOX_NOW, frozen=True)
+    server = SandboxServer(store, "127.0.0.1", 0, flavour="cloud")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(str(cert))
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    server.start()
+    try:
+        without_waiting(monkeypatch)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        config = with_url(config_for(tmp_path, Sandbox(server)), f"https://127.0.0.1:{server.port}")
+        assert run_once(config) == 1
+        err = capsys.readouterr().err
+        assert "certificate required" in err, err
+        assert "jira.retry" not in err
+    finally:
+        server.stop()
 
 
 # ------------------------------------------------------------- not Jira at all

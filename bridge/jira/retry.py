@@ -201,15 +201,23 @@ def _in_handshake(error: BaseException) -> bool:
     return False
 
 
-def tls_failure(exc: BaseException) -> TlsFailure | None:
+def tls_failure(exc: BaseException, *, idempotent: bool = False) -> TlsFailure | None:
     """A `TlsFailure` when ``exc`` is a TLS handshake no retry will get through, else None.
 
     Only a failure while connecting is one (nothing was sent): a certificate that could not
     be verified, or a handshake `_in_handshake` refused for one of `_HANDSHAKE_REASONS`.
     A TLS error once the exchange was under way (urllib3's ``ProtocolError("Connection
     aborted.")``, or raised reading the answer) is a connection cut short: retried for a
-    read, ambiguous for a write that may have landed."""
+    read, ambiguous for a write that may have landed.  But for an ``idempotent`` request
+    (a read, an edit), an alert the other end sent (``TLSV13_ALERT_CERTIFICATE_REQUIRED``: TLS 1.3 tells a missing client
+    certificate only once the client reads, after its handshake is done) is the site
+    refusing the bridge, whenever it came: a damaged record is never an alert.  A comment
+    or transition so refused stays ambiguous, and the next read meets the alert."""
     chain = _chain(exc)
+    for inner in chain:
+        reason = str(getattr(inner, "reason", "") or "") if isinstance(inner, ssl.SSLError) else ""
+        if idempotent and "_ALERT_" in reason:
+            return TlsFailure("handshake", reason.lower().replace("_", " "))
     if any(isinstance(inner, ProtocolError) for inner in chain):
         return None  # urllib3 says the request was under way
     for inner in chain:
@@ -407,7 +415,7 @@ class Retrier:
                 raise AmbiguousWrite(f"timed out after sending ({type(exc).__name__})") from None
             except requests.exceptions.ConnectionError as exc:
                 # a handshake failed before anything was sent: no retry, nothing ambiguous
-                failure = tls_failure(exc)
+                failure = tls_failure(exc, idempotent=idempotent)
                 if failure is not None:
                     raise failure from None
                 cause = connection_cause(exc)
