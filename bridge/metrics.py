@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -352,20 +353,23 @@ class Metrics:
                 os.unlink(temporary)
             raise
 
-    def publish(self, path: Path) -> bool:
-        """:meth:`write_textfile`; False (and an error line saying which file and what to
-        do) when it cannot be written: monitoring would go on showing the previous file.
-        The line is the operator's (`complain`), so that when it is why ``run --once``
-        fails, the line cron mails with ``-q`` names it."""
+    def publish(self, path: Path, *, the_reason: bool = True) -> bool:
+        """:meth:`write_textfile`; False (and a line saying which file and what to do)
+        when it cannot be written: monitoring would go on showing the previous file.  The
+        line is the operator's (`complain`): an error when it is why ``run --once`` fails
+        (``the_reason``: the line cron mails with ``-q`` then names it), else a warning,
+        so that the run's own reason stays the one mailed."""
         try:
             self.write_textfile(path)
         except OSError as exc:
+            kind = "error" if the_reason else "warning"
             complain(
-                f"error: metrics textfile not written: {path}: {exc.strerror or exc}; "
+                f"{kind}: metrics textfile not written: {path}: {exc.strerror or exc}; "
                 "monitoring shows the previous run's figures until it is: let this user "
                 f"write to {path.parent} (under systemd: ReadWritePaths= in "
                 "jsm-bridge-once.service, and the directory writable by its group) or "
-                "point metrics.textfile elsewhere"
+                "point metrics.textfile elsewhere",
+                level=logging.ERROR if the_reason else logging.WARNING,
             )
             return False
         return True

@@ -45,7 +45,7 @@ from bridge.metrics import STUCK_AFTER_S, Metrics, MetricsServer
 from bridge.sandbox import seed as seeds
 from bridge.sandbox.server import SandboxServer
 from bridge.settings import ConfigInvalid, load_settings
-from bridge.sync.cycle import CycleReport
+from bridge.sync.cycle import CycleReport, Engine
 from bridge.sync.ledger import comment_action_ids
 from bridge.sync.signals import Shutdown
 from bridge.sync.state import State
@@ -397,6 +397,42 @@ def test_a_run_once_that_cannot_write_its_textfile_fails_and_says_where_and_what
     [line] = [x for x in captured.err.splitlines() if "metrics textfile not written" in x]
     assert str(textfile) in line and "ReadWritePaths=" in line, line
     assert sandbox.requests.count(kind="write") > 0  # the cycle itself went ahead
+
+
+@pytest.mark.parametrize("permanent", [True, False], ids=["refused-for-good", "jira-down"])
+def test_an_unwritable_textfile_does_not_hide_why_the_cycle_failed(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    permanent: bool,
+) -> None:
+    """A cycle Jira stopped (a revoked token: exit 1; an outage: exit 3) while the textfile
+    cannot be written either: the line cron mails gives the cycle's reason, and the
+    textfile's problem is a warning beside it."""
+    monkeypatch.setenv("JIRA_API_TOKEN", seeds.BRIDGE_TOKEN)
+    (tmp_path / "collector").write_text("not a directory\n")
+    textfile = tmp_path / "collector" / "jsm-bridge.prom"
+    config = write_config(tmp_path, sandbox.url, f"{{textfile: {textfile}}}")
+    real = Engine.cycle
+
+    def stopped(self: Engine, now: datetime, dry_run: bool = False) -> CycleReport:
+        report = real(self, now, dry_run=dry_run)
+        report.aborted = "search: HTTP 401: the token was revoked; make a new API token"
+        report.aborted_permanent = permanent
+        report.complete = False
+        return report
+
+    monkeypatch.setattr(Engine, "cycle", stopped)
+    capsys.readouterr()
+    code = main(["run", "--once", "-q", "--config", str(config), "--now", NOW])
+    assert code == (1 if permanent else 3)
+    captured = capsys.readouterr()
+    (mailed,) = captured.out.splitlines()
+    assert "metrics textfile" not in mailed, mailed
+    if permanent:
+        assert "the token was revoked" in mailed, mailed
+    assert "warning: metrics textfile not written" in captured.err
 
 
 def test_a_previous_textfile_with_other_labels_is_carried_over_without_them(

@@ -225,7 +225,7 @@ def _record_failed_start(
     try:
         metrics.carry_over(textfile)
         metrics.observe_failed_start(problem, seconds)
-        metrics.publish(textfile)
+        metrics.publish(textfile, the_reason=False)  # the start's own error is the reason
     finally:
         lock.release()
 
@@ -356,18 +356,20 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     requests = request_delta(before, after)
     log.info("cycle requests", **requests)
     code = exit_code(report)
+    if report.aborted and report.aborted_permanent:
+        # retrying cannot help: say what is wrong and what to fix, even with --quiet (the
+        # first error said: the line cron mails names it)
+        complain(f"error: {report.aborted}")
     if textfile is not None:
         _observe(metrics, runtime, report, before, states)
-        if not metrics.publish(textfile) and code in (EXIT_OK, EXIT_PARTIAL):
+        finished = code in (EXIT_OK, EXIT_PARTIAL)
+        if not metrics.publish(textfile, the_reason=finished) and finished:
             # the cycle finished, but monitoring goes stale unless a person fixes this
             code = EXIT_CONFIG
     if not quiet:
         print(summary_line(report, requests))
     for key, why in report.skipped_actions:
         complain(f"warning: {key}: {why}", level=logging.WARNING)
-    if report.aborted and report.aborted_permanent:
-        # retrying cannot help: say what is wrong and what to fix, even with --quiet
-        complain(f"error: {report.aborted}")
     return code
 
 
