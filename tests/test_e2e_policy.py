@@ -10,9 +10,11 @@ Times: the sandbox's frozen clock is Tue 24 Nov 2026 10:00 Brisbane, which is Tu
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -564,6 +566,38 @@ def test_no_correction_for_an_over_quota_comment_that_never_went_out(
     assert end_state(sb, keys[4]).field("Cases this month") == "4 of 4"
     assert "over-quota" not in end_state(sb, keys[4]).labels
     assert quota_comments(sb, keys[4]) == []
+
+
+def test_a_correction_the_rules_ask_for_without_an_over_quota_comment_is_posted(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, tmp_path: Path
+) -> None:
+    """Rules that flag a case over quota by its label alone (`comment: null`) and still
+    give a `cleared_comment`: the correction is posted when the case is within the quota
+    again, there being no over-quota comment for it to follow."""
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "rules", rules)
+    tiers = rules / "tiers.yaml"
+    text = tiers.read_text(encoding="utf-8")
+    said = (
+        '    comment: {visibility: public, text: "Case {key} is case {quota_used} of '
+        '{quota_limit} included this month for {organization}."}\n'
+    )
+    assert said in text
+    tiers.write_text(text.replace(said, "    comment: null\n"), encoding="utf-8")
+    sb = sandbox_factory(seed="empty")
+    keys = [new_case(sb, created=t(day, 10)) for day in (2, 3, 4, 5, 6)]
+    bridge = bridges(sb, rules_path=rules)
+    bridge.cycle()
+    sb.advance("10m")
+    bridge.cycle()
+    assert "over-quota" in end_state(sb, keys[4]).labels
+    assert quota_comments(sb, keys[4]) == []
+    sb.advance("10m")
+    transition(sb, keys[1], "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    bridge.cycle()
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+    assert [c.action_id for c in quota_comments(sb, keys[4])] == [f"{keys[4]}/over-quota/cleared"]
 
 
 # ---------------------------------------------------------------------- conditions that end

@@ -140,7 +140,12 @@ def _quota_writes(snapshot: IssueSnapshot, policy: Policy, d: Decisions) -> Note
             "quota",
             f"flagged over quota before (label {policy.rules.quota.over_quota.label}) and "
             f"within the quota now: the correction {snapshot.key}/over-quota/cleared is "
-            "posted (once)",
+            "posted (once"
+            + (
+                ", after the over-quota comment itself)"
+                if policy.rules.quota.over_quota.comment
+                else ")"
+            ),
         )
 
 

@@ -199,9 +199,8 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     comments = [values.comment(f"{key}/{part}", template) for part, template in before]
     cleared = over_quota_cleared(snapshot, decisions, flags)
     if cleared is not None:  # the correction of the over-quota comment
-        # told only after the over-quota comment itself (the label alone may have landed)
         comments.append(
-            values.comment(f"{key}/over-quota/cleared", cleared, follows=f"{key}/over-quota")
+            values.comment(f"{key}/over-quota/cleared", cleared, follows=_corrected(key, policy))
         )
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
@@ -256,6 +255,12 @@ def over_quota_move(decisions: Decisions, flags: Flags) -> Literal["", "transiti
     if position is None or not position.over or flags.over_quota_transition is None:
         return ""
     return "answered" if answered(decisions) else "transition"
+
+
+def _corrected(key: str, policy: Policy) -> str | None:
+    """The over-quota comment the correction follows: told only after it (the label alone
+    may have landed); None when the rules post none (the label alone said it)."""
+    return f"{key}/over-quota" if policy.rules.quota.over_quota.comment is not None else None
 
 
 def over_quota_cleared(
