@@ -203,6 +203,27 @@ def test_a_full_disk_is_one_line_in_cron_mail_with_quiet(
     assert "is full" in captured.err
 
 
+def test_a_state_file_locked_by_another_process_mid_cycle_stops_it_with_3_not_75(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tool holding the state file's write lock past the wait, met in the middle of a
+    cycle: the cycle stopped after writing to Jira, so not 75 ("nothing was done", which
+    the timer unit takes for success) but 3, saying the cycle stopped and resumes."""
+    config = write_config(tmp_path, sandbox.url)
+
+    def locked(self: State, *args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(State, "remember_cases", locked)
+    assert run_once(config) == 3
+    err = capsys.readouterr().err
+    assert "the cycle stopped there" in err and "nothing was written" not in err, err
+    assert "internal error" not in err
+
+
 def test_a_full_disk_when_the_state_is_opened_exits_3(
     sandbox: Sandbox,
     tmp_path: Path,

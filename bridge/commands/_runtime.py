@@ -171,6 +171,14 @@ def state_failures(state: State) -> Iterator[None]:
         failure = state.failure(exc)
         if failure is None:
             raise
+        if failure.busy:  # mid-cycle: not "nothing done", as met before the cycle (75)
+            raise CommandError(
+                f"the state file {state.path} was held for writing by another process "
+                f"longer than this one waits ({exc}): the cycle stopped there; what it wrote "
+                "to Jira is in its journal and the ledgers, and the next run resumes "
+                f"(`fuser -v {state.path}` names the process)",
+                EXIT_JIRA,
+            ) from None
         raise CommandError(str(failure), state_exit(failure)) from None
 
 
