@@ -467,36 +467,6 @@ def test_an_alert_met_after_the_handshake_refuses_a_read_and_leaves_a_write_in_d
         retrier.run(send, idempotent=False, what="POST /rest/api/2/issue/SUP-1/comment")
 
 
-def test_a_site_requiring_a_client_certificate_exits_1_not_3(
-    certificate: tuple[Path, Path],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The sandbox behind TLS that asks for a client certificate the bridge has none of
-    (Data Center behind an enterprise proxy): not an outage retried for ever, a refusal
-    the operator must fix."""
-    cert, key = certificate
-    store = seeds.build("demo", now=SANDBOX_NOW, frozen=True)
-    server = SandboxServer(store, "127.0.0.1", 0, flavour="cloud")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_verify_locations(str(cert))
-    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
-    server.start()
-    try:
-        without_waiting(monkeypatch)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-        config = with_url(config_for(tmp_path, Sandbox(server)), f"https://127.0.0.1:{server.port}")
-        assert run_once(config) == 1
-        err = capsys.readouterr().err
-        assert "certificate required" in err, err
-        assert "jira.retry" not in err
-    finally:
-        server.stop()
-
-
 # ------------------------------------------------------------- not Jira at all
 
 
