@@ -168,17 +168,9 @@ def state_failures(state: State) -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        failure = state.failure(exc)
+        failure = state.failure(exc, in_cycle=True)
         if failure is None:
             raise
-        if failure.busy:  # mid-cycle: not "nothing done", as met before the cycle (75)
-            raise CommandError(
-                f"the state file {state.path} was held for writing by another process "
-                f"longer than this one waits ({exc}): the cycle stopped there; what it wrote "
-                "to Jira is in its journal and the ledgers, and the next run resumes "
-                f"(`fuser -v {state.path}` names the process)",
-                EXIT_JIRA,
-            ) from None
         raise CommandError(str(failure), state_exit(failure)) from None
 
 

@@ -89,14 +89,25 @@ def _sqlite_code(exc: sqlite3.Error) -> int | None:
     return None
 
 
-def state_failure(exc: sqlite3.Error, path: str, setting: str) -> StateError | None:
+def state_failure(
+    exc: sqlite3.Error, path: str, setting: str, *, in_cycle: bool = False
+) -> StateError | None:
     """What a SQLite error on the state file at ``path`` means for its operator: a
     damaged file (move it aside: the state is rebuilt from Jira), a full disk (free
     space: the next run resumes) or a file another process kept locked for writing
-    past the wait (another instance: run again later); None for any other error (a
-    fault to report).  ``setting`` says where the path was given (``state.path in
-    FILE``)."""
+    past the wait (another instance: run again later; met ``in_cycle``, after writes to
+    Jira may have gone out, the cycle stopped and the next run resumes); None for any
+    other error (a fault to report).  ``setting`` says where the path was given
+    (``state.path in FILE``)."""
     code = _sqlite_code(exc)
+    if code == _SQLITE_BUSY and in_cycle:
+        return StateError(
+            f"the state file {path} ({setting}) was held for writing by another process "
+            f"longer than this one waits ({exc}): the cycle stopped there; what it wrote "
+            "to Jira is in its journal and the ledgers, and the next run resumes "
+            f"(`fuser -v {path}` names the process)",
+            passing=True,
+        )
     if code == _SQLITE_BUSY:
         return StateError(
             f"the state file {path} ({setting}) is locked for writing by another process "
@@ -488,9 +499,9 @@ class State:
             (name, value),
         )
 
-    def failure(self, exc: sqlite3.Error) -> StateError | None:
+    def failure(self, exc: sqlite3.Error, *, in_cycle: bool = False) -> StateError | None:
         """What ``exc``, raised by this state, means for its operator (`state_failure`)."""
-        return state_failure(exc, self.path, self.setting)
+        return state_failure(exc, self.path, self.setting, in_cycle=in_cycle)
 
     # -- the site -----------------------------------------------------------------------
 
