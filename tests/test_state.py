@@ -69,6 +69,106 @@ def test_refuses_a_state_file_from_a_newer_version(tmp_path: Path) -> None:
         State.open(path)
 
 
+def on_disk(path: Path) -> dict[str, tuple[bytes, int]]:
+    """The state file and any -wal and -shm file beside it: bytes and mtime of each."""
+    return {
+        f.name: (f.read_bytes(), f.stat().st_mtime_ns)
+        for f in sorted(path.parent.iterdir())
+        if f.name.startswith(path.name)
+    }
+
+
+def schema_on_disk(path: Path) -> int:
+    """The schema version a reader of the file sees (what is in its -wal counts)."""
+    db = sqlite3.connect(path)  # (closing, it removes the -wal and -shm it made)
+    try:
+        return state_mod._schema_version(db)
+    finally:
+        db.close()
+
+
+def test_a_read_only_open_migrates_an_older_file_in_memory_and_leaves_it_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A dry run on a file of an older release: the file keeps its schema and its bytes,
+    no -wal or -shm file is left beside it, and the state holds the file's data."""
+    path, db = state_at_schema(tmp_path, 1)
+    db.execute("PRAGMA journal_mode = WAL")  # as every state file is
+    db.execute("INSERT INTO wakeups (key, at) VALUES ('SUP-1', '2026-11-26T22:00:00.000000+00:00')")
+    db.close()
+    before = on_disk(path)
+    assert list(before) == [path.name]
+
+    with State.open(path, read_only=True) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.due_wakeups(T0) == ["SUP-1"]
+        s.journal_intent("SUP-1", "a1", "comment", at=T0)  # in memory only
+        s.set_watermark(T0)
+        assert [i.action_id for i in s.pending_intents()] == ["a1"]
+    assert on_disk(path) == before
+    assert schema_on_disk(path) == 1
+
+    with State.open(path) as s:  # a real run upgrades it in place, without the dry run's
+        assert s.schema_version == SCHEMA_VERSION and schema_on_disk(path) == SCHEMA_VERSION
+        assert s.due_wakeups(T0) == ["SUP-1"]
+        assert s.get_watermark() is None and s.pending_intents() == []
+
+
+def test_a_read_only_open_of_no_file_creates_none(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "yet" / "state.sqlite"
+    with State.open(path, read_only=True) as s:
+        assert s.schema_version == SCHEMA_VERSION and s.get_watermark() is None
+        s.set_watermark(T0)
+    assert not (tmp_path / "not").exists()
+    with State.open(path) as s:  # a real run creates it
+        assert s.get_watermark() is None
+    assert path.exists()
+
+
+def test_a_read_only_open_reads_what_another_process_committed_to_the_wal(
+    tmp_path: Path,
+) -> None:
+    """The daemon has the file open: its last commits are in the -wal file, not yet in
+    the database file, and are in the copy (the -wal and -shm are the daemon's: kept)."""
+    path = tmp_path / "state.sqlite"
+    wal = tmp_path / "state.sqlite-wal"
+    with State.open(path) as daemon:
+        daemon.set_watermark(T0)
+        daemon.set_wakeup("SUP-7", T0)
+        assert wal.stat().st_size > 0
+        database, log = path.read_bytes(), wal.read_bytes()
+        with State.open(path, read_only=True) as s:
+            assert s.get_watermark() == T0 and s.due_wakeups(T0) == ["SUP-7"]
+        assert path.read_bytes() == database and wal.read_bytes() == log
+        daemon.set_watermark(T0 + timedelta(minutes=5))  # the daemon goes on writing
+    with State.open(path) as s:
+        assert s.get_watermark() == T0 + timedelta(minutes=5)
+
+
+def test_a_read_only_open_refuses_a_newer_or_a_damaged_file_as_open_does(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "new.sqlite"
+    with State.open(path):
+        pass
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(
+        "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+    )
+    db.close()
+    before = on_disk(path)
+    with pytest.raises(StateError, match="newer than this jsm-bridge understands"):
+        State.open(path, read_only=True)
+    assert on_disk(path) == before
+
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"not a database\n" * 4096)
+    before = on_disk(damaged)
+    with pytest.raises(StateError, match=r"is damaged \(file is not a database\)"):
+        State.open(damaged, read_only=True, setting="state.path in bridge.yaml")
+    assert on_disk(damaged) == before
+
+
 def test_failed_migration_step_leaves_the_previous_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

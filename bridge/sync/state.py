@@ -32,7 +32,9 @@ request type and product) is kept as Jira gives it: redaction masks what merely 
 a credential ("Bearer Technologies" would be stored as "Bearer ***"), and a key written
 masked is never found again by its real name.
 The schema is versioned in ``meta.schema_version`` and migrated forward one step at a time
-when the file is opened.  The policy layer never imports this module.
+when the file is opened; a dry run opens a copy of the file in memory and migrates that
+(``State.open(..., read_only=True)``), so a trial run never upgrades, creates nor
+otherwise changes the file.  The policy layer never imports this module.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from bridge.logs import MASK, redact_text
 from bridge.policy.model import MonthCase, Raised
@@ -371,6 +373,41 @@ def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     return current
 
 
+def _read_into(db: sqlite3.Connection, path: str) -> None:
+    """Copy the database file at ``path`` into ``db`` without writing to it.
+
+    A read-only connection to a file in WAL mode that has no -wal and -shm files
+    (the last process to close it removed them) creates them and, unlike a writer,
+    cannot remove them: they are then removed the way SQLite removes them, by a
+    connection that may write (but here reads only) closing last.  When another
+    process has the file open, they are its, and stay."""
+    uri = "file:" + quote(os.path.abspath(path))
+    had_files = any(os.path.lexists(path + suffix) for suffix in ("-wal", "-shm"))
+    source = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0)
+    try:
+        source.backup(db)  # in one step: one read transaction, one snapshot
+    finally:
+        source.close()
+        if not had_files and any(os.path.lexists(path + s) for s in ("-wal", "-shm")):
+            _let_sqlite_tidy(f"{uri}?mode=rw")
+
+
+def _let_sqlite_tidy(uri: str) -> None:
+    """Open the file at ``uri`` for writing, read from it and close it: SQLite removes
+    its empty -wal and -shm files if no other connection has it open (it writes
+    nothing else, as the -wal holds nothing).  Best effort: a file the user may not
+    write to keeps them (harmless: the next writer uses and removes them)."""
+    try:
+        tidy = sqlite3.connect(uri, uri=True, timeout=1.0)
+        try:
+            tidy.execute("PRAGMA query_only = ON")
+            tidy.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            tidy.close()
+    except sqlite3.Error:
+        pass
+
+
 # ---------------------------------------------------------------------------------- records
 
 
@@ -426,13 +463,20 @@ class State:
         self._memos = 0  # `memo`s handed out: each has a name of its own
 
     @classmethod
-    def open(cls, path: str | Path, *, setting: str = "state.path") -> State:
+    def open(
+        cls, path: str | Path, *, setting: str = "state.path", read_only: bool = False
+    ) -> State:
         """Open (creating if needed) and migrate the state file at ``path``.
 
-        ``":memory:"`` gives a private in-memory state (tests, dry runs).  ``setting``
+        ``":memory:"`` gives a private in-memory state (tests, ``plan``).  ``setting``
         says in messages where the path was given (``state.path in FILE``).
+        ``read_only`` (a dry run) never creates nor changes the file: the state is a
+        copy of it in memory (`_copy`), migrated there, and what the run writes is
+        gone when it closes.
         """
         text = str(path)
+        if read_only and text != ":memory:":
+            return cls._copy(text, setting)
         if text != ":memory:":
             parent = Path(text).parent
             try:
@@ -455,6 +499,29 @@ class State:
             raise state_failure(exc, text, setting) or StateError(
                 f"cannot use the state file {text} ({setting}): {exc}"
             ) from exc
+        return cls(db, text, setting)
+
+    @classmethod
+    def _copy(cls, text: str, setting: str) -> State:
+        """The state file at ``text`` copied into memory and migrated there (an empty
+        state when there is no file).  The copy is read through a read-only connection,
+        as one consistent snapshot holding what was committed, in the -wal file too
+        (another process may be writing to it); a file of a newer schema or a damaged
+        one is refused as `open` refuses it, and the file is left as it was."""
+        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            if os.path.lexists(text):
+                _read_into(db, text)
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise state_failure(exc, text, setting) or StateError(
+                f"cannot use the state file {text} ({setting}): {exc}"
+            ) from exc
+        except BaseException:
+            db.close()
+            raise
         return cls(db, text, setting)
 
     def close(self) -> None:
