@@ -16,7 +16,7 @@ from test_run_command import NOW, duplicate_comments, write_config
 
 from bridge.cli import main
 from bridge.sandbox import seed as seeds
-from bridge.sync.state import State
+from bridge.sync.state import SCHEMA_VERSION, State
 
 
 @pytest.fixture(autouse=True)
@@ -106,11 +106,15 @@ def test_a_damaged_state_file_says_to_move_it_aside_and_that_works(
         with state_file.open("r+b") as f:
             f.truncate(state_file.stat().st_size // 2)
     capsys.readouterr()
+    damaged = on_disk(state_file)
 
-    assert run_once(config) == 1
-    err = capsys.readouterr().err
-    assert f"the state file {state_file} (state.path in {config}) is damaged" in err, err
-    assert "move it aside" in err and "full read" in err, err
+    for extra in (("--dry-run",), ()):  # a dry run says the same, leaving it as it is
+        assert run_once(config, *extra) == 1
+        err = capsys.readouterr().err
+        assert f"the state file {state_file} (state.path in {config}) is damaged" in err, err
+        assert "move it aside" in err and "full read" in err, err
+        if extra:
+            assert on_disk(state_file) == damaged
     assert "config/bridge.yaml" not in err
     assert "internal error" not in err and "Traceback" not in err
     assert sandbox.requests.count(kind="write") == written  # nothing sent
@@ -365,3 +369,82 @@ def test_a_dry_run_on_a_state_file_from_before_sites_records_no_site(
     # and a dry run of another site's config is still refused against it
     assert run_once(staging_config, "--dry-run") == 1
     assert f"{production.url} (Cloud)" in capsys.readouterr().err
+
+
+def on_disk(path: Path) -> dict[str, tuple[bytes, int]]:
+    """The state file and any -wal and -shm file beside it: bytes and mtime of each."""
+    return {
+        f.name: (f.read_bytes(), f.stat().st_mtime_ns)
+        for f in sorted(path.parent.iterdir())
+        if f.name.startswith(path.name) and not f.name.endswith(".lock")
+    }
+
+
+def schema_on_disk(path: Path) -> int:
+    """What a reader of the file sees as its schema (what its -wal holds counts)."""
+    db = sqlite3.connect(path)  # (closing, it removes the -wal and -shm it made)
+    try:
+        return int(db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_dry_run_leaves_a_state_file_of_an_older_version_as_it_was(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial of the new version on production's state.path (a staging host sharing
+    it, an operator trying the upgrade first) runs on the file's content but leaves the
+    file as the old version wrote it: its bytes, its time, its schema, no -wal or -shm
+    beside it.  The first real run upgrades it."""
+    config = write_config(tmp_path, sandbox.url)
+    assert run_once(config) == 0
+    state_file = tmp_path / "state.sqlite"
+    db = sqlite3.connect(state_file, isolation_level=None)  # as schema 8 left it
+    db.execute("ALTER TABLE journal DROP COLUMN landed")
+    db.execute("UPDATE meta SET value = '8' WHERE name = 'schema_version'")
+    db.close()
+    before = on_disk(state_file)
+    assert list(before) == [state_file.name]
+    capsys.readouterr()
+    sandbox.reset_requests()
+
+    assert run_once(config, "--dry-run") == 0
+    assert "cycle (dry run) full:" in capsys.readouterr().out
+    assert sandbox.requests.count(kind="write") == 0
+    assert on_disk(state_file) == before
+    assert schema_on_disk(state_file) == 8
+    # the run had the file's content: another site's config is refused against it
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
+    point_at(other, "https://other.example.net", "cloud")
+    assert run_once(other, "--dry-run") == 1
+    assert f"{sandbox.url} (Cloud)" in capsys.readouterr().err
+    assert on_disk(state_file) == before
+
+    assert run_once(config) == 0  # the real run upgrades it
+    assert schema_on_disk(state_file) == SCHEMA_VERSION
+    assert "cycle incremental:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("directory", ["there", "not yet made"])
+def test_a_dry_run_with_no_state_file_creates_none(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], directory: str
+) -> None:
+    """Nor its directory: the dry run of a new install before its first run."""
+    config = write_config(tmp_path, sandbox.url)
+    state_file = tmp_path / "state.sqlite"
+    if directory == "not yet made":
+        state_file = tmp_path / "var" / "state.sqlite"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace(str(tmp_path / "state.sqlite"), str(state_file)))
+    assert run_once(config, "--dry-run") == 0, capsys.readouterr().err
+    assert "cycle (dry run) full:" in capsys.readouterr().out
+    assert state_file.parent.is_dir() == (directory == "there")
+    if directory == "there":
+        assert on_disk(state_file) == {}
+    assert sandbox.requests.count(kind="write") == 0
+
+    assert run_once(config) == 0  # a real run creates it
+    assert schema_on_disk(state_file) == SCHEMA_VERSION
+    with State.open(state_file) as state:
+        assert state.site() == (sandbox.url, "cloud") and state.get_watermark() is not None

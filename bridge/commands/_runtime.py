@@ -110,12 +110,14 @@ def connect(
     ``on_request(method, path, status)`` hears every HTTP attempt (the metrics count them).
     ``dry_run``: the state file is checked against the site but never written, not even
     to record the site in a file that does not say yet (a dry run changes nothing: a
-    staging config sharing production's state.path must not label it staging's)."""
+    staging config sharing production's state.path must not label it staging's).  Nor
+    is it created, nor upgraded to this version's schema: the run works on a copy in
+    memory (`State.open` ``read_only``)."""
     path = Path(state_path) if state_path is not None else settings.state_path
     # messages name the config actually read (`--config` may point anywhere)
     setting = f"state.path in {settings.path}" if state_path is None else "this command's own"
     try:  # local first: a state file that cannot be used is a config error, found offline
-        state = State.open(path, setting=setting)
+        state = State.open(path, setting=setting, read_only=dry_run)
     except StateError as exc:
         raise CommandError(str(exc), state_exit(exc)) from None
     try:  # another site's state would hide this site's cases: refused before Jira is asked

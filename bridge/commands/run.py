@@ -318,7 +318,9 @@ def _once(runtime: Runtime, now: datetime, *, dry_run: bool, quiet: bool, metric
     textfile = runtime.settings.metrics_textfile if not dry_run else None
     lock = CycleLock(runtime.settings.lock_path)
     try:
-        lock.acquire(wait=10.0)
+        # a dry run creates no directory, and where there is none no instance runs
+        if not dry_run or lock.path.parent.is_dir():
+            lock.acquire(wait=10.0)
     except LockBusy as exc:
         complain(f"error: {exc}")
         return EXIT_LOCKED
