@@ -77,6 +77,9 @@ class ResponseClock(NamedTuple):
     parked: str | None = None
     #: a responded status someone other than an agent moved the case into (not a response)
     not_a_response: StatusSpan | None = None
+    #: an approval status the case has sat in though it is not over its quota: no hold
+    #: (only a case past its quota is held for quota approval), its clock runs
+    not_held: str | None = None
 
     @property
     def running(self) -> bool:
@@ -245,12 +248,17 @@ def response_clock(
     calendar: BusinessCalendar,
     bridge_account: str | None,
     now: datetime,
+    *,
+    over_quota: bool = False,
 ) -> ResponseClock:
-    """The response clock of a case at ``now``: the record the SLA decisions read."""
+    """The response clock of a case at ``now``: the record the SLA decisions read.
+    ``over_quota``: the case is past its month's quota, so an approval status holds its
+    clock (SPEC: "a case held for quota approval"); any other case an agent parks in
+    one keeps its clock running."""
     if snapshot.status_category != "done" and _neutral_throughout(snapshot, policy):
         response = comment_response(snapshot, bridge_account)
         return _straight_clock(snapshot, target, policy, calendar, now, response)
-    return _general_clock(snapshot, target, policy, calendar, bridge_account, now)
+    return _general_clock(snapshot, target, policy, calendar, bridge_account, now, over_quota)
 
 
 def _neutral(status: str | None, policy: ResponsePolicy) -> bool:
@@ -303,6 +311,14 @@ def _holds(
     return Holds(held, completed, since)
 
 
+NO_HOLDS = Holds([], [], None)
+
+
+def _approval_status(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> str | None:
+    """The last approval status the case has been in, if any."""
+    return next((s.status for s in reversed(spans) if s.folded in policy.approval_names), None)
+
+
 def _held_now(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> bool:
     """In an approval status now, or resolved straight from one (a hold never lifted)."""
     approval = policy.approval_names
@@ -342,13 +358,14 @@ def _general_clock(
     calendar: BusinessCalendar,
     bridge_account: str | None,
     now: datetime,
+    over_quota: bool,
 ) -> ResponseClock:
     """``response_clock`` by walking the case's status spans and comments."""
     created = snapshot.created
     spans = status_spans(snapshot)
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
-    holds = _holds(spans, policy, cutoff, response is not None)
+    holds = _holds(spans, policy, cutoff, response is not None) if over_quota else NO_HOLDS
     plain = target_due(calendar, created, target)  # the target's own due time
     due, business, due_utc = moved_by(calendar, plain, holds.completed)
     paused_business = _ZERO
@@ -371,9 +388,10 @@ def _general_clock(
         done=snapshot.status_category == "done",
         created=created,
         unpaused_due=plain.at,
-        held=_held_now(spans, policy),
+        held=over_quota and _held_now(spans, policy),
         parked=parked,
         not_a_response=moved,
+        not_held=None if over_quota else _approval_status(spans, policy),
     )
 
 
