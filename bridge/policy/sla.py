@@ -12,7 +12,9 @@ response).  Pause statuses ("Waiting for customer") stop the clock only after an
 agent has replied publicly; that reply is itself the first response, so before
 it a case parked in a pause status keeps its clock running (``parked`` says so
 for ``explain``).  What does pause an unanswered case is a hold for quota
-approval: the clock stops while the case sits in an approval status.
+approval: the clock of a case past its month's quota stops while the case sits in an
+approval status.  Any other case an agent parks in one keeps its clock running
+(``not_held`` says so for ``explain``): parking is no way out of the SLA.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class ResponseClock(NamedTuple):
     #: the due time the target gives from creation, before any pause moved it: the
     #: escalation's action ids carry it, so a step fires once whatever pauses come between
     unpaused_due: datetime
-    #: held for quota approval: in an approval status now, or resolved straight from one
+    #: held for quota approval: past its quota, and in an approval status now or resolved
+    #: straight from one
     held: bool = False
     #: an unanswered case sits in this pause status, yet its clock runs (no agent reply yet)
     parked: str | None = None

@@ -14,9 +14,10 @@ Decisions where the SPEC is silent:
 * ``running`` includes ``at_risk``; ``breached`` is a case still unanswered past
   its due time (final once the case is answered: it becomes ``missed``).
 * Compliance = met / (met + missed + breached); no decided case → None ("n/a").
-* A case held for quota approval (in an approval status, or resolved straight
-  from one) is counted apart, as ``held``, and not in compliance: its clock
-  stopped while the customer's approval was awaited.
+* A case held for quota approval (past its month's quota, and in an approval
+  status or resolved straight from one) is counted apart, as ``held``, and not in
+  compliance: its clock stopped while the customer's approval was awaited.  A case
+  within its quota in an approval status is not held: its clock ran, and it counts.
 * Time to first response is the business time from creation to the first
   response with paused time left out (the clock's own measure).  The median is
   the middle value (the mean of the two middle ones for an even count); p90 is
