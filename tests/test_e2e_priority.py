@@ -389,6 +389,8 @@ def _ledger_compacted_after(sb: Sandbox, key: str, *, before_upgrade: bool = Fal
     with sb.store.lock:
         props = sb.store.issue(key).properties
         ledger = Ledger.from_json(props[LEDGER])
+        for aid in ledger.telling:  # announced by the edit, recorded by the next ledger write
+            ledger = ledger.with_done(aid, t(24, 10, 15))
         n = 0
         while len(ledger.to_json(max_bytes=10**6)) < ledger_module.MAX_BYTES + 2_000:
             ledger = ledger.with_done(f"{key}/esc/9.{n}/20200101T0000Z", t(24, 10, 15))
@@ -555,6 +557,8 @@ def test_a_priority_the_scheme_lacks_holds_up_no_sla_field_and_is_not_told_until
     landed = {name: issue.field(name) for name in SLA_FIELDS}
     assert None not in landed.values(), landed
     assert _public_bridge_comments(sb, key) == []
+    # nor is the comment announced in the ledger the edit without the priority stored
+    assert _told_id(_stored_ledger(sb, key)) == []
     assert bridge.last.report.failed_actions == 1  # the run exits "partly done"
     (warning,) = [e for e in logs if e["event"] == "edit: priority refused"]
     assert (warning["key"], warning["priority"]) == (key, "Critical")
@@ -653,3 +657,126 @@ def test_an_engineers_trivial_is_put_back_as_trivial(
     ]
     sb.advance("10m")
     assert bridge.cycle().writes == 0
+
+
+# ------------------------------------------------- the priority comment announced by its edit
+
+
+def _stored_ledger(sb: Sandbox, key: str) -> Ledger:
+    with sb.store.lock:
+        return Ledger.from_json(sb.store.issue(key).properties.get(LEDGER))
+
+
+def _told_id(ledger: Ledger) -> list[str]:
+    return [aid for aid in (*ledger.done, *ledger.telling) if "/priority/" in aid]
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_priority_comment_follows_its_edit_with_no_ledger_write_of_its_own(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """The edit that lowers a Blocker to P2 carries the ledger, announcing the comment that
+    tells of it; the comment follows, and the journal records it: two writes, not three.
+    The next cycle knows it is told and writes nothing."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    bridge = bridges(sb)
+
+    first = bridge.cycle()
+    assert [route.split(" ")[0] for route in first.write_routes] == ["PUT", "POST"], first
+    assert first.write_routes[1].endswith(f"/issue/{key}/comment")
+    said = _public_bridge_comments(sb, key)
+    assert len(said) == 1 and "from P1 to P2" in said[0]
+    stored = _stored_ledger(sb, key)
+    (told,) = _told_id(stored)
+    assert told in stored.telling and told not in stored.done
+    assert told in bridge.engine.state.journal_done_actions(key)
+
+    sb.set_now(t(24, 10, 5))
+    assert bridge.cycle().writes == 0
+    assert _public_bridge_comments(sb, key) == said
+
+
+@pytest.mark.parametrize("forgotten", ["journal-pruned", "state-file-lost"])
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_an_announced_priority_comment_is_not_told_again_once_the_journal_forgot_it(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    flavour: str,
+    forgotten: str,
+    tmp_path: Path,
+) -> None:
+    """Only the journal records the comment the edit's ledger announced.  A week on, the
+    journal has let it go (or the state file is lost): the bridge reads the issue's
+    comments before telling the change, finds it there, and writes nothing (the comment
+    announced and on the issue is done as it is: no ledger repair)."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    state = tmp_path / "state.sqlite"
+    first = bridges(sb, state=state)
+    first.cycle()
+    said = _public_bridge_comments(sb, key)
+    assert len(said) == 1 and _stored_ledger(sb, key).telling
+    if forgotten == "journal-pruned":
+        first.engine.state.prune_journal(t(24, 10, 30))
+        assert not first.engine.state.journal_done_actions(key)
+        again = first
+    else:
+        first.close()
+        for path in tmp_path.glob("state.sqlite*"):
+            path.unlink()
+        again = bridges(sb, state=state)
+
+    sb.set_now(t(24, 10, 30))
+    run = again.cycle()
+    assert _public_bridge_comments(sb, key) == said
+    assert run.writes == 0, run.write_routes
+    assert end_state(sb, key).priority == "Critical"
+
+
+@pytest.mark.parametrize("then", ["state-kept", "state-file-lost"])
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_priority_comment_turned_away_after_its_edit_is_told_later_once(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    flavour: str,
+    then: str,
+    tmp_path: Path,
+) -> None:
+    """The edit lands (priority P2, the ledger announcing the comment); Jira turns the
+    comment away (503, every retry), and again in the next cycle.  The announcement is
+    not a record: the cycle after tells the customer, once, and records it."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    state = tmp_path / "state.sqlite"
+    bridge = bridges(sb, state=state)
+    turned_away = ",".join(f"fail-write:{n}:refused@{key}" for n in range(2, 12))
+
+    sb.server.faults.set(turned_away)  # write 1 is the edit; the comment's tries fail
+    bridge.cycle()
+    assert end_state(sb, key).priority == "Critical"
+    assert _public_bridge_comments(sb, key) == []
+    assert _told_id(_stored_ledger(sb, key)) == list(_stored_ledger(sb, key).telling)
+    if then == "state-file-lost":
+        bridge.close()
+        for path in tmp_path.glob("state.sqlite*"):
+            path.unlink()
+        bridge = bridges(sb, state=state)
+
+    sb.server.faults.set(",".join(f"fail-write:{n}:refused@{key}" for n in range(1, 12)))
+    sb.set_now(t(24, 10, 5))
+    bridge.cycle()  # turned away once more
+    assert _public_bridge_comments(sb, key) == []
+
+    sb.server.faults.set(None)
+    sb.set_now(t(24, 10, 10))
+    bridge.cycle()
+    said = _public_bridge_comments(sb, key)
+    assert len(said) == 1 and "from P1 to P2" in said[0]
+    stored = _stored_ledger(sb, key)
+    assert _told_id(stored) == [aid for aid in stored.done if "/priority/" in aid]
+    assert not stored.telling
+
+    sb.set_now(t(24, 10, 15))
+    assert bridge.cycle().writes == 0
+    assert _public_bridge_comments(sb, key) == said

@@ -40,6 +40,7 @@ from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import Store, StoreSnapshot
 from bridge.settings import DEFAULT_WORKERS
 from bridge.sync.cycle import CycleReport, Engine, Site
+from bridge.sync.ledger import comment_action_ids
 from bridge.sync.poll import jql_string
 from bridge.sync.state import State
 
@@ -147,6 +148,22 @@ def end_state(store: Store, *, with_clock: bool = True) -> dict[str, Any]:
         )
         properties = json.loads(json.dumps(issue.properties, default=str))
         ledger = properties.get("jsm-bridge")
+        if isinstance(ledger, dict) and isinstance(ledger.get("telling"), dict):
+            # a comment the ledger announced (the priority comment after its edit) and the
+            # issue holds is done, as a later ledger write records it: what the ledger
+            # means is compared, not which write recorded it
+            on_issue = {
+                aid
+                for c in issue.comments
+                for aid in comment_action_ids({"properties": c.properties})
+            }
+            telling = ledger.pop("telling")
+            done = ledger.setdefault("done", {})
+            for aid, at in telling.items():
+                if aid in on_issue:
+                    done.setdefault(aid, at)
+                else:
+                    ledger.setdefault("telling", {})[aid] = at
         if not with_clock and isinstance(ledger, dict) and isinstance(ledger.get("done"), dict):
             # an action found on the issue after a crash is dated by the comment's own
             # (sandbox) time: which actions are done is compared, not when
@@ -277,14 +294,14 @@ def test_the_clean_reference_run_writes_every_kind(flavour: str) -> None:
     told = {k for k, s in ref.state.items() if any("/priority/" in c for c in s["comments"])}
     assert told
     # per issue: comments, then the transition, then the one edit (with the ledger); the
-    # comment telling of the priority change the edit makes follows it, and the ledger
-    # follows that comment (in an edit of its own, with no field in it)
+    # comment telling of the priority change the edit makes follows it, announced by the
+    # edit's ledger and recorded by the journal: no ledger write of its own
     order = {"comment": 0, "transition": 1, "ledger": 2, "edit": 2}
     for key in {k for _, k in ref.writes}:
         writes = [kind for kind, k in ref.writes if k == key]
         if key in told:
-            assert writes[-3:] == ["edit", "comment", "edit"], (key, writes)
-            writes = writes[:-2]
+            assert writes[-2:] == ["edit", "comment"], (key, writes)
+            writes = writes[:-1]
         assert writes.count("edit") == 1, (key, writes)
         ranks = [order[kind] for kind in writes]
         assert ranks == sorted(ranks), (key, writes)
@@ -638,6 +655,61 @@ def test_the_bridge_dying_between_a_write_and_the_ledger_write_recovers_on_resta
             restarted.close()
         finally:
             server.stop()
+
+
+@pytest.mark.parametrize("state_file", ["kept", "lost"])
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_the_bridge_dying_between_an_edit_and_the_priority_comment_it_announces(
+    tmp_path: Path, flavour: str, state_file: str
+) -> None:
+    """The edit that changes a case's priority carries the ledger announcing the comment
+    that tells of it (not recording it), and the comment follows.  Killed in between, the
+    comment is announced but not on the issue: the restarted bridge, with its state file
+    or without, reads the issue's comments, sees it is not there, and posts it, once."""
+    ref = clean(flavour)
+    n = next(
+        i
+        for i, ((kind, key), (after, after_key)) in enumerate(pairwise(ref.writes), 1)
+        if kind == "edit" and after == "comment" and after_key == key
+    )
+    server = demo_server(flavour=flavour)
+    path = tmp_path / "state.sqlite"
+    writes = 0
+
+    def die_after_nth_write(method: str, path_: str, status: int) -> None:
+        nonlocal writes
+        if method in ("PUT", "POST") and "/search" not in path_ and 200 <= status < 300:
+            writes += 1
+            if writes == n:
+                raise BridgeDied
+
+    try:
+        state = State.open(path)
+        engine = make_engine(
+            server.url, state=state, flavour=flavour, on_request=die_after_nth_write
+        )
+        with pytest.raises(BridgeDied):
+            engine.cycle(SANDBOX_NOW)
+        state.close()
+        key = ref.writes[n - 1][1]
+        stored = server.store.issue(key).properties.get("jsm-bridge") or {}
+        assert [aid for aid in stored.get("telling") or {} if "/priority/" in aid]
+        assert not [aid for aid in stored.get("done") or {} if "/priority/" in aid]
+        assert not any("/priority/" in c for c in end_state(server.store)[key]["comments"])
+        if state_file == "lost":
+            for file in tmp_path.glob("state.sqlite*"):
+                file.unlink()
+        restarted = State.open(path)
+        again = make_engine(server.url, state=restarted, flavour=flavour)
+        report = again.cycle(SANDBOX_NOW)
+        assert report.ok and report.complete, report.counts()
+        assert_same_end_state(end_state(server.store), ref.state)
+        assert restarted.pending_intents() == []
+        server.requests.clear()
+        assert again.cycle(SANDBOX_NOW).total_writes == 0
+        restarted.close()
+    finally:
+        server.stop()
 
 
 # ------------------------------------------------------------------------------ restart mid-cycle

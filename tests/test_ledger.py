@@ -43,6 +43,18 @@ def test_damaged_values_keep_what_is_readable_and_ask_for_repair() -> None:
     assert mixed.needs_repair and mixed.handled("a") and not mixed.handled("b")
 
 
+def test_an_announced_comment_is_not_done_until_something_says_so() -> None:
+    told = "SUP-1/priority/p1-needs-customer-staff-available"
+    ledger = Ledger().with_done("SUP-1/needs-info", T0).with_telling([told, "SUP-1/needs-info"], T0)
+    stored = Ledger.from_json(ledger.to_json())
+    assert stored.telling == {told: T0.isoformat()}  # a done id is never announced
+    assert not stored.handled(told) and stored.unsettled == (told,)
+    assert not stored.needs_repair
+    recorded = stored.with_done(told, T0 + timedelta(minutes=1))
+    assert recorded.unsettled == () and "telling" not in recorded.to_dict()
+    assert Ledger.from_json({"version": 1, "done": {}, "telling": {told: 7}}).needs_repair
+
+
 def _step(i: int) -> str:
     return f"SUP-1234:escalation-step-{i:04d}:2026-11-27T09:00"
 

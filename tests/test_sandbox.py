@@ -777,7 +777,7 @@ def test_fault_spec_parsing() -> None:
     )
     assert spec.rate_limit == 0.1 and spec.rate_limit_after == 3
     assert spec.errors == [(503, 0.05, 2.0)]
-    assert spec.fail_writes == {7: True} and spec.burst == (10, 5.0) and spec.seed == 4
+    assert spec.fail_writes == {7: "landed"} and spec.burst == (10, 5.0) and spec.seed == 4
     with pytest.raises(ValueError, match="bad fault item"):
         FaultSpec.parse("teapot:1")
 

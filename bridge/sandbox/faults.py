@@ -14,10 +14,11 @@ Spec: comma-separated items, applied to Jira routes only (``/_sandbox/*`` is nev
                         client gave up (an ambiguous write that lands late).  W limits it to
                         one kind of write: comment, transition, edit or property
     drop:P              the connection is closed without a response, nothing applied
-    fail-write:N[:landed|:lost][@KEY]
+    fail-write:N[:landed|:lost|:refused][@KEY]
                         the Nth write (1-based, counted since the spec was set) drops the
                         connection; ``landed`` applies the write first (an ambiguous
-                        success), ``lost`` (default) does not.  With @KEY only the writes
+                        success), ``lost`` (default) does not; ``refused`` answers 429
+                        (Retry-After: 0) instead, nothing applied: Jira turning it away  With @KEY only the writes
                         to issue KEY count (a bulk request that moves it among others
                         counts as one): a position that does not depend on how a client
                         interleaves its writes to several issues
@@ -61,7 +62,7 @@ class FaultSpec:
     slow: tuple[float, float] | None = None
     slow_write: tuple[float, float, str | None] | None = None  # p, seconds, kind
     drop: float = 0.0
-    fail_writes: dict[int, bool] = field(default_factory=dict)  # n -> landed
+    fail_writes: dict[int, str] = field(default_factory=dict)  # n -> landed|lost|refused
     fail_issue: str | None = None  # count only the writes to this issue (its key)
     seed: int = 0
     only: str | None = None
@@ -94,13 +95,13 @@ class FaultSpec:
         elif head == "fail-write":
             rest, _, issue = rest.partition("@")
             n, _, mode = rest.partition(":")
-            if mode not in ("", "landed", "lost"):
-                raise ValueError("mode is landed or lost")
+            if mode not in ("", "landed", "lost", "refused"):
+                raise ValueError("mode is landed, lost or refused")
             target = issue.strip().upper() or None
             if self.fail_writes and target != self.fail_issue:
                 raise ValueError("every fail-write names the same issue, or none does")
             self.fail_issue = target
-            self.fail_writes[int(n)] = mode == "landed"
+            self.fail_writes[int(n)] = mode or "lost"
         elif head == "slow-write":
             p_text, _, after = rest.partition("@")
             seconds, _, which = after.partition(":")
@@ -128,7 +129,7 @@ class FaultSpec:
             raise ValueError(
                 "expected 429:P, burst:N/Ws, 500:P, 502:P, 503:P[@Ns], slow:P@Xs, "
                 "slow-write:P@Xs[:comment|transition|edit|property], drop:P, "
-                "fail-write:N[:landed|:lost][@KEY], seed:S or only:read|write"
+                "fail-write:N[:landed|:lost|:refused][@KEY], seed:S or only:read|write"
             )
 
 
@@ -204,11 +205,13 @@ class Faults:
                     delay = max(delay, seconds)
             if kind == "write" and (s.fail_issue is None or s.fail_issue in issues):
                 self._writes += 1
-                landed = s.fail_writes.get(self._writes)
-                if landed is not None:
-                    if landed:
-                        return Decision(delay=delay, drop_after=True, label="fail-write:landed")
+                mode = s.fail_writes.get(self._writes)
+                if mode == "landed":
+                    return Decision(delay=delay, drop_after=True, label="fail-write:landed")
+                if mode == "lost":
                     return Decision(delay=delay, drop_before=True, label="fail-write:lost")
+                if mode == "refused":
+                    return Decision(429, retry_after=0.0, delay=delay, label="fail-write:refused")
             label = "slow" if delay else ""
             if delay and kind == "write" and s.slow_write is not None and delay >= s.slow_write[1]:
                 label = "slow-write"

@@ -18,8 +18,10 @@ once Jira took the priority (a comment never says the priority changed when it d
   the ``jsm-bridge`` ledger with every comment and transition done, recovered or skipped
   (and a repair the plan asks for).  Otherwise, or when that edit is refused, the ledger
   goes in its own property ``PUT``.  When a priority comment waits for the edit, the edit
-  goes without the ledger, and the ledger (with that comment) follows the comment.  An
-  issue where nothing was recorded gets no ledger write.
+  carries the ledger announcing that comment (`Ledger.telling`), and the comment, once
+  posted, is done in the journal alone until a later ledger write records it (see
+  :meth:`_Issue.edit_then_tell`); where the edit takes no ledger, the ledger follows the
+  comment.  An issue where nothing was recorded gets no ledger write.
 
 Crash safety.  Before a comment or transition is sent, its intent goes into the local
 journal with the wall-clock time of sending (a merged comment: under each of its action
@@ -262,6 +264,9 @@ class _Issue:
         #: the comments telling of the priority change the plan's edit makes: sent after
         #: the edit, and only once the priority landed (:meth:`hold`)
         self.held: list[AddComment] = []
+        #: the held comments' action ids the stored ledger announces (`Ledger.telling`):
+        #: once posted they are recorded in the journal alone (:meth:`edit_then_tell`)
+        self.announced: set[str] = set()
         self._sets_priority = any(
             isinstance(a, EditIssue) and "priority" in a.fields for a in plan.actions
         )
@@ -285,6 +290,9 @@ class _Issue:
 
     def _record_id(self, kind: str, aid: str) -> None:
         self.result.ledger = self.ledger.with_done(aid, self.now)
+        if aid in self.announced:  # the stored ledger announced it: the journal says done
+            self.journal.journal_done(self.key, aid, at=self.now)
+            return
         self.recorded.append((kind, aid))
 
     def finish(self) -> None:
@@ -302,7 +310,7 @@ class _Issue:
         ledger_done = value is None
         if edit is not None or (value is not None and self.ledger_in_edit):
             with_ledger = value is not None and self.ledger_in_edit
-            took, _ = self._send_edit(edit, {PROPERTY: value} if with_ledger else None)
+            took, _, _ = self._send_edit(edit, {PROPERTY: value} if with_ledger else None)
             ledger_done = ledger_done or (took and with_ledger)
         if not ledger_done:
             # no edit to carry it, the flavour's edit does not take it, or the edit was
@@ -337,12 +345,27 @@ class _Issue:
         return False
 
     def edit_then_tell(self) -> None:
-        """The edit (without the ledger: :meth:`finish` stores it after), then the held
-        comments: whole when the priority landed, else without the parts telling of its
-        change.  Those stay owed (not in the ledger) and are told in the cycle whose edit
-        makes the change."""
+        """The edit, then the held comments: whole when the priority landed, else without
+        the parts telling of its change.  Those stay owed (not in the ledger) and are told
+        in the cycle whose edit makes the change.
+
+        Where the edit carries the ledger (``ledger_in_edit``), it carries everything
+        recorded so far and announces the held comments (`Ledger.telling`; when Jira
+        refuses the priority, only the parts posted all the same): posted, they are done
+        in the journal alone, with no ledger write of their own.  A later ledger write
+        records them; until one does, a bridge that lost its journal reads the issue's
+        comments before posting any (the ledger is not `complete`).  Otherwise the edit
+        goes without the ledger and :meth:`finish` stores it after the comments."""
         edit, self.edit = self.edit, None
-        _, landed = self._send_edit(edit, None)
+        properties = fallback = None
+        if self.ledger_in_edit:
+            held = [aid for action in self.held for aid in action.action_ids]
+            untold = [aid for aid in held if told_change(aid) is None]
+            properties = {PROPERTY: self.ledger.with_telling(held, self.now).to_dict()}
+            fallback = {PROPERTY: self.ledger.with_telling(untold, self.now).to_dict()}
+        took, landed, stored = self._send_edit(edit, properties, fallback)
+        if took and stored is not None:
+            self._stored(stored[PROPERTY])
         changed = landed is not None and "priority" in landed.fields
         for action in self.held:
             rest = [p for p in action.parts or (action,) if told_change(p.action_id) is None]
@@ -351,46 +374,68 @@ class _Issue:
             elif rest:
                 self.comment(merged(rest)[0])
 
+    def _stored(self, value: Mapping[str, Any]) -> None:
+        """The ledger ``value`` landed with the edit: this run's records and repair are
+        done, and the comments it announces are recorded in the journal once posted."""
+        self.stored = dict(value)
+        self.announced = set(Ledger.from_json(value).unsettled)
+        if self.repair is not None:
+            self.result.done.append(self.repair)
+            self.repair = None
+        for _, aid in self.recorded:
+            self.journal.journal_done(self.key, aid, at=self.now)
+        self.recorded = []
+
     def _send_edit(
-        self, edit: EditIssue | None, properties: Mapping[str, Any] | None
-    ) -> tuple[bool, EditIssue | None]:
+        self,
+        edit: EditIssue | None,
+        properties: Mapping[str, Any] | None,
+        if_priority_refused: Mapping[str, Any] | None = None,
+    ) -> tuple[bool, EditIssue | None, Mapping[str, Any] | None]:
         """:meth:`_edit`, its outcome noted in the result: whether Jira took the request,
-        and what of ``edit`` landed."""
+        what of ``edit`` landed, and the properties that landed with it."""
         try:
-            landed = self._edit(edit, properties)
+            landed, stored = self._edit(edit, properties, if_priority_refused)
         except JiraError as exc:
             if edit is not None:
                 self.result.failed.append((edit, str(exc)))
             log.info(
                 "edit failed", key=self.key, error=str(exc), with_ledger=properties is not None
             )
-            return False, None
+            return False, None, None
         self.result._count("edit")
         if landed is not None:
             self.result.done.append(landed)
-        return True, landed
+        return True, landed, stored
 
     def _edit(
-        self, edit: EditIssue | None, properties: Mapping[str, Any] | None
-    ) -> EditIssue | None:
+        self,
+        edit: EditIssue | None,
+        properties: Mapping[str, Any] | None,
+        if_priority_refused: Mapping[str, Any] | None = None,
+    ) -> tuple[EditIssue | None, Mapping[str, Any] | None]:
         """The one ``PUT``.  Jira refuses a whole edit for one field's value (HTTP 400,
         ``errors`` by field id: a tier added to the rules and not yet to the field's
         options, say, or a priority the project's priority scheme lacks); the edit is
         then sent again without the fields it names, so the case still gets its SLA
         state, due time and labels (those of the level the rules give it, whatever Jira
         lets its priority show), and the refused fields fail on their own
-        (`ApplyResult.failed`, retried next cycle).  Returns what landed."""
+        (`ApplyResult.failed`, retried next cycle); ``if_priority_refused`` then replaces
+        ``properties`` when the priority is among them.  Returns what landed, and the
+        properties that landed with it."""
         fields = dict(edit.fields) if edit else {}
         update = dict(edit.update) if edit else {}
         try:
             self.port.edit_issue(
                 self.key, fields=fields, update=update, properties=properties, notify=False
             )
-            return edit
+            return edit, properties
         except JiraError as exc:
             refused = _refused_fields(exc, {*fields, *update})
             if edit is not None and "priority" in refused:
                 self._priority_refused(edit, exc)
+                if if_priority_refused is not None:
+                    properties = if_priority_refused
             if edit is None or not refused or not ({*fields, *update} - refused or properties):
                 raise
             failure = exc
@@ -417,7 +462,7 @@ class _Issue:
         log.warning(
             "edit: fields refused", key=self.key, fields=sorted(refused), error=str(failure)
         )
-        return kept
+        return kept, properties
 
     def _priority_refused(self, edit: EditIssue, exc: JiraError) -> None:
         """Jira refused the priority the edit sets (not in the project's priority scheme,

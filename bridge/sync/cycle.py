@@ -84,6 +84,7 @@ from bridge.sync.plan import (
     IssuePlan,
     Place,
     Transition,
+    announced_may_be_on_issue,
     in_brief,
     plan_issue,
     told_may_be_compacted,
@@ -1147,8 +1148,11 @@ class Engine:
                 self.ledgers[snapshot.key] = self._ledger(snapshot.key)
             issue = {**raw, "properties": {LEDGER_PROPERTY: self.ledgers[snapshot.key]}}
             plan = self.plan(issue, snapshot, desired)
-            if any(isinstance(a, AddComment) for a in plan.actions) and unmarked_bridge_comments(
-                issue, self.comment_facts, bridge_account_id=self.site.bridge_account_id
+            if any(isinstance(a, AddComment) for a in plan.actions) and (
+                announced_may_be_on_issue(plan)
+                or unmarked_bridge_comments(
+                    issue, self.comment_facts, bridge_account_id=self.site.bridge_account_id
+                )
             ):
                 issue = read_comments(self.port, issue, self.comment_facts)
                 snapshot = to_snapshot(
@@ -1661,7 +1665,9 @@ class Engine:
                     self._keep_ledger(snapshot.key, ledger)
                 snapshot, desired, plan = self._datacenter_plan(begun.raw, snapshot, desired, cycle)
                 ledger_known = True
-            elif self.site.flavour == "cloud" and told_may_be_compacted(plan):
+            elif self.site.flavour == "cloud" and (
+                told_may_be_compacted(plan) or announced_may_be_on_issue(plan)
+            ):
                 snapshot, desired, plan = self._cloud_plan(begun.raw, snapshot, cycle)
         except _JiraFailed as failed:
             raise failed.error from None

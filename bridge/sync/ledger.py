@@ -29,6 +29,17 @@ which carries its own action id (see below)::
 
     {"version": 1, "done": {...}, "skipped": {...}, "compact": "<base64>", "dropped": 0}
 
+``telling`` holds the comments the bridge was about to post when it stored the ledger
+(`bridge.sync.apply`: the comment telling of a priority change follows the edit that
+makes the change, and that edit carries the ledger).  Such an id counts as done only once
+something else says so: the local journal (which records the post), a later ledger write,
+or the comment itself found on the issue (which then needs no repair of the ledger).
+Before posting a comment whose id is announced and not known done, the bridge reads the
+issue's comments (`bridge.sync.plan.announced_may_be_on_issue`), so a lost or pruned
+journal can neither repeat that comment nor lose it::
+
+    {"version": 1, "done": {...}, "telling": {"<action id>": "<UTC ISO time>"}}
+
 Comments the bridge writes also carry the comment property ``jsm-bridge`` =
 ``{"action_id": ...}``: see :func:`comment_marker` and :func:`comment_action_id`.  A
 comment that merges several actions (``writes.merge_comments``) lists them all::
@@ -81,6 +92,9 @@ class Ledger:
     compact: tuple[bytes, ...] = ()
     #: how many of the oldest entries had to be dropped to fit Jira's cap (see the module)
     dropped: int = 0
+    #: comments announced as about to be posted (action id -> UTC ISO time), not done
+    #: until the journal, a later ledger or the issue says so (see the module)
+    telling: Mapping[str, str] = field(default_factory=dict)
     #: True when the stored value was unreadable or of an older shape: it must be rewritten
     needs_repair: bool = field(default=False, compare=False)
     _compact_set: frozenset[bytes] = field(
@@ -99,6 +113,11 @@ class Ledger:
             or action_id in self.skipped
             or (bool(self._compact_set) and digest(action_id) in self._compact_set)
         )
+
+    @property
+    def unsettled(self) -> tuple[str, ...]:
+        """The announced comments not known done: each may or may not be on the issue."""
+        return tuple(aid for aid in self.telling if not self.handled(aid))
 
     @property
     def complete(self) -> bool:
@@ -129,6 +148,14 @@ class Ledger:
         skipped.setdefault(action_id, _iso(at))
         return replace(self, skipped=skipped)
 
+    def with_telling(self, action_ids: Iterable[str], at: datetime) -> Ledger:
+        """The ledger announcing ``action_ids`` as about to be posted (those not done)."""
+        telling = dict(self.telling)
+        for aid in action_ids:
+            if not self.handled(aid):
+                telling.setdefault(aid, _iso(at))
+        return replace(self, telling=telling)
+
     def repaired(self) -> Ledger:
         return replace(self, needs_repair=False)
 
@@ -154,6 +181,7 @@ class Ledger:
         done, bad_done = _entries(value.get("done"))
         skipped, bad_skipped = _entries(value.get("skipped"))
         compact, bad_compact = _digests(value.get("compact"))
+        telling, bad_telling = _entries(value.get("telling"))
         dropped = value.get("dropped", 0)
         bad_dropped = not isinstance(dropped, int) or isinstance(dropped, bool) or dropped < 0
         return cls(
@@ -161,12 +189,19 @@ class Ledger:
             skipped={k: v for k, v in skipped.items() if k not in done},
             compact=compact,
             dropped=0 if bad_dropped else dropped,
-            needs_repair=repair or bad_done or bad_skipped or bad_compact or bad_dropped,
+            telling=telling,
+            needs_repair=repair
+            or bad_done
+            or bad_skipped
+            or bad_compact
+            or bad_dropped
+            or bad_telling,
         )
 
     def to_dict(self, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
         """The JSON value to store, compacted (oldest first) to fit in ``max_bytes``."""
-        data = self._as_dict(self.done, self.skipped, self.compact, self.dropped)
+        telling = {aid: at for aid, at in self.telling.items() if not self.handled(aid)}
+        data = self._as_dict(self.done, self.skipped, self.compact, self.dropped, telling)
         if _size(data) <= max_bytes:
             return data
         # Oldest first, by the time each entry was written; skipped entries go first on ties.
@@ -186,12 +221,12 @@ class Ledger:
             (skipped if kind == 0 else done).pop(aid, None)
             compact.append(digest(aid))
         rest = entries[cut:]
-        data = self._as_dict(done, skipped, compact, self.dropped)
+        data = self._as_dict(done, skipped, compact, self.dropped, telling)
         while rest and _size(data) > max_bytes:
             _, kind, aid = rest.pop(0)
             (skipped if kind == 0 else done).pop(aid, None)
             compact.append(digest(aid))
-            data = self._as_dict(done, skipped, compact, self.dropped)
+            data = self._as_dict(done, skipped, compact, self.dropped, telling)
         dropped = self.dropped
         if _size(data) > max_bytes:
             # even the digests do not fit: the oldest go, counted (never silently)
@@ -201,7 +236,7 @@ class Ledger:
             while True:
                 dropped += cut
                 compact = compact[cut:]
-                data = self._as_dict(done, skipped, compact, dropped)
+                data = self._as_dict(done, skipped, compact, dropped, telling)
                 if _size(data) <= max_bytes or not compact:
                     break
                 cut = 1
@@ -221,8 +256,11 @@ class Ledger:
         skipped: Mapping[str, str],
         compact: Iterable[bytes] = (),
         dropped: int = 0,
+        telling: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         data: dict[str, Any] = {"version": VERSION, "done": dict(done)}
+        if telling:
+            data["telling"] = dict(telling)
         if skipped:
             data["skipped"] = dict(skipped)
         packed = b"".join(compact)

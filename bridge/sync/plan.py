@@ -258,7 +258,8 @@ def plan_issue(
         if found is not None:
             # written before, bookkeeping lost (crash): record it, do not write it again
             ledger = ledger.with_done(comment.action_id, found.created)
-            repair_reasons.append(f"comment {comment.action_id} is on the issue")
+            if comment.action_id not in ledger.telling:  # announced and there: done as is
+                repair_reasons.append(f"comment {comment.action_id} is on the issue")
             continue
         comments.append(AddComment(key, comment.action_id, comment.body, not comment.public))
     actions.extend(merged(comments) if merge_comments else comments)
@@ -275,6 +276,18 @@ def plan_issue(
         actions.append(SetLedger(key, ledger, "; ".join(repair_reasons)))
     place = place_of(key, raw_fields, issue_id)
     return IssuePlan(key, tuple(actions), ledger, tuple(notes), place)
+
+
+def announced_may_be_on_issue(plan: IssuePlan) -> bool:
+    """Whether a comment is planned that the stored ledger announced (`Ledger.telling`: the
+    priority comment after the edit that carried the ledger) and that nothing says is
+    done: it may be on the issue already, its journal entry lost or pruned since.  Only
+    the action ids the issue's comments carry say whether it is."""
+    unsettled = set(plan.ledger.unsettled)
+    return bool(unsettled) and any(
+        isinstance(action, AddComment) and not unsettled.isdisjoint(action.action_ids)
+        for action in plan.actions
+    )
 
 
 def told_may_be_compacted(plan: IssuePlan) -> bool:
