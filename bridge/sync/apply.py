@@ -362,7 +362,11 @@ class _Issue:
             held = [aid for action in self.held for aid in action.action_ids]
             untold = [aid for aid in held if told_change(aid) is None]
             properties = {PROPERTY: self.ledger.with_telling(held, self.now).to_dict()}
-            fallback = {PROPERTY: self.ledger.with_telling(untold, self.now).to_dict()}
+            told_less = self.ledger.with_telling(untold, self.now).to_dict()
+            if told_less != self.stored or self.recorded or self.repair is not None:
+                fallback = {PROPERTY: told_less}
+            else:
+                fallback = {}  # nothing new for the ledger: no properties, no PUT for them
         took, landed, stored = self._send_edit(edit, properties, fallback)
         if took and stored is not None:
             self._stored(stored[PROPERTY])
@@ -435,7 +439,7 @@ class _Issue:
             if edit is not None and "priority" in refused:
                 self._priority_refused(edit, exc)
                 if if_priority_refused is not None:
-                    properties = if_priority_refused
+                    properties = if_priority_refused or None
             if edit is None or not refused or not ({*fields, *update} - refused or properties):
                 raise
             failure = exc

@@ -284,8 +284,13 @@ def announced_may_be_on_issue(plan: IssuePlan) -> bool:
     done: it may be on the issue already, its journal entry lost or pruned since.  Only
     the action ids the issue's comments carry say whether it is."""
     unsettled = set(plan.ledger.unsettled)
+    told_some = any(map(told_change, unsettled))  # a change told under another name?
     return bool(unsettled) and any(
-        isinstance(action, AddComment) and not unsettled.isdisjoint(action.action_ids)
+        isinstance(action, AddComment)
+        and (
+            not unsettled.isdisjoint(action.action_ids)
+            or (told_some and any(map(told_change, action.action_ids)))
+        )
         for action in plan.actions
     )
 
