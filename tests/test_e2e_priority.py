@@ -430,7 +430,9 @@ def test_a_renamed_rule_does_not_tell_a_change_again_once_the_ledger_compacted_i
     told = _public_bridge_comments(sb, key)
     assert len(told) == 1 and "is now P4" in told[0]
     _ledger_compacted_after(sb, key, before_upgrade=before_upgrade)
-    # told long ago: the local journal (kept a week) no longer holds it either
+    # told long ago: the ledger writes since recorded it, and the local journal (kept a
+    # week after that) no longer holds it
+    first.engine.state.journal_recorded(key)
     first.engine.state.prune_journal(t(24, 10, 30))
     assert not first.engine.state.journal_done_actions(key)
 
@@ -697,41 +699,121 @@ def test_a_priority_comment_follows_its_edit_with_no_ledger_write_of_its_own(
     assert _public_bridge_comments(sb, key) == said
 
 
-@pytest.mark.parametrize("forgotten", ["journal-pruned", "state-file-lost"])
+def _comment_reads(sb: Sandbox, since: int) -> list[str]:
+    return [r.path for r in sb.requests.reads[since:] if r.path.endswith("/comment")]
+
+
+def _state_file_lost(bridge: Bridge, bridges: BridgeFactory, sb: Sandbox, state: Path) -> Bridge:
+    bridge.close()
+    for path in state.parent.glob(state.name + "*"):
+        path.unlink()
+    return bridges(sb, state=state)
+
+
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
-def test_an_announced_priority_comment_is_not_told_again_once_the_journal_forgot_it(
-    sandbox_factory: SandboxFactory,
-    bridges: BridgeFactory,
-    flavour: str,
-    forgotten: str,
-    tmp_path: Path,
+def test_the_journal_keeps_an_announced_comment_until_a_ledger_records_it(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
 ) -> None:
-    """Only the journal records the comment the edit's ledger announced.  A week on, the
-    journal has let it go (or the state file is lost): the bridge reads the issue's
-    comments before telling the change, finds it there, and writes nothing (the comment
-    announced and on the issue is done as it is: no ledger repair)."""
+    """Only the journal records the comment the edit's ledger announced, so it keeps it
+    past its week: the case, visited again, reads none of its comments and writes
+    nothing.  The next ledger write of the case records it, and the journal may then
+    let it go with its age."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    bridge = bridges(sb)
+    bridge.cycle()
+    said = _public_bridge_comments(sb, key)
+    (told,) = _told_id(_stored_ledger(sb, key))
+    state = bridge.engine.state
+    state.prune_journal(t(30, 10))  # a week on
+    assert told in state.journal_done_actions(key)
+
+    set_fields_as(sb, key, ACME, {"Summary": "Poller stopped twice"})
+    sb.set_now(t(24, 10, 30))
+    since = len(sb.requests.reads)
+    assert bridge.cycle().writes == 0
+    assert _comment_reads(sb, since) == [] and _public_bridge_comments(sb, key) == said
+
+    set_fields_as(sb, key, ACME, {"Impact": ""})  # a later write of the case's ledger
+    sb.set_now(t(24, 10, 40))
+    bridge.cycle()
+    stored = _stored_ledger(sb, key)
+    assert told in stored.done and not stored.telling
+    state.prune_journal(t(30, 10))
+    assert told not in state.journal_done_actions(key)
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_an_announced_priority_comment_is_not_told_again_once_the_state_file_is_lost(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str, tmp_path: Path
+) -> None:
+    """The state file is lost after the comment the edit's ledger announced went out: the
+    bridge reads the issue's comments before telling the change, finds it there, and
+    writes nothing; its new journal remembers it, so later visits read no comments."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
     key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
     state = tmp_path / "state.sqlite"
-    first = bridges(sb, state=state)
-    first.cycle()
+    bridge = bridges(sb, state=state)
+    bridge.cycle()
     said = _public_bridge_comments(sb, key)
-    assert len(said) == 1 and _stored_ledger(sb, key).telling
-    if forgotten == "journal-pruned":
-        first.engine.state.prune_journal(t(24, 10, 30))
-        assert not first.engine.state.journal_done_actions(key)
-        again = first
-    else:
-        first.close()
-        for path in tmp_path.glob("state.sqlite*"):
-            path.unlink()
-        again = bridges(sb, state=state)
+    (told,) = _told_id(_stored_ledger(sb, key))
+    bridge = _state_file_lost(bridge, bridges, sb, state)
 
     sb.set_now(t(24, 10, 30))
-    run = again.cycle()
+    run = bridge.cycle()
     assert _public_bridge_comments(sb, key) == said
     assert run.writes == 0, run.write_routes
+    assert told in bridge.engine.state.journal_done_actions(key)
+    set_fields_as(sb, key, ACME, {"Summary": "Poller stopped twice"})
+    sb.set_now(t(24, 10, 40))
+    since = len(sb.requests.reads)
+    assert bridge.cycle().writes == 0
+    assert _comment_reads(sb, since) == [] and _public_bridge_comments(sb, key) == said
     assert end_state(sb, key).priority == "Critical"
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_an_announced_change_is_not_told_again_under_a_renamed_rule_once_the_state_is_lost(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str, tmp_path: Path
+) -> None:
+    """A lead renames the rule whose change the edit's ledger announced, and the state
+    file is lost: the comment's id is no longer the one announced, but the change is
+    looked for on the issue all the same, and not told twice."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    key = new_case(sb, created=t(24, 9), env="Staging", priority="Major")
+    state = tmp_path / "state.sqlite"
+    first = bridges(sb, state=state)
+    first.cycle()
+    told = _public_bridge_comments(sb, key)
+    assert len(told) == 1 and "is now P4" in told[0]
+    first.close()
+    for path in tmp_path.glob("state.sqlite*"):
+        path.unlink()
+    rules = _renamed(tmp_path, "Non-production systems are P4", "Test systems are P4")
+    sb.set_now(t(24, 10, 30))
+    second = bridges(sb, state=state, rules_path=rules)
+    second.cycle()
+    assert _public_bridge_comments(sb, key) == told
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_a_refused_priority_costs_one_put_a_cycle(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """While the scheme lacks the priority, each later cycle sends the edit once (Jira
+    refuses it); no second PUT carries a ledger with nothing new in it."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    _scheme_without(sb, "Critical")
+    key = new_case(sb, created=t(24, 9, 30), priority="Blocker", staff="No")
+    bridge = bridges(sb)
+    bridge.cycle()
+    for minute in (5, 10):
+        sb.set_now(t(24, 10, minute))
+        run = bridge.cycle()
+        assert [r for r in run.write_routes if r.startswith("PUT ")] == run.write_routes
+        assert [r.rsplit("/", 1)[-1] for r in run.write_routes] == [key], run.write_routes
+    assert end_state(sb, key).priority == "Blocker"
+    assert _public_bridge_comments(sb, key) == []
 
 
 @pytest.mark.parametrize("then", ["state-kept", "state-file-lost"])
@@ -758,10 +840,7 @@ def test_a_priority_comment_turned_away_after_its_edit_is_told_later_once(
     assert _public_bridge_comments(sb, key) == []
     assert _told_id(_stored_ledger(sb, key)) == list(_stored_ledger(sb, key).telling)
     if then == "state-file-lost":
-        bridge.close()
-        for path in tmp_path.glob("state.sqlite*"):
-            path.unlink()
-        bridge = bridges(sb, state=state)
+        bridge = _state_file_lost(bridge, bridges, sb, state)
 
     sb.server.faults.set(",".join(f"fail-write:{n}:refused@{key}" for n in range(1, 12)))
     sb.set_now(t(24, 10, 5))

@@ -637,3 +637,24 @@ def test_checking_the_site_never_records_it(tmp_path: Path) -> None:
         with pytest.raises(StateError, match="belongs to the Jira site"):
             s.check_site(SITE_A, "cloud")
         assert s.site() == (SITE_B, "cloud")
+
+
+def test_the_journal_keeps_what_the_ledger_only_announces_until_a_ledger_records_it(
+    st: State,
+) -> None:
+    """A comment done while the issue's ledger only announces it (or found on the issue
+    so) outlives the journal's week; once a ledger write of its case records it, it goes
+    with its age like any other."""
+    st.journal_intents("SUP-1", ["c1", "c2"], "comment", at=T0)
+    st.journal_done("SUP-1", "c1", at=T0)
+    st.journal_done("SUP-1", "c2", at=T0, announced=True)
+    st.journal_seen("SUP-2", "c3", at=T0)
+    later = T0 + timedelta(days=8)
+    assert st.prune_journal(later) == 1
+    assert set(st.journal_done_actions("SUP-1")) == {"c2"}
+    assert set(st.journal_done_actions("SUP-2")) == {"c3"}
+    assert st.pending_intents() == []
+    st.journal_recorded("SUP-1")
+    assert st.prune_journal(later) == 1
+    assert st.journal_done_actions("SUP-1") == {}
+    assert set(st.journal_done_actions("SUP-2")) == {"c3"}

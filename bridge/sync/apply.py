@@ -115,7 +115,10 @@ class Journal(Protocol):
     ) -> None: ...
     def journal_unconfirmed(self, key: str, action_id: str) -> None: ...
     def journal_landed(self, key: str, action_id: str) -> None: ...
-    def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None: ...
+    def journal_done(
+        self, key: str, action_id: str, *, at: datetime | None = None, announced: bool = False
+    ) -> None: ...
+    def journal_recorded(self, key: str) -> None: ...
     def journal_forget(self, key: str, action_id: str) -> None: ...
     def pending_intents(self, key: str | None = None) -> list[Intent]: ...
 
@@ -291,7 +294,7 @@ class _Issue:
     def _record_id(self, kind: str, aid: str) -> None:
         self.result.ledger = self.ledger.with_done(aid, self.now)
         if aid in self.announced:  # the stored ledger announced it: the journal says done
-            self.journal.journal_done(self.key, aid, at=self.now)
+            self.journal.journal_done(self.key, aid, at=self.now, announced=True)
             return
         self.recorded.append((kind, aid))
 
@@ -330,6 +333,7 @@ class _Issue:
             self.result._count("ledger")
         if value is not None:
             self.stored = value
+            self.journal.journal_recorded(self.key)
         if self.repair is not None:
             self.result.done.append(self.repair)
         for _, aid in self.recorded:
@@ -352,10 +356,10 @@ class _Issue:
         Where the edit carries the ledger (``ledger_in_edit``), it carries everything
         recorded so far and announces the held comments (`Ledger.telling`; when Jira
         refuses the priority, only the parts posted all the same): posted, they are done
-        in the journal alone, with no ledger write of their own.  A later ledger write
-        records them; until one does, a bridge that lost its journal reads the issue's
-        comments before posting any (the ledger is not `complete`).  Otherwise the edit
-        goes without the ledger and :meth:`finish` stores it after the comments."""
+        in the journal alone, kept there until a later ledger write records them.  A
+        bridge whose journal lacks them (a lost state file) reads the issue's comments
+        before posting one (`bridge.sync.plan.announced_may_be_on_issue`).  Otherwise the
+        edit goes without the ledger and :meth:`finish` stores it after the comments."""
         edit, self.edit = self.edit, None
         properties = fallback = None
         if self.ledger_in_edit:
@@ -382,6 +386,7 @@ class _Issue:
         """The ledger ``value`` landed with the edit: this run's records and repair are
         done, and the comments it announces are recorded in the journal once posted."""
         self.stored = dict(value)
+        self.journal.journal_recorded(self.key)  # what the journal had done, it holds
         self.announced = set(Ledger.from_json(value).unsettled)
         if self.repair is not None:
             self.result.done.append(self.repair)

@@ -1694,6 +1694,9 @@ class Engine:
         prepared = _Prepared(outcome, snapshot, desired, plan, ledger_known, begun.began)
         if dry_run:
             self._log_issue(prepared)
+        else:
+            for aid in plan.announced_found:  # seen on the issue: the journal need not look again
+                self.state.journal_seen(snapshot.key, aid, at=now)
         return prepared
 
     def _keep_ledger(self, key: str, ledger: Future[Any]) -> None:

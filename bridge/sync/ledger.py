@@ -33,10 +33,12 @@ which carries its own action id (see below)::
 (`bridge.sync.apply`: the comment telling of a priority change follows the edit that
 makes the change, and that edit carries the ledger).  Such an id counts as done only once
 something else says so: the local journal (which records the post), a later ledger write,
-or the comment itself found on the issue (which then needs no repair of the ledger).
-Before posting a comment whose id is announced and not known done, the bridge reads the
-issue's comments (`bridge.sync.plan.announced_may_be_on_issue`), so a lost or pruned
-journal can neither repeat that comment nor lose it::
+or the comment itself found on the issue (which the journal then remembers, with no
+ledger write of its own).  The journal keeps such an entry until a ledger write records
+it; a bridge whose journal lacks it (a lost state file) reads the issue's comments before
+posting a comment whose id is announced and not known done, or any priority comment
+while one is (`bridge.sync.plan.announced_may_be_on_issue`), so it is neither repeated
+nor lost::
 
     {"version": 1, "done": {...}, "telling": {"<action id>": "<UTC ISO time>"}}
 

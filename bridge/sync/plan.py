@@ -142,6 +142,9 @@ class IssuePlan:
     notes: tuple[str, ...] = ()
     #: the issue's project, type and status as read (for transition look-ups)
     place: Place | None = None
+    #: comments an earlier edit's ledger announced, found on the issue: done, and to be
+    #: remembered by the journal until a ledger write records them (no write of their own)
+    announced_found: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.actions)
@@ -237,6 +240,12 @@ def plan_issue(
     repair_reasons: list[str] = []
     if ledger.needs_repair:
         repair_reasons.append("the stored ledger was unreadable or of an older shape")
+    announced_found: list[str] = []
+    for aid in ledger.unsettled:  # announced by an earlier edit's ledger, and posted since
+        announced = on_issue.get(aid)
+        if announced is not None:
+            ledger = ledger.with_done(aid, announced.created)
+            announced_found.append(aid)
     seen: set[str] = set()
     comments: list[AddComment] = []
     told = _told_changes(
@@ -258,8 +267,7 @@ def plan_issue(
         if found is not None:
             # written before, bookkeeping lost (crash): record it, do not write it again
             ledger = ledger.with_done(comment.action_id, found.created)
-            if comment.action_id not in ledger.telling:  # announced and there: done as is
-                repair_reasons.append(f"comment {comment.action_id} is on the issue")
+            repair_reasons.append(f"comment {comment.action_id} is on the issue")
             continue
         comments.append(AddComment(key, comment.action_id, comment.body, not comment.public))
     actions.extend(merged(comments) if merge_comments else comments)
@@ -275,7 +283,7 @@ def plan_issue(
         ledger = ledger.repaired()
         actions.append(SetLedger(key, ledger, "; ".join(repair_reasons)))
     place = place_of(key, raw_fields, issue_id)
-    return IssuePlan(key, tuple(actions), ledger, tuple(notes), place)
+    return IssuePlan(key, tuple(actions), ledger, tuple(notes), place, tuple(announced_found))
 
 
 def announced_may_be_on_issue(plan: IssuePlan) -> bool:

@@ -322,6 +322,12 @@ def _v9(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE journal ADD COLUMN landed INTEGER NOT NULL DEFAULT 0")
 
 
+def _v10(db: sqlite3.Connection) -> None:
+    # a comment done while the issue's ledger only announces it (the priority comment
+    # after the edit that carried the ledger): kept until a ledger write records it
+    _script(db, "ALTER TABLE journal ADD COLUMN ledger_behind INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1,
     _v2,
@@ -332,6 +338,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v7,
     _v8,
     _v9,
+    _v10,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -763,12 +770,40 @@ class State:
                 (key, action_id),
             )
 
-    def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None:
-        """Record that the write landed and the issue's ledger says so."""
+    def journal_done(
+        self, key: str, action_id: str, *, at: datetime | None = None, announced: bool = False
+    ) -> None:
+        """Record that the write landed and the issue's ledger says so; ``announced``: the
+        ledger only announces it (`Ledger.telling`), so the entry is kept, whatever its
+        age, until a ledger write records it (`journal_recorded`)."""
         with self._lock:
             self._db.execute(
-                "UPDATE journal SET done_at = ?, unconfirmed = 0 WHERE key = ? AND action_id = ?",
-                (to_iso(at or _utcnow()), key, action_id),
+                "UPDATE journal SET done_at = ?, unconfirmed = 0, ledger_behind = ? "
+                "WHERE key = ? AND action_id = ?",
+                (to_iso(at or _utcnow()), int(announced), key, action_id),
+            )
+
+    def journal_seen(self, key: str, action_id: str, *, at: datetime | None = None) -> None:
+        """A comment the issue's ledger announces was found on the issue: done, kept until a
+        ledger write records it (as `journal_done` with ``announced``), so later cycles
+        need not read the issue's comments again."""
+        stamp = to_iso(at or _utcnow())
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO journal (key, action_id, kind, intent_at, done_at, ledger_behind) "
+                "VALUES (?, ?, 'comment', ?, ?, 1) ON CONFLICT (key, action_id) DO UPDATE "
+                "SET done_at = excluded.done_at, unconfirmed = 0, ledger_behind = 1",
+                (key, action_id, stamp, stamp),
+            )
+
+    def journal_recorded(self, key: str) -> None:
+        """A ledger write of ``key`` landed holding every action the journal had done: an
+        entry kept for the ledger behind it may go with its age now."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE journal SET ledger_behind = 0 WHERE key = ? AND ledger_behind = 1 "
+                "AND done_at IS NOT NULL",
+                (key,),
             )
 
     def journal_forget(self, key: str, action_id: str) -> None:
@@ -817,10 +852,13 @@ class State:
         return {r[0]: from_iso(r[1]) for r in rows}
 
     def prune_journal(self, before: datetime) -> int:
-        """Forget done entries older than ``before``; returns how many."""
+        """Forget done entries older than ``before`` that the issue's ledger records (not
+        those it only announces); returns how many."""
         with self._lock:
             cur = self._db.execute(
-                "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ?", (to_iso(before),)
+                "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ? "
+                "AND ledger_behind = 0",
+                (to_iso(before),),
             )
         return cur.rowcount
 
