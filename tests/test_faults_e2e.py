@@ -966,7 +966,7 @@ def test_comments_answered_after_the_client_gave_up_are_never_posted_twice(flavo
         engine = impatient_engine(server.url, wall, flavour=flavour)
         # a seed that delays three comments or more on both flavours (which comments the
         # draw hits depends on the order of the writes)
-        server.faults.set(f"slow-write:0.1@{HELD}s:comment,seed:16")
+        server.faults.set(f"slow-write:0.1@{HELD}s:comment,seed:18")
         first = engine.cycle(SANDBOX_NOW)
         assert server.wait_idle(), "the late writes should have landed"
         late = [r for r in server.requests.entries("write") if r.fault == "slow-write"]
