@@ -734,13 +734,15 @@ def test_the_journal_keeps_an_announced_comment_until_a_ledger_records_it(
     assert bridge.cycle().writes == 0
     assert _comment_reads(sb, since) == [] and _public_bridge_comments(sb, key) == said
 
-    set_fields_as(sb, key, ACME, {"Impact": ""})  # a later write of the case's ledger
+    set_priority(sb, key, "Blocker")  # an engineer's P1: the bridge edits the case's fields
     sb.set_now(t(24, 10, 40))
-    bridge.cycle()
-    stored = _stored_ledger(sb, key)
+    run = bridge.cycle()
+    assert run.write_routes == [f"PUT /rest/api/2/issue/{key}"], run.write_routes
+    stored = _stored_ledger(sb, key)  # that edit carried the ledger, recording the comment
     assert told in stored.done and not stored.telling
     state.prune_journal(t(30, 10))
     assert told not in state.journal_done_actions(key)
+    assert _public_bridge_comments(sb, key) == said
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])

@@ -8,7 +8,14 @@ import pytest
 
 from bridge.policy.model import MonthCase, Raised
 from bridge.sync import state as state_mod
-from bridge.sync.state import SCHEMA_VERSION, State, StateError, migrate
+from bridge.sync.state import (
+    BEHIND_KEEP,
+    JOURNAL_KEEP,
+    SCHEMA_VERSION,
+    State,
+    StateError,
+    migrate,
+)
 
 BNE = timezone(timedelta(hours=10))
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=BNE)
@@ -658,3 +665,21 @@ def test_the_journal_keeps_what_the_ledger_only_announces_until_a_ledger_records
     assert st.prune_journal(later) == 1
     assert st.journal_done_actions("SUP-1") == {}
     assert set(st.journal_done_actions("SUP-2")) == {"c3"}
+
+
+def test_what_the_ledger_only_announces_goes_after_its_own_longer_keep_or_with_its_case(
+    st: State,
+) -> None:
+    """Found on the issue with no intent here, it is made; a case nobody writes again
+    keeps it `BEHIND_KEEP`, not for ever; a case forgotten takes its done entries along
+    (an open intent stays, to be settled)."""
+    st.journal_done("SUP-1", "told", at=T0, announced=True)  # no intent row before
+    assert st.journal_behind("SUP-1") and not st.journal_behind("SUP-2")
+    assert st.prune_journal(T0 + timedelta(days=80)) == 0
+    assert st.prune_journal(T0 + timedelta(days=8) + BEHIND_KEEP - JOURNAL_KEEP) == 1
+    assert not st.journal_behind("SUP-1")
+    st.journal_seen("SUP-3", "told", at=T0)
+    st.journal_intents("SUP-3", ["open"], "comment", at=T0)
+    st.forget_cases(["SUP-3"])
+    assert st.journal_done_actions("SUP-3") == {}
+    assert [i.action_id for i in st.pending_intents("SUP-3")] == ["open"]

@@ -119,6 +119,7 @@ class Journal(Protocol):
         self, key: str, action_id: str, *, at: datetime | None = None, announced: bool = False
     ) -> None: ...
     def journal_recorded(self, key: str) -> None: ...
+    def journal_behind(self, key: str) -> bool: ...
     def journal_forget(self, key: str, action_id: str) -> None: ...
     def pending_intents(self, key: str | None = None) -> list[Intent]: ...
 
@@ -305,11 +306,14 @@ class _Issue:
         Journal intents are marked done only after the ledger landed; when it fails they
         stay open, so the next run re-checks the issue instead of writing anything again."""
         value: dict[str, Any] | None = None
-        if self.recorded or self.repair is not None:
-            value = self.ledger.to_dict()
-            if self.stored is not None and self.stored == value:
-                value = None  # already stored as it is
         edit = self.edit
+        # an edit going anyway carries the ledger when the journal holds comments the
+        # ledger only announces: recorded at no cost, the journal may let them go
+        behind = edit is not None and self.ledger_in_edit and self.journal.journal_behind(self.key)
+        if self.recorded or self.repair is not None or behind:
+            value = self.ledger.to_dict()
+            if self.stored is not None and self.stored == value and not behind:
+                value = None  # already stored as it is
         ledger_done = value is None
         if edit is not None or (value is not None and self.ledger_in_edit):
             with_ledger = value is not None and self.ledger_in_edit

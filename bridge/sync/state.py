@@ -182,6 +182,10 @@ def _utcnow() -> datetime:
 #: How long a done journal entry is kept: well past the time a search may still show an
 #: issue as it was before the bridge's last write to it (seconds to minutes on Cloud).
 JOURNAL_KEEP = timedelta(days=7)
+#: how long the journal keeps a comment the case's ledger only announces, when no ledger
+#: write of the case records it (a case nobody touches again): past it, a bridge about
+#: to tell that case of a priority change reads its comments once instead
+BEHIND_KEEP = timedelta(days=90)
 
 
 # ------------------------------------------------------------------------------ migrations
@@ -774,14 +778,27 @@ class State:
         self, key: str, action_id: str, *, at: datetime | None = None, announced: bool = False
     ) -> None:
         """Record that the write landed and the issue's ledger says so; ``announced``: the
-        ledger only announces it (`Ledger.telling`), so the entry is kept, whatever its
-        age, until a ledger write records it (`journal_recorded`)."""
+        ledger only announces it (`Ledger.telling`), so the entry is kept past the
+        journal's week until a ledger write records it (`journal_recorded`), made if
+        the write had no intent here (found on the issue)."""
+        if announced:
+            self.journal_seen(key, action_id, at=at)
+            return
         with self._lock:
             self._db.execute(
-                "UPDATE journal SET done_at = ?, unconfirmed = 0, ledger_behind = ? "
-                "WHERE key = ? AND action_id = ?",
-                (to_iso(at or _utcnow()), int(announced), key, action_id),
+                "UPDATE journal SET done_at = ?, unconfirmed = 0 WHERE key = ? AND action_id = ?",
+                (to_iso(at or _utcnow()), key, action_id),
             )
+
+    def journal_behind(self, key: str) -> bool:
+        """Whether the journal holds done actions of ``key`` its ledger only announces."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM journal WHERE key = ? AND ledger_behind = 1 "
+                "AND done_at IS NOT NULL LIMIT 1",
+                (key,),
+            ).fetchone()
+        return row is not None
 
     def journal_seen(self, key: str, action_id: str, *, at: datetime | None = None) -> None:
         """A comment the issue's ledger announces was found on the issue: done, kept until a
@@ -852,13 +869,14 @@ class State:
         return {r[0]: from_iso(r[1]) for r in rows}
 
     def prune_journal(self, before: datetime) -> int:
-        """Forget done entries older than ``before`` that the issue's ledger records (not
-        those it only announces); returns how many."""
+        """Forget done entries older than ``before`` that the issue's ledger records, and
+        those it only announces once `BEHIND_KEEP` old; returns how many."""
+        behind_before = before - (BEHIND_KEEP - JOURNAL_KEEP)
         with self._lock:
             cur = self._db.execute(
                 "DELETE FROM journal WHERE done_at IS NOT NULL AND done_at < ? "
-                "AND ledger_behind = 0",
-                (to_iso(before),),
+                "AND (ledger_behind = 0 OR done_at < ?)",
+                (to_iso(before), to_iso(behind_before)),
             )
         return cur.rowcount
 
@@ -996,12 +1014,13 @@ class State:
 
     def forget_cases(self, keys: Iterable[str]) -> None:
         """Forget the cases ``keys``, deleted or no longer in scope: their record for
-        ranking, what was last seen of them (the metrics count cases by it) and their
-        next moment."""
+        ranking, what was last seen of them (the metrics count cases by it), their next
+        moment and their done journal entries (open intents stay, to be settled)."""
         rows = [(k,) for k in keys]
         with self._tx():
             for table in ("cases", "issues", "wakeups"):
                 self._db.executemany(f"DELETE FROM {table} WHERE key = ?", rows)
+            self._db.executemany("DELETE FROM journal WHERE key = ? AND done_at IS NOT NULL", rows)
 
     def recorded_keys(self) -> set[str]:
         """Every case the state knows of: recorded for ranking, last seen, or awaited."""
