@@ -375,7 +375,8 @@ def _cases() -> list[Case]:
             product="opEvents",
             version="4.2.0",
             events=(
-                # asked for logs by phone (internal note), then waiting: the clock pauses
+                # asked for logs by phone (an internal note, not a response), then parked in
+                # Waiting for customer: no agent has replied publicly, so the clock runs on
                 (
                     1,
                     "comment_internal",
