@@ -595,6 +595,20 @@ class BridgeDied(BaseException):
     """The bridge process dying (kill -9): nothing in the bridge catches it."""
 
 
+def dies_after_write(n: int) -> Callable[[str, str, int], None]:
+    """A request hook: the bridge dies right after its ``n``-th write that Jira took."""
+    writes = 0
+
+    def hook(method: str, path: str, status: int) -> None:
+        nonlocal writes
+        if method in ("PUT", "POST") and "/search" not in path and 200 <= status < 300:
+            writes += 1
+            if writes == n:
+                raise BridgeDied
+
+    return hook
+
+
 def deaths(flavour: str = "cloud") -> list[int]:
     """Writes of the clean cycle after which the bridge dies before the issue's one
     ledger write: the first comment, the first transition, and a comment with a
@@ -622,19 +636,10 @@ def test_the_bridge_dying_between_a_write_and_the_ledger_write_recovers_on_resta
         assert ref.writes[n - 1][0] in ("comment", "transition"), ref.writes[n - 1]
         server = demo_server(flavour=flavour)
         path = tmp_path / f"state-{n}.sqlite"
-        writes = 0
-
-        def die_after_nth_write(method: str, path_: str, status: int, n: int = n) -> None:
-            nonlocal writes
-            if method in ("PUT", "POST") and "/search" not in path_ and 200 <= status < 300:
-                writes += 1
-                if writes == n:
-                    raise BridgeDied
-
         try:
             state = State.open(path)
             engine = make_engine(
-                server.url, state=state, flavour=flavour, on_request=die_after_nth_write
+                server.url, state=state, flavour=flavour, on_request=dies_after_write(n)
             )
             with pytest.raises(BridgeDied):
                 engine.cycle(SANDBOX_NOW)
@@ -674,19 +679,10 @@ def test_the_bridge_dying_between_an_edit_and_the_priority_comment_it_announces(
     )
     server = demo_server(flavour=flavour)
     path = tmp_path / "state.sqlite"
-    writes = 0
-
-    def die_after_nth_write(method: str, path_: str, status: int) -> None:
-        nonlocal writes
-        if method in ("PUT", "POST") and "/search" not in path_ and 200 <= status < 300:
-            writes += 1
-            if writes == n:
-                raise BridgeDied
-
     try:
         state = State.open(path)
         engine = make_engine(
-            server.url, state=state, flavour=flavour, on_request=die_after_nth_write
+            server.url, state=state, flavour=flavour, on_request=dies_after_write(n)
         )
         with pytest.raises(BridgeDied):
             engine.cycle(SANDBOX_NOW)
@@ -1024,19 +1020,10 @@ def test_the_bridge_dying_after_a_comment_with_its_state_file_lost_posts_nothing
     ref = clean()
     for n in [i for i, (kind, _) in enumerate(ref.writes, 1) if kind == "comment"][:3]:
         server = demo_server()
-        writes = 0
-
-        def die_after_nth_write(method: str, path_: str, status: int, n: int = n) -> None:
-            nonlocal writes
-            if method in ("PUT", "POST") and "/search" not in path_ and 200 <= status < 300:
-                writes += 1
-                if writes == n:
-                    raise BridgeDied
-
         path = tmp_path / f"state-{n}.sqlite"
         try:
             state = State.open(path)
-            engine = make_engine(server.url, state=state, on_request=die_after_nth_write)
+            engine = make_engine(server.url, state=state, on_request=dies_after_write(n))
             with pytest.raises(BridgeDied):
                 engine.cycle(SANDBOX_NOW)
             state.close()

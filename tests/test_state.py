@@ -63,7 +63,8 @@ def test_migrates_an_older_schema_forward_keeping_its_data(tmp_path: Path) -> No
         assert s.cached_issue("SUP-1") is not None
 
 
-def test_refuses_a_state_file_from_a_newer_version(tmp_path: Path) -> None:
+def newer_state_file(tmp_path: Path) -> Path:
+    """A state file as a newer jsm-bridge leaves it (one schema version ahead)."""
     path = tmp_path / "new.sqlite"
     with State.open(path):
         pass
@@ -72,6 +73,11 @@ def test_refuses_a_state_file_from_a_newer_version(tmp_path: Path) -> None:
         "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION + 1),)
     )
     db.close()
+    return path
+
+
+def test_refuses_a_state_file_from_a_newer_version(tmp_path: Path) -> None:
+    path = newer_state_file(tmp_path)
     with pytest.raises(StateError, match="newer"):
         State.open(path)
 
@@ -155,14 +161,7 @@ def test_a_read_only_open_reads_what_another_process_committed_to_the_wal(
 def test_a_read_only_open_refuses_a_newer_or_a_damaged_file_as_open_does(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "new.sqlite"
-    with State.open(path):
-        pass
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute(
-        "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION + 1),)
-    )
-    db.close()
+    path = newer_state_file(tmp_path)
     before = on_disk(path)
     with pytest.raises(StateError, match="newer than this jsm-bridge understands"):
         State.open(path, read_only=True)
