@@ -609,6 +609,16 @@ def dies_after_write(n: int) -> Callable[[str, str, int], None]:
     return hook
 
 
+def cycle_until_death(url: str, path: Path, flavour: str, n: int) -> None:
+    """A cycle on the state file at ``path`` in which the bridge dies after its ``n``-th
+    write that Jira took."""
+    state = State.open(path)
+    engine = make_engine(url, state=state, flavour=flavour, on_request=dies_after_write(n))
+    with pytest.raises(BridgeDied):
+        engine.cycle(SANDBOX_NOW)
+    state.close()
+
+
 def deaths(flavour: str = "cloud") -> list[int]:
     """Writes of the clean cycle after which the bridge dies before the issue's one
     ledger write: the first comment, the first transition, and a comment with a
@@ -637,13 +647,7 @@ def test_the_bridge_dying_between_a_write_and_the_ledger_write_recovers_on_resta
         server = demo_server(flavour=flavour)
         path = tmp_path / f"state-{n}.sqlite"
         try:
-            state = State.open(path)
-            engine = make_engine(
-                server.url, state=state, flavour=flavour, on_request=dies_after_write(n)
-            )
-            with pytest.raises(BridgeDied):
-                engine.cycle(SANDBOX_NOW)
-            state.close()
+            cycle_until_death(server.url, path, flavour, n)
             key = ref.writes[n - 1][1]
             restarted = State.open(path)
             pending = {i.action_id for i in restarted.pending_intents(key)}
@@ -680,13 +684,7 @@ def test_the_bridge_dying_between_an_edit_and_the_priority_comment_it_announces(
     server = demo_server(flavour=flavour)
     path = tmp_path / "state.sqlite"
     try:
-        state = State.open(path)
-        engine = make_engine(
-            server.url, state=state, flavour=flavour, on_request=dies_after_write(n)
-        )
-        with pytest.raises(BridgeDied):
-            engine.cycle(SANDBOX_NOW)
-        state.close()
+        cycle_until_death(server.url, path, flavour, n)
         key = ref.writes[n - 1][1]
         stored = server.store.issue(key).properties.get("jsm-bridge") or {}
         assert [aid for aid in stored.get("telling") or {} if "/priority/" in aid]
@@ -1022,11 +1020,7 @@ def test_the_bridge_dying_after_a_comment_with_its_state_file_lost_posts_nothing
         server = demo_server()
         path = tmp_path / f"state-{n}.sqlite"
         try:
-            state = State.open(path)
-            engine = make_engine(server.url, state=state, on_request=dies_after_write(n))
-            with pytest.raises(BridgeDied):
-                engine.cycle(SANDBOX_NOW)
-            state.close()
+            cycle_until_death(server.url, path, "cloud", n)
             key = ref.writes[n - 1][1]
             stored = server.store.issue(key).properties.get("jsm-bridge") or {}
             assert not stored.get("done"), "the ledger should not know the comment yet"
