@@ -117,6 +117,13 @@ def test_a_month_is_returned_as_given() -> None:
     assert parse_month(" 2026-02 ") == "2026-02"
 
 
+@pytest.mark.parametrize("text", ["9999-12", "0001-01", "1969-12"])
+def test_a_month_out_of_range_is_refused_with_the_range(text: str) -> None:
+    with pytest.raises(MonthError, match=r"is out of range; give a month from 1970-01 to 9998-12"):
+        parse_month(text)
+    assert parse_month("1970-01") == "1970-01" and parse_month("9998-12") == "9998-12"
+
+
 # ---------------------------------------------------------------------------- numbers
 
 
@@ -558,12 +565,20 @@ def test_a_past_month_is_final(
 
 
 @pytest.mark.usefixtures("no_token")
+@pytest.mark.parametrize(
+    ("month", "says"),
+    [
+        ("2026-13", "--month '2026-13' is not a calendar month; write YYYY-MM"),
+        ("9999-12", "--month '9999-12' is out of range; give a month from 1970-01 to 9998-12"),
+        ("0001-01", "--month '0001-01' is out of range; give a month from 1970-01 to 9998-12"),
+    ],
+)
 def test_a_bad_month_exits_2_before_touching_jira(
-    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str], month: str, says: str
 ) -> None:
-    code, _, err, out = run_report(tmp_path, sandbox, "2026-13", capsys)
+    code, _, err, out = run_report(tmp_path, sandbox, month, capsys)
     assert code == 2
-    assert "--month '2026-13' is not a calendar month; write YYYY-MM" in err
+    assert says in err
     assert not out.exists()
     assert sandbox.requests.count() == 0
 

@@ -40,6 +40,9 @@ from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 NO_PRIORITY = "-"
+#: The months a report can be asked for: the calendars' arithmetic (a day either side
+#: of the month, its zones) stays within what dates can hold.
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
 class MonthError(ValueError):
@@ -52,6 +55,11 @@ def parse_month(text: str) -> str:
     m = _MONTH.match(value)
     if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:
         raise MonthError(f"--month {text!r} is not a calendar month; write YYYY-MM, e.g. 2026-11")
+    if not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
+        raise MonthError(
+            f"--month {text!r} is out of range; give a month from {FIRST_YEAR}-01 to "
+            f"{LAST_YEAR}-12"
+        )
     return value
 
 
