@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -50,7 +51,7 @@ from bridge.report.compute import (
     parse_month,
     percentile,
 )
-from bridge.report.render import CSV_COLUMNS, terminal, to_csv, to_html
+from bridge.report.render import CSV_COLUMNS, status_line, terminal, to_csv, to_html
 from bridge.sync.snapshot import SnapshotError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,7 +307,9 @@ def test_quota_from_the_reports_own_read_matches_evaluation_of_the_month() -> No
     assert row.total.met == 2  # SUP-11, and the duplicate resolved within the hour
     assert row.total.breached == 5
     assert sorted(row.total.first_responses) == [H, 1.5 * H]
-    assert report.final
+    # the month is over, but five cases are still open without an answer
+    assert report.total.still_open == {"breached": 5}
+    assert not report.final
 
 
 # -------------------------------------------------------------------------- rendering
@@ -523,7 +526,7 @@ def test_report_against_the_sandbox_counts_what_the_store_holds(
     assert f"Wrote {out / 'report.csv'}" in stdout
     assert f"Wrote {out / 'report.html'}" in stdout
     assert "Acme Networks" in stdout and "Unknown organisations" in stdout
-    assert "still running or paused" in stdout  # 24 Nov: the month is not over
+    assert "2026-11 is not over yet, so the numbers will change;" in stdout  # 24 Nov
 
 
 @pytest.mark.usefixtures("no_token")
@@ -553,15 +556,85 @@ def test_report_states_are_the_ones_a_cycle_computes(
 
 
 @pytest.mark.usefixtures("no_token")
-def test_a_past_month_is_final(
+def test_a_past_month_with_a_case_still_open_is_not_final(
     tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # the demo's October: SUP-4 breached and is still open, unanswered
+    assert _status(sandbox, "SUP-4") != "Resolved"
     code, stdout, _, out = run_report(tmp_path, sandbox, "2026-10", capsys)
     assert code == 0
-    assert "final (no case of the month is still open)" in stdout
+    first = stdout.splitlines()[0]
+    assert "final" not in first
+    assert "1 case still open (1 breached and unanswered), so the numbers may" in first
     rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
     running = sum(int(r["running"]) + int(r["paused"]) for r in rows if r["tier"] != "unknown")
     assert running == 0
+
+
+def test_a_past_month_is_final_once_every_case_is_answered_or_resolved() -> None:
+    ruleset = default_ruleset()
+    answered = acme(1, comments=[comment(JANE, "2026-11-02T11:00:00+10:00")])
+    unanswered = acme(2, day=3)
+    # resolved without a word: Done is its response (missed, long after its due time)
+    closed = acme(
+        2,
+        day=3,
+        status="Resolved",
+        resolution="Done",
+        resolved="2026-11-20T12:00:00+10:00",
+        status_category="done",
+    )
+    policy = Policy.compile(ruleset)
+    for case, final in ((unanswered, False), (closed, True)):
+        snaps = [answered, case]
+        ctx = context(group_org_cases((s.organization, month_case(s)) for s in snaps))
+        report = compute(
+            [(s, evaluate(s, ruleset, ctx, NOW)) for s in snaps], policy, "2026-11", NOW
+        )
+        assert report.final is final
+    assert report.total.open == 0
+
+
+def test_cases_still_open_are_named_running_paused_held_or_breached() -> None:
+    cases = [
+        (s, desired(s, st))
+        for s, st in [
+            (acme(1), "running"),
+            (acme(2), "at_risk"),
+            (acme(3), "paused"),
+            (acme(4), "breached"),
+            (acme(5), "met"),
+            (acme(6), "none"),
+        ]
+    ]
+    held = acme(7)
+    cases.append((held, dataclasses.replace(desired(held, "paused", rank=5), held=True)))
+    report = compute(cases, Policy.compile(default_ruleset()), "2026-11", NOW)
+    assert report.total.open == 6 and not report.final
+    assert report.total.still_open == {
+        "running": 2,
+        "paused": 1,
+        "breached": 1,
+        "no_target": 1,
+        "held": 1,
+    }
+    assert status_line(report).endswith(
+        ": 6 cases still open (2 running, 1 breached and unanswered, 1 paused, "
+        "1 held for approval, 1 without a response target), so the numbers may still change"
+    )
+
+
+def test_a_month_not_started_or_without_cases_says_so() -> None:
+    policy = Policy.compile(default_ruleset())
+    later = compute([], policy, "2027-03", at("2026-12-10T12:00:00+10:00"))
+    assert not later.month_started and not later.final
+    assert status_line(later).endswith(": 2027-03 has not started yet, so it has no cases")
+    assert "not over" not in terminal(later)
+    empty = compute([], policy, "2026-10", NOW)
+    assert status_line(empty).endswith(": no cases this month")
+    assert "final" not in terminal(empty).splitlines()[0]
+    current = compute([], policy, "2026-12", NOW)
+    assert status_line(current).endswith(": 2026-12 is not over yet, and has no cases so far")
 
 
 @pytest.mark.usefixtures("no_token")
@@ -740,7 +813,7 @@ def test_breached_and_missed_cases_are_listed_by_key_with_links_and_times() -> N
 
 
 def test_a_month_that_has_not_ended_is_never_final() -> None:
-    answered = [(s, d) for s, d in acme_month() if d.sla_state in ("met", "missed", "breached")]
+    answered = [(s, d) for s, d in acme_month() if d.sla_state in ("met", "missed")]
     inside = at("2026-11-20T12:00:00+10:00")
     early = compute(answered, Policy.compile(default_ruleset()), "2026-11", inside)
     assert early.total.open == 0 and not early.month_over

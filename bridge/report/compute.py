@@ -14,6 +14,10 @@ Decisions where the SPEC is silent:
 * ``running`` includes ``at_risk``; ``breached`` is a case still unanswered past
   its due time (final once the case is answered: it becomes ``missed``).
 * Compliance = met / (met + missed + breached); no decided case → None ("n/a").
+* A case is still open -- its figures may still change -- while it is neither
+  answered nor resolved (a resolved case has its response: Done is one): running,
+  at risk, paused, held for approval, breached and unanswered, or without a target.
+  A month is final once it is over and none of its cases is still open.
 * A case held for quota approval (past its month's quota, and in an approval
   status or resolved straight from one) is counted apart, as ``held``, and not in
   compliance: its clock stopped while the customer's approval was awaited.  A case
@@ -57,8 +61,7 @@ def parse_month(text: str) -> str:
         raise MonthError(f"--month {text!r} is not a calendar month; write YYYY-MM, e.g. 2026-11")
     if not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
         raise MonthError(
-            f"--month {text!r} is out of range; give a month from {FIRST_YEAR}-01 to "
-            f"{LAST_YEAR}-12"
+            f"--month {text!r} is out of range; give a month from {FIRST_YEAR}-01 to {LAST_YEAR}-12"
         )
     return value
 
@@ -99,6 +102,22 @@ def percentile(values: Sequence[timedelta], share: float) -> timedelta | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+#: What a case still open is, in the order the report names them: (kind, words).
+OPEN_KINDS: tuple[tuple[str, str], ...] = (
+    ("running", "running"),
+    ("breached", "breached and unanswered"),
+    ("paused", "paused"),
+    ("held", "held for approval"),
+    ("no_target", "without a response target"),
+)
+_OPEN_KIND = {
+    "running": "running",
+    "at_risk": "running",
+    "breached": "breached",
+    "paused": "paused",
+}
+
+
 @dataclass
 class Stats:
     """Counts for a set of cases (a customer, or a customer's priority)."""
@@ -117,19 +136,26 @@ class Stats:
     held: int = 0  # held for quota approval: apart from compliance
     held_open: int = 0  # of those, still awaiting approval
     first_responses: list[timedelta] = field(default_factory=list)  # business time
+    #: the cases still open (neither answered nor resolved: their figures may change),
+    #: by what they are (`OPEN_KINDS`)
+    still_open: dict[str, int] = field(default_factory=dict)
 
-    def add(self, desired: Desired) -> None:
+    def add(self, desired: Desired, *, resolved: bool = False) -> None:
+        """Count ``desired``; ``resolved``: its case is in a Done-category status."""
         self.cases += 1
+        state = desired.sla_state
+        if state not in ("met", "missed") and not resolved:
+            kind = "held" if desired.held else _OPEN_KIND.get(state, "no_target")
+            self.still_open[kind] = self.still_open.get(kind, 0) + 1
         if desired.known_customer:
             if desired.quota is None:
                 self.excluded += 1
             else:
                 self.counted += 1
                 self.over_quota += int(desired.quota.over)
-        state = desired.sla_state
         if desired.held:
             self.held += 1
-            self.held_open += int(state not in ("met", "missed"))
+            self.held_open += int(state not in ("met", "missed") and not resolved)
             return
         if state == "met":
             self.met += 1
@@ -157,7 +183,8 @@ class Stats:
 
     @property
     def open(self) -> int:
-        return self.running + self.paused + self.held_open
+        """The cases still open: neither answered nor resolved, so their figures may change."""
+        return sum(self.still_open.values())
 
     @property
     def compliance(self) -> float | None:
@@ -226,11 +253,13 @@ class MonthReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
     #: the month has ended in every calendar's zone (a month not over is never final)
     month_over: bool = True
+    #: the month has begun in some calendar's zone
+    month_started: bool = True
 
     @property
     def final(self) -> bool:
-        """The month is over and none of its cases is still running or paused: the numbers
-        will not change."""
+        """The month is over and none of its cases is still open (each is answered or
+        resolved): the numbers will not change."""
         return self.month_over and self.total.open == 0
 
 
@@ -294,10 +323,11 @@ def compute(
         customer = facts.customer
         report = customers[customer.organization]
         level = _level(snapshot, desired, ruleset)
-        report.total.add(desired)
-        report.by_priority.setdefault(level, Stats()).add(desired)
-        total.add(desired)
-        by_priority[level].add(desired)
+        resolved = snapshot.status_category == "done"
+        report.total.add(desired, resolved=resolved)
+        report.by_priority.setdefault(level, Stats()).add(desired, resolved=resolved)
+        total.add(desired, resolved=resolved)
+        by_priority[level].add(desired, resolved=resolved)
         report.keys.append(snapshot.key)
         if desired.quota is None:
             report.excluded_keys.append(snapshot.key)
@@ -328,12 +358,14 @@ def compute(
         report.by_priority = {
             lv: report.by_priority[lv] for lv in order if lv in report.by_priority
         }
-    _, end = month_bounds(month)
-    zones: list[tzinfo] = [calendar.tz for calendar in ruleset.calendars.values()]
-    month_over = all(now >= end.replace(tzinfo=zone) for zone in zones or [UTC])
+    start, end = month_bounds(month)
+    zones: list[tzinfo] = [calendar.tz for calendar in ruleset.calendars.values()] or [UTC]
+    month_over = all(now >= end.replace(tzinfo=zone) for zone in zones)
+    month_started = any(now >= start.replace(tzinfo=zone) for zone in zones)
     return MonthReport(
         month=month,
         month_over=month_over,
+        month_started=month_started,
         now=now,
         customers=list(customers.values()),
         unknown=sorted(unknown.values(), key=lambda u: (u.organization is None, u.name.casefold())),

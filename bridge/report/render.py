@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from bridge.policy.sla import format_duration
-from bridge.report.compute import CustomerReport, MonthReport, Stats
+from bridge.report.compute import OPEN_KINDS, CustomerReport, MonthReport, Stats
 
 NA = "n/a"
 
@@ -48,20 +48,33 @@ def _when(report: MonthReport) -> str:
     return report.now.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
+def _cases(n: int) -> str:
+    return f"{n} case{'s' if n != 1 else ''}"
+
+
+def still_open(s: Stats) -> str:
+    """``"3 cases still open (1 running, 1 breached and unanswered, 1 held for approval)"``."""
+    parts = [
+        f"{s.still_open[kind]} {words}" for kind, words in OPEN_KINDS if s.still_open.get(kind)
+    ]
+    return f"{_cases(s.open)} still open ({', '.join(parts)})"
+
+
 def status_line(report: MonthReport) -> str:
+    """Whether the numbers can still change, and why."""
+    when, month, total = f"states at {_when(report)}", report.month, report.total
+    if not report.month_started:
+        return f"{when}: {month} has not started yet, so it has no cases"
     if not report.month_over:
-        n = report.total.open
-        return (
-            f"states at {_when(report)}: {report.month} is not over yet, so the numbers will "
-            f"change ({n} case{'s' if n != 1 else ''} still running or paused)"
-        )
+        if not total.cases:
+            return f"{when}: {month} is not over yet, and has no cases so far"
+        change = f"{when}: {month} is not over yet, so the numbers will change"
+        return f"{change}; {still_open(total)}" if total.open else change
+    if not total.cases:
+        return f"{when}: no cases this month"
     if report.final:
-        return f"states at {_when(report)}: final (no case of the month is still open)"
-    n = report.total.open
-    return (
-        f"states at {_when(report)}: {n} case{'s' if n != 1 else ''} still running or paused, "
-        "so the numbers may still change"
-    )
+        return f"{when}: final (every case of the month is answered or resolved)"
+    return f"{when}: {still_open(total)}, so the numbers may still change"
 
 
 # ------------------------------------------------------------------------------ terminal
