@@ -26,6 +26,7 @@ from e2e_helpers import (
     write_config,
 )
 from policy_factories import (
+    INTERN,
     JANE,
     at,
     comment,
@@ -310,6 +311,59 @@ def test_quota_from_the_reports_own_read_matches_evaluation_of_the_month() -> No
     # the month is over, but five cases are still open without an answer
     assert report.total.still_open == {"breached": 5}
     assert not report.final
+
+
+def test_cases_left_out_of_the_quota_are_listed_with_why_everywhere() -> None:
+    """Not counted: resolved as a not-counted resolution, or flagged (an unauthorised
+    contact, a request the tier does not include) while open."""
+    ruleset = default_ruleset()
+    snaps = [
+        acme(1, status="Resolved", resolution="Duplicate", resolved="2026-11-02T11:00:00+10:00"),
+        acme(2, day=3, reporter=INTERN),
+        acme(3, day=4, request_type="Architecture workshop"),
+        acme(4, day=5),
+    ]
+    ctx = context(group_org_cases((s.organization, month_case(s)) for s in snaps))
+    pairs = [(s, evaluate(s, ruleset, ctx, NOW)) for s in snaps]
+    report = compute(pairs, Policy.compile(ruleset), "2026-11", NOW)
+    row = next(c for c in report.customers if c.organization == "Acme Networks")
+    assert [(n.key, n.why) for n in row.not_counted] == [
+        ("SUP-1", "resolved as Duplicate"),
+        ("SUP-2", "raised by someone who is not an authorised contact"),
+        ("SUP-3", "a request the customer is not entitled to"),
+    ]
+    assert row.total.excluded == 3 and row.total.counted == 1
+    text = terminal(report)
+    assert (
+        "not counted = cases that do not use up the quota: resolved as Duplicate or Raised in "
+        "error, raised by someone who is not an authorised contact or a request the customer "
+        "is not entitled to;" in " ".join(text.split())
+    )
+    assert (
+        "  Acme Networks: SUP-1 (resolved as Duplicate), SUP-2 (raised by someone who is not an "
+        "authorised contact), SUP-3 (a request the customer is not entitled to)" in text
+    )
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    acme_all = next(r for r in rows if r["organization"] == "Acme Networks")
+    assert acme_all["not_counted_cases"].startswith("SUP-1 (resolved as Duplicate), SUP-2 (")
+    assert all(r["not_counted_cases"] == "" for r in rows if r["organization"] != "Acme Networks")
+    page = to_html(report, site_url="https://acme.atlassian.net")
+    assert "<h2>Not counted in the quota</h2>" in page
+    assert '<a href="https://acme.atlassian.net/browse/SUP-2">SUP-2</a>' in page
+    assert "raised by someone who is not an authorised contact</td>" in page
+    assert "resolved in a way that does not use up the quota" not in page + text
+
+
+def test_the_not_counted_legend_follows_the_rules() -> None:
+    rules = default_ruleset()
+    bare = dataclasses.replace(
+        rules,
+        quota=dataclasses.replace(
+            rules.quota, not_counted_resolutions=frozenset(), not_counted_flags=frozenset()
+        ),
+    )
+    text = " ".join(terminal(compute([], Policy.compile(bare), "2026-11", NOW)).split())
+    assert "not counted = cases that do not use up the quota (the rules leave none out)" in text
 
 
 # -------------------------------------------------------------------------- rendering

@@ -373,6 +373,7 @@ def _known_desired(
         paused_business=clock.paused_business if clock is not None else None,
         held=clock.held if clock is not None else False,
         customer=decisions.facts.customer.organization,
+        quota_flags=decisions.quota.flags,
     )
 
 

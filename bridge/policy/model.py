@@ -760,3 +760,6 @@ class Desired:
     #: the customers.yaml organisation the case counts under: its own organisation, or
     #: the customer found from its reporter when it names none (None: unknown customer)
     customer: str | None = None
+    #: the case's own flags that keep it out of the quota (``quota.not_counted_flags``:
+    #: ``unauthorised_contact``, ``not_entitled``), in that order
+    quota_flags: tuple[str, ...] = ()

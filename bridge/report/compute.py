@@ -9,8 +9,11 @@ Decisions where the SPEC is silent:
 * A case belongs to the month by its creation time in its customer's calendar
   zone (the zone the quota uses); an unknown organisation's case by the default
   calendar's zone.  A case created after ``now`` did not exist yet: left out.
-* Cases resolved as not counted (e.g. Duplicate) are left out of the quota only;
-  their response still counts for compliance, as the bridge wrote their SLA state.
+* Cases resolved as not counted (e.g. Duplicate), and cases flagged so
+  (``quota.not_counted_flags``: raised by someone who is not an authorised contact,
+  a request the customer is not entitled to), are left out of the quota only; their
+  response still counts for compliance, as the bridge wrote their SLA state.  Each
+  is listed with why.
 * ``running`` includes ``at_risk``; ``breached`` is a case still unanswered past
   its due time (final once the case is answered: it becomes ``missed``).
 * Compliance = met / (met + missed + breached); no decided case → None ("n/a").
@@ -213,6 +216,32 @@ class CaseLine:
     first_response: datetime | None
 
 
+#: Why a flag (``quota.not_counted_flags``) keeps a case out of the quota, in words.
+FLAG_WORDS = {
+    "unauthorised_contact": "raised by someone who is not an authorised contact",
+    "not_entitled": "a request the customer is not entitled to",
+}
+
+
+@dataclass(frozen=True)
+class NotCounted:
+    """A case of the month left out of the quota, and why."""
+
+    key: str
+    level: str
+    why: str
+
+
+def not_counted_why(snapshot: IssueSnapshot, desired: Desired, policy: Policy) -> str:
+    """Why the case does not use up the quota: its resolution, its flags, or both."""
+    reasons = []
+    resolution = snapshot.resolution
+    if resolution is not None and resolution.strip().casefold() in policy.not_counted:
+        reasons.append(f"resolved as {resolution.strip()}")
+    reasons.extend(FLAG_WORDS.get(flag, flag.replace("_", " ")) for flag in desired.quota_flags)
+    return "; ".join(reasons) or "not counted"
+
+
 @dataclass
 class CustomerReport:
     organization: str
@@ -224,6 +253,7 @@ class CustomerReport:
     keys: list[str] = field(default_factory=list)  # the month's cases, oldest first
     over_quota_keys: list[str] = field(default_factory=list)
     excluded_keys: list[str] = field(default_factory=list)
+    not_counted: list[NotCounted] = field(default_factory=list)  # excluded_keys with why
     late: list[CaseLine] = field(default_factory=list)  # breached or missed, oldest first
 
     @property
@@ -255,6 +285,9 @@ class MonthReport:
     month_over: bool = True
     #: the month has begun in some calendar's zone
     month_started: bool = True
+    #: what keeps a case out of the quota (the rules' quota section)
+    not_counted_resolutions: tuple[str, ...] = ()
+    not_counted_flags: tuple[str, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -331,6 +364,9 @@ def compute(
         report.keys.append(snapshot.key)
         if desired.quota is None:
             report.excluded_keys.append(snapshot.key)
+            report.not_counted.append(
+                NotCounted(snapshot.key, level, not_counted_why(snapshot, desired, policy))
+            )
         elif desired.quota.over:
             report.over_quota_keys.append(snapshot.key)
         if desired.sla_state in ("breached", "missed") and not desired.held:
@@ -373,4 +409,8 @@ def compute(
         by_priority={lv: by_priority[lv] for lv in order},
         priorities=order,
         skipped=list(skipped),
+        not_counted_resolutions=tuple(
+            sorted(ruleset.quota.not_counted_resolutions, key=str.casefold)
+        ),
+        not_counted_flags=tuple(f for f in FLAG_WORDS if f in ruleset.quota.not_counted_flags),
     )

@@ -18,7 +18,14 @@ from typing import Any
 import jinja2
 
 from bridge.policy.sla import format_duration
-from bridge.report.compute import OPEN_KINDS, CustomerReport, MonthReport, Stats
+from bridge.report.compute import (
+    FLAG_WORDS,
+    OPEN_KINDS,
+    CustomerReport,
+    MonthReport,
+    NotCounted,
+    Stats,
+)
 
 NA = "n/a"
 
@@ -75,6 +82,26 @@ def status_line(report: MonthReport) -> str:
     if report.final:
         return f"{when}: final (every case of the month is answered or resolved)"
     return f"{when}: {still_open(total)}, so the numbers may still change"
+
+
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def not_counted_meaning(report: MonthReport) -> str:
+    """What "not counted" means under the rules the report was made with."""
+    ways = []
+    if report.not_counted_resolutions:
+        ways.append(f"resolved as {_or(list(report.not_counted_resolutions))}")
+    ways.extend(FLAG_WORDS[flag] for flag in report.not_counted_flags)
+    if not ways:
+        return "cases that do not use up the quota (the rules leave none out)"
+    return f"cases that do not use up the quota: {_or(ways)}"
+
+
+def not_counted_list(cases: Sequence[NotCounted]) -> str:
+    """``"SUP-7 (resolved as Duplicate), SUP-9 (raised by ...)"``."""
+    return ", ".join(f"{case.key} ({case.why})" for case in cases)
 
 
 # ------------------------------------------------------------------------------ terminal
@@ -148,8 +175,8 @@ def terminal(report: MonthReport) -> str:
     out.append("")
     out.append(
         "Compliance = met / (met + missed + breached); the median and 90th percentile are "
-        "business time to the first response (paused time left out); not counted = resolved "
-        "in a way that does not use up the quota; held for approval = over-quota cases held "
+        "business time to the first response (paused time left out); not counted = "
+        f"{not_counted_meaning(report)}; held for approval = over-quota cases held "
         "for the customer's approval, counted apart from compliance."
     )
     late = [case for c in report.customers for case in c.late]
@@ -162,6 +189,12 @@ def terminal(report: MonthReport) -> str:
                 f"  {case.key}  {case.organization}  {case.level}  {case.sla_state}:"
                 f" due {_when_local(case.due)}, first response {answered}"
             )
+    if any(c.not_counted for c in report.customers):
+        out.append("")
+        out.append("Not counted in the quota, and why:")
+        for c in report.customers:
+            if c.not_counted:
+                out.append(f"  {c.organization}: {not_counted_list(c.not_counted)}")
     for c in report.customers:
         if c.over_quota_keys:
             out.append(
@@ -204,11 +237,13 @@ CSV_COLUMNS = (
     "median_first_response_hours",
     "p90_first_response_hours",
     "held_for_approval",
+    "not_counted_cases",
 )
 
 
 def _csv_row(month: str, c: CustomerReport, priority: str, s: Stats) -> list[str]:
     compliance = s.compliance
+    left_out = [n for n in c.not_counted if priority == "all" or n.level == priority]
     return [
         month,
         c.organization,
@@ -230,12 +265,14 @@ def _csv_row(month: str, c: CustomerReport, priority: str, s: Stats) -> list[str
         hours(s.median_response),
         hours(s.p90_response),
         str(s.held),
+        not_counted_list(left_out),
     ]
 
 
 def to_csv(report: MonthReport) -> str:
     """One row per customer and priority, after a row ``priority=all`` with the customer's
     totals; unknown organisations last (tier ``unknown``, only their case count).
+    ``not_counted_cases`` names the row's cases left out of the quota, each with why.
     Compliance is a percentage, empty when no case is decided; times are business hours."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -415,8 +452,21 @@ def html_context(report: MonthReport, site_url: str | None = None) -> dict[str, 
         for c in report.customers
         for case in c.late
     ]
+    not_counted = [
+        {
+            "key": case.key,
+            "url": _browse(site_url, case.key),
+            "organization": c.organization,
+            "level": case.level,
+            "why": case.why,
+        }
+        for c in report.customers
+        for case in c.not_counted
+    ]
     return {
         "month": report.month,
+        "not_counted": not_counted,
+        "not_counted_meaning": not_counted_meaning(report),
         "status": status_line(report),
         "final": report.final,
         "month_over": report.month_over,
