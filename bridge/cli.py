@@ -141,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules(p)
     _add_now(p)
     p.add_argument("--month", required=True, metavar="YYYY-MM")
+    p.add_argument(
+        "--customer",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only this customer (its customers.yaml organisation, any case; repeat for"
+        " several): other customers and unknown organisations are left out",
+    )
     p.add_argument("--out", default=None, help="directory for the CSV and HTML files")
     p.add_argument(
         "--template",

@@ -89,6 +89,9 @@ def test_completion_scripts_know_the_commands_and_their_options(
     assert "complete" in script and "jsm-bridge" in script
     for word in ("init", "explain", "--dry-run", "--month"):
         assert word in script
+    # made from the parser: a new option is offered with no script to edit
+    report = next(line for line in script.splitlines() if "_report_option_strings=" in line)
+    assert "--customer" in report.split("=", 1)[1].strip("()").split()
 
 
 # ------------------------------------------------------------------------- config discovery

@@ -45,12 +45,14 @@ from bridge.policy.cycle import group_org_cases
 from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition
 from bridge.policy.tiers import month_case
 from bridge.report.compute import (
+    CustomerError,
     MonthError,
     MonthReport,
     compute,
     median,
     parse_month,
     percentile,
+    pick_customers,
 )
 from bridge.report.render import CSV_COLUMNS, status_line, terminal, to_csv, to_html
 from bridge.sync.snapshot import SnapshotError
@@ -494,7 +496,11 @@ def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_report(
-    tmp_path: Path, sandbox: Sandbox, month: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    sandbox: Sandbox,
+    month: str,
+    capsys: pytest.CaptureFixture[str],
+    *more: str,
 ) -> tuple[int, str, str, Path]:
     out = tmp_path / "out"
     code = main(
@@ -508,6 +514,7 @@ def run_report(
             str(out),
             "--now",
             SANDBOX_NOW.isoformat(),
+            *more,
         ]
     )
     captured = capsys.readouterr()
@@ -838,6 +845,70 @@ def test_a_case_that_cannot_be_read_is_listed_and_the_exit_status_says_so(
     assert f"{october}:" not in stdout  # read for the margin, but not a case of November
     assert (out / "report.csv").exists()
     assert november in (out / "report.html").read_text()
+
+
+@pytest.mark.usefixtures("no_token")
+def test_a_report_limited_to_one_customer_leaves_the_others_out(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, everyone, _, _ = run_report(tmp_path, sandbox, "2026-11", capsys)
+    acme_line = next(line for line in everyone.splitlines() if line.startswith("Acme Networks"))
+    code, stdout, err, out = run_report(
+        tmp_path, sandbox, "2026-11", capsys, "--customer", "  acme NETWORKS "
+    )
+    assert code == 0, err
+    assert stdout.startswith("SLA compliance and quota for Acme Networks, 2026-11 — ")
+    # the same figures as in the full report (the columns' widths may differ)
+    assert acme_line.split() in [line.split() for line in stdout.splitlines()]
+    for other in ("Globex", "Initech", "Umbrella", "Unknown organisations", "All customers"):
+        assert other not in stdout
+        assert other not in (out / "report.html").read_text()
+    rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    assert {r["organization"] for r in rows} == {"Acme Networks"}
+    assert (
+        "<h1>SLA compliance and quota, Acme Networks, 2026-11</h1>"
+        in (out / "report.html").read_text()
+    )
+
+
+@pytest.mark.usefixtures("no_token")
+def test_an_unknown_customer_exits_2_listing_the_customers(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err, out = run_report(
+        tmp_path, sandbox, "2026-11", capsys, "--customer", "Acme", "--customer", "Umbrella Labs"
+    )
+    assert code == 2
+    assert (
+        "--customer 'Acme' is not a customer in customers.yaml; the customers are: "
+        "Acme Networks, Globex Telecom, Initech Systems" in err
+    )
+    assert not out.exists()
+    assert sandbox.requests.count() == 0
+
+
+def test_customers_are_picked_by_name_in_any_case_and_kept_apart() -> None:
+    rules = default_ruleset()
+    assert pick_customers(rules, ["globex telecom", "Acme Networks", "ACME NETWORKS"]) == (
+        "Globex Telecom",
+        "Acme Networks",
+    )
+    with pytest.raises(CustomerError, match="the customers are: Acme Networks, Globex"):
+        pick_customers(rules, ["Umbrella Labs"])
+    cases = [
+        *acme_month(),
+        (g := acme(20, organization="Globex Telecom"), desired(g, "breached")),
+        (u := acme(21, organization="Umbrella Labs"), desired(u, "none", known=False)),
+    ]
+    policy = Policy.compile(rules)
+    alone = compute(cases, policy, "2026-11", NOW, only=("Acme Networks",))
+    full = compute(cases, policy, "2026-11", NOW)
+    assert [c.organization for c in alone.customers] == ["Acme Networks"]
+    assert alone.unknown == [] and alone.selected == ("Acme Networks",)
+    assert alone.total.cases == 7 and full.total.cases == 8
+    assert alone.customers[0].total == full.customers[0].total
+    text = terminal(alone)
+    assert "Total " in text and "All customers" not in text and "SUP-20" not in text
 
 
 # ------------------------------------------------------------------ what a lead reads

@@ -11,9 +11,13 @@ customer's zone, and aggregates (`bridge.report.compute`).  Read-only: nothing i
 written to Jira, and the bridge's state database is not opened (an in-memory one
 stands in).
 
+``--customer NAME`` (repeatable) keeps only those customers' figures: the other
+customers and the unknown organisations are left out, so the report can be sent to
+the customer.  The cases are read, ranked and evaluated as without it.
+
 Prints the table; writes ``report.csv`` and ``report.html`` to ``--out``
 (default ``report-YYYY-MM/``) and prints their paths.  Exit 0; 2 for a bad
-``--month``/``--now``/``--out``; 1 for config or rules problems; 3 when Jira
+``--month``/``--now``/``--out``/``--customer``; 1 for config or rules problems; 3 when Jira
 fails; 4 when the report is complete but some cases could not be read or
 evaluated (they are listed).
 """
@@ -47,12 +51,14 @@ from bridge.jira.port import JiraError
 from bridge.logs import complain, redact_text
 from bridge.policy.model import Desired, IssueSnapshot, RuleSet
 from bridge.report.compute import (
+    CustomerError,
     MonthError,
     compute,
     in_month,
     month_bounds,
     month_of,
     parse_month,
+    pick_customers,
 )
 from bridge.report.render import terminal, to_csv, to_html
 from bridge.sync.poll import (
@@ -202,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         settings, ruleset = load_config(args)
+        try:
+            only = pick_customers(ruleset, getattr(args, "customer", None) or ())
+        except CustomerError as exc:
+            raise CommandError(str(exc), EXIT_USAGE) from exc
         zone = default_tz(ruleset)
         now = parse_now(args.now, zone).astimezone(zone)
         runtime = connect(settings, ruleset, state_path=":memory:")
@@ -216,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
 
-    report = compute(evaluated, runtime.engine.compiled, month, now, skipped=skipped)
+    report = compute(evaluated, runtime.engine.compiled, month, now, skipped=skipped, only=only)
     sys.stdout.write(terminal(report))
     out_dir = Path(args.out) if args.out else Path(f"report-{month}")
     template = Path(args.template) if getattr(args, "template", None) else None

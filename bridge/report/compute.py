@@ -56,6 +56,29 @@ class MonthError(ValueError):
     """A month that is not ``YYYY-MM``."""
 
 
+class CustomerError(ValueError):
+    """A ``--customer`` that names no customer of customers.yaml."""
+
+
+def pick_customers(ruleset: RuleSet, names: Iterable[str]) -> tuple[str, ...]:
+    """The customers.yaml organisations ``names`` name (any case, spaces around ignored),
+    in the rules' spelling and without repeats; raises `CustomerError` listing the known
+    customers for a name that is none of them."""
+    known = {c.organization.casefold(): c.organization for c in ruleset.customers.values()}
+    picked: list[str] = []
+    for name in names:
+        found = known.get(name.strip().casefold())
+        if found is None:
+            listed = ", ".join(sorted(known.values(), key=str.casefold)) or "none"
+            raise CustomerError(
+                f"--customer {name!r} is not a customer in customers.yaml; the customers are: "
+                f"{listed}"
+            )
+        if found not in picked:
+            picked.append(found)
+    return tuple(picked)
+
+
 def parse_month(text: str) -> str:
     """``"2026-11"`` → ``"2026-11"``; anything else raises `MonthError` saying what to write."""
     value = (text or "").strip()
@@ -285,6 +308,8 @@ class MonthReport:
     month_over: bool = True
     #: the month has begun in some calendar's zone
     month_started: bool = True
+    #: the customers the report was limited to (``--customer``); empty: every customer
+    selected: tuple[str, ...] = ()
     #: what keeps a case out of the quota (the rules' quota section)
     not_counted_resolutions: tuple[str, ...] = ()
     not_counted_flags: tuple[str, ...] = ()
@@ -324,12 +349,18 @@ def compute(
     now: datetime,
     *,
     skipped: Sequence[tuple[str, str]] = (),
+    only: Sequence[str] = (),
 ) -> MonthReport:
-    """The month's report from evaluated cases (any superset of the month: filtered here)."""
+    """The month's report from evaluated cases (any superset of the month: filtered here).
+
+    ``only``: customers.yaml organisations (`pick_customers`) to keep; the other
+    customers' cases and the unknown organisations' are left out, so the report can be
+    sent to those customers.  Empty: every customer."""
     month = parse_month(month)
     ruleset = policy.rules
     customers: dict[str, CustomerReport] = {}
-    for entry in sorted(ruleset.customers.values(), key=lambda c: c.organization.casefold()):
+    entries = [c for c in ruleset.customers.values() if not only or c.organization in only]
+    for entry in sorted(entries, key=lambda c: c.organization.casefold()):
         tier = ruleset.tiers.get(entry.tier)
         customers[entry.organization] = CustomerReport(
             organization=entry.organization,
@@ -348,6 +379,8 @@ def compute(
         # the customer the bridge decided (a case naming no organisation may be
         # its reporter's customer), not only the organisation field as read
         facts = policy.customer(desired.customer or snapshot.organization)
+        if only and (facts is None or facts.customer.organization not in customers):
+            continue  # another customer's, or an unknown organisation's
         if facts is None or not desired.known_customer:
             org = snapshot.organization
             folded = org.casefold() if org else None
@@ -395,7 +428,10 @@ def compute(
             lv: report.by_priority[lv] for lv in order if lv in report.by_priority
         }
     start, end = month_bounds(month)
-    zones: list[tzinfo] = [calendar.tz for calendar in ruleset.calendars.values()] or [UTC]
+    calendars = (
+        [policy.calendar_of(name) for name in customers] if only else ruleset.calendars.values()
+    )
+    zones: list[tzinfo] = [calendar.tz for calendar in calendars] or [UTC]
     month_over = all(now >= end.replace(tzinfo=zone) for zone in zones)
     month_started = any(now >= start.replace(tzinfo=zone) for zone in zones)
     return MonthReport(
@@ -409,6 +445,7 @@ def compute(
         by_priority={lv: by_priority[lv] for lv in order},
         priorities=order,
         skipped=list(skipped),
+        selected=tuple(customers) if only else (),
         not_counted_resolutions=tuple(
             sorted(ruleset.quota.not_counted_resolutions, key=str.casefold)
         ),

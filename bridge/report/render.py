@@ -84,6 +84,15 @@ def status_line(report: MonthReport) -> str:
     return f"{when}: {still_open(total)}, so the numbers may still change"
 
 
+def _title(report: MonthReport) -> str:
+    """``"2026-10"``, or ``"Acme Networks, 2026-10"`` for a report limited to customers."""
+    return f"{', '.join(report.selected)}, {report.month}" if report.selected else report.month
+
+
+def _total_name(report: MonthReport) -> str:
+    return "Total" if report.selected else "All customers"
+
+
 def _or(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
@@ -162,13 +171,13 @@ def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
 
 def terminal(report: MonthReport) -> str:
     """The report as a plain-text table (customers, their priorities, totals, unknowns)."""
-    out = [f"SLA compliance and quota for {report.month} — {status_line(report)}", ""]
+    out = [f"SLA compliance and quota for {_title(report)} — {status_line(report)}", ""]
     rows: list[tuple[str, ...]] = [_HEADER]
     for c in report.customers:
         rows.append(_row(c.organization, c.tier, str(c.quota), c.total))
         for level, s in c.by_priority.items():
             rows.append(_row(f"  {level}", "", "", s))
-    rows.append(_row("All customers", "", "", report.total))
+    rows.append(_row(_total_name(report), "", "", report.total))
     for level, s in report.by_priority.items():
         rows.append(_row(f"  {level}", "", "", s))
     out.extend(_table(rows))
@@ -433,7 +442,7 @@ def html_context(report: MonthReport, site_url: str | None = None) -> dict[str, 
         )
         for level, s in c.by_priority.items():
             rows.append({"kind": "priority", "cells": _row(level, "", "", s)})
-    rows.append({"kind": "total", "cells": _row("All customers", "", "", report.total)})
+    rows.append({"kind": "total", "cells": _row(_total_name(report), "", "", report.total)})
     for level, s in report.by_priority.items():
         rows.append({"kind": "priority", "cells": _row(level, "", "", s)})
     late = [
@@ -465,6 +474,8 @@ def html_context(report: MonthReport, site_url: str | None = None) -> dict[str, 
     ]
     return {
         "month": report.month,
+        "title": _title(report),
+        "selected": list(report.selected),
         "not_counted": not_counted,
         "not_counted_meaning": not_counted_meaning(report),
         "status": status_line(report),
