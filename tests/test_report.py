@@ -28,6 +28,7 @@ from e2e_helpers import (
 from policy_factories import (
     INTERN,
     JANE,
+    NOC,
     at,
     comment,
     context,
@@ -42,7 +43,7 @@ from bridge.commands._runtime import connect, load_config
 from bridge.commands.report import evaluate_month
 from bridge.policy.compiled import Policy
 from bridge.policy.cycle import group_org_cases
-from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition
+from bridge.policy.model import Customer, Desired, IssueSnapshot, QuotaPosition, UsageLimit
 from bridge.policy.tiers import month_case
 from bridge.report.compute import (
     CustomerError,
@@ -55,6 +56,7 @@ from bridge.report.compute import (
     pick_customers,
 )
 from bridge.report.render import CSV_COLUMNS, status_line, terminal, to_csv, to_html
+from bridge.sync.cycle import Engine
 from bridge.sync.snapshot import SnapshotError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,6 +356,32 @@ def test_cases_left_out_of_the_quota_are_listed_with_why_everywhere() -> None:
     assert '<a href="https://acme.atlassian.net/browse/SUP-2">SUP-2</a>' in page
     assert "raised by someone who is not an authorised contact</td>" in page
     assert "resolved in a way that does not use up the quota" not in page + text
+
+
+def test_a_request_past_its_usage_limit_is_not_counted_as_past_the_limit() -> None:
+    """Globex's tier includes architecture workshops, one a contract year: the second is
+    left out of the quota as past the usage limit, not as a request the customer is not
+    entitled to (the report may go to that customer)."""
+    ruleset = default_ruleset(usage_limits={"architecture_workshop": UsageLimit(1)})
+    snaps = [
+        snapshot(
+            f"SUP-{n}",
+            f"2026-11-{day:02d}T10:00:00-05:00",
+            organization="Globex Telecom",
+            reporter=NOC,
+            request_type="Architecture workshop",
+        )
+        for n, day in ((1, 3), (2, 10))
+    ]
+    ctx = context(group_org_cases((s.organization, month_case(s)) for s in snaps))
+    pairs = [(s, evaluate(s, ruleset, ctx, NOW)) for s in snaps]
+    report = compute(pairs, Policy.compile(ruleset), "2026-11", NOW)
+    row = next(c for c in report.customers if c.organization == "Globex Telecom")
+    assert [(n.key, n.why) for n in row.not_counted] == [
+        ("SUP-2", "a request beyond a usage limit of the customer's agreement")
+    ]
+    text = " ".join(terminal(report).split())
+    assert "a request the customer is not entitled to or a request beyond a usage limit" in text
 
 
 def test_the_not_counted_legend_follows_the_rules() -> None:
@@ -869,6 +897,54 @@ def test_a_report_limited_to_one_customer_leaves_the_others_out(
         "<h1>SLA compliance and quota, Acme Networks, 2026-11</h1>"
         in (out / "report.html").read_text()
     )
+
+
+@pytest.mark.parametrize("failing", ["another customer's", "its own", "unreadable"])
+def test_a_customer_report_shows_no_other_customers_failures(
+    tmp_path: Path,
+    sandbox: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+) -> None:
+    """A report for Acme sent to Acme: a case of another customer that cannot be
+    evaluated is neither listed nor makes it partial; one of Acme's is listed (exit 4);
+    one that cannot be read at all (whose it is, unknown) is counted, without its key or
+    its problem, and the report is partial."""
+    key = {"another customer's": "SUP-12", "its own": "SUP-14", "unreadable": "SUP-12"}[failing]
+    problem = f"cannot evaluate {key}: summary of Initech's outage"
+    if failing == "unreadable":
+        real = report_command.read_month
+
+        def read_month(runtime: Any, month: str) -> Any:
+            snapshots, skipped = real(runtime, month)
+            kept = [s for s in snapshots if s.key != key]
+            return kept, [*skipped, (key, problem)]
+
+        monkeypatch.setattr(report_command, "read_month", read_month)
+    else:
+        evaluate_case = Engine.evaluate
+
+        def evaluate_or_fail(engine: Engine, snap: IssueSnapshot, cycle: Any) -> Desired:
+            if snap.key == key:
+                raise ValueError(problem)
+            return evaluate_case(engine, snap, cycle)
+
+        monkeypatch.setattr(Engine, "evaluate", evaluate_or_fail)
+    code, stdout, _, out = run_report(
+        tmp_path, sandbox, "2026-11", capsys, "--customer", "Acme Networks"
+    )
+    page = (out / "report.html").read_text()
+    if failing == "its own":
+        assert code == 4 and f"{key}: ValueError: {problem}" in stdout and key in page
+        return
+    assert problem not in stdout + page and f"{key}:" not in stdout
+    if failing == "unreadable":
+        assert code == 4
+        note = "1 case(s) of the month could not be read, and whose they are is not known"
+        assert note in stdout and note in page
+    else:
+        assert code == 0 and "could not be read" not in stdout
 
 
 @pytest.mark.usefixtures("no_token")

@@ -158,9 +158,10 @@ def read_month(runtime: Runtime, month: str) -> tuple[list[IssueSnapshot], list[
 
 
 def evaluate_month(
-    runtime: Runtime, month: str, now: datetime
+    runtime: Runtime, month: str, now: datetime, owners: dict[str, str] | None = None
 ) -> tuple[list[tuple[IssueSnapshot, Desired]], list[tuple[str, str]]]:
-    """The month's cases evaluated at ``now``, and the ones skipped (key, why).
+    """The month's cases evaluated at ``now``, and the ones skipped (key, why);
+    ``owners`` is given the customer each case that could not be evaluated counts under.
 
     The cases read (`read_month`: the month and a day either side) are ranked as a
     cycle ranks them, which finds the customer each counts under, among the cases a
@@ -184,6 +185,8 @@ def evaluate_month(
             desired = engine.evaluate(snap, cycle)
         except Exception as exc:  # one bad case never stops the report
             skipped.append((snap.key, f"{type(exc).__name__}: {exc}"))
+            if owners is not None and customer is not None:
+                owners[snap.key] = customer
             continue
         evaluated.append((snap, desired))
     return evaluated, skipped
@@ -219,14 +222,23 @@ def run(args: argparse.Namespace) -> int:
         complain(f"error: {exc}")
         return exc.code
     try:
-        evaluated, skipped = evaluate_month(runtime, month, now)
+        owners: dict[str, str] = {}
+        evaluated, skipped = evaluate_month(runtime, month, now, owners)
     except JiraError as exc:
         complain(f"error: Jira at {settings.jira.url} failed while reading {month}'s cases: {exc}")
         return jira_exit(exc)
     finally:
         runtime.close()
 
-    report = compute(evaluated, runtime.engine.compiled, month, now, skipped=skipped, only=only)
+    report = compute(
+        evaluated,
+        runtime.engine.compiled,
+        month,
+        now,
+        skipped=skipped,
+        only=only,
+        skipped_owners=owners,
+    )
     sys.stdout.write(terminal(report))
     out_dir = Path(args.out) if args.out else Path(f"report-{month}")
     template = Path(args.template) if getattr(args, "template", None) else None
@@ -246,4 +258,6 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"\nWrote {csv_path}")
     print(f"Wrote {html_path}")
-    return EXIT_PARTIAL if skipped else EXIT_OK
+    # a report for some customers is partial when it may lack a case of theirs
+    partial = report.skipped or report.unread_elsewhere if only else skipped
+    return EXIT_PARTIAL if partial else EXIT_OK

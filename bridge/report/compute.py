@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -244,6 +244,9 @@ FLAG_WORDS = {
     "unauthorised_contact": "raised by someone who is not an authorised contact",
     "not_entitled": "a request the customer is not entitled to",
 }
+#: a request the tier includes, refused by a usage limit (its allowance used up, or its
+#: product not bought): the ``not_entitled`` flag, told apart for the customer
+USAGE_LIMIT_WORDS = "a request beyond a usage limit of the customer's agreement"
 
 
 @dataclass(frozen=True)
@@ -261,7 +264,11 @@ def not_counted_why(snapshot: IssueSnapshot, desired: Desired, policy: Policy) -
     resolution = snapshot.resolution
     if resolution is not None and resolution.strip().casefold() in policy.not_counted:
         reasons.append(f"resolved as {resolution.strip()}")
-    reasons.extend(FLAG_WORDS.get(flag, flag.replace("_", " ")) for flag in desired.quota_flags)
+    for flag in desired.quota_flags:
+        if flag == "not_entitled" and not desired.entitlement_problems:
+            reasons.append(USAGE_LIMIT_WORDS)  # the tier includes it: a usage limit refused it
+        else:
+            reasons.append(FLAG_WORDS.get(flag, flag.replace("_", " ")))
     return "; ".join(reasons) or "not counted"
 
 
@@ -304,6 +311,9 @@ class MonthReport:
     by_priority: dict[str, Stats]  # every known customer's cases, per level
     priorities: tuple[str, ...]  # levels in order (highest first), then "-" if used
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
+    #: with ``selected``: cases that could not be read, whose customer is not known (their
+    #: keys and problems are left out of a report meant for the selected customers)
+    unread_elsewhere: int = 0
     #: the month has ended in every calendar's zone (a month not over is never final)
     month_over: bool = True
     #: the month has begun in some calendar's zone
@@ -313,6 +323,8 @@ class MonthReport:
     #: what keeps a case out of the quota (the rules' quota section)
     not_counted_resolutions: tuple[str, ...] = ()
     not_counted_flags: tuple[str, ...] = ()
+    #: the rules have usage limits: ``not_entitled`` covers a request past one too
+    usage_limited: bool = False
 
     @property
     def final(self) -> bool:
@@ -350,12 +362,16 @@ def compute(
     *,
     skipped: Sequence[tuple[str, str]] = (),
     only: Sequence[str] = (),
+    skipped_owners: Mapping[str, str] | None = None,
 ) -> MonthReport:
     """The month's report from evaluated cases (any superset of the month: filtered here).
 
     ``only``: customers.yaml organisations (`pick_customers`) to keep; the other
     customers' cases and the unknown organisations' are left out, so the report can be
-    sent to those customers.  Empty: every customer."""
+    sent to those customers.  Empty: every customer.  ``skipped_owners``: the customer
+    each skipped case was found to count under, when known: with ``only``, a skipped
+    case of another customer is left out, and one of an unknown customer is counted
+    without its key or problem (`MonthReport.unread_elsewhere`)."""
     month = parse_month(month)
     ruleset = policy.rules
     customers: dict[str, CustomerReport] = {}
@@ -434,6 +450,11 @@ def compute(
     zones: list[tzinfo] = [calendar.tz for calendar in calendars] or [UTC]
     month_over = all(now >= end.replace(tzinfo=zone) for zone in zones)
     month_started = any(now >= start.replace(tzinfo=zone) for zone in zones)
+    kept_skipped, unread_elsewhere = list(skipped), 0
+    if only:
+        owners = skipped_owners or {}
+        kept_skipped = [(k, why) for k, why in skipped if owners.get(k) in only]
+        unread_elsewhere = sum(1 for k, _ in skipped if owners.get(k) is None)
     return MonthReport(
         month=month,
         month_over=month_over,
@@ -444,10 +465,12 @@ def compute(
         total=total,
         by_priority={lv: by_priority[lv] for lv in order},
         priorities=order,
-        skipped=list(skipped),
+        skipped=kept_skipped,
+        unread_elsewhere=unread_elsewhere,
         selected=tuple(customers) if only else (),
         not_counted_resolutions=tuple(
             sorted(ruleset.quota.not_counted_resolutions, key=str.casefold)
         ),
         not_counted_flags=tuple(f for f in FLAG_WORDS if f in ruleset.quota.not_counted_flags),
+        usage_limited=bool(ruleset.usage_limits),
     )

@@ -21,6 +21,7 @@ from bridge.policy.sla import format_duration
 from bridge.report.compute import (
     FLAG_WORDS,
     OPEN_KINDS,
+    USAGE_LIMIT_WORDS,
     CustomerReport,
     MonthReport,
     NotCounted,
@@ -97,12 +98,23 @@ def _or(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def unread_elsewhere_note(count: int) -> str:
+    """A report for some customers: cases that could not be read, of no known customer."""
+    return (
+        f"{count} case(s) of the month could not be read, and whose they are is not known: "
+        "these numbers may leave them out"
+    )
+
+
 def not_counted_meaning(report: MonthReport) -> str:
     """What "not counted" means under the rules the report was made with."""
     ways = []
     if report.not_counted_resolutions:
         ways.append(f"resolved as {_or(list(report.not_counted_resolutions))}")
-    ways.extend(FLAG_WORDS[flag] for flag in report.not_counted_flags)
+    for flag in report.not_counted_flags:
+        ways.append(FLAG_WORDS[flag])
+        if flag == "not_entitled" and report.usage_limited:
+            ways.append(USAGE_LIMIT_WORDS)
     if not ways:
         return "cases that do not use up the quota (the rules leave none out)"
     return f"cases that do not use up the quota: {_or(ways)}"
@@ -220,6 +232,9 @@ def terminal(report: MonthReport) -> str:
         out.append(f"Skipped {len(report.skipped)} case(s) that could not be read or evaluated:")
         for key, why in report.skipped:
             out.append(f"  {key}: {why}")
+    if report.unread_elsewhere:
+        out.append("")
+        out.append(unread_elsewhere_note(report.unread_elsewhere))
     return "\n".join(out) + "\n"
 
 
@@ -498,6 +513,9 @@ def html_context(report: MonthReport, site_url: str | None = None) -> dict[str, 
             for u in report.unknown
         ],
         "skipped": report.skipped,
+        "unread_elsewhere": (
+            unread_elsewhere_note(report.unread_elsewhere) if report.unread_elsewhere else ""
+        ),
         "charts": [
             {"title": "Cases against the quota", "svg": quota_chart(report)},
             {
