@@ -29,7 +29,6 @@ from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -398,19 +397,6 @@ def resolved_then_open(sb: Sandbox, resolved: int = 3, still_open: int = 2) -> l
     for n in range(resolved):
         transition(sb, new_case(sb, created=start + timedelta(minutes=n)), "Resolve")
     return [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(still_open)]
-
-
-def use_up_the_quota(sb: Sandbox, cases: int = 4) -> list[str]:
-    """Acme Networks' (Standard: 4 cases a month) ``cases`` earlier cases of November
-    2026, raised on the 2nd to 5th at 10:00 Brisbane and resolved, so the next case
-    raised for Acme this month is past its quota (and an approval status holds it);
-    returns their keys."""
-    keys = []
-    for n in range(cases):
-        created = datetime(2026, 11, 2 + n % 4, 10, n // 4, tzinfo=ZoneInfo("Australia/Brisbane"))
-        keys.append(new_case(sb, priority="Minor", created=created, summary=f"Question {n + 1}"))
-        transition(sb, keys[-1], "Resolve")
-    return keys
 
 
 def transition(

@@ -515,17 +515,6 @@ def month_case(key: str, created: datetime | str, resolution: str | None = None)
     return MonthCase(key, at(created) if isinstance(created, str) else created, resolution)
 
 
-def full_month(organization: str = "Acme Networks", count: int = 4) -> EvalContext:
-    """A context whose ``organization`` already has ``count`` cases earlier in November
-    2026 (2nd to 5th, 10:00 Brisbane): with Acme's Standard quota of 4, a case of its
-    created later in the month is over quota (an approval status holds only such a case)."""
-    earlier = [
-        month_case(f"SUP-{900 + n}", f"2026-11-{2 + n % 4:02d}T10:00:00+10:00")
-        for n in range(count)
-    ]
-    return context({organization: earlier})
-
-
 def evaluate(case: IssueSnapshot, rules: RuleSet, ctx: EvalContext, now: datetime) -> Desired:
     """One case evaluated on its own: the rules compiled and a cycle started at ``now``."""
     return evaluate_in_cycle(case, Policy.compile(rules), Cycle.start(now, ctx))

@@ -15,7 +15,6 @@ from policy_factories import (
     context,
     default_ruleset,
     evaluate,
-    full_month,
     month_case,
     snapshot,
 )
@@ -203,8 +202,7 @@ def test_enterprise_named_engineer_comes_before_the_ladder():
 )
 def test_no_ladder_once_answered_paused_or_resolved(case):
     # first seen well after the answer: no steps at all, even those "missed" while running
-    # (Acme's fifth case of the month: over quota, so an approval status holds it)
-    desired = evaluate(case, RULES, full_month(), at("2026-11-30T16:00:00+10:00"))
+    desired = run(case, "2026-11-30T16:00:00+10:00")
     assert desired.escalation_steps == ()
     assert not any("/esc/" in c.action_id for c in desired.comments)
     assert not any("/esc/" in t.action_id for t in desired.transitions)
@@ -213,22 +211,19 @@ def test_no_ladder_once_answered_paused_or_resolved(case):
 
 
 def test_ladder_ids_stay_when_a_hold_moves_the_due_time():
-    # defect 6: a step taken before a hold is the same step after it (Acme's fifth case
-    # of the month: over quota, so the approval status holds it)
-    before = evaluate(p1(), RULES, full_month(), at("2026-11-30T11:00:00+10:00"))
+    # defect 6: a step taken before a hold is the same step after it
+    before = run(p1(), "2026-11-30T11:00:00+10:00")
     held = p1(
         status_history=[
             ("2026-11-30T11:10:00+10:00", "Pending approval"),
             ("2026-11-30T11:40:00+10:00", "Open"),
         ]
     )
-    after = evaluate(held, RULES, full_month(), at("2026-11-30T12:00:00+10:00"))
+    after = run(held, "2026-11-30T12:00:00+10:00")
     assert after.response_due == at("2026-11-30T13:30:00+10:00")  # 30 min held
-    [half_before] = [c for c in before.comments if "/esc/" in c.action_id]
-    [half_after] = [c for c in after.comments if "/esc/" in c.action_id]
-    assert half_before.action_id == f"SUP-1/esc/0.0/{DUE_STAMP}"
-    assert half_after.action_id == f"SUP-1/esc/0.0/{DUE_STAMP}"
-    assert "13:30" in half_after.body  # the text tells the moved due time
+    assert before.comments[0].action_id == f"SUP-1/esc/0.0/{DUE_STAMP}"
+    assert after.comments[0].action_id == f"SUP-1/esc/0.0/{DUE_STAMP}"
+    assert "13:30" in after.comments[0].body  # the text tells the moved due time
 
 
 def test_ladder_ids_change_when_a_new_priority_recomputes_the_due_time():

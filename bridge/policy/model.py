@@ -253,8 +253,7 @@ class ResponsePolicy:
     responded_statuses: frozenset[str]
     pause_statuses: frozenset[str]
     at_risk_at: float  # share of the target, 0.75 for "75%"
-    #: statuses a case past its quota is held in for quota approval: its clock stops while
-    #: it sits there (any other case's clock runs)
+    #: statuses a case is held in for quota approval: the clock stops while it sits there
     approval_statuses: frozenset[str] = frozenset()
 
     @cached_property
@@ -753,9 +752,8 @@ class Desired:
     sla_priority: PriorityLevel | None = None
     #: business time the response clock spent paused (completed pauses before the response)
     paused_business: timedelta | None = None
-    #: the case is held for quota approval (past its quota, and in an approval status now
-    #: or resolved from one): its clock is paused and the report counts it apart from
-    #: compliance
+    #: the case is held for quota approval (in an approval status now, or resolved from
+    #: one): its clock is paused and the report counts it apart from compliance
     held: bool = False
     #: the customers.yaml organisation the case counts under: its own organisation, or
     #: the customer found from its reporter when it names none (None: unknown customer)

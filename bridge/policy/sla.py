@@ -12,9 +12,7 @@ response).  Pause statuses ("Waiting for customer") stop the clock only after an
 agent has replied publicly; that reply is itself the first response, so before
 it a case parked in a pause status keeps its clock running (``parked`` says so
 for ``explain``).  What does pause an unanswered case is a hold for quota
-approval: the clock of a case past its month's quota stops while the case sits in an
-approval status.  Any other case an agent parks in one keeps its clock running
-(``not_held`` says so for ``explain``): parking is no way out of the SLA.
+approval: the clock stops while the case sits in an approval status.
 """
 
 from __future__ import annotations
@@ -73,16 +71,12 @@ class ResponseClock(NamedTuple):
     #: the due time the target gives from creation, before any pause moved it: the
     #: escalation's action ids carry it, so a step fires once whatever pauses come between
     unpaused_due: datetime
-    #: held for quota approval: past its quota, and in an approval status now or resolved
-    #: straight from one
+    #: held for quota approval: in an approval status now, or resolved straight from one
     held: bool = False
     #: an unanswered case sits in this pause status, yet its clock runs (no agent reply yet)
     parked: str | None = None
     #: a responded status someone other than an agent moved the case into (not a response)
     not_a_response: StatusSpan | None = None
-    #: an approval status the case has sat in though it is not over its quota: no hold
-    #: (only a case past its quota is held for quota approval), its clock runs
-    not_held: str | None = None
 
     @property
     def running(self) -> bool:
@@ -251,17 +245,12 @@ def response_clock(
     calendar: BusinessCalendar,
     bridge_account: str | None,
     now: datetime,
-    *,
-    over_quota: bool = False,
 ) -> ResponseClock:
-    """The response clock of a case at ``now``: the record the SLA decisions read.
-    ``over_quota``: the case is past its month's quota, so an approval status holds its
-    clock (SPEC: "a case held for quota approval"); any other case an agent parks in
-    one keeps its clock running."""
+    """The response clock of a case at ``now``: the record the SLA decisions read."""
     if snapshot.status_category != "done" and _neutral_throughout(snapshot, policy):
         response = comment_response(snapshot, bridge_account)
         return _straight_clock(snapshot, target, policy, calendar, now, response)
-    return _general_clock(snapshot, target, policy, calendar, bridge_account, now, over_quota)
+    return _general_clock(snapshot, target, policy, calendar, bridge_account, now)
 
 
 def _neutral(status: str | None, policy: ResponsePolicy) -> bool:
@@ -314,14 +303,6 @@ def _holds(
     return Holds(held, completed, since)
 
 
-NO_HOLDS = Holds([], [], None)
-
-
-def _approval_status(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> str | None:
-    """The last approval status the case has been in, if any."""
-    return next((s.status for s in reversed(spans) if s.folded in policy.approval_names), None)
-
-
 def _held_now(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> bool:
     """In an approval status now, or resolved straight from one (a hold never lifted)."""
     approval = policy.approval_names
@@ -361,14 +342,13 @@ def _general_clock(
     calendar: BusinessCalendar,
     bridge_account: str | None,
     now: datetime,
-    over_quota: bool,
 ) -> ResponseClock:
     """``response_clock`` by walking the case's status spans and comments."""
     created = snapshot.created
     spans = status_spans(snapshot)
     response = first_response(snapshot, policy, spans, bridge_account)
     cutoff = max(created, min(now, response.at) if response is not None else now)
-    holds = _holds(spans, policy, cutoff, response is not None) if over_quota else NO_HOLDS
+    holds = _holds(spans, policy, cutoff, response is not None)
     plain = target_due(calendar, created, target)  # the target's own due time
     due, business, due_utc = moved_by(calendar, plain, holds.completed)
     paused_business = _ZERO
@@ -391,10 +371,9 @@ def _general_clock(
         done=snapshot.status_category == "done",
         created=created,
         unpaused_due=plain.at,
-        held=over_quota and _held_now(spans, policy),
+        held=_held_now(spans, policy),
         parked=parked,
         not_a_response=moved,
-        not_held=None if over_quota else _approval_status(spans, policy),
     )
 
 

@@ -21,10 +21,9 @@ Decisions where the SPEC is silent:
   answered nor resolved (a resolved case has its response: Done is one): running,
   at risk, paused, held for approval, breached and unanswered, or without a target.
   A month is final once it is over and none of its cases is still open.
-* A case held for quota approval (past its month's quota, and in an approval
-  status or resolved straight from one) is counted apart, as ``held``, and not in
-  compliance: its clock stopped while the customer's approval was awaited.  A case
-  within its quota in an approval status is not held: its clock ran, and it counts.
+* A case held for quota approval (in an approval status, or resolved straight
+  from one) is counted apart, as ``held``, and not in compliance: its clock
+  stopped while the customer's approval was awaited.
 * Time to first response is the business time from creation to the first
   response with paused time left out (the clock's own measure).  The median is
   the middle value (the mean of the two middle ones for an even count); p90 is

@@ -653,11 +653,10 @@ class Response(Shape):
     )
     approval_statuses: NameOrNames | None = doc(
         "list of statuses",
-        "a case past its month's quota is held in one for quota approval (e.g. `Pending "
-        "approval`, where the `over_quota` transition leads): its clock is paused until it "
-        "leaves; no ladder meanwhile; the report counts held cases apart from compliance. A "
-        "case within its quota parked in one is not held: its clock runs (`explain` says "
-        "so). Required when `quota.over_quota` has a `transition`",
+        "a case held in one for quota approval (e.g. `Pending approval`, where the "
+        "`over_quota` transition leads) has its clock paused until it leaves; no ladder "
+        "meanwhile; the report counts held cases apart from compliance; required when "
+        "`quota.over_quota` has a `transition`",
         default=None,
     )
     at_risk_at: Share | None = doc(

@@ -618,9 +618,6 @@ def _cases() -> list[Case]:
             "Minor",
             day=6.6,
             phone="+1 212 555 0102",
-            # parked in Pending approval unanswered, though well within Globex's quota:
-            # no hold for quota approval, so its clock runs and it breaches (explain
-            # says why); the report counts it in compliance
             events=((0.5, "transition", priya, "Needs approval"),),
         ),
         # -- Umbrella Labs (no agreement on file)
@@ -906,9 +903,7 @@ def _defect_cases() -> list[Case]:
             ago=2.3,  # 16:42 New York
         ),
         # -- Brisbane, Tuesday 24 November (AEST)
-        Case(  # defect 3: over its quota, so flagged; with rules whose
-            # over_quota.transition is Needs approval (the shipped ones name none) it is
-            # held for approval: no clock while held
+        Case(  # defect 3: over its quota, held for approval: no clock while held
             acme,
             "ops@acme.example",
             "Add a second NMIS poller for the new site",
