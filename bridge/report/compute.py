@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from bridge.policy.compiled import Policy
 from bridge.policy.model import Desired, IssueSnapshot, RuleSet
+from bridge.policy.tiers import not_counted
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 NO_PRIORITY = "-"
@@ -159,7 +160,6 @@ class Stats:
     paused: int = 0
     no_target: int = 0  # SLA state none
     held: int = 0  # held for quota approval: apart from compliance
-    held_open: int = 0  # of those, still awaiting approval
     first_responses: list[timedelta] = field(default_factory=list)  # business time
     #: the cases still open (neither answered nor resolved: their figures may change),
     #: by what they are (`OPEN_KINDS`)
@@ -180,7 +180,6 @@ class Stats:
                 self.over_quota += int(desired.quota.over)
         if desired.held:
             self.held += 1
-            self.held_open += int(state not in ("met", "missed") and not resolved)
             return
         if state == "met":
             self.met += 1
@@ -261,7 +260,7 @@ def not_counted_why(snapshot: IssueSnapshot, desired: Desired, policy: Policy) -
     """Why the case does not use up the quota: its resolution, its flags, or both."""
     reasons = []
     resolution = snapshot.resolution
-    if resolution is not None and resolution.strip().casefold() in policy.not_counted:
+    if resolution is not None and not_counted(resolution, policy.not_counted):
         reasons.append(f"resolved as {resolution.strip()}")
     for flag in desired.quota_flags:
         if flag == "not_entitled" and not desired.entitlement_problems:
@@ -281,9 +280,13 @@ class CustomerReport:
     by_priority: dict[str, Stats] = field(default_factory=dict)  # level -> stats
     keys: list[str] = field(default_factory=list)  # the month's cases, oldest first
     over_quota_keys: list[str] = field(default_factory=list)
-    excluded_keys: list[str] = field(default_factory=list)
-    not_counted: list[NotCounted] = field(default_factory=list)  # excluded_keys with why
+    not_counted: list[NotCounted] = field(default_factory=list)  # excluded from the quota
     late: list[CaseLine] = field(default_factory=list)  # breached or missed, oldest first
+
+    @property
+    def excluded_keys(self) -> list[str]:
+        """The month's cases left out of the quota, oldest first."""
+        return [case.key for case in self.not_counted]
 
     @property
     def over_by(self) -> int:
@@ -411,7 +414,6 @@ def compute(
         by_priority[level].add(desired, resolved=resolved)
         report.keys.append(snapshot.key)
         if desired.quota is None:
-            report.excluded_keys.append(snapshot.key)
             report.not_counted.append(
                 NotCounted(snapshot.key, level, not_counted_why(snapshot, desired, policy))
             )
