@@ -653,7 +653,7 @@ def test_the_journal_keeps_what_the_ledger_only_announces_until_a_ledger_records
     with its age like any other."""
     st.journal_intents("SUP-1", ["c1", "c2"], "comment", at=T0)
     st.journal_done("SUP-1", "c1", at=T0)
-    st.journal_done("SUP-1", "c2", at=T0, announced=True)
+    st.journal_seen("SUP-1", "c2", at=T0)
     st.journal_seen("SUP-2", "c3", at=T0)
     later = T0 + timedelta(days=8)
     assert st.prune_journal(later) == 1
@@ -672,7 +672,7 @@ def test_what_the_ledger_only_announces_goes_after_its_own_longer_keep_or_with_i
     """Found on the issue with no intent here, it is made; a case nobody writes again
     keeps it `BEHIND_KEEP`, not for ever; a case forgotten takes its done entries along
     (an open intent stays, to be settled)."""
-    st.journal_done("SUP-1", "told", at=T0, announced=True)  # no intent row before
+    st.journal_seen("SUP-1", "told", at=T0)  # no intent row before
     assert st.journal_behind("SUP-1") and not st.journal_behind("SUP-2")
     assert st.prune_journal(T0 + timedelta(days=80)) == 0
     assert st.prune_journal(T0 + timedelta(days=8) + BEHIND_KEEP - JOURNAL_KEEP) == 1

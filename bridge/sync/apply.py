@@ -115,9 +115,8 @@ class Journal(Protocol):
     ) -> None: ...
     def journal_unconfirmed(self, key: str, action_id: str) -> None: ...
     def journal_landed(self, key: str, action_id: str) -> None: ...
-    def journal_done(
-        self, key: str, action_id: str, *, at: datetime | None = None, announced: bool = False
-    ) -> None: ...
+    def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None: ...
+    def journal_seen(self, key: str, action_id: str, *, at: datetime | None = None) -> None: ...
     def journal_recorded(self, key: str) -> None: ...
     def journal_behind(self, key: str) -> bool: ...
     def journal_forget(self, key: str, action_id: str) -> None: ...
@@ -295,7 +294,7 @@ class _Issue:
     def _record_id(self, kind: str, aid: str) -> None:
         self.result.ledger = self.ledger.with_done(aid, self.now)
         if aid in self.announced:  # the stored ledger announced it: the journal says done
-            self.journal.journal_done(self.key, aid, at=self.now, announced=True)
+            self.journal.journal_seen(self.key, aid, at=self.now)
             return
         self.recorded.append((kind, aid))
 
@@ -338,10 +337,17 @@ class _Issue:
         if value is not None:
             self.stored = value
             self.journal.journal_recorded(self.key)
+        self._records_stored()
+
+    def _records_stored(self) -> None:
+        """The ledger holding this run's records and repair landed (or already held them):
+        the repair is done, the records' intents are done in the journal."""
         if self.repair is not None:
             self.result.done.append(self.repair)
+            self.repair = None
         for _, aid in self.recorded:
             self.journal.journal_done(self.key, aid, at=self.now)
+        self.recorded = []
 
     def hold(self, action: AddComment) -> bool:
         """Keep ``action`` for after the edit when it tells of the priority change the edit
@@ -392,12 +398,7 @@ class _Issue:
         self.stored = dict(value)
         self.journal.journal_recorded(self.key)  # what the journal had done, it holds
         self.announced = set(Ledger.from_json(value).unsettled)
-        if self.repair is not None:
-            self.result.done.append(self.repair)
-            self.repair = None
-        for _, aid in self.recorded:
-            self.journal.journal_done(self.key, aid, at=self.now)
-        self.recorded = []
+        self._records_stored()
 
     def _send_edit(
         self,

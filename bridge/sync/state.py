@@ -774,16 +774,9 @@ class State:
                 (key, action_id),
             )
 
-    def journal_done(
-        self, key: str, action_id: str, *, at: datetime | None = None, announced: bool = False
-    ) -> None:
-        """Record that the write landed and the issue's ledger says so; ``announced``: the
-        ledger only announces it (`Ledger.telling`), so the entry is kept past the
-        journal's week until a ledger write records it (`journal_recorded`), made if
-        the write had no intent here (found on the issue)."""
-        if announced:
-            self.journal_seen(key, action_id, at=at)
-            return
+    def journal_done(self, key: str, action_id: str, *, at: datetime | None = None) -> None:
+        """Record that the write landed and the issue's ledger says so (one the ledger only
+        announces: `journal_seen`)."""
         with self._lock:
             self._db.execute(
                 "UPDATE journal SET done_at = ?, unconfirmed = 0 WHERE key = ? AND action_id = ?",
@@ -801,9 +794,10 @@ class State:
         return row is not None
 
     def journal_seen(self, key: str, action_id: str, *, at: datetime | None = None) -> None:
-        """A comment the issue's ledger announces was found on the issue: done, kept until a
-        ledger write records it (as `journal_done` with ``announced``), so later cycles
-        need not read the issue's comments again."""
+        """A comment the issue's ledger only announces (`Ledger.telling`) was posted, or
+        found on the issue: done, and kept past the journal's week until a ledger write
+        records it (`journal_recorded`), so later cycles need not read the issue's comments
+        again.  Made if the write had no intent here."""
         stamp = to_iso(at or _utcnow())
         with self._lock:
             self._db.execute(
