@@ -178,7 +178,6 @@ def _run(args: argparse.Namespace) -> int:
     # the metrics count every request; the daemon (not `--once`) tells systemd of answers
     hear = metrics.on_request if args.once else _each(metrics.on_request, keep_alive.answered)
     starting: Settings | None = None  # set once a cycle is due to start
-    started = time.monotonic()
     try:
         settings, ruleset = load_config(args)
         now = parse_now(args.now, default_tz(ruleset)) if args.once else None
