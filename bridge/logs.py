@@ -409,9 +409,14 @@ class _PriorityPrefix(logging.Formatter):
         self.inner = inner
 
     def format(self, record: logging.LogRecord) -> str:
-        priority = _SYSLOG_PRIORITY.get(record.levelno, 6 if record.levelno < 30 else 3)
-        text = self.inner.format(record)
-        return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+        return _prefixed(record.levelno, self.inner.format(record))
+
+
+def _prefixed(level: int, text: str) -> str:
+    """``text`` with each line prefixed by ``level``'s syslog priority (``<3>``); a level
+    between the standard ones takes informational's below WARNING, error's above."""
+    priority = _SYSLOG_PRIORITY.get(level, 6 if level < logging.WARNING else 3)
+    return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
 
 
 def print_demo_credentials(text: str, *, stream: IO[str] | None = None) -> None:
@@ -442,8 +447,7 @@ def complain(text: str, *, level: int = logging.ERROR, stream: IO[str] | None = 
     if level >= logging.ERROR:
         _complaints.append(text)
     if wants_priority_prefix(out, os.environ):
-        priority = _SYSLOG_PRIORITY.get(level, 3)
-        text = "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+        text = _prefixed(level, text)
     print(text, file=out)
 
 
