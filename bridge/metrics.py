@@ -252,15 +252,9 @@ class Metrics:
         state_path: Path | None = None,
     ) -> None:
         """Record a finished cycle; ``before`` is :meth:`states_before` from just before it."""
-        finished = self.clock()
         # a cycle cut short by another instance taking the site lock did not do its work
         ok = report.aborted is None and not report.lost_lock
-        self.last_cycle.set(finished)
-        self.last_cycle_ok.set(1 if ok else 0)
-        self.duration.set(report.seconds)
-        self.cycles.labels("ok" if ok else "failed").inc()
-        if ok:
-            self.last_success.set(finished)
+        finished = self._ended(ok, report.seconds)
         self.skipped_last.set(len(report.skipped))
         self.skipped.inc(len(report.skipped))
         if not report.dry_run:
@@ -283,31 +277,40 @@ class Metrics:
             self._count_cases(state, ruleset)
         if state_path is not None:
             self.state_bytes.set(_file_bytes(state_path))
-        with self._lock:
-            last_success = finished if ok else self._health.last_success_at
-            if ok:
-                detail = f"{report.read} cases read, {report.total_writes} writes"
-                if report.skipped:
-                    detail += f", {len(report.skipped)} skipped"
-            elif report.aborted is None:
-                detail = "stopped: another instance took the site lock"
-            else:
-                detail = f"Jira failed: {report.aborted}"
-            self._health = Health(ok, finished, last_success, detail)
+        if ok:
+            detail = f"{report.read} cases read, {report.total_writes} writes"
+            if report.skipped:
+                detail += f", {len(report.skipped)} skipped"
+        elif report.aborted is None:
+            detail = "stopped: another instance took the site lock"
+        else:
+            detail = f"Jira failed: {report.aborted}"
+        self._health_after(ok, finished, detail)
 
     def observe_failed_start(self, problem: str, seconds: float) -> None:
         """Record a ``run --once`` whose cycle never started (Jira down, the token refused,
         the state unusable) as a failed cycle: monitoring sees it as it sees a cycle Jira
         failed, not as the last good cycle still standing."""
+        finished = self._ended(False, seconds)
+        self.skipped_last.set(0)
+        self._health_after(False, finished, f"start failed: {problem}")
+
+    def _ended(self, ok: bool, seconds: float) -> float:
+        """Count a cycle that ended (``ok``: it did its work) and took ``seconds``; when."""
         finished = self.clock()
         self.last_cycle.set(finished)
-        self.last_cycle_ok.set(0)
+        self.last_cycle_ok.set(1 if ok else 0)
         self.duration.set(seconds)
-        self.cycles.labels("failed").inc()
-        self.skipped_last.set(0)
+        self.cycles.labels("ok" if ok else "failed").inc()
+        if ok:
+            self.last_success.set(finished)
+        return finished
+
+    def _health_after(self, ok: bool, finished: float, detail: str) -> None:
+        """What ``/healthz`` says after a cycle that ended at ``finished``."""
         with self._lock:
-            last_success = self._health.last_success_at
-            self._health = Health(False, finished, last_success, f"start failed: {problem}")
+            last_success = finished if ok else self._health.last_success_at
+            self._health = Health(ok, finished, last_success, detail)
 
     def _count_cases(self, state: State, ruleset: RuleSet) -> None:
         tally: Tally[tuple[str, str, str]] = Tally()
