@@ -399,6 +399,15 @@ def resolved_then_open(sb: Sandbox, resolved: int = 3, still_open: int = 2) -> l
     return [new_case(sb, created=start + timedelta(hours=1, minutes=n)) for n in range(still_open)]
 
 
+def acme_month_used(sb: Sandbox, month_start: datetime) -> list[str]:
+    """Acme Networks' four cases (its quota) raised on the first days of ``month_start``'s
+    month, from the second; a case raised after them is over quota.  Their keys."""
+    return [
+        new_case(sb, priority="Minor", created=month_start + timedelta(days=day, hours=1))
+        for day in (1, 2, 3, 4)
+    ]
+
+
 def transition(
     sb: Sandbox, key: str, name: str, *, by: str = JANE, resolution: str | None = None
 ) -> None:

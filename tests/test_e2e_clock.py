@@ -23,7 +23,9 @@ from e2e_helpers import (
     PRIYA,
     RULES,
     SAM,
+    Bridge,
     BridgeFactory,
+    acme_month_used,
     agent,
     assign,
     clock_at,
@@ -195,6 +197,49 @@ def test_defect_10_named_engineer_is_not_assigned_again_after_an_engineer_unassi
 
 
 # -------------------------------------------------------------------------- defect 3
+
+
+def _bridge_holding(sb: Sandbox, bridges: BridgeFactory, tmp_path: Path) -> tuple[Bridge, Path]:
+    """A bridge whose rules move over-quota cases into Pending approval themselves, and
+    a config for the commands with those rules."""
+    bridge = bridges(sb)
+    rules = _rules_with_approval_hold(tmp_path)
+    bridge.engine.ruleset = load_ruleset(rules, tuple(bridge.runtime.settings.fields))
+    config = write_config(sb, tmp_path)
+    tree = yaml.safe_load(config.read_text(encoding="utf-8"))
+    tree["rules"] = str(rules)
+    config.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+    return bridge, config
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_held_case_back_within_its_quota_stays_held_until_it_leaves_approval(
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    flavour: str,
+    tmp_path: Path,
+) -> None:
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 9, 5))
+    first, *_ = acme_month_used(sb, t(1, 0))
+    key = new_case(sb, priority="Blocker", created=t(24, 9))  # the fifth: over quota
+    bridge, _ = _bridge_holding(sb, bridges, tmp_path)
+    bridge.cycle()
+    assert end_state(sb, key).status == "Pending approval"  # the bridge's move: held
+    with clock_at(sb, t(24, 10)):  # an older case was a duplicate: within the quota now
+        transition(sb, first, "Resolve", by=JANE, resolution="Duplicate")
+    sb.set_now(t(24, 14))
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert "over-quota" not in issue.labels
+    # the hold is the bridge's move: it goes on, the due time keeps its last value
+    assert (issue.field("SLA state"), issue.field("Response due")) == ("paused", t(24, 13))
+    assert breach_marks(sb, key) == (False, 0, "Pending approval")
+    with clock_at(sb, t(24, 14, 5)):
+        transition(sb, key, "Approve", by=SAM)  # 09:05-14:05 held: 5h of business time
+    sb.set_now(t(24, 14, 10))
+    bridge.cycle()
+    issue = end_state(sb, key)
+    assert (issue.field("SLA state"), issue.field("Response due")) == ("running", t(25, 10))
 
 
 def _rules_with_approval_hold(tmp_path: Path) -> Path:

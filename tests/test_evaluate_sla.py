@@ -22,7 +22,14 @@ from policy_factories import (
 )
 
 from bridge.policy.clock import BusinessCalendar
-from bridge.policy.model import Actor, Desired, IssueSnapshot, Person, RuleSet, Target
+from bridge.policy.model import (
+    Actor,
+    Desired,
+    IssueSnapshot,
+    Person,
+    RuleSet,
+    Target,
+)
 from bridge.policy.sla import is_bridge, target_due
 
 RULES = default_ruleset()
@@ -276,11 +283,56 @@ def test_customer_moving_the_case_into_a_responded_status_is_not_a_response():
     assert run(by_agent, "2026-11-30T13:30:00+10:00").sla_state == "met"
 
 
-def test_created_in_a_pause_status():
-    case = snapshot(priority="Blocker", status=WAIT)
-    desired = run(case, "2026-11-30T10:00:00+10:00")
+def test_created_in_an_approval_status_by_an_agent_is_held_and_by_the_customer_is_not():
+    by_agent = snapshot(priority="Blocker", status=WAIT, reporter=SAM)
+    desired = run(by_agent, "2026-11-30T10:00:00+10:00")
     assert desired.sla_state == "paused"
     assert desired.business_used == timedelta(0)
+    by_customer = snapshot(priority="Blocker", status=WAIT)  # the portal's own first status
+    desired = run(by_customer, "2026-11-30T10:00:00+10:00")
+    assert (desired.sla_state, desired.held) == ("running", False)
+    assert desired.business_used == timedelta(hours=1)
+
+
+# ------------------------------------------- which moves into approval hold the case
+
+
+def test_a_customers_move_into_approval_is_never_a_hold():
+    case = snapshot(
+        priority="Blocker", status_history=[("2026-11-30T10:00:00+10:00", WAIT, Actor.CUSTOMER)]
+    )
+    desired = run(case, NOW_LATE)
+    assert (desired.sla_state, desired.held) == ("breached", False)
+    texts = [e.text for e in desired.explanation if e.topic == "clock"]
+    assert any("a customer's move never is" in t for t in texts), texts
+
+
+def test_a_case_parked_in_approval_after_its_answer_is_judged_on_the_answer():
+    # answered late at 14:00 (due 13:00), then parked for approval: missed, not held apart
+    case = snapshot(
+        priority="Blocker",
+        status_history=[("2026-11-30T14:30:00+10:00", WAIT)],
+        comments=[comment(SAM, "2026-11-30T14:00:00+10:00")],
+    )
+    desired = run(case, NOW_LATE)
+    assert (desired.sla_state, desired.held) == ("missed", False)
+    held_first = snapshot(
+        priority="Blocker",
+        status_history=[("2026-11-30T10:00:00+10:00", WAIT)],
+        comments=[comment(SAM, "2026-11-30T14:00:00+10:00")],
+    )
+    assert run(held_first, NOW_LATE).held
+
+
+def test_a_case_parked_in_approval_after_its_breach_stays_breached_not_held():
+    # due 13:00, unanswered, parked at 14:30: the hold pauses nothing, the report counts
+    # the breach
+    case = snapshot(priority="Blocker", status_history=[("2026-11-30T14:30:00+10:00", WAIT)])
+    desired = run(case, NOW_LATE)
+    assert (desired.sla_state, desired.held) == ("breached", False)
+    texts = [e.text for e in desired.explanation if e.topic == "clock"]
+    assert any("after the due time: the hold paused nothing" in t for t in texts), texts
+    assert not any(t.startswith("held for approval 1 time") for t in texts), texts
 
 
 # ----------------------------------------------------------------------- SLA states

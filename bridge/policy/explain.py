@@ -314,11 +314,19 @@ def _holidays_between(
 def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:
     """The holds for approval, a pause status that does not pause, a status that is not a
     response."""
-    if clock.paused_business > timedelta(0) or clock.pauses:
+    late = [start for start, _ in clock.pauses if start >= clock.due]
+    if clock.paused_business > timedelta(0) or len(late) < len(clock.pauses):
         yield (
             "clock",
-            f"held for approval {len(clock.pauses)} time(s): the clock stops while held; "
-            f"ended holds moved the due time {format_duration(clock.paused_business)} later",
+            f"held for approval {len(clock.pauses) - len(late)} time(s): the clock stops "
+            f"while held; ended holds moved the due time "
+            f"{format_duration(clock.paused_business)} later",
+        )
+    if late:
+        yield (
+            "clock",
+            f"held for approval from {calendar.format(late[0])}, after the due time: the hold "
+            "paused nothing, the case is judged on its due time",
         )
     if clock.held:
         yield "clock", "held for quota approval: the report counts the case apart"
@@ -327,6 +335,14 @@ def _holds(clock: ResponseClock, calendar: BusinessCalendar) -> Notes:
             "clock",
             f"in pause status {clock.parked}, but no agent has replied publicly yet: "
             "the clock keeps running",
+        )
+    unheld = clock.not_a_hold
+    if unheld is not None:
+        yield (
+            "clock",
+            f"the customer moved the case into {unheld.status} at "
+            f"{calendar.format(unheld.start)}: not a hold for quota approval (a customer's "
+            "move never is); the clock ran on",
         )
     moved = clock.not_a_response
     if moved is not None:

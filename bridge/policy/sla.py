@@ -12,7 +12,8 @@ response).  Pause statuses ("Waiting for customer") stop the clock only after an
 agent has replied publicly; that reply is itself the first response, so before
 it a case parked in a pause status keeps its clock running (``parked`` says so
 for ``explain``).  What does pause an unanswered case is a hold for quota
-approval: the clock stops while the case sits in an approval status.
+approval: the clock stops while the case sits in an approval status someone other
+than the customer moved it into (``holds_for_approval``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class ResponseClock(NamedTuple):
     parked: str | None = None
     #: a responded status someone other than an agent moved the case into (not a response)
     not_a_response: StatusSpan | None = None
+    #: an approval status the case was moved into before its first response that does
+    #: not hold it (``holds_for_approval``): its clock ran on there
+    not_a_hold: StatusSpan | None = None
 
     @property
     def running(self) -> bool:
@@ -280,17 +284,24 @@ class Holds(NamedTuple):
     since: datetime | None  # the start of a hold still going on, unanswered
 
 
+def holds_for_approval(span: StatusSpan, policy: ResponsePolicy) -> bool:
+    """The move into ``span`` holds the case for quota approval: an approval status that
+    someone other than the customer moved it into (a customer's portal transition is
+    never a hold, as it is never a pause)."""
+    return span.folded in policy.approval_names and span.by is not Actor.CUSTOMER
+
+
 def _holds(
     spans: Sequence[StatusSpan], policy: ResponsePolicy, cutoff: datetime, answered: bool
 ) -> Holds:
-    """The spans in an approval status before ``cutoff``: the clock's only pauses before a
+    """The holds for quota approval before ``cutoff``: the clock's only pauses before a
     first response (a pause status counts only after an agent's public reply, which is
     itself the first response)."""
     held: list[Interval] = []
     completed: list[Interval] = []
     since: datetime | None = None
     for span in spans:
-        if span.folded not in policy.approval_names or span.start >= cutoff:
+        if span.start >= cutoff or not holds_for_approval(span, policy):
             continue
         end = cutoff if span.end is None else min(span.end, cutoff)
         if end <= span.start:
@@ -303,23 +314,37 @@ def _holds(
     return Holds(held, completed, since)
 
 
-def _held_now(spans: Sequence[StatusSpan], policy: ResponsePolicy) -> bool:
-    """In an approval status now, or resolved straight from one (a hold never lifted)."""
-    approval = policy.approval_names
-    if not approval:
+def _held_now(
+    spans: Sequence[StatusSpan],
+    policy: ResponsePolicy,
+    response: FirstResponse | None,
+    due_utc: datetime,
+) -> bool:
+    """Held for quota approval now, or resolved straight from such a hold (one never
+    lifted), by a hold that began before the due time and the first response (one
+    that began later paused nothing: the case is judged on its breach or its answer)."""
+    if not policy.approval_names:
         return False
     last = spans[-1]
-    if last.folded in approval:
-        return True
-    before = spans[-2] if len(spans) > 1 else None
-    return last.category == "done" and before is not None and before.folded in approval
+    if last.category == "done" and len(spans) > 1:
+        last = spans[-2]
+    elif last.folded not in policy.approval_names:
+        return False
+    began_in_time = last.start < due_utc and (response is None or last.start < response.at)
+    return began_in_time and holds_for_approval(last, policy)
+
+
+class SideNotes(NamedTuple):
+    """What ``explain`` tells of statuses that did not do what their names suggest."""
+
+    parked: str | None  # the pause status an unanswered case sits in (its clock runs)
+    moved: StatusSpan | None  # the first responded status a non-agent moved the case into
+    not_a_hold: StatusSpan | None  # the first approval status, before a response, not a hold
 
 
 def _side_notes(
     spans: Sequence[StatusSpan], policy: ResponsePolicy, response: FirstResponse | None
-) -> tuple[str | None, StatusSpan | None]:
-    """For ``explain``: the pause status an unanswered case sits in (its clock runs), and
-    the first responded status someone other than an agent moved the case into."""
+) -> SideNotes:
     last = spans[-1]
     parked = None
     if response is None and last.folded in policy.paused_names:
@@ -332,7 +357,17 @@ def _side_notes(
         ),
         None,
     )
-    return parked, moved
+    not_a_hold = next(
+        (
+            span
+            for span in spans
+            if span.folded in policy.approval_names
+            and (response is None or span.start < response.at)
+            and not holds_for_approval(span, policy)
+        ),
+        None,
+    )
+    return SideNotes(parked, moved, not_a_hold)
 
 
 def _general_clock(
@@ -356,7 +391,7 @@ def _general_clock(
         paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain.at)
     used = calendar.elapsed(created, cutoff, holds.spans)
     state = clock_state(response, holds.since, due_utc, used, business, policy, now)
-    parked, moved = _side_notes(spans, policy, response)
+    notes = _side_notes(spans, policy, response)
     return ResponseClock(
         target=target,
         target_business=business,
@@ -371,9 +406,10 @@ def _general_clock(
         done=snapshot.status_category == "done",
         created=created,
         unpaused_due=plain.at,
-        held=_held_now(spans, policy),
-        parked=parked,
-        not_a_response=moved,
+        held=_held_now(spans, policy, response, due_utc),
+        parked=notes.parked,
+        not_a_response=notes.moved,
+        not_a_hold=notes.not_a_hold,
     )
 
 
