@@ -394,8 +394,7 @@ def test_the_not_counted_legend_follows_the_rules() -> None:
     )
     text = " ".join(terminal(compute([], Policy.compile(bare), "2026-11", NOW)).split())
     assert "not counted = cases that do not use up the quota (the rules leave none out)" in text
-    # any case an agent or the bridge moved into an approval status, over quota or not
-    assert "held for approval = cases in an approval status (their clock stopped" in text
+    assert "held for approval = cases held for quota approval in an approval status" in text
 
 
 # -------------------------------------------------------------------------- rendering

@@ -22,8 +22,10 @@ Decisions where the SPEC is silent:
   at risk, paused, held for approval, breached and unanswered, or without a target.
   A month is final once it is over and none of its cases is still open.
 * A case held for quota approval (in an approval status, or resolved straight
-  from one) is counted apart, as ``held``, and not in compliance: its clock
-  stopped while the customer's approval was awaited.
+  from one, by a hold that began before its due time and first response:
+  ``Desired.held``) is counted apart, as ``held``, and not in compliance: its clock
+  stopped while the customer's approval was awaited.  A customer's own move there
+  is no hold: the case is judged like any other.
 * Time to first response is the business time from creation to the first
   response with paused time left out (the clock's own measure).  The median is
   the middle value (the mean of the two middle ones for an even count); p90 is

@@ -197,8 +197,9 @@ def terminal(report: MonthReport) -> str:
     out.append(
         "Compliance = met / (met + missed + breached); the median and 90th percentile are "
         "business time to the first response (paused time left out); not counted = "
-        f"{not_counted_meaning(report)}; held for approval = cases in an approval status "
-        "(their clock stopped while they wait), counted apart from compliance."
+        f"{not_counted_meaning(report)}; held for approval = cases held for quota approval "
+        "in an approval status before their due time and first response (their clock "
+        "stopped while they wait), counted apart from compliance."
     )
     late = [case for c in report.customers for case in c.late]
     if late:
