@@ -16,6 +16,7 @@ from conftest import Sandbox
 from e2e_helpers import RULES, BridgeFactory, end_state, iter_org, write_config
 
 from bridge import cli
+from bridge.sync import cycle as sync_cycle
 from bridge.sync.cycle import Engine
 
 NOW = "2026-11-24T10:00+10:00"
@@ -51,6 +52,26 @@ def test_editing_the_rules_re_evaluates_every_case_on_the_next_run(
     assert cli.main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
     assert "cycle incremental:" in capsys.readouterr().out
     assert sandbox.requests.count(kind="write") == writes
+
+
+def test_an_upgrade_that_decides_differently_re_evaluates_every_case_on_its_first_run(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = write_config(sandbox, tmp_path)
+    assert cli.main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
+    assert cli.main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
+    assert "cycle incremental:" in capsys.readouterr().out
+
+    # the same rules and state file, a release whose decisions differ on unchanged cases
+    monkeypatch.setattr(sync_cycle, "DECISIONS", sync_cycle.DECISIONS + 1)
+    assert cli.main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
+    out = capsys.readouterr().out
+    assert f"cycle full: {len(sandbox.store.issues)} read" in out, out
+    assert cli.main(["run", "--once", "--config", str(config), "--now", NOW]) == 0
+    assert "cycle incremental:" in capsys.readouterr().out
 
 
 def test_a_case_that_failed_evaluation_is_retried_next_cycle(

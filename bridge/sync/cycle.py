@@ -336,14 +336,22 @@ def client_connections(workers: int) -> int:
     return 2 * workers + 1
 
 
+#: What the same rules decide, as a number: raised when a release decides differently on
+#: cases Jira will not list as updated (2: a customer's own move into an approval status
+#: no longer holds a case), so the first cycle after upgrading evaluates every case, as
+#: after a rule edit.
+DECISIONS = 2
+
+
 def policy_fingerprint(settings: Settings) -> str:
     """A digest of what decides every case: the rule files (`RULE_FILES` of the rules in
-    force, `settings.rules_path`), the field mapping and the scope.
+    force, `settings.rules_path`), the field mapping, the scope and `DECISIONS`.
 
-    When it changes (a lead edited the rules), every case must be evaluated again, not
-    just those Jira lists as updated: the next cycle is a full one.  Other files beside
-    the rules (notes, backups) decide nothing and are left out."""
-    digest = hashlib.sha256()
+    When it changes (a lead edited the rules, an upgrade decides differently), every
+    case must be evaluated again, not just those Jira lists as updated: the next cycle
+    is a full one.  Other files beside the rules (notes, backups) decide nothing and are
+    left out."""
+    digest = hashlib.sha256(f"decisions {DECISIONS}\0".encode())
     rules = Path(settings.rules_path)
     for name in RULE_FILES:
         path = rules / name
@@ -1233,7 +1241,8 @@ class Engine:
                 log.info("the state does not say which rules it was made with: reading every case")
             else:
                 log.info(
-                    "rules or field mapping changed since the last full cycle: reading every case"
+                    "rules, field mapping or this release's decisions changed since the last "
+                    "full cycle: reading every case"
                 )
             watermark = None
         is_full = watermark is None and only_key is None
