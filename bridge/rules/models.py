@@ -655,8 +655,8 @@ class Response(Shape):
         "list of statuses",
         "a case held in one for quota approval (e.g. `Pending approval`, where the "
         "`over_quota` transition leads) has its clock paused until it leaves; no ladder "
-        "meanwhile; the report counts held cases apart from compliance; required when "
-        "`quota.over_quota` has a `transition`",
+        "meanwhile; the report counts held cases apart from compliance; a customer's portal "
+        "move into one is no hold; required when `quota.over_quota` has a `transition`",
         default=None,
     )
     at_risk_at: Share | None = doc(
