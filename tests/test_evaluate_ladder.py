@@ -370,16 +370,15 @@ def test_without_explanation_the_decisions_are_the_same(now):
         assert dataclasses.replace(loud, explanation=()) == silent
 
 
-def test_due_stamps_kept_by_instant_tell_the_two_instants_of_a_repeated_hour_apart():
-    """The compiled rules keep each due time's stamp: New York's 01:30 on 1 Nov 2026
-    happens twice (EDT, then EST), and the two wall-clock-equal times stamp apart."""
+def test_due_stamps_tell_the_two_instants_of_a_repeated_hour_apart():
+    """Each due time carries its stamp, made from the instant in UTC: New York's 01:30
+    on 1 Nov 2026 happens twice (EDT, then EST), and the two wall-clock-equal times
+    stamp apart."""
     from zoneinfo import ZoneInfo
 
-    from bridge.policy.compiled import Policy
+    from bridge.policy.sla import due_stamp
 
-    policy = Policy.compile(RULES)
     first = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"))
     second = first.replace(fold=1)
-    assert policy.due_stamp(first) == "20261101T0530Z"
-    assert policy.due_stamp(second) == "20261101T0630Z"
-    assert policy.due_stamp(first) == "20261101T0530Z"  # as kept
+    assert due_stamp(first) == "20261101T0530Z"
+    assert due_stamp(second) == "20261101T0630Z"

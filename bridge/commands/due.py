@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(refused))
 
     target = ruleset.response.targets[level]
-    due, business, _ = target_due(calendar, created, target)
+    due, business, _, _ = target_due(calendar, created, target)
     out = sys.stdout
     if customer is not None:
         print(

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from bridge.policy.escalation import Rung, due_stamp, ladder_for, ladder_table
+from bridge.policy.escalation import Rung, ladder_for, ladder_table
 from bridge.policy.information import InformationCheck
-from bridge.policy.memo import Memo
 from bridge.policy.model import (
     CommentTemplate,
     Customer,
@@ -297,9 +295,6 @@ class Policy:
     needs: Mapping[str, tuple[str, ...]]
     unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
     information: InformationCheck  # required_information compiled
-    #: the escalation ids' due stamps, by the due instant in UTC (a zone's repeated hour
-    #: holds two instants one wall-clock time); cases due at one close share one
-    due_stamps: Memo[datetime, str] = field(default_factory=Memo, compare=False, repr=False)
 
     @classmethod
     def compile(cls, rules: RuleSet) -> Policy:
@@ -409,14 +404,6 @@ class Policy:
             facts.calendar.tz,
             self.not_counted,
         )
-
-    def due_stamp(self, due: datetime) -> str:
-        """``due_stamp(due)``: the due time in an escalation action's id."""
-        key = due.astimezone(UTC)
-        found = self.due_stamps.get(key)
-        if found is None:
-            found = self.due_stamps.keep(key, due_stamp(due))
-        return found
 
     def ladder(self, level: PriorityLevel) -> tuple[Rung, ...]:
         found = self.ladders.get(level)

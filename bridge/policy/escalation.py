@@ -14,7 +14,7 @@ each step fires once per case whatever pauses come between.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.model import (
@@ -26,7 +26,7 @@ from bridge.policy.model import (
     PriorityLevel,
 )
 from bridge.policy.priority import slug
-from bridge.policy.sla import ResponseClock
+from bridge.policy.sla import ResponseClock, due_stamp
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
@@ -40,14 +40,6 @@ JUST_AFTER = timedelta(seconds=1)
 
 def applies(step: EscalationStep, level: PriorityLevel) -> bool:
     return step.priorities is None or level in step.priorities
-
-
-def due_stamp(due: datetime) -> str:
-    """``20261130T0700Z``: the due time in UTC, to the minute (years padded to four
-    digits).  Every case whose clock runs asks for one, each cycle: %-formatting
-    writes it in half the time an f-string with five format specifications takes."""
-    u = due.astimezone(UTC)
-    return "%04d%02d%02dT%02d%02dZ" % (u.year, u.month, u.day, u.hour, u.minute)  # noqa: UP031
 
 
 def action_id(key: str, step: EscalationStep, action_index: int, due: datetime | str) -> str:

@@ -236,7 +236,7 @@ def decide_ladder(
             snapshot.assignee or assignment.assignee, assignment.by_person, facts.escalation_owner
         ),
         render=values.render,
-        stamp=policy.due_stamp(clock.unpaused_due),
+        stamp=clock.stamp,
     )
 
 

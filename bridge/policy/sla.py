@@ -72,6 +72,8 @@ class ResponseClock(NamedTuple):
     #: the due time the target gives from creation, before any pause moved it: the
     #: escalation's action ids carry it, so a step fires once whatever pauses come between
     unpaused_due: datetime
+    #: ``unpaused_due`` as the escalation's action ids carry it (:func:`due_stamp`)
+    stamp: str
     #: held for quota approval: in an approval status now, or resolved straight from one
     held: bool = False
     #: an unanswered case sits in this pause status, yet its clock runs (no agent reply yet)
@@ -201,6 +203,23 @@ class Due(NamedTuple):
     #: the same instant in UTC, to compare with ``now`` and Jira's times (kept in UTC):
     #: CPython compares datetimes of two zones through four offset look-ups
     utc: datetime
+    #: the instant as the escalation's action ids carry it (:func:`due_stamp`), made once
+    #: with the due time the calendar keeps
+    stamp: str
+
+
+def due_stamp(due: datetime) -> str:
+    """``20261130T0700Z``: the due time in UTC, to the minute (years padded to four
+    digits).  %-formatting writes it in half the time an f-string with five format
+    specifications takes."""
+    u = due.astimezone(UTC)
+    return "%04d%02d%02dT%02d%02dZ" % (u.year, u.month, u.day, u.hour, u.minute)  # noqa: UP031
+
+
+def _due(at: datetime, business: timedelta) -> Due:
+    """The due record of the instant ``at`` (in the calendar's zone)."""
+    utc = at.astimezone(UTC)
+    return Due(at, business, utc, due_stamp(utc))
 
 
 def target_due(calendar: BusinessCalendar, created: datetime, target: Target) -> Due:
@@ -228,18 +247,15 @@ def moved_by(calendar: BusinessCalendar, due: Due, pauses: Sequence[Interval]) -
     """``due`` moved later by the ended ``pauses`` that start before it."""
     if not pauses:
         return due
-    moved = shifted_due(calendar, due.at, pauses)
-    return Due(moved, due.business, moved.astimezone(UTC))
+    return _due(shifted_due(calendar, due.at, pauses), due.business)
 
 
 def _target_due(calendar: BusinessCalendar, created: datetime, target: Target) -> Due:
     if target.kind == "next_business_day":
-        close, business = calendar.next_close(created)
-        return Due(close, business, close.astimezone(UTC))
+        return _due(*calendar.next_close(created))
     if target.duration is None:
         raise ValueError("a duration target needs a duration")
-    due = calendar.add(created, target.duration)
-    return Due(due, target.duration, due.astimezone(UTC))
+    return _due(calendar.add(created, target.duration), target.duration)
 
 
 def response_clock(
@@ -385,7 +401,7 @@ def _general_clock(
     cutoff = max(created, min(now, response.at) if response is not None else now)
     holds = _holds(spans, policy, cutoff, response is not None)
     plain = target_due(calendar, created, target)  # the target's own due time
-    due, business, due_utc = moved_by(calendar, plain, holds.completed)
+    due, business, due_utc, _ = moved_by(calendar, plain, holds.completed)
     paused_business = _ZERO
     if holds.completed:  # how far the pauses moved it
         paused_business = calendar.elapsed(created, due) - calendar.elapsed(created, plain.at)
@@ -406,6 +422,7 @@ def _general_clock(
         done=snapshot.status_category == "done",
         created=created,
         unpaused_due=plain.at,
+        stamp=plain.stamp,
         held=_held_now(spans, policy, response, due_utc),
         parked=notes.parked,
         not_a_response=notes.moved,
@@ -428,7 +445,7 @@ def _straight_clock(
     public comment, ``response``) or to ``now``, and the due time is the target's own.
     """
     created = snapshot.created
-    due, business, due_utc = target_due(calendar, created, target)
+    due, business, due_utc, stamp = target_due(calendar, created, target)
     cutoff = min(now, response.at) if response is not None else now
     used = calendar.elapsed(created, cutoff)  # nothing when ``now`` is before creation
     state = clock_state(response, None, due_utc, used, business, policy, now)
@@ -446,6 +463,7 @@ def _straight_clock(
         done=False,
         created=created,
         unpaused_due=due,
+        stamp=stamp,
     )
 
 
