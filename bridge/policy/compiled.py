@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bridge.policy.escalation import Rung, ladder_for, ladder_table
 from bridge.policy.information import InformationCheck
+from bridge.policy.memo import PER_CASE, Memo
 from bridge.policy.model import (
     CommentTemplate,
     Customer,
@@ -27,6 +29,7 @@ from bridge.policy.model import (
     OverQuotaPolicy,
     Person,
     PriorityLevel,
+    Raised,
     RuleSet,
     Tier,
     UnknownCustomerPolicy,
@@ -36,7 +39,7 @@ from bridge.policy.model import (
 from bridge.policy.priority import Pipeline, folded, slug
 from bridge.policy.templates import PLACEHOLDERS
 from bridge.policy.templates import render as render_template
-from bridge.policy.tiers import EntitlementDecision, entitlement_table, usage_refusals
+from bridge.policy.tiers import EntitlementDecision, entitlement_table, raised_of, usage_refusals
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
@@ -295,6 +298,12 @@ class Policy:
     needs: Mapping[str, tuple[str, ...]]
     unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
     information: InformationCheck  # required_information compiled
+    #: who raised a case and what it asks for (``raised_of``), by the values it is made of
+    #: (the reporter's e-mail, account id and kind, the request type, the product): a
+    #: reporter raises many cases of a few request types
+    raised_by_value: Memo[tuple[object, ...], Raised] = field(
+        default_factory=partial(Memo, PER_CASE), compare=False, repr=False
+    )
 
     @classmethod
     def compile(cls, rules: RuleSet) -> Policy:
@@ -332,6 +341,20 @@ class Policy:
         )
         steps = (a.label for step in rules.escalation for a in step.actions if a.kind == "label")
         return frozenset(label for label in (*flags, *steps) if label)
+
+    def month_case(self, snapshot: IssueSnapshot) -> MonthCase:
+        """The case as its organisation's month lists it (``tiers.month_case``), who
+        raised it and what it asks for kept by value."""
+        reporter, request_type = snapshot.reporter, snapshot.request_type
+        product = snapshot.fields.get("product")
+        if reporter is None:
+            key: tuple[object, ...] = (None, None, None, request_type, product)
+        else:
+            key = (reporter.email, reporter.account_id, reporter.actor, request_type, product)
+        raised = self.raised_by_value.get(key)
+        if raised is None:
+            raised = self.raised_by_value.keep(key, raised_of(snapshot))
+        return MonthCase(snapshot.key, snapshot.created, snapshot.resolution, raised)
 
     def decide_customer(self, snapshot: IssueSnapshot) -> CustomerDecision:
         """The case's customer: by its organisation; when it names none, by its reporter.

@@ -52,7 +52,6 @@ from bridge.policy.tiers import (
     decide_entitlement,
     decide_quota,
     flags_of,
-    month_case,
 )
 from bridge.policy.writes import (
     TemplateValues,
@@ -192,7 +191,7 @@ def _terms(
     """The contact, the entitlement, and the case's place in its customer's month (its
     own flags may keep it out of the count), each decided on the case as its month
     lists it (who raised it, what it asks for)."""
-    own = month_case(snapshot)
+    own = policy.month_case(snapshot)
     assert own.raised is not None  # a snapshot always says who raised it
     contact = contact_of(own.raised, facts.contacts)
     tier_key = facts.customer.tier
