@@ -194,19 +194,29 @@ class Flag(NamedTuple):
 FlagComment = tuple[str, CommentTemplate]
 
 
+class FlagWrites(NamedTuple):
+    """What one combination of the flagged conditions and the channel reminder puts on a
+    case: its labels, and its comments before the priority change's (the first three
+    conditions', the usage limit's) and after it (needs-info's, the reminder's)."""
+
+    present: frozenset[str]
+    absent: frozenset[str]
+    before: tuple[FlagComment, ...]
+    after: tuple[FlagComment, ...]
+
+
+#: (the conditions, a usage limit refuses the request, the channel reminder's comment is
+#: for the case, it was raised by a reminded channel and is answered: `ChannelDecision`)
+FlagKey = tuple[Conditions, bool, bool, bool]
+
+
 @dataclass(frozen=True)
 class Flags:
-    """The flagged conditions compiled once: what every combination of them puts on (and
-    takes off) a case: labels, and comments in order."""
+    """The flagged conditions compiled once: what every combination of them (and of the
+    channel reminder) puts on (and takes off) a case: labels, and comments in order."""
 
-    labels: Mapping[Conditions, tuple[frozenset[str], frozenset[str]]]  # present, absent
-    #: (the conditions, a usage limit refuses the request) -> the comments before the
-    #: priority change's (the first three conditions', the usage limit's) and after it
-    #: (needs-info's)
-    comments: Mapping[tuple[Conditions, bool], tuple[tuple[FlagComment, ...], ...]]
+    writes: Mapping[FlagKey, FlagWrites]
     over_quota_transition: tuple[str, str] | None  # the transition's name and its slug
-    #: the support-portal reminder's label as a set (empty: none), and its comment
-    channel: tuple[frozenset[str], CommentTemplate | None]
     #: the over-quota label and the comment correcting the over-quota comment, posted on
     #: an open case carrying the label that is within the quota (None: no label, or no
     #: correction)
@@ -221,8 +231,7 @@ class Flags:
             Flag(rules.not_entitled, "not-entitled"),
             Flag(FlagPolicy(info.label, info.comment), "needs-info"),
         )
-        labels = {}
-        comments = {}
+        writes = {}
         for holds in itertools.product((False, True), repeat=len(in_order)):
             conditions = Conditions(*holds)
             present = {
@@ -235,21 +244,42 @@ class Flags:
             }
             if rules.unknown_customer.label:
                 absent.add(rules.unknown_customer.label)
-            labels[conditions] = (frozenset(present), frozenset(absent - present))
+            labels = (frozenset(present), frozenset(absent - present))
             for refused in (False, True):
-                comments[conditions, refused] = _flag_comments(rules, in_order, holds, refused)
+                before, after = _flag_comments(rules, in_order, holds, refused)
+                for remind, answered in ((False, False), (True, False), (False, True)):
+                    (on, off), then = _with_channel(rules, labels, after, remind, answered)
+                    writes[conditions, refused, remind, answered] = FlagWrites(
+                        on, off, before, then
+                    )
         over = rules.quota.over_quota.transition
-        reminder = rules.channel_reminder
-        channel_label = frozenset((reminder.label,)) if reminder and reminder.label else frozenset()
         quota = OverQuotaPolicy.of(rules.quota.over_quota)
         cleared = quota.cleared_comment
         return cls(
-            labels,
-            comments,
+            writes,
             (over, slug(over)) if over else None,
-            (channel_label, reminder.comment if reminder is not None else None),
             (quota.label, cleared) if quota.label and cleared is not None else None,
         )
+
+
+def _with_channel(
+    rules: RuleSet,
+    labels: tuple[frozenset[str], frozenset[str]],
+    after: tuple[FlagComment, ...],
+    remind: bool,
+    answered: bool,
+) -> tuple[tuple[frozenset[str], frozenset[str]], tuple[FlagComment, ...]]:
+    """The labels and the comments after the priority change's with the reminder to use
+    the support portal: its label, owned by the bridge, on a case raised by a channel it
+    names (taken off any other), and its comment on such a case not answered yet."""
+    reminder = rules.channel_reminder
+    label = frozenset((reminder.label,)) if reminder and reminder.label else frozenset()
+    present, absent = labels
+    if remind and reminder is not None and reminder.comment is not None:
+        after = (*after, ("channel-reminder", reminder.comment))
+    if not (remind or answered):
+        return (present, absent | (label - present)), after
+    return (present | label, absent - label), after
 
 
 def _flag_comments(

@@ -192,10 +192,13 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
         not_entitled=entitlement.not_entitled,
         needs_info=bool(decisions.information.missing),
     )
-    present, absent = flags.labels[holds]
-    # the conditions' comments, then the priority change's, then needs-info's
+    channel = decisions.channel
+    present, absent, before, after = flags.writes[
+        holds, bool(entitlement.refused), channel.remind, channel.answered
+    ]
+    # the conditions' comments, then the priority change's, then needs-info's and the
+    # channel reminder's
     values = decisions.values
-    before, after = flags.comments[holds, bool(entitlement.refused)]
     comments = [values.comment(f"{key}/{part}", template) for part, template in before]
     cleared = over_quota_cleared(snapshot, decisions, flags)
     if cleared is not None:  # the correction of the over-quota comment
@@ -213,8 +216,6 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
     ):
         name, name_slug = flags.over_quota_transition
         transitions.append(DesiredTransition(f"{key}/over-quota-transition/{name_slug}", name))
-    if policy.rules.channel_reminder is not None:
-        present, absent = _channel(key, flags, decisions, comments, present, absent)
     assignee = decisions.assignment.assignee
     ladder = decisions.ladder
     if ladder is not None:
@@ -225,26 +226,6 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
         transitions.extend(ladder.transitions)
         assignee = ladder.assignee if ladder.assignee is not None else assignee
     return Writes(present, absent, tuple(comments), tuple(transitions), assignee)
-
-
-def _channel(
-    key: str,
-    flags: Flags,
-    decisions: Decisions,
-    comments: list[DesiredComment],
-    present: frozenset[str],
-    absent: frozenset[str],
-) -> tuple[frozenset[str], frozenset[str]]:
-    """The reminder to use the support portal: its label, owned by the bridge, on a case
-    raised by a channel it names (taken off any other), and its comment (added to
-    ``comments``) on such a case not answered yet (`ChannelDecision`)."""
-    label, comment = flags.channel
-    channel = decisions.channel
-    if channel.remind and comment is not None:
-        comments.append(decisions.values.comment(f"{key}/channel-reminder", comment))
-    if not (channel.remind or channel.answered):
-        return present, absent | (label - present)
-    return present | label, absent - label
 
 
 def over_quota_move(decisions: Decisions, flags: Flags) -> Literal["", "transition", "answered"]:
