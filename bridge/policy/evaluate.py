@@ -38,7 +38,7 @@ from bridge.policy.escalation import JUST_AFTER, LadderOutcome, Owners, run_ladd
 from bridge.policy.explain import explain_known, explain_unknown
 from bridge.policy.information import Information
 from bridge.policy.model import Desired, Explanation, IssueSnapshot, MonthCase
-from bridge.policy.priority import PriorityOutcome, PriorityWrite, decide_write
+from bridge.policy.priority import LEFT_ALONE, PriorityOutcome, PriorityWrite
 from bridge.policy.sla import ResponseClock, response_clock
 from bridge.policy.tiers import (
     NO_REMINDER,
@@ -138,7 +138,7 @@ def decide(
     priority = policy.priority.decide(snapshot)
     information = cycle.information(policy).decide(snapshot)
     open_case = snapshot.status_category != "done"
-    write = decide_write(snapshot, priority, policy.priority, open_case)
+    write = priority.write if open_case else LEFT_ALONE  # decided with the priority
     assignment = decide_assignment(snapshot, facts, open_case)
     target = rules.response.targets.get(priority.level)
     clock = None

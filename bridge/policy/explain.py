@@ -249,7 +249,7 @@ def _priority(snapshot: IssueSnapshot, decided: PriorityOutcome) -> Notes:
 
 def _priority_write(snapshot: IssueSnapshot, write: PriorityWrite) -> Notes:
     if write.change is not None:
-        yield "priority", change_text(write.change)
+        yield "priority", change_text(write.change, snapshot.key)
     elif write.level is not None:
         yield "priority", f"the case already has {write.level} ({snapshot.priority}): no change"
 

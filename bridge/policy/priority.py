@@ -70,22 +70,6 @@ class FiredRule(NamedTuple):
         return self.before != self.after
 
 
-class PriorityOutcome(NamedTuple):
-    """The priority decision: what was asked, what the rules made of it, and why."""
-
-    requested: Requested
-    level: PriorityLevel  # the final level
-    engineer_override: bool  # True when an engineer's choice stood and no rules ran
-    fired: tuple[FiredRule, ...]
-    reason: str  # one line for Desired.priority_reason
-    #: a later change by someone other than an engineer or the bridge, which the
-    #: engineer's choice overrides (it is put back); None when there is none
-    put_back: Requested | None = None
-    #: the level the case had before ``level``, whose target its due time was reckoned
-    #: from until now (``previous_level``); None when there is none
-    previous: PriorityLevel | None = None
-
-
 class BridgeChange(NamedTuple):
     """A priority change the bridge makes now, and the public comment saying why."""
 
@@ -95,7 +79,9 @@ class BridgeChange(NamedTuple):
     kind: str  # "rule", "restored" or "engineer"
     rule: PriorityRule | None  # the rule that made the change (kind "rule")
     template: CommentTemplate | None  # None: the rules turned this comment off
-    action_id: str
+    #: the comment's action id after the case key (``/priority/{name}[/{number}]``): the
+    #: change is decided by what the priority decision reads, which is not the key
+    id_part: str
     made: bool  # already in Jira (the comment is owed until the ledger records it)
 
     @property
@@ -112,6 +98,29 @@ class PriorityWrite(NamedTuple):
     level: PriorityLevel | None  # the level the case should have (None: leave it alone)
     jira_name: str | None  # the Jira name it should carry (the current one when it means level)
     change: BridgeChange | None  # the change the bridge makes now, if any
+
+
+#: nothing to write: a resolved case, or an engineer's choice that names no level
+LEFT_ALONE = PriorityWrite(None, None, None)
+
+
+class PriorityOutcome(NamedTuple):
+    """The priority decision: what was asked, what the rules made of it, and why."""
+
+    requested: Requested
+    level: PriorityLevel  # the final level
+    engineer_override: bool  # True when an engineer's choice stood and no rules ran
+    fired: tuple[FiredRule, ...]
+    reason: str  # one line for Desired.priority_reason
+    #: a later change by someone other than an engineer or the bridge, which the
+    #: engineer's choice overrides (it is put back); None when there is none
+    put_back: Requested | None = None
+    #: the level the case had before ``level``, whose target its due time was reckoned
+    #: from until now (``previous_level``); None when there is none
+    previous: PriorityLevel | None = None
+    #: what to write on the case while it is open (``decide_write``): it reads only what
+    #: the decision reads, so it is decided (and kept) with it
+    write: PriorityWrite = LEFT_ALONE
 
 
 class RuleRun(NamedTuple):
@@ -479,6 +488,13 @@ def _engineer_outcome(
 
 
 def decide_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutcome:
+    """The level the case should have, with every rule that fired, and what to write on
+    it while it is open."""
+    outcome = _decide_level(snapshot, pipeline)
+    return outcome._replace(write=decide_write(snapshot, outcome, pipeline, True))
+
+
+def _decide_level(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutcome:
     """The level the case should have, with every rule that fired."""
     asked = Asked.read(snapshot)
     if pipeline.policy.respect_engineer_changes:
@@ -527,14 +543,14 @@ def decide_write(
     the priority edit landed is posted on the next cycle; the ledger keeps it to one).
     """
     if not open_case or (outcome.engineer_override and not outcome.requested.mapped):
-        return PriorityWrite(None, None, None)
+        return LEFT_ALONE
     level = outcome.level
     current = pipeline.level_of(snapshot.priority)
     history = snapshot.priority_history
     made = sum(1 for c in history if c.by is Actor.BRIDGE)  # the bridge's changes so far
     if current != level:
         before = current or snapshot.priority or "none"
-        change = _change(snapshot.key, outcome, pipeline, before, made + 1, False)
+        change = _change(outcome, pipeline, before, made + 1, False)
         # an engineer's choice is put back as the engineer named it ("Trivial" stays)
         chosen = outcome.requested.jira_name if outcome.engineer_override else None
         return PriorityWrite(level, chosen or pipeline.policy.jira_names[level], change)
@@ -542,13 +558,10 @@ def decide_write(
     if last is None or last.by is not Actor.BRIDGE or pipeline.level_of(last.to_name) != level:
         return PriorityWrite(level, snapshot.priority, None)
     before = pipeline.level_of(last.from_name) or last.from_name or "none"
-    return PriorityWrite(
-        level, snapshot.priority, _change(snapshot.key, outcome, pipeline, before, made, True)
-    )
+    return PriorityWrite(level, snapshot.priority, _change(outcome, pipeline, before, made, True))
 
 
 def _change(
-    key: str,
     outcome: PriorityOutcome,
     pipeline: Pipeline,
     before: str,
@@ -575,8 +588,8 @@ def _change(
         kind, name, template = "restored", "restored", comments.restored
     else:
         kind, name, template = "rule", "levels", comments.rule
-    action_id = f"{key}/priority/{name}" + (f"/{number}" if number > 1 else "")
-    return BridgeChange(number, before, outcome.level, kind, rule, template, action_id, made)
+    id_part = f"/priority/{name}" + (f"/{number}" if number > 1 else "")
+    return BridgeChange(number, before, outcome.level, kind, rule, template, id_part, made)
 
 
 def told_change(action_id: str) -> tuple[str, int] | None:
@@ -599,7 +612,7 @@ def told_change(action_id: str) -> tuple[str, int] | None:
 CHANGE_KINDS = frozenset({"restored", "engineer", "levels"})
 
 
-def change_text(change: BridgeChange) -> str:
+def change_text(change: BridgeChange, key: str) -> str:
     """The change for explain: what, why, and what the customer is told."""
     why = {
         "rule": f"rule {change.rule_text!r}",
@@ -610,7 +623,7 @@ def change_text(change: BridgeChange) -> str:
     said = (
         "no comment (turned off)"
         if change.template is None
-        else (f"{change.template.visibility} comment {change.action_id}")
+        else (f"{change.template.visibility} comment {key}{change.id_part}")
     )
     what = "changed" if change.made else "changes"
     return (

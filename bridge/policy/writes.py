@@ -207,7 +207,7 @@ def writes_of(snapshot: IssueSnapshot, policy: Policy, decisions: Decisions) -> 
         )
     change = decisions.priority_write.change
     if change is not None and change.template is not None:
-        comments.append(values.comment(change.action_id, change.template, change.number))
+        comments.append(values.comment(key + change.id_part, change.template, change.number))
     comments.extend(values.comment(f"{key}/{part}", template) for part, template in after)
     transitions: list[DesiredTransition] = []
     if (
