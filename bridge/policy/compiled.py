@@ -39,7 +39,13 @@ from bridge.policy.model import (
 from bridge.policy.priority import Pipeline, folded, slug
 from bridge.policy.templates import PLACEHOLDERS
 from bridge.policy.templates import render as render_template
-from bridge.policy.tiers import EntitlementDecision, entitlement_table, raised_of, usage_refusals
+from bridge.policy.tiers import (
+    EntitlementDecision,
+    OrgIndex,
+    entitlement_table,
+    raised_of,
+    usage_refusals,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.policy.clock import BusinessCalendar
@@ -333,6 +339,12 @@ class Policy:
     #: reporter raises many cases of a few request types
     raised_by_value: Memo[tuple[object, ...], Raised] = field(
         default_factory=partial(Memo, PER_CASE), compare=False, repr=False
+    )
+    #: each organisation's month ranked for its quota (``Cycle.org_index``), by the
+    #: customer and its calendar, with the cases it was ranked from: a later cycle that
+    #: lists the same cases (most organisations, between two cycles) takes it as it is
+    ranked_months: Memo[tuple[str, str], tuple[tuple[MonthCase, ...], OrgIndex]] = field(
+        default_factory=Memo, compare=False, repr=False
     )
 
     @classmethod

@@ -76,14 +76,25 @@ class Cycle:
             name, cases = _find_org_cases(self.context.org_cases, organization, facts)
             shared = self.quota_index.get((name, name, facts.calendar_name))
             if shared is None:
-                listed = first_listings(cases)  # each case once: a search's pages may overlap
-                refused = policy.refusals(tuple(listed.values()), facts)
-                flagged = _flagger(listed.values(), facts, policy, refused)
-                index = _org_index(listed, facts.calendar.tz, policy.not_counted, flagged)
-                shared = index._replace(refused=refused)
+                shared = _ranked(cases, facts, policy)
             found = shared
             self.quota_index[key] = self.quota_index[(name, name, facts.calendar_name)] = found
         return found
+
+
+def _ranked(cases: tuple[MonthCase, ...], facts: CustomerFacts, policy: Policy) -> OrgIndex:
+    """An organisation's cases ranked in its calendar: as an earlier cycle ranked them when
+    it listed the same cases (the policy keeps each organisation's last ranking), else
+    ranked now."""
+    key = (facts.customer.organization, facts.calendar_name)
+    last = policy.ranked_months.get(key)
+    if last is not None and last[0] == cases:
+        return last[1]
+    listed = first_listings(cases)  # each case once: a search's pages may overlap
+    refused = policy.refusals(tuple(listed.values()), facts)
+    flagged = _flagger(listed.values(), facts, policy, refused)
+    index = _org_index(listed, facts.calendar.tz, policy.not_counted, flagged)
+    return policy.ranked_months.keep(key, (cases, index._replace(refused=refused)))[1]
 
 
 def _flagger(
