@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from bridge.policy.compiled import CustomerFacts, Policy
 from bridge.policy.information import NamedCheck
 from bridge.policy.model import EvalContext, MonthCase
-from bridge.policy.tiers import Flagged, OrgIndex, _org_index, first_listings, raised_flags
+from bridge.policy.tiers import (
+    Flagged,
+    OrgIndex,
+    _org_index,
+    first_listings,
+    placed,
+    raised_flags,
+)
 
 
 @dataclass
@@ -94,7 +101,8 @@ def _ranked(cases: tuple[MonthCase, ...], facts: CustomerFacts, policy: Policy) 
     refused = policy.refusals(tuple(listed.values()), facts)
     flagged = _flagger(listed.values(), facts, policy, refused)
     index = _org_index(listed, facts.calendar.tz, policy.not_counted, flagged)
-    return policy.ranked_months.keep(key, (cases, index._replace(refused=refused)))[1]
+    index = index._replace(refused=refused, placed=placed(index, facts.tier.cases_per_month))
+    return policy.ranked_months.keep(key, (cases, index))[1]
 
 
 def _flagger(
