@@ -32,6 +32,7 @@ from bridge.policy.model import (
     EvalContext,
     FlagPolicy,
     IssueSnapshot,
+    MonthCase,
     OverQuotaPolicy,
     Person,
     RuleSet,
@@ -190,6 +191,30 @@ def test_a_cycle_evaluates_its_cases_with_the_one_policy_it_was_first_used_with(
     with pytest.raises(ValueError, match="one compiled policy"):
         evaluate_in_cycle(case, ten, cycle)
     assert not evaluate_in_cycle(case, ten, Cycle.start(NOW, ctx)).quota.over
+
+
+def test_a_later_cycle_ranks_a_month_again_when_its_cases_changed_and_not_otherwise():
+    """The compiled rules keep each organisation's ranking from cycle to cycle: a later
+    cycle listing the same cases (an equal listing, made afresh) places the case as
+    before; one whose month changed (an older case now a duplicate, a case listed as
+    the snapshot describes it) is ranked again, never read off the stale ranking."""
+    policy = Policy.compile(RULES)
+    listed = listed_case(snapshot("SUP-9", created="2026-11-30T09:00:00+10:00"))
+    case = snapshot("SUP-9", created="2026-11-30T09:00:00+10:00")
+
+    def place(month: dict[str, list[MonthCase]]) -> tuple[int, bool]:
+        desired = evaluate_in_cycle(case, policy, Cycle.start(NOW, context(month)))
+        assert desired.quota is not None
+        return desired.quota.used, desired.quota.over
+
+    assert place(acme_month(listed)) == (5, True)
+    assert place(acme_month(listed)) == (5, True)  # the same cases, listed anew
+    freed = acme_month(listed)
+    freed["Acme Networks"][1] = month_case("SUP-3", "2026-11-03T10:00:00+10:00", "Duplicate")
+    assert place(freed) == (4, False)
+    assert place(acme_month(listed)) == (5, True)  # the duplicate reopened
+    later = acme_month(listed._replace(created=at("2026-12-01T09:00:00+10:00")))
+    assert place(later) == (5, True)  # the listing is outdated: ranked as the case says
 
 
 def test_fifth_case_of_a_standard_month_is_over_quota():

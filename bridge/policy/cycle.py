@@ -1,12 +1,13 @@
 """One evaluation cycle as a value: ``now`` in UTC, the month's quota index, the memos.
 
 A sync cycle (or a report, or ``explain``) evaluates many cases at one moment
-with one view of the organisations' cases.  What those cases share is worked out
+with one view of the organisations' cases.  What those cases share is looked up
 once per cycle and kept here, keyed by values: each organisation's cases ranked
-once (by organisation name and calendar).  A new cycle starts empty; what depends
-only on the rules and a case's own values (the priority decisions, the required
-information's verdicts, a response target's due time) the compiled rules keep
-across cycles (:mod:`bridge.policy.memo`).
+(by organisation name and calendar), taken from the compiled rules when an earlier
+cycle ranked the same cases (most organisations, between two cycles), else ranked
+now.  A new cycle starts empty; what depends only on the rules and a case's own
+values (the priority decisions, the required information's verdicts, a response
+target's due time) the compiled rules keep across cycles (:mod:`bridge.policy.memo`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """A bounded memo: answers kept by value across cycles, forgotten all at once past a size.
 
-What depends only on the rules and on values a case carries (never on ``now`` nor on
-the month's cases) is the same answer every cycle, so the compiled rules keep it
+What depends only on the rules and on values a case carries (never on ``now``) is the
+same answer every cycle, so the compiled rules keep it
 (:class:`~bridge.policy.compiled.Policy`, a calendar): a daemon's later cycles, like
-``explain`` after a report, reuse what the first one worked out.  Keys are values
+``explain`` after a report, reuse what the first one worked out.  An organisation's
+month ranked is kept the same way, by the month's cases it was ranked from.  Keys are values
 derived from what the decision declares it reads; the memo forgets everything once
 it holds ``limit`` answers, so memory stays bounded however long the daemon runs.
 
