@@ -357,6 +357,9 @@ class BusinessCalendar:
         self._formatted: dict[datetime, str] = {}
         #: ``sla.target_due``'s answers by (start, target): the same every cycle
         self.dues: Memo[tuple[datetime, object], Due] = Memo(PER_CASE)
+        #: ``holidays_on_working_days``'s answers by (first day, last day, worked): cases
+        #: raised on the same day and due on the same day share them
+        self.holidays_seen: Memo[tuple[date, date, bool], tuple[tuple[date, str], ...]] = Memo()
 
     # ------------------------------------------------------------------ description
 
@@ -444,13 +447,18 @@ class BusinessCalendar:
 
     def holidays_on_working_days(
         self, start: date, end: date, *, worked: bool = False
-    ) -> list[tuple[date, str]]:
+    ) -> tuple[tuple[date, str], ...]:
         """The holidays in ``[start, end]`` that fall on a weekday with business hours (the
         ones a due time moves past), sorted: those the calendar closes on, or with
         ``worked`` the country's holidays it works (``leave_out``, ``remove``).  What
-        ``explain``, ``due`` and ``check`` list."""
-        found = self.worked_holidays_between if worked else self.holidays_between
-        return [(d, name) for d, name in found(start, end) if self._hours[d.weekday()]]
+        ``explain``, ``due`` and ``check`` list (kept by the days asked)."""
+        key = (start, end, worked)
+        kept = self.holidays_seen.get(key)
+        if kept is None:
+            found = self.worked_holidays_between if worked else self.holidays_between
+            listed = tuple((d, name) for d, name in found(start, end) if self._hours[d.weekday()])
+            kept = self.holidays_seen.keep(key, listed)
+        return kept
 
     def _worked_of(self, year: int) -> tuple[tuple[date, str], ...]:
         """The country's holidays listed for ``year`` that the calendar keeps open."""
