@@ -102,7 +102,9 @@ def _ranked(cases: tuple[MonthCase, ...], facts: CustomerFacts, policy: Policy) 
     refused = policy.refusals(tuple(listed.values()), facts)
     flagged = _flagger(listed.values(), facts, policy, refused)
     index = _org_index(listed, facts.calendar.tz, policy.not_counted, flagged)
-    index = index._replace(refused=refused, placed=placed(index, facts.tier.cases_per_month))
+    index = index._replace(
+        refused=refused, placed=placed(index, facts.tier.cases_per_month, flagged)
+    )
     return policy.ranked_months.keep(key, (cases, index))[1]
 
 

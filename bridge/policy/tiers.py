@@ -337,8 +337,8 @@ class OrgIndex(NamedTuple):
     months: Mapping[str, Month]
     #: the listed cases a usage limit refuses (key -> why), ranked once per cycle
     refused: Mapping[str, str] = MappingProxyType({})
-    #: each counted case's place in its month as listed (``placed``): ``decide_quota``'s
-    #: answer for a case its snapshot describes as the context lists it
+    #: each case's place in its month as listed (``placed``): ``decide_quota``'s answer
+    #: for a case its snapshot describes as the context lists it
     placed: Mapping[str, QuotaDecision] = MappingProxyType({})
 
 
@@ -445,9 +445,9 @@ def decide_quota(
         and listed.resolution == case.resolution
         and (listed.raised is None or listed.raised == case.raised)
     )
-    if present and not flags and key not in index.excluded:
+    if present:
         found = index.placed.get(key)
-        if found is not None and found.limit == limit:
+        if found is not None and found.limit == limit and found.flags == flags:
             return found  # as listed: placed with the ranking
     month = index.month[key] if present else month_of(case.created, zone)
     current = index.months.get(month, _EMPTY_MONTH)
@@ -467,14 +467,21 @@ def decide_quota(
     return QuotaDecision(position, month, limit, counted, excluded, present)
 
 
-def placed(index: OrgIndex, limit: int) -> dict[str, QuotaDecision]:
-    """Each counted case of ``index`` placed in its month (``limit``: the tier's cases per
-    month), as ``decide_quota`` places a case its snapshot describes as listed: made
-    once with the ranking, which later cycles listing the same cases reuse."""
+def placed(index: OrgIndex, limit: int, flagged: Flagged = _no_flags) -> dict[str, QuotaDecision]:
+    """Each case of ``index`` placed in its month (``limit``: the tier's cases per month;
+    ``flagged``: the flags the index was ranked with), as ``decide_quota`` places a case
+    its snapshot describes as listed: made once with the ranking, which later cycles
+    listing the same cases reuse."""
     decisions: dict[str, QuotaDecision] = {}
     for key, month in index.month.items():
-        if key not in index.excluded:
-            used, current = index.rank[key], index.months[month]
+        current = index.months[month]
+        if key in index.excluded:
+            flags = flagged(index.listed[key])
+            decisions[key] = QuotaDecision(
+                None, month, limit, current.counted, current.excluded, True, flags
+            )
+        else:
+            used = index.rank[key]
             position = QuotaPosition(used, limit, used > limit, month)
             decisions[key] = QuotaDecision(
                 position, month, limit, current.counted, current.excluded, True
