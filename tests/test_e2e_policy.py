@@ -533,6 +533,41 @@ def test_a_case_no_longer_over_quota_is_corrected_once_while_open(
     assert bridge.last.writes == 0
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_an_over_quota_correction_past_the_journal_week_on_a_running_daemon(
+    sandbox_factory: SandboxFactory, bridges: BridgeFactory, flavour: str
+) -> None:
+    """The bridge runs as a daemon (one process, `jsm-bridge run`): the fifth of Acme's
+    cases (4 a month) is told it is over quota; eight days on, past the week the local
+    journal remembers that comment, an older case turns out a duplicate.  The fifth is
+    corrected.  On Data Center the search gives no ledger: the plan made without it left
+    the correction out (the over-quota comment not known done), was a field edit only,
+    and the label came off with the correction never posted."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    keys = [new_case(sb, created=t(2, 10 + n)) for n in range(5)]
+    for key in keys:
+        comment(sb, key, "Looking.", by=SAM)  # answered: no ladder step comes due
+    bridge = bridges(sb)
+    bridge.cycle()
+    sb.advance("10m")
+    bridge.cycle()  # the bridge's own edits, read back once
+    assert "over-quota" in end_state(sb, keys[4]).labels
+    sb.advance("8d")
+    bridge.cycle()
+    sb.advance("10m")
+    transition(sb, keys[0], "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    bridge.cycle()
+    assert "over-quota" not in end_state(sb, keys[4]).labels
+    told = [c.action_id for c in quota_comments(sb, keys[4])]
+    assert told == [f"{keys[4]}/over-quota", f"{keys[4]}/over-quota/cleared"]
+    for _ in range(2):
+        sb.advance("10m")
+        bridge.cycle()
+    assert [c.action_id for c in quota_comments(sb, keys[4])] == told
+    assert bridge.last.writes == 0
+
+
 def test_no_correction_for_an_over_quota_comment_that_never_went_out(
     sandbox_factory: SandboxFactory, bridges: BridgeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1127,13 +1127,23 @@ class Engine:
                 ledger = ledger.with_done(aid, at)
         return ledger
 
-    def _ledger_needed(self, snapshot: IssueSnapshot, plan: IssuePlan, *, dry_run: bool) -> bool:
+    def _ledger_needed(
+        self, snapshot: IssueSnapshot, desired: Desired, plan: IssuePlan, *, dry_run: bool
+    ) -> bool:
         """Data Center: whether the plan must be made again with the issue's ledger (no
         issue properties in DC's search, JRASERVER-62898): when the plan made without it
         has a comment, transition or repair (a field edit needs no ledger and records
-        none), for `explain`, or to settle an interrupted write."""
+        none); when a comment that follows another (a correction, `DesiredComment.follows`)
+        is wanted and not known done: the plan without the ledger leaves it out unless the
+        journal still remembers the comment it follows (`JOURNAL_KEEP`), and the edit
+        taking the label off would land without it, for good; for `explain`; or to settle
+        an interrupted write."""
         return (
             any(not isinstance(a, EditIssue) for a in plan.actions)
+            or any(
+                c.follows is not None and not plan.ledger.handled(c.action_id)
+                for c in desired.comments
+            )
             or self.explain  # `explain` shows what the ledger holds
             or (not dry_run and bool(self.state.pending_intents(snapshot.key)))
         )
@@ -1630,7 +1640,7 @@ class Engine:
         except Exception as exc:  # told in the case's turn (`_prepare`)
             return _Begun(raw, snapshot, began, error=exc)
         needed = self.site.flavour != "cloud" and self._ledger_needed(
-            snapshot, plan, dry_run=dry_run
+            snapshot, desired, plan, dry_run=dry_run
         )
         return _Begun(raw, snapshot, began, desired, plan, ledger_needed=needed)
 
