@@ -236,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         try:
             code: int = _command(parser, args)
+            sys.stdout.flush()  # a reader that left shows here, not in the flush at exit
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:

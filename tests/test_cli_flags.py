@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,28 @@ def test_a_completion_script_piped_into_a_reader_that_leaves_ends_quietly(reader
     )
     assert len(result.stdout.splitlines()) == (3 if reader.startswith("head") else 0)
     assert result.stderr == "", result.stderr
+
+
+def test_a_reader_gone_by_the_final_flush_leaves_no_message() -> None:
+    """The whole output fits the buffer and the reader leaves before it is flushed (the
+    completion script piped into `head -3` on a busy machine): the flush at the end of
+    the command fails on the closed pipe, and nothing may be said about it, then or when
+    the interpreter flushes again at exit."""
+    program = textwrap.dedent(
+        """
+        import os, sys
+        from bridge import cli
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before anything is flushed
+        sys.stdout = open(write_end, "w", buffering=1 << 20)
+        sys.exit(cli.main(["completion", "bash"]))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert result.stderr == "", result.stderr
+    assert result.returncode == 141
 
 
 def test_completion_scripts_know_the_commands_and_their_options(
