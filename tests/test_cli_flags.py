@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
