@@ -34,6 +34,7 @@ from e2e_helpers import (
     new_case,
     set_fields_as,
     set_priority,
+    without_waiting,
     write_config,
 )
 from structlog.testing import capture_logs
@@ -469,6 +470,7 @@ def test_a_new_change_after_one_whose_edit_failed_is_told_to_the_customer(
     changelog holds no change by the bridge: the next change (to P4, the environment now
     Staging) is the bridge's first in the changelog as well, and is told all the same."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
+    without_waiting(monkeypatch)  # the lost writes' retries wait on a stepped clock
     bridge = bridges(sb)
     key = _lowered_to_p2_with_its_edit_lost(sb, bridge, monkeypatch)
     assert end_state(sb, key).priority == "Blocker"
@@ -493,6 +495,7 @@ def test_a_change_is_told_though_an_earlier_comment_of_its_number_went_out_for_a
     owed until it is posted: the P2 comment, under a rule still in force, is another
     change's."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=t(24, 10))
+    without_waiting(monkeypatch)  # the lost writes' retries wait on a stepped clock
     bridge = bridges(sb)
     wall = Wall()
     bridge.engine.wall = wall
@@ -521,6 +524,7 @@ def test_a_renamed_rule_does_not_tell_again_a_change_whose_edit_keeps_failing(
     """ "from P1 to P2" went out and the priority edit was lost, so the change is still
     owed when a lead renames the rule: it is told already, under the rule's old name."""
     sb = sandbox_factory(seed="empty", now=t(24, 10))
+    without_waiting(monkeypatch)  # the lost writes' retries wait on a stepped clock
     first = bridges(sb)
     key = _lowered_to_p2_with_its_edit_lost(sb, first, monkeypatch)
     told = _public_bridge_comments(sb, key)
