@@ -491,7 +491,7 @@ def decide_priority(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutc
     """The level the case should have, with every rule that fired, and what to write on
     it while it is open."""
     outcome = _decide_level(snapshot, pipeline)
-    return outcome._replace(write=decide_write(snapshot, outcome, pipeline, True))
+    return outcome._replace(write=decide_write(Asked.read(snapshot), outcome, pipeline))
 
 
 def _decide_level(snapshot: IssueSnapshot, pipeline: Pipeline) -> PriorityOutcome:
@@ -530,11 +530,9 @@ def previous_level(asked: Asked, pipeline: Pipeline, level: PriorityLevel) -> Pr
 # ------------------------------------------------------------------------ the change
 
 
-def decide_write(
-    snapshot: IssueSnapshot, outcome: PriorityOutcome, pipeline: Pipeline, open_case: bool
-) -> PriorityWrite:
-    """What to write: nothing on a resolved case or for an engineer's unmapped choice;
-    the current name when it already means the level (an engineer's "Trivial" stays);
+def decide_write(asked: Asked, outcome: PriorityOutcome, pipeline: Pipeline) -> PriorityWrite:
+    """What to write on an open case (``asked``: what the decision read of it): nothing
+    for an engineer's unmapped choice; the current name when it already means the level (an engineer's "Trivial" stays);
     else the level's Jira name, with the change and its comment.
 
     The comment of a change is owed from the cycle that makes the change until the
@@ -542,23 +540,23 @@ def decide_write(
     this level, that change's comment is still asked for (a comment that failed while
     the priority edit landed is posted on the next cycle; the ledger keeps it to one).
     """
-    if not open_case or (outcome.engineer_override and not outcome.requested.mapped):
+    if outcome.engineer_override and not outcome.requested.mapped:
         return LEFT_ALONE
     level = outcome.level
-    current = pipeline.level_of(snapshot.priority)
-    history = snapshot.priority_history
+    current = pipeline.level_of(asked.priority)
+    history = asked.priority_history
     made = sum(1 for c in history if c.by is Actor.BRIDGE)  # the bridge's changes so far
     if current != level:
-        before = current or snapshot.priority or "none"
+        before = current or asked.priority or "none"
         change = _change(outcome, pipeline, before, made + 1, False)
         # an engineer's choice is put back as the engineer named it ("Trivial" stays)
         chosen = outcome.requested.jira_name if outcome.engineer_override else None
         return PriorityWrite(level, chosen or pipeline.policy.jira_names[level], change)
     last = history[-1] if history else None
     if last is None or last.by is not Actor.BRIDGE or pipeline.level_of(last.to_name) != level:
-        return PriorityWrite(level, snapshot.priority, None)
+        return PriorityWrite(level, asked.priority, None)
     before = pipeline.level_of(last.from_name) or last.from_name or "none"
-    return PriorityWrite(level, snapshot.priority, _change(outcome, pipeline, before, made, True))
+    return PriorityWrite(level, asked.priority, _change(outcome, pipeline, before, made, True))
 
 
 def _change(
