@@ -43,7 +43,7 @@ from bridge.policy.tiers import (
     EntitlementDecision,
     OrgIndex,
     entitlement_table,
-    raised_of,
+    raised_by,
     usage_refusals,
 )
 
@@ -334,10 +334,10 @@ class Policy:
     needs: Mapping[str, tuple[str, ...]]
     unknown: UnknownCustomerPolicy  # rules.unknown_customer with its no-organisation comments
     information: InformationCheck  # required_information compiled
-    #: who raised a case and what it asks for (``raised_of``), by the values it is made of
-    #: (the reporter's e-mail, account id and kind, the request type, the product): a
-    #: reporter raises many cases of a few request types
-    raised_by_value: Memo[tuple[object, ...], Raised] = field(
+    #: who raised a case and what it asks for (``raised_by``), by its arguments (the
+    #: reporter, the request type, the product): a reporter raises many cases of a few
+    #: request types
+    raised_by_value: Memo[tuple[Person | None, str | None, str | None], Raised] = field(
         default_factory=partial(Memo, PER_CASE), compare=False, repr=False
     )
     #: each organisation's month ranked for its quota (``Cycle.org_index``), by the
@@ -386,16 +386,11 @@ class Policy:
 
     def month_case(self, snapshot: IssueSnapshot) -> MonthCase:
         """The case as its organisation's month lists it (``tiers.month_case``), who
-        raised it and what it asks for kept by value."""
-        reporter, request_type = snapshot.reporter, snapshot.request_type
-        product = snapshot.fields.get("product")
-        if reporter is None:
-            key: tuple[object, ...] = (None, None, None, request_type, product)
-        else:
-            key = (reporter.email, reporter.account_id, reporter.actor, request_type, product)
-        raised = self.raised_by_value.get(key)
+        raised it and what it asks for (``raised_by``) kept by its arguments."""
+        asked = (snapshot.reporter, snapshot.request_type, snapshot.fields.get("product"))
+        raised = self.raised_by_value.get(asked)
         if raised is None:
-            raised = self.raised_by_value.keep(key, raised_of(snapshot))
+            raised = self.raised_by_value.keep(asked, raised_by(*asked))
         return MonthCase(snapshot.key, snapshot.created, snapshot.resolution, raised)
 
     def decide_customer(self, snapshot: IssueSnapshot) -> CustomerDecision:
