@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# two workers; an idle one takes tests queued for the other, so a slow test queued late
+# does not keep one core busy while the other waits
+PYTEST_ARGS := -n 2 --dist worksteal
 
 .PHONY: all install browser test lint typecheck unit demo sandbox bench clean
 
@@ -37,7 +40,7 @@ browser:
 	  else echo "note: chromium is missing and this is not root: the browser test is skipped"; fi; }
 
 unit: $(STAMP) browser
-	$(BIN)/pytest -n 2 tests
+	$(BIN)/pytest $(PYTEST_ARGS) tests
 
 # The README's test command: lint, types, layer contract and the whole suite.
 test: lint typecheck unit

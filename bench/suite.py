@@ -8,14 +8,14 @@ Timed runs, each with cold mypy and ruff caches (as on a fresh clone) and no pyt
    worktree with its own ``.venv`` (``make install`` there, untimed; ``--base-tree``
    reuses a checkout of the base that has one);
 2. if some of the base's tests are gone or renamed since: the same lint, types and
-   ``pytest -n 2`` at the base, on its tests that still exist;
+   pytest at the base, on its tests that still exist;
 3. ``make test`` in ``--tree`` (default: this checkout, as it is on disk; ``--skip-whole``
    leaves it out);
-4. lint, types and ``pytest -n 2`` in ``--tree`` on the tests the base had: the
-   like-for-like set.  A test is matched by file and function, so a parametrised test
-   brings all its parameters of today (both Jira dialects where the base ran one, say):
-   the suite's growth is separated from its speed, at the cost of counting new
-   parameters of old tests against today.
+4. lint, types and pytest (with the options its Makefile gives) in ``--tree`` on the
+   tests the base had: the like-for-like set.  A test is matched by file and function,
+   so a parametrised test brings all its parameters of today (both Jira dialects where
+   the base ran one, say): the suite's growth is separated from its speed, at the cost
+   of counting new parameters of old tests against today.
 
 Each run's wall time and CPU time (user + system of every process it waited for) are
 printed with their ratios to run 1, then the like-for-like ratio (4 over 2, or over 1).
@@ -122,8 +122,15 @@ def make_test(label: str, tree: Path, caches: Path, log: Path) -> Timed:
     return Timed(label, wall, cpu, passed(log), code == 0, log)
 
 
+def pytest_args(tree: Path) -> list[str]:
+    """The options `make test` gives pytest in ``tree`` (its Makefile's ``PYTEST_ARGS``;
+    ``-n 2`` in a Makefile that has none)."""
+    found = re.search(r"(?m)^PYTEST_ARGS\s*:?=\s*(.+)$", (tree / "Makefile").read_text())
+    return found.group(1).split() if found else ["-n", "2"]
+
+
 def make_test_on(label: str, tree: Path, ids: list[str], caches: Path, log: Path) -> Timed:
-    """`make test` restricted to ``ids``: lint and types as in `make test`, then pytest -n 2."""
+    """`make test` restricted to ``ids``: lint and types, then pytest, as `make test` runs them."""
     log.write_text("", encoding="utf-8")
     listing = caches / f"{label.replace(' ', '-')}.ids"
     listing.write_text("\n".join(ids) + "\n", encoding="utf-8")
@@ -132,7 +139,8 @@ def make_test_on(label: str, tree: Path, ids: list[str], caches: Path, log: Path
     if "browser:" in (tree / "Makefile").read_text(encoding="utf-8"):
         targets.append("browser")
     w1, c1, code1 = run(["make", *targets], tree, env, log)
-    w2, c2, code2 = run([str(tree / ".venv/bin/pytest"), "-n", "2", f"@{listing}"], tree, env, log)
+    pytest = [str(tree / ".venv/bin/pytest"), *pytest_args(tree), f"@{listing}"]
+    w2, c2, code2 = run(pytest, tree, env, log)
     return Timed(label, w1 + w2, c1 + c2, passed(log), code1 == 0 and code2 == 0, log)
 
 
