@@ -162,6 +162,20 @@ def bridges(tmp_path: Path) -> Iterator[BridgeFactory]:
 
 
 @pytest.fixture(autouse=True)
+def _no_real_waiting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clients the commands build (`JiraClient.from_settings`) retry, pace their
+    requests and poll a bulk task as in production, and the site lock waits its settle
+    period, each wait on a stepped clock instead of the real one
+    (`e2e_helpers.without_waiting`): a sandbox on loopback publishes no rate limits and
+    no second instance races this one.  A test that needs the real waits is marked
+    ``real_waits``; the pacer, retry and lock tests build their own with fake clocks."""
+    if request.node.get_closest_marker("real_waits") is None:
+        from e2e_helpers import without_waiting
+
+        without_waiting(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_secret_registry() -> Iterator[None]:
     """Each test starts with no registered secrets: a tiny token registered by one test
     (e.g. ``"t"``) would otherwise mask every ``t`` in another test's log lines."""

@@ -219,33 +219,62 @@ class SteppedClock:
         self.now += max(0.0, seconds)
 
 
+class _Stepped:
+    """What `without_waiting` put in place for one test: its clock and retry policy."""
+
+    def __init__(self, retry: RetryPolicy, clock: SteppedClock) -> None:
+        self.retry = retry
+        self.clock = clock
+
+
 def without_waiting(monkeypatch: pytest.MonkeyPatch, **policy: Any) -> RetryPolicy:
     """Every client the commands build in this process retries, honours Retry-After and
-    paces its requests as in production, minus the waiting: each wait moves the client's
-    own clock on instead.  The daemon's stop-aware pause is still asked (for no time), so
-    a stop ends a wait as it does in production.  ``policy``: `RetryPolicy` fields
-    (``max_attempts=2``); returns the policy the clients use."""
+    paces its requests as in production, and the site lock waits its settle period,
+    minus the waiting: each wait moves a stepped clock on instead.  The daemon's
+    stop-aware pause is still asked (for no time), so a stop ends a wait as it does in
+    production.  ``policy``: `RetryPolicy` fields (``max_attempts=2``); returns the policy
+    the clients use.  Every test runs this way (conftest); called again in a test, it
+    only changes the retry policy."""
+    from bridge.commands import run as run_command
+
+    applied = getattr(JiraClient.from_settings, "stepped", None)
+    if isinstance(applied, _Stepped):
+        applied.retry = RetryPolicy(
+            **{"sleep": applied.clock.sleep, "uniform": lambda _a, _b: 0.0, **policy}
+        )
+        return applied.retry
     clock = SteppedClock()
-    retry = RetryPolicy(**{"sleep": clock.sleep, "uniform": lambda _a, _b: 0.0, **policy})
+    stepped = _Stepped(
+        RetryPolicy(**{"sleep": clock.sleep, "uniform": lambda _a, _b: 0.0, **policy}), clock
+    )
     build = JiraClient.from_settings.__func__  # type: ignore[attr-defined]
     interrupt_waits = JiraClient.interrupt_waits
+    site_lock_for = run_command.site_lock_for
 
     def from_settings(cls: type[JiraClient], jira: Any, **overrides: Any) -> JiraClient:
-        overrides.setdefault("retry", retry)
+        overrides.setdefault("retry", stepped.retry)
         if overrides.get("rate") is not None:  # the commands' pacing, on the stepped clock
             overrides["rate"] = RateLimiter(clock=clock, sleep=clock.sleep)
         return build(cls, jira, **overrides)  # type: ignore[no-any-return]
 
     def stepped_waits(client: JiraClient, pause: Callable[[float], bool] | None) -> None:
-        def stepped(seconds: float) -> bool:
+        def stepped_pause(seconds: float) -> bool:
             clock.sleep(seconds)
             return pause(0.0) if pause is not None else False
 
-        interrupt_waits(client, stepped if pause is not None else None)
+        interrupt_waits(client, stepped_pause if pause is not None else None)
 
+    def stepped_site_lock(runtime: Runtime) -> Any:
+        lock = site_lock_for(runtime)
+        if lock is not None:  # written, then read back after the settle period
+            lock.sleep = clock.sleep
+        return lock
+
+    from_settings.stepped = stepped  # type: ignore[attr-defined]
     monkeypatch.setattr(JiraClient, "from_settings", classmethod(from_settings))
     monkeypatch.setattr(JiraClient, "interrupt_waits", stepped_waits)
-    return retry
+    monkeypatch.setattr(run_command, "site_lock_for", stepped_site_lock)
+    return stepped.retry
 
 
 def explain(key: str, config: Path, now: datetime | str, capsys: pytest.CaptureFixture[str]) -> str:
