@@ -4,10 +4,10 @@ Reads the month's cases (the scope's, created from a day before the month to a
 day after it, so every customer's calendar zone is covered; with a scope that
 selects by status, resolution or organisation, the customers' cases of those days
 in its projects as well: `read_month`), ranks each among the cases a cycle ranks
-it among (`Engine.month_org_cases`, one more search: its month, or its contract
-year for a usage-limited request), evaluates each case read with the cycle's own
-`Engine.evaluate` at ``--now``, keeps those created in the month in their
-customer's zone, and aggregates (`bridge.report.compute`).  Read-only: nothing is
+it among (`Engine.month_org_cases`, one more search: its month, or the contract
+year its month begins in when a usage limit may decide it), evaluates each case read
+with the cycle's own `Engine.evaluate` at ``--now``, keeps those created in the month
+in their customer's zone, and aggregates (`bridge.report.compute`).  Read-only: nothing is
 written to Jira, and the bridge's state database is not opened (an in-memory one
 stands in).
 
@@ -166,7 +166,7 @@ def evaluate_month(
     The cases read (`read_month`: the month and a day either side) are ranked as a
     cycle ranks them, which finds the customer each counts under, among the cases a
     cycle ranks them among (`Engine.month_org_cases`: the month's, or the contract
-    year's for a usage-limited request, whatever the scope leaves out); the month's
+    year's when a usage limit may decide them, whatever the scope leaves out); the month's
     are the ones created in it in that customer's zone (`in_month`), the rule the
     cycle's quota count follows: a case naming no organisation counts in its
     reporter's customer's month, in that customer's zone.  Only they are evaluated.

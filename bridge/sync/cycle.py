@@ -54,6 +54,7 @@ from bridge.policy.cycle import Cycle, group_org_cases
 from bridge.policy.evaluate import evaluate
 from bridge.policy.model import (
     Actor,
+    Customer,
     Desired,
     EvalContext,
     IssueSnapshot,
@@ -1028,7 +1029,7 @@ class Engine:
     ) -> dict[str, tuple[MonthCase, ...]]:
         """The organisations' cases the ranked ``cases`` are ranked among, searched as a
         cycle that has not read the whole scope searches them (`_org_cases`): from each
-        case's month, or its contract year when it asks for a usage-limited entitlement,
+        case's month, or the contract year its month begins in (`_counted_since`),
         in the scope or, when the scope filters (`scope_filters`), in the cases'
         projects.  `report` ranks with it, so a case's quota place there is the one a
         cycle writes on it."""
@@ -1042,18 +1043,39 @@ class Engine:
         return self.customer_name(self._with_memberships(snapshot))
 
     def _counted_since(self, case: MonthCase, organization: str) -> datetime:
-        """Where the cases the case is ranked among begin: its month (the quota), or its
-        contract year when it asks for an entitlement with a usage limit."""
+        """Where the cases the case's decisions depend on begin: its month (the quota),
+        or the contract year the month begins in (`_year_decides`).  A case read again
+        on an incremental cycle, or re-read as a later case of a month whose quota place
+        moved (`_quota_followers`), is judged with every case a full cycle judges it
+        with, so it is decided as a full cycle decides it."""
         tz = self._calendar_tz(organization)
         start = month_start(case.created, tz)
+        customer = self.ruleset.customer(organization)
+        if customer is None or not self._year_decides(case, customer):
+            return start
+        year = contract_year(start, customer.contract_start, tz)
+        return datetime.combine(year, datetime.min.time(), tz)
+
+    def _year_decides(self, case: MonthCase, customer: Customer) -> bool:
+        """Whether the contract year's earlier cases decide something of ``case``: it asks
+        for an entitlement with a usage limit (whether the year's uses went to older
+        requests), or its month's quota leaves out what a usage limit refuses
+        (``quota.not_counted_flags`` holds ``not_entitled``) and the customer's tier
+        includes such an entitlement, so a request of its month may be refused by one of
+        an earlier month, and not use the quota."""
         limits = self.ruleset.usage_limits
+        if not limits:
+            return False
         request_type = case.raised.request_type if case.raised is not None else None
         needs = self.compiled.needs.get((request_type or "").strip().casefold(), ())
-        customer = self.ruleset.customer(organization)
-        if customer is None or not any(e in limits for e in needs):
-            return start
-        year = contract_year(case.created, customer.contract_start, tz)
-        return min(start, datetime.combine(year, datetime.min.time(), tz))
+        if any(e in limits for e in needs):
+            return True
+        tier = self.ruleset.tiers.get(customer.tier)
+        return (
+            "not_entitled" in self.compiled.not_counted_flags
+            and tier is not None
+            and not tier.entitlements.isdisjoint(limits)
+        )
 
     @property
     def scope_filters(self) -> list[str]:
