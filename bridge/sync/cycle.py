@@ -339,9 +339,11 @@ def client_connections(workers: int) -> int:
 
 #: What the same rules decide, as a number: raised when a release decides differently on
 #: cases Jira will not list as updated (2: a customer's own move into an approval status
-#: no longer holds a case), so the first cycle after upgrading evaluates every case, as
-#: after a rule edit.
-DECISIONS = 2
+#: no longer holds a case; 3: a case an incremental cycle reads, or re-reads as a later
+#: case of its month, is judged with the contract year's requests a usage limit counts,
+#: so a quota place or refusal written from its month alone is put right), so the first
+#: cycle after upgrading evaluates every case, as after a rule edit.
+DECISIONS = 3
 
 
 def policy_fingerprint(settings: Settings) -> str:
