@@ -508,12 +508,23 @@ def test_cloud_changelog_and_comments_are_paged() -> None:
         json={"startAt": 2, "maxResults": 2, "total": 3, "isLast": True, "values": [{"id": "3"}]},
     )
     cm = f"{BASE}/rest/api/2/issue/SUP-1/comment"
-    responses.get(cm, json={"startAt": 0, "total": 1, "comments": [{"id": "9"}]})
+    responses.get(cm, json={"startAt": 0, "total": 2, "comments": [{"id": "9"}]})
+    responses.get(cm, json={"startAt": 1, "total": 2, "comments": [{"id": "12"}]})
+    marked = [{"key": "jsm-bridge", "value": {"action": "a1"}}]
+    responses.post(
+        f"{BASE}/rest/api/2/comment/list",
+        json={"isLast": True, "total": 1, "values": [{"id": "12", "properties": marked}]},
+    )
     client = make()
     assert [h["id"] for h in client.changelog("SUP-1")] == ["1", "2", "3"]
     assert query_of(responses.calls[1])["startAt"] == ["2"]
-    assert [c["id"] for c in client.comments("SUP-1")] == ["9"]
-    assert query_of(responses.calls[2])["expand"] == ["properties"]
+    # Cloud's "Get comments" expands renderedBody only; the properties come by ids, and a
+    # comment the by-ids answer leaves out is left without any
+    assert client.comments("SUP-1") == [{"id": "9"}, {"id": "12", "properties": marked}]
+    assert "expand" not in query_of(responses.calls[2])
+    by_ids = responses.calls[4].request
+    assert query_of(responses.calls[4])["expand"] == ["properties"]
+    assert json.loads(by_ids.body or b"{}") == {"ids": [9, 12]}
 
 
 @responses.activate

@@ -494,8 +494,12 @@ def test_comment_properties_round_trip_and_jsd_public(sandbox: Sandbox) -> None:
     assert internal.json()["jsdPublic"] is False
     public = s.post(url, json={"body": "Hello from SUP-8"})
     assert public.json()["jsdPublic"] is True
-    page = s.get(url, params={"expand": "properties"}).json()
-    mine = next(c for c in page["comments"] if c["id"] == internal.json()["id"])
+    listed = s.post(
+        sandbox.url + API2 + "/comment/list",
+        params={"expand": "properties"},
+        json={"ids": [int(internal.json()["id"])]},
+    ).json()
+    mine = listed["values"][0]
     assert {p["key"]: p["value"] for p in mine["properties"]}["jsm-bridge"] == {"action": "a1"}
     prop = s.get(sandbox.url + API2 + f"/comment/{mine['id']}/properties/jsm-bridge")
     assert prop.json() == {"key": "jsm-bridge", "value": {"action": "a1"}}

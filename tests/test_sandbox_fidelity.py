@@ -78,6 +78,58 @@ def test_bundled_schemas_match_the_reference_specs() -> None:
     )
 
 
+@pytest.mark.parametrize("api", ["2", "3"])
+def test_cloud_gives_comment_properties_only_through_get_comments_by_ids(
+    sandbox: Sandbox, api: str
+) -> None:
+    """Cloud's "Get comments" documents ``renderedBody`` as its only expansion; "Get
+    comments by IDs" (``POST /comment/list``, at most 1,000 ids) expands ``properties``."""
+    s = sandbox.session()
+    base = f"{sandbox.url}/rest/api/{api}"
+    text = {"type": "text", "text": "Marked"}
+    body: Any = (
+        "Marked"
+        if api == "2"
+        else {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [text]}],
+        }
+    )
+    posted = s.post(
+        base + "/issue/SUP-5/comment",
+        json={"body": body, "properties": [{"key": "jsm-bridge", "value": {"a": 1}}]},
+    )
+    assert posted.status_code == 201
+    mine = posted.json()["id"]
+    page = s.get(base + "/issue/SUP-5/comment", params={"expand": "properties"}).json()
+    assert mine in [c["id"] for c in page["comments"]]
+    assert all("properties" not in c for c in page["comments"])
+    one = s.get(base + f"/issue/SUP-5/comment/{mine}", params={"expand": "properties"}).json()
+    assert "properties" not in one
+    listed = s.post(
+        base + "/comment/list", params={"expand": "properties"}, json={"ids": [int(mine), 999999]}
+    ).json()
+    assert [(c["id"], c["properties"]) for c in listed["values"]] == [
+        (mine, [{"key": "jsm-bridge", "value": {"a": 1}}])
+    ]
+    plain = s.post(base + "/comment/list", json={"ids": [int(mine)]}).json()
+    assert "properties" not in plain["values"][0]
+    too_many = s.post(base + "/comment/list", json={"ids": list(range(1, 1002))})
+    assert too_many.status_code == 400
+
+
+def test_data_center_expands_comment_properties_on_the_issue_and_has_no_comment_list(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sb = sandbox_factory(flavour="datacenter")
+    s = sb.session()
+    base = f"{sb.url}/rest/api/2"
+    page = s.get(base + "/issue/SUP-5/comment", params={"expand": "properties"}).json()
+    assert page["comments"] and all("properties" in c for c in page["comments"])
+    assert s.post(base + "/comment/list", json={"ids": [1]}).status_code == 404
+
+
 def test_unserved_methods_and_paths_are_refused(sandbox: Sandbox) -> None:
     s = sandbox.session()
     assert s.delete(sandbox.url + "/rest/api/3/issue/SUP-1").status_code == 405
@@ -131,11 +183,15 @@ def test_platform_responses_validate(sandbox: Sandbox) -> None:
         assert_valid("platform", "SearchAndReconcileResults", page.json())
         ids = s.get(api + "/search/jql", params={"jql": "project = SUP", "maxResults": 3})
         assert_valid("platform", "SearchAndReconcileResults", ids.json())
-        assert_valid(
-            "platform",
-            "PageOfComments",
-            s.get(api + "/issue/SUP-5/comment", params={"expand": "properties"}).json(),
+        comments = s.get(api + "/issue/SUP-5/comment", params={"expand": "properties"}).json()
+        assert_valid("platform", "PageOfComments", comments)
+        listed = s.post(
+            api + "/comment/list",
+            params={"expand": "properties"},
+            json={"ids": [int(c["id"]) for c in comments["comments"]]},
         )
+        assert listed.status_code == 200
+        assert_valid("platform", "PageBeanComment", listed.json())
         assert_valid(
             "platform",
             "Transitions",
@@ -280,8 +336,10 @@ BAD_BODIES: dict[tuple[str, str], Any] = {
     ("platform", "SearchAndReconcileRequestBean"): {"jql": "project = SUP", "startAt": 5},
     ("platform", "SearchRequestBean"): {"jql": "project = SUP", "validateQuery": "maybe"},
     ("jsm", "CommentCreateDTO"): {"body": "x", "public": "yes"},
+    ("platform", "IssueCommentListRequestBean"): {"ids": ["one"]},
 }
 GOOD_BODIES: dict[tuple[str, str], Any] = {
+    ("platform", "IssueCommentListRequestBean"): {"ids": [1, 2]},
     ("platform", "IssueUpdateDetails"): {"update": {"labels": [{"add": "fidelity"}]}},
     ("platform", "Comment"): {
         "body": "x",

@@ -75,6 +75,8 @@ BULK_DONE = frozenset({"COMPLETE", "FAILED", "CANCELLED", "DEAD"})
 BULK_MAX = 1000
 #: Pages for the auxiliary listings (changelog, comments, organisations).
 AUX_PAGE = 100
+#: comment ids in one "Get comments by IDs" request (Cloud's maximum)
+COMMENT_IDS = 1000
 _DAY = timedelta(days=1)
 #: Page size for the workflow listing (Jira's default and documented page).
 WORKFLOW_PAGE = 50
@@ -805,20 +807,51 @@ class JiraClient:
                 return
 
     def comments(self, key: str) -> list[Json]:
-        """Every comment of an issue, with comment properties expanded where Jira supports it."""
+        """Every comment of an issue, each with its comment properties.
+
+        Data Center expands them on the issue's comments (``expand=properties``: how its
+        JSM docs read ``sd.public.comment``).  Cloud documents only ``renderedBody`` for
+        that expansion ("Get comments", Cloud platform REST API); its comments' properties
+        come from "Get comments by IDs" (`comment_properties`)."""
         out: list[Json] = []
         start = 0
         path = f"rest/api/2/issue/{_quote_path(key)}/comment"
+        expand = {"expand": "properties"} if self.flavour == "datacenter" else {}
         while True:
-            page = self._get(
-                path, {"startAt": start, "maxResults": AUX_PAGE, "expand": "properties"}
-            )
+            page = self._get(path, {"startAt": start, "maxResults": AUX_PAGE, **expand})
             values = page.get("comments") or []
             out.extend(values)
             start += len(values)
             total = page.get("total")
             if not values or (isinstance(total, int) and start >= total):
-                return out
+                break
+        if self.flavour == "datacenter" or not out:
+            return out
+        found = self.comment_properties([str(c.get("id") or "") for c in out])
+        return [
+            {**c, "properties": found[cid]} if (cid := str(c.get("id") or "")) in found else c
+            for c in out
+        ]
+
+    def comment_properties(self, ids: Sequence[str]) -> dict[str, list[Json]]:
+        """Cloud: each comment's properties (``[{"key", "value"}]``) by comment id, from
+        ``POST /rest/api/2/comment/list?expand=properties`` ("Get comments by IDs": at
+        most 1,000 ids a request, one page each).  A comment Jira leaves out of the answer
+        (deleted meanwhile, or not visible to this account) is not in the result."""
+        numbers = [int(i) for i in ids if i.isdigit()]
+        out: dict[str, list[Json]] = {}
+        for first in range(0, len(numbers), COMMENT_IDS):
+            response = self._call(
+                "POST",
+                "rest/api/2/comment/list",
+                params={"expand": "properties"},
+                body={"ids": numbers[first : first + COMMENT_IDS]},
+            )
+            page = self._json(response, "POST /rest/api/2/comment/list") or {}
+            for c in page.get("values") or []:
+                if isinstance(c, Mapping):
+                    out[str(c.get("id") or "")] = list(c.get("properties") or [])
+        return out
 
     def comment_property(self, comment_id: str, prop: str) -> Any | None:
         """A comment property's value, or None when it is not set."""

@@ -510,12 +510,50 @@ def get_comments(req: Request) -> Response:
     if order.startswith("-"):
         items.reverse()
     page = items[start : start + limit]
-    with_props = "properties" in req.qlist("expand")
     return Response(
         200,
         render.comments_page(
-            req.ctx, iss, page, start, limit, len(items), with_properties=with_props
+            req.ctx, iss, page, start, limit, len(items), with_properties=_props_expanded(req)
         ),
+    )
+
+
+def _props_expanded(req: Request) -> bool:
+    """Whether an issue's comments come with their properties: Data Center expands
+    ``properties`` there (JSM Data Center docs read ``sd.public.comment`` that way, see
+    `render.comment`); Cloud's "Get comments" and "Get comment" document ``renderedBody``
+    as their only expansion (Cloud platform REST API v2/v3, Issue comments), and its
+    comments' properties come from "Get comments by IDs" (`comments_by_ids`)."""
+    return req.ctx.flavour == "datacenter" and "properties" in req.qlist("expand")
+
+
+def comments_by_ids(req: Request) -> Response:
+    """Cloud's ``POST /rest/api/{2,3}/comment/list`` ("Get comments by IDs", Cloud platform
+    REST API, Issue comments): ``{"ids": [...]}``, at most 1,000, unique; a
+    ``PageBeanComment`` of the comments found, in one page; ``expand`` takes
+    ``renderedBody`` and ``properties``."""
+    body = _require_body(req)
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        raise StoreError(400, ["The list of comment IDs is required."])
+    if len(ids) > 1000:
+        raise StoreError(400, ["The number of comment IDs must not exceed 1000."])
+    with_props = "properties" in req.qlist("expand")
+    values = []
+    for cid in dict.fromkeys(ids):
+        found = req.store.find_comment(str(cid))
+        if found is not None:
+            iss, c = found
+            values.append(render.comment(req.ctx, iss, c, with_properties=with_props))
+    return Response(
+        200,
+        {
+            "isLast": True,
+            "maxResults": 1000,
+            "startAt": 0,
+            "total": len(values),
+            "values": values,
+        },
     )
 
 
@@ -549,9 +587,7 @@ def get_comment(req: Request) -> Response:
     c = next((c for c in iss.comments if c.id == cid), None)
     if c is None:
         raise StoreError(404, [f"Can not find a comment for key: {cid}."])
-    return Response(
-        200, render.comment(req.ctx, iss, c, with_properties="properties" in req.qlist("expand"))
-    )
+    return Response(200, render.comment(req.ctx, iss, c, with_properties=_props_expanded(req)))
 
 
 def _find_comment(req: Request) -> tuple[Issue, Any]:
@@ -1223,6 +1259,13 @@ ROUTES: list[Route] = [
         request_schema=("platform", "Comment"),
     ),
     *_both("GET", "/issue/{issueIdOrKey}/comment/{id}", get_comment),
+    *_both(
+        "POST",
+        "/comment/list",
+        comments_by_ids,
+        flavours=_CLOUD,
+        request_schema=("platform", "IssueCommentListRequestBean"),
+    ),
     *_both("GET", "/comment/{commentId}/properties", comment_property_keys),
     *_both("GET", "/comment/{commentId}/properties/{propertyKey}", comment_property),
     *_both(

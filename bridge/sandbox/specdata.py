@@ -35,6 +35,8 @@ ROOTS = {
         "SearchResults",
         "IssueBean",
         "PageOfComments",
+        "IssueCommentListRequestBean",
+        "PageBeanComment",
         "Transitions",
         "FieldDetails",
         "Priority",
