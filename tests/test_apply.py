@@ -415,6 +415,26 @@ def test_an_unconfirmed_comment_is_sent_again_only_once_a_late_read_lacks_it(
     assert state.pending_intents() == []
 
 
+def test_the_ledger_announces_a_comment_whose_answer_was_lost_until_a_read_settles_it(
+    jira: FakeJira, state: State
+) -> None:
+    """The journal's intent speaks to this state file alone: the issue's ledger announces
+    the comment too, so a bridge without that journal reads the comments before posting
+    it.  No longer wanted, and absent on a read past the settle period: announced no
+    more."""
+    jira.fail("add_comment", land=False, ambiguous=True)
+    wall = Wall()
+    cycle(jira, desired(priority_jira="Blocker", comments=(PUBLIC,)), state, wall)
+    announced = Ledger.from_json(jira.issues[KEY].properties[PROPERTY])
+    assert announced.unsettled == (PUBLIC.action_id,)
+    assert not announced.handled(PUBLIC.action_id)
+    wall.now += SETTLE
+    settled = cycle(jira, desired(priority_jira="Blocker"), state, wall)
+    assert settled.ok and jira.comment_bodies(KEY) == []
+    assert Ledger.from_json(jira.issues[KEY].properties[PROPERTY]).unsettled == ()
+    assert state.pending_intents() == []
+
+
 def test_with_the_journal_lost_a_doubted_issue_is_read_before_posting(
     jira: FakeJira, state: State
 ) -> None:

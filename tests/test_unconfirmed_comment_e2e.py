@@ -92,3 +92,29 @@ def test_a_refusal_whose_answer_was_lost_is_not_posted_again_when_due_again_week
     bridge.cycle()
     assert "not-entitled" in sb.store.issue(key).values.get("labels", [])
     assert comments_by_action(sb, key)[refusal] == 1
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_refusal_whose_answer_was_lost_is_not_posted_again_after_the_state_is_moved_aside(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """The operator moves the state file aside (as the bridge advises when a state file
+    belongs to another site): the journal's unconfirmed intent is gone, and the first
+    full read finds the case no longer refused.  When the refusal is due again, the issue
+    itself must say the comment may be there: it is not posted a second time."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    key, refusal = refused_webinar(sb)
+    refusal_lost_in_transit(sb, bridges(sb), key, refusal)
+
+    customer_names(sb, key, "opCharts")
+    fresh = bridges(sb)  # a new state file: no journal, no record of the case
+    fresh.cycle()
+    assert "not-entitled" not in sb.store.issue(key).values.get("labels", [])
+
+    customer_names(sb, key, "NMIS")
+    fresh.cycle()
+    assert "not-entitled" in sb.store.issue(key).values.get("labels", [])
+    assert comments_by_action(sb, key)[refusal] == 1
+    assert ledger(sb, key).handled(refusal)
+    sb.advance("10m")
+    assert fresh.cycle().writes == 0

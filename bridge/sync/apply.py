@@ -30,7 +30,10 @@ once the ledger on the issue records it.  A landed intent whose ledger write fai
 recorded by the next run as it is: never checked on the issue, never sent again (an
 engineer may have moved the case on since; that move stands).  A write whose answer is
 lost (a timeout, a dropped connection: it may land later) is marked *unconfirmed* and is
-never sent again in the same cycle.  An open intent that did not land as far as the
+never sent again in the same cycle; an unconfirmed comment is also announced in the ledger
+this run stores (`Ledger.telling`) until a read settles it, for the journal speaks for
+its own state file alone: a bridge whose state file was lost or replaced reads the
+issue's comments before posting an announced comment, and does not post it twice.  An open intent that did not land as far as the
 bridge knows — unconfirmed, or left by a process that died during the write — is checked
 on the issue before anything is sent: the issue's comments (each carries its action ids
 as a comment property) or its status against the transition's target.  Found:
@@ -270,6 +273,12 @@ class _Issue:
         #: the held comments' action ids the stored ledger announces (`Ledger.telling`):
         #: once posted they are recorded in the journal alone (:meth:`edit_then_tell`)
         self.announced: set[str] = set()
+        #: the stored ledger is behind in what it announces (`Ledger.telling`), with no
+        #: record of this run to show it: a comment whose answer was lost is to be
+        #: announced (:meth:`_announce_unconfirmed`) or is certainly absent, or one it
+        #: announces was found on the issue (`IssuePlan.announced_found`, done in the
+        #: working ledger): :meth:`finish` writes the ledger
+        self.telling_behind = bool(plan.announced_found)
         self._sets_priority = any(
             isinstance(a, EditIssue) and "priority" in a.fields for a in plan.actions
         )
@@ -309,9 +318,11 @@ class _Issue:
         # an edit going anyway carries the ledger when the journal holds comments the
         # ledger only announces: recorded at no cost, the journal may let them go
         behind = edit is not None and self.ledger_in_edit and self.journal.journal_behind(self.key)
-        if self.recorded or self.repair is not None or behind:
+        if self.recorded or self.repair is not None or behind or self.telling_behind:
             value = self.ledger.to_dict()
-            if self.stored is not None and self.stored == value and not behind:
+            # (`stored` counts the announced comments the plan found on the issue as done:
+            # only `telling_behind` says the property still announces them)
+            if self.stored == value and not (behind or self.telling_behind):
                 value = None  # already stored as it is
         ledger_done = value is None
         if edit is not None or (value is not None and self.ledger_in_edit):
@@ -396,6 +407,7 @@ class _Issue:
         """The ledger ``value`` landed with the edit: this run's records and repair are
         done, and the comments it announces are recorded in the journal once posted."""
         self.stored = dict(value)
+        self.telling_behind = False
         self.journal.journal_recorded(self.key)  # what the journal had done, it holds
         self.announced = set(Ledger.from_json(value).unsettled)
         self._records_stored()
@@ -506,6 +518,25 @@ class _Issue:
             self._on_issue = (ids, read_at)
         return self._on_issue
 
+    def _announce_unconfirmed(self, action_ids: Sequence[str]) -> None:
+        """A comment whose answer was lost may be on the issue: the ledger this run stores
+        announces it (`Ledger.telling`) until a read of the comments settles it.  The
+        journal's intent says so to this state only; the ledger says so to any bridge, one
+        whose state file was lost or replaced included, which then reads the issue's
+        comments before posting it (`bridge.sync.plan.announced_may_be_on_issue`)."""
+        stored = Ledger.from_json(self.stored) if self.stored is not None else Ledger()
+        new = [aid for aid in action_ids if aid not in stored.telling]
+        if new:
+            self.result.ledger = self.ledger.with_telling(new, self.now)
+            self.telling_behind = True
+
+    def _not_on_issue(self, action_id: str) -> None:
+        """A comment whose answer was lost is certainly not on the issue: no longer
+        announced by the ledger (the next ledger write says so)."""
+        if action_id in self.ledger.telling:
+            self.result.ledger = self.ledger.without_telling((action_id,))
+            self.telling_behind = True
+
     def _too_soon(self, intent: Intent, read_at: datetime) -> bool:
         """Whether a read at ``read_at`` is too early to believe a write absent."""
         return intent.sent_at is not None and read_at - intent.sent_at < self.settle
@@ -531,6 +562,8 @@ class _Issue:
         """The write was sent and its answer lost: confirm it on the issue next cycle."""
         for aid in _ids(action):
             self.journal.journal_unconfirmed(self.key, aid)
+        if isinstance(action, AddComment):
+            self._announce_unconfirmed(action.action_ids)
         log.warning("write unconfirmed", key=self.key, action_id=action.action_id, error=str(exc))
         self.result.unconfirmed.append(action)
         self.result.failed.append(
@@ -836,6 +869,7 @@ class _Issue:
                 self._record_id(intent.kind, intent.action_id)
             elif not self._too_soon(intent, read_at):
                 self.journal.journal_forget(self.key, intent.action_id)
+                self._not_on_issue(intent.action_id)
 
     def settle_journal(self) -> None:
         """Close journal intents the stored ledger already records (crash after the ledger

@@ -31,14 +31,16 @@ which carries its own action id (see below)::
 
 ``telling`` holds the comments the bridge was about to post when it stored the ledger
 (`bridge.sync.apply`: the comment telling of a priority change follows the edit that
-makes the change, and that edit carries the ledger).  Such an id counts as done only once
-something else says so: the local journal (which records the post), a later ledger write,
-or the comment itself found on the issue (which the journal then remembers, with no
-ledger write of its own).  The journal keeps such an entry until a ledger write records
-it; a bridge whose journal lacks it (a lost state file) reads the issue's comments before
-posting a comment whose id is announced and not known done, or any priority comment
-while one is (`bridge.sync.plan.announced_may_be_on_issue`), so it is neither repeated
-nor lost::
+makes the change, and that edit carries the ledger), and the comments it posted whose
+answer was lost (a dropped connection, a 502: Jira may have taken them), until a read of
+the issue's comments settles them (recorded when found, let go once certainly absent).
+Such an id counts as done only once something else says so: the local journal (which
+records the post), a later ledger write, or the comment itself found on the issue (which
+the journal then remembers, with no ledger write of its own).  The journal keeps such an
+entry until a ledger write records it; a bridge whose journal lacks it (a lost state
+file) reads the issue's comments before posting a comment whose id is announced and not
+known done, or any priority comment while one is
+(`bridge.sync.plan.announced_may_be_on_issue`), so it is neither repeated nor lost::
 
     {"version": 1, "done": {...}, "telling": {"<action id>": "<UTC ISO time>"}}
 
@@ -157,6 +159,11 @@ class Ledger:
             if not self.handled(aid):
                 telling.setdefault(aid, _iso(at))
         return replace(self, telling=telling)
+
+    def without_telling(self, action_ids: Iterable[str]) -> Ledger:
+        """The ledger no longer announcing ``action_ids`` (known not to be on the issue)."""
+        gone = set(action_ids)
+        return replace(self, telling={k: v for k, v in self.telling.items() if k not in gone})
 
     def repaired(self) -> Ledger:
         return replace(self, needs_repair=False)
