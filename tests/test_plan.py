@@ -33,6 +33,7 @@ from bridge.sync.plan import (
     Place,
     SetLedger,
     Transition,
+    announced_may_be_on_issue,
     describe,
     place_of,
     plan_issue,
@@ -52,7 +53,7 @@ def plan(
         want,
         have,
         MATCHING if raw is None else raw,
-        ledger or Ledger(),
+        Ledger() if ledger is None else ledger,  # an empty one may still announce
         make_fieldmap(quota_type=quota_type),
         resolve_priority=resolve_priority,
         resolve_user=resolve_user,
@@ -297,6 +298,32 @@ def test_comment_already_on_the_issue_repairs_the_ledger_instead_of_repeating() 
     # once the ledger says so, nothing at all
     again = plan(desired(comments=(NEEDS_INFO,)), snapshot(comments=(written,)), ledger=p.ledger)
     assert again.actions == ()
+
+
+def test_a_correction_of_a_comment_whose_answer_was_lost_waits_for_a_look_at_the_issue() -> None:
+    """The over-quota comment was posted and its answer lost (the ledger announces it):
+    its correction is not planned on the ledger's word alone, and the plan says the
+    issue's comments are to be read; there, the comment found, the correction is due."""
+    told = DesiredComment("SUP-12/over-quota", True, "SUP-12 is case 5 of 4.")
+    correction = DesiredComment(
+        "SUP-12/over-quota/cleared", True, "SUP-12 is within the quota.", follows=told.action_id
+    )
+    ledger = Ledger().with_telling((told.action_id,), CREATED)
+    blind = plan(desired(comments=(correction,)), snapshot(), ledger=ledger)
+    assert not any(isinstance(a, AddComment) for a in blind.actions)
+    assert blind.follows_announced == (told.action_id,)
+    assert announced_may_be_on_issue(blind)
+    # a correction of a comment nobody announced is no reason to read anything
+    assert not announced_may_be_on_issue(plan(desired(comments=(correction,)), snapshot()))
+
+    found = CaseComment(
+        "c1", BRIDGE_PERSON, CREATED + timedelta(minutes=5), True, action_id=told.action_id
+    )
+    seen = plan(desired(comments=(correction,)), snapshot(comments=(found,)), ledger=ledger)
+    assert [a.action_id for a in seen.actions if isinstance(a, AddComment)] == [
+        correction.action_id
+    ]
+    assert seen.announced_found == (told.action_id,)
 
 
 def test_duplicate_action_ids_in_desired_are_planned_once() -> None:

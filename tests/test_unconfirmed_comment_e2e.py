@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import SANDBOX_NOW, Sandbox, SandboxFactory
-from e2e_helpers import CONTACT, Bridge, BridgeFactory, new_case, set_fields_as
+from e2e_helpers import CONTACT, SAM, Bridge, BridgeFactory, new_case, set_fields_as
+from e2e_helpers import transition as move
 from test_apply import Wall
 
 from bridge.sync.ledger import PROPERTY, Ledger, comment_action_id
@@ -48,15 +49,15 @@ def refused_webinar(sb: Sandbox) -> tuple[str, str]:
     return key, f"{key}/not-entitled/usage"
 
 
-def refusal_lost_in_transit(sb: Sandbox, bridge: Bridge, key: str, refusal: str) -> None:
-    """The bridge's first cycle: the refusal (the case's first write) lands in Jira and
-    the connection drops before Jira answers."""
+def lost_in_transit(sb: Sandbox, bridge: Bridge, key: str, action_id: str) -> None:
+    """The bridge's first cycle: the comment ``action_id`` (the case's first write) lands
+    in Jira and the connection drops before Jira answers."""
     sb.server.faults.set(f"fail-write:1:landed@{key}")
     bridge.cycle()
     sb.server.faults.set(None)
-    assert comments_by_action(sb, key)[refusal] == 1
+    assert comments_by_action(sb, key)[action_id] == 1
     [intent] = bridge.engine.state.pending_intents(key)
-    assert intent.action_id == refusal and intent.unconfirmed
+    assert intent.action_id == action_id and intent.unconfirmed
 
 
 def customer_names(sb: Sandbox, key: str, product: str) -> None:
@@ -75,7 +76,7 @@ def test_a_refusal_whose_answer_was_lost_is_not_posted_again_when_due_again_week
     bridge = bridges(sb)
     wall = Wall()  # the bridge's real clock: well past the settle period later on
     bridge.engine.wall = wall
-    refusal_lost_in_transit(sb, bridge, key, refusal)
+    lost_in_transit(sb, bridge, key, refusal)
 
     customer_names(sb, key, "opCharts")
     wall.now += timedelta(minutes=10)
@@ -104,7 +105,7 @@ def test_a_refusal_whose_answer_was_lost_is_not_posted_again_after_the_state_is_
     itself must say the comment may be there: it is not posted a second time."""
     sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
     key, refusal = refused_webinar(sb)
-    refusal_lost_in_transit(sb, bridges(sb), key, refusal)
+    lost_in_transit(sb, bridges(sb), key, refusal)
 
     customer_names(sb, key, "opCharts")
     fresh = bridges(sb)  # a new state file: no journal, no record of the case
@@ -118,3 +119,36 @@ def test_a_refusal_whose_answer_was_lost_is_not_posted_again_after_the_state_is_
     assert ledger(sb, key).handled(refusal)
     sb.advance("10m")
     assert fresh.cycle().writes == 0
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_over_quota_comment_whose_answer_was_lost_is_corrected_once_the_quota_frees(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """Acme's fifth case of the month is told it is over quota, and the connection drops
+    before Jira answers.  Before the next cycle the second case turns out a duplicate:
+    the fifth is within the quota after all.  That cycle takes the over-quota label off,
+    so it is the only one that can tell the customer: it looks at the issue's comments,
+    finds the over-quota comment there, and posts the correction, once."""
+    sb = sandbox_factory(seed="empty", flavour=flavour, now=SANDBOX_NOW)
+    start = SANDBOX_NOW.replace(day=1)
+    keys = [new_case(sb, created=start + timedelta(days=day)) for day in (1, 2, 3, 4, 5)]
+    fifth, told = keys[4], f"{keys[4]}/over-quota"
+    bridge = bridges(sb)
+    lost_in_transit(sb, bridge, fifth, told)
+    assert "over-quota" in sb.store.issue(fifth).values["labels"]
+
+    sb.advance("10m")
+    move(sb, keys[1], "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    bridge.cycle()
+    assert "over-quota" not in sb.store.issue(fifth).values["labels"]
+
+    def quota_comments() -> Counter[str]:
+        return Counter({a: n for a, n in comments_by_action(sb, fifth).items() if told in a})
+
+    assert quota_comments() == Counter({told: 1, f"{told}/cleared": 1})
+    sb.advance("10m")
+    bridge.cycle()
+    assert quota_comments() == Counter({told: 1, f"{told}/cleared": 1})
+    assert bridge.engine.state.pending_intents() == []

@@ -1183,16 +1183,18 @@ class Engine:
         process's life, `ledgers`, while its writes all land), and with the bridge's own
         earlier comments and their action ids when a comment is still to be posted and
         the issue holds bridge comments not seen with their properties (a comment posted
-        just before a crash, its ledger entry lost).  Jira failing on those reads stops
-        the cycle (`_JiraFailed`)."""
+        just before a crash, its ledger entry lost), or when the ledger announces a
+        comment a planned comment or a wanted correction depends on
+        (`announced_may_be_on_issue`).  Jira failing on those reads stops the cycle
+        (`_JiraFailed`)."""
         try:
             if snapshot.key not in self.ledgers:
                 self.ledgers[snapshot.key] = self._ledger(snapshot.key)
             issue = {**raw, "properties": {LEDGER_PROPERTY: self.ledgers[snapshot.key]}}
             plan = self.plan(issue, snapshot, desired)
-            if any(isinstance(a, AddComment) for a in plan.actions) and (
-                announced_may_be_on_issue(plan)
-                or unmarked_bridge_comments(
+            if announced_may_be_on_issue(plan) or (
+                any(isinstance(a, AddComment) for a in plan.actions)
+                and unmarked_bridge_comments(
                     issue, self.comment_facts, bridge_account_id=self.site.bridge_account_id
                 )
             ):

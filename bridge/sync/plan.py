@@ -145,6 +145,9 @@ class IssuePlan:
     #: comments an earlier edit's ledger announced, found on the issue: done, and to be
     #: remembered by the journal until a ledger write records them (no write of their own)
     announced_found: tuple[str, ...] = ()
+    #: comments the ledger announces (`Ledger.telling`, not known done) that a wanted
+    #: correction follows: left out until the issue's comments say whether they are there
+    follows_announced: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.actions)
@@ -248,6 +251,7 @@ def plan_issue(
             announced_found.append(aid)
     seen: set[str] = set()
     comments: list[AddComment] = []
+    follows_announced: list[str] = []
     told = _told_changes(
         (*ledger.done, *ledger.skipped, *on_issue), priority_names, "priority" in fields
     )
@@ -262,6 +266,8 @@ def plan_issue(
         if comment.follows is not None and not (
             ledger.handled(comment.follows) or comment.follows in on_issue
         ):
+            if comment.follows in ledger.telling:  # posted, its answer lost: it may be there
+                follows_announced.append(comment.follows)
             continue  # a correction of a comment never posted
         found = on_issue.get(comment.action_id)
         if found is not None:
@@ -283,15 +289,28 @@ def plan_issue(
         ledger = ledger.repaired()
         actions.append(SetLedger(key, ledger, "; ".join(repair_reasons)))
     place = place_of(key, raw_fields, issue_id)
-    return IssuePlan(key, tuple(actions), ledger, tuple(notes), place, tuple(announced_found))
+    return IssuePlan(
+        key,
+        tuple(actions),
+        ledger,
+        tuple(notes),
+        place,
+        tuple(announced_found),
+        tuple(follows_announced),
+    )
 
 
 def announced_may_be_on_issue(plan: IssuePlan) -> bool:
     """Whether a comment is planned that the stored ledger announced (`Ledger.telling`: the
-    priority comment after the edit that carried the ledger) and that nothing says is
-    done: it may be on the issue already, its journal entry lost or pruned since.  Only
-    the action ids the issue's comments carry say whether it is."""
+    priority comment after the edit that carried the ledger, a comment whose answer was
+    lost) and that nothing says is done: it may be on the issue already, its journal
+    entry lost or pruned since; or a wanted correction waits on such a comment
+    (`IssuePlan.follows_announced`: the edit taking the over-quota label off would leave
+    it untold for good).  Only the action ids the issue's comments carry say whether it
+    is."""
     unsettled = set(plan.ledger.unsettled)
+    if not unsettled.isdisjoint(plan.follows_announced):
+        return True
     told_some = any(map(told_change, unsettled))  # a change told under another name?
     return bool(unsettled) and any(
         isinstance(action, AddComment)
