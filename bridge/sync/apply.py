@@ -30,11 +30,11 @@ once the ledger on the issue records it.  A landed intent whose ledger write fai
 recorded by the next run as it is: never checked on the issue, never sent again (an
 engineer may have moved the case on since; that move stands).  A write whose answer is
 lost (a timeout, a dropped connection: it may land later) is marked *unconfirmed* and is
-never sent again in the same cycle; an unconfirmed comment is also announced in the ledger
-this run stores (`Ledger.telling`) until a read settles it, for the journal speaks for
-its own state file alone: a bridge whose state file was lost or replaced reads the
-issue's comments before posting an announced comment, and does not post it twice.  An open intent that did not land as far as the
-bridge knows — unconfirmed, or left by a process that died during the write — is checked
+never sent again in the same cycle; an unconfirmed comment is also announced in the
+ledger this run stores (`Ledger.telling`) until a read settles it, for the journal
+speaks for its own state file alone: a bridge whose state file was lost or replaced
+reads the issue's comments before posting an announced comment, and does not post it
+twice.  An open intent that did not land as far as the bridge knows — unconfirmed, or left by a process that died during the write — is checked
 on the issue before anything is sent: the issue's comments (each carries its action ids
 as a comment property) or its status against the transition's target.  Found:
 recorded, not repeated.  Not found: repeated only when that read came ``settle`` after

@@ -36,7 +36,7 @@ answer was lost (a dropped connection, a 502: Jira may have taken them), until a
 the issue's comments settles them (recorded when found, let go once certainly absent).
 Such an id counts as done only once something else says so: the local journal (which
 records the post), a later ledger write, or the comment itself found on the issue (which
-the journal then remembers, with no ledger write of its own).  The journal keeps such an
+the journal then remembers, and the run's ledger write records).  The journal keeps such an
 entry until a ledger write records it; a bridge whose journal lacks it (a lost state
 file) reads the issue's comments before posting a comment whose id is announced and not
 known done, or any priority comment while one is

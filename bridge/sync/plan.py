@@ -142,8 +142,8 @@ class IssuePlan:
     notes: tuple[str, ...] = ()
     #: the issue's project, type and status as read (for transition look-ups)
     place: Place | None = None
-    #: comments an earlier edit's ledger announced, found on the issue: done, and to be
-    #: remembered by the journal until a ledger write records them (no write of their own)
+    #: comments an earlier ledger write announced, found on the issue: done, remembered
+    #: by the journal, and recorded by this run's ledger write (`_Issue.telling_behind`)
     announced_found: tuple[str, ...] = ()
     #: comments the ledger announces (`Ledger.telling`, not known done) that a wanted
     #: correction follows: left out until the issue's comments say whether they are there
