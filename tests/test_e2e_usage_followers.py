@@ -14,6 +14,7 @@ London.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from conftest import Sandbox, SandboxFactory
@@ -27,6 +28,7 @@ from e2e_helpers import (
     set_priority,
     transition,
 )
+from test_ruleset import patch, rules_copy
 
 FLAVOURS = ["cloud", "datacenter"]
 INITECH = "Initech Systems"
@@ -125,3 +127,48 @@ def test_a_case_read_again_is_ranked_without_the_months_refused_request(
     sb.advance("10m")
     assert bridge.cycle().writes == 0
     assert end_state(sb, later).field("Cases this month") == "2 of 12"
+
+
+def _quiet_then_full(sb: Sandbox, bridge: Bridge) -> None:
+    """The cycle after (it reads the bridge's own writes back) writes nothing, and a full
+    cycle, which judges every case afresh, finds nothing to put right either."""
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+    sb.advance("10m")
+    assert bridge.cycle(full=True).write_routes == []
+
+
+@pytest.mark.parametrize("jql", [None, "project = SUP AND resolution = EMPTY"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_contract_year_beginning_mid_month(
+    flavour: str,
+    jql: str | None,
+    sandbox_factory: SandboxFactory,
+    bridges: BridgeFactory,
+    tmp_path: Path,
+) -> None:
+    """Initech's contract years begin on 15 November.  November 2026 begins in the year
+    from 15 Nov 2025, so its workshop of the 3rd is refused (June's was that year's),
+    and is left out of November's quota: a case of the 20th, in the year from 15 Nov
+    2026, is November's first counted case.  An agent edits it; read alone on an
+    incremental cycle it is ranked among the cases of the year its month begins in (not
+    the year it was raised in), so its quota place stays as every full cycle writes it."""
+    rules = rules_copy(tmp_path)
+    patch(rules, "customers.yaml", "contract_start: 2026-04-01", "contract_start: 2025-11-15")
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    refused = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    later = new_case(sb, org=INITECH, created=_at(11, 20))
+    bridge = bridges(sb, rules_path=rules, jql=jql)
+    _settled(sb, bridge)
+    [told] = end_state(sb, refused).bridge_comments_containing(REFUSED)
+    assert "(from 2025-11-15)" in told.body and june in told.body
+    assert end_state(sb, later).field("Cases this month") == "1 of 12"
+
+    sb.advance("10m")
+    set_priority(sb, later, "Minor")
+    sb.advance("10m")
+    run = bridge.cycle()
+    assert run.keys_read == {later}
+    assert end_state(sb, later).field("Cases this month") == "1 of 12"
+    _quiet_then_full(sb, bridge)
