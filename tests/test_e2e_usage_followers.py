@@ -13,7 +13,7 @@ London.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -171,4 +171,41 @@ def test_a_contract_year_beginning_mid_month(
     run = bridge.cycle()
     assert run.keys_read == {later}
     assert end_state(sb, later).field("Cases this month") == "1 of 12"
+    _quiet_then_full(sb, bridge)
+
+
+ACME = "Acme Networks"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_only_the_customers_a_year_decides_for_are_searched_for_a_year(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """A scope of open cases (``resolution = EMPTY``) leaves out cases a month counts, so
+    an incremental cycle searches the cases those it read are ranked among.  Initech's
+    November workshop is judged with its contract year (from 1 April); Acme Networks
+    (Standard: no usage-limited request) with its month alone.  Read together, each
+    customer's cases are searched from its own start: Acme's thirty open cases of the
+    months before November are not listed, and the cycle asks for two search pages of
+    ten (the cases changed, the cases they are ranked among), not five."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    for n in range(30):  # Acme's earlier months, from April: a case a week
+        new_case(sb, org=ACME, created=_at(4, 6) + timedelta(days=7 * n))
+    acme = new_case(sb, org=ACME, created=_at(11, 2))
+    new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    workshop = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    bridge = bridges(sb, jql="project = SUP AND resolution = EMPTY", page_size=10)
+    _settled(sb, bridge)
+    assert "not-entitled" in end_state(sb, workshop).labels
+
+    sb.advance("10m")
+    set_priority(sb, acme, "Minor")
+    set_priority(sb, workshop, "Minor")
+    sb.advance("10m")
+    asked = len(sb.requests.reads)
+    run = bridge.cycle()
+    assert run.keys_read == {acme, workshop}
+    searches = [r for r in sb.requests.reads[asked:] if "search" in r.route]
+    assert len(searches) == 2, [r.query for r in searches]
+    assert "not-entitled" in end_state(sb, workshop).labels  # still judged with June's
     _quiet_then_full(sb, bridge)

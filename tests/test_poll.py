@@ -275,6 +275,42 @@ def test_org_month_cases_in_one_search_grouped_by_first_organisation() -> None:
     assert set(got) == {"Acme Networks", 'O\'Brien "Data" Ltd', "Initech Systems"}
 
 
+def test_org_month_cases_searches_each_organisation_from_its_own_start() -> None:
+    """Initech's cases are gathered from its contract year, Acme's from its month, in one
+    search: each organisation's clause has its own start, and a case naming none is
+    searched from the earliest and kept only from its owner's start."""
+    port = Port(
+        [
+            raw_issue(1, org="Initech Systems", created="2026-06-01T09:00:00.000+1000"),
+            raw_issue(2, created="2026-10-05T09:00:00.000+1000"),  # Acme, before its start
+            raw_issue(3, created="2026-11-02T09:00:00.000+1000"),
+            raw_issue(4, org=None, created="2026-10-06T09:00:00.000+1000"),  # Acme's
+            raw_issue(5, org=None, created="2026-11-03T09:00:00.000+1000"),  # Acme's
+        ]
+    )
+    starts = {
+        "Acme Networks": datetime(2026, 10, 31, 14, 0, tzinfo=UTC),
+        "Initech Systems": datetime(2026, 3, 31, 14, 0, tzinfo=UTC),
+    }
+    got = org_month_cases(
+        port,
+        "project = SUP",
+        FM,
+        starts.keys(),
+        starts,
+        tz=BRISBANE,
+        owner=lambda snapshot: "Acme Networks",
+    )  # type: ignore[arg-type]
+    [search] = port.searches
+    assert (
+        '(("Organizations" in ("Initech Systems") AND created >= "2026-04-01 00:00")'
+        ' OR ("Organizations" in ("Acme Networks") AND created >= "2026-11-01 00:00")'
+        ' OR ("Organizations" is EMPTY AND created >= "2026-04-01 00:00"))'
+    ) in search["jql"]
+    assert [c.key for c in got["Initech Systems"]] == ["SUP-1"]
+    assert [c.key for c in got["Acme Networks"]] == ["SUP-3", "SUP-5"]
+
+
 def test_issue_deleted_before_its_follow_up_read_is_skipped_but_outages_stop_the_read() -> None:
     from bridge.jira.port import JiraError
 

@@ -997,8 +997,7 @@ class Engine:
         the projects of the cases read rather than in the scope (SPEC §2: the count does
         not depend on the scope's status filters; `check` warns about such a scope).
         """
-        named = [*cases, *left]
-        known = [(c, n) for n, c in named if n and self.ruleset.customer(n) is not None]
+        known = self._known([*cases, *left])
         if not known:
             return {}
         base_jql = self.settings.jira.jql
@@ -1007,24 +1006,42 @@ class Engine:
             complete = cached = False
         if complete:
             return self._grouped(cases)
-        orgs = {n for _, n in known}
-        since = min(self._counted_since(c, n) for c, n in known) - timedelta(
-            days=1
-        )  # a day's margin for zones east or west of the search's
+        starts = self._starts(known)
         if cached:
-            return self.state.org_cases(orgs, since)
+            return self.state.org_cases(starts.keys(), starts)
         return org_month_cases(
             self.port,
             base_jql,
             self.site.fieldmap,
-            orgs,
-            since,
+            starts.keys(),
+            starts,
             tz=self.site.user_tz,
             bridge_account_id=self.site.bridge_account_id,
             status_categories=self.site.status_categories,
             customers=self.site.customer_ids,
             owner=self._owner,
         )
+
+    def _known(self, cases: Iterable[tuple[str | None, MonthCase]]) -> list[tuple[MonthCase, str]]:
+        """(case, organisation) for those of ``cases`` that count for a customer of the
+        rules."""
+        return [(c, n) for n, c in cases if n and self.ruleset.customer(n) is not None]
+
+    def _starts(self, cases: Iterable[tuple[MonthCase, str]]) -> dict[str, datetime]:
+        """Where each organisation's cases gathered for ``cases`` (case, organisation)
+        begin: the earliest of its cases' `_counted_since`, less a day's margin for
+        zones east or west of the search's.  Each organisation from its own start: a
+        customer no usage limit decides for is read for its months alone, whatever the
+        others need.  Names that differ only in case begin together."""
+        folded: dict[str, datetime] = {}
+        names: set[str] = set()
+        for case, name in cases:
+            since = self._counted_since(case, name) - timedelta(days=1)
+            key = name.casefold()
+            names.add(name)
+            if key not in folded or since < folded[key]:
+                folded[key] = since
+        return {name: folded[name.casefold()] for name in names}
 
     def month_org_cases(
         self, cases: Sequence[tuple[str | None, MonthCase]]

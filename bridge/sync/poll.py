@@ -643,12 +643,40 @@ def read_issues(
             yield issue, snapshot
 
 
+def _created_clause(
+    fieldmap: FieldMap,
+    wanted: Mapping[str, str],
+    starts: Mapping[str, datetime],
+    tz: tzinfo | None,
+    unnamed: bool,
+) -> str:
+    """The cases of the organisations ``wanted`` (folded -> as given) created since
+    their ``starts`` (folded -> moment), and with ``unnamed`` those naming none, since
+    the earliest start: one clause per start, in one search."""
+    by_start: dict[datetime, list[str]] = {}
+    for folded, name in wanted.items():
+        by_start.setdefault(starts[folded], []).append(name)
+    if len(by_start) == 1:
+        [(since, names)] = by_start.items()
+        orgs = customers_clause(fieldmap, names, unnamed=unnamed)
+        return f"{orgs} AND created >= {jql_datetime(since, tz)}"
+    clause = field_clause(fieldmap, "organization", "Organizations")
+    parts = [
+        f"({customers_clause(fieldmap, names, unnamed=False)} AND created >= "
+        f"{jql_datetime(since, tz)})"
+        for since, names in sorted(by_start.items())
+    ]
+    if unnamed:
+        parts.append(f"({clause} is EMPTY AND created >= {jql_datetime(min(by_start), tz)})")
+    return f"({' OR '.join(parts)})"
+
+
 def org_month_cases(
     port: JiraPort,
     base_jql: str,
     fieldmap: FieldMap,
     organizations: Iterable[str],
-    since: datetime,
+    since: datetime | Mapping[str, datetime],
     *,
     tz: tzinfo | None = None,
     bridge_account_id: str = "",
@@ -656,7 +684,9 @@ def org_month_cases(
     customers: Collection[str] = (),
     owner: Callable[[IssueSnapshot], str | None] | None = None,
 ) -> dict[str, tuple[MonthCase, ...]]:
-    """Cases created since ``since`` for each organisation, from ONE search.
+    """Cases created since ``since`` (one moment for all, or each organisation's own:
+    a customer whose decisions depend on its months alone is not read for a year because
+    another's do) for each organisation, from ONE search.
 
     An issue counts for its first organisation (the one its snapshot names).
     Organisation names are matched case-insensitively and returned as given.
@@ -665,14 +695,19 @@ def org_month_cases(
     quota flags can be decided (``quota.not_counted_flags``); a case that read cannot
     make a snapshot of is left out here too (the main read reports it).
     """
-    wanted = {name.casefold(): name for name in organizations}
+    names = list(organizations)
+    wanted = {name.casefold(): name for name in names}
     out: dict[str, list[MonthCase]] = {name: [] for name in wanted.values()}
     if not wanted:
         return {}
+    starts: dict[str, datetime] = {}
+    for name in names:
+        start = since[name] if isinstance(since, Mapping) else since
+        folded = name.casefold()
+        starts[folded] = min(start, starts.get(folded, start))
     # a case naming no organisation counts for the customer its reporter belongs to
     # (``owner``: that customer's name for such a case, or None)
-    orgs = customers_clause(fieldmap, wanted.values(), unnamed=owner is not None)
-    jql = f"{_scope(base_jql)} AND {orgs} AND created >= {jql_datetime(since, tz)} ORDER BY key ASC"
+    jql = f"{_scope(base_jql)} AND {_created_clause(fieldmap, wanted, starts, tz, owner is not None)} ORDER BY key ASC"
     for _, snapshot in read_issues(
         port,
         jql,
@@ -689,6 +724,8 @@ def org_month_cases(
             org = owner(snapshot)
         if org is None or org.casefold() not in wanted:
             continue
+        if snapshot.created < starts[org.casefold()]:
+            continue  # a case naming none, listed for another customer's earlier start
         out[wanted[org.casefold()]].append(month_case(snapshot))
     return {
         name: tuple(sorted(cases, key=lambda c: (c.created, c.key_number)))

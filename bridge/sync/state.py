@@ -1063,13 +1063,14 @@ class State:
         return self._meta("cases_complete") == "1"
 
     def org_cases(
-        self, organizations: Iterable[str], since: datetime
+        self, organizations: Iterable[str], since: datetime | Mapping[str, datetime]
     ) -> dict[str, tuple[MonthCase, ...]]:
-        """The recorded cases of each organisation created at or after ``since``,
-        oldest first (names matched case-insensitively, returned as given)."""
+        """The recorded cases of each organisation created at or after ``since`` (one
+        moment for all, or each organisation's own), oldest first (names matched
+        case-insensitively, returned as given)."""
         out: dict[str, tuple[MonthCase, ...]] = {}
-        bound = to_iso(since)
         for name in organizations:
+            bound = to_iso(since[name] if isinstance(since, Mapping) else since)
             rows = self._db.execute(
                 "SELECT key, created, resolution, raised FROM cases "
                 "WHERE organization = ? AND created >= ?",
