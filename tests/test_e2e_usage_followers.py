@@ -129,6 +129,55 @@ def test_a_case_read_again_is_ranked_without_the_months_refused_request(
     assert end_state(sb, later).field("Cases this month") == "2 of 12"
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_refused_request_re_read_as_a_follower_keeps_its_refusal_when_refusals_count(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory, tmp_path: Path
+) -> None:
+    """The rules count refused requests in the quota (``not_entitled`` taken out of
+    ``quota.not_counted_flags``, as tiers.yaml says a lead may): a case of November that
+    is not a workshop then depends on its month alone.  It turns out to be a duplicate,
+    and the later cases of November are re-read, the refused workshop among them; that
+    one is still this year's second workshop (June's was the first), so it keeps its
+    label and is not written to, on this cycle and the next."""
+    rules = rules_copy(tmp_path)
+    patch(
+        rules,
+        "tiers.yaml",
+        "not_counted_flags: [unauthorised_contact, not_entitled]",
+        "not_counted_flags: [unauthorised_contact]",
+    )
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    duplicate = new_case(sb, org=INITECH, created=_at(11, 2))
+    refused = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    later = new_case(sb, org=INITECH, created=_at(11, 4))
+    bridge = bridges(sb, rules_path=rules)
+    _settled(sb, bridge)
+    before = end_state(sb, refused)
+    assert "not-entitled" in before.labels
+    assert before.field("Cases this month") == "2 of 12"  # refused, and counted all the same
+    assert end_state(sb, later).field("Cases this month") == "3 of 12"
+
+    sb.advance("10m")
+    transition(sb, duplicate, "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    run = bridge.cycle()
+    assert {refused, later} <= run.keys_read
+    after = end_state(sb, refused)
+    assert after.labels == before.labels
+    assert after.field("Cases this month") == "1 of 12"
+    assert [c.body for c in after.comments] == [c.body for c in before.comments]
+    assert end_state(sb, later).field("Cases this month") == "2 of 12"
+    for _ in range(2):  # its own edit read back, then quiet: the label never comes back
+        sb.advance("10m")
+        bridge.cycle()
+        assert "not-entitled" in end_state(sb, refused).labels
+    sb.advance("10m")
+    assert bridge.cycle().writes == 0
+    sb.advance("10m")
+    assert bridge.cycle(full=True).writes == 0  # what a full cycle decides too
+
+
 def _quiet_then_full(sb: Sandbox, bridge: Bridge) -> None:
     """The cycle after (it reads the bridge's own writes back) writes nothing, and a full
     cycle, which judges every case afresh, finds nothing to put right either."""

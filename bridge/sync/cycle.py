@@ -1340,7 +1340,14 @@ class Engine:
                     # Jira does not list them as updated: re-read those once, now
                     followers = self._quota_followers(ranking, report.outcomes, org_cases, left)
                     if followers:
-                        self._read_followers(followers, org_cases, now, report, dry_run=dry_run)
+                        self._read_followers(
+                            followers,
+                            org_cases,
+                            now,
+                            report,
+                            dry_run=dry_run,
+                            gathered=[*ranking, *left],
+                        )
         except JiraError as exc:
             report.aborted = str(exc)
             report.aborted_permanent = exc.permanent
@@ -1390,10 +1397,18 @@ class Engine:
         report: CycleReport,
         *,
         dry_run: bool,
+        gathered: Sequence[tuple[str | None, MonthCase]] = (),
     ) -> None:
         """Read and process the later cases of a month whose place moved
         (`_quota_followers`), as recorded.  One that is gone (deleted, or out of the
-        scope) is forgotten (`_forget_missing`) and not counted for the others."""
+        scope) is forgotten (`_forget_missing`) and not counted for the others.
+
+        ``org_cases`` were gathered for ``gathered`` (organisation, case: the cases
+        read and those that left); a follower whose decisions depend on earlier cases
+        than those (`_counted_since`: a refused workshop following a case of its month
+        that is not one, when refused requests count in the quota) is judged with
+        cases gathered again from its own start, so it is decided as a full cycle
+        decides it."""
         (more, bad), gone = self._without_gone(
             followers,
             lambda there: (
@@ -1402,16 +1417,23 @@ class Engine:
         )
         report.skipped.extend(bad)
         self._retry_later(bad, now, dry_run=dry_run)
+        forgotten: set[str] = set()
         if not dry_run:
             listed = {s.key for _, s in more} | {key for key, _ in bad}
             missing = gone | self._absent(set(followers) - listed - gone)
             with self.state.batch():
                 forgotten = {c.key for _, c in self._forget_missing(missing)}
-            if forgotten:
-                org_cases = {
-                    name: tuple(c for c in cases if c.key not in forgotten)
-                    for name, cases in org_cases.items()
-                }
+        ranked = self.ranking(s for _, s in more)
+        had = {n.casefold(): since for n, since in self._starts(self._known(gathered)).items()}
+        need = self._starts(self._known(ranked))
+        if any(n.casefold() not in had or since < had[n.casefold()] for n, since in need.items()):
+            cached = not dry_run and self.state.cases_complete()
+            org_cases = self._org_cases([*gathered, *ranked], complete=False, cached=cached)
+        if forgotten:
+            org_cases = {
+                name: tuple(c for c in cases if c.key not in forgotten)
+                for name, cases in org_cases.items()
+            }
         self._process(more, org_cases, now, report, dry_run=dry_run)
 
     def _changed_jql(self, watermark: datetime, wake: Sequence[str]) -> str:
