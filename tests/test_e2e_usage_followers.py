@@ -6,6 +6,11 @@ cases of a month whose quota place moved ("followers"); whatever it re-evaluates
 be judged with the contract year's earlier requests too, or a refused request looks
 entitled until the next full cycle puts its refusal back: the label flaps.
 
+A usage-limited request that stops or starts counting (resolved as a duplicate,
+reopened, moved to another organisation) decides the later requests of its contract
+year, in other months, though Jira does not list them as updated: they are re-read
+in the same cycle, and with them the later cases of their months.
+
 Initech Systems (Premium, 12 cases a month, one architecture workshop per contract
 year from 1 April, London calendar).  The sandbox's clock: Tue 24 Nov 2026 00:00 in
 London.
@@ -19,12 +24,14 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, SandboxFactory
 from e2e_helpers import (
+    JANE,
     SAM,
     Bridge,
     BridgeFactory,
     CycleRun,
     end_state,
     new_case,
+    set_fields_as,
     set_priority,
     transition,
 )
@@ -185,6 +192,95 @@ def _quiet_then_full(sb: Sandbox, bridge: Bridge) -> None:
     assert bridge.cycle().writes == 0
     sb.advance("10m")
     assert bridge.cycle(full=True).write_routes == []
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_earlier_months_workshop_resolved_as_a_duplicate_frees_a_later_months(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """June's workshop used this contract year's one, so November's was refused and left
+    out of November's quota.  June's turns out to be a duplicate: it uses nothing, and
+    November's is this year's workshop after all.  The incremental cycle that reads
+    June's resolution re-reads November's (Jira does not list it as updated): its
+    refusal is lifted, and the case after it in November moves down a place, now that
+    the workshop uses the quota.  A full cycle has nothing left to put right."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    november = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    later = new_case(sb, org=INITECH, created=_at(11, 4))
+    bridge = bridges(sb)
+    _settled(sb, bridge)
+    assert "not-entitled" in end_state(sb, november).labels
+    assert end_state(sb, later).field("Cases this month") == "1 of 12"
+
+    sb.advance("10m")
+    transition(sb, june, "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    run = bridge.cycle()
+    assert {june, november, later} <= run.keys_read
+    assert "not-entitled" not in end_state(sb, november).labels
+    assert end_state(sb, november).field("Cases this month") == "1 of 12"
+    assert end_state(sb, later).field("Cases this month") == "2 of 12"
+    _quiet_then_full(sb, bridge)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_earlier_workshop_moved_to_another_organisation_frees_a_later_one(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """June's workshop was raised under the wrong organisation: an agent moves it to Acme
+    Networks.  Initech's November workshop is then its contract year's first, and the
+    cycle that reads the move lifts its refusal."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    november = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    bridge = bridges(sb)
+    _settled(sb, bridge)
+    assert "not-entitled" in end_state(sb, november).labels
+
+    acme = sb.store.organization_by_name("Acme Networks")
+    assert acme is not None
+    sb.advance("10m")
+    set_fields_as(sb, june, JANE, {"Organizations": [acme.id]})
+    sb.advance("10m")
+    run = bridge.cycle()
+    assert {june, november} <= run.keys_read
+    assert "not-entitled" not in end_state(sb, november).labels
+    assert end_state(sb, november).field("Cases this month") == "1 of 12"
+    _quiet_then_full(sb, bridge)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_earlier_workshop_reopened_refuses_a_later_one(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """June's workshop was closed as a duplicate, so November's was this contract year's
+    one.  June's is reopened: it counts again, first, and the cycle that reads it
+    refuses November's (label and comment, once), which leaves November's quota, so the
+    case after it moves up a place."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    november = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    later = new_case(sb, org=INITECH, created=_at(11, 4))
+    sb.advance("1m")
+    transition(sb, june, "Resolve", by=SAM, resolution="Duplicate")
+    bridge = bridges(sb)
+    _settled(sb, bridge)
+    assert "not-entitled" not in end_state(sb, november).labels
+    assert end_state(sb, november).bridge_comments_containing(REFUSED) == []
+    assert end_state(sb, later).field("Cases this month") == "2 of 12"
+
+    sb.advance("10m")
+    transition(sb, june, "Reopen", by=SAM)
+    sb.advance("10m")
+    run = bridge.cycle()
+    assert {june, november, later} <= run.keys_read
+    refused = end_state(sb, november)
+    assert "not-entitled" in refused.labels
+    [told] = refused.bridge_comments_containing(REFUSED)
+    assert june in told.body and told.public
+    assert end_state(sb, later).field("Cases this month") == "1 of 12"
+    _quiet_then_full(sb, bridge)
 
 
 @pytest.mark.parametrize("jql", [None, "project = SUP AND resolution = EMPTY"])

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -62,7 +62,7 @@ from bridge.policy.model import (
     RuleSet,
 )
 from bridge.policy.ruleset import RULE_FILES
-from bridge.policy.tiers import contract_year, month_case
+from bridge.policy.tiers import contract_year, month_case, not_counted
 from bridge.settings import Settings
 from bridge.sync.ahead import Readers, read_ahead, readers
 from bridge.sync.apply import (
@@ -341,8 +341,10 @@ def client_connections(workers: int) -> int:
 #: cases Jira will not list as updated (2: a customer's own move into an approval status
 #: no longer holds a case; 3: a case an incremental cycle reads, or re-reads as a later
 #: case of its month, is judged with the contract year's requests a usage limit counts,
-#: so a quota place or refusal written from its month alone is put right), so the first
-#: cycle after upgrading evaluates every case, as after a rule edit.
+#: and a request whose use of the year moved re-reads the later requests of the year, so
+#: a quota place or refusal written from its month alone, or left from an earlier
+#: request's, is put right), so the first cycle after upgrading evaluates every case, as
+#: after a rule edit.
 DECISIONS = 3
 
 
@@ -472,6 +474,16 @@ _KEYS_PER_SEARCH = 50
 def _names_key(text: str, key: str) -> bool:
     """Whether ``text`` names the issue ``key`` (any case; "SUP-1" is not in "SUP-12")."""
     return re.search(rf"(?<![\w-]){re.escape(key)}(?!\d)", text, re.IGNORECASE) is not None
+
+
+class _UsageMove(NamedTuple):
+    """A usage-limited request whose claim on its contract year's uses changed since it
+    was recorded (`Engine._usage_moves`): it now counts where it did not (reopened,
+    moved in), or no longer does (resolved as not counted, moved out, deleted)."""
+
+    organization: str  # the customer whose contract year it is, as the rules spell it
+    case: MonthCase  # as recorded (it left) or as read
+    entitlements: frozenset[str]  # the limited entitlements whose uses it took or gives
 
 
 #: How often an incremental cycle lists the scope's keys to find the recorded cases Jira
@@ -665,6 +677,7 @@ class Engine:
         dict[str, tuple[MonthCase, ...]],
         list[tuple[str | None, MonthCase]],
         list[tuple[str, MonthCase]],
+        list[_UsageMove],
     ]:
         """The cases ``jql`` finds, ranked, in memory bounded by a page rather than by
         the site.
@@ -686,9 +699,10 @@ class Engine:
         does not find is gone from the scope (`_forget_missing`), as are ``gone``, those
         Jira no longer has.
 
-        Returns the cases to process, the organisations' cases, the ranking, and the
+        Returns the cases to process, the organisations' cases, the ranking, the
         cases that left the organisation they were recorded under, or the scope
-        (`_left_organisations`, `_forget_missing`)."""
+        (`_left_organisations`, `_forget_missing`), and the usage-limited requests
+        whose claim on their contract year's uses changed (`_usage_moves`)."""
         bad: list[tuple[str, str]] = []
         kept = self._read_if_one_page(jql, bad)
         ranking: list[tuple[str | None, MonthCase]] = []
@@ -709,6 +723,7 @@ class Engine:
         self._retry_later(bad, now, dry_run=dry_run)
         cached = False
         left: list[tuple[str, MonthCase]] = []
+        moves: list[_UsageMove] = []
         if not dry_run:
             # what Jira no longer lists is asked for before the state's transaction opens
             listed = {case.key for _, case in ranking} | {key for key, _ in bad}
@@ -719,9 +734,12 @@ class Engine:
                 missing |= self._unseen(listed, list_scope=True)
             with self.state.batch():
                 if not is_full:  # a full read ranks every case afresh: nothing follows
+                    recorded = self.state.recorded_cases(case.key for _, case in ranking)
                     if "quota_usage" in self.site.fieldmap:  # else no quota place moves
-                        left = self._left_organisations(ranking)
-                    left += self._forget_missing(missing)
+                        left = self._left_organisations(ranking, recorded)
+                    forgotten = self._forget_missing(missing)
+                    left += forgotten
+                    moves = self._usage_moves(ranking, recorded, forgotten)
                 self.state.remember_cases(ranking)
                 if is_full:
                     if unseen:
@@ -733,9 +751,10 @@ class Engine:
                 if reconcile:
                     self.state.set_reconciled(now)
             cached = self.state.cases_complete()
-        org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=left)
+        origins = [*left, *((m.organization, m.case) for m in moves)]
+        org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=origins)
         if kept is not None:
-            return kept, org_cases, ranking, left
+            return kept, org_cases, ranking, left, moves
         ranked = {case.key for _, case in ranking}
         reported = {key for key, _ in bad}
 
@@ -750,16 +769,19 @@ class Engine:
             report.skipped.extend(fresh)
             self._retry_later(fresh, now, dry_run=dry_run)
 
-        return again(), org_cases, ranking, left
+        return again(), org_cases, ranking, left, moves
 
     def _left_organisations(
-        self, ranking: Sequence[tuple[str | None, MonthCase]]
+        self,
+        ranking: Sequence[tuple[str | None, MonthCase]],
+        recorded: Mapping[str, tuple[str | None, MonthCase]],
     ) -> list[tuple[str, MonthCase]]:
         """The read cases recorded under another organisation than they now count for
         (moved to another customer, or their organisation cleared): (the organisation
         they were recorded under, the case).  Their old month's later cases move up a
-        place, though Jira does not list them as updated (`_quota_followers`)."""
-        recorded = self.state.recorded_cases(case.key for _, case in ranking)
+        place, though Jira does not list them as updated (`_quota_followers`).
+        ``recorded``: the read cases as recorded before this read
+        (`State.recorded_cases`)."""
         left: list[tuple[str, MonthCase]] = []
         for name, case in ranking:
             old, _ = recorded.get(case.key, (None, None))
@@ -767,6 +789,63 @@ class Engine:
             if old and old != (name or "").casefold() and customer is not None:
                 left.append((customer.organization, case))
         return left
+
+    def _usage_moves(
+        self,
+        ranking: Sequence[tuple[str | None, MonthCase]],
+        recorded: Mapping[str, tuple[str | None, MonthCase]],
+        forgotten: Sequence[tuple[str, MonthCase]],
+    ) -> list[_UsageMove]:
+        """The read or forgotten cases whose claim on their contract year's usage limits
+        changed since they were recorded (`_usage_claim`): a workshop resolved as a
+        duplicate or reopened, moved to another customer or deleted.  Whether a later
+        request of the same year for the same entitlement is refused depends on it,
+        though Jira does not list that one as updated (`_usage_followers`).  A
+        customer's claim is told under its name as the rules spell it."""
+        if not self.ruleset.usage_limits:
+            return []
+        moves: list[_UsageMove] = []
+
+        def move(name: str | None, case: MonthCase, entitlements: frozenset[str]) -> None:
+            customer = self.ruleset.customer(name) if name else None
+            if customer is not None and entitlements:
+                moves.append(_UsageMove(customer.organization, case, entitlements))
+
+        for name, case in ranking:
+            old, before = recorded.get(case.key, (None, None))
+            now = self._usage_claim(name, case)
+            was = self._usage_claim(old, before) if before is not None else frozenset()
+            same = old is not None and old == (name or "").casefold()
+            if same and was != now:
+                move(name, case, frozenset(e for e, _ in was | now))
+            elif not same:
+                if before is not None:
+                    move(old, before, frozenset(e for e, _ in was))
+                move(name, case, frozenset(e for e, _ in now))
+        for name, case in forgotten:
+            move(name, case, frozenset(e for e, _ in self._usage_claim(name, case)))
+        return moves
+
+    def _usage_claim(self, organization: str | None, case: MonthCase) -> frozenset[tuple[str, str]]:
+        """What ``case`` claims of its customer's usage limits, as `usage_refusals` counts
+        it: (entitlement, product when the limit is per product) for each limited
+        entitlement its request type needs, unless it is resolved as not counted or
+        counts for no customer of the rules.  Whether the claim is granted is the
+        policy's to say; a request that claims nothing leaves every other as it was."""
+        customer = self.ruleset.customer(organization) if organization else None
+        raised = case.raised
+        if (
+            customer is None
+            or raised is None
+            or not_counted(case.resolution, self.compiled.not_counted)
+        ):
+            return frozenset()
+        limits = self.ruleset.usage_limits
+        needs = self.compiled.needs.get((raised.request_type or "").strip().casefold(), ())
+        product = (raised.product or "").strip().casefold()
+        return frozenset(
+            (e, product if limits[e].per_product else "") for e in needs if e in limits
+        )
 
     def _forget_missing(self, missing: Collection[str]) -> list[tuple[str, MonthCase]]:
         """The cases a read named and did not find, neither read nor unreadable, nor found
@@ -1332,21 +1411,30 @@ class Engine:
                         gone=set(wake) - set(there),
                     ),
                 )
-                issues, org_cases, ranking, left = read
+                issues, org_cases, ranking, left, moves = read
                 self._process(issues, org_cases, now, report, dry_run=dry_run, total=len(ranking))
                 if not is_full and report.complete:
                     # a case whose quota position moved (resolved as a duplicate, moved to
-                    # another organisation) moves the later cases of its month too, though
-                    # Jira does not list them as updated: re-read those once, now
-                    followers = self._quota_followers(ranking, report.outcomes, org_cases, left)
+                    # another organisation) moves the later cases of its month too, and a
+                    # usage-limited request that took or gave back its contract year's use
+                    # decides the later requests of that year, though Jira does not list
+                    # them as updated: re-read those once, now
+                    followers = sorted(
+                        {
+                            *self._quota_followers(ranking, report.outcomes, org_cases, left),
+                            *self._usage_followers(ranking, moves, org_cases),
+                        },
+                        key=lambda k: (len(k), k),
+                    )
                     if followers:
+                        origins = [*left, *((m.organization, m.case) for m in moves)]
                         self._read_followers(
                             followers,
                             org_cases,
                             now,
                             report,
                             dry_run=dry_run,
-                            gathered=[*ranking, *left],
+                            gathered=[*ranking, *origins],
                         )
         except JiraError as exc:
             report.aborted = str(exc)
@@ -1400,7 +1488,8 @@ class Engine:
         gathered: Sequence[tuple[str | None, MonthCase]] = (),
     ) -> None:
         """Read and process the later cases of a month whose place moved
-        (`_quota_followers`), as recorded.  One that is gone (deleted, or out of the
+        (`_quota_followers`) and the later requests of a contract year whose uses moved
+        (`_usage_followers`), as recorded.  One that is gone (deleted, or out of the
         scope) is forgotten (`_forget_missing`) and not counted for the others.
 
         ``org_cases`` were gathered for ``gathered`` (organisation, case: the cases
@@ -1677,6 +1766,59 @@ class Engine:
                 ):
                     followers.add(case.key)
         return sorted(followers, key=lambda k: (len(k), k))
+
+    def _usage_followers(
+        self,
+        ranking: list[tuple[str | None, MonthCase]],
+        moves: Sequence[_UsageMove],
+        org_cases: Mapping[str, tuple[MonthCase, ...]],
+    ) -> list[str]:
+        """Keys of the later requests of the same contract year and customer needing an
+        entitlement whose uses a read or forgotten case took or gave back (`_usage_moves`):
+        each may be refused now, or no longer.  When refused requests are left out of
+        the quota (``quota.not_counted_flags`` holds ``not_entitled``), the later cases
+        of each such request's month too: the request may leave or join the month's
+        count.  Jira lists none of them as updated; the cases gathered for the read
+        cases reach back to the moved one's month (`_counted_since`), so every later
+        case is among them."""
+        if not moves:
+            return []
+        read = {case.key for _, case in ranking}
+        refusing = "not_entitled" in self.compiled.not_counted_flags
+        by_folded: dict[str, list[MonthCase]] = {}
+        for org, cases in org_cases.items():
+            by_folded.setdefault(org.casefold(), []).extend(cases)
+        followers: set[str] = set()
+        for name, own, entitlements in moves:
+            customer = self.ruleset.customer(name)
+            if customer is None:
+                continue
+            tz = self._calendar_tz(name)
+            year = contract_year(own.created, customer.contract_start, tz)
+            later = {
+                c.key: c
+                for c in by_folded.get(name.casefold(), ())
+                if (c.created, c.key_number) > (own.created, own.key_number)
+            }.values()
+            for case in later:
+                raised = case.raised
+                needs = self.compiled.needs.get(
+                    ((raised.request_type if raised else None) or "").strip().casefold(), ()
+                )
+                if entitlements.isdisjoint(needs) or (
+                    contract_year(case.created, customer.contract_start, tz) != year
+                ):
+                    continue
+                followers.add(case.key)
+                if refusing:
+                    month = month_start(case.created, tz)
+                    followers.update(
+                        c.key
+                        for c in later
+                        if month_start(c.created, tz) == month
+                        and (c.created, c.key_number) > (case.created, case.key_number)
+                    )
+        return sorted(followers - read, key=lambda k: (len(k), k))
 
     def _moves_quota(self, plan: IssuePlan) -> bool:
         """Whether ``plan`` rewrites the case's quota field (its rank in its month moved)."""
