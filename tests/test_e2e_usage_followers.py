@@ -354,3 +354,91 @@ def test_only_the_customers_a_year_decides_for_are_searched_for_a_year(
     assert len(searches) == 2, [r.query for r in searches]
     assert "not-entitled" in end_state(sb, workshop).labels  # still judged with June's
     _quiet_then_full(sb, bridge)
+
+
+def _stopped_cycle(bridge: Bridge) -> CycleRun:
+    """A cycle asked to stop before it takes up its first case (SIGTERM, the site lock
+    lost): it reads and records what changed, writes nothing, and does not complete."""
+    bridge.engine.should_stop = lambda: True
+    try:
+        run = bridge.cycle()
+    finally:
+        bridge.engine.should_stop = lambda: False
+    assert not run.report.complete
+    assert run.writes == 0
+    return run
+
+
+@pytest.mark.xfail(
+    strict=True, reason="a stopped cycle records the moved case before its followers are re-read"
+)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_usage_move_read_by_a_stopped_cycle_still_frees_the_later_request(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """June's workshop is resolved as a duplicate, and the cycle that reads it stops
+    before anything is written.  The next cycle reads June's again (the watermark did
+    not move) and finds it as the state now records it: the change was found by the
+    stopped cycle, and its followers are still owed.  November's workshop is this
+    year's one after all: its refusal is lifted, and the case after it moves down a
+    place (a refused request does not use the quota)."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    november = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    later = new_case(sb, org=INITECH, created=_at(11, 4))
+    bridge = bridges(sb)
+    _settled(sb, bridge)
+    assert "not-entitled" in end_state(sb, november).labels
+    assert end_state(sb, later).field("Cases this month") == "1 of 12"
+
+    sb.advance("10m")
+    transition(sb, june, "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    _stopped_cycle(bridge)
+    _, recorded = bridge.runtime.state.recorded_cases([june])[june]
+    assert recorded.resolution == "Duplicate"  # read and recorded before it stopped
+    sb.advance("10m")
+    run = bridge.cycle()
+    assert run.report.complete
+    assert {june, november, later} <= run.keys_read
+    assert "not-entitled" not in end_state(sb, november).labels
+    assert end_state(sb, later).field("Cases this month") == "2 of 12"
+    # owed once: the cycle after reads only the bridge's own writes back
+    sb.advance("10m")
+    assert june not in bridge.cycle().keys_read
+    _quiet_then_full(sb, bridge)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="a stopped cycle records the moved case before its followers are re-read"
+)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_case_moved_out_read_by_a_stopped_cycle_still_moves_its_old_month_up(
+    flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
+) -> None:
+    """Initech's first case of November is moved to Globex Telecom, and the cycle that
+    reads it stops before anything is written; the bridge is restarted on the same
+    state file.  The case is recorded under Globex now, so the restarted bridge finds
+    no move: the state still says Initech's later case of November is owed a re-read,
+    and it moves up a place."""
+    sb = sandbox_factory(seed="empty", flavour=flavour)
+    moved = new_case(sb, org=INITECH, created=_at(11, 2))
+    later = new_case(sb, org=INITECH, created=_at(11, 3))
+    bridge = bridges(sb)
+    _settled(sb, bridge)
+    assert end_state(sb, later).field("Cases this month") == "2 of 12"
+
+    globex = sb.store.organization_by_name("Globex Telecom")
+    sb.advance("10m")
+    set_fields_as(sb, moved, JANE, {"Organizations": [globex.id]})
+    sb.advance("10m")
+    _stopped_cycle(bridge)
+    organisation, _ = bridge.runtime.state.recorded_cases([moved])[moved]
+    assert organisation == "globex telecom"  # read and recorded before it stopped
+    restarted = bridges(sb, state=bridge.runtime.state.path)
+    sb.advance("10m")
+    run = restarted.cycle()
+    assert run.report.complete
+    assert later in run.keys_read
+    assert end_state(sb, later).field("Cases this month") == "1 of 12"
+    _quiet_then_full(sb, restarted)
