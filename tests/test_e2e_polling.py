@@ -196,6 +196,7 @@ def test_a_state_recorded_before_both_reporter_ids_is_read_in_full_once_then_inc
     for key, raised in db.execute("SELECT key, raised FROM cases").fetchall():
         ids, *rest = json.loads(raised)
         db.execute("UPDATE cases SET raised = ? WHERE key = ?", (json.dumps([ids[0], *rest]), key))
+    db.execute("DROP TABLE owed_followers")  # schema 11's
     db.execute("ALTER TABLE journal DROP COLUMN ledger_behind")  # schema 10's
     db.execute("ALTER TABLE journal DROP COLUMN landed")  # schema 9's
     db.execute("UPDATE meta SET value = '6' WHERE name = 'schema_version'")

@@ -682,3 +682,54 @@ def test_what_the_ledger_only_announces_goes_after_its_own_longer_keep_or_with_i
     st.forget_cases(["SUP-3"])
     assert st.journal_done_actions("SUP-3") == {}
     assert [i.action_id for i in st.pending_intents("SUP-3")] == ["open"]
+
+
+def test_followers_owed_are_kept_each_once_until_done_and_across_a_reopen(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    raised = Raised(("it@initech.example", "acc-1"), False, "Architecture workshop", "NMIS")
+    june = MonthCase("SUP-1", datetime(2026, 6, 1, 10, tzinfo=UTC), "Duplicate", raised)
+    moved = MonthCase("SUP-7", datetime(2026, 11, 2, 10, tzinfo=UTC))
+    with State.open(path) as s:
+        assert s.owed_followers() == []
+        s.owe_followers([("Initech Systems", june, frozenset({"architecture_workshop"}))])
+        s.owe_followers(
+            [
+                ("Initech Systems", moved, None),
+                ("Initech Systems", june, frozenset({"architecture_workshop"})),  # again
+            ]
+        )
+    with State.open(path) as s:
+        assert s.owed_followers() == [
+            ("Initech Systems", june, frozenset({"architecture_workshop"})),
+            ("Initech Systems", moved, None),
+        ]
+        s.followers_done()
+        assert s.owed_followers() == []
+
+
+def test_followers_owed_in_a_batch_that_fails_are_not_recorded_nor_the_cases(st: State) -> None:
+    """Owed with the cases they were found in, all or none: a case recorded as moved
+    always leaves its followers owed."""
+    case = MonthCase("SUP-1", datetime(2026, 6, 1, 10, tzinfo=UTC))
+    with pytest.raises(RuntimeError), st.batch():
+        st.owe_followers([("Initech Systems", case, None)])
+        st.remember_cases([("Globex Telecom", case)])
+        raise RuntimeError("stopped")
+    assert st.owed_followers() == [] and st.recorded_cases(["SUP-1"]) == {}
+
+
+def test_a_v10_state_upgrades_owing_no_followers(tmp_path: Path) -> None:
+    path, db = state_at_schema(tmp_path, 10)
+    db.execute(
+        "INSERT INTO cases (key, organization, created) VALUES ('SUP-1', 'initech systems', ?)",
+        (state_mod.to_iso(T0),),
+    )
+    db.close()
+    with State.open(path) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert s.owed_followers() == []
+        assert s.recorded_cases(["SUP-1"])["SUP-1"][0] == "initech systems"
+        s.owe_followers([("Initech Systems", MonthCase("SUP-1", T0), None)])
+        assert [c.key for _, c, _ in s.owed_followers()] == ["SUP-1"]

@@ -332,6 +332,28 @@ def _v10(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE journal ADD COLUMN ledger_behind INTEGER NOT NULL DEFAULT 0")
 
 
+def _v11(db: sqlite3.Connection) -> None:
+    # the cases an incremental cycle found moved (out of an organisation, or in or out
+    # of a contract year's uses), whose later cases are still to be re-read: recorded
+    # with the cases read, kept until a cycle that re-read them completes, so a cycle
+    # stopped in between does not lose them (the record of cases already says the
+    # moved case is where it went).  ``entitlements``: a JSON list for a usage move,
+    # NULL for a case that left the organisation.  A file from before owes nothing.
+    _script(
+        db,
+        """
+        CREATE TABLE owed_followers (
+            organization TEXT NOT NULL,
+            key TEXT NOT NULL,
+            created TEXT NOT NULL,
+            resolution TEXT,
+            raised TEXT,
+            entitlements TEXT
+        )
+        """,
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1,
     _v2,
@@ -343,6 +365,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v8,
     _v9,
     _v10,
+    _v11,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1005,6 +1028,51 @@ class State:
             for r in rows.fetchall():
                 out[r[0]] = (r[1], MonthCase(r[0], from_iso(r[2]), r[3], _raised(r[4])))
         return out
+
+    def owe_followers(
+        self, origins: Iterable[tuple[str, MonthCase, frozenset[str] | None]]
+    ) -> None:
+        """Record moved cases whose later cases are to be re-read: (the organisation as
+        the rules spell it, the case, the limited entitlements whose uses it took or
+        gave back; None: it left that organisation).  Kept until `followers_done`."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO owed_followers "
+                "(organization, key, created, resolution, raised, entitlements) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        org,
+                        c.key,
+                        to_iso(c.created),
+                        c.resolution,
+                        _raised_json(c.raised),
+                        None if owed is None else json.dumps(sorted(owed)),
+                    )
+                    for org, c, owed in origins
+                ],
+            )
+
+    def owed_followers(self) -> list[tuple[str, MonthCase, frozenset[str] | None]]:
+        """The moved cases recorded by `owe_followers` and not yet done, each once."""
+        rows = self._db.execute(
+            "SELECT organization, key, created, resolution, raised, entitlements "
+            "FROM owed_followers ORDER BY rowid"
+        ).fetchall()
+        owed = (
+            (
+                r[0],
+                MonthCase(r[1], from_iso(r[2]), r[3], _raised(r[4])),
+                None if r[5] is None else frozenset(json.loads(r[5])),
+            )
+            for r in rows
+        )
+        return list(dict.fromkeys(owed))
+
+    def followers_done(self) -> None:
+        """The later cases of every moved case recorded have been re-read."""
+        with self._tx():
+            self._db.execute("DELETE FROM owed_followers")
 
     def forget_cases(self, keys: Iterable[str]) -> None:
         """Forget the cases ``keys``, deleted or no longer in scope: their record for
