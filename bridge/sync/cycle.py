@@ -702,7 +702,9 @@ class Engine:
         Returns the cases to process, the organisations' cases, the ranking, the
         cases that left the organisation they were recorded under, or the scope
         (`_left_organisations`, `_forget_missing`), and the usage-limited requests
-        whose claim on their contract year's uses changed (`_usage_moves`)."""
+        whose claim on their contract year's uses changed (`_usage_moves`), with those
+        an earlier cycle found and stopped before re-reading their followers
+        (`State.owed_followers`)."""
         bad: list[tuple[str, str]] = []
         kept = self._read_if_one_page(jql, bad)
         ranking: list[tuple[str | None, MonthCase]] = []
@@ -740,6 +742,17 @@ class Engine:
                     forgotten = self._forget_missing(missing)
                     left += forgotten
                     moves = self._usage_moves(ranking, recorded, forgotten)
+                    # recorded with the cases, so a cycle stopped before their followers
+                    # are re-read leaves them owed to the next (`followers_done`)
+                    self.state.owe_followers(
+                        [
+                            *((org, case, None) for org, case in left),
+                            *((m.organization, m.case, m.entitlements) for m in moves),
+                        ]
+                    )
+                    owed = self.state.owed_followers()
+                    left = [(org, case) for org, case, uses in owed if uses is None]
+                    moves = [_UsageMove(o, c, uses) for o, c, uses in owed if uses is not None]
                 self.state.remember_cases(ranking)
                 if is_full:
                     if unseen:
@@ -1412,7 +1425,15 @@ class Engine:
                     ),
                 )
                 issues, org_cases, ranking, left, moves = read
-                self._process(issues, org_cases, now, report, dry_run=dry_run, total=len(ranking))
+                self._process(
+                    issues,
+                    org_cases,
+                    now,
+                    report,
+                    dry_run=dry_run,
+                    total=len(ranking),
+                    owe=not is_full,
+                )
                 if not is_full and report.complete:
                     # a case whose quota position moved (resolved as a duplicate, moved to
                     # another organisation) moves the later cases of its month too, and a
@@ -1455,7 +1476,9 @@ class Engine:
         report.seconds = time.perf_counter() - began
         if not dry_run and run_id is not None:
             if report.complete and only_key is None:
-                self.state.set_watermark(now)
+                with self.state.batch():  # the followers owed were re-read (or read in full)
+                    self.state.set_watermark(now)
+                    self.state.followers_done()
                 if is_full:
                     self.state.set_policy(self.policy)
                 if is_full or self.state.owned_labels() is None:
@@ -1553,6 +1576,7 @@ class Engine:
         *,
         dry_run: bool,
         total: int | None = None,
+        owe: bool = False,
     ) -> None:
         """Evaluate and plan each case here, in order; apply the plans on the write pool.
 
@@ -1563,7 +1587,9 @@ class Engine:
         (:mod:`bridge.sync.bulk`, up to 1,000 at a time); its edit follows.  On Data
         Center the ledger a plan needs is read ahead, on the cycle's readers, while the
         cases before it are planned (`_begin`, then `_prepare` in turn).  The local
-        state is updated here as each case's writes finish."""
+        state is updated here as each case's writes finish.  ``owe``: a case whose
+        quota place moved leaves the later cases of its month owed a re-read before
+        its write goes (`_owe_quota_followers`)."""
         if total is None:
             total = len(issues) if isinstance(issues, list) else 0
         cycle = self.start_cycle(org_cases, now)
@@ -1646,6 +1672,8 @@ class Engine:
                         break
                     prepared = self._prepare(begun, ledger, cycle, now, dry_run=dry_run)
                     report.outcomes.append(prepared.outcome)
+                    if owe and prepared.outcome.quota_moved and not dry_run:
+                        self._owe_quota_followers(prepared.snapshot)  # before its write
                     if prepared.plan is None or dry_run:
                         finished(prepared.outcome)
                         continue
@@ -1819,6 +1847,16 @@ class Engine:
                         and (c.created, c.key_number) > (case.created, case.key_number)
                     )
         return sorted(followers - read, key=lambda k: (len(k), k))
+
+    def _owe_quota_followers(self, snapshot: IssueSnapshot) -> None:
+        """Record that the later cases of the month of ``snapshot``, whose quota place
+        moved, are to be re-read (`_quota_followers`).  Once its plan is written the
+        quota field no longer says the place moved: a cycle stopped before the followers
+        are re-read leaves them to the next (`State.owed_followers`)."""
+        name = self.customer_name(snapshot)
+        customer = self.ruleset.customer(name) if name else None
+        if customer is not None:
+            self.state.owe_followers([(customer.organization, month_case(snapshot), None)])
 
     def _moves_quota(self, plan: IssuePlan) -> bool:
         """Whether ``plan`` rewrites the case's quota field (its rank in its month moved)."""
