@@ -486,6 +486,17 @@ class _UsageMove(NamedTuple):
     entitlements: frozenset[str]  # the limited entitlements whose uses it took or gives
 
 
+class _RankedRead(NamedTuple):
+    """What `Engine._read_ranked` read: the cases to process and what their quota
+    places and usage refusals are decided with."""
+
+    issues: Iterable[tuple[dict[str, Any], IssueSnapshot]]  # to process, maybe page by page
+    org_cases: dict[str, tuple[MonthCase, ...]]  # each organisation's cases, for ranking
+    ranking: list[tuple[str | None, MonthCase]]  # every case read: (organisation, case)
+    left: list[tuple[str, MonthCase]]  # cases that left their recorded organisation or scope
+    moves: list[_UsageMove]  # usage-limited requests whose claim on their year changed
+
+
 #: How often an incremental cycle lists the scope's keys to find the recorded cases Jira
 #: no longer lists (deleted, or moved to another project) with no next moment awaited:
 #: nothing else names them, and they would count in their month until the next full read
@@ -672,13 +683,7 @@ class Engine:
         is_full: bool,
         named: Sequence[str] = (),
         gone: Collection[str] = (),
-    ) -> tuple[
-        Iterable[tuple[dict[str, Any], IssueSnapshot]],
-        dict[str, tuple[MonthCase, ...]],
-        list[tuple[str | None, MonthCase]],
-        list[tuple[str, MonthCase]],
-        list[_UsageMove],
-    ]:
+    ) -> _RankedRead:
         """The cases ``jql`` finds, ranked, in memory bounded by a page rather than by
         the site.
 
@@ -699,8 +704,8 @@ class Engine:
         does not find is gone from the scope (`_forget_missing`), as are ``gone``, those
         Jira no longer has.
 
-        Returns the cases to process, the organisations' cases, the ranking, the
-        cases that left the organisation they were recorded under, or the scope
+        Returns (`_RankedRead`) the cases to process, the organisations' cases, the
+        ranking, the cases that left the organisation they were recorded under, or the scope
         (`_left_organisations`, `_forget_missing`), and the usage-limited requests
         whose claim on their contract year's uses changed (`_usage_moves`), with those
         an earlier cycle found and stopped before re-reading their followers
@@ -767,7 +772,7 @@ class Engine:
         origins = [*left, *((m.organization, m.case) for m in moves)]
         org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=origins)
         if kept is not None:
-            return kept, org_cases, ranking, left, moves
+            return _RankedRead(kept, org_cases, ranking, left, moves)
         ranked = {case.key for _, case in ranking}
         reported = {key for key, _ in bad}
 
@@ -782,7 +787,7 @@ class Engine:
             report.skipped.extend(fresh)
             self._retry_later(fresh, now, dry_run=dry_run)
 
-        return again(), org_cases, ranking, left, moves
+        return _RankedRead(again(), org_cases, ranking, left, moves)
 
     def _left_organisations(
         self,
@@ -1424,14 +1429,13 @@ class Engine:
                         gone=set(wake) - set(there),
                     ),
                 )
-                issues, org_cases, ranking, left, moves = read
                 self._process(
-                    issues,
-                    org_cases,
+                    read.issues,
+                    read.org_cases,
                     now,
                     report,
                     dry_run=dry_run,
-                    total=len(ranking),
+                    total=len(read.ranking),
                     owe=not is_full,
                 )
                 if not is_full and report.complete:
@@ -1442,20 +1446,22 @@ class Engine:
                     # them as updated: re-read those once, now
                     followers = sorted(
                         {
-                            *self._quota_followers(ranking, report.outcomes, org_cases, left),
-                            *self._usage_followers(ranking, moves, org_cases),
+                            *self._quota_followers(
+                                read.ranking, report.outcomes, read.org_cases, read.left
+                            ),
+                            *self._usage_followers(read.ranking, read.moves, read.org_cases),
                         },
                         key=lambda k: (len(k), k),
                     )
                     if followers:
-                        origins = [*left, *((m.organization, m.case) for m in moves)]
+                        origins = [*read.left, *((m.organization, m.case) for m in read.moves)]
                         self._read_followers(
                             followers,
-                            org_cases,
+                            read.org_cases,
                             now,
                             report,
                             dry_run=dry_run,
-                            gathered=[*ranking, *origins],
+                            gathered=[*read.ranking, *origins],
                         )
         except JiraError as exc:
             report.aborted = str(exc)
