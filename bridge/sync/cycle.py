@@ -859,10 +859,9 @@ class Engine:
         ):
             return frozenset()
         limits = self.ruleset.usage_limits
-        needs = self.compiled.needs.get((raised.request_type or "").strip().casefold(), ())
         product = (raised.product or "").strip().casefold()
         return frozenset(
-            (e, product if limits[e].per_product else "") for e in needs if e in limits
+            (e, product if limits[e].per_product else "") for e in self._needs(case) if e in limits
         )
 
     def _forget_missing(self, missing: Collection[str]) -> list[tuple[str, MonthCase]]:
@@ -1182,9 +1181,7 @@ class Engine:
         limits = self.ruleset.usage_limits
         if not limits:
             return False
-        request_type = case.raised.request_type if case.raised is not None else None
-        needs = self.compiled.needs.get((request_type or "").strip().casefold(), ())
-        if any(e in limits for e in needs):
+        if any(e in limits for e in self._needs(case)):
             return True
         tier = self.ruleset.tiers.get(customer.tier)
         return (
@@ -1192,6 +1189,12 @@ class Engine:
             and tier is not None
             and not tier.entitlements.isdisjoint(limits)
         )
+
+    def _needs(self, case: MonthCase) -> tuple[str, ...]:
+        """The entitlements ``case``'s request type needs (none when its request type is
+        not recorded or needs none); request types are matched case-insensitively."""
+        request_type = case.raised.request_type if case.raised is not None else None
+        return self.compiled.needs.get((request_type or "").strip().casefold(), ())
 
     @property
     def scope_filters(self) -> list[str]:
@@ -1835,11 +1838,7 @@ class Engine:
                 if (c.created, c.key_number) > (own.created, own.key_number)
             }.values()
             for case in later:
-                raised = case.raised
-                needs = self.compiled.needs.get(
-                    ((raised.request_type if raised else None) or "").strip().casefold(), ()
-                )
-                if entitlements.isdisjoint(needs) or (
+                if entitlements.isdisjoint(self._needs(case)) or (
                     contract_year(case.created, customer.contract_start, tz) != year
                 ):
                     continue
