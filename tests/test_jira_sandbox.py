@@ -252,7 +252,8 @@ def test_site_names_resolve(sb: Any) -> None:
     assert {"Acme Networks", "Initech Systems", "Globex Telecom"} <= orgs
     fm = FieldMap.resolve(WANTED, client.fields())
     since = datetime.fromisoformat("2026-11-01T00:00:00+10:00")
-    cases = org_month_cases(client, "project = SUP", fm, ["Acme Networks", "Globex Telecom"], since)
+    starts = dict.fromkeys(["Acme Networks", "Globex Telecom"], since)
+    cases = org_month_cases(client, "project = SUP", fm, starts)
     assert cases["Acme Networks"] and all(c.created >= since for c in cases["Acme Networks"])
 
 

@@ -323,7 +323,7 @@ def test_who_raised_a_case_is_recorded_by_both_ids(st: State) -> None:
             ("Acme", MonthCase("SUP-3", T0)),
         ]
     )
-    assert st.org_cases(["Acme"], T0)["Acme"] == (
+    assert st.org_cases({"Acme": T0})["Acme"] == (
         MonthCase("SUP-1", T0, None, raised),
         MonthCase("SUP-2", T0, None, nobody),
         MonthCase("SUP-3", T0, None, None),
@@ -344,7 +344,7 @@ def test_a_case_recorded_with_one_id_reads_as_that_id_and_the_record_is_refilled
     db.close()
 
     with State.open(path) as s:
-        [case] = s.org_cases(["acme"], T0)["acme"]
+        [case] = s.org_cases({"acme": T0})["acme"]
         assert case.raised == Raised(("ann@acme.example",), False, "Bug", None)
         # the record holds one id of who raised each case: it is read afresh once, by
         # a full cycle (no rules fingerprint to compare with), which completes it again
@@ -362,7 +362,7 @@ def test_an_organisation_whose_name_looks_like_a_credential_finds_its_cases(st: 
             ("Bearer Transportation", MonthCase("SUP-2", T0, "Basic credentials4u", None)),
         ]
     )
-    found = st.org_cases(["Bearer Technologies", "Bearer Transportation"], T0)
+    found = st.org_cases({"Bearer Technologies": T0, "Bearer Transportation": T0})
     assert found == {
         "Bearer Technologies": (MonthCase("SUP-1", T0, None, raised),),
         "Bearer Transportation": (MonthCase("SUP-2", T0, "Basic credentials4u", None),),
@@ -399,7 +399,7 @@ def test_a_forgotten_case_is_forgotten_everywhere_the_state_knows_it(st: State) 
         st.set_wakeup(key, T0)
     assert st.recorded_keys() == {"SUP-1", "SUP-2", "SUP-3"}
     st.forget_cases(["SUP-2"])
-    assert [c.key for c in st.org_cases(["Acme"], T0)["Acme"]] == ["SUP-1", "SUP-3"]
+    assert [c.key for c in st.org_cases({"Acme": T0})["Acme"]] == ["SUP-1", "SUP-3"]
     assert st.sla_state_counts() == [("acme", "running", 2)]
     assert st.due_wakeups(T0) == ["SUP-1", "SUP-3"]
 

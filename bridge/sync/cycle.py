@@ -91,6 +91,7 @@ from bridge.sync.plan import (
     told_may_be_compacted,
 )
 from bridge.sync.poll import (
+    earliest_starts,
     first_pages,
     is_issue_key,
     jql_datetime,
@@ -1104,12 +1105,11 @@ class Engine:
             return self._grouped(cases)
         starts = self._starts(known)
         if cached:
-            return self.state.org_cases(starts.keys(), starts)
+            return self.state.org_cases(starts)
         return org_month_cases(
             self.port,
             base_jql,
             self.site.fieldmap,
-            starts.keys(),
             starts,
             tz=self.site.user_tz,
             bridge_account_id=self.site.bridge_account_id,
@@ -1129,15 +1129,9 @@ class Engine:
         zones east or west of the search's.  Each organisation from its own start: a
         customer no usage limit decides for is read for its months alone, whatever the
         others need.  Names that differ only in case begin together."""
-        folded: dict[str, datetime] = {}
-        names: set[str] = set()
-        for case, name in cases:
-            since = self._counted_since(case, name) - timedelta(days=1)
-            key = name.casefold()
-            names.add(name)
-            if key not in folded or since < folded[key]:
-                folded[key] = since
-        return {name: folded[name.casefold()] for name in names}
+        own = [(name, self._counted_since(case, name) - timedelta(days=1)) for case, name in cases]
+        earliest = earliest_starts(own)
+        return {name: earliest[name.casefold()] for name, _ in own}
 
     def month_org_cases(
         self, cases: Sequence[tuple[str | None, MonthCase]]

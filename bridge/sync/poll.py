@@ -671,12 +671,22 @@ def _created_clause(
     return f"({' OR '.join(parts)})"
 
 
+def earliest_starts(starts: Iterable[tuple[str, datetime]]) -> dict[str, datetime]:
+    """The earliest of the ``starts`` (organisation, moment) given for each organisation,
+    by its folded name: names that differ only in case begin together."""
+    earliest: dict[str, datetime] = {}
+    for name, since in starts:
+        key = name.casefold()
+        if key not in earliest or since < earliest[key]:
+            earliest[key] = since
+    return earliest
+
+
 def org_month_cases(
     port: JiraPort,
     base_jql: str,
     fieldmap: FieldMap,
-    organizations: Iterable[str],
-    since: datetime | Mapping[str, datetime],
+    starts: Mapping[str, datetime],
     *,
     tz: tzinfo | None = None,
     bridge_account_id: str = "",
@@ -684,9 +694,9 @@ def org_month_cases(
     customers: Collection[str] = (),
     owner: Callable[[IssueSnapshot], str | None] | None = None,
 ) -> dict[str, tuple[MonthCase, ...]]:
-    """Cases created since ``since`` (one moment for all, or each organisation's own:
-    a customer whose decisions depend on its months alone is not read for a year because
-    another's do) for each organisation, from ONE search.
+    """Cases created since each organisation's own start (``starts``: organisation ->
+    moment; a customer whose decisions depend on its months alone is not read for a year
+    because another's do) for each organisation, from ONE search.
 
     An issue counts for its first organisation (the one its snapshot names).
     Organisation names are matched case-insensitively and returned as given.
@@ -695,19 +705,14 @@ def org_month_cases(
     quota flags can be decided (``quota.not_counted_flags``); a case that read cannot
     make a snapshot of is left out here too (the main read reports it).
     """
-    names = list(organizations)
-    wanted = {name.casefold(): name for name in names}
+    wanted = {name.casefold(): name for name in starts}
     out: dict[str, list[MonthCase]] = {name: [] for name in wanted.values()}
     if not wanted:
         return {}
-    starts: dict[str, datetime] = {}
-    for name in names:
-        start = since[name] if isinstance(since, Mapping) else since
-        folded = name.casefold()
-        starts[folded] = min(start, starts.get(folded, start))
+    earliest = earliest_starts(starts.items())
     # a case naming no organisation counts for the customer its reporter belongs to
     # (``owner``: that customer's name for such a case, or None)
-    jql = f"{_scope(base_jql)} AND {_created_clause(fieldmap, wanted, starts, tz, owner is not None)} ORDER BY key ASC"
+    jql = f"{_scope(base_jql)} AND {_created_clause(fieldmap, wanted, earliest, tz, owner is not None)} ORDER BY key ASC"
     for _, snapshot in read_issues(
         port,
         jql,
@@ -724,7 +729,7 @@ def org_month_cases(
             org = owner(snapshot)
         if org is None or org.casefold() not in wanted:
             continue
-        if snapshot.created < starts[org.casefold()]:
+        if snapshot.created < earliest[org.casefold()]:
             continue  # a case naming none, listed for another customer's earlier start
         out[wanted[org.casefold()]].append(month_case(snapshot))
     return {

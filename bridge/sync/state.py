@@ -1130,15 +1130,13 @@ class State:
     def cases_complete(self) -> bool:
         return self._meta("cases_complete") == "1"
 
-    def org_cases(
-        self, organizations: Iterable[str], since: datetime | Mapping[str, datetime]
-    ) -> dict[str, tuple[MonthCase, ...]]:
-        """The recorded cases of each organisation created at or after ``since`` (one
-        moment for all, or each organisation's own), oldest first (names matched
-        case-insensitively, returned as given)."""
+    def org_cases(self, starts: Mapping[str, datetime]) -> dict[str, tuple[MonthCase, ...]]:
+        """The recorded cases of each organisation of ``starts`` created at or after its
+        start (organisation -> moment), oldest first (names matched case-insensitively,
+        returned as given)."""
         out: dict[str, tuple[MonthCase, ...]] = {}
-        for name in organizations:
-            bound = to_iso(since[name] if isinstance(since, Mapping) else since)
+        for name, since in starts.items():
+            bound = to_iso(since)
             rows = self._db.execute(
                 "SELECT key, created, resolution, raised FROM cases "
                 "WHERE organization = ? AND created >= ?",
