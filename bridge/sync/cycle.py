@@ -1539,17 +1539,32 @@ class Engine:
             with self.state.batch():
                 forgotten = {c.key for _, c in self._forget_missing(missing)}
         ranked = self.ranking(s for _, s in more)
-        had = {n.casefold(): since for n, since in self._starts(self._known(gathered)).items()}
-        need = self._starts(self._known(ranked))
-        if any(n.casefold() not in had or since < had[n.casefold()] for n, since in need.items()):
-            cached = not dry_run and self.state.cases_complete()
-            org_cases = self._org_cases([*gathered, *ranked], complete=False, cached=cached)
+        org_cases = self._org_cases_for_followers(org_cases, gathered, ranked, dry_run=dry_run)
         if forgotten:
             org_cases = {
                 name: tuple(c for c in cases if c.key not in forgotten)
                 for name, cases in org_cases.items()
             }
         self._process(more, org_cases, now, report, dry_run=dry_run)
+
+    def _org_cases_for_followers(
+        self,
+        org_cases: Mapping[str, tuple[MonthCase, ...]],
+        gathered: Sequence[tuple[str | None, MonthCase]],
+        followers: Sequence[tuple[str | None, MonthCase]],
+        *,
+        dry_run: bool,
+    ) -> Mapping[str, tuple[MonthCase, ...]]:
+        """The organisations' cases to judge the read ``followers`` (organisation, case)
+        with: ``org_cases``, gathered for ``gathered``, when they begin early enough for
+        every follower (`_starts`); else the cases gathered again for both (`_org_cases`),
+        from the recorded cases when the record is complete."""
+        had = {n.casefold(): since for n, since in self._starts(self._known(gathered)).items()}
+        need = self._starts(self._known(followers))
+        if any(n.casefold() not in had or since < had[n.casefold()] for n, since in need.items()):
+            cached = not dry_run and self.state.cases_complete()
+            return self._org_cases([*gathered, *followers], complete=False, cached=cached)
+        return org_cases
 
     def _changed_jql(self, watermark: datetime, wake: Sequence[str]) -> str:
         """The cases changed since ``watermark`` (less the overlap) and ``wake``."""
