@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Sandbox, SandboxFactory
@@ -36,6 +37,7 @@ from e2e_helpers import (
     set_priority,
     transition,
 )
+from structlog.testing import capture_logs
 from test_ruleset import patch, rules_copy
 
 FLAVOURS = ["cloud", "datacenter"]
@@ -370,6 +372,11 @@ def _stopped_cycle(bridge: Bridge) -> CycleRun:
     return run
 
 
+def _carried(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log lines saying a cycle re-reads the followers an earlier stopped one owed."""
+    return [e for e in logs if e["event"].startswith("an earlier cycle stopped before")]
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_a_usage_move_read_by_a_stopped_cycle_still_frees_the_later_request(
     flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
@@ -413,7 +420,8 @@ def test_a_case_moved_out_read_by_a_stopped_cycle_still_moves_its_old_month_up(
     reads it stops before anything is written; the bridge is restarted on the same
     state file.  The case is recorded under Globex now, so the restarted bridge finds
     no move: the state still says Initech's later case of November is owed a re-read,
-    and it moves up a place."""
+    and it moves up a place.  The operator is told the restarted bridge re-reads what
+    the stopped cycle left owed."""
     sb = sandbox_factory(seed="empty", flavour=flavour)
     moved = new_case(sb, org=INITECH, created=_at(11, 2))
     later = new_case(sb, org=INITECH, created=_at(11, 3))
@@ -425,12 +433,16 @@ def test_a_case_moved_out_read_by_a_stopped_cycle_still_moves_its_old_month_up(
     sb.advance("10m")
     set_fields_as(sb, moved, JANE, {"Organizations": [globex.id]})
     sb.advance("10m")
-    _stopped_cycle(bridge)
+    with capture_logs() as logs:
+        _stopped_cycle(bridge)
+    assert not _carried(logs)  # it found the move itself
     organisation, _ = bridge.runtime.state.recorded_cases([moved])[moved]
     assert organisation == "globex telecom"  # read and recorded before it stopped
     restarted = bridges(sb, state=bridge.runtime.state.path)
     sb.advance("10m")
-    run = restarted.cycle()
+    with capture_logs() as logs:
+        run = restarted.cycle()
+    assert [e["moved_cases"] for e in _carried(logs)] == [1]
     assert run.report.complete
     assert later in run.keys_read
     assert end_state(sb, later).field("Cases this month") == "1 of 12"

@@ -757,6 +757,14 @@ class Engine:
                         ]
                     )
                     owed = self.state.owed_followers()
+                    found = {case.key for _, case in left} | {m.case.key for m in moves}
+                    carried = {case.key for _, case, _ in owed} - found
+                    if carried:
+                        log.info(
+                            "an earlier cycle stopped before re-reading the later cases of "
+                            "cases that moved: this cycle re-reads them",
+                            moved_cases=len(carried),
+                        )
                     left = [(org, case) for org, case, uses in owed if uses is None]
                     moves = [_UsageMove(o, c, uses) for o, c, uses in owed if uses is not None]
                 self.state.remember_cases(ranking)
