@@ -197,6 +197,23 @@ def _quiet_then_full(sb: Sandbox, bridge: Bridge) -> None:
     assert bridge.cycle(full=True).write_routes == []
 
 
+def _june_turns_out_a_duplicate(sb: Sandbox, bridge: Bridge) -> tuple[str, str, str]:
+    """June's workshop, November's (refused: the contract year's one went to June's) and
+    a case after it in November (first in the quota: the refused workshop uses none),
+    settled; then June's is resolved as a duplicate.  Returns their keys."""
+    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
+    november = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
+    later = new_case(sb, org=INITECH, created=_at(11, 4))
+    _settled(sb, bridge)
+    assert "not-entitled" in end_state(sb, november).labels
+    assert end_state(sb, later).field("Cases this month") == "1 of 12"
+
+    sb.advance("10m")
+    transition(sb, june, "Resolve", by=SAM, resolution="Duplicate")
+    sb.advance("10m")
+    return june, november, later
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_an_earlier_months_workshop_resolved_as_a_duplicate_frees_a_later_months(
     flavour: str, sandbox_factory: SandboxFactory, bridges: BridgeFactory
@@ -208,17 +225,8 @@ def test_an_earlier_months_workshop_resolved_as_a_duplicate_frees_a_later_months
     refusal is lifted, and the case after it in November moves down a place, now that
     the workshop uses the quota.  A full cycle has nothing left to put right."""
     sb = sandbox_factory(seed="empty", flavour=flavour)
-    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
-    november = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
-    later = new_case(sb, org=INITECH, created=_at(11, 4))
     bridge = bridges(sb)
-    _settled(sb, bridge)
-    assert "not-entitled" in end_state(sb, november).labels
-    assert end_state(sb, later).field("Cases this month") == "1 of 12"
-
-    sb.advance("10m")
-    transition(sb, june, "Resolve", by=SAM, resolution="Duplicate")
-    sb.advance("10m")
+    june, november, later = _june_turns_out_a_duplicate(sb, bridge)
     run = bridge.cycle()
     assert {june, november, later} <= run.keys_read
     assert "not-entitled" not in end_state(sb, november).labels
@@ -388,17 +396,8 @@ def test_a_usage_move_read_by_a_stopped_cycle_still_frees_the_later_request(
     year's one after all: its refusal is lifted, and the case after it moves down a
     place (a refused request does not use the quota)."""
     sb = sandbox_factory(seed="empty", flavour=flavour)
-    june = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(6, 1))
-    november = new_case(sb, org=INITECH, request_type=WORKSHOP, created=_at(11, 3))
-    later = new_case(sb, org=INITECH, created=_at(11, 4))
     bridge = bridges(sb)
-    _settled(sb, bridge)
-    assert "not-entitled" in end_state(sb, november).labels
-    assert end_state(sb, later).field("Cases this month") == "1 of 12"
-
-    sb.advance("10m")
-    transition(sb, june, "Resolve", by=SAM, resolution="Duplicate")
-    sb.advance("10m")
+    june, november, later = _june_turns_out_a_duplicate(sb, bridge)
     _stopped_cycle(bridge)
     _, recorded = bridge.runtime.state.recorded_cases([june])[june]
     assert recorded.resolution == "Duplicate"  # read and recorded before it stopped
