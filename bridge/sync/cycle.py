@@ -498,6 +498,14 @@ class _RankedRead(NamedTuple):
     moves: list[_UsageMove]  # usage-limited requests whose claim on their year changed
 
 
+def _origins(
+    left: Iterable[tuple[str, MonthCase]], moves: Iterable[_UsageMove]
+) -> list[tuple[str, MonthCase]]:
+    """The moved cases whose later cases may move with them (organisation, case): those
+    that ``left`` an organisation and the usage ``moves``."""
+    return [*left, *((m.organization, m.case) for m in moves)]
+
+
 #: How often an incremental cycle lists the scope's keys to find the recorded cases Jira
 #: no longer lists (deleted, or moved to another project) with no next moment awaited:
 #: nothing else names them, and they would count in their month until the next full read
@@ -778,8 +786,8 @@ class Engine:
                 if reconcile:
                     self.state.set_reconciled(now)
             cached = self.state.cases_complete()
-        origins = [*left, *((m.organization, m.case) for m in moves)]
-        org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=origins)
+        moved = _origins(left, moves)
+        org_cases = self._org_cases(ranking, complete=is_full, cached=cached, left=moved)
         if kept is not None:
             return _RankedRead(kept, org_cases, ranking, left, moves)
         ranked = {case.key for _, case in ranking}
@@ -833,8 +841,9 @@ class Engine:
             return []
         moves: list[_UsageMove] = []
 
-        def move(name: str | None, case: MonthCase, entitlements: frozenset[str]) -> None:
+        def move(name: str | None, case: MonthCase, claim: frozenset[tuple[str, str]]) -> None:
             customer = self.ruleset.customer(name) if name else None
+            entitlements = frozenset(e for e, _ in claim)
             if customer is not None and entitlements:
                 moves.append(_UsageMove(customer.organization, case, entitlements))
 
@@ -844,13 +853,13 @@ class Engine:
             was = self._usage_claim(old, before) if before is not None else frozenset()
             same = old is not None and old == (name or "").casefold()
             if same and was != now:
-                move(name, case, frozenset(e for e, _ in was | now))
+                move(name, case, was | now)
             elif not same:
                 if before is not None:
-                    move(old, before, frozenset(e for e, _ in was))
-                move(name, case, frozenset(e for e, _ in now))
+                    move(old, before, was)
+                move(name, case, now)
         for name, case in forgotten:
-            move(name, case, frozenset(e for e, _ in self._usage_claim(name, case)))
+            move(name, case, self._usage_claim(name, case))
         return moves
 
     def _usage_claim(self, organization: str | None, case: MonthCase) -> frozenset[tuple[str, str]]:
@@ -1459,14 +1468,13 @@ class Engine:
                         key=lambda k: (len(k), k),
                     )
                     if followers:
-                        origins = [*read.left, *((m.organization, m.case) for m in read.moves)]
                         self._read_followers(
                             followers,
                             read.org_cases,
                             now,
                             report,
                             dry_run=dry_run,
-                            gathered=[*read.ranking, *origins],
+                            gathered=[*read.ranking, *_origins(read.left, read.moves)],
                         )
         except JiraError as exc:
             report.aborted = str(exc)
@@ -1826,7 +1834,7 @@ class Engine:
         ranking: list[tuple[str | None, MonthCase]],
         moves: Sequence[_UsageMove],
         org_cases: Mapping[str, tuple[MonthCase, ...]],
-    ) -> list[str]:
+    ) -> set[str]:
         """Keys of the later requests of the same contract year and customer needing an
         entitlement whose uses a read or forgotten case took or gave back (`_usage_moves`):
         each may be refused now, or no longer.  When refused requests are left out of
@@ -1836,7 +1844,7 @@ class Engine:
         cases reach back to the moved one's month (`_counted_since`), so every later
         case is among them."""
         if not moves:
-            return []
+            return set()
         read = {case.key for _, case in ranking}
         refusing = "not_entitled" in self.compiled.not_counted_flags
         by_folded: dict[str, list[MonthCase]] = {}
@@ -1868,7 +1876,7 @@ class Engine:
                         if month_start(c.created, tz) == month
                         and (c.created, c.key_number) > (case.created, case.key_number)
                     )
-        return sorted(followers - read, key=lambda k: (len(k), k))
+        return followers - read
 
     def _owe_quota_followers(self, snapshot: IssueSnapshot) -> None:
         """Record that the later cases of the month of ``snapshot``, whose quota place
